@@ -1,0 +1,592 @@
+"""The `imc` dialect: crossbar and scratchpad operations for in-memory computing.
+
+Defined in Python with `torch_mlir.dialects.ext` (IRDL underneath). Ops print in
+generic form. Every verifier reports through the op's location and names the op
+and the broken rule.
+
+Memory spaces: a memref without a memory space (or with `0`) lives in DRAM; a
+memref in memory space `1` (`SPAD_SPACE`) lives in the on-chip scratchpad.
+
+Load the dialect into a context with `load(context)` (or `imc.ir.make_context()`).
+"""
+
+
+import math
+from collections.abc import Sequence
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from torch_mlir import ir
+from torch_mlir.dialects import ext
+from torch_mlir.dialects.ext import Dialect, Operand, Pure, Result
+
+__all__ = [
+    "Imc",
+    "XbarType",
+    "ContractOp",
+    "ProgramOp",
+    "MvmOp",
+    "AccumulateOp",
+    "SpadAllocOp",
+    "SpadFreeOp",
+    "DmaOp",
+    "SPAD_SPACE",
+    "CONTRACT_KINDS",
+    "load",
+    "is_spad",
+    "element_bytes",
+    "shaped_bytes",
+]
+
+SPAD_SPACE = 1
+"""Memory space of scratchpad memrefs (`memref<...xf32, 1>`)."""
+
+CONTRACT_KINDS = (
+    "matmul",
+    "linear",
+    "batch_matmul",
+    "conv1d",
+    "conv2d",
+    "generic",
+)
+"""Source contraction kinds an `imc.contract` may record (for reports)."""
+
+_CELL_BITS = (1, 8)
+_WEIGHT_BITS = (1, 32)
+_INPUT_BITS = (1, 32)
+_DAC_BITS = (1, 16)
+_ADC_BITS = (0, 16)  # 0 = digital in-memory computing, no ADC
+_MAX_SHIFT = 63
+
+
+class Imc(Dialect, name="imc"):
+    """In-memory-computing crossbars and their scratchpad."""
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the verifiers.
+# ---------------------------------------------------------------------------
+
+
+def _fail(op, message: str) -> bool:
+    """Emits `'<op name>' op <message>` at the op's location; returns False."""
+    op.location.emit_error(f"'{op.operation.name}' op {message}")
+    return False
+
+
+def _kinds(constraint) -> tuple:
+    """The MLIR type/attribute classes a field annotation admits (empty: any)."""
+    if constraint is Any:
+        return ()
+    args = get_args(constraint)
+    if args and get_origin(constraint) in (Union, UnionType):
+        return tuple(k for a in args for k in _kinds(a))
+    return (constraint,)
+
+
+def _is_a(value, kinds: tuple) -> bool:
+    for kind in kinds:
+        try:
+            kind(value)
+            return True
+        except (ValueError, TypeError):
+            continue
+    return not kinds
+
+
+def _kind_name(kinds: tuple) -> str:
+    names = {
+        "RankedTensorType": "ranked tensor",
+        "MemRefType": "memref",
+        "IntegerAttr": "integer attribute",
+        "StringAttr": "string attribute",
+        "XbarType": "!imc.xbar",
+    }
+    return " or ".join(names.get(k.__name__, k.__name__) for k in kinds)
+
+
+def _check_fields(op) -> bool:
+    """Checks the declared fields with messages that name the op and the field.
+
+    IRDL checks them too, but after the Python verifier runs and without naming
+    the op; this gives the user the clear message first.
+    """
+    operands, attrs, results, _ = ext.partition_fields(type(op)._fields)
+    for a in attrs:
+        if a.name not in op.operation.attributes:
+            return _fail(op, f"requires attribute '{a.name}'")
+        kinds = _kinds(a.constraint)
+        if not _is_a(op.operation.attributes[a.name], kinds):
+            return _fail(op, f"attribute '{a.name}' must be an {_kind_name(kinds)}")
+    values = [(d, v) for d, v in zip(operands, op.operation.operands)] if len(operands) == len(
+        op.operation.operands
+    ) else [(operands[0], v) for v in op.operation.operands] if len(operands) == 1 else []
+    for d, v in values:
+        kinds = _kinds(d.constraint)
+        if not _is_a(v.type, kinds):
+            return _fail(op, f"operand '{d.name}' must be a {_kind_name(kinds)}, got {v.type}")
+    for d, r in zip(results, op.operation.results):
+        kinds = _kinds(d.constraint)
+        if not _is_a(r.type, kinds):
+            return _fail(op, f"result '{d.name}' must be a {_kind_name(kinds)}, got {r.type}")
+    return True
+
+
+def _verifier(fn):
+    """Wraps an op verifier: declared fields first, then the op's own rules."""
+
+    def verify_invariants(self) -> bool:
+        if not _check_fields(self):
+            return False
+        return fn(self)
+
+    verify_invariants.__doc__ = fn.__doc__
+    return verify_invariants
+
+
+def _int(attr) -> int:
+    return ir.IntegerAttr(attr).value
+
+
+def _i64_array(attr) -> list[int] | None:
+    try:
+        return list(ir.DenseI64ArrayAttr(attr))
+    except (ValueError, TypeError):
+        return None
+
+
+def _check_range(op, name: str, value: int, bounds: tuple[int, int]) -> bool:
+    lo, hi = bounds
+    if lo <= value <= hi:
+        return True
+    return _fail(op, f"{name} = {value} is out of range [{lo}, {hi}]")
+
+
+def _xbar_geometry(op, xbar_type) -> tuple[int, int] | None:
+    """(rows, cols) of an `!imc.xbar`, or None after reporting a bad geometry."""
+    t = XbarType(xbar_type)
+    rows, cols = _int(t.rows), _int(t.cols)
+    if rows <= 0 or cols <= 0:
+        _fail(op, f"crossbar geometry {rows}x{cols} must be positive")
+        return None
+    return rows, cols
+
+
+def is_spad(shaped_type) -> bool:
+    """True if a memref type lives in the scratchpad memory space."""
+    space = ir.MemRefType(shaped_type).memory_space
+    if space is None:
+        return False
+    try:
+        return ir.IntegerAttr(space).value == SPAD_SPACE
+    except ValueError:
+        return False
+
+
+def element_bytes(element_type) -> int:
+    """Storage bytes of one element (i1 and sub-byte types round up to 1)."""
+    width = getattr(element_type, "width", None)
+    if width is None:
+        raise ValueError(f"element type {element_type} has no bit width")
+    return max(1, (width + 7) // 8)
+
+
+def shaped_bytes(shaped_type) -> int:
+    """Bytes of a statically shaped tensor or memref."""
+    t = ir.ShapedType(shaped_type)
+    return math.prod(t.shape) * element_bytes(t.element_type)
+
+
+def _enclosing_module(op):
+    parent = op.operation.parent
+    while parent is not None and parent.name != "builtin.module":
+        parent = parent.parent
+    return parent
+
+
+def _hardware_of(op):
+    """The hardware description attached to the enclosing module, if any."""
+    module = _enclosing_module(op)
+    if module is None or "imc.hardware" not in module.attributes:
+        return None
+    from imc.hardware import Hardware  # lazy: the dialect does not need it
+
+    return Hardware.from_attr(module.attributes["imc.hardware"])
+
+
+def _single_variadic_operand(cls, field: str):
+    """Lets an op with one variadic operand group print without segment sizes.
+
+    `ext` always asks for `operandSegmentSizes` once an operand is variadic; with
+    a single group the operand list is the group, so the attribute is redundant.
+    """
+    cls._ODS_OPERAND_SEGMENTS = None
+    setattr(cls, field, property(lambda self: list(self.operation.operands)))
+    generated = cls.__init__
+
+    def __init__(self, *args, loc=None, ip=None, **kwargs):
+        bound = generated.__signature__.bind(self, *args, loc=loc, ip=ip, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        operands, attrs, results, _ = ext.partition_fields(cls._fields)
+        ir.OpView.__init__(
+            self,
+            cls.OPERATION_NAME,
+            cls._ODS_REGIONS,
+            None,
+            cls._ODS_RESULT_SEGMENTS,
+            attributes={d.name: d.process_attr(a[d.name]) for d in attrs},
+            results=[d.process_type(a[d.name]) for d in results],
+            operands=list(a[field]),
+            successors=None,
+            regions=None,
+            loc=loc,
+            ip=ip,
+        )
+
+    __init__.__signature__ = generated.__signature__
+    cls.__init__ = __init__
+    return cls
+
+
+# ---------------------------------------------------------------------------
+# Types
+# ---------------------------------------------------------------------------
+
+
+class XbarType(Imc.Type, name="xbar"):
+    """A handle to a programmed crossbar of `rows` x `cols` cells.
+
+    Example: `!imc.xbar<128 : i64, 128 : i64>`
+    """
+
+    rows: ir.IntegerAttr
+    cols: ir.IntegerAttr
+
+    @classmethod
+    def of(cls, rows: int, cols: int, *, context=None) -> "XbarType":
+        i64 = ir.IntegerType.get_signless(64, context=context)
+        return cls.get(ir.IntegerAttr.get(i64, rows), ir.IntegerAttr.get(i64, cols), context=context)
+
+    @property
+    def geometry(self) -> tuple[int, int]:
+        return _int(self.rows), _int(self.cols)
+
+
+# ---------------------------------------------------------------------------
+# Crossbar ops
+# ---------------------------------------------------------------------------
+
+
+class ContractOp(Imc.Operation, name="contract", traits=[Pure]):
+    """A weight-stationary contraction, before tiling to crossbars.
+
+    `result[..., n] = sum_k input[..., k] * W[k, n]` where `W = weight` of shape
+    K x N, or `W = transpose(weight)` when `transpose_weight = true` (weight
+    N x K, as `nn.Linear` stores it). One op per mapped linalg contraction;
+    `kind` records the source (matmul, linear, batch_matmul, conv1d, conv2d,
+    generic). `imc-tile` turns it into programs, MVMs and accumulations.
+
+    Example:
+        %y = "imc.contract"(%x, %w) {kind = "linear", transpose_weight = true}
+            : (tensor<8x512xf32>, tensor<1024x512xf32>) -> tensor<8x1024xf32>
+    """
+
+    input: Operand[ir.RankedTensorType]
+    weight: Operand[ir.RankedTensorType]
+    kind: ir.StringAttr
+    transpose_weight: ir.IntegerAttr
+    result: Result[ir.RankedTensorType]
+
+    @_verifier
+    def verify_invariants(self) -> bool:
+        x = ir.RankedTensorType(self.input.type)
+        w = ir.RankedTensorType(self.weight.type)
+        y = ir.RankedTensorType(self.result.type)
+        kind = ir.StringAttr(self.kind).value
+        if kind not in CONTRACT_KINDS:
+            return _fail(self, f"kind '{kind}' is not one of {', '.join(CONTRACT_KINDS)}")
+        if x.rank < 1:
+            return _fail(self, "input must have rank >= 1")
+        if w.rank != 2:
+            return _fail(self, f"weight must have rank 2, got rank {w.rank}")
+        k, n = (w.shape[1], w.shape[0]) if _int(self.transpose_weight) else w.shape
+        if x.shape[-1] != k:
+            return _fail(self, f"input reduction size {x.shape[-1]} does not match weight reduction size {k}")
+        expected = list(x.shape[:-1]) + [n]
+        if list(y.shape) != expected:
+            return _fail(self, f"result shape {list(y.shape)} does not match expected {expected}")
+        if y.element_type != x.element_type:
+            return _fail(self, "result element type must match the input element type")
+        return True
+
+
+class ProgramOp(Imc.Operation, name="program"):
+    """Programs one bit slice of a weight tile into a crossbar.
+
+    The tile (a tensor or memref slice of the weight, rows x cols, or cols x rows
+    when `transpose = true`) must fit the crossbar geometry. Weights are
+    quantized to `weight_bits`; each cell holds `cell_bits`, so a weight spans
+    ceil(weight_bits / cell_bits) slices and this op stores slice `slice`
+    (bits [slice*cell_bits, (slice+1)*cell_bits)). `array` is the physical
+    crossbar it occupies (-1 before `imc-place-crossbars`). It has a side
+    effect on that array, so it is not Pure.
+
+    Example:
+        %xb = "imc.program"(%tile) {array = 3 : i64, cell_bits = 2 : i64,
+                slice = 0 : i64, transpose = false, weight_bits = 8 : i64}
+            : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+    """
+
+    weight: Operand[ir.RankedTensorType | ir.MemRefType]
+    cell_bits: ir.IntegerAttr
+    weight_bits: ir.IntegerAttr
+    slice: ir.IntegerAttr
+    transpose: ir.IntegerAttr
+    array: ir.IntegerAttr
+    xbar: Result[XbarType]
+
+    @_verifier
+    def verify_invariants(self) -> bool:
+        geometry = _xbar_geometry(self, self.xbar.type)
+        if geometry is None:
+            return False
+        t = ir.ShapedType(self.weight.type)
+        if t.rank != 2:
+            return _fail(self, f"weight tile must have rank 2, got rank {t.rank}")
+        rows, cols = (t.shape[1], t.shape[0]) if _int(self.transpose) else t.shape
+        if rows > geometry[0] or cols > geometry[1]:
+            return _fail(
+                self,
+                f"weight tile {rows}x{cols} does not fit the {geometry[0]}x{geometry[1]} crossbar",
+            )
+        cell_bits, weight_bits = _int(self.cell_bits), _int(self.weight_bits)
+        if not _check_range(self, "cell_bits", cell_bits, _CELL_BITS):
+            return False
+        if not _check_range(self, "weight_bits", weight_bits, _WEIGHT_BITS):
+            return False
+        slices = -(-weight_bits // cell_bits)
+        if not _check_range(self, "slice", _int(self.slice), (0, slices - 1)):
+            return False
+        if _int(self.array) < -1:
+            return _fail(self, f"array = {_int(self.array)} must be a crossbar index or -1 (unplaced)")
+        return True
+
+
+class MvmOp(Imc.Operation, name="mvm", traits=[Pure]):
+    """Matrix-vector multiply on a programmed crossbar.
+
+    `input` is batch x r (r <= crossbar rows) and `result` batch x c
+    (c <= crossbar cols): `result = input @ tile`. Inputs of `input_bits` go
+    through `dac_bits` DACs (bit-serial over ceil(input_bits / dac_bits)
+    cycles); each column's partial sum goes through an `adc_bits` ADC
+    (0 = digital, no ADC).
+
+    Example:
+        %p = "imc.mvm"(%xb, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64}
+            : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+    """
+
+    xbar: Operand[XbarType]
+    input: Operand[ir.RankedTensorType]
+    dac_bits: ir.IntegerAttr
+    adc_bits: ir.IntegerAttr
+    input_bits: ir.IntegerAttr
+    result: Result[ir.RankedTensorType]
+
+    @_verifier
+    def verify_invariants(self) -> bool:
+        geometry = _xbar_geometry(self, self.xbar.type)
+        if geometry is None:
+            return False
+        x = ir.RankedTensorType(self.input.type)
+        y = ir.RankedTensorType(self.result.type)
+        if x.rank != 2:
+            return _fail(self, f"input must have rank 2 (batch x rows), got rank {x.rank}")
+        if y.rank != 2:
+            return _fail(self, f"result must have rank 2 (batch x cols), got rank {y.rank}")
+        if x.shape[1] > geometry[0]:
+            return _fail(self, f"input has {x.shape[1]} rows but the crossbar has {geometry[0]}")
+        if y.shape[1] > geometry[1]:
+            return _fail(self, f"result has {y.shape[1]} columns but the crossbar has {geometry[1]}")
+        if x.shape[0] != y.shape[0]:
+            return _fail(self, f"result batch {y.shape[0]} does not match input batch {x.shape[0]}")
+        return (
+            _check_range(self, "dac_bits", _int(self.dac_bits), _DAC_BITS)
+            and _check_range(self, "adc_bits", _int(self.adc_bits), _ADC_BITS)
+            and _check_range(self, "input_bits", _int(self.input_bits), _INPUT_BITS)
+        )
+
+
+class AccumulateOp(Imc.Operation, name="accumulate", traits=[Pure]):
+    """Accumulates partial sums: `result = sum_i partials[i] * 2**shifts[i]`.
+
+    Row tiles of one column tile add with shift 0; bit slices shift-and-add
+    with shift `slice * cell_bits`. All partials and the result share a type.
+
+    Example:
+        %s = "imc.accumulate"(%p0, %p1) {shifts = array<i64: 0, 2>}
+            : (tensor<1x64xf32>, tensor<1x64xf32>) -> tensor<1x64xf32>
+    """
+
+    partials: Sequence[Operand[ir.RankedTensorType]]
+    shifts: Any
+    result: Result[ir.RankedTensorType]
+
+    @_verifier
+    def verify_invariants(self) -> bool:
+        partials = list(self.operation.operands)
+        if not partials:
+            return _fail(self, "needs at least one partial sum")
+        for i, p in enumerate(partials):
+            if p.type != self.result.type:
+                return _fail(self, f"partial #{i} has type {p.type} but the result has {self.result.type}")
+        shifts = _i64_array(self.shifts)
+        if shifts is None:
+            return _fail(self, "shifts must be an array<i64: ...>")
+        if len(shifts) != len(partials):
+            return _fail(self, f"has {len(partials)} partial sums but {len(shifts)} shifts")
+        for s in shifts:
+            if not _check_range(self, "shift", s, (0, _MAX_SHIFT)):
+                return False
+        return True
+
+
+_single_variadic_operand(AccumulateOp, "partials")
+
+
+# ---------------------------------------------------------------------------
+# Scratchpad ops
+# ---------------------------------------------------------------------------
+
+
+class SpadAllocOp(Imc.Operation, name="spad_alloc"):
+    """Allocates a scratchpad buffer of `size` bytes at byte `offset`.
+
+    The result is a statically shaped memref in memory space 1 whose bytes fit
+    in `size`. When the module carries a hardware description
+    (`imc.hardware`), the buffer must lie within the scratchpad capacity and
+    the offset must respect its alignment.
+
+    Example:
+        %buf = "imc.spad_alloc"() {offset = 0 : i64, size = 4096 : i64} : () -> memref<32x32xf32, 1>
+    """
+
+    offset: ir.IntegerAttr
+    size: ir.IntegerAttr
+    buffer: Result[ir.MemRefType]
+
+    @_verifier
+    def verify_invariants(self) -> bool:
+        offset, size = _int(self.offset), _int(self.size)
+        if size <= 0:
+            return _fail(self, f"size = {size} must be positive")
+        if offset < 0:
+            return _fail(self, f"offset = {offset} must be non-negative")
+        t = ir.MemRefType(self.buffer.type)
+        if not is_spad(t):
+            return _fail(self, f"result must be a scratchpad memref (memory space {SPAD_SPACE})")
+        if not t.has_static_shape:
+            return _fail(self, "result must have a static shape")
+        if shaped_bytes(t) > size:
+            return _fail(self, f"result needs {shaped_bytes(t)} bytes but only {size} are allocated")
+        hw = _hardware_of(self)
+        if hw is not None:
+            if offset + size > hw.spad_bytes:
+                return _fail(
+                    self,
+                    f"buffer [{offset}, {offset + size}) exceeds the scratchpad capacity of {hw.spad_bytes} bytes",
+                )
+            if offset % hw.spad_alignment:
+                return _fail(self, f"offset = {offset} is not aligned to {hw.spad_alignment} bytes")
+        return True
+
+
+class SpadFreeOp(Imc.Operation, name="spad_free"):
+    """Frees a scratchpad buffer; its bytes may be reused afterwards.
+
+    Example:
+        "imc.spad_free"(%buf) : (memref<32x32xf32, 1>) -> ()
+    """
+
+    buffer: Operand[ir.MemRefType]
+
+    @_verifier
+    def verify_invariants(self) -> bool:
+        if not is_spad(self.buffer.type):
+            return _fail(self, f"operand must be a scratchpad memref (memory space {SPAD_SPACE})")
+        return True
+
+
+class DmaOp(Imc.Operation, name="dma"):
+    """Copies a strided window between DRAM and the scratchpad.
+
+    Exactly one of `source` and `target` is a scratchpad memref. The window on
+    the DRAM memref starts at `offsets`, has `sizes` elements per dimension and
+    steps by `strides`; the scratchpad side has shape `sizes`. DRAM to
+    scratchpad is a load, scratchpad to DRAM a store.
+
+    Example:
+        "imc.dma"(%dram, %buf) {offsets = array<i64: 0, 32>, sizes = array<i64: 32, 32>,
+                                strides = array<i64: 1, 1>}
+            : (memref<64x64xf32>, memref<32x32xf32, 1>) -> ()
+    """
+
+    source: Operand[ir.MemRefType]
+    target: Operand[ir.MemRefType]
+    offsets: Any
+    sizes: Any
+    strides: Any
+
+    @_verifier
+    def verify_invariants(self) -> bool:
+        src, dst = ir.MemRefType(self.source.type), ir.MemRefType(self.target.type)
+        if is_spad(src) == is_spad(dst):
+            where = "the scratchpad" if is_spad(src) else "DRAM"
+            return _fail(self, f"needs exactly one scratchpad side, but both are in {where}")
+        dram, spad = (dst, src) if is_spad(src) else (src, dst)
+        if src.element_type != dst.element_type:
+            return _fail(self, f"element types differ: {src.element_type} vs {dst.element_type}")
+        window = {}
+        for name in ("offsets", "sizes", "strides"):
+            values = _i64_array(getattr(self, name))
+            if values is None:
+                return _fail(self, f"{name} must be an array<i64: ...>")
+            if len(values) != dram.rank:
+                return _fail(self, f"{name} has {len(values)} entries but the DRAM memref has rank {dram.rank}")
+            window[name] = values
+        for d, (o, s, st) in enumerate(zip(window["offsets"], window["sizes"], window["strides"])):
+            if s <= 0:
+                return _fail(self, f"size {s} in dimension {d} must be positive")
+            if st <= 0:
+                return _fail(self, f"stride {st} in dimension {d} must be positive")
+            if o < 0:
+                return _fail(self, f"offset {o} in dimension {d} must be non-negative")
+            last = o + (s - 1) * st
+            if dram.shape[d] >= 0 and last >= dram.shape[d]:
+                return _fail(
+                    self,
+                    f"window reaches index {last} in dimension {d} of a DRAM dimension of size {dram.shape[d]}",
+                )
+        if list(spad.shape) != window["sizes"]:
+            return _fail(self, f"scratchpad buffer shape {list(spad.shape)} does not match sizes {window['sizes']}")
+        return True
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+
+def load(context: ir.Context | None = None) -> None:
+    """Loads the imc dialect into `context` (default: the current one); idempotent."""
+    context = context or ir.Context.current
+    with context:
+        if context.is_dialect_loaded(Imc.DIALECT_NAMESPACE):
+            return
+        with ir.Location.unknown():
+            Imc.load()
+
+
+OPS = tuple(Imc.operations)
+TYPES = tuple(Imc.types)

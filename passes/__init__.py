@@ -1,0 +1,24 @@
+"""imc passes: one pass per file, named after its flag.
+
+`PASSES` maps each flag to `module:Class`; classes are imported only when a
+pass is used, so adding a pass is one line here.
+"""
+
+import importlib
+
+PASSES: dict[str, str] = {
+    "test-imc-fail": "test_imc_fail:TestImcFail",
+}
+
+PIPELINES: dict[str, tuple[str, str]] = {}
+"""Named pipelines: flag -> (summary, pipeline elements)."""
+
+
+def pass_names() -> list[str]:
+    return sorted(PASSES)
+
+
+def get_pass_class(name: str):
+    """The pass class registered under `name`; KeyError when there is none."""
+    module, cls = PASSES[name].split(":")
+    return getattr(importlib.import_module(f"imc.passes.{module}"), cls)

@@ -1,0 +1,1 @@
+"""imc: an MLIR compiler for in-memory-computing (crossbar) accelerators."""

@@ -1,0 +1,29 @@
+// RUN: imc-opt %s | imc-opt | FileCheck %s
+// RUN: imc-opt %s --mlir-print-op-generic | imc-opt | FileCheck %s
+
+// CHECK-LABEL: func.func @crossbar
+func.func @crossbar(%x: tensor<8x512xf32>, %w: tensor<1024x512xf32>, %t: tensor<128x64xf32>, %v: tensor<1x128xf32>) -> (tensor<8x1024xf32>, tensor<1x64xf32>) {
+  // CHECK: %[[Y:.*]] = "imc.contract"(%{{.*}}, %{{.*}}) {kind = "linear", transpose_weight = true} : (tensor<8x512xf32>, tensor<1024x512xf32>) -> tensor<8x1024xf32>
+  %y = "imc.contract"(%x, %w) {kind = "linear", transpose_weight = true} : (tensor<8x512xf32>, tensor<1024x512xf32>) -> tensor<8x1024xf32>
+  // CHECK: %[[XB:.*]] = "imc.program"(%{{.*}}) {array = 3 : i64, cell_bits = 2 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%t) {array = 3 : i64, cell_bits = 2 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  // CHECK: %[[P:.*]] = "imc.mvm"(%[[XB]], %{{.*}}) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  // CHECK: "imc.accumulate"(%[[P]], %[[P]]) {shifts = array<i64: 0, 2>} : (tensor<1x64xf32>, tensor<1x64xf32>) -> tensor<1x64xf32>
+  %s = "imc.accumulate"(%p, %p) {shifts = array<i64: 0, 2>} : (tensor<1x64xf32>, tensor<1x64xf32>) -> tensor<1x64xf32>
+  return %y, %s : tensor<8x1024xf32>, tensor<1x64xf32>
+}
+
+// CHECK-LABEL: func.func @scratchpad
+func.func @scratchpad(%dram: memref<64x64xf32>) {
+  // CHECK: %[[B:.*]] = "imc.spad_alloc"() {offset = 0 : i64, size = 4096 : i64} : () -> memref<32x32xf32, 1>
+  %buf = "imc.spad_alloc"() {offset = 0 : i64, size = 4096 : i64} : () -> memref<32x32xf32, 1>
+  // CHECK: "imc.dma"(%{{.*}}, %[[B]]) {offsets = array<i64: 0, 32>, sizes = array<i64: 32, 32>, strides = array<i64: 1, 1>} : (memref<64x64xf32>, memref<32x32xf32, 1>) -> ()
+  "imc.dma"(%dram, %buf) {offsets = array<i64: 0, 32>, sizes = array<i64: 32, 32>, strides = array<i64: 1, 1>} : (memref<64x64xf32>, memref<32x32xf32, 1>) -> ()
+  // CHECK: "imc.dma"(%[[B]], %{{.*}}) {offsets = array<i64: 32, 0>, sizes = array<i64: 32, 32>, strides = array<i64: 1, 1>} : (memref<32x32xf32, 1>, memref<64x64xf32>) -> ()
+  %half = memref.subview %buf[0, 0] [16, 32] [1, 1] : memref<32x32xf32, 1> to memref<16x32xf32, strided<[32, 1]>, 1>
+  "imc.dma"(%buf, %dram) {offsets = array<i64: 32, 0>, sizes = array<i64: 32, 32>, strides = array<i64: 1, 1>} : (memref<32x32xf32, 1>, memref<64x64xf32>) -> ()
+  // CHECK: "imc.spad_free"(%[[B]]) : (memref<32x32xf32, 1>) -> ()
+  "imc.spad_free"(%buf) : (memref<32x32xf32, 1>) -> ()
+  return
+}

@@ -1,0 +1,290 @@
+"""`imc-opt`: run pass pipelines on MLIR files, following mlir-opt's conventions.
+
+    imc-opt [FILE|-] [-o OUT] [--pass-pipeline='builtin.module(...)' | -p ...]
+            [--split-input-file] [--verify-diagnostics] [--hardware FILE|PRESET]
+            [--mlir-print-ir-after-all] [--mlir-print-op-generic]
+            [--mlir-print-debuginfo] [--imc-remarks] [--list-passes]
+
+Errors are one line each (`file:line:col: error: ...`), exit code 1, no
+traceback. Set IMC_DEBUG=1 to see Python tracebacks of crashing passes.
+"""
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+
+from torch_mlir import ir
+
+from imc import passes as registry
+from imc.context import make_context
+from imc.pipeline import (
+    PipelineError,
+    Remark,
+    build_pass_manager,
+    format_diagnostic,
+    format_location,
+)
+
+SPLIT_MARKER = re.compile(r"^// -----\s*$", re.M)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 1 (mlir-opt style)
+        sys.stderr.write(f"imc-opt: error: {message}\n")
+        sys.exit(1)
+
+
+def _arg_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="imc-opt", description="Run imc and upstream MLIR passes on an MLIR file.")
+    p.add_argument("input", nargs="?", default="-", help="input file ('-' for stdin)")
+    p.add_argument("-o", dest="output", default="-", help="output file ('-' for stdout)")
+    p.add_argument("--pass-pipeline", "-p", dest="pipeline", default=None, help="builtin.module(...) pipeline")
+    p.add_argument("--split-input-file", action="store_true", help="split the input at '// -----' lines")
+    p.add_argument("--verify-diagnostics", action="store_true", help="check expected-* diagnostics annotations")
+    p.add_argument("--hardware", default=None, help="a hardware preset name or a .toml file")
+    p.add_argument("--mlir-print-ir-after-all", action="store_true", help="print the IR after every pass")
+    p.add_argument("--mlir-print-op-generic", action="store_true", help="print ops in generic form")
+    p.add_argument("--mlir-print-debuginfo", action="store_true", help="print locations")
+    p.add_argument("--imc-remarks", action="store_true", help="print imc pass remarks to stderr")
+    p.add_argument("--allow-unregistered-dialect", action="store_true")
+    p.add_argument("--list-passes", action="store_true", help="list imc passes and pipelines with their options")
+    return p
+
+
+def list_passes() -> str:
+    lines = ["imc passes:"]
+    for name in registry.pass_names():
+        cls = registry.get_pass_class(name)
+        lines.append(f"  {name:<28} {cls.summary}")
+        for f in cls.options():
+            default = f.default if f.default is not None else "from hardware"
+            help_ = f.metadata.get("help", "")
+            lines.append(f"      {f.name.replace('_', '-')}={default!s:<14} {help_}")
+    if registry.PIPELINES:
+        lines.append("imc pipelines:")
+        for name, (summary, body) in sorted(registry.PIPELINES.items()):
+            lines.append(f"  {name:<28} {summary}")
+            lines.append(f"      = {body}")
+    lines.append("Upstream MLIR passes (canonicalize, cse, one-shot-bufferize, ...) mix freely in one pipeline.")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# --verify-diagnostics
+# ---------------------------------------------------------------------------
+
+_EXPECTED = re.compile(
+    r"expected-(error|warning|note|remark)\s*(@(?:[+-]\d+|above|below))?\s*\{\{(.*?)\}\}"
+)
+
+
+@dataclass
+class _Expected:
+    severity: str
+    line: int
+    text: str
+    at: int  # the annotation's own line
+    seen: bool = False
+
+
+def _expectations(text: str, first_line: int) -> list[_Expected]:
+    out = []
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        lineno = first_line + i
+        for m in _EXPECTED.finditer(line):
+            where = m.group(2)
+            target = lineno
+            if where in ("@above",):
+                target = lineno - 1
+            elif where in ("@below",):
+                target = lineno + 1
+            elif where:
+                target = lineno + int(where[1:])
+            out.append(_Expected(m.group(1), target, m.group(3), lineno))
+    return out
+
+
+def _diag_line(location: str) -> int | None:
+    m = re.search(r'"[^"]*":(\d+):\d+', location)
+    return int(m.group(1)) if m else None
+
+
+def _check_diagnostics(diags, expected: list[_Expected], source: str) -> list[str]:
+    errors = []
+    for severity, location, message in diags:
+        line = _diag_line(location)
+        match = next(
+            (e for e in expected if not e.seen and e.severity == severity and e.line == line and e.text in message),
+            None,
+        )
+        if match is None:
+            errors.append(f"{format_location(location, source_name=source)}: error: unexpected {severity}: {message}")
+        else:
+            match.seen = True
+    for e in expected:
+        if not e.seen:
+            errors.append(f'{source}:{e.at}:1: error: expected {e.severity} "{e.text}" was not produced')
+    return errors
+
+
+_SEVERITY = {}
+
+
+def _severity_name(sev) -> str:
+    if not _SEVERITY:
+        _SEVERITY.update(
+            {
+                ir.DiagnosticSeverity.ERROR: "error",
+                ir.DiagnosticSeverity.WARNING: "warning",
+                ir.DiagnosticSeverity.NOTE: "note",
+                ir.DiagnosticSeverity.REMARK: "remark",
+            }
+        )
+    return _SEVERITY.get(sev, "error")
+
+
+# ---------------------------------------------------------------------------
+# Processing one buffer
+# ---------------------------------------------------------------------------
+
+
+def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[bool, list[str]]:
+    """Parses, transforms and prints one chunk. Returns (ok, error lines)."""
+    padded = "\n" * (first_line - 1) + text  # keep the file's line numbers
+    context = make_context(allow_unregistered=args.allow_unregistered_dialect)
+    collected: list[tuple[str, str, str]] = []
+    remarks: list[Remark] = []
+    with context, ir.Location.unknown():
+        if args.verify_diagnostics:
+
+            def handler(diag):
+                collected.append((_severity_name(diag.severity), str(diag.location), diag.message))
+                for note in diag.notes:
+                    collected.append(("note", str(note.location), note.message))
+                return True
+
+            context.attach_diagnostic_handler(handler)
+
+        errors: list[str] = []
+        module = None
+        try:
+            module = ir.Module.parse(padded)
+        except ir.MLIRError as exc:
+            if not args.verify_diagnostics:
+                return False, [l for d in exc.error_diagnostics for l in format_diagnostic(d, source_name=source)]
+            for d in exc.error_diagnostics:
+                collected.append((_severity_name(d.severity), str(d.location), d.message))
+
+        if module is not None and args.hardware_obj is not None:
+            args.hardware_obj.attach(module.operation)
+
+        if module is not None and args.pipeline:
+            try:
+                pm = build_pass_manager(
+                    args.pipeline,
+                    context=context,
+                    remarks=remarks,
+                    print_ir_after_all=args.mlir_print_ir_after_all,
+                    print_generic=args.mlir_print_op_generic,
+                )
+            except PipelineError as exc:
+                return False, [f"imc-opt: error: {exc.message}"]
+            snapshot = module.operation.get_asm(enable_debug_info=True)
+            try:
+                pm.run(module.operation)
+            except ir.MLIRError as exc:
+                if args.verify_diagnostics:
+                    for d in exc.error_diagnostics:
+                        collected.append((_severity_name(d.severity), str(d.location), d.message))
+                else:
+                    errors = [l for d in exc.error_diagnostics for l in format_diagnostic(d, source_name=source)]
+                    errors.append(_repro(snapshot, args))
+                    module = None
+
+        if args.verify_diagnostics:
+            for r in remarks:
+                collected.append(("remark", r.location, r.message))
+            return not (errs := _check_diagnostics(collected, _expectations(text, first_line), source)), errs
+
+        if args.imc_remarks:
+            for r in remarks:
+                sys.stderr.write(f"{format_location(r.location, source_name=source)}: remark: [{r.pass_name}] {r.message}\n")
+        if module is None:
+            return False, errors
+        module.operation.print(
+            file=out,
+            print_generic_op_form=args.mlir_print_op_generic,
+            enable_debug_info=args.mlir_print_debuginfo,
+            assume_verified=True,
+        )
+        return True, []
+
+
+def _repro(snapshot: str, args) -> str:
+    import shlex
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", prefix="imc-repro-", suffix=".mlir", delete=False) as f:
+        f.write(snapshot)
+    return f"imc-opt: pass pipeline failed; reproduce with: imc-opt {f.name} --pass-pipeline={shlex.quote(args.pipeline)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arg_parser().parse_args(argv)
+    if args.list_passes:
+        print(list_passes())
+        return 0
+
+    args.hardware_obj = None
+    if args.hardware:
+        from imc.hardware import Hardware, HardwareError
+
+        try:
+            args.hardware_obj = Hardware.resolve(args.hardware)
+        except HardwareError as exc:
+            sys.stderr.write(f"imc-opt: error: {exc}\n")
+            return 1
+
+    source = "<stdin>" if args.input == "-" else args.input
+    try:
+        text = sys.stdin.read() if args.input == "-" else open(args.input, encoding="utf-8").read()
+    except OSError as exc:
+        sys.stderr.write(f"imc-opt: error: cannot read '{args.input}': {exc.strerror}\n")
+        return 1
+
+    if args.split_input_file:
+        chunks, line, pos = [], 1, 0
+        for m in SPLIT_MARKER.finditer(text):
+            chunks.append((text[pos : m.start()], line))
+            line += text.count("\n", pos, m.end())
+            pos = m.end()
+        chunks.append((text[pos:], line))
+    else:
+        chunks = [(text, 1)]
+
+    import io
+
+    buffer = io.StringIO()
+    ok_all = True
+    for i, (chunk, first_line) in enumerate(chunks):
+        if i:
+            buffer.write("// -----\n")
+        ok, errors = _process_chunk(chunk, first_line, args, source, buffer)
+        for e in errors:
+            sys.stderr.write(e + "\n")
+        ok_all &= ok
+
+    if args.verify_diagnostics:
+        return 0 if ok_all else 1
+    if args.output == "-":
+        sys.stdout.write(buffer.getvalue())
+    else:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(buffer.getvalue())
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
