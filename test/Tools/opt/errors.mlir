@@ -1,0 +1,29 @@
+// Errors are one line, exit code 1, no Python traceback.
+// RUN: not imc-opt %S/Inputs/malformed.mlir 2>&1 | FileCheck %s --check-prefix=PARSE
+// PARSE: malformed.mlir:4:23: error: expected attribute name
+// PARSE-NOT: Traceback
+
+// RUN: not imc-opt %s -p 'builtin.module(canonicalise)' 2>&1 | FileCheck %s --check-prefix=PASS
+// PASS: imc-opt: error: unknown pass 'canonicalise' (did you mean 'canonicalize'?)
+// PASS-NOT: Traceback
+
+// RUN: not imc-opt %s -p 'builtin.module(test-imc-fail{mesage=x})' 2>&1 | FileCheck %s --check-prefix=OPTION
+// OPTION: imc-opt: error: unknown option 'test-imc-fail{mesage}' (did you mean 'message'?)
+
+// RUN: not imc-opt %s -p 'builtin.module(canonicalize{no-such=1})' 2>&1 | FileCheck %s --check-prefix=UPSTREAM
+// UPSTREAM: imc-opt: error: unknown option 'no-such'
+
+// RUN: not imc-opt %s --no-such-flag 2>&1 | FileCheck %s --check-prefix=FLAG
+// FLAG: imc-opt: error: unrecognized arguments: --no-such-flag
+
+// RUN: not imc-opt %S/Inputs/does-not-exist.mlir 2>&1 | FileCheck %s --check-prefix=MISSING
+// MISSING: imc-opt: error: cannot read
+
+// A failing pass: its diagnostics, then a repro command line.
+// RUN: not imc-opt %s -p 'builtin.module(test-imc-fail{message="no crossbar left"})' 2>&1 | FileCheck %s --check-prefix=FAIL
+// FAIL: errors.mlir:28:3: error: 'func.return' op no crossbar left
+// FAIL: imc-opt: pass pipeline failed; reproduce with: imc-opt {{.*}}imc-repro-{{.*}}.mlir --pass-pipeline=
+// FAIL-NOT: Traceback
+func.func @f() {
+  return {imc.test_fail}
+}
