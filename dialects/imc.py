@@ -24,6 +24,7 @@ __all__ = [
     "Imc",
     "XbarType",
     "ContractOp",
+    "Im2colOp",
     "ProgramOp",
     "MvmOp",
     "AccumulateOp",
@@ -314,6 +315,62 @@ class ContractOp(Imc.Operation, name="contract", traits=[Pure]):
         if x.shape[-1] != k:
             return _fail(self, f"input reduction size {x.shape[-1]} does not match weight reduction size {k}")
         expected = list(x.shape[:-1]) + [n]
+        if list(y.shape) != expected:
+            return _fail(self, f"result shape {list(y.shape)} does not match expected {expected}")
+        if y.element_type != x.element_type:
+            return _fail(self, "result element type must match the input element type")
+        return True
+
+
+class Im2colOp(Imc.Operation, name="im2col", traits=[Pure]):
+    """Unfolds convolution patches into rows (im2col), for a weight-stationary conv.
+
+    `input` is N x C x spatial... (already padded), with one or two spatial
+    dimensions (`kernel` has as many entries). The result has one row per
+    output position, N*prod(out) rows, and C*prod(kernel) columns ordered
+    (c, k0, k1), so that it multiplies the weight F x C x K0 x K1 flattened to
+    F x (C*K0*K1). `out[d] = (in[d] - dilation[d]*(kernel[d]-1) - 1) // stride[d] + 1`.
+
+    Example:
+        %cols = "imc.im2col"(%x) {dilations = array<i64: 1, 1>, kernel = array<i64: 3, 3>,
+                                 strides = array<i64: 1, 1>}
+            : (tensor<1x16x10x10xf32>) -> tensor<64x144xf32>
+    """
+
+    input: Operand[ir.RankedTensorType]
+    kernel: Any
+    strides: Any
+    dilations: Any
+    result: Result[ir.RankedTensorType]
+
+    @_verifier
+    def verify_invariants(self) -> bool:
+        x = ir.RankedTensorType(self.input.type)
+        y = ir.RankedTensorType(self.result.type)
+        values = {}
+        for name in ("kernel", "strides", "dilations"):
+            v = _i64_array(getattr(self, name))
+            if v is None:
+                return _fail(self, f"{name} must be an array<i64: ...>")
+            values[name] = v
+        spatial = len(values["kernel"])
+        if spatial not in (1, 2):
+            return _fail(self, f"kernel must have 1 or 2 entries, got {spatial}")
+        if x.rank != 2 + spatial:
+            return _fail(self, f"input must have rank {2 + spatial} (N x C x spatial), got rank {x.rank}")
+        for name in ("strides", "dilations"):
+            if len(values[name]) != spatial:
+                return _fail(self, f"{name} must have {spatial} entries like kernel")
+        for name, v in values.items():
+            if any(e <= 0 for e in v):
+                return _fail(self, f"{name} {v} must be positive")
+        out = []
+        for d, (k, s, dl) in enumerate(zip(values["kernel"], values["strides"], values["dilations"])):
+            extent = x.shape[2 + d] - dl * (k - 1) - 1
+            if extent < 0:
+                return _fail(self, f"kernel extent {dl * (k - 1) + 1} exceeds input size {x.shape[2 + d]}")
+            out.append(extent // s + 1)
+        expected = [x.shape[0] * math.prod(out), x.shape[1] * math.prod(values["kernel"])]
         if list(y.shape) != expected:
             return _fail(self, f"result shape {list(y.shape)} does not match expected {expected}")
         if y.element_type != x.element_type:

@@ -7,6 +7,7 @@ pass is used, so adding a pass is one line here.
 import importlib
 
 PASSES: dict[str, str] = {
+    "imc-map-contractions": "imc_map_contractions:ImcMapContractions",
     "test-imc-fail": "test_imc_fail:TestImcFail",
 }
 

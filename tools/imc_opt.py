@@ -178,7 +178,16 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
                 collected.append((_severity_name(d.severity), str(d.location), d.message))
 
         if module is not None and args.hardware_obj is not None:
+            # Rules that depend on the chip (scratchpad capacity, ...) apply now.
             args.hardware_obj.attach(module.operation)
+            try:
+                module.operation.verify()
+            except ir.MLIRError as exc:
+                if not args.verify_diagnostics:
+                    return False, [l for d in exc.error_diagnostics for l in format_diagnostic(d, source_name=source)]
+                for d in exc.error_diagnostics:
+                    collected.append((_severity_name(d.severity), str(d.location), d.message))
+                module = None
 
         if module is not None and args.pipeline:
             try:

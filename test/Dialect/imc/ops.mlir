@@ -27,3 +27,12 @@ func.func @scratchpad(%dram: memref<64x64xf32>) {
   "imc.spad_free"(%buf) : (memref<32x32xf32, 1>) -> ()
   return
 }
+
+// CHECK-LABEL: func.func @im2col
+func.func @im2col(%x: tensor<1x16x10x10xf32>, %y: tensor<2x4x9xf32>) -> (tensor<16x144xf32>, tensor<10x12xf32>) {
+  // CHECK: "imc.im2col"(%{{.*}}) {dilations = array<i64: 1, 1>, kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>} : (tensor<1x16x10x10xf32>) -> tensor<16x144xf32>
+  %c = "imc.im2col"(%x) {dilations = array<i64: 1, 1>, kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>} : (tensor<1x16x10x10xf32>) -> tensor<16x144xf32>
+  // CHECK: "imc.im2col"(%{{.*}}) {dilations = array<i64: 2>, kernel = array<i64: 3>, strides = array<i64: 1>} : (tensor<2x4x9xf32>) -> tensor<10x12xf32>
+  %d = "imc.im2col"(%y) {dilations = array<i64: 2>, kernel = array<i64: 3>, strides = array<i64: 1>} : (tensor<2x4x9xf32>) -> tensor<10x12xf32>
+  return %c, %d : tensor<16x144xf32>, tensor<10x12xf32>
+}

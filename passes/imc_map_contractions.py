@@ -1,0 +1,320 @@
+"""`imc-map-contractions`: map weight-stationary linalg contractions to `imc.contract`.
+
+Named `imc-map-contractions` rather than `convert-linalg-to-imc` because it is
+a partial conversion: only contractions with one weight operand move to the
+crossbars; everything else stays as upstream ops for the digital unit.
+"""
+
+from dataclasses import dataclass, field
+
+from torch_mlir import ir
+from torch_mlir.dialects import tensor
+from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
+
+from imc.dialects.imc import ContractOp, Im2colOp
+from imc.ir_utils import (
+    add,
+    bool_attr,
+    collapse,
+    expand,
+    extract_slice,
+    i64_array,
+    is_weight,
+    is_zero_fill,
+    tensor_type,
+    transpose,
+    walk_ops,
+)
+from imc.pipeline import ImcPass
+
+CONTRACTIONS = {
+    "linalg.matmul",
+    "linalg.batch_matmul",
+    "linalg.generic",
+    "linalg.conv_1d_ncw_fcw",
+    "linalg.conv_2d_nchw_fchw",
+    "linalg.conv_2d_ngchw_gfchw",
+    "linalg.depthwise_conv_2d_nchw_chw",
+}
+
+
+def _shape(value) -> list[int]:
+    return list(ir.RankedTensorType(value.type).shape)
+
+
+def _dense_i64(op, name: str, default: int, n: int) -> list[int]:
+    if name not in op.attributes:
+        return [default] * n
+    return [int(v) for v in ir.DenseIntElementsAttr(op.attributes[name])]
+
+
+def _map_results(attr) -> list[str]:
+    return [str(e) for e in ir.AffineMapAttr(attr).value.results]
+
+
+class _Mapper:
+    """Rewrites one kind of contraction each; shared helpers keep them short."""
+
+    def __init__(self, opts: "ImcMapContractions", state):
+        self.opts = opts
+        self.state = state
+        self.mapped = 0
+
+    # -- helpers --------------------------------------------------------------
+    def contract(self, x, w, *, transpose_weight: bool, kind: str, loc) -> ir.Value:
+        """`x @ W` (W = transpose(w) if transpose_weight) for a 2-D input."""
+        n = _shape(w)[0] if transpose_weight else _shape(w)[1]
+        xt = ir.RankedTensorType(x.type)
+        result = tensor_type(list(xt.shape[:-1]) + [n], xt.element_type)
+        op = ContractOp(x, w, ir.StringAttr.get(kind), bool_attr(transpose_weight), result, loc=loc)
+        return op.result
+
+    def finish(self, op, rewriter, value, init) -> None:
+        """Adds the contraction's initial value (a bias) unless it is zero."""
+        loc = op.location
+        if not is_zero_fill(init):
+            value = add(value, init, loc=loc)
+        rewriter.replace_op(op, [value])
+        self.mapped += 1
+
+    def _stays(self, op, why: str) -> bool:
+        self.state.remark(op, f"'{op.name}' stays on the digital unit: {why}")
+        return True  # "did not match"
+
+    def weight_of(self, value):
+        """(weight value, transposed?) when `value` is a weight or its transpose."""
+        if is_weight(value):
+            return value, False
+        owner = value.owner
+        if not isinstance(owner, ir.Block):
+            op = owner.operation if hasattr(owner, "operation") else owner
+            if op.name == "linalg.transpose" and list(ir.DenseI64ArrayAttr(op.attributes["permutation"])) == [1, 0]:
+                if is_weight(op.operands[0]):
+                    return op.operands[0], True
+        return None, False
+
+    # -- patterns -------------------------------------------------------------
+    def matmul(self, op, rewriter):
+        """linalg.matmul(x, W) -> imc.contract(x, W) (+ init)."""
+        op = op.operation
+        a, b, init = op.operands[0], op.operands[1], op.operands[2]
+        transposed_map = False
+        if "indexing_maps" in op.attributes:
+            maps = [_map_results(m) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+            if maps[0] != ["d0", "d2"] or maps[2] != ["d0", "d1"] or maps[1] not in (["d2", "d1"], ["d1", "d2"]):
+                return self._stays(op, "unsupported indexing maps")
+            transposed_map = maps[1] == ["d1", "d2"]
+        w, transposed = self.weight_of(b)
+        kind = "linear" if (transposed or transposed_map) else "matmul"
+        with ir.InsertionPoint(op), op.location:
+            if w is None:
+                if not self.opts.map_activation_matmuls:
+                    return self._stays(op, "both operands are activations (set map-activation-matmuls=true to reprogram per call)")
+                w, transposed = b, False
+            value = self.contract(a, w, transpose_weight=transposed != transposed_map, kind=kind, loc=op.location)
+            self.finish(op, rewriter, value, init)
+
+    def batch_matmul(self, op, rewriter):
+        """linalg.batch_matmul(x, y) -> one imc.contract per batch (option)."""
+        op = op.operation
+        a, b, init = op.operands[0], op.operands[1], op.operands[2]
+        if "indexing_maps" in op.attributes:
+            return self._stays(op, "unsupported indexing maps")
+        if not self.opts.map_activation_matmuls and not is_weight(b):
+            return self._stays(op, "both operands are activations (set map-activation-matmuls=true to reprogram per call)")
+        batch, m, k = _shape(a)
+        n = _shape(b)[2]
+        with ir.InsertionPoint(op), op.location:
+            loc = op.location
+            parts = []
+            for i in range(batch):
+                xi = collapse(extract_slice(a, [i, 0, 0], [1, m, k], loc=loc), [[0, 1], [2]], loc=loc)
+                wi = collapse(extract_slice(b, [i, 0, 0], [1, k, n], loc=loc), [[0, 1], [2]], loc=loc)
+                yi = self.contract(xi, wi, transpose_weight=False, kind="batch_matmul", loc=loc)
+                parts.append(expand(yi, [1, m, n], [[0, 1], [2]], loc=loc))
+            value = parts[0] if batch == 1 else tensor.concat(tensor_type([batch, m, n], ir.RankedTensorType(a.type).element_type), 0, parts, loc=loc)
+            self.finish(op, rewriter, value, init)
+
+    def generic(self, op, rewriter):
+        """A matmul-shaped linalg.generic (mulf + addf over one reduction) -> imc.contract."""
+        op = op.operation
+        if len(op.operands) != 3 or len(op.results) != 1:
+            return True
+        iterators = [str(ir.Attribute(t)) for t in ir.ArrayAttr(op.attributes["iterator_types"])]
+        if iterators != ["#linalg.iterator_type<parallel>"] * 2 + ["#linalg.iterator_type<reduction>"]:
+            return True
+        body = list(op.regions[0].blocks[0].operations)
+        if [o.name for o in body] != ["arith.mulf", "arith.addf", "linalg.yield"]:
+            return True
+        maps = [_map_results(m) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+        if maps[0] != ["d0", "d2"] or maps[2] != ["d0", "d1"] or maps[1] not in (["d2", "d1"], ["d1", "d2"]):
+            return True
+        w, transposed = self.weight_of(op.operands[1])
+        if w is None:
+            return self._stays(op, "the contraction has no weight operand")
+        with ir.InsertionPoint(op), op.location:
+            value = self.contract(
+                op.operands[0], w, transpose_weight=transposed != (maps[1] == ["d1", "d2"]), kind="generic", loc=op.location
+            )
+            self.finish(op, rewriter, value, op.operands[2])
+
+    def _conv(self, x, w_rows, kernel, strides, dilations, out_spatial, kind, loc):
+        """im2col(x) @ w_rows^T -> N*prod(out) x F."""
+        xt = ir.RankedTensorType(x.type)
+        rows = xt.shape[0]
+        for s in out_spatial:
+            rows *= s
+        cols_t = tensor_type([rows, xt.shape[1] * _prod(kernel)], xt.element_type)
+        cols = Im2colOp(x, i64_array(kernel), i64_array(strides), i64_array(dilations), cols_t, loc=loc).result
+        return self.contract(cols, w_rows, transpose_weight=True, kind=kind, loc=loc)
+
+    def conv(self, op, rewriter):
+        """linalg.conv_{1d_ncw_fcw,2d_nchw_fchw}(x, W) -> im2col + imc.contract + layout."""
+        op = op.operation
+        x, w, init = op.operands[0], op.operands[1], op.operands[2]
+        if not is_weight(w):
+            return self._stays(op, "the filter is not a weight")
+        spatial = len(_shape(x)) - 2
+        ws, out = _shape(w), _shape(init)
+        kernel = ws[2:]
+        strides = _dense_i64(op, "strides", 1, spatial)
+        dilations = _dense_i64(op, "dilations", 1, spatial)
+        kind = "conv2d" if spatial == 2 else "conv1d"
+        with ir.InsertionPoint(op), op.location:
+            loc = op.location
+            w_rows = collapse(w, [[0], list(range(1, 2 + spatial))], loc=loc)
+            y = self._conv(x, w_rows, kernel, strides, dilations, out[2:], kind, loc)
+            y = expand(y, [out[0], *out[2:], out[1]], [list(range(spatial + 1)), [spatial + 1]], loc=loc)
+            value = transpose(y, [0, spatial + 1, *range(1, spatial + 1)], loc=loc)
+            self.finish(op, rewriter, value, init)
+
+    def grouped_conv(self, op, rewriter):
+        """linalg.conv_2d_ngchw_gfchw -> one im2col + imc.contract per group."""
+        op = op.operation
+        x, w, init = op.operands[0], op.operands[1], op.operands[2]
+        if not is_weight(w) and not _is_slice_of_weight(w):
+            return self._stays(op, "the filter is not a weight")
+        n, g, cg, h, wd = _shape(x)
+        _, fg, _, kh, kw = _shape(w)
+        out = _shape(init)
+        strides = _dense_i64(op, "strides", 1, 2)
+        dilations = _dense_i64(op, "dilations", 1, 2)
+        with ir.InsertionPoint(op), op.location:
+            loc = op.location
+            parts = []
+            for gi in range(g):
+                xg = collapse(extract_slice(x, [0, gi, 0, 0, 0], [n, 1, cg, h, wd], loc=loc), [[0, 1], [2], [3], [4]], loc=loc)
+                wg = collapse(extract_slice(w, [gi, 0, 0, 0, 0], [1, fg, cg, kh, kw], loc=loc), [[0, 1], [2, 3, 4]], loc=loc)
+                parts.append(self._conv(xg, wg, [kh, kw], strides, dilations, out[3:], "conv2d", loc))
+            y = _concat_cols(parts, loc)
+            y = expand(y, [n, out[3], out[4], g, fg], [[0, 1, 2], [3, 4]], loc=loc)
+            value = transpose(y, [0, 3, 4, 1, 2], loc=loc)
+            self.finish(op, rewriter, value, init)
+
+    def depthwise_conv(self, op, rewriter):
+        """linalg.depthwise_conv_2d_nchw_chw -> one im2col + imc.contract per channel."""
+        op = op.operation
+        x, w, init = op.operands[0], op.operands[1], op.operands[2]
+        if not is_weight(w):
+            return self._stays(op, "the filter is not a weight")
+        n, c, h, wd = _shape(x)
+        _, kh, kw = _shape(w)
+        out = _shape(init)
+        strides = _dense_i64(op, "strides", 1, 2)
+        dilations = _dense_i64(op, "dilations", 1, 2)
+        with ir.InsertionPoint(op), op.location:
+            loc = op.location
+            parts = []
+            for ci in range(c):
+                xc = extract_slice(x, [0, ci, 0, 0], [n, 1, h, wd], loc=loc)
+                wc = collapse(extract_slice(w, [ci, 0, 0], [1, kh, kw], loc=loc), [[0], [1, 2]], loc=loc)
+                parts.append(self._conv(xc, wc, [kh, kw], strides, dilations, out[2:], "conv2d", loc))
+            y = _concat_cols(parts, loc)
+            y = expand(y, [n, out[2], out[3], c], [[0, 1, 2], [3]], loc=loc)
+            value = transpose(y, [0, 3, 1, 2], loc=loc)
+            self.finish(op, rewriter, value, init)
+
+
+def _prod(values) -> int:
+    p = 1
+    for v in values:
+        p *= v
+    return p
+
+
+def _concat_cols(parts, loc):
+    if len(parts) == 1:
+        return parts[0]
+    t = ir.RankedTensorType(parts[0].type)
+    cols = sum(_shape(p)[1] for p in parts)
+    return tensor.concat(tensor_type([t.shape[0], cols], t.element_type), 1, parts, loc=loc)
+
+
+def _is_slice_of_weight(value) -> bool:
+    owner = value.owner
+    if isinstance(owner, ir.Block):
+        return False
+    op = owner.operation if hasattr(owner, "operation") else owner
+    return op.name in ("tensor.expand_shape", "tensor.collapse_shape", "tensor.extract_slice") and is_weight(op.operands[0])
+
+
+@dataclass
+class ImcMapContractions(ImcPass):
+    """Maps weight-stationary linalg contractions onto `imc.contract`.
+
+    Expects linalg-on-tensors (as imported from PyTorch). Rewrites
+    `linalg.matmul` whose right operand is a weight (an `arith.constant`, a
+    function argument marked `imc.weight`, or `linalg.transpose` of one, as
+    `nn.Linear` imports), matmul-shaped `linalg.generic`, and convolutions
+    (`conv_1d_ncw_fcw`, `conv_2d_nchw_fchw`, grouped `conv_2d_ngchw_gfchw`,
+    depthwise `depthwise_conv_2d_nchw_chw`) through `imc.im2col` into one
+    `imc.contract` per weight (per group for grouped convolutions). A
+    non-zero initial value (a bias) is added by a `linalg.add`. Weights are
+    never copied: the contract's weight operand is the constant itself or a
+    reshape/slice of it. Contractions of two activations (attention's QK^T
+    and AV) stay on the digital unit unless `map-activation-matmuls=true`,
+    which maps them with the right operand reprogrammed on every call.
+    Every contraction left unmapped gets a remark, and a summary remark lists
+    the op kinds left for the digital unit.
+    """
+
+    name = "imc-map-contractions"
+    summary = "Map weight-stationary linalg contractions (matmul, linear, conv via im2col) to imc.contract"
+
+    map_activation_matmuls: bool = field(
+        default=False, metadata={"help": "also map activation x activation matmuls, reprogramming per call"}
+    )
+
+    def run(self, module, state) -> None:
+        mapper = _Mapper(self, state)
+        patterns = RewritePatternSet()
+        patterns.add("linalg.matmul", mapper.matmul)
+        patterns.add("linalg.batch_matmul", mapper.batch_matmul)
+        patterns.add("linalg.generic", mapper.generic)
+        patterns.add("linalg.conv_1d_ncw_fcw", mapper.conv)
+        patterns.add("linalg.conv_2d_nchw_fchw", mapper.conv)
+        patterns.add("linalg.conv_2d_ngchw_gfchw", mapper.grouped_conv)
+        patterns.add("linalg.depthwise_conv_2d_nchw_chw", mapper.depthwise_conv)
+        walk_and_apply_patterns(module, patterns.freeze())
+        _erase_dead_weight_views(module)
+        self._summarize(module, state, mapper.mapped)
+
+    @staticmethod
+    def _summarize(module, state, mapped: int) -> None:
+        counts: dict[str, int] = {}
+
+        for func in walk_ops(module, {"func.func"}):
+            for block in func.regions[0].blocks:
+                for op in block.operations:
+                    name = op.operation.name
+                    if name.split(".")[0] in ("linalg", "tensor", "arith", "math") and name != "arith.constant":
+                        counts[name] = counts.get(name, 0) + 1
+        left = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
+        state.remark(module, f"mapped {mapped} contractions to crossbars; left for the digital unit: {left or 'nothing'}")
+
+
+def _erase_dead_weight_views(module) -> None:
+    """Erases transposes/reshapes of weights that the mapping left unused."""
+    for op in reversed(walk_ops(module, {"linalg.transpose", "linalg.fill", "tensor.collapse_shape", "tensor.expand_shape", "tensor.empty"})):
+        if all(not list(r.uses) for r in op.results):
+            op.erase()

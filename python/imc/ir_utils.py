@@ -1,0 +1,163 @@
+"""Small helpers for building and inspecting IR in imc passes."""
+
+from torch_mlir import ir
+from torch_mlir.dialects import arith, linalg, tensor
+
+__all__ = [
+    "i64",
+    "i64_attr",
+    "bool_attr",
+    "i64_array",
+    "tensor_type",
+    "defining_op",
+    "is_weight",
+    "is_zero_fill",
+    "extract_slice",
+    "collapse",
+    "expand",
+    "add",
+    "transpose",
+    "walk_ops",
+]
+
+
+def i64(context=None):
+    return ir.IntegerType.get_signless(64, context=context)
+
+
+def i64_attr(value: int) -> ir.IntegerAttr:
+    return ir.IntegerAttr.get(i64(), int(value))
+
+
+def bool_attr(value: bool) -> ir.BoolAttr:
+    return ir.BoolAttr.get(bool(value))
+
+
+def i64_array(values) -> ir.DenseI64ArrayAttr:
+    return ir.DenseI64ArrayAttr.get([int(v) for v in values])
+
+
+def tensor_type(shape, element_type) -> ir.RankedTensorType:
+    return ir.RankedTensorType.get(list(shape), element_type)
+
+
+def defining_op(value: ir.Value):
+    """The op defining `value`, or None for a block argument."""
+    owner = value.owner
+    return owner if isinstance(owner, (ir.Operation, ir.OpView)) and not isinstance(owner, ir.Block) else None
+
+
+def _op_of(value: ir.Value):
+    if isinstance(value, ir.BlockArgument) or isinstance(value.owner, ir.Block):
+        return None
+    owner = value.owner
+    return owner.operation if hasattr(owner, "operation") else owner
+
+
+WEIGHT_ARG_ATTR = "imc.weight"
+"""Function argument attribute marking a parameter passed as an argument."""
+
+
+def is_weight(value: ir.Value) -> bool:
+    """True for a weight: an `arith.constant`, a function argument marked
+    `imc.weight`, or a reshape of one of these."""
+    op = _op_of(value)
+    if op is None:
+        arg = ir.BlockArgument(value)
+        parent = arg.owner.owner
+        if parent is None or parent.name != "func.func" or "arg_attrs" not in parent.attributes:
+            return False
+        attrs = ir.ArrayAttr(parent.attributes["arg_attrs"])
+        return WEIGHT_ARG_ATTR in ir.DictAttr(attrs[arg.arg_number])
+    if op.name == "arith.constant":
+        return True
+    if op.name in ("tensor.collapse_shape", "tensor.expand_shape"):
+        return is_weight(op.operands[0])
+    return False
+
+
+def is_zero_fill(value: ir.Value) -> bool:
+    """True if `value` is `linalg.fill` of the constant 0 (or `tensor.empty`)."""
+    op = _op_of(value)
+    if op is None:
+        return False
+    if op.name == "tensor.empty":
+        return True
+    if op.name != "linalg.fill":
+        return False
+    scalar = _op_of(op.operands[0])
+    if scalar is None or scalar.name != "arith.constant":
+        return False
+    attr = scalar.attributes["value"]
+    try:
+        return ir.FloatAttr(attr).value == 0.0
+    except ValueError:
+        return ir.IntegerAttr(attr).value == 0
+
+
+def extract_slice(source: ir.Value, offsets, sizes, *, loc=None) -> ir.Value:
+    t = ir.RankedTensorType(source.type)
+    if list(offsets) == [0] * t.rank and list(sizes) == list(t.shape):
+        return source
+    result = tensor_type(sizes, t.element_type)
+    return tensor.extract_slice(result, source, [], [], [], list(offsets), list(sizes), [1] * t.rank, loc=loc)
+
+
+def collapse(source: ir.Value, reassociation: list[list[int]], *, loc=None) -> ir.Value:
+    t = ir.RankedTensorType(source.type)
+    shape = []
+    for group in reassociation:
+        n = 1
+        for d in group:
+            n *= t.shape[d]
+        shape.append(n)
+    if shape == list(t.shape):
+        return source
+    reassoc = ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in reassociation])
+    return tensor.collapse_shape(tensor_type(shape, t.element_type), source, reassoc, loc=loc)
+
+
+def expand(source: ir.Value, shape, reassociation: list[list[int]], *, loc=None) -> ir.Value:
+    t = ir.RankedTensorType(source.type)
+    if list(shape) == list(t.shape):
+        return source
+    reassoc = ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in reassociation])
+    return tensor.expand_shape(tensor_type(shape, t.element_type), source, reassoc, [], list(shape), loc=loc)
+
+
+def add(a: ir.Value, b: ir.Value, *, loc=None) -> ir.Value:
+    """Elementwise `a + b` as a `linalg.add` (for the digital unit)."""
+    t = ir.RankedTensorType(a.type)
+    init = tensor.empty(list(t.shape), t.element_type, loc=loc)
+    with loc or ir.Location.unknown():
+        return _value(linalg.add(a, b, outs=[init]))
+
+
+def transpose(source: ir.Value, permutation: list[int], *, loc=None) -> ir.Value:
+    t = ir.RankedTensorType(source.type)
+    shape = [t.shape[p] for p in permutation]
+    init = tensor.empty(shape, t.element_type, loc=loc)
+    with loc or ir.Location.unknown():
+        return _value(linalg.transpose(source, outs=[init], permutation=permutation))
+
+
+def _value(built) -> ir.Value:
+    """The single result of what a dialect builder returned (op or value)."""
+    if isinstance(built, ir.Value):
+        return built
+    if isinstance(built, ir.OpResultList):
+        return built[0]
+    return built.results[0]
+
+
+def walk_ops(root, names: set[str]) -> list:
+    """All ops under `root` whose name is in `names`, in pre-order (one walk)."""
+    found = []
+
+    def visit(op):
+        if op.name in names:
+            found.append(op)
+        return ir.WalkResult.ADVANCE
+
+    root.walk(visit)
+    return found
