@@ -12,6 +12,7 @@ Load the dialect into a context with `load(context)` (or `imc.ir.make_context()`
 
 
 import math
+import sys
 from collections.abc import Sequence
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -637,6 +638,9 @@ class DmaOp(Imc.Operation, name="dma"):
 
 def load(context: ir.Context | None = None) -> None:
     """Loads the imc dialect into `context` (default: the current one); idempotent."""
+    # The bindings look up `<prefix>.imc` for every imc op they wrap; without
+    # a module there the failed import is repeated (and slow) each time.
+    sys.modules.setdefault("torch_mlir.dialects.imc", sys.modules[__name__])
     context = context or ir.Context.current
     with context:
         if context.is_dialect_loaded(Imc.DIALECT_NAMESPACE):

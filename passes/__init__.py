@@ -8,10 +8,17 @@ import importlib
 
 PASSES: dict[str, str] = {
     "imc-map-contractions": "imc_map_contractions:ImcMapContractions",
+    "imc-tile": "imc_tile:ImcTile",
+    "imc-place-crossbars": "imc_place_crossbars:ImcPlaceCrossbars",
     "test-imc-fail": "test_imc_fail:TestImcFail",
 }
 
-PIPELINES: dict[str, tuple[str, str]] = {}
+PIPELINES: dict[str, tuple[str, str]] = {
+    "imc-map-to-crossbars": (
+        "linalg-on-tensors -> weight-stationary contracts -> crossbar tiles -> placed crossbars",
+        "imc-map-contractions, imc-tile, imc-place-crossbars, cse",
+    ),
+}
 """Named pipelines: flag -> (summary, pipeline elements)."""
 
 

@@ -1,0 +1,126 @@
+"""`imc-tile`: tile `imc.contract` to the crossbar geometry."""
+
+import math
+from dataclasses import dataclass, field
+
+from torch_mlir import ir
+from torch_mlir.dialects import tensor
+from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
+
+from imc.dialects.imc import AccumulateOp, ContractOp, MvmOp, ProgramOp, XbarType
+from imc.ir_utils import bool_attr, collapse, expand, extract_slice, i64_array, i64_attr, tensor_type
+from imc.pipeline import ImcPass
+
+
+def tile_ranges(extent: int, tile: int) -> list[tuple[int, int]]:
+    """[(start, size)] covering [0, extent) with tiles of at most `tile`."""
+    return [(start, min(tile, extent - start)) for start in range(0, extent, tile)]
+
+
+@dataclass
+class ImcTile(ImcPass):
+    """Tiles every `imc.contract` to the crossbar geometry.
+
+    For a contraction `x @ W` with W of K x N: row tiles of at most `rows`
+    reduction rows produce partial sums that `imc.accumulate` adds; column
+    tiles of at most `cols` outputs are concatenated (`tensor.concat`); a
+    weight of `weight-bits` spans ceil(weight-bits / cell-bits) bit slices,
+    each programmed into its own crossbar (`imc.program`, slice s) and
+    shift-and-added with shift s*cell-bits. Inputs wider than the DAC are fed
+    bit-serially (`imc.mvm` records input-bits and dac-bits). Inputs of rank
+    other than 2 are collapsed to 2-D and the result expanded back.
+
+    Weight data is never copied: each tile is a `tensor.extract_slice` of the
+    original weight (transposed weights are programmed with `transpose = true`).
+    Options default to the module's hardware description. Programs are
+    unplaced (`array = -1`) until `imc-place-crossbars`.
+    """
+
+    name = "imc-tile"
+    summary = "Tile imc.contract to crossbar rows/cols, bit slices and bit-serial inputs"
+
+    rows: int | None = field(default=None, metadata={"help": "crossbar rows"})
+    cols: int | None = field(default=None, metadata={"help": "crossbar columns"})
+    cell_bits: int | None = field(default=None, metadata={"help": "bits per cell"})
+    weight_bits: int | None = field(default=None, metadata={"help": "weight precision"})
+    input_bits: int | None = field(default=None, metadata={"help": "activation precision"})
+    dac_bits: int | None = field(default=None, metadata={"help": "DAC resolution"})
+    adc_bits: int | None = field(default=None, metadata={"help": "ADC resolution (0 = digital)"})
+
+    def run(self, module, state) -> None:
+        hw = state.hardware
+        self.p = {
+            "rows": self.rows or hw.xbar_rows,
+            "cols": self.cols or hw.xbar_cols,
+            "cell_bits": self.cell_bits or hw.cell_bits,
+            "weight_bits": self.weight_bits or hw.weight_bits,
+            "input_bits": self.input_bits or hw.input_bits,
+            "dac_bits": self.dac_bits or hw.dac_bits,
+            "adc_bits": hw.adc_bits if self.adc_bits is None else self.adc_bits,
+        }
+        for key in ("rows", "cols", "cell_bits", "weight_bits", "input_bits", "dac_bits"):
+            if self.p[key] <= 0:
+                state.error(module, f"option {key.replace('_', '-')} = {self.p[key]} must be positive")
+                return
+        patterns = RewritePatternSet()
+        patterns.add(ContractOp, self.tile_contract)
+        walk_and_apply_patterns(module, patterns.freeze())
+
+    def tile_contract(self, op, rewriter):
+        """imc.contract(x, W) -> programs + MVMs + accumulate per column tile, concat."""
+        p = self.p
+        x, w = op.input, op.weight
+        transposed = bool(ir.IntegerAttr(op.transpose_weight).value)
+        xt = ir.RankedTensorType(x.type)
+        ws = list(ir.RankedTensorType(w.type).shape)
+        k, n = (ws[1], ws[0]) if transposed else ws
+        lead = list(xt.shape[:-1])
+        m = math.prod(lead)
+        et = xt.element_type
+        slices = -(-p["weight_bits"] // p["cell_bits"])
+        xbar_t = XbarType.of(p["rows"], p["cols"])
+        loc = op.location
+        with ir.InsertionPoint(op), loc:
+            x2 = collapse(x, [list(range(len(lead))), [len(lead)]], loc=loc) if len(lead) != 1 else x
+            if not lead:
+                x2 = expand(x, [1, k], [[0, 1]], loc=loc)
+            row_tiles = tile_ranges(k, p["rows"])
+            inputs = [extract_slice(x2, [0, r0], [m, rn], loc=loc) for r0, rn in row_tiles]
+            col_tiles = []
+            for c0, cn in tile_ranges(n, p["cols"]):
+                partials, shifts = [], []
+                for (r0, rn), xin in zip(row_tiles, inputs):
+                    if transposed:
+                        tile = extract_slice(w, [c0, r0], [cn, rn], loc=loc)
+                    else:
+                        tile = extract_slice(w, [r0, c0], [rn, cn], loc=loc)
+                    for s in range(slices):
+                        xb = ProgramOp(
+                            tile,
+                            i64_attr(p["cell_bits"]),
+                            i64_attr(p["weight_bits"]),
+                            i64_attr(s),
+                            bool_attr(transposed),
+                            i64_attr(-1),
+                            xbar_t,
+                            loc=loc,
+                        ).xbar
+                        partial = MvmOp(
+                            xb,
+                            xin,
+                            i64_attr(p["dac_bits"]),
+                            i64_attr(p["adc_bits"]),
+                            i64_attr(p["input_bits"]),
+                            tensor_type([m, cn], et),
+                            loc=loc,
+                        ).result
+                        partials.append(partial)
+                        shifts.append(s * p["cell_bits"])
+                acc = AccumulateOp(partials, i64_array(shifts), tensor_type([m, cn], et), loc=loc).result
+                col_tiles.append(acc)
+            y = col_tiles[0] if len(col_tiles) == 1 else tensor.concat(tensor_type([m, n], et), 1, col_tiles, loc=loc)
+            if not lead:
+                y = collapse(y, [[0, 1]], loc=loc)
+            elif len(lead) != 1:
+                y = expand(y, lead + [n], [list(range(len(lead))), [len(lead)]], loc=loc)
+        rewriter.replace_op(op, [y])
