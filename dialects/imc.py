@@ -7,7 +7,7 @@ and the broken rule.
 Memory spaces: a memref without a memory space (or with `0`) lives in DRAM; a
 memref in memory space `1` (`SPAD_SPACE`) lives in the on-chip scratchpad.
 
-Load the dialect into a context with `load(context)` (or `imc.ir.make_context()`).
+Load the dialect into a context with `load(context)` (or `imc.context.make_context()`).
 """
 
 
@@ -107,6 +107,14 @@ def _kind_name(kinds: tuple) -> str:
     return " or ".join(names.get(k.__name__, k.__name__) for k in kinds)
 
 
+def _is_shaped(t) -> bool:
+    try:
+        ir.ShapedType(t)
+        return True
+    except ValueError:
+        return False
+
+
 def _check_fields(op) -> bool:
     """Checks the declared fields with messages that name the op and the field.
 
@@ -119,18 +127,25 @@ def _check_fields(op) -> bool:
             return _fail(op, f"requires attribute '{a.name}'")
         kinds = _kinds(a.constraint)
         if not _is_a(op.operation.attributes[a.name], kinds):
-            return _fail(op, f"attribute '{a.name}' must be an {_kind_name(kinds)}")
-    values = [(d, v) for d, v in zip(operands, op.operation.operands)] if len(operands) == len(
-        op.operation.operands
-    ) else [(operands[0], v) for v in op.operation.operands] if len(operands) == 1 else []
+            return _fail(op, f"attribute '{a.name}' must be of kind {_kind_name(kinds)}")
+    variadic = len(operands) == 1 and operands[0].variadicity == ext.Variadicity.variadic
+    if not variadic and len(op.operation.operands) != len(operands):
+        return _fail(op, f"expects {len(operands)} operands, got {len(op.operation.operands)}")
+    if len(op.operation.results) != len(results):
+        return _fail(op, f"expects {len(results)} results, got {len(op.operation.results)}")
+    values = [(operands[0], v) for v in op.operation.operands] if variadic else list(zip(operands, op.operation.operands))
     for d, v in values:
         kinds = _kinds(d.constraint)
         if not _is_a(v.type, kinds):
-            return _fail(op, f"operand '{d.name}' must be a {_kind_name(kinds)}, got {v.type}")
+            return _fail(op, f"operand '{d.name}' must be of kind {_kind_name(kinds)}, got {v.type}")
+        if _is_shaped(v.type) and not ir.ShapedType(v.type).has_static_shape:
+            return _fail(op, f"operand '{d.name}' must have a static shape, got {v.type}")
     for d, r in zip(results, op.operation.results):
         kinds = _kinds(d.constraint)
         if not _is_a(r.type, kinds):
-            return _fail(op, f"result '{d.name}' must be a {_kind_name(kinds)}, got {r.type}")
+            return _fail(op, f"result '{d.name}' must be of kind {_kind_name(kinds)}, got {r.type}")
+        if _is_shaped(r.type) and not ir.ShapedType(r.type).has_static_shape:
+            return _fail(op, f"result '{d.name}' must have a static shape, got {r.type}")
     return True
 
 
@@ -148,6 +163,11 @@ def _verifier(fn):
 
 def _int(attr) -> int:
     return ir.IntegerAttr(attr).value
+
+
+def _is_flag(attr) -> bool:
+    """True for a boolean (`true`/`false`, an i1 integer attribute)."""
+    return ir.IntegerType(ir.IntegerAttr(attr).type).width == 1
 
 
 def _i64_array(attr) -> list[int] | None:
@@ -312,6 +332,8 @@ class ContractOp(Imc.Operation, name="contract", traits=[Pure]):
             return _fail(self, "input must have rank >= 1")
         if w.rank != 2:
             return _fail(self, f"weight must have rank 2, got rank {w.rank}")
+        if not _is_flag(self.transpose_weight):
+            return _fail(self, "transpose_weight must be a boolean (true or false)")
         k, n = (w.shape[1], w.shape[0]) if _int(self.transpose_weight) else w.shape
         if x.shape[-1] != k:
             return _fail(self, f"input reduction size {x.shape[-1]} does not match weight reduction size {k}")
@@ -412,6 +434,8 @@ class ProgramOp(Imc.Operation, name="program"):
         t = ir.ShapedType(self.weight.type)
         if t.rank != 2:
             return _fail(self, f"weight tile must have rank 2, got rank {t.rank}")
+        if not _is_flag(self.transpose):
+            return _fail(self, "transpose must be a boolean (true or false)")
         rows, cols = (t.shape[1], t.shape[0]) if _int(self.transpose) else t.shape
         if rows > geometry[0] or cols > geometry[1]:
             return _fail(
@@ -544,8 +568,8 @@ class SpadAllocOp(Imc.Operation, name="spad_alloc"):
         t = ir.MemRefType(self.buffer.type)
         if not is_spad(t):
             return _fail(self, f"result must be a scratchpad memref (memory space {SPAD_SPACE})")
-        if not t.has_static_shape:
-            return _fail(self, "result must have a static shape")
+        if getattr(t.element_type, "width", None) is None:
+            return _fail(self, f"element type {t.element_type} has no fixed size in bytes")
         if shaped_bytes(t) > size:
             return _fail(self, f"result needs {shaped_bytes(t)} bytes but only {size} are allocated")
         hw = _hardware_of(self)

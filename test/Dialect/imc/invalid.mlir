@@ -28,7 +28,7 @@ func.func @missing_any_attribute(%p: tensor<1x64xf32>) {
 
 // Wrong attribute kind: string attribute expected.
 func.func @string_attribute_kind(%x: tensor<8x512xf32>, %w: tensor<512x64xf32>) {
-  // expected-error @+1 {{'imc.contract' op attribute 'kind' must be an string attribute}}
+  // expected-error @+1 {{'imc.contract' op attribute 'kind' must be of kind string attribute}}
   %y = "imc.contract"(%x, %w) {kind = 3 : i64, transpose_weight = false} : (tensor<8x512xf32>, tensor<512x64xf32>) -> tensor<8x64xf32>
   return
 }
@@ -37,7 +37,7 @@ func.func @string_attribute_kind(%x: tensor<8x512xf32>, %w: tensor<512x64xf32>) 
 
 // Wrong attribute kind: integer attribute expected.
 func.func @integer_attribute_kind() {
-  // expected-error @+1 {{'imc.spad_alloc' op attribute 'size' must be an integer attribute}}
+  // expected-error @+1 {{'imc.spad_alloc' op attribute 'size' must be of kind integer attribute}}
   %b = "imc.spad_alloc"() {offset = 0 : i64, size = "4096"} : () -> memref<32x32xf32, 1>
   return
 }
@@ -46,7 +46,7 @@ func.func @integer_attribute_kind() {
 
 // Wrong operand kind: ranked tensor expected.
 func.func @operand_kind(%x: tensor<*xf32>, %w: tensor<512x64xf32>) {
-  // expected-error @+1 {{'imc.contract' op operand 'input' must be a ranked tensor, got tensor<*xf32>}}
+  // expected-error @+1 {{'imc.contract' op operand 'input' must be of kind ranked tensor, got tensor<*xf32>}}
   %y = "imc.contract"(%x, %w) {kind = "matmul", transpose_weight = false} : (tensor<*xf32>, tensor<512x64xf32>) -> tensor<8x64xf32>
   return
 }
@@ -55,7 +55,7 @@ func.func @operand_kind(%x: tensor<*xf32>, %w: tensor<512x64xf32>) {
 
 // Wrong operand kind: a union constraint (ranked tensor or memref).
 func.func @operand_union_kind(%t: vector<128x64xf32>) {
-  // expected-error @+1 {{'imc.program' op operand 'weight' must be a ranked tensor or memref, got vector<128x64xf32>}}
+  // expected-error @+1 {{'imc.program' op operand 'weight' must be of kind ranked tensor or memref, got vector<128x64xf32>}}
   %xb = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (vector<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
@@ -64,7 +64,7 @@ func.func @operand_union_kind(%t: vector<128x64xf32>) {
 
 // Wrong operand kind: a dialect type (!imc.xbar) expected.
 func.func @operand_xbar_kind(%xb: tensor<128x128xf32>, %v: tensor<1x128xf32>) {
-  // expected-error @+1 {{'imc.mvm' op operand 'xbar' must be a !imc.xbar, got tensor<128x128xf32>}}
+  // expected-error @+1 {{'imc.mvm' op operand 'xbar' must be of kind !imc.xbar, got tensor<128x128xf32>}}
   %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (tensor<128x128xf32>, tensor<1x128xf32>) -> tensor<1x64xf32>
   return
 }
@@ -73,7 +73,7 @@ func.func @operand_xbar_kind(%xb: tensor<128x128xf32>, %v: tensor<1x128xf32>) {
 
 // Wrong operand kind in a variadic operand group.
 func.func @variadic_operand_kind(%p: tensor<1x64xf32>, %q: memref<1x64xf32>) {
-  // expected-error @+1 {{'imc.accumulate' op operand 'partials' must be a ranked tensor, got memref<1x64xf32>}}
+  // expected-error @+1 {{'imc.accumulate' op operand 'partials' must be of kind ranked tensor, got memref<1x64xf32>}}
   %s = "imc.accumulate"(%p, %q) {shifts = array<i64: 0, 0>} : (tensor<1x64xf32>, memref<1x64xf32>) -> tensor<1x64xf32>
   return
 }
@@ -82,7 +82,7 @@ func.func @variadic_operand_kind(%p: tensor<1x64xf32>, %q: memref<1x64xf32>) {
 
 // Wrong operand kind: memref expected.
 func.func @memref_operand_kind(%t: tensor<32x32xf32>) {
-  // expected-error @+1 {{'imc.spad_free' op operand 'buffer' must be a memref, got tensor<32x32xf32>}}
+  // expected-error @+1 {{'imc.spad_free' op operand 'buffer' must be of kind memref, got tensor<32x32xf32>}}
   "imc.spad_free"(%t) : (tensor<32x32xf32>) -> ()
   return
 }
@@ -91,7 +91,7 @@ func.func @memref_operand_kind(%t: tensor<32x32xf32>) {
 
 // Wrong result kind: ranked tensor expected.
 func.func @result_kind(%x: tensor<8x512xf32>, %w: tensor<512x64xf32>) {
-  // expected-error @+1 {{'imc.contract' op result 'result' must be a ranked tensor, got tensor<*xf32>}}
+  // expected-error @+1 {{'imc.contract' op result 'result' must be of kind ranked tensor, got tensor<*xf32>}}
   %y = "imc.contract"(%x, %w) {kind = "matmul", transpose_weight = false} : (tensor<8x512xf32>, tensor<512x64xf32>) -> tensor<*xf32>
   return
 }
@@ -100,7 +100,7 @@ func.func @result_kind(%x: tensor<8x512xf32>, %w: tensor<512x64xf32>) {
 
 // Wrong result kind: !imc.xbar expected.
 func.func @result_xbar_kind(%t: tensor<128x64xf32>) {
-  // expected-error @+1 {{'imc.program' op result 'xbar' must be a !imc.xbar, got tensor<128x64xf32>}}
+  // expected-error @+1 {{'imc.program' op result 'xbar' must be of kind !imc.xbar, got tensor<128x64xf32>}}
   %xb = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> tensor<128x64xf32>
   return
 }
@@ -109,7 +109,7 @@ func.func @result_xbar_kind(%t: tensor<128x64xf32>) {
 
 // Wrong result kind: memref expected.
 func.func @result_memref_kind() {
-  // expected-error @+1 {{'imc.spad_alloc' op result 'buffer' must be a memref, got tensor<32x32xf32>}}
+  // expected-error @+1 {{'imc.spad_alloc' op result 'buffer' must be of kind memref, got tensor<32x32xf32>}}
   %b = "imc.spad_alloc"() {offset = 0 : i64, size = 4096 : i64} : () -> tensor<32x32xf32>
   return
 }
@@ -474,7 +474,7 @@ func.func @spad_alloc_space() {
 // -----
 
 func.func @spad_alloc_static_shape() {
-  // expected-error @+1 {{'imc.spad_alloc' op result must have a static shape}}
+  // expected-error @+1 {{'imc.spad_alloc' op result 'buffer' must have a static shape, got memref<?x32xf32, 1>}}
   %b = "imc.spad_alloc"() {offset = 0 : i64, size = 4096 : i64} : () -> memref<?x32xf32, 1>
   return
 }
@@ -615,5 +615,61 @@ func.func @dma_window_bounds(%a: memref<64x64xf32>, %b: memref<32x32xf32, 1>) {
 func.func @dma_spad_shape(%a: memref<64x64xf32>, %b: memref<32x16xf32, 1>) {
   // expected-error @+1 {{'imc.dma' op scratchpad buffer shape [32, 16] does not match sizes [32, 32]}}
   "imc.dma"(%a, %b) {offsets = array<i64: 0, 0>, sizes = array<i64: 32, 32>, strides = array<i64: 1, 1>} : (memref<64x64xf32>, memref<32x16xf32, 1>) -> ()
+  return
+}
+
+// -----
+
+func.func @operand_count(%x: tensor<8x512xf32>) {
+  // expected-error @+1 {{'imc.contract' op expects 2 operands, got 1}}
+  %0 = "imc.contract"(%x) {kind = "matmul", transpose_weight = false} : (tensor<8x512xf32>) -> tensor<8x64xf32>
+  return
+}
+
+// -----
+
+func.func @result_count(%x: tensor<8x512xf32>, %w: tensor<512x64xf32>) {
+  // expected-error @+1 {{'imc.contract' op expects 1 results, got 0}}
+  "imc.contract"(%x, %w) {kind = "matmul", transpose_weight = false} : (tensor<8x512xf32>, tensor<512x64xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @dynamic_operand(%x: tensor<8x?xf32>, %w: tensor<512x64xf32>) {
+  // expected-error @+1 {{'imc.contract' op operand 'input' must have a static shape, got tensor<8x?xf32>}}
+  %0 = "imc.contract"(%x, %w) {kind = "matmul", transpose_weight = false} : (tensor<8x?xf32>, tensor<512x64xf32>) -> tensor<8x64xf32>
+  return
+}
+
+// -----
+
+func.func @dynamic_result(%x: tensor<1x16x10x10xf32>) {
+  // expected-error @+1 {{'imc.im2col' op result 'result' must have a static shape, got tensor<?x144xf32>}}
+  %0 = "imc.im2col"(%x) {dilations = array<i64: 1, 1>, kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>} : (tensor<1x16x10x10xf32>) -> tensor<?x144xf32>
+  return
+}
+
+// -----
+
+func.func @spad_alloc_element_size() {
+  // expected-error @+1 {{'imc.spad_alloc' op element type index has no fixed size in bytes}}
+  %0 = "imc.spad_alloc"() {offset = 0 : i64, size = 4096 : i64} : () -> memref<4xindex, 1>
+  return
+}
+
+// -----
+
+func.func @contract_transpose_flag(%x: tensor<8x512xf32>, %w: tensor<512x64xf32>) {
+  // expected-error @+1 {{'imc.contract' op transpose_weight must be a boolean (true or false)}}
+  %0 = "imc.contract"(%x, %w) {kind = "matmul", transpose_weight = 5 : i64} : (tensor<8x512xf32>, tensor<512x64xf32>) -> tensor<8x64xf32>
+  return
+}
+
+// -----
+
+func.func @program_transpose_flag(%t: tensor<128x64xf32>) {
+  // expected-error @+1 {{'imc.program' op transpose must be a boolean (true or false)}}
+  %0 = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = 5 : i64, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
