@@ -24,6 +24,7 @@ from imc.pipeline import (
     build_pass_manager,
     format_diagnostic,
     format_location,
+    write_repro,
 )
 
 SPLIT_MARKER = re.compile(r"^// -----\s*$", re.M)
@@ -200,7 +201,7 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
                 )
             except PipelineError as exc:
                 return False, [f"imc-opt: error: {exc.message}"]
-            snapshot = module.operation.get_asm(enable_debug_info=True)
+            snapshot = module.operation.clone(ip=False)
             try:
                 pm.run(module.operation)
             except ir.MLIRError as exc:
@@ -231,13 +232,11 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
         return True, []
 
 
-def _repro(snapshot: str, args) -> str:
+def _repro(snapshot, args) -> str:
     import shlex
-    import tempfile
 
-    with tempfile.NamedTemporaryFile("w", prefix="imc-repro-", suffix=".mlir", delete=False) as f:
-        f.write(snapshot)
-    return f"imc-opt: pass pipeline failed; reproduce with: imc-opt {f.name} --pass-pipeline={shlex.quote(args.pipeline)}"
+    path = write_repro(snapshot)
+    return f"imc-opt: pass pipeline failed; reproduce with: imc-opt {path} --pass-pipeline={shlex.quote(args.pipeline)}"
 
 
 def main(argv: list[str] | None = None) -> int:

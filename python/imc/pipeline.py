@@ -363,6 +363,14 @@ def format_diagnostic(diag, *, source_name: str | None = None) -> list[str]:
     return lines
 
 
+def write_repro(snapshot: ir.Operation) -> str:
+    """Writes an op (with locations) to a temporary .mlir file; returns its path."""
+    fd, path = tempfile.mkstemp(prefix="imc-repro-", suffix=".mlir")
+    with os.fdopen(fd, "w") as f:
+        snapshot.print(file=f, enable_debug_info=True)
+    return path
+
+
 def run_pipeline(
     module: ir.Module | ir.Operation,
     pipeline: str,
@@ -383,13 +391,11 @@ def run_pipeline(
         hardware.attach(op)
     remarks = remarks if remarks is not None else []
     pm = build_pass_manager(pipeline, context=op.context, remarks=remarks, print_ir_after_all=print_ir_after_all)
-    snapshot = op.get_asm(enable_debug_info=True, large_elements_limit=None)
+    snapshot = op.clone(ip=False)  # cheap: attributes (weights) are shared, not copied
     try:
         pm.run(op)
     except ir.MLIRError as exc:
-        fd, path = tempfile.mkstemp(prefix="imc-repro-", suffix=".mlir")
-        with os.fdopen(fd, "w") as f:
-            f.write(snapshot)
+        path = write_repro(snapshot)
         diagnostics = [line for d in exc.error_diagnostics for line in format_diagnostic(d, source_name=source_name)]
         repro = f"imc-opt {path} --pass-pipeline={shlex.quote('builtin.module(' + ','.join(parse_pipeline(pipeline)) + ')')}"
         raise PipelineError("pass pipeline failed", diagnostics=diagnostics, repro=repro) from None

@@ -67,7 +67,7 @@ def test_default_preset_matches_its_specification():
     hw = Hardware.preset("default")
     assert (hw.xbar_rows, hw.xbar_cols, hw.cell_bits, hw.weight_bits) == (128, 128, 2, 8)
     assert (hw.input_bits, hw.dac_bits, hw.adc_bits) == (8, 1, 8)
-    assert (hw.cores, hw.crossbars_per_core, hw.spad_bytes) == (16, 8, 256 * 1024)
+    assert (hw.cores, hw.crossbars_per_core, hw.spad_bytes) == (512, 8, 256 * 1024)
     assert hw.weight_slices == 4 and hw.input_cycles == 8 and hw.is_analog
 
 
@@ -233,8 +233,8 @@ BAD_TEXTS = [
     ("noise_nan", _edit(r"^read = 0.01", "read = nan"), r"noise\.read = nan is not finite"),
     ("cost_neg", _edit(r"^mvm = 30.0", "mvm = -1"), r"energy_pj\.mvm = -1\.0 is out of range \(allowed >= 0\)$"),
     ("type_str", _edit(r"^rows = 128", 'rows = "128"'), r'crossbar\.rows = "128" has the wrong type \(expected an integer, got string\)$'),
-    ("type_float", _edit(r"^cores = 16", "cores = 16.0"), r"chip\.cores = 16\.0 has the wrong type \(expected an integer, got float\)$"),
-    ("type_bool", _edit(r"^cores = 16", "cores = true"), r"chip\.cores = true has the wrong type \(expected an integer, got boolean\)$"),
+    ("type_float", _edit(r"^cores = 512", "cores = 512.0"), r"chip\.cores = 512\.0 has the wrong type \(expected an integer, got float\)$"),
+    ("type_bool", _edit(r"^cores = 512", "cores = true"), r"chip\.cores = true has the wrong type \(expected an integer, got boolean\)$"),
     ("type_num", _edit(r"^clock_ghz = 1.0", 'clock_ghz = "fast"'), r'chip\.clock_ghz = "fast" has the wrong type \(expected a number, got string\)$'),
     ("type_name", _edit(r'^name = "default"', "name = 3"), r"name = 3 has the wrong type \(expected a string, got integer\)$"),
     ("empty_name", _edit(r'^name = "default"', 'name = ""'), r'name = "" must not be empty$'),
@@ -245,7 +245,7 @@ BAD_TEXTS = [
     ("bad_section", _edit(r"^\[noise\]", "[noize]"), r"unknown key 'noize' \(did you mean 'noise'\?\)$"),
     ("unknown_cost", _edit(r"^mvm = 30.0", "mvmm = 30.0"), r"unknown key 'energy_pj\.mvmm' \(did you mean 'energy_pj\.mvm'\?\)$"),
     ("missing", _edit(r"^rows = 128.*\n", ""), r"missing required key 'crossbar\.rows'$"),
-    ("missing2", _edit(r"^cores = 16.*\n", "").replace("mvm = 30.0", ""), r"missing required keys 'chip\.cores', 'energy_pj\.mvm'$"),
+    ("missing2", _edit(r"^cores = 512.*\n", "").replace("mvm = 30.0", ""), r"missing required keys 'chip\.cores', 'energy_pj\.mvm'$"),
     ("derived", _edit(r"^\[latency_ns\]", "[latency_ns]\nspad_read_byte = 1.0"), r"latency_ns\.spad_read_byte is derived from memory\.scratchpad_bandwidth_gbps"),
     ("syntax", _edit(r"^rows = 128", "rows = = 128"), r"TOML syntax error: .*line \d+"),
     ("bad_base", 'base = "isac"\n', r"unknown hardware preset 'isac' \(did you mean 'isaac'\?\); available: default"),
