@@ -1,0 +1,508 @@
+"""Core of the NumPy reference interpreter: registry, compiled IR form, execution.
+
+The interpreter executes a `torch_mlir.ir` module function by function.  Each
+function is *compiled* once (on first call) into a flat list of steps
+``(impl, op, operand_slots, result_slots)``; SSA values live in a per-call
+frame (a Python list indexed by slot number), so running a function again
+never re-walks the IR.  Operations with regions (``linalg.generic``,
+``scf.for``, ...) own :class:`CompiledRegion` objects that execute in the same
+frame as their parent.
+
+Op implementations are plain functions registered by op name::
+
+    @impl("linalg.matmul")
+    def matmul(interp, op, args):
+        ...
+        return [result]
+
+``op`` is a :class:`CompiledOp` (``op.ir`` is the MLIR op view, ``op.static``
+a per-op cache that the implementation may fill on first use, e.g. with
+decoded attributes).  ``args`` is the list of operand values (NumPy arrays or
+NumPy/Python scalars); the function returns the list of result values (an
+empty list for ops without results).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+import numpy as np
+
+from torch_mlir import ir
+
+__all__ = [
+    "InterpreterError",
+    "Interpreter",
+    "InterpreterHooks",
+    "CompiledOp",
+    "CompiledBlock",
+    "CompiledRegion",
+    "impl",
+    "register",
+    "registered_ops",
+    "element_dtype",
+    "DYNAMIC",
+]
+
+ImplFn = Callable[["Interpreter", "CompiledOp", list], Sequence[Any]]
+
+DYNAMIC = ir.ShapedType.get_dynamic_size()
+
+# Ops that end a block; their operands are the block's yielded values.
+TERMINATORS = frozenset(
+    {
+        "func.return",
+        "scf.yield",
+        "scf.condition",
+        "linalg.yield",
+        "tensor.yield",
+        "bufferization.yield",
+        "memref.alloca_scope.return",
+    }
+)
+
+_REGISTRY: dict[str, ImplFn] = {}
+
+
+class InterpreterError(Exception):
+    """An op that cannot be executed, or an invalid runtime condition.
+
+    The message names the op and its source location, e.g.
+    ``error: interpreter cannot execute 'foo.bar' at loc("model.py":12:4)``.
+    """
+
+    def __init__(self, message: str, *, op_name: str | None = None, loc: str | None = None):
+        super().__init__(message)
+        self.op_name = op_name
+        self.loc = loc
+
+
+class InterpreterHooks(Protocol):
+    """Observer protocol: ``on_op`` is called after every executed step."""
+
+    def on_op(self, op: "CompiledOp", args: list, results: Sequence[Any]) -> None: ...
+
+
+def impl(name: str) -> Callable[[ImplFn], ImplFn]:
+    """Decorator registering ``fn`` as the global implementation of op ``name``."""
+
+    def deco(fn: ImplFn) -> ImplFn:
+        _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def register(name: str, fn: ImplFn, *, override: bool = True) -> None:
+    """Register ``fn(interp, op, args) -> results`` for op ``name`` globally.
+
+    Raises ValueError if ``name`` is already registered and ``override`` is
+    False.  Functions compiled before the call keep their old binding.
+    """
+    if not override and name in _REGISTRY:
+        raise ValueError(f"an implementation of '{name}' is already registered")
+    _REGISTRY[name] = fn
+
+
+def registered_ops() -> list[str]:
+    """Names of all globally registered ops, sorted."""
+    return sorted(_REGISTRY)
+
+
+_DTYPES = {
+    "f32": np.dtype(np.float32),
+    "f64": np.dtype(np.float64),
+    "f16": np.dtype(np.float16),
+    "i1": np.dtype(np.bool_),
+    "i8": np.dtype(np.int8),
+    "i16": np.dtype(np.int16),
+    "i32": np.dtype(np.int32),
+    "i64": np.dtype(np.int64),
+    "si8": np.dtype(np.int8),
+    "si16": np.dtype(np.int16),
+    "si32": np.dtype(np.int32),
+    "si64": np.dtype(np.int64),
+    "ui8": np.dtype(np.uint8),
+    "ui16": np.dtype(np.uint16),
+    "ui32": np.dtype(np.uint32),
+    "ui64": np.dtype(np.uint64),
+    "index": np.dtype(np.int64),
+}
+
+
+def element_dtype(t: ir.Type) -> np.dtype:
+    """NumPy dtype of a scalar type or of the element type of a shaped type.
+
+    Raises InterpreterError for element types NumPy cannot represent (bf16,
+    complex, ...).
+    """
+    if isinstance(t, ir.ShapedType):
+        t = t.element_type
+    key = str(t)
+    try:
+        return _DTYPES[key]
+    except KeyError:
+        raise InterpreterError(f"error: interpreter does not support element type '{key}'") from None
+
+
+def _location(op) -> str:
+    try:
+        return str(op.location)
+    except Exception:  # pragma: no cover - detached ops
+        return "loc(unknown)"
+
+
+class CompiledOp:
+    """One executable op: its name, MLIR view, compiled regions and a cache.
+
+    Attributes:
+      name: op name, e.g. ``"linalg.matmul"``.
+      ir: the ``ir.OpView`` of the op (attributes, types, location).
+      regions: the op's regions, compiled (``list[CompiledRegion]``).
+      static: free slot for the implementation to cache decoded attributes;
+        ``None`` until the implementation sets it.
+      result_types: the MLIR result types.
+    """
+
+    __slots__ = ("name", "ir", "regions", "static", "result_types", "_loc")
+
+    def __init__(self, name: str, op, regions: list["CompiledRegion"]):
+        self.name = name
+        self.ir = op
+        self.regions = regions
+        self.static = None
+        self.result_types = [r.type for r in op.results]
+        self._loc = None
+
+    @property
+    def location(self) -> str:
+        """``str(op.location)``, computed once."""
+        if self._loc is None:
+            self._loc = _location(self.ir)
+        return self._loc
+
+    def error(self, message: str) -> InterpreterError:
+        """An InterpreterError for this op: ``error: <message> in '<name>' at <loc>``."""
+        return InterpreterError(
+            f"error: {message} in '{self.name}' at {self.location}", op_name=self.name, loc=self.location
+        )
+
+    def __repr__(self) -> str:
+        return f"CompiledOp({self.name})"
+
+
+class CompiledBlock:
+    """A single block: argument slots, steps, and the terminator's operand slots."""
+
+    __slots__ = ("arg_slots", "steps", "yield_slots", "terminator")
+
+    def __init__(self, arg_slots, steps, yield_slots, terminator):
+        self.arg_slots: list[int] = arg_slots
+        self.steps: list[tuple] = steps
+        self.yield_slots: list[int] = yield_slots
+        self.terminator = terminator  # ir op or None
+
+
+class CompiledRegion:
+    """A compiled region; only single-block regions are supported."""
+
+    __slots__ = ("blocks",)
+
+    def __init__(self, blocks: list[CompiledBlock]):
+        self.blocks = blocks
+
+    @property
+    def block(self) -> CompiledBlock:
+        return self.blocks[0]
+
+
+class _CompiledFunction:
+    __slots__ = ("name", "op", "nslots", "template", "body", "input_types", "result_types")
+
+    def __init__(self, name, op, nslots, template, body, input_types, result_types):
+        self.name = name
+        self.op = op
+        self.nslots = nslots
+        self.template = template
+        self.body = body
+        self.input_types = input_types
+        self.result_types = result_types
+
+
+_RESOURCE_NAME = re.compile(r'dense_resource<("(?:[^"\\]|\\.)*"|[^>]+)>')
+_RESOURCE_ENTRY = re.compile(r'^\s*("(?:[^"\\]|\\.)*"|[^\s:]+)\s*:\s*"0x([0-9A-Fa-f]*)"', re.M)
+
+
+class Interpreter:
+    """Executes functions of an MLIR module with NumPy.
+
+    ``Interpreter(module, *, hooks=None, impls=None)``: ``module`` is an
+    ``ir.Module`` (or its operation); ``hooks`` an object with
+    ``on_op(op, args, results)`` called after each executed step; ``impls`` a
+    mapping of op names to implementations that take precedence over the
+    global registry for this interpreter only.
+
+    Arithmetic follows the IR's types: f32 stays float32 (never promoted to
+    float64), integers keep their width, ``index`` is int64 (or a Python int).
+    Constants are decoded once per function and are not reported to hooks.
+    """
+
+    def __init__(self, module, *, hooks: InterpreterHooks | None = None, impls: dict[str, ImplFn] | None = None):
+        self.module = module
+        mod_op = module.operation if hasattr(module, "operation") else module
+        self._module_op = mod_op
+        self.hooks = hooks
+        self._on_op = getattr(hooks, "on_op", None) if hooks is not None else None
+        self._impls: dict[str, ImplFn] = dict(impls or {})
+        self._functions: dict[str, Any] = {}
+        body = mod_op.regions[0].blocks[0]
+        for op in body.operations:
+            if op.operation.name == "func.func":
+                self._functions[ir.StringAttr(op.attributes["sym_name"]).value] = op
+        self._compiled: dict[str, _CompiledFunction] = {}
+        self._resources: dict[str, np.ndarray] | None = None
+        self._env: list | None = None
+        # Per-iteration-space state for linalg.index (set by linalg impls).
+        self.linalg_index: list | None = None
+
+    # ----------------------------------------------------------------- API
+    def register(self, name: str, fn: ImplFn) -> None:
+        """Register an implementation of ``name`` for this interpreter only.
+
+        Functions that were already compiled keep their old binding.
+        """
+        self._impls[name] = fn
+
+    def run(self, entry: str = "main", inputs: Iterable[np.ndarray] = ()) -> list[np.ndarray]:
+        """Execute function ``entry`` on ``inputs``; return its results as arrays.
+
+        Raises InterpreterError when the function does not exist, the inputs
+        do not match its signature (count, dtype, static shape), or an op
+        cannot be executed.
+        """
+        cf = self._get_compiled(entry)
+        inputs = list(inputs)
+        if len(inputs) != len(cf.input_types):
+            raise InterpreterError(
+                f"error: function '{entry}' takes {len(cf.input_types)} inputs, got {len(inputs)} "
+                f"at {_location(cf.op)}"
+            )
+        args = []
+        for i, (x, t) in enumerate(zip(inputs, cf.input_types)):
+            args.append(self._check_input(entry, i, x, t, cf.op))
+        results = self._call_compiled(cf, args)
+        return [np.array(r, order="C") for r in results]
+
+    def call(self, name: str, args: list) -> list:
+        """Call function ``name`` with already-converted values (used by func.call)."""
+        return self._call_compiled(self._get_compiled(name), list(args))
+
+    def run_block(self, block: CompiledBlock, args: Sequence[Any]) -> list:
+        """Execute ``block`` in the current frame with ``args`` bound to its arguments.
+
+        Returns the values of the block terminator's operands.
+        """
+        env = self._env
+        for s, a in zip(block.arg_slots, args):
+            env[s] = a
+        self._exec_steps(block.steps, env)
+        return [env[s] for s in block.yield_slots]
+
+    def exec_steps(self, steps: list[tuple]) -> None:
+        """Execute a list of compiled steps in the current frame."""
+        self._exec_steps(steps, self._env)
+
+    @property
+    def env(self) -> list:
+        """The current frame (slot-indexed list of values)."""
+        return self._env
+
+    # ------------------------------------------------------------ internals
+    def _check_input(self, entry, i, x, t, fop):
+        if isinstance(t, ir.ShapedType):
+            dt = element_dtype(t)
+            arr = np.asarray(x)
+            if arr.dtype != dt:
+                raise InterpreterError(
+                    f"error: input #{i} of '{entry}' has dtype {arr.dtype}, expected {dt} at {_location(fop)}"
+                )
+            if isinstance(t, (ir.RankedTensorType, ir.MemRefType)):
+                shape = t.shape
+                if len(shape) != arr.ndim or any(
+                    s != DYNAMIC and s != d for s, d in zip(shape, arr.shape)
+                ):
+                    raise InterpreterError(
+                        f"error: input #{i} of '{entry}' has shape {arr.shape}, expected {t} at {_location(fop)}"
+                    )
+            if isinstance(t, ir.MemRefType) and not arr.flags.writeable:
+                arr = arr.copy()
+            return arr
+        dt = element_dtype(t)
+        return dt.type(x)
+
+    def _call_compiled(self, cf: _CompiledFunction, args: list) -> list:
+        env = cf.template.copy()
+        saved = self._env
+        self._env = env
+        try:
+            return self.run_block(cf.body, args)
+        finally:
+            self._env = saved
+
+    def _exec_steps(self, steps, env):
+        on_op = self._on_op
+        for fn, op, ins, outs in steps:
+            args = [env[i] for i in ins]
+            try:
+                res = fn(self, op, args)
+            except InterpreterError:
+                raise
+            except Exception as e:  # wrap NumPy errors with the op location
+                raise op.error(f"{type(e).__name__}: {e}") from e
+            for i, r in zip(outs, res):
+                env[i] = r
+            if on_op is not None:
+                on_op(op, args, res)
+
+    def _lookup_impl(self, name: str) -> ImplFn | None:
+        fn = self._impls.get(name)
+        if fn is None:
+            fn = _REGISTRY.get(name)
+        return fn
+
+    def _get_compiled(self, name: str) -> _CompiledFunction:
+        cf = self._compiled.get(name)
+        if cf is None:
+            fop = self._functions.get(name)
+            if fop is None:
+                raise InterpreterError(
+                    f"error: no function '{name}' in module (has: {', '.join(sorted(self._functions)) or 'none'})"
+                )
+            cf = self._compile_function(name, fop)
+            self._compiled[name] = cf
+        return cf
+
+    def _compile_function(self, name: str, fop) -> _CompiledFunction:
+        if len(fop.regions[0].blocks) == 0:
+            raise InterpreterError(f"error: function '{name}' is a declaration at {_location(fop)}")
+        slots: dict = {}
+        template: list = []
+        ftype = ir.TypeAttr(fop.attributes["function_type"]).value
+        ftype = ir.FunctionType(ftype)
+        body = self._compile_region(fop.regions[0], slots, template)
+        cf = _CompiledFunction(
+            name, fop, len(template), template, body.block, list(ftype.inputs), list(ftype.results)
+        )
+        return cf
+
+    def _slot(self, v, slots, template) -> int:
+        s = slots.get(v)
+        if s is None:
+            s = len(template)
+            slots[v] = s
+            template.append(None)
+        return s
+
+    def _operand_slot(self, v, slots, op) -> int:
+        s = slots.get(v)
+        if s is None:
+            raise InterpreterError(
+                f"error: operand of '{op.operation.name}' is not defined in this function at {_location(op)}"
+            )
+        return s
+
+    def _compile_region(self, region, slots, template) -> CompiledRegion:
+        blocks = list(region.blocks)
+        if not blocks:
+            return CompiledRegion([])
+        if len(blocks) != 1:
+            parent = region.owner
+            raise InterpreterError(
+                f"error: interpreter supports only single-block regions, '{parent.name}' has "
+                f"{len(blocks)} blocks at {_location(parent)}"
+            )
+        return CompiledRegion([self._compile_block(blocks[0], slots, template)])
+
+    def _compile_block(self, block, slots, template) -> CompiledBlock:
+        arg_slots = [self._slot(a, slots, template) for a in block.arguments]
+        steps = []
+        yield_slots: list[int] = []
+        terminator = None
+        ops = list(block.operations)
+        for k, op in enumerate(ops):
+            name = op.operation.name
+            if name in TERMINATORS and k == len(ops) - 1:
+                yield_slots = [self._operand_slot(v, slots, op) for v in op.operands]
+                terminator = op
+                continue
+            if name == "arith.constant":
+                from .arith import decode_constant
+
+                try:
+                    value = decode_constant(self, op)
+                except InterpreterError:
+                    raise
+                except Exception as e:
+                    raise InterpreterError(
+                        f"error: cannot decode constant ({type(e).__name__}: {e}) at {_location(op)}"
+                    ) from e
+                template[self._slot(op.results[0], slots, template)] = value
+                continue
+            fn = self._lookup_impl(name)
+            if fn is None:
+                raise InterpreterError(
+                    f"error: interpreter cannot execute '{name}' at {_location(op)}", op_name=name, loc=_location(op)
+                )
+            regions = [self._compile_region(r, slots, template) for r in op.regions]
+            ins = [self._operand_slot(v, slots, op) for v in op.operands]
+            outs = [self._slot(r, slots, template) for r in op.results]
+            steps.append((fn, CompiledOp(name, op, regions), ins, outs))
+        return CompiledBlock(arg_slots, steps, yield_slots, terminator)
+
+    # ----------------------------------------------------------- resources
+    def resource(self, name: str) -> np.ndarray | None:
+        """Raw bytes of the ``dense_resource`` blob ``name`` (uint8 array), or None."""
+        if self._resources is None:
+            self._resources = self._parse_resources()
+        return self._resources.get(name)
+
+    def _parse_resources(self) -> dict[str, np.ndarray]:
+        # The bindings expose no accessor for resource blobs, so read them from
+        # the printed module's `{-# dialect_resources: ... #-}` section.
+        text = self._module_op.get_asm(enable_debug_info=False)
+        start = text.rfind("{-#")
+        out: dict[str, np.ndarray] = {}
+        if start < 0:
+            return out
+        for m in _RESOURCE_ENTRY.finditer(text, start):
+            key = m.group(1)
+            if key.startswith('"'):
+                key = key[1:-1]
+            hexdata = m.group(2)
+            raw = bytes.fromhex(hexdata[8:])  # first 4 bytes: alignment
+            out[key] = np.frombuffer(raw, dtype=np.uint8)
+        return out
+
+    def resource_array(self, attr, shaped_type) -> np.ndarray:
+        """Decode a ``dense_resource<...>`` elements attribute to an array."""
+        m = _RESOURCE_NAME.search(str(attr))
+        if m is None:
+            raise InterpreterError(f"error: cannot decode elements attribute {str(attr)[:80]}")
+        key = m.group(1)
+        if key.startswith('"'):
+            key = key[1:-1]
+        raw = self.resource(key)
+        if raw is None:
+            raise InterpreterError(f"error: dense_resource blob '{key}' not found in module (was it elided?)")
+        dt = element_dtype(shaped_type)
+        shape = tuple(shaped_type.shape)
+        data = raw.view(dt)
+        n = int(np.prod(shape, dtype=np.int64))
+        if data.size == n:
+            return data.reshape(shape)
+        if data.size == 1:
+            return np.full(shape, data[0], dtype=dt)
+        raise InterpreterError(
+            f"error: dense_resource blob '{key}' has {data.size} elements, type {shaped_type} needs {n}"
+        )

@@ -1,0 +1,292 @@
+"""Execution of the `imc` dialect: crossbars, precision modes and event counting.
+
+A :class:`Chip` holds the state of the physical crossbars (what each array is
+programmed with) and the precision mode; an :class:`ImcExecution` binds a chip
+and a :class:`~imc.report.Report` to an :class:`~imc.interpreter.Interpreter`.
+
+Conventions (docs/interpreter.md has the full text):
+
+* `imc.program` of bit slice `s` stores conductances `G_s` such that
+  `sum_s 2**(s*cell_bits) * G_s` reconstructs the (quantized) weight tile;
+  `imc.accumulate` applies those shifts. In `ideal` mode `G_s = W / (S * 2**(s*cb))`
+  (exact in float); in `quantized` mode `W ~ scale_col * q` with `q` a signed
+  `weight_bits` integer per output column, and `G_s` is the signed `s`-th
+  `cell_bits` digit of `|q|`, times `scale_col`.
+* `imc.mvm` feeds the input bit-serially: inputs are quantized symmetrically to
+  `input_bits` per call, split into ceil(input_bits/dac_bits) signed digits
+  of `dac_bits`; each cycle's column sums go through an `adc_bits` ADC (signed,
+  full scale = adc_range x the largest possible column sum of that cycle)
+  and the cycles are shift-added. `adc_bits = 0` (digital IMC) is exact.
+* `noisy` adds Gaussian programming noise (std = program_noise x the largest
+  cell level, drawn once per programming) and read noise on each cycle's column
+  sums (std = read_noise x the largest cell level x the input digit vector's
+  norm), from a seeded generator.
+* A crossbar keeps its contents across calls: programming an array with the
+  tile it already holds costs nothing, so weights are programmed once.
+"""
+
+import math
+
+import numpy as np
+from torch_mlir import ir
+
+from .core import InterpreterError, impl, register
+
+PRECISIONS = ("ideal", "quantized", "noisy")
+
+
+def _int_attr(op, name: str) -> int:
+    return ir.IntegerAttr(op.attributes[name]).value
+
+
+class _Array:
+    """What one physical crossbar holds."""
+
+    __slots__ = ("source", "meta", "conductance", "generation")
+
+    def __init__(self, source, meta, conductance, generation):
+        self.source = source
+        self.meta = meta
+        self.conductance = conductance
+        self.generation = generation
+
+
+class Chip:
+    """Crossbar state and precision mode, kept across calls of a compiled model."""
+
+    def __init__(self, hardware, precision: str = "ideal", seed: int = 0):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+        self.hardware = hardware
+        self.precision = precision
+        self.rng = np.random.default_rng(seed)
+        self.arrays: dict[int, _Array] = {}
+        self.generation = 0
+
+    # -- programming ------------------------------------------------------------
+    def conductance(self, tile: np.ndarray, s: int, cb: int, wb: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(G_s, per-column scale or None) for slice `s` of a rows x cols tile."""
+        slices = -(-wb // cb)
+        if self.precision == "ideal":
+            return (tile / np.float32(slices * 2 ** (s * cb))).astype(np.float32), None
+        qmax = 2 ** (wb - 1) - 1 if wb > 1 else 1
+        amax = np.max(np.abs(tile), axis=0)
+        scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+        q = np.clip(np.rint(tile / scale), -qmax, qmax)
+        digit = (np.abs(q).astype(np.int64) >> (s * cb)) & (2**cb - 1)
+        g = (np.sign(q) * digit).astype(np.float32)
+        if self.precision == "noisy" and self.hardware.program_noise > 0:
+            g = g + self.rng.normal(0.0, self.hardware.program_noise * (2**cb - 1), g.shape).astype(np.float32)
+        return g, scale
+
+
+class ImcExecution:
+    """Binds a chip and a report to an interpreter run: implements the imc ops."""
+
+    def __init__(self, chip: Chip, report, layer_of):
+        self.chip = chip
+        self.report = report
+        self.layer_of = layer_of  # CompiledOp -> LayerRow
+
+
+def _exec(interp) -> ImcExecution:
+    ex = getattr(interp, "imc", None)
+    if ex is None:
+        raise InterpreterError("error: imc ops need an imc execution context (use imc.runtime.run_module)")
+    return ex
+
+
+def _static(op):
+    if op.static is None:
+        o = op.ir
+        if op.name == "imc.program":
+            shape = ir.ShapedType(o.operands[0].type).shape
+            op.static = {
+                "cb": _int_attr(o, "cell_bits"),
+                "wb": _int_attr(o, "weight_bits"),
+                "slice": _int_attr(o, "slice"),
+                "transpose": bool(_int_attr(o, "transpose")),
+                "array": _int_attr(o, "array"),
+                "cells": shape[0] * shape[1],
+            }
+        elif op.name == "imc.mvm":
+            op.static = {
+                "dac": _int_attr(o, "dac_bits"),
+                "adc": _int_attr(o, "adc_bits"),
+                "ib": _int_attr(o, "input_bits"),
+            }
+        elif op.name == "imc.accumulate":
+            op.static = {"shifts": np.array(list(ir.DenseI64ArrayAttr(o.attributes["shifts"])), dtype=np.int64)}
+        elif op.name == "imc.im2col":
+            op.static = {
+                name: list(ir.DenseI64ArrayAttr(o.attributes[name])) for name in ("kernel", "strides", "dilations")
+            }
+    return op.static
+
+
+class _Xbar:
+    """The runtime value of an `!imc.xbar`: a handle on a programmed array."""
+
+    __slots__ = ("array", "generation", "conductance", "scale", "cb", "s", "rows", "cols")
+
+    def __init__(self, array, generation, conductance, scale, cb, s):
+        self.array = array
+        self.generation = generation
+        self.conductance = conductance
+        self.scale = scale
+        self.cb = cb
+        self.s = s
+        self.rows, self.cols = conductance.shape
+
+
+@impl("imc.program")
+def program(interp, op, args):
+    ex = _exec(interp)
+    st = _static(op)
+    tile = args[0]
+    if st["transpose"]:
+        tile = tile.T
+    chip = ex.chip
+    meta = (st["cb"], st["wb"], st["slice"])
+    array_id = st["array"]
+    held = chip.arrays.get(array_id) if array_id >= 0 else None
+    if held is not None and held.meta == meta and (held.source is tile or (
+        held.source.shape == tile.shape and np.array_equal(held.source, tile)
+    )):
+        return [_Xbar(array_id, held.generation, held.conductance[0], held.conductance[1], st["cb"], st["slice"])]
+    g, scale = chip.conductance(tile, st["slice"], st["cb"], st["wb"])
+    chip.generation += 1
+    if array_id >= 0:
+        chip.arrays[array_id] = _Array(tile, meta, (g, scale), chip.generation)
+    rows = tile.shape[0]
+    weight_bytes = -(-st["cells"] * st["cb"] // 8)
+    ex.report.add(
+        ex.layer_of(op),
+        cells=st["cells"],
+        program_rows=rows,
+        program_events=1,
+        dram_read_bytes=weight_bytes,
+    )
+    return [_Xbar(array_id, chip.generation, g, scale, st["cb"], st["slice"])]
+
+
+def _adc(partial: np.ndarray, bits: int, full_scale: float) -> np.ndarray:
+    levels = 2 ** (bits - 1) - 1
+    step = np.float32(full_scale / levels) if full_scale > 0 else np.float32(1.0)
+    return np.clip(np.rint(partial / step), -levels, levels).astype(np.float32) * step
+
+
+@impl("imc.mvm")
+def mvm(interp, op, args):
+    ex = _exec(interp)
+    st = _static(op)
+    xb, x = args
+    chip = ex.chip
+    if xb.array >= 0:
+        held = chip.arrays.get(xb.array)
+        if held is None or held.generation != xb.generation:
+            raise op.error(f"crossbar {xb.array} was reprogrammed with other weights before this MVM")
+    batch, rows = x.shape
+    if rows != xb.rows:
+        raise op.error(f"input has {rows} rows but the crossbar tile has {xb.rows}")
+    cycles = -(-st["ib"] // st["dac"])
+    hw = chip.hardware
+    if chip.precision == "ideal":
+        y = x.astype(np.float32) @ xb.conductance
+    else:
+        qmax = 2 ** (st["ib"] - 1) - 1 if st["ib"] > 1 else 1
+        amax = np.max(np.abs(x), axis=1, keepdims=True)
+        xscale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+        q = np.clip(np.rint(x / xscale), -qmax, qmax)
+        mag = np.abs(q).astype(np.int64)
+        sign = np.sign(q).astype(np.float32)
+        shifts = np.arange(cycles, dtype=np.int64) * st["dac"]
+        digits = ((mag[None] >> shifts[:, None, None]) & (2 ** st["dac"] - 1)).astype(np.float32) * sign[None]
+        partial = digits @ xb.conductance  # cycles x batch x cols, integer-valued
+        cell_max = 2**xb.cb - 1
+        if chip.precision == "noisy" and hw.read_noise > 0:
+            norm = np.linalg.norm(digits, axis=2, keepdims=True)
+            partial = partial + chip.rng.normal(0.0, 1.0, partial.shape).astype(np.float32) * (
+                hw.read_noise * cell_max * norm
+            )
+        if st["adc"] > 0:
+            full = hw.adc_range * rows * (2 ** st["dac"] - 1) * cell_max
+            partial = _adc(partial, st["adc"], full)
+        weights = (2.0 ** shifts).astype(np.float32)
+        y = np.tensordot(weights, partial, axes=(0, 0)) * xscale
+        if xb.scale is not None:
+            y = y * xb.scale
+    y = y.astype(np.float32)
+    n_mvm = batch * cycles
+    ex.report.add(
+        ex.layer_of(op),
+        mvm=n_mvm,
+        dac=n_mvm * rows,
+        adc=n_mvm * xb.cols if st["adc"] > 0 else 0,
+        spad_read_bytes=x.nbytes,
+        spad_write_bytes=y.nbytes,
+    )
+    return [y]
+
+
+@impl("imc.accumulate")
+def accumulate(interp, op, args):
+    ex = _exec(interp)
+    shifts = _static(op)["shifts"]
+    out = np.zeros_like(args[0], dtype=np.float32)
+    for p, s in zip(args, shifts):
+        out += p * np.float32(2.0**s) if s else p
+    ex.report.add(
+        ex.layer_of(op),
+        digital_ops=out.size * len(args),
+        spad_read_bytes=sum(a.nbytes for a in args),
+        spad_write_bytes=out.nbytes,
+    )
+    return [out]
+
+
+def im2col_array(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
+    """N x C x spatial -> (N*prod(out)) x (C*prod(kernel)), columns ordered (c, k...)."""
+    n, c = x.shape[:2]
+    spatial = len(kernel)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        x, [d * (k - 1) + 1 for k, d in zip(kernel, dilations)], axis=tuple(range(2, 2 + spatial))
+    )
+    index = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)
+    index += tuple(slice(None, None, d) for d in dilations)
+    windows = windows[index]  # N, C, out..., k...
+    out_dims = windows.shape[2 : 2 + spatial]
+    perm = [0] + list(range(2, 2 + spatial)) + [1] + list(range(2 + spatial, 2 + 2 * spatial))
+    cols = windows.transpose(perm).reshape(n * math.prod(out_dims), c * math.prod(kernel))
+    return np.ascontiguousarray(cols)
+
+
+@impl("imc.im2col")
+def im2col(interp, op, args):
+    st = _static(op)
+    cols = im2col_array(args[0], st["kernel"], st["strides"], st["dilations"])
+    ex = getattr(interp, "imc", None)
+    if ex is not None:
+        ex.report.add(ex.layer_of(op), spad_read_bytes=args[0].nbytes, spad_write_bytes=cols.nbytes)
+    return [cols]
+
+
+@impl("imc.contract")
+def contract(interp, op, args):
+    """The pre-tiling contraction, executed as an exact float matmul (digital)."""
+    x, w = args
+    transposed = bool(_int_attr(op.ir, "transpose_weight"))
+    y = (x @ (w.T if transposed else w)).astype(np.float32)
+    ex = getattr(interp, "imc", None)
+    if ex is not None:
+        k = w.shape[1] if transposed else w.shape[0]
+        ex.report.add(ex.layer_of(op), digital_ops=2 * y.size * k, spad_read_bytes=x.nbytes + w.nbytes, spad_write_bytes=y.nbytes)
+    return [y]
+
+
+for _name in ("imc.spad_alloc", "imc.spad_free", "imc.dma"):
+
+    def _not_yet(interp, op, args, _name=_name):
+        raise op.error(f"'{_name}' is not executable yet (scratchpad placement lands with imc-place-buffers)")
+
+    register(_name, _not_yet)

@@ -1,0 +1,252 @@
+"""``tensor`` dialect: tensors are immutable NumPy arrays (results may be views).
+
+No implementation mutates an operand: ops that "update" a tensor
+(``insert_slice``, ``insert``, ``pad``) build a new array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from torch_mlir import ir
+
+from .core import DYNAMIC, element_dtype, impl
+
+__all__ = ["mixed_values", "static_shape"]
+
+
+def mixed_values(static, dynamic_iter):
+    """Merge a ``static_*`` array attribute with dynamic operand values."""
+    return [int(next(dynamic_iter)) if s == DYNAMIC else s for s in static]
+
+
+def static_shape(t, dynamic_sizes):
+    """Shape of shaped type ``t`` with ``?`` filled from ``dynamic_sizes`` in order."""
+    it = iter(dynamic_sizes)
+    return tuple(int(next(it)) if s == DYNAMIC else s for s in t.shape)
+
+
+def _segments(op):
+    if "operandSegmentSizes" in op.ir.attributes:
+        return list(ir.DenseI32ArrayAttr(op.ir.attributes["operandSegmentSizes"]))
+    return None
+
+
+@impl("tensor.empty")
+def empty(interp, op, args):
+    dt = op.static
+    if dt is None:
+        dt = op.static = element_dtype(op.result_types[0])
+    return (np.empty(static_shape(op.result_types[0], args), dtype=dt),)
+
+
+def _slice_static(op):
+    st = op.static
+    if st is None:
+        a = op.ir.attributes
+        st = op.static = (
+            list(ir.DenseI64ArrayAttr(a["static_offsets"])),
+            list(ir.DenseI64ArrayAttr(a["static_sizes"])),
+            list(ir.DenseI64ArrayAttr(a["static_strides"])),
+            _segments(op),
+        )
+    return st
+
+
+def _slices(op, dyn):
+    offs, sizes, strides, seg = _slice_static(op)
+    it = iter(dyn)
+    o = mixed_values(offs, it)
+    s = mixed_values(sizes, it)
+    st = mixed_values(strides, it)
+    return o, s, st
+
+
+def _index(o, s, st, shape, op):
+    idx = []
+    for k, (off, size, stride) in enumerate(zip(o, s, st)):
+        if size < 0 or off < 0 or (size > 0 and off + (size - 1) * stride >= shape[k]):
+            raise op.error(f"slice out of bounds on dim {k}: offset {off}, size {size}, stride {stride}, "
+                           f"dim size {shape[k]}")
+        idx.append(slice(off, off + size * stride, stride) if size > 0 else slice(0, 0))
+    return tuple(idx)
+
+
+@impl("tensor.extract_slice")
+def extract_slice(interp, op, args):
+    src = args[0]
+    o, s, st = _slices(op, args[1:])
+    r = src[_index(o, s, st, src.shape, op)]
+    rshape = op.result_types[0].shape
+    if len(rshape) != r.ndim:
+        r = r.reshape(_reduced_shape(s, rshape))
+    return (r,)
+
+
+def _reduced_shape(sizes, rshape):
+    if DYNAMIC not in rshape:
+        return tuple(rshape)
+    # Rank-reducing with dynamic dims: drop unit sizes until ranks match.
+    out = list(sizes)
+    while len(out) > len(rshape):
+        out.remove(1)
+    return tuple(out)
+
+
+@impl("tensor.insert_slice")
+def insert_slice(interp, op, args):
+    src, dest = args[0], args[1]
+    o, s, st = _slices(op, args[2:])
+    idx = _index(o, s, st, dest.shape, op)
+    r = np.array(dest, copy=True)
+    r[idx] = np.reshape(src, [len(range(*sl.indices(dest.shape[k]))) for k, sl in enumerate(idx)])
+    return (r,)
+
+
+@impl("tensor.parallel_insert_slice")
+def parallel_insert_slice(interp, op, args):  # pragma: no cover - scf.forall unsupported
+    raise op.error("scf.forall/parallel_insert_slice are not supported")
+
+
+@impl("tensor.concat")
+def concat(interp, op, args):
+    dim = op.static
+    if dim is None:
+        dim = op.static = ir.IntegerAttr(op.ir.attributes["dim"]).value
+    return (np.concatenate(args, axis=dim),)
+
+
+def _reshape_to_result(op, x, dyn_shape=None):
+    t = op.result_types[0]
+    shape = tuple(t.shape)
+    if DYNAMIC in shape:
+        if dyn_shape is not None:
+            shape = tuple(dyn_shape)
+        else:
+            shape = tuple(-1 if s == DYNAMIC else s for s in shape)
+    return np.reshape(x, shape)
+
+
+@impl("tensor.expand_shape")
+def expand_shape(interp, op, args):
+    src = args[0]
+    shape = op.result_types[0].shape
+    if DYNAMIC in shape:
+        static = list(ir.DenseI64ArrayAttr(op.ir.attributes["static_output_shape"]))
+        shape = mixed_values(static, iter(args[1:]))
+    return (np.reshape(src, shape),)
+
+
+@impl("tensor.collapse_shape")
+def collapse_shape(interp, op, args):
+    src = args[0]
+    st = op.static
+    if st is None:
+        st = op.static = [[int(ir.IntegerAttr(i).value) for i in grp] for grp in op.ir.attributes["reassociation"]]
+    shape = [int(np.prod([src.shape[i] for i in grp], dtype=np.int64)) for grp in st]
+    return (np.reshape(src, shape),)
+
+
+@impl("tensor.reshape")
+def reshape(interp, op, args):
+    return (np.reshape(args[0], [int(v) for v in np.asarray(args[1]).ravel()]),)
+
+
+@impl("tensor.cast")
+def cast(interp, op, args):
+    x = args[0]
+    t = op.result_types[0]
+    if isinstance(t, ir.RankedTensorType):
+        for k, (s, d) in enumerate(zip(t.shape, x.shape)):
+            if s != DYNAMIC and s != d:
+                raise op.error(f"cast to {t} of a tensor of shape {x.shape}")
+    return (x,)
+
+
+@impl("tensor.dim")
+def dim(interp, op, args):
+    x, i = args
+    i = int(i)
+    if not 0 <= i < np.ndim(x):
+        raise op.error(f"dimension {i} out of range for rank {np.ndim(x)}")
+    return (int(np.shape(x)[i]),)
+
+
+@impl("tensor.rank")
+def rank(interp, op, args):
+    return (int(np.ndim(args[0])),)
+
+
+@impl("tensor.splat")
+def splat(interp, op, args):
+    v = args[0]
+    t = op.result_types[0]
+    return (np.full(static_shape(t, args[1:]), v, dtype=element_dtype(t)),)
+
+
+@impl("tensor.extract")
+def extract(interp, op, args):
+    x = args[0]
+    idx = tuple(int(i) for i in args[1:])
+    for k, i in enumerate(idx):
+        if not 0 <= i < x.shape[k]:
+            raise op.error(f"index {i} out of bounds for dim {k} of size {x.shape[k]}")
+    return (x[idx],)
+
+
+@impl("tensor.insert")
+def insert(interp, op, args):
+    v, dest = args[0], args[1]
+    idx = tuple(int(i) for i in args[2:])
+    for k, i in enumerate(idx):
+        if not 0 <= i < dest.shape[k]:
+            raise op.error(f"index {i} out of bounds for dim {k} of size {dest.shape[k]}")
+    r = np.array(dest, copy=True)
+    r[idx] = v
+    return (r,)
+
+
+@impl("tensor.from_elements")
+def from_elements(interp, op, args):
+    t = op.result_types[0]
+    return (np.array(args, dtype=element_dtype(t)).reshape(tuple(t.shape)),)
+
+
+@impl("tensor.generate")
+def generate(interp, op, args):
+    t = op.result_types[0]
+    shape = static_shape(t, args)
+    idx = list(np.indices(shape, sparse=True))
+    (y,) = interp.run_block(op.regions[0].block, idx)
+    return (np.broadcast_to(y, shape).astype(element_dtype(t), copy=False),)
+
+
+@impl("tensor.pad")
+def pad(interp, op, args):
+    st = op.static
+    if st is None:
+        a = op.ir.attributes
+        seg = list(ir.DenseI32ArrayAttr(a["operandSegmentSizes"]))
+        block = op.regions[0].block
+        if any(s in block.arg_slots for step in block.steps for s in step[2]) or any(
+                s in block.arg_slots for s in block.yield_slots):
+            raise op.error("padding values that depend on the index are not supported")
+        st = op.static = (list(ir.DenseI64ArrayAttr(a["static_low"])), list(ir.DenseI64ArrayAttr(a["static_high"])),
+                          seg)
+    low_s, high_s, seg = st
+    src = args[0]
+    it = iter(args[1:])
+    low = mixed_values(low_s, it)
+    high = mixed_values(high_s, it)
+    if any(v < 0 for v in low + high):
+        raise op.error("negative padding is not supported")
+    (value,) = interp.run_block(op.regions[0].block, [0] * src.ndim)
+    shape = tuple(d + lo + hi for d, lo, hi in zip(src.shape, low, high))
+    out = np.full(shape, value, dtype=src.dtype)
+    out[tuple(slice(lo, lo + d) for lo, d in zip(low, src.shape))] = src
+    return (out,)
+
+
+@impl("tensor.bitcast")
+def bitcast(interp, op, args):
+    return (np.asarray(args[0]).view(element_dtype(op.result_types[0])),)
