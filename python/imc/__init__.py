@@ -1,1 +1,17 @@
-"""imc: an MLIR compiler for in-memory-computing (crossbar) accelerators."""
+"""imc: an MLIR compiler for in-memory-computing (crossbar) accelerators.
+
+    compiled = imc.compile(model, example_inputs, hardware="default")
+    y = compiled(x)            # runs on the reference interpreter
+    print(compiled.report)     # what moved where, layer by layer
+"""
+
+from imc.hardware import Hardware, HardwareError
+
+__all__ = ["compile", "Hardware", "HardwareError"]
+
+
+def compile(model, example_inputs, **kwargs):
+    """See `imc.compiler.compile`."""
+    from imc.compiler import compile as _compile
+
+    return _compile(model, example_inputs, **kwargs)

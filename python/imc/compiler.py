@@ -1,0 +1,95 @@
+"""`imc.compile`: PyTorch model -> placed crossbar program, callable on tensors."""
+
+import time
+
+import numpy as np
+import torch
+
+from imc.context import make_context
+from imc.frontend import import_torch
+from imc.hardware import Hardware
+from imc.pipeline import Remark, run_pipeline
+from imc.runtime import Runner
+
+__all__ = ["compile", "CompiledModel", "DEFAULT_PIPELINE"]
+
+DEFAULT_PIPELINE = "builtin.module(imc-map-to-crossbars)"
+
+
+class CompiledModel:
+    """A model compiled for a chip: call it on torch tensors.
+
+    `.report` accumulates counters over calls (`str()` is a table,
+    `.to_json()` the JSON report), `.mlir` is the final IR text, `.remarks`
+    what the passes said, `.timings` the compile stages in seconds.
+    """
+
+    def __init__(self, module, context, hardware, remarks, timings, *, precision, seed):
+        self.module = module
+        self.context = context
+        self.hardware = hardware
+        self.remarks: list[Remark] = remarks
+        self.timings = timings
+        self._runner = Runner(module, hardware, precision=precision, seed=seed)
+        self._mlir = None
+
+    @property
+    def report(self):
+        return self._runner.report
+
+    @property
+    def chip(self):
+        return self._runner.chip
+
+    @property
+    def mlir(self) -> str:
+        if self._mlir is None:
+            with self.context:
+                self._mlir = self.module.operation.get_asm(enable_debug_info=True)
+        return self._mlir
+
+    def __call__(self, *inputs):
+        arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
+        with self.context:
+            outputs = self._runner(*arrays)
+        tensors = [torch.from_numpy(o) for o in outputs]
+        return tensors[0] if len(tensors) == 1 else tuple(tensors)
+
+    def __repr__(self) -> str:
+        return f"CompiledModel(hardware={self.hardware.name!r}, precision={self.report.precision!r})"
+
+
+def compile(
+    model,
+    example_inputs,
+    *,
+    hardware: str | Hardware | None = "default",
+    precision: str = "ideal",
+    seed: int = 0,
+    pipeline: str = DEFAULT_PIPELINE,
+    progress=None,
+) -> CompiledModel:
+    """Imports `model` with `example_inputs`, maps it to crossbars, places it.
+
+    `hardware` is a preset name, a TOML path or a `Hardware`; `precision` one
+    of ideal, quantized, noisy. `progress(stage)` is called as stages start.
+    Raises `imc.pipeline.PipelineError` (diagnostics and a repro command) when
+    a pass fails.
+    """
+    hw = Hardware.resolve(hardware)
+    if not isinstance(example_inputs, (tuple, list)):
+        example_inputs = (example_inputs,)
+    context = make_context()
+    timings = {}
+    with context:
+        t0 = time.perf_counter()
+        if progress:
+            progress("import")
+        module = import_torch(model, tuple(example_inputs), context=context)
+        t1 = time.perf_counter()
+        timings["import"] = t1 - t0
+        if progress:
+            progress("map")
+        remarks = run_pipeline(module, pipeline, hardware=hw)
+        timings["map"] = time.perf_counter() - t1
+    return CompiledModel(module, context, hw, remarks, timings, precision=precision, seed=seed)

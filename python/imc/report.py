@@ -1,0 +1,171 @@
+"""Execution reports: counters per layer and in total, with energy and latency.
+
+Counters come from executing the IR (the interpreter calls `Report.add`);
+energy and latency come from the hardware description's cost table.
+"""
+
+import json
+from dataclasses import dataclass, field, fields
+
+__all__ = ["Counters", "Report", "COUNTERS"]
+
+COUNTERS = (
+    "dram_read_bytes",
+    "dram_write_bytes",
+    "spad_read_bytes",
+    "spad_write_bytes",
+    "xbar_cells_programmed",
+    "xbar_program_events",
+    "mvm_count",
+    "dac_conversions",
+    "adc_conversions",
+    "digital_ops",
+    "energy_pj",
+    "latency_ns",
+)
+
+
+@dataclass
+class Counters:
+    """Event counts of one layer (or of the whole program)."""
+
+    dram_read_bytes: int = 0
+    dram_write_bytes: int = 0
+    spad_read_bytes: int = 0
+    spad_write_bytes: int = 0
+    xbar_cells_programmed: int = 0
+    xbar_program_events: int = 0
+    mvm_count: int = 0
+    dac_conversions: int = 0
+    adc_conversions: int = 0
+    digital_ops: int = 0
+    energy_pj: float = 0.0
+    latency_ns: float = 0.0
+    energy_by_event: dict = field(default_factory=dict)
+
+    def merge(self, other: "Counters") -> None:
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for k, v in other.energy_by_event.items():
+            self.energy_by_event[k] = self.energy_by_event.get(k, 0.0) + v
+
+    def to_dict(self) -> dict:
+        d = {name: getattr(self, name) for name in COUNTERS}
+        d["energy_by_event_pj"] = dict(self.energy_by_event)
+        return d
+
+
+@dataclass
+class LayerRow:
+    name: str
+    location: str
+    counters: Counters = field(default_factory=Counters)
+    lower_bound_bytes: int | None = None
+
+
+class Report:
+    """What one or more executions moved and cost, per source layer and in total.
+
+    Layers are keyed by their source label (`imc.frontend.layer_name` of the
+    op location: the PyTorch module path or file:line), in first-seen order.
+    """
+
+    def __init__(self, hardware, precision: str = "ideal"):
+        self.hardware = hardware
+        self.precision = precision
+        self.layers: dict[str, LayerRow] = {}
+        self.calls = 0
+        self.extra: dict = {}
+
+    # -- recording ------------------------------------------------------------
+    def row(self, name: str, location: str) -> LayerRow:
+        row = self.layers.get(name)
+        if row is None:
+            row = self.layers[name] = LayerRow(name, location)
+        return row
+
+    def add(self, row: LayerRow, **events) -> None:
+        """Adds event counts to a layer and prices them with the cost table.
+
+        Events: dram_read_bytes, dram_write_bytes, spad_read_bytes,
+        spad_write_bytes, cells (programmed), program_rows, program_events,
+        mvm, dac, adc, digital_ops.
+        """
+        c = row.counters
+        e, l = self.hardware.energy, self.hardware.latency
+        priced = {
+            "dram_read": (events.get("dram_read_bytes", 0), e.dram_read_byte, l.dram_read_byte),
+            "dram_write": (events.get("dram_write_bytes", 0), e.dram_write_byte, l.dram_write_byte),
+            "spad_read": (events.get("spad_read_bytes", 0), e.spad_read_byte, l.spad_read_byte),
+            "spad_write": (events.get("spad_write_bytes", 0), e.spad_write_byte, l.spad_write_byte),
+            "cell_program": (events.get("cells", 0), e.cell_program, 0.0),
+            "mvm": (events.get("mvm", 0), e.mvm, l.mvm),
+            "dac": (events.get("dac", 0), e.dac, 0.0),
+            "adc": (events.get("adc", 0), e.adc, 0.0),
+            "digital_op": (events.get("digital_ops", 0), e.digital_op, l.digital_op),
+        }
+        for kind, (count, pj, _) in priced.items():
+            if count:
+                energy = count * pj
+                c.energy_pj += energy
+                c.energy_by_event[kind] = c.energy_by_event.get(kind, 0.0) + energy
+        # Latency: events are serialized (no overlap model before buffer placement);
+        # programming is row-parallel, so it costs per programmed row.
+        c.latency_ns += sum(count * ns for count, _, ns in priced.values())
+        c.latency_ns += events.get("program_rows", 0) * l.cell_program
+        c.dram_read_bytes += events.get("dram_read_bytes", 0)
+        c.dram_write_bytes += events.get("dram_write_bytes", 0)
+        c.spad_read_bytes += events.get("spad_read_bytes", 0)
+        c.spad_write_bytes += events.get("spad_write_bytes", 0)
+        c.xbar_cells_programmed += events.get("cells", 0)
+        c.xbar_program_events += events.get("program_events", 0)
+        c.mvm_count += events.get("mvm", 0)
+        c.dac_conversions += events.get("dac", 0)
+        c.adc_conversions += events.get("adc", 0)
+        c.digital_ops += events.get("digital_ops", 0)
+
+    # -- reading --------------------------------------------------------------
+    @property
+    def totals(self) -> Counters:
+        total = Counters()
+        for row in self.layers.values():
+            total.merge(row.counters)
+        return total
+
+    def to_dict(self) -> dict:
+        layers = []
+        for row in self.layers.values():
+            d = {"name": row.name, "location": row.location, **row.counters.to_dict()}
+            d["lower_bound_bytes"] = row.lower_bound_bytes
+            layers.append(d)
+        return {
+            "hardware": self.hardware.name,
+            "precision": self.precision,
+            "calls": self.calls,
+            "totals": self.totals.to_dict(),
+            "layers": layers,
+            **self.extra,
+        }
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), indent=kw.pop("indent", 2), **kw)
+
+    def __str__(self) -> str:
+        head = (
+            f"{'layer':<28} {'DRAM rd':>10} {'DRAM wr':>10} {'SPAD rd':>11} {'SPAD wr':>11} "
+            f"{'cells prog':>11} {'MVMs':>9} {'ADC conv':>11} {'digital':>11} {'energy uJ':>10} {'lat us':>9}"
+        )
+        lines = [f"imc report: hardware={self.hardware.name} precision={self.precision} calls={self.calls}", head, "-" * len(head)]
+
+        def fmt(name, c):
+            return (
+                f"{name[:28]:<28} {c.dram_read_bytes:>10,} {c.dram_write_bytes:>10,} {c.spad_read_bytes:>11,} "
+                f"{c.spad_write_bytes:>11,} {c.xbar_cells_programmed:>11,} {c.mvm_count:>9,} {c.adc_conversions:>11,} "
+                f"{c.digital_ops:>11,} {c.energy_pj / 1e6:>10.3f} {c.latency_ns / 1e3:>9.2f}"
+            )
+
+        for row in self.layers.values():
+            lines.append(fmt(row.name, row.counters))
+        lines.append("-" * len(head))
+        lines.append(fmt("total", self.totals))
+        return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""Running compiled modules on the reference interpreter, with counting.
+
+`run_module` executes a module (at any stage: linalg, imc on tensors) and fills
+a `Report`. Until buffers are placed in the scratchpad (a later pass), the
+traffic model is: the entry function's inputs are read from DRAM and its
+outputs written to DRAM once per call; weights are read from DRAM when a
+crossbar is programmed with them (cell_bits per weight per bit slice);
+constants used by the digital unit are read from DRAM; every other operand and
+result of a compute op is a scratchpad read or write.
+"""
+
+import numpy as np
+from torch_mlir import ir
+
+from imc.frontend import layer_name
+from imc.interpreter import Interpreter
+from imc.interpreter.imc import Chip, ImcExecution
+from imc.report import Report
+
+__all__ = ["run_module", "Runner"]
+
+# Ops that only rename or view data: no traffic, no arithmetic.
+_VIEWS = {
+    "tensor.empty",
+    "tensor.extract_slice",
+    "tensor.collapse_shape",
+    "tensor.expand_shape",
+    "tensor.cast",
+    "tensor.yield",
+    "linalg.yield",
+    "linalg.index",
+    "func.return",
+    "func.call",
+    "arith.constant",
+    "memref.subview",
+    "memref.collapse_shape",
+    "memref.expand_shape",
+    "bufferization.to_tensor",
+    "bufferization.to_buffer",
+    "cf.assert",
+}
+_ELEMENTWISE = {"linalg.add", "linalg.sub", "linalg.mul", "linalg.div", "linalg.max", "linalg.min", "linalg.exp"}
+
+
+def _is_constant(value) -> bool:
+    owner = value.owner
+    if isinstance(owner, ir.Block):
+        return False
+    op = owner.operation if hasattr(owner, "operation") else owner
+    if op.name == "arith.constant":
+        return True
+    return op.name in ("tensor.collapse_shape", "tensor.expand_shape") and _is_constant(op.operands[0])
+
+
+class _Plan:
+    """How one op is counted (computed once per op)."""
+
+    __slots__ = ("row", "skip", "n_ins", "constant_ins", "body_ops", "kind")
+
+    def __init__(self, row, skip, n_ins=0, constant_ins=(), body_ops=1, kind=""):
+        self.row = row
+        self.skip = skip
+        self.n_ins = n_ins
+        self.constant_ins = constant_ins
+        self.body_ops = body_ops
+        self.kind = kind
+
+
+class _Counter:
+    """Interpreter hooks: counts digital ops and traffic of non-imc ops."""
+
+    def __init__(self, runner: "Runner"):
+        self.runner = runner
+        self.plans: dict[int, _Plan] = {}
+
+    def plan(self, op) -> _Plan:
+        p = self.plans.get(id(op))
+        if p is not None:
+            return p
+        name = op.name
+        o = op.ir.operation
+        parent = o.parent
+        nested = parent is not None and parent.name not in ("func.func",)
+        if name in _VIEWS or name.startswith("imc.") or nested or name.startswith("scf.") or not o.results and not name.startswith("linalg."):
+            p = _Plan(None, True)
+        else:
+            row = self.runner.row_for(op)
+            n_ins = len(o.operands)
+            if name.startswith("linalg.") and "operandSegmentSizes" in o.attributes:
+                n_ins = list(ir.DenseI32ArrayAttr(o.attributes["operandSegmentSizes"]))[0]
+            constant_ins = tuple(i for i in range(n_ins) if _is_constant(o.operands[i]))
+            body_ops = 1
+            if name == "linalg.generic":
+                body_ops = max(1, sum(1 for b in o.regions[0].blocks for x in b.operations) - 1)
+            p = _Plan(row, False, n_ins, constant_ins, body_ops, name)
+        self.plans[id(op)] = p
+        return p
+
+    def on_op(self, op, args, results):
+        p = self.plan(op)
+        if p.skip:
+            return
+        ins = args[: p.n_ins]
+        nbytes = [getattr(a, "nbytes", 0) for a in ins]
+        dram = sum(nbytes[i] for i in p.constant_ins)
+        spad_read = sum(nbytes) - dram
+        out = results[0] if results else None
+        size = getattr(out, "size", 0)
+        kind = p.kind
+        if kind in ("linalg.matmul", "linalg.batch_matmul", "linalg.matvec"):
+            ops = 2 * size * ins[0].shape[-1]
+        elif kind.startswith("linalg.conv") or kind.startswith("linalg.depthwise"):
+            w = ins[1]
+            ops = 2 * size * (w.size // max(1, w.shape[0]))
+        elif kind.startswith("linalg.pooling"):
+            ops = size * ins[1].size
+        elif kind == "linalg.generic":
+            ops = max([size] + [getattr(a, "size", 0) for a in ins]) * p.body_ops
+        elif kind in _ELEMENTWISE:
+            ops = size
+        else:  # copies and layout changes (fill, transpose, broadcast, pad, concat, ...)
+            ops = 0
+        self.runner.report.add(
+            p.row,
+            digital_ops=int(ops),
+            dram_read_bytes=dram,
+            spad_read_bytes=spad_read,
+            spad_write_bytes=sum(getattr(r, "nbytes", 0) for r in results),
+        )
+
+
+class Runner:
+    """Executes a module repeatedly on one chip; the report accumulates across calls.
+
+    The chip keeps its crossbar contents between calls, so weights that stay
+    resident are programmed once.
+    """
+
+    def __init__(self, module, hardware, *, precision: str = "ideal", seed: int = 0, entry: str = "main"):
+        self.module = module
+        self.hardware = hardware
+        self.entry = entry
+        self.chip = Chip(hardware, precision, seed)
+        self.report = Report(hardware, precision)
+        self._rows: dict[int, object] = {}
+        self.interpreter = Interpreter(module, hooks=_Counter(self))
+        self.interpreter.imc = ImcExecution(self.chip, self.report, self.row_for)
+        self._io_row = self.report.row("<inputs/outputs>", "")
+
+    def row_for(self, op):
+        row = self._rows.get(id(op))
+        if row is None:
+            loc = op.location
+            row = self._rows[id(op)] = self.report.row(layer_name(loc), loc)
+        return row
+
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        outputs = self.interpreter.run(self.entry, list(inputs))
+        self.report.calls += 1
+        self.report.add(
+            self._io_row,
+            dram_read_bytes=sum(np.asarray(x).nbytes for x in inputs),
+            dram_write_bytes=sum(o.nbytes for o in outputs),
+        )
+        return outputs
+
+
+def run_module(module, inputs, hardware, *, precision="ideal", seed=0, entry="main"):
+    """Runs `entry` once; returns (outputs, report)."""
+    runner = Runner(module, hardware, precision=precision, seed=seed, entry=entry)
+    outputs = runner(*inputs)
+    return outputs, runner.report
