@@ -1,0 +1,17 @@
+// An MVM on a crossbar that was reprogrammed with other weights is an error
+// naming the op and its location; no traceback.
+// RUN: not imc-run %s 2>&1 | FileCheck %s
+// CHECK: imc-run: {{.*}}errors.mlir:15:9: error: crossbar 0 was reprogrammed with other weights before this MVM in 'imc.mvm'
+// CHECK-NOT: Traceback
+
+// RUN: not imc-run %s --entry nope 2>&1 | FileCheck %s --check-prefix=ENTRY
+// ENTRY: imc-run: error: no function '@nope'
+func.func @main() -> tensor<1x3xf32> {
+  %w = arith.constant dense<1.0> : tensor<2x3xf32>
+  %v = arith.constant dense<2.0> : tensor<2x3xf32>
+  %x = arith.constant dense<1.0> : tensor<1x2xf32>
+  %p0 = "imc.program"(%w) {array = 0 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<2x3xf32>) -> !imc.xbar<4 : i64, 4 : i64>
+  %p1 = "imc.program"(%v) {array = 0 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<2x3xf32>) -> !imc.xbar<4 : i64, 4 : i64>
+  %m0 = "imc.mvm"(%p0, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x3xf32>
+  return %m0 : tensor<1x3xf32>
+}
