@@ -7,7 +7,14 @@
 
 from imc.hardware import Hardware, HardwareError
 
-__all__ = ["compile", "Hardware", "HardwareError"]
+__all__ = ["compile", "last_report", "Hardware", "HardwareError"]
+
+
+def last_report():
+    """The report of the most recent call of a `torch.compile(..., backend="imc")` graph."""
+    from imc.backend import last_report as _last
+
+    return _last()
 
 
 def compile(model, example_inputs, **kwargs):

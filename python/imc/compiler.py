@@ -11,7 +11,7 @@ from imc.hardware import Hardware
 from imc.pipeline import Remark, run_pipeline
 from imc.runtime import Runner
 
-__all__ = ["compile", "CompiledModel", "DEFAULT_PIPELINE"]
+__all__ = ["compile", "compile_graph", "CompiledModel", "DEFAULT_PIPELINE"]
 
 DEFAULT_PIPELINE = "builtin.module(imc-map-to-crossbars)"
 
@@ -48,11 +48,15 @@ class CompiledModel:
                 self._mlir = self.module.operation.get_asm(enable_debug_info=True)
         return self._mlir
 
-    def __call__(self, *inputs):
+    def run_tensors(self, inputs) -> list:
+        """Runs on a list of torch tensors; returns a list of torch tensors."""
         arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
         with self.context:
             outputs = self._runner(*arrays)
-        tensors = [torch.from_numpy(o) for o in outputs]
+        return [torch.from_numpy(o) for o in outputs]
+
+    def __call__(self, *inputs):
+        tensors = self.run_tensors(inputs)
         return tensors[0] if len(tensors) == 1 else tuple(tensors)
 
     def __repr__(self) -> str:
@@ -76,16 +80,49 @@ def compile(
     Raises `imc.pipeline.PipelineError` (diagnostics and a repro command) when
     a pass fails.
     """
-    hw = Hardware.resolve(hardware)
     if not isinstance(example_inputs, (tuple, list)):
         example_inputs = (example_inputs,)
+    return _build(
+        lambda context: import_torch(model, tuple(example_inputs), context=context),
+        hardware=hardware,
+        precision=precision,
+        seed=seed,
+        pipeline=pipeline,
+        progress=progress,
+    )
+
+
+def compile_graph(
+    gm,
+    *,
+    weight_args=(),
+    hardware: str | Hardware | None = "default",
+    precision: str = "ideal",
+    seed: int = 0,
+    pipeline: str = DEFAULT_PIPELINE,
+) -> CompiledModel:
+    """Like `compile`, for an ATen-level FX graph (what `aot_autograd` hands a
+    backend); placeholders with a true `weight_args` entry are parameters."""
+    from imc.frontend import import_graph
+
+    return _build(
+        lambda context: import_graph(gm, weight_args=weight_args, context=context),
+        hardware=hardware,
+        precision=precision,
+        seed=seed,
+        pipeline=pipeline,
+    )
+
+
+def _build(importer, *, hardware, precision, seed, pipeline, progress=None) -> CompiledModel:
+    hw = Hardware.resolve(hardware)
     context = make_context()
     timings = {}
     with context:
         t0 = time.perf_counter()
         if progress:
             progress("import")
-        module = import_torch(model, tuple(example_inputs), context=context)
+        module = importer(context)
         t1 = time.perf_counter()
         timings["import"] = t1 - t0
         if progress:

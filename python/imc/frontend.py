@@ -218,7 +218,7 @@ def _module_path(node: torch.fx.Node) -> str:
         return ""
     path = next(reversed(stack.values()))[0]
     # Non-strict export spells paths like "L__self__.layer1.0"; normalise.
-    return re.sub(r"^L__self__\.?", "", str(path))
+    return re.sub(r"^(L__self__|L\['self'\]|L\['fn'\])\.?", "", str(path))
 
 
 class _LocatingContextCache(ContextCache):
@@ -240,12 +240,15 @@ class _LocatingContextCache(ContextCache):
             for f, line in _FRAME_RE.findall(stack_trace)
             if _is_user_frame(f)
         ]
+        module_path = _module_path(node)
         if not frames:
-            return super().get_node_location(node)
+            loc = super().get_node_location(node)
+            if module_path and loc is not None:
+                loc = ir.Location.name(module_path, childLoc=loc, context=self._c)
+            return loc
         loc = frames[-1]
         if len(frames) > 1:
             loc = ir.Location.callsite(frames[-1], frames[-2::-1], context=self._c)
-        module_path = _module_path(node)
         if module_path:
             loc = ir.Location.name(module_path, childLoc=loc, context=self._c)
         return loc
@@ -503,4 +506,40 @@ def import_torch(
 
     timings.export, timings.decompose = t1 - t0, t2 - t1
     timings.fx_import, timings.lowering = t3 - t2, t4 - t3
+    return module
+
+
+def import_graph(
+    gm: torch.fx.GraphModule,
+    *,
+    weight_args: Sequence[bool] = (),
+    context: Optional[ir.Context] = None,
+) -> ir.Module:
+    """Imports an ATen-level FX graph (as `aot_autograd` hands it) to linalg.
+
+    The graph's placeholders become `@main`'s arguments in order; those with
+    a true entry in `weight_args` are parameters and are marked
+    `{imc.weight}` so that the mapping passes treat them as weights.
+    Locations come from the nodes' stack traces.
+    """
+    if context is None:
+        context = ir.Context()
+    torch_d.register_dialect(context)
+    importer = _ImcFxImporter(context=context, hooks=FastLiteralHooks())
+    importer.import_stateless_graph(gm.graph, func_name="main")
+    module = importer.module
+    run_pipeline_with_repro_report(module, _TORCH_BACKEND_PIPELINE, "Lowering TorchFX IR -> Torch Backend IR")
+    lower_mlir_module(False, OutputType.LINALG_ON_TENSORS, module)
+    if any(weight_args):
+        with context:
+            for op in module.body.operations:
+                if op.operation.name != "func.func" or ir.StringAttr(op.attributes["sym_name"]).value != "main":
+                    continue
+                n_args = len(op.regions[0].blocks[0].arguments)
+                from imc.ir_utils import WEIGHT_ARG_ATTR
+
+                marked = ir.DictAttr.get({WEIGHT_ARG_ATTR: ir.UnitAttr.get()})
+                op.attributes["arg_attrs"] = ir.ArrayAttr.get(
+                    [marked if i < len(weight_args) and weight_args[i] else ir.DictAttr.get({}) for i in range(n_args)]
+                )
     return module

@@ -65,6 +65,7 @@ def is_weight(value: ir.Value) -> bool:
     if op is None:
         arg = ir.BlockArgument(value)
         parent = arg.owner.owner
+        parent = getattr(parent, "operation", parent)
         if parent is None or parent.name != "func.func" or "arg_attrs" not in parent.attributes:
             return False
         attrs = ir.ArrayAttr(parent.attributes["arg_attrs"])

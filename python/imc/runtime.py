@@ -146,6 +146,7 @@ class Runner:
         self.interpreter = Interpreter(module, hooks=_Counter(self))
         self.interpreter.imc = ImcExecution(self.chip, self.report, self.row_for)
         self._io_row = self.report.row("<inputs/outputs>", "")
+        self._weight_args = _weight_arg_mask(module, entry)
 
     def row_for(self, op):
         row = self._rows.get(id(op))
@@ -159,10 +160,26 @@ class Runner:
         self.report.calls += 1
         self.report.add(
             self._io_row,
-            dram_read_bytes=sum(np.asarray(x).nbytes for x in inputs),
+            # Weights passed as arguments are read when crossbars are programmed.
+            dram_read_bytes=sum(
+                np.asarray(x).nbytes for i, x in enumerate(inputs) if not self._weight_args.get(i, False)
+            ),
             dram_write_bytes=sum(o.nbytes for o in outputs),
         )
         return outputs
+
+
+def _weight_arg_mask(module, entry: str) -> dict[int, bool]:
+    from imc.ir_utils import WEIGHT_ARG_ATTR
+
+    op = module.operation if hasattr(module, "operation") else module
+    for f in op.regions[0].blocks[0].operations:
+        if f.operation.name == "func.func" and ir.StringAttr(f.attributes["sym_name"]).value == entry:
+            if "arg_attrs" not in f.attributes:
+                return {}
+            attrs = ir.ArrayAttr(f.attributes["arg_attrs"])
+            return {i: WEIGHT_ARG_ATTR in ir.DictAttr(a) for i, a in enumerate(attrs)}
+    return {}
 
 
 def run_module(module, inputs, hardware, *, precision="ideal", seed=0, entry="main"):

@@ -187,6 +187,15 @@ def splat(interp, op, args):
 @impl("tensor.extract")
 def extract(interp, op, args):
     x = args[0]
+    if any(np.ndim(i) for i in args[1:]):
+        # Inside a linalg.generic body evaluated over whole arrays the indices
+        # are arrays: a vectorized gather (embedding lookups).
+        idx = tuple(np.asarray(i, dtype=np.int64) for i in args[1:])
+        for k, i in enumerate(idx):
+            if i.size and (i.min() < 0 or i.max() >= x.shape[k]):
+                bad = int(i.min()) if i.min() < 0 else int(i.max())
+                raise op.error(f"index {bad} out of bounds for dim {k} of size {x.shape[k]}")
+        return (x[idx],)
     idx = tuple(int(i) for i in args[1:])
     for k, i in enumerate(idx):
         if not 0 <= i < x.shape[k]:
