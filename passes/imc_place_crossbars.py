@@ -4,23 +4,55 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
-from imc.dialects.imc import ProgramOp
-from imc.ir_utils import i64_attr, walk_ops
+from imc.dialects.imc import ProgramOp, XbarType
+from imc.ir_utils import i64_array, i64_attr, walk_ops
 from imc.pipeline import ImcPass
 
 
+OFFSET_ATTR = "imc.offset"
+"""Discardable attribute on `imc.program`: [row, col] of the tile inside its crossbar."""
+
+
+def tile_shape(program) -> tuple[int, int]:
+    """(rows, cols) the tile occupies on the crossbar."""
+    shape = list(ir.ShapedType(program.operands[0].type).shape)
+    if ir.IntegerAttr(program.attributes["transpose"]).value:
+        shape.reverse()
+    return shape[0], shape[1]
+
+
 def tile_cells(program) -> int:
-    return ir.ShapedType(program.operands[0].type).shape[0] * ir.ShapedType(program.operands[0].type).shape[1]
+    rows, cols = tile_shape(program)
+    return rows * cols
+
+
+def pack_diagonally(shapes: list[tuple[int, int]], rows: int, cols: int) -> list[tuple[int, int, int]]:
+    """(slot, row, col) per tile: tiles share a crossbar along its diagonal.
+
+    Tiles in one crossbar use disjoint rows and disjoint columns, so each MVM
+    drives only its own rows and reads only its own columns. Greedy in program
+    order: a tile goes to the current crossbar if it fits below-right of the
+    previous one, else it opens the next crossbar.
+    """
+    out, slot, r_used, c_used = [], -1, rows, cols
+    for r, c in shapes:
+        if r_used + r > rows or c_used + c > cols:
+            slot, r_used, c_used = slot + 1, 0, 0
+        out.append((slot, r_used, c_used))
+        r_used, c_used = r_used + r, c_used + c
+    return out
 
 
 @dataclass
 class ImcPlaceCrossbars(ImcPass):
     """Sets `array` on every `imc.program`: the physical crossbar it occupies.
 
-    Expects tiled IR (`imc-tile`). When all tiles fit (one crossbar per tile
-    and bit slice), every tile gets its own crossbar, so each weight is
-    programmed once for the whole program and, since the interpreter keeps
-    crossbar contents across calls, once across calls.
+    Expects tiled IR (`imc-tile`). With `pack` (default), tiles smaller than a
+    crossbar share one along its diagonal (disjoint rows and columns, so MVMs
+    do not interfere); the tile's [row, col] inside the crossbar is the
+    discardable attribute `imc.offset` (absent means [0, 0]). When all
+    crossbars needed fit the chip, each weight tile is programmed once for the
+    whole program and, since crossbars keep their contents, once across calls.
 
     When they do not fit, crossbars are time-multiplexed: `pool` crossbars
     (default 1) rotate through the tiles that are not resident, in program
@@ -35,6 +67,7 @@ class ImcPlaceCrossbars(ImcPass):
     summary = "Place crossbar tiles on physical arrays; time-multiplex when they do not fit"
 
     crossbars: int | None = field(default=None, metadata={"help": "number of crossbars (default: cores x crossbars per core)"})
+    pack: bool = field(default=True, metadata={"help": "share crossbars between small tiles (disjoint rows and columns)"})
     pool: int = field(default=1, metadata={"help": "crossbars that rotate through non-resident tiles when the model does not fit"})
 
     def run(self, module, state) -> None:
@@ -45,32 +78,46 @@ class ImcPlaceCrossbars(ImcPass):
         if total <= 0 or self.pool <= 0:
             state.error(module, f"crossbars = {total} and pool = {self.pool} must be positive")
             return
-        if len(programs) <= total:
-            for i, op in enumerate(programs):
-                op.attributes["array"] = i64_attr(i)
-            state.remark(
-                module,
-                f"{len(programs)} crossbar tiles placed on {len(programs)} of {total} crossbars; "
-                "each weight tile is programmed once",
+        shapes = [tile_shape(p) for p in programs]
+        if self.pack:
+            rows, cols = XbarType(programs[0].results[0].type).geometry
+            packed = pack_diagonally(shapes, rows, cols)
+        else:
+            packed = [(i, 0, 0) for i in range(len(programs))]
+        slots = packed[-1][0] + 1
+        # Cells per slot: what reprogramming a slot costs.
+        slot_cells = [0] * slots
+        for (slot, _, _), (r, c) in zip(packed, shapes):
+            slot_cells[slot] += r * c
+        shared = len(programs) - slots
+        if slots <= total:
+            assignment = list(range(slots))
+            message = (
+                f"{len(programs)} crossbar tiles placed on {slots} of {total} crossbars"
+                + (f" ({shared} share a crossbar with another tile)" if shared else "")
+                + "; each weight tile is programmed once"
             )
-            return
-        pool = min(self.pool, total)
-        resident_slots = total - pool
-        order = sorted(range(len(programs)), key=lambda i: -tile_cells(programs[i]))
-        resident = set(order[:resident_slots])
-        rotating = 0
-        reprogrammed_cells = 0
-        next_slot = 0
-        for i, op in enumerate(programs):
-            if i in resident:
-                op.attributes["array"] = i64_attr(next_slot)
-                next_slot += 1
-            else:
-                op.attributes["array"] = i64_attr(resident_slots + rotating % pool)
-                rotating += 1
-                reprogrammed_cells += tile_cells(op)
-        state.remark(
-            module,
-            f"{len(programs)} crossbar tiles do not fit {total} crossbars: {resident_slots} stay resident, "
-            f"{rotating} are time-multiplexed over {pool} crossbar(s), reprogramming {reprogrammed_cells} cells per call",
-        )
+        else:
+            pool = min(self.pool, total)
+            resident_slots = total - pool
+            order = sorted(range(slots), key=lambda i: -slot_cells[i])
+            resident = set(order[:resident_slots])
+            assignment, next_slot, rotating, cells = [], 0, 0, 0
+            for i in range(slots):
+                if i in resident:
+                    assignment.append(next_slot)
+                    next_slot += 1
+                else:
+                    assignment.append(resident_slots + rotating % pool)
+                    rotating += 1
+                    cells += slot_cells[i]
+            message = (
+                f"{len(programs)} crossbar tiles need {slots} crossbars but the chip has {total}: "
+                f"{resident_slots} stay resident, {rotating} are time-multiplexed over {pool} crossbar(s), "
+                f"reprogramming {cells} cells per call"
+            )
+        for op, (slot, r, c) in zip(programs, packed):
+            op.attributes["array"] = i64_attr(assignment[slot])
+            if r or c:
+                op.attributes[OFFSET_ATTR] = i64_array([r, c])
+        state.remark(module, message)

@@ -42,13 +42,19 @@ def _int_attr(op, name: str) -> int:
 class _Array:
     """What one physical crossbar holds."""
 
-    __slots__ = ("source", "meta", "conductance", "generation")
+    __slots__ = ("source", "meta", "conductance", "generation", "offset")
 
-    def __init__(self, source, meta, conductance, generation):
+    def __init__(self, source, meta, conductance, generation, offset=(0, 0)):
         self.source = source
         self.meta = meta
         self.conductance = conductance
         self.generation = generation
+        self.offset = offset
+
+    def overlaps(self, offset, shape) -> bool:
+        (r0, c0), (r1, c1) = self.offset, offset
+        (h0, w0), (h1, w1) = self.source.shape, shape
+        return r0 < r1 + h1 and r1 < r0 + h0 and c0 < c1 + w1 and c1 < c0 + w0
 
 
 class Chip:
@@ -60,7 +66,7 @@ class Chip:
         self.hardware = hardware
         self.precision = precision
         self.rng = np.random.default_rng(seed)
-        self.arrays: dict[int, _Array] = {}
+        self.arrays: dict[int, dict[tuple[int, int], _Array]] = {}  # array -> tiles by offset
         self.generation = 0
         self.last_product = None  # (input, tile, input @ tile) in ideal mode
 
@@ -102,7 +108,9 @@ def _static(op):
         o = op.ir
         if op.name == "imc.program":
             shape = ir.ShapedType(o.operands[0].type).shape
+            offset = list(ir.DenseI64ArrayAttr(o.attributes["imc.offset"])) if "imc.offset" in o.attributes else [0, 0]
             op.static = {
+                "offset": tuple(offset),
                 "cb": _int_attr(o, "cell_bits"),
                 "wb": _int_attr(o, "weight_bits"),
                 "slice": _int_attr(o, "slice"),
@@ -128,9 +136,10 @@ def _static(op):
 class _Xbar:
     """The runtime value of an `!imc.xbar`: a handle on a programmed array."""
 
-    __slots__ = ("array", "generation", "conductance", "scale", "cb", "s", "rows", "cols", "source", "wb")
+    __slots__ = ("array", "generation", "conductance", "scale", "cb", "s", "rows", "cols", "source", "wb", "offset")
 
-    def __init__(self, array, generation, conductance, scale, cb, s, source, wb):
+    def __init__(self, array, generation, conductance, scale, cb, s, source, wb, offset=(0, 0)):
+        self.offset = offset
         self.array = array
         self.generation = generation
         self.conductance = conductance
@@ -169,14 +178,17 @@ def program(interp, op, args):
         tile = tile.T
     chip = ex.chip
     meta = (st["cb"], st["wb"], st["slice"])
-    array_id = st["array"]
-    held = chip.arrays.get(array_id) if array_id >= 0 else None
+    array_id, offset = st["array"], st["offset"]
+    tiles = chip.arrays.setdefault(array_id, {}) if array_id >= 0 else None
+    held = tiles.get(offset) if tiles is not None else None
     if held is not None and held.meta == meta and _same_tile(held, tile):
-        return [_Xbar(array_id, held.generation, held.conductance[0], held.conductance[1], st["cb"], st["slice"], held.source, st["wb"])]
+        return [_Xbar(array_id, held.generation, held.conductance[0], held.conductance[1], st["cb"], st["slice"], held.source, st["wb"], offset)]
     g, scale = chip.conductance(tile, st["slice"], st["cb"], st["wb"])
     chip.generation += 1
-    if array_id >= 0:
-        chip.arrays[array_id] = _Array(tile, meta, (g, scale), chip.generation)
+    if tiles is not None:
+        for key in [k for k, t in tiles.items() if t.overlaps(offset, tile.shape)]:
+            del tiles[key]
+        tiles[offset] = _Array(tile, meta, (g, scale), chip.generation, offset)
     rows = tile.shape[0]
     weight_bytes = -(-st["cells"] * st["cb"] // 8)
     ex.report.add(
@@ -186,7 +198,7 @@ def program(interp, op, args):
         program_events=1,
         dram_read_bytes=weight_bytes,
     )
-    return [_Xbar(array_id, chip.generation, g, scale, st["cb"], st["slice"], tile, st["wb"])]
+    return [_Xbar(array_id, chip.generation, g, scale, st["cb"], st["slice"], tile, st["wb"], offset)]
 
 
 def _adc(partial: np.ndarray, bits: int, full_scale: float) -> np.ndarray:
@@ -202,7 +214,7 @@ def mvm(interp, op, args):
     xb, x = args
     chip = ex.chip
     if xb.array >= 0:
-        held = chip.arrays.get(xb.array)
+        held = chip.arrays.get(xb.array, {}).get(xb.offset)
         if held is None or held.generation != xb.generation:
             raise op.error(f"crossbar {xb.array} was reprogrammed with other weights before this MVM")
     batch, rows = x.shape
