@@ -109,7 +109,12 @@ class _Mapper:
         with ir.InsertionPoint(op), op.location:
             if w is None:
                 if not self.opts.map_activation_matmuls:
-                    return self._stays(op, "both operands are activations (set map-activation-matmuls=true to reprogram per call)")
+                    why = (
+                        "the weight is the left operand (only right-hand weights map)"
+                        if self.weight_of(a)[0] is not None
+                        else "both operands are activations (set map-activation-matmuls=true to reprogram per call)"
+                    )
+                    return self._stays(op, why)
                 w, transposed = b, False
             value = self.contract(a, w, transpose_weight=transposed != transposed_map, kind=kind, loc=op.location)
             self.finish(op, rewriter, value, init)
@@ -119,7 +124,9 @@ class _Mapper:
         op = op.operation
         a, b, init = op.operands[0], op.operands[1], op.operands[2]
         if "indexing_maps" in op.attributes:
-            return self._stays(op, "unsupported indexing maps")
+            maps = [_map_results(m) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+            if maps != [["d0", "d1", "d3"], ["d0", "d3", "d2"], ["d0", "d1", "d2"]]:
+                return self._stays(op, "unsupported indexing maps")
         if not self.opts.map_activation_matmuls and not is_weight(b):
             return self._stays(op, "both operands are activations (set map-activation-matmuls=true to reprogram per call)")
         batch, m, k = _shape(a)
@@ -143,8 +150,20 @@ class _Mapper:
         iterators = [str(ir.Attribute(t)) for t in ir.ArrayAttr(op.attributes["iterator_types"])]
         if iterators != ["#linalg.iterator_type<parallel>"] * 2 + ["#linalg.iterator_type<reduction>"]:
             return True
-        body = list(op.regions[0].blocks[0].operations)
+        block = op.regions[0].blocks[0]
+        body = list(block.operations)
         if [o.name for o in body] != ["arith.mulf", "arith.addf", "linalg.yield"]:
+            return True
+        mul, add_, _ = body
+        in0, in1, out = block.arguments
+        # out + in0 * in1, in either operand order: nothing else is a matmul.
+        if {_arg_no(v) for v in mul.operands} != {0, 1} or len(mul.operands) != 2:
+            return True
+        add_operands = list(add_.operands)
+        if not (
+            (_arg_no(add_operands[0]) == 2 and add_operands[1] == mul.results[0])
+            or (_arg_no(add_operands[1]) == 2 and add_operands[0] == mul.results[0])
+        ):
             return True
         maps = [_map_results(m) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
         if maps[0] != ["d0", "d2"] or maps[2] != ["d0", "d1"] or maps[1] not in (["d2", "d1"], ["d1", "d2"]):
@@ -233,6 +252,13 @@ class _Mapper:
             y = expand(y, [n, out[2], out[3], c], [[0, 1, 2], [3]], loc=loc)
             value = transpose(y, [0, 3, 1, 2], loc=loc)
             self.finish(op, rewriter, value, init)
+
+
+def _arg_no(value) -> int | None:
+    """The block argument number of `value`, or None if an op defines it."""
+    if isinstance(value.owner, ir.Block):
+        return ir.BlockArgument(value).arg_number
+    return None
 
 
 def _prod(values) -> int:

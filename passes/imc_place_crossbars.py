@@ -71,7 +71,7 @@ class ImcPlaceCrossbars(ImcPass):
     pool: int = field(default=1, metadata={"help": "crossbars that rotate through non-resident tiles when the model does not fit"})
 
     def run(self, module, state) -> None:
-        total = self.crossbars or state.hardware.total_crossbars
+        total = state.hardware.total_crossbars if self.crossbars is None else self.crossbars
         programs = walk_ops(module, {ProgramOp.OPERATION_NAME})
         if not programs:
             return

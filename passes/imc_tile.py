@@ -50,12 +50,12 @@ class ImcTile(ImcPass):
     def run(self, module, state) -> None:
         hw = state.hardware
         self.p = {
-            "rows": self.rows or hw.xbar_rows,
-            "cols": self.cols or hw.xbar_cols,
-            "cell_bits": self.cell_bits or hw.cell_bits,
-            "weight_bits": self.weight_bits or hw.weight_bits,
-            "input_bits": self.input_bits or hw.input_bits,
-            "dac_bits": self.dac_bits or hw.dac_bits,
+            "rows": hw.xbar_rows if self.rows is None else self.rows,
+            "cols": hw.xbar_cols if self.cols is None else self.cols,
+            "cell_bits": hw.cell_bits if self.cell_bits is None else self.cell_bits,
+            "weight_bits": hw.weight_bits if self.weight_bits is None else self.weight_bits,
+            "input_bits": hw.input_bits if self.input_bits is None else self.input_bits,
+            "dac_bits": hw.dac_bits if self.dac_bits is None else self.dac_bits,
             "adc_bits": hw.adc_bits if self.adc_bits is None else self.adc_bits,
         }
         for key in ("rows", "cols", "cell_bits", "weight_bits", "input_bits", "dac_bits"):
@@ -81,9 +81,12 @@ class ImcTile(ImcPass):
         xbar_t = XbarType.of(p["rows"], p["cols"])
         loc = op.location
         with ir.InsertionPoint(op), loc:
-            x2 = collapse(x, [list(range(len(lead))), [len(lead)]], loc=loc) if len(lead) != 1 else x
             if not lead:
                 x2 = expand(x, [1, k], [[0, 1]], loc=loc)
+            elif len(lead) > 1:
+                x2 = collapse(x, [list(range(len(lead))), [len(lead)]], loc=loc)
+            else:
+                x2 = x
             row_tiles = tile_ranges(k, p["rows"])
             inputs = [extract_slice(x2, [0, r0], [m, rn], loc=loc) for r0, rn in row_tiles]
             col_tiles = []

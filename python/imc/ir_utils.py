@@ -29,8 +29,13 @@ def i64_attr(value: int) -> ir.IntegerAttr:
     return ir.IntegerAttr.get(i64(), int(value))
 
 
-def bool_attr(value: bool) -> ir.BoolAttr:
-    return ir.BoolAttr.get(bool(value))
+def bool_attr(value: bool) -> ir.IntegerAttr:
+    """`true`/`false` as an i1 IntegerAttr.
+
+    Not `ir.BoolAttr`: a false BoolAttr is falsy, and `ext`-generated builders
+    treat a falsy attribute as absent.
+    """
+    return ir.IntegerAttr.get(ir.IntegerType.get_signless(1), int(bool(value)))
 
 
 def i64_array(values) -> ir.DenseI64ArrayAttr:
