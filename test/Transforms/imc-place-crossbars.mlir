@@ -1,0 +1,129 @@
+// RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars)' | FileCheck %s
+// RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
+// RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{pack=false})' | FileCheck %s --check-prefix=NOPACK
+// RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4 pool=2})' | FileCheck %s --check-prefix=POOL2
+// RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4 pool=2})' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=POOL2-REMARK
+// RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4})' | FileCheck %s --check-prefix=POOL1
+// RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4})' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=POOL1-REMARK
+// RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4 pool=2 pack=false})' --imc-remarks 2>&1 | FileCheck %s --check-prefix=NOPACK-POOL2
+// RUN: not imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{pool=0})' 2>&1 | FileCheck %s --check-prefix=ERR
+
+// Three tiles, none of which fits next to the previous one: arrays 0, 1, 2
+// in program order, on every chip size.
+// CHECK-LABEL: func.func @fits
+// CHECK: "imc.program"(%{{.*}}) {array = 0 : i64, {{.*}}slice = 0 : i64
+// CHECK: "imc.program"(%{{.*}}) {array = 1 : i64, {{.*}}slice = 1 : i64
+// CHECK: "imc.program"(%{{.*}}) {array = 2 : i64, {{.*}}slice = 0 : i64
+// CHECK-NOT: array = -1
+// CHECK-NOT: imc.offset
+// REMARK: remark: [imc-place-crossbars] 3 crossbar tiles placed on 3 of 4096 crossbars; each weight tile is programmed once
+// POOL2-LABEL: func.func @fits
+// POOL2: array = 0 : i64
+// POOL2: array = 1 : i64
+// POOL2: array = 2 : i64
+// POOL2-REMARK: remark: [imc-place-crossbars] 3 crossbar tiles placed on 3 of 4 crossbars; each weight tile is programmed once
+// ERR: error: 'builtin.module' op crossbars = 4096 and pool = 0 must be positive
+func.func @fits(%a: tensor<128x128xf32>, %b: tensor<4x4xf32>, %x: tensor<1x128xf32>) -> (tensor<1x128xf32>, tensor<1x128xf32>) {
+  %xa0 = "imc.program"(%a) {array = -1 : i64, cell_bits = 4 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xa1 = "imc.program"(%a) {array = -1 : i64, cell_bits = 4 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%b) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<4x4xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %p0 = "imc.mvm"(%xa0, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x128xf32>
+  %p1 = "imc.mvm"(%xa1, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x128xf32>
+  %y = "imc.accumulate"(%p0, %p1) {shifts = array<i64: 0, 4>} : (tensor<1x128xf32>, tensor<1x128xf32>) -> tensor<1x128xf32>
+  return %y, %x : tensor<1x128xf32>, tensor<1x128xf32>
+}
+
+// -----
+
+// Small tiles share a crossbar along its diagonal (disjoint rows and
+// columns), in program order; a transposed 8x40 tile occupies 40 rows x 8
+// columns. 32x16 at [0, 0] and the transposed tile at [32, 16] share array
+// 0; 64x80 does not fit below-right of them (32 + 40 + 64 > 128 rows) and
+// opens array 1, where 10x10 joins it at [64, 80].
+// CHECK-LABEL: func.func @packed
+// CHECK-SAME: (%[[A:.*]]: tensor<32x16xf32>, %[[B:.*]]: tensor<8x40xf32>, %[[C:.*]]: tensor<64x80xf32>, %[[D:.*]]: tensor<10x10xf32>)
+// CHECK: "imc.program"(%[[A]]) {array = 0 : i64, cell_bits = 8 : i64, slice = 0 : i64
+// CHECK: "imc.program"(%[[B]]) {array = 0 : i64, cell_bits = 8 : i64, imc.offset = array<i64: 32, 16>, slice = 0 : i64, transpose = true
+// CHECK: "imc.program"(%[[C]]) {array = 1 : i64, cell_bits = 8 : i64, slice = 0 : i64
+// CHECK: "imc.program"(%[[D]]) {array = 1 : i64, cell_bits = 8 : i64, imc.offset = array<i64: 64, 80>, slice = 0 : i64
+// REMARK: remark: [imc-place-crossbars] 4 crossbar tiles placed on 2 of 4096 crossbars (2 share a crossbar with another tile); each weight tile is programmed once
+// NOPACK-LABEL: func.func @packed
+// NOPACK: "imc.program"(%{{.*}}) {array = 0 : i64
+// NOPACK: "imc.program"(%{{.*}}) {array = 1 : i64
+// NOPACK: "imc.program"(%{{.*}}) {array = 2 : i64
+// NOPACK: "imc.program"(%{{.*}}) {array = 3 : i64
+// NOPACK-NOT: imc.offset
+// NOPACK-LABEL: func.func @multiplexed
+func.func @packed(%a: tensor<32x16xf32>, %b: tensor<8x40xf32>, %c: tensor<64x80xf32>, %d: tensor<10x10xf32>) {
+  %0 = "imc.program"(%a) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<32x16xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %1 = "imc.program"(%b) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<8x40xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %2 = "imc.program"(%c) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<64x80xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %3 = "imc.program"(%d) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<10x10xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  return
+}
+
+// -----
+
+// Six tiles of different sizes (cells: 256, 16384, 4096, 8192, 64, 10000).
+// Packed, the 8x8 and 100x100 tiles share a crossbar, so they need 5
+// crossbars with 256, 16384, 4096, 8192 and 10064 cells.
+// With 4 crossbars and a pool of 2, the 2 fullest crossbars (16384 and 10064
+// cells) stay resident on arrays 0 and 1; the other 3 rotate over arrays 2
+// and 3 in program order, reprogramming 256 + 4096 + 8192 = 12544 cells.
+// With a pool of 1 the 3 fullest stay resident (arrays 0..2) and 2 rotate
+// through array 3 (256 + 4096 = 4352 cells).
+// Without packing (6 crossbars), a pool of 2 keeps the 16384- and
+// 10000-cell tiles resident and reprograms 256 + 4096 + 8192 + 64 = 12608.
+// CHECK-LABEL: func.func @multiplexed
+// CHECK: "imc.program"(%{{.*}}) {array = 0 : i64
+// CHECK: "imc.program"(%{{.*}}) {array = 1 : i64
+// CHECK: "imc.program"(%{{.*}}) {array = 2 : i64
+// CHECK: "imc.program"(%{{.*}}) {array = 3 : i64
+// CHECK: "imc.program"(%{{.*}}) {array = 4 : i64
+// CHECK: "imc.program"(%{{.*}}) {array = 4 : i64, {{.*}}imc.offset = array<i64: 8, 8>
+// REMARK: remark: [imc-place-crossbars] 6 crossbar tiles placed on 5 of 4096 crossbars (1 share a crossbar with another tile); each weight tile is programmed once
+// POOL2-LABEL: func.func @multiplexed
+// POOL2-SAME: (%[[T16:.*]]: tensor<16x16xf32>, %[[T128:.*]]: tensor<128x128xf32>, %[[T64:.*]]: tensor<64x64xf32>, %[[T128X64:.*]]: tensor<128x64xf32>, %[[T8:.*]]: tensor<8x8xf32>, %[[T100:.*]]: tensor<100x100xf32>)
+// POOL2: "imc.program"(%[[T16]]) {array = 2 : i64
+// POOL2: "imc.program"(%[[T128]]) {array = 0 : i64
+// POOL2: "imc.program"(%[[T64]]) {array = 3 : i64
+// POOL2: "imc.program"(%[[T128X64]]) {array = 2 : i64
+// POOL2: "imc.program"(%[[T8]]) {array = 1 : i64
+// POOL2: "imc.program"(%[[T100]]) {array = 1 : i64, {{.*}}imc.offset = array<i64: 8, 8>
+// POOL2-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 5 crossbars but the chip has 4: 2 stay resident, 3 are time-multiplexed over 2 crossbar(s), reprogramming 12544 cells per call
+// POOL1-LABEL: func.func @multiplexed
+// POOL1: "imc.program"(%{{.*}}) {array = 3 : i64
+// POOL1: "imc.program"(%{{.*}}) {array = 0 : i64
+// POOL1: "imc.program"(%{{.*}}) {array = 3 : i64
+// POOL1: "imc.program"(%{{.*}}) {array = 1 : i64
+// POOL1: "imc.program"(%{{.*}}) {array = 2 : i64
+// POOL1: "imc.program"(%{{.*}}) {array = 2 : i64
+// POOL1-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 5 crossbars but the chip has 4: 3 stay resident, 2 are time-multiplexed over 1 crossbar(s), reprogramming 4352 cells per call
+// NOPACK-POOL2: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 4: 2 stay resident, 4 are time-multiplexed over 2 crossbar(s), reprogramming 12608 cells per call
+// NOPACK-POOL2-LABEL: func.func @multiplexed
+// NOPACK-POOL2: "imc.program"(%{{.*}}) {array = 2 : i64
+// NOPACK-POOL2: "imc.program"(%{{.*}}) {array = 0 : i64
+// NOPACK-POOL2: "imc.program"(%{{.*}}) {array = 3 : i64
+// NOPACK-POOL2: "imc.program"(%{{.*}}) {array = 2 : i64
+// NOPACK-POOL2: "imc.program"(%{{.*}}) {array = 3 : i64
+// NOPACK-POOL2: "imc.program"(%{{.*}}) {array = 1 : i64
+func.func @multiplexed(%t16: tensor<16x16xf32>, %t128: tensor<128x128xf32>, %t64: tensor<64x64xf32>,
+                       %t128x64: tensor<128x64xf32>, %t8: tensor<8x8xf32>, %t100: tensor<100x100xf32>) {
+  %0 = "imc.program"(%t16) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<16x16xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %1 = "imc.program"(%t128) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %2 = "imc.program"(%t64) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<64x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %3 = "imc.program"(%t128x64) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %4 = "imc.program"(%t8) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<8x8xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %5 = "imc.program"(%t100) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<100x100xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  return
+}
+
+// -----
+
+// No programs: nothing to place, no remark.
+// CHECK-LABEL: func.func @no_programs
+// CHECK-NEXT: return
+// REMARK-NOT: remark
+func.func @no_programs() {
+  return
+}
