@@ -58,6 +58,7 @@ TERMINATORS = frozenset(
         "linalg.yield",
         "tensor.yield",
         "bufferization.yield",
+        "tm_tensor.yield",
         "memref.alloca_scope.return",
     }
 )
