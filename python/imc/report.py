@@ -7,7 +7,7 @@ energy and latency come from the hardware description's cost table.
 import json
 from dataclasses import dataclass, field, fields
 
-__all__ = ["Counters", "Report", "COUNTERS"]
+__all__ = ["Counters", "Report", "COUNTERS", "EVENTS", "price"]
 
 COUNTERS = (
     "dram_read_bytes",
@@ -43,24 +43,81 @@ class Counters:
     latency_ns: float = 0.0
     energy_by_event: dict = field(default_factory=dict)
 
-    def merge(self, other: "Counters") -> None:
-        for name in COUNTERS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for k, v in other.energy_by_event.items():
-            self.energy_by_event[k] = self.energy_by_event.get(k, 0.0) + v
-
     def to_dict(self) -> dict:
         d = {name: getattr(self, name) for name in COUNTERS}
         d["energy_by_event_pj"] = dict(self.energy_by_event)
         return d
 
 
-@dataclass
+EVENTS = (
+    "dram_read_bytes",
+    "dram_write_bytes",
+    "spad_read_bytes",
+    "spad_write_bytes",
+    "cells",
+    "program_rows",
+    "program_events",
+    "mvm",
+    "dac",
+    "adc",
+    "digital_ops",
+)
+
+
 class LayerRow:
-    name: str
-    location: str
-    counters: Counters = field(default_factory=Counters)
-    lower_bound_bytes: int | None = None
+    """One source layer: raw event counts; counters are priced when read."""
+
+    __slots__ = ("name", "location", "events", "lower_bound_bytes", "_hardware")
+
+    def __init__(self, name: str, location: str, hardware):
+        self.name = name
+        self.location = location
+        self.events = dict.fromkeys(EVENTS, 0)
+        self.lower_bound_bytes = None
+        self._hardware = hardware
+
+    @property
+    def counters(self) -> Counters:
+        return price(self.events, self._hardware)
+
+
+def price(events: dict, hardware) -> Counters:
+    """Counters with energy and latency from the hardware cost table.
+
+    Energy: count x pJ per event. Latency: events are serialized (no overlap
+    model before buffer placement); programming is row-parallel, so it costs
+    `latency.cell_program` per programmed row.
+    """
+    e, l = hardware.energy, hardware.latency
+    c = Counters(
+        dram_read_bytes=events["dram_read_bytes"],
+        dram_write_bytes=events["dram_write_bytes"],
+        spad_read_bytes=events["spad_read_bytes"],
+        spad_write_bytes=events["spad_write_bytes"],
+        xbar_cells_programmed=events["cells"],
+        xbar_program_events=events["program_events"],
+        mvm_count=events["mvm"],
+        dac_conversions=events["dac"],
+        adc_conversions=events["adc"],
+        digital_ops=events["digital_ops"],
+    )
+    priced = {
+        "dram_read": (events["dram_read_bytes"], e.dram_read_byte, l.dram_read_byte),
+        "dram_write": (events["dram_write_bytes"], e.dram_write_byte, l.dram_write_byte),
+        "spad_read": (events["spad_read_bytes"], e.spad_read_byte, l.spad_read_byte),
+        "spad_write": (events["spad_write_bytes"], e.spad_write_byte, l.spad_write_byte),
+        "cell_program": (events["cells"], e.cell_program, 0.0),
+        "mvm": (events["mvm"], e.mvm, l.mvm),
+        "dac": (events["dac"], e.dac, 0.0),
+        "adc": (events["adc"], e.adc, 0.0),
+        "digital_op": (events["digital_ops"], e.digital_op, l.digital_op),
+    }
+    for kind, (count, pj, _) in priced.items():
+        if count:
+            c.energy_by_event[kind] = count * pj
+    c.energy_pj = sum(c.energy_by_event.values())
+    c.latency_ns = sum(count * ns for count, _, ns in priced.values()) + events["program_rows"] * l.cell_program
+    return c
 
 
 class Report:
@@ -81,56 +138,24 @@ class Report:
     def row(self, name: str, location: str) -> LayerRow:
         row = self.layers.get(name)
         if row is None:
-            row = self.layers[name] = LayerRow(name, location)
+            row = self.layers[name] = LayerRow(name, location, self.hardware)
         return row
 
-    def add(self, row: LayerRow, **events) -> None:
-        """Adds event counts to a layer and prices them with the cost table.
-
-        Events: dram_read_bytes, dram_write_bytes, spad_read_bytes,
-        spad_write_bytes, cells (programmed), program_rows, program_events,
-        mvm, dac, adc, digital_ops.
-        """
-        c = row.counters
-        e, l = self.hardware.energy, self.hardware.latency
-        priced = {
-            "dram_read": (events.get("dram_read_bytes", 0), e.dram_read_byte, l.dram_read_byte),
-            "dram_write": (events.get("dram_write_bytes", 0), e.dram_write_byte, l.dram_write_byte),
-            "spad_read": (events.get("spad_read_bytes", 0), e.spad_read_byte, l.spad_read_byte),
-            "spad_write": (events.get("spad_write_bytes", 0), e.spad_write_byte, l.spad_write_byte),
-            "cell_program": (events.get("cells", 0), e.cell_program, 0.0),
-            "mvm": (events.get("mvm", 0), e.mvm, l.mvm),
-            "dac": (events.get("dac", 0), e.dac, 0.0),
-            "adc": (events.get("adc", 0), e.adc, 0.0),
-            "digital_op": (events.get("digital_ops", 0), e.digital_op, l.digital_op),
-        }
-        for kind, (count, pj, _) in priced.items():
-            if count:
-                energy = count * pj
-                c.energy_pj += energy
-                c.energy_by_event[kind] = c.energy_by_event.get(kind, 0.0) + energy
-        # Latency: events are serialized (no overlap model before buffer placement);
-        # programming is row-parallel, so it costs per programmed row.
-        c.latency_ns += sum(count * ns for count, _, ns in priced.values())
-        c.latency_ns += events.get("program_rows", 0) * l.cell_program
-        c.dram_read_bytes += events.get("dram_read_bytes", 0)
-        c.dram_write_bytes += events.get("dram_write_bytes", 0)
-        c.spad_read_bytes += events.get("spad_read_bytes", 0)
-        c.spad_write_bytes += events.get("spad_write_bytes", 0)
-        c.xbar_cells_programmed += events.get("cells", 0)
-        c.xbar_program_events += events.get("program_events", 0)
-        c.mvm_count += events.get("mvm", 0)
-        c.dac_conversions += events.get("dac", 0)
-        c.adc_conversions += events.get("adc", 0)
-        c.digital_ops += events.get("digital_ops", 0)
+    @staticmethod
+    def add(row: LayerRow, **events) -> None:
+        """Adds raw event counts to a layer (see `EVENTS`); priced when read."""
+        counts = row.events
+        for kind, n in events.items():
+            counts[kind] += n
 
     # -- reading --------------------------------------------------------------
     @property
     def totals(self) -> Counters:
-        total = Counters()
+        events = dict.fromkeys(EVENTS, 0)
         for row in self.layers.values():
-            total.merge(row.counters)
-        return total
+            for kind, n in row.events.items():
+                events[kind] += n
+        return price(events, self.hardware)
 
     def to_dict(self) -> dict:
         layers = []

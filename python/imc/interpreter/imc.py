@@ -8,8 +8,10 @@ Conventions (docs/interpreter.md has the full text):
 
 * `imc.program` of bit slice `s` stores conductances `G_s` such that
   `sum_s 2**(s*cell_bits) * G_s` reconstructs the (quantized) weight tile;
-  `imc.accumulate` applies those shifts. In `ideal` mode `G_s = W / (S * 2**(s*cb))`
-  (exact in float); in `quantized` mode `W ~ scale_col * q` with `q` a signed
+  `imc.accumulate` applies those shifts. In `ideal` mode slice 0 holds the
+  float tile exactly and the higher slices hold zeros (so the shift-and-add is
+  exact and zero partial sums cost no arithmetic; the counters are those of the
+  real slicing); in `quantized` mode `W ~ scale_col * q` with `q` a signed
   `weight_bits` integer per output column, and `G_s` is the signed `s`-th
   `cell_bits` digit of `|q|`, times `scale_col`.
 * `imc.mvm` feeds the input bit-serially: inputs are quantized symmetrically to
@@ -68,14 +70,22 @@ class Chip:
         self.rng = np.random.default_rng(seed)
         self.arrays: dict[int, dict[tuple[int, int], _Array]] = {}  # array -> tiles by offset
         self.generation = 0
-        self.last_product = None  # (input, tile, input @ tile) in ideal mode
+        self._zeros: dict[tuple, np.ndarray] = {}
+
+    def zeros(self, shape) -> np.ndarray:
+        """A shared read-only zero array: the product of an all-zero slice."""
+        z = self._zeros.get(shape)
+        if z is None:
+            z = self._zeros[shape] = np.zeros(shape, dtype=np.float32)
+            z.flags.writeable = False
+        return z
 
     # -- programming ------------------------------------------------------------
     def conductance(self, tile: np.ndarray, s: int, cb: int, wb: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(G_s, per-column scale or None) for slice `s` of a rows x cols tile."""
         slices = -(-wb // cb)
         if self.precision == "ideal":
-            return (tile / np.float32(slices * 2 ** (s * cb))).astype(np.float32), None
+            return (np.ascontiguousarray(tile, dtype=np.float32) if s == 0 else None), None
         qmax = 2 ** (wb - 1) - 1 if wb > 1 else 1
         amax = np.max(np.abs(tile), axis=0)
         scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
@@ -146,7 +156,7 @@ class _Xbar:
         self.scale = scale
         self.cb = cb
         self.s = s
-        self.rows, self.cols = conductance.shape
+        self.rows, self.cols = source.shape
         self.source = source
         self.wb = wb
 
@@ -223,14 +233,8 @@ def mvm(interp, op, args):
     cycles = -(-st["ib"] // st["dac"])
     hw = chip.hardware
     if chip.precision == "ideal":
-        # G_s = W / (S * 2**(s*cb)) exactly (powers of two), so every slice's
-        # product is the tile's product scaled: compute it once per tile.
-        last = chip.last_product
-        if last is not None and last[0] is x and last[1] is xb.source:
-            y = last[3] * np.float32(2.0 ** ((last[2] - xb.s) * xb.cb))
-        else:
-            y = x @ xb.conductance
-            chip.last_product = (x, xb.source, xb.s, y)
+        # Slice 0 holds the tile, higher slices zeros (see the module docstring).
+        y = x @ xb.conductance if xb.conductance is not None else chip.zeros((batch, xb.cols))
     else:
         qmax = 2 ** (st["ib"] - 1) - 1 if st["ib"] > 1 else 1
         amax = np.max(np.abs(x), axis=1, keepdims=True)
@@ -272,9 +276,17 @@ def mvm(interp, op, args):
 def accumulate(interp, op, args):
     ex = _exec(interp)
     shifts = _static(op)["shifts"]
-    out = np.zeros_like(args[0], dtype=np.float32)
-    for p, s in zip(args, shifts):
-        out += p * np.float32(2.0**s) if s else p
+    zeros = ex.chip._zeros.get(args[0].shape)
+    live = [(p, s) for p, s in zip(args, shifts) if p is not zeros]
+    if len(live) == 1 and live[0][1] == 0:
+        out = live[0][0]
+    else:
+        out = np.zeros(args[0].shape, dtype=np.float32)
+        for p, s in live:
+            if s:
+                out += p * np.float32(2.0**s)
+            else:
+                out += p
     ex.report.add(
         ex.layer_of(op),
         digital_ops=out.size * len(args),
