@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 from imc import models
 
@@ -66,3 +67,43 @@ def test_torch_compile_backend_on_zoo(group):
 def test_zoo_is_covered():
     names = {"mlp", "lenet5", "bert_encoder", "gpt2_block", "resnet18", "mobilenet_v2"}
     assert names == set(models.ZOO), "update the backend smoke test groups"
+
+
+class _Broken(torch.nn.Module):
+    """Two linears with a graph break between them."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(16, 32)
+        self.b = torch.nn.Linear(32, 8)
+
+    def forward(self, x):
+        y = torch.relu(self.a(x))
+        torch._dynamo.graph_break()
+        return self.b(y)
+
+
+def test_graph_breaks_and_new_shapes_recompile():
+    import imc.backend
+
+    torch._dynamo.reset()
+    imc.backend._GRAPHS.clear()
+    model = _Broken().eval()
+    compiled = torch.compile(model, backend="imc")
+    x = torch.randn(4, 16)
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), model(x), rtol=1e-4, atol=1e-6)
+        graphs = imc.backend.compiled_graphs()
+        assert len(graphs) == 2  # one per side of the break, both on crossbars
+        assert all(g.report.totals.xbar_program_events > 0 for g in graphs)
+        y = torch.randn(7, 16)  # a new shape: a new static compile
+        assert torch.allclose(compiled(y), model(y), rtol=1e-4, atol=1e-6)
+        assert len(imc.backend.compiled_graphs()) == 4
+    assert imc.last_report() is imc.backend.compiled_graphs()[-1].report
+
+
+def test_unknown_backend_option_is_an_error():
+    torch._dynamo.reset()
+    compiled = torch.compile(torch.nn.Linear(4, 4), backend="imc", options={"hardwre": "default"})
+    with pytest.raises(Exception, match="unknown option"):
+        compiled(torch.randn(2, 4))
