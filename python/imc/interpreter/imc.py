@@ -71,6 +71,19 @@ class Chip:
         self.arrays: dict[int, dict[tuple[int, int], _Array]] = {}  # array -> tiles by offset
         self.generation = 0
         self._zeros: dict[tuple, np.ndarray] = {}
+        self._contiguous = None
+
+    def contiguous(self, x: np.ndarray) -> np.ndarray:
+        """`x` in C order (NumPy's matmul is much slower on strided views);
+        the last conversion is reused, as all column tiles share one input."""
+        if x.flags.c_contiguous:
+            return x
+        last = self._contiguous
+        if last is not None and last[0] is x:
+            return last[1]
+        c = np.ascontiguousarray(x)
+        self._contiguous = (x, c)
+        return c
 
     def zeros(self, shape) -> np.ndarray:
         """A shared read-only zero array: the product of an all-zero slice."""
@@ -234,7 +247,10 @@ def mvm(interp, op, args):
     hw = chip.hardware
     if chip.precision == "ideal":
         # Slice 0 holds the tile, higher slices zeros (see the module docstring).
-        y = x @ xb.conductance if xb.conductance is not None else chip.zeros((batch, xb.cols))
+        if xb.conductance is None:
+            y = chip.zeros((batch, xb.cols))
+        else:
+            y = chip.contiguous(x) @ xb.conductance
     else:
         qmax = 2 ** (st["ib"] - 1) - 1 if st["ib"] > 1 else 1
         amax = np.max(np.abs(x), axis=1, keepdims=True)
@@ -244,7 +260,7 @@ def mvm(interp, op, args):
         sign = np.sign(q).astype(np.float32)
         shifts = np.arange(cycles, dtype=np.int64) * st["dac"]
         digits = ((mag[None] >> shifts[:, None, None]) & (2 ** st["dac"] - 1)).astype(np.float32) * sign[None]
-        partial = digits @ xb.conductance  # cycles x batch x cols, integer-valued
+        partial = digits @ xb.conductance  # cycles x batch x cols, integer-valued (digits is contiguous)
         cell_max = 2**xb.cb - 1
         if chip.precision == "noisy" and hw.read_noise > 0:
             norm = np.linalg.norm(digits, axis=2, keepdims=True)
