@@ -186,6 +186,7 @@ def main(argv=None) -> int:
     os.makedirs(args.out_dir, exist_ok=True)
     json_path = args.json or os.path.join(args.out_dir, f"{name}.json")
     figure_path = args.figure or os.path.join(args.out_dir, f"{name}.png")
+    bounds = compiled.lower_bounds()
     report = compiled.report
     report.extra["model"] = args.model
     report.extra["max_relative_error"] = max(errors)
@@ -204,6 +205,15 @@ def main(argv=None) -> int:
         f"{max(errors):.2e} (tolerance {tolerance:g}); compile {sum(compiled.timings.values()):.1f} s; "
         f"total {progress.total:.1f} s"
     )
+    measured = report.totals.dram_read_bytes + report.totals.dram_write_bytes
+    bound = report.extra.get("lower_bound_bytes")
+    if bound:
+        print(f"DRAM traffic {measured:,} B vs I/O lower bound {bound:,} B (ratio {measured / bound:.2f})")
+        if bounds.capacity_bytes and measured < bound:
+            print(
+                "  note: activations that do not fit the scratchpad are not spilled yet (scratchpad "
+                "placement is still to come), so the measured traffic leaves out spills the bound counts"
+            )
     print(f"wrote {json_path} and {figure_path}")
     if max(errors) > tolerance or not np.isfinite(max(errors)):
         sys.stderr.write("imc-compile: error: the compiled model does not match PyTorch\n")

@@ -32,6 +32,7 @@ class CompiledModel:
         self.timings = timings
         self._runner = Runner(module, hardware, precision=precision, seed=seed)
         self._mlir = None
+        self._bounds = None
 
     @property
     def report(self):
@@ -40,6 +41,17 @@ class CompiledModel:
     @property
     def chip(self):
         return self._runner.chip
+
+    def lower_bounds(self):
+        """The I/O lower bounds of this program (`imc.analysis`), attached to
+        `.report` (each layer's `lower_bound_bytes`, over `report.calls` calls)."""
+        from imc.analysis import IO_LAYER, lower_bounds
+
+        if self._bounds is None:
+            with self.context:
+                self._bounds = lower_bounds(self.module, self.hardware)
+        self._bounds.annotate(self.report, io_row=IO_LAYER)
+        return self._bounds
 
     @property
     def mlir(self) -> str:

@@ -1,0 +1,731 @@
+"""I/O lower bounds per layer for a compiled (mapped) imc program.
+
+`lower_bounds(module, hardware)` walks the entry function of a module after
+`imc-map-to-crossbars` (tensor-level IR: `imc.program` / `imc.mvm` /
+`imc.accumulate` / `imc.im2col` / `imc.contract` plus upstream linalg, tensor
+and arith ops on tensors) once and returns a `ProgramBounds`: for every source
+layer (keyed like `imc.report.Report`, `imc.frontend.layer_name` of the op
+location) the DRAM bytes that any schedule of this program must move, split
+into a compulsory term, a scratchpad-capacity term and a matrix-multiplication
+term. docs/analysis.md states every formula, its source and the assumptions
+that make it a lower bound:
+
+* A1 weights go from DRAM straight into the crossbars (as in the runtime's
+  counting model); crossbar contents persist until a program op overwrites
+  an overlapping region of the same array (placement and program order fixed).
+* A2 ops execute one at a time in program order on whole tensors (no fusion
+  across ops, no recomputation); every value is stored at its element size
+  (or `activation_bits` when given).
+* A3 the scratchpad holds at most `hardware.spad_bytes`; crossbar-programming
+  data and digital-unit constants are not counted in the live set (which only
+  weakens the capacity term).
+
+`ProgramBounds.annotate(report)` fills `LayerRow.lower_bound_bytes`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch_mlir import ir
+
+from imc.frontend import layer_name
+from imc.ir_utils import WEIGHT_ARG_ATTR
+
+__all__ = ["LayerBound", "ProgramBounds", "lower_bounds", "zigzag_example_bound", "IO_LAYER"]
+
+IO_LAYER = "<inputs/outputs>"
+"""Layer name the runtime gives to the entry function's inputs and outputs."""
+
+# Ops whose results alias (a window of) their first operand: no bytes, no work.
+_VIEWS = {"tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape", "tensor.cast", "tensor.reshape"}
+# Ops that produce no data (placeholders) or only carry control.
+_NO_DATA = {"tensor.empty", "bufferization.alloc_tensor", "func.return", "cf.assert"}
+# Contractions whose operands all move through the scratchpad when they stay digital.
+_MATMULS = {
+    "linalg.matmul",
+    "linalg.batch_matmul",
+    "linalg.matmul_transpose_b",
+    "linalg.batch_matmul_transpose_b",
+    "imc.contract",
+}
+_DYNAMIC = ir.ShapedType.get_dynamic_size()
+
+# Value kinds.
+_INPUT, _ACT, _WEIGHT, _EMPTY = "input", "activation", "weight", "empty"
+
+
+@dataclass
+class LayerBound:
+    """The I/O lower bound of one source layer, in bytes (one call, cold chip).
+
+    `compulsory_bytes` = `input_bytes` + `output_bytes` + `weight_bytes`
+    (crossbar programming on a cold chip) + `constant_bytes` (digital-unit
+    constants). `capacity_bytes` is the peak extra traffic forced by live
+    activations beyond the scratchpad at a point inside this layer;
+    `matmul_bytes` the Smith et al. bound of the layer's digital matmuls.
+    `bytes` = compulsory + max(capacity, matmul - (input + output + constant)),
+    the combination that stays a lower bound (docs/analysis.md).
+    `repeat_bytes` is the bound of every later call on a warm chip (resident
+    weights are not reprogrammed; constants see `ProgramBounds`).
+    """
+
+    name: str
+    input_bytes: int = 0
+    output_bytes: int = 0
+    weight_bytes: int = 0
+    reprogram_bytes: int = 0
+    constant_bytes: int = 0
+    capacity_bytes: int = 0
+    matmul_bytes: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def compulsory_bytes(self) -> int:
+        return self.input_bytes + self.output_bytes + self.weight_bytes + self.constant_bytes
+
+    @property
+    def bytes(self) -> int:
+        overlap = self.input_bytes + self.output_bytes + self.constant_bytes
+        return self.compulsory_bytes + max(self.capacity_bytes, self.matmul_bytes - overlap, 0)
+
+    @property
+    def repeat_bytes(self) -> int:
+        io = self.input_bytes + self.output_bytes
+        return io + self.reprogram_bytes + max(self.capacity_bytes, self.matmul_bytes - io, 0)
+
+    def bytes_for_calls(self, calls: int) -> int:
+        """The bound for `calls` consecutive calls starting on a cold chip."""
+        return 0 if calls <= 0 else self.bytes + (calls - 1) * self.repeat_bytes
+
+
+@dataclass
+class ProgramBounds:
+    """Per-layer bounds and the whole program's bound (bytes, one cold call).
+
+    `total_bytes` = sum of crossbar weights + max(inputs + outputs + constants
+    + the program's peak capacity term, sum of matmul terms): terms are added
+    only where they count disjoint transfers. `repeat_bytes` is the bound of
+    every later call on a warm chip.
+    """
+
+    layers: dict[str, LayerBound]
+    spad_bytes: int
+    capacity_bytes: int = 0
+    capacity_layer: str | None = None
+    constant_reread_bytes: int = 0
+
+    def _sums(self):
+        ls = self.layers.values()
+        return (
+            sum(l.weight_bytes for l in ls),
+            sum(l.reprogram_bytes for l in ls),
+            sum(l.input_bytes + l.output_bytes for l in ls),
+            sum(l.constant_bytes for l in ls),
+            sum(l.matmul_bytes for l in ls),
+        )
+
+    @property
+    def compulsory_bytes(self) -> int:
+        return sum(l.compulsory_bytes for l in self.layers.values())
+
+    @property
+    def total_bytes(self) -> int:
+        w, _, io, c, mm = self._sums()
+        return w + max(io + c + self.capacity_bytes, mm)
+
+    @property
+    def repeat_bytes(self) -> int:
+        _, rw, io, _, mm = self._sums()
+        return rw + max(io + self.constant_reread_bytes + self.capacity_bytes, mm)
+
+    def bytes_for_calls(self, calls: int) -> int:
+        """The bound for `calls` consecutive calls starting on a cold chip."""
+        return 0 if calls <= 0 else self.total_bytes + (calls - 1) * self.repeat_bytes
+
+    def annotate(self, report, *, io_row: str | None = None) -> None:
+        """Sets `lower_bound_bytes` on every row of `report` that has a bound.
+
+        Bounds cover `report.calls` calls (at least one) from a cold chip.
+        With `io_row` (e.g. `IO_LAYER`, the runtime's row for inputs and
+        outputs), input and output bytes move from the layers to that row, so
+        each row's bound compares with that row's counters. Sets
+        `report.extra["lower_bound_bytes"]` to the program's bound.
+        """
+        calls = max(1, report.calls)
+        bounds = {name: lb.bytes_for_calls(calls) for name, lb in self.layers.items()}
+        if io_row is not None:
+            io = 0
+            for name, lb in self.layers.items():
+                lb_io = lb.input_bytes + lb.output_bytes
+                io += lb_io * calls
+                # Same formula without the I/O: still a bound for the row.
+                rest = lb.weight_bytes + lb.constant_bytes + max(lb.capacity_bytes, lb.matmul_bytes - lb.constant_bytes, 0)
+                again = lb.reprogram_bytes + max(lb.capacity_bytes, lb.matmul_bytes, 0)
+                bounds[name] = rest + (calls - 1) * again
+            bounds[io_row] = bounds.get(io_row, 0) + io
+        for row in report.layers.values():
+            if row.name in bounds:
+                row.lower_bound_bytes = int(bounds[row.name])
+        report.extra["lower_bound_bytes"] = int(self.bytes_for_calls(calls))
+
+    def __str__(self) -> str:
+        head = f"{'layer':<28} {'compulsory':>12} {'capacity':>12} {'matmul':>12} {'bound':>12}"
+        lines = [f"imc I/O lower bounds (bytes, one cold call; scratchpad {self.spad_bytes:,} B)", head, "-" * len(head)]
+        for lb in self.layers.values():
+            lines.append(
+                f"{lb.name[:28]:<28} {lb.compulsory_bytes:>12,} {lb.capacity_bytes:>12,} {lb.matmul_bytes:>12,} {lb.bytes:>12,}"
+            )
+        lines.append("-" * len(head))
+        lines.append(f"{'total':<28} {self.compulsory_bytes:>12,} {self.capacity_bytes:>12,} {'':>12} {self.total_bytes:>12,}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- #
+# Regions: which part of a value an operand reads
+# --------------------------------------------------------------------------- #
+
+
+class _Value:
+    """A root tensor value (not a view): kind, size, where defined and used."""
+
+    __slots__ = ("kind", "bits", "elem_bits", "shape", "pos", "layer", "uses", "output", "key")
+
+    def __init__(self, kind, bits, elem_bits, shape, pos, layer, key):
+        self.kind = kind
+        self.bits = bits
+        self.elem_bits = elem_bits
+        self.shape = shape
+        self.pos = pos
+        self.layer = layer
+        self.uses: list[tuple[int, object]] = []  # (position, region)
+        self.output = False
+        self.key = key
+
+
+# A region is None (the whole root) or (group, offsets, sizes, bits): a box in
+# the index space of `group` (a view of the root, all of whose boxes combine).
+
+
+def _union_bits(regions, root: _Value) -> int:
+    """Bits covered by the union of `regions` of `root` (max over groups)."""
+    profile = _Profile(root, regions)
+    state = profile.empty()
+    profile.add(state, regions)
+    return profile.bits(state)
+
+
+class _Profile:
+    """Unions of boxes per group on coordinate-compressed grids.
+
+    A state is [whole?, {group: mask (gridded) or largest box bits}]. Groups
+    are views of one root; bits are the max over groups (each group's union
+    is a set of the root's bytes, so the max is a valid lower bound on the
+    union over groups).
+    """
+
+    def __init__(self, root: _Value, regions):
+        self.root = root
+        boxes: dict = {}
+        for r in regions:
+            if r is not None:
+                boxes.setdefault(r[0], []).append(r)
+        self.grids = {g: _grid(bs) for g, bs in boxes.items()}
+        self.elem_bits = {g: bs[0][3] for g, bs in boxes.items()}
+
+    def empty(self) -> list:
+        return [False, {g: (np.zeros_like(gr[0]) if gr is not None else 0) for g, gr in self.grids.items()}]
+
+    @staticmethod
+    def copy(state) -> list:
+        return [state[0], {g: (m.copy() if isinstance(m, np.ndarray) else m) for g, m in state[1].items()}]
+
+    def add(self, state, regions) -> None:
+        for r in regions:
+            if r is None:
+                state[0] = True
+                continue
+            g, offsets, sizes, e = r
+            grid = self.grids[g]
+            if grid is None:
+                state[1][g] = max(state[1][g], math.prod(sizes) * e)
+            else:
+                state[1][g][_box_index(grid[2], offsets, sizes)] = True
+
+    def bits(self, state) -> int:
+        if state[0]:
+            return self.root.bits
+        best = 0
+        for g, m in state[1].items():
+            best = max(best, self._volume(g, m) if isinstance(m, np.ndarray) else m)
+        return best
+
+    def _volume(self, g, mask) -> int:
+        return int(self.grids[g][1][mask].sum()) * self.elem_bits[g]
+
+    def intersection(self, a, b) -> int:
+        """Bits in both states (0 for groups without a grid: unknown overlap)."""
+        if a[0]:
+            return self.bits(b)
+        if b[0]:
+            return self.bits(a)
+        best = 0
+        for g, m in a[1].items():
+            if isinstance(m, np.ndarray):
+                best = max(best, self._volume(g, m & b[1][g]))
+        return best
+
+
+def _grid(boxes):
+    """Coordinate-compressed grid over the boxes: (mask, cell volumes, cuts), or
+    None when it would be too large (then only the largest box counts)."""
+    rank = len(boxes[0][1])
+    cuts = []
+    for d in range(rank):
+        cuts.append(np.unique(np.array([[b[1][d], b[1][d] + b[2][d]] for b in boxes], dtype=np.int64)))
+    shape = tuple(len(c) - 1 for c in cuts)
+    if math.prod(shape) > 1 << 20:
+        return None
+    volume = np.ones(shape, dtype=np.int64)
+    for d, c in enumerate(cuts):
+        volume = volume * np.diff(c).reshape([-1 if i == d else 1 for i in range(rank)])
+    return np.zeros(shape, dtype=bool), volume, cuts
+
+
+def _box_index(cuts, offsets, sizes):
+    return tuple(
+        slice(int(np.searchsorted(c, o)), int(np.searchsorted(c, o + s))) for c, o, s in zip(cuts, offsets, sizes)
+    )
+
+
+def _live_profile(root: _Value):
+    """Distinct use positions q_j; N_j = bits of the union of the regions used
+    at positions >= q_j; I_j = bits used both at <= q_j and at > q_j."""
+    by_pos: dict[int, list] = {}
+    for p, r in root.uses:
+        by_pos.setdefault(p, []).append(r)
+    positions = sorted(by_pos)
+    m = len(positions)
+    profile = _Profile(root, [r for _, r in root.uses])
+    suffix_states = [None] * (m + 1)
+    state = profile.empty()
+    suffix_states[m] = profile.copy(state)
+    for j in range(m - 1, -1, -1):
+        profile.add(state, by_pos[positions[j]])
+        suffix_states[j] = profile.copy(state)
+    suffix = [profile.bits(s) for s in suffix_states]
+    intersect = [0] * m
+    if root.kind == _INPUT:
+        prefix = profile.empty()
+        for j in range(m - 1):
+            profile.add(prefix, by_pos[positions[j]])
+            intersect[j] = profile.intersection(prefix, suffix_states[j + 1])
+    return positions, suffix, intersect
+
+
+# --------------------------------------------------------------------------- #
+# The walk
+# --------------------------------------------------------------------------- #
+
+
+def _entry_func(module, entry: str):
+    op = module.operation if hasattr(module, "operation") else module
+    for f in op.regions[0].blocks[0].operations:
+        if f.operation.name == "func.func" and ir.StringAttr(f.attributes["sym_name"]).value == entry:
+            return f.operation
+    raise ValueError(f"lower_bounds: the module has no function @{entry}")
+
+
+def _tensor(t):
+    try:
+        return ir.RankedTensorType(t)
+    except ValueError:
+        return None
+
+
+def _i64s(attr):
+    return list(ir.DenseI64ArrayAttr(attr))
+
+
+def _fmt(n_bytes: float) -> str:
+    n = float(n_bytes)
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n):,} B"
+
+
+def lower_bounds(module, hardware, *, entry: str = "main", activation_bits: int | None = None) -> ProgramBounds:
+    """I/O lower bounds of `entry` in a mapped module, per source layer.
+
+    `hardware` gives the scratchpad size (`spad_bytes`). Activations (model
+    inputs, outputs and every computed tensor) count `activation_bits` per
+    element when given, else their IR element size in bytes (as the runtime
+    counts them); weights programmed into crossbars count the program's
+    `weight_bits` per element; digital-unit constants their IR element size.
+    Walks the entry function's top-level ops once. Raises `ValueError` naming
+    the op and its location for what the analysis cannot bound (`func.call`,
+    imc ops nested in regions, dynamic shapes).
+    """
+    func = _entry_func(module, entry)
+    block = func.regions[0].blocks[0]
+    spad_bits = 8 * int(hardware.spad_bytes)
+    layers: dict[str, LayerBound] = {}
+    loc_names: dict[str, str] = {}
+
+    def layer(name: str) -> LayerBound:
+        lb = layers.get(name)
+        if lb is None:
+            lb = layers[name] = LayerBound(name)
+        return lb
+
+    def elem_bits(t) -> int:
+        if activation_bits is not None:
+            return int(activation_bits)
+        width = getattr(t.element_type, "width", None)
+        if width is None:
+            raise ValueError(f"lower_bounds: element type {t.element_type} has no bit width")
+        return 8 * max(1, (width + 7) // 8)
+
+    def make_root(kind, t, pos, lname, key) -> _Value:
+        if not t.has_static_shape:
+            raise ValueError(f"lower_bounds: dynamic shape {t} at {lname} is not supported")
+        e = elem_bits(t)
+        return _Value(kind, math.prod(t.shape) * e, e, list(t.shape), pos, lname, key)
+
+    # alias: value -> (root, region); weights: root kind _WEIGHT.
+    alias: dict = {}
+    weight_mask = {}
+    if "arg_attrs" in func.attributes:
+        for i, a in enumerate(ir.ArrayAttr(func.attributes["arg_attrs"])):
+            weight_mask[i] = WEIGHT_ARG_ATTR in ir.DictAttr(a)
+    roots: list[_Value] = []
+    for i, arg in enumerate(block.arguments):
+        t = _tensor(arg.type)
+        if t is None:
+            continue
+        kind = _WEIGHT if weight_mask.get(i, False) else _INPUT
+        root = make_root(kind, t, -1, IO_LAYER, ("arg", i))
+        alias[arg] = (root, None)
+        roots.append(root)
+
+    programs: list[tuple] = []  # (pos, layer, array, offset, shape, identity, slice bits)
+    constant_regions: dict = {}  # root -> (first layer, regions)
+    matmuls: list[tuple] = []
+    compute_layers: list[tuple[int, str]] = []  # boundaries that belong to a layer
+    outputs: list[tuple] = []
+    ops = list(block.operations)
+    n = len(ops)
+    for pos, view in enumerate(ops):
+        op = view.operation
+        name = op.name
+        loc = str(op.location)
+        lname = loc_names.get(loc)
+        if lname is None:
+            lname = loc_names[loc] = layer_name(loc)
+        if name == "func.call" or (op.regions and not (name.startswith("linalg.") or name.startswith("tensor."))):
+            _check_nested(op, loc)
+        if name in _VIEWS:
+            src = alias.get(op.operands[0])
+            if src is None:
+                continue
+            root, region = src
+            t = _tensor(op.results[0].type)
+            if name == "tensor.extract_slice" and t is not None:
+                region = _slice_region(op, root, region, t, elem_bits(t))
+            alias[op.results[0]] = (root, region)
+            continue
+        if name == "func.return":
+            for v in op.operands:
+                src = alias.get(v)
+                if src is None:
+                    continue
+                root, region = src
+                t = _tensor(v.type)
+                bits = math.prod(t.shape) * elem_bits(t)
+                root.output = True
+                outputs.append((root, bits))
+            continue
+        if name in _NO_DATA:
+            for r in op.results:
+                t = _tensor(r.type)
+                if t is not None:
+                    alias[r] = (_Value(_EMPTY, 0, 0, list(t.shape), pos, lname, None), None)
+            continue
+        if name == "arith.constant":
+            t = _tensor(op.results[0].type)
+            if t is not None:
+                e = 8 * max(1, (t.element_type.width + 7) // 8) if hasattr(t.element_type, "width") else 8
+                root = _Value(_WEIGHT, math.prod(t.shape) * e, e, list(t.shape), pos, lname, ("const", pos))
+                alias[op.results[0]] = (root, None)
+            continue
+        # A compute op.
+        compute_layers.append((pos, lname))
+        if name == "imc.program":
+            programs.append(_program_info(op, pos, lname, alias))
+        operands = list(op.operands)
+        for k, v in enumerate(operands):
+            src = alias.get(v)
+            if src is None:
+                continue
+            root, region = src
+            if root.kind in (_INPUT, _ACT):
+                root.uses.append((pos, region))
+            elif root.kind == _WEIGHT and name != "imc.program":
+                first, regions = constant_regions.setdefault(root, (lname, []))
+                regions.append(region)
+        if name in _MATMULS:
+            kinds = [alias[v][0].kind if v in alias else None for v in operands[:2]]
+            # linalg matmuls with a weight operand are not activation x activation.
+            if name == "imc.contract" or all(k in (_INPUT, _ACT) for k in kinds):
+                matmuls.append((pos, lname, op))
+        for r in op.results:
+            t = _tensor(r.type)
+            if t is not None:
+                root = make_root(_ACT, t, pos, lname, ("op", pos))
+                alias[r] = (root, None)
+                roots.append(root)
+            # !imc.xbar handles and scalars carry no activation bytes.
+
+    # 1. Compulsory: inputs (first user), outputs (producer), weights, constants.
+    for root in roots:
+        if root.kind == _INPUT and root.uses:
+            bits = _union_bits([r for _, r in root.uses], root)
+            first = min(p for p, _ in root.uses)
+            lname = next(l for p, l in compute_layers if p == first)
+            lb = layer(lname)
+            lb.input_bytes += bits // 8
+            lb.reasons.append(f"model input read once: {bits // 8:,} B")
+    for root, bits in outputs:
+        lb = layer(root.layer if root.kind == _ACT else IO_LAYER)
+        lb.output_bytes += bits // 8
+        lb.reasons.append(f"model output written once: {bits // 8:,} B")
+    _weights(programs, layer)
+    for root, (lname, regions) in constant_regions.items():
+        bits = _union_bits(regions, root)
+        lb = layer(lname)
+        lb.constant_bytes += bits // 8
+        lb.reasons.append(f"digital-unit constant read once: {bits // 8:,} B")
+    total_constant_bits = sum(_union_bits(rs, root) for root, (_, rs) in constant_regions.items())
+
+    # 2. Capacity: live activation bits between ops.
+    cap_bits, live_bits = _capacity(roots, n, spad_bits)
+    program = ProgramBounds(layers, int(hardware.spad_bytes))
+    peaks: dict[str, tuple[int, int]] = {}
+    for pos, lname in compute_layers:
+        c = int(cap_bits[pos])
+        if c > peaks.get(lname, (0, 0))[0]:
+            peaks[lname] = (c, int(live_bits[pos]))
+    for lname, (c, live) in peaks.items():
+        lb = layer(lname)
+        lb.capacity_bytes = c // 8
+        lb.reasons.append(
+            f"scratchpad overflow: {_fmt(live // 8)} live beyond {_fmt(hardware.spad_bytes)} at this layer "
+            f"(>= {c // 8:,} B spilled and reloaded)"
+        )
+    if peaks:
+        best = max(peaks.items(), key=lambda kv: kv[1][0])
+        program.capacity_bytes, program.capacity_layer = best[1][0] // 8, best[0]
+    program.constant_reread_bytes = max(0, total_constant_bits // 8 - int(hardware.spad_bytes))
+
+    # 3. Matmul (Smith et al. 2019) for digital contractions.
+    for pos, lname, op in matmuls:
+        mm = _matmul_bytes(op, spad_bits, elem_bits)
+        if mm:
+            bits, flops = mm
+            lb = layer(lname)
+            lb.matmul_bytes += bits // 8
+            lb.reasons.append(
+                f"digital matmul of {flops:,} MACs exceeds the scratchpad: >= {bits // 8:,} B (Smith et al. 2019)"
+            )
+    # Layers in program order (first op of each); the I/O row, if used, last.
+    order = {}
+    for pos, lname in compute_layers:
+        order.setdefault(lname, pos)
+    for lname in sorted(layers, key=lambda k: order.get(k, n)):
+        layers[lname] = layers.pop(lname)
+    return program
+
+
+def _check_nested(op, loc: str) -> None:
+    if op.name == "func.call":
+        raise ValueError(f"lower_bounds: 'func.call' at {loc} is not supported (inline callees first)")
+    found = []
+
+    def visit(o):
+        if o.name.startswith("imc.") or o.name == "func.call":
+            found.append(o.name)
+            return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    for region in op.regions:
+        for b in region.blocks:
+            for inner in b.operations:
+                inner.operation.walk(visit)
+    if found:
+        raise ValueError(f"lower_bounds: '{found[0]}' nested in '{op.name}' at {loc} is not supported")
+
+
+def _slice_region(op, root: _Value, region, t, e_bits: int):
+    """The region an extract_slice reads: a box of its source, or an opaque group."""
+    offsets = _i64s(op.attributes["static_offsets"])
+    sizes = _i64s(op.attributes["static_sizes"])
+    strides = _i64s(op.attributes["static_strides"])
+    view_bits = math.prod(t.shape) * e_bits
+    if _DYNAMIC in offsets or _DYNAMIC in sizes or any(s != 1 for s in strides) or region is not None:
+        # Its own group: only its own bytes are known to be read.
+        return (("opaque", id(op)), [0] * len(t.shape), list(t.shape), e_bits)
+    return (("src", op.operands[0]), offsets, sizes, e_bits)
+
+
+def _program_info(op, pos: int, lname: str, alias: dict):
+    attrs = op.attributes
+    cb = ir.IntegerAttr(attrs["cell_bits"]).value
+    wb = ir.IntegerAttr(attrs["weight_bits"]).value
+    s = ir.IntegerAttr(attrs["slice"]).value
+    transpose = bool(ir.IntegerAttr(attrs["transpose"]).value)
+    array = ir.IntegerAttr(attrs["array"]).value
+    offset = tuple(_i64s(attrs["imc.offset"])) if "imc.offset" in attrs else (0, 0)
+    shape = list(ir.ShapedType(op.operands[0].type).shape)
+    if transpose:
+        shape.reverse()
+    src = alias.get(op.operands[0])
+    if src is not None and src[0].kind == _WEIGHT:
+        root, region = src
+        window = None if region is None else (region[0], tuple(region[1]), tuple(region[2]))
+        identity = (root.key, window, transpose, s, cb, wb)
+        bits = shape[0] * shape[1] * max(0, min(cb, wb - s * cb))
+    else:  # a tile of activations: already on chip, no DRAM bytes
+        identity = ("activation", pos)
+        bits = 0
+    return (pos, lname, array, offset, tuple(shape), identity, bits)
+
+
+def _overlap(o0, s0, o1, s1) -> bool:
+    return o0[0] < o1[0] + s1[0] and o1[0] < o0[0] + s0[0] and o0[1] < o1[1] + s1[1] and o1[1] < o0[1] + s0[1]
+
+
+def _weights(programs, layer) -> None:
+    """Crossbar weights: cold-call and warm-call programming bits per layer."""
+    by_array: dict[int, list] = {}
+    for p in programs:
+        by_array.setdefault(p[2], []).append(p)
+    cold: dict[str, int] = {}
+    warm: dict[str, int] = {}
+    shared: dict[str, int] = {}
+    for array, ps in by_array.items():
+        if array < 0:  # unplaced: programmed each time it executes
+            for p in ps:
+                cold[p[1]] = cold.get(p[1], 0) + p[6]
+                warm[p[1]] = warm.get(p[1], 0) + p[6]
+            continue
+        held: list[tuple] = []  # (offset, shape, identity)
+        for call in (cold, warm):  # a cold call, then the steady state
+            for pos, lname, _, offset, shape, identity, bits in ps:
+                if not any(h == (offset, shape, identity) for h in held):
+                    call[lname] = call.get(lname, 0) + bits
+                    if call is warm:
+                        shared[lname] = shared.get(lname, 0) + 1
+                held = [h for h in held if not _overlap(h[0], h[1], offset, shape)]
+                held.append((offset, shape, identity))
+    for lname, bits in cold.items():
+        lb = layer(lname)
+        lb.weight_bytes += bits // 8
+        lb.reasons.append(f"weights programmed once: {bits // 8:,} B")
+    for lname, bits in warm.items():
+        lb = layer(lname)
+        lb.reprogram_bytes += bits // 8
+        if bits:
+            lb.reasons.append(
+                f"time-multiplexed crossbars: weights re-read every call: {bits // 8:,} B "
+                f"({shared.get(lname, 0)} program(s) share a crossbar)"
+            )
+
+
+def _capacity(roots, n: int, spad_bits: int):
+    """(extra bits, live bits) at the boundary after each op position.
+
+    Live bits of a computed value at boundary b: the union of its regions used
+    at positions > b (def <= b); of a model input: the bits read at <= b and
+    used again at > b. Excess E = max(0, L - S); off-chip bits of model inputs
+    and outputs cost one extra transfer, of other computed values two.
+    """
+    cheap = np.zeros(n + 1, dtype=np.int64)  # difference arrays
+    dear = np.zeros(n + 1, dtype=np.int64)
+    for root in roots:
+        if root.kind not in (_INPUT, _ACT) or not root.uses:
+            continue
+        positions, suffix, intersect = _live_profile(root)
+        target = cheap if (root.kind == _INPUT or root.output) else dear
+        if root.kind == _ACT:
+            spans = [(root.pos, positions[0], suffix[0])]
+            spans += [(positions[j], positions[j + 1], suffix[j + 1]) for j in range(len(positions) - 1)]
+        else:
+            spans = [(positions[j], positions[j + 1], intersect[j]) for j in range(len(positions) - 1)]
+        for start, end, bits in spans:
+            if bits and end > start:
+                target[start] += bits
+                target[end] -= bits
+    l1 = np.cumsum(cheap)[:n]
+    l2 = np.cumsum(dear)[:n]
+    live = l1 + l2
+    excess = np.maximum(live - spad_bits, 0)
+    extra = np.minimum(excess, l1) + 2 * np.maximum(excess - l1, 0)
+    return extra, live
+
+
+def _matmul_bytes(op, spad_bits: int, elem_bits):
+    """(bits, MACs) of Smith et al.'s bound for a digital contraction, or None.
+
+    Q >= 2 F / sqrt(M) - 2 M words read (F multiply-adds, M words of fast
+    memory), minus M more words that may already sit in the scratchpad when
+    the op starts. Only when the op's working set exceeds the scratchpad and
+    both operands are activations (for linalg matmuls).
+    """
+    ts = [_tensor(v.type) for v in list(op.operands)[:2]] + [_tensor(op.results[0].type)]
+    if any(t is None for t in ts):
+        return None
+    a, b, c = ts
+    k = a.shape[-1]
+    macs = math.prod(c.shape) * k
+    e = elem_bits(a)
+    working = sum(math.prod(t.shape) * elem_bits(t) for t in ts)
+    if working <= spad_bits:
+        return None
+    m_words = spad_bits // e
+    if m_words <= 0:
+        return None
+    q = 2 * macs / math.sqrt(m_words) - 3 * m_words
+    if q <= 0:
+        return None
+    return int(q) * e, macs
+
+
+# --------------------------------------------------------------------------- #
+# ZigZag's AIMC example layer
+# --------------------------------------------------------------------------- #
+
+
+def zigzag_example_bound() -> int:
+    """Compulsory DRAM bytes of ZigZag's AIMC example layer, from a compiled conv.
+
+    3x3 conv, 64 -> 64 channels, 56x56, stride 1, padding 1, no bias, 8-bit
+    weights and activations, 128x128 crossbars, 32 KiB buffer: weights once
+    plus input and output once (36,864 + 200,704 + 200,704 = 438,272 bytes),
+    computed by `lower_bounds` on the layer compiled by `imc.compile`.
+    """
+    import torch
+
+    from imc.compiler import compile as imc_compile
+    from imc.hardware import Hardware
+
+    hw = Hardware.preset("default").replace(
+        name="zigzag-aimc", spad_bytes=32 * 1024, weight_bits=8, input_bits=8, xbar_rows=128, xbar_cols=128
+    )
+    conv = torch.nn.Conv2d(64, 64, 3, stride=1, padding=1, bias=False).eval()
+    compiled = imc_compile(conv, (torch.zeros(1, 64, 56, 56),), hardware=hw)
+    with compiled.context:
+        bounds = lower_bounds(compiled.module, hw, activation_bits=8)
+    return bounds.compulsory_bytes
