@@ -42,6 +42,7 @@ __all__ = [
     "register",
     "registered_ops",
     "element_dtype",
+    "check_index",
     "DYNAMIC",
 ]
 
@@ -130,6 +131,13 @@ _DTYPES = {
     "ui64": np.dtype(np.uint64),
     "index": np.dtype(np.int64),
 }
+
+
+def check_index(op: "CompiledOp", idx: tuple, shape) -> None:
+    """Raises the op's error if a scalar index is out of bounds of `shape`."""
+    for k, i in enumerate(idx):
+        if not 0 <= i < shape[k]:
+            raise op.error(f"index {i} out of bounds for dim {k} of size {shape[k]}")
 
 
 def element_dtype(t: ir.Type) -> np.dtype:

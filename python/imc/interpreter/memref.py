@@ -11,7 +11,7 @@ import numpy as np
 
 from torch_mlir import ir
 
-from .core import DYNAMIC, element_dtype, impl
+from .core import DYNAMIC, check_index, element_dtype, impl
 from .tensor import _index, _reduced_shape, _slices, mixed_values, static_shape
 
 
@@ -63,9 +63,7 @@ def copy(interp, op, args):
 def load(interp, op, args):
     m = args[0]
     idx = tuple(int(i) for i in args[1:])
-    for k, i in enumerate(idx):
-        if not 0 <= i < m.shape[k]:
-            raise op.error(f"index {i} out of bounds for dim {k} of size {m.shape[k]}")
+    check_index(op, idx, m.shape)
     return (m[idx],)
 
 
@@ -73,9 +71,7 @@ def load(interp, op, args):
 def store(interp, op, args):
     v, m = args[0], args[1]
     idx = tuple(int(i) for i in args[2:])
-    for k, i in enumerate(idx):
-        if not 0 <= i < m.shape[k]:
-            raise op.error(f"index {i} out of bounds for dim {k} of size {m.shape[k]}")
+    check_index(op, idx, m.shape)
     m[idx] = v
     return ()
 

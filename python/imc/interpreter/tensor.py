@@ -10,7 +10,7 @@ import numpy as np
 
 from torch_mlir import ir
 
-from .core import DYNAMIC, element_dtype, impl
+from .core import DYNAMIC, check_index, element_dtype, impl
 
 __all__ = ["mixed_values", "static_shape"]
 
@@ -197,9 +197,7 @@ def extract(interp, op, args):
                 raise op.error(f"index {bad} out of bounds for dim {k} of size {x.shape[k]}")
         return (x[idx],)
     idx = tuple(int(i) for i in args[1:])
-    for k, i in enumerate(idx):
-        if not 0 <= i < x.shape[k]:
-            raise op.error(f"index {i} out of bounds for dim {k} of size {x.shape[k]}")
+    check_index(op, idx, x.shape)
     return (x[idx],)
 
 
@@ -207,9 +205,7 @@ def extract(interp, op, args):
 def insert(interp, op, args):
     v, dest = args[0], args[1]
     idx = tuple(int(i) for i in args[2:])
-    for k, i in enumerate(idx):
-        if not 0 <= i < dest.shape[k]:
-            raise op.error(f"index {i} out of bounds for dim {k} of size {dest.shape[k]}")
+    check_index(op, idx, dest.shape)
     r = np.array(dest, copy=True)
     r[idx] = v
     return (r,)
