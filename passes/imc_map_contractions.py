@@ -207,6 +207,23 @@ class _Mapper:
             value = transpose(y, [0, spatial + 1, *range(1, spatial + 1)], loc=loc)
             self.finish(op, rewriter, value, init)
 
+    def _per_group(self, op, rewriter, groups: int, group_slices, kernel, out_spatial, layout) -> None:
+        """One im2col + imc.contract per group, concatenated along the outputs.
+
+        `group_slices(g, loc)` gives group g's (input N x C_g x spatial,
+        weight rows F_g x C_g*prod(kernel)); `layout(y, loc)` turns the
+        N*prod(out) x (groups*F_g) result into the op's result layout.
+        """
+        strides = _dense_i64(op, "strides", 1, len(kernel))
+        dilations = _dense_i64(op, "dilations", 1, len(kernel))
+        with ir.InsertionPoint(op), op.location:
+            loc = op.location
+            parts = []
+            for g in range(groups):
+                xg, wg = group_slices(g, loc)
+                parts.append(self._conv(xg, wg, kernel, strides, dilations, out_spatial, "conv2d", loc))
+            self.finish(op, rewriter, layout(_concat_cols(parts, loc), loc), op.operands[2])
+
     def grouped_conv(self, op, rewriter):
         """linalg.conv_2d_ngchw_gfchw -> one im2col + imc.contract per group."""
         op = op.operation
@@ -216,19 +233,17 @@ class _Mapper:
         n, g, cg, h, wd = _shape(x)
         _, fg, _, kh, kw = _shape(w)
         out = _shape(init)
-        strides = _dense_i64(op, "strides", 1, 2)
-        dilations = _dense_i64(op, "dilations", 1, 2)
-        with ir.InsertionPoint(op), op.location:
-            loc = op.location
-            parts = []
-            for gi in range(g):
-                xg = collapse(extract_slice(x, [0, gi, 0, 0, 0], [n, 1, cg, h, wd], loc=loc), [[0, 1], [2], [3], [4]], loc=loc)
-                wg = collapse(extract_slice(w, [gi, 0, 0, 0, 0], [1, fg, cg, kh, kw], loc=loc), [[0, 1], [2, 3, 4]], loc=loc)
-                parts.append(self._conv(xg, wg, [kh, kw], strides, dilations, out[3:], "conv2d", loc))
-            y = _concat_cols(parts, loc)
+
+        def group_slices(gi, loc):
+            xg = collapse(extract_slice(x, [0, gi, 0, 0, 0], [n, 1, cg, h, wd], loc=loc), [[0, 1], [2], [3], [4]], loc=loc)
+            wg = collapse(extract_slice(w, [gi, 0, 0, 0, 0], [1, fg, cg, kh, kw], loc=loc), [[0, 1], [2, 3, 4]], loc=loc)
+            return xg, wg
+
+        def layout(y, loc):
             y = expand(y, [n, out[3], out[4], g, fg], [[0, 1, 2], [3, 4]], loc=loc)
-            value = transpose(y, [0, 3, 4, 1, 2], loc=loc)
-            self.finish(op, rewriter, value, init)
+            return transpose(y, [0, 3, 4, 1, 2], loc=loc)
+
+        self._per_group(op, rewriter, g, group_slices, [kh, kw], out[3:], layout)
 
     def depthwise_conv(self, op, rewriter):
         """linalg.depthwise_conv_2d_nchw_chw -> one im2col + imc.contract per channel."""
@@ -239,19 +254,17 @@ class _Mapper:
         n, c, h, wd = _shape(x)
         _, kh, kw = _shape(w)
         out = _shape(init)
-        strides = _dense_i64(op, "strides", 1, 2)
-        dilations = _dense_i64(op, "dilations", 1, 2)
-        with ir.InsertionPoint(op), op.location:
-            loc = op.location
-            parts = []
-            for ci in range(c):
-                xc = extract_slice(x, [0, ci, 0, 0], [n, 1, h, wd], loc=loc)
-                wc = collapse(extract_slice(w, [ci, 0, 0], [1, kh, kw], loc=loc), [[0], [1, 2]], loc=loc)
-                parts.append(self._conv(xc, wc, [kh, kw], strides, dilations, out[2:], "conv2d", loc))
-            y = _concat_cols(parts, loc)
+
+        def group_slices(ci, loc):
+            xc = extract_slice(x, [0, ci, 0, 0], [n, 1, h, wd], loc=loc)
+            wc = collapse(extract_slice(w, [ci, 0, 0], [1, kh, kw], loc=loc), [[0], [1, 2]], loc=loc)
+            return xc, wc
+
+        def layout(y, loc):
             y = expand(y, [n, out[2], out[3], c], [[0, 1, 2], [3]], loc=loc)
-            value = transpose(y, [0, 3, 1, 2], loc=loc)
-            self.finish(op, rewriter, value, init)
+            return transpose(y, [0, 3, 1, 2], loc=loc)
+
+        self._per_group(op, rewriter, c, group_slices, [kh, kw], out[2:], layout)
 
 
 def _arg_no(value) -> int | None:

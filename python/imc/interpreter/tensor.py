@@ -103,11 +103,6 @@ def insert_slice(interp, op, args):
     return (r,)
 
 
-@impl("tensor.parallel_insert_slice")
-def parallel_insert_slice(interp, op, args):  # pragma: no cover - scf.forall unsupported
-    raise op.error("scf.forall/parallel_insert_slice are not supported")
-
-
 @impl("tensor.concat")
 def concat(interp, op, args):
     dim = op.static
