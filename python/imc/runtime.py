@@ -14,7 +14,7 @@ from torch_mlir import ir
 
 from imc.frontend import layer_name
 from imc.interpreter import Interpreter
-from imc.interpreter.imc import Chip, ImcExecution
+from imc.interpreter.imc import Chip, ImcExecution, check_spad_read, mark_spad_written
 from imc.report import Report
 
 __all__ = ["run_module", "Runner"]
@@ -81,13 +81,21 @@ class _Counter:
         o = op.ir.operation
         parent = o.parent
         nested = parent is not None and parent.name not in ("func.func",)
-        if name in _VIEWS or name.startswith("imc.") or nested or name.startswith("scf.") or not o.results and not name.startswith("linalg."):
+        if (
+            name in _VIEWS
+            or name.startswith("imc.")
+            or nested
+            or name.startswith("scf.")
+            or (not o.results and not name.startswith("linalg.") and name != "memref.copy")
+        ):
             p = _Plan(None, True)
         else:
             row = self.runner.row_for(op)
             n_ins = len(o.operands)
             if name.startswith("linalg.") and "operandSegmentSizes" in o.attributes:
                 n_ins = list(ir.DenseI32ArrayAttr(o.attributes["operandSegmentSizes"]))[0]
+            elif name == "memref.copy":
+                n_ins = 1
             constant_ins = tuple(i for i in range(n_ins) if _is_constant(o.operands[i]))
             body_ops = 1
             if name == "linalg.generic":
@@ -101,7 +109,18 @@ class _Counter:
         if p.skip:
             return
         ins = args[: p.n_ins]
-        nbytes = [getattr(a, "nbytes", 0) for a in ins]
+        if self.runner.chip.spad is not None:
+            # Scratchpad checks for ops on memrefs: inputs must hold loaded or
+            # written data; destinations become written.
+            interp = self.runner.interpreter
+            for a in ins:
+                check_spad_read(interp, op, a)
+            for a in args[p.n_ins :]:
+                mark_spad_written(interp, a)
+        if not results:  # destination-passing form on memrefs: the outs are written
+            results = [a for a in args[p.n_ins :] if isinstance(a, np.ndarray)]
+        # Scalars are immediates of the op, not traffic.
+        nbytes = [a.nbytes if isinstance(a, np.ndarray) and a.ndim else 0 for a in ins]
         dram = sum(nbytes[i] for i in p.constant_ins)
         spad_read = sum(nbytes) - dram
         out = results[0] if results else None
@@ -147,6 +166,9 @@ class Runner:
         self.interpreter.imc = ImcExecution(self.chip, self.report, self.row_for)
         self._io_row = self.report.row("<inputs/outputs>", "")
         self._weight_args = _weight_arg_mask(module, entry)
+        # Tensor arguments and results move between DRAM and the chip at the
+        # call boundary; memref ones are DRAM buffers the program moves itself.
+        self._tensor_args, self._tensor_results = _tensor_io(module, entry)
 
     def row_for(self, op):
         row = self._rows.get(id(op))
@@ -162,9 +184,11 @@ class Runner:
             self._io_row,
             # Weights passed as arguments are read when crossbars are programmed.
             dram_read_bytes=sum(
-                np.asarray(x).nbytes for i, x in enumerate(inputs) if not self._weight_args.get(i, False)
+                np.asarray(x).nbytes
+                for i, x in enumerate(inputs)
+                if not self._weight_args.get(i, False) and self._tensor_args.get(i, True)
             ),
-            dram_write_bytes=sum(o.nbytes for o in outputs),
+            dram_write_bytes=sum(o.nbytes for i, o in enumerate(outputs) if self._tensor_results.get(i, True)),
         )
         return outputs
 
@@ -180,6 +204,19 @@ def _weight_arg_mask(module, entry: str) -> dict[int, bool]:
             attrs = ir.ArrayAttr(f.attributes["arg_attrs"])
             return {i: WEIGHT_ARG_ATTR in ir.DictAttr(a) for i, a in enumerate(attrs)}
     return {}
+
+
+def _tensor_io(module, entry: str) -> tuple[dict[int, bool], dict[int, bool]]:
+    op = module.operation if hasattr(module, "operation") else module
+    for f in op.regions[0].blocks[0].operations:
+        if f.operation.name == "func.func" and ir.StringAttr(f.attributes["sym_name"]).value == entry:
+            ftype = ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value)
+            is_tensor = lambda t: isinstance(t, ir.RankedTensorType) or str(t).startswith("tensor<")  # noqa: E731
+            return (
+                {i: is_tensor(t) for i, t in enumerate(ftype.inputs)},
+                {i: is_tensor(t) for i, t in enumerate(ftype.results)},
+            )
+    return {}, {}
 
 
 def run_module(module, inputs, hardware, *, precision="ideal", seed=0, entry="main"):

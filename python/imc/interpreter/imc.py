@@ -72,6 +72,7 @@ class Chip:
         self.generation = 0
         self._zeros: dict[tuple, np.ndarray] = {}
         self._contiguous = None
+        self.spad = None  # Scratchpad, created by the first imc.spad_alloc
 
     def contiguous(self, x: np.ndarray) -> np.ndarray:
         """`x` in C order (NumPy's matmul is much slower on strided views);
@@ -351,9 +352,130 @@ def contract(interp, op, args):
     return [y]
 
 
-for _name in ("imc.spad_alloc", "imc.spad_free", "imc.dma"):
+class Scratchpad:
+    """The chip's scratchpad: one byte array that `imc.spad_alloc` carves views from.
 
-    def _not_yet(interp, op, args, _name=_name):
-        raise op.error(f"'{_name}' is not executable yet (scratchpad placement lands with imc-place-buffers)")
+    It checks what the verifier cannot: live buffers never overlap, freed
+    buffers are not used, and no byte is read before a DMA or an op wrote it
+    (validity is tracked per element, on the element's first byte).
+    """
 
-    register(_name, _not_yet)
+    def __init__(self, size: int):
+        self.memory = np.zeros(size, dtype=np.uint8)
+        self.valid = np.zeros(size, dtype=bool)
+        self.live: dict[int, tuple[int, int]] = {}  # base address -> (offset, size)
+        self.freed: set[int] = set()
+
+    @property
+    def base(self) -> int:
+        return self.memory.ctypes.data
+
+    def owns(self, a) -> bool:
+        if not isinstance(a, np.ndarray) or a.size == 0:
+            return False
+        start = a.__array_interface__["data"][0] - self.base
+        return 0 <= start < self.memory.size
+
+    def offset_of(self, a: np.ndarray) -> int:
+        return a.__array_interface__["data"][0] - self.base
+
+    def valid_view(self, a: np.ndarray) -> np.ndarray:
+        """A bool array shaped like `a`: is each element's first byte valid?"""
+        return np.lib.stride_tricks.as_strided(self.valid[self.offset_of(a) :], shape=a.shape, strides=a.strides)
+
+    def buffer_of(self, a: np.ndarray) -> tuple[int, int] | None:
+        start = self.offset_of(a)
+        for offset, size in self.live.values():
+            if offset <= start < offset + size:
+                return offset, size
+        return None
+
+
+def _spad(ex) -> Scratchpad:
+    chip = ex.chip
+    if chip.spad is None:
+        chip.spad = Scratchpad(chip.hardware.spad_bytes)
+    return chip.spad
+
+
+def check_spad_read(interp, op, a) -> None:
+    """Raises if `a` (a scratchpad view) holds bytes never loaded or written."""
+    ex = getattr(interp, "imc", None)
+    if ex is None or ex.chip.spad is None or not ex.chip.spad.owns(a):
+        return
+    spad = ex.chip.spad
+    if spad.buffer_of(a) is None:
+        raise op.error(f"uses a scratchpad buffer at offset {spad.offset_of(a)} that is not allocated (freed?)")
+    if not spad.valid_view(a).all():
+        raise op.error(
+            f"reads scratchpad bytes at offset {spad.offset_of(a)} that were never loaded by a DMA or written"
+        )
+
+
+def mark_spad_written(interp, a) -> None:
+    ex = getattr(interp, "imc", None)
+    if ex is not None and ex.chip.spad is not None and ex.chip.spad.owns(a):
+        ex.chip.spad.valid_view(a)[...] = True
+
+
+@impl("imc.spad_alloc")
+def spad_alloc(interp, op, args):
+    ex = _exec(interp)
+    spad = _spad(ex)
+    o = op.ir
+    offset, size = _int_attr(o, "offset"), _int_attr(o, "size")
+    if offset < 0 or offset + size > spad.memory.size:
+        raise op.error(f"buffer [{offset}, {offset + size}) is beyond the scratchpad capacity of {spad.memory.size} bytes")
+    for other_offset, other_size in spad.live.values():
+        if offset < other_offset + other_size and other_offset < offset + size:
+            raise op.error(
+                f"buffer [{offset}, {offset + size}) overlaps the live buffer [{other_offset}, {other_offset + other_size})"
+            )
+    t = ir.MemRefType(op.result_types[0])
+    from .core import element_dtype
+
+    dtype = element_dtype(t.element_type)
+    nbytes = int(np.prod(t.shape)) * dtype.itemsize
+    view = spad.memory[offset : offset + nbytes].view(dtype).reshape(tuple(t.shape))
+    spad.live[spad.base + offset] = (offset, size)
+    spad.valid[offset : offset + size] = False
+    return [view]
+
+
+@impl("imc.spad_free")
+def spad_free(interp, op, args):
+    ex = _exec(interp)
+    spad = _spad(ex)
+    key = args[0].__array_interface__["data"][0]
+    if key not in spad.live:
+        raise op.error(f"frees a scratchpad buffer at offset {key - spad.base} that is not allocated (double free?)")
+    offset, size = spad.live.pop(key)
+    spad.valid[offset : offset + size] = False
+    return []
+
+
+@impl("imc.dma")
+def dma(interp, op, args):
+    ex = _exec(interp)
+    spad = _spad(ex)
+    src, dst = args
+    if op.static is None:
+        o = op.ir
+        op.static = {name: list(ir.DenseI64ArrayAttr(o.attributes[name])) for name in ("offsets", "sizes", "strides")}
+    st = op.static
+    window = tuple(slice(o, o + (n - 1) * s + 1, s) for o, n, s in zip(st["offsets"], st["sizes"], st["strides"]))
+    load = spad.owns(dst)
+    if load:
+        for a in (dst,):
+            if spad.buffer_of(a) is None:
+                raise op.error(f"writes a scratchpad buffer at offset {spad.offset_of(a)} that is not allocated (freed?)")
+        dst[...] = src[window]
+        mark_spad_written(interp, dst)
+        nbytes = dst.nbytes
+        ex.report.add(ex.layer_of(op), dram_read_bytes=nbytes, spad_write_bytes=nbytes)
+    else:
+        check_spad_read(interp, op, src)
+        dst[window] = src
+        nbytes = src.nbytes
+        ex.report.add(ex.layer_of(op), dram_write_bytes=nbytes, spad_read_bytes=nbytes)
+    return []
