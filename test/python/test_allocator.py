@@ -1,0 +1,63 @@
+"""Best-fit scratchpad allocation: invariants over random lifetimes."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imc.allocator import Buffer, best_fit
+
+
+def _overlap(a, b):
+    return a[0] < b[1] and b[0] < a[1]
+
+
+buffers = st.lists(
+    st.tuples(st.integers(0, 30), st.integers(0, 10), st.integers(1, 300)),
+    min_size=1,
+    max_size=25,
+).map(lambda xs: [Buffer(f"b{i}", s, s + d, n) for i, (s, d, n) in enumerate(xs)])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(buffers, st.integers(64, 2048), st.sampled_from([1, 8, 64]))
+def test_live_buffers_never_overlap_and_fit(bufs, capacity, alignment):
+    p = best_fit(bufs, capacity, alignment)
+    by_name = {b.name: b for b in bufs}
+    placed = [(by_name[n], o) for n, o in p.offsets.items()]
+    for b, o in placed:
+        assert o % alignment == 0
+        assert 0 <= o and o + b.size <= capacity
+    for i, (a, oa) in enumerate(placed):
+        for b, ob in placed[i + 1 :]:
+            if a.start <= b.end and b.start <= a.end:
+                assert not _overlap((oa, oa + a.size), (ob, ob + b.size)), (a, oa, b, ob)
+    assert set(p.offsets) | set(p.spilled) == set(by_name)
+    assert p.peak_bytes <= capacity
+
+
+def test_freed_space_is_reused():
+    bufs = [Buffer("a", 0, 1, 100), Buffer("b", 2, 3, 100)]
+    p = best_fit(bufs, capacity=100)
+    assert p.offsets == {"a": 0, "b": 0} and not p.spilled and p.peak_bytes == 100
+
+
+def test_best_fit_picks_the_smallest_gap():
+    # z [0,150), y [150,270) dies at 0, x [270,370): at t=1 the gaps are
+    # [150,270) (120 B) and [370,500) (130 B); w (90 B) takes the smaller one.
+    bufs = [Buffer("z", 0, 5, 150), Buffer("y", 0, 0, 120), Buffer("x", 0, 5, 100), Buffer("w", 1, 5, 90)]
+    p = best_fit(bufs, capacity=500)
+    assert p.offsets == {"z": 0, "y": 150, "x": 270, "w": 150}
+    assert not p.spilled
+
+
+def test_spills_what_does_not_fit():
+    bufs = [Buffer("big", 0, 2, 600), Buffer("small", 1, 2, 300)]
+    p = best_fit(bufs, capacity=800)
+    assert p.offsets == {"big": 0} and p.spilled == ["small"]
+
+
+def test_bad_buffers_are_errors():
+    with pytest.raises(ValueError, match="size 0 must be positive"):
+        Buffer("x", 0, 1, 0)
+    with pytest.raises(ValueError, match="ends"):
+        Buffer("x", 3, 1, 4)
