@@ -67,26 +67,30 @@ EVENTS = (
 class LayerRow:
     """One source layer: raw event counts; counters are priced when read."""
 
-    __slots__ = ("name", "location", "events", "lower_bound_bytes", "_hardware")
+    __slots__ = ("name", "location", "events", "busy", "lower_bound_bytes", "_hardware")
 
     def __init__(self, name: str, location: str, hardware):
         self.name = name
         self.location = location
         self.events = dict.fromkeys(EVENTS, 0)
+        self.busy: dict[int, int] = {}  # crossbar -> MVM steps in this layer
         self.lower_bound_bytes = None
         self._hardware = hardware
 
     @property
     def counters(self) -> Counters:
-        return price(self.events, self._hardware)
+        return price(self.events, self._hardware, [self.busy])
 
 
-def price(events: dict, hardware) -> Counters:
+def price(events: dict, hardware, busy: list[dict] = ()) -> Counters:
     """Counters with energy and latency from the hardware cost table.
 
-    Energy: count x pJ per event. Latency: events are serialized (no overlap
-    model before buffer placement); programming is row-parallel, so it costs
-    `latency.cell_program` per programmed row.
+    Energy: count x pJ per event. Latency: the crossbars of one layer compute
+    in parallel, so a layer's MVM time is its busiest crossbar's steps x
+    `latency.mvm` (`busy`: per layer, crossbar -> steps; summed over layers,
+    which run one after another); every other event is serialized (no DMA /
+    compute overlap before buffer placement); programming is row-parallel, so
+    it costs `latency.cell_program` per programmed row.
     """
     e, l = hardware.energy, hardware.latency
     c = Counters(
@@ -116,7 +120,12 @@ def price(events: dict, hardware) -> Counters:
         if count:
             c.energy_by_event[kind] = count * pj
     c.energy_pj = sum(c.energy_by_event.values())
-    c.latency_ns = sum(count * ns for count, _, ns in priced.values()) + events["program_rows"] * l.cell_program
+    mvm_steps = sum(max(b.values()) for b in busy if b) if any(busy) else events["mvm"]
+    c.latency_ns = (
+        sum(count * ns for kind, (count, _, ns) in priced.items() if kind != "mvm")
+        + mvm_steps * l.mvm
+        + events["program_rows"] * l.cell_program
+    )
     return c
 
 
@@ -155,7 +164,7 @@ class Report:
         for row in self.layers.values():
             for kind, n in row.events.items():
                 events[kind] += n
-        return price(events, self.hardware)
+        return price(events, self.hardware, [row.busy for row in self.layers.values()])
 
     def to_dict(self) -> dict:
         layers = []

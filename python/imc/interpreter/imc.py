@@ -278,8 +278,10 @@ def mvm(interp, op, args):
     if y.dtype != np.float32:
         y = y.astype(np.float32)
     n_mvm = batch * cycles
+    row = ex.layer_of(op)
+    row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
     ex.report.add(
-        ex.layer_of(op),
+        row,
         mvm=n_mvm,
         dac=n_mvm * rows,
         adc=n_mvm * xb.cols if st["adc"] > 0 else 0,
