@@ -61,6 +61,11 @@ class ImcPlaceCrossbars(ImcPass):
     choosing the largest tiles as residents minimizes the cells reprogrammed
     (every tile needs exactly one crossbar, so the greedy choice is optimal).
     A remark says how many tiles and cells are reprogrammed per call.
+
+    With `duplicate=true` and spare crossbars, the busiest layers (longest
+    MVM time on their busiest crossbar) get copies; each MVM's input rows are
+    split between the copies and the results concatenated, so the layer's MVM
+    time divides by the number of copies (the copies cost their programming).
     """
 
     name = "imc-place-crossbars"
@@ -69,6 +74,9 @@ class ImcPlaceCrossbars(ImcPass):
     crossbars: int | None = field(default=None, metadata={"help": "number of crossbars (default: cores x crossbars per core)"})
     pack: bool = field(default=True, metadata={"help": "share crossbars between small tiles (disjoint rows and columns)"})
     pool: int = field(default=1, metadata={"help": "crossbars that rotate through non-resident tiles when the model does not fit"})
+    duplicate: bool = field(
+        default=False, metadata={"help": "copy the busiest layers onto spare crossbars and split their inputs between copies"}
+    )
 
     def run(self, module, state) -> None:
         total = state.hardware.total_crossbars if self.crossbars is None else self.crossbars
@@ -121,3 +129,106 @@ class ImcPlaceCrossbars(ImcPass):
             if r or c:
                 op.attributes[OFFSET_ATTR] = i64_array([r, c])
         state.remark(module, message)
+        if self.duplicate:
+            if slots > total:
+                state.remark(module, "duplicate: no spare crossbars (the model is time-multiplexed)")
+            else:
+                _duplicate_busiest(programs, packed, total - slots, slots, state, module)
+
+
+def _mvm_users(program) -> list:
+    return [u.owner for u in program.results[0].uses if u.owner.name == "imc.mvm"]
+
+
+def _rows_of(mvm) -> int:
+    return ir.ShapedType(mvm.operands[1].type).shape[0]
+
+
+def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, module) -> None:
+    """Gives the busiest layers extra copies on spare crossbars.
+
+    A layer is the set of programs from one source location. Its MVM time is
+    its busiest crossbar's: the rows fed to the programs on that crossbar.
+    Repeatedly, the layer with the longest time per copy gets one more copy if
+    enough crossbars are spare (one per crossbar the layer uses; packed
+    offsets are kept); each MVM's input rows are then split between the
+    copies and the results concatenated, so the layer's time divides by the
+    number of copies. Copies are programmed too: cells programmed grow.
+    """
+    layers: dict[str, dict] = {}
+    for op, (slot, _, _) in zip(programs, packed):
+        layer = layers.setdefault(str(op.location), {"programs": [], "load": {}, "slots": set()})
+        rows = sum(_rows_of(m) for m in _mvm_users(op))
+        layer["programs"].append(op)
+        layer["slots"].add(slot)
+        layer["load"][slot] = layer["load"].get(slot, 0) + rows
+    copies = {key: 1 for key in layers}
+    max_rows = {key: max((_rows_of(m) for p in l["programs"] for m in _mvm_users(p)), default=0) for key, l in layers.items()}
+    while True:
+        candidates = [
+            (max(l["load"].values()) / copies[k], k)
+            for k, l in layers.items()
+            if len(l["slots"]) <= spare and copies[k] < max_rows[k]
+        ]
+        if not candidates:
+            break
+        _, key = max(candidates)
+        copies[key] += 1
+        spare -= len(layers[key]["slots"])
+    duplicated = 0
+    for key, k in copies.items():
+        if k == 1:
+            continue
+        layer = layers[key]
+        arrays = {}
+        for copy in range(1, k):
+            for slot in sorted(layer["slots"]):
+                arrays[(copy, slot)] = next_array
+                next_array += 1
+        slot_of = {id(op): slot for op, (slot, _, _) in zip(programs, packed)}
+        for program in layer["programs"]:
+            _split_mvms(program, [arrays[(c, slot_of[id(program)])] for c in range(1, k)])
+        duplicated += 1
+        state.remark(module, f"layer at {key}: {k} copies on spare crossbars; its MVM time divides by {k}")
+    if not duplicated:
+        state.remark(module, "duplicate: no layer could be copied (not enough spare crossbars or single-row inputs)")
+
+
+def _split_mvms(program, extra_arrays: list[int]) -> None:
+    """Clones `program` onto `extra_arrays` and splits each of its MVMs by rows."""
+    from torch_mlir.dialects import tensor
+
+    from imc.dialects.imc import MvmOp
+    from imc.ir_utils import extract_slice, tensor_type
+
+    clones = []
+    for array in extra_arrays:
+        clone = program.clone(ip=ir.InsertionPoint(program))
+        clone.attributes["array"] = i64_attr(array)
+        clones.append(clone)
+    handles = [program.results[0]] + [c.results[0] for c in clones]
+    for mvm in _mvm_users(program):
+        x = mvm.operands[1]
+        m, r = ir.ShapedType(x.type).shape
+        n = min(len(handles), m)
+        bounds = [(i * m) // n for i in range(n + 1)]
+        out_t = ir.RankedTensorType(mvm.results[0].type)
+        with ir.InsertionPoint(mvm), mvm.location:
+            parts = []
+            for j in range(n):
+                lo, hi = bounds[j], bounds[j + 1]
+                xj = extract_slice(x, [lo, 0], [hi - lo, r], loc=mvm.location)
+                parts.append(
+                    MvmOp(
+                        handles[j],
+                        xj,
+                        mvm.attributes["dac_bits"],
+                        mvm.attributes["adc_bits"],
+                        mvm.attributes["input_bits"],
+                        tensor_type([hi - lo, out_t.shape[1]], out_t.element_type),
+                        loc=mvm.location,
+                    ).result
+                )
+            joined = tensor.concat(out_t, 0, parts, loc=mvm.location)
+        mvm.results[0].replace_all_uses_with(joined)
+        mvm.erase()
