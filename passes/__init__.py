@@ -7,6 +7,7 @@ pass is used, so adding a pass is one line here.
 import importlib
 
 PASSES: dict[str, str] = {
+    "imc-check-buffers": "imc_check_buffers:ImcCheckBuffers",
     "imc-map-contractions": "imc_map_contractions:ImcMapContractions",
     "imc-tile": "imc_tile:ImcTile",
     "imc-place-crossbars": "imc_place_crossbars:ImcPlaceCrossbars",
