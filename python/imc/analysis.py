@@ -573,7 +573,6 @@ def _slice_region(op, root: _Value, region, t, e_bits: int):
     offsets = _i64s(op.attributes["static_offsets"])
     sizes = _i64s(op.attributes["static_sizes"])
     strides = _i64s(op.attributes["static_strides"])
-    view_bits = math.prod(t.shape) * e_bits
     if _DYNAMIC in offsets or _DYNAMIC in sizes or any(s != 1 for s in strides) or region is not None:
         # Its own group: only its own bytes are known to be read.
         return (("opaque", id(op)), [0] * len(t.shape), list(t.shape), e_bits)

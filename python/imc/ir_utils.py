@@ -1,7 +1,7 @@
 """Small helpers for building and inspecting IR in imc passes."""
 
 from torch_mlir import ir
-from torch_mlir.dialects import arith, linalg, tensor
+from torch_mlir.dialects import linalg, tensor
 
 __all__ = [
     "i64",
@@ -9,7 +9,6 @@ __all__ = [
     "bool_attr",
     "i64_array",
     "tensor_type",
-    "defining_op",
     "is_weight",
     "is_zero_fill",
     "extract_slice",
@@ -44,12 +43,6 @@ def i64_array(values) -> ir.DenseI64ArrayAttr:
 
 def tensor_type(shape, element_type) -> ir.RankedTensorType:
     return ir.RankedTensorType.get(list(shape), element_type)
-
-
-def defining_op(value: ir.Value):
-    """The op defining `value`, or None for a block argument."""
-    owner = value.owner
-    return owner if isinstance(owner, (ir.Operation, ir.OpView)) and not isinstance(owner, ir.Block) else None
 
 
 def _op_of(value: ir.Value):

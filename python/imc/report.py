@@ -5,7 +5,7 @@ energy and latency come from the hardware description's cost table.
 """
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 __all__ = ["Counters", "Report", "COUNTERS", "EVENTS", "price"]
 

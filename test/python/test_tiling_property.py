@@ -129,7 +129,7 @@ def test_tiles_cover_weight_exactly_once_per_slice(p):
     k, n, rows, cols = p["k"], p["n"], p["rows"], p["cols"]
     wb, cb, transpose = p["weight_bits"], p["cell_bits"], p["transpose"]
     slices = -(-wb // cb)
-    with make_context() as ctx, ir.Location.unknown():
+    with make_context(), ir.Location.unknown():
         module = ir.Module.parse(_contract_module(p["lead"], k, n, transpose))
         pipeline = f"builtin.module(imc-tile{{rows={rows} cols={cols} weight-bits={wb} cell-bits={cb}}})"
         run_pipeline(module, pipeline)

@@ -156,10 +156,7 @@ def element_dtype(t: ir.Type) -> np.dtype:
 
 
 def _location(op) -> str:
-    try:
-        return str(op.location)
-    except Exception:  # pragma: no cover - detached ops
-        return "loc(unknown)"
+    return str(op.location)
 
 
 class CompiledOp:

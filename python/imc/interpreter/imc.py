@@ -32,7 +32,7 @@ import math
 import numpy as np
 from torch_mlir import ir
 
-from .core import InterpreterError, impl, register
+from .core import InterpreterError, impl
 
 PRECISIONS = ("ideal", "quantized", "noisy")
 
@@ -97,7 +97,6 @@ class Chip:
     # -- programming ------------------------------------------------------------
     def conductance(self, tile: np.ndarray, s: int, cb: int, wb: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(G_s, per-column scale or None) for slice `s` of a rows x cols tile."""
-        slices = -(-wb // cb)
         if self.precision == "ideal":
             return (np.ascontiguousarray(tile, dtype=np.float32) if s == 0 else None), None
         qmax = 2 ** (wb - 1) - 1 if wb > 1 else 1

@@ -29,7 +29,7 @@ import numpy as np
 
 from torch_mlir import ir
 
-from .core import InterpreterError, element_dtype, impl
+from .core import impl
 
 # ------------------------------------------------------------------ helpers
 
