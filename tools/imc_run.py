@@ -17,6 +17,7 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.context import make_context
+from imc.ir_utils import find_function
 from imc.pipeline import format_diagnostic, format_location
 
 
@@ -81,10 +82,7 @@ def main(argv=None) -> int:
             sys.stderr.write(f"imc-run: error: {exc}\n")
             return 1
 
-        func = None
-        for op in module.body.operations:
-            if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == args.entry:
-                func = op
+        func = find_function(module, args.entry)
         if func is None:
             sys.stderr.write(f"imc-run: error: no function '@{args.entry}' in {source}\n")
             return 1

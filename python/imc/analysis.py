@@ -32,7 +32,7 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.frontend import layer_name
-from imc.ir_utils import WEIGHT_ARG_ATTR
+from imc.ir_utils import WEIGHT_ARG_ATTR, find_function, find_nested
 
 __all__ = ["LayerBound", "ProgramBounds", "lower_bounds", "zigzag_example_bound", "IO_LAYER"]
 
@@ -331,11 +331,10 @@ def _live_profile(root: _Value):
 
 
 def _entry_func(module, entry: str):
-    op = module.operation if hasattr(module, "operation") else module
-    for f in op.regions[0].blocks[0].operations:
-        if f.operation.name == "func.func" and ir.StringAttr(f.attributes["sym_name"]).value == entry:
-            return f.operation
-    raise ValueError(f"lower_bounds: the module has no function @{entry}")
+    func = find_function(module, entry)
+    if func is None:
+        raise ValueError(f"lower_bounds: the module has no function @{entry}")
+    return func
 
 
 def _tensor(t):
@@ -552,20 +551,9 @@ def lower_bounds(module, hardware, *, entry: str = "main", activation_bits: int 
 def _check_nested(op, loc: str) -> None:
     if op.name == "func.call":
         raise ValueError(f"lower_bounds: 'func.call' at {loc} is not supported (inline callees first)")
-    found = []
-
-    def visit(o):
-        if o.name.startswith("imc.") or o.name == "func.call":
-            found.append(o.name)
-            return ir.WalkResult.INTERRUPT
-        return ir.WalkResult.ADVANCE
-
-    for region in op.regions:
-        for b in region.blocks:
-            for inner in b.operations:
-                inner.operation.walk(visit)
-    if found:
-        raise ValueError(f"lower_bounds: '{found[0]}' nested in '{op.name}' at {loc} is not supported")
+    found = find_nested(op, lambda o: o.name.startswith("imc.") or o.name == "func.call")
+    if found is not None:
+        raise ValueError(f"lower_bounds: '{found.name}' nested in '{op.name}' at {loc} is not supported")
 
 
 def _slice_region(op, root: _Value, region, t, e_bits: int):

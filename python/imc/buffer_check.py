@@ -68,6 +68,7 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.dialects.imc import SPAD_SPACE, element_bytes, is_spad
+from imc.ir_utils import find_nested
 
 __all__ = ["Violation", "BufferCheck", "check_buffers", "analyze_buffers", "VIOLATION_KINDS"]
 
@@ -740,18 +741,4 @@ def _has_uses(value) -> bool:
 
 def _touches_spad(op) -> bool:
     """True if any op nested in `op`'s regions is a scratchpad op or uses a scratchpad memref."""
-    found = []
-
-    def visit(o):
-        if o.name in (_ALLOC, _FREE) or any(_is_spad_memref(v) for v in o.operands):
-            found.append(o)
-            return ir.WalkResult.INTERRUPT
-        return ir.WalkResult.ADVANCE
-
-    for region in op.regions:
-        for block in region.blocks:
-            for o in block.operations:
-                o.operation.walk(visit)
-                if found:
-                    return True
-    return False
+    return find_nested(op, lambda o: o.name in (_ALLOC, _FREE) or any(_is_spad_memref(v) for v in o.operands)) is not None

@@ -532,14 +532,12 @@ def import_graph(
     lower_mlir_module(False, OutputType.LINALG_ON_TENSORS, module)
     if any(weight_args):
         with context:
-            for op in module.body.operations:
-                if op.operation.name != "func.func" or ir.StringAttr(op.attributes["sym_name"]).value != "main":
-                    continue
-                n_args = len(op.regions[0].blocks[0].arguments)
-                from imc.ir_utils import WEIGHT_ARG_ATTR
+            from imc.ir_utils import WEIGHT_ARG_ATTR, find_function
 
-                marked = ir.DictAttr.get({WEIGHT_ARG_ATTR: ir.UnitAttr.get()})
-                op.attributes["arg_attrs"] = ir.ArrayAttr.get(
-                    [marked if i < len(weight_args) and weight_args[i] else ir.DictAttr.get({}) for i in range(n_args)]
-                )
+            main = find_function(module, "main")
+            n_args = len(main.regions[0].blocks[0].arguments)
+            marked = ir.DictAttr.get({WEIGHT_ARG_ATTR: ir.UnitAttr.get()})
+            main.attributes["arg_attrs"] = ir.ArrayAttr.get(
+                [marked if i < len(weight_args) and weight_args[i] else ir.DictAttr.get({}) for i in range(n_args)]
+            )
     return module

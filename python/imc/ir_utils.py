@@ -17,6 +17,8 @@ __all__ = [
     "add",
     "transpose",
     "walk_ops",
+    "find_function",
+    "find_nested",
 ]
 
 
@@ -160,3 +162,32 @@ def walk_ops(root, names: set[str]) -> list:
 
     root.walk(visit)
     return found
+
+
+def find_function(module, name: str):
+    """The `func.func @name` at the top of `module` (an ir.Module or its op), or None."""
+    op = module.operation if hasattr(module, "operation") else module
+    for f in op.regions[0].blocks[0].operations:
+        if f.operation.name == "func.func" and ir.StringAttr(f.attributes["sym_name"]).value == name:
+            return f.operation
+    return None
+
+
+def find_nested(op, predicate):
+    """The first op strictly inside `op`'s regions for which `predicate(op)`
+    holds (pre-order, one walk that stops at the first match), or None."""
+    found = []
+
+    def visit(o):
+        if predicate(o):
+            found.append(o)
+            return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    for region in op.regions:
+        for block in region.blocks:
+            for inner in block.operations:
+                inner.operation.walk(visit)
+                if found:
+                    return found[0]
+    return None

@@ -13,6 +13,7 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.frontend import layer_name
+from imc.ir_utils import WEIGHT_ARG_ATTR, find_function
 from imc.interpreter import Interpreter
 from imc.interpreter.imc import Chip, ImcExecution, check_spad_read, mark_spad_written
 from imc.report import Report
@@ -165,10 +166,11 @@ class Runner:
         self.interpreter = Interpreter(module, hooks=_Counter(self))
         self.interpreter.imc = ImcExecution(self.chip, self.report, self.row_for)
         self._io_row = self.report.row("<inputs/outputs>", "")
-        self._weight_args = _weight_arg_mask(module, entry)
+        func = find_function(module, entry)
+        self._weight_args = _weight_arg_mask(func)
         # Tensor arguments and results move between DRAM and the chip at the
         # call boundary; memref ones are DRAM buffers the program moves itself.
-        self._tensor_args, self._tensor_results = _tensor_io(module, entry)
+        self._tensor_args, self._tensor_results = _tensor_io(func)
 
     def row_for(self, op):
         row = self._rows.get(id(op))
@@ -193,30 +195,22 @@ class Runner:
         return outputs
 
 
-def _weight_arg_mask(module, entry: str) -> dict[int, bool]:
-    from imc.ir_utils import WEIGHT_ARG_ATTR
-
-    op = module.operation if hasattr(module, "operation") else module
-    for f in op.regions[0].blocks[0].operations:
-        if f.operation.name == "func.func" and ir.StringAttr(f.attributes["sym_name"]).value == entry:
-            if "arg_attrs" not in f.attributes:
-                return {}
-            attrs = ir.ArrayAttr(f.attributes["arg_attrs"])
-            return {i: WEIGHT_ARG_ATTR in ir.DictAttr(a) for i, a in enumerate(attrs)}
-    return {}
+def _weight_arg_mask(func) -> dict[int, bool]:
+    if func is None or "arg_attrs" not in func.attributes:
+        return {}
+    attrs = ir.ArrayAttr(func.attributes["arg_attrs"])
+    return {i: WEIGHT_ARG_ATTR in ir.DictAttr(a) for i, a in enumerate(attrs)}
 
 
-def _tensor_io(module, entry: str) -> tuple[dict[int, bool], dict[int, bool]]:
-    op = module.operation if hasattr(module, "operation") else module
-    for f in op.regions[0].blocks[0].operations:
-        if f.operation.name == "func.func" and ir.StringAttr(f.attributes["sym_name"]).value == entry:
-            ftype = ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value)
-            is_tensor = lambda t: isinstance(t, ir.RankedTensorType) or str(t).startswith("tensor<")  # noqa: E731
-            return (
-                {i: is_tensor(t) for i, t in enumerate(ftype.inputs)},
-                {i: is_tensor(t) for i, t in enumerate(ftype.results)},
-            )
-    return {}, {}
+def _tensor_io(func) -> tuple[dict[int, bool], dict[int, bool]]:
+    if func is None:
+        return {}, {}
+    ftype = ir.FunctionType(ir.TypeAttr(func.attributes["function_type"]).value)
+    is_tensor = lambda t: isinstance(t, ir.RankedTensorType) or str(t).startswith("tensor<")  # noqa: E731
+    return (
+        {i: is_tensor(t) for i, t in enumerate(ftype.inputs)},
+        {i: is_tensor(t) for i, t in enumerate(ftype.results)},
+    )
 
 
 def run_module(module, inputs, hardware, *, precision="ideal", seed=0, entry="main"):
