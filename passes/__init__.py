@@ -10,6 +10,7 @@ PASSES: dict[str, str] = {
     "imc-check-buffers": "imc_check_buffers:ImcCheckBuffers",
     "imc-map-contractions": "imc_map_contractions:ImcMapContractions",
     "imc-tile": "imc_tile:ImcTile",
+    "imc-place-buffers": "imc_place_buffers:ImcPlaceBuffers",
     "imc-place-crossbars": "imc_place_crossbars:ImcPlaceCrossbars",
     "test-imc-fail": "test_imc_fail:TestImcFail",
 }
@@ -18,6 +19,10 @@ PIPELINES: dict[str, tuple[str, str]] = {
     "imc-map-to-crossbars": (
         "linalg-on-tensors -> weight-stationary contracts -> crossbar tiles -> placed crossbars",
         "imc-map-contractions, imc-tile, imc-place-crossbars, cse",
+    ),
+    "imc-default": (
+        "linalg-on-tensors -> placed crossbars and buffers, verified (imc.compile's default)",
+        "imc-map-to-crossbars, imc-place-buffers, imc-check-buffers",
     ),
 }
 """Named pipelines: flag -> (summary, pipeline elements)."""

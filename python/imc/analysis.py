@@ -356,7 +356,9 @@ def _fmt(n_bytes: float) -> str:
     return f"{int(n):,} B"
 
 
-def lower_bounds(module, hardware, *, entry: str = "main", activation_bits: int | None = None) -> ProgramBounds:
+def lower_bounds(
+    module, hardware, *, entry: str = "main", activation_bits: int | None = None, granularity: str = "stage"
+) -> ProgramBounds:
     """I/O lower bounds of `entry` in a mapped module, per source layer.
 
     `hardware` gives the scratchpad size (`spad_bytes`). Activations (model
@@ -364,6 +366,12 @@ def lower_bounds(module, hardware, *, entry: str = "main", activation_bits: int 
     element when given, else their IR element size in bytes (as the runtime
     counts them); weights programmed into crossbars count the program's
     `weight_bits` per element; digital-unit constants their IR element size.
+    `granularity` chooses the capacity term: "stage" (default) is the
+    execution model of placed programs (`imc.placement`: layers run one at a
+    time and read and write stored tensors whole, values inside a layer
+    stream); "op" assumes every op reads and writes whole tensors (A2). On a
+    program already placed by `imc-place-buffers` the stage term is the one
+    the pass recorded in the module attribute `imc.placement`.
     Walks the entry function's top-level ops once. Raises `ValueError` naming
     the op and its location for what the analysis cannot bound (`func.call`,
     imc ops nested in regions, dynamic shapes).
@@ -426,6 +434,8 @@ def lower_bounds(module, hardware, *, entry: str = "main", activation_bits: int 
             lname = loc_names[loc] = layer_name(loc)
         if name == "func.call" or (op.regions and not (name.startswith("linalg.") or name.startswith("tensor."))):
             _check_nested(op, loc)
+        if name in _PLACEMENT_OPS or (name == "tensor.concat" and "imc.join" in op.attributes):
+            continue  # moves stored tensors; their bound is the capacity term
         if name in _VIEWS:
             src = alias.get(op.operands[0])
             if src is None:
@@ -509,24 +519,28 @@ def lower_bounds(module, hardware, *, entry: str = "main", activation_bits: int 
         lb.reasons.append(f"digital-unit constant read once: {bits // 8:,} B")
     total_constant_bits = sum(_union_bits(rs, root) for root, (_, rs) in constant_regions.items())
 
-    # 2. Capacity: live activation bits between ops.
-    cap_bits, live_bits = _capacity(roots, n, spad_bits)
     program = ProgramBounds(layers, int(hardware.spad_bytes))
-    peaks: dict[str, tuple[int, int]] = {}
-    for pos, lname in compute_layers:
-        c = int(cap_bits[pos])
-        if c > peaks.get(lname, (0, 0))[0]:
-            peaks[lname] = (c, int(live_bits[pos]))
-    for lname, (c, live) in peaks.items():
-        lb = layer(lname)
-        lb.capacity_bytes = c // 8
-        lb.reasons.append(
-            f"scratchpad overflow: {_fmt(live // 8)} live beyond {_fmt(hardware.spad_bytes)} at this layer "
-            f"(>= {c // 8:,} B spilled and reloaded)"
-        )
-    if peaks:
-        best = max(peaks.items(), key=lambda kv: kv[1][0])
-        program.capacity_bytes, program.capacity_layer = best[1][0] // 8, best[0]
+    if granularity == "stage":
+        _stage_capacity(module, func, hardware, layer, program)
+    elif granularity != "op":
+        raise ValueError(f"lower_bounds: granularity '{granularity}' is not 'stage' or 'op'")
+    if granularity == "op":  # 2. Capacity: live activation bits between ops.
+        cap_bits, live_bits = _capacity(roots, n, spad_bits)
+        peaks: dict[str, tuple[int, int]] = {}
+        for pos, lname in compute_layers:
+            c = int(cap_bits[pos])
+            if c > peaks.get(lname, (0, 0))[0]:
+                peaks[lname] = (c, int(live_bits[pos]))
+        for lname, (c, live) in peaks.items():
+            lb = layer(lname)
+            lb.capacity_bytes = c // 8
+            lb.reasons.append(
+                f"scratchpad overflow: {_fmt(live // 8)} live beyond {_fmt(hardware.spad_bytes)} at this layer "
+                f"(>= {c // 8:,} B spilled and reloaded)"
+            )
+        if peaks:
+            best = max(peaks.items(), key=lambda kv: kv[1][0])
+            program.capacity_bytes, program.capacity_layer = best[1][0] // 8, best[0]
     program.constant_reread_bytes = max(0, total_constant_bits // 8 - int(hardware.spad_bytes))
 
     # 3. Matmul (Smith et al. 2019) for digital contractions.
@@ -546,6 +560,50 @@ def lower_bounds(module, hardware, *, entry: str = "main", activation_bits: int 
     for lname in sorted(layers, key=lambda k: order.get(k, n)):
         layers[lname] = layers.pop(lname)
     return program
+
+
+_PLACEMENT_OPS = {
+    "bufferization.materialize_in_destination",
+    "bufferization.to_tensor",
+    "memref.alloc",
+    "memref.dealloc",
+    "imc.spad_alloc",
+    "imc.spad_free",
+}
+PLACEMENT_ATTR = "imc.placement"
+"""Module attribute `imc-place-buffers` leaves: the stage capacity bound it
+planned against, per layer (`{layer name: bytes}`) and in total (`total`)."""
+
+
+def stage_capacity(program, spad_bytes: int) -> tuple[dict[str, int], int]:
+    """Per-layer shares and total of the stage capacity bound
+    (`imc.placement.capacity_bound`)."""
+    from imc.placement import capacity_bound
+
+    bound = capacity_bound(program, spad_bytes)
+    return bound.layer_shares(program), bound.bytes
+
+
+def _stage_capacity(module, func, hardware, layer, program: ProgramBounds) -> None:
+    from imc.placement import stage_program
+
+    mod = module.operation if hasattr(module, "operation") else module
+    if PLACEMENT_ATTR in mod.attributes:
+        d = ir.DictAttr(mod.attributes[PLACEMENT_ATTR])
+        shares = {}
+        for i in range(len(d)):
+            na = d[i]
+            shares[na.name] = ir.IntegerAttr(na.attr).value
+        total = shares.pop("total", sum(shares.values()))
+    else:
+        shares, total = stage_capacity(stage_program(func), int(hardware.spad_bytes))
+    for lname, nbytes in shares.items():
+        lb = layer(lname)
+        lb.capacity_bytes += nbytes
+        lb.reasons.append(f"scratchpad capacity forces >= {nbytes:,} B of spills at this layer (stage bound)")
+    program.capacity_bytes = total
+    if shares:
+        program.capacity_layer = max(shares, key=shares.get)
 
 
 def _check_nested(op, loc: str) -> None:

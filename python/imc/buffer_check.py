@@ -581,6 +581,8 @@ class _Analyzer:
             return [(0, None)] if 0 in spad else [], [(1, None)] if 1 in spad else []
         if name == "memref.copy":
             return [(0, None)] if 0 in spad else [], [(1, None)] if 1 in spad else []
+        if name == "bufferization.materialize_in_destination":
+            return [], [(1, None)] if 1 in spad else []
         if name == "memref.load":
             return [(0, _indices(operands[1:]))], []
         if name == "memref.store":

@@ -13,7 +13,7 @@ from imc.runtime import Runner
 
 __all__ = ["compile", "compile_graph", "CompiledModel", "DEFAULT_PIPELINE"]
 
-DEFAULT_PIPELINE = "builtin.module(imc-map-to-crossbars)"
+DEFAULT_PIPELINE = "builtin.module(imc-default)"
 
 
 class CompiledModel:

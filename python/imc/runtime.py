@@ -12,6 +12,7 @@ result of a compute op is a scratchpad read or write.
 import numpy as np
 from torch_mlir import ir
 
+from imc.dialects.imc import is_spad
 from imc.frontend import layer_name
 from imc.ir_utils import WEIGHT_ARG_ATTR, find_function
 from imc.interpreter import Interpreter
@@ -36,7 +37,6 @@ _VIEWS = {
     "memref.subview",
     "memref.collapse_shape",
     "memref.expand_shape",
-    "bufferization.to_tensor",
     "bufferization.to_buffer",
     "cf.assert",
 }
@@ -82,7 +82,15 @@ class _Counter:
         o = op.ir.operation
         parent = o.parent
         nested = parent is not None and parent.name not in ("func.func",)
-        if (
+        if name in _TRANSFERS:
+            # Loads and stores of stored tensors (imc-place-buffers): DRAM
+            # traffic when the buffer is in DRAM, a checked access otherwise.
+            buf = o.operands[0 if name == "bufferization.to_tensor" else 1]
+            kind = name + (".spad" if _is_spad_type(buf.type) else ".dram")
+            p = _Plan(self.runner.row_for(op), False, kind=kind)
+        elif name == "tensor.concat" and _JOIN_ATTR in o.attributes:
+            p = _Plan(None, True)  # joins the parts of a stored tensor: no bytes move
+        elif (
             name in _VIEWS
             or name.startswith("imc.")
             or nested
@@ -108,6 +116,10 @@ class _Counter:
     def on_op(self, op, args, results):
         p = self.plan(op)
         if p.skip:
+            return
+        kind = p.kind
+        if kind in _TRANSFER_KINDS:
+            self._transfer(op, p, args)
             return
         ins = args[: p.n_ins]
         if self.runner.chip.spad is not None:
@@ -147,6 +159,31 @@ class _Counter:
             spad_read_bytes=spad_read,
             spad_write_bytes=sum(getattr(r, "nbytes", 0) for r in results),
         )
+
+
+    def _transfer(self, op, p, args) -> None:
+        kind = p.kind
+        interp = self.runner.interpreter
+        if kind == "bufferization.to_tensor.dram":
+            self.runner.report.add(p.row, dram_read_bytes=args[0].nbytes)
+        elif kind == "bufferization.to_tensor.spad":
+            check_spad_read(interp, op, args[0])
+        elif kind == "bufferization.materialize_in_destination.dram":
+            self.runner.report.add(p.row, dram_write_bytes=args[0].nbytes)
+        else:
+            mark_spad_written(interp, args[1])
+
+
+_TRANSFERS = {"bufferization.to_tensor", "bufferization.materialize_in_destination"}
+_TRANSFER_KINDS = {f"{n}.{where}" for n in _TRANSFERS for where in ("spad", "dram")}
+_JOIN_ATTR = "imc.join"
+
+
+def _is_spad_type(t) -> bool:
+    try:
+        return is_spad(t)
+    except ValueError:  # not a memref
+        return False
 
 
 class Runner:

@@ -1,0 +1,248 @@
+"""`imc-place-buffers`: give every tensor passed between layers a home in the
+scratchpad or DRAM."""
+
+from dataclasses import dataclass, field
+
+from torch_mlir import ir
+from torch_mlir.dialects import bufferization, memref, tensor
+
+from imc.analysis import PLACEMENT_ATTR
+from imc.dialects.imc import SpadAllocOp, SpadFreeOp
+from imc.frontend import layer_name
+from imc.ir_utils import collapse, expand, extract_slice, find_function, i64_attr
+from imc.pipeline import ImcPass, PassFailure
+from imc.placement import VIEW_OPS, capacity_bound, plan_homes, stage_program
+
+JOIN_ATTR = "imc.join"
+"""Unit attribute on the `tensor.concat` that joins a tensor's scratchpad and
+DRAM parts: the consumer streams both parts, the join moves no bytes."""
+
+
+@dataclass
+class ImcPlaceBuffers(ImcPass):
+    """Places the tensors passed between layers in the scratchpad and DRAM.
+
+    Input: the entry function of a mapped program on tensors (after
+    `imc-map-to-crossbars`), without `memref` buffers of its own. Output: the
+    same computation where every *stored tensor* (a value produced in one
+    stage and read by a later one; `imc.placement` defines stages: a layer's
+    consecutive ops, with elementwise neighbours fused) has a home:
+
+    * its first bytes (row-major) in a scratchpad buffer `imc.spad_alloc` at a
+      fixed offset, live from its producer stage to its last consumer stage
+      and released by `imc.spad_free` after it;
+    * the rest in a DRAM buffer (`memref.alloc`, memory space 0), released by
+      `memref.dealloc`.
+
+    The producer writes each part with `bufferization.materialize_in_destination`
+    (a DRAM part is streamed out once); every consumer stage reads the parts
+    with `bufferization.to_tensor` (a DRAM part is streamed in once per
+    consumer stage) and joins them (`tensor.concat` marked `imc.join`), before
+    its first op. Values inside a stage, model inputs/outputs, weights and
+    constants are not touched.
+
+    What stays on chip, and until which read, solves the capacity bound's
+    linear program with bytes that leave the chip never coming back
+    (`imc.placement.plan_homes`): a tensor may be split into scratchpad chunks
+    freed after different reads and a DRAM part read by every later stage
+    (`memref.subview`s of it). Offsets come from best fit over the chunks'
+    lives, aligned to the hardware's `spad_alignment`. One remark per stage
+    gives the DRAM bytes planned, the bound's share and why they differ; a
+    summary remark gives the totals. The module attribute `imc.placement`
+    records the capacity bound per layer for `imc.analysis.lower_bounds`.
+    """
+
+    name = "imc-place-buffers"
+    summary = "Home inter-layer tensors in the scratchpad or DRAM (best fit over lifetimes)"
+
+    entry: str = field(default="main", metadata={"help": "function to place"})
+
+    def run(self, module, state) -> None:
+        func = find_function(module, self.entry)
+        if func is None:
+            state.error(module, f"no function '{self.entry}' to place buffers in")
+            raise PassFailure()
+        found = _existing_buffers(func)
+        if found is not None:
+            state.error(found, f"'{found.name}': imc-place-buffers expects tensor IR without buffers (already placed?)")
+            raise PassFailure()
+        hw = state.hardware
+        program = stage_program(func)
+        bound = capacity_bound(program, hw.spad_bytes)
+        plan = plan_homes(program, hw.spad_bytes, hw.spad_alignment)
+        shares = bound.layer_shares(program)
+        module.attributes[PLACEMENT_ATTR] = ir.DictAttr.get(
+            {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(bound.bytes)}
+        )
+        planned: dict[str, int] = {}
+        reasons: dict[str, list[str]] = {}
+        for t, home, off, written in zip(program.tensors, plan.homes, bound.off, bound.written):
+            try:
+                self._place(program, t, home)
+            except _Unsupported as e:
+                state.error(e.op, str(e))
+                raise PassFailure() from None
+            traffic = home.dram_traffic(t)
+            if not traffic:
+                continue
+            producer = program.stages[t.producer].layer
+            planned[producer] = planned.get(producer, 0) + (t.size - home.dram_start)
+            for c, r in zip(t.consumers, home.resident):
+                lname = program.stages[c].layer
+                planned[lname] = planned.get(lname, 0) + (t.size - r)
+            optimum = written + sum(off)
+            why = (
+                f"{t.describe()} read by {len(t.consumers)} stage(s): {t.size - home.dram_start:,} B written to DRAM, "
+                f"{sum(t.size - r for r in home.resident):,} B read back"
+            )
+            if traffic > optimum + 1:
+                why += f" ({traffic - int(optimum):,} B above the bound's schedule: bytes that left the chip stay off, or fragmentation)"
+            reasons.setdefault(producer, []).append(why)
+        for st in program.stages:
+            p, b = planned.pop(st.layer, 0), shares.pop(st.layer, 0)
+            if p or b:
+                state.remark(
+                    st.location,
+                    f"layer '{st.layer}': {p:,} B of DRAM traffic for stored tensors (spills), bound {b:,} B"
+                    + (": " + "; ".join(reasons.pop(st.layer, [])) if st.layer in reasons else ""),
+                )
+        state.remark(
+            module,
+            f"{len(program.tensors)} stored tensors over {len(program.stages)} stages; "
+            f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes:,} B; "
+            f"spill traffic {plan.dram_traffic(program):,} B, capacity bound {bound.bytes:,} B",
+        )
+
+    # -- rewriting -----------------------------------------------------------------
+    def _place(self, program, t, home) -> None:
+        value = t.value
+        rtype = ir.RankedTensorType(value.type)
+        if rtype.rank == 0:
+            return  # a scalar stays in the datapath
+        producer = value.owner
+        producer = producer.operation if hasattr(producer, "operation") else producer
+        loc = program.stages[t.producer].location  # traffic is reported at the stage's layer
+        n = t.size // _elem(rtype)
+        elem = t.size // n
+        et = rtype.element_type
+        users = _uses_by_stage(program, value)
+        spad_t = lambda k: ir.MemRefType.get([k], et, memory_space=i64_attr(1))  # noqa: E731
+        chunk_bufs = []  # (chunk, buffer)
+        dram = None
+        with ir.InsertionPoint.after(producer), loc:
+            flat = collapse(value, [list(range(rtype.rank))], loc=loc) if rtype.rank != 1 else value
+            for c in home.chunks:
+                k = (c.end - c.start) // elem
+                buf = SpadAllocOp(i64_attr(c.offset), i64_attr(k * elem), spad_t(k)).result
+                piece = extract_slice(flat, [c.start // elem], [k], loc=loc)
+                bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
+                chunk_bufs.append((c, buf))
+            if home.dram_start < t.size:
+                k = n - home.dram_start // elem
+                dram = memref.AllocOp(ir.MemRefType.get([k], et), [], []).result
+                piece = extract_slice(flat, [home.dram_start // elem], [k], loc=loc)
+                bufferization.MaterializeInDestinationOp(None, piece, dram, writable=True)
+        chunk_bufs.sort(key=lambda cb: cb[0].start)
+        # Read j: the chunks still held, then the rest from DRAM; before the
+        # consumer stage's first op.
+        for j, s in enumerate(t.consumers):
+            first = program.stages[s].ops[0]
+            sloc = program.stages[s].location
+            with ir.InsertionPoint(first), sloc:
+                loaded = [
+                    bufferization.ToTensorOp(ir.RankedTensorType.get([(c.end - c.start) // elem], et), buf).result
+                    for c, buf in chunk_bufs
+                    if c.until >= j
+                ]
+                resident = home.resident[j] // elem
+                if resident < n:
+                    lo = resident - home.dram_start // elem
+                    src = dram
+                    if lo:
+                        layout = ir.StridedLayoutAttr.get(lo, [1])
+                        sub_t = ir.MemRefType.get([n - resident], et, layout=layout)
+                        src = memref.SubViewOp(sub_t, dram, [], [], [], [lo], [n - resident], [1]).result
+                    loaded.append(bufferization.ToTensorOp(ir.RankedTensorType.get([n - resident], et), src).result)
+                joined = loaded[0]
+                if len(loaded) > 1:
+                    cat = tensor.ConcatOp(ir.RankedTensorType.get([n], et), 0, loaded)
+                    cat.operation.attributes[JOIN_ATTR] = ir.UnitAttr.get()
+                    joined = cat.result
+                whole = expand(joined, list(rtype.shape), [list(range(rtype.rank))], loc=sloc) if rtype.rank != 1 else joined
+                clones: dict = {}
+                for op, index, chain in users.get(s, []):
+                    op.operands[index] = _replay(chain, whole, clones, first)
+        # Release each part after its last read.
+        for c, buf in chunk_bufs:
+            last = program.stages[t.consumers[c.until]].ops[-1]
+            with ir.InsertionPoint.after(last), last.location:
+                SpadFreeOp(buf)
+        if dram is not None:
+            last = program.stages[t.last].ops[-1]
+            with ir.InsertionPoint.after(last), last.location:
+                memref.DeallocOp(dram)
+
+
+def _elem(rtype) -> int:
+    return max(1, ((getattr(rtype.element_type, "width", None) or 32) + 7) // 8)
+
+
+class _Unsupported(Exception):
+    def __init__(self, op, message):
+        super().__init__(message)
+        self.op = op
+
+
+def _top_level(op, func_block):
+    while op is not None:
+        parent = op.parent
+        if parent is None:
+            return None
+        if op.block == func_block:
+            return op
+        op = parent
+    return None
+
+
+def _uses_by_stage(program, value) -> dict[int, list]:
+    """Uses of `value` (directly or through view ops) by top-level ops of
+    other stages: stage -> [(user op, operand index, view chain)]."""
+    out: dict[int, list] = {}
+    block = program.stages[0].ops[0].block
+    stack = [(value, ())]
+    while stack:
+        v, chain = stack.pop()
+        for use in list(v.uses):
+            user = use.owner
+            user = user.operation if hasattr(user, "operation") else user
+            if user.name in VIEW_OPS and user.block == block:
+                stack.append((user.results[0], chain + (user,)))
+                continue
+            top = _top_level(user, block)
+            s = program.stage_of.get(top) if top is not None else None
+            if s is None or top.name == "func.return":
+                continue
+            out.setdefault(s, []).append((user, use.operand_number, chain))
+    return out
+
+
+def _replay(chain, base, clones: dict, before):
+    """`base` viewed through the view ops of `chain` (cloned before `before`)."""
+    v = base
+    for i, view in enumerate(chain):
+        key = tuple(chain[: i + 1])
+        if key in clones:
+            v = clones[key]
+            continue
+        if len(view.operands) != 1:
+            raise _Unsupported(view, f"'{view.name}' with dynamic operands on a stored tensor is not supported")
+        clone = view.clone(ip=ir.InsertionPoint(before))
+        clone.operands[0] = v
+        v = clones[key] = clone.results[0]
+    return v
+
+
+def _existing_buffers(func):
+    from imc.ir_utils import find_nested
+
+    return find_nested(func, lambda o: o.name in ("imc.spad_alloc", "memref.alloc", "imc.dma"))

@@ -1,0 +1,481 @@
+"""Layer-level buffer placement: stages, stored tensors, the capacity bound and a plan.
+
+The execution model of a placed imc program (docs/analysis.md, "Buffer
+placement"):
+
+* The entry function runs as a sequence of **stages** in program order. A
+  stage is a run of consecutive compute ops of one source layer
+  (`imc.frontend.layer_name` of their location); an elementwise stage (only
+  all-parallel `linalg.generic`/elementwise ops) merges with the adjacent
+  stage it feeds or reads from (epilogue/prologue fusion: a conv's bias,
+  batch norm and ReLU run on its outputs as they stream out of the ADCs).
+* Values inside a stage stream through the datapath (crossbar inputs, ADC
+  outputs, partial sums in the cores' output registers, the digital unit's
+  pipeline): an im2col matrix is an addressing pattern over the stage's input,
+  not a buffer.
+* Values passed *between* stages are **stored tensors**: each has one home
+  for its whole life, a scratchpad buffer (from the end of its producer stage
+  to the end of its last consumer stage) or DRAM. A stage reads a DRAM-homed
+  tensor once, streaming it through the DMA engine, and writes a DRAM-homed
+  result once as it is produced.
+* Model inputs and outputs move at the call boundary (read/written once);
+  weights are in the crossbars; digital-unit constants are read from DRAM.
+
+`stage_program(func)` builds the stages and stored tensors;
+`capacity_bound(...)` is the least DRAM traffic capacity forces on any
+schedule of these stages; `plan_homes(...)` chooses homes and scratchpad
+offsets (`imc-place-buffers` applies them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from torch_mlir import ir
+
+from imc.frontend import layer_name
+
+__all__ = [
+    "Stage",
+    "StoredTensor",
+    "StagedProgram",
+    "stage_program",
+    "CapacityBound",
+    "capacity_bound",
+    "Home",
+    "HomePlan",
+    "plan_homes",
+]
+
+# Ops whose results alias (a window of) their first operand.
+VIEW_OPS = frozenset(
+    {"tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape", "tensor.cast", "tensor.reshape"}
+)
+# Ops that carry no data of their own.
+_FREE_OPS = frozenset({"arith.constant", "tensor.empty", "bufferization.alloc_tensor", "func.return"})
+_ELEMENTWISE_NAMED = frozenset(
+    {"linalg.add", "linalg.sub", "linalg.mul", "linalg.div", "linalg.max", "linalg.min", "linalg.exp", "linalg.fill"}
+)
+
+
+@dataclass
+class Stage:
+    """Consecutive compute ops of one layer (plus fused elementwise neighbours)."""
+
+    index: int
+    layer: str
+    ops: list = field(default_factory=list)  # ir.Operation, program order
+    elementwise: bool = True
+    location: object = None  # of the first op of `layer`: where the stage's traffic is reported
+
+
+@dataclass
+class StoredTensor:
+    """A value produced in one stage and read by later ones."""
+
+    value: ir.Value
+    size: int  # bytes
+    producer: int  # stage index
+    consumers: list[int]  # stage indices, sorted, all > producer
+    output: bool = False  # also returned by the function
+
+    @property
+    def last(self) -> int:
+        return self.consumers[-1]
+
+    def describe(self) -> str:
+        t = ir.RankedTensorType(self.value.type)
+        return f"{'x'.join(map(str, t.shape))}x{t.element_type} ({self.size:,} B)"
+
+
+@dataclass
+class StagedProgram:
+    stages: list[Stage]
+    tensors: list[StoredTensor]
+    stage_of: dict  # top-level compute ir.Operation -> stage index
+
+
+def _is_elementwise(op) -> bool:
+    name = op.name
+    if name in _ELEMENTWISE_NAMED:
+        return True
+    if name != "linalg.generic":
+        return False
+    iterators = ir.ArrayAttr(op.attributes["iterator_types"])
+    return all("parallel" in str(it) for it in iterators)
+
+
+def _tensor_bytes(t) -> int | None:
+    if not isinstance(t, ir.RankedTensorType):
+        try:
+            t = ir.RankedTensorType(t)
+        except ValueError:
+            return None
+    if not t.has_static_shape:
+        return None
+    width = getattr(t.element_type, "width", None) or 32
+    return math.prod(t.shape) * max(1, (width + 7) // 8)
+
+
+def stage_program(func) -> StagedProgram:
+    """Stages and stored tensors of `func` (a `func.func` of tensor IR).
+
+    Walks the body once. Ops with regions other than linalg/tensor ops are
+    part of the stage they sit in; values they use count like any operand.
+    """
+    block = func.regions[0].blocks[0]
+    ops = [v.operation for v in block.operations]
+    # 1. Raw stages: runs of compute ops with one layer name.
+    raw: list[Stage] = []
+    loc_names: dict[str, str] = {}
+    for op in ops:
+        if op.name in _FREE_OPS or op.name in VIEW_OPS:
+            continue
+        loc = str(op.location)
+        lname = loc_names.get(loc)
+        if lname is None:
+            lname = loc_names[loc] = layer_name(op.location)
+        if not raw or raw[-1].layer != lname:
+            raw.append(Stage(len(raw), lname, location=op.location))
+        raw[-1].ops.append(op)
+        raw[-1].elementwise &= _is_elementwise(op)
+    # 2. Roots: which compute op produced the data a value holds.
+    root: dict = {}  # ir.Value -> ir.Value (a compute-op result) or None
+    for op in ops:
+        if op.name in VIEW_OPS:
+            root[op.results[0]] = root.get(op.operands[0])
+        elif op.name not in _FREE_OPS:
+            for r in op.results:
+                root[r] = r
+    produced: dict[int, set] = {}  # id(stage) -> results of its ops
+    for st in raw:
+        produced[id(st)] = {r for op in st.ops for r in op.results}
+
+    def feeds(a: Stage, b: Stage) -> bool:
+        made = produced[id(a)]
+        return any(root.get(v) in made for op in b.ops for v in op.operands)
+
+    # 3. Fuse elementwise stages with the neighbour they exchange data with.
+    stages: list[Stage] = []
+    for st in raw:
+        prev = stages[-1] if stages else None
+        if prev is not None and (st.elementwise or prev.elementwise) and feeds(prev, st):
+            if prev.elementwise and not st.elementwise:
+                prev.layer, prev.location = st.layer, st.location  # a prologue joins the layer it feeds
+            prev.ops.extend(st.ops)
+            prev.elementwise &= st.elementwise
+            produced[id(prev)] |= produced[id(st)]
+            continue
+        st.index = len(stages)
+        stages.append(st)
+    stage_of = {}
+    for st in stages:
+        for op in st.ops:
+            stage_of[op] = st.index
+    # 4. Stored tensors: roots read by a later stage.
+    producer: dict = {}
+    for st in stages:
+        for op in st.ops:
+            for r in op.results:
+                producer[r] = st.index
+    consumers: dict = {}
+    outputs = set()
+    for op in ops:
+        if op.name == "func.return":
+            for v in op.operands:
+                r = root.get(v)
+                if r is not None:
+                    outputs.add(r)
+            continue
+        s = stage_of.get(op)
+        if s is None:
+            continue
+        for v in _operands_including_nested(op):
+            r = root.get(v)
+            if r is None:
+                continue
+            p = producer.get(r)
+            if p is not None and p != s:
+                consumers.setdefault(r, set()).add(s)
+    tensors = []
+    for r, cs in consumers.items():
+        size = _tensor_bytes(r.type)
+        if size is None:
+            continue
+        tensors.append(StoredTensor(r, size, producer[r], sorted(cs), r in outputs))
+    tensors.sort(key=lambda t: (t.producer, t.last))
+    return StagedProgram(stages, tensors, stage_of)
+
+
+def _operands_including_nested(op):
+    """Operands of `op` and values its regions use from outside."""
+    yield from op.operands
+    if not op.regions:
+        return
+    for region in op.regions:
+        for block in region.blocks:
+            for inner in block.operations:
+                yield from _operands_including_nested(inner.operation)
+
+
+# --------------------------------------------------------------------------- #
+# The capacity bound
+# --------------------------------------------------------------------------- #
+
+
+def segments(t: StoredTensor) -> list[tuple[int, int]]:
+    """The stages of `t`'s life split at its reads: segment j runs from just
+    after read j-1 (from its producer for j = 0) to read j, both inclusive."""
+    out = []
+    start = t.producer
+    for c in t.consumers:
+        out.append((start, c))
+        start = c + 1
+    return out
+
+
+@dataclass
+class CapacityBound:
+    """DRAM bytes the scratchpad capacity forces on the stored tensors.
+
+    `off[i][j]`: bytes of `tensors[i]` off chip during its segment j in an
+    optimal schedule; each is read back in that segment, and every byte ever
+    off chip was written once (`written[i]` = the largest `off[i][j]`).
+    `bytes` is the optimum's traffic, rounded down.
+    """
+
+    off: list[list[float]]
+    written: list[float]
+    excess: list[int]  # per stage k: bytes of stored tensors live at k beyond the scratchpad
+    bytes: int
+
+    def layer_shares(self, program: StagedProgram) -> dict[str, int]:
+        """The bound split over layers: writes to the producer's layer, the
+        reads of segment j to the layer of read j (rounded down)."""
+        shares: dict[str, float] = {}
+        for t, off, w in zip(program.tensors, self.off, self.written):
+            for s, b in [(t.producer, w)] + list(zip(t.consumers, off)):
+                if b > 0:
+                    lname = program.stages[s].layer
+                    shares[lname] = shares.get(lname, 0.0) + b
+        return {k: _whole(v) for k, v in shares.items() if _whole(v) > 0}
+
+
+def _whole(v: float) -> int:
+    """Bytes from an LP value: the nearest integer when the solver's answer is
+    within its tolerance of one, else rounded down (a bound stays a bound)."""
+    r = round(v)
+    return int(r) if abs(v - r) < 1e-3 else int(math.floor(v))
+
+
+def _excess(program: StagedProgram, spad_bytes: int) -> list[int]:
+    n = len(program.stages)
+    live = [0] * (n + 1)
+    for t in program.tensors:
+        live[t.producer] += t.size
+        live[t.last + 1] -= t.size
+    out, acc = [], 0
+    for k in range(n):
+        acc += live[k]
+        out.append(max(0, acc - spad_bytes))
+    return out
+
+
+def _solve(program: StagedProgram, spad_bytes: int, *, monotone: bool):
+    """min sum_i (w_i + sum_j y_ij) s.t. for every stage k the bytes off chip
+    cover E_k, 0 <= y_ij <= size_i, y_ij <= w_i (and y_ij <= y_i,j+1 when
+    `monotone`: bytes leave the chip but never come back). Returns (y, w, opt)."""
+    import numpy as np
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    tensors = program.tensors
+    excess = _excess(program, spad_bytes)
+    segs = [segments(t) for t in tensors]
+    if not any(excess):
+        return [[0.0] * len(s) for s in segs], [0.0] * len(tensors), 0.0
+    index = []  # variable -> (tensor, segment) ; w_i follow the y's
+    for i, ss in enumerate(segs):
+        for j in range(len(ss)):
+            index.append((i, j))
+    ny = len(index)
+    nvar = ny + len(tensors)
+    rows, cols, vals, rhs = [], [], [], []
+    r = 0
+    # Coverage: -sum y over segments containing k <= -E_k.
+    for k, e in enumerate(excess):
+        if e <= 0:
+            continue
+        for v, (i, j) in enumerate(index):
+            lo, hi = segs[i][j]
+            if lo <= k <= hi:
+                rows.append(r), cols.append(v), vals.append(-1.0)
+        rhs.append(-float(e))
+        r += 1
+    for v, (i, j) in enumerate(index):
+        rows += [r, r]
+        cols += [v, ny + i]
+        vals += [1.0, -1.0]
+        rhs.append(0.0)
+        r += 1
+        if monotone and j + 1 < len(segs[i]):
+            rows += [r, r]
+            cols += [v, v + 1]
+            vals += [1.0, -1.0]
+            rhs.append(0.0)
+            r += 1
+    a_ub = coo_matrix((vals, (rows, cols)), shape=(r, nvar)).tocsr()
+    bounds = [(0, tensors[i].size) for i, _ in index] + [(0, t.size) for t in tensors]
+    res = linprog(np.ones(nvar), A_ub=a_ub, b_ub=np.array(rhs), bounds=bounds, method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"capacity bound: linear program failed: {res.message}")
+    x = res.x
+    y = [[0.0] * len(s) for s in segs]
+    for v, (i, j) in enumerate(index):
+        y[i][j] = max(0.0, float(x[v]))
+    w = [max(0.0, float(x[ny + i])) for i in range(len(tensors))]
+    return y, w, float(res.fun)
+
+
+def capacity_bound(program: StagedProgram, spad_bytes: int) -> CapacityBound:
+    """The least spill traffic of any schedule that runs the stages in order.
+
+    While stage k runs, every stored tensor produced at or before k and read at
+    or after k is live (a stage reads its stored inputs and writes its stored
+    outputs as whole tensors); together they hold L_k bytes, so at least
+    E_k = max(0, L_k - S) of them are off chip during stage k. A byte off chip
+    at some point of segment j of its tensor's life (`segments`) must be read
+    back within that segment, once per such segment, and was written once.
+    With z_ik the bytes of tensor i off chip at stage k, any schedule pays at
+    least sum_i (max_k z_ik + sum_j max_{k in segment j} z_ik); relaxing to
+    real numbers gives a linear program whose optimum (HiGHS through
+    `scipy.optimize.linprog`) is the bound (docs/analysis.md).
+    """
+    y, w, opt = _solve(program, spad_bytes, monotone=False)
+    return CapacityBound(y, w, _excess(program, spad_bytes), _whole(opt))
+
+
+# --------------------------------------------------------------------------- #
+# The plan
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class Chunk:
+    """Bytes [start, end) of a stored tensor kept in the scratchpad at
+    `offset` until its read `until` (an index into the tensor's consumers)."""
+
+    start: int
+    end: int
+    offset: int
+    until: int
+
+
+@dataclass
+class Home:
+    """Where a stored tensor lives: scratchpad chunks (row-major byte ranges),
+    and bytes [dram_start, size) in DRAM, written once by the producer. Read j
+    takes bytes below `resident[j]` from the chunks and the rest from DRAM."""
+
+    chunks: list[Chunk]
+    dram_start: int
+    resident: list[int]  # per read
+
+    def dram_traffic(self, t: StoredTensor) -> int:
+        return (t.size - self.dram_start) + sum(t.size - r for r in self.resident)
+
+
+@dataclass
+class HomePlan:
+    homes: list[Home]
+    peak_bytes: int
+
+    def dram_traffic(self, program: StagedProgram) -> int:
+        """Planned DRAM traffic of the stored tensors."""
+        return sum(h.dram_traffic(t) for t, h in zip(program.tensors, self.homes))
+
+
+def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> HomePlan:
+    """Scratchpad and DRAM homes for the stored tensors.
+
+    Solves the capacity bound's linear program with one more constraint, that
+    bytes leave the chip but never come back (y_ij <= y_i,j+1), so a tensor's
+    on-chip part only shrinks over its life: with r_j = size - y_ij bytes on
+    chip in segment j, the prefix [0, r_last) stays until the last read, the
+    bytes [r_j+1, r_j) until read j, and [r_last, size) is also written to
+    DRAM. Chunks are placed in order of their producer stage (ties: longer
+    lives first), each at the best-fitting gap among the buffers already
+    placed whose lives intersect its own; a chunk that finds no gap for all
+    its bytes keeps what the widest gap holds and its other bytes are read
+    from DRAM. Chunk boundaries are whole elements; offsets are multiples of
+    `alignment`.
+    """
+    tensors = program.tensors
+    y, _, _ = _solve(program, spad_bytes, monotone=True)
+    wanted = []  # per tensor: resident bytes per segment (non-increasing)
+    for t, ys in zip(tensors, y):
+        elem = _elem_bytes(t.value.type)
+        rs, prev = [], t.size
+        for v in ys:
+            r = min(prev, int(math.floor((t.size - v) / elem + 1e-6)) * elem)
+            rs.append(max(0, r))
+            prev = rs[-1]
+        wanted.append(rs)
+    # Chunks: (tensor, segment j, bytes [lo, hi)) live from producer to read j.
+    requests = []
+    for i, (t, rs) in enumerate(zip(tensors, wanted)):
+        for j, r in enumerate(rs):
+            below = rs[j + 1] if j + 1 < len(rs) else 0
+            if r > below:
+                requests.append((t.producer, -t.consumers[j], i, j, below, r))
+    requests.sort()
+    placed: list[tuple[int, int, int, int]] = []  # (start stage, end stage, offset, aligned size)
+    got: dict[tuple[int, int], tuple[int, int]] = {}  # (i, j) -> (offset, bytes kept)
+    peak = 0
+    for start, neg_end, i, j, lo, hi in requests:
+        t = tensors[i]
+        end = -neg_end
+        want = hi - lo
+        elem = _elem_bytes(t.value.type)
+        occupied = sorted((o, o + sz) for s, e, o, sz in placed if s <= end and start <= e)
+        best, widest, cursor = None, (0, 0), 0
+        for a, b in occupied + [(spad_bytes, spad_bytes)]:
+            gap_start = -(-cursor // alignment) * alignment
+            gap = a - gap_start
+            if gap >= want and (best is None or gap < best[0]):
+                best = (gap, gap_start)
+            if gap > widest[0]:
+                widest = (gap, gap_start)
+            cursor = max(cursor, b)
+        if best is None:
+            want = widest[0] // elem * elem
+            best = widest
+        if want <= 0:
+            continue
+        size = -(-want // alignment) * alignment
+        placed.append((start, end, best[1], size))
+        peak = max(peak, best[1] + size)
+        got[(i, j)] = (best[1], want)
+    homes = []
+    for i, (t, rs) in enumerate(zip(tensors, wanted)):
+        # Rebuild the prefix from what was placed, last read first: a chunk
+        # that kept less leaves a hole, so the prefix ends where it ends.
+        chunks, resident = [], [0] * len(rs)
+        top = 0
+        for j in reversed(range(len(rs))):
+            if (i, j) in got:
+                offset, kept = got[(i, j)]
+                if kept > 0:
+                    chunks.append(Chunk(top, top + kept, offset, j))
+                    top += kept
+            resident[j] = top
+        # A byte not on chip for every read is in DRAM from production on.
+        dram_start = min(resident) if resident else t.size
+        homes.append(Home(chunks, dram_start, resident))
+    return HomePlan(homes, peak)
+
+
+def _elem_bytes(t) -> int:
+    t = ir.RankedTensorType(t)
+    return max(1, ((getattr(t.element_type, "width", None) or 32) + 7) // 8)
