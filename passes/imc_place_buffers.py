@@ -4,14 +4,23 @@ scratchpad or DRAM."""
 from dataclasses import dataclass, field
 
 from torch_mlir import ir
-from torch_mlir.dialects import bufferization, memref, tensor
+from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
 from imc.analysis import PLACEMENT_ATTR
-from imc.dialects.imc import SpadAllocOp, SpadFreeOp
+from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp
 from imc.frontend import layer_name
-from imc.ir_utils import collapse, expand, extract_slice, find_function, i64_attr
+from imc.ir_utils import collapse, expand, extract_slice, find_function, i64_array, i64_attr
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import VIEW_OPS, capacity_bound, plan_homes, stage_program
+
+TRANSFER_ATTR = "imc.transfer"
+"""Unit attribute on the `scf.for` loops that move a stored tensor tile by
+tile (analyses skip them: their traffic is the stored tensor's)."""
+
+DOUBLE_BUFFER_ATTR = "imc.double_buffer"
+"""Unit attribute on an `scf.for` whose trips DMA two tiles into two staging
+buffers before using them: the transfers of one tile overlap the use of the
+other."""
 
 JOIN_ATTR = "imc.join"
 """Unit attribute on the `tensor.concat` that joins a tensor's scratchpad and
@@ -56,6 +65,14 @@ class ImcPlaceBuffers(ImcPass):
     summary = "Home inter-layer tensors in the scratchpad or DRAM (best fit over lifetimes)"
 
     entry: str = field(default="main", metadata={"help": "function to place"})
+    tile_bytes: int = field(
+        default=0,
+        metadata={"help": "bytes per DMA tile through the staging buffer (0: scratchpad / 16)"},
+    )
+    double_buffer: bool = field(
+        default=False,
+        metadata={"help": "two staging buffers: the DMA of the next tile overlaps the use of this one"},
+    )
 
     def run(self, module, state) -> None:
         func = find_function(module, self.entry)
@@ -67,9 +84,21 @@ class ImcPlaceBuffers(ImcPass):
             state.error(found, f"'{found.name}': imc-place-buffers expects tensor IR without buffers (already placed?)")
             raise PassFailure()
         hw = state.hardware
+        align = hw.spad_alignment
+        tile = self.tile_bytes or max(align, hw.spad_bytes // 16 // align * align)
+        tile = -(-tile // align) * align
+        staging = tile * (2 if self.double_buffer else 1)
+        if staging >= hw.spad_bytes:
+            state.error(
+                module,
+                f"staging buffers of {staging:,} B (tile-bytes={tile}, double-buffer={self.double_buffer}) "
+                f"leave no room in the {hw.spad_bytes:,} B scratchpad",
+            )
+            raise PassFailure()
+        self._staging = (hw.spad_bytes - staging, tile)
         program = stage_program(func)
         bound = capacity_bound(program, hw.spad_bytes)
-        plan = plan_homes(program, hw.spad_bytes, hw.spad_alignment)
+        plan = plan_homes(program, hw.spad_bytes - staging, align)
         shares = bound.layer_shares(program)
         module.attributes[PLACEMENT_ATTR] = ir.DictAttr.get(
             {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(bound.bytes)}
@@ -96,7 +125,10 @@ class ImcPlaceBuffers(ImcPass):
                 f"{sum(t.size - r for r in home.resident):,} B read back"
             )
             if traffic > optimum + 1:
-                why += f" ({traffic - int(optimum):,} B above the bound's schedule: bytes that left the chip stay off, or fragmentation)"
+                why += (
+                    f" ({traffic - int(optimum):,} B above the bound's schedule: the staging buffers take "
+                    f"{staging:,} B, bytes that leave the chip stay off, fragmentation)"
+                )
             reasons.setdefault(producer, []).append(why)
         for st in program.stages:
             p, b = planned.pop(st.layer, 0), shares.pop(st.layer, 0)
@@ -109,7 +141,8 @@ class ImcPlaceBuffers(ImcPass):
         state.remark(
             module,
             f"{len(program.tensors)} stored tensors over {len(program.stages)} stages; "
-            f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes:,} B; "
+            f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes - staging:,} B "
+            f"(+ {staging:,} B staging{', double-buffered' if self.double_buffer else ''}); "
             f"spill traffic {plan.dram_traffic(program):,} B, capacity bound {bound.bytes:,} B",
         )
 
@@ -141,7 +174,7 @@ class ImcPlaceBuffers(ImcPass):
                 k = n - home.dram_start // elem
                 dram = memref.AllocOp(ir.MemRefType.get([k], et), [], []).result
                 piece = extract_slice(flat, [home.dram_start // elem], [k], loc=loc)
-                bufferization.MaterializeInDestinationOp(None, piece, dram, writable=True)
+                self._stream(piece, dram, 0, k, elem)
         chunk_bufs.sort(key=lambda cb: cb[0].start)
         # Read j: the chunks still held, then the rest from DRAM; before the
         # consumer stage's first op.
@@ -157,12 +190,7 @@ class ImcPlaceBuffers(ImcPass):
                 resident = home.resident[j] // elem
                 if resident < n:
                     lo = resident - home.dram_start // elem
-                    src = dram
-                    if lo:
-                        layout = ir.StridedLayoutAttr.get(lo, [1])
-                        sub_t = ir.MemRefType.get([n - resident], et, layout=layout)
-                        src = memref.SubViewOp(sub_t, dram, [], [], [], [lo], [n - resident], [1]).result
-                    loaded.append(bufferization.ToTensorOp(ir.RankedTensorType.get([n - resident], et), src).result)
+                    loaded.append(self._stream(None, dram, lo, n - resident, elem))
                 joined = loaded[0]
                 if len(loaded) > 1:
                     cat = tensor.ConcatOp(ir.RankedTensorType.get([n], et), 0, loaded)
@@ -181,6 +209,109 @@ class ImcPlaceBuffers(ImcPass):
             last = program.stages[t.last].ops[-1]
             with ir.InsertionPoint.after(last), last.location:
                 memref.DeallocOp(dram)
+
+
+    def _stream(self, piece, dram, lo: int, count: int, elem: int):
+        """Moves `count` elements between a datapath tensor and `dram[lo:]`
+        through the staging buffer(s), one `imc.dma` per tile: stores `piece`
+        when given (returns None), else loads and returns the tensor."""
+        base, tile = self._staging
+        et = ir.MemRefType(dram.type).element_type
+        per = max(1, tile // elem)
+        ways = 2 if self.double_buffer else 1
+        q, rem = divmod(count, per * ways)
+        groups = [(q, per, ways)] if q else []
+        rest = rem
+        if rest:  # the tail: whole tiles, then a short one
+            if rest // per:
+                groups.append((1, per, rest // per))
+            if rest % per:
+                groups.append((1, rest % per, 1))
+        acc = None if piece is not None else tensor.EmptyOp([count], et).result
+        start = 0
+        for trips, size, width in groups:
+            bufs = [
+                SpadAllocOp(
+                    i64_attr(base + w * tile), i64_attr(size * elem), ir.MemRefType.get([size], et, memory_space=i64_attr(1))
+                ).result
+                for w in range(width)
+            ]
+            if trips == 1:
+                acc = self._tiles(piece, dram, lo, start, size, bufs, acc, None)
+            else:
+                loop = scf.ForOp(_index(0), _index(trips), _index(1), [] if acc is None else [acc])
+                loop.operation.attributes[TRANSFER_ATTR] = ir.UnitAttr.get()
+                if width > 1:
+                    loop.operation.attributes[DOUBLE_BUFFER_ATTR] = ir.UnitAttr.get()
+                with ir.InsertionPoint(loop.body):
+                    inner = None if acc is None else loop.inner_iter_args[0]
+                    inner = self._tiles(piece, dram, lo, start, size, bufs, inner, loop.induction_variable)
+                    scf.YieldOp([] if inner is None else [inner])
+                acc = None if acc is None else loop.results[0]
+            for b in bufs:
+                SpadFreeOp(b)
+            start += trips * size * width
+        return acc
+
+    @staticmethod
+    def _tiles(piece, dram, lo, start, size, bufs, acc, iv):
+        """One trip: `len(bufs)` tiles of `size` elements from element `start`
+        (+ the trip's offset when `iv` is a loop counter). All DMAs of a trip
+        are issued before its tiles are used."""
+        et = ir.MemRefType(dram.type).element_type
+        dyn = ir.ShapedType.get_dynamic_size()
+        span = size * len(bufs)
+        offsets = []
+        for w in range(len(bufs)):
+            first = start + w * size
+            if iv is None:
+                offsets.append((None, first))
+            else:
+                off = arith.AddIOp(arith.MulIOp(iv, _index(span)).result, _index(first)).result
+                offsets.append((off, None))
+
+        def window(off):
+            dyn_off, static_off = off
+            sub_t = ir.MemRefType.get(
+                [size], et, layout=ir.StridedLayoutAttr.get(dyn if dyn_off is not None else lo + static_off, [1])
+            )
+            if dyn_off is not None:
+                if lo:
+                    dyn_off_d = arith.AddIOp(dyn_off, _index(lo)).result
+                else:
+                    dyn_off_d = dyn_off
+                return memref.SubViewOp(sub_t, dram, [dyn_off_d], [], [], [dyn], [size], [1]).result
+            return memref.SubViewOp(sub_t, dram, [], [], [], [lo + static_off], [size], [1]).result
+
+        def tslice(src, off):
+            dyn_off, static_off = off
+            t = ir.RankedTensorType.get([size], et)
+            if dyn_off is not None:
+                return tensor.ExtractSliceOp(t, src, [dyn_off], [], [], [dyn], [size], [1]).result
+            return tensor.ExtractSliceOp(t, src, [], [], [], [static_off], [size], [1]).result
+
+        window_of = [window(o) for o in offsets]
+        dma_attrs = (i64_array([0]), i64_array([size]), i64_array([1]))
+        if piece is not None:  # store: datapath -> staging -> DRAM
+            for buf, off in zip(bufs, offsets):
+                bufferization.MaterializeInDestinationOp(None, tslice(piece, off), buf, writable=True)
+            for buf, win in zip(bufs, window_of):
+                DmaOp(buf, win, *dma_attrs)
+            return None
+        for buf, win in zip(bufs, window_of):  # load: DRAM -> staging -> datapath
+            DmaOp(win, buf, *dma_attrs)
+        for buf, off in zip(bufs, offsets):
+            t = bufferization.ToTensorOp(ir.RankedTensorType.get([size], et), buf).result
+            dyn_off, static_off = off
+            if dyn_off is not None:
+                acc = tensor.InsertSliceOp(t, acc, [dyn_off], [], [], [dyn], [size], [1]).result
+            else:
+                acc = tensor.InsertSliceOp(t, acc, [], [], [], [static_off], [size], [1]).result
+        return acc
+
+
+def _index(value: int) -> ir.Value:
+    return arith.ConstantOp(ir.IndexType.get(), value).result
 
 
 def _elem(rtype) -> int:

@@ -432,10 +432,10 @@ def lower_bounds(
         lname = loc_names.get(loc)
         if lname is None:
             lname = loc_names[loc] = layer_name(loc)
+        if name in _PLACEMENT_OPS or any(a in op.attributes for a in ("imc.join", "imc.transfer")):
+            continue  # moves stored tensors; their bound is the capacity term
         if name == "func.call" or (op.regions and not (name.startswith("linalg.") or name.startswith("tensor."))):
             _check_nested(op, loc)
-        if name in _PLACEMENT_OPS or (name == "tensor.concat" and "imc.join" in op.attributes):
-            continue  # moves stored tensors; their bound is the capacity term
         if name in _VIEWS:
             src = alias.get(op.operands[0])
             if src is None:
@@ -569,6 +569,8 @@ _PLACEMENT_OPS = {
     "memref.dealloc",
     "imc.spad_alloc",
     "imc.spad_free",
+    "imc.dma",
+    "memref.subview",
 }
 PLACEMENT_ATTR = "imc.placement"
 """Module attribute `imc-place-buffers` leaves: the stage capacity bound it
