@@ -105,9 +105,11 @@ class ImcPlaceBuffers(ImcPass):
         )
         planned: dict[str, int] = {}
         reasons: dict[str, list[str]] = {}
-        for t, home, off, written in zip(program.tensors, plan.homes, bound.off, bound.written):
+        # All uses first: rewriting invalidates the bindings' op identities.
+        users = [_uses_by_stage(program, t.value) for t in program.tensors]
+        for t, home, off, written, uses in zip(program.tensors, plan.homes, bound.off, bound.written, users):
             try:
-                self._place(program, t, home)
+                self._place(program, t, home, uses)
             except _Unsupported as e:
                 state.error(e.op, str(e))
                 raise PassFailure() from None
@@ -147,7 +149,7 @@ class ImcPlaceBuffers(ImcPass):
         )
 
     # -- rewriting -----------------------------------------------------------------
-    def _place(self, program, t, home) -> None:
+    def _place(self, program, t, home, users) -> None:
         value = t.value
         rtype = ir.RankedTensorType(value.type)
         if rtype.rank == 0:
@@ -158,7 +160,6 @@ class ImcPlaceBuffers(ImcPass):
         n = t.size // _elem(rtype)
         elem = t.size // n
         et = rtype.element_type
-        users = _uses_by_stage(program, value)
         spad_t = lambda k: ir.MemRefType.get([k], et, memory_space=i64_attr(1))  # noqa: E731
         chunk_bufs = []  # (chunk, buffer)
         dram = None

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from imc.frontend import layer_name
+from imc.ir_utils import is_weight
 
 __all__ = [
     "Stage",
@@ -126,12 +127,28 @@ def stage_program(func) -> StagedProgram:
     """
     block = func.regions[0].blocks[0]
     ops = [v.operation for v in block.operations]
-    # 1. Raw stages: runs of compute ops with one layer name.
+    # 1. Roots: which compute op produced the data a value holds. Values
+    # computed from constants alone (fills, broadcast biases) are constants:
+    # recomputed or read from the constant store, never stored.
+    root: dict = {}  # ir.Value -> ir.Value (a compute-op result) or None
+    dynamic = {a for a in block.arguments if not is_weight(a)}  # values that depend on the inputs
+    for op in ops:
+        if op.name in VIEW_OPS:
+            root[op.results[0]] = root.get(op.operands[0])
+            if op.operands[0] in dynamic:
+                dynamic.add(op.results[0])
+        elif op.name not in _FREE_OPS:
+            depends = any(v in dynamic for v in _operands_including_nested(op))
+            for r in op.results:
+                root[r] = r if depends else None
+                if depends:
+                    dynamic.add(r)
+    # 2. Raw stages: runs of compute ops with one layer name.
     raw: list[Stage] = []
     loc_names: dict[str, str] = {}
     for op in ops:
-        if op.name in _FREE_OPS or op.name in VIEW_OPS:
-            continue
+        if op.name in _FREE_OPS or op.name in VIEW_OPS or not any(r in dynamic for r in op.results):
+            continue  # views, placeholders and constant computations are in no stage
         loc = str(op.location)
         lname = loc_names.get(loc)
         if lname is None:
@@ -140,14 +157,6 @@ def stage_program(func) -> StagedProgram:
             raw.append(Stage(len(raw), lname, location=op.location))
         raw[-1].ops.append(op)
         raw[-1].elementwise &= _is_elementwise(op)
-    # 2. Roots: which compute op produced the data a value holds.
-    root: dict = {}  # ir.Value -> ir.Value (a compute-op result) or None
-    for op in ops:
-        if op.name in VIEW_OPS:
-            root[op.results[0]] = root.get(op.operands[0])
-        elif op.name not in _FREE_OPS:
-            for r in op.results:
-                root[r] = r
     produced: dict[int, set] = {}  # id(stage) -> results of its ops
     for st in raw:
         produced[id(st)] = {r for op in st.ops for r in op.results}
