@@ -64,7 +64,7 @@ class ImcPlaceBuffers(ImcPass):
     name = "imc-place-buffers"
     summary = "Home inter-layer tensors in the scratchpad or DRAM (best fit over lifetimes)"
 
-    entry: str = field(default="main", metadata={"help": "function to place"})
+    entry: str = field(default="", metadata={"help": "function to place (default: @main, else the only function)"})
     tile_bytes: int = field(
         default=0,
         metadata={"help": "bytes per DMA tile through the staging buffer (0: scratchpad / 16)"},
@@ -75,10 +75,7 @@ class ImcPlaceBuffers(ImcPass):
     )
 
     def run(self, module, state) -> None:
-        func = find_function(module, self.entry)
-        if func is None:
-            state.error(module, f"no function '{self.entry}' to place buffers in")
-            raise PassFailure()
+        func = self._entry(module, state)
         found = _existing_buffers(func)
         if found is not None:
             state.error(found, f"'{found.name}': imc-place-buffers expects tensor IR without buffers (already placed?)")
@@ -107,7 +104,7 @@ class ImcPlaceBuffers(ImcPass):
         reasons: dict[str, list[str]] = {}
         # All uses first: rewriting invalidates the bindings' op identities.
         users = [_uses_by_stage(program, t.value) for t in program.tensors]
-        for t, home, off, written, uses in zip(program.tensors, plan.homes, bound.off, bound.written, users):
+        for t, home, uses in zip(program.tensors, plan.homes, users):
             try:
                 self._place(program, t, home, uses)
             except _Unsupported as e:
@@ -121,16 +118,10 @@ class ImcPlaceBuffers(ImcPass):
             for c, r in zip(t.consumers, home.resident):
                 lname = program.stages[c].layer
                 planned[lname] = planned.get(lname, 0) + (t.size - r)
-            optimum = written + sum(off)
             why = (
                 f"{t.describe()} read by {len(t.consumers)} stage(s): {t.size - home.dram_start:,} B written to DRAM, "
                 f"{sum(t.size - r for r in home.resident):,} B read back"
             )
-            if traffic > optimum + 1:
-                why += (
-                    f" ({traffic - int(optimum):,} B above the bound's schedule: the staging buffers take "
-                    f"{staging:,} B, bytes that leave the chip stay off, fragmentation)"
-                )
             reasons.setdefault(producer, []).append(why)
         for st in program.stages:
             p, b = planned.pop(st.layer, 0), shares.pop(st.layer, 0)
@@ -140,13 +131,36 @@ class ImcPlaceBuffers(ImcPass):
                     f"layer '{st.layer}': {p:,} B of DRAM traffic for stored tensors (spills), bound {b:,} B"
                     + (": " + "; ".join(reasons.pop(st.layer, [])) if st.layer in reasons else ""),
                 )
+        spills = plan.dram_traffic(program)
+        gap = ""
+        if spills > bound.bytes:
+            gap = (
+                f" ({spills - bound.bytes:,} B more: the staging buffers take {staging:,} B, "
+                "bytes that leave the chip do not come back, fragmentation)"
+            )
         state.remark(
             module,
             f"{len(program.tensors)} stored tensors over {len(program.stages)} stages; "
             f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes - staging:,} B "
             f"(+ {staging:,} B staging{', double-buffered' if self.double_buffer else ''}); "
-            f"spill traffic {plan.dram_traffic(program):,} B, capacity bound {bound.bytes:,} B",
+            f"spill traffic {spills:,} B, capacity bound {bound.bytes:,} B{gap}",
         )
+
+    def _entry(self, module, state):
+        if self.entry:
+            func = find_function(module, self.entry)
+            if func is None:
+                state.error(module, f"no function @{self.entry} to place buffers in")
+                raise PassFailure()
+            return func
+        func = find_function(module, "main")
+        if func is not None:
+            return func
+        funcs = [op for op in module.regions[0].blocks[0].operations if op.operation.name == "func.func"]
+        if len(funcs) != 1:
+            state.error(module, f"{len(funcs)} functions and no @main: name the one to place with entry=...")
+            raise PassFailure()
+        return funcs[0].operation
 
     # -- rewriting -----------------------------------------------------------------
     def _place(self, program, t, home, users) -> None:
@@ -286,6 +300,8 @@ class ImcPlaceBuffers(ImcPass):
 
         def tslice(src, off):
             dyn_off, static_off = off
+            if dyn_off is None and static_off == 0 and ir.RankedTensorType(src.type).shape == [size]:
+                return src
             t = ir.RankedTensorType.get([size], et)
             if dyn_off is not None:
                 return tensor.ExtractSliceOp(t, src, [dyn_off], [], [], [dyn], [size], [1]).result
