@@ -8,7 +8,8 @@
    and `offset` is a multiple of `hardware.spad_alignment`;
 3. every read of scratchpad bytes is preceded, on every path, by a write of
    those bytes (an `imc.dma` into the buffer, a linalg op with it among its
-   `outs`, a `memref.copy` target, a `memref.store`), and no buffer is used
+   `outs`, a `memref.copy` target, a `memref.store`, the destination of a
+   `bufferization.materialize_in_destination`), and no buffer is used
    after its `imc.spad_free` (nor freed twice).
 
 It returns the violations found, each naming the buffer, the byte range and

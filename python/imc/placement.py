@@ -80,6 +80,7 @@ class StoredTensor:
     producer: int  # stage index
     consumers: list[int]  # stage indices, sorted, all > producer
     output: bool = False  # also returned by the function
+    elem: int = 1  # bytes per element
 
     @property
     def last(self) -> int:
@@ -165,11 +166,12 @@ def stage_program(func) -> StagedProgram:
         made = produced[id(a)]
         return any(root.get(v) in made for op in b.ops for v in op.operands)
 
-    # 3. Fuse elementwise stages with the neighbour they exchange data with.
+    # 3. Fuse elementwise stages with the neighbour they exchange data with,
+    # and runs of one layer split only by a fused elementwise op.
     stages: list[Stage] = []
     for st in raw:
         prev = stages[-1] if stages else None
-        if prev is not None and (st.elementwise or prev.elementwise) and feeds(prev, st):
+        if prev is not None and (prev.layer == st.layer or ((st.elementwise or prev.elementwise) and feeds(prev, st))):
             if prev.elementwise and not st.elementwise:
                 prev.layer, prev.location = st.layer, st.location  # a prologue joins the layer it feeds
             prev.ops.extend(st.ops)
@@ -212,7 +214,7 @@ def stage_program(func) -> StagedProgram:
         size = _tensor_bytes(r.type)
         if size is None:
             continue
-        tensors.append(StoredTensor(r, size, producer[r], sorted(cs), r in outputs))
+        tensors.append(StoredTensor(r, size, producer[r], sorted(cs), r in outputs, _elem_bytes(r.type)))
     tensors.sort(key=lambda t: (t.producer, t.last))
     return StagedProgram(stages, tensors, stage_of)
 
@@ -424,7 +426,7 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> H
     y, _, _ = _solve(program, spad_bytes, monotone=True)
     wanted = []  # per tensor: resident bytes per segment (non-increasing)
     for t, ys in zip(tensors, y):
-        elem = _elem_bytes(t.value.type)
+        elem = t.elem
         rs, prev = [], t.size
         for v in ys:
             r = min(prev, int(math.floor((t.size - v) / elem + 1e-6)) * elem)
@@ -446,7 +448,7 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> H
         t = tensors[i]
         end = -neg_end
         want = hi - lo
-        elem = _elem_bytes(t.value.type)
+        elem = t.elem
         occupied = sorted((o, o + sz) for s, e, o, sz in placed if s <= end and start <= e)
         best, widest, cursor = None, (0, 0), 0
         for a, b in occupied + [(spad_bytes, spad_bytes)]:
