@@ -44,7 +44,13 @@ __all__ = [
     "element_dtype",
     "check_index",
     "DYNAMIC",
+    "register_block_rewriter",
+    "FAST_PATHS_ENV",
 ]
+
+# Environment variable: "0" disables the fast paths (block rewriters) for
+# interpreters created without an explicit ``fast_paths`` keyword.
+FAST_PATHS_ENV = "IMC_INTERPRETER_FAST_PATHS"
 
 ImplFn = Callable[["Interpreter", "CompiledOp", list], Sequence[Any]]
 
@@ -65,6 +71,24 @@ TERMINATORS = frozenset(
 )
 
 _REGISTRY: dict[str, ImplFn] = {}
+
+# fn(interp, steps, yield_slots, arg_slots) -> steps: rewrites a compiled block's steps
+# (e.g. fuses groups of ops into one step); see `register_block_rewriter`.
+_BLOCK_REWRITERS: list[Callable] = []
+
+
+def register_block_rewriter(fn: Callable) -> None:
+    """Register ``fn(interp, steps, yield_slots, arg_slots) -> steps``, run on every compiled block.
+
+    Rewriters implement fast paths: they may replace steps by equivalent fused
+    steps, which must give the same values, side effects (chip state, report
+    counters) and errors as the steps they replace.  They run only when the
+    interpreter's ``fast_paths`` is true.  Fused steps that read slots other
+    than their ``ins`` expose them as ``op.static.reads`` (used by the use
+    analysis of enclosing blocks).
+    """
+    if fn not in _BLOCK_REWRITERS:
+        _BLOCK_REWRITERS.append(fn)
 
 
 class InterpreterError(Exception):
@@ -252,9 +276,28 @@ class Interpreter:
     Arithmetic follows the IR's types: f32 stays float32 (never promoted to
     float64), integers keep their width, ``index`` is int64 (or a Python int).
     Constants are decoded once per function and are not reported to hooks.
+
+    ``fast_paths`` (default: true unless the environment variable
+    ``IMC_INTERPRETER_FAST_PATHS`` is ``"0"``) enables the registered block
+    rewriters (e.g. batched crossbar contractions in ``ideal`` precision).
+    Fused steps are reported to hooks as one op (the ops they replace are
+    reported only when the fused step falls back to executing them).  It is
+    read when a function is compiled (its first call).
     """
 
-    def __init__(self, module, *, hooks: InterpreterHooks | None = None, impls: dict[str, ImplFn] | None = None):
+    def __init__(
+        self,
+        module,
+        *,
+        hooks: InterpreterHooks | None = None,
+        impls: dict[str, ImplFn] | None = None,
+        fast_paths: bool | None = None,
+    ):
+        if fast_paths is None:
+            import os
+
+            fast_paths = os.environ.get(FAST_PATHS_ENV, "1") != "0"
+        self.fast_paths = bool(fast_paths)
         self.module = module
         mod_op = module.operation if hasattr(module, "operation") else module
         self._module_op = mod_op
@@ -464,6 +507,9 @@ class Interpreter:
             ins = [self._operand_slot(v, slots, op) for v in op.operands]
             outs = [self._slot(r, slots, template) for r in op.results]
             steps.append((fn, CompiledOp(name, op, regions), ins, outs))
+        if self.fast_paths:
+            for rewrite in _BLOCK_REWRITERS:
+                steps = rewrite(self, steps, yield_slots, arg_slots)
         return CompiledBlock(arg_slots, steps, yield_slots, terminator)
 
     # ----------------------------------------------------------- resources

@@ -212,16 +212,18 @@ def program(interp, op, args):
         for key in [k for k, t in tiles.items() if t.overlaps(offset, tile.shape)]:
             del tiles[key]
         tiles[offset] = _Array(tile, meta, (g, scale), chip.generation, offset)
-    rows = tile.shape[0]
-    weight_bytes = -(-st["cells"] * st["cb"] // 8)
-    ex.report.add(
-        ex.layer_of(op),
-        cells=st["cells"],
-        program_rows=rows,
-        program_events=1,
-        dram_read_bytes=weight_bytes,
-    )
+    ex.report.add(ex.layer_of(op), **program_events(st, tile.shape[0]))
     return [_Xbar(array_id, chip.generation, g, scale, st["cb"], st["slice"], tile, st["wb"], offset)]
+
+
+def program_events(st: dict, rows: int) -> dict:
+    """Report events of one `imc.program` that writes a tile of `rows` rows."""
+    return {
+        "cells": st["cells"],
+        "program_rows": rows,
+        "program_events": 1,
+        "dram_read_bytes": -(-st["cells"] * st["cb"] // 8),
+    }
 
 
 def _adc(partial: np.ndarray, bits: int, full_scale: float) -> np.ndarray:
@@ -236,6 +238,8 @@ def mvm(interp, op, args):
     st = _static(op)
     xb, x = args
     chip = ex.chip
+    if chip.spad is not None:
+        check_spad_read(interp, op, x)
     if xb.array >= 0:
         held = chip.arrays.get(xb.array, {}).get(xb.offset)
         if held is None or held.generation != xb.generation:
@@ -276,18 +280,29 @@ def mvm(interp, op, args):
             y = y * xb.scale
     if y.dtype != np.float32:
         y = y.astype(np.float32)
-    n_mvm = batch * cycles
+    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes)
     row = ex.layer_of(op)
     row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
-    ex.report.add(
-        row,
-        mvm=n_mvm,
-        dac=n_mvm * rows,
-        adc=n_mvm * xb.cols if st["adc"] > 0 else 0,
-        spad_read_bytes=x.nbytes,
-        spad_write_bytes=y.nbytes,
-    )
+    ex.report.add(row, **events)
     return [y]
+
+
+def mvm_events(st: dict, batch: int, rows: int, cols: int, x_nbytes: int, y_nbytes: int) -> tuple[int, dict]:
+    """(MVM steps, report events) of one `imc.mvm` of a batch x rows input on a
+    rows x cols tile (`st`: the op's decoded dac/adc/input bits)."""
+    n_mvm = batch * (-(-st["ib"] // st["dac"]))
+    return n_mvm, {
+        "mvm": n_mvm,
+        "dac": n_mvm * rows,
+        "adc": n_mvm * cols if st["adc"] > 0 else 0,
+        "spad_read_bytes": x_nbytes,
+        "spad_write_bytes": y_nbytes,
+    }
+
+
+def accumulate_events(n_args: int, out_size: int, in_nbytes: int, out_nbytes: int) -> dict:
+    """Report events of one `imc.accumulate` of `n_args` partial sums."""
+    return {"digital_ops": out_size * n_args, "spad_read_bytes": in_nbytes, "spad_write_bytes": out_nbytes}
 
 
 @impl("imc.accumulate")
@@ -305,12 +320,7 @@ def accumulate(interp, op, args):
                 out += p * np.float32(2.0**s)
             else:
                 out += p
-    ex.report.add(
-        ex.layer_of(op),
-        digital_ops=out.size * len(args),
-        spad_read_bytes=sum(a.nbytes for a in args),
-        spad_write_bytes=out.nbytes,
-    )
+    ex.report.add(ex.layer_of(op), **accumulate_events(len(args), out.size, sum(a.nbytes for a in args), out.nbytes))
     return [out]
 
 
@@ -333,8 +343,10 @@ def im2col_array(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
 @impl("imc.im2col")
 def im2col(interp, op, args):
     st = _static(op)
-    cols = im2col_array(args[0], st["kernel"], st["strides"], st["dilations"])
     ex = getattr(interp, "imc", None)
+    if ex is not None and ex.chip.spad is not None:
+        check_spad_read(interp, op, args[0])
+    cols = im2col_array(args[0], st["kernel"], st["strides"], st["dilations"])
     if ex is not None:
         ex.report.add(ex.layer_of(op), spad_read_bytes=args[0].nbytes, spad_write_bytes=cols.nbytes)
     return [cols]
@@ -367,14 +379,18 @@ class Scratchpad:
         self.live: dict[int, tuple[int, int]] = {}  # base address -> (offset, size)
         self.freed: set[int] = set()
 
+        self._base = self.memory.ctypes.data  # the array is never reallocated
+
     @property
     def base(self) -> int:
-        return self.memory.ctypes.data
+        return self._base
 
     def owns(self, a) -> bool:
         if not isinstance(a, np.ndarray) or a.size == 0:
             return False
-        start = a.__array_interface__["data"][0] - self.base
+        if a.base is not self.memory and not np.may_share_memory(a, self.memory):
+            return False  # (a cheap bounds test first: most arrays are elsewhere)
+        start = a.__array_interface__["data"][0] - self._base
         return 0 <= start < self.memory.size
 
     def offset_of(self, a: np.ndarray) -> int:
@@ -471,7 +487,7 @@ def dma(interp, op, args):
             if spad.buffer_of(a) is None:
                 raise op.error(f"writes a scratchpad buffer at offset {spad.offset_of(a)} that is not allocated (freed?)")
         dst[...] = src[window]
-        mark_spad_written(interp, dst)
+        spad.valid_view(dst)[...] = True  # (mark_spad_written, known to be a scratchpad view)
         nbytes = dst.nbytes
         ex.report.add(ex.layer_of(op), dram_read_bytes=nbytes, spad_write_bytes=nbytes)
     else:
@@ -480,3 +496,542 @@ def dma(interp, op, args):
         nbytes = src.nbytes
         ex.report.add(ex.layer_of(op), dram_write_bytes=nbytes, spad_read_bytes=nbytes)
     return []
+
+
+# ---------------------------------------------------------------------------
+# Fast path: a tiled contraction executed as one matmul in `ideal` precision.
+#
+# The tiling passes lower `x @ W` to, per (row tile, column tile, bit slice),
+# `imc.program` of a weight tile + `imc.mvm` of a column slice of `x`, and one
+# `imc.accumulate` per column tile.  `fuse_contractions` (a block rewriter)
+# replaces all those ops that share one input `x` (and the `imc.im2col` that
+# produced it, and the `tensor.extract_slice`s feeding them, when nothing else
+# uses them) by one step.  That step runs the original steps unchanged (slow
+# path) until one such run succeeded in `ideal` precision; later runs take the
+# fast path when the weights the tiles come from are the same read-only arrays
+# (so each tile is the same data as in the validated run):
+#   * the group's `imc.program`s are replayed in order on the chip state (a
+#     tile already held costs nothing, any other one is (re)programmed, with
+#     the same counters and generation bumps as the op);
+#   * the MVM validity checks cannot fail: whether a later program of the group
+#     overwrites a tile before its MVM depends only on the static placement
+#     (a program after an overlapping one always reprograms), and the
+#     validated run showed it does not;
+#   * the products are one matmul `x @ W_eff` (`W_eff` assembled once from the
+#     crossbar conductances and the accumulate shifts: in `ideal` slice 0
+#     holds the float tile and higher slices zeros), plus the
+#     counters the MVMs/accumulates/im2col would add (precomputed per shape).
+# `quantized` and `noisy` always take the slow path.
+# ---------------------------------------------------------------------------
+
+FUSED_CONTRACTION = "imc.fused_contraction"
+_CHAIN_OPS = ("tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape")
+# Ops that only view memory: moving the fused step past them changes nothing.
+_PURE_MEMORY_READS = frozenset({"bufferization.to_tensor"})
+_UNSAFE_PREFIXES = ("imc.", "scf.", "func.", "memref.", "bufferization.", "cf.")
+
+
+def _i64s(op, name):
+    return list(ir.DenseI64ArrayAttr(op.ir.attributes[name]))
+
+
+class ContractionGroup:
+    """The ops of one tiled contraction and its fast-path state (see above).
+
+    `sub_steps` are the replaced steps in their original order; `reads` every
+    slot they read; `out_slots` the accumulate results.
+    """
+
+    def __init__(self, sub_steps, in_slot, x_slot, im2col_op, accs, prog_slots, root_slots):
+        self.sub_steps = sub_steps
+        self.in_slot = in_slot  # input of the fused step: x, or the im2col input
+        self.x_slot = x_slot
+        self.im2col_op = im2col_op
+        # accs: [(acc_op, out_slot, [(mvm_op, prog_slot, row_offset, shift), ...])]
+        self.accs = accs
+        self.out_slots = [a[1] for a in accs]
+        self.prog_slots = prog_slots
+        self.root_slots = root_slots
+        self.reads = sorted({s for _, _, ins, _ in sub_steps for s in ins})
+        self.first_op = sub_steps[0][1]
+        self._invalidate()
+
+    def _invalidate(self):
+        self.chip = None
+        # [(array, offset, meta, tile, conductance, row, events)] in program order
+        self.programs = None
+        self.tiles = None  # program slot -> (array, rows, cols)
+        self.roots = None
+        self.weff = None
+        self.col_splits = None
+        self.events: dict = {}
+
+    # -- slow path + validation -------------------------------------------------
+    def slow(self, interp, ex, args):
+        interp.exec_steps(self.sub_steps)
+        env = interp.env
+        if ex is not None and ex.chip.precision == "ideal":
+            try:
+                self._validate(ex, env, args)
+            except Exception:  # a shape this fast path does not cover: stay on the slow path
+                self._invalidate()
+            if self.weff is not None:
+                # Same values as the fast path gives on later calls (one matmul
+                # sums in another order than the tiles): calls stay bit-identical.
+                cols, _ = self._columns(args[0])
+                if cols.shape[1] == self.weff.shape[0]:
+                    return self._products(cols)
+        return [env[s] for s in self.out_slots]
+
+    def _validate(self, ex, env, args):
+        self._invalidate()
+        chip = ex.chip
+        roots = args[1:]
+        if not all(isinstance(r, np.ndarray) and not r.flags.writeable for r in roots):
+            return
+        programs, tiles = [], {}
+        for _, op, ins, outs in self.sub_steps:
+            if op.name != "imc.program":
+                continue
+            xb = env[outs[0]]
+            st = _static(op)
+            tile = env[ins[0]]
+            if st["transpose"]:
+                tile = tile.T
+            if not isinstance(tile, np.ndarray) or tile.flags.writeable or tile.shape != (xb.rows, xb.cols):
+                return
+            if xb.source is not tile and isinstance(xb.source, np.ndarray) and not xb.source.flags.writeable:
+                tile = xb.source  # the same data (the program matched it); identity makes replays cheap
+            meta = (st["cb"], st["wb"], st["slice"])
+            programs.append(
+                (xb.array, xb.offset, meta, tile, (xb.conductance, xb.scale), ex.layer_of(op), program_events(st, xb.rows))
+            )
+            tiles[outs[0]] = (xb.array, xb.rows, xb.cols)
+        x = env[self.x_slot]
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype != np.float32:
+            return
+        k = x.shape[1]
+        blocks, splits, start = [], [], 0
+        for _, out_slot, mvms in self.accs:
+            cols = env[out_slot].shape[1]
+            w = np.zeros((k, cols), dtype=np.float32)
+            for _, prog_slot, r0, shift in mvms:
+                xb = env[prog_slot]
+                if xb.conductance is None:  # higher ideal slices hold zeros
+                    continue
+                g = xb.conductance
+                if g.shape != (xb.rows, cols):
+                    return
+                w[r0 : r0 + xb.rows] += g * np.float32(2.0**shift) if shift else g
+            blocks.append(w)
+            splits.append((start, start + cols))
+            start += cols
+        weff = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+        if self.im2col_op is not None:
+            p = args[0]
+            kernel = _static(self.im2col_op)["kernel"]
+            c = p.shape[1]
+            if c * math.prod(kernel) != k:
+                return
+            # Rows (c, k...) -> (k..., c), the order of the channels-last im2col.
+            nsp = len(kernel)
+            w4 = weff.reshape(c, *kernel, weff.shape[1])
+            weff = w4.transpose(list(range(1, 1 + nsp)) + [0, 1 + nsp]).reshape(k, weff.shape[1])
+        self.weff = np.ascontiguousarray(weff)
+        self.col_splits = splits if len(splits) > 1 else None
+        self.programs = programs
+        self.tiles = tiles
+        totals: dict = {}
+        for *_, row, events in programs:
+            acc = totals.setdefault(id(row), (row, dict.fromkeys(events, 0)))[1]
+            for name, n in events.items():
+                acc[name] += n
+        self.program_totals = totals
+        self.roots = list(roots)
+        self.chip = chip
+
+    # -- fast path ----------------------------------------------------------------
+    def ready(self, chip, args) -> bool:
+        if self.chip is not chip or self.weff is None:
+            return False
+        for a, b in zip(args[1:], self.roots):
+            if a is not b or a.flags.writeable:
+                return False
+        x = args[0]
+        if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+            return False
+        if chip.spad is not None and chip.spad.owns(x):
+            spad = chip.spad
+            if spad.buffer_of(x) is None or not spad.valid_view(x).all():
+                return False  # the slow path raises the precise error
+        return True
+
+    def program(self, ex):
+        """Executes the group's `imc.program`s (state and counters) in order."""
+        chip = ex.chip
+        arrays = chip.arrays
+        done = []
+        for k, (array, offset, meta, tile, conductance, _, _) in enumerate(self.programs):
+            if array >= 0:
+                tiles = arrays.get(array)
+                if tiles is None:
+                    tiles = arrays[array] = {}
+                held = tiles.get(offset)
+                if held is not None and held.meta == meta and (held.source is tile or _same_tile(held, tile)):
+                    continue
+                chip.generation += 1
+                if len(tiles) == 1 and held is not None and held.source.shape == tile.shape:
+                    pass  # the tile it replaces is the only one on the array
+                else:
+                    for key in [key for key, t in tiles.items() if t.overlaps(offset, tile.shape)]:
+                        del tiles[key]
+                tiles[offset] = _Array(tile, meta, conductance, chip.generation, offset)
+            else:
+                chip.generation += 1
+            done.append(k)
+        if not done:
+            return
+        # Counters of the programs that wrote, summed per layer row.
+        if len(done) == len(self.programs):
+            per_row = self.program_totals
+        else:
+            per_row = {}
+            programs = self.programs
+            for k in done:
+                _, _, _, _, _, row, events = programs[k]
+                acc = per_row.get(id(row))
+                if acc is None:
+                    per_row[id(row)] = (row, dict(events))
+                else:
+                    ev = acc[1]
+                    for name, n in events.items():
+                        ev[name] += n
+        add = ex.report.add
+        for row, events in per_row.values():
+            add(row, **events)
+
+    def _columns(self, x):
+        """The matmul's left operand (x, or the im2col of x) and a cache key."""
+        if self.im2col_op is not None:
+            st = _static(self.im2col_op)
+            cols = _im2col_channels_last(x, st["kernel"], st["strides"], st["dilations"])
+            return cols, (x.shape, cols.shape)
+        return (x if x.flags.c_contiguous else np.ascontiguousarray(x)), x.shape
+
+    def _products(self, cols) -> list:
+        y = cols @ self.weff
+        y.flags.writeable = False  # its column views may be joined by tensor.concat
+        if self.col_splits is None:
+            return [y]
+        return [y[:, a:b] for a, b in self.col_splits]
+
+    def fast(self, ex, x):
+        cols, key = self._columns(x)
+        if cols.shape[1] != self.weff.shape[0]:
+            return None
+        self.program(ex)
+        out = self._products(cols)
+        events = self.events.get(key)
+        if events is None:
+            events = self.events[key] = self._events(ex, x, cols)
+        add = ex.report.add
+        for row, ev, busy in events:
+            add(row, **ev)
+            b = row.busy
+            for array, n in busy.items():
+                b[array] = b.get(array, 0) + n
+        return out
+
+    def _events(self, ex, x, cols):
+        """[(row, events, busy)]: what the replaced ops add per execution."""
+        per_row: dict[int, tuple] = {}
+
+        def bucket(op):
+            row = ex.layer_of(op)
+            entry = per_row.get(id(row))
+            if entry is None:
+                entry = per_row[id(row)] = (row, {}, {})
+            return entry
+
+        def add(op, events):
+            ev = bucket(op)[1]
+            for kname, n in events.items():
+                ev[kname] = ev.get(kname, 0) + n
+
+        batch = cols.shape[0]
+        itemsize = cols.dtype.itemsize
+        if self.im2col_op is not None:
+            add(self.im2col_op, {"spad_read_bytes": x.nbytes, "spad_write_bytes": cols.nbytes})
+        for acc_op, _, mvms in self.accs:
+            out_cols = None
+            for mvm_op, prog_slot, _, _ in mvms:
+                array, rows, ncols = self.tiles[prog_slot]
+                out_cols = ncols
+                n_mvm, ev = mvm_events(_static(mvm_op), batch, rows, ncols, batch * rows * itemsize, batch * ncols * 4)
+                add(mvm_op, ev)
+                busy = bucket(mvm_op)[2]
+                busy[array] = busy.get(array, 0) + n_mvm
+            n = len(mvms)
+            add(acc_op, accumulate_events(n, batch * out_cols, n * batch * out_cols * 4, batch * out_cols * 4))
+        return list(per_row.values())
+
+
+def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
+    """N x C x spatial -> (N*prod(out)) x (prod(kernel)*C), columns ordered (k..., c).
+
+    Built from a channels-last copy, so the gather moves C contiguous values at
+    a time (several times faster than the (c, k...) order of `im2col_array`).
+    """
+    spatial = len(kernel)
+    perm = [0] + list(range(2, 2 + spatial)) + [1]
+    xl = np.ascontiguousarray(x.transpose(perm))  # N, spatial..., C
+    windows = np.lib.stride_tricks.sliding_window_view(
+        xl, [d * (k - 1) + 1 for k, d in zip(kernel, dilations)], axis=tuple(range(1, 1 + spatial))
+    )  # N, out_full..., C, window...
+    index = (slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
+    index += tuple(slice(None, None, d) for d in dilations)
+    windows = windows[index]
+    out_dims = windows.shape[1 : 1 + spatial]
+    c = x.shape[1]
+    order = [0] + list(range(1, 1 + spatial)) + list(range(2 + spatial, 2 + 2 * spatial)) + [1 + spatial]
+    n = x.shape[0]
+    return windows.transpose(order).reshape(n * math.prod(out_dims), math.prod(kernel) * c)
+
+
+def _run_fused_contraction(interp, op, args):
+    group: ContractionGroup = op.static
+    ex = getattr(interp, "imc", None)
+    if ex is not None and ex.chip.precision == "ideal" and group.ready(ex.chip, args):
+        out = group.fast(ex, args[0])
+        if out is not None:
+            return out
+    return group.slow(interp, ex, args)
+
+
+def _slot_uses(steps, yield_slots) -> dict[int, list[int]]:
+    """slot -> indices of the steps of this block that read it (nested regions
+    count as their op; -1: the block terminator)."""
+    uses: dict[int, list[int]] = {}
+
+    def nested_reads(op, out):
+        if op.name == FUSED_CONTRACTION:
+            out.update(op.static.reads)
+        for region in op.regions:
+            for block in region.blocks:
+                out.update(block.yield_slots)
+                for _, sub, ins, _ in block.steps:
+                    out.update(ins)
+                    nested_reads(sub, out)
+
+    for i, (_, op, ins, _) in enumerate(steps):
+        read = set(ins)
+        nested_reads(op, read)
+        for s in read:
+            uses.setdefault(s, []).append(i)
+    for s in yield_slots:
+        uses.setdefault(s, []).append(-1)
+    return uses
+
+
+def _static_slice_2d(op):
+    """(row offset, col offset, rows, cols) of a static unit-stride 2-D
+    `tensor.extract_slice`, else None."""
+    try:
+        offsets, sizes, strides = _i64s(op, "static_offsets"), _i64s(op, "static_sizes"), _i64s(op, "static_strides")
+    except (KeyError, ValueError):
+        return None
+    if len(offsets) != 2 or strides != [1, 1] or any(v < 0 for v in offsets + sizes):
+        return None
+    return offsets[0], offsets[1], sizes[0], sizes[1]
+
+
+def _touches_crossbars(op) -> bool:
+    """True if `op` (or an op nested in it) programs or reads crossbars, or
+    calls a function (which might)."""
+    name = op.name
+    if name in ("imc.program", "imc.mvm", FUSED_CONTRACTION) or name.startswith("func."):
+        return True
+    return any(_touches_crossbars(sub) for region in op.regions for block in region.blocks for _, sub, _, _ in block.steps)
+
+
+def _is_constant_rooted(value) -> bool:
+    """True if `value` is an `arith.constant` seen through static view ops."""
+    while True:
+        owner = value.owner
+        if isinstance(owner, ir.Block):
+            return False
+        o = owner.operation if hasattr(owner, "operation") else owner
+        if o.name == "arith.constant":
+            return True
+        if o.name not in _CHAIN_OPS or len(o.operands) != 1:
+            return False
+        value = o.operands[0]
+
+
+def _span_is_safe(steps, members, removed, out_slots, x_first, programs_const) -> bool:
+    """True if the group can run as one step at its last member.
+
+    Non-member steps after the group's first reader of x must not write memory
+    or touch crossbars (full rules: no imc/memory/control ops, nothing on
+    memrefs, no reads of the group's results); steps before it are only
+    passed by programs of constant weights (and their view chains), so they
+    must just not touch crossbars."""
+    for j in range(min(members), max(members) + 1):
+        if j in members:
+            continue
+        _, op, _, _ = steps[j]
+        if j in removed:
+            return False
+        if j < x_first and programs_const:
+            if _touches_crossbars(op):
+                return False
+            continue
+        if op.name not in _PURE_MEMORY_READS:
+            if op.name.startswith(_UNSAFE_PREFIXES):
+                return False
+            if any(isinstance(v.type, ir.MemRefType) for v in list(op.ir.operands) + list(op.ir.results)):
+                return False
+        if any(s in out_slots for s in _slot_uses([steps[j]], [])):
+            return False
+    return True
+
+
+def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
+    """Block rewriter: fuses each tiled contraction into one step (see above)."""
+    if not any(op.name == "imc.accumulate" for _, op, _, _ in steps):
+        return steps
+    producer = {}
+    for i, (_, _, _, outs) in enumerate(steps):
+        for s in outs:
+            producer[s] = i
+    uses = _slot_uses(steps, yield_slots)
+
+    def step_of(slot, name):
+        i = producer.get(slot)
+        if i is not None and steps[i][1].name == name:
+            return i
+        return None
+
+    groups: dict[int, list] = {}
+    for i, (_, op, ins, outs) in enumerate(steps):
+        if op.name != "imc.accumulate" or len(outs) != 1:
+            continue
+        shifts = list(ir.DenseI64ArrayAttr(op.ir.attributes["shifts"]))
+        if len(shifts) != len(ins):
+            continue
+        x_slot, mvms, ok = None, [], True
+        for s, shift in zip(ins, shifts):
+            m = step_of(s, "imc.mvm")
+            p = step_of(steps[m][2][0], "imc.program") if m is not None else None
+            if p is None:
+                ok = False
+                break
+            xs = steps[m][2][1]
+            e = step_of(xs, "tensor.extract_slice")
+            r0, slice_idx = 0, None
+            if e is not None and len(steps[e][2]) == 1:
+                sl = _static_slice_2d(steps[e][1])
+                src_type = steps[e][1].ir.operands[0].type
+                src_shape = ir.ShapedType(src_type).shape if isinstance(src_type, ir.ShapedType) else None
+                if sl is not None and src_shape is not None and len(src_shape) == 2 and sl[0] == 0 and sl[2] == src_shape[0]:
+                    xs, r0, slice_idx = steps[e][2][0], sl[1], e
+            if x_slot is None:
+                x_slot = xs
+            elif xs != x_slot:
+                ok = False
+                break
+            mvms.append((m, p, r0, shift, slice_idx))
+        if ok and mvms and len(set(m for m, *_ in mvms)) == len(mvms):
+            groups.setdefault(x_slot, []).append((i, mvms))
+
+    replaced: dict[int, tuple] = {}  # step index of the fused step -> step
+    removed: set[int] = set()
+    for x_slot, accs in groups.items():
+        core = set()
+        for i, mvms in accs:
+            core.add(i)
+            for m, p, _, _, _ in mvms:
+                core.update((m, p))
+        if core & removed:
+            continue
+        # programs feed only the group's mvms, mvms only its accumulates
+        if any(u not in core for j in core for s in steps[j][3] if steps[j][1].name != "imc.accumulate" for u in uses.get(s, ())):
+            continue
+        # optional: x slices, weight view chains, the im2col producing x
+        candidates = set()
+        x_slices = {e for _, mvms in accs for *_, e in mvms if e is not None}
+        roots = []
+        for _, mvms in accs:
+            for _, p, _, _, e in mvms:
+                if e is not None:
+                    candidates.add(e)
+                s = steps[p][2][0]
+                while True:
+                    j = producer.get(s)
+                    if j is None or steps[j][1].name not in _CHAIN_OPS or len(steps[j][2]) != 1:
+                        break
+                    candidates.add(j)
+                    s = steps[j][2][0]
+                roots.append(s)
+        im2col_idx = step_of(x_slot, "imc.im2col")
+        if im2col_idx is not None:
+            candidates.add(im2col_idx)
+        out_slots = {steps[i][3][0] for i, _ in accs}
+        members = None
+        # Optional members before the first core op widen the span the fused
+        # step moves across; if that span is unsafe, keep them as plain steps.
+        program_idx = {p for _, mvms in accs for _, p, _, _, _ in mvms}
+        programs_const = all(_is_constant_rooted(steps[p][1].ir.operands[0]) for p in program_idx)
+        for allowed in (candidates - removed, {j for j in candidates - removed if j > min(core)}):
+            trial = set(core)
+            for j in sorted(allowed, reverse=True):
+                if all(u in trial for s in steps[j][3] for u in uses.get(s, ())):
+                    trial.add(j)
+            # x readers: everything but the programs and their weight chains
+            weight_side = program_idx | {j for j in trial - core if steps[j][1].name in _CHAIN_OPS and j not in x_slices}
+            x_first = min(trial - weight_side)
+            if _span_is_safe(steps, trial, removed, out_slots, x_first, programs_const):
+                members = trial
+                break
+        if members is None:
+            continue
+        if im2col_idx is not None and im2col_idx not in members:
+            im2col_idx = None
+        hi = max(members)
+        acc_list = []
+        for i, mvms in sorted(accs):
+            acc_list.append(
+                (steps[i][1], steps[i][3][0], [(steps[m][1], steps[p][3][0], r0, shift) for m, p, r0, shift, _ in mvms])
+            )
+        root_slots = list(dict.fromkeys(roots))
+        in_slot = steps[im2col_idx][2][0] if im2col_idx is not None else x_slot
+        group = ContractionGroup(
+            [steps[j] for j in sorted(members)],
+            in_slot,
+            x_slot,
+            steps[im2col_idx][1] if im2col_idx is not None else None,
+            acc_list,
+            list(dict.fromkeys(steps[p][3][0] for _, mvms in accs for _, p, _, _, _ in mvms)),
+            root_slots,
+        )
+        from .core import CompiledOp
+
+        last_acc = acc_list[-1][0]
+        fused = CompiledOp(FUSED_CONTRACTION, last_acc.ir, [])
+        fused.static = group
+        removed |= members
+        replaced[hi] = (_run_fused_contraction, fused, [in_slot] + root_slots, group.out_slots)
+    if not replaced:
+        return steps
+    out = []
+    for j, step in enumerate(steps):
+        if j in replaced:
+            out.append(replaced[j])
+        elif j not in removed:
+            out.append(step)
+    return out
+
+
+from .core import register_block_rewriter  # noqa: E402
+
+register_block_rewriter(fuse_contractions)

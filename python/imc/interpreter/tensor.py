@@ -1,7 +1,10 @@
 """``tensor`` dialect: tensors are immutable NumPy arrays (results may be views).
 
 No implementation mutates an operand: ops that "update" a tensor
-(``insert_slice``, ``insert``, ``pad``) build a new array.
+(``insert_slice``, ``insert``, ``pad``) build a new array.  The one exception
+is a fast path (`in_place_loop_inserts`): an ``insert_slice`` into a loop-
+carried tensor that nothing else reads writes, after the loop's first
+iteration, into the array it returned in the previous iteration.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import numpy as np
 
 from torch_mlir import ir
 
-from .core import DYNAMIC, check_index, element_dtype, impl
+from .core import DYNAMIC, check_index, element_dtype, impl, register_block_rewriter
 
 __all__ = ["mixed_values", "static_shape"]
 
@@ -103,12 +106,128 @@ def insert_slice(interp, op, args):
     return (r,)
 
 
+class _InPlaceInsert:
+    """An ``insert_slice`` in an ``scf.for`` body whose destination is an
+    iter_arg read by nothing else and whose result is only yielded back into
+    that iter_arg: from the second iteration on, the destination is the array
+    this op made in the previous iteration, which nobody else can see, so it
+    is updated in place instead of copied."""
+
+    __slots__ = ("iv_slot", "lower", "last")
+
+    def __init__(self, iv_slot, lower):
+        self.iv_slot = iv_slot
+        self.lower = lower
+        self.last = None
+
+    def __call__(self, interp, op, args):
+        src, dest = args[0], args[1]
+        o, s, st = _slices(op, args[2:])
+        idx = _index(o, s, st, dest.shape, op)
+        if dest is self.last and interp.env[self.iv_slot] != self.lower and dest.flags.writeable:
+            r = dest
+        else:
+            r = np.array(dest, copy=True)
+        r[idx] = np.reshape(src, [len(range(*sl.indices(dest.shape[k]))) for k, sl in enumerate(idx)])
+        self.last = r
+        return (r,)
+
+
+def in_place_loop_inserts(interp, steps, yield_slots, arg_slots):
+    """Block rewriter: marks loop-carried ``insert_slice``s (see `_InPlaceInsert`)."""
+    if not arg_slots or not any(op.name == "tensor.insert_slice" for _, op, _, _ in steps):
+        return steps
+    first = steps[0][1].ir.operation.parent
+    if first is None or first.name != "scf.for" or len(arg_slots) != len(yield_slots) + 1:
+        return steps
+    lb_owner = first.operands[0].owner
+    lb_op = getattr(lb_owner, "operation", lb_owner)
+    if isinstance(lb_owner, ir.Block) or lb_op.name != "arith.constant":
+        return steps
+    lower = ir.IntegerAttr(lb_op.attributes["value"]).value
+    reads: dict[int, int] = {}
+
+    def count(op, ins):
+        for s in ins:
+            reads[s] = reads.get(s, 0) + 1
+        for region in op.regions:
+            for block in region.blocks:
+                for s in block.yield_slots:
+                    reads[s] = reads.get(s, 0) + 1
+                for _, sub, sub_ins, _ in block.steps:
+                    count(sub, sub_ins)
+                    if sub.name == "imc.fused_contraction":
+                        for s in sub.static.reads:
+                            reads[s] = reads.get(s, 0) + 1
+
+    for _, op, ins, _ in steps:
+        count(op, ins)
+    for s in yield_slots:
+        reads[s] = reads.get(s, 0) + 1
+    out = []
+    for step in steps:
+        fn, op, ins, outs = step
+        if op.name == "tensor.insert_slice" and len(ins) >= 2 and len(outs) == 1:
+            dest, res = ins[1], outs[0]
+            k = yield_slots.index(res) if res in yield_slots else -1
+            if (
+                k >= 0
+                and arg_slots[k + 1] == dest
+                and reads.get(dest) == 1
+                and reads.get(res) == 1
+                and dest not in ins[2:]
+                and ins[0] != dest
+            ):
+                step = (_InPlaceInsert(arg_slots[0], lower), op, ins, outs)
+        out.append(step)
+    return out
+
+
+register_block_rewriter(in_place_loop_inserts)
+
+
 @impl("tensor.concat")
 def concat(interp, op, args):
     dim = op.static
     if dim is None:
         dim = op.static = ir.IntegerAttr(op.ir.attributes["dim"]).value
+    joined = _adjacent_views(args, dim)
+    if joined is not None:
+        return (joined,)
     return (np.concatenate(args, axis=dim),)
+
+
+def _adjacent_views(parts, dim):
+    """The view that `parts` tile in order along `dim`, if they are adjacent
+    views of one read-only array (e.g. the column tiles of a fused crossbar
+    contraction), else None.  Read-only bases cannot change, so sharing them
+    is as good as the copy `np.concatenate` makes."""
+    first = parts[0] if parts else None
+    if not isinstance(first, np.ndarray) or len(parts) < 2:
+        return None
+    base = first.base
+    if base is None or not isinstance(base, np.ndarray) or base.flags.writeable:
+        return None
+    strides, shape = first.strides, list(first.shape)
+    ptr = first.__array_interface__["data"][0]
+    step = strides[dim]
+    for p in parts[1:]:
+        if (
+            not isinstance(p, np.ndarray)
+            or p.base is not base
+            or p.dtype != first.dtype
+            or p.strides != strides
+            or p.shape[:dim] != first.shape[:dim]
+            or p.shape[dim + 1 :] != first.shape[dim + 1 :]
+            or p.__array_interface__["data"][0] != ptr + shape[dim] * step
+        ):
+            return None
+        shape[dim] += p.shape[dim]
+    joined = np.lib.stride_tricks.as_strided(first, shape=tuple(shape), strides=strides, writeable=False)
+    # Stay inside the base's memory (as_strided does not check).
+    lo, hi = np.byte_bounds(base) if hasattr(np, "byte_bounds") else np.lib.array_utils.byte_bounds(base)
+    jlo, jhi = np.byte_bounds(joined) if hasattr(np, "byte_bounds") else np.lib.array_utils.byte_bounds(joined)
+    return joined if lo <= jlo and jhi <= hi else None
 
 
 def _reshape_to_result(op, x, dyn_shape=None):

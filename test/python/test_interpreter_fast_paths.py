@@ -1,0 +1,200 @@
+"""The interpreter's fast paths (fused crossbar contractions in `ideal`
+precision) give the same outputs, counters and crossbar-state errors as the
+general path (one step per op)."""
+
+import re
+
+import numpy as np
+import pytest
+from torch_mlir import ir
+
+import imc
+from imc import models
+from imc.interpreter import InterpreterError
+from imc.interpreter.imc import FUSED_CONTRACTION
+from imc.runtime import Runner
+
+
+def _compiled(name, **kw):
+    model = models.create(name, **kw.get("create", {}))
+    inputs = models.example_inputs(name, **kw.get("inputs", {}))
+    return imc.compile(model, inputs), [x.numpy() for x in inputs]
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return _compiled("lenet5")
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return _compiled("bert_encoder", create=dict(layers=1, hidden=64, heads=2), inputs=dict(seq=8))
+
+
+def _runner(compiled, fast, precision="ideal"):
+    r = Runner(compiled.module, compiled.hardware, precision=precision)
+    r.interpreter.fast_paths = fast
+    return r
+
+
+def _fused_steps(runner):
+    cf = runner.interpreter._get_compiled(runner.entry)
+    return [op for _, op, _, _ in cf.body.steps if op.name == FUSED_CONTRACTION]
+
+
+def _layers(report):
+    d = report.to_dict()
+    return d["totals"], [(l["name"], {k: v for k, v in l.items()}) for l in d["layers"]]
+
+
+@pytest.mark.parametrize("which", ["lenet", "bert"])
+def test_fast_path_matches_general_path(which, request):
+    compiled, inputs = request.getfixturevalue(which)
+    slow, fast = _runner(compiled, False), _runner(compiled, True)
+    rng = np.random.default_rng(1)
+    for call in range(3):  # cold chip, warm chip (validation), warm chip (fast)
+        if which == "lenet":
+            xs = [rng.standard_normal(inputs[0].shape).astype(np.float32)]
+        else:
+            xs = inputs
+        ys, yf = slow(*xs), fast(*xs)
+        for a, b in zip(ys, yf):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6 * float(np.abs(a).max()))
+    assert _layers(fast.report) == _layers(slow.report)
+    assert not _fused_steps(slow)
+    assert _fused_steps(fast), "no contraction was fused"
+    assert fast.report.totals.xbar_program_events == slow.report.totals.xbar_program_events > 0
+
+
+def test_small_chip_with_crossbar_reuse_and_scratchpad():
+    """A chip too small for the weights: tiles are reprogrammed on every call
+    (also within one contraction) and inputs come from scratchpad buffers."""
+    from imc.hardware import Hardware
+
+    hw = Hardware.resolve("default").replace(cores=1, crossbars_per_core=4)
+    model, inputs = models.create("lenet5"), models.example_inputs("lenet5")
+    compiled = imc.compile(model, inputs, hardware=hw)
+    arrays = [x.numpy() for x in inputs]
+    slow, fast = _runner(compiled, False), _runner(compiled, True)
+    for _ in range(3):
+        ys, yf = slow(*arrays), fast(*arrays)
+        np.testing.assert_allclose(yf[0], ys[0], rtol=1e-5, atol=1e-6 * float(np.abs(ys[0]).max()))
+    assert _layers(fast.report) == _layers(slow.report)
+    assert slow.report.totals.xbar_program_events == fast.report.totals.xbar_program_events
+    # programs happen on every call, not only the first
+    first = _runner(compiled, False)
+    first(*arrays)
+    assert fast.report.totals.xbar_program_events > first.report.totals.xbar_program_events
+    groups = [op.static for op in _fused_steps(fast)]
+    assert len(groups) >= 3 and all(g.weff is not None for g in groups)
+
+
+def test_fast_path_is_used_on_warm_chip(lenet):
+    compiled, inputs = lenet
+    fast = _runner(compiled, True)
+    fast(*inputs)
+    fast(*inputs)
+    groups = [op.static for op in _fused_steps(fast)]
+    assert groups and all(g.weff is not None for g in groups)
+    calls = []
+    for g in groups:
+        orig = g.slow
+        g.slow = lambda *a, _orig=orig: calls.append(1) or _orig(*a)
+    fast(*inputs)
+    assert not calls, "a warm chip should not take the slow path"
+
+
+def test_crossbar_overwritten_between_calls_is_reprogrammed(lenet):
+    """Other weights landing on a crossbar between calls (new generation, other
+    data) take the fused group off the fast path: the program op reprograms the
+    tile and counts it, exactly as on the general path."""
+    compiled, inputs = lenet
+    runners = [_runner(compiled, False), _runner(compiled, True)]
+    outs = []
+    for r in runners:
+        r(*inputs)
+        r(*inputs)
+        before = r.report.totals.xbar_program_events
+        chip = r.chip
+        array = max(chip.arrays)
+        held = next(iter(chip.arrays[array].values()))
+        chip.generation += 1
+        held.generation = chip.generation
+        held.source = held.source + 1.0  # other weights
+        outs.append(r(*inputs)[0])
+        assert r.report.totals.xbar_program_events == before + 1
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
+    assert _layers(runners[1].report) == _layers(runners[0].report)
+
+
+def _stale_mvm_module(compiled):
+    """The compiled text with one MVM moved after the next program, which is
+    retargeted to the MVM's crossbar: that MVM reads a reprogrammed array."""
+    lines = compiled.mlir.splitlines()
+    prog = re.compile(r'^\s*(%\w+) = "imc.program".*\{array = (\d+) : i64')
+    for k in range(len(lines) - 2):
+        m0, m2 = prog.match(lines[k]), prog.match(lines[k + 2])
+        if m0 and m2 and f'"imc.mvm"({m0.group(1)},' in lines[k + 1] and "imc.offset" not in lines[k] + lines[k + 2]:
+            lines[k + 2] = lines[k + 2].replace(f"array = {m2.group(2)} :", f"array = {m0.group(2)} :")
+            lines[k + 1], lines[k + 2] = lines[k + 2], lines[k + 1]
+            return ir.Module.parse("\n".join(lines), context=compiled.module.context)
+    raise AssertionError("no program/mvm/program sequence found")
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_mvm_on_reprogrammed_crossbar_raises(lenet, fast):
+    compiled, inputs = lenet
+    module = _stale_mvm_module(compiled)
+    r = Runner(module, compiled.hardware, precision="ideal")
+    r.interpreter.fast_paths = fast
+    assert bool(_fused_steps(r)) == fast
+    # (A failed call leaves the scratchpad allocated, so one call per runner; the
+    # error is static: a fused group only leaves the slow path once it has run
+    # without error, and then no program of the group overwrites another's tile.)
+    with pytest.raises(InterpreterError, match="was reprogrammed with other weights before this MVM"):
+        r(*inputs)
+
+
+def test_quantized_mode_keeps_general_semantics(lenet):
+    compiled, inputs = lenet
+    slow, fast = _runner(compiled, False, "quantized"), _runner(compiled, True, "quantized")
+    for _ in range(2):
+        np.testing.assert_array_equal(fast(*inputs)[0], slow(*inputs)[0])
+    assert _layers(fast.report) == _layers(slow.report)
+
+
+_LOOP_INSERT = """
+func.func @main(%init: tensor<8xf32>, %x: tensor<2xf32>) -> (tensor<8xf32>, tensor<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c4 = arith.constant 4 : index
+  %r = scf.for %i = %c0 to %c4 step %c1 iter_args(%acc = %init) -> (tensor<8xf32>) {
+    %off = arith.muli %i, %c2 : index
+    %s = tensor.insert_slice %x into %acc[%off] [2] [1] : tensor<2xf32> into tensor<8xf32>
+    scf.yield %s : tensor<8xf32>
+  }
+  return %r, %init : tensor<8xf32>, tensor<8xf32>
+}
+"""
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_loop_carried_insert_slice(fast):
+    """The in-place loop insert never changes the loop's init value or earlier results."""
+    from imc.context import make_context
+    from imc.interpreter import Interpreter
+
+    with make_context() as ctx:
+        module = ir.Module.parse(_LOOP_INSERT, context=ctx)
+        interp = Interpreter(module, fast_paths=fast)
+        init = np.zeros(8, dtype=np.float32)
+        r1, i1 = interp.run("main", [init, np.array([1, 2], dtype=np.float32)])
+        r2, _ = interp.run("main", [init, np.array([3, 4], dtype=np.float32)])
+        np.testing.assert_array_equal(r1, np.tile([1, 2], 4))
+        np.testing.assert_array_equal(r2, np.tile([3, 4], 4))
+        np.testing.assert_array_equal(i1, 0)
+        np.testing.assert_array_equal(init, 0)
+        body = interp._get_compiled("main").body.steps[-1][1].regions[0].block
+        kinds = {type(fn).__name__ for fn, op, _, _ in body.steps if op.name == "tensor.insert_slice"}
+        assert kinds == ({"_InPlaceInsert"} if fast else {"function"})
