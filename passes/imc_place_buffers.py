@@ -236,12 +236,11 @@ class ImcPlaceBuffers(ImcPass):
         ways = 2 if self.double_buffer else 1
         q, rem = divmod(count, per * ways)
         groups = [(q, per, ways)] if q else []
-        rest = rem
-        if rest:  # the tail: whole tiles, then a short one
-            if rest // per:
-                groups.append((1, per, rest // per))
-            if rest % per:
-                groups.append((1, rest % per, 1))
+        if rem:  # the tail: whole tiles, then a short one
+            if rem // per:
+                groups.append((1, per, rem // per))
+            if rem % per:
+                groups.append((1, rem % per, 1))
         acc = None if piece is not None else tensor.EmptyOp([count], et).result
         start = 0
         for trips, size, width in groups:
@@ -251,79 +250,78 @@ class ImcPlaceBuffers(ImcPass):
                 ).result
                 for w in range(width)
             ]
+            span = size * width
             if trips == 1:
-                acc = self._tiles(piece, dram, lo, start, size, bufs, acc, None)
+                acc = self._tiles(piece, dram, lo, start, size, bufs, acc)
             else:
-                loop = scf.ForOp(_index(0), _index(trips), _index(1), [] if acc is None else [acc])
+                # The counter is the tensor offset of the trip's first tile.
+                lb, ub, step = _index(start), _index(start + trips * span), _index(span)
+                consts = (_index(lo) if lo else None, _index(size) if width > 1 else None)
+                loop = scf.ForOp(lb, ub, step, [] if acc is None else [acc])
                 loop.operation.attributes[TRANSFER_ATTR] = ir.UnitAttr.get()
                 if width > 1:
                     loop.operation.attributes[DOUBLE_BUFFER_ATTR] = ir.UnitAttr.get()
                 with ir.InsertionPoint(loop.body):
                     inner = None if acc is None else loop.inner_iter_args[0]
-                    inner = self._tiles(piece, dram, lo, start, size, bufs, inner, loop.induction_variable)
+                    inner = self._tiles(piece, dram, lo, loop.induction_variable, size, bufs, inner, consts)
                     scf.YieldOp([] if inner is None else [inner])
                 acc = None if acc is None else loop.results[0]
             for b in bufs:
                 SpadFreeOp(b)
-            start += trips * size * width
+            start += trips * span
         return acc
 
     @staticmethod
-    def _tiles(piece, dram, lo, start, size, bufs, acc, iv):
-        """One trip: `len(bufs)` tiles of `size` elements from element `start`
-        (+ the trip's offset when `iv` is a loop counter). All DMAs of a trip
-        are issued before its tiles are used."""
+    def _tiles(piece, dram, lo, first, size, bufs, acc, consts=None):
+        """One trip: `len(bufs)` tiles of `size` elements, the first at tensor
+        offset `first` (an int, or an index value in a loop, with `consts` =
+        the index constants (lo, size) it needs) and at `lo + first` in DRAM.
+        All DMAs of a trip are issued before its tiles are used."""
         et = ir.MemRefType(dram.type).element_type
         dyn = ir.ShapedType.get_dynamic_size()
-        span = size * len(bufs)
-        offsets = []
+        static = isinstance(first, int)
+        offsets, windows = [], []
         for w in range(len(bufs)):
-            first = start + w * size
-            if iv is None:
-                offsets.append((None, first))
-            else:
-                off = arith.AddIOp(arith.MulIOp(iv, _index(span)).result, _index(first)).result
-                offsets.append((off, None))
-
-        def window(off):
-            dyn_off, static_off = off
-            sub_t = ir.MemRefType.get(
-                [size], et, layout=ir.StridedLayoutAttr.get(dyn if dyn_off is not None else lo + static_off, [1])
+            if static:
+                off = first + w * size
+                offsets.append(off)
+                layout = ir.StridedLayoutAttr.get(lo + off, [1])
+                windows.append(
+                    memref.SubViewOp(ir.MemRefType.get([size], et, layout=layout), dram, [], [], [], [lo + off], [size], [1]).result
+                )
+                continue
+            lo_c, size_c = consts
+            off = first if w == 0 else arith.AddIOp(first, size_c).result
+            offsets.append(off)
+            at = off if lo_c is None else arith.AddIOp(off, lo_c).result
+            layout = ir.StridedLayoutAttr.get(dyn, [1])
+            windows.append(
+                memref.SubViewOp(ir.MemRefType.get([size], et, layout=layout), dram, [at], [], [], [dyn], [size], [1]).result
             )
-            if dyn_off is not None:
-                if lo:
-                    dyn_off_d = arith.AddIOp(dyn_off, _index(lo)).result
-                else:
-                    dyn_off_d = dyn_off
-                return memref.SubViewOp(sub_t, dram, [dyn_off_d], [], [], [dyn], [size], [1]).result
-            return memref.SubViewOp(sub_t, dram, [], [], [], [lo + static_off], [size], [1]).result
 
         def tslice(src, off):
-            dyn_off, static_off = off
-            if dyn_off is None and static_off == 0 and ir.RankedTensorType(src.type).shape == [size]:
-                return src
             t = ir.RankedTensorType.get([size], et)
-            if dyn_off is not None:
-                return tensor.ExtractSliceOp(t, src, [dyn_off], [], [], [dyn], [size], [1]).result
-            return tensor.ExtractSliceOp(t, src, [], [], [], [static_off], [size], [1]).result
+            if static:
+                if off == 0 and ir.RankedTensorType(src.type).shape == [size]:
+                    return src
+                return tensor.ExtractSliceOp(t, src, [], [], [], [off], [size], [1]).result
+            return tensor.ExtractSliceOp(t, src, [off], [], [], [dyn], [size], [1]).result
 
-        window_of = [window(o) for o in offsets]
         dma_attrs = (i64_array([0]), i64_array([size]), i64_array([1]))
         if piece is not None:  # store: datapath -> staging -> DRAM
             for buf, off in zip(bufs, offsets):
                 bufferization.MaterializeInDestinationOp(None, tslice(piece, off), buf, writable=True)
-            for buf, win in zip(bufs, window_of):
+            for buf, win in zip(bufs, windows):
                 DmaOp(buf, win, *dma_attrs)
             return None
-        for buf, win in zip(bufs, window_of):  # load: DRAM -> staging -> datapath
+        for buf, win in zip(bufs, windows):  # load: DRAM -> staging -> datapath
             DmaOp(win, buf, *dma_attrs)
         for buf, off in zip(bufs, offsets):
             t = bufferization.ToTensorOp(ir.RankedTensorType.get([size], et), buf).result
-            dyn_off, static_off = off
-            if dyn_off is not None:
-                acc = tensor.InsertSliceOp(t, acc, [dyn_off], [], [], [dyn], [size], [1]).result
+            if static:
+                acc = tensor.InsertSliceOp(t, acc, [], [], [], [off], [size], [1]).result
             else:
-                acc = tensor.InsertSliceOp(t, acc, [], [], [], [static_off], [size], [1]).result
+                acc = tensor.InsertSliceOp(t, acc, [off], [], [], [dyn], [size], [1]).result
         return acc
 
 
