@@ -88,8 +88,6 @@ class _Counter:
             buf = o.operands[0 if name == "bufferization.to_tensor" else 1]
             kind = name + (".spad" if _is_spad_type(buf.type) else ".dram")
             p = _Plan(self.runner.row_for(op), False, kind=kind)
-        elif name == "imc.dma" and parent is not None and _DOUBLE_BUFFER_ATTR in parent.attributes:
-            p = _Plan(self.runner.row_for(op), False, kind="imc.dma.overlapped")
         elif name == "tensor.concat" and _JOIN_ATTR in o.attributes:
             p = _Plan(None, True)  # joins the parts of a stored tensor: no bytes move
         elif (
@@ -122,9 +120,6 @@ class _Counter:
         kind = p.kind
         if kind in _TRANSFER_KINDS:
             self._transfer(op, p, args)
-            return
-        if kind == "imc.dma.overlapped":  # the DMA itself is counted by the imc dialect
-            self.runner.report.add(p.row, overlapped_dram_bytes=args[0].nbytes)
             return
         ins = args[: p.n_ins]
         if self.runner.chip.spad is not None:
@@ -182,7 +177,6 @@ class _Counter:
 _TRANSFERS = {"bufferization.to_tensor", "bufferization.materialize_in_destination"}
 _TRANSFER_KINDS = {f"{n}.{where}" for n in _TRANSFERS for where in ("spad", "dram")}
 _JOIN_ATTR = "imc.join"
-_DOUBLE_BUFFER_ATTR = "imc.double_buffer"
 
 
 def _is_spad_type(t) -> bool:

@@ -476,10 +476,7 @@ def dma(interp, op, args):
     ex = _exec(interp)
     spad = _spad(ex)
     src, dst = args
-    if op.static is None:
-        o = op.ir
-        op.static = {name: list(ir.DenseI64ArrayAttr(o.attributes[name])) for name in ("offsets", "sizes", "strides")}
-    st = op.static
+    st = _dma_static(op)
     window = tuple(slice(o, o + (n - 1) * s + 1, s) for o, n, s in zip(st["offsets"], st["sizes"], st["strides"]))
     load = spad.owns(dst)
     if load:
@@ -488,14 +485,37 @@ def dma(interp, op, args):
                 raise op.error(f"writes a scratchpad buffer at offset {spad.offset_of(a)} that is not allocated (freed?)")
         dst[...] = src[window]
         spad.valid_view(dst)[...] = True  # (mark_spad_written, known to be a scratchpad view)
-        nbytes = dst.nbytes
-        ex.report.add(ex.layer_of(op), dram_read_bytes=nbytes, spad_write_bytes=nbytes)
+        count_dma(ex, op, dst.nbytes, load=True)
     else:
         check_spad_read(interp, op, src)
         dst[window] = src
-        nbytes = src.nbytes
-        ex.report.add(ex.layer_of(op), dram_write_bytes=nbytes, spad_read_bytes=nbytes)
+        count_dma(ex, op, src.nbytes, load=False)
     return []
+
+
+DOUBLE_BUFFER_ATTR = "imc.double_buffer"
+"""An `scf.for` whose DMAs overlap the rest of the work (report: `overlapped_dram_bytes`)."""
+
+
+def _dma_static(op) -> dict:
+    if op.static is None:
+        o = op.ir
+        op.static = {name: list(ir.DenseI64ArrayAttr(o.attributes[name])) for name in ("offsets", "sizes", "strides")}
+        parent = o.operation.parent
+        op.static["overlapped"] = parent is not None and DOUBLE_BUFFER_ATTR in parent.attributes
+    return op.static
+
+
+def count_dma(ex, op, nbytes: int, *, load: bool, times: int = 1) -> None:
+    """Counts `times` executions of DMA `op` moving `nbytes` each."""
+    _dma_static(op)
+    n = nbytes * times
+    if load:
+        ex.report.add(ex.layer_of(op), dram_read_bytes=n, spad_write_bytes=n)
+    else:
+        ex.report.add(ex.layer_of(op), dram_write_bytes=n, spad_read_bytes=n)
+    if op.static["overlapped"]:
+        ex.report.add(ex.layer_of(op), overlapped_dram_bytes=n)
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import impl
+from torch_mlir import ir
+
+from .core import DYNAMIC, impl
 
 
 @impl("scf.for")
@@ -16,6 +18,12 @@ def for_(interp, op, args):
     lb, ub, step = int(args[0]), int(args[1]), int(args[2])
     if step <= 0:
         raise op.error(f"non-positive step {step}")
+    if op.static is None:
+        op.static = _transfer_plan(op) if interp.fast_paths and TRANSFER_ATTR in op.ir.attributes else False
+    if op.static and ub > lb:
+        done = _run_transfer(interp, op.static, lb, ub, step, args[3:])
+        if done is not None:
+            return done
     carried = list(args[3:])
     block = op.regions[0].block
     for iv in range(lb, ub, step):
@@ -64,3 +72,135 @@ def index_switch(interp, op, args):
         if case == idx:
             return interp.run_block(op.regions[k + 1].block, [])
     return interp.run_block(op.regions[0].block, [])
+
+
+# ---------------------------------------------------------------------------
+# Fast path: the tile-by-tile transfer loops of `imc-place-buffers`.
+#
+# A loop marked `imc.transfer` whose body is exactly such a transfer (checked
+# op by op when the loop is first compiled; anything else runs normally):
+#   store: per tile, `memref.subview %dram[iv + a]`, `tensor.extract_slice
+#          %piece[iv + b]`, `materialize_in_destination` of the slice into a
+#          staging buffer, `imc.dma` staging -> window;
+#   load:  per tile, `memref.subview %dram[iv + a]`, `imc.dma` window ->
+#          staging, `bufferization.to_tensor` of the staging buffer,
+#          `tensor.insert_slice` into the loop-carried tensor at `iv + b`;
+# (`a`, `b`: sums of index values defined outside the loop). It runs as one
+# slice copy per trip and tile, with the same results, the same final staging
+# contents and validity, and the same counters as the ops (each DMA counted
+# once per trip). It falls back to the ops when a staging buffer is not live.
+# ---------------------------------------------------------------------------
+
+TRANSFER_ATTR = "imc.transfer"
+
+
+class _TransferPlan:
+    __slots__ = ("stores", "loads", "carried")
+
+    def __init__(self):
+        self.stores = []  # (dma op, staging slot, piece slot, piece offset, dram slot, dram offset, n)
+        self.loads = []  # (dma op, staging slot, dram slot, dram offset, tensor offset, n)
+        self.carried = False
+
+
+def _transfer_plan(op):
+    block = op.regions[0].block
+    args = block.arg_slots
+    if len(args) not in (1, 2):
+        return False
+    local = {s for _, _, _, outs in block.steps for s in outs} | set(args)
+    offsets = {args[0]: ()}  # slot -> slots of the index values added to iv
+    windows, slices, staged, loading, loaded = {}, {}, {}, {}, {}
+    acc = args[1] if len(args) == 2 else None
+    plan = _TransferPlan()
+
+    def static_1d(cop):
+        attrs = cop.ir.attributes
+        sizes = list(ir.DenseI64ArrayAttr(attrs["static_sizes"]))
+        strides = list(ir.DenseI64ArrayAttr(attrs["static_strides"]))
+        offs = list(ir.DenseI64ArrayAttr(attrs["static_offsets"]))
+        return sizes[0] if len(sizes) == 1 and strides == [1] and offs == [DYNAMIC] else None
+
+    for _, cop, ins, outs in block.steps:
+        name = cop.name
+        if name == "arith.addi" and len(ins) == 2:
+            a, b = ins
+            if a in offsets and b not in local:
+                offsets[outs[0]] = offsets[a] + (b,)
+            elif b in offsets and a not in local:
+                offsets[outs[0]] = offsets[b] + (a,)
+            else:
+                return False
+        elif name in ("memref.subview", "tensor.extract_slice") and len(ins) == 2:
+            n = static_1d(cop)
+            if n is None or ins[0] in local or ins[1] not in offsets:
+                return False
+            (windows if name == "memref.subview" else slices)[outs[0]] = (ins[0], offsets[ins[1]], n)
+        elif name == "bufferization.materialize_in_destination" and ins[0] in slices and ins[1] not in local:
+            staged[ins[1]] = slices[ins[0]]
+        elif name == "imc.dma" and ins[0] in staged and ins[1] in windows:
+            (piece, poff, n), (dram, doff, m) = staged[ins[0]], windows[ins[1]]
+            if n != m:
+                return False
+            plan.stores.append((cop, ins[0], piece, poff, dram, doff, n))
+        elif name == "imc.dma" and ins[0] in windows and ins[1] not in local:
+            loading[ins[1]] = (cop, windows[ins[0]])
+        elif name == "bufferization.to_tensor" and ins[0] in loading:
+            loaded[outs[0]] = (ins[0], *loading[ins[0]])
+        elif name == "tensor.insert_slice" and len(ins) == 3 and ins[0] in loaded and ins[1] == acc:
+            n = static_1d(cop)
+            buf, dma_op, (dram, doff, m) = loaded[ins[0]]
+            if n != m or ins[2] not in offsets:
+                return False
+            plan.loads.append((dma_op, buf, dram, doff, offsets[ins[2]], n))
+            acc = outs[0]
+        else:
+            return False
+    if plan.stores and plan.loads:
+        return False
+    if plan.loads:
+        if block.yield_slots != [acc]:
+            return False
+        plan.carried = True
+    elif block.yield_slots or len(args) != 1 or not plan.stores:
+        return False
+    return plan
+
+
+def _run_transfer(interp, plan, lb, ub, step, carried):
+    from .imc import count_dma
+
+    ex = getattr(interp, "imc", None)
+    spad = None if ex is None else ex.chip.spad
+    if spad is None:
+        return None
+    env = interp._env
+    bufs = [env[t[1]] for t in plan.stores + plan.loads]
+    if any(spad.buffer_of(b) is None for b in bufs):
+        return None  # let the ops raise their errors
+    trips = range(lb, ub, step)
+    last = trips[-1]
+
+    def at(terms):
+        return sum(int(env[s]) for s in terms)
+
+    if plan.stores:
+        for dma_op, buf, piece_slot, poff, dram_slot, doff, n in plan.stores:
+            piece, dram, a, b = env[piece_slot], env[dram_slot], at(poff), at(doff)
+            for iv in trips:
+                dram[iv + b : iv + b + n] = piece[iv + a : iv + a + n]
+            staging = env[buf]
+            staging[...] = piece[last + a : last + a + n]
+            spad.valid_view(staging)[...] = True
+            count_dma(ex, dma_op, staging.nbytes, load=False, times=len(trips))
+        return []
+    out = np.array(carried[0], copy=True)
+    for dma_op, buf, dram_slot, doff, toff, n in plan.loads:
+        dram, a, b = env[dram_slot], at(doff), at(toff)
+        for iv in trips:
+            out[iv + b : iv + b + n] = dram[iv + a : iv + a + n]
+        staging = env[buf]
+        staging[...] = dram[last + a : last + a + n]
+        spad.valid_view(staging)[...] = True
+        count_dma(ex, dma_op, staging.nbytes, load=True, times=len(trips))
+    return [out]
