@@ -21,6 +21,7 @@ import time
 import warnings
 
 import torch
+from common import bert_base  # benchmarks/common.py
 
 warnings.filterwarnings("ignore")
 
@@ -33,18 +34,6 @@ def _best(fn, repeat):
         out = fn()
         best = min(best, time.perf_counter() - t)
     return best, out
-
-
-def _bert():
-    try:
-        from transformers import BertConfig, BertModel
-
-        return "bert-base", BertModel(BertConfig()).eval(), (torch.randint(0, 30522, (1, 128), generator=torch.Generator().manual_seed(0)),)
-    except ImportError:
-        from imc import models
-
-        model = models.create("bert_encoder", layers=12, hidden=768, heads=12)
-        return "bert-base (zoo encoder)", model, models.example_inputs("bert_encoder", seq=128)
 
 
 def bench(name, model, inputs, repeat, general=False):
@@ -95,7 +84,7 @@ def main(argv=None):
     if args.only in (None, "resnet18"):
         bench("resnet18", models.create("resnet18"), models.example_inputs("resnet18"), args.repeat, args.general)
     if args.only in (None, "bert"):
-        name, model, inputs = _bert()
+        name, model, inputs = bert_base()
         bench(name, model, inputs, args.repeat, args.general)
 
 

@@ -22,23 +22,12 @@ import time
 import warnings
 
 import torch
+from common import bert_base  # benchmarks/common.py
 
 warnings.filterwarnings("ignore")
 
 ZIGZAG_DRAM_BYTES = 2_320_640
 ZIGZAG_REWRITES = 49
-
-
-def _bert():
-    try:
-        from transformers import BertConfig, BertModel
-
-        return "bert-base", BertModel(BertConfig()).eval(), (torch.randint(0, 30522, (1, 128), generator=torch.Generator().manual_seed(0)),)
-    except ImportError:
-        from imc import models
-
-        model = models.create("bert_encoder", layers=12, hidden=768, heads=12)
-        return "bert-base (zoo encoder)", model, models.example_inputs("bert_encoder", seq=128)
 
 
 def _resnet():
@@ -100,7 +89,7 @@ def main(argv=None) -> int:
     if args.only in (None, "resnet18"):
         models.append(_resnet())
     if args.only in (None, "bert"):
-        models.append(_bert())
+        models.append(bert_base())
     for name, model, inputs in models:
         for spad in (default.spad_bytes, default.spad_bytes // 4):
             hw = default.replace(spad_bytes=spad)

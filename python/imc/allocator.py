@@ -11,7 +11,7 @@ that find no gap are returned as spilled (their home is DRAM).
 
 from dataclasses import dataclass, field
 
-__all__ = ["Buffer", "Placement", "best_fit", "best_fit_ordered"]
+__all__ = ["Buffer", "Placement", "best_fit", "gaps"]
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,7 @@ def best_fit(buffers: list[Buffer], capacity: int, alignment: int = 1) -> Placem
     for buf in order:
         live = [entry for entry in live if entry[0] >= buf.start]
         size = _align(buf.size, alignment)
-        occupied = sorted((offset, offset + sz) for _, offset, sz, _ in live)
-        best = None  # (gap size, offset)
-        cursor = 0
-        for lo, hi in occupied + [(capacity, capacity)]:
-            gap_start = _align(cursor, alignment)
-            gap = lo - gap_start
-            if gap >= size and (best is None or gap < best[0]):
-                best = (gap, gap_start)
-            cursor = max(cursor, hi)
+        best, _ = gaps([(offset, offset + sz) for _, offset, sz, _ in live], size, capacity, alignment)
         if best is None:
             placement.spilled.append(buf.name)
             continue
@@ -79,33 +71,19 @@ def best_fit(buffers: list[Buffer], capacity: int, alignment: int = 1) -> Placem
     return placement
 
 
-def best_fit_ordered(buffers: list[Buffer], capacity: int, alignment: int = 1) -> Placement:
-    """Places buffers in the given (priority) order, each at the smallest
-    free gap left by the buffers already placed whose live ranges intersect
-    its own; a buffer with no such gap is spilled.
 
-    Same invariants as `best_fit`; `peak_bytes` is the highest end of a
-    placed buffer.
-    """
-    if capacity <= 0 or alignment <= 0:
-        raise ValueError(f"capacity {capacity} and alignment {alignment} must be positive")
-    placement = Placement()
-    placed: list[tuple[int, int, int, int]] = []  # (start, end, offset, aligned size)
-    for buf in buffers:
-        size = _align(buf.size, alignment)
-        occupied = sorted((o, o + sz) for s, e, o, sz in placed if s <= buf.end and buf.start <= e)
-        best = None
-        cursor = 0
-        for lo, hi in occupied + [(capacity, capacity)]:
-            gap_start = _align(cursor, alignment)
-            gap = lo - gap_start
-            if gap >= size and (best is None or gap < best[0]):
-                best = (gap, gap_start)
-            cursor = max(cursor, hi)
-        if best is None:
-            placement.spilled.append(buf.name)
-            continue
-        placement.offsets[buf.name] = best[1]
-        placed.append((buf.start, buf.end, best[1], size))
-        placement.peak_bytes = max(placement.peak_bytes, best[1] + size)
-    return placement
+def gaps(occupied, size: int, capacity: int, alignment: int = 1):
+    """(best, widest) free gaps of [0, capacity) around the `occupied` byte
+    ranges, each `(gap bytes, aligned start)`: `best` is the smallest gap
+    that holds `size` bytes (None if none does), `widest` the largest gap."""
+    best, widest = None, (0, 0)
+    cursor = 0
+    for lo, hi in sorted(occupied) + [(capacity, capacity)]:
+        start = _align(cursor, alignment)
+        gap = lo - start
+        if gap >= size and (best is None or gap < best[0]):
+            best = (gap, start)
+        if gap > widest[0]:
+            widest = (gap, start)
+        cursor = max(cursor, hi)
+    return best, widest

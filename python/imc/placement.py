@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
+from imc.allocator import gaps
 from imc.frontend import layer_name
 from imc.ir_utils import is_weight
 
@@ -449,16 +450,8 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> H
         end = -neg_end
         want = hi - lo
         elem = t.elem
-        occupied = sorted((o, o + sz) for s, e, o, sz in placed if s <= end and start <= e)
-        best, widest, cursor = None, (0, 0), 0
-        for a, b in occupied + [(spad_bytes, spad_bytes)]:
-            gap_start = -(-cursor // alignment) * alignment
-            gap = a - gap_start
-            if gap >= want and (best is None or gap < best[0]):
-                best = (gap, gap_start)
-            if gap > widest[0]:
-                widest = (gap, gap_start)
-            cursor = max(cursor, b)
+        occupied = [(o, o + sz) for s, e, o, sz in placed if s <= end and start <= e]
+        best, widest = gaps(occupied, want, spad_bytes, alignment)
         if best is None:
             want = widest[0] // elem * elem
             best = widest
