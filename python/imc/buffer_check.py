@@ -174,11 +174,16 @@ class _Buffer:
     """One `imc.spad_alloc`: bytes [offset, offset + size), `elements` of `ebytes`."""
 
     op: ir.Operation
-    name: str
+    func: ir.Operation
     offset: int
     size: int
     ebytes: int
     elements: int
+
+    @property
+    def name(self) -> str:
+        """The buffer's SSA name (numbering the function only when asked: errors)."""
+        return self.op.results[0].get_name(ir.AsmState(self.func))
 
     @property
     def end(self) -> int:
@@ -373,7 +378,6 @@ class _Analyzer:
         return BufferCheck(self.violations, len(self.buffers), peak, self.capacity)
 
     def _collect_buffers(self, func) -> list[_Buffer]:
-        state = None
         allocs = []
 
         def visit(op):
@@ -382,13 +386,11 @@ class _Analyzer:
             return ir.WalkResult.ADVANCE
 
         func.walk(visit)
-        if allocs:
-            state = ir.AsmState(func)
         for op in allocs:
             t = ir.MemRefType(op.results[0].type)
             b = _Buffer(
                 op=op,
-                name=op.results[0].get_name(state),
+                func=func,
                 offset=ir.IntegerAttr(op.attributes["offset"]).value,
                 size=ir.IntegerAttr(op.attributes["size"]).value,
                 ebytes=element_bytes(t.element_type),

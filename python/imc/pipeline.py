@@ -379,21 +379,28 @@ def run_pipeline(
     remarks: list[Remark] | None = None,
     print_ir_after_all: bool = False,
     source_name: str | None = None,
+    verify_each: bool = True,
 ) -> list[Remark]:
     """Runs `pipeline` on `module` in place; returns the remarks.
 
     `hardware` (a `Hardware`), when given, is attached to the module first, so
     every pass and the repro file see it. On failure raises `PipelineError`
     with the diagnostics and a repro command (the input is saved first).
+    `verify_each=False` verifies the module once after the whole pipeline
+    instead of after every pass (mlir-opt's `-verify-each=0`): the Python
+    verifiers of tens of thousands of imc ops cost seconds per pass.
     """
     op = module.operation if isinstance(module, ir.Module) else module
     if hardware is not None:
         hardware.attach(op)
     remarks = remarks if remarks is not None else []
     pm = build_pass_manager(pipeline, context=op.context, remarks=remarks, print_ir_after_all=print_ir_after_all)
+    pm.enable_verifier(verify_each)
     snapshot = op.clone(ip=False)  # cheap: attributes (weights) are shared, not copied
     try:
         pm.run(op)
+        if not verify_each:
+            op.verify()
     except ir.MLIRError as exc:
         path = write_repro(snapshot)
         diagnostics = [line for d in exc.error_diagnostics for line in format_diagnostic(d, source_name=source_name)]
