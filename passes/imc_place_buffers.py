@@ -88,7 +88,7 @@ class ImcPlaceBuffers(ImcPass):
         if staging >= hw.spad_bytes:
             state.error(
                 module,
-                f"staging buffers of {staging:,} B (tile-bytes={tile}, double-buffer={self.double_buffer}) "
+                f"staging buffers of {staging:,} B (tile-bytes={tile}, double-buffer={str(self.double_buffer).lower()}) "
                 f"leave no room in the {hw.spad_bytes:,} B scratchpad",
             )
             raise PassFailure()
