@@ -13,18 +13,19 @@ placement"):
   outputs, partial sums in the cores' output registers, the digital unit's
   pipeline): an im2col matrix is an addressing pattern over the stage's input,
   not a buffer.
-* Values passed *between* stages are **stored tensors**: each has one home
-  for its whole life, a scratchpad buffer (from the end of its producer stage
-  to the end of its last consumer stage) or DRAM. A stage reads a DRAM-homed
-  tensor once, streaming it through the DMA engine, and writes a DRAM-homed
-  result once as it is produced.
+* Values passed *between* stages are **stored tensors**. A stored tensor's
+  row-major prefix may stay on chip in scratchpad *chunks*, each freed after
+  one of its reads; the rest lives in DRAM, written once by the producer and
+  read by every later reader, tile by tile through a staging buffer
+  (`imc-place-buffers`).
 * Model inputs and outputs move at the call boundary (read/written once);
   weights are in the crossbars; digital-unit constants are read from DRAM.
 
 `stage_program(func)` builds the stages and stored tensors;
 `capacity_bound(...)` is the least DRAM traffic capacity forces on any
-schedule of these stages; `plan_homes(...)` chooses homes and scratchpad
-offsets (`imc-place-buffers` applies them).
+schedule of these stages (a linear program over the tensors' `segments`);
+`plan_homes(...)` chooses chunks, offsets and DRAM parts
+(`imc-place-buffers` applies them).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ __all__ = [
     "stage_program",
     "CapacityBound",
     "capacity_bound",
+    "segments",
+    "Chunk",
     "Home",
     "HomePlan",
     "plan_homes",
