@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     ours, compiled = _time(lambda: imc.compile(resnet, x))
     print(f"{'model':<12} {'stock import (s)':>17} {'imc compile (s)':>16} {'ratio':>7}")
     print(f"{'resnet18':<12} {stock:>17.2f} {ours:>16.2f} {ours / stock:>7.2f}   (target <= 0.50)")
-    print(f"  imc stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in compiled.timings.items()))
+    print("  imc stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in compiled.timings.items()))
 
     if not args.skip_bert:
         try:
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
         ids = torch.randint(0, 30522, (1, 128), generator=torch.Generator().manual_seed(0))
         ours_bert, compiled = _time(lambda: imc.compile(bert, (ids,)))
         print(f"{'bert-base':<12} {'-':>17} {ours_bert:>16.2f}")
-        print(f"  imc stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in compiled.timings.items()))
+        print("  imc stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in compiled.timings.items()))
     return 0
 
 

@@ -8,7 +8,6 @@ from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
 from imc.analysis import PLACEMENT_ATTR
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp
-from imc.frontend import layer_name
 from imc.ir_utils import collapse, expand, extract_slice, find_function, i64_array, i64_attr
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import VIEW_OPS, capacity_bound, plan_homes, stage_program

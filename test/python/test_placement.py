@@ -4,14 +4,11 @@ import re
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch_mlir import ir
 
 import imc
 from imc import models
-from imc.context import make_context
 from imc.hardware import Hardware
 from imc.ir_utils import find_function
 from imc.placement import Stage, StagedProgram, StoredTensor, capacity_bound, plan_homes, stage_program
