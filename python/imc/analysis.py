@@ -32,7 +32,7 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.frontend import layer_name
-from imc.ir_utils import WEIGHT_ARG_ATTR, find_function, find_nested
+from imc.ir_utils import WEIGHT_ARG_ATTR, find_function, find_nested, is_splat_constant
 
 __all__ = ["LayerBound", "ProgramBounds", "lower_bounds", "zigzag_example_bound", "IO_LAYER"]
 
@@ -419,6 +419,7 @@ def lower_bounds(
         roots.append(root)
 
     programs: list[tuple] = []  # (pos, layer, array, offset, shape, identity, slice bits)
+    splats: set = set()  # roots of splat constants
     constant_regions: dict = {}  # root -> (first layer, regions)
     matmuls: list[tuple] = []
     compute_layers: list[tuple[int, str]] = []  # boundaries that belong to a layer
@@ -469,6 +470,8 @@ def lower_bounds(
                 e = 8 * max(1, (t.element_type.width + 7) // 8) if hasattr(t.element_type, "width") else 8
                 root = _Value(_WEIGHT, math.prod(t.shape) * e, e, list(t.shape), pos, lname, ("const", pos))
                 alias[op.results[0]] = (root, None)
+                if is_splat_constant(op):
+                    splats.add(root)  # an immediate for the digital unit: no bytes
             continue
         # A compute op.
         compute_layers.append((pos, lname))
@@ -482,7 +485,7 @@ def lower_bounds(
             root, region = src
             if root.kind in (_INPUT, _ACT):
                 root.uses.append((pos, region))
-            elif root.kind == _WEIGHT and name != "imc.program":
+            elif root.kind == _WEIGHT and name != "imc.program" and root not in splats:
                 first, regions = constant_regions.setdefault(root, (lname, []))
                 regions.append(region)
         if name in _MATMULS:

@@ -8,6 +8,7 @@ __all__ = [
     "i64_attr",
     "bool_attr",
     "i64_array",
+    "is_splat_constant",
     "tensor_type",
     "is_weight",
     "is_zero_fill",
@@ -75,6 +76,17 @@ def is_weight(value: ir.Value) -> bool:
     if op.name in ("tensor.collapse_shape", "tensor.expand_shape"):
         return is_weight(op.operands[0])
     return False
+
+
+def is_splat_constant(op) -> bool:
+    """True for an `arith.constant` holding one repeated value (a splat): the
+    digital unit generates it, nothing is read from memory."""
+    if op.name != "arith.constant":
+        return False
+    try:
+        return ir.DenseElementsAttr(op.attributes["value"]).is_splat
+    except (ValueError, KeyError):
+        return False
 
 
 def is_zero_fill(value: ir.Value) -> bool:

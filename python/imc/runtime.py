@@ -5,7 +5,8 @@ a `Report`. Until buffers are placed in the scratchpad (a later pass), the
 traffic model is: the entry function's inputs are read from DRAM and its
 outputs written to DRAM once per call; weights are read from DRAM when a
 crossbar is programmed with them (cell_bits per weight per bit slice);
-constants used by the digital unit are read from DRAM; every other operand and
+constants used by the digital unit are read from DRAM (a splat constant is an
+immediate: no bytes); every other operand and
 result of a compute op is a scratchpad read or write.
 """
 
@@ -14,7 +15,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import is_spad
 from imc.frontend import layer_name
-from imc.ir_utils import WEIGHT_ARG_ATTR, find_function
+from imc.ir_utils import WEIGHT_ARG_ATTR, find_function, is_splat_constant
 from imc.interpreter import Interpreter
 from imc.interpreter.imc import Chip, ImcExecution, check_spad_read, mark_spad_written
 from imc.report import Report
@@ -43,26 +44,30 @@ _VIEWS = {
 _ELEMENTWISE = {"linalg.add", "linalg.sub", "linalg.mul", "linalg.div", "linalg.max", "linalg.min", "linalg.exp"}
 
 
-def _is_constant(value) -> bool:
+def _constant(value):
+    """The `arith.constant` op behind `value` (through reshapes), or None."""
     owner = value.owner
     if isinstance(owner, ir.Block):
-        return False
+        return None
     op = owner.operation if hasattr(owner, "operation") else owner
     if op.name == "arith.constant":
-        return True
-    return op.name in ("tensor.collapse_shape", "tensor.expand_shape") and _is_constant(op.operands[0])
+        return op
+    if op.name in ("tensor.collapse_shape", "tensor.expand_shape"):
+        return _constant(op.operands[0])
+    return None
 
 
 class _Plan:
     """How one op is counted (computed once per op)."""
 
-    __slots__ = ("row", "skip", "n_ins", "constant_ins", "body_ops", "kind")
+    __slots__ = ("row", "skip", "n_ins", "constant_ins", "splat_ins", "body_ops", "kind")
 
-    def __init__(self, row, skip, n_ins=0, constant_ins=(), body_ops=1, kind=""):
+    def __init__(self, row, skip, n_ins=0, constant_ins=(), body_ops=1, kind="", splat_ins=()):
         self.row = row
         self.skip = skip
         self.n_ins = n_ins
         self.constant_ins = constant_ins
+        self.splat_ins = splat_ins
         self.body_ops = body_ops
         self.kind = kind
 
@@ -105,11 +110,13 @@ class _Counter:
                 n_ins = list(ir.DenseI32ArrayAttr(o.attributes["operandSegmentSizes"]))[0]
             elif name == "memref.copy":
                 n_ins = 1
-            constant_ins = tuple(i for i in range(n_ins) if _is_constant(o.operands[i]))
+            consts = [_constant(o.operands[i]) for i in range(n_ins)]
+            splat_ins = tuple(i for i, c in enumerate(consts) if c is not None and is_splat_constant(c))
+            constant_ins = tuple(i for i, c in enumerate(consts) if c is not None and i not in splat_ins)
             body_ops = 1
             if name == "linalg.generic":
                 body_ops = max(1, sum(1 for b in o.regions[0].blocks for x in b.operations) - 1)
-            p = _Plan(row, False, n_ins, constant_ins, body_ops, name)
+            p = _Plan(row, False, n_ins, constant_ins, body_ops, name, splat_ins)
         self.plans[id(op)] = p
         return p
 
@@ -132,8 +139,10 @@ class _Counter:
                 mark_spad_written(interp, a)
         if not results:  # destination-passing form on memrefs: the outs are written
             results = [a for a in args[p.n_ins :] if isinstance(a, np.ndarray)]
-        # Scalars are immediates of the op, not traffic.
+        # Scalars and splat constants are immediates of the op, not traffic.
         nbytes = [a.nbytes if isinstance(a, np.ndarray) and a.ndim else 0 for a in ins]
+        for i in p.splat_ins:
+            nbytes[i] = 0
         dram = sum(nbytes[i] for i in p.constant_ins)
         spad_read = sum(nbytes) - dram
         out = results[0] if results else None
