@@ -439,8 +439,13 @@ def mark_spad_written(interp, a) -> None:
 def spad_alloc(interp, op, args):
     ex = _exec(interp)
     spad = _spad(ex)
-    o = op.ir
-    offset, size = _int_attr(o, "offset"), _int_attr(o, "size")
+    if op.static is None:  # decoded once: (offset, size, dtype, shape)
+        from .core import element_dtype
+
+        o = op.ir
+        t = ir.MemRefType(op.result_types[0])
+        op.static = (_int_attr(o, "offset"), _int_attr(o, "size"), element_dtype(t.element_type), tuple(t.shape))
+    offset, size, dtype, shape = op.static
     if offset < 0 or offset + size > spad.memory.size:
         raise op.error(f"buffer [{offset}, {offset + size}) is beyond the scratchpad capacity of {spad.memory.size} bytes")
     for other_offset, other_size in spad.live.values():
@@ -448,12 +453,8 @@ def spad_alloc(interp, op, args):
             raise op.error(
                 f"buffer [{offset}, {offset + size}) overlaps the live buffer [{other_offset}, {other_offset + other_size})"
             )
-    t = ir.MemRefType(op.result_types[0])
-    from .core import element_dtype
-
-    dtype = element_dtype(t.element_type)
-    nbytes = int(np.prod(t.shape)) * dtype.itemsize
-    view = spad.memory[offset : offset + nbytes].view(dtype).reshape(tuple(t.shape))
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    view = spad.memory[offset : offset + nbytes].view(dtype).reshape(shape)
     spad.live[spad.base + offset] = (offset, size)
     spad.valid[offset : offset + size] = False
     return [view]
