@@ -444,8 +444,9 @@ def spad_alloc(interp, op, args):
 
         o = op.ir
         t = ir.MemRefType(op.result_types[0])
-        op.static = (_int_attr(o, "offset"), _int_attr(o, "size"), element_dtype(t.element_type), tuple(t.shape))
-    offset, size, dtype, shape = op.static
+        dtype = element_dtype(t.element_type)
+        op.static = (_int_attr(o, "offset"), _int_attr(o, "size"), dtype, tuple(t.shape), math.prod(t.shape) * dtype.itemsize)
+    offset, size, dtype, shape, nbytes = op.static
     if offset < 0 or offset + size > spad.memory.size:
         raise op.error(f"buffer [{offset}, {offset + size}) is beyond the scratchpad capacity of {spad.memory.size} bytes")
     for other_offset, other_size in spad.live.values():
@@ -453,7 +454,6 @@ def spad_alloc(interp, op, args):
             raise op.error(
                 f"buffer [{offset}, {offset + size}) overlaps the live buffer [{other_offset}, {other_offset + other_size})"
             )
-    nbytes = int(np.prod(shape)) * dtype.itemsize
     view = spad.memory[offset : offset + nbytes].view(dtype).reshape(shape)
     spad.live[spad.base + offset] = (offset, size)
     spad.valid[offset : offset + size] = False

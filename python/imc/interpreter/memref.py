@@ -16,6 +16,11 @@ from .tensor import _index, _reduced_shape, _slices, mixed_values, static_shape
 
 
 def _alloc(interp, op, args):
+    if op.static is None:  # (shape, dtype) of a static buffer, decoded once; False if dynamic
+        t = op.result_types[0]
+        op.static = False if DYNAMIC in t.shape else (tuple(t.shape), element_dtype(t))
+    if op.static:
+        return (np.empty(op.static[0], dtype=op.static[1]),)
     t = op.result_types[0]
     n_dyn = sum(1 for s in t.shape if s == DYNAMIC)
     return (np.empty(static_shape(t, args[:n_dyn]), dtype=element_dtype(t)),)
