@@ -6,24 +6,23 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
-from imc.analysis import PLACEMENT_ATTR
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp
-from imc.ir_utils import collapse, expand, extract_slice, find_function, i64_array, i64_attr
+from imc.ir_utils import (
+    DOUBLE_BUFFER_ATTR,
+    JOIN_ATTR,
+    PLACEMENT_ATTR,
+    TENSOR_VIEW_OPS,
+    TRANSFER_ATTR,
+    collapse,
+    expand,
+    extract_slice,
+    find_function,
+    find_nested,
+    i64_array,
+    i64_attr,
+)
 from imc.pipeline import ImcPass, PassFailure
-from imc.placement import VIEW_OPS, capacity_bound, plan_homes, stage_program
-
-TRANSFER_ATTR = "imc.transfer"
-"""Unit attribute on the `scf.for` loops that move a stored tensor tile by
-tile (analyses skip them: their traffic is the stored tensor's)."""
-
-DOUBLE_BUFFER_ATTR = "imc.double_buffer"
-"""Unit attribute on an `scf.for` whose trips DMA two tiles into two staging
-buffers before using them: the transfers of one tile overlap the use of the
-other."""
-
-JOIN_ATTR = "imc.join"
-"""Unit attribute on the `tensor.concat` that joins a tensor's scratchpad and
-DRAM parts: the consumer streams both parts, the join moves no bytes."""
+from imc.placement import capacity_bound, plan_homes, stage_program
 
 
 @dataclass
@@ -170,8 +169,8 @@ class ImcPlaceBuffers(ImcPass):
         producer = value.owner
         producer = producer.operation if hasattr(producer, "operation") else producer
         loc = program.stages[t.producer].location  # traffic is reported at the stage's layer
-        n = t.size // _elem(rtype)
-        elem = t.size // n
+        elem = t.elem
+        n = t.size // elem
         et = rtype.element_type
         spad_t = lambda k: ir.MemRefType.get([k], et, memory_space=i64_attr(1))  # noqa: E731
         chunk_bufs = []  # (chunk, buffer)
@@ -328,10 +327,6 @@ def _index(value: int) -> ir.Value:
     return arith.ConstantOp(ir.IndexType.get(), value).result
 
 
-def _elem(rtype) -> int:
-    return max(1, ((getattr(rtype.element_type, "width", None) or 32) + 7) // 8)
-
-
 class _Unsupported(Exception):
     def __init__(self, op, message):
         super().__init__(message)
@@ -360,7 +355,7 @@ def _uses_by_stage(program, value) -> dict[int, list]:
         for use in list(v.uses):
             user = use.owner
             user = user.operation if hasattr(user, "operation") else user
-            if user.name in VIEW_OPS and user.block == block:
+            if user.name in TENSOR_VIEW_OPS and user.block == block:
                 stack.append((user.results[0], chain + (user,)))
                 continue
             top = _top_level(user, block)
@@ -388,6 +383,4 @@ def _replay(chain, base, clones: dict, before):
 
 
 def _existing_buffers(func):
-    from imc.ir_utils import find_nested
-
     return find_nested(func, lambda o: o.name in ("imc.spad_alloc", "memref.alloc", "imc.dma"))

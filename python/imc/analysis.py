@@ -32,7 +32,16 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.frontend import layer_name
-from imc.ir_utils import WEIGHT_ARG_ATTR, find_function, find_nested, is_splat_constant
+from imc.ir_utils import (
+    JOIN_ATTR,
+    PLACEMENT_ATTR,
+    TENSOR_VIEW_OPS,
+    TRANSFER_ATTR,
+    WEIGHT_ARG_ATTR,
+    find_function,
+    find_nested,
+    is_splat_constant,
+)
 
 __all__ = ["LayerBound", "ProgramBounds", "lower_bounds", "zigzag_example_bound", "IO_LAYER"]
 
@@ -40,7 +49,7 @@ IO_LAYER = "<inputs/outputs>"
 """Layer name the runtime gives to the entry function's inputs and outputs."""
 
 # Ops whose results alias (a window of) their first operand: no bytes, no work.
-_VIEWS = {"tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape", "tensor.cast", "tensor.reshape"}
+_VIEWS = TENSOR_VIEW_OPS
 # Ops that produce no data (placeholders) or only carry control.
 _NO_DATA = {"tensor.empty", "bufferization.alloc_tensor", "func.return", "cf.assert"}
 # Contractions whose operands all move through the scratchpad when they stay digital.
@@ -433,7 +442,7 @@ def lower_bounds(
         lname = loc_names.get(loc)
         if lname is None:
             lname = loc_names[loc] = layer_name(loc)
-        if name in _PLACEMENT_OPS or any(a in op.attributes for a in ("imc.join", "imc.transfer")):
+        if name in _PLACEMENT_OPS or JOIN_ATTR in op.attributes or TRANSFER_ATTR in op.attributes:
             continue  # moves stored tensors; their bound is the capacity term
         if name == "func.call" or (op.regions and not (name.startswith("linalg.") or name.startswith("tensor."))):
             _check_nested(op, loc)
@@ -575,9 +584,6 @@ _PLACEMENT_OPS = {
     "imc.dma",
     "memref.subview",
 }
-PLACEMENT_ATTR = "imc.placement"
-"""Module attribute `imc-place-buffers` leaves: the stage capacity bound it
-planned against, per layer (`{layer name: bytes}`) and in total (`total`)."""
 
 
 def stage_capacity(program, spad_bytes: int) -> tuple[dict[str, int], int]:

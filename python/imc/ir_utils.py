@@ -9,6 +9,11 @@ __all__ = [
     "bool_attr",
     "i64_array",
     "is_splat_constant",
+    "PLACEMENT_ATTR",
+    "TRANSFER_ATTR",
+    "DOUBLE_BUFFER_ATTR",
+    "JOIN_ATTR",
+    "TENSOR_VIEW_OPS",
     "tensor_type",
     "is_weight",
     "is_zero_fill",
@@ -57,6 +62,27 @@ def _op_of(value: ir.Value):
 
 WEIGHT_ARG_ATTR = "imc.weight"
 """Function argument attribute marking a parameter passed as an argument."""
+
+# Attributes `imc-place-buffers` leaves for the runtime and the analyses.
+PLACEMENT_ATTR = "imc.placement"
+"""Module attribute: the stage capacity bound the placement planned against,
+per layer (`{layer name: bytes}`) and in total (`total`)."""
+TRANSFER_ATTR = "imc.transfer"
+"""Unit attribute on the `scf.for` loops that move a stored tensor tile by
+tile (analyses skip them: their traffic is the stored tensor's)."""
+DOUBLE_BUFFER_ATTR = "imc.double_buffer"
+"""Unit attribute on an `scf.for` whose trips DMA two tiles into two staging
+buffers before using them: the transfers of one tile overlap the use of the
+other (report: `overlapped_dram_bytes`)."""
+JOIN_ATTR = "imc.join"
+"""Unit attribute on the `tensor.concat` that joins a stored tensor's
+scratchpad and DRAM parts: the reader streams both parts, the join moves no
+bytes."""
+
+TENSOR_VIEW_OPS = frozenset(
+    {"tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape", "tensor.cast", "tensor.reshape"}
+)
+"""Ops whose result aliases (a window of) their first operand: no bytes, no work."""
 
 
 def is_weight(value: ir.Value) -> bool:

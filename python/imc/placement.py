@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from imc.allocator import gaps
+from imc.dialects.imc import element_bytes
 from imc.frontend import layer_name
+from imc.ir_utils import TENSOR_VIEW_OPS
 from imc.ir_utils import is_weight
 
 __all__ = [
@@ -53,10 +55,6 @@ __all__ = [
     "plan_homes",
 ]
 
-# Ops whose results alias (a window of) their first operand.
-VIEW_OPS = frozenset(
-    {"tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape", "tensor.cast", "tensor.reshape"}
-)
 # Ops that carry no data of their own.
 _FREE_OPS = frozenset({"arith.constant", "tensor.empty", "bufferization.alloc_tensor", "func.return"})
 _ELEMENTWISE_NAMED = frozenset(
@@ -113,15 +111,11 @@ def _is_elementwise(op) -> bool:
 
 
 def _tensor_bytes(t) -> int | None:
-    if not isinstance(t, ir.RankedTensorType):
-        try:
-            t = ir.RankedTensorType(t)
-        except ValueError:
-            return None
-    if not t.has_static_shape:
+    try:
+        t = ir.RankedTensorType(t)
+    except ValueError:
         return None
-    width = getattr(t.element_type, "width", None) or 32
-    return math.prod(t.shape) * max(1, (width + 7) // 8)
+    return math.prod(t.shape) * _elem_bytes(t) if t.has_static_shape else None
 
 
 def stage_program(func) -> StagedProgram:
@@ -138,7 +132,7 @@ def stage_program(func) -> StagedProgram:
     root: dict = {}  # ir.Value -> ir.Value (a compute-op result) or None
     dynamic = {a for a in block.arguments if not is_weight(a)}  # values that depend on the inputs
     for op in ops:
-        if op.name in VIEW_OPS:
+        if op.name in TENSOR_VIEW_OPS:
             root[op.results[0]] = root.get(op.operands[0])
             if op.operands[0] in dynamic:
                 dynamic.add(op.results[0])
@@ -152,7 +146,7 @@ def stage_program(func) -> StagedProgram:
     raw: list[Stage] = []
     loc_names: dict[str, str] = {}
     for op in ops:
-        if op.name in _FREE_OPS or op.name in VIEW_OPS or not any(r in dynamic for r in op.results):
+        if op.name in _FREE_OPS or op.name in TENSOR_VIEW_OPS or not any(r in dynamic for r in op.results):
             continue  # views, placeholders and constant computations are in no stage
         loc = str(op.location)
         lname = loc_names.get(loc)
@@ -484,5 +478,7 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> H
 
 
 def _elem_bytes(t) -> int:
-    t = ir.RankedTensorType(t)
-    return max(1, ((getattr(t.element_type, "width", None) or 32) + 7) // 8)
+    try:
+        return element_bytes(ir.RankedTensorType(t).element_type)
+    except ValueError:  # no bit width (index): stored as 32 bits
+        return 4

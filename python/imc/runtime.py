@@ -15,7 +15,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import is_spad
 from imc.frontend import layer_name
-from imc.ir_utils import WEIGHT_ARG_ATTR, find_function, is_splat_constant
+from imc.ir_utils import JOIN_ATTR, WEIGHT_ARG_ATTR, find_function, is_splat_constant
 from imc.interpreter import Interpreter
 from imc.interpreter.imc import Chip, ImcExecution, check_spad_read, mark_spad_written
 from imc.report import Report
@@ -93,7 +93,7 @@ class _Counter:
             buf = o.operands[0 if name == "bufferization.to_tensor" else 1]
             kind = name + (".spad" if _is_spad_type(buf.type) else ".dram")
             p = _Plan(self.runner.row_for(op), False, kind=kind)
-        elif name == "tensor.concat" and _JOIN_ATTR in o.attributes:
+        elif name == "tensor.concat" and JOIN_ATTR in o.attributes:
             p = _Plan(None, True)  # joins the parts of a stored tensor: no bytes move
         elif (
             name in _VIEWS
@@ -185,7 +185,6 @@ class _Counter:
 
 _TRANSFERS = {"bufferization.to_tensor", "bufferization.materialize_in_destination"}
 _TRANSFER_KINDS = {f"{n}.{where}" for n in _TRANSFERS for where in ("spad", "dram")}
-_JOIN_ATTR = "imc.join"
 
 
 def _is_spad_type(t) -> bool:

@@ -32,6 +32,8 @@ import math
 import numpy as np
 from torch_mlir import ir
 
+from imc.ir_utils import DOUBLE_BUFFER_ATTR
+
 from .core import InterpreterError, impl
 
 PRECISIONS = ("ideal", "quantized", "noisy")
@@ -492,10 +494,6 @@ def dma(interp, op, args):
         dst[window] = src
         count_dma(ex, op, src.nbytes, load=False)
     return []
-
-
-DOUBLE_BUFFER_ATTR = "imc.double_buffer"
-"""An `scf.for` whose DMAs overlap the rest of the work (report: `overlapped_dram_bytes`)."""
 
 
 def _dma_static(op) -> dict:

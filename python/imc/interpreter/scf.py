@@ -10,6 +10,8 @@ import numpy as np
 
 from torch_mlir import ir
 
+from imc.ir_utils import TRANSFER_ATTR
+
 from .core import DYNAMIC, impl
 
 
@@ -90,9 +92,6 @@ def index_switch(interp, op, args):
 # contents and validity, and the same counters as the ops (each DMA counted
 # once per trip). It falls back to the ops when a staging buffer is not live.
 # ---------------------------------------------------------------------------
-
-TRANSFER_ATTR = "imc.transfer"
-
 
 class _TransferPlan:
     __slots__ = ("stores", "loads", "carried")
