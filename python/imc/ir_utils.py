@@ -9,6 +9,8 @@ __all__ = [
     "bool_attr",
     "i64_array",
     "is_splat_constant",
+    "constant_source",
+    "RESHAPE_OPS",
     "PLACEMENT_ATTR",
     "TRANSFER_ATTR",
     "DOUBLE_BUFFER_ATTR",
@@ -85,6 +87,20 @@ TENSOR_VIEW_OPS = frozenset(
 """Ops whose result aliases (a window of) their first operand: no bytes, no work."""
 
 
+RESHAPE_OPS = ("tensor.collapse_shape", "tensor.expand_shape")
+
+
+def constant_source(value: ir.Value, views=RESHAPE_OPS):
+    """The `arith.constant` op whose data `value` is, seen through the
+    single-operand (static) ops named in `views`; None otherwise."""
+    op = _op_of(value)
+    while op is not None and op.name != "arith.constant":
+        if op.name not in views or len(op.operands) != 1:
+            return None
+        op = _op_of(op.operands[0])
+    return op
+
+
 def is_weight(value: ir.Value) -> bool:
     """True for a weight: an `arith.constant`, a function argument marked
     `imc.weight`, or a reshape of one of these."""
@@ -97,11 +113,9 @@ def is_weight(value: ir.Value) -> bool:
             return False
         attrs = ir.ArrayAttr(parent.attributes["arg_attrs"])
         return WEIGHT_ARG_ATTR in ir.DictAttr(attrs[arg.arg_number])
-    if op.name == "arith.constant":
-        return True
-    if op.name in ("tensor.collapse_shape", "tensor.expand_shape"):
+    if op.name in RESHAPE_OPS:
         return is_weight(op.operands[0])
-    return False
+    return constant_source(value) is not None
 
 
 def is_splat_constant(op) -> bool:

@@ -15,7 +15,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import is_spad
 from imc.frontend import layer_name
-from imc.ir_utils import JOIN_ATTR, WEIGHT_ARG_ATTR, find_function, is_splat_constant
+from imc.ir_utils import JOIN_ATTR, WEIGHT_ARG_ATTR, constant_source, find_function, is_splat_constant
 from imc.interpreter import Interpreter
 from imc.interpreter.imc import Chip, ImcExecution, check_spad_read, mark_spad_written
 from imc.report import Report
@@ -42,19 +42,6 @@ _VIEWS = {
     "cf.assert",
 }
 _ELEMENTWISE = {"linalg.add", "linalg.sub", "linalg.mul", "linalg.div", "linalg.max", "linalg.min", "linalg.exp"}
-
-
-def _constant(value):
-    """The `arith.constant` op behind `value` (through reshapes), or None."""
-    owner = value.owner
-    if isinstance(owner, ir.Block):
-        return None
-    op = owner.operation if hasattr(owner, "operation") else owner
-    if op.name == "arith.constant":
-        return op
-    if op.name in ("tensor.collapse_shape", "tensor.expand_shape"):
-        return _constant(op.operands[0])
-    return None
 
 
 class _Plan:
@@ -110,7 +97,7 @@ class _Counter:
                 n_ins = list(ir.DenseI32ArrayAttr(o.attributes["operandSegmentSizes"]))[0]
             elif name == "memref.copy":
                 n_ins = 1
-            consts = [_constant(o.operands[i]) for i in range(n_ins)]
+            consts = [constant_source(o.operands[i]) for i in range(n_ins)]
             splat_ins = tuple(i for i, c in enumerate(consts) if c is not None and is_splat_constant(c))
             constant_ins = tuple(i for i, c in enumerate(consts) if c is not None and i not in splat_ins)
             body_ops = 1

@@ -32,7 +32,7 @@ import math
 import numpy as np
 from torch_mlir import ir
 
-from imc.ir_utils import DOUBLE_BUFFER_ATTR
+from imc.ir_utils import DOUBLE_BUFFER_ATTR, constant_source
 
 from .core import InterpreterError, impl
 
@@ -873,20 +873,6 @@ def _touches_crossbars(op) -> bool:
     return any(_touches_crossbars(sub) for region in op.regions for block in region.blocks for _, sub, _, _ in block.steps)
 
 
-def _is_constant_rooted(value) -> bool:
-    """True if `value` is an `arith.constant` seen through static view ops."""
-    while True:
-        owner = value.owner
-        if isinstance(owner, ir.Block):
-            return False
-        o = owner.operation if hasattr(owner, "operation") else owner
-        if o.name == "arith.constant":
-            return True
-        if o.name not in _CHAIN_OPS or len(o.operands) != 1:
-            return False
-        value = o.operands[0]
-
-
 def _span_is_safe(steps, members, removed, out_slots, x_first, programs_const) -> bool:
     """True if the group can run as one step at its last member.
 
@@ -1000,7 +986,7 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
         # Optional members before the first core op widen the span the fused
         # step moves across; if that span is unsafe, keep them as plain steps.
         program_idx = {p for _, mvms in accs for _, p, _, _, _ in mvms}
-        programs_const = all(_is_constant_rooted(steps[p][1].ir.operands[0]) for p in program_idx)
+        programs_const = all(constant_source(steps[p][1].ir.operands[0], _CHAIN_OPS) is not None for p in program_idx)
         for allowed in (candidates - removed, {j for j in candidates - removed if j > min(core)}):
             trial = set(core)
             for j in sorted(allowed, reverse=True):
