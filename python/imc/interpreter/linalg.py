@@ -509,24 +509,24 @@ def conv_2d_nchw_fchw(interp, op, args):
     return _emit(op, [init], [r])
 
 
-@impl("linalg.conv_2d_nhwc_hwcf")
-def conv_2d_nhwc_hwcf(interp, op, args):
+def _conv_nhwc(op, args, w_to_fchw):
+    """A channels-last conv through the NCHW kernel; `w_to_fchw` permutes the filter."""
     x, w, init = args
     strides, dil = _conv_attrs(op)
     dt = init.dtype
     r = conv2d_nchw_fchw(x.astype(dt, copy=False).transpose(0, 3, 1, 2),
-                         w.astype(dt, copy=False).transpose(3, 2, 0, 1), strides, dil)
+                         w.astype(dt, copy=False).transpose(*w_to_fchw), strides, dil)
     return _emit(op, [init], [r.transpose(0, 2, 3, 1) + init])
+
+
+@impl("linalg.conv_2d_nhwc_hwcf")
+def conv_2d_nhwc_hwcf(interp, op, args):
+    return _conv_nhwc(op, args, (3, 2, 0, 1))
 
 
 @impl("linalg.conv_2d_nhwc_fhwc")
 def conv_2d_nhwc_fhwc(interp, op, args):
-    x, w, init = args
-    strides, dil = _conv_attrs(op)
-    dt = init.dtype
-    r = conv2d_nchw_fchw(x.astype(dt, copy=False).transpose(0, 3, 1, 2),
-                         w.astype(dt, copy=False).transpose(0, 3, 1, 2), strides, dil)
-    return _emit(op, [init], [r.transpose(0, 2, 3, 1) + init])
+    return _conv_nhwc(op, args, (0, 3, 1, 2))
 
 
 @impl("linalg.conv_2d_ngchw_gfchw")

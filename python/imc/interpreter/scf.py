@@ -183,23 +183,21 @@ def _run_transfer(interp, plan, lb, ub, step, carried):
     def at(terms):
         return sum(int(env[s]) for s in terms)
 
-    if plan.stores:
-        for dma_op, buf, piece_slot, poff, dram_slot, doff, n in plan.stores:
-            piece, dram, a, b = env[piece_slot], env[dram_slot], at(poff), at(doff)
-            for iv in trips:
-                dram[iv + b : iv + b + n] = piece[iv + a : iv + a + n]
-            staging = env[buf]
-            staging[...] = piece[last + a : last + a + n]
-            spad.valid_view(staging)[...] = True
-            count_dma(ex, dma_op, staging.nbytes, load=False, times=len(trips))
+    def move(dma_op, buf, dst, b, src, a, n, load):
+        """dst[iv+b : +n] = src[iv+a : +n] for every trip; the staging buffer
+        ends as the last trip leaves it; the DMA counted once per trip."""
+        for iv in trips:
+            dst[iv + b : iv + b + n] = src[iv + a : iv + a + n]
+        staging = env[buf]
+        staging[...] = src[last + a : last + a + n]
+        spad.valid_view(staging)[...] = True
+        count_dma(ex, dma_op, staging.nbytes, load=load, times=len(trips))
+
+    for dma_op, buf, piece_slot, poff, dram_slot, doff, n in plan.stores:
+        move(dma_op, buf, env[dram_slot], at(doff), env[piece_slot], at(poff), n, load=False)
+    if not plan.loads:
         return []
     out = np.array(carried[0], copy=True)
     for dma_op, buf, dram_slot, doff, toff, n in plan.loads:
-        dram, a, b = env[dram_slot], at(doff), at(toff)
-        for iv in trips:
-            out[iv + b : iv + b + n] = dram[iv + a : iv + a + n]
-        staging = env[buf]
-        staging[...] = dram[last + a : last + a + n]
-        spad.valid_view(staging)[...] = True
-        count_dma(ex, dma_op, staging.nbytes, load=True, times=len(trips))
+        move(dma_op, buf, out, at(toff), env[dram_slot], at(doff), n, load=True)
     return [out]
