@@ -16,12 +16,16 @@ __all__ = ["Buffer", "Placement", "best_fit", "gaps"]
 
 @dataclass(frozen=True)
 class Buffer:
-    """A buffer live from program point `start` to `end` (both inclusive)."""
+    """A buffer live from program point `start` to `end` (both inclusive).
+
+    With `granule` > 0 the buffer may shrink to a multiple of `granule` bytes
+    when no gap holds all of it (the rest of its data lives elsewhere)."""
 
     name: str
     start: int
     end: int
     size: int
+    granule: int = 0
 
     def __post_init__(self):
         if self.size <= 0:
@@ -32,9 +36,11 @@ class Buffer:
 
 @dataclass
 class Placement:
-    """Offsets of placed buffers, the spilled ones, and the peak bytes in use."""
+    """Offsets of placed buffers, the bytes each keeps (less than its size
+    when it shrank), the spilled ones, and the peak bytes in use."""
 
     offsets: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
     spilled: list[str] = field(default_factory=list)
     peak_bytes: int = 0
 
@@ -43,29 +49,35 @@ def _align(value: int, alignment: int) -> int:
     return -(-value // alignment) * alignment
 
 
-def best_fit(buffers: list[Buffer], capacity: int, alignment: int = 1) -> Placement:
-    """Places buffers in order of their start (ties: larger first) at the
-    smallest free gap that holds them; returns offsets, spills and the peak.
+def best_fit(buffers: list[Buffer], capacity: int, alignment: int = 1, *, key=None) -> Placement:
+    """Places buffers in order of their start (ties: larger first, or `key`,
+    which must order by start first) at the smallest free gap that holds
+    them; a buffer with a `granule` that finds no such gap keeps what the
+    widest gap holds. Returns offsets, kept bytes, spills and the peak.
 
     Invariants (tested): buffers whose live ranges intersect get disjoint byte
     ranges; every range lies in [0, capacity); offsets are multiples of
-    `alignment`; a buffer is spilled only if no gap could hold it when it
-    became live.
+    `alignment`; a buffer is spilled only if no gap could hold it (or a
+    granule of it) when it became live.
     """
     if capacity <= 0 or alignment <= 0:
         raise ValueError(f"capacity {capacity} and alignment {alignment} must be positive")
     placement = Placement()
     live: list[tuple[int, int, int, str]] = []  # (end, offset, size, name)
-    order = sorted(buffers, key=lambda b: (b.start, -b.size, b.name))
+    order = sorted(buffers, key=key or (lambda b: (b.start, -b.size, b.name)))
     for buf in order:
         live = [entry for entry in live if entry[0] >= buf.start]
-        size = _align(buf.size, alignment)
-        best, _ = gaps([(offset, offset + sz) for _, offset, sz, _ in live], size, capacity, alignment)
-        if best is None:
+        kept = buf.size
+        best, widest = gaps([(offset, offset + sz) for _, offset, sz, _ in live], _align(kept, alignment), capacity, alignment)
+        if best is None and buf.granule > 0:
+            kept, best = widest[0] // buf.granule * buf.granule, widest
+        if best is None or kept <= 0:
             placement.spilled.append(buf.name)
             continue
+        size = _align(kept, alignment)
         offset = best[1]
         placement.offsets[buf.name] = offset
+        placement.kept[buf.name] = kept
         live.append((buf.end, offset, size, buf.name))
         placement.peak_bytes = max(placement.peak_bytes, max(o + s for _, o, s, _ in live))
     return placement

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
-from imc.allocator import gaps
+from imc.allocator import Buffer, best_fit
 from imc.dialects.imc import element_bytes
 from imc.frontend import layer_name
 from imc.ir_utils import TENSOR_VIEW_OPS
@@ -413,11 +413,11 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> H
     on-chip part only shrinks over its life: with r_j = size - y_ij bytes on
     chip in segment j, the prefix [0, r_last) stays until the last read, the
     bytes [r_j+1, r_j) until read j, and [r_last, size) is also written to
-    DRAM. Chunks are placed in order of their producer stage (ties: longer
-    lives first), each at the best-fitting gap among the buffers already
-    placed whose lives intersect its own; a chunk that finds no gap for all
-    its bytes keeps what the widest gap holds and its other bytes are read
-    from DRAM. Chunk boundaries are whole elements; offsets are multiples of
+    DRAM. Chunks are placed by `imc.allocator.best_fit` in order of their
+    producer stage (ties: longer lives first), each at the best-fitting gap
+    among the buffers already placed whose lives intersect its own; a chunk
+    that finds no gap for all its bytes keeps what the widest gap holds and
+    its other bytes are read from DRAM. Chunk boundaries are whole elements; offsets are multiples of
     `alignment`.
     """
     tensors = program.tensors
@@ -431,33 +431,18 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> H
             rs.append(max(0, r))
             prev = rs[-1]
         wanted.append(rs)
-    # Chunks: (tensor, segment j, bytes [lo, hi)) live from producer to read j.
-    requests = []
-    for i, (t, rs) in enumerate(zip(tensors, wanted)):
-        for j, r in enumerate(rs):
-            below = rs[j + 1] if j + 1 < len(rs) else 0
-            if r > below:
-                requests.append((t.producer, -t.consumers[j], i, j, below, r))
-    requests.sort()
-    placed: list[tuple[int, int, int, int]] = []  # (start stage, end stage, offset, aligned size)
-    got: dict[tuple[int, int], tuple[int, int]] = {}  # (i, j) -> (offset, bytes kept)
-    peak = 0
-    for start, neg_end, i, j, lo, hi in requests:
-        t = tensors[i]
-        end = -neg_end
-        want = hi - lo
-        elem = t.elem
-        occupied = [(o, o + sz) for s, e, o, sz in placed if s <= end and start <= e]
-        best, widest = gaps(occupied, want, spad_bytes, alignment)
-        if best is None:
-            want = widest[0] // elem * elem
-            best = widest
-        if want <= 0:
-            continue
-        size = -(-want // alignment) * alignment
-        placed.append((start, end, best[1], size))
-        peak = max(peak, best[1] + size)
-        got[(i, j)] = (best[1], want)
+    # Chunks: tensor i's bytes [below, r) live from its producer to read j,
+    # placed by producer, then longer lives first.
+    chunks_of = [
+        Buffer(f"{i}:{j}", t.producer, t.consumers[j], r - (rs[j + 1] if j + 1 < len(rs) else 0), granule=t.elem)
+        for i, (t, rs) in enumerate(zip(tensors, wanted))
+        for j, r in enumerate(rs)
+        if r > (rs[j + 1] if j + 1 < len(rs) else 0)
+    ]
+    placement = best_fit(
+        chunks_of, spad_bytes, alignment, key=lambda b: (b.start, -b.end, *map(int, b.name.split(":")))
+    )
+    got = {tuple(map(int, name.split(":"))): (placement.offsets[name], placement.kept[name]) for name in placement.offsets}
     homes = []
     for i, (t, rs) in enumerate(zip(tensors, wanted)):
         # Rebuild the prefix from what was placed, last read first: a chunk
@@ -474,7 +459,7 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> H
         # A byte not on chip for every read is in DRAM from production on.
         dram_start = min(resident) if resident else t.size
         homes.append(Home(chunks, dram_start, resident))
-    return HomePlan(homes, peak)
+    return HomePlan(homes, placement.peak_bytes)
 
 
 def _elem_bytes(t) -> int:

@@ -61,3 +61,12 @@ def test_bad_buffers_are_errors():
         Buffer("x", 0, 1, 0)
     with pytest.raises(ValueError, match="ends"):
         Buffer("x", 3, 1, 4)
+
+
+def test_granule_buffer_keeps_what_the_widest_gap_holds():
+    # a holds [0, 600) while b lives; b (500 B, granule 64) only finds the
+    # 400 B left: it keeps 384 B (6 granules) instead of being spilled.
+    bufs = [Buffer("a", 0, 2, 600), Buffer("b", 1, 2, 500, granule=64), Buffer("c", 1, 2, 500)]
+    p = best_fit(bufs, capacity=1000, key=lambda b: (b.start, b.name))
+    assert p.offsets["b"] == 600 and p.kept["b"] == 384
+    assert p.spilled == ["c"] and p.kept["a"] == 600
