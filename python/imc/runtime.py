@@ -22,8 +22,10 @@ from imc.report import Report
 
 __all__ = ["run_module", "Runner"]
 
-# Ops that only rename or view data: no traffic, no arithmetic.
+# Ops that only rename, view or allocate data: no traffic, no arithmetic.
 _VIEWS = {
+    "memref.alloc",
+    "memref.alloca",
     "tensor.empty",
     "tensor.extract_slice",
     "tensor.collapse_shape",
