@@ -131,13 +131,15 @@ def stage_program(func) -> StagedProgram:
     # recomputed or read from the constant store, never stored.
     root: dict = {}  # ir.Value -> ir.Value (a compute-op result) or None
     dynamic = {a for a in block.arguments if not is_weight(a)}  # values that depend on the inputs
+    reads: dict = {}  # compute op -> the values it and its regions read (one walk)
     for op in ops:
         if op.name in TENSOR_VIEW_OPS:
             root[op.results[0]] = root.get(op.operands[0])
             if op.operands[0] in dynamic:
                 dynamic.add(op.results[0])
         elif op.name not in _FREE_OPS:
-            depends = any(v in dynamic for v in _operands_including_nested(op))
+            reads[op] = list(_operands_including_nested(op))
+            depends = any(v in dynamic for v in reads[op])
             for r in op.results:
                 root[r] = r if depends else None
                 if depends:
@@ -200,7 +202,7 @@ def stage_program(func) -> StagedProgram:
         s = stage_of.get(op)
         if s is None:
             continue
-        for v in _operands_including_nested(op):
+        for v in reads[op]:
             r = root.get(v)
             if r is None:
                 continue
