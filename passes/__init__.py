@@ -10,6 +10,7 @@ PASSES: dict[str, str] = {
     "imc-check-buffers": "imc_check_buffers:ImcCheckBuffers",
     "imc-map-contractions": "imc_map_contractions:ImcMapContractions",
     "imc-tile": "imc_tile:ImcTile",
+    "imc-tile-rows": "imc_tile_rows:ImcTileRows",
     "imc-place-buffers": "imc_place_buffers:ImcPlaceBuffers",
     "imc-place-crossbars": "imc_place_crossbars:ImcPlaceCrossbars",
     "test-imc-fail": "test_imc_fail:TestImcFail",

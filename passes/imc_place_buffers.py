@@ -16,7 +16,7 @@ from imc.ir_utils import (
     collapse,
     expand,
     extract_slice,
-    find_function,
+    find_entry,
     find_nested,
     i64_array,
     i64_attr,
@@ -77,6 +77,14 @@ class ImcPlaceBuffers(ImcPass):
         found = _existing_buffers(func)
         if found is not None:
             state.error(found, f"'{found.name}': imc-place-buffers expects tensor IR without buffers (already placed?)")
+            raise PassFailure()
+        loop = _tiled_stage(func)
+        if loop is not None:
+            state.error(
+                loop,
+                "'scf.for' computing on crossbars (a stage tiled by imc-tile-rows): "
+                "placing the buffers of tiled stages is not supported yet",
+            )
             raise PassFailure()
         hw = state.hardware
         align = hw.spad_alignment
@@ -145,20 +153,11 @@ class ImcPlaceBuffers(ImcPass):
         )
 
     def _entry(self, module, state):
-        if self.entry:
-            func = find_function(module, self.entry)
-            if func is None:
-                state.error(module, f"no function @{self.entry} to place buffers in")
-                raise PassFailure()
-            return func
-        func = find_function(module, "main")
-        if func is not None:
-            return func
-        funcs = [op for op in module.regions[0].blocks[0].operations if op.operation.name == "func.func"]
-        if len(funcs) != 1:
-            state.error(module, f"{len(funcs)} functions and no @main: name the one to place with entry=...")
-            raise PassFailure()
-        return funcs[0].operation
+        try:
+            return find_entry(module, self.entry)
+        except ValueError as e:
+            state.error(module, f"{e} to place buffers in")
+            raise PassFailure() from None
 
     # -- rewriting -----------------------------------------------------------------
     def _place(self, program, t, home, users) -> None:
@@ -380,6 +379,15 @@ def _replay(chain, base, clones: dict, before):
         clone.operands[0] = v
         v = clones[key] = clone.results[0]
     return v
+
+
+def _tiled_stage(func):
+    """The first top-level loop with crossbar ops inside, or None."""
+    for op in func.regions[0].blocks[0].operations:
+        op = op.operation
+        if op.name == "scf.for" and find_nested(op, lambda o: o.name.startswith("imc.")) is not None:
+            return op
+    return None
 
 
 def _existing_buffers(func):

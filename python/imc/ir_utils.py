@@ -225,6 +225,25 @@ def find_function(module, name: str):
     return None
 
 
+def find_entry(module, name: str = ""):
+    """The function a pass works on: `@name` when given, else `@main`, else
+    the module's only function. Raises ValueError (the message names what is
+    missing) when there is none."""
+    if name:
+        func = find_function(module, name)
+        if func is None:
+            raise ValueError(f"no function @{name}")
+        return func
+    func = find_function(module, "main")
+    if func is not None:
+        return func
+    op = module.operation if hasattr(module, "operation") else module
+    funcs = [f.operation for f in op.regions[0].blocks[0].operations if f.operation.name == "func.func"]
+    if len(funcs) != 1:
+        raise ValueError(f"{len(funcs)} functions and no @main: name one with entry=...")
+    return funcs[0]
+
+
 def find_nested(op, predicate):
     """The first op strictly inside `op`'s regions for which `predicate(op)`
     holds (pre-order, one walk that stops at the first match), or None."""

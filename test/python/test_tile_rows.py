@@ -1,0 +1,98 @@
+"""`imc-tile-rows`: convolution stages tiled over output rows compute the same
+values, program each weight tile once and run their crossbar ops per tile."""
+
+import re
+
+import pytest
+import torch
+
+import imc
+from imc.hardware import Hardware
+
+TILED = "builtin.module(imc-tile-rows, imc-map-to-crossbars)"
+UNTILED = "builtin.module(imc-map-to-crossbars)"
+
+
+class ConvBlock(torch.nn.Module):
+    """A ResNet-style block: conv-BN-ReLU, conv-BN, residual add, ReLU."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(c)
+        self.conv2 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + x)
+
+
+class Int8Conv(torch.nn.Module):
+    """int8 in and out, like ZigZag's AIMC example layer (strided here)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=True)
+
+    def forward(self, x):
+        y = self.conv(x.float() * (1.0 / 16))
+        return torch.clamp(torch.round(y * 16), -128, 127).to(torch.int8)
+
+
+def _compile(model, x, pipeline, spad):
+    hw = Hardware.preset("default").replace(spad_bytes=spad)
+    return imc.compile(model, (x,), hardware=hw, pipeline=pipeline)
+
+
+def _loops_with_mvms(mlir: str) -> int:
+    """Top-level loops whose body runs `imc.mvm`s."""
+    count = 0
+    for body in re.split(r"\n    %\S+ = scf\.for ", mlir)[1:]:
+        end = body.find("\n    }")
+        if '"imc.mvm"' in body[:end]:
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize(
+    "model, x, spad",
+    [
+        (ConvBlock().eval(), torch.randn(1, 8, 16, 16), 4096),
+        (Int8Conv().eval(), torch.randint(-128, 128, (1, 8, 20, 20), dtype=torch.int8), 2048),
+    ],
+    ids=["resnet-block", "int8-strided"],
+)
+def test_tiled_matches_untiled(model, x, spad):
+    torch.manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    ref = model(x)
+    plain = _compile(model, x, UNTILED, spad)
+    tiled = _compile(model, x, TILED, spad)
+    assert _loops_with_mvms(plain.mlir) == 0
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    assert _loops_with_mvms(tiled.mlir) == convs  # every conv stage is too big for `spad`
+    remarks = [str(r) for r in tiled.remarks if "imc-tile-rows" in str(r)]
+    assert len(remarks) == convs and all("tiles of" in r for r in remarks)
+    a, b = plain(x), tiled(x)
+    if x.dtype == torch.int8:
+        assert torch.equal(a, b)
+        assert (b.int() - ref.int()).abs().max() <= 1
+    else:
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(b, ref, rtol=1e-4, atol=1e-4)
+    # Each weight tile is programmed once although its MVMs run once per row tile.
+    p, t = plain.report.totals, tiled.report.totals
+    assert t.xbar_program_events == p.xbar_program_events
+    assert t.xbar_cells_programmed == p.xbar_cells_programmed
+    assert t.adc_conversions == p.adc_conversions  # same MVM rows in total
+
+
+def test_fits_is_left_alone():
+    model, x = ConvBlock().eval(), torch.randn(1, 8, 8, 8)
+    tiled = _compile(model, x, TILED, 256 * 1024)
+    assert "scf.for" not in tiled.mlir
+    assert not [r for r in tiled.remarks if "imc-tile-rows" in str(r)]
