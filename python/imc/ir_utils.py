@@ -130,8 +130,11 @@ def is_splat_constant(op) -> bool:
 
 
 def is_zero_fill(value: ir.Value) -> bool:
-    """True if `value` is `linalg.fill` of the constant 0 (or `tensor.empty`)."""
+    """True if `value` is `linalg.fill` of the constant 0 (or `tensor.empty`),
+    or a `tensor.extract_slice` of one (a tile of a zero-initialized result)."""
     op = _op_of(value)
+    while op is not None and op.name == "tensor.extract_slice":
+        op = _op_of(op.operands[0])
     if op is None:
         return False
     if op.name == "tensor.empty":

@@ -15,7 +15,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import is_spad
 from imc.frontend import layer_name
-from imc.ir_utils import JOIN_ATTR, WEIGHT_ARG_ATTR, constant_source, find_function, is_splat_constant
+from imc.ir_utils import JOIN_ATTR, TRANSFER_ATTR, WEIGHT_ARG_ATTR, constant_source, find_function, is_splat_constant
 from imc.interpreter import Interpreter
 from imc.interpreter.imc import Chip, ImcExecution, check_spad_read, mark_spad_written
 from imc.report import Report
@@ -74,8 +74,7 @@ class _Counter:
             return p
         name = op.name
         o = op.ir.operation
-        parent = o.parent
-        nested = parent is not None and parent.name not in ("func.func",)
+        nested = not _counted_nesting(o)
         if name in _TRANSFERS:
             # Loads and stores of stored tensors (imc-place-buffers): DRAM
             # traffic when the buffer is in DRAM, a checked access otherwise.
@@ -116,6 +115,10 @@ class _Counter:
         kind = p.kind
         if kind in _TRANSFER_KINDS:
             self._transfer(op, p, args)
+            return
+        if kind == "tensor.insert_slice":  # in place: only the inserted bytes move
+            n = args[0].nbytes if isinstance(args[0], np.ndarray) else 0
+            self.runner.report.add(p.row, spad_read_bytes=n, spad_write_bytes=n)
             return
         ins = args[: p.n_ins]
         if self.runner.chip.spad is not None:
@@ -170,6 +173,23 @@ class _Counter:
             self.runner.report.add(p.row, dram_write_bytes=args[0].nbytes)
         else:
             mark_spad_written(interp, args[1])
+
+
+def _counted_nesting(o) -> bool:
+    """Whether an op at this nesting is counted on its own: at function
+    level, or inside compute loops and branches (a stage tiled by
+    `imc-tile-rows`). Ops in linalg bodies and `tensor.generate`/`tensor.pad`
+    regions are counted through their parent op, and ops in `{imc.transfer}`
+    loops through the DMAs and loads/stores they contain."""
+    parent = o.parent
+    while parent is not None and parent.name != "func.func":
+        name = parent.name
+        if name.startswith("linalg.") or name in ("tensor.generate", "tensor.pad"):
+            return False
+        if name == "scf.for" and TRANSFER_ATTR in parent.attributes:
+            return False
+        parent = parent.parent
+    return True
 
 
 _TRANSFERS = {"bufferization.to_tensor", "bufferization.materialize_in_destination"}
