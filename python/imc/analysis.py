@@ -433,7 +433,7 @@ def lower_bounds(
     matmuls: list[tuple] = []
     compute_layers: list[tuple[int, str]] = []  # boundaries that belong to a layer
     outputs: list[tuple] = []
-    ops = list(block.operations)
+    ops = _flatten_tiled_stages(block)
     n = len(ops)
     for pos, view in enumerate(ops):
         op = view.operation
@@ -444,7 +444,9 @@ def lower_bounds(
             lname = loc_names[loc] = layer_name(loc)
         if name in _PLACEMENT_OPS or JOIN_ATTR in op.attributes or TRANSFER_ATTR in op.attributes:
             continue  # moves stored tensors; their bound is the capacity term
-        if name == "func.call" or (op.regions and not (name.startswith("linalg.") or name.startswith("tensor."))):
+        if name == "func.call" or (
+            op.regions and not (name.startswith("linalg.") or name.startswith("tensor.") or _is_tiled(op))
+        ):
             _check_nested(op, loc)
         if name in _VIEWS:
             src = alias.get(op.operands[0])
@@ -504,6 +506,8 @@ def lower_bounds(
                 matmuls.append((pos, lname, op))
         for r in op.results:
             t = _tensor(r.type)
+            if t is not None and not t.has_static_shape and op.parent.name != "func.func":
+                continue  # a tile of a tiled stage's datapath value: bounded through the whole stage
             if t is not None:
                 root = make_root(_ACT, t, pos, lname, ("op", pos))
                 alias[r] = (root, None)
@@ -617,6 +621,30 @@ def _stage_capacity(module, func, hardware, layer, program: ProgramBounds) -> No
         program.capacity_layer = max(shares, key=shares.get)
 
 
+def _is_tiled(op) -> bool:
+    """A loop or branch of a stage tiled by `imc-tile-rows` (crossbar ops inside)."""
+    return op.name in ("scf.for", "scf.if") and TRANSFER_ATTR not in op.attributes and (
+        find_nested(op, lambda o: o.name.startswith("imc.")) is not None
+    )
+
+
+def _flatten_tiled_stages(block, inside: bool = False) -> list:
+    """`block`'s ops, with the bodies of tiled-stage loops (and of the loops
+    and branches inside them) inlined before the loop or branch op itself.
+    Each nested op is walked once, as if the loop ran once: inputs, outputs
+    and weights are counted by the data they touch, not by trips.
+    Terminators inside are dropped."""
+    out = []
+    for view in block.operations:
+        op = view.operation
+        if op.name in ("scf.for", "scf.if") and (inside or _is_tiled(op)):
+            for region in op.regions:
+                for inner in region.blocks:
+                    out.extend(v for v in _flatten_tiled_stages(inner, True) if v.operation.name != "scf.yield")
+        out.append(view)
+    return out
+
+
 def _check_nested(op, loc: str) -> None:
     if op.name == "func.call":
         raise ValueError(f"lower_bounds: 'func.call' at {loc} is not supported (inline callees first)")
@@ -630,6 +658,10 @@ def _slice_region(op, root: _Value, region, t, e_bits: int):
     offsets = _i64s(op.attributes["static_offsets"])
     sizes = _i64s(op.attributes["static_sizes"])
     strides = _i64s(op.attributes["static_strides"])
+    if (_DYNAMIC in offsets or _DYNAMIC in sizes) and op.parent.name != "func.func":
+        # A tile in a tiled stage: over its trips the loop reads its source
+        # as the untiled stage did (whole, for the rows of a convolution).
+        return region
     if _DYNAMIC in offsets or _DYNAMIC in sizes or any(s != 1 for s in strides) or region is not None:
         # Its own group: only its own bytes are known to be read.
         return (("opaque", id(op)), [0] * len(t.shape), list(t.shape), e_bits)

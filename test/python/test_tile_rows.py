@@ -89,6 +89,14 @@ def test_tiled_matches_untiled(model, x, spad):
     assert t.xbar_program_events == p.xbar_program_events
     assert t.xbar_cells_programmed == p.xbar_cells_programmed
     assert t.adc_conversions == p.adc_conversions  # same MVM rows in total
+    # The analysis walks into tiled stages: the same bound as the untiled program.
+    lp, lt = plain.lower_bounds(), tiled.lower_bounds()
+    assert lt.compulsory_bytes == lp.compulsory_bytes > 0
+    assert lt.total_bytes == lp.total_bytes
+    # Same DRAM writes; reads add the digital unit's constants (batch-norm
+    # vectors, biases), which the runtime counts per executed op: once per tile.
+    assert t.dram_write_bytes == p.dram_write_bytes
+    assert p.dram_read_bytes <= t.dram_read_bytes < p.dram_read_bytes + 1024
     # Ops inside the loop are counted: the same digital work, plus the
     # prologue recomputed on halo rows where the stage has one (int8 -> float).
     if x.dtype == torch.int8:
