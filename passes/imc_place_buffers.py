@@ -23,6 +23,7 @@ from imc.ir_utils import (
 )
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import capacity_bound, plan_homes, stage_program
+from imc.row_slabs import find_row_slabs, stream_rows
 
 
 @dataclass
@@ -78,14 +79,19 @@ class ImcPlaceBuffers(ImcPass):
         if found is not None:
             state.error(found, f"'{found.name}': imc-place-buffers expects tensor IR without buffers (already placed?)")
             raise PassFailure()
-        loop = _tiled_stage(func)
-        if loop is not None:
-            state.error(
-                loop,
-                "'scf.for' computing on crossbars (a stage tiled by imc-tile-rows): "
-                "placing the buffers of tiled stages is not supported yet",
-            )
-            raise PassFailure()
+        program = stage_program(func)
+        # Row windows read by tiled stages: model inputs stream through slabs;
+        # constant computations (broadcast biases) stay datapath values.
+        slabs = [s for loop in _tiled_stages(func) for s in find_row_slabs(loop)]
+        streamed = [s for s in slabs if isinstance(s.source.owner, ir.Block) and s.source.owner.owner.operation == func]
+        for s in slabs:
+            if any(t.value == _root_value(s.source) for t in program.tensors):
+                state.error(
+                    s.read,
+                    "row slabs of a stored tensor in a stage tiled by imc-tile-rows: "
+                    "placing them is not supported yet (only model inputs are streamed)",
+                )
+                raise PassFailure()
         hw = state.hardware
         align = hw.spad_alignment
         tile = self.tile_bytes or max(align, hw.spad_bytes // 16 // align * align)
@@ -99,9 +105,17 @@ class ImcPlaceBuffers(ImcPass):
             )
             raise PassFailure()
         self._staging = (hw.spad_bytes - staging, tile)
-        program = stage_program(func)
+        # Slabs of tiled stages sit below the staging buffers, one stage at a time.
+        reserve = max((-(-s.nbytes // align) * align for s in streamed), default=0)
+        if staging + reserve >= hw.spad_bytes:
+            state.error(
+                streamed[0].loop,
+                f"the row slabs of tiled stages ({reserve:,} B) and the staging buffers ({staging:,} B) "
+                f"do not fit the {hw.spad_bytes:,} B scratchpad",
+            )
+            raise PassFailure()
         bound = capacity_bound(program, hw.spad_bytes)
-        plan = plan_homes(program, hw.spad_bytes - staging, align)
+        plan = plan_homes(program, hw.spad_bytes - staging - reserve, align)
         shares = bound.layer_shares(program)
         module.attributes[PLACEMENT_ATTR] = ir.DictAttr.get(
             {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(bound.bytes)}
@@ -137,20 +151,45 @@ class ImcPlaceBuffers(ImcPass):
                     f"layer '{st.layer}': {p:,} B of DRAM traffic for stored tensors (spills), bound {b:,} B"
                     + (": " + "; ".join(reasons.pop(st.layer, [])) if st.layer in reasons else ""),
                 )
+        self._stream_slabs(func, streamed, hw.spad_bytes - staging - reserve, state)
         spills = plan.dram_traffic(program)
         gap = ""
         if spills > bound.bytes:
+            slabs_note = f" and row slabs {reserve:,} B" if reserve else ""
             gap = (
-                f" ({spills - bound.bytes:,} B more: the staging buffers take {staging:,} B, "
+                f" ({spills - bound.bytes:,} B more: the staging buffers take {staging:,} B{slabs_note}, "
                 "bytes that leave the chip do not come back, fragmentation)"
             )
         state.remark(
             module,
             f"{len(program.tensors)} stored tensors over {len(program.stages)} stages; "
-            f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes - staging:,} B "
-            f"(+ {staging:,} B staging{', double-buffered' if self.double_buffer else ''}); "
+            f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes - staging - reserve:,} B "
+            f"(+ {staging:,} B staging{', double-buffered' if self.double_buffer else ''}"
+            f"{f', + {reserve:,} B row slabs' if reserve else ''}); "
             f"spill traffic {spills:,} B, capacity bound {bound.bytes:,} B{gap}",
         )
+
+    def _stream_slabs(self, func, slabs, offset: int, state) -> None:
+        """Model inputs read in row windows by tiled stages: loaded row by row
+        into a slab at `offset` that keeps the halo (`imc.row_slabs`)."""
+        buffers: dict = {}
+        block = func.regions[0].blocks[0]
+        for slab in slabs:
+            arg = slab.source
+            dram = next((b for a, b in buffers.items() if a == arg), None)
+            if dram is None:
+                t = ir.RankedTensorType(arg.type)
+                with ir.InsertionPoint(block.operations[0]), slab.loop.location:
+                    mt = ir.MemRefType.get(list(t.shape), t.element_type)
+                    dram = bufferization.ToBufferOp(mt, arg, read_only=True).result
+                buffers[arg] = dram
+            stream_rows(slab, dram, offset, loc=slab.loop.location)
+            rows = slab.rows
+            state.remark(
+                slab.loop.location,
+                f"model input streamed in rows through a {slab.nbytes:,} B slab ({rows} rows) at offset {offset:,}: "
+                "each row loaded once, the halo kept on chip",
+            )
 
     def _entry(self, module, state):
         try:
@@ -381,13 +420,21 @@ def _replay(chain, base, clones: dict, before):
     return v
 
 
-def _tiled_stage(func):
-    """The first top-level loop with crossbar ops inside, or None."""
+def _root_value(value):
+    """`value` through tensor view ops (collapse/expand/extract_slice)."""
+    while not isinstance(value.owner, ir.Block) and value.owner.operation.name in TENSOR_VIEW_OPS:
+        value = value.owner.operation.operands[0]
+    return value
+
+
+def _tiled_stages(func) -> list:
+    """Top-level loops with crossbar ops inside (stages tiled by imc-tile-rows)."""
+    out = []
     for op in func.regions[0].blocks[0].operations:
         op = op.operation
         if op.name == "scf.for" and find_nested(op, lambda o: o.name.startswith("imc.")) is not None:
-            return op
-    return None
+            out.append(op)
+    return out
 
 
 def _existing_buffers(func):

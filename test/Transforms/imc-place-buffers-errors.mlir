@@ -20,21 +20,4 @@ module {
   }
 }
 
-// -----
-
-// Stages tiled by imc-tile-rows (loops computing on crossbars) are not placed yet.
-module {
-  func.func @main(%x: tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32> {
-    %c0 = arith.constant 0 : index
-    %c1 = arith.constant 1 : index
-    %c4 = arith.constant 4 : index
-    // expected-error @+1 {{'scf.for' computing on crossbars (a stage tiled by imc-tile-rows): placing the buffers of tiled stages is not supported yet}}
-    %r = scf.for %i = %c0 to %c4 step %c1 iter_args(%a = %x) -> (tensor<1x1x4x4xf32>) {
-      %c = "imc.im2col"(%a) {dilations = array<i64: 1, 1>, kernel = array<i64: 1, 1>, strides = array<i64: 1, 1>} : (tensor<1x1x4x4xf32>) -> tensor<16x1xf32>
-      scf.yield %a : tensor<1x1x4x4xf32>
-    }
-    return %r : tensor<1x1x4x4xf32>
-  }
-}
-
 // ENTRY: error: 'builtin.module' op no function @nope to place buffers in

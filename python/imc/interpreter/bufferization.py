@@ -1,7 +1,8 @@
 """``bufferization`` dialect: conversions between tensors and buffers.
 
 Buffers handed out by ``to_buffer``/``to_memref`` are fresh writable copies
-(tensor values may be read-only views that are shared); ``to_tensor`` returns
+(tensor values may be read-only views that are shared), except for a
+``read_only`` ``to_buffer``, which is the tensor's own array; ``to_tensor`` returns
 the buffer itself (its ``restrict`` contract says nobody writes it afterwards).
 """
 
@@ -19,6 +20,10 @@ def to_tensor(interp, op, args):
 
 
 def _to_buffer(interp, op, args):
+    if op.static is None:
+        op.static = "read_only" in op.ir.attributes
+    if op.static:  # the program promises not to write it: a view
+        return (args[0],)
     return (np.array(args[0], copy=True),)
 
 

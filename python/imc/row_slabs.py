@@ -1,0 +1,231 @@
+"""Input rows of a tiled stage streamed through a scratchpad slab that keeps
+the halo (used by `imc-place-buffers`).
+
+A stage tiled by `imc-tile-rows` is an `scf.for` whose trip reads rows
+`[lo, lo + n)` of its input with a `tensor.extract_slice` (then pads them to
+the slab the convolution needs). Consecutive trips overlap by the
+convolution's halo. `stream_rows` replaces that read, for an input held in
+DRAM, by a scratchpad *slab* buffer updated in place each trip:
+
+* the rows the previous trip loaded that this one still needs move to the
+  top of the slab (`memref.copy`, one row at a time, on chip);
+* the rows no trip has loaded yet are loaded below them (`imc.dma`, one row
+  at a time);
+* the trip reads the slab's first `n` rows (`bufferization.to_tensor`).
+
+So every input byte is loaded from DRAM once. The previous trip's window is
+the same index arithmetic evaluated at `iv - step` (cloned from the loop
+body); the first trip keeps nothing. The slab is zero-filled before the loop
+(so `imc-check-buffers`, which cannot follow the trips, sees it written).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch_mlir import ir
+from torch_mlir.dialects import arith, bufferization, linalg, memref, scf
+
+from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
+from imc.ir_utils import i64_array, i64_attr
+
+__all__ = ["RowSlab", "find_row_slabs", "stream_rows"]
+
+_DYN = ir.ShapedType.get_dynamic_size()
+_NO_DATA = ("tensor.empty", "arith.constant", "linalg.fill")  # init operands carry no input rows
+
+
+@dataclass
+class RowSlab:
+    """One row-window read in a tiled stage's loop."""
+
+    loop: ir.Operation  # the stage's scf.for
+    read: ir.Operation  # tensor.extract_slice %source[0, 0, %lo, 0] [N, C, %n or n, W]
+    source: ir.Value  # defined outside the loop
+    rows: int  # the most rows a trip reads (the slab's height)
+
+    @property
+    def shape(self) -> list[int]:
+        return list(ir.RankedTensorType(self.source.type).shape)
+
+    @property
+    def nbytes(self) -> int:
+        n, c, _, w = self.shape
+        return n * c * self.rows * w * element_bytes(ir.RankedTensorType(self.source.type).element_type)
+
+
+def _inside(op, loop) -> bool:
+    p = op.parent
+    while p is not None:
+        if p == loop:
+            return True
+        p = p.parent
+    return False
+
+
+def _static(op, name) -> list[int]:
+    return list(ir.DenseI64ArrayAttr(op.attributes[name]))
+
+
+def find_row_slabs(loop) -> list[RowSlab]:
+    """The row-window reads in `loop` (any depth) of values defined outside it:
+    rank-4 `tensor.extract_slice`s with a dynamic offset (and a static or
+    dynamic size) in dimension 2 only, unit strides and whole other
+    dimensions."""
+    out = []
+
+    def visit(op):
+        if op.name != "tensor.extract_slice":
+            return ir.WalkResult.ADVANCE
+        src = op.operands[0]
+        t = ir.RankedTensorType(src.type)
+        if t.rank != 4 or not t.has_static_shape:
+            return ir.WalkResult.ADVANCE
+        owner = src.owner
+        defining = owner.owner.operation if isinstance(owner, ir.Block) else owner.operation
+        if defining == loop or _inside(defining, loop) or defining.name in _NO_DATA:
+            return ir.WalkResult.ADVANCE
+        offsets, sizes, strides = (_static(op, k) for k in ("static_offsets", "static_sizes", "static_strides"))
+        shape = list(t.shape)
+        if offsets != [0, 0, _DYN, 0] or strides != [1, 1, 1, 1]:
+            return ir.WalkResult.ADVANCE
+        if [sizes[0], sizes[1], sizes[3]] != [shape[0], shape[1], shape[3]]:
+            return ir.WalkResult.ADVANCE
+        rows = sizes[2] if sizes[2] != _DYN else min(shape[2], _slab_rows(op, shape[2]))
+        out.append(RowSlab(loop, op, src, rows))
+        return ir.WalkResult.ADVANCE
+
+    loop.walk(visit)
+    return out
+
+
+def _slab_rows(read, height: int) -> int:
+    """Rows of the static tensor the read's rows are padded to (else the
+    whole height): follows single users through elementwise ops to the pad."""
+    v = read.results[0]
+    for _ in range(16):
+        uses = list(v.uses)
+        if len(uses) != 1:
+            break
+        user = uses[0].owner.operation
+        rt = ir.RankedTensorType(user.results[0].type) if user.results else None
+        if rt is None or rt.rank != 4:
+            break
+        if user.name == "tensor.pad" and rt.has_static_shape:
+            return rt.shape[2]
+        v = user.results[0]
+    return height
+
+
+def _index(v: int) -> ir.Value:
+    return arith.ConstantOp(ir.IndexType.get(), v).result
+
+
+def _clone_at(value, loop, iv, replacement, ip, memo):
+    """`value` computed with the loop's induction variable replaced: the ops
+    of its backward slice inside `loop` are cloned at `ip`."""
+    if value == iv:
+        return replacement
+    owner = value.owner
+    if isinstance(owner, ir.Block):
+        return value
+    op = owner.operation
+    if not _inside(op, loop):
+        return value
+    for k, (v, c) in enumerate(memo):
+        if v == value:
+            return c
+    operands = [_clone_at(o, loop, iv, replacement, ip, memo) for o in op.operands]
+    clone = op.clone(ip=ip)
+    for i, o in enumerate(operands):
+        clone.operands[i] = o
+    for r, c in zip(op.results, clone.results):
+        memo.append((r, c))
+    return clone.results[list(op.results).index(value)] if len(op.results) > 1 else clone.results[0]
+
+
+def _row_view(buf, row, count, lead: list[int], width: int, strides: list[int], space) -> ir.Value:
+    """`buf[0:N, c0:c0+C, row:row+count, 0:W]` as a strided memref view."""
+    n, c0, c = lead
+    et = ir.MemRefType(buf.type).element_type
+    static_row = row if isinstance(row, int) else _DYN
+    static_count = count if isinstance(count, int) else _DYN
+    layout = ir.StridedLayoutAttr.get(_DYN if static_row == _DYN else c0 * strides[1] + static_row * strides[2], strides)
+    rt = ir.MemRefType.get([n, c, static_count, width], et, layout=layout, memory_space=space)
+    dyn_offsets = [] if static_row != _DYN else [row]
+    dyn_sizes = [] if static_count != _DYN else [count]
+    return memref.SubViewOp(
+        rt, buf, dyn_offsets, dyn_sizes, [], [0, c0, static_row, 0], [n, c, static_count, width], [1, 1, 1, 1]
+    ).result
+
+
+def _strides(shape) -> list[int]:
+    n, c, h, w = shape
+    return [c * h * w, h * w, w, 1]
+
+
+def stream_rows(slab: RowSlab, dram: ir.Value, offset: int, *, loc) -> None:
+    """Rewrites `slab.read` to read a scratchpad slab at byte `offset` that
+    `dram` (the source's DRAM buffer, memref of the source's shape) fills."""
+    with loc:
+        _stream_rows(slab, dram, offset, loc)
+
+
+def _stream_rows(slab: RowSlab, dram: ir.Value, offset: int, loc) -> None:
+    loop, read = slab.loop, slab.read
+    n, c, h, w = slab.shape
+    et = ir.RankedTensorType(slab.source.type).element_type
+    space = i64_attr(1)
+    slab_t = ir.MemRefType.get([n, c, slab.rows, w], et, memory_space=space)
+    slab_strides = _strides([n, c, slab.rows, w])
+    dram_strides = _strides([n, c, h, w])
+    fl = loop.operands
+    lb, step = fl[0], fl[2]
+    with ir.InsertionPoint(loop), loc:
+        buf = SpadAllocOp(i64_attr(offset), i64_attr(slab.nbytes), slab_t).result
+        if isinstance(et, ir.FloatType):
+            zero = arith.ConstantOp(et, 0.0).result
+        else:
+            zero = arith.ConstantOp(et, 0).result
+        linalg.fill(zero, outs=[buf])
+    with ir.InsertionPoint.after(loop), loc:
+        SpadFreeOp(buf)
+    iv = ir.Value(loop.regions[0].blocks[0].arguments[0])
+    lo = read.operands[1]
+    dynamic_count = len(read.operands) == 3
+    ip = ir.InsertionPoint(read)
+    with ip, loc:
+        c0, c1 = _index(0), _index(1)
+        count = read.operands[2] if dynamic_count else _index(slab.rows)
+        hi = arith.AddIOp(lo, count).result
+        prev_iv = arith.SubIOp(iv, step).result
+        memo: list = []
+        prev_lo = _clone_at(lo, loop, iv, prev_iv, ip, memo)
+        prev_count = _clone_at(count, loop, iv, prev_iv, ip, memo) if dynamic_count else count
+        prev_hi = arith.AddIOp(prev_lo, prev_count).result
+        first = arith.CmpIOp(arith.CmpIPredicate.eq, iv, lb).result
+        prev_lo = arith.SelectOp(first, lo, prev_lo).result
+        prev_hi = arith.SelectOp(first, lo, prev_hi).result
+        keep = arith.MaxSIOp(arith.SubIOp(prev_hi, lo).result, c0).result
+        shift = arith.SubIOp(lo, prev_lo).result
+        # Rows still needed move up, in ascending order (the source is below).
+        move = scf.ForOp(c0, keep, c1)
+        with ir.InsertionPoint(move.body):
+            r = move.induction_variable
+            src = _row_view(buf, arith.AddIOp(r, shift).result, 1, [n, 0, c], w, slab_strides, space)
+            dst = _row_view(buf, r, 1, [n, 0, c], w, slab_strides, space)
+            memref.CopyOp(src, dst)
+            scf.YieldOp([])
+        # Rows not loaded yet come from DRAM, one row per DMA.
+        start = arith.AddIOp(lo, keep).result
+        load = scf.ForOp(start, hi, c1)
+        with ir.InsertionPoint(load.body):
+            r = load.induction_variable
+            src = _row_view(dram, r, 1, [n, 0, c], w, dram_strides, None)
+            dst = _row_view(buf, arith.SubIOp(r, lo).result, 1, [n, 0, c], w, slab_strides, space)
+            DmaOp(src, dst, i64_array([0, 0, 0, 0]), i64_array([n, c, 1, w]), i64_array([1, 1, 1, 1]))
+            scf.YieldOp([])
+        view = _row_view(buf, 0, count if dynamic_count else slab.rows, [n, 0, c], w, slab_strides, space)
+        rows = bufferization.ToTensorOp(read.results[0].type, view, restrict=True).result
+    read.results[0].replace_all_uses_with(rows)
+    read.erase()
