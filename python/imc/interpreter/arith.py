@@ -3,17 +3,23 @@
 Every implementation works both on scalars (function bodies, ``scf`` loops) and
 on whole arrays (``linalg.generic`` bodies evaluated over the iteration space).
 Results keep the operand dtype: float32 stays float32, integer widths wrap.
+
+Ops whose array result can be written into an existing buffer also register an
+*out kernel* (:func:`register_out_kernel`, :func:`out_kernel`): ``linalg.generic``
+uses them to write body results into dead temporaries instead of allocating.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from typing import Callable
+
 from torch_mlir import ir
 
 from .core import InterpreterError, element_dtype, impl
 
-__all__ = ["decode_constant", "result_dtype"]
+__all__ = ["decode_constant", "result_dtype", "OutKernel", "register_out_kernel", "out_kernel"]
 
 
 def decode_constant(interp, op):
@@ -60,7 +66,7 @@ def result_dtype(op) -> np.dtype:
     return st
 
 
-def _binary(name, fn):
+def _binary_impl(name, fn):
     @impl(name)
     def _f(interp, op, args, fn=fn):
         return (fn(args[0], args[1]),)
@@ -75,19 +81,102 @@ def _unary(name, fn):
         return (fn(args[0]),)
 
     _f.__name__ = name.replace(".", "_")
+    if isinstance(fn, np.ufunc):
+        register_out_kernel(name, _ufunc_out_kernel(fn))
     return _f
 
 
+# ----------------------------------------------------------- out kernels
+
+
+class OutKernel:
+    """How to compute an op's array result into a given buffer.
+
+    ``fn(args, out)`` writes into ``out`` exactly (bit for bit) what the op's
+    ordinary implementation returns for ``args`` and returns ``out``.  Callers
+    must only pass an ``out`` of dtype ``out_dtype`` whose shape is the
+    broadcast shape of ``args``, with every argument an ``np.ndarray`` or
+    ``np.generic`` of the matching dtype in ``in_dtypes``; ``out`` may be one
+    of the arguments (same shape) but must share memory with no other live
+    value.
+    """
+
+    __slots__ = ("fn", "in_dtypes", "out_dtype")
+
+    def __init__(self, fn: Callable, in_dtypes: tuple, out_dtype: np.dtype):
+        self.fn = fn
+        self.in_dtypes = tuple(np.dtype(d) for d in in_dtypes)
+        self.out_dtype = np.dtype(out_dtype)
+
+    def __repr__(self) -> str:
+        return f"OutKernel({getattr(self.fn, '__name__', self.fn)}, {self.in_dtypes} -> {self.out_dtype})"
+
+
+# op name -> factory(op) -> OutKernel | None (None: not for these types).
+_OUT_KERNELS: dict[str, Callable] = {}
+
+
+def register_out_kernel(name: str, factory: Callable) -> None:
+    """Register ``factory(op, in_dtypes, out_dtype) -> OutKernel | None`` for op ``name``.
+
+    ``op`` is the :class:`CompiledOp`, the dtypes those of its operand and
+    result types (scalar types only); None means no kernel for these types.
+    """
+    _OUT_KERNELS[name] = factory
+
+
+def out_kernel(op) -> OutKernel | None:
+    """The :class:`OutKernel` of compiled op ``op`` for its IR types, or None.
+
+    None when the op has no out kernel, its operand or result types are not
+    NumPy scalar types (index, vectors, ...), or the kernel does not apply to
+    those types (e.g. ``arith.addi`` on ``i1``).
+    """
+    factory = _OUT_KERNELS.get(op.name)
+    if factory is None or len(op.result_types) != 1:
+        return None
+    try:
+        types = [v.type for v in op.ir.operands] + list(op.result_types)
+        if any(isinstance(t, (ir.ShapedType, ir.IndexType)) for t in types):
+            return None
+        dts = [element_dtype(t) for t in types]
+    except Exception:  # types NumPy cannot represent
+        return None
+    return factory(op, dts[:-1], dts[-1])
+
+
+def _ufunc_out_kernel(ufunc, *, allow_bool=True):
+    """Factory for ops implemented as ``ufunc(*args)`` on operands of one dtype."""
+
+    def factory(op, in_dts, out_dt, ufunc=ufunc):
+        if not allow_bool and out_dt == np.bool_:
+            return None
+        if any(d != out_dt for d in in_dts):
+            return None
+        if ufunc.nout != 1 or ufunc.nin != len(in_dts):
+            return None
+        return OutKernel(lambda args, out: ufunc(*args, out=out), in_dts, out_dt)
+
+    return factory
+
+
+def _binary(name, fn, ufunc=None):
+    """Register ``fn(a, b)`` as ``name``; ``ufunc`` (same function) also as its out kernel."""
+    _binary_impl(name, fn)
+    if ufunc is not None:
+        register_out_kernel(name, _ufunc_out_kernel(ufunc))
+
+
 # ---------------------------------------------------------------- floats
-_binary("arith.addf", np.add)
-_binary("arith.subf", np.subtract)
-_binary("arith.mulf", np.multiply)
-_binary("arith.divf", np.true_divide)
-_binary("arith.remf", np.fmod)
-_binary("arith.maximumf", np.maximum)
-_binary("arith.minimumf", np.minimum)
-_binary("arith.maxnumf", np.fmax)
-_binary("arith.minnumf", np.fmin)
+_binary("arith.addf", np.add, np.add)
+_binary("arith.subf", np.subtract, np.subtract)
+_binary("arith.mulf", np.multiply, np.multiply)
+_binary("arith.divf", np.true_divide, np.true_divide)
+_binary("arith.remf", np.fmod, np.fmod)
+_binary("arith.maximumf", np.maximum, np.maximum)
+_binary("arith.minimumf", np.minimum, np.minimum)
+_binary("arith.maxnumf", np.fmax, np.fmax)
+_binary("arith.minnumf", np.fmin, np.fmin)
 _unary("arith.negf", np.negative)
 
 
@@ -146,6 +235,10 @@ def _trunc_div(a, b):
     return q + 1 if fix else q
 
 
+for _n, _uf in (("arith.addi", np.add), ("arith.subi", np.subtract), ("arith.muli", np.multiply)):
+    register_out_kernel(_n, _ufunc_out_kernel(_uf, allow_bool=False))  # i1 uses logical ops
+
+
 @impl("arith.divsi")
 def divsi(interp, op, args):
     a, b = args
@@ -194,11 +287,11 @@ def remui(interp, op, args):
     return (_signed_like(_unsigned(a, op) % _unsigned(b, op), a),)
 
 
-_binary("arith.andi", lambda a, b: a & b)
-_binary("arith.ori", lambda a, b: a | b)
-_binary("arith.xori", lambda a, b: a ^ b)
-_binary("arith.maxsi", np.maximum)
-_binary("arith.minsi", np.minimum)
+_binary("arith.andi", lambda a, b: a & b, np.bitwise_and)
+_binary("arith.ori", lambda a, b: a | b, np.bitwise_or)
+_binary("arith.xori", lambda a, b: a ^ b, np.bitwise_xor)
+_binary("arith.maxsi", np.maximum, np.maximum)
+_binary("arith.minsi", np.minimum, np.minimum)
 _binary("arith.shli", lambda a, b: a << b)
 _binary("arith.shrsi", lambda a, b: a >> b)
 
@@ -222,6 +315,11 @@ def minui(interp, op, args):
 
 
 # ----------------------------------------------------------- comparisons
+def _not(r):
+    """Logical not, in place for arrays (the operand is a fresh comparison result)."""
+    return np.logical_not(r, out=r) if isinstance(r, np.ndarray) else ~r
+
+
 # arith::CmpFPredicate values.
 _CMPF = {
     0: lambda a, b: np.zeros(np.broadcast(a, b).shape, np.bool_)[()],  # false
@@ -233,10 +331,10 @@ _CMPF = {
     6: lambda a, b: (a < b) | (a > b),  # one
     7: lambda a, b: ~(np.isnan(a) | np.isnan(b)),  # ord
     8: lambda a, b: ~((a < b) | (a > b)),  # ueq
-    9: lambda a, b: ~(a <= b),  # ugt
-    10: lambda a, b: ~(a < b),  # uge
-    11: lambda a, b: ~(a >= b),  # ult
-    12: lambda a, b: ~(a > b),  # ule
+    9: lambda a, b: _not(np.less_equal(a, b)),  # ugt
+    10: lambda a, b: _not(np.less(a, b)),  # uge
+    11: lambda a, b: _not(np.greater_equal(a, b)),  # ult
+    12: lambda a, b: _not(np.greater(a, b)),  # ule
     13: lambda a, b: a != b,  # une
     14: lambda a, b: np.isnan(a) | np.isnan(b),  # uno
     15: lambda a, b: np.ones(np.broadcast(a, b).shape, np.bool_)[()],  # true
@@ -250,6 +348,31 @@ def cmpf(interp, op, args):
         fn = op.static = _CMPF[ir.IntegerAttr(op.ir.attributes["predicate"]).value]
     return (fn(*args),)
 
+
+# Out kernels of cmpf: (ufunc, negate) per predicate, e.g. ugt = not (a <= b).
+_CMPF_OUT = {
+    1: (np.equal, False), 2: (np.greater, False), 3: (np.greater_equal, False), 4: (np.less, False),
+    5: (np.less_equal, False), 9: (np.less_equal, True), 10: (np.less, True), 11: (np.greater_equal, True),
+    12: (np.greater, True), 13: (np.not_equal, False),
+}
+
+
+def _cmpf_out_kernel(op, in_dts, out_dt):
+    p = ir.IntegerAttr(op.ir.attributes["predicate"]).value
+    if p not in _CMPF_OUT or in_dts[0] != in_dts[1] or out_dt != np.bool_:
+        return None
+    ufunc, negate = _CMPF_OUT[p]
+    if negate:
+        def fn(args, out):
+            ufunc(args[0], args[1], out=out)
+            return np.logical_not(out, out=out)
+    else:
+        def fn(args, out):
+            return ufunc(args[0], args[1], out=out)
+    return OutKernel(fn, in_dts, out_dt)
+
+
+register_out_kernel("arith.cmpf", _cmpf_out_kernel)
 
 # arith::CmpIPredicate values.
 _CMPI_SIGNED = {0: np.equal, 1: np.not_equal, 2: np.less, 3: np.less_equal, 4: np.greater, 5: np.greater_equal}
@@ -269,12 +392,81 @@ def cmpi(interp, op, args):
     return (fn(a, b),)
 
 
+_UINT_OF_SIZE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+# Below this size np.where is cheaper than the five passes of the bitwise select.
+_SELECT_BITWISE_MIN_SIZE = 4096
+
+
+def _bits(x, u):
+    return x.view(u) if isinstance(x, np.ndarray) else np.asarray(x).view(u)
+
+
+def select_into(c, a, b, out):
+    """``out[...] = np.where(c, a, b)``, bit for bit, by masking the bit patterns.
+
+    Branch-free (np.where and masked copies are several times slower on
+    unpredictable masks).  ``a``, ``b`` and ``out`` share one dtype, ``c`` is
+    bool, all broadcast to ``out.shape``; ``out`` may be ``a`` or ``b``.
+    """
+    if a is b:
+        if out is not a:
+            np.copyto(out, a)
+        return out
+    if out.size < _SELECT_BITWISE_MIN_SIZE:
+        np.copyto(out, np.where(c, a, b))
+        return out
+    u = _UINT_OF_SIZE[out.dtype.itemsize]
+    m = np.asarray(c).astype(u)
+    np.negative(m, out=m)  # 1 -> all ones
+    r = out.view(u)
+    if out is b:  # write a^b into b's buffer: select from ~c so that a is the base
+        np.invert(m, out=m)
+        a, b = b, a
+    bv = _bits(b, u)
+    np.bitwise_xor(_bits(a, u), bv, out=r)
+    np.bitwise_and(r, m, out=r)
+    np.bitwise_xor(r, bv, out=r)
+    return out
+
+
 @impl("arith.select")
 def select(interp, op, args):
     c, a, b = args
     if isinstance(c, np.ndarray) and c.ndim > 0:
+        da, db = np.asarray(a).dtype, np.asarray(b).dtype
+        if c.size >= _SELECT_BITWISE_MIN_SIZE and da == db and da.itemsize in _UINT_OF_SIZE and \
+                isinstance(a, (np.ndarray, np.generic)) and isinstance(b, (np.ndarray, np.generic)):
+            out = np.empty(np.broadcast_shapes(c.shape, np.shape(a), np.shape(b)), da)
+            return (select_into(c, a, b, out),)
         return (np.where(c, a, b),)
     return (a if c else b,)
+
+
+def _select_out(args, out):
+    c, a, b = args
+    if not isinstance(c, np.ndarray):
+        np.copyto(out, a if c else b)
+        return out
+    return select_into(c, a, b, out)
+
+
+def _select_out_kernel(op, in_dts, out_dt):
+    if in_dts[0] != np.bool_ or in_dts[1] != out_dt or in_dts[2] != out_dt or out_dt.itemsize not in _UINT_OF_SIZE:
+        return None
+    return OutKernel(_select_out, in_dts, out_dt)
+
+
+register_out_kernel("arith.select", _select_out_kernel)
+
+
+def _cmpi_out_kernel(op, in_dts, out_dt):
+    p = ir.IntegerAttr(op.ir.attributes["predicate"]).value
+    if p not in _CMPI_SIGNED or in_dts[0] != in_dts[1] or out_dt != np.bool_:
+        return None
+    return OutKernel(lambda args, out, ufunc=_CMPI_SIGNED[p]: ufunc(args[0], args[1], out=out), in_dts, out_dt)
+
+
+register_out_kernel("arith.cmpi", _cmpi_out_kernel)
 
 
 # ----------------------------------------------------------------- casts

@@ -12,13 +12,28 @@ recognised from the yielded expression:
   independent of the accumulators: ``x`` is evaluated over the full iteration
   space and reduced with the matching NumPy ufunc; when ``x = mulf(%a, %b)``
   of two inputs the contraction is done with a single ``np.einsum``;
-* anything else (e.g. argmax, yielding a value and an index): the body is
-  run once per point of the *reduction* sub-space, each time over whole
-  arrays of the parallel dimensions.
+* a value and its index over one reduction dimension (``max`` with indices:
+  ``yield combine(%x, %out0), select(cmp(%x, %out0), index_cast(linalg.index
+  k), %out1)``): the running values are computed one slab of the parallel
+  dimensions per reduction step, the index is the last position where the
+  comparison with the running value before it holds (vectorized).  Equal to
+  the sequential loop; body ops are not reported to hooks;
+* anything else: the body is run once per point of the *reduction*
+  sub-space, each time over whole arrays of the parallel dimensions.
 
 Indexing maps may contain dimensions and constants (projected permutations,
 broadcasts, ``0`` for unit dims).  Ops on memrefs write into their output
 buffers and return nothing.
+
+Body temporaries are recycled (:class:`_BodyProgram`): an op with an out
+kernel (see :mod:`.arith`) writes its result into a temporary of the same
+shape and dtype that an earlier out-kernel op of this execution produced and
+that is dead (its last use was this op or an earlier one), instead of
+allocating; values read by ops without out kernels, yielded values, block
+arguments and values defined outside the body are never overwritten.  The
+results are bit for bit those of evaluating each op on its own.  Hooks see
+every body op, but the arrays they are passed for body temporaries may be
+overwritten by later body ops of the same execution.
 """
 
 from __future__ import annotations
@@ -29,7 +44,8 @@ import numpy as np
 
 from torch_mlir import ir
 
-from .core import impl
+from .arith import out_kernel
+from .core import InterpreterError, impl
 
 # ------------------------------------------------------------------ helpers
 
@@ -141,10 +157,121 @@ def _dtype_of_output(op, outs, k=0):
 # ------------------------------------------------------------ linalg.generic
 
 
+class _BodyProgram:
+    """Steps of a ``linalg.generic`` body run over whole arrays, recycling dead temporaries.
+
+    ``live_out`` are the slots read after the steps (yielded or reduced
+    values): they are never overwritten.  :meth:`create` returns None when the
+    body has steps this analysis cannot see through (regions, fused steps).
+    """
+
+    __slots__ = ("steps", "arg_slots", "kernels", "producer", "cands", "frees")
+
+    @classmethod
+    def create(cls, steps, arg_slots, live_out) -> "_BodyProgram | None":
+        kernels = []
+        for _, cop, _, outs in steps:
+            if cop.regions or getattr(cop.static, "reads", None):
+                return None
+            kernels.append(out_kernel(cop) if len(outs) == 1 else None)
+        producer = {}
+        for k, (_, _, _, outs) in enumerate(steps):
+            if kernels[k] is not None:
+                producer[outs[0]] = k
+        # Temporaries that may be recycled: produced by an out kernel, read by
+        # out kernels only, not read after the steps.
+        last = {s: k for s, k in producer.items()}
+        reusable = set(producer) - set(live_out)
+        for k, (_, _, ins, _) in enumerate(steps):
+            for s in ins:
+                if s in producer:
+                    last[s] = k
+                    if kernels[k] is None:
+                        reusable.discard(s)
+        prog = cls()
+        prog.steps = steps
+        prog.arg_slots = arg_slots
+        prog.kernels = kernels
+        prog.producer = producer
+        prog.cands = [tuple(dict.fromkeys(s for s in ins if s in reusable and last[s] == k))
+                      for k, (_, _, ins, _) in enumerate(steps)]
+        prog.frees = [tuple(s for s in reusable if last[s] == k) for k in range(len(steps))]
+        if not any(prog.frees):
+            return None  # nothing to recycle: the ordinary block execution is as good
+        return prog
+
+    def run(self, interp, vals) -> None:
+        """Bind ``vals`` to the block arguments and execute the steps in the current frame."""
+        env = interp.env
+        for s, v in zip(self.arg_slots, vals):
+            env[s] = v
+        on_op = interp._on_op
+        owned = [False] * len(self.steps)
+        producer = self.producer
+        pool = []
+        for k, (fn, op, ins, outs) in enumerate(self.steps):
+            args = [env[i] for i in ins]
+            kern = self.kernels[k]
+            try:
+                shape = _kernel_shape(kern, args) if kern is not None else None
+                if shape:
+                    out = None
+                    for s in self.cands[k]:
+                        if owned[producer[s]]:
+                            v = env[s]
+                            if v.shape == shape and v.dtype == kern.out_dtype:
+                                out = v
+                                break
+                    if out is None and pool:
+                        for j, v in enumerate(pool):
+                            if v.shape == shape and v.dtype == kern.out_dtype:
+                                out = pool.pop(j)
+                                break
+                    if out is None:
+                        out = np.empty(shape, kern.out_dtype)
+                    res = (kern.fn(args, out),)
+                    owned[k] = True
+                else:
+                    res = fn(interp, op, args)
+            except InterpreterError:
+                raise
+            except Exception as e:  # wrap NumPy errors with the op location
+                raise op.error(f"{type(e).__name__}: {e}") from e
+            for i, r in zip(outs, res):
+                env[i] = r
+            for s in self.frees[k]:
+                if owned[producer[s]]:
+                    v = env[s]
+                    if v is not res[0]:
+                        pool.append(v)
+            if on_op is not None:
+                on_op(op, args, res)
+
+
+def _kernel_shape(kern, args):
+    """Broadcast shape of ``args`` if they fit ``kern``'s dtypes and are not all scalars, else None."""
+    shape = None
+    for a, dt in zip(args, kern.in_dtypes):
+        if type(a) is np.ndarray:
+            if a.dtype != dt:
+                return None
+            sh = a.shape
+            if shape is None or shape == sh:
+                shape = sh
+            else:
+                shape = np.broadcast_shapes(shape, sh)
+        elif isinstance(a, np.generic):
+            if a.dtype != dt:
+                return None
+        else:
+            return None
+    return shape
+
+
 class _GenericPlan:
     __slots__ = (
         "n", "red", "n_in", "n_out", "in_t", "out_perm", "dim_src", "kind", "steps", "x_slots",
-        "combiners", "einsum", "uses_index", "keep_red",
+        "combiners", "einsum", "uses_index", "keep_red", "program", "argred",
     )
 
 
@@ -178,8 +305,11 @@ def _plan_generic(op, n_in, n_out, maps, iterator_types, body, uses_index):
     plan.x_slots = None
     plan.combiners = None
     plan.einsum = None
+    plan.program = None
+    plan.argred = None
     if not plan.red:
         plan.kind = "parallel"
+        plan.program = _BodyProgram.create(body.steps, body.arg_slots, body.yield_slots)
         return plan
     # Reduction: look for `yield combine(x, %out_i)` for every output.
     arg_slots = body.arg_slots
@@ -238,10 +368,91 @@ def _plan_generic(op, n_in, n_out, maps, iterator_types, body, uses_index):
                 sb = "".join(letters[v] for _, v in maps[ib])
                 so = "".join(letters[v] for _, v in maps[n_in])
                 plan.einsum = (ia, ib, f"{sa},{sb}->{so}")
+        if plan.einsum is None:
+            plan.program = _BodyProgram.create(plan.steps, arg_slots[:n_in], x_slots)
         return plan
     plan.kind = "sequential"
     plan.steps = body.steps
+    plan.argred = _plan_arg_reduction(body, n_in, n_out, plan.red)
+    if plan.argred is not None:
+        plan.kind = "argreduce"
     return plan
+
+
+def _plan_arg_reduction(body, n_in, n_out, red):
+    """Recognise a (value, index) reduction over one dimension; see the module docstring.
+
+    Returns ``(value_out, x_input, combiner, combiner_x_first, cmp_fn, cmp_op, cmp_x_first)`` or None.
+    """
+    if n_out != 2 or len(red) != 1 or len(body.steps) not in (4, 5):
+        return None
+    prod = {}
+    for fn, cop, ins, outs in body.steps:
+        if len(outs) != 1 or cop.regions:
+            return None
+        prod[outs[0]] = (fn, cop, ins)
+    in_slots, out_slots = body.arg_slots[:n_in], body.arg_slots[n_in:]
+    for vi in (0, 1):
+        ii = 1 - vi
+        pv, pi = prod.get(body.yield_slots[vi]), prod.get(body.yield_slots[ii])
+        if pv is None or pi is None or pi[1].name != "arith.select" or len(pv[2]) != 2:
+            continue
+        comb = _COMBINERS.get(pv[1].name)
+        a, b = pv[2]
+        if comb is None or {a, b} & set(out_slots) != {out_slots[vi]} or a == b:
+            continue
+        x = a if b == out_slots[vi] else b
+        if x not in in_slots:
+            continue
+        c, t, f = pi[2]
+        pc = prod.get(c)
+        if f != out_slots[ii] or pc is None or pc[1].name not in ("arith.cmpf", "arith.cmpi") or \
+                sorted(pc[2]) != sorted([x, out_slots[vi]]):
+            continue
+        used = [body.yield_slots[vi], body.yield_slots[ii], c, t]
+        pt = prod.get(t)
+        if pt is not None and pt[1].name in ("arith.index_cast", "arith.index_castui"):
+            used.append(pt[2][0])
+            pt = prod.get(pt[2][0])
+        if pt is None or pt[1].name != "linalg.index" or len(set(used)) != len(body.steps):
+            continue
+        if ir.IntegerAttr(pt[1].ir.attributes["dim"]).value != red[0]:
+            continue
+        return (vi, in_slots.index(x), comb, a == x, pc[0], pc[1], pc[2][0] == x)
+    return None
+
+
+def _run_arg_reduction(interp, plan, ins, outs, bounds):
+    """Values and indices of an ``argreduce`` plan, in iteration space (reduced dim kept, size 1)."""
+    vi, xi, comb, comb_x_first, cmp_fn, cmp_op, x_first = plan.argred
+    ii = 1 - vi
+    k = plan.red[0]
+    n_in = plan.n_in
+    keep = tuple(1 if d == k else b for d, b in enumerate(bounds))
+    x = _to_iter(ins[xi], plan.in_t[xi])
+    if np.shape(x) != bounds:
+        x = np.broadcast_to(x, bounds)
+    v0 = np.broadcast_to(_to_iter(outs[vi], plan.in_t[n_in + vi]), keep)
+    i0 = np.broadcast_to(_to_iter(outs[ii], plan.in_t[n_in + ii]), keep)
+    r = bounds[k]
+    if r == 0:
+        return [v0, i0] if vi == 0 else [i0, v0]
+    # Running values, one whole slab of the other dimensions per step (in the
+    # body's operand order, so signed zeros and NaNs come out as in the loop).
+    xm = np.ascontiguousarray(np.moveaxis(x, k, 0))
+    run = np.empty((r + 1,) + xm.shape[1:], np.result_type(x, v0))
+    run[0] = np.moveaxis(v0, k, 0)[0]
+    for i in range(r):
+        if comb_x_first:
+            comb(xm[i], run[i], out=run[i + 1])
+        else:
+            comb(run[i], xm[i], out=run[i + 1])
+    prev, val = run[:r], np.moveaxis(run[r:], 0, k)
+    (hit,) = cmp_fn(interp, cmp_op, [xm, prev] if x_first else [prev, xm])
+    hit = np.broadcast_to(hit, xm.shape)
+    last = np.moveaxis((r - 1) - np.argmax(hit[::-1], axis=0, keepdims=True), 0, k)
+    idx = np.where(np.moveaxis(hit.any(axis=0, keepdims=True), 0, k), last.astype(i0.dtype), i0)
+    return [val, idx] if vi == 0 else [idx, val]
 
 
 def _index_arrays(bounds):
@@ -277,7 +488,11 @@ def generic(interp, op, args):
     try:
         if plan.kind == "parallel":
             vals = [_to_iter(a, t) for a, t in zip(args, plan.in_t)]
-            ys = interp.run_block(op.regions[0].block, vals)
+            if plan.program is not None:
+                plan.program.run(interp, vals)
+                ys = [interp.env[s] for s in op.regions[0].block.yield_slots]
+            else:
+                ys = interp.run_block(op.regions[0].block, vals)
             res = [
                 _from_iter(y, plan.out_perm[k], bounds, out_shapes[k], out_dtypes[k]) for k, y in enumerate(ys)
             ]
@@ -291,9 +506,12 @@ def generic(interp, op, args):
                 return _emit(op, outs, [r])
             vals = [_to_iter(a, t) for a, t in zip(ins, plan.in_t)]
             env = interp.env
-            for s, v in zip(op.regions[0].block.arg_slots, vals):
-                env[s] = v
-            interp.exec_steps(plan.steps)
+            if plan.program is not None:
+                plan.program.run(interp, vals)
+            else:
+                for s, v in zip(op.regions[0].block.arg_slots, vals):
+                    env[s] = v
+                interp.exec_steps(plan.steps)
             res = []
             for k in range(n_out):
                 x = env[plan.x_slots[k]]
@@ -304,6 +522,10 @@ def generic(interp, op, args):
                 init = _to_iter(outs[k], plan.in_t[n_in + k])
                 r = comb(init, red)
                 res.append(_from_iter(r, plan.out_perm[k], keep, out_shapes[k], out_dtypes[k]))
+            return _emit(op, outs, res)
+        if plan.kind == "argreduce":
+            res = _run_arg_reduction(interp, plan, ins, outs, bounds)
+            res = [_from_iter(a, plan.out_perm[k], keep, out_shapes[k], out_dtypes[k]) for k, a in enumerate(res)]
             return _emit(op, outs, res)
         # Sequential over the reduction sub-space, vectorized over parallel dims.
         vals = [_to_iter(a, t) for a, t in zip(ins, plan.in_t)]

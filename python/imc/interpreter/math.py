@@ -1,54 +1,102 @@
 """``math`` dialect: elementwise transcendental functions, dtype-preserving.
 
-``math.erf`` uses a NumPy rational/exponential approximation (fractional error
-of erfc below 1.2e-7, evaluated in float64 and cast back), since NumPy has no
-erf and SciPy is not a dependency.
+``math.erf`` is ``scipy.special.erf`` (float32 and float64 loops, within an
+ulp of the exact value); large arrays are split over a small thread pool,
+since SciPy's ufuncs release the GIL and erf is the most expensive
+elementwise function of GELU models.  Ops implemented by a NumPy ufunc (and
+``rsqrt``, ``erf``) register out kernels (see :mod:`.arith`) so that
+``linalg.generic`` bodies can write them into dead temporaries.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import os
+import threading
 
+import numpy as np
+import scipy.special
+
+from .arith import OutKernel, register_out_kernel
 from .core import impl
 
 __all__ = ["erf"]
+
+# Arrays with at least this many elements are split over the thread pool.
+_PARALLEL_MIN_SIZE = 1 << 15
+_N_THREADS = max(1, min(4, os.cpu_count() or 1))
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool():
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                _pool = ThreadPoolExecutor(max_workers=_N_THREADS, thread_name_prefix="imc-interp")
+    return _pool
+
+
+def parallel_unary(ufunc, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``ufunc(x, out=out)``, split into contiguous pieces over a thread pool.
+
+    ``x`` and ``out`` must have the same shape; the result is the same, element
+    for element, as one call (the ufunc is applied elementwise).  Small or
+    non-contiguous arrays, and machines with one core, use a single call.
+    """
+    n = x.size
+    if (
+        _N_THREADS < 2
+        or n < _PARALLEL_MIN_SIZE
+        or not x.flags.c_contiguous
+        or not out.flags.c_contiguous
+        or x.shape != out.shape
+    ):
+        return ufunc(x, out=out)
+    xf, of = x.reshape(-1), out.reshape(-1)
+    k = _N_THREADS
+    step = -(-n // k)
+    pool = _thread_pool()
+    futures = [pool.submit(ufunc, xf[i : i + step], out=of[i : i + step]) for i in range(step, n, step)]
+    ufunc(xf[:step], out=of[:step])
+    for f in futures:
+        f.result()
+    return out
 
 
 def _dtype_of(x):
     return x.dtype if isinstance(x, (np.ndarray, np.generic)) else np.dtype(np.float64)
 
 
-def _erfc_abs(z):
-    # Numerical Recipes `erfcc` (Chebyshev fit), valid for z >= 0.
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    return t * np.exp(poly)
+def erf(x, out: np.ndarray | None = None):
+    """Vectorized error function; returns x's dtype (float32 stays float32).
 
-
-def erf(x):
-    """Vectorized error function; returns x's dtype (float32 stays float32)."""
+    float32 and float64 use SciPy's loop of that type; other dtypes are
+    evaluated in float64 and cast back.  With ``out`` (an array of x's dtype
+    and broadcast shape, possibly ``x`` itself) the result is written there.
+    """
     dt = _dtype_of(x)
-    # float32 inputs are evaluated in float32 (a few ulp; 4x cheaper than f64).
-    z = np.asarray(x, dtype=np.float32 if dt == np.float32 else np.float64)
-    az = np.abs(z)
-    # Small |x|: Taylor series is exact to f64 rounding; large: 1 - erfc.
-    small = az < 0.5
-    z2 = z * z
-    series = z * (1.1283791670955126 + z2 * (-0.37612638903183754 + z2 * (0.11283791670955126 + z2 * (
-        -0.026866170645131252 + z2 * (0.005223977625442188 + z2 * (-0.0008548327023450852 + z2 * (
-            0.00012055332981789664 + z2 * -1.4925650358406251e-05)))))))
-    big = np.copysign(1.0 - _erfc_abs(az), z)
-    r = np.where(small, series, big).astype(dt, copy=False)
-    return r if isinstance(x, np.ndarray) else r[()]
+    if dt not in (np.float32, np.float64) or not isinstance(x, np.ndarray):
+        r = np.asarray(scipy.special.erf(np.asarray(x, dtype=dt if dt in (np.float32, np.float64) else np.float64)))
+        r = r.astype(dt, copy=False)
+        if out is not None:
+            out[...] = r
+            return out
+        return r if isinstance(x, np.ndarray) else r[()]
+    if out is None:
+        out = np.empty(x.shape, dtype=dt)
+    elif out.shape != x.shape:
+        x = np.broadcast_to(x, out.shape)
+    return parallel_unary(scipy.special.erf, x, out)
 
 
 def _erfc(x):
     dt = _dtype_of(x)
-    z = np.asarray(x, dtype=np.float64)
-    r = np.where(z >= 0, _erfc_abs(np.abs(z)), 2.0 - _erfc_abs(np.abs(z)))
-    r = np.where(np.abs(z) < 0.5, 1.0 - erf(z), r).astype(dt, copy=False)
+    if dt in (np.float32, np.float64):
+        return scipy.special.erfc(x)
+    r = scipy.special.erfc(np.asarray(x, dtype=np.float64)).astype(dt)
     return r if isinstance(x, np.ndarray) else r[()]
 
 
@@ -61,12 +109,34 @@ def _round_away(x):
     return np.copysign(np.floor(np.abs(x) + 0.5), x)
 
 
+def _same_dtype_kernel(fn):
+    """Out-kernel factory for ``fn(*args, out=out)`` on operands of the result's float dtype."""
+
+    def factory(op, in_dts, out_dt, fn=fn):
+        if any(d != out_dt for d in in_dts) or out_dt.kind != "f":
+            return None
+        return OutKernel(lambda args, out: fn(*args, out=out), in_dts, out_dt)
+
+    return factory
+
+
+def _rsqrt_out(x, out):
+    np.sqrt(x, out=out)
+    return np.reciprocal(out, out=out)
+
+
+_OUT_FNS = {"math.rsqrt": _rsqrt_out, "math.erf": lambda x, out: erf(x, out=out)}
+
+
 def _unary(name, fn):
     @impl(name)
     def _f(interp, op, args, fn=fn):
         return (fn(args[0]),)
 
     _f.__name__ = name.replace(".", "_")
+    out_fn = fn if isinstance(fn, np.ufunc) else _OUT_FNS.get(name)
+    if out_fn is not None:
+        register_out_kernel(name, _same_dtype_kernel(out_fn))
 
 
 def _binary(name, fn):
@@ -75,6 +145,8 @@ def _binary(name, fn):
         return (fn(args[0], args[1]),)
 
     _f.__name__ = name.replace(".", "_")
+    if isinstance(fn, np.ufunc) and name != "math.ipowi":
+        register_out_kernel(name, _same_dtype_kernel(fn))
 
 
 for _name, _fn in {
