@@ -186,8 +186,12 @@ def _run_transfer(interp, plan, lb, ub, step, carried):
     def move(dma_op, buf, dst, b, src, a, n, load):
         """dst[iv+b : +n] = src[iv+a : +n] for every trip; the staging buffer
         ends as the last trip leaves it; the DMA counted once per trip."""
-        for iv in trips:
-            dst[iv + b : iv + b + n] = src[iv + a : iv + a + n]
+        windows = _trip_windows(dst, b, src, a, n, trips)
+        if windows is not None:
+            windows[0][...] = windows[1]
+        else:
+            for iv in trips:
+                dst[iv + b : iv + b + n] = src[iv + a : iv + a + n]
         staging = env[buf]
         staging[...] = src[last + a : last + a + n]
         spad.valid_view(staging)[...] = True
@@ -197,7 +201,56 @@ def _run_transfer(interp, plan, lb, ub, step, carried):
         move(dma_op, buf, env[dram_slot], at(doff), env[piece_slot], at(poff), n, load=False)
     if not plan.loads:
         return []
-    out = np.array(carried[0], copy=True)
-    for dma_op, buf, dram_slot, doff, toff, n in plan.loads:
-        move(dma_op, buf, out, at(toff), env[dram_slot], at(doff), n, load=True)
+    init = carried[0]
+    starts = [(at(toff), n) for _, _, _, _, toff, n in plan.loads]
+    if isinstance(init, np.ndarray) and init.ndim == 1 and _covers(starts, trips, init.shape[0]):
+        out = np.empty_like(init)  # every element is loaded below
+    else:
+        out = np.array(init, copy=True)
+    for (dma_op, buf, dram_slot, doff, _, n), (toff, _) in zip(plan.loads, starts):
+        move(dma_op, buf, out, toff, env[dram_slot], at(doff), n, load=True)
     return [out]
+
+
+def _trip_windows(dst, b, src, a, n, trips):
+    """(dst, src) views of shape trips x n holding the windows [iv+b, +n) and
+    [iv+a, +n) of 1-D arrays for every trip `iv`, when one vectorized copy
+    does what the trip-by-trip copies do (in bounds, windows of one array
+    disjoint, `dst` not sharing memory with `src`), else None."""
+    if not (isinstance(dst, np.ndarray) and isinstance(src, np.ndarray)) or dst.ndim != 1 or src.ndim != 1:
+        return None
+    first, last, step = trips[0], trips[-1], trips.step
+    if n <= 0 or step < n or min(first + a, first + b) < 0:
+        return None
+    if last + b + n > dst.shape[0] or last + a + n > src.shape[0] or dst.dtype != src.dtype:
+        return None
+    if np.may_share_memory(dst, src):
+        return None
+    count = len(trips)
+    if step == n:
+        return dst[first + b : last + b + n].reshape(count, n), src[first + a : last + a + n].reshape(count, n)
+    as_strided = np.lib.stride_tricks.as_strided
+    (sd,), (ss,) = dst.strides, src.strides
+    return (
+        as_strided(dst[first + b :], shape=(count, n), strides=(step * sd, sd)),
+        as_strided(src[first + a :], shape=(count, n), strides=(step * ss, ss), writeable=False),
+    )
+
+
+def _covers(starts, trips, size) -> bool:
+    """True if the windows [iv + t, +n) over all trips, for (t, n) in
+    `starts`, cover [0, size) (each load then writes every element)."""
+    if trips.step < 1:
+        return False
+    spans = []
+    for t, n in starts:
+        if n != trips.step:
+            return False  # gaps between trips (or overlaps): not worth proving
+        spans.append((trips[0] + t, trips[-1] + t + n))
+    spans.sort()
+    reach = 0
+    for lo, hi in spans:
+        if lo > reach:
+            return False
+        reach = max(reach, hi)
+    return spans[0][0] == 0 and reach >= size
