@@ -49,7 +49,10 @@ _ELEMENTWISE = {"linalg.add", "linalg.sub", "linalg.mul", "linalg.div", "linalg.
 class _Plan:
     """How one op is counted (computed once per op)."""
 
-    __slots__ = ("row", "skip", "n_ins", "constant_ins", "splat_ins", "body_ops", "kind", "in_loop", "last_call")
+    __slots__ = (
+        "row", "skip", "n_ins", "constant_ins", "splat_ins", "body_ops", "kind", "in_loop", "last_call",
+        "static", "events",
+    )
 
     def __init__(self, row, skip, n_ins=0, constant_ins=(), body_ops=1, kind="", splat_ins=(), in_loop=False):
         self.row = row
@@ -61,6 +64,8 @@ class _Plan:
         self.kind = kind
         self.in_loop = in_loop  # inside a tiled stage's loop
         self.last_call = -1  # the call in which its constants were last read
+        self.static = False  # counts depend only on the op's (static) types: computed once
+        self.events = None
 
 
 class _Counter:
@@ -108,6 +113,9 @@ class _Counter:
                 body_ops = max(1, sum(1 for b in o.regions[0].blocks for x in b.operations) - 1)
             in_loop = o.parent is not None and o.parent.name != "func.func"
             p = _Plan(row, False, n_ins, constant_ins, body_ops, name, splat_ins, in_loop)
+            p.static = not (in_loop and constant_ins) and all(
+                _static_value_type(v.type) for v in list(o.operands) + list(o.results)
+            )
         self.plans[id(op)] = p
         return p
 
@@ -122,6 +130,9 @@ class _Counter:
         if kind == "tensor.insert_slice":  # in place: only the inserted bytes move
             n = args[0].nbytes if isinstance(args[0], np.ndarray) else 0
             self.runner.report.add(p.row, spad_read_bytes=n, spad_write_bytes=n)
+            return
+        if p.events is not None:
+            self.runner.report.add(p.row, **p.events)
             return
         ins = args[: p.n_ins]
         if self.runner.chip.spad is not None:
@@ -165,13 +176,15 @@ class _Counter:
             ops = size
         else:  # copies and layout changes (fill, transpose, broadcast, pad, concat, ...)
             ops = 0
-        self.runner.report.add(
-            p.row,
-            digital_ops=int(ops),
-            dram_read_bytes=dram,
-            spad_read_bytes=spad_read,
-            spad_write_bytes=sum(getattr(r, "nbytes", 0) for r in results),
-        )
+        events = {
+            "digital_ops": int(ops),
+            "dram_read_bytes": dram,
+            "spad_read_bytes": spad_read,
+            "spad_write_bytes": sum(getattr(r, "nbytes", 0) for r in results),
+        }
+        if p.static:
+            p.events = events
+        self.runner.report.add(p.row, **events)
 
 
     def _transfer(self, op, p, args) -> None:
@@ -185,6 +198,14 @@ class _Counter:
             self.runner.report.add(p.row, dram_write_bytes=args[0].nbytes)
         else:
             mark_spad_written(interp, args[1])
+
+
+def _static_value_type(t) -> bool:
+    """A tensor of static shape, or a scalar: its bytes are known before running.
+    (Memrefs are not: ops on them are checked against the scratchpad.)"""
+    if isinstance(t, ir.RankedTensorType):
+        return t.has_static_shape
+    return not isinstance(t, (ir.ShapedType, ir.MemRefType, ir.UnrankedTensorType))
 
 
 def _counted_nesting(o) -> bool:
