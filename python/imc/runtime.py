@@ -93,6 +93,7 @@ class _Counter:
         elif (
             name in _VIEWS
             or name.startswith("imc.")
+            or name.startswith("interp.")  # fused interpreter steps (e.g. inside linalg bodies)
             or nested
             or name.startswith("scf.")
             or (not o.results and not name.startswith("linalg.") and name != "memref.copy")

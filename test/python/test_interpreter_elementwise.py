@@ -469,3 +469,58 @@ def test_value_index_reduction_matches_sequential_loop(comb, cmp, t, swap, cswap
     for g, w in zip(got, want):
         assert g.dtype == w.dtype and g.shape == w.shape
         np.testing.assert_array_equal(g, w)
+
+
+# -- cmpf ugt + select -> maximum (arith.fuse_max_selects) -------------------------
+
+
+def _relu_like_module(dtype="f32"):
+    return f"""
+#map = affine_map<(d0) -> (d0)>
+func.func @main(%x: tensor<64x{dtype}>, %k: tensor<64x{dtype}>) -> (tensor<64x{dtype}>, tensor<64x{dtype}>) {{
+  %zero = arith.constant 0.0 : {dtype}
+  %e = tensor.empty() : tensor<64x{dtype}>
+  %relu = linalg.generic {{indexing_maps = [#map, #map], iterator_types = ["parallel"]}}
+      ins(%x : tensor<64x{dtype}>) outs(%e : tensor<64x{dtype}>) {{
+  ^bb0(%in: {dtype}, %out: {dtype}):
+    %c = arith.cmpf ugt, %in, %zero : {dtype}
+    %r = arith.select %c, %in, %zero : {dtype}
+    linalg.yield %r : {dtype}
+  }} -> tensor<64x{dtype}>
+  %clamp = linalg.generic {{indexing_maps = [#map, #map, #map], iterator_types = ["parallel"]}}
+      ins(%x, %k : tensor<64x{dtype}>, tensor<64x{dtype}>) outs(%e : tensor<64x{dtype}>) {{
+  ^bb0(%in: {dtype}, %kk: {dtype}, %out: {dtype}):
+    %c = arith.cmpf ugt, %in, %kk : {dtype}
+    %r = arith.select %c, %in, %kk : {dtype}
+    linalg.yield %r : {dtype}
+  }} -> tensor<64x{dtype}>
+  return %relu, %clamp : tensor<64x{dtype}>, tensor<64x{dtype}>
+}}
+"""
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+def test_max_select_is_bit_exact(dtype):
+    """ReLU's cmpf ugt + select runs as one maximum: the same bits, including
+    NaN (in x and in the bound), infinities and the sign of zero on ties."""
+    from imc.interpreter import Interpreter
+
+    npdt = np.float32 if dtype == "f32" else np.float64
+    specials = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0], npdt)
+    x = np.tile(specials, 8)
+    k = np.repeat(specials, 8)  # every pair of specials
+    ctx = ir.Context()
+    with ctx, ir.Location.unknown():
+        m = ir.Module.parse(_relu_like_module(dtype))
+        fast = Interpreter(m).run("main", [x, k])
+        slow = Interpreter(m, fast_paths=False).run("main", [x, k])
+        steps = Interpreter(m)
+        steps.run("main", [x, k])
+        body = steps._compiled["main"].body.steps
+    ref_relu = np.where(~(x <= 0.0), x, npdt(0.0))  # ugt: not (x <= 0), NaN included
+    ref_clamp = np.where(~(x <= k), x, k)
+    for got, want in ((fast[0], ref_relu), (fast[1], ref_clamp), (slow[0], ref_relu), (slow[1], ref_clamp)):
+        assert got.dtype == npdt
+        assert np.array_equal(got.view(np.int64 if dtype == "f64" else np.int32), want.view(np.int64 if dtype == "f64" else np.int32))
+    names = [s[1].name for st in body if st[1].regions for s in st[1].regions[0].block.steps]
+    assert "interp.max_select" in names and "arith.cmpf" not in names

@@ -513,3 +513,83 @@ def bitcast(interp, op, args):
     x = args[0]
     r = np.asarray(x).view(dt)
     return (r if isinstance(x, np.ndarray) else r[()],)
+
+
+# ------------------------------------------------ fast path: max through select
+#
+# `%c = arith.cmpf ugt, %x, %k; %r = arith.select %c, %x, %k` (ReLU and other
+# lower clamps, the compare used only by the select) is `np.maximum(%x, %k)`
+# bit for bit on floats where %k is not NaN: a NaN %x propagates (ugt is true
+# for NaN, so the select gives %x) and on ties NumPy's maximum returns its
+# second operand (%k, as the select does, including the sign of zero). Where
+# %k is NaN the select gives %x, which is patched in. One pass, no mask.
+
+MAX_SELECT = "interp.max_select"
+_UGT = 9
+
+
+def _max_keep(x, k, out=None):
+    nan_k = np.isnan(k)
+    if not nan_k.any():
+        return np.maximum(x, k, out=out)
+    r = np.where(nan_k, x, np.maximum(x, k))  # (before writing `out`, which may be x)
+    if out is None:
+        return r if isinstance(r, np.ndarray) and r.ndim else r[()]
+    out[...] = r
+    return out
+
+
+def _max_select(interp, op, args):
+    x, k = args
+    return (_max_keep(x, k),)
+
+
+def fuse_max_selects(interp, steps, yield_slots, arg_slots=()):
+    """Block rewriter: cmpf ugt + select of the same operands -> one maximum."""
+    producer = {outs[0]: i for i, (_, op, _, outs) in enumerate(steps) if op.name == "arith.cmpf" and len(outs) == 1}
+    if not producer:
+        return steps
+    uses: dict[int, int] = {}
+    for _, op, ins, _ in steps:
+        for s in ins:
+            uses[s] = uses.get(s, 0) + 1
+        for s in getattr(op.static, "reads", None) or ():
+            uses[s] = uses.get(s, 0) + 1
+        if op.regions:
+            return steps  # (values read inside nested regions: keep it simple)
+    for s in yield_slots:
+        uses[s] = uses.get(s, 0) + 1
+    drop, replace = set(), {}
+    for j, (_, op, ins, outs) in enumerate(steps):
+        if op.name != "arith.select" or len(ins) != 3:
+            continue
+        i = producer.get(ins[0])
+        if i is None or i > j or uses.get(ins[0], 0) != 1:
+            continue
+        cmp = steps[i]
+        if cmp[2] != ins[1:] or ir.IntegerAttr(cmp[1].ir.attributes["predicate"]).value != _UGT:
+            continue
+        if not isinstance(op.result_types[0], ir.FloatType) and element_dtype(op.result_types[0]).kind != "f":
+            continue
+        from .core import CompiledOp
+
+        fused = CompiledOp(MAX_SELECT, op.ir, [])
+        drop.add(i)
+        replace[j] = (_max_select, fused, list(ins[1:]), list(outs))
+    if not replace:
+        return steps
+    return [replace.get(j, st) for j, st in enumerate(steps) if j not in drop]
+
+
+def _max_select_kernel(op, in_dts, out_dt):
+    x_dt, k_dt = in_dts[1], in_dts[2]  # (the select's operands: condition, x, k)
+    if x_dt != out_dt or k_dt != out_dt or out_dt.kind != "f":
+        return None
+    return OutKernel(lambda args, out: _max_keep(args[0], args[1], out=out), (x_dt, k_dt), out_dt)
+
+
+register_out_kernel(MAX_SELECT, _max_select_kernel)
+
+from .core import register_block_rewriter  # noqa: E402
+
+register_block_rewriter(fuse_max_selects)
