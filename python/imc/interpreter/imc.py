@@ -27,6 +27,7 @@ Conventions (docs/interpreter.md has the full text):
   tile it already holds costs nothing, so weights are programmed once.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -594,21 +595,19 @@ def _i64s(op, name):
 _MAX_REPLAYS = 4  # recorded replays kept per group (e.g. models sharing a chip)
 
 
+@dataclasses.dataclass(slots=True)
 class _Replay:
     """One recorded `ContractionGroup.program` run: entry tile maps of the
     group's arrays, their end maps, the placed tiles still held with their
     generation minus the entry generation, the generation bumps and the
     per-row counters."""
 
-    __slots__ = ("entry", "revision", "end", "written", "bumps", "counters")
-
-    def __init__(self, entry, revision, end, written, bumps, counters):
-        self.entry = entry
-        self.revision = revision
-        self.end = end
-        self.written = written
-        self.bumps = bumps
-        self.counters = counters
+    entry: tuple
+    revision: int
+    end: dict
+    written: list
+    bumps: int
+    counters: list
 
 
 class ContractionGroup:
