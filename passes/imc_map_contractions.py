@@ -16,6 +16,7 @@ from imc.ir_utils import (
     add,
     bool_attr,
     collapse,
+    dense_i64s,
     expand,
     extract_slice,
     i64_array,
@@ -40,12 +41,6 @@ CONTRACTIONS = {
 
 def _shape(value) -> list[int]:
     return list(ir.RankedTensorType(value.type).shape)
-
-
-def _dense_i64(op, name: str, default: int, n: int) -> list[int]:
-    if name not in op.attributes:
-        return [default] * n
-    return [int(v) for v in ir.DenseIntElementsAttr(op.attributes[name])]
 
 
 def _map_results(attr) -> list[str]:
@@ -196,8 +191,8 @@ class _Mapper:
         spatial = len(_shape(x)) - 2
         ws, out = _shape(w), _shape(init)
         kernel = ws[2:]
-        strides = _dense_i64(op, "strides", 1, spatial)
-        dilations = _dense_i64(op, "dilations", 1, spatial)
+        strides = dense_i64s(op, "strides", 1, spatial)
+        dilations = dense_i64s(op, "dilations", 1, spatial)
         kind = "conv2d" if spatial == 2 else "conv1d"
         with ir.InsertionPoint(op), op.location:
             loc = op.location
@@ -214,8 +209,8 @@ class _Mapper:
         weight rows F_g x C_g*prod(kernel)); `layout(y, loc)` turns the
         N*prod(out) x (groups*F_g) result into the op's result layout.
         """
-        strides = _dense_i64(op, "strides", 1, len(kernel))
-        dilations = _dense_i64(op, "dilations", 1, len(kernel))
+        strides = dense_i64s(op, "strides", 1, len(kernel))
+        dilations = dense_i64s(op, "dilations", 1, len(kernel))
         with ir.InsertionPoint(op), op.location:
             loc = op.location
             parts = []

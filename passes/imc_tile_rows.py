@@ -6,9 +6,9 @@ from torch_mlir import ir, passmanager
 from torch_mlir.dialects import tensor
 
 from imc.dialects.imc import element_bytes
-from imc.ir_utils import find_entry
+from imc.ir_utils import dense_i64s, find_entry
 from imc.pipeline import ImcPass, PassFailure
-from imc.placement import stage_program
+from imc.placement import is_elementwise, stage_program, tensor_bytes
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
 ROOT_ATTR = "imc.tile_root"
@@ -34,22 +34,6 @@ def _shape(value) -> list[int]:
     return list(ir.RankedTensorType(value.type).shape)
 
 
-def _nbytes(value) -> int:
-    t = ir.RankedTensorType(value.type)
-    n = 1
-    for d in t.shape:
-        n *= d
-    return n * element_bytes(t.element_type)
-
-
-def _is_elementwise(op) -> bool:
-    """A `linalg.generic` with only parallel loops and identity-or-broadcast maps."""
-    if op.name != "linalg.generic":
-        return False
-    its = [str(a) for a in op.attributes["iterator_types"]]
-    return all("parallel" in a for a in its) and len(op.results) == 1
-
-
 def _single_user(value):
     uses = list(value.uses)
     return uses[0].owner.operation if len(uses) == 1 else None
@@ -58,7 +42,7 @@ def _single_user(value):
 @dataclass
 class _Stage:
     conv: ir.Operation
-    ops: list  # the stage's ops: producers of the root among them move into the loop
+    ops: list  # the stage's ops: the root's producers among them move into the loop
     root: ir.Operation
     input: ir.Value  # what the stage reads from outside (the first producer's input)
     rows: int = 0
@@ -70,28 +54,28 @@ class ImcTileRows(ImcPass):
     over its output rows (an `scf.for` computing `rows` output rows per
     iteration).
 
-    Input: linalg-on-tensors (before `imc-map-to-crossbars`). A *stage* is a
-    2-D NCHW convolution, its producers that feed only it (`tensor.pad`,
-    elementwise `linalg.generic`s; nearest first, up to the first other op),
-    and its chain of elementwise consumers of the same N x C x H x W shape,
-    each the single user of the previous one (bias, batch norm, ReLU, a
-    residual add: other operands are sliced per tile). The last consumer is
-    the root. The working set is the stage input's bytes plus the root's;
-    when it exceeds the scratchpad, the root is tiled over output rows with
-    `transform.structured.tile_using_for` and the producers fused into the
-    loop (`fuse_into_containing_op`), so each iteration reads the input rows
-    its output rows need: `(rows - 1) * stride + (kernel - 1) * dilation + 1`
-    rows, that is the tile plus the (K-1)-row halo (padding rows at the
-    borders are produced inside the loop). `rows` is the largest divisor of
-    the output height whose slab plus output rows fit the scratchpad, or the
-    option `rows` when set.
+    Input: linalg-on-tensors (before `imc-map-to-crossbars`). A *stage* is
+    an `imc.placement` stage with one 2-D NCHW convolution: the conv, its pad
+    and elementwise prologue, and its elementwise consumers of the same
+    N x C x H x W shape, each the single user of the previous one (bias,
+    batch norm, ReLU, a residual add: other operands are sliced per tile);
+    the last consumer is the root. The working set is the stage input's
+    bytes plus the root's; when it exceeds the scratchpad, the root is tiled
+    over output rows with `transform.structured.fuse` and its producers in
+    the stage are fused into the loop (`tensor.cast` fences on the stage's
+    inputs keep other stages out; canonicalize removes them), so each trip
+    reads the input rows its output rows need: `(rows - 1) * stride +
+    (kernel - 1) * dilation + 1` rows, the tile plus the (K-1)-row halo
+    (padding rows at the borders are produced inside the loop). `rows` is the
+    largest divisor of the output height whose slab plus output rows fit the
+    scratchpad, or the option `rows` when set.
 
     Output: the same computation; affine index arithmetic is lowered to
-    `arith`. Each tiled stage gets a remark: rows per tile, slab bytes and the
-    halo rows read again per tile. The loop reads the halo rows of every tile
-    from the stage input again: keeping them on chip across iterations is
-    the job of buffer placement, which does not handle tiled stages yet
-    (`imc-place-buffers` rejects them).
+    `arith`. Each tiled stage gets a remark: tiles, slab bytes and rows, the
+    halo. The loop reads the halo rows of every trip from the stage input
+    again; `imc-place-buffers` streams a model input through a slab that
+    keeps them on chip, and rejects row windows of stored tensors (not
+    placed yet).
     """
 
     name = "imc-tile-rows"
@@ -125,7 +109,7 @@ class ImcTileRows(ImcPass):
                 continue
             stage.rows = rows
             tiled.append(stage)
-            halo = _slab_rows(stage.conv, rows) - rows * _strides(stage.conv)[0]
+            halo = _slab_rows(stage.conv, rows) - rows * dense_i64s(stage.conv, "strides", 1, 2)[0]
             fits = "" if slab + out <= capacity else f"; does not fit even so ({slab + out:,} B > {capacity:,} B)"
             state.remark(
                 stage.conv.location,
@@ -142,7 +126,7 @@ class ImcTileRows(ImcPass):
         value = conv.operands[0]  # walk back to the input the conv's rows come from
         while not isinstance(value.owner, ir.Block) and value.owner.operation in inside:
             op = value.owner.operation
-            if op.name != "tensor.pad" and not _is_elementwise(op):
+            if op.name != "tensor.pad" and not is_elementwise(op):
                 break
             value = op.operands[0]
         chain = [conv]  # conv, then its elementwise consumers in the stage
@@ -151,7 +135,7 @@ class ImcTileRows(ImcPass):
             return None
         while True:
             user = _single_user(chain[-1].results[0])
-            if user is None or user not in inside or not _is_elementwise(user) or _shape(user.results[0]) != shape:
+            if user is None or user not in inside or not is_elementwise(user) or _shape(user.results[0]) != shape:
                 break
             chain.append(user)
         return _Stage(conv, list(ops), chain[-1], value)
@@ -162,7 +146,7 @@ class ImcTileRows(ImcPass):
         n, _, oh, ow = _shape(stage.root.results[0])
         in_shape = _shape(conv.operands[0])  # padded input
         per_in_row = n * in_shape[1] * in_shape[3] * element_bytes(ir.RankedTensorType(stage.input.type).element_type)
-        per_out_row = _nbytes(stage.root.results[0]) // oh
+        per_out_row = tensor_bytes(stage.root.results[0].type) // oh
 
         def cost(r):
             return _slab_rows(conv, r) * per_in_row, r * per_out_row
@@ -170,9 +154,9 @@ class ImcTileRows(ImcPass):
         if self.rows:
             r = min(self.rows, oh)
             return (r, *cost(r))
-        whole_in = _nbytes(stage.input)
-        if whole_in + _nbytes(stage.root.results[0]) <= capacity:
-            return (oh, whole_in, _nbytes(stage.root.results[0]))
+        whole_in = tensor_bytes(stage.input.type)
+        if whole_in + tensor_bytes(stage.root.results[0].type) <= capacity:
+            return (oh, whole_in, tensor_bytes(stage.root.results[0].type))
         best = 1
         for r in range(1, oh + 1):
             if oh % r == 0 and sum(cost(r)) <= capacity:
@@ -199,9 +183,12 @@ class ImcTileRows(ImcPass):
         finally:
             clone.operation.erase()
             del module.attributes["transform.with_named_sequence"]
-        for op in _walk(module):
+        def untag(op):
             if ROOT_ATTR in op.attributes:
                 del op.attributes[ROOT_ATTR]
+            return ir.WalkResult.ADVANCE
+
+        module.walk(untag)
 
 
 def _fence_inputs(ops) -> None:
@@ -223,34 +210,8 @@ def _fence_inputs(ops) -> None:
         op.operands[i] = cast.result
 
 
-def _strides(conv) -> list[int]:
-    if "strides" not in conv.attributes:
-        return [1, 1]
-    return [int(v) for v in ir.DenseIntElementsAttr(conv.attributes["strides"])]
-
-
-def _dilations(conv) -> list[int]:
-    if "dilations" not in conv.attributes:
-        return [1, 1]
-    return [int(v) for v in ir.DenseIntElementsAttr(conv.attributes["dilations"])]
-
-
 def _slab_rows(conv, rows: int) -> int:
     """Input rows (of the padded input) that `rows` output rows read."""
     kh = _shape(conv.operands[1])[-2]
-    return (rows - 1) * _strides(conv)[0] + (kh - 1) * _dilations(conv)[0] + 1
-
-
-def _top_level(func):
-    return [op.operation for op in func.regions[0].blocks[0].operations]
-
-
-def _walk(module):
-    out = []
-
-    def visit(op):
-        out.append(op)
-        return ir.WalkResult.ADVANCE
-
-    module.walk(visit)
-    return out
+    stride, dilation = dense_i64s(conv, "strides", 1, 2)[0], dense_i64s(conv, "dilations", 1, 2)[0]
+    return (rows - 1) * stride + (kh - 1) * dilation + 1

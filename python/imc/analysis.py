@@ -41,6 +41,7 @@ from imc.ir_utils import (
     find_function,
     find_nested,
     is_splat_constant,
+    is_tiled_stage,
 )
 
 __all__ = ["LayerBound", "ProgramBounds", "lower_bounds", "zigzag_example_bound", "IO_LAYER"]
@@ -445,7 +446,7 @@ def lower_bounds(
         if name in _PLACEMENT_OPS or JOIN_ATTR in op.attributes or TRANSFER_ATTR in op.attributes:
             continue  # moves stored tensors; their bound is the capacity term
         if name == "func.call" or (
-            op.regions and not (name.startswith("linalg.") or name.startswith("tensor.") or _is_tiled(op))
+            op.regions and not (name.startswith("linalg.") or name.startswith("tensor.") or is_tiled_stage(op))
         ):
             _check_nested(op, loc)
         if name in _VIEWS:
@@ -621,13 +622,6 @@ def _stage_capacity(module, func, hardware, layer, program: ProgramBounds) -> No
         program.capacity_layer = max(shares, key=shares.get)
 
 
-def _is_tiled(op) -> bool:
-    """A loop or branch of a stage tiled by `imc-tile-rows` (crossbar ops inside)."""
-    return op.name in ("scf.for", "scf.if") and TRANSFER_ATTR not in op.attributes and (
-        find_nested(op, lambda o: o.name.startswith("imc.")) is not None
-    )
-
-
 def _flatten_tiled_stages(block, inside: bool = False) -> list:
     """`block`'s ops, with the bodies of tiled-stage loops (and of the loops
     and branches inside them) inlined before the loop or branch op itself.
@@ -637,7 +631,7 @@ def _flatten_tiled_stages(block, inside: bool = False) -> list:
     out = []
     for view in block.operations:
         op = view.operation
-        if op.name in ("scf.for", "scf.if") and (inside or _is_tiled(op)):
+        if op.name in ("scf.for", "scf.if") and (inside or is_tiled_stage(op)):
             for region in op.regions:
                 for inner in region.blocks:
                     out.extend(v for v in _flatten_tiled_stages(inner, True) if v.operation.name != "scf.yield")

@@ -1,7 +1,7 @@
 """Small helpers for building and inspecting IR in imc passes."""
 
 from torch_mlir import ir
-from torch_mlir.dialects import linalg, tensor
+from torch_mlir.dialects import arith, linalg, tensor
 
 __all__ = [
     "i64",
@@ -49,6 +49,19 @@ def bool_attr(value: bool) -> ir.IntegerAttr:
 
 def i64_array(values) -> ir.DenseI64ArrayAttr:
     return ir.DenseI64ArrayAttr.get([int(v) for v in values])
+
+
+def index_constant(value: int) -> ir.Value:
+    """An `arith.constant` of index type (at the current insertion point)."""
+    return arith.ConstantOp(ir.IndexType.get(), value).result
+
+
+def dense_i64s(op, name: str, default: int, n: int) -> list[int]:
+    """The integers of `op`'s dense elements attribute `name` (e.g. a
+    convolution's `strides`), or `n` times `default` when it is absent."""
+    if name not in op.attributes:
+        return [default] * n
+    return [int(v) for v in ir.DenseIntElementsAttr(op.attributes[name])]
 
 
 def tensor_type(shape, element_type) -> ir.RankedTensorType:
@@ -245,6 +258,16 @@ def find_entry(module, name: str = ""):
     if len(funcs) != 1:
         raise ValueError(f"{len(funcs)} functions and no @main: name one with entry=...")
     return funcs[0]
+
+
+def is_tiled_stage(op) -> bool:
+    """A loop or branch of a stage tiled by `imc-tile-rows`: an `scf.for` or
+    `scf.if` with crossbar ops inside that is not a `{imc.transfer}` loop."""
+    return (
+        op.name in ("scf.for", "scf.if")
+        and TRANSFER_ATTR not in op.attributes
+        and find_nested(op, lambda o: o.name.startswith("imc.")) is not None
+    )
 
 
 def find_nested(op, predicate):

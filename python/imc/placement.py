@@ -100,7 +100,8 @@ class StagedProgram:
     stage_of: dict  # top-level compute ir.Operation -> stage index
 
 
-def _is_elementwise(op) -> bool:
+def is_elementwise(op) -> bool:
+    """A named elementwise linalg op, or a `linalg.generic` with only parallel loops."""
     name = op.name
     if name in _ELEMENTWISE_NAMED:
         return True
@@ -110,7 +111,8 @@ def _is_elementwise(op) -> bool:
     return all("parallel" in str(it) for it in iterators)
 
 
-def _tensor_bytes(t) -> int | None:
+def tensor_bytes(t) -> int | None:
+    """Bytes of a statically shaped ranked tensor type, else None."""
     try:
         t = ir.RankedTensorType(t)
     except ValueError:
@@ -157,7 +159,7 @@ def stage_program(func) -> StagedProgram:
         if not raw or raw[-1].layer != lname:
             raw.append(Stage(len(raw), lname, location=op.location))
         raw[-1].ops.append(op)
-        raw[-1].elementwise &= _is_elementwise(op)
+        raw[-1].elementwise &= is_elementwise(op)
     produced: dict[int, set] = {}  # id(stage) -> results of its ops
     for st in raw:
         produced[id(st)] = {r for op in st.ops for r in op.results}
@@ -211,7 +213,7 @@ def stage_program(func) -> StagedProgram:
                 consumers.setdefault(r, set()).add(s)
     tensors = []
     for r, cs in consumers.items():
-        size = _tensor_bytes(r.type)
+        size = tensor_bytes(r.type)
         if size is None:
             continue
         tensors.append(StoredTensor(r, size, producer[r], sorted(cs), r in outputs, _elem_bytes(r.type)))

@@ -27,7 +27,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, linalg, memref, scf
 
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
-from imc.ir_utils import i64_array, i64_attr
+from imc.ir_utils import i64_array, i64_attr, index_constant
 
 __all__ = ["RowSlab", "find_row_slabs", "stream_rows"]
 
@@ -117,10 +117,6 @@ def _slab_rows(read, height: int) -> int:
     return height
 
 
-def _index(v: int) -> ir.Value:
-    return arith.ConstantOp(ir.IndexType.get(), v).result
-
-
 def _clone_at(value, loop, iv, replacement, ip, memo):
     """`value` computed with the loop's induction variable replaced: the ops
     of its backward slice inside `loop` are cloned at `ip`."""
@@ -132,7 +128,7 @@ def _clone_at(value, loop, iv, replacement, ip, memo):
     op = owner.operation
     if not _inside(op, loop):
         return value
-    for k, (v, c) in enumerate(memo):
+    for v, c in memo:
         if v == value:
             return c
     operands = [_clone_at(o, loop, iv, replacement, ip, memo) for o in op.operands]
@@ -144,59 +140,53 @@ def _clone_at(value, loop, iv, replacement, ip, memo):
     return clone.results[list(op.results).index(value)] if len(op.results) > 1 else clone.results[0]
 
 
-def _row_view(buf, row, count, lead: list[int], width: int, strides: list[int], space) -> ir.Value:
-    """`buf[0:N, c0:c0+C, row:row+count, 0:W]` as a strided memref view."""
-    n, c0, c = lead
-    et = ir.MemRefType(buf.type).element_type
+def _row_view(buf, row, count) -> ir.Value:
+    """Rows `[row, row + count)` of the N x C x H x W buffer `buf` (ints or
+    index values) as a strided memref view in `buf`'s memory space."""
+    t = ir.MemRefType(buf.type)
+    n, c, h, w = t.shape
+    strides = [c * h * w, h * w, w, 1]
     static_row = row if isinstance(row, int) else _DYN
     static_count = count if isinstance(count, int) else _DYN
-    layout = ir.StridedLayoutAttr.get(_DYN if static_row == _DYN else c0 * strides[1] + static_row * strides[2], strides)
-    rt = ir.MemRefType.get([n, c, static_count, width], et, layout=layout, memory_space=space)
+    layout = ir.StridedLayoutAttr.get(_DYN if static_row == _DYN else static_row * w, strides)
+    rt = ir.MemRefType.get([n, c, static_count, w], t.element_type, layout=layout, memory_space=t.memory_space)
     dyn_offsets = [] if static_row != _DYN else [row]
     dyn_sizes = [] if static_count != _DYN else [count]
     return memref.SubViewOp(
-        rt, buf, dyn_offsets, dyn_sizes, [], [0, c0, static_row, 0], [n, c, static_count, width], [1, 1, 1, 1]
+        rt, buf, dyn_offsets, dyn_sizes, [], [0, 0, static_row, 0], [n, c, static_count, w], [1, 1, 1, 1]
     ).result
-
-
-def _strides(shape) -> list[int]:
-    n, c, h, w = shape
-    return [c * h * w, h * w, w, 1]
 
 
 def stream_rows(slab: RowSlab, dram: ir.Value, offset: int, *, loc) -> None:
     """Rewrites `slab.read` to read a scratchpad slab at byte `offset` that
     `dram` (the source's DRAM buffer, memref of the source's shape) fills."""
     with loc:
-        _stream_rows(slab, dram, offset, loc)
+        _stream_rows(slab, dram, offset)
 
 
-def _stream_rows(slab: RowSlab, dram: ir.Value, offset: int, loc) -> None:
+def _stream_rows(slab: RowSlab, dram: ir.Value, offset: int) -> None:
     loop, read = slab.loop, slab.read
-    n, c, h, w = slab.shape
+    n, c, _, w = slab.shape
     et = ir.RankedTensorType(slab.source.type).element_type
-    space = i64_attr(1)
-    slab_t = ir.MemRefType.get([n, c, slab.rows, w], et, memory_space=space)
-    slab_strides = _strides([n, c, slab.rows, w])
-    dram_strides = _strides([n, c, h, w])
+    slab_t = ir.MemRefType.get([n, c, slab.rows, w], et, memory_space=i64_attr(1))
     fl = loop.operands
     lb, step = fl[0], fl[2]
-    with ir.InsertionPoint(loop), loc:
+    with ir.InsertionPoint(loop):
         buf = SpadAllocOp(i64_attr(offset), i64_attr(slab.nbytes), slab_t).result
         if isinstance(et, ir.FloatType):
             zero = arith.ConstantOp(et, 0.0).result
         else:
             zero = arith.ConstantOp(et, 0).result
         linalg.fill(zero, outs=[buf])
-    with ir.InsertionPoint.after(loop), loc:
+    with ir.InsertionPoint.after(loop):
         SpadFreeOp(buf)
     iv = ir.Value(loop.regions[0].blocks[0].arguments[0])
     lo = read.operands[1]
     dynamic_count = len(read.operands) == 3
     ip = ir.InsertionPoint(read)
-    with ip, loc:
-        c0, c1 = _index(0), _index(1)
-        count = read.operands[2] if dynamic_count else _index(slab.rows)
+    with ip:
+        c0, c1 = index_constant(0), index_constant(1)
+        count = read.operands[2] if dynamic_count else index_constant(slab.rows)
         hi = arith.AddIOp(lo, count).result
         prev_iv = arith.SubIOp(iv, step).result
         memo: list = []
@@ -212,8 +202,8 @@ def _stream_rows(slab: RowSlab, dram: ir.Value, offset: int, loc) -> None:
         move = scf.ForOp(c0, keep, c1)
         with ir.InsertionPoint(move.body):
             r = move.induction_variable
-            src = _row_view(buf, arith.AddIOp(r, shift).result, 1, [n, 0, c], w, slab_strides, space)
-            dst = _row_view(buf, r, 1, [n, 0, c], w, slab_strides, space)
+            src = _row_view(buf, arith.AddIOp(r, shift).result, 1)
+            dst = _row_view(buf, r, 1)
             memref.CopyOp(src, dst)
             scf.YieldOp([])
         # Rows not loaded yet come from DRAM, one row per DMA.
@@ -221,11 +211,11 @@ def _stream_rows(slab: RowSlab, dram: ir.Value, offset: int, loc) -> None:
         load = scf.ForOp(start, hi, c1)
         with ir.InsertionPoint(load.body):
             r = load.induction_variable
-            src = _row_view(dram, r, 1, [n, 0, c], w, dram_strides, None)
-            dst = _row_view(buf, arith.SubIOp(r, lo).result, 1, [n, 0, c], w, slab_strides, space)
+            src = _row_view(dram, r, 1)
+            dst = _row_view(buf, arith.SubIOp(r, lo).result, 1)
             DmaOp(src, dst, i64_array([0, 0, 0, 0]), i64_array([n, c, 1, w]), i64_array([1, 1, 1, 1]))
             scf.YieldOp([])
-        view = _row_view(buf, 0, count if dynamic_count else slab.rows, [n, 0, c], w, slab_strides, space)
+        view = _row_view(buf, 0, count if dynamic_count else slab.rows)
         rows = bufferization.ToTensorOp(read.results[0].type, view, restrict=True).result
     read.results[0].replace_all_uses_with(rows)
     read.erase()

@@ -17,7 +17,7 @@ from typing import Callable
 
 from torch_mlir import ir
 
-from .core import InterpreterError, element_dtype, impl
+from .core import CompiledOp, InterpreterError, element_dtype, impl, register_block_rewriter, slot_uses
 
 __all__ = ["decode_constant", "result_dtype", "OutKernel", "register_out_kernel", "out_kernel"]
 
@@ -549,30 +549,19 @@ def fuse_max_selects(interp, steps, yield_slots, arg_slots=()):
     producer = {outs[0]: i for i, (_, op, _, outs) in enumerate(steps) if op.name == "arith.cmpf" and len(outs) == 1}
     if not producer:
         return steps
-    uses: dict[int, int] = {}
-    for _, op, ins, _ in steps:
-        for s in ins:
-            uses[s] = uses.get(s, 0) + 1
-        for s in getattr(op.static, "reads", None) or ():
-            uses[s] = uses.get(s, 0) + 1
-        if op.regions:
-            return steps  # (values read inside nested regions: keep it simple)
-    for s in yield_slots:
-        uses[s] = uses.get(s, 0) + 1
+    uses = slot_uses(steps, yield_slots)
     drop, replace = set(), {}
     for j, (_, op, ins, outs) in enumerate(steps):
         if op.name != "arith.select" or len(ins) != 3:
             continue
         i = producer.get(ins[0])
-        if i is None or i > j or uses.get(ins[0], 0) != 1:
+        if i is None or i > j or uses.get(ins[0]) != [j]:
             continue
         cmp = steps[i]
         if cmp[2] != ins[1:] or ir.IntegerAttr(cmp[1].ir.attributes["predicate"]).value != _UGT:
             continue
-        if not isinstance(op.result_types[0], ir.FloatType) and element_dtype(op.result_types[0]).kind != "f":
+        if element_dtype(op.result_types[0]).kind != "f":
             continue
-        from .core import CompiledOp
-
         fused = CompiledOp(MAX_SELECT, op.ir, [])
         drop.add(i)
         replace[j] = (_max_select, fused, list(ins[1:]), list(outs))
@@ -589,7 +578,5 @@ def _max_select_kernel(op, in_dts, out_dt):
 
 
 register_out_kernel(MAX_SELECT, _max_select_kernel)
-
-from .core import register_block_rewriter  # noqa: E402
 
 register_block_rewriter(fuse_max_selects)

@@ -45,6 +45,7 @@ __all__ = [
     "check_index",
     "DYNAMIC",
     "register_block_rewriter",
+    "slot_uses",
     "FAST_PATHS_ENV",
 ]
 
@@ -89,6 +90,33 @@ def register_block_rewriter(fn: Callable) -> None:
     """
     if fn not in _BLOCK_REWRITERS:
         _BLOCK_REWRITERS.append(fn)
+
+
+def slot_uses(steps, yield_slots) -> dict[int, list[int]]:
+    """slot -> indices of the steps of a block that read it (reads in nested
+    regions and a fused step's ``op.static.reads`` count as their step; -1:
+    the block terminator). For block rewriters."""
+    uses: dict[int, list[int]] = {}
+
+    def nested_reads(op, out):
+        reads = getattr(op.static, "reads", None)
+        if reads:
+            out.update(reads)
+        for region in op.regions:
+            for block in region.blocks:
+                out.update(block.yield_slots)
+                for _, sub, ins, _ in block.steps:
+                    out.update(ins)
+                    nested_reads(sub, out)
+
+    for i, (_, op, ins, _) in enumerate(steps):
+        read = set(ins)
+        nested_reads(op, read)
+        for s in read:
+            uses.setdefault(s, []).append(i)
+    for s in yield_slots:
+        uses.setdefault(s, []).append(-1)
+    return uses
 
 
 class InterpreterError(Exception):

@@ -35,7 +35,7 @@ from torch_mlir import ir
 
 from imc.ir_utils import DOUBLE_BUFFER_ATTR, constant_source
 
-from .core import InterpreterError, impl
+from .core import InterpreterError, impl, slot_uses
 
 PRECISIONS = ("ideal", "quantized", "noisy")
 
@@ -934,31 +934,6 @@ def _run_fused_contraction(interp, op, args):
     return group.slow(interp, ex, args)
 
 
-def _slot_uses(steps, yield_slots) -> dict[int, list[int]]:
-    """slot -> indices of the steps of this block that read it (nested regions
-    count as their op; -1: the block terminator)."""
-    uses: dict[int, list[int]] = {}
-
-    def nested_reads(op, out):
-        if op.name == FUSED_CONTRACTION:
-            out.update(op.static.reads)
-        for region in op.regions:
-            for block in region.blocks:
-                out.update(block.yield_slots)
-                for _, sub, ins, _ in block.steps:
-                    out.update(ins)
-                    nested_reads(sub, out)
-
-    for i, (_, op, ins, _) in enumerate(steps):
-        read = set(ins)
-        nested_reads(op, read)
-        for s in read:
-            uses.setdefault(s, []).append(i)
-    for s in yield_slots:
-        uses.setdefault(s, []).append(-1)
-    return uses
-
-
 def _static_slice_2d(op):
     """(row offset, col offset, rows, cols) of a static unit-stride 2-D
     `tensor.extract_slice`, else None."""
@@ -1003,7 +978,7 @@ def _span_is_safe(steps, members, removed, out_slots, x_first, programs_const) -
                 return False
             if any(isinstance(v.type, ir.MemRefType) for v in list(op.ir.operands) + list(op.ir.results)):
                 return False
-        if any(s in out_slots for s in _slot_uses([steps[j]], [])):
+        if any(s in out_slots for s in slot_uses([steps[j]], [])):
             return False
     return True
 
@@ -1016,7 +991,7 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
     for i, (_, _, _, outs) in enumerate(steps):
         for s in outs:
             producer[s] = i
-    uses = _slot_uses(steps, yield_slots)
+    uses = slot_uses(steps, yield_slots)
 
     def step_of(slot, name):
         i = producer.get(slot)
