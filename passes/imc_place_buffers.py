@@ -20,6 +20,8 @@ from imc.ir_utils import (
     find_nested,
     i64_array,
     i64_attr,
+    index_constant,
+    is_tiled_stage,
 )
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import capacity_bound, plan_homes, stage_program
@@ -105,8 +107,9 @@ class ImcPlaceBuffers(ImcPass):
             )
             raise PassFailure()
         self._staging = (hw.spad_bytes - staging, tile)
-        # Slabs of tiled stages sit below the staging buffers, one stage at a time.
-        reserve = max((-(-s.nbytes // align) * align for s in streamed), default=0)
+        # Slabs of tiled stages sit below the staging buffers, one stage at a
+        # time; the slabs of one stage side by side.
+        offsets, reserve = _slab_offsets(streamed, hw.spad_bytes - staging, align)
         if staging + reserve >= hw.spad_bytes:
             state.error(
                 streamed[0].loop,
@@ -151,7 +154,7 @@ class ImcPlaceBuffers(ImcPass):
                     f"layer '{st.layer}': {p:,} B of DRAM traffic for stored tensors (spills), bound {b:,} B"
                     + (": " + "; ".join(reasons.pop(st.layer, [])) if st.layer in reasons else ""),
                 )
-        self._stream_slabs(func, streamed, hw.spad_bytes - staging - reserve, state)
+        self._stream_slabs(func, streamed, offsets, state)
         spills = plan.dram_traffic(program)
         gap = ""
         if spills > bound.bytes:
@@ -169,26 +172,24 @@ class ImcPlaceBuffers(ImcPass):
             f"spill traffic {spills:,} B, capacity bound {bound.bytes:,} B{gap}",
         )
 
-    def _stream_slabs(self, func, slabs, offset: int, state) -> None:
+    def _stream_slabs(self, func, slabs, offsets, state) -> None:
         """Model inputs read in row windows by tiled stages: loaded row by row
-        into a slab at `offset` that keeps the halo (`imc.row_slabs`)."""
-        buffers: dict = {}
+        into slabs at `offsets` that keep the halo (`imc.row_slabs`)."""
+        buffers: dict = {}  # model input -> its read-only DRAM buffer
         block = func.regions[0].blocks[0]
-        for slab in slabs:
+        for slab, offset in zip(slabs, offsets):
             arg = slab.source
-            dram = next((b for a, b in buffers.items() if a == arg), None)
+            dram = buffers.get(arg)
             if dram is None:
                 t = ir.RankedTensorType(arg.type)
                 with ir.InsertionPoint(block.operations[0]), slab.loop.location:
                     mt = ir.MemRefType.get(list(t.shape), t.element_type)
-                    dram = bufferization.ToBufferOp(mt, arg, read_only=True).result
-                buffers[arg] = dram
+                    dram = buffers[arg] = bufferization.ToBufferOp(mt, arg, read_only=True).result
             stream_rows(slab, dram, offset, loc=slab.loop.location)
-            rows = slab.rows
             state.remark(
                 slab.loop.location,
-                f"model input streamed in rows through a {slab.nbytes:,} B slab ({rows} rows) at offset {offset:,}: "
-                "each row loaded once, the halo kept on chip",
+                f"model input streamed in rows through a {slab.nbytes:,} B slab ({slab.rows} rows) at offset "
+                f"{offset:,}: each row loaded once, the halo kept on chip",
             )
 
     def _entry(self, module, state):
@@ -291,8 +292,8 @@ class ImcPlaceBuffers(ImcPass):
                 acc = self._tiles(piece, dram, lo, start, size, bufs, acc)
             else:
                 # The counter is the tensor offset of the trip's first tile.
-                lb, ub, step = _index(start), _index(start + trips * span), _index(span)
-                consts = (_index(lo) if lo else None, _index(size) if width > 1 else None)
+                lb, ub, step = index_constant(start), index_constant(start + trips * span), index_constant(span)
+                consts = (index_constant(lo) if lo else None, index_constant(size) if width > 1 else None)
                 loop = scf.ForOp(lb, ub, step, [] if acc is None else [acc])
                 loop.operation.attributes[TRANSFER_ATTR] = ir.UnitAttr.get()
                 if width > 1:
@@ -361,10 +362,6 @@ class ImcPlaceBuffers(ImcPass):
         return acc
 
 
-def _index(value: int) -> ir.Value:
-    return arith.ConstantOp(ir.IndexType.get(), value).result
-
-
 class _Unsupported(Exception):
     def __init__(self, op, message):
         super().__init__(message)
@@ -420,6 +417,17 @@ def _replay(chain, base, clones: dict, before):
     return v
 
 
+def _slab_offsets(slabs, top: int, align: int) -> tuple[list[int], int]:
+    """(offset per slab, bytes reserved): the slabs of one tiled stage lie
+    side by side below `top`; different stages reuse the same bytes."""
+    offsets, used = [], {}
+    for s in slabs:
+        key = id(s.loop)
+        used[key] = used.get(key, 0) + -(-s.nbytes // align) * align
+        offsets.append(top - used[key])
+    return offsets, max(used.values(), default=0)
+
+
 def _root_value(value):
     """`value` through tensor view ops (collapse/expand/extract_slice)."""
     while not isinstance(value.owner, ir.Block) and value.owner.operation.name in TENSOR_VIEW_OPS:
@@ -428,13 +436,8 @@ def _root_value(value):
 
 
 def _tiled_stages(func) -> list:
-    """Top-level loops with crossbar ops inside (stages tiled by imc-tile-rows)."""
-    out = []
-    for op in func.regions[0].blocks[0].operations:
-        op = op.operation
-        if op.name == "scf.for" and find_nested(op, lambda o: o.name.startswith("imc.")) is not None:
-            out.append(op)
-    return out
+    """Top-level loops of stages tiled by imc-tile-rows."""
+    return [op.operation for op in func.regions[0].blocks[0].operations if is_tiled_stage(op.operation)]
 
 
 def _existing_buffers(func):
