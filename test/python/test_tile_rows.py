@@ -153,3 +153,28 @@ def test_placed_tiled_stage_loads_each_input_byte_once(model, x, spad):
     assert t.xbar_program_events == plain.report.totals.xbar_program_events
     assert any("streamed in rows" in str(r) for r in placed.remarks)
     assert any("placement verified" in str(r) for r in placed.remarks)
+
+
+class ConvPlusInput(torch.nn.Module):
+    """A tiled stage that reads two model inputs in row windows (conv input, residual)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 4, 3, padding=1, bias=False)
+
+    def forward(self, x, y):
+        return torch.relu(self.conv(x) + y)
+
+
+def test_two_streamed_inputs_of_one_stage_get_their_own_slabs():
+    model = ConvPlusInput().eval()
+    x, y = torch.randn(1, 4, 16, 16), torch.randn(1, 4, 16, 16)
+    hw = Hardware.preset("default").replace(spad_bytes=4096)
+    placed = imc.compile(model, (x, y), hardware=hw, pipeline=PLACED)
+    torch.testing.assert_close(placed(x, y), model(x, y), rtol=1e-4, atol=1e-5)
+    streamed = [str(r) for r in placed.remarks if "streamed in rows" in str(r)]
+    offsets = {r.split(" at offset ")[1].split(":")[0] for r in streamed}
+    assert len(streamed) == 2 and len(offsets) == 2
+    assert any("placement verified" in str(r) for r in placed.remarks)
+    t = placed.report.totals
+    assert t.dram_read_bytes + t.dram_write_bytes == placed.lower_bounds().compulsory_bytes
