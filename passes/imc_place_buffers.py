@@ -60,6 +60,12 @@ class ImcPlaceBuffers(ImcPass):
     gives the DRAM bytes planned, the bound's share and why they differ; a
     summary remark gives the totals. The module attribute `imc.placement`
     records the capacity bound per layer for `imc.analysis.lower_bounds`.
+
+    Stages tiled by `imc-tile-rows` (top-level loops with crossbar ops): a
+    model input they read in row windows is streamed through a scratchpad
+    slab that keeps the halo (`imc.row_slabs`), below the staging buffers;
+    the plan's capacity leaves room for the largest stage's slabs. Row
+    windows of stored tensors are an error (not placed yet).
     """
 
     name = "imc-place-buffers"
