@@ -6,7 +6,7 @@ from torch_mlir import ir, passmanager
 from torch_mlir.dialects import tensor
 
 from imc.dialects.imc import element_bytes
-from imc.ir_utils import dense_i64s, find_entry
+from imc.ir_utils import dense_i64s, find_entry, find_nested
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import is_elementwise, stage_program, tensor_bytes
 
@@ -67,21 +67,23 @@ class ImcTileRows(ImcPass):
     reads the input rows its output rows need: `(rows - 1) * stride +
     (kernel - 1) * dilation + 1` rows, the tile plus the (K-1)-row halo
     (padding rows at the borders are produced inside the loop). `rows` is the
-    largest divisor of the output height whose slab plus output rows fit the
-    scratchpad, or the option `rows` when set.
+    largest divisor of the output height whose slab plus output rows fit a
+    quarter of the scratchpad (the rest holds the tensors live across the
+    stage; `imc-place-buffers` reserves the slabs at that stage), at least 1,
+    or the option `rows` when set.
 
     Output: the same computation; affine index arithmetic is lowered to
-    `arith`. Each tiled stage gets a remark: tiles, slab bytes and rows, the
-    halo. The loop reads the halo rows of every trip from the stage input
-    again; `imc-place-buffers` streams a model input through a slab that
-    keeps them on chip, and rejects row windows of stored tensors (not
-    placed yet).
+    `arith`, and each loop carries its conv's location (the stage keeps the
+    conv's layer name). Each tiled stage gets a remark: tiles, slab bytes and
+    rows, the halo. The loop reads the halo rows of every trip from the stage
+    input again; `imc-place-buffers` streams the rows from DRAM through a
+    slab that keeps them on chip.
     """
 
     name = "imc-tile-rows"
     summary = "Tile convolution stages that do not fit the scratchpad over output rows (with the halo)"
 
-    rows: int = field(default=0, metadata={"help": "output rows per tile (0: the most that fit the scratchpad)"})
+    rows: int = field(default=0, metadata={"help": "output rows per tile (0: the most whose slab and output fit a quarter of the scratchpad)"})
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 
     def run(self, module, state) -> None:
@@ -158,8 +160,9 @@ class ImcTileRows(ImcPass):
         if whole_in + tensor_bytes(stage.root.results[0].type) <= capacity:
             return (oh, whole_in, tensor_bytes(stage.root.results[0].type))
         best = 1
+        budget = capacity // 4  # the rest: tensors that live across the stage
         for r in range(1, oh + 1):
-            if oh % r == 0 and sum(cost(r)) <= capacity:
+            if oh % r == 0 and sum(cost(r)) <= budget:
                 best = r
         return (best, *cost(best))
 
@@ -189,6 +192,24 @@ class ImcTileRows(ImcPass):
             return ir.WalkResult.ADVANCE
 
         module.walk(untag)
+        _name_loops(module)
+
+
+def _name_loops(module) -> None:
+    """Gives each tiling loop its convolution's location, so that the stage
+    is reported (and kept apart from its neighbours) under the conv's layer,
+    as untiled, and not under its root's (often a ReLU module shared by
+    several layers)."""
+    for func in module.regions[0].blocks[0].operations:
+        for region in func.operation.regions:
+            for block in region.blocks:
+                for op in block.operations:
+                    op = op.operation
+                    if op.name != "scf.for":
+                        continue
+                    conv = find_nested(op, lambda o: o.name in CONVS)
+                    if conv is not None:
+                        op.location = conv.location
 
 
 def _fence_inputs(ops) -> None:
