@@ -25,7 +25,7 @@ from imc.ir_utils import (
 )
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import capacity_bound, plan_homes, stage_program
-from imc.row_slabs import find_row_slabs, stream_rows
+from imc.row_slabs import find_row_slabs, load_rows, stream_rows, view_rows
 
 
 @dataclass
@@ -61,11 +61,22 @@ class ImcPlaceBuffers(ImcPass):
     summary remark gives the totals. The module attribute `imc.placement`
     records the capacity bound per layer for `imc.analysis.lower_bounds`.
 
-    Stages tiled by `imc-tile-rows` (top-level loops with crossbar ops): a
-    model input they read in row windows is streamed through a scratchpad
-    slab that keeps the halo (`imc.row_slabs`), below the staging buffers;
-    the plan's capacity leaves room for the largest stage's slabs. Row
-    windows of stored tensors are an error (not placed yet).
+    Stages tiled by `imc-tile-rows` (top-level loops with crossbar ops) read
+    their inputs in row windows, one window per trip (`imc.row_slabs`):
+
+    * a model input streams from DRAM through a scratchpad *slab* that keeps
+      the halo: each row is loaded once, by one `imc.dma`;
+    * a stored tensor read only that way by the stage has an on-chip part
+      of whole *planes* (the H x W rows of one channel): each trip reads
+      its rows of the on-chip planes in place (views of the chunks) and
+      streams the DRAM planes' rows through a slab; the parts are joined
+      along the channels (`tensor.concat` marked `imc.join`). Otherwise it
+      is joined whole before the loop, as for any stage.
+
+    A stage's slabs lie side by side in bytes the plan reserves at that
+    stage (`plan_homes(reserve=...)`: full-height slabs of every channel,
+    taken off the capacity there and below the staging buffers); a stage
+    whose slabs and the staging buffers do not fit is an error.
     """
 
     name = "imc-place-buffers"
@@ -88,18 +99,19 @@ class ImcPlaceBuffers(ImcPass):
             state.error(found, f"'{found.name}': imc-place-buffers expects tensor IR without buffers (already placed?)")
             raise PassFailure()
         program = stage_program(func)
+        # All uses first: rewriting invalidates the bindings' op identities.
+        users = [_uses_by_stage(program, t.value) for t in program.tensors]
         # Row windows read by tiled stages: model inputs stream through slabs;
-        # constant computations (broadcast biases) stay datapath values.
+        # stored tensors read only in row windows by a stage are read in place
+        # (on-chip planes) and through a slab (DRAM planes); constant
+        # computations (broadcast biases) stay datapath values.
         slabs = [s for loop in _tiled_stages(func) for s in find_row_slabs(loop)]
         streamed = [s for s in slabs if isinstance(s.source.owner, ir.Block) and s.source.owner.owner.operation == func]
-        for s in slabs:
-            if any(t.value == _root_value(s.source) for t in program.tensors):
-                state.error(
-                    s.read,
-                    "row slabs of a stored tensor in a stage tiled by imc-tile-rows: "
-                    "placing them is not supported yet (only model inputs are streamed)",
-                )
-                raise PassFailure()
+        rowwise = _row_reads(program, users, slabs)
+        for i, _ in rowwise:
+            t = program.tensors[i]
+            _, _, h, w = ir.RankedTensorType(t.value.type).shape
+            t.granule = h * w * t.elem  # the on-chip part is whole planes (rows of every channel)
         hw = state.hardware
         align = hw.spad_alignment
         tile = self.tile_bytes or max(align, hw.spad_bytes // 16 // align * align)
@@ -113,29 +125,39 @@ class ImcPlaceBuffers(ImcPass):
             )
             raise PassFailure()
         self._staging = (hw.spad_bytes - staging, tile)
-        # Slabs of tiled stages sit below the staging buffers, one stage at a
-        # time; the slabs of one stage side by side.
-        offsets, reserve = _slab_offsets(streamed, hw.spad_bytes - staging, align)
-        if staging + reserve >= hw.spad_bytes:
+        # The slabs of a tiled stage lie side by side in bytes the plan
+        # reserves for that stage (at the top, below the staging buffers).
+        by_stage: dict[int, list] = {}
+        for slab in streamed + [x for group in rowwise.values() for x in group]:
+            by_stage.setdefault(program.stage_of[slab.loop], []).append(slab)
+        reserve = {k: sum(-(-x.nbytes // align) * align for x in group) for k, group in by_stage.items()}
+        most = max(reserve.values(), default=0)
+        if staging + most >= hw.spad_bytes:
+            k = max(reserve, key=reserve.get)
             state.error(
-                streamed[0].loop,
-                f"the row slabs of tiled stages ({reserve:,} B) and the staging buffers ({staging:,} B) "
+                by_stage[k][0].loop,
+                f"the row slabs of this tiled stage ({most:,} B) and the staging buffers ({staging:,} B) "
                 f"do not fit the {hw.spad_bytes:,} B scratchpad",
             )
             raise PassFailure()
         bound = capacity_bound(program, hw.spad_bytes)
-        plan = plan_homes(program, hw.spad_bytes - staging - reserve, align)
+        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve)
+        self._slab_at = {}
+        for k, group in by_stage.items():
+            at = plan.reserved[k]
+            for x in group:
+                self._slab_at[id(x.read)] = at
+                at += -(-x.nbytes // align) * align
         shares = bound.layer_shares(program)
         module.attributes[PLACEMENT_ATTR] = ir.DictAttr.get(
             {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(bound.bytes)}
         )
         planned: dict[str, int] = {}
         reasons: dict[str, list[str]] = {}
-        # All uses first: rewriting invalidates the bindings' op identities.
-        users = [_uses_by_stage(program, t.value) for t in program.tensors]
-        for t, home, uses in zip(program.tensors, plan.homes, users):
+        for i, (t, home, uses) in enumerate(zip(program.tensors, plan.homes, users)):
+            rows = {k: group for (ti, k), group in rowwise.items() if ti == i}
             try:
-                self._place(program, t, home, uses)
+                self._place(program, t, home, uses, rows, state)
             except _Unsupported as e:
                 state.error(e.op, str(e))
                 raise PassFailure() from None
@@ -160,11 +182,11 @@ class ImcPlaceBuffers(ImcPass):
                     f"layer '{st.layer}': {p:,} B of DRAM traffic for stored tensors (spills), bound {b:,} B"
                     + (": " + "; ".join(reasons.pop(st.layer, [])) if st.layer in reasons else ""),
                 )
-        self._stream_slabs(func, streamed, offsets, state)
+        self._stream_slabs(func, streamed, state)
         spills = plan.dram_traffic(program)
         gap = ""
         if spills > bound.bytes:
-            slabs_note = f" and row slabs {reserve:,} B" if reserve else ""
+            slabs_note = f" and row slabs up to {most:,} B" if most else ""
             gap = (
                 f" ({spills - bound.bytes:,} B more: the staging buffers take {staging:,} B{slabs_note}, "
                 "bytes that leave the chip do not come back, fragmentation)"
@@ -172,18 +194,19 @@ class ImcPlaceBuffers(ImcPass):
         state.remark(
             module,
             f"{len(program.tensors)} stored tensors over {len(program.stages)} stages; "
-            f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes - staging - reserve:,} B "
+            f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes - staging:,} B "
             f"(+ {staging:,} B staging{', double-buffered' if self.double_buffer else ''}"
-            f"{f', + {reserve:,} B row slabs' if reserve else ''}); "
+            f"{f'; row slabs up to {most:,} B in {len(reserve)} tiled stage(s)' if most else ''}); "
             f"spill traffic {spills:,} B, capacity bound {bound.bytes:,} B{gap}",
         )
 
-    def _stream_slabs(self, func, slabs, offsets, state) -> None:
+    def _stream_slabs(self, func, slabs, state) -> None:
         """Model inputs read in row windows by tiled stages: loaded row by row
-        into slabs at `offsets` that keep the halo (`imc.row_slabs`)."""
+        into slabs that keep the halo (`imc.row_slabs`)."""
         buffers: dict = {}  # model input -> its read-only DRAM buffer
         block = func.regions[0].blocks[0]
-        for slab, offset in zip(slabs, offsets):
+        for slab in slabs:
+            offset = self._slab_at[id(slab.read)]
             arg = slab.source
             dram = buffers.get(arg)
             if dram is None:
@@ -206,7 +229,9 @@ class ImcPlaceBuffers(ImcPass):
             raise PassFailure() from None
 
     # -- rewriting -----------------------------------------------------------------
-    def _place(self, program, t, home, users) -> None:
+    def _place(self, program, t, home, users, rows, state) -> None:
+        """Rewrites `t` to live in `home`; `rows` maps a consumer stage that
+        reads `t` only in row windows to those reads."""
         value = t.value
         rtype = ir.RankedTensorType(value.type)
         if rtype.rank == 0:
@@ -239,6 +264,9 @@ class ImcPlaceBuffers(ImcPass):
         for j, s in enumerate(t.consumers):
             first = program.stages[s].ops[0]
             sloc = program.stages[s].location
+            if s in rows:
+                self._read_rows(t, home, j, chunk_bufs, dram, rows[s], first, state)
+                continue
             with ir.InsertionPoint(first), sloc:
                 loaded = [
                     bufferization.ToTensorOp(ir.RankedTensorType.get([(c.end - c.start) // elem], et), buf).result
@@ -268,6 +296,65 @@ class ImcPlaceBuffers(ImcPass):
             with ir.InsertionPoint.after(last), last.location:
                 memref.DeallocOp(dram)
 
+
+    def _read_rows(self, t, home, j, chunk_bufs, dram, reads, first, state) -> None:
+        """Read j of `t` by a tiled stage, in row windows (`reads`): the planes
+        (rows of one channel) still on chip are read in place from their
+        chunks, the others are loaded into a slab that keeps the halo
+        (`imc.row_slabs`); the parts are joined along the channels."""
+        rtype = ir.RankedTensorType(t.value.type)
+        n, c, h, w = rtype.shape
+        et, elem = rtype.element_type, t.elem
+        plane = h * w  # elements
+        planes = n * c
+        on_chip = home.resident[j] // elem // plane
+        in_dram = home.dram_start // elem // plane
+        views = []
+        with ir.InsertionPoint(first), first.location:
+            for ch, buf in chunk_bufs:
+                if ch.until >= j:
+                    k = (ch.end - ch.start) // elem // plane
+                    shape = [1, k, h, w]
+                    views.append(_expand_buffer(buf, ir.MemRefType.get(shape, et, memory_space=i64_attr(1)), shape))
+            dview = None
+            if on_chip < planes:
+                k = planes - on_chip
+                at = (on_chip - in_dram) * plane
+                flat = dram
+                if ir.MemRefType(dram.type).shape != [k * plane]:
+                    flat = memref.SubViewOp(
+                        ir.MemRefType.get([k * plane], et, layout=ir.StridedLayoutAttr.get(at, [1])),
+                        dram, [], [], [], [at], [k * plane], [1],
+                    ).result
+                layout = ir.StridedLayoutAttr.get(at, [k * plane, plane, w, 1]) if at else None
+                dview = _expand_buffer(flat, ir.MemRefType.get([1, k, h, w], et, layout=layout), [1, k, h, w])
+        for slab in reads:
+            loc = slab.read.location
+            pieces = [view_rows(slab, v, loc=loc) for v in views]
+            how = f"{on_chip} of {planes} planes (rows of one channel) read in place from the scratchpad"
+            if dview is not None:
+                offset = self._slab_at[id(slab.read)]
+                pieces.append(load_rows(slab, dview, offset, loc=loc))
+                how += f", {planes - on_chip} streamed from DRAM through a slab ({slab.rows} rows) at offset {offset:,}"
+            state.remark(loc, f"{t.describe()} read in row windows: {how}")
+            with ir.InsertionPoint(slab.read), loc:
+                joined = pieces[0]
+                if len(pieces) > 1:
+                    shape = list(ir.RankedTensorType(pieces[0].type).shape)
+                    shape[1] = planes
+                    cat = tensor.ConcatOp(ir.RankedTensorType.get(shape, et), 1, pieces)
+                    cat.operation.attributes[JOIN_ATTR] = ir.UnitAttr.get()
+                    joined = cat.result
+                if n != 1:
+                    rows_t = ir.RankedTensorType(joined.type)
+                    flat = tensor.CollapseShapeOp(
+                        ir.RankedTensorType.get(list(rows_t.shape)[1:], et), joined, _reassociation([[0, 1], [2], [3]])
+                    ).result
+                    joined = tensor.ExpandShapeOp(
+                        slab.read.results[0].type, flat, _reassociation([[0, 1], [2], [3]]), [], [n, c, *list(rows_t.shape)[2:]]
+                    ).result
+            slab.read.results[0].replace_all_uses_with(joined)
+            slab.read.erase()
 
     def _stream(self, piece, dram, lo: int, count: int, elem: int):
         """Moves `count` elements between a datapath tensor and `dram[lo:]`
@@ -423,22 +510,30 @@ def _replay(chain, base, clones: dict, before):
     return v
 
 
-def _slab_offsets(slabs, top: int, align: int) -> tuple[list[int], int]:
-    """(offset per slab, bytes reserved): the slabs of one tiled stage lie
-    side by side below `top`; different stages reuse the same bytes."""
-    offsets, used = [], {}
-    for s in slabs:
-        key = id(s.loop)
-        used[key] = used.get(key, 0) + -(-s.nbytes // align) * align
-        offsets.append(top - used[key])
-    return offsets, max(used.values(), default=0)
+def _reassociation(groups) -> ir.ArrayAttr:
+    return ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in groups])
 
 
-def _root_value(value):
-    """`value` through tensor view ops (collapse/expand/extract_slice)."""
-    while not isinstance(value.owner, ir.Block) and value.owner.operation.name in TENSOR_VIEW_OPS:
-        value = value.owner.operation.operands[0]
-    return value
+def _expand_buffer(buf, result_type, shape) -> ir.Value:
+    """The contiguous 1-D buffer `buf` viewed as [1, k, h, w]."""
+    return memref.ExpandShapeOp(result_type, buf, _reassociation([[0, 1, 2, 3]]), [], shape).result
+
+
+def _row_reads(program, users, slabs) -> dict:
+    """(tensor index, stage) -> the row reads (`RowSlab`s) of a stored rank-4
+    tensor by a tiled stage that reads it only that way, directly."""
+    index = {t.value: i for i, t in enumerate(program.tensors)}
+    groups: dict = {}
+    for slab in slabs:
+        i = index.get(slab.source)
+        if i is not None and ir.RankedTensorType(slab.source.type).rank == 4:
+            groups.setdefault((i, program.stage_of[slab.loop]), []).append(slab)
+    out = {}
+    for (i, k), group in groups.items():
+        uses = users[i].get(k, [])
+        if len(uses) == len(group) and all(not chain and any(user == g.read for g in group) for user, _, chain in uses):
+            out[(i, k)] = group
+    return out
 
 
 def _tiled_stages(func) -> list:

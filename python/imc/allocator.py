@@ -49,11 +49,14 @@ def _align(value: int, alignment: int) -> int:
     return -(-value // alignment) * alignment
 
 
-def best_fit(buffers: list[Buffer], capacity: int, alignment: int = 1, *, key=None) -> Placement:
+def best_fit(buffers: list[Buffer], capacity: int, alignment: int = 1, *, key=None, reserved=()) -> Placement:
     """Places buffers in order of their start (ties: larger first, or `key`,
     which must order by start first) at the smallest free gap that holds
     them; a buffer with a `granule` that finds no such gap keeps what the
-    widest gap holds. Returns offsets, kept bytes, spills and the peak.
+    widest gap holds. `reserved` are fixed regions `(start, end, offset,
+    size)`, occupied from program point `start` to `end` (inclusive); no
+    buffer live at the same time overlaps them. Returns offsets, kept bytes,
+    spills and the peak (of the placed buffers).
 
     Invariants (tested): buffers whose live ranges intersect get disjoint byte
     ranges; every range lies in [0, capacity); offsets are multiples of
@@ -68,7 +71,9 @@ def best_fit(buffers: list[Buffer], capacity: int, alignment: int = 1, *, key=No
     for buf in order:
         live = [entry for entry in live if entry[0] >= buf.start]
         kept = buf.size
-        best, widest = gaps([(offset, offset + sz) for _, offset, sz, _ in live], _align(kept, alignment), capacity, alignment)
+        occupied = [(offset, offset + sz) for _, offset, sz, _ in live]
+        occupied += [(o, o + sz) for lo, hi, o, sz in reserved if lo <= buf.end and buf.start <= hi]
+        best, widest = gaps(occupied, _align(kept, alignment), capacity, alignment)
         if best is None and buf.granule > 0:
             kept, best = widest[0] // buf.granule * buf.granule, widest
         if best is None or kept <= 0:

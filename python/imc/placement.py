@@ -83,6 +83,7 @@ class StoredTensor:
     consumers: list[int]  # stage indices, sorted, all > producer
     output: bool = False  # also returned by the function
     elem: int = 1  # bytes per element
+    granule: int = 0  # bytes its on-chip part is a multiple of (0: one element)
 
     @property
     def last(self) -> int:
@@ -282,7 +283,10 @@ def _whole(v: float) -> int:
     return int(r) if abs(v - r) < 1e-3 else int(math.floor(v))
 
 
-def _excess(program: StagedProgram, spad_bytes: int) -> list[int]:
+def _excess(program: StagedProgram, spad_bytes: int, reserve=None) -> list[int]:
+    """Per stage: stored bytes live beyond the scratchpad (less `reserve[k]`
+    bytes at stage k)."""
+    reserve = reserve or {}
     n = len(program.stages)
     live = [0] * (n + 1)
     for t in program.tensors:
@@ -291,11 +295,11 @@ def _excess(program: StagedProgram, spad_bytes: int) -> list[int]:
     out, acc = [], 0
     for k in range(n):
         acc += live[k]
-        out.append(max(0, acc - spad_bytes))
+        out.append(max(0, acc - (spad_bytes - reserve.get(k, 0))))
     return out
 
 
-def _solve(program: StagedProgram, spad_bytes: int, *, monotone: bool):
+def _solve(program: StagedProgram, spad_bytes: int, *, monotone: bool, reserve=None):
     """min sum_i (w_i + sum_j y_ij) s.t. for every stage k the bytes off chip
     cover E_k, 0 <= y_ij <= size_i, y_ij <= w_i (and y_ij <= y_i,j+1 when
     `monotone`: bytes leave the chip but never come back). Returns (y, w, opt)."""
@@ -304,7 +308,7 @@ def _solve(program: StagedProgram, spad_bytes: int, *, monotone: bool):
     from scipy.sparse import coo_matrix
 
     tensors = program.tensors
-    excess = _excess(program, spad_bytes)
+    excess = _excess(program, spad_bytes, reserve)
     segs = [segments(t) for t in tensors]
     if not any(excess):
         return [[0.0] * len(s) for s in segs], [0.0] * len(tensors), 0.0
@@ -403,13 +407,14 @@ class Home:
 class HomePlan:
     homes: list[Home]
     peak_bytes: int
+    reserved: dict[int, int] = field(default_factory=dict)  # stage -> offset of its reserved bytes
 
     def dram_traffic(self, program: StagedProgram) -> int:
         """Planned DRAM traffic of the stored tensors."""
         return sum(h.dram_traffic(t) for t, h in zip(program.tensors, self.homes))
 
 
-def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> HomePlan:
+def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1, *, reserve=None) -> HomePlan:
     """Scratchpad and DRAM homes for the stored tensors.
 
     Solves the capacity bound's linear program with one more constraint, that
@@ -421,30 +426,44 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> H
     producer stage (ties: longer lives first), each at the best-fitting gap
     among the buffers already placed whose lives intersect its own; a chunk
     that finds no gap for all its bytes keeps what the widest gap holds and
-    its other bytes are read from DRAM. Chunk boundaries are whole elements; offsets are multiples of
+    its other bytes are read from DRAM. Chunk boundaries are multiples of the
+    tensor's `granule` (default: whole elements); offsets are multiples of
     `alignment`.
+
+    `reserve` maps a stage to bytes it needs for itself (row slabs of a tiled
+    stage): they are taken off the capacity at that stage, at the top of the
+    scratchpad (`HomePlan.reserved` gives their offsets), and no chunk live
+    at that stage overlaps them.
     """
+    reserve = {k: -(-b // alignment) * alignment for k, b in (reserve or {}).items() if b > 0}
     tensors = program.tensors
-    y, _, _ = _solve(program, spad_bytes, monotone=True)
+    y, _, _ = _solve(program, spad_bytes, monotone=True, reserve=reserve)
     wanted = []  # per tensor: resident bytes per segment (non-increasing)
     for t, ys in zip(tensors, y):
-        elem = t.elem
+        g = t.granule or t.elem
         rs, prev = [], t.size
         for v in ys:
-            r = min(prev, int(math.floor((t.size - v) / elem + 1e-6)) * elem)
+            r = min(prev, int(math.floor((t.size - v) / g + 1e-6)) * g)
             rs.append(max(0, r))
             prev = rs[-1]
         wanted.append(rs)
     # Chunks: tensor i's bytes [below, r) live from its producer to read j,
     # placed by producer, then longer lives first.
     chunks_of = [
-        Buffer(f"{i}:{j}", t.producer, t.consumers[j], r - (rs[j + 1] if j + 1 < len(rs) else 0), granule=t.elem)
+        Buffer(
+            f"{i}:{j}", t.producer, t.consumers[j], r - (rs[j + 1] if j + 1 < len(rs) else 0), granule=t.granule or t.elem
+        )
         for i, (t, rs) in enumerate(zip(tensors, wanted))
         for j, r in enumerate(rs)
         if r > (rs[j + 1] if j + 1 < len(rs) else 0)
     ]
+    offsets = {k: spad_bytes - b for k, b in reserve.items()}
     placement = best_fit(
-        chunks_of, spad_bytes, alignment, key=lambda b: (b.start, -b.end, *map(int, b.name.split(":")))
+        chunks_of,
+        spad_bytes,
+        alignment,
+        key=lambda b: (b.start, -b.end, *map(int, b.name.split(":"))),
+        reserved=[(k, k, offsets[k], b) for k, b in reserve.items()],
     )
     got = {tuple(map(int, name.split(":"))): (placement.offsets[name], placement.kept[name]) for name in placement.offsets}
     homes = []
@@ -463,7 +482,7 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1) -> H
         # A byte not on chip for every read is in DRAM from production on.
         dram_start = min(resident) if resident else t.size
         homes.append(Home(chunks, dram_start, resident))
-    return HomePlan(homes, placement.peak_bytes)
+    return HomePlan(homes, placement.peak_bytes, offsets)
 
 
 def _elem_bytes(t) -> int:

@@ -17,6 +17,12 @@ So every input byte is loaded from DRAM once. The previous trip's window is
 the same index arithmetic evaluated at `iv - step` (cloned from the loop
 body); the first trip keeps nothing. The slab is zero-filled before the loop
 (so `imc-check-buffers`, which cannot follow the trips, sees it written).
+
+`load_rows` does this for any 4-D DRAM buffer with the source's rows (for
+example the DRAM planes of a stored tensor) and returns the trip's rows;
+`view_rows` reads the same window in place from a 4-D scratchpad buffer (the
+on-chip planes); `stream_rows` replaces the read by `load_rows` of the
+whole source.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from torch_mlir.dialects import arith, bufferization, linalg, memref, scf
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
 from imc.ir_utils import i64_array, i64_attr, index_constant
 
-__all__ = ["RowSlab", "find_row_slabs", "stream_rows"]
+__all__ = ["RowSlab", "find_row_slabs", "load_rows", "stream_rows", "view_rows"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 _NO_DATA = ("tensor.empty", "arith.constant", "linalg.fill")  # init operands carry no input rows
@@ -141,14 +147,17 @@ def _clone_at(value, loop, iv, replacement, ip, memo):
 
 
 def _row_view(buf, row, count) -> ir.Value:
-    """Rows `[row, row + count)` of the N x C x H x W buffer `buf` (ints or
-    index values) as a strided memref view in `buf`'s memory space."""
+    """Rows `[row, row + count)` (ints or index values) of the 4-D buffer
+    `buf` (dimension 2 is the rows) as a view with `buf`'s strides and memory
+    space."""
     t = ir.MemRefType(buf.type)
-    n, c, h, w = t.shape
-    strides = [c * h * w, h * w, w, 1]
+    n, c, _, w = t.shape
+    strides, base = t.get_strides_and_offset()
     static_row = row if isinstance(row, int) else _DYN
     static_count = count if isinstance(count, int) else _DYN
-    layout = ir.StridedLayoutAttr.get(_DYN if static_row == _DYN else static_row * w, strides)
+    dynamic = _DYN in (static_row, base) or any(x == _DYN for x in strides)
+    offset = _DYN if dynamic else base + static_row * strides[2]
+    layout = ir.StridedLayoutAttr.get(offset, strides)
     rt = ir.MemRefType.get([n, c, static_count, w], t.element_type, layout=layout, memory_space=t.memory_space)
     dyn_offsets = [] if static_row != _DYN else [row]
     dyn_sizes = [] if static_count != _DYN else [count]
@@ -157,22 +166,58 @@ def _row_view(buf, row, count) -> ir.Value:
     ).result
 
 
+def _window(read, rows: int):
+    """(first row, row count, whether the count is dynamic) of a row read."""
+    lo = read.operands[1]
+    dynamic_count = len(read.operands) == 3
+    return lo, (read.operands[2] if dynamic_count else rows), dynamic_count
+
+
+def _rows_type(read, shape) -> ir.RankedTensorType:
+    """The read's tensor type with dimensions 0 and 1 of `shape`."""
+    t = ir.RankedTensorType(read.results[0].type)
+    return ir.RankedTensorType.get([shape[0], shape[1], *list(t.shape)[2:]], t.element_type)
+
+
 def stream_rows(slab: RowSlab, dram: ir.Value, offset: int, *, loc) -> None:
     """Rewrites `slab.read` to read a scratchpad slab at byte `offset` that
     `dram` (the source's DRAM buffer, memref of the source's shape) fills."""
+    rows = load_rows(slab, dram, offset, loc=loc)
+    slab.read.results[0].replace_all_uses_with(rows)
+    slab.read.erase()
+
+
+def view_rows(slab: RowSlab, buf: ir.Value, *, loc) -> ir.Value:
+    """The rows `slab.read` reads, taken from the 4-D scratchpad buffer `buf`
+    (rows as in the source, any leading dimensions) in place: a view and a
+    `bufferization.to_tensor`, inserted before the read."""
+    with loc, ir.InsertionPoint(slab.read):
+        lo, count, _ = _window(slab.read, slab.rows)
+        view = _row_view(buf, lo, count)
+        shape = ir.MemRefType(buf.type).shape
+        return bufferization.ToTensorOp(_rows_type(slab.read, shape), view, restrict=True).result
+
+
+def load_rows(slab: RowSlab, dram: ir.Value, offset: int, *, loc) -> ir.Value:
+    """The rows `slab.read` reads, loaded from the 4-D DRAM buffer `dram`
+    (rows as in the source, any leading dimensions) through a scratchpad slab
+    at byte `offset` that keeps the rows the next trip reads again (the slab
+    has `dram`'s leading dimensions and `slab.rows` rows). Returns the tensor
+    of the trip's rows, defined before the read."""
     with loc:
-        _stream_rows(slab, dram, offset)
+        return _load_rows(slab, dram, offset)
 
 
-def _stream_rows(slab: RowSlab, dram: ir.Value, offset: int) -> None:
+def _load_rows(slab: RowSlab, dram: ir.Value, offset: int) -> ir.Value:
     loop, read = slab.loop, slab.read
-    n, c, _, w = slab.shape
+    n, c, _, w = ir.MemRefType(dram.type).shape
     et = ir.RankedTensorType(slab.source.type).element_type
     slab_t = ir.MemRefType.get([n, c, slab.rows, w], et, memory_space=i64_attr(1))
+    nbytes = n * c * slab.rows * w * element_bytes(et)
     fl = loop.operands
     lb, step = fl[0], fl[2]
     with ir.InsertionPoint(loop):
-        buf = SpadAllocOp(i64_attr(offset), i64_attr(slab.nbytes), slab_t).result
+        buf = SpadAllocOp(i64_attr(offset), i64_attr(nbytes), slab_t).result
         if isinstance(et, ir.FloatType):
             zero = arith.ConstantOp(et, 0.0).result
         else:
@@ -181,12 +226,11 @@ def _stream_rows(slab: RowSlab, dram: ir.Value, offset: int) -> None:
     with ir.InsertionPoint.after(loop):
         SpadFreeOp(buf)
     iv = ir.Value(loop.regions[0].blocks[0].arguments[0])
-    lo = read.operands[1]
-    dynamic_count = len(read.operands) == 3
+    lo, count, dynamic_count = _window(read, slab.rows)
     ip = ir.InsertionPoint(read)
     with ip:
         c0, c1 = index_constant(0), index_constant(1)
-        count = read.operands[2] if dynamic_count else index_constant(slab.rows)
+        count = count if dynamic_count else index_constant(slab.rows)
         hi = arith.AddIOp(lo, count).result
         prev_iv = arith.SubIOp(iv, step).result
         memo: list = []
@@ -216,6 +260,4 @@ def _stream_rows(slab: RowSlab, dram: ir.Value, offset: int) -> None:
             DmaOp(src, dst, i64_array([0, 0, 0, 0]), i64_array([n, c, 1, w]), i64_array([1, 1, 1, 1]))
             scf.YieldOp([])
         view = _row_view(buf, 0, count if dynamic_count else slab.rows)
-        rows = bufferization.ToTensorOp(read.results[0].type, view, restrict=True).result
-    read.results[0].replace_all_uses_with(rows)
-    read.erase()
+        return bufferization.ToTensorOp(_rows_type(read, [n, c]), view, restrict=True).result

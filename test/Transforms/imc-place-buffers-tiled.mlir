@@ -1,5 +1,5 @@
-// RUN: imc-opt %s --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' | FileCheck %s
-// RUN: imc-opt %s --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
+// RUN: imc-opt %s --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{rows=2}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' | FileCheck %s
+// RUN: imc-opt %s --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{rows=2}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
 
 // A model input read in row windows by a tiled stage (4 trips of 2 output
 // rows; each trip reads input rows [2i - 1, 2i + 3) clipped to [0, 8)) is
@@ -25,7 +25,7 @@
 // CHECK: "imc.spad_free"(%[[SLAB]])
 // CHECK-NOT: tensor.extract_slice %arg0
 // REMARK: remark: [imc-place-buffers] model input streamed in rows through a 512 B slab (4 rows) at offset 448: each row loaded once, the halo kept on chip
-// REMARK: remark: [imc-place-buffers] 0 stored tensors over 1 stages; scratchpad peak 0 of 448 B (+ 64 B staging, + 512 B row slabs); spill traffic 0 B, capacity bound 0 B
+// REMARK: remark: [imc-place-buffers] 0 stored tensors over 1 stages; scratchpad peak 0 of 960 B (+ 64 B staging; row slabs up to 512 B in 1 tiled stage(s)); spill traffic 0 B, capacity bound 0 B
 // REMARK: remark: [imc-check-buffers] 1 scratchpad buffers, peak 512 bytes of 1024: placement verified
 #map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 func.func @main(%x: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
