@@ -25,6 +25,10 @@ PIPELINES: dict[str, tuple[str, str]] = {
         "linalg-on-tensors -> placed crossbars and buffers, verified (imc.compile's default)",
         "imc-map-to-crossbars, imc-place-buffers, imc-check-buffers",
     ),
+    "imc-tiled": (
+        "imc-default after tiling convolution stages that do not fit over output rows (every working set on chip)",
+        "imc-tile-rows, imc-default",
+    ),
 }
 """Named pipelines: flag -> (summary, pipeline elements)."""
 

@@ -1,7 +1,7 @@
 """`imc-compile`: the main job. Compile a PyTorch model for a chip, run it, check it, report.
 
     imc-compile MODEL [--hardware PRESET|FILE] [--precision ideal|quantized|noisy]
-                [--input-shape 1,3,224,224 ...] [--seed N] [--calls N]
+                [--input-shape 1,3,224,224 ...] [--seed N] [--calls N] [--pipeline NAME]
                 [--out-dir DIR] [--json FILE] [--figure FILE]
 
 MODEL is a zoo name (`imc-compile --list-models`) or `path/to/file.py:ClassName`
@@ -9,6 +9,8 @@ MODEL is a zoo name (`imc-compile --list-models`) or `path/to/file.py:ClassName`
 runs with seeded random inputs on the reference interpreter and is checked
 against PyTorch eager; the per-layer report is printed and written as JSON,
 and a PNG figure shows per-layer DRAM traffic and energy by event kind.
+`--pipeline imc-tiled` also tiles convolution stages that do not fit the
+scratchpad over output rows (slower to interpret: one step per tile).
 """
 
 import argparse
@@ -31,6 +33,11 @@ def _arg_parser():
     p.add_argument("--precision", default="ideal", choices=["ideal", "quantized", "noisy"])
     p.add_argument("--input-shape", action="append", default=[], metavar="D0,D1,...", help="one per model input")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--pipeline",
+        default="imc-default",
+        help="named pipeline (imc-default, imc-tiled) or a pass pipeline 'builtin.module(...)' (default: imc-default)",
+    )
     p.add_argument("--calls", type=int, default=1, help="run N times (weights stay programmed)")
     p.add_argument("--out-dir", default="imc-out", help="where the report and figure go (default: imc-out)")
     p.add_argument("--json", default=None, help="JSON report path (default: OUT_DIR/<model>.json)")
@@ -159,7 +166,10 @@ def main(argv=None) -> int:
         return 1
 
     try:
-        compiled = imc.compile(model, inputs, hardware=args.hardware, precision=args.precision, seed=args.seed, progress=progress)
+        pipeline = args.pipeline if args.pipeline.startswith("builtin.module(") else f"builtin.module({args.pipeline})"
+        compiled = imc.compile(
+            model, inputs, hardware=args.hardware, precision=args.precision, seed=args.seed, pipeline=pipeline, progress=progress
+        )
     except HardwareError as exc:
         progress.done()
         sys.stderr.write(f"imc-compile: error: {exc}\n")
