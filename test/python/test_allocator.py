@@ -70,3 +70,12 @@ def test_granule_buffer_keeps_what_the_widest_gap_holds():
     p = best_fit(bufs, capacity=1000, key=lambda b: (b.start, b.name))
     assert p.offsets["b"] == 600 and p.kept["b"] == 384
     assert p.spilled == ["c"] and p.kept["a"] == 600
+
+
+def test_reserved_regions_are_kept_clear_while_they_are_live():
+    # [300, 400) is reserved at point 2 only: "a" (live 1..3) cannot use it,
+    # "b" (live 3..4) can.
+    bufs = [Buffer("a", 1, 3, 350, granule=10), Buffer("b", 3, 4, 50)]
+    p = best_fit(bufs, capacity=400, reserved=[(2, 2, 300, 100)])
+    assert p.offsets["a"] == 0 and p.kept["a"] == 300
+    assert p.offsets["b"] == 300

@@ -100,6 +100,36 @@ def test_plan_fits_and_never_beats_the_bound(case, capacity, alignment):
     assert plan.dram_traffic(prog) >= capacity_bound(prog, capacity).bytes
 
 
+@settings(max_examples=60, deadline=None)
+@given(programs(), st.sampled_from([512, 1024]), st.data())
+def test_plan_keeps_clear_of_reserved_bytes_and_splits_on_granules(case, capacity, data):
+    """Bytes a stage reserves for itself (row slabs of a tiled stage) are at
+    the top of the scratchpad and no chunk live at that stage overlaps them;
+    a tensor with a granule is split on multiples of it."""
+    n, tensors = case
+    prog = _program(n, tensors)
+    for t in prog.tensors:
+        t.granule = data.draw(st.sampled_from([0, 16, t.size]))
+    reserve = {k: data.draw(st.sampled_from([0, 64, capacity // 2])) for k in range(n)}
+    plan = plan_homes(prog, capacity, 64, reserve=reserve)
+    assert {k: capacity - b for k, b in reserve.items() if b} == plan.reserved
+    for k, b in reserve.items():
+        for t, home in zip(prog.tensors, plan.homes):
+            for c in home.chunks:
+                g = t.granule or t.elem
+                assert c.start % g == 0 and c.end % g == 0
+                live = t.producer <= k <= t.consumers[c.until]
+                if live and b:
+                    assert c.offset + (c.end - c.start) <= capacity - b
+        live_bytes = sum(
+            c.end - c.start
+            for t, home in zip(prog.tensors, plan.homes)
+            for c in home.chunks
+            if t.producer <= k <= t.consumers[c.until]
+        )
+        assert live_bytes <= capacity - b
+
+
 def test_plan_meets_the_bound_when_bytes_need_not_come_back():
     prog = _program(3, [(1024, 0, [1]), (1024, 1, [2])])
     plan = plan_homes(prog, 1024, 64)
