@@ -265,7 +265,7 @@ class ImcPlaceBuffers(ImcPass):
             first = program.stages[s].ops[0]
             sloc = program.stages[s].location
             if s in rows:
-                self._read_rows(t, home, j, chunk_bufs, dram, rows[s], first, state)
+                self._read_rows(t, home, j, chunk_bufs, dram, rows[s], first, sloc, state)
                 continue
             with ir.InsertionPoint(first), sloc:
                 loaded = [
@@ -297,11 +297,12 @@ class ImcPlaceBuffers(ImcPass):
                 memref.DeallocOp(dram)
 
 
-    def _read_rows(self, t, home, j, chunk_bufs, dram, reads, first, state) -> None:
+    def _read_rows(self, t, home, j, chunk_bufs, dram, reads, first, loc, state) -> None:
         """Read j of `t` by a tiled stage, in row windows (`reads`): the planes
         (rows of one channel) still on chip are read in place from their
         chunks, the others are loaded into a slab that keeps the halo
-        (`imc.row_slabs`); the parts are joined along the channels."""
+        (`imc.row_slabs`); the parts are joined along the channels. The new
+        ops are at the stage's location `loc` (its traffic is the stage's)."""
         rtype = ir.RankedTensorType(t.value.type)
         n, c, h, w = rtype.shape
         et, elem = rtype.element_type, t.elem
@@ -310,7 +311,7 @@ class ImcPlaceBuffers(ImcPass):
         on_chip = home.resident[j] // elem // plane
         in_dram = home.dram_start // elem // plane
         views = []
-        with ir.InsertionPoint(first), first.location:
+        with ir.InsertionPoint(first), loc:
             for ch, buf in chunk_bufs:
                 if ch.until >= j:
                     k = (ch.end - ch.start) // elem // plane
@@ -329,7 +330,6 @@ class ImcPlaceBuffers(ImcPass):
                 layout = ir.StridedLayoutAttr.get(at, [k * plane, plane, w, 1]) if at else None
                 dview = _expand_buffer(flat, ir.MemRefType.get([1, k, h, w], et, layout=layout), [1, k, h, w])
         for slab in reads:
-            loc = slab.read.location
             pieces = [view_rows(slab, v, loc=loc) for v in views]
             how = f"{on_chip} of {planes} planes (rows of one channel) read in place from the scratchpad"
             if dview is not None:

@@ -234,3 +234,17 @@ def test_tiled_stages_read_stored_tensors_in_row_windows(spad):
         assert spill == 0 and "8 of 8 planes" in rows[0]
     else:
         assert spill > 0 and "streamed from DRAM through a slab" in rows[0]
+
+
+def test_streamed_input_bound_stays_with_the_layer_that_loads_it():
+    """A model input streamed by a tiled stage's DMAs is counted in that
+    stage's row, and so is its bound: every row's counters meet its bound."""
+    model, x = StridedStem().eval(), torch.randn(1, 3, 32, 32)
+    placed = _compile(model, x, PLACED, 8192)
+    placed(x)
+    rows = placed.report.layers
+    conv = rows["conv"]
+    assert conv.counters.dram_read_bytes >= x.numel() * x.element_size()
+    for row in rows.values():
+        if row.lower_bound_bytes is not None:
+            assert row.counters.dram_read_bytes + row.counters.dram_write_bytes == row.lower_bound_bytes, row.name
