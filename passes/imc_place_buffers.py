@@ -4,9 +4,9 @@ scratchpad or DRAM."""
 from dataclasses import dataclass, field
 
 from torch_mlir import ir
-from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
+from torch_mlir.dialects import arith, bufferization, linalg, memref, scf, tensor
 
-from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp
+from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
 from imc.ir_utils import (
     DOUBLE_BUFFER_ATTR,
     JOIN_ATTR,
@@ -25,7 +25,7 @@ from imc.ir_utils import (
 )
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import capacity_bound, plan_homes, stage_program
-from imc.row_slabs import find_row_slabs, load_rows, stream_rows, view_rows
+from imc.row_slabs import find_row_slabs, load_rows, row_view, stream_rows, view_rows
 
 
 @dataclass
@@ -108,7 +108,10 @@ class ImcPlaceBuffers(ImcPass):
         slabs = [s for loop in _tiled_stages(func) for s in find_row_slabs(loop)]
         streamed = [s for s in slabs if isinstance(s.source.owner, ir.Block) and s.source.owner.owner.operation == func]
         rowwise = _row_reads(program, users, slabs)
-        for i, _ in rowwise:
+        # Stored tensors a tiled stage produces row tile by row tile: each
+        # trip stores its rows to the tensor's home.
+        stores = {i: st for i, t in enumerate(program.tensors) if (st := _row_store(t.value)) is not None}
+        for i in {i for i, _ in rowwise} | set(stores):
             t = program.tensors[i]
             _, _, h, w = ir.RankedTensorType(t.value.type).shape
             t.granule = h * w * t.elem  # the on-chip part is whole planes (rows of every channel)
@@ -125,17 +128,20 @@ class ImcPlaceBuffers(ImcPass):
             )
             raise PassFailure()
         self._staging = (hw.spad_bytes - staging, tile)
-        # The slabs of a tiled stage lie side by side in bytes the plan
-        # reserves for that stage (at the top, below the staging buffers).
+        # The slabs of a tiled stage (input rows; output rows on their way to
+        # DRAM) lie side by side in bytes the plan reserves for that stage (at
+        # the top, below the staging buffers): (loop, key op, bytes).
         by_stage: dict[int, list] = {}
         for slab in streamed + [x for group in rowwise.values() for x in group]:
-            by_stage.setdefault(program.stage_of[slab.loop], []).append(slab)
-        reserve = {k: sum(-(-x.nbytes // align) * align for x in group) for k, group in by_stage.items()}
+            by_stage.setdefault(program.stage_of[slab.loop], []).append((slab.loop, slab.read, slab.nbytes))
+        for st in stores.values():
+            by_stage.setdefault(program.stage_of[st.loop], []).append((st.loop, st.insert, st.nbytes))
+        reserve = {k: sum(-(-b // align) * align for _, _, b in group) for k, group in by_stage.items()}
         most = max(reserve.values(), default=0)
         if staging + most >= hw.spad_bytes:
             k = max(reserve, key=reserve.get)
             state.error(
-                by_stage[k][0].loop,
+                by_stage[k][0][0],
                 f"the row slabs of this tiled stage ({most:,} B) and the staging buffers ({staging:,} B) "
                 f"do not fit the {hw.spad_bytes:,} B scratchpad",
             )
@@ -145,9 +151,9 @@ class ImcPlaceBuffers(ImcPass):
         self._slab_at = {}
         for k, group in by_stage.items():
             at = plan.reserved[k]
-            for x in group:
-                self._slab_at[id(x.read)] = at
-                at += -(-x.nbytes // align) * align
+            for _, key, nbytes in group:
+                self._slab_at[id(key)] = at
+                at += -(-nbytes // align) * align
         shares = bound.layer_shares(program)
         module.attributes[PLACEMENT_ATTR] = ir.DictAttr.get(
             {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(bound.bytes)}
@@ -157,7 +163,7 @@ class ImcPlaceBuffers(ImcPass):
         for i, (t, home, uses) in enumerate(zip(program.tensors, plan.homes, users)):
             rows = {k: group for (ti, k), group in rowwise.items() if ti == i}
             try:
-                self._place(program, t, home, uses, rows, state)
+                self._place(program, t, home, uses, rows, stores.get(i), state)
             except _Unsupported as e:
                 state.error(e.op, str(e))
                 raise PassFailure() from None
@@ -229,9 +235,10 @@ class ImcPlaceBuffers(ImcPass):
             raise PassFailure() from None
 
     # -- rewriting -----------------------------------------------------------------
-    def _place(self, program, t, home, users, rows, state) -> None:
+    def _place(self, program, t, home, users, rows, store, state) -> None:
         """Rewrites `t` to live in `home`; `rows` maps a consumer stage that
-        reads `t` only in row windows to those reads."""
+        reads `t` only in row windows to those reads; `store` (a `_RowStore`)
+        when its tiled producer stores it row tile by row tile."""
         value = t.value
         rtype = ir.RankedTensorType(value.type)
         if rtype.rank == 0:
@@ -245,19 +252,22 @@ class ImcPlaceBuffers(ImcPass):
         spad_t = lambda k: ir.MemRefType.get([k], et, memory_space=i64_attr(1))  # noqa: E731
         chunk_bufs = []  # (chunk, buffer)
         dram = None
-        with ir.InsertionPoint.after(producer), loc:
-            flat = collapse(value, [list(range(rtype.rank))], loc=loc) if rtype.rank != 1 else value
-            for c in home.chunks:
-                k = (c.end - c.start) // elem
-                buf = SpadAllocOp(i64_attr(c.offset), i64_attr(k * elem), spad_t(k)).result
-                piece = extract_slice(flat, [c.start // elem], [k], loc=loc)
-                bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
-                chunk_bufs.append((c, buf))
-            if home.dram_start < t.size:
-                k = n - home.dram_start // elem
-                dram = memref.AllocOp(ir.MemRefType.get([k], et), [], []).result
-                piece = extract_slice(flat, [home.dram_start // elem], [k], loc=loc)
-                self._stream(piece, dram, 0, k, elem)
+        if store is not None:
+            chunk_bufs, dram = self._store_rows(t, home, store, loc, state)
+        else:
+            with ir.InsertionPoint.after(producer), loc:
+                flat = collapse(value, [list(range(rtype.rank))], loc=loc) if rtype.rank != 1 else value
+                for c in home.chunks:
+                    k = (c.end - c.start) // elem
+                    buf = SpadAllocOp(i64_attr(c.offset), i64_attr(k * elem), spad_t(k)).result
+                    piece = extract_slice(flat, [c.start // elem], [k], loc=loc)
+                    bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
+                    chunk_bufs.append((c, buf))
+                if home.dram_start < t.size:
+                    k = n - home.dram_start // elem
+                    dram = memref.AllocOp(ir.MemRefType.get([k], et), [], []).result
+                    piece = extract_slice(flat, [home.dram_start // elem], [k], loc=loc)
+                    self._stream(piece, dram, 0, k, elem)
         chunk_bufs.sort(key=lambda cb: cb[0].start)
         # Read j: the chunks still held, then the rest from DRAM; before the
         # consumer stage's first op.
@@ -296,6 +306,59 @@ class ImcPlaceBuffers(ImcPass):
             with ir.InsertionPoint.after(last), last.location:
                 memref.DeallocOp(dram)
 
+
+    def _store_rows(self, t, home, store, loc, state):
+        """`t`'s tiled producer stores each trip's row tile to `home`: its
+        on-chip planes into views of the chunks, its DRAM planes through an
+        output slab and one `imc.dma` per trip. Returns (chunk buffers, DRAM
+        buffer or None), allocated before the loop. The chunks are
+        zero-filled first (`imc-check-buffers` does not follow loop trips)."""
+        rtype = ir.RankedTensorType(t.value.type)
+        _, c, h, w = rtype.shape
+        et, elem = rtype.element_type, t.elem
+        plane = h * w
+        on_chip = home.dram_start // elem // plane  # planes [0, on_chip) are in chunks
+        rows = store.rows
+        chunk_bufs, views = [], []
+        with ir.InsertionPoint(store.loop), loc:
+            zero = arith.ConstantOp(et, 0.0 if isinstance(et, ir.FloatType) else 0).result
+            for ch in home.chunks:
+                k = (ch.end - ch.start) // elem
+                buf = SpadAllocOp(i64_attr(ch.offset), i64_attr(k * elem), ir.MemRefType.get([k], et, memory_space=i64_attr(1))).result
+                linalg.fill(zero, outs=[buf])
+                shape = [1, k // plane, h, w]
+                views.append((ch.start // elem // plane, _expand_buffer(buf, ir.MemRefType.get(shape, et, memory_space=i64_attr(1)), shape)))
+                chunk_bufs.append((ch, buf))
+            dram = out = None
+            if on_chip < c:
+                k = c - on_chip
+                dram = memref.AllocOp(ir.MemRefType.get([k * plane], et), [], []).result
+                dview = _expand_buffer(dram, ir.MemRefType.get([1, k, h, w], et), [1, k, h, w])
+                out_t = ir.MemRefType.get([1, k, rows, w], et, memory_space=i64_attr(1))
+                offset = self._slab_at[id(store.insert)]
+                out = SpadAllocOp(i64_attr(offset), i64_attr(k * rows * w * elem), out_t).result
+        with ir.InsertionPoint.after(store.insert), loc:
+            lo = store.insert.operands[2]
+            tile = store.insert.operands[0]
+            for first, view in views:
+                k = ir.MemRefType(view.type).shape[1]
+                piece = extract_slice(tile, [0, first, 0, 0], [1, k, rows, w], loc=loc)
+                bufferization.MaterializeInDestinationOp(None, piece, row_view(view, lo, rows), writable=True)
+            if out is not None:
+                k = c - on_chip
+                piece = extract_slice(tile, [0, on_chip, 0, 0], [1, k, rows, w], loc=loc)
+                bufferization.MaterializeInDestinationOp(None, piece, out, writable=True)
+                DmaOp(out, row_view(dview, lo, rows), i64_array([0, 0, 0, 0]), i64_array([1, k, rows, w]), i64_array([1, 1, 1, 1]))
+        if out is not None:
+            with ir.InsertionPoint.after(store.loop), loc:
+                SpadFreeOp(out)
+        state.remark(
+            loc,
+            f"{t.describe()} stored row tile by row tile ({rows} rows per trip): {on_chip} of {c} planes into the "
+            f"scratchpad"
+            + (f", {c - on_chip} to DRAM through an output slab at offset {self._slab_at[id(store.insert)]:,}" if out is not None else ""),
+        )
+        return chunk_bufs, dram
 
     def _read_rows(self, t, home, j, chunk_bufs, dram, reads, first, loc, state) -> None:
         """Read j of `t` by a tiled stage, in row windows (`reads`): the planes
@@ -517,6 +580,48 @@ def _reassociation(groups) -> ir.ArrayAttr:
 def _expand_buffer(buf, result_type, shape) -> ir.Value:
     """The contiguous 1-D buffer `buf` viewed as [1, k, h, w]."""
     return memref.ExpandShapeOp(result_type, buf, _reassociation([[0, 1, 2, 3]]), [], shape).result
+
+
+@dataclass
+class _RowStore:
+    """A stored tensor a tiled stage assembles row tile by row tile: its
+    loop and the `tensor.insert_slice` of each trip's `rows` rows."""
+
+    loop: ir.Operation
+    insert: ir.Operation
+    rows: int
+    nbytes: int  # an output slab of every channel
+
+
+def _row_store(value):
+    """The `_RowStore` of `value` when a tiled stage's loop yields it as
+    `tensor.insert_slice %tile into %acc[0, 0, %lo, 0] [1, C, R, W]` (the
+    loop's iteration argument, whole other dimensions), else None."""
+    owner = value.owner
+    if isinstance(owner, ir.Block):
+        return None
+    loop = owner.operation
+    if loop.name != "scf.for" or not is_tiled_stage(loop):
+        return None
+    t = ir.RankedTensorType(value.type)
+    if t.rank != 4 or not t.has_static_shape or t.shape[0] != 1:
+        return None
+    index = list(loop.results).index(value)
+    body = loop.regions[0].blocks[0]
+    yielded = list(body.operations)[-1].operands[index]
+    if isinstance(yielded.owner, ir.Block):
+        return None
+    insert = yielded.owner.operation
+    if insert.name != "tensor.insert_slice" or insert.operands[1] != body.arguments[index + 1]:
+        return None
+    offsets, sizes, strides = (list(ir.DenseI64ArrayAttr(insert.attributes[k])) for k in ("static_offsets", "static_sizes", "static_strides"))
+    _, c, _, w = t.shape
+    dyn = ir.ShapedType.get_dynamic_size()
+    if offsets != [0, 0, dyn, 0] or strides != [1, 1, 1, 1] or len(insert.operands) != 3:
+        return None
+    if sizes[0] != 1 or sizes[1] != c or sizes[3] != w or sizes[2] == dyn:
+        return None
+    return _RowStore(loop, insert, sizes[2], c * sizes[2] * w * element_bytes(t.element_type))
 
 
 def _row_reads(program, users, slabs) -> dict:

@@ -35,7 +35,7 @@ from torch_mlir.dialects import arith, bufferization, linalg, memref, scf
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
 from imc.ir_utils import i64_array, i64_attr, index_constant
 
-__all__ = ["RowSlab", "find_row_slabs", "load_rows", "stream_rows", "view_rows"]
+__all__ = ["RowSlab", "find_row_slabs", "load_rows", "row_view", "stream_rows", "view_rows"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 _NO_DATA = ("tensor.empty", "arith.constant", "linalg.fill")  # init operands carry no input rows
@@ -146,7 +146,7 @@ def _clone_at(value, loop, iv, replacement, ip, memo):
     return clone.results[list(op.results).index(value)] if len(op.results) > 1 else clone.results[0]
 
 
-def _row_view(buf, row, count) -> ir.Value:
+def row_view(buf, row, count) -> ir.Value:
     """Rows `[row, row + count)` (ints or index values) of the 4-D buffer
     `buf` (dimension 2 is the rows) as a view with `buf`'s strides and memory
     space."""
@@ -193,7 +193,7 @@ def view_rows(slab: RowSlab, buf: ir.Value, *, loc) -> ir.Value:
     `bufferization.to_tensor`, inserted before the read."""
     with loc, ir.InsertionPoint(slab.read):
         lo, count, _ = _window(slab.read, slab.rows)
-        view = _row_view(buf, lo, count)
+        view = row_view(buf, lo, count)
         shape = ir.MemRefType(buf.type).shape
         return bufferization.ToTensorOp(_rows_type(slab.read, shape), view, restrict=True).result
 
@@ -246,8 +246,8 @@ def _load_rows(slab: RowSlab, dram: ir.Value, offset: int) -> ir.Value:
         move = scf.ForOp(c0, keep, c1)
         with ir.InsertionPoint(move.body):
             r = move.induction_variable
-            src = _row_view(buf, arith.AddIOp(r, shift).result, 1)
-            dst = _row_view(buf, r, 1)
+            src = row_view(buf, arith.AddIOp(r, shift).result, 1)
+            dst = row_view(buf, r, 1)
             memref.CopyOp(src, dst)
             scf.YieldOp([])
         # Rows not loaded yet come from DRAM, one row per DMA.
@@ -255,9 +255,9 @@ def _load_rows(slab: RowSlab, dram: ir.Value, offset: int) -> ir.Value:
         load = scf.ForOp(start, hi, c1)
         with ir.InsertionPoint(load.body):
             r = load.induction_variable
-            src = _row_view(dram, r, 1)
-            dst = _row_view(buf, arith.SubIOp(r, lo).result, 1)
+            src = row_view(dram, r, 1)
+            dst = row_view(buf, arith.SubIOp(r, lo).result, 1)
             DmaOp(src, dst, i64_array([0, 0, 0, 0]), i64_array([n, c, 1, w]), i64_array([1, 1, 1, 1]))
             scf.YieldOp([])
-        view = _row_view(buf, 0, count if dynamic_count else slab.rows)
+        view = row_view(buf, 0, count if dynamic_count else slab.rows)
         return bufferization.ToTensorOp(_rows_type(read, [n, c]), view, restrict=True).result

@@ -210,9 +210,10 @@ def test_tiled_stages_keep_their_conv_layer():
 
 @pytest.mark.parametrize("spad", [3072, 6144, 12288])
 def test_tiled_stages_read_stored_tensors_in_row_windows(spad):
-    """conv2's stage reads conv1's result (a stored tensor) in row windows:
-    its on-chip planes in place, its DRAM planes through a slab, each DRAM
-    row once. The traffic is the compulsory traffic plus exactly the spill
+    """conv1's stage stores its result (a stored tensor) row tile by row
+    tile and conv2's stage reads it in row windows: its on-chip planes in
+    place, its DRAM planes through a slab, each DRAM row written once and
+    read once. The traffic is the compulsory traffic plus exactly the spill
     traffic the plan reports (and x streamed a second time: the residual add
     in conv2's stage reads it too), and the results are the untiled ones."""
     torch.manual_seed(0)
@@ -223,6 +224,8 @@ def test_tiled_stages_read_stored_tensors_in_row_windows(spad):
     remarks = [str(r) for r in placed.remarks]
     rows = [r for r in remarks if "read in row windows" in r]
     assert len(rows) == 1 and "1x8x16x16xf32" in rows[0]
+    stores = [r for r in remarks if "stored row tile by row tile" in r]
+    assert len(stores) == 1 and "1x8x16x16xf32" in stores[0]  # conv1's loop stores each trip's rows
     assert any("placement verified" in r for r in remarks)
     summary = next(r for r in remarks if "stored tensors over" in r)
     spill = int(re.search(r"spill traffic ([\d,]+) B", summary).group(1).replace(",", ""))

@@ -1,21 +1,21 @@
 // A tiled stage reading a stored tensor in row windows, executed by imc-run
-// (2 KiB scratchpad): 3 of the tensor's 4 planes stay on chip and are read in
-// place, the 4th is written to DRAM once and its rows are loaded once each
-// through a slab that keeps the halo.
+// (2 KiB scratchpad): 2 of the tensor's 4 planes stay on chip (stored and
+// read in place), the other 2 are written to DRAM row tile by row tile, once,
+// and their rows are loaded once each through a slab that keeps the halo.
 // RUN: %PYTHON -c "import numpy as np; np.save('%t.npy', np.ones((1, 4, 12, 12), np.float32))"
 // RUN: imc-opt %s --hardware %S/../../Inputs/spad-2k.toml --mlir-print-debuginfo -p 'builtin.module(imc-tile-rows{rows=2}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' | imc-run - --input %t.npy | FileCheck %s
 
 // x = ones(1x4x12x12), w = 1: conv1 (no padding) gives 4 * 9 = 36
 // everywhere, conv2 gives 36 * 36 = 1296.
 // conv1 reads the input's 4 x 12 x 12 x 4 = 2,304 B by row DMAs plus its 144
-// 8-bit weights, and writes the DRAM plane (10 x 10 x 4 = 400 B) once;
-// conv2 reads that plane's 10 rows once (400 B) plus its 144 weights. The
+// 8-bit weights, and writes the DRAM planes (2 x 10 x 10 x 4 = 800 B) once;
+// conv2 reads those planes' rows once (800 B) plus its 144 weights. The
 // output's 1,024 B are written at the call boundary.
 // CHECK: result #0: float32[1, 4, 8, 8] min 1296 max 1296 mean 1296
 // CHECK: <inputs/outputs> {{ +}}0 {{ +}}1,024
-// CHECK: conv1 {{ +}}2,448 {{ +}}400
-// CHECK: conv2 {{ +}}544 {{ +}}0
-// CHECK: total {{ +}}2,992 {{ +}}1,424
+// CHECK: conv1 {{ +}}2,448 {{ +}}800
+// CHECK: conv2 {{ +}}944 {{ +}}0
+// CHECK: total {{ +}}3,392 {{ +}}1,824
 func.func @main(%x: tensor<1x4x12x12xf32>) -> tensor<1x4x8x8xf32> {
   %zero = arith.constant 0.0 : f32
   %w = arith.constant dense<1.0> : tensor<4x4x3x3xf32>
