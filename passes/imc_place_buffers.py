@@ -135,7 +135,8 @@ class ImcPlaceBuffers(ImcPass):
         for slab in streamed + [x for group in rowwise.values() for x in group]:
             by_stage.setdefault(program.stage_of[slab.loop], []).append((slab.loop, slab.read, slab.nbytes))
         for st in stores.values():
-            by_stage.setdefault(program.stage_of[st.loop], []).append((st.loop, st.insert, st.nbytes))
+            if st.nbytes // st.channels > tile:  # a plane's rows do not fit the staging buffer: an output slab
+                by_stage.setdefault(program.stage_of[st.loop], []).append((st.loop, st.insert, st.nbytes))
         reserve = {k: sum(-(-b // align) * align for _, _, b in group) for k, group in by_stage.items()}
         most = max(reserve.values(), default=0)
         if staging + most >= hw.spad_bytes:
@@ -309,10 +310,12 @@ class ImcPlaceBuffers(ImcPass):
 
     def _store_rows(self, t, home, store, loc, state):
         """`t`'s tiled producer stores each trip's row tile to `home`: its
-        on-chip planes into views of the chunks, its DRAM planes through an
-        output slab and one `imc.dma` per trip. Returns (chunk buffers, DRAM
-        buffer or None), allocated before the loop. The chunks are
-        zero-filled first (`imc-check-buffers` does not follow loop trips)."""
+        on-chip planes into views of the chunks, its DRAM planes through the
+        staging buffer, as many planes' rows per `imc.dma` as it holds (or,
+        when one plane's rows do not fit it, through an output slab reserved
+        at the stage, one DMA per trip). Returns (chunk buffers, DRAM buffer
+        or None), allocated before the loop. The chunks are zero-filled first
+        (`imc-check-buffers` does not follow loop trips)."""
         rtype = ir.RankedTensorType(t.value.type)
         _, c, h, w = rtype.shape
         et, elem = rtype.element_type, t.elem
@@ -334,29 +337,44 @@ class ImcPlaceBuffers(ImcPass):
                 k = c - on_chip
                 dram = memref.AllocOp(ir.MemRefType.get([k * plane], et), [], []).result
                 dview = _expand_buffer(dram, ir.MemRefType.get([1, k, h, w], et), [1, k, h, w])
-                out_t = ir.MemRefType.get([1, k, rows, w], et, memory_space=i64_attr(1))
-                offset = self._slab_at[id(store.insert)]
-                out = SpadAllocOp(i64_attr(offset), i64_attr(k * rows * w * elem), out_t).result
+                base, tile_bytes = self._staging
+                offset = self._slab_at.get(id(store.insert), base)
+                per = k if offset != base else max(1, min(k, tile_bytes // (rows * w * elem)))
+                out_t = ir.MemRefType.get([1, per, rows, w], et, memory_space=i64_attr(1))
+                if offset != base:  # a reserved slab, for the whole loop
+                    out = SpadAllocOp(i64_attr(offset), i64_attr(per * rows * w * elem), out_t).result
         with ir.InsertionPoint.after(store.insert), loc:
             lo = store.insert.operands[2]
             tile = store.insert.operands[0]
+            staged = dram is not None and out is None
+            if staged:  # the staging buffer, within the trip
+                out = SpadAllocOp(i64_attr(offset), i64_attr(per * rows * w * elem), out_t).result
             for first, view in views:
                 k = ir.MemRefType(view.type).shape[1]
                 piece = extract_slice(tile, [0, first, 0, 0], [1, k, rows, w], loc=loc)
                 bufferization.MaterializeInDestinationOp(None, piece, row_view(view, lo, rows), writable=True)
             if out is not None:
-                k = c - on_chip
-                piece = extract_slice(tile, [0, on_chip, 0, 0], [1, k, rows, w], loc=loc)
-                bufferization.MaterializeInDestinationOp(None, piece, out, writable=True)
-                DmaOp(out, row_view(dview, lo, rows), i64_array([0, 0, 0, 0]), i64_array([1, k, rows, w]), i64_array([1, 1, 1, 1]))
-        if out is not None:
+                for a in range(on_chip, c, per):
+                    k = min(per, c - a)
+                    piece = extract_slice(tile, [0, a, 0, 0], [1, k, rows, w], loc=loc)
+                    buf = out if k == per else _prefix(out, k)
+                    bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
+                    dst = row_view(_plane_view(dview, a - on_chip, k), lo, rows)
+                    DmaOp(buf, dst, i64_array([0, 0, 0, 0]), i64_array([1, k, rows, w]), i64_array([1, 1, 1, 1]))
+                if staged:
+                    SpadFreeOp(out)
+        if out is not None and not staged:
             with ir.InsertionPoint.after(store.loop), loc:
                 SpadFreeOp(out)
         state.remark(
             loc,
             f"{t.describe()} stored row tile by row tile ({rows} rows per trip): {on_chip} of {c} planes into the "
             f"scratchpad"
-            + (f", {c - on_chip} to DRAM through an output slab at offset {self._slab_at[id(store.insert)]:,}" if out is not None else ""),
+            + (
+                f", {c - on_chip} to DRAM through the buffer at offset {offset:,}, {per} planes per DMA"
+                if out is not None
+                else ""
+            ),
         )
         return chunk_bufs, dram
 
@@ -573,6 +591,27 @@ def _replay(chain, base, clones: dict, before):
     return v
 
 
+def _plane_view(buf, first: int, count: int) -> ir.Value:
+    """Planes (dimension 1) `[first, first + count)` of the 4-D buffer `buf`."""
+    t = ir.MemRefType(buf.type)
+    n, _, h, w = t.shape
+    strides, base = t.get_strides_and_offset()
+    if first == 0 and count == t.shape[1]:
+        return buf
+    layout = ir.StridedLayoutAttr.get(base + first * strides[1], strides)
+    rt = ir.MemRefType.get([n, count, h, w], t.element_type, layout=layout, memory_space=t.memory_space)
+    return memref.SubViewOp(rt, buf, [], [], [], [0, first, 0, 0], [n, count, h, w], [1, 1, 1, 1]).result
+
+
+def _prefix(buf, count: int) -> ir.Value:
+    """The first `count` planes of the 4-D identity-layout buffer `buf`."""
+    t = ir.MemRefType(buf.type)
+    n, _, h, w = t.shape
+    strides, _ = t.get_strides_and_offset()
+    rt = ir.MemRefType.get([n, count, h, w], t.element_type, layout=ir.StridedLayoutAttr.get(0, strides), memory_space=t.memory_space)
+    return memref.SubViewOp(rt, buf, [], [], [], [0, 0, 0, 0], [n, count, h, w], [1, 1, 1, 1]).result
+
+
 def _reassociation(groups) -> ir.ArrayAttr:
     return ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in groups])
 
@@ -590,7 +629,8 @@ class _RowStore:
     loop: ir.Operation
     insert: ir.Operation
     rows: int
-    nbytes: int  # an output slab of every channel
+    channels: int
+    nbytes: int  # the rows of every channel
 
 
 def _row_store(value):
@@ -621,7 +661,7 @@ def _row_store(value):
         return None
     if sizes[0] != 1 or sizes[1] != c or sizes[3] != w or sizes[2] == dyn:
         return None
-    return _RowStore(loop, insert, sizes[2], c * sizes[2] * w * element_bytes(t.element_type))
+    return _RowStore(loop, insert, sizes[2], c, c * sizes[2] * w * element_bytes(t.element_type))
 
 
 def _row_reads(program, users, slabs) -> dict:

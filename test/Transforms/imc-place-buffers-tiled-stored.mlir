@@ -1,6 +1,7 @@
 // RUN: imc-opt %s --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{rows=2}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' | FileCheck %s
 // RUN: imc-opt %s --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{rows=2}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=SPLIT
 // RUN: imc-opt %s --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=ALLDRAM
+// RUN: imc-opt %s --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' | FileCheck %s --check-prefix=STAGED
 // RUN: imc-opt %s --hardware %S/../Inputs/spad-3k.toml -p 'builtin.module(imc-tile-rows{rows=2}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=RESIDENT
 
 // Two tiled stages: conv1's result is a stored tensor of 4 planes (a plane:
@@ -8,7 +9,9 @@
 // Its on-chip part is whole planes. With a 2 KiB scratchpad (less the row
 // slabs each stage reserves) 2 planes stay in a scratchpad chunk and 2 go to
 // DRAM. Each trip of conv1 stores its 2 output rows: the chunk's planes into
-// a row view of the chunk, the others through an output slab and one DMA.
+// a row view of the chunk, the others through an output slab and one DMA
+// (a plane's 2 rows, 80 B, do not fit the 64 B staging buffer, so the stage
+// reserves the slab).
 // Each trip of conv2 reads its rows of the chunk's planes in place and loads
 // the DRAM planes' new rows into a slab that keeps the halo (one DMA per
 // row, each row once); the two parts are joined along the channels.
@@ -47,15 +50,23 @@
 // CHECK: "imc.spad_free"(%[[CHUNK]])
 // CHECK: "imc.spad_free"(%[[SLAB2]])
 // CHECK-NOT: tensor.extract_slice %[[Y1]]
-// SPLIT: "conv1": remark: [imc-place-buffers] 1x4x10x10xf32 (1,600 B) stored row tile by row tile (2 rows per trip): 2 of 4 planes into the scratchpad, 2 to DRAM through an output slab at offset 1,664
+// SPLIT: "conv1": remark: [imc-place-buffers] 1x4x10x10xf32 (1,600 B) stored row tile by row tile (2 rows per trip): 2 of 4 planes into the scratchpad, 2 to DRAM through the buffer at offset 1,664, 2 planes per DMA
 // SPLIT: "conv2": remark: [imc-place-buffers] 1x4x10x10xf32 (1,600 B) read in row windows: 2 of 4 planes (rows of one channel) read in place from the scratchpad, 2 streamed from DRAM through a slab (4 rows) at offset 1,344
 // SPLIT: "conv1": remark: [imc-place-buffers] layer 'conv1': 800 B of DRAM traffic for stored tensors (spills), bound 0 B: 1x4x10x10xf32 (1,600 B) read by 1 stage(s): 800 B written to DRAM, 800 B read back
 // SPLIT: remark: [imc-check-buffers] 4 scratchpad buffers, peak 1728 bytes of 2048: placement verified
 
-// With 1 KiB (one row per tile), the whole tensor goes through DRAM and the slabs.
-// ALLDRAM: "conv1": remark: [imc-place-buffers] 1x4x10x10xf32 (1,600 B) stored row tile by row tile (1 rows per trip): 0 of 4 planes into the scratchpad, 4 to DRAM through an output slab
+// With 1 KiB (one row per tile), the whole tensor goes through DRAM and the
+// slabs; a plane's output row (40 B) fits the 64 B staging buffer, so conv1
+// stores through it (allocated within the trip), one plane per DMA.
+// ALLDRAM: "conv1": remark: [imc-place-buffers] 1x4x10x10xf32 (1,600 B) stored row tile by row tile (1 rows per trip): 0 of 4 planes into the scratchpad, 4 to DRAM through the buffer at offset 960, 1 planes per DMA
 // ALLDRAM: "conv2": remark: [imc-place-buffers] 1x4x10x10xf32 (1,600 B) read in row windows: 0 of 4 planes (rows of one channel) read in place from the scratchpad, 4 streamed from DRAM through a slab (3 rows)
 // ALLDRAM: remark: [imc-check-buffers] {{.*}} placement verified
+// STAGED: scf.for %[[I:.*]] = %c0 to %c10 step %c1
+// STAGED: %[[TILE:.*]] = linalg.add
+// STAGED: %[[STAGE:.*]] = "imc.spad_alloc"() {offset = 960 : i64, size = 40 : i64} : () -> memref<1x1x1x10xf32, 1>
+// STAGED-COUNT-4: "imc.dma"(%[[STAGE]], %{{.*}}) {offsets = array<i64: 0, 0, 0, 0>, sizes = array<i64: 1, 1, 1, 10>, strides = array<i64: 1, 1, 1, 1>}
+// STAGED: "imc.spad_free"(%[[STAGE]])
+// STAGED-NEXT: scf.yield
 
 // With 3 KiB it stays on chip: no slab for it, no DMA.
 // RESIDENT: "conv1": remark: [imc-place-buffers] 1x4x10x10xf32 (1,600 B) stored row tile by row tile (2 rows per trip): 4 of 4 planes into the scratchpad
