@@ -71,7 +71,12 @@ class ImcPlaceBuffers(ImcPass):
       its rows of the on-chip planes in place (views of the chunks) and
       streams the DRAM planes' rows through a slab; the parts are joined
       along the channels (`tensor.concat` marked `imc.join`). Otherwise it
-      is joined whole before the loop, as for any stage.
+      is joined whole before the loop, as for any stage;
+    * a stored tensor the stage's loop assembles row tile by row tile
+      (`tensor.insert_slice` into its iteration argument) is stored by each
+      trip: its on-chip planes into views of the chunks, its DRAM planes
+      through the staging buffer (or an output slab when one plane's rows do
+      not fit it), and not after the loop.
 
     A stage's slabs lie side by side in bytes the plan reserves at that
     stage (`plan_homes(reserve=...)`: full-height slabs of every channel,
