@@ -343,10 +343,11 @@ class ImcPlaceBuffers(ImcPass):
                 dram = memref.AllocOp(ir.MemRefType.get([k * plane], et), [], []).result
                 dview = _expand_buffer(dram, ir.MemRefType.get([1, k, h, w], et), [1, k, h, w])
                 base, tile_bytes = self._staging
-                offset = self._slab_at.get(id(store.insert), base)
-                per = k if offset != base else max(1, min(k, tile_bytes // (rows * w * elem)))
+                reserved = id(store.insert) in self._slab_at
+                offset = self._slab_at[id(store.insert)] if reserved else base
+                per = k if reserved else max(1, min(k, tile_bytes // (rows * w * elem)))
                 out_t = ir.MemRefType.get([1, per, rows, w], et, memory_space=i64_attr(1))
-                if offset != base:  # a reserved slab, for the whole loop
+                if reserved:  # an output slab, for the whole loop
                     out = SpadAllocOp(i64_attr(offset), i64_attr(per * rows * w * elem), out_t).result
         with ir.InsertionPoint.after(store.insert), loc:
             lo = store.insert.operands[2]
