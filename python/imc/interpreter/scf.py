@@ -10,9 +10,10 @@ import numpy as np
 
 from torch_mlir import ir
 
-from imc.ir_utils import TRANSFER_ATTR
+from imc.ir_utils import JOIN_ATTR, TRANSFER_ATTR
 
-from .core import DYNAMIC, impl
+from .core import DYNAMIC, impl, register_block_rewriter, slot_uses
+from .imc import count_dma
 
 
 @impl("scf.for")
@@ -91,15 +92,26 @@ def index_switch(interp, op, args):
 # slice copy per trip and tile, with the same results, the same final staging
 # contents and validity, and the same counters as the ops (each DMA counted
 # once per trip). It falls back to the ops when a staging buffer is not live.
+#
+# A load loop returns a read-only view of the DRAM window instead of a copy
+# when its trips load the window whole and in order, and nothing can change
+# the window while the view is alive (`loads_as_views`): either the DRAM
+# buffer is allocated in the same block and written only by store loops
+# before the load, or the result is read only by a later `tensor.concat
+# {imc.join}` of the block (which copies it) and nothing in between can write
+# memory outside the scratchpad.  The view is read-only and, as other read-only
+# arrays of the interpreter, its data never changes while it is referenced
+# (the buffer it views is not written again, and stays allocated).
 # ---------------------------------------------------------------------------
 
 class _TransferPlan:
-    __slots__ = ("stores", "loads", "carried")
+    __slots__ = ("stores", "loads", "carried", "view")
 
     def __init__(self):
         self.stores = []  # (dma op, staging slot, piece slot, piece offset, dram slot, dram offset, n)
         self.loads = []  # (dma op, staging slot, dram slot, dram offset, tensor offset, n)
         self.carried = False
+        self.view = False  # the result may be a read-only view of the DRAM buffer (set by a block rewriter)
 
 
 def _transfer_plan(op):
@@ -167,8 +179,6 @@ def _transfer_plan(op):
 
 
 def _run_transfer(interp, plan, lb, ub, step, carried):
-    from .imc import count_dma
-
     ex = getattr(interp, "imc", None)
     spad = None if ex is None else ex.chip.spad
     if spad is None:
@@ -184,14 +194,16 @@ def _run_transfer(interp, plan, lb, ub, step, carried):
         return sum(int(env[s]) for s in terms)
 
     def move(dma_op, buf, dst, b, src, a, n, load):
-        """dst[iv+b : +n] = src[iv+a : +n] for every trip; the staging buffer
-        ends as the last trip leaves it; the DMA counted once per trip."""
-        windows = _trip_windows(dst, b, src, a, n, trips)
-        if windows is not None:
-            windows[0][...] = windows[1]
-        else:
-            for iv in trips:
-                dst[iv + b : iv + b + n] = src[iv + a : iv + a + n]
+        """dst[iv+b : +n] = src[iv+a : +n] for every trip (dst None: no copy,
+        the caller returns a view of src); the staging buffer ends as the last
+        trip leaves it; the DMA counted once per trip."""
+        if dst is not None:
+            windows = _trip_windows(dst, b, src, a, n, trips)
+            if windows is not None:
+                windows[0][...] = windows[1]
+            else:
+                for iv in trips:
+                    dst[iv + b : iv + b + n] = src[iv + a : iv + a + n]
         staging = env[buf]
         staging[...] = src[last + a : last + a + n]
         spad.valid_view(staging)[...] = True
@@ -203,6 +215,13 @@ def _run_transfer(interp, plan, lb, ub, step, carried):
         return []
     init = carried[0]
     starts = [(at(toff), n) for _, _, _, _, toff, n in plan.loads]
+    if plan.view:
+        dma_op, buf, dram_slot, doff, _, n = plan.loads[0]
+        dram, a = env[dram_slot], at(doff)
+        view = _whole_window(init, dram, a, starts, trips)
+        if view is not None:
+            move(dma_op, buf, None, 0, dram, a, n, load=True)
+            return [view]
     if isinstance(init, np.ndarray) and init.ndim == 1 and _covers(starts, trips, init.shape[0]):
         out = np.empty_like(init)  # every element is loaded below
     else:
@@ -254,3 +273,84 @@ def _covers(starts, trips, size) -> bool:
             return False
         reach = max(reach, hi)
     return spans[0][0] == 0 and reach >= size
+
+
+def _whole_window(init, dram, a, starts, trips):
+    """A read-only view of ``dram[first + a : +size]`` when one load whose
+    trips tile [0, size) of the 1-D result in order reads exactly that
+    window (in bounds, same dtype), else None."""
+    if len(starts) != 1 or not isinstance(init, np.ndarray) or not isinstance(dram, np.ndarray):
+        return None
+    (t, n), size = starts[0], (init.shape[0] if init.ndim == 1 else -1)
+    first, last = trips[0], trips[-1]
+    if (
+        dram.ndim != 1
+        or dram.dtype != init.dtype
+        or n != trips.step
+        or first + t != 0
+        or last + t + n != size
+        or first + a < 0
+        or last + a + n > dram.shape[0]
+    ):
+        return None
+    view = dram[first + a : last + a + n]
+    view.flags.writeable = False
+    return view
+
+
+# Ops that write no memory outside the scratchpad (nor any tensor's array).
+_SPAD_ONLY = frozenset({"imc.spad_alloc", "imc.spad_free", "bufferization.to_tensor", "tensor.empty"})
+
+
+def loads_as_views(interp, steps, yield_slots, arg_slots):
+    """Block rewriter: marks the transfer load loops that may return a view
+    of their DRAM window (see above).  A loop qualifies when it has one load
+    and either
+
+    * its DRAM buffer is a ``memref.alloc`` of this block that is read only
+      by transfer loops (and ``memref.dealloc``), the ones that store into it
+      all before this loop: the window never changes afterwards; or
+    * its one result is read only by a later ``tensor.concat {imc.join}`` of
+      this block and every step in between is an op of `_SPAD_ONLY` or
+      another load loop (which writes only its staging buffer and a fresh
+      tensor): the join copies the window before anything can change it.
+    """
+    plans = {}
+    for i, (_, op, _, outs) in enumerate(steps):
+        if op.name == "scf.for" and TRANSFER_ATTR in op.ir.attributes:
+            plan = op.static if op.static is not None else _transfer_plan(op)
+            if plan:
+                op.static = plan
+                plans[i] = plan
+    loads = {i: p for i, p in plans.items() if p.loads and not p.stores and len(p.loads) == 1 and p.carried}
+    if not loads:
+        return steps
+    uses = slot_uses(steps, yield_slots)
+    allocs = {outs[0] for _, op, _, outs in steps if op.name == "memref.alloc" and len(outs) == 1}
+
+    def stable_after(dram, i):
+        for k in uses.get(dram, []):
+            if k >= 0 and steps[k][1].name == "memref.dealloc":
+                continue
+            p = plans.get(k) if k >= 0 else None
+            if not p or not (k in loads or (p.stores and not p.loads and k < i)):
+                return False
+        return True
+
+    for i, plan in loads.items():
+        if plan.loads[0][2] in allocs and stable_after(plan.loads[0][2], i):
+            plan.view = True
+            continue
+        readers = uses.get(steps[i][3][0], [])
+        if len(readers) != 1 or readers[0] <= i:
+            continue
+        j = readers[0]
+        join = steps[j][1]
+        if join.name != "tensor.concat" or JOIN_ATTR not in join.ir.attributes:
+            continue
+        if all(steps[k][1].name in _SPAD_ONLY or k in loads for k in range(i + 1, j)):
+            plan.view = True
+    return steps
+
+
+register_block_rewriter(loads_as_views)

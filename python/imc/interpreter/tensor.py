@@ -9,6 +9,8 @@ iteration, into the array it returned in the previous iteration.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from torch_mlir import ir
@@ -52,12 +54,13 @@ def _slice_static(op):
             list(ir.DenseI64ArrayAttr(a["static_sizes"])),
             list(ir.DenseI64ArrayAttr(a["static_strides"])),
             _segments(op),
+            [None, None, None],  # `extract_slice`'s cache: (source shape, index, result shape)
         )
     return st
 
 
 def _slices(op, dyn):
-    offs, sizes, strides, seg = _slice_static(op)
+    offs, sizes, strides = _slice_static(op)[:3]
     it = iter(dyn)
     o = mixed_values(offs, it)
     s = mixed_values(sizes, it)
@@ -78,11 +81,20 @@ def _index(o, s, st, shape, op):
 @impl("tensor.extract_slice")
 def extract_slice(interp, op, args):
     src = args[0]
+    cache = _slice_static(op)[4]
+    if len(args) == 1 and cache[0] == src.shape:  # static slice of a source shaped as last time
+        r = src[cache[1]]
+        return (r if cache[2] is None else r.reshape(cache[2]),)
     o, s, st = _slices(op, args[1:])
-    r = src[_index(o, s, st, src.shape, op)]
+    idx = _index(o, s, st, src.shape, op)
+    r = src[idx]
     rshape = op.result_types[0].shape
+    reduced = None
     if len(rshape) != r.ndim:
-        r = r.reshape(_reduced_shape(s, rshape))
+        reduced = _reduced_shape(s, rshape)
+        r = r.reshape(reduced)
+    if len(args) == 1 and isinstance(src, np.ndarray):
+        cache[:] = (src.shape, idx, reduced)
     return (r,)
 
 
@@ -244,21 +256,29 @@ def _reshape_to_result(op, x, dyn_shape=None):
 @impl("tensor.expand_shape")
 def expand_shape(interp, op, args):
     src = args[0]
-    shape = op.result_types[0].shape
-    if DYNAMIC in shape:
-        static = list(ir.DenseI64ArrayAttr(op.ir.attributes["static_output_shape"]))
-        shape = mixed_values(static, iter(args[1:]))
-    return (np.reshape(src, shape),)
+    shape = op.static
+    if shape is None:  # the static result shape, or the static_output_shape list when dynamic
+        shape = tuple(op.result_types[0].shape)
+        if DYNAMIC in shape:
+            shape = list(ir.DenseI64ArrayAttr(op.ir.attributes["static_output_shape"]))
+        op.static = shape
+    if type(shape) is list:
+        shape = mixed_values(shape, iter(args[1:]))
+    return (src.reshape(shape) if type(src) is np.ndarray else np.reshape(src, shape),)
 
 
 @impl("tensor.collapse_shape")
 def collapse_shape(interp, op, args):
     src = args[0]
     st = op.static
-    if st is None:
-        st = op.static = [[int(ir.IntegerAttr(i).value) for i in grp] for grp in op.ir.attributes["reassociation"]]
-    shape = [int(np.prod([src.shape[i] for i in grp], dtype=np.int64)) for grp in st]
-    return (np.reshape(src, shape),)
+    if st is None:  # [reassociation groups, (source shape, result shape) of the last call]
+        grps = [[int(ir.IntegerAttr(i).value) for i in grp] for grp in op.ir.attributes["reassociation"]]
+        st = op.static = [grps, None, None]
+    sshape = np.shape(src)
+    if st[1] != sshape:
+        st[2] = tuple(math.prod(sshape[i] for i in grp) for grp in st[0])
+        st[1] = sshape
+    return (src.reshape(st[2]) if type(src) is np.ndarray else np.reshape(src, st[2]),)
 
 
 @impl("tensor.reshape")
