@@ -135,14 +135,12 @@ class ImcPlaceBuffers(ImcPass):
         self._staging = (hw.spad_bytes - staging, tile)
         # The slabs of a tiled stage (input rows; output rows on their way to
         # DRAM) lie side by side in bytes the plan reserves for that stage (at
-        # the top, below the staging buffers): (loop, key op, bytes).
-        by_stage: dict[int, list] = {}
-        for slab in streamed + [x for group in rowwise.values() for x in group]:
-            by_stage.setdefault(program.stage_of[slab.loop], []).append((slab.loop, slab.read, slab.nbytes))
-        for st in stores.values():
-            if st.nbytes // st.channels > tile:  # a plane's rows do not fit the staging buffer: an output slab
-                by_stage.setdefault(program.stage_of[st.loop], []).append((st.loop, st.insert, st.nbytes))
-        reserve = {k: sum(-(-b // align) * align for _, _, b in group) for k, group in by_stage.items()}
+        # the top, below the staging buffers). First with every slab at full
+        # size (safe whatever the split); then, with the slabs a stored
+        # tensor needs for its DRAM planes only, kept when no slab grows.
+        slab_stores = [st for st in stores.values() if st.nbytes // st.channels > tile]
+        by_stage = _slab_needs(program, streamed, rowwise, slab_stores, None)
+        reserve = _reserve(by_stage, align)
         most = max(reserve.values(), default=0)
         if staging + most >= hw.spad_bytes:
             k = max(reserve, key=reserve.get)
@@ -154,6 +152,14 @@ class ImcPlaceBuffers(ImcPass):
             raise PassFailure()
         bound = capacity_bound(program, hw.spad_bytes)
         plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve)
+        if rowwise or slab_stores:
+            needs = _slab_needs(program, streamed, rowwise, slab_stores, plan)
+            tighter = plan_homes(program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align))
+            again = _reserve(_slab_needs(program, streamed, rowwise, slab_stores, tighter), align)
+            if all(again.get(k, 0) <= b for k, b in _reserve(needs, align).items()) and set(again) <= set(needs):
+                plan, by_stage = tighter, needs
+                reserve = _reserve(needs, align)
+                most = max(reserve.values(), default=0)
         self._slab_at = {}
         for k, group in by_stage.items():
             at = plan.reserved[k]
@@ -668,6 +674,30 @@ def _row_store(value):
     if sizes[0] != 1 or sizes[1] != c or sizes[3] != w or sizes[2] == dyn:
         return None
     return _RowStore(loop, insert, sizes[2], c, c * sizes[2] * w * element_bytes(t.element_type))
+
+
+def _slab_needs(program, streamed, rowwise, slab_stores, plan) -> dict:
+    """Stage -> [(loop, key op, bytes)] of the slabs it needs: a streamed
+    model input's and an output slab's in full; a stored tensor's for the
+    planes `plan` leaves in DRAM at that read (all of them without a plan)."""
+    out: dict[int, list] = {}
+    for slab in streamed:
+        out.setdefault(program.stage_of[slab.loop], []).append((slab.loop, slab.read, slab.nbytes))
+    for (i, k), group in rowwise.items():
+        t = program.tensors[i]
+        planes = t.size // t.granule
+        off = planes if plan is None else planes - plan.homes[i].resident[t.consumers.index(k)] // t.granule
+        for slab in group:
+            if off:
+                out.setdefault(k, []).append((slab.loop, slab.read, slab.nbytes * off // planes))
+    for st in slab_stores:
+        k = program.stage_of[st.loop]
+        out.setdefault(k, []).append((st.loop, st.insert, st.nbytes))
+    return out
+
+
+def _reserve(by_stage, align) -> dict[int, int]:
+    return {k: sum(-(-b // align) * align for _, _, b in group) for k, group in by_stage.items() if group}
 
 
 def _row_reads(program, users, slabs) -> dict:

@@ -34,7 +34,7 @@
 // CHECK: "imc.spad_free"(%[[OUT]])
 // CHECK: %[[ONCHIP:.*]] = memref.expand_shape %[[CHUNK]]
 // CHECK: %[[OFFCHIP:.*]] = memref.expand_shape %[[DRAM]]
-// CHECK: %[[SLAB2:.*]] = "imc.spad_alloc"() {offset = 1344 : i64, size = 320 : i64} : () -> memref<1x2x4x10xf32, 1>
+// CHECK: %[[SLAB2:.*]] = "imc.spad_alloc"() {offset = 1664 : i64, size = 320 : i64} : () -> memref<1x2x4x10xf32, 1>
 // CHECK: scf.for %[[IV:.*]] = %c0 to %c8 step %c2
 // CHECK: %[[WIN:.*]] = memref.subview %[[ONCHIP]][0, 0, %[[IV]], 0] [1, 2, 4, 10]
 // CHECK: %[[IN_PLACE:.*]] = bufferization.to_tensor %[[WIN]] restrict
@@ -51,7 +51,7 @@
 // CHECK: "imc.spad_free"(%[[SLAB2]])
 // CHECK-NOT: tensor.extract_slice %[[Y1]]
 // SPLIT: "conv1": remark: [imc-place-buffers] 1x4x10x10xf32 (1,600 B) stored row tile by row tile (2 rows per trip): 2 of 4 planes into the scratchpad, 2 to DRAM through the buffer at offset 1,664, 2 planes per DMA
-// SPLIT: "conv2": remark: [imc-place-buffers] 1x4x10x10xf32 (1,600 B) read in row windows: 2 of 4 planes (rows of one channel) read in place from the scratchpad, 2 streamed from DRAM through a slab (4 rows) at offset 1,344
+// SPLIT: "conv2": remark: [imc-place-buffers] 1x4x10x10xf32 (1,600 B) read in row windows: 2 of 4 planes (rows of one channel) read in place from the scratchpad, 2 streamed from DRAM through a slab (4 rows) at offset 1,664
 // SPLIT: "conv1": remark: [imc-place-buffers] layer 'conv1': 800 B of DRAM traffic for stored tensors (spills), bound 0 B: 1x4x10x10xf32 (1,600 B) read by 1 stage(s): 800 B written to DRAM, 800 B read back
 // SPLIT: remark: [imc-check-buffers] 4 scratchpad buffers, peak 1728 bytes of 2048: placement verified
 
