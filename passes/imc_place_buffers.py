@@ -79,9 +79,11 @@ class ImcPlaceBuffers(ImcPass):
       not fit it), and not after the loop.
 
     A stage's slabs lie side by side in bytes the plan reserves at that
-    stage (`plan_homes(reserve=...)`: full-height slabs of every channel,
-    taken off the capacity there and below the staging buffers); a stage
-    whose slabs and the staging buffers do not fit is an error.
+    stage (`plan_homes(reserve=...)`: taken off the capacity there, below the
+    staging buffers): first every slab at full size (all channels), then, in
+    a second plan kept when no slab grows, a stored tensor's slabs for the
+    planes the first plan leaves in DRAM. A stage whose full-size slabs and
+    the staging buffers do not fit is an error.
     """
 
     name = "imc-place-buffers"
