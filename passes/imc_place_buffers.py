@@ -699,6 +699,7 @@ def _slab_needs(program, streamed, rowwise, slab_stores, plan) -> dict:
 
 
 def _reserve(by_stage, align) -> dict[int, int]:
+    """Stage -> the aligned bytes of its slabs (`_slab_needs`)."""
     return {k: sum(-(-b // align) * align for _, _, b in group) for k, group in by_stage.items() if group}
 
 
