@@ -246,6 +246,15 @@ class CompiledOp:
             f"error: {message} in '{self.name}' at {self.location}", op_name=self.name, loc=self.location
         )
 
+    def failure(self, exc: Exception) -> InterpreterError:
+        """What executing this op raised, as an InterpreterError: interpreter
+        errors as they are, others (NumPy's) wrapped with the op's location."""
+        if isinstance(exc, InterpreterError):
+            return exc
+        err = self.error(f"{type(exc).__name__}: {exc}")
+        err.__cause__ = exc
+        return err
+
     def __repr__(self) -> str:
         return f"CompiledOp({self.name})"
 
@@ -433,10 +442,8 @@ class Interpreter:
             args = [env[i] for i in ins]
             try:
                 res = fn(self, op, args)
-            except InterpreterError:
-                raise
-            except Exception as e:  # wrap NumPy errors with the op location
-                raise op.error(f"{type(e).__name__}: {e}") from e
+            except Exception as e:
+                raise op.failure(e)
             for i, r in zip(outs, res):
                 env[i] = r
             if on_op is not None:

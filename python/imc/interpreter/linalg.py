@@ -45,7 +45,7 @@ import numpy as np
 from torch_mlir import ir
 
 from .arith import out_kernel
-from .core import InterpreterError, impl
+from .core import impl
 
 # ------------------------------------------------------------------ helpers
 
@@ -233,10 +233,8 @@ class _BodyProgram:
                     owned[k] = True
                 else:
                     res = fn(interp, op, args)
-            except InterpreterError:
-                raise
-            except Exception as e:  # wrap NumPy errors with the op location
-                raise op.error(f"{type(e).__name__}: {e}") from e
+            except Exception as e:
+                raise op.failure(e)
             for i, r in zip(outs, res):
                 env[i] = r
             for s in self.frees[k]:
