@@ -4,7 +4,7 @@ scratchpad or DRAM."""
 from dataclasses import dataclass, field
 
 from torch_mlir import ir
-from torch_mlir.dialects import arith, bufferization, linalg, memref, scf, tensor
+from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
 from imc.ir_utils import (
@@ -25,7 +25,7 @@ from imc.ir_utils import (
 )
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import capacity_bound, plan_homes, stage_program
-from imc.row_slabs import find_row_slabs, load_rows, row_view, stream_rows, view_rows
+from imc.row_slabs import find_row_slabs, load_rows, row_view, stream_rows, view_along, view_rows, zero_fill
 
 
 @dataclass
@@ -337,11 +337,10 @@ class ImcPlaceBuffers(ImcPass):
         rows = store.rows
         chunk_bufs, views = [], []
         with ir.InsertionPoint(store.loop), loc:
-            zero = arith.ConstantOp(et, 0.0 if isinstance(et, ir.FloatType) else 0).result
             for ch in home.chunks:
                 k = (ch.end - ch.start) // elem
                 buf = SpadAllocOp(i64_attr(ch.offset), i64_attr(k * elem), ir.MemRefType.get([k], et, memory_space=i64_attr(1))).result
-                linalg.fill(zero, outs=[buf])
+                zero_fill(buf)
                 shape = [1, k // plane, h, w]
                 views.append((ch.start // elem // plane, _expand_buffer(buf, ir.MemRefType.get(shape, et, memory_space=i64_attr(1)), shape)))
                 chunk_bufs.append((ch, buf))
@@ -371,9 +370,9 @@ class ImcPlaceBuffers(ImcPass):
                 for a in range(on_chip, c, per):
                     k = min(per, c - a)
                     piece = extract_slice(tile, [0, a, 0, 0], [1, k, rows, w], loc=loc)
-                    buf = out if k == per else _prefix(out, k)
+                    buf = out if k == per else view_along(out, 1, 0, k)
                     bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
-                    dst = row_view(_plane_view(dview, a - on_chip, k), lo, rows)
+                    dst = row_view(_planes(dview, a - on_chip, k), lo, rows)
                     DmaOp(buf, dst, i64_array([0, 0, 0, 0]), i64_array([1, k, rows, w]), i64_array([1, 1, 1, 1]))
                 if staged:
                     SpadFreeOp(out)
@@ -414,16 +413,9 @@ class ImcPlaceBuffers(ImcPass):
                     views.append(_expand_buffer(buf, ir.MemRefType.get(shape, et, memory_space=i64_attr(1)), shape))
             dview = None
             if on_chip < planes:
-                k = planes - on_chip
-                at = (on_chip - in_dram) * plane
-                flat = dram
-                if ir.MemRefType(dram.type).shape != [k * plane]:
-                    flat = memref.SubViewOp(
-                        ir.MemRefType.get([k * plane], et, layout=ir.StridedLayoutAttr.get(at, [1])),
-                        dram, [], [], [], [at], [k * plane], [1],
-                    ).result
-                layout = ir.StridedLayoutAttr.get(at, [k * plane, plane, w, 1]) if at else None
-                dview = _expand_buffer(flat, ir.MemRefType.get([1, k, h, w], et, layout=layout), [1, k, h, w])
+                k = planes - in_dram  # the DRAM buffer's planes; this read takes the last planes - on_chip
+                whole = _expand_buffer(dram, ir.MemRefType.get([1, k, h, w], et), [1, k, h, w])
+                dview = _planes(whole, on_chip - in_dram, planes - on_chip)
         for slab in reads:
             pieces = [view_rows(slab, v, loc=loc) for v in views]
             how = f"{on_chip} of {planes} planes (rows of one channel) read in place from the scratchpad"
@@ -605,25 +597,12 @@ def _replay(chain, base, clones: dict, before):
     return v
 
 
-def _plane_view(buf, first: int, count: int) -> ir.Value:
-    """Planes (dimension 1) `[first, first + count)` of the 4-D buffer `buf`."""
-    t = ir.MemRefType(buf.type)
-    n, _, h, w = t.shape
-    strides, base = t.get_strides_and_offset()
-    if first == 0 and count == t.shape[1]:
+def _planes(buf, first: int, count: int) -> ir.Value:
+    """Planes (dimension 1) `[first, first + count)` of the 4-D buffer `buf`
+    (`buf` itself when that is all of it)."""
+    if first == 0 and count == ir.MemRefType(buf.type).shape[1]:
         return buf
-    layout = ir.StridedLayoutAttr.get(base + first * strides[1], strides)
-    rt = ir.MemRefType.get([n, count, h, w], t.element_type, layout=layout, memory_space=t.memory_space)
-    return memref.SubViewOp(rt, buf, [], [], [], [0, first, 0, 0], [n, count, h, w], [1, 1, 1, 1]).result
-
-
-def _prefix(buf, count: int) -> ir.Value:
-    """The first `count` planes of the 4-D identity-layout buffer `buf`."""
-    t = ir.MemRefType(buf.type)
-    n, _, h, w = t.shape
-    strides, _ = t.get_strides_and_offset()
-    rt = ir.MemRefType.get([n, count, h, w], t.element_type, layout=ir.StridedLayoutAttr.get(0, strides), memory_space=t.memory_space)
-    return memref.SubViewOp(rt, buf, [], [], [], [0, 0, 0, 0], [n, count, h, w], [1, 1, 1, 1]).result
+    return view_along(buf, 1, first, count)
 
 
 def _reassociation(groups) -> ir.ArrayAttr:

@@ -35,7 +35,7 @@ from torch_mlir.dialects import arith, bufferization, linalg, memref, scf
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
 from imc.ir_utils import i64_array, i64_attr, index_constant
 
-__all__ = ["RowSlab", "find_row_slabs", "load_rows", "row_view", "stream_rows", "view_rows"]
+__all__ = ["RowSlab", "find_row_slabs", "load_rows", "row_view", "stream_rows", "view_along", "view_rows", "zero_fill"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 _NO_DATA = ("tensor.empty", "arith.constant", "linalg.fill")  # init operands carry no input rows
@@ -146,24 +146,36 @@ def _clone_at(value, loop, iv, replacement, ip, memo):
     return clone.results[list(op.results).index(value)] if len(op.results) > 1 else clone.results[0]
 
 
-def row_view(buf, row, count) -> ir.Value:
-    """Rows `[row, row + count)` (ints or index values) of the 4-D buffer
-    `buf` (dimension 2 is the rows) as a view with `buf`'s strides and memory
-    space."""
+def view_along(buf, dim: int, start, count) -> ir.Value:
+    """`[start, start + count)` (ints or index values) of dimension `dim` of
+    the 4-D buffer `buf`, whole in the others, as a view with `buf`'s strides
+    and memory space."""
     t = ir.MemRefType(buf.type)
-    n, c, _, w = t.shape
     strides, base = t.get_strides_and_offset()
-    static_row = row if isinstance(row, int) else _DYN
+    static_start = start if isinstance(start, int) else _DYN
     static_count = count if isinstance(count, int) else _DYN
-    dynamic = _DYN in (static_row, base) or any(x == _DYN for x in strides)
-    offset = _DYN if dynamic else base + static_row * strides[2]
-    layout = ir.StridedLayoutAttr.get(offset, strides)
-    rt = ir.MemRefType.get([n, c, static_count, w], t.element_type, layout=layout, memory_space=t.memory_space)
-    dyn_offsets = [] if static_row != _DYN else [row]
+    dynamic = _DYN in (static_start, base) or any(x == _DYN for x in strides)
+    offset = _DYN if dynamic else base + static_start * strides[dim]
+    offsets, sizes = [0] * 4, list(t.shape)
+    offsets[dim], sizes[dim] = static_start, static_count
+    rt = ir.MemRefType.get(sizes, t.element_type, layout=ir.StridedLayoutAttr.get(offset, strides), memory_space=t.memory_space)
+    dyn_offsets = [] if static_start != _DYN else [start]
     dyn_sizes = [] if static_count != _DYN else [count]
-    return memref.SubViewOp(
-        rt, buf, dyn_offsets, dyn_sizes, [], [0, 0, static_row, 0], [n, c, static_count, w], [1, 1, 1, 1]
-    ).result
+    return memref.SubViewOp(rt, buf, dyn_offsets, dyn_sizes, [], offsets, sizes, [1, 1, 1, 1]).result
+
+
+def row_view(buf, row, count) -> ir.Value:
+    """Rows `[row, row + count)` of the 4-D buffer `buf` (dimension 2)."""
+    return view_along(buf, 2, row, count)
+
+
+def zero_fill(buf) -> None:
+    """Fills the scratchpad buffer `buf` with zeros (what `imc-check-buffers`,
+    which does not follow loop trips, needs to see written before a loop
+    writes or reads it in row windows)."""
+    et = ir.MemRefType(buf.type).element_type
+    zero = arith.ConstantOp(et, 0.0 if isinstance(et, ir.FloatType) else 0).result
+    linalg.fill(zero, outs=[buf])
 
 
 def _window(read, rows: int):
@@ -218,11 +230,7 @@ def _load_rows(slab: RowSlab, dram: ir.Value, offset: int) -> ir.Value:
     lb, step = fl[0], fl[2]
     with ir.InsertionPoint(loop):
         buf = SpadAllocOp(i64_attr(offset), i64_attr(nbytes), slab_t).result
-        if isinstance(et, ir.FloatType):
-            zero = arith.ConstantOp(et, 0.0).result
-        else:
-            zero = arith.ConstantOp(et, 0).result
-        linalg.fill(zero, outs=[buf])
+        zero_fill(buf)
     with ir.InsertionPoint.after(loop):
         SpadFreeOp(buf)
     iv = ir.Value(loop.regions[0].blocks[0].arguments[0])
