@@ -42,6 +42,7 @@ from imc.ir_utils import (
     find_nested,
     is_splat_constant,
     is_tiled_stage,
+    read_only_as_buffer,
 )
 
 __all__ = ["LayerBound", "ProgramBounds", "lower_bounds", "zigzag_example_bound", "IO_LAYER"]
@@ -432,8 +433,7 @@ def lower_bounds(
         root = make_root(kind, t, -1, IO_LAYER, ("arg", i))
         alias[arg] = (root, None)
         roots.append(root)
-        uses = list(arg.uses)
-        if uses and all(u.owner.operation.name == "bufferization.to_buffer" for u in uses):
+        if read_only_as_buffer(arg):
             streamed.add(root)
 
     programs: list[tuple] = []  # (pos, layer, array, offset, shape, identity, slice bits)

@@ -270,6 +270,14 @@ def is_tiled_stage(op) -> bool:
     )
 
 
+def read_only_as_buffer(value: ir.Value) -> bool:
+    """Whether `value` (a function argument) is read only through
+    `bufferization.to_buffer` (a model input a tiled stage streams in rows:
+    its bytes move by that stage's DMAs, not at the call boundary)."""
+    uses = list(value.uses)
+    return bool(uses) and all(u.owner.operation.name == "bufferization.to_buffer" for u in uses)
+
+
 def find_nested(op, predicate):
     """The first op strictly inside `op`'s regions for which `predicate(op)`
     holds (pre-order, one walk that stops at the first match), or None."""

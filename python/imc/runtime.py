@@ -15,7 +15,15 @@ from torch_mlir import ir
 
 from imc.dialects.imc import is_spad
 from imc.frontend import layer_name
-from imc.ir_utils import JOIN_ATTR, TRANSFER_ATTR, WEIGHT_ARG_ATTR, constant_source, find_function, is_splat_constant
+from imc.ir_utils import (
+    JOIN_ATTR,
+    TRANSFER_ATTR,
+    WEIGHT_ARG_ATTR,
+    constant_source,
+    find_function,
+    is_splat_constant,
+    read_only_as_buffer,
+)
 from imc.interpreter import Interpreter
 from imc.interpreter.imc import Chip, ImcExecution, check_spad_read, mark_spad_written
 from imc.report import Report
@@ -298,11 +306,7 @@ def _tensor_io(func) -> tuple[dict[int, bool], dict[int, bool]]:
     args = func.regions[0].blocks[0].arguments
     # A tensor argument the program reads only as a DRAM buffer (the row
     # slabs of a tiled stage): its DMAs count its bytes, not the call.
-    streamed = {
-        i
-        for i, a in enumerate(args)
-        if list(a.uses) and all(u.owner.operation.name == "bufferization.to_buffer" for u in a.uses)
-    }
+    streamed = {i for i, a in enumerate(args) if read_only_as_buffer(a)}
     return (
         {i: is_tensor(t) and i not in streamed for i, t in enumerate(ftype.inputs)},
         {i: is_tensor(t) for i, t in enumerate(ftype.results)},
