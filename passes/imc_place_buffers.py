@@ -112,12 +112,13 @@ class ImcPlaceBuffers(ImcPass):
         # stored tensors read only in row windows by a stage are read in place
         # (on-chip planes) and through a slab (DRAM planes); constant
         # computations (broadcast biases) stay datapath values.
-        slabs = [s for loop in _tiled_stages(func) for s in find_row_slabs(loop)]
+        loops = _tiled_stages(func)
+        slabs = [s for loop in loops for s in find_row_slabs(loop)]
         streamed = [s for s in slabs if isinstance(s.source.owner, ir.Block) and s.source.owner.owner.operation == func]
         rowwise = _row_reads(program, users, slabs)
         # Stored tensors a tiled stage produces row tile by row tile: each
         # trip stores its rows to the tensor's home.
-        stores = {i: st for i, t in enumerate(program.tensors) if (st := _row_store(t.value)) is not None}
+        stores = {i: st for i, t in enumerate(program.tensors) if (st := _row_store(t.value, loops)) is not None}
         for i in {i for i, _ in rowwise} | set(stores):
             t = program.tensors[i]
             _, _, h, w = ir.RankedTensorType(t.value.type).shape
@@ -626,15 +627,15 @@ class _RowStore:
     nbytes: int  # the rows of every channel
 
 
-def _row_store(value):
-    """The `_RowStore` of `value` when a tiled stage's loop yields it as
+def _row_store(value, loops):
+    """The `_RowStore` of `value` when one of `loops` (tiled stages) yields it as
     `tensor.insert_slice %tile into %acc[0, 0, %lo, 0] [1, C, R, W]` (the
     loop's iteration argument, whole other dimensions), else None."""
     owner = value.owner
     if isinstance(owner, ir.Block):
         return None
     loop = owner.operation
-    if loop.name != "scf.for" or not is_tiled_stage(loop):
+    if loop not in loops:
         return None
     t = ir.RankedTensorType(value.type)
     if t.rank != 4 or not t.has_static_shape or t.shape[0] != 1:
