@@ -342,14 +342,13 @@ class ImcPlaceBuffers(ImcPass):
                 k = (ch.end - ch.start) // elem
                 buf = SpadAllocOp(i64_attr(ch.offset), i64_attr(k * elem), ir.MemRefType.get([k], et, memory_space=i64_attr(1))).result
                 zero_fill(buf)
-                shape = [1, k // plane, h, w]
-                views.append((ch.start // elem // plane, _expand_buffer(buf, ir.MemRefType.get(shape, et, memory_space=i64_attr(1)), shape)))
+                views.append((ch.start // elem // plane, _as_planes(buf, h, w)))
                 chunk_bufs.append((ch, buf))
             dram = out = None
             if on_chip < c:
                 k = c - on_chip
                 dram = memref.AllocOp(ir.MemRefType.get([k * plane], et), [], []).result
-                dview = _expand_buffer(dram, ir.MemRefType.get([1, k, h, w], et), [1, k, h, w])
+                dview = _as_planes(dram, h, w)
                 base, tile_bytes = self._staging
                 reserved = id(store.insert) in self._slab_at
                 offset = self._slab_at[id(store.insert)] if reserved else base
@@ -405,18 +404,12 @@ class ImcPlaceBuffers(ImcPass):
         planes = n * c
         on_chip = home.resident[j] // elem // plane
         in_dram = home.dram_start // elem // plane
-        views = []
         with ir.InsertionPoint(first), loc:
-            for ch, buf in chunk_bufs:
-                if ch.until >= j:
-                    k = (ch.end - ch.start) // elem // plane
-                    shape = [1, k, h, w]
-                    views.append(_expand_buffer(buf, ir.MemRefType.get(shape, et, memory_space=i64_attr(1)), shape))
+            views = [_as_planes(buf, h, w) for ch, buf in chunk_bufs if ch.until >= j]
             dview = None
             if on_chip < planes:
-                k = planes - in_dram  # the DRAM buffer's planes; this read takes the last planes - on_chip
-                whole = _expand_buffer(dram, ir.MemRefType.get([1, k, h, w], et), [1, k, h, w])
-                dview = _planes(whole, on_chip - in_dram, planes - on_chip)
+                # The DRAM buffer holds planes [in_dram, planes); this read takes [on_chip, planes).
+                dview = _planes(_as_planes(dram, h, w), on_chip - in_dram, planes - on_chip)
         for slab in reads:
             pieces = [view_rows(slab, v, loc=loc) for v in views]
             how = f"{on_chip} of {planes} planes (rows of one channel) read in place from the scratchpad"
@@ -610,9 +603,13 @@ def _reassociation(groups) -> ir.ArrayAttr:
     return ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in groups])
 
 
-def _expand_buffer(buf, result_type, shape) -> ir.Value:
-    """The contiguous 1-D buffer `buf` viewed as [1, k, h, w]."""
-    return memref.ExpandShapeOp(result_type, buf, _reassociation([[0, 1, 2, 3]]), [], shape).result
+def _as_planes(buf, h: int, w: int) -> ir.Value:
+    """The contiguous 1-D buffer `buf` viewed as its [1, planes, h, w] (in
+    its memory space)."""
+    t = ir.MemRefType(buf.type)
+    shape = [1, t.shape[0] // (h * w), h, w]
+    result = ir.MemRefType.get(shape, t.element_type, memory_space=t.memory_space)
+    return memref.ExpandShapeOp(result, buf, _reassociation([[0, 1, 2, 3]]), [], shape).result
 
 
 @dataclass
