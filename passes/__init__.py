@@ -26,7 +26,7 @@ PIPELINES: dict[str, tuple[str, str]] = {
         "imc-map-to-crossbars, imc-place-buffers, imc-check-buffers",
     ),
     "imc-tiled": (
-        "imc-default after tiling convolution stages that do not fit over output rows (every working set on chip)",
+        "imc-default after tiling convolution stages that do not fit over output rows (their working sets on chip)",
         "imc-tile-rows, imc-default",
     ),
 }
