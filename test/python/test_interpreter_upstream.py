@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.special
 import torch
 import torch.nn as nn
 from torch_mlir import fx, ir
@@ -104,12 +105,83 @@ def test_batch_matmul():
     _check(_Bmm(), torch.randn(4, 5, 6), torch.randn(4, 6, 3))
 
 
+_MAPS = {
+    "ab": "affine_map<(d0, d1, d2) -> (d0, d2)>",
+    "ba": "affine_map<(d0, d1, d2) -> (d2, d0)>",
+    "bc": "affine_map<(d0, d1, d2) -> (d2, d1)>",
+    "cb": "affine_map<(d0, d1, d2) -> (d1, d2)>",
+    "out": "affine_map<(d0, d1, d2) -> (d0, d1)>",
+    "bmk": "affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>",
+    "bkm": "affine_map<(d0, d1, d2, d3) -> (d0, d3, d1)>",
+    "bkn": "affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>",
+    "bnk": "affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>",
+    "bout": "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>",
+}
+
+
+@pytest.mark.parametrize(
+    "op,a_map,b_map,out_map,a_shape,b_shape,c_shape,expect",
+    [
+        ("matmul", "ab", "bc", "out", (3, 5), (5, 4), (3, 4), lambda a, b: a @ b),
+        ("matmul", "ab", "cb", "out", (3, 5), (4, 5), (3, 4), lambda a, b: a @ b.T),
+        ("matmul", "ba", "bc", "out", (5, 3), (5, 4), (3, 4), lambda a, b: a.T @ b),
+        ("batch_matmul", "bkm", "bnk", "bout", (2, 5, 3), (2, 4, 5), (2, 3, 4),
+         lambda a, b: a.transpose(0, 2, 1) @ b.transpose(0, 2, 1)),
+        ("batch_matmul", "bmk", "bkn", "bout", (2, 3, 5), (2, 5, 4), (2, 3, 4), lambda a, b: a @ b),
+    ],
+)
+def test_contraction_with_indexing_maps(op, a_map, b_map, out_map, a_shape, b_shape, c_shape, expect):
+    """Explicit indexing maps (transposed operands) accumulate into the init,
+    like the einsum they denote."""
+    def ty(shape):
+        return "tensor<" + "x".join(map(str, shape)) + "xf32>"
+
+    maps = ", ".join(_MAPS[m] for m in (a_map, b_map, out_map))
+    module = _parse(
+        f"""
+        func.func @main(%a: {ty(a_shape)}, %b: {ty(b_shape)}, %c: {ty(c_shape)}) -> {ty(c_shape)} {{
+          %0 = linalg.{op} indexing_maps = [{maps}] ins(%a, %b : {ty(a_shape)}, {ty(b_shape)})
+                 outs(%c : {ty(c_shape)}) -> {ty(c_shape)}
+          return %0 : {ty(c_shape)}
+        }}
+        """
+    )
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.standard_normal(s).astype(np.float32) for s in (a_shape, b_shape, c_shape))
+    (out,) = Interpreter(module).run("main", [a, b, c])
+    np.testing.assert_allclose(out, expect(a, b) + c, rtol=1e-5, atol=1e-6)
+
+
 def test_erf_accuracy():
-    x = np.linspace(-6, 6, 20001).astype(np.float32)
-    ref = np.array([math.erf(float(v)) for v in x[::50]])
-    got = erf(x)[::50]
+    """float32: the rational approximation is within 8 ulp and 5e-7 of the
+    exact erf over [-6, 6] and tiny normal inputs; special values are exact."""
+    x = np.concatenate([
+        np.linspace(-6, 6, 2_000_001, dtype=np.float32),
+        np.logspace(-37, 0, 20_000, dtype=np.float32),
+        -np.logspace(-37, 0, 20_000, dtype=np.float32),
+    ])
+    exact = scipy.special.erf(x.astype(np.float64))
+    got = erf(x)
     assert got.dtype == np.float32
-    np.testing.assert_allclose(got, ref, atol=2e-7, rtol=0)
+    err = np.abs(got.astype(np.float64) - exact)
+    assert err.max() <= 5e-7
+    ulps = err / np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert ulps.max() <= 8
+    spot = x[::5000]
+    np.testing.assert_allclose(erf(spot), [math.erf(float(v)) for v in spot], atol=5e-7, rtol=0)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 10.0, -1e30], np.float32)
+    got = erf(special)
+    assert np.isnan(got[0]) and list(got[1:3]) == [1.0, -1.0] and list(got[5:]) == [1.0, -1.0]
+    assert got[3] == 0 and not np.signbit(got[3]) and np.signbit(got[4])
+    # float64 stays SciPy's (within an ulp); non-contiguous and in-place forms agree.
+    x64 = np.linspace(-6, 6, 10001)
+    np.testing.assert_array_equal(erf(x64), scipy.special.erf(x64))
+    big = np.linspace(-3, 3, 3 * 70_000, dtype=np.float32).reshape(3, 70_000)
+    want = erf(np.ascontiguousarray(big))
+    np.testing.assert_array_equal(erf(big.T), want.T)
+    inplace = big.copy()
+    erf(inplace, out=inplace)
+    np.testing.assert_array_equal(inplace, want)
 
 
 def _parse(text):

@@ -269,7 +269,7 @@ def _kernel_shape(kern, args):
 class _GenericPlan:
     __slots__ = (
         "n", "red", "n_in", "n_out", "in_t", "out_perm", "dim_src", "kind", "steps", "x_slots",
-        "combiners", "einsum", "uses_index", "keep_red", "program", "argred",
+        "combiners", "einsum", "uses_index", "keep_red", "program", "argred", "index_dead",
     )
 
 
@@ -305,6 +305,7 @@ def _plan_generic(op, n_in, n_out, maps, iterator_types, body, uses_index):
     plan.einsum = None
     plan.program = None
     plan.argred = None
+    plan.index_dead = False
     if not plan.red:
         plan.kind = "parallel"
         plan.program = _BodyProgram.create(body.steps, body.arg_slots, body.yield_slots)
@@ -374,6 +375,11 @@ def _plan_generic(op, n_in, n_out, maps, iterator_types, body, uses_index):
     plan.argred = _plan_arg_reduction(body, n_in, n_out, plan.red)
     if plan.argred is not None:
         plan.kind = "argreduce"
+        # A tensor index result that nothing uses (softmax's max keeps only
+        # the values) is not computed.
+        index_result = 1 - plan.argred[0]
+        results = op.ir.results
+        plan.index_dead = len(results) == n_out and not any(True for _ in results[index_result].uses)
     return plan
 
 
@@ -435,6 +441,11 @@ def _run_arg_reduction(interp, plan, ins, outs, bounds):
     r = bounds[k]
     if r == 0:
         return [v0, i0] if vi == 0 else [i0, v0]
+    if plan.index_dead:
+        # Only the values are used: one reduction; the index result keeps its init.
+        red = comb.reduce(x, axis=k, keepdims=True, dtype=x.dtype)
+        val = comb(red, v0) if comb_x_first else comb(v0, red)
+        return [val, i0] if vi == 0 else [i0, val]
     # Running values, one whole slab of the other dimensions per step (in the
     # body's operand order, so signed zeros and NaNs come out as in the loop).
     xm = np.ascontiguousarray(np.moveaxis(x, k, 0))
@@ -628,19 +639,46 @@ def _matmul_like(op, args, fn):
     return _emit(op, [c], [r])
 
 
+def _matmul_plan(spec):
+    """For an einsum ``spec`` that is a (batch) matmul up to operand transposes,
+    ``(perm_a, perm_b)``: the axes orders that make the operands batch x M x K
+    and batch x K x N for ``np.matmul``; else None."""
+    ins, c = spec.split("->")
+    a, b = ins.split(",")
+    k = [x for x in a if x in b and x not in c]
+    batch = [x for x in c if x in a and x in b]
+    m = [x for x in a if x in c and x not in b]
+    n = [x for x in b if x in c and x not in a]
+    if len(k) != 1 or len(m) != 1 or len(n) != 1 or len(set(a + b + c)) != len(batch) + 3:
+        return None
+    if c != "".join(batch) + m[0] + n[0] or len(a) != len(batch) + 2 or len(b) != len(batch) + 2:
+        return None
+    want_a, want_b = "".join(batch) + m[0] + k[0], "".join(batch) + k[0] + n[0]
+    return tuple(a.index(x) for x in want_a), tuple(b.index(x) for x in want_b)
+
+
 def _maps_matmul(op, args):
-    """matmul/batch_matmul carrying explicit ``indexing_maps``: einsum."""
-    spec = op.static
-    if spec is None:
+    """matmul/batch_matmul carrying explicit ``indexing_maps``: ``np.matmul`` on
+    transposed views when the maps are a (batch) matmul up to transposes (the
+    default maps are), else einsum."""
+    static = op.static
+    if static is None:
         letters = "abcdefghijklmnopqrstuvwxyz"
         maps = [_decode_map(ir.AffineMapAttr(a).value, op) for a in op.ir.attributes["indexing_maps"]]
         if any(k != "d" for m in maps for k, _ in m):
             raise op.error("constant indexing map results are not supported for contractions")
         parts = ["".join(letters[v] for _, v in m) for m in maps]
-        spec = op.static = f"{parts[0]},{parts[1]}->{parts[2]}"
+        spec = f"{parts[0]},{parts[1]}->{parts[2]}"
+        static = op.static = (spec, _matmul_plan(spec))
+    spec, plan = static
     a, b, c = args
     dt = c.dtype
-    r = np.einsum(spec, a.astype(dt, copy=False), b.astype(dt, copy=False), optimize=True)
+    a, b = a.astype(dt, copy=False), b.astype(dt, copy=False)
+    if plan is not None:
+        r = np.matmul(_blas_ready(a.transpose(plan[0])), _blas_ready(b.transpose(plan[1])))
+        r += c
+        return _emit(op, [c], [r])
+    r = np.einsum(spec, a, b, optimize=True)
     return _emit(op, [c], [np.add(c, r).astype(dt, copy=False)])
 
 
