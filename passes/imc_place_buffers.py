@@ -203,6 +203,8 @@ class ImcPlaceBuffers(ImcPass):
                     f"layer '{st.layer}': {p:,} B of DRAM traffic for stored tensors (spills), bound {b:,} B"
                     + (": " + "; ".join(reasons.pop(st.layer, [])) if st.layer in reasons else ""),
                 )
+        for store in stores.values():
+            _drop_stored_accumulator(store)
         self._stream_slabs(func, streamed, state)
         spills = plan.dram_traffic(program)
         gap = ""
@@ -653,6 +655,40 @@ def _row_store(value, loops):
     if sizes[0] != 1 or sizes[1] != c or sizes[3] != w or sizes[2] == dyn:
         return None
     return _RowStore(loop, insert, sizes[2], c, c * sizes[2] * w * element_bytes(t.element_type))
+
+
+def _drop_stored_accumulator(store: _RowStore) -> None:
+    """Stops `store`'s loop from assembling the whole tensor once every reader
+    reads it from its home (the loop's result has no uses left): the trip's
+    `tensor.insert_slice` is erased and the iteration argument passes through.
+    Its other uses, slices at the insert's own rows (the root's destination),
+    read the loop's initial value instead: the trips' row tiles are disjoint,
+    so no earlier trip wrote those rows."""
+    loop, insert = store.loop, store.insert
+    body = loop.regions[0].blocks[0]
+    terminator = list(body.operations)[-1]
+    index = next((i for i, v in enumerate(terminator.operands) if v == insert.results[0]), None)
+    if index is None or any(True for _ in loop.results[index].uses):
+        return
+    if len(list(insert.results[0].uses)) != 1:
+        return
+    arg = body.arguments[index + 1]
+
+    def same_rows(op) -> bool:
+        return (
+            op.name == "tensor.extract_slice"
+            and list(op.operands)[1:] == list(insert.operands)[2:]
+            and all(op.attributes[k] == insert.attributes[k] for k in ("static_offsets", "static_sizes", "static_strides"))
+        )
+
+    others = [u.owner.operation for u in arg.uses if u.owner.operation != insert]
+    if not all(same_rows(op) for op in others):
+        return
+    init = loop.operands[3 + index]
+    for op in others:
+        op.operands[0] = init
+    terminator.operands[index] = arg
+    insert.erase()
 
 
 def _slab_needs(program, streamed, rowwise, slab_stores, plan) -> dict:
