@@ -76,7 +76,8 @@ class ImcPlaceBuffers(ImcPass):
       (`tensor.insert_slice` into its iteration argument) is stored by each
       trip: its on-chip planes into views of the chunks, its DRAM planes
       through the staging buffer (or an output slab when one plane's rows do
-      not fit it), and not after the loop.
+      not fit it), and not after the loop; the loop then stops assembling
+      it (the insert is erased, the iteration argument passes through).
 
     A stage's slabs lie side by side in bytes the plan reserves at that
     stage (`plan_homes(reserve=...)`: taken off the capacity there, below the
