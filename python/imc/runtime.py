@@ -73,7 +73,7 @@ class _Plan:
         self.in_loop = in_loop  # inside a tiled stage's loop
         self.last_call = -1  # the call in which its constants were last read
         self.static = False  # counts depend only on the op's (static) types: computed once
-        self.events = None
+        self.events = None  # ((counter, n), ...) when `static`, after the first execution
 
 
 class _Counter:
@@ -128,9 +128,21 @@ class _Counter:
         self.plans[id(op)] = p
         return p
 
+    def wants(self, op) -> bool:
+        """Ops counted through others (views, imc ops, nested ops) are not reported."""
+        return not self.plan(op).skip
+
     def on_op(self, op, args, results):
-        p = self.plan(op)
+        p = self.plans.get(id(op))
+        if p is None:
+            p = self.plan(op)
         if p.skip:
+            return
+        events = p.events
+        if events is not None:  # the same counts every time
+            counts = p.row.events
+            for name, n in events:
+                counts[name] += n
             return
         kind = p.kind
         if kind in _TRANSFER_KINDS:
@@ -139,9 +151,6 @@ class _Counter:
         if kind == "tensor.insert_slice":  # in place: only the inserted bytes move
             n = args[0].nbytes if isinstance(args[0], np.ndarray) else 0
             self.runner.report.add(p.row, spad_read_bytes=n, spad_write_bytes=n)
-            return
-        if p.events is not None:
-            self.runner.report.add(p.row, **p.events)
             return
         ins = args[: p.n_ins]
         if self.runner.chip.spad is not None:
@@ -192,7 +201,7 @@ class _Counter:
             "spad_write_bytes": sum(getattr(r, "nbytes", 0) for r in results),
         }
         if p.static:
-            p.events = events
+            p.events = tuple(events.items())
         self.runner.report.add(p.row, **events)
 
 

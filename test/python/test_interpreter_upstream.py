@@ -310,6 +310,49 @@ def test_hooks_and_registered_impls():
     np.testing.assert_array_equal(out, [9.0, -18.0])
 
 
+def test_hooks_wants_filters_ops_asked_once():
+    """`wants(op)` is asked once per op; `on_op` runs only for wanted ops,
+    including ops in linalg bodies."""
+    module = _parse(
+        """
+        #id = affine_map<(d0) -> (d0)>
+        func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
+          %e = tensor.empty() : tensor<4xf32>
+          %0 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]}
+              ins(%a : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+          ^bb0(%x: f32, %o: f32):
+            %s = arith.mulf %x, %x : f32
+            %t = arith.addf %s, %x : f32
+            linalg.yield %t : f32
+          } -> tensor<4xf32>
+          %1 = arith.negf %0 : tensor<4xf32>
+          return %1 : tensor<4xf32>
+        }
+        """
+    )
+
+    class Picky:
+        def __init__(self):
+            self.asked, self.seen = [], []
+
+        def wants(self, op):
+            self.asked.append(op.name)
+            return op.name in ("arith.addf", "arith.negf")
+
+        def on_op(self, op, args, results):
+            self.seen.append(op.name)
+
+    hooks = Picky()
+    interp = Interpreter(module, hooks=hooks)
+    x = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
+    for _ in range(2):
+        (out,) = interp.run("main", [x])
+        np.testing.assert_array_equal(out, -(x * x + x))
+    assert hooks.seen == ["arith.addf", "arith.negf"] * 2
+    assert sorted(hooks.asked) == sorted(set(hooks.asked))  # once per op
+    assert {"arith.mulf", "arith.addf", "arith.negf", "linalg.generic"} <= set(hooks.asked)
+
+
 def test_input_validation():
     module = _parse(
         """

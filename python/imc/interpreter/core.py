@@ -133,7 +133,12 @@ class InterpreterError(Exception):
 
 
 class InterpreterHooks(Protocol):
-    """Observer protocol: ``on_op`` is called after every executed step."""
+    """Observer protocol: ``on_op`` is called after every executed step.
+
+    Hooks may also define ``wants(op) -> bool``: asked once per op (its
+    answer must depend only on the op, not on values); ``on_op`` is then
+    called only for the ops it wants.
+    """
 
     def on_op(self, op: "CompiledOp", args: list, results: Sequence[Any]) -> None: ...
 
@@ -223,7 +228,7 @@ class CompiledOp:
       result_types: the MLIR result types.
     """
 
-    __slots__ = ("name", "ir", "regions", "static", "result_types", "_loc")
+    __slots__ = ("name", "ir", "regions", "static", "result_types", "_loc", "hooked")
 
     def __init__(self, name: str, op, regions: list["CompiledRegion"]):
         self.name = name
@@ -232,6 +237,7 @@ class CompiledOp:
         self.static = None
         self.result_types = [r.type for r in op.results]
         self._loc = None
+        self.hooked = None  # whether hooks want its executions (asked once)
 
     @property
     def location(self) -> str:
@@ -340,6 +346,7 @@ class Interpreter:
         self._module_op = mod_op
         self.hooks = hooks
         self._on_op = getattr(hooks, "on_op", None) if hooks is not None else None
+        self._wants = getattr(hooks, "wants", None) if hooks is not None else None
         self._impls: dict[str, ImplFn] = dict(impls or {})
         self._functions: dict[str, Any] = {}
         body = mod_op.regions[0].blocks[0]
@@ -447,7 +454,17 @@ class Interpreter:
             for i, r in zip(outs, res):
                 env[i] = r
             if on_op is not None:
-                on_op(op, args, res)
+                hooked = op.hooked
+                if hooked is None:
+                    hooked = self.hooks_want(op)
+                if hooked:
+                    on_op(op, args, res)
+
+    def hooks_want(self, op: CompiledOp) -> bool:
+        """Whether the hooks want `op`'s executions (cached on the op)."""
+        wants = self._wants
+        op.hooked = hooked = True if wants is None else bool(wants(op))
+        return hooked
 
     def _lookup_impl(self, name: str) -> ImplFn | None:
         fn = self._impls.get(name)

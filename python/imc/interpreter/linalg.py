@@ -242,7 +242,7 @@ class _BodyProgram:
                     v = env[s]
                     if v is not res[0]:
                         pool.append(v)
-            if on_op is not None:
+            if on_op is not None and (op.hooked if op.hooked is not None else interp.hooks_want(op)):
                 on_op(op, args, res)
 
 
