@@ -122,7 +122,7 @@ class ImcPlaceBuffers(ImcPass):
         stores = {i: st for i, t in enumerate(program.tensors) if (st := _row_store(t.value, loops)) is not None}
         for i in {i for i, _ in rowwise} | set(stores):
             t = program.tensors[i]
-            _, _, h, w = ir.RankedTensorType(t.value.type).shape
+            _, _, h, w = _plane_shape(t.value)
             t.granule = h * w * t.elem  # the on-chip part is whole planes (rows of every channel)
         hw = state.hardware
         align = hw.spad_alignment
@@ -334,7 +334,7 @@ class ImcPlaceBuffers(ImcPass):
         or None), allocated before the loop. The chunks are zero-filled first
         (`imc-check-buffers` does not follow loop trips)."""
         rtype = ir.RankedTensorType(t.value.type)
-        _, c, h, w = rtype.shape
+        _, c, h, w = _plane_shape(t.value)
         et, elem = rtype.element_type, t.elem
         plane = h * w
         on_chip = home.dram_start // elem // plane  # planes [0, on_chip) are in chunks
@@ -362,6 +362,8 @@ class ImcPlaceBuffers(ImcPass):
         with ir.InsertionPoint.after(store.insert), loc:
             lo = store.insert.operands[2]
             tile = store.insert.operands[0]
+            if rtype.rank == 3:  # [1, rows, K]: one plane's rows
+                tile = expand(tile, [1, 1, rows, w], [[0, 1], [2], [3]], loc=loc)
             staged = dram is not None and out is None
             if staged:  # the staging buffer, within the trip
                 out = SpadAllocOp(i64_attr(offset), i64_attr(per * rows * w * elem), out_t).result
@@ -401,7 +403,7 @@ class ImcPlaceBuffers(ImcPass):
         (`imc.row_slabs`); the parts are joined along the channels. The new
         ops are at the stage's location `loc` (its traffic is the stage's)."""
         rtype = ir.RankedTensorType(t.value.type)
-        n, c, h, w = rtype.shape
+        n, c, h, w = _plane_shape(t.value)
         et, elem = rtype.element_type, t.elem
         plane = h * w  # elements
         planes = n * c
@@ -606,6 +608,13 @@ def _reassociation(groups) -> ir.ArrayAttr:
     return ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in groups])
 
 
+def _plane_shape(value) -> list[int]:
+    """[N, C, H, W] of a rank-4 tensor; [1, 1, M, K] of a rank-3 [1, M, K]
+    one (the rows of a matmul stage: one plane)."""
+    shape = list(ir.RankedTensorType(value.type).shape)
+    return [1, *shape] if len(shape) == 3 else shape
+
+
 def _as_planes(buf, h: int, w: int) -> ir.Value:
     """The contiguous 1-D buffer `buf` viewed as its [1, planes, h, w] (in
     its memory space)."""
@@ -630,7 +639,8 @@ class _RowStore:
 def _row_store(value, loops):
     """The `_RowStore` of `value` when one of `loops` (tiled stages) yields it as
     `tensor.insert_slice %tile into %acc[0, 0, %lo, 0] [1, C, R, W]` (the
-    loop's iteration argument, whole other dimensions), else None."""
+    loop's iteration argument, whole other dimensions), or a rank-3 [1, M, K]
+    `value` as `... %acc[0, %lo, 0] [1, R, K]` (one plane, C = 1), else None."""
     owner = value.owner
     if isinstance(owner, ir.Block):
         return None
@@ -638,7 +648,7 @@ def _row_store(value, loops):
     if loop not in loops:
         return None
     t = ir.RankedTensorType(value.type)
-    if t.rank != 4 or not t.has_static_shape or t.shape[0] != 1:
+    if t.rank not in (3, 4) or not t.has_static_shape or t.shape[0] != 1:
         return None
     index = list(loop.results).index(value)
     body = loop.regions[0].blocks[0]
@@ -649,7 +659,9 @@ def _row_store(value, loops):
     if insert.name != "tensor.insert_slice" or insert.operands[1] != body.arguments[index + 1]:
         return None
     offsets, sizes, strides = (list(ir.DenseI64ArrayAttr(insert.attributes[k])) for k in ("static_offsets", "static_sizes", "static_strides"))
-    _, c, _, w = t.shape
+    if t.rank == 3:  # one plane: the same checks on [1, 1, R, K]
+        offsets, sizes, strides = [0, *offsets], [1, *sizes], [1, *strides]
+    _, c, _, w = _plane_shape(value)
     dyn = ir.ShapedType.get_dynamic_size()
     if offsets != [0, 0, dyn, 0] or strides != [1, 1, 1, 1] or len(insert.operands) != 3:
         return None
@@ -719,12 +731,13 @@ def _reserve(by_stage, align) -> dict[int, int]:
 
 def _row_reads(program, users, slabs) -> dict:
     """(tensor index, stage) -> the row reads (`RowSlab`s) of a stored rank-4
-    tensor by a tiled stage that reads it only that way, directly."""
+    (or rank-3 [1, M, K]: one plane) tensor by a tiled stage that reads it
+    only that way, directly."""
     index = {t.value: i for i, t in enumerate(program.tensors)}
     groups: dict = {}
     for slab in slabs:
         i = index.get(slab.source)
-        if i is not None and ir.RankedTensorType(slab.source.type).rank == 4:
+        if i is not None and ir.RankedTensorType(slab.source.type).rank in (3, 4):
             groups.setdefault((i, program.stage_of[slab.loop]), []).append(slab)
     out = {}
     for (i, k), group in groups.items():

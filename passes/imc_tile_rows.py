@@ -1,17 +1,19 @@
-"""`imc-tile-rows`: tile convolution stages over their output rows."""
+"""`imc-tile-rows`: tile convolution and matmul stages over their output rows."""
 
 from dataclasses import dataclass, field
 
 from torch_mlir import ir, passmanager
-from torch_mlir.dialects import tensor
+from torch_mlir.dialects import bufferization, tensor
 
 from imc.dialects.imc import element_bytes
-from imc.ir_utils import dense_i64s, find_entry, find_nested
+from imc.ir_utils import RESHAPE_OPS, dense_i64s, find_entry, find_nested, is_weight
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import is_elementwise, stage_program, tensor_bytes
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
+MATMUL = "linalg.matmul"
 ROOT_ATTR = "imc.tile_root"
+FENCE_ATTR = "imc.fence"
 
 # One section per stage k: tile its root over output rows (dimension 2 of an
 # N x C x H x W result) and fuse producers greedily. Fusion stops at the
@@ -25,7 +27,7 @@ module attributes {{transform.with_named_sequence}} {{
 }}
 """
 _TILE = """    %op{k} = transform.structured.match attributes{{{root} = {k} : i64}} in %root : (!transform.any_op) -> !transform.any_op
-    %tiled{k}, %loop{k} = transform.structured.fuse %op{k} tile_sizes [0, 0, {rows}, 0]
+    %tiled{k}, %loop{k} = transform.structured.fuse %op{k} tile_sizes [{sizes}]{cleanup}
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
 """
 
@@ -41,11 +43,22 @@ def _single_user(value):
 
 @dataclass
 class _Stage:
-    conv: ir.Operation
+    conv: ir.Operation  # the stage's convolution or matmul (the loop's location)
     ops: list  # the stage's ops: the root's producers among them move into the loop
     root: ir.Operation
     input: ir.Value  # what the stage reads from outside (the first producer's input)
     rows: int = 0
+    row_dim: int = 2  # the root's dimension tiled (2: NCHW conv; 1 or 0: matmul)
+    fence: list = field(default_factory=list)  # ops whose outside operands are fenced
+
+    @property
+    def matmul(self) -> bool:
+        return self.conv.name == MATMUL
+
+    def tile_sizes(self) -> str:
+        sizes = [0] * len(_shape(self.root.results[0]))
+        sizes[self.row_dim] = self.rows
+        return ", ".join(map(str, sizes))
 
 
 @dataclass
@@ -72,18 +85,43 @@ class ImcTileRows(ImcPass):
     stage; `imc-place-buffers` reserves the slabs at that stage), at least 1,
     or the option `rows` when set.
 
+    With the option `matmuls`, a *matmul stage* is a stage without a conv
+    and with exactly one 2-D `linalg.matmul` whose B is a weight (or its
+    transpose: a torch Linear):
+    the matmul, its elementwise consumers in the stage (bias, GELU, ReLU, a
+    residual add), each the single user of the previous one, through one
+    `tensor.expand_shape` [M, N] -> [1, M, N]; the last is the root. Its
+    input is the value the matmul's A comes from through reshapes (the
+    [1, M, K] activation a torch Linear collapses) and elementwise prologue
+    ops. When the input's bytes plus the root's exceed the scratchpad, the
+    root is tiled over its rows (dimension 1 of [1, M, N], 0 of [M, N])
+    with `transform.structured.fuse {apply_cleanup}`, which fuses through
+    the reshapes (they are inside the fence): each trip reads rows
+    `[lo, lo + rows)` of the input (no halo) and computes the matmul, bias
+    and consumers on them. `rows` is the largest divisor of M whose input
+    plus output rows fit a quarter of the scratchpad, at least 1, or the
+    option `rows`. It is an option, off in `imc-tiled`, because
+    `imc-place-buffers` places a [1, M, K] tensor read or stored by rows as
+    one plane, whole on chip or whole in DRAM: when it does not fit, it
+    moves more bytes than the untiled stage, whose stored tensors keep an
+    on-chip prefix.
+
     Output: the same computation; affine index arithmetic is lowered to
-    `arith`, and each loop carries its conv's location (the stage keeps the
-    conv's layer name). Each tiled stage gets a remark: tiles, slab bytes and
+    `arith`, and each loop carries its conv's (matmul's) location (the stage
+    keeps that layer's name). Each tiled stage gets a remark: tiles, slab bytes and
     rows, the halo. The loop reads the halo rows of every trip from the stage
     input again; `imc-place-buffers` streams the rows from DRAM through a
     slab that keeps them on chip.
     """
 
     name = "imc-tile-rows"
-    summary = "Tile convolution stages that do not fit the scratchpad over output rows (with the halo)"
+    summary = "Tile convolution (with the halo) and matmul stages that do not fit the scratchpad over output rows"
 
     rows: int = field(default=0, metadata={"help": "output rows per tile (0: the most whose slab and output fit a quarter of the scratchpad)"})
+    matmuls: bool = field(
+        default=False,
+        metadata={"help": "also tile matmul stages (a [1, M, K] tensor they read or store by rows is then placed whole, on chip or in DRAM)"},
+    )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 
     def run(self, module, state) -> None:
@@ -103,8 +141,16 @@ class ImcTileRows(ImcPass):
                 stage = self._stage(convs[0], st.ops)
                 if stage is not None:
                     stages.append(stage)
+            elif not convs and self.matmuls:
+                stage = _matmul_stage(st.ops)
+                if stage is not None:
+                    stages.append(stage)
         tiled = []
         for stage in stages:
+            if stage.matmul:
+                if self._plan_matmul(stage, capacity, state):
+                    tiled.append(stage)
+                continue
             rows, slab, out = self._choose_rows(stage, capacity)
             oh = _shape(stage.root.results[0])[2]
             if rows >= oh:
@@ -166,6 +212,31 @@ class ImcTileRows(ImcPass):
                 best = r
         return (best, *cost(best))
 
+    def _plan_matmul(self, stage: _Stage, capacity: int, state) -> bool:
+        """Chooses the rows of a matmul stage and remarks on it; False when
+        the stage fits (input and root together) and is left alone."""
+        m = _shape(stage.root.results[0])[stage.row_dim]
+        whole_in, whole_out = tensor_bytes(stage.input.type), tensor_bytes(stage.root.results[0].type)
+        if not self.rows and whole_in + whole_out <= capacity:
+            return False
+        per_in, per_out = whole_in // m, whole_out // m
+        if self.rows:
+            rows = min(self.rows, m)
+        else:
+            budget = capacity // 4  # the rest: tensors that live across the stage
+            rows = max([r for r in range(1, m + 1) if m % r == 0 and r * (per_in + per_out) <= budget], default=1)
+        if rows >= m:
+            return False
+        stage.rows = rows
+        slab, out = rows * per_in, rows * per_out
+        fits = "" if slab + out <= capacity else f"; does not fit even so ({slab + out:,} B > {capacity:,} B)"
+        state.remark(
+            stage.conv.location,
+            f"tiled over output rows: {-(-m // rows)} tiles of {rows} rows; input slab {slab:,} B "
+            f"({rows} rows, no halo), output tile {out:,} B{fits}",
+        )
+        return True
+
     # -- rewriting ----------------------------------------------------------------
     def _tile(self, module, stages: list[_Stage]) -> None:
         """Tags each stage's root, fences its inputs, applies one transform script."""
@@ -173,19 +244,20 @@ class ImcTileRows(ImcPass):
         body = []
         for k, stage in enumerate(stages):
             stage.root.attributes[ROOT_ATTR] = ir.IntegerAttr.get(i64, k)
-            body.append(_TILE.format(k=k, root=ROOT_ATTR, rows=stage.rows))
-            _fence_inputs(stage.ops)
+            cleanup = " {apply_cleanup}" if stage.matmul else ""
+            body.append(_TILE.format(k=k, root=ROOT_ATTR, sizes=stage.tile_sizes(), cleanup=cleanup))
+            _fence_inputs(stage.ops + stage.fence, opaque=stage.matmul)
         script = ir.Module.parse(_SEQUENCE.format(body="".join(body)))
         module.attributes["transform.with_named_sequence"] = ir.UnitAttr.get()
         with ir.InsertionPoint(module.regions[0].blocks[0]):
             clone = script.body.operations[0].clone()
         try:
-            passmanager.PassManager.parse("builtin.module(transform-interpreter,canonicalize,cse,lower-affine,canonicalize,cse)").run(
-                module
-            )
+            passmanager.PassManager.parse("builtin.module(transform-interpreter)").run(module)
         finally:
             clone.operation.erase()
             del module.attributes["transform.with_named_sequence"]
+            _drop_opaque_fences(module)
+        passmanager.PassManager.parse("builtin.module(canonicalize,cse,lower-affine,canonicalize,cse)").run(module)
         def untag(op):
             if ROOT_ATTR in op.attributes:
                 del op.attributes[ROOT_ATTR]
@@ -196,10 +268,10 @@ class ImcTileRows(ImcPass):
 
 
 def _name_loops(module) -> None:
-    """Gives each tiling loop its convolution's location, so that the stage
-    is reported (and kept apart from its neighbours) under the conv's layer,
-    as untiled, and not under its root's (often a ReLU module shared by
-    several layers)."""
+    """Gives each tiling loop its convolution's (else its matmul's)
+    location, so that the stage is reported (and kept apart from its
+    neighbours) under the conv's or linear's layer, as untiled, and not under
+    its root's (often a ReLU or GELU module shared by several layers)."""
     for func in module.regions[0].blocks[0].operations:
         for region in func.operation.regions:
             for block in region.blocks:
@@ -208,13 +280,19 @@ def _name_loops(module) -> None:
                     if op.name != "scf.for":
                         continue
                     conv = find_nested(op, lambda o: o.name in CONVS)
+                    if conv is None:
+                        conv = find_nested(op, lambda o: o.name == MATMUL)
                     if conv is not None:
                         op.location = conv.location
 
 
-def _fence_inputs(ops) -> None:
+def _fence_inputs(ops, opaque: bool = False) -> None:
     """Routes every operand of `ops` produced outside them (other than by a
-    constant or `tensor.empty`) through a same-type `tensor.cast`."""
+    constant or `tensor.empty`) through a same-type `tensor.cast`, or, when
+    `opaque` (fusion with `apply_cleanup`, whose patterns fold casts into
+    slices), a `bufferization.materialize_in_destination` into a
+    `tensor.empty` marked `imc.fence`, which nothing folds or tiles
+    (`_drop_opaque_fences` removes it after the transform)."""
     inside = set(ops)  # (hashes change when operands do: decide everything first)
     fences = []
     for op in ops:
@@ -227,8 +305,33 @@ def _fence_inputs(ops) -> None:
                 fences.append((op, i, v))
     for op, i, v in fences:
         with ir.InsertionPoint(op), op.location:
-            cast = tensor.CastOp(v.type, v)
-        op.operands[i] = cast.result
+            if not opaque:
+                fence = tensor.CastOp(v.type, v)
+            else:
+                t = ir.RankedTensorType(v.type)
+                empty = tensor.EmptyOp(list(t.shape), t.element_type)
+                fence = bufferization.MaterializeInDestinationOp(v.type, v, empty.result)
+                fence.operation.attributes[FENCE_ATTR] = ir.UnitAttr.get()
+        op.operands[i] = fence.results[0]
+
+
+def _drop_opaque_fences(module) -> None:
+    """Replaces each `imc.fence` op by its source (and erases its unused
+    destination)."""
+    fences = []
+
+    def visit(op):
+        if FENCE_ATTR in op.attributes:
+            fences.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.walk(visit)
+    for op in fences:
+        dest = op.operands[1].owner
+        op.results[0].replace_all_uses_with(op.operands[0])
+        op.erase()
+        if not isinstance(dest, ir.Block) and not list(dest.results[0].uses):
+            dest.erase()
 
 
 def _slab_rows(conv, rows: int) -> int:
@@ -236,3 +339,78 @@ def _slab_rows(conv, rows: int) -> int:
     kh = _shape(conv.operands[1])[-2]
     stride, dilation = dense_i64s(conv, "strides", 1, 2)[0], dense_i64s(conv, "dilations", 1, 2)[0]
     return (rows - 1) * stride + (kh - 1) * dilation + 1
+
+
+# -- matmul stages ------------------------------------------------------------------
+
+
+def _weight(value) -> bool:
+    """A weight, or the 2-D transpose of one (how torch imports a Linear)."""
+    if is_weight(value):
+        return True
+    owner = value.owner
+    if isinstance(owner, ir.Block) or owner.operation.name != "linalg.transpose":
+        return False
+    return is_weight(owner.operation.operands[0])
+
+
+def _rows_lead(matmul) -> bool:
+    """Rows of A are rows of the result (A maps (m, k), C maps (m, n))."""
+    if "indexing_maps" not in matmul.attributes:
+        return True
+    maps = [[str(e) for e in ir.AffineMapAttr(m).value.results] for m in ir.ArrayAttr(matmul.attributes["indexing_maps"])]
+    return maps[0] == ["d0", "d2"] and maps[2] == ["d0", "d1"]
+
+
+def _owner_op(value):
+    owner = value.owner
+    return None if isinstance(owner, ir.Block) else owner.operation
+
+
+def _adds_unit_dim(op) -> bool:
+    """A `tensor.expand_shape` [M, N] -> [1, M, N] (rows stay rows)."""
+    if op.name != "tensor.expand_shape":
+        return False
+    src, dst = _shape(op.operands[0]), _shape(op.results[0])
+    return len(src) == 2 and dst == [1, *src]
+
+
+def _matmul_stage(ops) -> _Stage | None:
+    """The tiling of a matmul stage (`ops`, from `imc.placement`: no conv),
+    or None. The stage has exactly one `linalg.matmul`, 2-D [M, K] x [K, N]
+    with a weight (or its transpose) as B. Its root is the last op of the
+    chain matmul -> elementwise ops of the stage of the same shape, each the
+    single user of the previous one, where one `tensor.expand_shape` [M, N]
+    -> [1, M, N] may sit between two of them; rows are dimension 0 of a 2-D
+    root, 1 of a 3-D one. The input is found walking back from A through
+    reshapes and the stage's elementwise ops (first operands)."""
+    matmuls = [op for op in ops if op.name == MATMUL]
+    if len(matmuls) != 1 or len(matmuls[0].operands) != 3:
+        return None
+    mm = matmuls[0]
+    if not _rows_lead(mm) or not _weight(mm.operands[1]):
+        return None
+    if len(_shape(mm.results[0])) != 2 or not ir.RankedTensorType(mm.results[0].type).has_static_shape:
+        return None
+    inside = set(ops)
+    views = []  # reshapes between the stage's ops: inside the fence
+    value = mm.operands[0]
+    while (op := _owner_op(value)) is not None:
+        if op.name in RESHAPE_OPS:
+            views.append(op)
+        elif op not in inside or not is_elementwise(op):
+            break
+        value = op.operands[0]
+    root, current = mm, mm.results[0]
+    while (user := _single_user(current)) is not None:
+        if _adds_unit_dim(user) and _single_user(user.results[0]) in inside:
+            views.append(user)
+        elif user not in inside or not is_elementwise(user) or _shape(user.results[0]) != _shape(current):
+            break
+        else:
+            root = user
+        current = user.results[0]
+    rank = len(_shape(root.results[0]))
+    if not ir.RankedTensorType(value.type).has_static_shape:
+        return None
+    return _Stage(mm, list(ops), root, value, row_dim=rank - 2, fence=[v for v in views if v not in inside])

@@ -18,6 +18,11 @@ the same index arithmetic evaluated at `iv - step` (cloned from the loop
 body); the first trip keeps nothing. The slab is zero-filled before the loop
 (so `imc-check-buffers`, which cannot follow the trips, sees it written).
 
+A rank-3 [1, M, K] source (the rows of a matmul stage, `imc-tile-rows`),
+read as `tensor.extract_slice %x[0, %lo, 0] [1, n, K]`, is one *plane*:
+it is handled as [1, 1, M, K] (the trip's rows are collapsed back to
+[1, n, K]); it has no halo, so each trip loads its own rows.
+
 `load_rows` does this for any 4-D DRAM buffer with the source's rows (for
 example the DRAM planes of a stored tensor) and returns the trip's rows;
 `view_rows` reads the same window in place from a 4-D scratchpad buffer (the
@@ -30,12 +35,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torch_mlir import ir
-from torch_mlir.dialects import arith, bufferization, linalg, memref, scf
+from torch_mlir.dialects import arith, bufferization, linalg, memref, scf, tensor
 
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
 from imc.ir_utils import i64_array, i64_attr, index_constant
 
-__all__ = ["RowSlab", "find_row_slabs", "load_rows", "row_view", "stream_rows", "view_along", "view_rows", "zero_fill"]
+__all__ = ["RowSlab", "as_plane", "find_row_slabs", "load_rows", "row_view", "stream_rows", "view_along", "view_rows", "zero_fill"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 _NO_DATA = ("tensor.empty", "arith.constant", "linalg.fill")  # init operands carry no input rows
@@ -52,7 +57,9 @@ class RowSlab:
 
     @property
     def shape(self) -> list[int]:
-        return list(ir.RankedTensorType(self.source.type).shape)
+        """The source's shape, [1, 1, M, K] for a rank-3 [1, M, K] source."""
+        shape = list(ir.RankedTensorType(self.source.type).shape)
+        return [1, *shape] if len(shape) == 3 else shape
 
     @property
     def nbytes(self) -> int:
@@ -77,7 +84,8 @@ def find_row_slabs(loop) -> list[RowSlab]:
     """The row-window reads in `loop` (any depth) of values defined outside it:
     rank-4 `tensor.extract_slice`s with a dynamic offset (and a static or
     dynamic size) in dimension 2 only, unit strides and whole other
-    dimensions."""
+    dimensions; rank-3 ones of a [1, M, K] source with a dynamic offset and
+    a static size in dimension 1 only (`_rank3_window`)."""
     out = []
 
     def visit(op):
@@ -85,6 +93,11 @@ def find_row_slabs(loop) -> list[RowSlab]:
             return ir.WalkResult.ADVANCE
         src = op.operands[0]
         t = ir.RankedTensorType(src.type)
+        if t.rank == 3 and t.has_static_shape and _outside(src, loop):
+            rows = _rank3_window(op)
+            if rows:
+                out.append(RowSlab(loop, op, src, rows))
+            return ir.WalkResult.ADVANCE
         if t.rank != 4 or not t.has_static_shape:
             return ir.WalkResult.ADVANCE
         owner = src.owner
@@ -103,6 +116,47 @@ def find_row_slabs(loop) -> list[RowSlab]:
 
     loop.walk(visit)
     return out
+
+
+def _outside(src, loop) -> bool:
+    """`src` carries data and is defined outside `loop`."""
+    owner = src.owner
+    defining = owner.owner.operation if isinstance(owner, ir.Block) else owner.operation
+    return defining != loop and not _inside(defining, loop) and defining.name not in _NO_DATA
+
+
+def _rank3_window(read) -> int:
+    """Rows of `tensor.extract_slice %x[0, %lo, 0] [1, n, K] [1, 1, 1]` of a
+    [1, M, K] `%x` (n static), else 0."""
+    shape = list(ir.RankedTensorType(read.operands[0].type).shape)
+    offsets, sizes, strides = (_static(read, k) for k in ("static_offsets", "static_sizes", "static_strides"))
+    if shape[0] != 1 or offsets != [0, _DYN, 0] or strides != [1, 1, 1] or len(read.operands) != 2:
+        return 0
+    if sizes[0] != 1 or sizes[2] != shape[2] or sizes[1] == _DYN:
+        return 0
+    return sizes[1]
+
+
+def _as_rows(rows: ir.Value, read) -> ir.Value:
+    """The trip's [1, 1, n, K] rows as the [1, n, K] a rank-3 `read` reads
+    (`rows` itself for a rank-4 read)."""
+    t = ir.RankedTensorType(read.results[0].type)
+    if t.rank == 4:
+        return rows
+    groups = ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in ([0, 1], [2], [3])])
+    return tensor.CollapseShapeOp(t, rows, groups).result
+
+
+def as_plane(buf: ir.Value) -> ir.Value:
+    """A rank-3 [1, M, K] buffer viewed as the plane [1, 1, M, K] (a 4-D
+    buffer itself)."""
+    t = ir.MemRefType(buf.type)
+    if t.rank == 4:
+        return buf
+    shape = [1, *t.shape]
+    groups = ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in ([0, 1], [2], [3])])
+    result = ir.MemRefType.get(shape, t.element_type, memory_space=t.memory_space)
+    return memref.ExpandShapeOp(result, buf, groups, [], shape).result
 
 
 def _slab_rows(read, height: int) -> int:
@@ -186,9 +240,11 @@ def _window(read, rows: int):
 
 
 def _rows_type(read, shape) -> ir.RankedTensorType:
-    """The read's tensor type with dimensions 0 and 1 of `shape`."""
+    """The read's tensor type with dimensions 0 and 1 of `shape` (of a
+    rank-3 read: [1, 1, n, K], its rows as one plane)."""
     t = ir.RankedTensorType(read.results[0].type)
-    return ir.RankedTensorType.get([shape[0], shape[1], *list(t.shape)[2:]], t.element_type)
+    dims = list(t.shape) if t.rank == 4 else [1, *t.shape]
+    return ir.RankedTensorType.get([shape[0], shape[1], *dims[2:]], t.element_type)
 
 
 def stream_rows(slab: RowSlab, dram: ir.Value, offset: int, *, loc) -> None:
@@ -207,7 +263,8 @@ def view_rows(slab: RowSlab, buf: ir.Value, *, loc) -> ir.Value:
         lo, count, _ = _window(slab.read, slab.rows)
         view = row_view(buf, lo, count)
         shape = ir.MemRefType(buf.type).shape
-        return bufferization.ToTensorOp(_rows_type(slab.read, shape), view, restrict=True).result
+        rows = bufferization.ToTensorOp(_rows_type(slab.read, shape), view, restrict=True).result
+        return _as_rows(rows, slab.read)
 
 
 def load_rows(slab: RowSlab, dram: ir.Value, offset: int, *, loc) -> ir.Value:
@@ -222,6 +279,9 @@ def load_rows(slab: RowSlab, dram: ir.Value, offset: int, *, loc) -> ir.Value:
 
 def _load_rows(slab: RowSlab, dram: ir.Value, offset: int) -> ir.Value:
     loop, read = slab.loop, slab.read
+    if ir.MemRefType(dram.type).rank == 3:
+        with ir.InsertionPoint(loop):
+            dram = as_plane(dram)
     n, c, _, w = ir.MemRefType(dram.type).shape
     et = ir.RankedTensorType(slab.source.type).element_type
     slab_t = ir.MemRefType.get([n, c, slab.rows, w], et, memory_space=i64_attr(1))
@@ -268,4 +328,5 @@ def _load_rows(slab: RowSlab, dram: ir.Value, offset: int) -> ir.Value:
             DmaOp(src, dst, i64_array([0, 0, 0, 0]), i64_array([n, c, 1, w]), i64_array([1, 1, 1, 1]))
             scf.YieldOp([])
         view = row_view(buf, 0, count if dynamic_count else slab.rows)
-        return bufferization.ToTensorOp(_rows_type(read, [n, c]), view, restrict=True).result
+        rows = bufferization.ToTensorOp(_rows_type(read, [n, c]), view, restrict=True).result
+        return _as_rows(rows, read)
