@@ -1,6 +1,7 @@
 """`imc-place-buffers`: give every tensor passed between layers a home in the
 scratchpad or DRAM."""
 
+import math
 from dataclasses import dataclass, field
 
 from torch_mlir import ir
@@ -79,6 +80,18 @@ class ImcPlaceBuffers(ImcPass):
       not fit it), and not after the loop; the loop then stops assembling
       it (the insert is erased, the iteration argument passes through).
 
+    A rank-3 [1, M, K] tensor of matmul stages (`imc-tile-rows{matmuls=true}`)
+    whose row tiles all start at their loop's induction variable, counted
+    from 0 by the tile's height R, has an on-chip part of whole *row tiles*
+    instead (granule: lcm of the R of its producer's and readers' loops
+    times a row; else it is one plane, as above): rows [0, p) in the chunks,
+    the rest in DRAM, p a multiple of every R, so each trip's rows are all
+    in one chunk or all in DRAM. An `scf.if` chain on the trip's first row
+    picks the part: a row view of the chunk (stored into, or read in
+    place), or DRAM through the staging buffer (one `imc.dma` per tile of
+    `tile-bytes`, within the trip); no slab is reserved for such a tensor.
+    The chunks are zero-filled before the producer's loop, as above.
+
     A stage's slabs lie side by side in bytes the plan reserves at that
     stage (`plan_homes(reserve=...)`: taken off the capacity there, below the
     staging buffers): first every slab at full size (all channels), then, in
@@ -120,10 +133,20 @@ class ImcPlaceBuffers(ImcPass):
         # Stored tensors a tiled stage produces row tile by row tile: each
         # trip stores its rows to the tensor's home.
         stores = {i: st for i, t in enumerate(program.tensors) if (st := _row_store(t.value, loops)) is not None}
+        # A [1, M, K] tensor of matmul stages whose every row tile starts at a
+        # multiple of its height keeps an on-chip prefix of whole row tiles.
+        prefix_rows = {}
+        for i in {i for i, _ in rowwise} | set(stores):
+            reads = [g for (ti, _), g in rowwise.items() if ti == i]
+            if (r := _prefix_granule_rows(program.tensors[i].value, stores.get(i), reads)) > 0:
+                prefix_rows[i] = r
         for i in {i for i, _ in rowwise} | set(stores):
             t = program.tensors[i]
             _, _, h, w = _plane_shape(t.value)
-            t.granule = h * w * t.elem  # the on-chip part is whole planes (rows of every channel)
+            # The on-chip part is whole planes (rows of every channel), or a
+            # prefix of whole row tiles of a matmul stage's rows.
+            t.granule = prefix_rows.get(i, h) * w * t.elem
+        slab_reads = {key: group for key, group in rowwise.items() if key[0] not in prefix_rows}
         hw = state.hardware
         align = hw.spad_alignment
         tile = self.tile_bytes or max(align, hw.spad_bytes // 16 // align * align)
@@ -142,8 +165,8 @@ class ImcPlaceBuffers(ImcPass):
         # the top, below the staging buffers). First with every slab at full
         # size (safe whatever the split); then, with the slabs a stored
         # tensor needs for its DRAM planes only, kept when no slab grows.
-        slab_stores = [st for st in stores.values() if st.nbytes // st.channels > tile]
-        by_stage = _slab_needs(program, streamed, rowwise, slab_stores, None)
+        slab_stores = [st for i, st in stores.items() if i not in prefix_rows and st.nbytes // st.channels > tile]
+        by_stage = _slab_needs(program, streamed, slab_reads, slab_stores, None)
         reserve = _reserve(by_stage, align)
         most = max(reserve.values(), default=0)
         if staging + most >= hw.spad_bytes:
@@ -156,10 +179,10 @@ class ImcPlaceBuffers(ImcPass):
             raise PassFailure()
         bound = capacity_bound(program, hw.spad_bytes)
         plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve)
-        if rowwise or slab_stores:
-            needs = _slab_needs(program, streamed, rowwise, slab_stores, plan)
+        if slab_reads or slab_stores:
+            needs = _slab_needs(program, streamed, slab_reads, slab_stores, plan)
             tighter = plan_homes(program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align))
-            again = _reserve(_slab_needs(program, streamed, rowwise, slab_stores, tighter), align)
+            again = _reserve(_slab_needs(program, streamed, slab_reads, slab_stores, tighter), align)
             if all(again.get(k, 0) <= b for k, b in _reserve(needs, align).items()) and set(again) <= set(needs):
                 plan, by_stage = tighter, needs
                 reserve = _reserve(needs, align)
@@ -179,7 +202,7 @@ class ImcPlaceBuffers(ImcPass):
         for i, (t, home, uses) in enumerate(zip(program.tensors, plan.homes, users)):
             rows = {k: group for (ti, k), group in rowwise.items() if ti == i}
             try:
-                self._place(program, t, home, uses, rows, stores.get(i), state)
+                self._place(program, t, home, uses, rows, stores.get(i), state, prefix_rows.get(i, 0))
             except _Unsupported as e:
                 state.error(e.op, str(e))
                 raise PassFailure() from None
@@ -253,10 +276,12 @@ class ImcPlaceBuffers(ImcPass):
             raise PassFailure() from None
 
     # -- rewriting -----------------------------------------------------------------
-    def _place(self, program, t, home, users, rows, store, state) -> None:
+    def _place(self, program, t, home, users, rows, store, state, prefix_rows=0) -> None:
         """Rewrites `t` to live in `home`; `rows` maps a consumer stage that
         reads `t` only in row windows to those reads; `store` (a `_RowStore`)
-        when its tiled producer stores it row tile by row tile."""
+        when its tiled producer stores it row tile by row tile. `prefix_rows`
+        > 0: `t` is a [1, M, K] tensor whose home is a prefix of rows (a
+        multiple of `prefix_rows`) on chip, the rest in DRAM."""
         value = t.value
         rtype = ir.RankedTensorType(value.type)
         if rtype.rank == 0:
@@ -271,7 +296,8 @@ class ImcPlaceBuffers(ImcPass):
         chunk_bufs = []  # (chunk, buffer)
         dram = None
         if store is not None:
-            chunk_bufs, dram = self._store_rows(t, home, store, loc, state)
+            store_rows = self._store_prefix_rows if prefix_rows else self._store_rows
+            chunk_bufs, dram = store_rows(t, home, store, loc, state)
         else:
             with ir.InsertionPoint.after(producer), loc:
                 flat = collapse(value, [list(range(rtype.rank))], loc=loc) if rtype.rank != 1 else value
@@ -293,7 +319,8 @@ class ImcPlaceBuffers(ImcPass):
             first = program.stages[s].ops[0]
             sloc = program.stages[s].location
             if s in rows:
-                self._read_rows(t, home, j, chunk_bufs, dram, rows[s], first, sloc, state)
+                read_rows = self._read_prefix_rows if prefix_rows else self._read_rows
+                read_rows(t, home, j, chunk_bufs, dram, rows[s], first, sloc, state)
                 continue
             with ir.InsertionPoint(first), sloc:
                 loaded = [
@@ -441,6 +468,137 @@ class ImcPlaceBuffers(ImcPass):
                     ).result
             slab.read.results[0].replace_all_uses_with(joined)
             slab.read.erase()
+
+    def _store_prefix_rows(self, t, home, store, loc, state):
+        """`t` ([1, M, K], its home a prefix of whole row tiles on chip)
+        stored by its tiled producer: each trip's rows go into a row view of
+        the chunk that holds them (an `scf.if` chain on the trip's first
+        row) and, when at or past the DRAM part's first row, to DRAM through
+        the staging buffer (`_move_rows`). Returns (chunk buffers, DRAM
+        buffer or None), allocated before the loop; the chunks are
+        zero-filled first (`imc-check-buffers` does not follow loop trips)."""
+        rtype = ir.RankedTensorType(t.value.type)
+        _, m, k = rtype.shape
+        et, elem = rtype.element_type, t.elem
+        row, rows = k * t.elem, store.rows
+        first_dram = home.dram_start // row
+        chunk_bufs, dram = [], None
+        with ir.InsertionPoint(store.loop), loc:
+            for ch in home.chunks:
+                n = (ch.end - ch.start) // elem
+                spad_t = ir.MemRefType.get([n], et, memory_space=i64_attr(1))
+                buf = SpadAllocOp(i64_attr(ch.offset), i64_attr(n * elem), spad_t).result
+                zero_fill(buf)
+                chunk_bufs.append((ch, buf))
+            chunk_bufs.sort(key=lambda cb: cb[0].start)
+            views = _row_chunks(chunk_bufs, row, k)
+            if first_dram < m:
+                dram = memref.AllocOp(ir.MemRefType.get([(m - first_dram) * k], et), [], []).result
+        with ir.InsertionPoint.after(store.insert), loc:
+            lo, tile = store.insert.operands[2], store.insert.operands[0]
+
+            def into(first, view):
+                def emit():
+                    at = arith.SubIOp(lo, index_constant(first)).result if first else lo
+                    bufferization.MaterializeInDestinationOp(None, tile, view_along(view, 1, at, rows), writable=True)
+                    return []
+
+                return emit
+
+            _rows_switch(lo, [(end, into(first, view)) for first, end, view in views], None, [])
+            if dram is not None:
+                _when_past(lo, first_dram, lambda: self._move_rows(tile, dram, lo, first_dram, rows, k))
+        top = max((end for _, end, _ in views), default=0)
+        to_dram = f", rows [{first_dram}, {m}) to DRAM through the staging buffer, {self._dmas(rows * row)} DMA(s) per trip"
+        state.remark(
+            loc,
+            f"{t.describe()} stored row tile by row tile ({rows} rows per trip): rows [0, {top}) of {m} into the "
+            f"scratchpad ({len(views)} chunk(s))" + (to_dram if dram else ""),
+        )
+        return chunk_bufs, dram
+
+    def _read_prefix_rows(self, t, home, j, chunk_bufs, dram, reads, first, loc, state) -> None:
+        """Read j of `t` ([1, M, K], its home a prefix of whole row tiles on
+        chip) by a tiled stage in row windows (`reads`): each trip's rows
+        come from the chunk that holds them, in place (a row view), or from
+        DRAM through the staging buffer (`_move_rows`), chosen by an `scf.if`
+        chain on the trip's first row. The new ops are at the stage's
+        location `loc` (its traffic is the stage's)."""
+        rtype = ir.RankedTensorType(t.value.type)
+        _, m, k = rtype.shape
+        row = k * t.elem
+        on_chip, first_dram = home.resident[j] // row, home.dram_start // row
+        with ir.InsertionPoint(first), loc:
+            views = _row_chunks([cb for cb in chunk_bufs if cb[0].until >= j], row, k)
+        for slab in reads:
+            read, rows = slab.read, slab.rows
+            rows_t = read.results[0].type
+            with ir.InsertionPoint(read), loc:
+                lo = read.operands[1]
+
+                def in_place(start, view, lo=lo, rows=rows, rows_t=rows_t):
+                    def emit():
+                        at = arith.SubIOp(lo, index_constant(start)).result if start else lo
+                        return [bufferization.ToTensorOp(rows_t, view_along(view, 1, at, rows), restrict=True).result]
+
+                    return emit
+
+                def loaded(lo=lo, rows=rows):
+                    return [self._move_rows(None, dram, lo, first_dram, rows, k)]
+
+                cases = [(end, in_place(start, view)) for start, end, view in views]
+                got = _rows_switch(lo, cases, loaded if on_chip < m else None, [rows_t])
+            read.results[0].replace_all_uses_with(got[0])
+            read.erase()
+            state.remark(
+                loc,
+                f"{t.describe()} read in row windows ({rows} rows per trip): rows [0, {on_chip}) of {m} in place from "
+                f"the scratchpad ({len(views)} chunk(s))"
+                + (
+                    f", rows [{on_chip}, {m}) from DRAM through the staging buffer, {self._dmas(rows * row)} DMA(s) per trip"
+                    if on_chip < m
+                    else ""
+                ),
+            )
+
+    def _dmas(self, nbytes: int) -> int:
+        """DMAs `_move_rows` issues for `nbytes`."""
+        _, tile = self._staging
+        return -(-nbytes // tile)
+
+    def _move_rows(self, rows, dram, lo, first_row, count: int, k: int):
+        """Moves `count` rows of `k` elements at row `lo` (an index value)
+        between a [1, count, k] datapath tensor and the 1-D DRAM buffer
+        `dram` (rows from `first_row` on) through the staging buffer, one
+        `imc.dma` per `tile-bytes` (allocated and freed around each): stores
+        `rows` when given (returns None), else loads and returns the tensor."""
+        base, tile = self._staging
+        et = ir.MemRefType(dram.type).element_type
+        elem = element_bytes(et)
+        n = count * k
+        per = max(1, tile // elem)
+        dyn = ir.ShapedType.get_dynamic_size()
+        start = arith.SubIOp(lo, index_constant(first_row)).result if first_row else lo
+        at = arith.MulIOp(start, index_constant(k)).result
+        flat = collapse(rows, [[0, 1, 2]]) if rows is not None else None
+        acc = tensor.EmptyOp([n], et).result if rows is None else None
+        for s in range(0, n, per):
+            size = min(per, n - s)
+            spad_t = ir.MemRefType.get([size], et, memory_space=i64_attr(1))
+            buf = SpadAllocOp(i64_attr(base), i64_attr(size * elem), spad_t).result
+            off = arith.AddIOp(at, index_constant(s)).result if s else at
+            window_t = ir.MemRefType.get([size], et, layout=ir.StridedLayoutAttr.get(dyn, [1]))
+            window = memref.SubViewOp(window_t, dram, [off], [], [], [dyn], [size], [1]).result
+            attrs = (i64_array([0]), i64_array([size]), i64_array([1]))
+            if rows is not None:
+                bufferization.MaterializeInDestinationOp(None, extract_slice(flat, [s], [size]), buf, writable=True)
+                DmaOp(buf, window, *attrs)
+            else:
+                DmaOp(window, buf, *attrs)
+                part = bufferization.ToTensorOp(ir.RankedTensorType.get([size], et), buf).result
+                acc = tensor.InsertSliceOp(part, acc, [], [], [], [s], [size], [1]).result
+            SpadFreeOp(buf)
+        return None if rows is not None else expand(acc, [1, count, k], [[0, 1, 2]])
 
     def _stream(self, piece, dram, lo: int, count: int, elem: int):
         """Moves `count` elements between a datapath tensor and `dram[lo:]`
@@ -702,6 +860,90 @@ def _drop_stored_accumulator(store: _RowStore) -> None:
         op.operands[0] = init
     terminator.operands[index] = arg
     insert.erase()
+
+
+def _prefix_granule_rows(value, store, reads) -> int:
+    """Rows per granule of the on-chip row prefix of a rank-3 [1, M, K]
+    stored tensor: the lcm of the row tiles of the loop that stores it
+    (`store`, a `_RowStore` or None) and of the loops that read it in row
+    windows (`reads`, groups of `RowSlab`s), when every trip's tile starts
+    at its loop's induction variable counted from 0 by the tile's height
+    (so no tile straddles a multiple of the lcm) and the lcm divides M;
+    else 0 (the tensor is one plane)."""
+    t = ir.RankedTensorType(value.type)
+    if t.rank != 3:
+        return 0
+    tiles = [(store.loop, store.insert.operands[2], store.rows)] if store is not None else []
+    tiles += [(s.loop, s.read.operands[1], s.rows) for group in reads for s in group]
+    if not tiles or any(_trip_step(loop, lo) != rows for loop, lo, rows in tiles):
+        return 0
+    r = math.lcm(*(rows for _, _, rows in tiles))
+    return r if t.shape[1] % r == 0 else 0
+
+
+def _trip_step(loop, lo) -> int:
+    """The step of `loop` when `lo` is its induction variable and it counts
+    from a constant 0 by a constant step, else 0."""
+    if lo != loop.regions[0].blocks[0].arguments[0] or _const_index(loop.operands[0]) != 0:
+        return 0
+    return _const_index(loop.operands[2]) or 0
+
+
+def _const_index(value):
+    """The value of an `arith.constant` integer, else None."""
+    owner = value.owner
+    if isinstance(owner, ir.Block) or owner.operation.name != "arith.constant":
+        return None
+    return ir.IntegerAttr(owner.operation.attributes["value"]).value
+
+
+def _row_chunks(chunk_bufs, row: int, k: int) -> list:
+    """(first row, end row, [1, rows, k] view) of each chunk buffer (1-D,
+    sorted by start, whole rows of `row` bytes), built at the insertion
+    point."""
+    out = []
+    for ch, buf in chunk_bufs:
+        t = ir.MemRefType(buf.type)
+        first, end = ch.start // row, ch.end // row
+        shape = [1, end - first, k]
+        view_t = ir.MemRefType.get(shape, t.element_type, memory_space=t.memory_space)
+        out.append((first, end, memref.ExpandShapeOp(view_t, buf, _reassociation([[0, 1, 2]]), [], shape).result))
+    return out
+
+
+def _rows_switch(lo, cases, otherwise, types) -> list:
+    """The values of the part holding row `lo`: `cases` are (end row, emit)
+    in ascending order, the first whose end exceeds `lo` is taken, else
+    `otherwise` (None: nothing, or with `types`, the last case holds every
+    row left). An `emit` builds its ops at the insertion point and returns
+    the values it yields (of `types`). Built as a chain of `scf.if`s."""
+    if not cases:
+        return otherwise() if otherwise else []
+    (end, emit), rest = cases[0], cases[1:]
+    if not rest and otherwise is None and types:
+        return emit()
+    cond = arith.CmpIOp(arith.CmpIPredicate.ult, lo, index_constant(end)).result
+    has_else = bool(rest) or otherwise is not None
+    op = scf.IfOp(cond, types, has_else=has_else)
+    with ir.InsertionPoint(op.then_block):
+        scf.YieldOp(emit())
+    if has_else:
+        with ir.InsertionPoint(op.else_block):
+            scf.YieldOp(_rows_switch(lo, rest, otherwise, types))
+    return list(op.results)
+
+
+def _when_past(lo, first: int, emit) -> None:
+    """`emit()` (ops without results) when row `lo` >= `first`: in an `scf.if`
+    unless `first` is 0."""
+    if not first:
+        emit()
+        return
+    cond = arith.CmpIOp(arith.CmpIPredicate.uge, lo, index_constant(first)).result
+    op = scf.IfOp(cond, [], has_else=False)
+    with ir.InsertionPoint(op.then_block):
+        emit()
+        scf.YieldOp([])
 
 
 def _slab_needs(program, streamed, rowwise, slab_stores, plan) -> dict:

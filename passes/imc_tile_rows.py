@@ -100,11 +100,11 @@ class ImcTileRows(ImcPass):
     `[lo, lo + rows)` of the input (no halo) and computes the matmul, bias
     and consumers on them. `rows` is the largest divisor of M whose input
     plus output rows fit a quarter of the scratchpad, at least 1, or the
-    option `rows`. It is an option, off in `imc-tiled`, because
-    `imc-place-buffers` places a [1, M, K] tensor read or stored by rows as
-    one plane, whole on chip or whole in DRAM: when it does not fit, it
-    moves more bytes than the untiled stage, whose stored tensors keep an
-    on-chip prefix.
+    option `rows`. It is an option, off in `imc-tiled`, because the tiled
+    stages still move more bytes than untiled ones: every stage that reads
+    a model input streams it (a residual reads it again), and the row
+    slabs take scratchpad (`imc-place-buffers` keeps an on-chip prefix of
+    row tiles of the [1, M, K] tensors between them).
 
     Output: the same computation; affine index arithmetic is lowered to
     `arith`, and each loop carries its conv's (matmul's) location (the stage
@@ -120,7 +120,7 @@ class ImcTileRows(ImcPass):
     rows: int = field(default=0, metadata={"help": "output rows per tile (0: the most whose slab and output fit a quarter of the scratchpad)"})
     matmuls: bool = field(
         default=False,
-        metadata={"help": "also tile matmul stages (a [1, M, K] tensor they read or store by rows is then placed whole, on chip or in DRAM)"},
+        metadata={"help": "also tile matmul stages over rows (more DRAM traffic than untiled: a model input read by two stages is streamed twice)"},
     )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 

@@ -202,20 +202,21 @@ def _clone_at(value, loop, iv, replacement, ip, memo):
 
 def view_along(buf, dim: int, start, count) -> ir.Value:
     """`[start, start + count)` (ints or index values) of dimension `dim` of
-    the 4-D buffer `buf`, whole in the others, as a view with `buf`'s strides
-    and memory space."""
+    the buffer `buf` (any rank: 4-D planes, or the [1, M, K] rows of a
+    matmul stage), whole in the others, as a view with `buf`'s strides and
+    memory space."""
     t = ir.MemRefType(buf.type)
     strides, base = t.get_strides_and_offset()
     static_start = start if isinstance(start, int) else _DYN
     static_count = count if isinstance(count, int) else _DYN
     dynamic = _DYN in (static_start, base) or any(x == _DYN for x in strides)
     offset = _DYN if dynamic else base + static_start * strides[dim]
-    offsets, sizes = [0] * 4, list(t.shape)
+    offsets, sizes = [0] * t.rank, list(t.shape)
     offsets[dim], sizes[dim] = static_start, static_count
     rt = ir.MemRefType.get(sizes, t.element_type, layout=ir.StridedLayoutAttr.get(offset, strides), memory_space=t.memory_space)
     dyn_offsets = [] if static_start != _DYN else [start]
     dyn_sizes = [] if static_count != _DYN else [count]
-    return memref.SubViewOp(rt, buf, dyn_offsets, dyn_sizes, [], offsets, sizes, [1, 1, 1, 1]).result
+    return memref.SubViewOp(rt, buf, dyn_offsets, dyn_sizes, [], offsets, sizes, [1] * t.rank).result
 
 
 def row_view(buf, row, count) -> ir.Value:
