@@ -115,7 +115,7 @@ class ImcTileRows(ImcPass):
     """
 
     name = "imc-tile-rows"
-    summary = "Tile convolution (with the halo) and matmul stages that do not fit the scratchpad over output rows"
+    summary = "Tile convolution stages (with the halo), and matmul stages with matmuls=true, that do not fit the scratchpad over output rows"
 
     rows: int = field(default=0, metadata={"help": "output rows per tile (0: the most whose slab and output fit a quarter of the scratchpad)"})
     matmuls: bool = field(
