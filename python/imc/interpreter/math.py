@@ -127,19 +127,18 @@ def erf(x, out: np.ndarray | None = None):
     and broadcast shape, possibly ``x`` itself) the result is written there.
     """
     dt = _dtype_of(x)
-    if dt == np.float32 and not isinstance(x, np.ndarray):  # a scalar: the same function
-        r = erf_float32(np.asarray(x))
+    if not isinstance(x, np.ndarray):  # a scalar: the array function on a 0-d array
+        r = erf(np.asarray(x, dtype=dt))
         if out is not None:
             out[...] = r
             return out
         return r[()]
-    if dt not in (np.float32, np.float64) or not isinstance(x, np.ndarray):
-        r = np.asarray(scipy.special.erf(np.asarray(x, dtype=dt if dt in (np.float32, np.float64) else np.float64)))
-        r = r.astype(dt, copy=False)
+    if dt not in (np.float32, np.float64):
+        r = scipy.special.erf(x.astype(np.float64)).astype(dt)
         if out is not None:
             out[...] = r
             return out
-        return r if isinstance(x, np.ndarray) else r[()]
+        return r
     if out is None:
         out = np.empty(x.shape, dtype=dt)
     elif out.shape != x.shape:
