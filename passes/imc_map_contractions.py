@@ -25,6 +25,7 @@ from imc.ir_utils import (
     tensor_type,
     transpose,
     walk_ops,
+    weight_of,
 )
 from imc.pipeline import ImcPass
 
@@ -76,18 +77,6 @@ class _Mapper:
         self.state.remark(op, f"'{op.name}' stays on the digital unit: {why}")
         return True  # "did not match"
 
-    def weight_of(self, value):
-        """(weight value, transposed?) when `value` is a weight or its transpose."""
-        if is_weight(value):
-            return value, False
-        owner = value.owner
-        if not isinstance(owner, ir.Block):
-            op = owner.operation if hasattr(owner, "operation") else owner
-            if op.name == "linalg.transpose" and list(ir.DenseI64ArrayAttr(op.attributes["permutation"])) == [1, 0]:
-                if is_weight(op.operands[0]):
-                    return op.operands[0], True
-        return None, False
-
     # -- patterns -------------------------------------------------------------
     def matmul(self, op, rewriter):
         """linalg.matmul(x, W) -> imc.contract(x, W) (+ init)."""
@@ -99,14 +88,14 @@ class _Mapper:
             if maps[0] != ["d0", "d2"] or maps[2] != ["d0", "d1"] or maps[1] not in (["d2", "d1"], ["d1", "d2"]):
                 return self._stays(op, "unsupported indexing maps")
             transposed_map = maps[1] == ["d1", "d2"]
-        w, transposed = self.weight_of(b)
+        w, transposed = weight_of(b)
         kind = "linear" if (transposed or transposed_map) else "matmul"
         with ir.InsertionPoint(op), op.location:
             if w is None:
                 if not self.opts.map_activation_matmuls:
                     why = (
                         "the weight is the left operand (only right-hand weights map)"
-                        if self.weight_of(a)[0] is not None
+                        if weight_of(a)[0] is not None
                         else "both operands are activations (set map-activation-matmuls=true to reprogram per call)"
                     )
                     return self._stays(op, why)
@@ -163,7 +152,7 @@ class _Mapper:
         maps = [_map_results(m) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
         if maps[0] != ["d0", "d2"] or maps[2] != ["d0", "d1"] or maps[1] not in (["d2", "d1"], ["d1", "d2"]):
             return True
-        w, transposed = self.weight_of(op.operands[1])
+        w, transposed = weight_of(op.operands[1])
         if w is None:
             return self._stays(op, "the contraction has no weight operand")
         with ir.InsertionPoint(op), op.location:

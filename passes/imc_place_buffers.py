@@ -15,6 +15,7 @@ from imc.ir_utils import (
     TENSOR_VIEW_OPS,
     TRANSFER_ATTR,
     collapse,
+    defining_op,
     expand,
     extract_slice,
     find_entry,
@@ -23,10 +24,21 @@ from imc.ir_utils import (
     i64_attr,
     index_constant,
     is_tiled_stage,
+    reassociation,
 )
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import capacity_bound, plan_homes, stage_program
-from imc.row_slabs import find_row_slabs, load_rows, row_view, stream_rows, view_along, view_rows, zero_fill
+from imc.row_slabs import (
+    expand_buffer,
+    find_row_slabs,
+    load_rows,
+    plane_shape,
+    row_view,
+    stream_rows,
+    view_along,
+    view_rows,
+    zero_fill,
+)
 
 
 @dataclass
@@ -292,7 +304,6 @@ class ImcPlaceBuffers(ImcPass):
         elem = t.elem
         n = t.size // elem
         et = rtype.element_type
-        spad_t = lambda k: ir.MemRefType.get([k], et, memory_space=i64_attr(1))  # noqa: E731
         chunk_bufs = []  # (chunk, buffer)
         dram = None
         if store is not None:
@@ -303,7 +314,7 @@ class ImcPlaceBuffers(ImcPass):
                 flat = collapse(value, [list(range(rtype.rank))], loc=loc) if rtype.rank != 1 else value
                 for c in home.chunks:
                     k = (c.end - c.start) // elem
-                    buf = SpadAllocOp(i64_attr(c.offset), i64_attr(k * elem), spad_t(k)).result
+                    buf = _chunk_buffer(c, et, elem)
                     piece = extract_slice(flat, [c.start // elem], [k], loc=loc)
                     bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
                     chunk_bufs.append((c, buf))
@@ -369,8 +380,7 @@ class ImcPlaceBuffers(ImcPass):
         chunk_bufs, views = [], []
         with ir.InsertionPoint(store.loop), loc:
             for ch in home.chunks:
-                k = (ch.end - ch.start) // elem
-                buf = SpadAllocOp(i64_attr(ch.offset), i64_attr(k * elem), ir.MemRefType.get([k], et, memory_space=i64_attr(1))).result
+                buf = _chunk_buffer(ch, et, elem)
                 zero_fill(buf)
                 views.append((ch.start // elem // plane, _as_planes(buf, h, w)))
                 chunk_bufs.append((ch, buf))
@@ -461,10 +471,10 @@ class ImcPlaceBuffers(ImcPass):
                 if n != 1:
                     rows_t = ir.RankedTensorType(joined.type)
                     flat = tensor.CollapseShapeOp(
-                        ir.RankedTensorType.get(list(rows_t.shape)[1:], et), joined, _reassociation([[0, 1], [2], [3]])
+                        ir.RankedTensorType.get(list(rows_t.shape)[1:], et), joined, reassociation([[0, 1], [2], [3]])
                     ).result
                     joined = tensor.ExpandShapeOp(
-                        slab.read.results[0].type, flat, _reassociation([[0, 1], [2], [3]]), [], [n, c, *list(rows_t.shape)[2:]]
+                        slab.read.results[0].type, flat, reassociation([[0, 1], [2], [3]]), [], [n, c, *list(rows_t.shape)[2:]]
                     ).result
             slab.read.results[0].replace_all_uses_with(joined)
             slab.read.erase()
@@ -485,9 +495,7 @@ class ImcPlaceBuffers(ImcPass):
         chunk_bufs, dram = [], None
         with ir.InsertionPoint(store.loop), loc:
             for ch in home.chunks:
-                n = (ch.end - ch.start) // elem
-                spad_t = ir.MemRefType.get([n], et, memory_space=i64_attr(1))
-                buf = SpadAllocOp(i64_attr(ch.offset), i64_attr(n * elem), spad_t).result
+                buf = _chunk_buffer(ch, et, elem)
                 zero_fill(buf)
                 chunk_bufs.append((ch, buf))
             chunk_bufs.sort(key=lambda cb: cb[0].start)
@@ -762,24 +770,23 @@ def _planes(buf, first: int, count: int) -> ir.Value:
     return view_along(buf, 1, first, count)
 
 
-def _reassociation(groups) -> ir.ArrayAttr:
-    return ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in groups])
+def _chunk_buffer(chunk, et, elem: int) -> ir.Value:
+    """The 1-D scratchpad buffer of `chunk` (a `placement.Chunk`: its bytes
+    at its offset), allocated at the insertion point."""
+    n = (chunk.end - chunk.start) // elem
+    return SpadAllocOp(i64_attr(chunk.offset), i64_attr(n * elem), ir.MemRefType.get([n], et, memory_space=i64_attr(1))).result
 
 
 def _plane_shape(value) -> list[int]:
-    """[N, C, H, W] of a rank-4 tensor; [1, 1, M, K] of a rank-3 [1, M, K]
-    one (the rows of a matmul stage: one plane)."""
-    shape = list(ir.RankedTensorType(value.type).shape)
-    return [1, *shape] if len(shape) == 3 else shape
+    """The tensor `value`'s shape as planes (`row_slabs.plane_shape`)."""
+    return plane_shape(ir.RankedTensorType(value.type).shape)
 
 
 def _as_planes(buf, h: int, w: int) -> ir.Value:
     """The contiguous 1-D buffer `buf` viewed as its [1, planes, h, w] (in
     its memory space)."""
-    t = ir.MemRefType(buf.type)
-    shape = [1, t.shape[0] // (h * w), h, w]
-    result = ir.MemRefType.get(shape, t.element_type, memory_space=t.memory_space)
-    return memref.ExpandShapeOp(result, buf, _reassociation([[0, 1, 2, 3]]), [], shape).result
+    n = ir.MemRefType(buf.type).shape[0]
+    return expand_buffer(buf, [1, n // (h * w), h, w], [[0, 1, 2, 3]])
 
 
 @dataclass
@@ -891,10 +898,10 @@ def _trip_step(loop, lo) -> int:
 
 def _const_index(value):
     """The value of an `arith.constant` integer, else None."""
-    owner = value.owner
-    if isinstance(owner, ir.Block) or owner.operation.name != "arith.constant":
+    op = defining_op(value)
+    if op is None or op.name != "arith.constant":
         return None
-    return ir.IntegerAttr(owner.operation.attributes["value"]).value
+    return ir.IntegerAttr(op.attributes["value"]).value
 
 
 def _row_chunks(chunk_bufs, row: int, k: int) -> list:
@@ -903,11 +910,8 @@ def _row_chunks(chunk_bufs, row: int, k: int) -> list:
     point."""
     out = []
     for ch, buf in chunk_bufs:
-        t = ir.MemRefType(buf.type)
         first, end = ch.start // row, ch.end // row
-        shape = [1, end - first, k]
-        view_t = ir.MemRefType.get(shape, t.element_type, memory_space=t.memory_space)
-        out.append((first, end, memref.ExpandShapeOp(view_t, buf, _reassociation([[0, 1, 2]]), [], shape).result))
+        out.append((first, end, expand_buffer(buf, [1, end - first, k], [[0, 1, 2]])))
     return out
 
 

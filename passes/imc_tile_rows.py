@@ -6,7 +6,7 @@ from torch_mlir import ir, passmanager
 from torch_mlir.dialects import bufferization, tensor
 
 from imc.dialects.imc import element_bytes
-from imc.ir_utils import RESHAPE_OPS, dense_i64s, find_entry, find_nested, is_weight
+from imc.ir_utils import RESHAPE_OPS, defining_op, dense_i64s, find_entry, find_nested, weight_of
 from imc.pipeline import ImcPass, PassFailure
 from imc.placement import is_elementwise, stage_program, tensor_bytes
 
@@ -43,7 +43,7 @@ def _single_user(value):
 
 @dataclass
 class _Stage:
-    conv: ir.Operation  # the stage's convolution or matmul (the loop's location)
+    anchor: ir.Operation  # the stage's convolution or matmul (the loop's location)
     ops: list  # the stage's ops: the root's producers among them move into the loop
     root: ir.Operation
     input: ir.Value  # what the stage reads from outside (the first producer's input)
@@ -53,7 +53,7 @@ class _Stage:
 
     @property
     def matmul(self) -> bool:
-        return self.conv.name == MATMUL
+        return self.anchor.name == MATMUL
 
     def tile_sizes(self) -> str:
         sizes = [0] * len(_shape(self.root.results[0]))
@@ -157,12 +157,12 @@ class ImcTileRows(ImcPass):
                 continue
             stage.rows = rows
             tiled.append(stage)
-            halo = _slab_rows(stage.conv, rows) - rows * dense_i64s(stage.conv, "strides", 1, 2)[0]
+            halo = _slab_rows(stage.anchor, rows) - rows * dense_i64s(stage.anchor, "strides", 1, 2)[0]
             fits = "" if slab + out <= capacity else f"; does not fit even so ({slab + out:,} B > {capacity:,} B)"
             state.remark(
-                stage.conv.location,
+                stage.anchor.location,
                 f"tiled over output rows: {oh // rows} tiles of {rows} rows; input slab {slab:,} B "
-                f"({_slab_rows(stage.conv, rows)} rows, halo {max(halo, 0)}), output tile {out:,} B{fits}",
+                f"({_slab_rows(stage.anchor, rows)} rows, halo {max(halo, 0)}), output tile {out:,} B{fits}",
             )
         if tiled:
             self._tile(module, tiled)
@@ -190,7 +190,7 @@ class ImcTileRows(ImcPass):
 
     def _choose_rows(self, stage: _Stage, capacity: int) -> tuple[int, int, int]:
         """(rows, slab bytes, output tile bytes) for this stage."""
-        conv = stage.conv
+        conv = stage.anchor
         n, _, oh, ow = _shape(stage.root.results[0])
         in_shape = _shape(conv.operands[0])  # padded input
         per_in_row = n * in_shape[1] * in_shape[3] * element_bytes(ir.RankedTensorType(stage.input.type).element_type)
@@ -231,7 +231,7 @@ class ImcTileRows(ImcPass):
         slab, out = rows * per_in, rows * per_out
         fits = "" if slab + out <= capacity else f"; does not fit even so ({slab + out:,} B > {capacity:,} B)"
         state.remark(
-            stage.conv.location,
+            stage.anchor.location,
             f"tiled over output rows: {-(-m // rows)} tiles of {rows} rows; input slab {slab:,} B "
             f"({rows} rows, no halo), output tile {out:,} B{fits}",
         )
@@ -344,27 +344,12 @@ def _slab_rows(conv, rows: int) -> int:
 # -- matmul stages ------------------------------------------------------------------
 
 
-def _weight(value) -> bool:
-    """A weight, or the 2-D transpose of one (how torch imports a Linear)."""
-    if is_weight(value):
-        return True
-    owner = value.owner
-    if isinstance(owner, ir.Block) or owner.operation.name != "linalg.transpose":
-        return False
-    return is_weight(owner.operation.operands[0])
-
-
 def _rows_lead(matmul) -> bool:
     """Rows of A are rows of the result (A maps (m, k), C maps (m, n))."""
     if "indexing_maps" not in matmul.attributes:
         return True
     maps = [[str(e) for e in ir.AffineMapAttr(m).value.results] for m in ir.ArrayAttr(matmul.attributes["indexing_maps"])]
     return maps[0] == ["d0", "d2"] and maps[2] == ["d0", "d1"]
-
-
-def _owner_op(value):
-    owner = value.owner
-    return None if isinstance(owner, ir.Block) else owner.operation
 
 
 def _adds_unit_dim(op) -> bool:
@@ -388,14 +373,14 @@ def _matmul_stage(ops) -> _Stage | None:
     if len(matmuls) != 1 or len(matmuls[0].operands) != 3:
         return None
     mm = matmuls[0]
-    if not _rows_lead(mm) or not _weight(mm.operands[1]):
+    if not _rows_lead(mm) or weight_of(mm.operands[1])[0] is None:
         return None
     if len(_shape(mm.results[0])) != 2 or not ir.RankedTensorType(mm.results[0].type).has_static_shape:
         return None
     inside = set(ops)
     views = []  # reshapes between the stage's ops: inside the fence
     value = mm.operands[0]
-    while (op := _owner_op(value)) is not None:
+    while (op := defining_op(value)) is not None:
         if op.name in RESHAPE_OPS:
             views.append(op)
         elif op not in inside or not is_elementwise(op):

@@ -68,11 +68,15 @@ def tensor_type(shape, element_type) -> ir.RankedTensorType:
     return ir.RankedTensorType.get(list(shape), element_type)
 
 
-def _op_of(value: ir.Value):
+def defining_op(value: ir.Value):
+    """The operation that defines `value`, None for a block argument."""
     if isinstance(value, ir.BlockArgument) or isinstance(value.owner, ir.Block):
         return None
     owner = value.owner
     return owner.operation if hasattr(owner, "operation") else owner
+
+
+_op_of = defining_op
 
 
 WEIGHT_ARG_ATTR = "imc.weight"
@@ -131,6 +135,19 @@ def is_weight(value: ir.Value) -> bool:
     return constant_source(value) is not None
 
 
+def weight_of(value: ir.Value):
+    """(weight value, transposed?) when `value` is a weight or its 2-D
+    transpose (`linalg.transpose` with permutation [1, 0], how torch imports
+    a Linear), else (None, False)."""
+    if is_weight(value):
+        return value, False
+    op = defining_op(value)
+    if op is not None and op.name == "linalg.transpose" and list(ir.DenseI64ArrayAttr(op.attributes["permutation"])) == [1, 0]:
+        if is_weight(op.operands[0]):
+            return op.operands[0], True
+    return None, False
+
+
 def is_splat_constant(op) -> bool:
     """True for an `arith.constant` holding one repeated value (a splat): the
     digital unit generates it, nothing is read from memory."""
@@ -172,6 +189,14 @@ def extract_slice(source: ir.Value, offsets, sizes, *, loc=None) -> ir.Value:
     return tensor.extract_slice(result, source, [], [], [], list(offsets), list(sizes), [1] * t.rank, loc=loc)
 
 
+def reassociation(groups) -> ir.ArrayAttr:
+    """The reassociation attribute of a reshape: one array of dims per group."""
+    return ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in groups])
+
+
+_reassociation_attr = reassociation  # (collapse/expand name their parameter `reassociation`)
+
+
 def collapse(source: ir.Value, reassociation: list[list[int]], *, loc=None) -> ir.Value:
     t = ir.RankedTensorType(source.type)
     shape = []
@@ -182,7 +207,7 @@ def collapse(source: ir.Value, reassociation: list[list[int]], *, loc=None) -> i
         shape.append(n)
     if shape == list(t.shape):
         return source
-    reassoc = ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in reassociation])
+    reassoc = _reassociation_attr(reassociation)
     return tensor.collapse_shape(tensor_type(shape, t.element_type), source, reassoc, loc=loc)
 
 
@@ -190,7 +215,7 @@ def expand(source: ir.Value, shape, reassociation: list[list[int]], *, loc=None)
     t = ir.RankedTensorType(source.type)
     if list(shape) == list(t.shape):
         return source
-    reassoc = ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in reassociation])
+    reassoc = _reassociation_attr(reassociation)
     return tensor.expand_shape(tensor_type(shape, t.element_type), source, reassoc, [], list(shape), loc=loc)
 
 

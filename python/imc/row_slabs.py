@@ -38,12 +38,13 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, linalg, memref, scf, tensor
 
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
-from imc.ir_utils import i64_array, i64_attr, index_constant
+from imc.ir_utils import defining_op, i64_array, i64_attr, index_constant, reassociation
 
-__all__ = ["RowSlab", "as_plane", "find_row_slabs", "load_rows", "row_view", "stream_rows", "view_along", "view_rows", "zero_fill"]
+__all__ = ["RowSlab", "as_plane", "expand_buffer", "find_row_slabs", "load_rows", "plane_shape", "row_view", "stream_rows", "view_along", "view_rows", "zero_fill"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 _NO_DATA = ("tensor.empty", "arith.constant", "linalg.fill")  # init operands carry no input rows
+_PLANE_GROUPS = ([0, 1], [2], [3])  # [1, M, K] <-> the plane [1, 1, M, K]
 
 
 @dataclass
@@ -57,9 +58,8 @@ class RowSlab:
 
     @property
     def shape(self) -> list[int]:
-        """The source's shape, [1, 1, M, K] for a rank-3 [1, M, K] source."""
-        shape = list(ir.RankedTensorType(self.source.type).shape)
-        return [1, *shape] if len(shape) == 3 else shape
+        """The source's shape as planes (`plane_shape`)."""
+        return plane_shape(ir.RankedTensorType(self.source.type).shape)
 
     @property
     def nbytes(self) -> int:
@@ -98,11 +98,7 @@ def find_row_slabs(loop) -> list[RowSlab]:
             if rows:
                 out.append(RowSlab(loop, op, src, rows))
             return ir.WalkResult.ADVANCE
-        if t.rank != 4 or not t.has_static_shape:
-            return ir.WalkResult.ADVANCE
-        owner = src.owner
-        defining = owner.owner.operation if isinstance(owner, ir.Block) else owner.operation
-        if defining == loop or _inside(defining, loop) or defining.name in _NO_DATA:
+        if t.rank != 4 or not t.has_static_shape or not _outside(src, loop):
             return ir.WalkResult.ADVANCE
         offsets, sizes, strides = (_static(op, k) for k in ("static_offsets", "static_sizes", "static_strides"))
         shape = list(t.shape)
@@ -118,10 +114,18 @@ def find_row_slabs(loop) -> list[RowSlab]:
     return out
 
 
+def plane_shape(shape) -> list[int]:
+    """`shape` as [N, C, H, W] planes: a rank-3 [1, M, K] (the rows of a
+    matmul stage) is the one plane [1, 1, M, K]; rank 4 as it is."""
+    shape = list(shape)
+    return [1, *shape] if len(shape) == 3 else shape
+
+
 def _outside(src, loop) -> bool:
     """`src` carries data and is defined outside `loop`."""
-    owner = src.owner
-    defining = owner.owner.operation if isinstance(owner, ir.Block) else owner.operation
+    defining = defining_op(src)
+    if defining is None:  # a block argument: of the loop's body, or of an enclosing block
+        defining = src.owner.owner.operation
     return defining != loop and not _inside(defining, loop) and defining.name not in _NO_DATA
 
 
@@ -143,8 +147,7 @@ def _as_rows(rows: ir.Value, read) -> ir.Value:
     t = ir.RankedTensorType(read.results[0].type)
     if t.rank == 4:
         return rows
-    groups = ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in ([0, 1], [2], [3])])
-    return tensor.CollapseShapeOp(t, rows, groups).result
+    return tensor.CollapseShapeOp(t, rows, reassociation(_PLANE_GROUPS)).result
 
 
 def as_plane(buf: ir.Value) -> ir.Value:
@@ -153,10 +156,15 @@ def as_plane(buf: ir.Value) -> ir.Value:
     t = ir.MemRefType(buf.type)
     if t.rank == 4:
         return buf
-    shape = [1, *t.shape]
-    groups = ir.ArrayAttr.get([ir.ArrayAttr.get([i64_attr(d) for d in g]) for g in ([0, 1], [2], [3])])
-    result = ir.MemRefType.get(shape, t.element_type, memory_space=t.memory_space)
-    return memref.ExpandShapeOp(result, buf, groups, [], shape).result
+    return expand_buffer(buf, plane_shape(t.shape), _PLANE_GROUPS)
+
+
+def expand_buffer(buf: ir.Value, shape, groups) -> ir.Value:
+    """`memref.expand_shape` of `buf` to static `shape` (reassociation
+    `groups`), in `buf`'s memory space."""
+    t = ir.MemRefType(buf.type)
+    result = ir.MemRefType.get(list(shape), t.element_type, memory_space=t.memory_space)
+    return memref.ExpandShapeOp(result, buf, reassociation(groups), [], list(shape)).result
 
 
 def _slab_rows(read, height: int) -> int:
@@ -244,8 +252,7 @@ def _rows_type(read, shape) -> ir.RankedTensorType:
     """The read's tensor type with dimensions 0 and 1 of `shape` (of a
     rank-3 read: [1, 1, n, K], its rows as one plane)."""
     t = ir.RankedTensorType(read.results[0].type)
-    dims = list(t.shape) if t.rank == 4 else [1, *t.shape]
-    return ir.RankedTensorType.get([shape[0], shape[1], *dims[2:]], t.element_type)
+    return ir.RankedTensorType.get([shape[0], shape[1], *plane_shape(t.shape)[2:]], t.element_type)
 
 
 def stream_rows(slab: RowSlab, dram: ir.Value, offset: int, *, loc) -> None:
