@@ -126,7 +126,10 @@ def _check_fields(op) -> bool:
         if a.name not in op.operation.attributes:
             return _fail(op, f"requires attribute '{a.name}'")
         kinds = _kinds(a.constraint)
-        if not _is_a(op.operation.attributes[a.name], kinds):
+        if not kinds:  # any attribute: the op's verifier checks its kind
+            continue
+        value = _attribute(op, a.name)
+        if value is None or not _is_a(value, kinds):
             return _fail(op, f"attribute '{a.name}' must be of kind {_kind_name(kinds)}")
     variadic = len(operands) == 1 and operands[0].variadicity == ext.Variadicity.variadic
     if not variadic and len(op.operation.operands) != len(operands):
@@ -161,18 +164,34 @@ def _verifier(fn):
     return verify_invariants
 
 
+def _attribute(op, name: str):
+    """The attribute `name` of `op`, or None when the bindings cannot wrap it.
+
+    Reading an attribute downcasts it, and some downcasts raise (a dense array
+    of an element type the bindings do not know, `array<si32: ...>`).
+    """
+    try:
+        return op.operation.attributes[name]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _int(attr) -> int:
     return ir.IntegerAttr(attr).value
 
 
 def _is_flag(attr) -> bool:
     """True for a boolean (`true`/`false`, an i1 integer attribute)."""
-    return ir.IntegerType(ir.IntegerAttr(attr).type).width == 1
-
-
-def _i64_array(attr) -> list[int] | None:
     try:
-        return list(ir.DenseI64ArrayAttr(attr))
+        return ir.IntegerType(ir.IntegerAttr(attr).type).width == 1
+    except ValueError:  # an `index` (or other non-integer) typed attribute
+        return False
+
+
+def _i64_array(op, name: str) -> list[int] | None:
+    """The values of the `array<i64: ...>` attribute `name`, or None if it is not one."""
+    try:
+        return list(ir.DenseI64ArrayAttr(_attribute(op, name)))
     except (ValueError, TypeError):
         return None
 
@@ -372,7 +391,7 @@ class Im2colOp(Imc.Operation, name="im2col", traits=[Pure]):
         y = ir.RankedTensorType(self.result.type)
         values = {}
         for name in ("kernel", "strides", "dilations"):
-            v = _i64_array(getattr(self, name))
+            v = _i64_array(self, name)
             if v is None:
                 return _fail(self, f"{name} must be an array<i64: ...>")
             values[name] = v
@@ -523,7 +542,7 @@ class AccumulateOp(Imc.Operation, name="accumulate", traits=[Pure]):
         for i, p in enumerate(partials):
             if p.type != self.result.type:
                 return _fail(self, f"partial #{i} has type {p.type} but the result has {self.result.type}")
-        shifts = _i64_array(self.shifts)
+        shifts = _i64_array(self, "shifts")
         if shifts is None:
             return _fail(self, "shifts must be an array<i64: ...>")
         if len(shifts) != len(partials):
@@ -631,7 +650,7 @@ class DmaOp(Imc.Operation, name="dma"):
             return _fail(self, f"element types differ: {src.element_type} vs {dst.element_type}")
         window = {}
         for name in ("offsets", "sizes", "strides"):
-            values = _i64_array(getattr(self, name))
+            values = _i64_array(self, name)
             if values is None:
                 return _fail(self, f"{name} must be an array<i64: ...>")
             if len(values) != dram.rank:

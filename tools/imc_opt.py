@@ -3,10 +3,12 @@
     imc-opt [FILE|-] [-o OUT] [--pass-pipeline='builtin.module(...)' | -p ...]
             [--split-input-file] [--verify-diagnostics] [--hardware FILE|PRESET]
             [--mlir-print-ir-after-all] [--mlir-print-op-generic]
-            [--mlir-print-debuginfo] [--imc-remarks] [--list-passes]
+            [--mlir-print-debuginfo] [--imc-remarks] [--list-passes] [--debug]
 
-Errors are one line each (`file:line:col: error: ...`), exit code 1, no
-traceback. Set IMC_DEBUG=1 to see Python tracebacks of crashing passes.
+Errors are one line each (`file:line:col: error: ...`), exit code 1 (2 for a
+bad command line), no traceback; `tools/_errors.py` is the one error path.
+`--debug` (or IMC_DEBUG=1) shows Python tracebacks of internal errors and of
+crashing passes.
 """
 
 import argparse
@@ -18,6 +20,7 @@ from torch_mlir import ir
 
 from imc import passes as registry
 from imc.context import make_context
+from imc.tools._errors import ArgumentParser, UserError, check_output_file, non_empty, open_output, phase, read_text, tool_main
 from imc.pipeline import (
     PipelineError,
     Remark,
@@ -30,20 +33,14 @@ from imc.pipeline import (
 SPLIT_MARKER = re.compile(r"^// -----\s*$", re.M)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 1 (mlir-opt style)
-        sys.stderr.write(f"imc-opt: error: {message}\n")
-        sys.exit(1)
-
-
 def _arg_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="imc-opt", description="Run imc and upstream MLIR passes on an MLIR file.")
+    p = ArgumentParser(prog="imc-opt", description="Run imc and upstream MLIR passes on an MLIR file.")
     p.add_argument("input", nargs="?", default="-", help="input file ('-' for stdin)")
     p.add_argument("-o", dest="output", default="-", help="output file ('-' for stdout)")
     p.add_argument("--pass-pipeline", "-p", dest="pipeline", default=None, help="builtin.module(...) pipeline")
     p.add_argument("--split-input-file", action="store_true", help="split the input at '// -----' lines")
     p.add_argument("--verify-diagnostics", action="store_true", help="check expected-* diagnostics annotations")
-    p.add_argument("--hardware", default=None, help="a hardware preset name or a .toml file")
+    p.add_argument("--hardware", default=None, type=non_empty, help="a hardware preset name or a .toml file")
     p.add_argument("--mlir-print-ir-after-all", action="store_true", help="print the IR after every pass")
     p.add_argument("--mlir-print-op-generic", action="store_true", help="print ops in generic form")
     p.add_argument("--mlir-print-debuginfo", action="store_true", help="print locations")
@@ -170,6 +167,7 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
 
         errors: list[str] = []
         module = None
+        phase(f"parsing {source}" + (f" (the chunk at line {first_line})" if first_line > 1 else ""))
         try:
             module = ir.Module.parse(padded)
         except ir.MLIRError as exc:
@@ -181,6 +179,7 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
         if module is not None and args.hardware_obj is not None:
             # Rules that depend on the chip (scratchpad capacity, ...) apply now.
             args.hardware_obj.attach(module.operation)
+            phase(f"verifying {source} against hardware '{args.hardware_obj.name}'")
             try:
                 module.operation.verify()
             except ir.MLIRError as exc:
@@ -202,6 +201,7 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
             except PipelineError as exc:
                 return False, [f"imc-opt: error: {exc.message}"]
             snapshot = module.operation.clone(ip=False)
+            phase(f"running pass pipeline '{args.pipeline}' on {source}")
             try:
                 pm.run(module.operation)
             except ir.MLIRError as exc:
@@ -223,6 +223,7 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
                 sys.stderr.write(f"{format_location(r.location, source_name=source)}: remark: [{r.pass_name}] {r.message}\n")
         if module is None:
             return False, errors
+        phase(f"printing the result for {source}")
         module.operation.print(
             file=out,
             print_generic_op_form=args.mlir_print_op_generic,
@@ -239,28 +240,25 @@ def _repro(snapshot, args) -> str:
     return f"imc-opt: pass pipeline failed; reproduce with: imc-opt {path} --pass-pipeline={shlex.quote(args.pipeline)}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str]) -> int:
     args = _arg_parser().parse_args(argv)
     if args.list_passes:
         print(list_passes())
         return 0
 
+    if not args.verify_diagnostics:
+        check_output_file(args.output, "-o")  # before any work
     args.hardware_obj = None
-    if args.hardware:
+    if args.hardware is not None:
         from imc.hardware import Hardware, HardwareError
 
         try:
             args.hardware_obj = Hardware.resolve(args.hardware)
         except HardwareError as exc:
-            sys.stderr.write(f"imc-opt: error: {exc}\n")
-            return 1
+            raise UserError(str(exc)) from None
 
     source = "<stdin>" if args.input == "-" else args.input
-    try:
-        text = sys.stdin.read() if args.input == "-" else open(args.input, encoding="utf-8").read()
-    except OSError as exc:
-        sys.stderr.write(f"imc-opt: error: cannot read '{args.input}': {exc.strerror}\n")
-        return 1
+    text = read_text(args.input)
 
     if args.split_input_file:
         chunks, line, pos = [], 1, 0
@@ -289,9 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.output == "-":
         sys.stdout.write(buffer.getvalue())
     else:
-        with open(args.output, "w", encoding="utf-8") as f:
+        with open_output(args.output, "-o") as f:
             f.write(buffer.getvalue())
     return 0 if ok_all else 1
+
+
+main = tool_main("imc-opt", _run)
 
 
 if __name__ == "__main__":

@@ -673,3 +673,57 @@ func.func @program_transpose_flag(%t: tensor<128x64xf32>) {
   %0 = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = 5 : i64, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// Attributes the Python bindings cannot read (issue 18): a dense array of an
+// element type without a Python class (si32) and an `index`-typed flag are
+// diagnostics at the op, not Python exceptions.
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @im2col_kernel_si32(%x: tensor<1x16x10x10xf32>) {
+  // expected-error @+1 {{'imc.im2col' op kernel must be an array<i64: ...>}}
+  %c = "imc.im2col"(%x) {dilations = array<i64: 1, 1>, kernel = array<si32: 3, 3>, strides = array<i64: 1, 1>} : (tensor<1x16x10x10xf32>) -> tensor<64x144xf32>
+  return
+}
+
+// -----
+
+func.func @accumulate_shifts_si32(%p: tensor<1x64xf32>) {
+  // expected-error @+1 {{'imc.accumulate' op shifts must be an array<i64: ...>}}
+  %s = "imc.accumulate"(%p, %p) {shifts = array<si32: 0, 2>} : (tensor<1x64xf32>, tensor<1x64xf32>) -> tensor<1x64xf32>
+  return
+}
+
+// -----
+
+func.func @dma_sizes_si32(%a: memref<64x64xf32>, %b: memref<32x32xf32, 1>) {
+  // expected-error @+1 {{'imc.dma' op sizes must be an array<i64: ...>}}
+  "imc.dma"(%a, %b) {offsets = array<i64: 0, 0>, sizes = array<si32: 32, 32>, strides = array<i64: 1, 1>} : (memref<64x64xf32>, memref<32x32xf32, 1>) -> ()
+  return
+}
+
+// -----
+
+func.func @spad_alloc_size_si32() {
+  // expected-error @+1 {{'imc.spad_alloc' op attribute 'size' must be of kind integer attribute}}
+  %b = "imc.spad_alloc"() {offset = 0 : i64, size = array<si32: 4096>} : () -> memref<32x32xf32, 1>
+  return
+}
+
+// -----
+
+func.func @program_transpose_index(%t: tensor<128x64xf32>) {
+  // expected-error @+1 {{'imc.program' op transpose must be a boolean (true or false)}}
+  %0 = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = 1 : index, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  return
+}
+
+// -----
+
+func.func @contract_transpose_weight_index(%x: tensor<8x512xf32>, %w: tensor<512x64xf32>) {
+  // expected-error @+1 {{'imc.contract' op transpose_weight must be a boolean (true or false)}}
+  %0 = "imc.contract"(%x, %w) {kind = "matmul", transpose_weight = 0 : index} : (tensor<8x512xf32>, tensor<512x64xf32>) -> tensor<8x64xf32>
+  return
+}

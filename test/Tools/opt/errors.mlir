@@ -17,7 +17,7 @@
 // FLAG: imc-opt: error: unrecognized arguments: --no-such-flag
 
 // RUN: not imc-opt %S/Inputs/does-not-exist.mlir 2>&1 | FileCheck %s --check-prefix=MISSING
-// MISSING: imc-opt: error: cannot read
+// MISSING: imc-opt: error: {{.*}}does-not-exist.mlir: cannot read: No such file or directory
 
 // A failing pass: its diagnostics, then a repro command line.
 // RUN: not imc-opt %s -p 'builtin.module(test-imc-fail{message="no crossbar left"})' 2>&1 | FileCheck %s --check-prefix=FAIL
