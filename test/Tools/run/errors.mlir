@@ -5,7 +5,7 @@
 // CHECK-NOT: Traceback
 
 // RUN: not imc-run %s --entry nope 2>&1 | FileCheck %s --check-prefix=ENTRY
-// ENTRY: imc-run: error: no function '@nope'
+// ENTRY: imc-run: error: {{.*}}errors.mlir: no function '@nope'
 func.func @main() -> tensor<1x3xf32> {
   %w = arith.constant dense<1.0> : tensor<2x3xf32>
   %v = arith.constant dense<2.0> : tensor<2x3xf32>
