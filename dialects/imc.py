@@ -34,6 +34,8 @@ __all__ = [
     "DmaOp",
     "SPAD_SPACE",
     "CONTRACT_KINDS",
+    "BIT_RANGES",
+    "XBAR_DIM_RANGE",
     "load",
     "is_spad",
     "element_bytes",
@@ -59,6 +61,17 @@ _INPUT_BITS = (1, 32)
 _DAC_BITS = (1, 16)
 _ADC_BITS = (0, 16)  # 0 = digital in-memory computing, no ADC
 _MAX_SHIFT = 63
+
+BIT_RANGES = {
+    "cell_bits": _CELL_BITS,
+    "weight_bits": _WEIGHT_BITS,
+    "input_bits": _INPUT_BITS,
+    "dac_bits": _DAC_BITS,
+    "adc_bits": _ADC_BITS,
+}
+"""Inclusive ranges of the bit-width attributes of `imc.program` and `imc.mvm` (for pass options)."""
+XBAR_DIM_RANGE = (1, 65536)
+"""Crossbar rows and columns a pass option may ask for (the hardware description's range)."""
 
 
 class Imc(Dialect, name="imc"):

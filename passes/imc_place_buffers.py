@@ -118,7 +118,7 @@ class ImcPlaceBuffers(ImcPass):
     entry: str = field(default="", metadata={"help": "function to place (default: @main, else the only function)"})
     tile_bytes: int = field(
         default=0,
-        metadata={"help": "bytes per DMA tile through the staging buffer (0: scratchpad / 16)"},
+        metadata={"help": "bytes per DMA tile through the staging buffer (0: scratchpad / 16)", "range": (0, 1 << 48)},
     )
     double_buffer: bool = field(
         default=False,

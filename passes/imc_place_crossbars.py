@@ -71,9 +71,15 @@ class ImcPlaceCrossbars(ImcPass):
     name = "imc-place-crossbars"
     summary = "Place crossbar tiles on physical arrays; time-multiplex when they do not fit"
 
-    crossbars: int | None = field(default=None, metadata={"help": "number of crossbars (default: cores x crossbars per core)"})
+    crossbars: int | None = field(
+        default=None,
+        metadata={"help": "number of crossbars (default: cores x crossbars per core)", "range": (1, 1 << 36)},
+    )
     pack: bool = field(default=True, metadata={"help": "share crossbars between small tiles (disjoint rows and columns)"})
-    pool: int = field(default=1, metadata={"help": "crossbars that rotate through non-resident tiles when the model does not fit"})
+    pool: int = field(
+        default=1,
+        metadata={"help": "crossbars that rotate through non-resident tiles when the model does not fit", "range": (1, 1 << 36)},
+    )
     duplicate: bool = field(
         default=False, metadata={"help": "copy the busiest layers onto spare crossbars and split their inputs between copies"}
     )

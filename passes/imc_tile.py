@@ -7,7 +7,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import tensor
 from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
 
-from imc.dialects.imc import AccumulateOp, ContractOp, MvmOp, ProgramOp, XbarType
+from imc.dialects.imc import BIT_RANGES, XBAR_DIM_RANGE, AccumulateOp, ContractOp, MvmOp, ProgramOp, XbarType
 from imc.ir_utils import bool_attr, collapse, expand, extract_slice, i64_array, i64_attr, tensor_type
 from imc.pipeline import ImcPass
 
@@ -39,13 +39,19 @@ class ImcTile(ImcPass):
     name = "imc-tile"
     summary = "Tile imc.contract to crossbar rows/cols, bit slices and bit-serial inputs"
 
-    rows: int | None = field(default=None, metadata={"help": "crossbar rows"})
-    cols: int | None = field(default=None, metadata={"help": "crossbar columns"})
-    cell_bits: int | None = field(default=None, metadata={"help": "bits per cell"})
-    weight_bits: int | None = field(default=None, metadata={"help": "weight precision"})
-    input_bits: int | None = field(default=None, metadata={"help": "activation precision"})
-    dac_bits: int | None = field(default=None, metadata={"help": "DAC resolution"})
-    adc_bits: int | None = field(default=None, metadata={"help": "ADC resolution (0 = digital)"})
+    rows: int | None = field(default=None, metadata={"help": "crossbar rows", "range": XBAR_DIM_RANGE})
+    cols: int | None = field(default=None, metadata={"help": "crossbar columns", "range": XBAR_DIM_RANGE})
+    cell_bits: int | None = field(default=None, metadata={"help": "bits per cell", "range": BIT_RANGES["cell_bits"]})
+    weight_bits: int | None = field(
+        default=None, metadata={"help": "weight precision", "range": BIT_RANGES["weight_bits"]}
+    )
+    input_bits: int | None = field(
+        default=None, metadata={"help": "activation precision", "range": BIT_RANGES["input_bits"]}
+    )
+    dac_bits: int | None = field(default=None, metadata={"help": "DAC resolution", "range": BIT_RANGES["dac_bits"]})
+    adc_bits: int | None = field(
+        default=None, metadata={"help": "ADC resolution (0 = digital)", "range": BIT_RANGES["adc_bits"]}
+    )
 
     def run(self, module, state) -> None:
         hw = state.hardware

@@ -117,7 +117,13 @@ class ImcTileRows(ImcPass):
     name = "imc-tile-rows"
     summary = "Tile convolution stages (with the halo), and matmul stages with matmuls=true, that do not fit the scratchpad over output rows"
 
-    rows: int = field(default=0, metadata={"help": "output rows per tile (0: the most whose slab and output fit a quarter of the scratchpad)"})
+    rows: int = field(
+        default=0,
+        metadata={
+            "help": "output rows per tile (0: the most whose slab and output fit a quarter of the scratchpad)",
+            "range": (0, 1 << 31),
+        },
+    )
     matmuls: bool = field(
         default=False,
         metadata={"help": "also tile matmul stages over rows (more DRAM traffic than untiled: a model input read by two stages is streamed twice)"},

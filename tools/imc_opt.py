@@ -58,6 +58,8 @@ def list_passes() -> str:
         for f in cls.options():
             default = f.default if f.default is not None else "from hardware"
             help_ = f.metadata.get("help", "")
+            if "range" in f.metadata:
+                help_ += " [{}, {}]".format(*f.metadata["range"])
             lines.append(f"      {f.name.replace('_', '-')}={default!s:<14} {help_}")
     if registry.PIPELINES:
         lines.append("imc pipelines:")

@@ -10,6 +10,7 @@ after every pass and `--mlir-print-ir-after-all` sees every pass.
 
 import dataclasses
 import difflib
+import math
 import os
 import shlex
 import tempfile
@@ -100,7 +101,9 @@ class ImcPass:
 
     A pass is a dataclass: `name` is its flag, `summary` one line for
     `--list-passes`, its dataclass fields are its options (typed, with a
-    default and `metadata={"help": ...}`), and its docstring states the
+    default and `metadata={"help": ..., "range": (lo, hi)}`; every integer
+    option declares its inclusive range, checked where the option enters:
+    `from_options` and the constructor), and its docstring states the
     contract. `run(module, state)` transforms the `builtin.module` operation in
     place; on failure it reports through `state.error` and raises `PassFailure`.
     """
@@ -110,6 +113,10 @@ class ImcPass:
 
     def run(self, module: ir.Operation, state: PassState) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        for f in self.options():
+            _check_range(self.name, f, getattr(self, f.name))
 
     # -- options -------------------------------------------------------------
     @classmethod
@@ -122,7 +129,11 @@ class ImcPass:
         fields = {f.name.replace("_", "-"): f for f in cls.options()}
         hints = typing.get_type_hints(cls)
         values = {}
-        for item in shlex.split(text):
+        try:
+            items = shlex.split(text)
+        except ValueError as exc:  # an unbalanced quote
+            raise PipelineError(f"malformed options of pass '{cls.name}': {exc} in '{text}'") from None
+        for item in items:
             key, sep, raw = item.partition("=")
             key = key.strip()
             f = fields.get(key) or fields.get(key.replace("_", "-"))
@@ -138,6 +149,17 @@ class ImcPass:
         from imc.hardware import Hardware
 
         return Hardware.from_module(module, default="default")
+
+
+def _check_range(pass_name: str, f: dataclasses.Field, value) -> None:
+    """Raises `PipelineError` naming the pass and option when `value` is outside the option's range."""
+    bounds = f.metadata.get("range")
+    if bounds is None or value is None or isinstance(value, bool):
+        return
+    lo, hi = bounds
+    if isinstance(value, float) and not math.isfinite(value) or not lo <= value <= hi:
+        key = f.name.replace("_", "-")
+        raise PipelineError(f"option '{key}' of pass '{pass_name}' = {value} is out of range [{lo}, {hi}]")
 
 
 def _convert(pass_name: str, key: str, raw: str, hint):

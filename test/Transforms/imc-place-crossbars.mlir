@@ -22,7 +22,7 @@
 // POOL2: array = 1 : i64
 // POOL2: array = 2 : i64
 // POOL2-REMARK: remark: [imc-place-crossbars] 3 crossbar tiles placed on 3 of 4 crossbars; each weight tile is programmed once
-// ERR: error: 'builtin.module' op crossbars = 4096 and pool = 0 must be positive
+// ERR: imc-opt: error: option 'pool' of pass 'imc-place-crossbars' = 0 is out of range [1, 68719476736]
 func.func @fits(%a: tensor<128x128xf32>, %b: tensor<4x4xf32>, %x: tensor<1x128xf32>) -> (tensor<1x128xf32>, tensor<1x128xf32>) {
   %xa0 = "imc.program"(%a) {array = -1 : i64, cell_bits = 4 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   %xa1 = "imc.program"(%a) {array = -1 : i64, cell_bits = 4 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
