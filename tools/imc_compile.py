@@ -2,7 +2,7 @@
 
     imc-compile MODEL [--hardware PRESET|FILE] [--precision ideal|quantized|noisy]
                 [--input-shape 1,3,224,224 ...] [--seed N] [--calls N] [--pipeline NAME]
-                [--out-dir DIR] [--json FILE] [--figure FILE]
+                [--out-dir DIR] [--json FILE] [--figure FILE] [--debug]
 
 MODEL is a zoo name (`imc-compile --list-models`) or `path/to/file.py:ClassName`
 (built with no arguments; give its input shapes with --input-shape). The model
@@ -11,38 +11,68 @@ against PyTorch eager; the per-layer report is printed and written as JSON,
 and a PNG figure shows per-layer DRAM traffic and energy by event kind.
 `--pipeline imc-tiled` also tiles convolution stages that do not fit the
 scratchpad over output rows (slower to interpret: one step per tile).
+Mistakes (a bad model file, a model that fails on the given input shapes,
+unwritable outputs) are one-line errors naming the file, exit 1 (2 for a bad
+command line); `tools/_errors.py` is the one error path.
 """
 
 import argparse
+import importlib.machinery
 import importlib.util
+import math
 import os
 import sys
 import time
+import traceback
+
+from imc.tools._errors import (
+    MAX_GENERATED_BYTES,
+    SEED,
+    ArgumentParser,
+    UserError,
+    check_output_dir,
+    check_output_file,
+    int_at_least,
+    non_empty,
+    non_negative_float,
+    open_output,
+    phase,
+    tool_main,
+)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        sys.stderr.write(f"imc-compile: error: {message}\n")
-        sys.exit(1)
+def _input_shape(text: str) -> tuple[int, ...]:
+    """An argparse type: `D0,D1,...` of positive sizes, at most MAX_GENERATED_BYTES of float32."""
+    try:
+        dims = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': use D0,D1,... (integers)") from None
+    if any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"'{text}': every dimension must be positive (empty tensors cannot be checked)")
+    if math.prod(dims) * 4 > MAX_GENERATED_BYTES:
+        raise argparse.ArgumentTypeError(f"'{text}': more than {MAX_GENERATED_BYTES >> 30} GiB of float32 inputs")
+    return dims
 
 
 def _arg_parser():
-    p = _Parser(prog="imc-compile", description="Compile a PyTorch model for an IMC chip, run it and report.")
+    p = ArgumentParser(prog="imc-compile", description="Compile a PyTorch model for an IMC chip, run it and report.")
     p.add_argument("model", nargs="?", help="zoo model name or path/to/file.py:ClassName")
-    p.add_argument("--hardware", default="default", help="preset name or .toml file (default: default)")
+    p.add_argument("--hardware", default="default", type=non_empty, help="preset name or .toml file (default: default)")
     p.add_argument("--precision", default="ideal", choices=["ideal", "quantized", "noisy"])
-    p.add_argument("--input-shape", action="append", default=[], metavar="D0,D1,...", help="one per model input")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--input-shape", action="append", default=[], type=_input_shape, metavar="D0,D1,...", help="one per model input"
+    )
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument(
         "--pipeline",
         default="imc-default",
         help="named pipeline (imc-default, imc-tiled) or a pass pipeline 'builtin.module(...)' (default: imc-default)",
     )
-    p.add_argument("--calls", type=int, default=1, help="run N times (weights stay programmed)")
+    p.add_argument("--calls", type=int_at_least(1), default=1, help="run N >= 1 times (weights stay programmed)")
     p.add_argument("--out-dir", default="imc-out", help="where the report and figure go (default: imc-out)")
     p.add_argument("--json", default=None, help="JSON report path (default: OUT_DIR/<model>.json)")
     p.add_argument("--figure", default=None, help="PNG figure path (default: OUT_DIR/<model>.png)")
-    p.add_argument("--tolerance", type=float, default=None, help="max relative error vs PyTorch (default 1e-4 for ideal)")
+    p.add_argument("--tolerance", type=non_negative_float, default=None, help="max relative error vs PyTorch (default 1e-4 for ideal)")
     p.add_argument("--remarks", action="store_true", help="print every pass remark (default: the summaries)")
     p.add_argument("--list-models", action="store_true")
     return p
@@ -53,7 +83,8 @@ class _Progress:
 
     STAGES = ["build model", "import", "map", "run", "check", "report"]
 
-    def __init__(self):
+    def __init__(self, model: str):
+        self.model = model
         self.t0 = time.perf_counter()
         self.t = self.t0
         self.current = None
@@ -65,10 +96,16 @@ class _Progress:
         index = self.STAGES.index(stage) + 1 if stage in self.STAGES else "?"
         sys.stderr.write(f"[{index}/{len(self.STAGES)}] {stage} ...")
         sys.stderr.flush()
+        phase(f"stage '{stage}' of {self.model}")
 
     def done(self):
         if self.current is not None:
             sys.stderr.write(f" {time.perf_counter() - self.t:.1f} s\n")
+            self.current = None
+
+    def failed(self):
+        if self.current is not None:
+            sys.stderr.write(" failed\n")
             self.current = None
 
     @property
@@ -76,24 +113,70 @@ class _Progress:
         return time.perf_counter() - self.t0
 
 
+def _user_code_error(where: str, doing: str, exc: BaseException, *, path: str | None = None) -> UserError:
+    """`where[:line]: <doing> raised Type: message`; the line is the deepest frame in `path`."""
+    line = ""
+    for frame in traceback.extract_tb(exc.__traceback__) if path else ():
+        if os.path.abspath(frame.filename) == os.path.abspath(path):
+            line = f":{frame.lineno}"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return UserError(f"{where}{line}: {doing} raised {type(exc).__name__}: {first}")
+
+
 def _load_user_model(spec: str, shapes):
     import torch
 
     path, _, name = spec.rpartition(":")
     if not path or not name:
-        raise ValueError(f"'{spec}' is neither a zoo model nor path/to/file.py:ClassName")
+        raise UserError(f"{spec}: neither a zoo model (imc-compile --list-models) nor path/to/file.py:ClassName")
     if not os.path.exists(path):
-        raise ValueError(f"model file '{path}' does not exist")
-    module_spec = importlib.util.spec_from_file_location(f"_imc_user_{abs(hash(path))}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+        raise UserError(f"{path}: model file does not exist")
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: is a directory; give path/to/file.py:ClassName")
+    loader = importlib.machinery.SourceFileLoader(f"_imc_user_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    try:
+        loader.exec_module(module)
+    except SyntaxError as exc:
+        where = f"{path}:{exc.lineno}" if exc.lineno else path
+        raise UserError(f"{where}: not a Python file: {exc.msg}") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the user's module code
+        raise _user_code_error(path, "loading the model file", exc, path=path) from None
     cls = getattr(module, name, None)
     if cls is None:
-        raise ValueError(f"'{path}' has no '{name}'")
+        raise UserError(f"{path}: has no '{name}'")
     if not shapes:
-        raise ValueError(f"give the input shape(s) of {name} with --input-shape D0,D1,...")
-    model = cls().eval()
-    return model, tuple(torch.randn(*s) for s in shapes)
+        raise UserError(f"{path}: give the input shape(s) of {name} with --input-shape D0,D1,...")
+    try:
+        model = cls()
+    except Exception as exc:  # noqa: BLE001 - the user's constructor
+        raise _user_code_error(path, f"{name}()", exc, path=path) from None
+    if not isinstance(model, torch.nn.Module):
+        raise UserError(f"{path}: {name}() is a {type(model).__name__}, not a torch.nn.Module")
+    return model.eval(), tuple(torch.randn(*s) for s in shapes)
+
+
+def _reference(model, inputs, where: str, path: str | None):
+    """PyTorch's outputs on `inputs`: a model that cannot run them is the user's mistake, found before compiling."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            return model(*inputs)
+    except Exception as exc:  # noqa: BLE001 - the model's forward
+        shapes = ", ".join(str(list(x.shape)) for x in inputs)
+        raise _user_code_error(path or where, f"the model on inputs of shape {shapes}", exc, path=path) from None
+
+
+def _relative_error(out, ref) -> float:
+    """max |out - ref| / max |ref|; inf when the shapes differ, 0 for equal empty tensors."""
+    if tuple(out.shape) != tuple(ref.shape):
+        return float("inf")
+    if ref.numel() == 0:
+        return 0.0
+    return float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
 
 
 def _figure(report, path: str, title: str) -> None:
@@ -127,8 +210,9 @@ def _figure(report, path: str, title: str) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
-    args = _arg_parser().parse_args(argv)
+def _run(argv: list[str]) -> int:
+    parser = _arg_parser()
+    args = parser.parse_args(argv)
     from imc import models
 
     if args.list_models:
@@ -136,75 +220,89 @@ def main(argv=None) -> int:
             print(name)
         return 0
     if not args.model:
-        sys.stderr.write("imc-compile: error: give a model (a zoo name or path/to/file.py:ClassName)\n")
-        return 1
+        parser.error("give a model (a zoo name or path/to/file.py:ClassName)")
 
+    # Everything that can be checked without work is checked first.
+    name = os.path.splitext(os.path.basename(args.model.split(":")[0]))[0] if ":" in args.model else args.model
+    json_path = args.json or os.path.join(args.out_dir, f"{name}.json")
+    figure_path = args.figure or os.path.join(args.out_dir, f"{name}.png")
+    if args.json is None or args.figure is None:
+        check_output_dir(args.out_dir, "--out-dir")
+    for path, flag in ((args.json, "--json"), (args.figure, "--figure")):
+        if path is not None:
+            check_output_file(path, flag)
+    from imc.hardware import Hardware, HardwareError
+
+    try:
+        hardware = Hardware.resolve(args.hardware)
+    except HardwareError as exc:
+        raise UserError(str(exc)) from None
+
+    progress = _Progress(args.model)
+    try:
+        return _compile_and_check(args, hardware, name, json_path, figure_path, progress)
+    except BaseException:
+        progress.failed()
+        raise
+
+
+def _compile_and_check(args, hardware, name: str, json_path: str, figure_path: str, progress) -> int:
     import numpy as np
     import torch
 
     import imc
+    from imc import models
     from imc.hardware import HardwareError
     from imc.pipeline import PipelineError
 
-    progress = _Progress()
     torch.manual_seed(args.seed)
-    try:
-        shapes = [tuple(int(d) for d in s.split(",")) for s in args.input_shape]
-    except ValueError:
-        sys.stderr.write(f"imc-compile: error: bad --input-shape {args.input_shape}: use D0,D1,...\n")
-        return 1
+    shapes = args.input_shape
     progress("build model")
-    try:
-        if args.model in models.ZOO:
-            model = models.create(args.model)
-            inputs = tuple(torch.randn(*s) for s in shapes) if shapes else models.example_inputs(args.model)
-        else:
-            model, inputs = _load_user_model(args.model, shapes)
-    except ValueError as exc:
-        progress.done()
-        sys.stderr.write(f"imc-compile: error: {exc}\n")
-        return 1
+    path = None
+    if args.model in models.ZOO:
+        model = models.create(args.model)
+        inputs = tuple(torch.randn(*s) for s in shapes) if shapes else models.example_inputs(args.model)
+    else:
+        model, inputs = _load_user_model(args.model, shapes)
+        path = args.model.rpartition(":")[0]
+    reference = _reference(model, inputs, args.model, path)
 
     try:
         pipeline = args.pipeline if args.pipeline.startswith("builtin.module(") else f"builtin.module({args.pipeline})"
         compiled = imc.compile(
-            model, inputs, hardware=args.hardware, precision=args.precision, seed=args.seed, pipeline=pipeline, progress=progress
+            model, inputs, hardware=hardware, precision=args.precision, seed=args.seed, pipeline=pipeline, progress=progress
         )
-    except HardwareError as exc:
-        progress.done()
-        sys.stderr.write(f"imc-compile: error: {exc}\n")
-        return 1
-    except PipelineError as exc:
-        progress.done()
+    except (HardwareError, PipelineError) as exc:
+        progress.failed()
         sys.stderr.write(f"imc-compile: error: {exc}\n")
         return 1
 
     progress("run")
-    for _ in range(max(1, args.calls)):
+    for _ in range(args.calls):
         outputs = compiled(*inputs)
     progress("check")
-    with torch.no_grad():
-        reference = model(*inputs)
     outs = outputs if isinstance(outputs, tuple) else (outputs,)
     refs = reference if isinstance(reference, tuple) else (reference,)
-    errors = [
-        float((o - r).abs().max() / r.abs().max().clamp_min(1e-12)) for o, r in zip(outs, refs)
-    ]
+    errors = [_relative_error(o, r) for o, r in zip(outs, refs)]
     tolerance = args.tolerance if args.tolerance is not None else (1e-4 if args.precision == "ideal" else float("inf"))
 
     progress("report")
-    name = os.path.splitext(os.path.basename(args.model.split(":")[0]))[0] if ":" in args.model else args.model
-    os.makedirs(args.out_dir, exist_ok=True)
-    json_path = args.json or os.path.join(args.out_dir, f"{name}.json")
-    figure_path = args.figure or os.path.join(args.out_dir, f"{name}.png")
     compiled.lower_bounds()  # fills each row's lower_bound_bytes
     report = compiled.report
     report.extra["model"] = args.model
     report.extra["max_relative_error"] = max(errors)
     report.extra["compile_seconds"] = compiled.timings
-    with open(json_path, "w", encoding="utf-8") as f:
+    if args.json is None or args.figure is None:
+        try:
+            os.makedirs(args.out_dir, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"{args.out_dir}: --out-dir: cannot create: {exc.strerror}") from None
+    with open_output(json_path, "--json") as f:
         f.write(report.to_json())
-    _figure(report, figure_path, name)
+    try:
+        _figure(report, figure_path, name)
+    except OSError as exc:
+        raise UserError(f"{figure_path}: --figure: cannot write: {exc.strerror or exc}") from None
     progress.done()
 
     print(report)
@@ -228,6 +326,9 @@ def main(argv=None) -> int:
         sys.stderr.write("imc-compile: error: the compiled model does not match PyTorch\n")
         return 1
     return 0
+
+
+main = tool_main("imc-compile", _run)
 
 
 if __name__ == "__main__":
