@@ -21,6 +21,7 @@ the work. Whatever happens, the user sees one of:
 """
 
 import argparse
+import contextlib
 import faulthandler
 import math
 import os
@@ -153,13 +154,16 @@ def check_output_dir(path: str, flag: str) -> None:
         raise UserError(f"{path}: {flag}: permission denied")
 
 
+@contextlib.contextmanager
 def open_output(path: str, flag: str, mode: str = "w"):
-    """`open(path, mode)` for writing; `UserError` naming the file on failure."""
+    """`open(path, mode)` for writing; any failure to open, write or close is a
+    `UserError` naming the file (a full disk, `/proc/version`, ...)."""
     check_output_file(path, flag)
     try:
-        return open(path, mode, encoding="utf-8") if "b" not in mode else open(path, mode)
+        with open(path, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
     except OSError as exc:
-        raise UserError(f"{path}: {flag}: cannot write: {exc.strerror}") from None
+        raise UserError(f"{path}: {flag}: cannot write: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -189,7 +193,12 @@ def tool_main(prog: str, run):
         argv = sys.argv[1:] if argv is None else list(argv)
         debug = "--debug" in argv or bool(os.environ.get("IMC_DEBUG"))
         if debug:
-            faulthandler.enable(sys.stderr)
+            for stream in (sys.stderr, sys.__stderr__):
+                try:
+                    faulthandler.enable(stream)
+                    break
+                except (AttributeError, OSError, ValueError):  # a stream without a file descriptor
+                    continue
         elif from_command_line and hasattr(os, "fork"):
             return _supervised(prog, argv, lambda: _guarded(prog, run, argv, debug))
         return _guarded(prog, run, argv, debug)
