@@ -201,7 +201,13 @@ def tool_main(prog: str, run):
                     continue
         elif from_command_line and hasattr(os, "fork"):
             return _supervised(prog, argv, lambda: _guarded(prog, run, argv, debug))
-        return _guarded(prog, run, argv, debug)
+        if not debug or "IMC_DEBUG" in os.environ:
+            return _guarded(prog, run, argv, debug)
+        os.environ["IMC_DEBUG"] = "1"  # crashing passes report their traceback too (imc.pipeline)
+        try:
+            return _guarded(prog, run, argv, debug)
+        finally:
+            del os.environ["IMC_DEBUG"]
 
     main.__doc__ = f"The `{prog}` command: `{prog} --help`; exit 0, 1 (error), 2 (usage), 70 (internal error)."
     return main

@@ -20,7 +20,6 @@ from torch_mlir import ir
 
 from imc import passes as registry
 from imc.context import make_context
-from imc.tools._errors import ArgumentParser, UserError, check_output_file, non_empty, open_output, phase, read_text, tool_main
 from imc.pipeline import (
     PipelineError,
     Remark,
@@ -28,6 +27,16 @@ from imc.pipeline import (
     format_diagnostic,
     format_location,
     write_repro,
+)
+from imc.tools._errors import (
+    ArgumentParser,
+    UserError,
+    check_output_file,
+    non_empty,
+    open_output,
+    phase,
+    read_text,
+    tool_main,
 )
 
 SPLIT_MARKER = re.compile(r"^// -----\s*$", re.M)
@@ -258,6 +267,12 @@ def _run(argv: list[str]) -> int:
             args.hardware_obj = Hardware.resolve(args.hardware)
         except HardwareError as exc:
             raise UserError(str(exc)) from None
+
+    if args.pipeline:  # a bad pipeline is one error, not one per --split-input-file chunk
+        try:
+            build_pass_manager(args.pipeline, context=make_context())
+        except PipelineError as exc:
+            raise UserError(exc.message) from None
 
     source = "<stdin>" if args.input == "-" else args.input
     text = read_text(args.input)

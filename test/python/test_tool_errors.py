@@ -204,6 +204,36 @@ def test_run_output_is_written_to_exactly_that_path(tmp_path, capsys):
         assert results["arr_0"].shape == (4,)
 
 
+def test_bad_pass_option_is_one_error_for_all_chunks(tmp_path, capsys):
+    mlir = _file(tmp_path, "split.mlir", ADD + "// -----\n" + ADD)
+    assert imc_opt.main([mlir, "--split-input-file", "-p", "builtin.module(imc-tile{rows=99999999999999999999})"]) == 1
+    assert _error(capsys) == (
+        "imc-opt: error: option 'rows' of pass 'imc-tile' = 99999999999999999999 is out of range [1, 65536]"
+    )
+
+
+def test_every_integer_pass_option_declares_its_range():
+    import typing
+
+    from imc import passes as registry
+
+    for name in registry.pass_names():
+        cls = registry.get_pass_class(name)
+        hints = typing.get_type_hints(cls)
+        for f in cls.options():
+            if int in (hints[f.name], *typing.get_args(hints[f.name])):
+                assert "range" in f.metadata, f"{name}{{{f.name}}}"
+
+
+def test_pass_option_range_is_checked_on_construction():
+    from imc.passes.imc_tile import ImcTile
+    from imc.pipeline import PipelineError
+
+    assert ImcTile(rows=128).rows == 128
+    with pytest.raises(PipelineError, match=r"option 'cell-bits' of pass 'imc-tile' = 9 is out of range \[1, 8\]"):
+        ImcTile(cell_bits=9)
+
+
 # ---------------------------------------------------------------------------
 # Command lines: usage errors exit 2
 # ---------------------------------------------------------------------------
