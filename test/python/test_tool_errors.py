@@ -35,6 +35,18 @@ func.func @main(%a: tensor<4xf32>, %init: tensor<2x4x3xf32>) -> tensor<2x4x3xf32
 }
 """
 
+# Upstream canonicalize dies with SIGSEGV on this pad (torch-mlir-opt too).
+SEGFAULT_IN_PASS = """\
+func.func @main(%a: tensor<4xf32>) -> tensor<?xf32> {
+  %cst = arith.constant 0.0 : f32
+  %0 = tensor.pad %a low[-9223372036854775808] high[0] {
+  ^bb0(%i: index):
+    tensor.yield %cst : f32
+  } : tensor<4xf32> to tensor<?xf32>
+  return %0 : tensor<?xf32>
+}
+"""
+
 MODEL = """\
 import torch
 
@@ -369,6 +381,18 @@ def test_native_crash_is_reported(tmp_path):
     stack = line.split("Python stack: ")[1].split(";")[0]
     assert "_process_chunk" in open(stack).read()  # faulthandler's dump of the child
     os.unlink(stack)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the supervisor needs fork")
+def test_native_crash_in_a_pass_names_the_pipeline(tmp_path):
+    mlir = _file(tmp_path, "pad.mlir", SEGFAULT_IN_PASS)
+    proc = subprocess.run([_script("imc-opt"), mlir, "-p", "canonicalize"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == EXIT_INTERNAL, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(
+        f"imc-opt: error: crashed (SIGSEGV) in native code while running pass pipeline 'canonicalize' on {mlir}: "
+    )
+    os.unlink(line.split("Python stack: ")[1].split(";")[0])
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the supervisor needs fork")
