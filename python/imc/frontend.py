@@ -29,6 +29,7 @@ import inspect
 import os
 import re
 import time
+import types
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -441,18 +442,31 @@ class ImportTimings:
 
 
 class _CallableModule(nn.Module):
-    """Wraps a plain callable so ``torch.export`` can trace it."""
+    """Wraps a plain callable so ``torch.export`` can trace it.
+
+    ``torch.export`` records only the frames of functions named ``forward``
+    in a node's stack trace; a Python function is therefore called through a
+    copy of it whose code is named ``forward`` (same file, lines, globals
+    and closure), so that op locations and diagnostics point at the user's
+    line rather than at this wrapper.
+    """
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         super().__init__()
         self.fn = fn
+        self._call = fn
+        if isinstance(fn, types.FunctionType):
+            self._call = types.FunctionType(
+                fn.__code__.replace(co_name="forward"), fn.__globals__, "forward", fn.__defaults__, fn.__closure__
+            )
+            self._call.__kwdefaults__ = fn.__kwdefaults__
 
     def forward(self, *args: Any) -> Any:
-        return self.fn(*args)
+        return self._call(*args)
 
 
 def _export(
-    model: nn.Module, args: tuple, strict: Optional[bool], timings: ImportTimings
+    model: nn.Module, args: tuple, strict: Optional[bool], timings: ImportTimings, what: str = ""
 ) -> torch.export.ExportedProgram:
     """Runs ``torch.export.export``; with ``strict=None`` non-strict, then strict."""
     modes = [False, True] if strict is None else [bool(strict)]
@@ -466,7 +480,7 @@ def _export(
         timings.strict = mode
         if errors:
             warnings.warn(
-                f"imc.frontend: non-strict torch.export of {type(model).__name__} "
+                f"imc.frontend: non-strict torch.export of {what or type(model).__name__} "
                 f"failed ({errors[0][1]!r}); used strict (TorchDynamo) export"
             )
         return prog
@@ -476,7 +490,7 @@ def _export(
     lines = [l.rstrip() for l in str(err).splitlines() if l.strip()]
     raise CompileError(
         f"imc.frontend: torch.export.export(strict={mode}) of "
-        f"{type(model).__name__} failed ({type(err).__name__}); imc needs a model that "
+        f"{what or type(model).__name__} failed ({type(err).__name__}); imc needs a model that "
         "torch.export can trace (no data-dependent Python control flow)",
         diagnostics=[f"error: {l}" for l in lines[:8]],
     ) from err
@@ -556,6 +570,13 @@ def _freeze_state(graph: torch.fx.Graph, replacements: Mapping[str, Any]) -> Non
             user.kwargs = {k: in_lists(v) for k, v in user.kwargs.items()}
         node.replace_all_uses_with(value)
         graph.erase_node(node)
+
+
+def _describe(model: Any) -> str:
+    """`Net` for a module, `my_fn` (or `<lambda>`) for a function."""
+    if isinstance(model, nn.Module):
+        return type(model).__name__
+    return getattr(model, "__qualname__", None) or type(model).__name__
 
 
 def _check_inputs(model: nn.Module, args: tuple, what: str) -> None:
@@ -662,10 +683,10 @@ def import_torch(
         model = _CallableModule(model)
     args = tuple(example_inputs)
 
-    what = type(model.fn if isinstance(model, _CallableModule) else model).__name__
+    what = _describe(model.fn if isinstance(model, _CallableModule) else model)
     _check_inputs(model, args, what)
     t0 = time.perf_counter()
-    prog = _export(model, args, strict, timings)
+    prog = _export(model, args, strict, timings, what)
     t1 = time.perf_counter()
     decompositions = get_decomposition_table()
     if decompositions:
