@@ -620,6 +620,9 @@ def _import_and_lower(
     module = importer.module
     if marks is not None:
         marks.append(time.perf_counter())
+    # The lowering's diagnostics would go to stderr: keep them for the error.
+    captured: list[str] = []
+    handler = module.context.attach_diagnostic_handler(lambda d: captured.append(_lowering_diagnostic(d)) or True)
     try:
         run_pipeline_with_repro_report(
             module,
@@ -628,8 +631,39 @@ def _import_and_lower(
         )
         lower_mlir_module(False, OutputType.LINALG_ON_TENSORS, module)
     except Exception as exc:  # noqa: BLE001 - TorchMlirCompilerError, MLIRError...
-        raise _import_failure(what, "the lowering to linalg", exc) from exc
+        error = _import_failure(what, "the lowering to linalg", exc)
+        errors = [c for c in captured if ": error: " in c or c.startswith("error: ")]
+        if errors:
+            error.diagnostics = errors
+        raise error from exc
+    finally:
+        handler.detach()
     return module
+
+
+_TORCH_OPERATOR_RE = re.compile(r"failed to legalize operation 'torch\.operator'.*name = \"torch\.([\w.]+)\"")
+
+
+def _lowering_diagnostic(diag) -> str:
+    """One line for a diagnostic of Torch-MLIR's lowering; an op it cannot
+    lower is named as the ATen op, with what to do."""
+    from imc.pipeline import format_location
+
+    severity = {
+        ir.DiagnosticSeverity.ERROR: "error",
+        ir.DiagnosticSeverity.WARNING: "warning",
+        ir.DiagnosticSeverity.NOTE: "note",
+        ir.DiagnosticSeverity.REMARK: "remark",
+    }.get(diag.severity, "error")
+    message = diag.message
+    m = _TORCH_OPERATOR_RE.search(message)
+    if m:
+        message = (
+            f"'{m.group(1)}' op is not supported by Torch-MLIR's lowering to linalg: imc cannot compile it; "
+            "rewrite this part of the model with supported ops, or run it outside the compiled model"
+        )
+    where = format_location(str(diag.location))
+    return f"{where}: {severity}: {message}" if where and where != "unknown" else f"{severity}: {message}"
 
 
 def import_torch(

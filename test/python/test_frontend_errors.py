@@ -85,6 +85,20 @@ def test_op_the_interpreter_cannot_execute_fails_at_compile_time():
     assert diag.startswith(f"{__file__}:{_line_of(sorted_rows) + 1}:0: error: 'tm_tensor.sort' op cannot be executed")
 
 
+def test_op_torch_mlir_cannot_lower_names_the_aten_op(capfd):
+    def histogram(x):
+        return torch.histc(x, bins=4)
+
+    with pytest.raises(CompileError) as info:
+        imc.compile(histogram, (torch.randn(3, 4),))
+    (diag,) = info.value.diagnostics
+    assert diag.startswith(
+        f"{__file__}:{_line_of(histogram) + 1}:0: error: 'aten.histc' op is not supported by Torch-MLIR's lowering"
+    )
+    # The lowering's own diagnostic is in the exception, not on stderr.
+    assert "failed to legalize" not in capfd.readouterr().err
+
+
 def test_export_failure_is_a_compile_error_naming_the_function():
     def data_dependent(x):
         if x.sum() > 0:
