@@ -251,8 +251,14 @@ class ImcPlaceCrossbars(ImcPass):
             op.attributes["array"] = i64_attr(assignment[slot])
             if r or c:
                 op.attributes[OFFSET_ATTR] = i64_array([r, c])
-        # The figures come from replaying the placed program (loops included),
-        # as the interpreter will execute it.
+        first_remark = len(state.remarks)
+        if self.duplicate:
+            if slots > total:
+                state.remark(module, "duplicate: no spare crossbars (the model is time-multiplexed)")
+            else:
+                _duplicate_busiest(programs, packed, total - slots, slots, state, module)
+        # The figures come from replaying the placed program (loops and
+        # duplicated layers included), as the interpreter will execute it.
         cost = reprogramming(module)
         about = "" if cost.exact else "about "
         if cost.per_call_cells == 0:
@@ -263,11 +269,7 @@ class ImcPlaceCrossbars(ImcPass):
                 f"events; the first call programs {cost.first_call_cells} cells)"
             )
         state.remark(module, message)
-        if self.duplicate:
-            if slots > total:
-                state.remark(module, "duplicate: no spare crossbars (the model is time-multiplexed)")
-            else:
-                _duplicate_busiest(programs, packed, total - slots, slots, state, module)
+        state.remarks.insert(first_remark, state.remarks.pop())  # the placement first, then duplication
 
 
 def _mvm_users(program) -> list:

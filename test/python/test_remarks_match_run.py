@@ -89,3 +89,25 @@ def test_tiled_stage_reprograms_on_every_trip():
     assert "scf.for" in tiled.mlir
     assert per_call > per_trip  # several trips, each reprogramming
     assert per_call % per_trip == 0
+
+
+def test_duplicated_layers_are_in_the_first_call_figure():
+    """With spare crossbars and duplicate=true the copies are programmed too:
+    the remark's first-call cells count them, as the run does."""
+    torch.manual_seed(0)
+    model = _Conv().eval()
+    x = torch.randn(1, 8, 20, 20)
+    hw = Hardware.resolve("default").replace(xbar_rows=16, xbar_cols=16, cores=1, crossbars_per_core=64)
+    pipeline = (
+        "builtin.module(imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
+        "imc-place-buffers, imc-check-buffers)"
+    )
+    compiled = imc.compile(model, (x,), hardware=hw, pipeline=pipeline)
+    remarks = [str(r) for r in compiled.remarks if r.pass_name == "imc-place-crossbars"]
+    assert any("copies on spare crossbars" in r for r in remarks), remarks
+    m = re.search(r"each weight tile is programmed once \((\d+) cells on the first call\)", remarks[0])
+    assert m, remarks
+    (first_cells, _), (later_cells, _) = _two_calls(compiled, x)
+    assert first_cells == int(m.group(1)) > 72 * 16  # more than one copy of the weights
+    assert later_cells == 0
+    torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-4)
