@@ -43,6 +43,128 @@ def pack_diagonally(shapes: list[tuple[int, int]], rows: int, cols: int) -> list
     return out
 
 
+@dataclass(frozen=True)
+class Reprogramming:
+    """What executing a placed program costs in crossbar programming.
+
+    `first_call_*` start from empty crossbars; `per_call_*` are every later
+    call (crossbars keep their contents between calls). `exact` is False
+    when a loop around an `imc.program` has no constant trip count (it is
+    then counted once) or a branch holds one (both branches are counted).
+    """
+
+    first_call_cells: int
+    first_call_events: int
+    per_call_cells: int
+    per_call_events: int
+    exact: bool = True
+
+
+def reprogramming(module) -> Reprogramming:
+    """Replays the `imc.program`s of the entry function in execution order
+    (loops unrolled by their constant trip counts) on a model of the chip's
+    crossbars, the interpreter's: a program writes its tile at its offset of
+    crossbar `array` unless that exact tile is already there, and drops the
+    tiles it overlaps. A tile is the program's weight value and bit slice.
+    Returns the cells and events of the first and of every later call, so
+    that a remark states what a run will count (`ImcPlaceCrossbars`).
+    """
+    from imc.ir_utils import find_entry
+
+    func = find_entry(module)
+    state: dict[int, dict[tuple[int, int], tuple]] = {}
+    exact = [True]
+    first = _replay(func.regions[0].blocks[0], state, exact)
+    later = _replay(func.regions[0].blocks[0], state, exact)
+    return Reprogramming(first[0], first[1], later[0], later[1], exact[0])
+
+
+def _replay(block, state, exact) -> list[int]:
+    """Programs `block` on `state` in order; returns [cells, events]."""
+    cost = [0, 0]
+    for op in block.operations:
+        op = op.operation
+        name = op.name
+        if name == ProgramOp.OPERATION_NAME:
+            _program(op, state, cost)
+        elif not op.regions or not walk_ops(op, {ProgramOp.OPERATION_NAME}):
+            continue
+        elif name == "scf.for":
+            trips = _trip_count(op)
+            if trips is None:
+                exact[0], trips = False, 1
+            body = op.regions[0].blocks[0]
+            before = _snapshot(state)
+            for trip in range(trips):
+                c = _replay(body, state, exact)
+                after = _snapshot(state)
+                if after == before:  # a fixed point: every later trip costs the same
+                    cost[0] += c[0] * (trips - trip)
+                    cost[1] += c[1] * (trips - trip)
+                    break
+                cost[0] += c[0]
+                cost[1] += c[1]
+                before = after
+        else:  # branches and other regions: each once
+            if name != "scf.execute_region":
+                exact[0] = False
+            for region in op.regions:
+                for b in region.blocks:
+                    c = _replay(b, state, exact)
+                    cost[0] += c[0]
+                    cost[1] += c[1]
+    return cost
+
+
+def _program(op, state, cost) -> None:
+    array = ir.IntegerAttr(op.attributes["array"]).value
+    rows, cols = tile_shape(op)
+    offset = tuple(ir.DenseI64ArrayAttr(op.attributes[OFFSET_ATTR])) if OFFSET_ATTR in op.attributes else (0, 0)
+    tile = (op.operands[0], *(ir.IntegerAttr(op.attributes[k]).value for k in ("slice", "cell_bits", "weight_bits", "transpose")))
+    held = state.get(array, {}) if array >= 0 else {}
+    if offset in held and held[offset][0] == tile:
+        return
+    cost[0] += rows * cols
+    cost[1] += 1
+    if array >= 0:
+        (r1, c1) = offset
+
+        def overlaps(r0, c0, h0, w0):
+            return r0 < r1 + rows and r1 < r0 + h0 and c0 < c1 + cols and c1 < c0 + w0
+
+        kept = {k: t for k, t in held.items() if not overlaps(*k, *t[1])}
+        kept[offset] = (tile, (rows, cols))
+        state[array] = kept
+
+
+def _snapshot(state) -> dict:
+    return {a: dict(t) for a, t in state.items()}
+
+
+def _executions(op) -> int:
+    """How many times `op` runs per call: the product of the constant trip
+    counts of the loops around it (1 for a loop without one)."""
+    n, parent = 1, op.parent
+    while parent is not None and parent.name != "func.func":
+        if parent.name == "scf.for":
+            n *= _trip_count(parent) or 1
+        parent = parent.parent
+    return n
+
+
+def _trip_count(loop) -> int | None:
+    from imc.ir_utils import defining_op
+
+    bounds = []
+    for v in list(loop.operands)[:3]:
+        d = defining_op(v)
+        if d is None or d.name != "arith.constant":
+            return None
+        bounds.append(ir.IntegerAttr(d.attributes["value"]).value)
+    lb, ub, step = bounds
+    return max(0, -(-(ub - lb) // step)) if step > 0 else None
+
+
 @dataclass
 class ImcPlaceCrossbars(ImcPass):
     """Sets `array` on every `imc.program`: the physical crossbar it occupies.
@@ -56,11 +178,14 @@ class ImcPlaceCrossbars(ImcPass):
 
     When they do not fit, crossbars are time-multiplexed: `pool` crossbars
     (default 1) rotate through the tiles that are not resident, in program
-    order, and the other crossbars keep the tiles with the most cells
-    resident. Each non-resident tile is then reprogrammed once per call;
-    choosing the largest tiles as residents minimizes the cells reprogrammed
-    (every tile needs exactly one crossbar, so the greedy choice is optimal).
-    A remark says how many tiles and cells are reprogrammed per call.
+    order, and the other crossbars keep resident the tiles that would cost
+    the most cells to reprogram per call: a tile's cells times the trips of
+    the loops around it (a tile in a stage tiled by `imc-tile-rows` runs on
+    every trip, so a non-resident one is reprogrammed on every trip).
+    A remark says how many cells are reprogrammed per call and on the first
+    call; the figures come from `reprogramming`, which replays the placed
+    program on the interpreter's model of the crossbars, so the remark
+    states what a run counts.
 
     With `duplicate=true` and spare crossbars, the busiest layers (longest
     MVM time on their busiest crossbar) get copies; each MVM's input rows are
@@ -99,24 +224,24 @@ class ImcPlaceCrossbars(ImcPass):
         else:
             packed = [(i, 0, 0) for i in range(len(programs))]
         slots = packed[-1][0] + 1
-        # Cells per slot: what reprogramming a slot costs.
+        # Cells per slot and call: what reprogramming a slot costs (a tile in
+        # a loop is programmed on every trip when it is not resident).
         slot_cells = [0] * slots
-        for (slot, _, _), (r, c) in zip(packed, shapes):
-            slot_cells[slot] += r * c
+        for (slot, _, _), (r, c), op in zip(packed, shapes, programs):
+            slot_cells[slot] += r * c * _executions(op)
         shared = len(programs) - slots
         if slots <= total:
             assignment = list(range(slots))
             message = (
                 f"{len(programs)} crossbar tiles placed on {slots} of {total} crossbars"
                 + (f" ({shared} share a crossbar with another tile)" if shared else "")
-                + "; each weight tile is programmed once"
             )
         else:
             pool = min(self.pool, total)
             resident_slots = total - pool
             order = sorted(range(slots), key=lambda i: -slot_cells[i])
             resident = set(order[:resident_slots])
-            assignment, next_slot, rotating, cells = [], 0, 0, 0
+            assignment, next_slot, rotating = [], 0, 0
             for i in range(slots):
                 if i in resident:
                     assignment.append(next_slot)
@@ -124,22 +249,33 @@ class ImcPlaceCrossbars(ImcPass):
                 else:
                     assignment.append(resident_slots + rotating % pool)
                     rotating += 1
-                    cells += slot_cells[i]
             message = (
                 f"{len(programs)} crossbar tiles need {slots} crossbars but the chip has {total}: "
-                f"{resident_slots} stay resident, {rotating} are time-multiplexed over {pool} crossbar(s), "
-                f"reprogramming {cells} cells per call"
+                f"{resident_slots} stay resident, {rotating} are time-multiplexed over {pool} crossbar(s)"
             )
         for op, (slot, r, c) in zip(programs, packed):
             op.attributes["array"] = i64_attr(assignment[slot])
             if r or c:
                 op.attributes[OFFSET_ATTR] = i64_array([r, c])
-        state.remark(module, message)
+        first_remark = len(state.remarks)
         if self.duplicate:
             if slots > total:
                 state.remark(module, "duplicate: no spare crossbars (the model is time-multiplexed)")
             else:
                 _duplicate_busiest(programs, packed, total - slots, slots, state, module)
+        # The figures come from replaying the placed program (loops and
+        # duplicated layers included), as the interpreter will execute it.
+        cost = reprogramming(module)
+        about = "" if cost.exact else "about "
+        if cost.per_call_cells == 0:
+            message += f"; each weight tile is programmed once ({about}{cost.first_call_cells} cells on the first call)"
+        else:
+            message += (
+                f", reprogramming {about}{cost.per_call_cells} cells per call ({cost.per_call_events} programming "
+                f"events; the first call programs {cost.first_call_cells} cells)"
+            )
+        state.remark(module, message)
+        state.remarks.insert(first_remark, state.remarks.pop())  # the placement first, then duplication
 
 
 def _mvm_users(program) -> list:

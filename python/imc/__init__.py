@@ -7,7 +7,7 @@
 
 from imc.hardware import Hardware, HardwareError
 
-__all__ = ["compile", "last_report", "Hardware", "HardwareError"]
+__all__ = ["compile", "last_report", "Hardware", "HardwareError", "CompileError", "PipelineError"]
 
 
 def last_report():
@@ -22,3 +22,13 @@ def compile(model, example_inputs, **kwargs):
     from imc.compiler import compile as _compile
 
     return _compile(model, example_inputs, **kwargs)
+
+
+def __getattr__(name):
+    # `imc.CompileError` / `imc.PipelineError` without importing the MLIR
+    # bindings on `import imc`.
+    if name in ("CompileError", "PipelineError"):
+        from imc import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'imc' has no attribute {name!r}")

@@ -17,6 +17,7 @@ Shapes are static: a new input shape recompiles.
 import torch
 from torch._dynamo.backends.common import aot_autograd
 from torch._guards import TracingContext
+from torch._subclasses.fake_tensor import unset_fake_temporarily
 
 __all__ = ["imc_backend", "last_report", "compiled_graphs"]
 
@@ -55,7 +56,11 @@ def imc_backend(gm: torch.fx.GraphModule, example_inputs, options: dict | None =
         context = TracingContext.try_get()
         lifted = getattr(context, "params_flat", None) or []
         weights = [True] * len(lifted) + dynamo_weights
-        compiled = compile_graph(graph, weight_args=weights, **options)
+        # aot_autograd calls this under its FakeTensorMode; the graph's
+        # constants (index tensors, group-norm's lifted tensors) are real
+        # tensors that the importer reads, so compile outside that mode.
+        with unset_fake_temporarily():
+            compiled = compile_graph(graph, weight_args=weights, **options)
         _GRAPHS.append(compiled)
 
         def run(args):

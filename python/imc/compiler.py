@@ -8,7 +8,7 @@ import torch
 from imc.context import make_context
 from imc.frontend import import_torch
 from imc.hardware import Hardware
-from imc.pipeline import Remark, run_pipeline
+from imc.pipeline import CompileError, Remark, format_location, run_pipeline
 from imc.runtime import Runner
 
 __all__ = ["compile", "compile_graph", "CompiledModel", "DEFAULT_PIPELINE"]
@@ -31,6 +31,8 @@ class CompiledModel:
         self.remarks: list[Remark] = remarks
         self.timings = timings
         self._runner = Runner(module, hardware, precision=precision, seed=seed)
+        with context:
+            _check_executable(self._runner)
         self._mlir = None
         self._bounds = None
 
@@ -89,8 +91,11 @@ def compile(
 
     `hardware` is a preset name, a TOML path or a `Hardware`; `precision` one
     of ideal, quantized, noisy. `progress(stage)` is called as stages start.
-    Raises `imc.pipeline.PipelineError` (diagnostics and a repro command) when
-    a pass fails.
+    Raises `imc.pipeline.CompileError` (a `PipelineError`) when the model uses
+    what imc cannot compile (dynamic or empty shapes, complex dtypes, ops the
+    interpreter cannot execute; the diagnostics name the op and its source
+    line), and `PipelineError` (diagnostics and a repro command) when a pass
+    fails. Nothing is printed.
     """
     if not isinstance(example_inputs, (tuple, list)):
         example_inputs = (example_inputs,)
@@ -142,3 +147,21 @@ def _build(importer, *, hardware, precision, seed, pipeline, progress=None) -> C
         remarks = run_pipeline(module, pipeline, hardware=hw, verify_each=False)
         timings["map"] = time.perf_counter() - t1
     return CompiledModel(module, context, hw, remarks, timings, precision=precision, seed=seed)
+
+
+def _check_executable(runner: Runner) -> None:
+    """Compiles the program on the interpreter now, so that an op it cannot
+    execute is a `CompileError` at compile time, not a failure at run time."""
+    from imc.interpreter import InterpreterError
+
+    try:
+        runner.interpreter.prepare()
+    except InterpreterError as exc:
+        where = format_location(exc.loc) if exc.loc else "<unknown>"
+        message = str(exc).removeprefix("error: ")
+        if exc.op_name:
+            message = (
+                f"'{exc.op_name}' op cannot be executed by imc's interpreter; rewrite this part of "
+                "the model with supported ops, or run it outside the compiled model"
+            )
+        raise CompileError(f"imc cannot compile this model: {message}", diagnostics=[f"{where}: error: {message}"]) from None

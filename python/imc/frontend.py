@@ -25,9 +25,11 @@ The path is the stock Torch-MLIR one (``torch.export`` -> decompositions ->
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import time
+import types
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -36,6 +38,7 @@ import numpy as np
 import torch
 import torch.export
 from torch import nn
+from torch.fx.experimental.symbolic_shapes import is_concrete_int
 
 from torch_mlir import ir
 from torch_mlir.compiler_utils import (
@@ -57,6 +60,7 @@ from torch_mlir.extras.fx_importer import (
 __all__ = [
     "FastLiteralHooks",
     "ImportTimings",
+    "check_graph",
     "constant_to_numpy",
     "import_torch",
     "layer_name",
@@ -208,7 +212,14 @@ def constant_to_numpy(attr: ir.Attribute) -> np.ndarray:
 
 def _is_user_frame(filename: str) -> bool:
     path = os.path.abspath(filename)
-    return not path.startswith(_LIBRARY_DIRS) and not filename.startswith("<")
+    return (
+        not path.startswith(_LIBRARY_DIRS)
+        and not filename.startswith("<")
+        and path != _THIS_FILE  # `_CallableModule.forward` is not the user's line
+    )
+
+
+_THIS_FILE = os.path.abspath(__file__)
 
 
 def _module_path(node: torch.fx.Node) -> str:
@@ -291,6 +302,126 @@ def layer_name(location: ir.Location | str) -> str:
 
 
 # --------------------------------------------------------------------------- #
+# What imc cannot compile
+# --------------------------------------------------------------------------- #
+
+
+def _node_source(node: torch.fx.Node) -> tuple[str, int]:
+    """(file, line) of the innermost user frame that created ``node``, or ("", 0)."""
+    frames = [
+        (f, int(line))
+        for f, line in _FRAME_RE.findall(node.meta.get("stack_trace") or "")
+        if _is_user_frame(f)
+    ]
+    return frames[-1] if frames else ("", 0)
+
+
+def _node_label(node: torch.fx.Node) -> str:
+    if node.op == "placeholder":
+        return f"input '{node.target}'"
+    if node.op == "get_attr":
+        return f"constant '{node.target}'"
+    target = node.target
+    name = getattr(target, "name", None)
+    text = name() if callable(name) else getattr(target, "__name__", str(target))
+    return text.replace("::", ".")
+
+
+def _diagnostic(node: torch.fx.Node, message: str) -> str:
+    """`file:line:0: error: 'op' message`, as the pass diagnostics are spelled."""
+    file, line = _node_source(node)
+    where = f"{file}:{line}:0: " if file else ""
+    module = _module_path(node)
+    inside = f" (in {module})" if module else ""
+    label = _node_label(node)
+    if node.op not in ("placeholder", "get_attr"):
+        label = f"'{label}' op"
+    return f"{where}error: {label}{inside} {message}"
+
+
+def _tensor_values(value: Any):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _tensor_values(v)
+
+
+def _is_symbolic(x: Any) -> bool:
+    """A size or scalar that is a symbol (a dynamic shape), not a number."""
+    if isinstance(x, torch.SymInt):
+        return not is_concrete_int(x)
+    return isinstance(x, (torch.SymFloat, torch.SymBool))
+
+
+def check_graph(graph: torch.fx.Graph, *, what: str) -> None:
+    """Rejects what imc cannot compile before it reaches the importer.
+
+    Every node's example value (``node.meta["val"]``) is checked: shapes must
+    be static (a symbolic size is a dynamic shape), dtypes real (no complex),
+    and no dimension may be 0 (empty tensors).
+
+    Raises:
+      CompileError: naming each offending op, its PyTorch source line and
+        what to do; ``what`` (e.g. the model's class) starts the message.
+    """
+    from imc.pipeline import CompileError
+
+    problems: list[tuple[str, str]] = []  # (summary, diagnostic)
+    for node in graph.nodes:
+        if node.op == "output":
+            continue
+        value = node.meta.get("val", node.meta.get("example_value"))
+        if _is_symbolic(value):
+            problems.append(("dynamic shapes", _diagnostic(
+                node, "is a symbolic size: imc compiles for static shapes; compile with example "
+                "inputs of the exact shape and without dynamic=True (a new shape recompiles)")))
+            continue
+        for t in _tensor_values(value):
+            shape = tuple(t.shape)
+            if any(_is_symbolic(d) for d in shape):
+                problems.append(("dynamic shapes", _diagnostic(
+                    node, f"has a dynamic shape {list(shape)}: imc compiles for static shapes; compile "
+                    "with example inputs of the exact shape and without dynamic=True (a new shape recompiles)")))
+            elif t.dtype.is_complex:
+                problems.append(("complex numbers", _diagnostic(
+                    node, f"produces a {t.dtype} tensor: imc has no complex arithmetic; compute on "
+                    "the real and imaginary parts (torch.view_as_real) instead")))
+            elif 0 in shape:
+                problems.append(("empty tensors", _diagnostic(
+                    node, f"produces an empty tensor of shape {list(shape)}: every dimension "
+                    "must be at least 1 (e.g. a batch of at least one)")))
+            else:
+                continue
+            break
+    if problems:
+        kinds = list(dict.fromkeys(k for k, _ in problems))
+        diagnostics = []
+        for kind in kinds:  # the first few of each kind, then a count
+            lines = [d for k, d in problems if k == kind]
+            diagnostics += lines[:_MAX_PER_KIND]
+            if len(lines) > _MAX_PER_KIND:
+                diagnostics.append(f"note: {len(lines) - _MAX_PER_KIND} more ops with {kind}")
+        raise CompileError(f"imc cannot compile {what}: it uses {', '.join(kinds)}", diagnostics=diagnostics)
+
+
+_MAX_PER_KIND = 4
+
+
+def _import_failure(what: str, stage: str, exc: Exception):
+    """A CompileError for an exception raised inside torch-mlir's importer or lowering."""
+    from imc.pipeline import CompileError
+
+    lines = [l.strip() for l in str(exc).splitlines() if l.strip()]
+    diagnostics = [l for l in lines if ": error:" in l or l.startswith("error:")] or lines[:3]
+    return CompileError(
+        f"imc cannot compile {what}: {stage} failed ({type(exc).__name__}); the model uses an op "
+        "or type that Torch-MLIR cannot lower",
+        diagnostics=diagnostics,
+    )
+
+
+# --------------------------------------------------------------------------- #
 # Import
 # --------------------------------------------------------------------------- #
 
@@ -311,18 +442,31 @@ class ImportTimings:
 
 
 class _CallableModule(nn.Module):
-    """Wraps a plain callable so ``torch.export`` can trace it."""
+    """Wraps a plain callable so ``torch.export`` can trace it.
+
+    ``torch.export`` records only the frames of functions named ``forward``
+    in a node's stack trace; a Python function is therefore called through a
+    copy of it whose code is named ``forward`` (same file, lines, globals
+    and closure), so that op locations and diagnostics point at the user's
+    line rather than at this wrapper.
+    """
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         super().__init__()
         self.fn = fn
+        self._call = fn
+        if isinstance(fn, types.FunctionType):
+            self._call = types.FunctionType(
+                fn.__code__.replace(co_name="forward"), fn.__globals__, "forward", fn.__defaults__, fn.__closure__
+            )
+            self._call.__kwdefaults__ = fn.__kwdefaults__
 
     def forward(self, *args: Any) -> Any:
-        return self.fn(*args)
+        return self._call(*args)
 
 
 def _export(
-    model: nn.Module, args: tuple, strict: Optional[bool], timings: ImportTimings
+    model: nn.Module, args: tuple, strict: Optional[bool], timings: ImportTimings, what: str = ""
 ) -> torch.export.ExportedProgram:
     """Runs ``torch.export.export``; with ``strict=None`` non-strict, then strict."""
     modes = [False, True] if strict is None else [bool(strict)]
@@ -336,14 +480,19 @@ def _export(
         timings.strict = mode
         if errors:
             warnings.warn(
-                f"imc.frontend: non-strict torch.export of {type(model).__name__} "
+                f"imc.frontend: non-strict torch.export of {what or type(model).__name__} "
                 f"failed ({errors[0][1]!r}); used strict (TorchDynamo) export"
             )
         return prog
+    from imc.pipeline import CompileError
+
     mode, err = errors[-1]
-    raise RuntimeError(
+    lines = [l.rstrip() for l in str(err).splitlines() if l.strip()]
+    raise CompileError(
         f"imc.frontend: torch.export.export(strict={mode}) of "
-        f"{type(model).__name__} failed: {err}"
+        f"{what or type(model).__name__} failed ({type(err).__name__}); imc needs a model that "
+        "torch.export can trace (no data-dependent Python control flow)",
+        diagnostics=[f"error: {l}" for l in lines[:8]],
     ) from err
 
 
@@ -423,6 +572,100 @@ def _freeze_state(graph: torch.fx.Graph, replacements: Mapping[str, Any]) -> Non
         graph.erase_node(node)
 
 
+def _describe(model: Any) -> str:
+    """`Net` for a module, `my_fn` (or `<lambda>`) for a function."""
+    if isinstance(model, nn.Module):
+        return type(model).__name__
+    return getattr(model, "__qualname__", None) or type(model).__name__
+
+
+def _check_inputs(model: nn.Module, args: tuple, what: str) -> None:
+    """Rejects example inputs imc cannot compile for (empty or complex tensors)
+    before ``torch.export`` fails on them from inside torch."""
+    from imc.pipeline import CompileError
+
+    fn = model.fn if isinstance(model, _CallableModule) else type(model).forward
+    try:
+        file = inspect.getsourcefile(fn)
+        where = f"{file}:{inspect.getsourcelines(fn)[1]}:0: " if file and _is_user_frame(file) else ""
+    except (TypeError, OSError):
+        where = ""
+    diagnostics = []
+    for i, t in enumerate(_tensor_values(list(args))):
+        shape = list(t.shape)
+        if t.dtype.is_complex:
+            diagnostics.append(
+                f"{where}error: input #{i} of {what} is a {t.dtype} tensor: imc has no complex "
+                "arithmetic; pass the real and imaginary parts (torch.view_as_real) instead"
+            )
+        elif 0 in shape:
+            diagnostics.append(
+                f"{where}error: input #{i} of {what} is an empty tensor of shape {shape}: every "
+                "dimension must be at least 1 (e.g. a batch of at least one)"
+            )
+    if diagnostics:
+        raise CompileError(f"imc cannot compile {what} for these example inputs", diagnostics=diagnostics)
+
+
+def _import_and_lower(
+    importer: "_ImcFxImporter", graph: torch.fx.Graph, what: str, marks: Optional[list] = None
+) -> ir.Module:
+    """FX graph -> linalg-on-tensors module; failures inside torch-mlir become
+    a CompileError (never a bare TypeError or TorchMlirCompilerError).
+    ``marks`` receives the time at which the import (before lowering) ended."""
+    try:
+        importer.import_stateless_graph(graph, func_name="main")
+    except Exception as exc:  # noqa: BLE001 - anything the importer raises
+        raise _import_failure(what, "the Torch-MLIR importer", exc) from exc
+    module = importer.module
+    if marks is not None:
+        marks.append(time.perf_counter())
+    # The lowering's diagnostics would go to stderr: keep them for the error.
+    captured: list[str] = []
+    handler = module.context.attach_diagnostic_handler(lambda d: captured.append(_lowering_diagnostic(d)) or True)
+    try:
+        run_pipeline_with_repro_report(
+            module,
+            _TORCH_BACKEND_PIPELINE,
+            "Lowering TorchFX IR -> Torch Backend IR",
+        )
+        lower_mlir_module(False, OutputType.LINALG_ON_TENSORS, module)
+    except Exception as exc:  # noqa: BLE001 - TorchMlirCompilerError, MLIRError...
+        error = _import_failure(what, "the lowering to linalg", exc)
+        errors = [c for c in captured if ": error: " in c or c.startswith("error: ")]
+        if errors:
+            error.diagnostics = errors
+        raise error from exc
+    finally:
+        handler.detach()
+    return module
+
+
+_TORCH_OPERATOR_RE = re.compile(r"failed to legalize operation 'torch\.operator'.*name = \"torch\.([\w.]+)\"")
+
+
+def _lowering_diagnostic(diag) -> str:
+    """One line for a diagnostic of Torch-MLIR's lowering; an op it cannot
+    lower is named as the ATen op, with what to do."""
+    from imc.pipeline import format_location
+
+    severity = {
+        ir.DiagnosticSeverity.ERROR: "error",
+        ir.DiagnosticSeverity.WARNING: "warning",
+        ir.DiagnosticSeverity.NOTE: "note",
+        ir.DiagnosticSeverity.REMARK: "remark",
+    }.get(diag.severity, "error")
+    message = diag.message
+    m = _TORCH_OPERATOR_RE.search(message)
+    if m:
+        message = (
+            f"'{m.group(1)}' op is not supported by Torch-MLIR's lowering to linalg: imc cannot compile it; "
+            "rewrite this part of the model with supported ops, or run it outside the compiled model"
+        )
+    where = format_location(str(diag.location))
+    return f"{where}: {severity}: {message}" if where and where != "unknown" else f"{severity}: {message}"
+
+
 def import_torch(
     model: nn.Module | Callable[..., Any],
     example_inputs: Sequence[Any],
@@ -457,9 +700,11 @@ def import_torch(
       conventions.
 
     Raises:
-      RuntimeError: if export fails (names the model and export mode).
+      CompileError: (``imc.pipeline``) if an example input or a node of the
+        exported graph is empty, complex or dynamic (:func:`check_graph`), if
+        export fails (names the model and export mode), or if Torch-MLIR's
+        importer or lowering fails; never an exception from inside torch-mlir.
       KeyError: if a lifted parameter/buffer has no value.
-      torch_mlir.compiler_utils.TorchMlirCompilerError: if lowering fails.
     """
     if timings is None:
         timings = ImportTimings()
@@ -472,13 +717,16 @@ def import_torch(
         model = _CallableModule(model)
     args = tuple(example_inputs)
 
+    what = _describe(model.fn if isinstance(model, _CallableModule) else model)
+    _check_inputs(model, args, what)
     t0 = time.perf_counter()
-    prog = _export(model, args, strict, timings)
+    prog = _export(model, args, strict, timings, what)
     t1 = time.perf_counter()
     decompositions = get_decomposition_table()
     if decompositions:
         prog = prog.run_decompositions(decompositions)
     t2 = time.perf_counter()
+    check_graph(prog.graph, what=what)
 
     if context is None:
         context = ir.Context()
@@ -492,16 +740,9 @@ def import_torch(
     ):
         # Higher-order ops (cond, while_loop...) reference child graphs.
         importer._import_all_child_modules(owning, "main")
-    importer.import_stateless_graph(graph, func_name="main")
-    module = importer.module
-    t3 = time.perf_counter()
-
-    run_pipeline_with_repro_report(
-        module,
-        _TORCH_BACKEND_PIPELINE,
-        "Lowering TorchFX IR -> Torch Backend IR",
-    )
-    lower_mlir_module(False, OutputType.LINALG_ON_TENSORS, module)
+    marks: list[float] = []
+    module = _import_and_lower(importer, graph, what, marks)
+    t3 = marks[0]
     t4 = time.perf_counter()
 
     timings.export, timings.decompose = t1 - t0, t2 - t1
@@ -520,16 +761,16 @@ def import_graph(
     The graph's placeholders become `@main`'s arguments in order; those with
     a true entry in `weight_args` are parameters and are marked
     `{imc.weight}` so that the mapping passes treat them as weights.
-    Locations come from the nodes' stack traces.
+    Locations come from the nodes' stack traces. Raises `CompileError` as
+    `import_torch` does (the graph is checked by `check_graph` first).
     """
+    what = "the graph handed to the imc backend"
+    check_graph(gm.graph, what=what)
     if context is None:
         context = ir.Context()
     torch_d.register_dialect(context)
     importer = _ImcFxImporter(context=context, hooks=FastLiteralHooks())
-    importer.import_stateless_graph(gm.graph, func_name="main")
-    module = importer.module
-    run_pipeline_with_repro_report(module, _TORCH_BACKEND_PIPELINE, "Lowering TorchFX IR -> Torch Backend IR")
-    lower_mlir_module(False, OutputType.LINALG_ON_TENSORS, module)
+    module = _import_and_lower(importer, gm.graph, what)
     if any(weight_args):
         with context:
             from imc.ir_utils import WEIGHT_ARG_ATTR, find_function

@@ -28,6 +28,7 @@ __all__ = [
     "ImcPass",
     "PassFailure",
     "PipelineError",
+    "CompileError",
     "PassState",
     "Remark",
     "parse_pipeline",
@@ -59,6 +60,16 @@ class PipelineError(Exception):
         if self.repro:
             lines.append(f"reproduce with: {self.repro}")
         return "\n".join(lines)
+
+
+class CompileError(PipelineError):
+    """A model imc cannot compile: an op, dtype or shape it does not support.
+
+    Raised at compile time (by the frontend, or when the compiled program
+    holds an op the interpreter cannot execute), never at run time.
+    `diagnostics` are `file:line:col: error: 'op' ...` lines that name the
+    op and the user's source line; the message says what to do.
+    """
 
 
 @dataclass(frozen=True)
@@ -419,6 +430,17 @@ def run_pipeline(
     pm = build_pass_manager(pipeline, context=op.context, remarks=remarks, print_ir_after_all=print_ir_after_all)
     pm.enable_verifier(verify_each)
     snapshot = op.clone(ip=False)  # cheap: attributes (weights) are shared, not copied
+    # Diagnostics that the bindings' own capture misses (those emitted by
+    # Python passes) would go to the context's default handler, i.e. stderr:
+    # collect them here so that they travel with the exception instead.
+    captured = []
+
+    def collect(diag):
+        # A Diagnostic is valid only inside the handler: keep its text.
+        captured.append((diag.severity, str(diag.location), diag.message, format_diagnostic(diag, source_name=source_name)))
+        return True
+
+    handler = op.context.attach_diagnostic_handler(collect)
     try:
         pm.run(op)
         if not verify_each:
@@ -426,6 +448,15 @@ def run_pipeline(
     except ir.MLIRError as exc:
         path = write_repro(snapshot)
         diagnostics = [line for d in exc.error_diagnostics for line in format_diagnostic(d, source_name=source_name)]
+        diagnostics += [line for *_, lines in captured for line in lines if line not in diagnostics]
+        if not diagnostics:
+            diagnostics = ["error: a pass failed without emitting a diagnostic"]
         repro = f"imc-opt {path} --pass-pipeline={shlex.quote('builtin.module(' + ','.join(parse_pipeline(pipeline)) + ')')}"
         raise PipelineError("pass pipeline failed", diagnostics=diagnostics, repro=repro) from None
+    finally:
+        handler.detach()
+    # A run that succeeded may still have warned: those become remarks.
+    for severity, loc, message, _ in captured:
+        kind = "warning" if severity == ir.DiagnosticSeverity.WARNING else "diagnostic"
+        remarks.append(Remark(kind, loc, message))
     return remarks

@@ -69,7 +69,10 @@ func.func @packed(%a: tensor<32x16xf32>, %b: tensor<8x40xf32>, %c: tensor<64x80x
 // crossbars with 256, 16384, 4096, 8192 and 10064 cells.
 // With 4 crossbars and a pool of 2, the 2 fullest crossbars (16384 and 10064
 // cells) stay resident on arrays 0 and 1; the other 3 rotate over arrays 2
-// and 3 in program order, reprogramming 256 + 4096 + 8192 = 12544 cells.
+// and 3 in program order: array 2 alternates the 16x16 and 128x64 tiles,
+// reprogramming 256 + 8192 = 8448 cells per call, while the 64x64 tile has
+// array 3 to itself and is programmed once (the first call programs all
+// 38992 cells).
 // With a pool of 1 the 3 fullest stay resident (arrays 0..2) and 2 rotate
 // through array 3 (256 + 4096 = 4352 cells).
 // Without packing (6 crossbars), a pool of 2 keeps the 16384- and
@@ -90,7 +93,7 @@ func.func @packed(%a: tensor<32x16xf32>, %b: tensor<8x40xf32>, %c: tensor<64x80x
 // POOL2: "imc.program"(%[[T128X64]]) {array = 2 : i64
 // POOL2: "imc.program"(%[[T8]]) {array = 1 : i64
 // POOL2: "imc.program"(%[[T100]]) {array = 1 : i64, {{.*}}imc.offset = array<i64: 8, 8>
-// POOL2-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 5 crossbars but the chip has 4: 2 stay resident, 3 are time-multiplexed over 2 crossbar(s), reprogramming 12544 cells per call
+// POOL2-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 5 crossbars but the chip has 4: 2 stay resident, 3 are time-multiplexed over 2 crossbar(s), reprogramming 8448 cells per call (2 programming events; the first call programs 38992 cells)
 // POOL1-LABEL: func.func @multiplexed
 // POOL1: "imc.program"(%{{.*}}) {array = 3 : i64
 // POOL1: "imc.program"(%{{.*}}) {array = 0 : i64
@@ -98,7 +101,7 @@ func.func @packed(%a: tensor<32x16xf32>, %b: tensor<8x40xf32>, %c: tensor<64x80x
 // POOL1: "imc.program"(%{{.*}}) {array = 1 : i64
 // POOL1: "imc.program"(%{{.*}}) {array = 2 : i64
 // POOL1: "imc.program"(%{{.*}}) {array = 2 : i64
-// POOL1-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 5 crossbars but the chip has 4: 3 stay resident, 2 are time-multiplexed over 1 crossbar(s), reprogramming 4352 cells per call
+// POOL1-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 5 crossbars but the chip has 4: 3 stay resident, 2 are time-multiplexed over 1 crossbar(s), reprogramming 4352 cells per call (2 programming events; the first call programs 38992 cells)
 // NOPACK-POOL2: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 4: 2 stay resident, 4 are time-multiplexed over 2 crossbar(s), reprogramming 12608 cells per call
 // NOPACK-POOL2-LABEL: func.func @multiplexed
 // NOPACK-POOL2: "imc.program"(%{{.*}}) {array = 2 : i64

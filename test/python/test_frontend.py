@@ -13,6 +13,7 @@ from torch import nn
 from torch_mlir import ir
 
 from imc import models
+from imc.pipeline import CompileError
 from imc.frontend import (
     FastLiteralHooks,
     ImportTimings,
@@ -310,7 +311,7 @@ class _DataDependent(nn.Module):
 
 
 def test_export_failure_names_the_model():
-    with pytest.raises(RuntimeError, match="_DataDependent"):
+    with pytest.raises(CompileError, match="_DataDependent"):
         import_torch(_DataDependent(), (torch.ones(3),), strict=False)
 
 

@@ -367,6 +367,16 @@ class Interpreter:
         """
         self._impls[name] = fn
 
+    def prepare(self) -> None:
+        """Compiles every function with a body now instead of on first call.
+
+        Raises InterpreterError naming the first op that cannot be executed
+        (so a compiler can reject a program before it is run).
+        """
+        for name, fop in self._functions.items():
+            if len(fop.regions[0].blocks):
+                self._get_compiled(name)
+
     def run(self, entry: str = "main", inputs: Iterable[np.ndarray] = ()) -> list[np.ndarray]:
         """Execute function ``entry`` on ``inputs``; return its results as arrays.
 

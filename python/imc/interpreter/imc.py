@@ -406,7 +406,13 @@ class Scratchpad:
     (validity is tracked per element, on the element's first byte).
     """
 
-    def __init__(self, size: int):
+    def __init__(self, capacity: int, used: int | None = None):
+        # Only the bytes the program can touch are allocated (`used`: the
+        # highest byte of any `imc.spad_alloc`), so a chip with a huge
+        # scratchpad costs no more host memory than its program needs;
+        # capacity checks use `capacity`.
+        self.capacity = capacity
+        size = capacity if used is None else min(capacity, used)
         self.memory = np.zeros(size, dtype=np.uint8)
         self.valid = np.zeros(size, dtype=bool)
         self.live: dict[int, tuple[int, int]] = {}  # base address -> (offset, size)
@@ -441,11 +447,26 @@ class Scratchpad:
         return None
 
 
-def _spad(ex) -> Scratchpad:
+def _spad(ex, interp) -> Scratchpad:
     chip = ex.chip
     if chip.spad is None:
-        chip.spad = Scratchpad(chip.hardware.spad_bytes)
+        chip.spad = Scratchpad(chip.hardware.spad_bytes, _highest_spad_byte(interp.module))
     return chip.spad
+
+
+def _highest_spad_byte(module) -> int:
+    """The end of the highest buffer any `imc.spad_alloc` of `module` makes."""
+    from imc.ir_utils import walk_ops
+
+    from .core import element_dtype
+
+    root = module.operation if hasattr(module, "operation") else module
+    end = 0
+    for o in walk_ops(root, {"imc.spad_alloc"}):
+        t = ir.MemRefType(o.results[0].type)
+        nbytes = math.prod(t.shape) * element_dtype(t.element_type).itemsize
+        end = max(end, _int_attr(o, "offset") + max(_int_attr(o, "size"), nbytes))
+    return end
 
 
 def check_spad_read(interp, op, a) -> None:
@@ -471,7 +492,7 @@ def mark_spad_written(interp, a) -> None:
 @impl("imc.spad_alloc")
 def spad_alloc(interp, op, args):
     ex = _exec(interp)
-    spad = _spad(ex)
+    spad = _spad(ex, interp)
     if op.static is None:  # decoded once: (offset, size, dtype, shape)
         from .core import element_dtype
 
@@ -480,8 +501,10 @@ def spad_alloc(interp, op, args):
         dtype = element_dtype(t.element_type)
         op.static = (_int_attr(o, "offset"), _int_attr(o, "size"), dtype, tuple(t.shape), math.prod(t.shape) * dtype.itemsize)
     offset, size, dtype, shape, nbytes = op.static
-    if offset < 0 or offset + size > spad.memory.size:
-        raise op.error(f"buffer [{offset}, {offset + size}) is beyond the scratchpad capacity of {spad.memory.size} bytes")
+    if offset < 0 or offset + size > spad.capacity:
+        raise op.error(f"buffer [{offset}, {offset + size}) is beyond the scratchpad capacity of {spad.capacity} bytes")
+    if offset + max(size, nbytes) > spad.memory.size:  # not seen by `_highest_spad_byte`
+        raise op.error(f"buffer [{offset}, {offset + size}) was not found in the program before it ran")
     for other_offset, other_size in spad.live.values():
         if offset < other_offset + other_size and other_offset < offset + size:
             raise op.error(
@@ -496,7 +519,7 @@ def spad_alloc(interp, op, args):
 @impl("imc.spad_free")
 def spad_free(interp, op, args):
     ex = _exec(interp)
-    spad = _spad(ex)
+    spad = _spad(ex, interp)
     key = args[0].__array_interface__["data"][0]
     if key not in spad.live:
         raise op.error(f"frees a scratchpad buffer at offset {key - spad.base} that is not allocated (double free?)")
@@ -508,7 +531,7 @@ def spad_free(interp, op, args):
 @impl("imc.dma")
 def dma(interp, op, args):
     ex = _exec(interp)
-    spad = _spad(ex)
+    spad = _spad(ex, interp)
     src, dst = args
     st = _dma_static(op)
     window = tuple(slice(o, o + (n - 1) * s + 1, s) for o, n, s in zip(st["offsets"], st["sizes"], st["strides"]))

@@ -712,11 +712,32 @@ def _out_size(size, k, s, d):
     return (size - d * (k - 1) - 1) // s + 1
 
 
-def conv2d_nchw_fchw(x, w, strides=(1, 1), dilations=(1, 1)):
+def _out_hw(h, wd, kh, kw, strides, dilations, out):
+    """The output's spatial size: `out` (the init operand's, which is what
+    linalg iterates over) when given, else the largest that fits the input.
+
+    An input may be larger than the windows need: Torch-MLIR pads
+    `ceil_mode` pooling generously (29 -> 31 for a 3x3/2 window) and the
+    output shape, not the input's, decides the window count.
+    """
+    if out is None:
+        return _out_size(h, kh, strides[0], dilations[0]), _out_size(wd, kw, strides[1], dilations[1])
+    oh, ow = (int(d) for d in out)
+    for o, size, k, s, d, axis in ((oh, h, kh, strides[0], dilations[0], "H"), (ow, wd, kw, strides[1], dilations[1], "W")):
+        if o > 0 and (o - 1) * s + d * (k - 1) + 1 > size:
+            raise ValueError(
+                f"output {axis} size {o} needs an input of at least {(o - 1) * s + d * (k - 1) + 1} "
+                f"(window {k}, stride {s}, dilation {d}), got {size}"
+            )
+    return oh, ow
+
+
+def conv2d_nchw_fchw(x, w, strides=(1, 1), dilations=(1, 1), out=None):
     """2-D convolution (cross-correlation), NCHW input, FCHW filter, no padding.
 
     im2col: one strided copy per kernel position into a (N, C*KH*KW, OH*OW)
     matrix, then a single matmul with the (F, C*KH*KW) filter matrix.
+    `out` is the output's (OH, OW) when the op fixes it (see `_out_hw`).
     """
     n, c, h, wd = x.shape
     f, c2, kh, kw = w.shape
@@ -724,7 +745,7 @@ def conv2d_nchw_fchw(x, w, strides=(1, 1), dilations=(1, 1)):
         raise ValueError(f"input has {c} channels, filter expects {c2}")
     sh, sw = strides
     dh, dw = dilations
-    oh, ow = _out_size(h, kh, sh, dh), _out_size(wd, kw, sw, dw)
+    oh, ow = _out_hw(h, wd, kh, kw, strides, dilations, out)
     if kh == 1 and kw == 1:
         cols = x[:, :, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw].reshape(n, c, oh * ow)
     else:
@@ -738,12 +759,13 @@ def conv2d_nchw_fchw(x, w, strides=(1, 1), dilations=(1, 1)):
     return r.reshape(n, f, oh, ow)
 
 
-def _window_accumulate(x, kh, kw, strides, dilations, per_pos):
-    """Calls ``per_pos(i, j, window_slice)`` for every kernel position (vectorized)."""
+def _window_accumulate(x, kh, kw, strides, dilations, per_pos, out=None):
+    """Calls ``per_pos(i, j, window_slice)`` for every kernel position (vectorized).
+    ``out`` is the output's (OH, OW) (see `_out_hw`)."""
     n, c, h, wd = x.shape
     sh, sw = strides
     dh, dw = dilations
-    oh, ow = _out_size(h, kh, sh, dh), _out_size(wd, kw, sw, dw)
+    oh, ow = _out_hw(h, wd, kh, kw, strides, dilations, out)
     for i in range(kh):
         for j in range(kw):
             per_pos(i, j, x[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw])
@@ -762,7 +784,7 @@ def conv_2d_nchw_fchw(interp, op, args):
     x, w, init = args
     strides, dil = _conv_attrs(op)
     dt = init.dtype
-    r = conv2d_nchw_fchw(x.astype(dt, copy=False), w.astype(dt, copy=False), strides, dil)
+    r = conv2d_nchw_fchw(x.astype(dt, copy=False), w.astype(dt, copy=False), strides, dil, init.shape[2:])
     r += init
     return _emit(op, [init], [r])
 
@@ -773,7 +795,7 @@ def _conv_nhwc(op, args, w_to_fchw):
     strides, dil = _conv_attrs(op)
     dt = init.dtype
     r = conv2d_nchw_fchw(x.astype(dt, copy=False).transpose(0, 3, 1, 2),
-                         w.astype(dt, copy=False).transpose(*w_to_fchw), strides, dil)
+                         w.astype(dt, copy=False).transpose(*w_to_fchw), strides, dil, init.shape[1:3])
     return _emit(op, [init], [r.transpose(0, 2, 3, 1) + init])
 
 
@@ -792,7 +814,8 @@ def conv_2d_ngchw_gfchw(interp, op, args):
     x, w, init = args  # x: N,G,C,H,W  w: G,F,C,KH,KW  out: N,G,F,OH,OW
     strides, dil = _conv_attrs(op)
     dt = init.dtype
-    r = np.stack([conv2d_nchw_fchw(x[:, g].astype(dt, copy=False), w[g].astype(dt, copy=False), strides, dil)
+    r = np.stack([conv2d_nchw_fchw(x[:, g].astype(dt, copy=False), w[g].astype(dt, copy=False), strides, dil,
+                                   init.shape[3:])
                   for g in range(x.shape[1])], axis=1)
     return _emit(op, [init], [r + init])
 
@@ -802,7 +825,8 @@ def conv_2d_ngchw_fgchw(interp, op, args):
     x, w, init = args  # x: N,G,C,H,W  w: F,G,C,KH,KW  out: N,G,F,OH,OW
     strides, dil = _conv_attrs(op)
     dt = init.dtype
-    r = np.stack([conv2d_nchw_fchw(x[:, g].astype(dt, copy=False), w[:, g].astype(dt, copy=False), strides, dil)
+    r = np.stack([conv2d_nchw_fchw(x[:, g].astype(dt, copy=False), w[:, g].astype(dt, copy=False), strides, dil,
+                                   init.shape[3:])
                   for g in range(x.shape[1])], axis=1)
     return _emit(op, [init], [r + init])
 
@@ -814,7 +838,7 @@ def _depthwise_nchw(x, w, init, strides, dil):
     def per_pos(i, j, win):
         acc.__iadd__(win * w[:, i, j][None, :, None, None])
 
-    _window_accumulate(x, kh, kw, strides, dil, per_pos)
+    _window_accumulate(x, kh, kw, strides, dil, per_pos, acc.shape[2:])
     return acc
 
 
@@ -850,7 +874,7 @@ def _pool(op, args, ufunc, nhwc):
     def per_pos(i, j, win):
         ufunc(acc, win, out=acc)
 
-    _window_accumulate(x, kh, kw, strides, dil, per_pos)
+    _window_accumulate(x, kh, kw, strides, dil, per_pos, acc.shape[2:])
     if nhwc:
         acc = acc.transpose(0, 2, 3, 1)
     return _emit(op, [args[2]], [acc])
