@@ -33,6 +33,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -319,7 +320,8 @@ def _params(where: str, hardware: Hardware, items: list[tuple[str, Any]]):
             try:
                 hardware.override(f"{key}={_toml_value(v)}", source=f"{where}: {at}")
             except HardwareError as e:
-                raise SweepError(str(e)) from None
+                # Name the key as the sweep file wrote it, not the attribute.
+                raise SweepError(re.sub(r": [a-z_]+ = ", f": {key} = ", str(e), count=1)) from None
         yield key, tuple(values)
 
 
