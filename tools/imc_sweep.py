@@ -44,7 +44,7 @@ def _report(out_dir: str) -> int:
 
     try:
         text, paths = report(out_dir)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         sys.stderr.write(f"imc-sweep: error: {exc}\n")
         return 1
     print(text, end="")
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"\nimc-sweep: interrupted; finished points are in {args.out}; rerun the same command to resume\n")
         return 130
-    except (ValueError, ConnectionError) as exc:
+    except (ValueError, OSError) as exc:  # a foreign results file, an unusable --out, no Ray cluster
         sys.stderr.write(f"imc-sweep: error: {exc}\n")
         return 1
     print(
