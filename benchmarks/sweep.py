@@ -9,7 +9,8 @@
    start-up included. Target: scaling >= 1.7x from 1 to 2 workers.
    Prints the Pareto table of the 2-worker run.
 
-    python benchmarks/sweep.py [--points 24] [--size 224] [--batch 1] [--skip-grid] [--out DIR]
+    python benchmarks/sweep.py [--points 24] [--size 224] [--batch 1] [--reference ideal|float]
+                               [--single 2] [--skip-grid] [--out DIR]
 
 `--points N` stops each grid run after N computed points (a reduced run on a
 loaded machine; with 2 workers the point still in flight is cancelled);
@@ -26,6 +27,7 @@ GRID = """
 [sweep]
 hardware = "default"
 precision = ["quantized"]
+reference = "{reference}"
 seed = 0
 
 [[model]]
@@ -46,6 +48,8 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--single", type=int, default=2, help="timed single points after the warm-up (default 2)")
+    ap.add_argument("--reference", choices=["ideal", "float"], default="ideal",
+                    help="accuracy against the ideal interpreter run (default) or PyTorch (one run less)")
     ap.add_argument("--skip-grid", action="store_true")
     ap.add_argument("--out", default=None, help="keep the results here (default: a temporary directory)")
     args = ap.parse_args()
@@ -54,10 +58,11 @@ def main():
     from imc.sweep.point import Point
     from imc.sweep.report import load_results
 
-    spec = parse_spec(GRID.format(size=args.size, batch=args.batch), source="benchmarks/sweep.py")
+    spec = parse_spec(GRID.format(size=args.size, batch=args.batch, reference=args.reference), source="benchmarks/sweep.py")
     combos = spec.grid()[: args.points]
     model = spec.models[0]
-    print(f"ResNet-18 {args.batch}x3x{args.size}x{args.size}, quantized, default chip; grid of {len(combos)} points")
+    print(f"ResNet-18 {args.batch}x3x{args.size}x{args.size}, quantized, default chip, reference {args.reference}; "
+          f"grid of {len(combos)} points")
 
     # 1. One point end to end, in process.
     times = []

@@ -99,6 +99,21 @@ def test_point_keys_follow_what_changes_the_result():
     assert Point.make(reseeded, reseeded.models[0], spec.grid()[0]).key != a.key
 
 
+def test_float_reference_saves_the_ideal_run_and_agrees_with_it():
+    from imc.sweep import evaluate
+
+    text = SMALL.replace("seed = 3", "seed = 3\nreference = 'float'")
+    fast, slow = _spec(text), _spec()
+    combo = {"crossbar.rows": 64, "memory.scratchpad_bytes": 65536, "pipeline": "imc-default", "precision": "quantized"}
+    a, b = Point.make(fast, fast.models[0], combo), Point.make(slow, slow.models[0], combo)
+    assert a.key != b.key
+    ra, rb = evaluate(a), evaluate(b)
+    assert ra["status"] == rb["status"] == "ok"
+    assert ra["energy_pj"] == rb["energy_pj"] and ra["float_rel_l2_error"] == ""
+    assert rb["float_rel_l2_error"] < 1e-5
+    assert ra["rel_l2_error"] == pytest.approx(rb["rel_l2_error"], rel=1e-3)
+
+
 # ----------------------------------------------------------------- strategies
 
 

@@ -6,6 +6,7 @@ A sweep file is TOML (``docs/sweep.md``)::
     hardware = "default"            # base: a preset name or a .toml file
     pipeline = ["imc-default"]      # one or more named pipelines
     precision = ["quantized"]       # ideal, quantized, noisy (accuracy is against ideal)
+    reference = "ideal"             # or "float": compare with PyTorch instead (one interpreter run less)
     strategy = "grid"               # grid | random | optuna
     points = 8                      # random/optuna: points per model
     seed = 0
@@ -44,7 +45,8 @@ __all__ = ["ModelSpec", "SweepSpec", "SweepError", "load_spec", "parse_spec", "P
 
 PRECISIONS = ("ideal", "quantized", "noisy")
 STRATEGIES = ("grid", "random", "optuna")
-_SWEEP_KEYS = ("hardware", "pipeline", "precision", "strategy", "points", "seed", "sampler", "name")
+_SWEEP_KEYS = ("hardware", "pipeline", "precision", "strategy", "points", "seed", "sampler", "name", "reference")
+REFERENCES = ("ideal", "float")
 _MODEL_KEYS = ("name", "file", "label", "batch", "input_shapes", "args", "inputs")
 
 
@@ -96,6 +98,7 @@ class SweepSpec:
     points: int | None = None
     seed: int = 0
     sampler: str = "nsga2"
+    reference: str = "ideal"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -197,6 +200,10 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str = ".") -> S
     if sampler not in ("nsga2", "tpe"):
         raise SweepError(f"{where}: sweep.sampler = {sampler!r} is not one of nsga2, tpe")
 
+    reference = sweep.get("reference", "ideal")
+    if reference not in REFERENCES:
+        raise SweepError(f"{where}: sweep.reference = {reference!r} is not one of {', '.join(REFERENCES)}")
+
     models = data.get("model")
     if not models:
         raise SweepError(f"{where}: no models: add at least one [[model]] with name = \"<zoo model>\" or file = \"file.py:Class\"")
@@ -223,6 +230,7 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str = ".") -> S
         points=points,
         seed=seed,
         sampler=sampler,
+        reference=reference,
     )
     if strategy == "optuna" and spec.space_size < 2:
         raise SweepError(f"{where}: strategy = 'optuna' needs at least two points to choose from; vary something")
