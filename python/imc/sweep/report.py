@@ -140,13 +140,15 @@ def plot(rows: list[dict], out_dir: str) -> list[str]:
         fig, axes = plt.subplots(1, len(models), figsize=(7.4 * len(models), 4.4), squeeze=False)
         for ax, (model, mrows) in zip(axes[0], models.items()):
             varied = _varied(mrows)
-            cval = sorted({repr(_value(r, varied[0])) for r in mrows}) if varied else []
-            mval = sorted({repr(_value(r, varied[1])) for r in mrows}) if len(varied) > 1 else []
+            cval = _levels(mrows, varied[0]) if varied else []
+            mval = _levels(mrows, varied[1]) if len(varied) > 1 else []
             cmap = plt.get_cmap("viridis", max(2, len(cval)))
             for r in mrows:
                 c = cmap(cval.index(repr(_value(r, varied[0])))) if varied else "tab:blue"
-                m = _MARKERS[mval.index(repr(_value(r, varied[1]))) % len(_MARKERS)] if mval else "o"
-                ax.scatter(r[x] * _SCALE[x], r[y] * _SCALE[y], color=c, marker=m, s=42, alpha=0.85, zorder=3)
+                k = mval.index(repr(_value(r, varied[1]))) if mval else 0
+                # Later markers are smaller, so points at the same place stay visible.
+                ax.scatter(r[x] * _SCALE[x], r[y] * _SCALE[y], color=c, marker=_MARKERS[k % len(_MARKERS)],
+                           s=max(14, 80 - 22 * k), alpha=0.9, zorder=3 + k, edgecolors="black", linewidths=0.4)
             front = sorted(pareto(mrows, (x, y)), key=lambda r: (r[x], r[y]))
             if front:
                 fx = [r[x] * _SCALE[x] for r in front]
@@ -177,6 +179,12 @@ def plot(rows: list[dict], out_dir: str) -> list[str]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _levels(rows: list[dict], name: str) -> list[str]:
+    """The distinct values of parameter ``name`` (as reprs), in value order."""
+    values = {repr(_value(r, name)): _value(r, name) for r in rows}
+    return sorted(values, key=lambda k: (type(values[k]).__name__, values[k]))
 
 
 def eval_label(text: str) -> str:
