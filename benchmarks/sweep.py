@@ -76,7 +76,8 @@ def main():
               f"{dict(point.params)} {row['status']} {row['error'][:100]}")
         if i:
             times.append(dt)
-    print(f"time per ResNet-18 point end to end: {sum(times) / len(times):.1f} s (target <= 10 s)")
+    if times:
+        print(f"time per ResNet-18 point end to end: {sum(times) / len(times):.1f} s (target <= 10 s)")
     if args.skip_grid:
         return
 
