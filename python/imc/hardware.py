@@ -32,6 +32,9 @@ __all__ = [
     "ATTR_NAME",
     "COST_KEYS",
     "DERIVED_LATENCY_KEYS",
+    "AREA_DEFAULTS",
+    "AREA_KEYS",
+    "AreaTable",
     "CostTable",
     "Hardware",
     "HardwareError",
@@ -64,6 +67,10 @@ DERIVED_LATENCY_KEYS = {
 
 _ENERGY_SECTION = "energy_pj"
 _LATENCY_SECTION = "latency_ns"
+_AREA_SECTION = "area_um2"
+
+#: Entries of the area table (``[area_um2]``), in order; see :class:`AreaTable`.
+AREA_KEYS = ("cell", "adc", "adcs_per_crossbar", "dac", "sram_byte", "core")
 _INT64_MAX = 2**63 - 1
 
 
@@ -131,7 +138,7 @@ _SPECS: tuple[_Spec, ...] = (
 _SPEC_BY_ATTR = {s.attr: s for s in _SPECS}
 _SPEC_BY_KEY = {s.key: s for s in _SPECS}
 _COST_SPEC = _Spec("", "", "float", 0.0)
-_SECTIONS = ("crossbar", "chip", "memory", "noise", _ENERGY_SECTION, _LATENCY_SECTION)
+_SECTIONS = ("crossbar", "chip", "memory", "noise", _ENERGY_SECTION, _LATENCY_SECTION, _AREA_SECTION)
 _TOP_KEYS = ("name", "description", "base")
 
 
@@ -139,6 +146,7 @@ def _all_toml_keys() -> list[str]:
     keys = [s.key for s in _SPECS] + ["base"]
     keys += [f"{_ENERGY_SECTION}.{k}" for k in COST_KEYS]
     keys += [f"{_LATENCY_SECTION}.{k}" for k in COST_KEYS if k not in DERIVED_LATENCY_KEYS]
+    keys += [f"{_AREA_SECTION}.{k}" for k in AREA_KEYS]
     return keys
 
 
@@ -299,6 +307,64 @@ def _missing_msg(keys: list[str]) -> str:
 
 
 # --------------------------------------------------------------------------
+# Area table
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AreaTable:
+    """Silicon area of the chip's components in um^2 (all >= 0).
+
+    ``cell``: one crossbar cell (a crossbar is ``rows * cols`` cells);
+    ``adc``: one **8-bit** ADC, scaled by ``2 ** (adc_bits - 8)`` (converter
+    area doubles per bit); ``adcs_per_crossbar``: ADCs per crossbar (a
+    fraction when several crossbars share one); ``dac``: one **1-bit** DAC,
+    one per row, scaled by ``2 ** (dac_bits - 1)``; ``sram_byte``: one byte
+    of scratchpad; ``core``: the digital unit of one core (shift-and-add,
+    registers, control, its share of the interconnect).  A description
+    without ``[area_um2]`` gets :data:`AREA_DEFAULTS` (ISAAC's 32 nm
+    components, see ``docs/hardware.md``).
+    """
+
+    cell: float
+    adc: float
+    adcs_per_crossbar: float
+    dac: float
+    sram_byte: float
+    core: float
+
+    def __post_init__(self) -> None:
+        for key in AREA_KEYS:
+            value = _check(_COST_SPEC, getattr(self, key), f"{_AREA_SECTION}.{key}", "area table")
+            object.__setattr__(self, key, value)
+
+    def to_dict(self) -> dict[str, float]:
+        """The six entries as a plain dict, in :data:`AREA_KEYS` order."""
+        return {k: getattr(self, k) for k in AREA_KEYS}
+
+
+#: The area of a description without ``[area_um2]``: ISAAC's components at
+#: 32 nm (Shafiee et al., ISCA 2016, Table I, as transcribed in
+#: hwcomponents-library ``library/isaac.py`` and PUMA-sim's
+#: ``xbar_area_dict``); ``core`` closes ISAAC's stated chip area (see the
+#: ``isaac`` preset).
+AREA_DEFAULTS = AreaTable(
+    cell=25.0 / 16384,  # 128x128 crossbar 25 um^2 (0.0002 mm^2 for 8)
+    adc=1200.0,  # 8-bit 1.28 GS/s SAR ADC, 9600 um^2 for 8
+    adcs_per_crossbar=1.0,
+    dac=0.166015625,  # 1-bit DAC, 170 um^2 for 8 x 128
+    sram_byte=83000.0 / 65536,  # 64 KB eDRAM 0.083 mm^2
+    core=14125.0,
+)
+
+
+def _area_values(values: Mapping[str, Any], where: str, base: "AreaTable") -> dict[str, float]:
+    """``base``'s entries with ``values`` (some of :data:`AREA_KEYS`) validated over them."""
+    cost = _cost_values(values, _AREA_SECTION, where, required=(), allowed=AREA_KEYS)
+    return {**base.to_dict(), **cost}
+
+
+# --------------------------------------------------------------------------
 # Hardware
 # --------------------------------------------------------------------------
 
@@ -344,12 +410,20 @@ class Hardware:
     # [energy_pj], [latency_ns]
     energy: CostTable
     latency: CostTable
+    # [area_um2] (optional)
+    area: "AreaTable" = None  # None -> AREA_DEFAULTS
 
     def __post_init__(self) -> None:
         where = f"hardware {self.name!r}" if isinstance(self.name, str) else "hardware"
         for spec in _SPECS:
             object.__setattr__(
                 self, spec.attr, _check(spec, getattr(self, spec.attr), spec.attr, where)
+            )
+        if self.area is None:
+            object.__setattr__(self, "area", AREA_DEFAULTS)
+        if not isinstance(self.area, AreaTable):
+            raise HardwareError(
+                f"{where}: area = {self.area!r} has the wrong type (expected AreaTable)"
             )
         for attr in ("energy", "latency"):
             if not isinstance(getattr(self, attr), CostTable):
@@ -404,6 +478,25 @@ class Hardware:
     def cycle_ns(self) -> float:
         """One digital clock cycle in ns: ``1 / clock_ghz``."""
         return 1.0 / self.clock_ghz
+
+    @property
+    def area_breakdown_um2(self) -> dict[str, float]:
+        """Chip area by component in um^2 (see :class:`AreaTable`):
+        ``crossbars`` (cells), ``adcs``, ``dacs``, ``scratchpad``, ``cores``."""
+        a, n = self.area, self.total_crossbars
+        adc = a.adcs_per_crossbar * a.adc * 2.0 ** (self.adc_bits - 8) if self.is_analog else 0.0
+        return {
+            "crossbars": n * self.crossbar_cells * a.cell,
+            "adcs": n * adc,
+            "dacs": n * self.xbar_rows * a.dac * 2.0 ** (self.dac_bits - 1),
+            "scratchpad": self.spad_bytes * a.sram_byte,
+            "cores": self.cores * a.core,
+        }
+
+    @property
+    def area_mm2(self) -> float:
+        """Chip area in mm^2: the sum of :attr:`area_breakdown_um2` / 10^6."""
+        return sum(self.area_breakdown_um2.values()) / 1e6
 
     # ---------------------------------------------------------------- presets
 
@@ -473,13 +566,14 @@ class Hardware:
         out: dict[str, Any] = {s.attr: getattr(self, s.attr) for s in _SPECS}
         out[_ENERGY_SECTION] = self.energy.to_dict()
         out[_LATENCY_SECTION] = self.latency.to_dict()
+        out[_AREA_SECTION] = self.area.to_dict()
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "hardware dict") -> "Hardware":
         """Inverse of :meth:`to_dict`.  The derived latency entries may be
         omitted (they are filled in from the bandwidths); optional keys
-        (``description``, noise) default as in a TOML file."""
+        (``description``, noise, ``area_um2`` entries) default as in a TOML file."""
         return _build(dict(d), source, lambda attr: attr)
 
     def to_toml(self) -> str:
@@ -496,6 +590,8 @@ class Hardware:
                 if section == _LATENCY_SECTION and key in DERIVED_LATENCY_KEYS:
                     continue
                 sections[section].append(f"{key} = {_show(getattr(table, key))}")
+        for key in AREA_KEYS:
+            sections[_AREA_SECTION].append(f"{key} = {_show(getattr(self.area, key))}")
         parts = ["\n".join(top)]
         parts += [f"[{name}]\n" + "\n".join(lines) for name, lines in sections.items()]
         return "\n\n".join(parts) + "\n"
@@ -510,7 +606,7 @@ class Hardware:
         latency entries.  Unknown names raise :class:`HardwareError` with the
         closest match."""
         where = "hardware override"
-        fields = [s.attr for s in _SPECS] + ["energy", "latency"]
+        fields = [s.attr for s in _SPECS] + ["energy", "latency", "area"]
         unknown = [k for k in overrides if k not in fields]
         if unknown:
             raise HardwareError(
@@ -528,6 +624,10 @@ class Hardware:
             if isinstance(new, CostTable):
                 new = new.to_dict()
             d[section] = {**d[section], **_cost_values(new, attr, where, required=())}
+        if "area" in overrides:
+            new = overrides["area"]
+            new = new.to_dict() if isinstance(new, AreaTable) else new
+            d[_AREA_SECTION] = _area_values(new, where, self.area)
         latency = d[_LATENCY_SECTION]
         explicit = overrides.get("latency")
         explicit = explicit.to_dict() if isinstance(explicit, CostTable) else explicit or {}
@@ -547,6 +647,8 @@ class Hardware:
         costs: dict[str, dict[str, Any]] = {"energy": {}, "latency": {}}
         known = [s.attr for s in _SPECS] + [s.key for s in _SPECS]
         known += [f"{sec}.{k}" for sec in (_ENERGY_SECTION, _LATENCY_SECTION) for k in COST_KEYS]
+        known += [f"{_AREA_SECTION}.{k}" for k in AREA_KEYS]
+        area: dict[str, Any] = {}
         for item in assignments:
             key, eq, text = item.partition("=")
             key = key.strip()
@@ -565,6 +667,13 @@ class Hardware:
                         + _suggest(key, [f"{section}.{k}" for k in COST_KEYS])
                     )
                 costs[target][leaf] = value
+            elif section in (_AREA_SECTION, "area") and leaf:
+                if leaf not in AREA_KEYS:
+                    raise HardwareError(
+                        f"{source}: unknown key '{key}'"
+                        + _suggest(key, [f"{section}.{k}" for k in AREA_KEYS])
+                    )
+                area[leaf] = value
             elif key in _SPEC_BY_ATTR:
                 fields[key] = value
             elif key in _SPEC_BY_KEY:
@@ -574,6 +683,8 @@ class Hardware:
         for target, values in costs.items():
             if values:
                 fields[target] = values
+        if area:
+            fields["area"] = area
         try:
             return self.replace(**fields)
         except HardwareError as e:
@@ -604,6 +715,9 @@ class Hardware:
             entries[section] = ir.DictAttr.get(
                 {k: conv(v) for k, v in table.to_dict().items()}, context
             )
+        entries[_AREA_SECTION] = ir.DictAttr.get(
+            {k: conv(v) for k, v in self.area.to_dict().items()}, context
+        )
         return ir.DictAttr.get(entries, context)
 
     @classmethod
@@ -675,6 +789,7 @@ class Hardware:
             f"  noise: program {self.program_noise:g}, read {self.read_noise:g}; "
             f"mvm {self.energy.mvm:g} pJ / {self.latency.mvm:g} ns, "
             f"adc {self.energy.adc:g} pJ, dram {self.energy.dram_read_byte:g} pJ/B",
+            f"  area: {self.area_mm2:.2f} mm^2",
         ]
         return "\n".join(lines)
 
@@ -712,7 +827,7 @@ def _build(d: dict[str, Any], where: str, label) -> Hardware:
     """Build from a flat dict (attribute names, cost tables under
     ``energy_pj``/``latency_ns``); ``label(attr)`` gives the key name used in
     messages."""
-    fields = [s.attr for s in _SPECS] + [_ENERGY_SECTION, _LATENCY_SECTION]
+    fields = [s.attr for s in _SPECS] + [_ENERGY_SECTION, _LATENCY_SECTION, _AREA_SECTION]
     unknown = [k for k in d if k not in fields]
     if unknown:
         raise HardwareError(
@@ -745,6 +860,7 @@ def _build(d: dict[str, Any], where: str, label) -> Hardware:
             )
         lat[key] = expected
     kwargs["latency"] = CostTable(**lat)
+    kwargs["area"] = AreaTable(**_area_values(d.get(_AREA_SECTION, {}), where, AREA_DEFAULTS))
     return Hardware(**kwargs)
 
 
@@ -805,17 +921,22 @@ def _from_toml(text: str, source: str, stack: tuple[str, ...]) -> Hardware:
             inherited[f"{_ENERGY_SECTION}.{k}"] = getattr(base.energy, k)
             if k not in DERIVED_LATENCY_KEYS:
                 inherited[f"{_LATENCY_SECTION}.{k}"] = getattr(base.latency, k)
+        for k in AREA_KEYS:
+            inherited[f"{_AREA_SECTION}.{k}"] = getattr(base.area, k)
         flat = {**inherited, **flat}
 
     d: dict[str, Any] = {}
     energy: dict[str, Any] = {}
     latency: dict[str, Any] = {}
+    area: dict[str, Any] = {}
     for key, value in flat.items():
         section, _, leaf = key.partition(".")
         if section == _ENERGY_SECTION:
             energy[leaf] = value
         elif section == _LATENCY_SECTION:
             latency[leaf] = value
+        elif section == _AREA_SECTION:
+            area[leaf] = value
         else:
             d[_SPEC_BY_KEY[key].attr] = value
     missing = [s.key for s in _SPECS if s.required and s.attr not in d]
@@ -829,6 +950,7 @@ def _from_toml(text: str, source: str, stack: tuple[str, ...]) -> Hardware:
         raise HardwareError(f"{where}: {_missing_msg(missing)}")
     d[_ENERGY_SECTION] = energy
     d[_LATENCY_SECTION] = latency
+    d[_AREA_SECTION] = area
     return _build(d, where, lambda attr: _SPEC_BY_ATTR[attr].key)
 
 

@@ -187,6 +187,7 @@ class Report:
             "precision": self.precision,
             "calls": self.calls,
             "totals": self.totals.to_dict(),
+            "area_mm2": self.hardware.area_mm2,
             "layers": layers,
             **self.extra,
         }
@@ -199,7 +200,12 @@ class Report:
             f"{'layer':<28} {'DRAM rd':>10} {'DRAM wr':>10} {'SPAD rd':>11} {'SPAD wr':>11} "
             f"{'cells prog':>11} {'MVMs':>9} {'ADC conv':>11} {'digital':>11} {'energy uJ':>10} {'lat us':>9}"
         )
-        lines = [f"imc report: hardware={self.hardware.name} precision={self.precision} calls={self.calls}", head, "-" * len(head)]
+        lines = [
+            f"imc report: hardware={self.hardware.name} precision={self.precision} calls={self.calls} "
+            f"area={self.hardware.area_mm2:.2f} mm2",
+            head,
+            "-" * len(head),
+        ]
 
         def fmt(name, c):
             return (

@@ -14,6 +14,7 @@ import pytest
 from torch_mlir import ir
 
 from imc.hardware import (
+    AREA_DEFAULTS,
     ATTR_NAME,
     COST_KEYS,
     DERIVED_LATENCY_KEYS,
@@ -250,6 +251,9 @@ BAD_TEXTS = [
     ("syntax", _edit(r"^rows = 128", "rows = = 128"), r"TOML syntax error: .*line \d+"),
     ("bad_base", 'base = "isac"\n', r"unknown hardware preset 'isac' \(did you mean 'isaac'\?\); available: default"),
     ("base_type", "base = 1\n", r"base = 1 has the wrong type"),
+    ("area_neg", _edit(r"^adc = 1200.0", "adc = -5.0"), r"area_um2\.adc = -5\.0 is out of range \(allowed >= 0\)$"),
+    ("area_type", _edit(r"^core = 14125.0", 'core = "big"'), r'area_um2\.core = "big" has the wrong type \(expected a number, got string\)$'),
+    ("area_unknown", _edit(r"^sram_byte = ", "sram_bytes = "), r"unknown key 'area_um2\.sram_bytes' \(did you mean 'area_um2\.sram_byte'\?\)$"),
 ]
 
 
@@ -390,3 +394,54 @@ def test_summary_mentions_key_figures():
     assert 2 <= len(text.splitlines()) <= 8
     for figure in (str(hw.total_crossbars), f"{hw.xbar_rows}x{hw.xbar_cols}", f"{hw.adc_bits}-bit ADC"):
         assert figure in text
+
+
+# ----------------------------------------------------------------- area
+
+
+def test_area_section_is_optional_with_documented_defaults():
+    text = re.sub(r"(?ms)^\[area_um2\].*", "", _default_text())
+    assert "[area_um2]" not in text
+    hw = Hardware.from_toml(text)
+    assert hw.area == AREA_DEFAULTS
+    partial = Hardware.from_toml(text + "\n[area_um2]\nadc = 600.0\n")
+    assert partial.area.adc == 600.0 and partial.area.core == AREA_DEFAULTS.core
+
+
+def test_isaac_area_matches_the_paper():
+    # ISAAC: 85.4 mm^2 chip minus 22.88 mm^2 of HyperTransport links (hardware-facts.md).
+    assert Hardware.preset("isaac").area_mm2 == pytest.approx(85.4 - 22.88, rel=1e-3)
+    assert Hardware.preset("puma").area_mm2 == pytest.approx(90.6, rel=1e-3)
+
+
+def test_area_follows_the_geometry():
+    hw = Hardware.preset("default")
+    a = hw.area
+    parts = hw.area_breakdown_um2
+    assert parts["crossbars"] == pytest.approx(hw.total_crossbars * 128 * 128 * a.cell)
+    assert parts["adcs"] == pytest.approx(hw.total_crossbars * a.adcs_per_crossbar * a.adc)
+    assert parts["scratchpad"] == pytest.approx(hw.spad_bytes * a.sram_byte)
+    assert hw.area_mm2 == pytest.approx(sum(parts.values()) / 1e6)
+    # Converters double per bit; a digital chip has no ADC; cells scale with rows x cols.
+    assert hw.replace(adc_bits=6).area_breakdown_um2["adcs"] == pytest.approx(parts["adcs"] / 4)
+    assert hw.replace(adc_bits=0).area_breakdown_um2["adcs"] == 0
+    assert hw.replace(xbar_rows=256).area_breakdown_um2["crossbars"] == pytest.approx(2 * parts["crossbars"])
+    assert hw.replace(spad_bytes=2 * hw.spad_bytes).area_mm2 > hw.area_mm2
+
+
+def test_area_replace_override_and_round_trips(ctx):
+    hw = Hardware.preset("default")
+    assert hw.replace(area={"core": 1.0}).area.core == 1.0
+    assert hw.override("area_um2.adc=600").area.adc == 600.0
+    with pytest.raises(HardwareError, match=r"unknown key 'area_um2\.adcs'"):
+        hw.override("area_um2.adcs=3")
+    with pytest.raises(HardwareError, match=r"area_um2\.dac = -1\.0 is out of range"):
+        hw.replace(area={"dac": -1.0})
+    small = hw.replace(area={"sram_byte": 0.5})
+    assert Hardware.from_attr(small.to_attr()) == small
+    assert Hardware.from_toml(small.to_toml()) == small
+    assert Hardware.from_dict(json.loads(json.dumps(small.to_dict()))) == small
+    # An attribute written before the area model (no area_um2 entry) still loads.
+    d = small.to_dict()
+    del d["area_um2"]
+    assert Hardware.from_dict(d).area == AREA_DEFAULTS
