@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -119,34 +118,6 @@ def build_model(model: ModelSpec, seed: int):
     return net, tuple(torch.randn(*s, generator=gen) for s in model.input_shapes)
 
 
-class _StderrErrors:
-    """Collects the ``error:`` lines written to file descriptor 2 while open.
-
-    Errors that Python passes emit at a location reach the MLIR context's
-    default handler, which prints them, rather than the ``PipelineError``;
-    a point records them from here so that its error says what failed."""
-
-    def __enter__(self):
-        import tempfile
-
-        self.lines: list[str] = []
-        sys.stderr.flush()
-        self._tmp = tempfile.TemporaryFile(mode="w+b")
-        self._saved = os.dup(2)
-        os.dup2(self._tmp.fileno(), 2)
-        return self
-
-    def __exit__(self, *exc):
-        sys.stderr.flush()
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
-        self._tmp.seek(0)
-        text = self._tmp.read().decode("utf-8", "replace")
-        self._tmp.close()
-        self.lines = [line.strip() for line in text.splitlines() if "error:" in line]
-        return False
-
-
 def _one_line(exc: BaseException) -> str:
     text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip() and not line.startswith("reproduce with"))
     text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -179,17 +150,7 @@ def evaluate(point: Point) -> dict[str, Any]:
         net, inputs = build_model(point.model, point.seed)
         hw = Hardware.from_dict(point.hardware)
         pipeline = point.pipeline if point.pipeline.startswith("builtin.module(") else f"builtin.module({point.pipeline})"
-        failure = None
-        with _StderrErrors() as diagnostics:
-            try:
-                compiled = imc.compile(net, inputs, hardware=hw, precision=point.precision, seed=point.seed,
-                                       pipeline=pipeline)
-            except Exception as exc:  # noqa: BLE001
-                failure = exc
-        if failure is not None:
-            if diagnostics.lines and not getattr(failure, "diagnostics", True):
-                failure.diagnostics = diagnostics.lines
-            raise failure
+        compiled = imc.compile(net, inputs, hardware=hw, precision=point.precision, seed=point.seed, pipeline=pipeline)
         t1 = time.perf_counter()
         out = compiled(*inputs)
         out = out[0] if isinstance(out, tuple) else out
