@@ -92,7 +92,8 @@ class Outcome:
     rc: int | None
     output: str
     signature: str = ""  # the failure class, "" when ok
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock
+    cpu: float = 0.0  # CPU time of the worker
 
     @property
     def failed(self) -> bool:
@@ -372,7 +373,7 @@ _PASS_OPTIONS = {
     "imc-check-buffers": [],
 }
 _OPTION_VALUES = ["0", "1", "2", "3", "7", "-1", "64", "129", "4097", "2147483648", "9223372036854775808",
-                  "99999999999999999999", "0x10", "1e3", "true", "false", "none", "", "abc", "main", "nosuch", "'a b'"]
+                  "99999999999999999999", "-99999999999999999999", "18446744073709551616", "0x10", "1e3", "true", "false", "none", "", "abc", "main", "nosuch", "'a b'"]
 _PRESETS = ["default", "isaac", "metis", "mythic", "puma"]
 _PIPELINES = ["imc-default", "imc-tiled", "imc-map-to-crossbars", "imc-default,canonicalize,cse", "canonicalize",
               "imc-tile,imc-tile", "imc-place-buffers,imc-map-to-crossbars"]
@@ -669,13 +670,19 @@ def _tool_main(tool: str):
     return main
 
 
-def _site(frames) -> str:
-    """Where an exception was raised, as project frames: innermost file:function, via the next file out."""
+def _site(frames) -> tuple[str, str]:
+    """(where an exception escaped, where it was raised), as project `file:function`s.
+
+    It escaped from the innermost project frame in another file than the one
+    that raised it (`pipeline.py:hardware_for` for a `HardwareError` raised
+    in `hardware.py`), or from the raising frame when no other file is on the
+    stack.
+    """
     frames = list(frames)
     ours = [f for f in frames if f.filename.startswith(_PROJECT)]
     ours = ours or [f for f in frames if f.filename == __file__ and f.name != "run_case"] or frames
     if not ours:
-        return "?"
+        return "?", "?"
 
     def rel(f) -> str:
         try:
@@ -686,7 +693,7 @@ def _site(frames) -> str:
 
     inner = ours[-1]
     outer = next((f for f in reversed(ours) if f.filename != inner.filename), None)
-    return rel(inner) + (f" via {rel(outer)}" if outer else "")
+    return rel(outer or inner), rel(inner)
 
 
 def _normalize(line: str) -> str:
@@ -701,8 +708,9 @@ _PRINTED_TB = re.compile(r"Traceback \(most recent call last\):")
 def classify(case: Case, rc: int | None, output: str, exc: BaseException | None) -> Outcome:
     """The oracle: clean success or a clean diagnostic, else a failure class."""
     if exc is not None:
-        site = _site(traceback.extract_tb(exc.__traceback__))
-        return Outcome("traceback", rc, output, f"{type(exc).__name__} escapes ({site})")
+        escaped, raised = _site(traceback.extract_tb(exc.__traceback__))
+        output += f"{type(exc).__name__} raised in {raised}\n"
+        return Outcome("traceback", rc, output, f"{type(exc).__name__} escapes {escaped}")
     if _PRINTED_TB.search(output):
         last = [l for l in output.splitlines() if re.match(r"^[\w.]+(Error|Exception|Warning)?\b.*:", l)]
         files = re.findall(r'File "([^"]+)", line \d+, in (\S+)', output)
@@ -730,9 +738,10 @@ def _write_files(case: Case, root: Path) -> None:
 
 
 def run_case(case: Case, sandbox: Path) -> Outcome:
-    """Runs `case` in this process, in `sandbox` (emptied first)."""
+    """Runs `case` in this process, in `sandbox` (emptied first; temporary files go there too)."""
     shutil.rmtree(sandbox, ignore_errors=True)
-    sandbox.mkdir(parents=True)
+    (sandbox / ".tmp").mkdir(parents=True)
+    tempfile.tempdir = str(sandbox / ".tmp")
     _write_files(case, sandbox)
     cwd = os.getcwd()
     os.chdir(sandbox)
@@ -747,7 +756,7 @@ def run_case(case: Case, sandbox: Path) -> Outcome:
     sys.stdin = io.TextIOWrapper(io.BytesIO(case.stdin), encoding="utf-8")
     sys.stdout = sys.stderr = stream
     rc, exc = None, None
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         rc = _tool_main(case.tool)(list(case.argv))
         rc = 0 if rc is None else rc
@@ -760,7 +769,7 @@ def run_case(case: Case, sandbox: Path) -> Outcome:
     except BaseException as e:  # noqa: BLE001 - any escape is what we look for
         exc = e
     finally:
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         try:
             stream.flush()
         except Exception:  # noqa: BLE001
@@ -775,7 +784,7 @@ def run_case(case: Case, sandbox: Path) -> Outcome:
     output = out_bytes.getvalue().decode("utf-8", "replace") + capture.read().decode("utf-8", "replace")
     capture.close()
     outcome = classify(case, rc, output, exc)
-    outcome.seconds = seconds
+    outcome.seconds, outcome.cpu = seconds, cpu
     if exc is not None:
         outcome.output += "".join(traceback.format_exception(exc))
     outcome.output = outcome.output[-6000:]
@@ -901,8 +910,9 @@ class Pool:
             code = w.proc.exitcode or 0
             name = signal.Signals(-code).name if code < 0 else f"exit {code}"
             out = Outcome("crash", None, "", f"worker died: {name} (in {where})")
-        log = w.log.read_text(errors="replace")[-3000:] if w.log.exists() else ""
-        out.output = f"{out.signature}\n{log}"
+        log = w.log.read_text(errors="replace") if w.log.exists() else ""
+        stack = [l for l in log.split("\n\nExtension modules")[0].splitlines() if "fuzzing.py" not in l and "multiprocessing" not in l]
+        out.output = "\n".join([out.signature, *stack[:12]])
         out.seconds = time.monotonic() - w.started
         w.conn.close()
         new = self._spawn()
@@ -1039,6 +1049,7 @@ class Report:
     statuses: Counter = field(default_factory=Counter)
     classes: dict[str, FailureClass] = field(default_factory=dict)
     slowest: tuple[float, int] = (0.0, -1)
+    cpu_by_phase: Counter = field(default_factory=Counter)  # CPU seconds in the workers per tool and phase
 
     @property
     def passed(self) -> int:
@@ -1058,7 +1069,9 @@ class Report:
 
     def __str__(self) -> str:
         lines = [f"imc fuzz: {self.counts()}"]
-        lines.append(f"slowest case: #{self.slowest[1]} ({self.slowest[0]:.2f} s)")
+        cpu = sum(self.cpu_by_phase.values())
+        top = ", ".join(f"{p} {s:.1f}" for p, s in self.cpu_by_phase.most_common(5))
+        lines.append(f"worker CPU time {cpu:.1f} s (most: {top}); slowest case #{self.slowest[1]} ({self.slowest[0]:.2f} s)")
         if self.classes:
             lines.append(f"{len(self.classes)} failure class(es), most frequent first:")
         for n, fc in enumerate(sorted(self.classes.values(), key=lambda c: -len(c.cases)), 1):
@@ -1125,6 +1138,7 @@ def fuzz(
             report.cases += 1
             report.statuses[out.status] += 1
             report.slowest = max(report.slowest, (out.seconds, case.index))
+            report.cpu_by_phase[f"{case.tool} {case.phase}"] += out.cpu
             if out.failed:
                 fc = report.classes.setdefault(out.signature, FailureClass(out.signature, out.status))
                 fc.cases.append(case.index)

@@ -33,7 +33,7 @@ def _selftest(*argv, files=None) -> Case:
     [
         (["diagnostic"], "ok", ""),
         (["exit", "2"], "ok", ""),
-        (["raise"], "traceback", "ZeroDivisionError escapes (test/python/fuzzing.py:_selftest)"),
+        (["raise"], "traceback", "ZeroDivisionError escapes test/python/fuzzing.py:_selftest"),
         (["memory"], "traceback", "MemoryError escapes"),
         (["print-traceback"], "traceback", "ValueError traceback printed (x.py:f)"),
         (["internal"], "internal-error", "internal error: selftest: internal error: please report"),
