@@ -86,14 +86,33 @@ def _load_user_model(spec: str, shapes):
         raise ValueError(f"model file '{path}' does not exist")
     module_spec = importlib.util.spec_from_file_location(f"_imc_user_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code failed: say where, in one line
+        raise ValueError(f"model file {_user_error(exc, path)}") from None
     cls = getattr(module, name, None)
     if cls is None:
         raise ValueError(f"'{path}' has no '{name}'")
     if not shapes:
         raise ValueError(f"give the input shape(s) of {name} with --input-shape D0,D1,...")
-    model = cls().eval()
+    try:
+        model = cls().eval()
+    except Exception as exc:
+        raise ValueError(f"building {name}() failed: {_user_error(exc, path)}") from None
     return model, tuple(torch.randn(*s) for s in shapes)
+
+
+def _user_error(exc: Exception, path: str) -> str:
+    """`file.py:LINE: Type: message` for an exception raised by the user's model file."""
+    import traceback
+
+    if isinstance(exc, SyntaxError):
+        line = exc.lineno
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.abspath(f.filename) == os.path.abspath(path)]
+        line = frames[-1].lineno if frames else None
+    message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    return f"{path}{f':{line}' if line else ''}: {type(exc).__name__}: {message}"
 
 
 def _figure(report, path: str, title: str) -> None:
