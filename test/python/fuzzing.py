@@ -546,6 +546,7 @@ _TOOL_FLAGS: dict[str, list[tuple[str, list[str] | None]]] = {
         ("--entry", ["main", "nosuch", "", "@main", "linear"]), ("--hardware", _HW_SPECS),
         ("--precision", ["ideal", "quantized", "noisy", "exact", ""]), ("--seed", _INTS),
         ("--input", ["x.npy", "w.npy", "bad.npy", "int.npy", "empty.npy", "x.npz", "out.txt", "dir", "nosuch.npy", ""]),
+        ("--input x.npy --input", ["w.npy", "bad.npy", "int.npy", "empty.npy", "x.npz", "dir"]),  # both of in.mlir's
         ("--random-inputs", None), ("--json", _OUT_PATHS), ("--output", _OUT_PATHS), ("--repeat", ["0", "1", "2", "-1", "x"]),
         ("--help", None), ("--nosuch", None),
     ],
@@ -580,6 +581,8 @@ def _cmdline_case(rng: random.Random, index: int, corpus: Corpus) -> Case:
         flag, values = rng.choice(flags)
         if values is None:
             argv.append(flag)
+        elif " " in flag:
+            argv += [*flag.split(), rng.choice(values)]
         elif rng.random() < 0.15:
             argv.append(f"{flag}={rng.choice(values)}")
         else:
