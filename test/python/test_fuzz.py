@@ -15,7 +15,8 @@ import sys
 import pytest
 
 import fuzzing
-from fuzzing import Case, Corpus, Pool, make_case, minimize, settings_from_env
+from fuzz_cases import Case, Corpus, make_case
+from fuzzing import Pool, minimize, settings_from_env
 
 
 @pytest.fixture(scope="module")
