@@ -53,7 +53,7 @@ from multiprocessing import get_context
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from fuzz_cases import REPO, Case, Corpus, make_case
+from fuzz_cases import REPO, Case, Corpus, _attr_spans, make_case
 
 _PROJECT = tuple(str(REPO / d) + os.sep for d in ("tools", "python", "dialects", "passes"))
 
@@ -469,8 +469,36 @@ def _ddmin(items: list, keeps, budget: _Budget) -> list:
     return items
 
 
-def minimize(case: Case, signature: str, pool: Pool, *, runs: int = 200, seconds: float = 20.0) -> Case:
-    """A smaller case (fewer arguments, fewer lines and files) in the same failure class."""
+def _without_entry(text: bytes, key_start: int, end: int) -> bytes:
+    """`text` without the attribute entry `key = value` at [key_start, end) and its comma."""
+    after = text[end:]
+    stripped = after.lstrip(b" ")
+    if stripped.startswith(b","):
+        return text[:key_start] + stripped[1:].lstrip(b" ")
+    before = text[:key_start].rstrip(b" \n")
+    if before.endswith(b","):
+        return before[:-1] + after
+    return text[:key_start] + after
+
+
+def _shrink_text(data: bytes, keeps, budget: _Budget) -> bytes:
+    """Fewer lines (delta debugging), then fewer attribute entries, one at a time from the last."""
+    data = b"\n".join(_ddmin(data.split(b"\n"), lambda ls: keeps(b"\n".join(ls)), budget))
+    i = len(_attr_spans(data)) - 1
+    while i >= 0:
+        spans = _attr_spans(data)
+        if i < len(spans):
+            candidate = _without_entry(data, spans[i][0], spans[i][2])
+            if not budget.take():
+                break
+            if keeps(candidate):
+                data = candidate
+        i -= 1
+    return data
+
+
+def minimize(case: Case, signature: str, pool: Pool, *, runs: int = 300, seconds: float = 20.0) -> Case:
+    """A smaller case in the same failure class: fewer arguments, files, lines and attribute entries."""
     budget = _Budget(runs, seconds)
 
     def keeps(candidate: Case) -> bool:
@@ -480,21 +508,19 @@ def minimize(case: Case, signature: str, pool: Pool, *, runs: int = 200, seconds
     argv = _ddmin(case.argv, lambda a: keeps(dataclasses.replace(case, argv=a)), budget)
     case = dataclasses.replace(case, argv=argv)
     for name in sorted(case.files, key=lambda n: n not in " ".join(case.argv)):
-        if name not in " ".join(case.argv + [case.command()]):
+        if name not in " ".join(case.argv):
             candidate = dataclasses.replace(case, files={k: v for k, v in case.files.items() if k != name})
             if budget.take() and keeps(candidate):
                 case = candidate
                 continue
-        lines = case.files[name].split(b"\n")
 
-        def with_lines(ls, name=name):
-            return dataclasses.replace(case, files={**case.files, name: b"\n".join(ls)})
+        def with_file(data: bytes, name=name) -> Case:
+            return dataclasses.replace(case, files={**case.files, name: data})
 
-        lines = _ddmin(lines, lambda ls: keeps(with_lines(ls)), budget)
-        case = with_lines(lines)
+        case = with_file(_shrink_text(case.files[name], lambda d: keeps(with_file(d)), budget))
     if case.stdin:
-        lines = _ddmin(case.stdin.split(b"\n"), lambda ls: keeps(dataclasses.replace(case, stdin=b"\n".join(ls))), budget)
-        case = dataclasses.replace(case, stdin=b"\n".join(lines))
+        stdin = _shrink_text(case.stdin, lambda d: keeps(dataclasses.replace(case, stdin=d)), budget)
+        case = dataclasses.replace(case, stdin=stdin)
     dirs = _ddmin(case.dirs + [None], lambda ds: keeps(dataclasses.replace(case, dirs=[d for d in ds if d])), budget)
     return dataclasses.replace(case, dirs=[d for d in dirs if d])
 
@@ -689,7 +715,17 @@ def main(argv: list[str] | None = None) -> int:
                 for name, data in sorted(case.files.items()):
                     if name in " ".join(case.argv):
                         print(f"--- {name} ---\n{_show_bytes(data)}")
+                if case.stdin:
+                    print(f"--- stdin.txt ---\n{_show_bytes(case.stdin)}")
                 print(f"--- outcome: {out.status} {out.signature} (exit {out.rc}) ---\n{out.output}")
+                if out.failed and out.status != "hang":
+                    small = minimize(case, out.signature, pool, seconds=args.minimize_seconds)
+                    print(f"--- minimized: {small.command()}")
+                    for name, data in sorted(small.files.items()):
+                        if name in " ".join(small.argv):
+                            print(f"--- {name} ---\n{_show_bytes(data)}")
+                    if small.stdin:
+                        print(f"--- stdin.txt ---\n{_show_bytes(small.stdin)}")
         return 0
     report = fuzz(args.cases, seed=args.seed, jobs=args.jobs, timeout=args.timeout,
                   minimize_seconds=args.minimize_seconds, out_dir=args.out,
