@@ -626,7 +626,7 @@ def fuzz(
     seed: int = 0,
     jobs: int = 1,
     timeout: float = 10.0,
-    minimize_seconds: float = 60.0,
+    minimize_seconds: float = 30.0,
     out_dir: str | os.PathLike | None = None,
     corpus: Corpus | None = None,
     progress=None,
@@ -687,7 +687,7 @@ def settings_from_env(environ=os.environ) -> dict:
         "seed": int(environ.get("IMC_FUZZ_SEED", "0")),
         "jobs": int(environ.get("IMC_FUZZ_JOBS", "1")),
         "timeout": float(environ.get("IMC_FUZZ_TIMEOUT", "10")),
-        "minimize_seconds": float(environ.get("IMC_FUZZ_MINIMIZE_SECONDS", "60")),
+        "minimize_seconds": float(environ.get("IMC_FUZZ_MINIMIZE_SECONDS", "30")),
         "out_dir": environ.get("IMC_FUZZ_OUT") or None,
     }
 
