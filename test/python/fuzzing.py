@@ -22,7 +22,7 @@ replayed with `python test/python/fuzzing.py --seed s --case i`.
 Each case runs in-process (the tool's `main(argv)`, stdout and stderr
 captured at the Python and file-descriptor level, stdin empty or given) in a
 forked worker that runs many cases; a worker killed by a signal (a crash in
-upstream MLIR) or stuck past the time limit is replaced, and the case
+upstream MLIR) or stuck (past the time limit in CPU time) is replaced, and the case
 recorded. A case passes when it exits with status 0, 1 or 2, no exception
 escapes `main`, and the output holds no `Traceback` and no `internal error`
 (nor a `pass '...' crashed` message). Failures are grouped by class (the
@@ -112,9 +112,9 @@ def _selftest(argv: list[str]) -> int:
         raise ZeroDivisionError("selftest")
     if what == "segv":
         os.kill(os.getpid(), signal.SIGSEGV)
-    if what == "hang":
+    if what == "hang":  # a loop
         while True:
-            time.sleep(0.05)
+            pass
     if what == "exit":
         sys.exit(int(argv[1]))
     if what == "internal":
@@ -296,6 +296,9 @@ def _worker_main(conn, log_path: str, sandbox: str, memory_bytes: int) -> None:
 # ---------------------------------------------------------------------------
 
 
+_WALL_FACTOR = 6
+
+
 class _Worker:
     def __init__(self, root: Path, n: int, memory_bytes: int):
         ctx = get_context("fork")
@@ -312,7 +315,21 @@ class _Worker:
     def send(self, case: Case) -> None:
         self.case = case
         self.started = time.monotonic()
+        self.cpu_started = self.cpu()
         self.conn.send(case)
+
+    def cpu(self) -> float:
+        """CPU seconds the worker has used (all its threads), from /proc."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def stuck(self, timeout: float) -> bool:
+        """More than `timeout` s of CPU time on this case (a loop), or `_WALL_FACTOR` times that of wall clock
+        (a deadlock): CPU time, so that a loaded machine does not turn slow cases into hangs."""
+        return self.cpu() - self.cpu_started > timeout or time.monotonic() - self.started > _WALL_FACTOR * timeout
 
     def python_stack(self) -> str:
         """The innermost Python frame faulthandler wrote when the worker died."""
@@ -382,7 +399,7 @@ class Pool:
         w.proc.join()
         where = w.python_stack()
         if status == "hang":
-            out = Outcome("hang", None, "", f"no answer within {self.timeout:g} s (in {where})")
+            out = Outcome("hang", None, "", f"no answer after {self.timeout:g} s of CPU time (in {where})")
         else:
             code = w.proc.exitcode or 0
             name = signal.Signals(-code).name if code < 0 else f"exit {code}"
@@ -411,8 +428,7 @@ class Pool:
                 busy.append(w)
             if not busy:
                 return
-            deadline = min(w.started for w in busy) + self.timeout
-            ready = wait([w.conn for w in busy], timeout=max(0.0, deadline - time.monotonic()))
+            ready = wait([w.conn for w in busy], timeout=min(1.0, self.timeout / 4))
             for w in list(busy):
                 case = w.case
                 if w.conn in ready:
@@ -421,7 +437,7 @@ class Pool:
                         fresh = w
                     except (EOFError, OSError):
                         out, fresh = self._dead(w, "crash")
-                elif time.monotonic() - w.started > self.timeout:
+                elif w.stuck(self.timeout):
                     out, fresh = self._dead(w, "hang")
                 else:
                     continue
@@ -698,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", type=int, default=env["cases"])
     p.add_argument("--seed", type=int, default=env["seed"])
     p.add_argument("--jobs", type=int, default=env["jobs"])
-    p.add_argument("--timeout", type=float, default=env["timeout"], help="seconds per case")
+    p.add_argument("--timeout", type=float, default=env["timeout"], help="CPU seconds per case")
     p.add_argument("--minimize-seconds", type=float, default=env["minimize_seconds"])
     p.add_argument("--out", default=env["out_dir"], help="write each class's reproducer files here")
     p.add_argument("--case", type=int, action="append", help="run only these cases and show them in full")

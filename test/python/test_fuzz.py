@@ -40,7 +40,7 @@ def _selftest(*argv, files=None) -> Case:
         (["internal"], "internal-error", "internal error: selftest: internal error: please report"),
         (["exit", "3"], "bad-exit", "exit status 3 from selftest"),
         (["segv"], "crash", "worker died: SIGSEGV (in test/python/fuzzing.py:_selftest)"),
-        (["hang"], "hang", "no answer within 3 s (in test/python/fuzzing.py:_selftest)"),
+        (["hang"], "hang", "no answer after 3 s of CPU time (in test/python/fuzzing.py:_selftest)"),
     ],
 )
 def test_oracle_sees_each_kind_of_failure(pool, argv, status, signature):
