@@ -269,7 +269,14 @@ def find_function(module, name: str):
 def find_entry(module, name: str = ""):
     """The function a pass works on: `@name` when given, else `@main`, else
     the module's only function. Raises ValueError (the message names what is
-    missing) when there is none."""
+    missing) when there is none or it is a declaration without a body."""
+    func = _find_entry(module, name)
+    if not len(func.regions[0].blocks):
+        raise ValueError(f"@{ir.StringAttr(func.attributes['sym_name']).value} is a declaration with no body")
+    return func
+
+
+def _find_entry(module, name: str):
     if name:
         func = find_function(module, name)
         if func is None:

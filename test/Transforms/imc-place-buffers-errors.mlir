@@ -21,3 +21,12 @@ module {
 }
 
 // ENTRY: error: 'builtin.module' op no function @nope to place buffers in
+
+// -----
+
+// A declaration has nothing to place (found by the fuzz suite: an IndexError
+// escaped the pass).
+// expected-error @+1 {{'builtin.module' op @main is a declaration with no body to place buffers in}}
+module {
+  func.func private @main(tensor<4xf32>) -> tensor<4xf32>
+}

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from imc.tools.imc_compile import main
 
 SPAD_4K = """name = "spad-4k"
@@ -31,3 +33,25 @@ def test_tiled_pipeline_compiles_runs_and_reports(tmp_path, capsys):
 def test_unknown_pipeline_is_an_error(tmp_path, capsys):
     assert main(["lenet5", "--pipeline", "imc-nonsense", "--out-dir", str(tmp_path)]) == 1
     assert "imc-nonsense" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "source, cls, message",
+    [
+        ("x = 1\nraise RuntimeError('no GPU here')\n", "M", "{path}:2: loading the model file raised RuntimeError: no GPU here"),
+        ("def (:\n", "M", "{path}:1: not a Python file: invalid syntax"),
+        (
+            "import torch\nclass M(torch.nn.Module):\n    def __init__(self, n):\n        super().__init__()\n",
+            "M",
+            "{path}: M() raised TypeError:",
+        ),
+    ],
+)
+def test_a_model_file_that_fails_is_one_line(tmp_path, capsys, source, cls, message):
+    """Found by the fuzz suite: the user's exception escaped with a traceback."""
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    assert main([f"{path}:{cls}", "--input-shape", "1,8", "--out-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"imc-compile: error: {message.format(path=path)}" in err
+    assert "Traceback" not in err
