@@ -265,9 +265,14 @@ class ImcPlaceCrossbars(ImcPass):
                 _duplicate_busiest(programs, packed, total - slots, slots, state, module)
         # The figures come from replaying the placed program (loops and
         # duplicated layers included), as the interpreter will execute it.
-        cost = reprogramming(module)
-        about = "" if cost.exact else "about "
-        if cost.per_call_cells == 0:
+        try:
+            cost = reprogramming(module)
+        except ValueError:  # no entry function (several and no @main, or a declaration): no call to replay
+            cost = None
+        about = "" if cost is None or cost.exact else "about "
+        if cost is None:
+            message += "; no entry function @main to replay, so no per-call programming figures"
+        elif cost.per_call_cells == 0:
             message += f"; each weight tile is programmed once ({about}{cost.first_call_cells} cells on the first call)"
         else:
             message += (

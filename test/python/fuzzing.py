@@ -198,7 +198,7 @@ def classify(case: Case, rc: int | None, output: str, exc: BaseException | None)
     if m:
         return Outcome("internal-error", rc, output, f"pass '{m.group(1)}' crashed: {m.group(2)}")
     for line in output.splitlines():
-        if "internal error" in line.lower():
+        if re.search(r"\binternal error:", line, re.IGNORECASE):  # not `--help`'s "internal errors"
             return Outcome("internal-error", rc, output, f"internal error: {_normalize(line)}")
     if rc not in (0, 1, 2):
         return Outcome("bad-exit", rc, output, f"exit status {rc} from {case.tool}")
