@@ -138,3 +138,80 @@ def test_quantized_is_bit_identical_to_the_reference(name, fast_paths):
             np.testing.assert_array_equal(y_new.view(np.uint32), y_old.view(np.uint32), err_msg=f"{name}: call {call}")
     assert _counters(new.report) == _counters(old.report)
     assert new.report.totals.adc_conversions == (0 if compiled.hardware.adc_bits == 0 else old.report.totals.adc_conversions)
+
+
+# -- noisy: reproducible, and the statistics of the noise model ----------------
+
+
+def _linear_runner(hw, precision, seed, k=100, n=50, batch=16):
+    torch.manual_seed(3)
+    layer = nn.Linear(k, n, bias=False).eval()
+    x = torch.randn(batch, k)
+    compiled = imc.compile(layer, (x,), hardware=hw)
+    return compiled, Runner(compiled.module, hw, precision=precision, seed=seed), x.numpy(), layer.weight.detach().numpy().T
+
+
+def test_noisy_is_reproducible_by_seed():
+    hw = Hardware.preset("default")
+    compiled, a, x, _ = _linear_runner(hw, "noisy", 5)
+    b = Runner(compiled.module, hw, precision="noisy", seed=5)
+    c = Runner(compiled.module, hw, precision="noisy", seed=6)
+    with compiled.context:
+        first = [r(x)[0] for r in (a, b, c)]
+        second = [r(x)[0] for r in (a, b)]
+    np.testing.assert_array_equal(first[0], first[1])
+    np.testing.assert_array_equal(second[0], second[1])
+    assert not np.array_equal(first[0], first[2])
+    assert not np.array_equal(first[0], second[0])  # read noise is redrawn every call
+
+
+def _predicted_read_noise_std(x, w, hw):
+    """Std of noisy - quantized per output (one row and one column tile, no
+    ADC, no programming noise): sum over slices s and cycles c of
+    2**(c db + s cb) * read_noise * (2**cb - 1) * ||d_c,b|| * xs_b * scale_j,
+    as independent Gaussians (docs/interpreter.md, "noisy")."""
+    qx = 2 ** (hw.input_bits - 1) - 1
+    xs = np.abs(x).max(axis=1, keepdims=True) / qx
+    u = np.clip(np.rint(x / xs), -qx, qx).astype(np.int64)
+    cycles = math.ceil(hw.input_bits / hw.dac_bits)
+    slices = math.ceil(hw.weight_bits / hw.cell_bits)
+    var = np.zeros((x.shape[0], 1))
+    for c in range(cycles):
+        d = (np.abs(u) >> (c * hw.dac_bits)) & (2**hw.dac_bits - 1)
+        norm2 = (d.astype(np.float64) ** 2).sum(axis=1, keepdims=True)
+        for s in range(slices):
+            var += 4.0 ** (c * hw.dac_bits + s * hw.cell_bits) * norm2
+    scale = np.abs(w).max(axis=0) / (2 ** (hw.weight_bits - 1) - 1)
+    return hw.read_noise * (2**hw.cell_bits - 1) * np.sqrt(var) * xs * scale[None, :]
+
+
+@pytest.mark.parametrize("dac_bits", [1, 2])
+def test_read_noise_has_the_model_statistics(dac_bits):
+    hw = Hardware.preset("default").replace(adc_bits=0, program_noise=0.0, read_noise=0.05, dac_bits=dac_bits)
+    compiled, noisy, x, w = _linear_runner(hw, "noisy", 11)
+    quantized = Runner(compiled.module, hw, precision="quantized")
+    sigma = _predicted_read_noise_std(x.astype(np.float64), w.astype(np.float64), hw)
+    with compiled.context:
+        exact = quantized(x)[0].astype(np.float64)
+        z = np.concatenate([((noisy(x)[0] - exact) / sigma).ravel() for _ in range(8)])
+    assert z.size == 8 * 16 * 50
+    # N(0, 1): 6400 samples, mean within ~4 standard errors, std within 4 %
+    assert abs(z.mean()) < 4 / math.sqrt(z.size), z.mean()
+    assert abs(z.std() - 1) < 0.04, z.std()
+
+
+def test_programming_noise_has_the_model_statistics():
+    hw = Hardware.preset("default").replace(program_noise=0.03, read_noise=0.0)
+    compiled, noisy, x, _ = _linear_runner(hw, "noisy", 2, k=128, n=128)
+    exact = Runner(compiled.module, hw, precision="quantized")
+    with compiled.context:
+        noisy(x), exact(x)
+    diffs = [
+        (noisy.chip.arrays[a][o].conductance[0] - exact.chip.arrays[a][o].conductance[0]).ravel()
+        for a in exact.chip.arrays
+        for o in exact.chip.arrays[a]
+    ]
+    z = np.concatenate(diffs) / (hw.program_noise * (2**hw.cell_bits - 1))
+    assert z.size == 128 * 128 * math.ceil(hw.weight_bits / hw.cell_bits)
+    assert abs(z.mean()) < 4 / math.sqrt(z.size)
+    assert abs(z.std() - 1) < 0.02
