@@ -94,6 +94,7 @@ class Chip:
         self.generation = 0
         self._zeros: dict[tuple, np.ndarray] = {}
         self._contiguous = None
+        self._last_quantized = None  # (key, read-only tile, Chip._quantized(tile))
         self.spad = None  # Scratchpad, created by the first imc.spad_alloc
 
     def contiguous(self, x: np.ndarray) -> np.ndarray:
@@ -117,6 +118,26 @@ class Chip:
         return z
 
     # -- programming ------------------------------------------------------------
+    def _quantized(self, tile: np.ndarray, wb: int) -> tuple:
+        """(per-column scale, |q| as int64, sign(q)) of a tile quantized to
+        `wb` bits; the last read-only tile's are kept for its other slices."""
+        # Read-only tiles are views of constants that live as long as the
+        # module: the same window means the same data (as in `_same_tile`).
+        key = None
+        if not tile.flags.writeable:
+            key = (tile.__array_interface__["data"][0], tile.shape, tile.strides, tile.dtype, wb)
+            last = self._last_quantized
+            if last is not None and last[0] == key:
+                return last[2]
+        qmax = 2 ** (wb - 1) - 1 if wb > 1 else 1
+        amax = np.max(np.abs(tile), axis=0)
+        scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+        q = np.clip(np.rint(tile / scale), -qmax, qmax)
+        out = (scale, np.abs(q).astype(np.int64), np.sign(q))
+        # (the tile is kept so that its memory is not reused while the key is)
+        self._last_quantized = (key, tile, out) if key is not None else None
+        return out
+
     def place(self, array: int, held: _Array) -> None:
         """Puts `held` on crossbar `array` (>= 0), dropping the tiles it overlaps.
 
@@ -134,12 +155,9 @@ class Chip:
         """(G_s, per-column scale or None) for slice `s` of a rows x cols tile."""
         if self.precision == "ideal":
             return (np.ascontiguousarray(tile, dtype=np.float32) if s == 0 else None), None
-        qmax = 2 ** (wb - 1) - 1 if wb > 1 else 1
-        amax = np.max(np.abs(tile), axis=0)
-        scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
-        q = np.clip(np.rint(tile / scale), -qmax, qmax)
-        digit = (np.abs(q).astype(np.int64) >> (s * cb)) & (2**cb - 1)
-        g = (np.sign(q) * digit).astype(np.float32)
+        scale, mag, sign = self._quantized(tile, wb)
+        digit = (mag >> (s * cb)) & (2**cb - 1)
+        g = (sign * digit).astype(np.float32)
         if self.precision == "noisy" and self.hardware.program_noise > 0:
             g = g + self.rng.normal(0.0, self.hardware.program_noise * (2**cb - 1), g.shape).astype(np.float32)
         return g, scale
