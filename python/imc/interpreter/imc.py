@@ -94,6 +94,7 @@ class Chip:
         self.generation = 0
         self._zeros: dict[tuple, np.ndarray] = {}
         self._contiguous = None
+        self._last_quantized = None  # (key, read-only tile, Chip._quantized(tile))
         self.spad = None  # Scratchpad, created by the first imc.spad_alloc
 
     def contiguous(self, x: np.ndarray) -> np.ndarray:
@@ -117,6 +118,26 @@ class Chip:
         return z
 
     # -- programming ------------------------------------------------------------
+    def _quantized(self, tile: np.ndarray, wb: int) -> tuple:
+        """(per-column scale, |q| as int64, sign(q)) of a tile quantized to
+        `wb` bits; the last read-only tile's are kept for its other slices."""
+        # Read-only tiles are views of constants that live as long as the
+        # module: the same window means the same data (as in `_same_tile`).
+        key = None
+        if not tile.flags.writeable:
+            key = (tile.__array_interface__["data"][0], tile.shape, tile.strides, tile.dtype, wb)
+            last = self._last_quantized
+            if last is not None and last[0] == key:
+                return last[2]
+        qmax = 2 ** (wb - 1) - 1 if wb > 1 else 1
+        amax = np.max(np.abs(tile), axis=0)
+        scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+        q = np.clip(np.rint(tile / scale), -qmax, qmax)
+        out = (scale, np.abs(q).astype(np.int64), np.sign(q))
+        # (the tile is kept so that its memory is not reused while the key is)
+        self._last_quantized = (key, tile, out) if key is not None else None
+        return out
+
     def place(self, array: int, held: _Array) -> None:
         """Puts `held` on crossbar `array` (>= 0), dropping the tiles it overlaps.
 
@@ -134,12 +155,9 @@ class Chip:
         """(G_s, per-column scale or None) for slice `s` of a rows x cols tile."""
         if self.precision == "ideal":
             return (np.ascontiguousarray(tile, dtype=np.float32) if s == 0 else None), None
-        qmax = 2 ** (wb - 1) - 1 if wb > 1 else 1
-        amax = np.max(np.abs(tile), axis=0)
-        scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
-        q = np.clip(np.rint(tile / scale), -qmax, qmax)
-        digit = (np.abs(q).astype(np.int64) >> (s * cb)) & (2**cb - 1)
-        g = (np.sign(q) * digit).astype(np.float32)
+        scale, mag, sign = self._quantized(tile, wb)
+        digit = (mag >> (s * cb)) & (2**cb - 1)
+        g = (sign * digit).astype(np.float32)
         if self.precision == "noisy" and self.hardware.program_noise > 0:
             g = g + self.rng.normal(0.0, self.hardware.program_noise * (2**cb - 1), g.shape).astype(np.float32)
         return g, scale
@@ -152,6 +170,7 @@ class ImcExecution:
         self.chip = chip
         self.report = report
         self.layer_of = layer_of  # CompiledOp -> LayerRow
+        self.inputs = _InputCache()  # quantized MVM inputs (quantized / noisy)
 
 
 def _exec(interp) -> ImcExecution:
@@ -259,10 +278,176 @@ def program_events(st: dict, rows: int) -> dict:
     }
 
 
-def _adc(partial: np.ndarray, bits: int, full_scale: float) -> np.ndarray:
+def _adc_inplace(partial: np.ndarray, bits: int, full_scale: float) -> None:
+    """`partial` through a signed `bits`-bit ADC of full scale `full_scale`, in place:
+    `clip(rint(p / step), -L, L) * step` with `L = 2**(bits-1) - 1`, `step = full_scale / L`."""
     levels = 2 ** (bits - 1) - 1
     step = np.float32(full_scale / levels) if full_scale > 0 else np.float32(1.0)
-    return np.clip(np.rint(partial / step), -levels, levels).astype(np.float32) * step
+    np.divide(partial, step, out=partial)
+    np.rint(partial, out=partial)
+    np.clip(partial, -levels, levels, out=partial)
+    np.multiply(partial, step, out=partial)
+
+
+class _InputCycles:
+    """One MVM input quantized to `ib` bits and split into `C` signed `db`-bit
+    digits (docs/interpreter.md, "quantized"), shared by every MVM that reads
+    the same input: the bit slices and column tiles of a row tile.
+
+    `digits` is C x batch x rows float32; `packed(base)` holds pairs of cycles
+    in one float32, `d_2k + base * d_2k+1` (ceil(C/2) x batch x rows), for the
+    exact packed matmul of `_partials`."""
+
+    __slots__ = ("x", "copy", "ib", "db", "cycles", "xscale", "digits", "_packed", "_norm", "nbytes")
+
+    def __init__(self, x: np.ndarray, ib: int, db: int):
+        self.x = x  # (the reference keeps the object alive: its id is not reused)
+        self.copy = np.array(x, dtype=x.dtype)  # its contents when quantized
+        self.ib, self.db = ib, db
+        self.cycles = -(-ib // db)
+        qmax = 2 ** (ib - 1) - 1 if ib > 1 else 1
+        amax = np.max(np.abs(x), axis=1, keepdims=True)
+        self.xscale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+        q = np.clip(np.rint(x / self.xscale), -qmax, qmax)
+        # Digits are small integers: computed in int8 when they fit (the same
+        # values as in float32), converted once.
+        small = qmax < 128
+        itype = np.int8 if small else np.int64
+        mag = np.abs(q).astype(itype)
+        shifts = (np.arange(self.cycles) * db).astype(itype)
+        digits = (mag[None] >> shifts[:, None, None]) & itype(min(2**db - 1, 127) if small else 2**db - 1)
+        if small:
+            digits *= np.sign(q).astype(np.int8)[None]
+            self.digits = digits.astype(np.float32)
+        else:
+            self.digits = digits.astype(np.float32) * np.sign(q).astype(np.float32)[None]
+        self._packed = {}
+        self._norm = None
+        self.nbytes = self.copy.nbytes + self.digits.nbytes
+
+    def holds(self, x: np.ndarray, ib: int, db: int) -> bool:
+        """True if `x` is the quantized input, unchanged since."""
+        return x is self.x and ib == self.ib and db == self.db and np.array_equal(x, self.copy)
+
+    def packed(self, base: int) -> np.ndarray:
+        p = self._packed.get(base)
+        if p is None:
+            d, c = self.digits, self.cycles
+            half = c // 2
+            p = np.empty((-(-c // 2),) + d.shape[1:], dtype=np.float32)
+            np.multiply(d[1 : 2 * half : 2], np.float32(base), out=p[:half])
+            p[:half] += d[0 : 2 * half : 2]
+            if c % 2:
+                p[half] = d[-1]
+            self._packed[base] = p
+            self.nbytes += p.nbytes
+        return p
+
+    @property
+    def norm(self) -> np.ndarray:
+        """||d_c,b||_2 per cycle and input row: C x batch x 1."""
+        if self._norm is None:
+            self._norm = np.linalg.norm(self.digits, axis=2, keepdims=True)
+        return self._norm
+
+
+class _InputCache:
+    """The quantized inputs of recent MVMs (oldest first), up to `limit` bytes.
+
+    An entry is reused only for the same input object with the same contents
+    (compared with a copy: a scratchpad view may be rewritten in between)."""
+
+    def __init__(self, limit: int = 256 << 20):
+        self.limit = limit
+        self.entries: list[_InputCycles] = []
+
+    def get(self, x: np.ndarray, ib: int, db: int) -> _InputCycles:
+        for e in self.entries:
+            if e.x is x:
+                if e.holds(x, ib, db):
+                    return e
+                self.entries.remove(e)
+                break
+        e = _InputCycles(x, ib, db)
+        self.entries.append(e)
+        total = sum(k.nbytes for k in self.entries)
+        while len(self.entries) > 1 and total > self.limit:
+            total -= self.entries.pop(0).nbytes
+        return e
+
+
+_F32_EXACT = 2**24  # integers up to here are exact in float32
+
+
+def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None) -> np.ndarray:
+    """`d_c @ G` for every cycle c: C x batch x cols float32, by one matmul.
+
+    `bound`: when G holds integers, a bound on |d_c @ G| (rows x largest
+    digit x largest cell level), else None.  With integers, two cycles share
+    one float32, `d_2k + B d_2k+1` with B a power of two > 2 * bound, when
+    `bound * (B + 1) < 2**24`: every partial sum of the matmul is then an
+    integer below 2**24, exact in any summation order, and the two products
+    are separated exactly afterwards (`hi = rint(P / B)`, `lo = P - B hi`).
+    The same values as one matmul per cycle, with half the multiply-adds."""
+    c, batch, rows = inp.digits.shape
+    cols = g.shape[1]
+    out = np.empty((c, batch, cols), dtype=np.float32)
+    if bound is not None and c > 1:
+        base = 1 << (2 * bound + 1).bit_length()  # a power of two > 2 * bound
+        if bound * (base + 1) < _F32_EXACT:
+            packed = inp.packed(base)
+            pc, half = packed.shape[0], c // 2
+            both = np.matmul(packed.reshape(pc * batch, rows), g).reshape(pc, batch, cols)
+            hi, lo = out[1 : 2 * half : 2], out[0 : 2 * half : 2]
+            np.multiply(both[:half], np.float32(1.0 / base), out=hi)  # exact: a power of two
+            np.rint(hi, out=hi)  # |lo| <= bound < B / 2
+            np.multiply(hi, np.float32(base), out=lo)
+            np.subtract(both[:half], lo, out=lo)
+            if c % 2:
+                out[-1] = both[-1]
+            return out
+    np.matmul(inp.digits.reshape(c * batch, rows), g, out=out.reshape(c * batch, cols))
+    return out
+
+
+def _add_read_noise(rng, partial: np.ndarray, std: np.ndarray) -> None:
+    """partial[c, b, :] += N(0, 1) * std[c, b], with float32 standard normals
+    drawn in one call in (cycle, row, column) order, for the cycles whose std
+    is not zero everywhere (a cycle without a non-zero digit gets no noise)."""
+    active = np.flatnonzero(std.reshape(std.shape[0], -1).any(axis=1))
+    if active.size == 0:
+        return
+    z = rng.standard_normal((active.size,) + partial.shape[1:], dtype=np.float32)
+    if active.size == partial.shape[0]:
+        z *= std
+        partial += z
+    else:
+        z *= std[active]
+        partial[active] += z
+
+
+def _mvm_converted(ex, st, xb, x, cycles) -> np.ndarray:
+    """A `quantized` / `noisy` MVM (docs/interpreter.md): bit-serial inputs,
+    an ADC per cycle, shift-and-add.  The cycles are a batch dimension of one
+    matmul, and the input's digits are shared with the other MVMs of it."""
+    chip = ex.chip
+    hw = chip.hardware
+    rows = x.shape[1]
+    inp = ex.inputs.get(x, st["ib"], st["dac"])
+    cell_max = 2**xb.cb - 1
+    noisy = chip.precision == "noisy"
+    column_max = rows * (2 ** st["dac"] - 1) * cell_max  # the largest possible column sum
+    exact = not (noisy and hw.program_noise > 0)  # G holds integers
+    partial = _partials(inp, xb.conductance, column_max if exact else None)
+    if noisy and hw.read_noise > 0:
+        _add_read_noise(chip.rng, partial, hw.read_noise * cell_max * inp.norm)
+    if st["adc"] > 0:
+        _adc_inplace(partial, st["adc"], hw.adc_range * column_max)
+    weights = (2.0 ** (np.arange(cycles) * st["dac"])).astype(np.float32)
+    y = np.tensordot(weights, partial, axes=(0, 0)) * inp.xscale
+    if xb.scale is not None:
+        y = y * xb.scale
+    return y
 
 
 @impl("imc.mvm")
@@ -281,7 +466,6 @@ def mvm(interp, op, args):
     if rows != xb.rows:
         raise op.error(f"input has {rows} rows but the crossbar tile has {xb.rows}")
     cycles = -(-st["ib"] // st["dac"])
-    hw = chip.hardware
     if chip.precision == "ideal":
         # Slice 0 holds the tile, higher slices zeros (see the module docstring).
         if xb.conductance is None:
@@ -289,28 +473,7 @@ def mvm(interp, op, args):
         else:
             y = chip.contiguous(x) @ xb.conductance
     else:
-        qmax = 2 ** (st["ib"] - 1) - 1 if st["ib"] > 1 else 1
-        amax = np.max(np.abs(x), axis=1, keepdims=True)
-        xscale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
-        q = np.clip(np.rint(x / xscale), -qmax, qmax)
-        mag = np.abs(q).astype(np.int64)
-        sign = np.sign(q).astype(np.float32)
-        shifts = np.arange(cycles, dtype=np.int64) * st["dac"]
-        digits = ((mag[None] >> shifts[:, None, None]) & (2 ** st["dac"] - 1)).astype(np.float32) * sign[None]
-        partial = digits @ xb.conductance  # cycles x batch x cols, integer-valued (digits is contiguous)
-        cell_max = 2**xb.cb - 1
-        if chip.precision == "noisy" and hw.read_noise > 0:
-            norm = np.linalg.norm(digits, axis=2, keepdims=True)
-            partial = partial + chip.rng.normal(0.0, 1.0, partial.shape).astype(np.float32) * (
-                hw.read_noise * cell_max * norm
-            )
-        if st["adc"] > 0:
-            full = hw.adc_range * rows * (2 ** st["dac"] - 1) * cell_max
-            partial = _adc(partial, st["adc"], full)
-        weights = (2.0 ** shifts).astype(np.float32)
-        y = np.tensordot(weights, partial, axes=(0, 0)) * xscale
-        if xb.scale is not None:
-            y = y * xb.scale
+        y = _mvm_converted(ex, st, xb, x, cycles)
     if y.dtype != np.float32:
         y = y.astype(np.float32)
     n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes)

@@ -1,0 +1,217 @@
+"""The `quantized` and `noisy` crossbar paths of the interpreter against a
+straightforward reference.
+
+`reference_mvm` is the `imc.mvm` implementation as it was before the
+precision modes were vectorized (one op, the input requantized per MVM, one
+3-D matmul, out-of-place ADC): a copy kept here on purpose, so that the fast
+path is checked against the old computation, not against itself.
+
+* ``quantized``: bit-identical outputs and identical report counters on
+  convolutions and linears of several shapes, chips (cell/DAC/ADC bits, row
+  tiles that are not full, ADC saturation through a small `adc_range`, no ADC)
+  and signed or ReLU inputs, over two calls.
+* ``noisy``: runs are reproducible by seed; the error against ``quantized``
+  has the mean and standard deviation the noise model predicts (read noise
+  only, without ADC, so that the error is exactly the Gaussian term).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import imc
+from imc.hardware import Hardware
+from imc.interpreter.imc import _exec, _static, check_spad_read, mvm_events
+from imc.runtime import Runner
+
+
+def _reference_adc(partial, bits, full_scale):
+    levels = 2 ** (bits - 1) - 1
+    step = np.float32(full_scale / levels) if full_scale > 0 else np.float32(1.0)
+    return np.clip(np.rint(partial / step), -levels, levels).astype(np.float32) * step
+
+
+def reference_mvm(interp, op, args):
+    """`imc.mvm` as implemented before the vectorized precision modes (quantized only)."""
+    ex = _exec(interp)
+    st = _static(op)
+    xb, x = args
+    chip = ex.chip
+    if chip.spad is not None:
+        check_spad_read(interp, op, x)
+    if xb.array >= 0:
+        held = chip.arrays.get(xb.array, {}).get(xb.offset)
+        if held is None or held.generation != xb.generation:
+            raise op.error(f"crossbar {xb.array} was reprogrammed with other weights before this MVM")
+    batch, rows = x.shape
+    if rows != xb.rows:
+        raise op.error(f"input has {rows} rows but the crossbar tile has {xb.rows}")
+    cycles = -(-st["ib"] // st["dac"])
+    hw = chip.hardware
+    assert chip.precision == "quantized"
+    qmax = 2 ** (st["ib"] - 1) - 1 if st["ib"] > 1 else 1
+    amax = np.max(np.abs(x), axis=1, keepdims=True)
+    xscale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+    q = np.clip(np.rint(x / xscale), -qmax, qmax)
+    mag = np.abs(q).astype(np.int64)
+    sign = np.sign(q).astype(np.float32)
+    shifts = np.arange(cycles, dtype=np.int64) * st["dac"]
+    digits = ((mag[None] >> shifts[:, None, None]) & (2 ** st["dac"] - 1)).astype(np.float32) * sign[None]
+    partial = digits @ xb.conductance
+    cell_max = 2**xb.cb - 1
+    if st["adc"] > 0:
+        full = hw.adc_range * rows * (2 ** st["dac"] - 1) * cell_max
+        partial = _reference_adc(partial, st["adc"], full)
+    weights = (2.0**shifts).astype(np.float32)
+    y = np.tensordot(weights, partial, axes=(0, 0)) * xscale
+    if xb.scale is not None:
+        y = y * xb.scale
+    if y.dtype != np.float32:
+        y = y.astype(np.float32)
+    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes)
+    row = ex.layer_of(op)
+    row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
+    ex.report.add(row, **events)
+    return [y]
+
+
+# -- models and chips ----------------------------------------------------------
+
+
+class ConvNet(nn.Module):
+    """Two convolutions (the second's input is a ReLU: non-negative rows) and a linear."""
+
+    def __init__(self, cin, mid, cout, k):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, mid, k, padding=1)
+        self.conv2 = nn.Conv2d(mid, cout, 3, stride=2)
+        self.fc = nn.Linear(cout, 10)
+
+    def forward(self, x):
+        y = self.conv2(torch.relu(self.conv1(x)))
+        return self.fc(y.mean(dim=(2, 3)))
+
+
+CASES = {
+    # name: (model factory, input shape, hardware overrides)
+    "conv-default": (lambda: ConvNet(3, 16, 24, 3), (1, 3, 12, 12), {}),
+    "conv-partial-tiles": (lambda: ConvNet(5, 20, 70, 5), (2, 5, 9, 9), dict(xbar_rows=64, xbar_cols=48)),
+    "linear-dac2-cells3": (lambda: nn.Linear(300, 130), (5, 300), dict(cell_bits=3, dac_bits=2, adc_bits=6)),
+    "linear-saturating": (lambda: nn.Linear(200, 50), (3, 200), dict(adc_range=0.05, adc_bits=5)),
+    "linear-dac8-cells8": (lambda: nn.Linear(160, 40), (4, 160), dict(dac_bits=8, cell_bits=8, xbar_rows=32)),
+    "linear-dac3-odd": (lambda: nn.Linear(90, 33), (2, 90), dict(dac_bits=3, input_bits=7, cell_bits=3, weight_bits=7)),
+    "linear-no-adc": (lambda: nn.Linear(140, 20), (3, 140), dict(adc_bits=0, cell_bits=4)),
+    "linear-1bit-inputs": (lambda: nn.Linear(64, 16), (2, 64), dict(input_bits=1, dac_bits=1)),
+}
+
+
+def _compiled(name):
+    factory, shape, overrides = CASES[name]
+    torch.manual_seed(hash(name) % 1000)
+    model = factory().eval()
+    x = torch.randn(*shape)
+    hw = Hardware.preset("default").replace(**overrides)
+    return imc.compile(model, (x,), hardware=hw), x.numpy()
+
+
+def _counters(report):
+    d = report.to_dict()
+    return d["totals"], [(row["name"], {k: v for k, v in row.items() if k != "lower_bound_bytes"}) for row in d["layers"]]
+
+
+@pytest.mark.parametrize("fast_paths", [True, False], ids=["fast-paths", "op-by-op"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_quantized_is_bit_identical_to_the_reference(name, fast_paths):
+    compiled, x = _compiled(name)
+    new = Runner(compiled.module, compiled.hardware, precision="quantized")
+    old = Runner(compiled.module, compiled.hardware, precision="quantized")
+    new.interpreter.fast_paths = old.interpreter.fast_paths = fast_paths
+    old.interpreter.register("imc.mvm", reference_mvm)
+    with compiled.context:
+        for call in range(2):
+            y_new, y_old = new(x)[0], old(x)[0]
+            assert y_new.dtype == y_old.dtype == np.float32
+            # bit for bit (also the sign of zero)
+            np.testing.assert_array_equal(y_new.view(np.uint32), y_old.view(np.uint32), err_msg=f"{name}: call {call}")
+    assert _counters(new.report) == _counters(old.report)
+    assert new.report.totals.adc_conversions == (0 if compiled.hardware.adc_bits == 0 else old.report.totals.adc_conversions)
+
+
+# -- noisy: reproducible, and the statistics of the noise model ----------------
+
+
+def _linear_runner(hw, precision, seed, k=100, n=50, batch=16):
+    torch.manual_seed(3)
+    layer = nn.Linear(k, n, bias=False).eval()
+    x = torch.randn(batch, k)
+    compiled = imc.compile(layer, (x,), hardware=hw)
+    return compiled, Runner(compiled.module, hw, precision=precision, seed=seed), x.numpy(), layer.weight.detach().numpy().T
+
+
+def test_noisy_is_reproducible_by_seed():
+    hw = Hardware.preset("default")
+    compiled, a, x, _ = _linear_runner(hw, "noisy", 5)
+    b = Runner(compiled.module, hw, precision="noisy", seed=5)
+    c = Runner(compiled.module, hw, precision="noisy", seed=6)
+    with compiled.context:
+        first = [r(x)[0] for r in (a, b, c)]
+        second = [r(x)[0] for r in (a, b)]
+    np.testing.assert_array_equal(first[0], first[1])
+    np.testing.assert_array_equal(second[0], second[1])
+    assert not np.array_equal(first[0], first[2])
+    assert not np.array_equal(first[0], second[0])  # read noise is redrawn every call
+
+
+def _predicted_read_noise_std(x, w, hw):
+    """Std of noisy - quantized per output (one row and one column tile, no
+    ADC, no programming noise): sum over slices s and cycles c of
+    2**(c db + s cb) * read_noise * (2**cb - 1) * ||d_c,b|| * xs_b * scale_j,
+    as independent Gaussians (docs/interpreter.md, "noisy")."""
+    qx = 2 ** (hw.input_bits - 1) - 1
+    xs = np.abs(x).max(axis=1, keepdims=True) / qx
+    u = np.clip(np.rint(x / xs), -qx, qx).astype(np.int64)
+    cycles = math.ceil(hw.input_bits / hw.dac_bits)
+    slices = math.ceil(hw.weight_bits / hw.cell_bits)
+    var = np.zeros((x.shape[0], 1))
+    for c in range(cycles):
+        d = (np.abs(u) >> (c * hw.dac_bits)) & (2**hw.dac_bits - 1)
+        norm2 = (d.astype(np.float64) ** 2).sum(axis=1, keepdims=True)
+        for s in range(slices):
+            var += 4.0 ** (c * hw.dac_bits + s * hw.cell_bits) * norm2
+    scale = np.abs(w).max(axis=0) / (2 ** (hw.weight_bits - 1) - 1)
+    return hw.read_noise * (2**hw.cell_bits - 1) * np.sqrt(var) * xs * scale[None, :]
+
+
+@pytest.mark.parametrize("dac_bits", [1, 2])
+def test_read_noise_has_the_model_statistics(dac_bits):
+    hw = Hardware.preset("default").replace(adc_bits=0, program_noise=0.0, read_noise=0.05, dac_bits=dac_bits)
+    compiled, noisy, x, w = _linear_runner(hw, "noisy", 11)
+    quantized = Runner(compiled.module, hw, precision="quantized")
+    sigma = _predicted_read_noise_std(x.astype(np.float64), w.astype(np.float64), hw)
+    with compiled.context:
+        exact = quantized(x)[0].astype(np.float64)
+        z = np.concatenate([((noisy(x)[0] - exact) / sigma).ravel() for _ in range(8)])
+    assert z.size == 8 * 16 * 50
+    # N(0, 1): 6400 samples, mean within ~4 standard errors, std within 4 %
+    assert abs(z.mean()) < 4 / math.sqrt(z.size), z.mean()
+    assert abs(z.std() - 1) < 0.04, z.std()
+
+
+def test_programming_noise_has_the_model_statistics():
+    hw = Hardware.preset("default").replace(program_noise=0.03, read_noise=0.0)
+    compiled, noisy, x, _ = _linear_runner(hw, "noisy", 2, k=128, n=128)
+    exact = Runner(compiled.module, hw, precision="quantized")
+    with compiled.context:
+        noisy(x), exact(x)
+    diffs = [
+        (noisy.chip.arrays[a][o].conductance[0] - exact.chip.arrays[a][o].conductance[0]).ravel()
+        for a in exact.chip.arrays
+        for o in exact.chip.arrays[a]
+    ]
+    z = np.concatenate(diffs) / (hw.program_noise * (2**hw.cell_bits - 1))
+    assert z.size == 128 * 128 * math.ceil(hw.weight_bits / hw.cell_bits)
+    assert abs(z.mean()) < 4 / math.sqrt(z.size)
+    assert abs(z.std() - 1) < 0.02
