@@ -12,7 +12,9 @@ Load the dialect into a context with `load(context)` (or `imc.context.make_conte
 
 
 import math
+import operator
 import sys
+import weakref
 from collections.abc import Sequence
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -87,13 +89,15 @@ def _kinds(constraint) -> tuple:
 
 
 def _is_a(value, kinds: tuple) -> bool:
+    if not kinds or isinstance(value, kinds):  # the bindings downcast types and attributes
+        return True
     for kind in kinds:
         try:
             kind(value)
             return True
         except (ValueError, TypeError):
             continue
-    return not kinds
+    return False
 
 
 def _kind_name(kinds: tuple) -> str:
@@ -108,11 +112,26 @@ def _kind_name(kinds: tuple) -> str:
 
 
 def _is_shaped(t) -> bool:
-    try:
-        ir.ShapedType(t)
-        return True
-    except ValueError:
-        return False
+    # The bindings downcast every builtin type, and all shaped types are builtin.
+    return isinstance(t, ir.ShapedType)
+
+
+_FIELDS: dict[type, tuple] = {}
+"""Per op class: its declared fields with their admitted kinds (computed once)."""
+
+
+def _fields_of(cls) -> tuple:
+    plan = _FIELDS.get(cls)
+    if plan is None:
+        operands, attrs, results, _ = ext.partition_fields(cls._fields)
+        variadic = len(operands) == 1 and operands[0].variadicity == ext.Variadicity.variadic
+        plan = _FIELDS[cls] = (
+            [(a.name, _kinds(a.constraint)) for a in attrs],
+            [(d.name, _kinds(d.constraint)) for d in operands],
+            [(d.name, _kinds(d.constraint)) for d in results],
+            variadic,
+        )
+    return plan
 
 
 def _check_fields(op) -> bool:
@@ -121,41 +140,93 @@ def _check_fields(op) -> bool:
     IRDL checks them too, but after the Python verifier runs and without naming
     the op; this gives the user the clear message first.
     """
-    operands, attrs, results, _ = ext.partition_fields(type(op)._fields)
-    for a in attrs:
-        if a.name not in op.operation.attributes:
-            return _fail(op, f"requires attribute '{a.name}'")
-        kinds = _kinds(a.constraint)
-        if not _is_a(op.operation.attributes[a.name], kinds):
-            return _fail(op, f"attribute '{a.name}' must be of kind {_kind_name(kinds)}")
-    variadic = len(operands) == 1 and operands[0].variadicity == ext.Variadicity.variadic
-    if not variadic and len(op.operation.operands) != len(operands):
-        return _fail(op, f"expects {len(operands)} operands, got {len(op.operation.operands)}")
-    if len(op.operation.results) != len(results):
-        return _fail(op, f"expects {len(results)} results, got {len(op.operation.results)}")
-    values = [(operands[0], v) for v in op.operation.operands] if variadic else list(zip(operands, op.operation.operands))
-    for d, v in values:
-        kinds = _kinds(d.constraint)
-        if not _is_a(v.type, kinds):
-            return _fail(op, f"operand '{d.name}' must be of kind {_kind_name(kinds)}, got {v.type}")
-        if _is_shaped(v.type) and not ir.ShapedType(v.type).has_static_shape:
-            return _fail(op, f"operand '{d.name}' must have a static shape, got {v.type}")
-    for d, r in zip(results, op.operation.results):
-        kinds = _kinds(d.constraint)
-        if not _is_a(r.type, kinds):
-            return _fail(op, f"result '{d.name}' must be of kind {_kind_name(kinds)}, got {r.type}")
-        if _is_shaped(r.type) and not ir.ShapedType(r.type).has_static_shape:
-            return _fail(op, f"result '{d.name}' must have a static shape, got {r.type}")
+    attrs, operands, results, variadic = _fields_of(type(op))
+    operation = op.operation
+    present = operation.attributes
+    for name, kinds in attrs:
+        if name not in present:
+            return _fail(op, f"requires attribute '{name}'")
+        if not _is_a(present[name], kinds):
+            return _fail(op, f"attribute '{name}' must be of kind {_kind_name(kinds)}")
+    op_operands, op_results = operation.operands, operation.results
+    if not variadic and len(op_operands) != len(operands):
+        return _fail(op, f"expects {len(operands)} operands, got {len(op_operands)}")
+    if len(op_results) != len(results):
+        return _fail(op, f"expects {len(results)} results, got {len(op_results)}")
+    values = [(operands[0], v) for v in op_operands] if variadic else list(zip(operands, op_operands))
+    for (name, kinds), v in values:
+        t = v.type
+        if not _is_a(t, kinds):
+            return _fail(op, f"operand '{name}' must be of kind {_kind_name(kinds)}, got {t}")
+        if _is_shaped(t) and not t.has_static_shape:
+            return _fail(op, f"operand '{name}' must have a static shape, got {t}")
+    for (name, kinds), r in zip(results, op_results):
+        t = r.type
+        if not _is_a(t, kinds):
+            return _fail(op, f"result '{name}' must be of kind {_kind_name(kinds)}, got {t}")
+        if _is_shaped(t) and not t.has_static_shape:
+            return _fail(op, f"result '{name}' must have a static shape, got {t}")
     return True
 
 
-def _verifier(fn):
-    """Wraps an op verifier: declared fields first, then the op's own rules."""
+_VERIFIED: "weakref.WeakKeyDictionary[ir.Context, set]" = weakref.WeakKeyDictionary()
+"""Per context: signatures of ops that verified (see `_verifier`)."""
+
+
+def _signature(op) -> tuple | None:
+    """What a local verifier reads: the op class, its declared attributes and
+    its operand and result types, each by its uniqued storage (hash), so the
+    key holds no reference to the context. None when a declared attribute is
+    missing (the verifier reports it)."""
+    o = op.operation
+    cls = type(op)
+    names = _ATTR_NAMES.get(cls)
+    if names is None:
+        names = _ATTR_NAMES[cls] = tuple(name for name, _ in _fields_of(cls)[0])
+    try:  # map over builtins: no Python frame per value (this runs per op per pass)
+        declared = tuple(map(hash, map(o.attributes.__getitem__, names)))
+    except KeyError:
+        return None
+    return (
+        cls,
+        declared,
+        tuple(map(hash, map(_TYPE, o.operands))),
+        tuple(map(hash, map(_TYPE, o.results))),
+    )
+
+
+_ATTR_NAMES: dict[type, tuple] = {}
+_TYPE = operator.attrgetter("type")
+
+
+def _verifier(fn=None, *, local: bool = True):
+    """Wraps an op verifier: declared fields first, then the op's own rules.
+
+    A `local` verifier is a pure function of the op's declared attributes and
+    operand and result types, all uniqued, so an op whose signature already verified
+    in this context is valid: the IR verifies after every pass and most imc
+    ops (thousands of identical MVMs and programs) keep their signature, so
+    each is checked once. Failures are never cached: they report again.
+    Verifiers that read anything else (the module's hardware) pass
+    `local=False` and run every time.
+    """
+    if fn is None:
+        return lambda f: _verifier(f, local=local)
 
     def verify_invariants(self) -> bool:
-        if not _check_fields(self):
+        key = _signature(self) if local else None
+        if key is not None:
+            context = self.operation.context
+            seen = _VERIFIED.get(context)
+            if seen is None:
+                seen = _VERIFIED[context] = set()
+            if key in seen:
+                return True
+        if not _check_fields(self) or not fn(self):
             return False
-        return fn(self)
+        if key is not None:
+            seen.add(key)
+        return True
 
     verify_invariants.__doc__ = fn.__doc__
     return verify_invariants
@@ -227,13 +298,22 @@ def _enclosing_module(op):
 
 
 def _hardware_of(op):
-    """The hardware description attached to the enclosing module, if any."""
+    """The hardware description attached to the enclosing module: None if
+    there is none, False after reporting a malformed one on the module.
+
+    The attribute is validated once per context (`Hardware.from_attr` caches
+    it), so every op verifier may ask.
+    """
     module = _enclosing_module(op)
     if module is None or "imc.hardware" not in module.attributes:
         return None
-    from imc.hardware import Hardware  # lazy: the dialect does not need it
+    from imc.hardware import Hardware, HardwareError  # lazy: the dialect does not need it
 
-    return Hardware.from_attr(module.attributes["imc.hardware"])
+    try:
+        return Hardware.from_attr(module.attributes["imc.hardware"])
+    except HardwareError as exc:
+        module.location.emit_error(f"'{module.name}' op {exc}")
+        return False
 
 
 def _single_variadic_operand(cls, field: str):
@@ -558,7 +638,7 @@ class SpadAllocOp(Imc.Operation, name="spad_alloc"):
     size: ir.IntegerAttr
     buffer: Result[ir.MemRefType]
 
-    @_verifier
+    @_verifier(local=False)  # reads the module's hardware
     def verify_invariants(self) -> bool:
         offset, size = _int(self.offset), _int(self.size)
         if size <= 0:
@@ -573,6 +653,8 @@ class SpadAllocOp(Imc.Operation, name="spad_alloc"):
         if shaped_bytes(t) > size:
             return _fail(self, f"result needs {shaped_bytes(t)} bytes but only {size} are allocated")
         hw = _hardware_of(self)
+        if hw is False:
+            return False
         if hw is not None:
             if offset + size > hw.spad_bytes:
                 return _fail(

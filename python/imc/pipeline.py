@@ -263,7 +263,15 @@ def upstream_pass_names() -> list[str]:
 
 def _python_pass(instance: ImcPass, remarks: list[Remark]):
     def run(op, pass_):
-        state = PassState(instance.name, instance.hardware_for(op), remarks)
+        from imc.hardware import HardwareError
+
+        try:
+            hardware = instance.hardware_for(op)
+        except HardwareError as exc:  # a malformed `imc.hardware`: the module's error, not a crash
+            op.location.emit_error(f"'{op.name}' op {exc}")
+            pass_.signal_pass_failure()
+            return
+        state = PassState(instance.name, hardware, remarks)
         try:
             instance.run(op, state)
         except PassFailure:
@@ -386,9 +394,8 @@ def run_pipeline(
     `hardware` (a `Hardware`), when given, is attached to the module first, so
     every pass and the repro file see it. On failure raises `PipelineError`
     with the diagnostics and a repro command (the input is saved first).
-    `verify_each=False` verifies the module once after the whole pipeline
-    instead of after every pass (mlir-opt's `-verify-each=0`): the Python
-    verifiers of tens of thousands of imc ops cost seconds per pass.
+    The module is verified after every pass; `verify_each=False` verifies it
+    once after the whole pipeline instead (mlir-opt's `-verify-each=0`).
     """
     op = module.operation if isinstance(module, ir.Module) else module
     if hardware is not None:
