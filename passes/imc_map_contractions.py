@@ -27,7 +27,7 @@ from imc.ir_utils import (
     walk_ops,
     weight_of,
 )
-from imc.pipeline import ImcPass
+from imc.pass_base import ImcPass
 
 CONTRACTIONS = {
     "linalg.matmul",

@@ -6,7 +6,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import ProgramOp, XbarType
 from imc.ir_utils import i64_array, i64_attr, walk_ops
-from imc.pipeline import ImcPass
+from imc.pass_base import ImcPass
 
 
 OFFSET_ATTR = "imc.offset"

@@ -9,7 +9,7 @@ from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
 
 from imc.dialects.imc import AccumulateOp, ContractOp, MvmOp, ProgramOp, XbarType
 from imc.ir_utils import bool_attr, collapse, expand, extract_slice, i64_array, i64_attr, tensor_type
-from imc.pipeline import ImcPass
+from imc.pass_base import ImcPass
 
 
 def tile_ranges(extent: int, tile: int) -> list[tuple[int, int]]:
