@@ -29,16 +29,6 @@ from imc.ir_utils import (
 )
 from imc.pass_base import ImcPass
 
-CONTRACTIONS = {
-    "linalg.matmul",
-    "linalg.batch_matmul",
-    "linalg.generic",
-    "linalg.conv_1d_ncw_fcw",
-    "linalg.conv_2d_nchw_fchw",
-    "linalg.conv_2d_ngchw_gfchw",
-    "linalg.depthwise_conv_2d_nchw_chw",
-}
-
 
 def _shape(value) -> list[int]:
     return list(ir.RankedTensorType(value.type).shape)

@@ -21,11 +21,6 @@ def tile_shape(program) -> tuple[int, int]:
     return shape[0], shape[1]
 
 
-def tile_cells(program) -> int:
-    rows, cols = tile_shape(program)
-    return rows * cols
-
-
 def pack_diagonally(shapes: list[tuple[int, int]], rows: int, cols: int) -> list[tuple[int, int, int]]:
     """(slot, row, col) per tile: tiles share a crossbar along its diagonal.
 

@@ -65,7 +65,6 @@ DERIVED_LATENCY_KEYS = {
 
 _ENERGY_SECTION = "energy_pj"
 _LATENCY_SECTION = "latency_ns"
-_INT64_MAX = 2**63 - 1
 
 
 class HardwareError(ValueError):
