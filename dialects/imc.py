@@ -489,12 +489,16 @@ class ProgramOp(Imc.Operation, name="program"):
     quantized to `weight_bits`; each cell holds `cell_bits`, so a weight spans
     ceil(weight_bits / cell_bits) slices and this op stores slice `slice`
     (bits [slice*cell_bits, (slice+1)*cell_bits)). `array` is the physical
-    crossbar it occupies (-1 before `imc-place-crossbars`). It has a side
-    effect on that array, so it is not Pure.
+    crossbar it occupies (-1 before `imc-place-crossbars`) and `offset` the
+    [row, col] of the tile's first cell in it (tiles packed along a
+    crossbar's diagonal share it; [0, 0] otherwise); the tile must fit the
+    crossbar from there. It has a side effect on that array, so it is not
+    Pure.
 
     Example:
         %xb = "imc.program"(%tile) {array = 3 : i64, cell_bits = 2 : i64,
-                slice = 0 : i64, transpose = false, weight_bits = 8 : i64}
+                offset = array<i64: 0, 64>, slice = 0 : i64, transpose = false,
+                weight_bits = 8 : i64}
             : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
     """
 
@@ -504,6 +508,7 @@ class ProgramOp(Imc.Operation, name="program"):
     slice: ir.IntegerAttr
     transpose: ir.IntegerAttr
     array: ir.IntegerAttr
+    offset: Any
     xbar: Result[XbarType]
 
     @_verifier
@@ -521,6 +526,15 @@ class ProgramOp(Imc.Operation, name="program"):
             return _fail(
                 self,
                 f"weight tile {rows}x{cols} does not fit the {geometry[0]}x{geometry[1]} crossbar",
+            )
+        offset = _i64_array(self.offset)
+        if offset is None or len(offset) != 2:
+            return _fail(self, "offset must be an array<i64: row, col>")
+        if min(offset) < 0 or offset[0] + rows > geometry[0] or offset[1] + cols > geometry[1]:
+            return _fail(
+                self,
+                f"weight tile {rows}x{cols} at offset {offset} does not fit the "
+                f"{geometry[0]}x{geometry[1]} crossbar",
             )
         cell_bits, weight_bits = _int(self.cell_bits), _int(self.weight_bits)
         if not _check_range(self, "cell_bits", cell_bits, _CELL_BITS):

@@ -9,7 +9,6 @@ from imc.ir_utils import i64_array, i64_attr, walk_ops
 from imc.pass_base import ImcPass
 
 
-OFFSET_ATTR = "imc.offset"
 """Discardable attribute on `imc.program`: [row, col] of the tile inside its crossbar."""
 
 
@@ -45,7 +44,7 @@ class ImcPlaceCrossbars(ImcPass):
     Expects tiled IR (`imc-tile`). With `pack` (default), tiles smaller than a
     crossbar share one along its diagonal (disjoint rows and columns, so MVMs
     do not interfere); the tile's [row, col] inside the crossbar is the
-    discardable attribute `imc.offset` (absent means [0, 0]). When all
+    program's `offset`. When all
     crossbars needed fit the chip, each weight tile is programmed once for the
     whole program and, since crossbars keep their contents, once across calls.
 
@@ -121,8 +120,7 @@ class ImcPlaceCrossbars(ImcPass):
             )
         for op, (slot, r, c) in zip(programs, packed):
             op.attributes["array"] = i64_attr(assignment[slot])
-            if r or c:
-                op.attributes[OFFSET_ATTR] = i64_array([r, c])
+            op.attributes["offset"] = i64_array([r, c])
         state.remark(module, message)
         if self.duplicate:
             if slots > total:

@@ -105,6 +105,7 @@ class ImcTile(ImcPass):
                             i64_attr(s),
                             bool_attr(transposed),
                             i64_attr(-1),
+                            i64_array([0, 0]),
                             xbar_t,
                             loc=loc,
                         ).xbar

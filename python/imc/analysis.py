@@ -679,7 +679,7 @@ def _program_info(op, pos: int, lname: str, alias: dict):
     s = ir.IntegerAttr(attrs["slice"]).value
     transpose = bool(ir.IntegerAttr(attrs["transpose"]).value)
     array = ir.IntegerAttr(attrs["array"]).value
-    offset = tuple(_i64s(attrs["imc.offset"])) if "imc.offset" in attrs else (0, 0)
+    offset = tuple(_i64s(attrs["offset"]))
     shape = list(ir.ShapedType(op.operands[0].type).shape)
     if transpose:
         shape.reverse()
