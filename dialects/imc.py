@@ -12,7 +12,9 @@ Load the dialect into a context with `load(context)` (or `imc.context.make_conte
 
 
 import math
+import operator
 import sys
+import weakref
 from collections.abc import Sequence
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -100,13 +102,15 @@ def _kinds(constraint) -> tuple:
 
 
 def _is_a(value, kinds: tuple) -> bool:
+    if not kinds or isinstance(value, kinds):  # the bindings downcast types and attributes
+        return True
     for kind in kinds:
         try:
             kind(value)
             return True
         except (ValueError, TypeError):
             continue
-    return not kinds
+    return False
 
 
 def _kind_name(kinds: tuple) -> str:
@@ -121,11 +125,26 @@ def _kind_name(kinds: tuple) -> str:
 
 
 def _is_shaped(t) -> bool:
-    try:
-        ir.ShapedType(t)
-        return True
-    except ValueError:
-        return False
+    # The bindings downcast every builtin type, and all shaped types are builtin.
+    return isinstance(t, ir.ShapedType)
+
+
+_FIELDS: dict[type, tuple] = {}
+"""Per op class: its declared fields with their admitted kinds (computed once)."""
+
+
+def _fields_of(cls) -> tuple:
+    plan = _FIELDS.get(cls)
+    if plan is None:
+        operands, attrs, results, _ = ext.partition_fields(cls._fields)
+        variadic = len(operands) == 1 and operands[0].variadicity == ext.Variadicity.variadic
+        plan = _FIELDS[cls] = (
+            [(a.name, _kinds(a.constraint)) for a in attrs],
+            [(d.name, _kinds(d.constraint)) for d in operands],
+            [(d.name, _kinds(d.constraint)) for d in results],
+            variadic,
+        )
+    return plan
 
 
 def _check_fields(op) -> bool:
@@ -134,44 +153,96 @@ def _check_fields(op) -> bool:
     IRDL checks them too, but after the Python verifier runs and without naming
     the op; this gives the user the clear message first.
     """
-    operands, attrs, results, _ = ext.partition_fields(type(op)._fields)
-    for a in attrs:
-        if a.name not in op.operation.attributes:
-            return _fail(op, f"requires attribute '{a.name}'")
-        kinds = _kinds(a.constraint)
+    attrs, operands, results, variadic = _fields_of(type(op))
+    operation = op.operation
+    present = operation.attributes
+    for name, kinds in attrs:
+        if name not in present:
+            return _fail(op, f"requires attribute '{name}'")
         if not kinds:  # any attribute: the op's verifier checks its kind
             continue
-        value = _attribute(op, a.name)
+        value = _attribute(op, name)
         if value is None or not _is_a(value, kinds):
-            return _fail(op, f"attribute '{a.name}' must be of kind {_kind_name(kinds)}")
-    variadic = len(operands) == 1 and operands[0].variadicity == ext.Variadicity.variadic
-    if not variadic and len(op.operation.operands) != len(operands):
-        return _fail(op, f"expects {len(operands)} operands, got {len(op.operation.operands)}")
-    if len(op.operation.results) != len(results):
-        return _fail(op, f"expects {len(results)} results, got {len(op.operation.results)}")
-    values = [(operands[0], v) for v in op.operation.operands] if variadic else list(zip(operands, op.operation.operands))
-    for d, v in values:
-        kinds = _kinds(d.constraint)
-        if not _is_a(v.type, kinds):
-            return _fail(op, f"operand '{d.name}' must be of kind {_kind_name(kinds)}, got {v.type}")
-        if _is_shaped(v.type) and not ir.ShapedType(v.type).has_static_shape:
-            return _fail(op, f"operand '{d.name}' must have a static shape, got {v.type}")
-    for d, r in zip(results, op.operation.results):
-        kinds = _kinds(d.constraint)
-        if not _is_a(r.type, kinds):
-            return _fail(op, f"result '{d.name}' must be of kind {_kind_name(kinds)}, got {r.type}")
-        if _is_shaped(r.type) and not ir.ShapedType(r.type).has_static_shape:
-            return _fail(op, f"result '{d.name}' must have a static shape, got {r.type}")
+            return _fail(op, f"attribute '{name}' must be of kind {_kind_name(kinds)}")
+    op_operands, op_results = operation.operands, operation.results
+    if not variadic and len(op_operands) != len(operands):
+        return _fail(op, f"expects {len(operands)} operands, got {len(op_operands)}")
+    if len(op_results) != len(results):
+        return _fail(op, f"expects {len(results)} results, got {len(op_results)}")
+    values = [(operands[0], v) for v in op_operands] if variadic else list(zip(operands, op_operands))
+    for (name, kinds), v in values:
+        t = v.type
+        if not _is_a(t, kinds):
+            return _fail(op, f"operand '{name}' must be of kind {_kind_name(kinds)}, got {t}")
+        if _is_shaped(t) and not t.has_static_shape:
+            return _fail(op, f"operand '{name}' must have a static shape, got {t}")
+    for (name, kinds), r in zip(results, op_results):
+        t = r.type
+        if not _is_a(t, kinds):
+            return _fail(op, f"result '{name}' must be of kind {_kind_name(kinds)}, got {t}")
+        if _is_shaped(t) and not t.has_static_shape:
+            return _fail(op, f"result '{name}' must have a static shape, got {t}")
     return True
 
 
-def _verifier(fn):
-    """Wraps an op verifier: declared fields first, then the op's own rules."""
+_VERIFIED: "weakref.WeakKeyDictionary[ir.Context, set]" = weakref.WeakKeyDictionary()
+"""Per context: signatures of ops that verified (see `_verifier`)."""
+
+
+def _signature(op) -> tuple | None:
+    """What a local verifier reads: the op class, its declared attributes and
+    its operand and result types, each by its uniqued storage (hash), so the
+    key holds no reference to the context. None when a declared attribute is
+    missing (the verifier reports it)."""
+    o = op.operation
+    cls = type(op)
+    names = _ATTR_NAMES.get(cls)
+    if names is None:
+        names = _ATTR_NAMES[cls] = tuple(name for name, _ in _fields_of(cls)[0])
+    try:  # map over builtins: no Python frame per value (this runs per op per pass)
+        declared = tuple(map(hash, map(o.attributes.__getitem__, names)))
+    except KeyError:
+        return None
+    return (
+        cls,
+        declared,
+        tuple(map(hash, map(_TYPE, o.operands))),
+        tuple(map(hash, map(_TYPE, o.results))),
+    )
+
+
+_ATTR_NAMES: dict[type, tuple] = {}
+_TYPE = operator.attrgetter("type")
+
+
+def _verifier(fn=None, *, local: bool = True):
+    """Wraps an op verifier: declared fields first, then the op's own rules.
+
+    A `local` verifier is a pure function of the op's declared attributes and
+    operand and result types, all uniqued, so an op whose signature already verified
+    in this context is valid: the IR verifies after every pass and most imc
+    ops (thousands of identical MVMs and programs) keep their signature, so
+    each is checked once. Failures are never cached: they report again.
+    Verifiers that read anything else (the module's hardware) pass
+    `local=False` and run every time.
+    """
+    if fn is None:
+        return lambda f: _verifier(f, local=local)
 
     def verify_invariants(self) -> bool:
-        if not _check_fields(self):
+        key = _signature(self) if local else None
+        if key is not None:
+            context = self.operation.context
+            seen = _VERIFIED.get(context)
+            if seen is None:
+                seen = _VERIFIED[context] = set()
+            if key in seen:
+                return True
+        if not _check_fields(self) or not fn(self):
             return False
-        return fn(self)
+        if key is not None:
+            seen.add(key)
+        return True
 
     verify_invariants.__doc__ = fn.__doc__
     return verify_invariants
@@ -259,13 +330,22 @@ def _enclosing_module(op):
 
 
 def _hardware_of(op):
-    """The hardware description attached to the enclosing module, if any."""
+    """The hardware description attached to the enclosing module: None if
+    there is none, False after reporting a malformed one on the module.
+
+    The attribute is validated once per context (`Hardware.from_attr` caches
+    it), so every op verifier may ask.
+    """
     module = _enclosing_module(op)
     if module is None or "imc.hardware" not in module.attributes:
         return None
-    from imc.hardware import Hardware  # lazy: the dialect does not need it
+    from imc.hardware import Hardware, HardwareError  # lazy: the dialect does not need it
 
-    return Hardware.from_attr(module.attributes["imc.hardware"])
+    try:
+        return Hardware.from_attr(module.attributes["imc.hardware"])
+    except HardwareError as exc:
+        module.location.emit_error(f"'{module.name}' op {exc}")
+        return False
 
 
 def _single_variadic_operand(cls, field: str):
@@ -441,12 +521,16 @@ class ProgramOp(Imc.Operation, name="program"):
     quantized to `weight_bits`; each cell holds `cell_bits`, so a weight spans
     ceil(weight_bits / cell_bits) slices and this op stores slice `slice`
     (bits [slice*cell_bits, (slice+1)*cell_bits)). `array` is the physical
-    crossbar it occupies (-1 before `imc-place-crossbars`). It has a side
-    effect on that array, so it is not Pure.
+    crossbar it occupies (-1 before `imc-place-crossbars`) and `offset` the
+    [row, col] of the tile's first cell in it (tiles packed along a
+    crossbar's diagonal share it; [0, 0] otherwise); the tile must fit the
+    crossbar from there. It has a side effect on that array, so it is not
+    Pure.
 
     Example:
         %xb = "imc.program"(%tile) {array = 3 : i64, cell_bits = 2 : i64,
-                slice = 0 : i64, transpose = false, weight_bits = 8 : i64}
+                offset = array<i64: 0, 64>, slice = 0 : i64, transpose = false,
+                weight_bits = 8 : i64}
             : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
     """
 
@@ -456,6 +540,7 @@ class ProgramOp(Imc.Operation, name="program"):
     slice: ir.IntegerAttr
     transpose: ir.IntegerAttr
     array: ir.IntegerAttr
+    offset: Any
     xbar: Result[XbarType]
 
     @_verifier
@@ -473,6 +558,15 @@ class ProgramOp(Imc.Operation, name="program"):
             return _fail(
                 self,
                 f"weight tile {rows}x{cols} does not fit the {geometry[0]}x{geometry[1]} crossbar",
+            )
+        offset = _i64_array(self.offset)
+        if offset is None or len(offset) != 2:
+            return _fail(self, "offset must be an array<i64: row, col>")
+        if min(offset) < 0 or offset[0] + rows > geometry[0] or offset[1] + cols > geometry[1]:
+            return _fail(
+                self,
+                f"weight tile {rows}x{cols} at offset {offset} does not fit the "
+                f"{geometry[0]}x{geometry[1]} crossbar",
             )
         cell_bits, weight_bits = _int(self.cell_bits), _int(self.weight_bits)
         if not _check_range(self, "cell_bits", cell_bits, _CELL_BITS):
@@ -590,7 +684,7 @@ class SpadAllocOp(Imc.Operation, name="spad_alloc"):
     size: ir.IntegerAttr
     buffer: Result[ir.MemRefType]
 
-    @_verifier
+    @_verifier(local=False)  # reads the module's hardware
     def verify_invariants(self) -> bool:
         offset, size = _int(self.offset), _int(self.size)
         if size <= 0:
@@ -605,6 +699,8 @@ class SpadAllocOp(Imc.Operation, name="spad_alloc"):
         if shaped_bytes(t) > size:
             return _fail(self, f"result needs {shaped_bytes(t)} bytes but only {size} are allocated")
         hw = _hardware_of(self)
+        if hw is False:
+            return False
         if hw is not None:
             if offset + size > hw.spad_bytes:
                 return _fail(

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from imc.buffer_check import analyze_buffers
-from imc.pipeline import ImcPass, PassFailure
+from imc.pass_base import ImcPass, PassFailure
 
 
 @dataclass

@@ -27,17 +27,7 @@ from imc.ir_utils import (
     walk_ops,
     weight_of,
 )
-from imc.pipeline import ImcPass
-
-CONTRACTIONS = {
-    "linalg.matmul",
-    "linalg.batch_matmul",
-    "linalg.generic",
-    "linalg.conv_1d_ncw_fcw",
-    "linalg.conv_2d_nchw_fchw",
-    "linalg.conv_2d_ngchw_gfchw",
-    "linalg.depthwise_conv_2d_nchw_chw",
-}
+from imc.pass_base import ImcPass
 
 
 def _shape(value) -> list[int]:

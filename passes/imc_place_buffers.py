@@ -26,7 +26,7 @@ from imc.ir_utils import (
     is_tiled_stage,
     reassociation,
 )
-from imc.pipeline import ImcPass, PassFailure
+from imc.pass_base import ImcPass, PassFailure
 from imc.placement import capacity_bound, plan_homes, stage_program
 from imc.row_slabs import (
     expand_buffer,

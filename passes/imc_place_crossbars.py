@@ -6,10 +6,9 @@ from torch_mlir import ir
 
 from imc.dialects.imc import ProgramOp, XbarType
 from imc.ir_utils import i64_array, i64_attr, walk_ops
-from imc.pipeline import ImcPass
+from imc.pass_base import ImcPass
 
 
-OFFSET_ATTR = "imc.offset"
 """Discardable attribute on `imc.program`: [row, col] of the tile inside its crossbar."""
 
 
@@ -19,11 +18,6 @@ def tile_shape(program) -> tuple[int, int]:
     if ir.IntegerAttr(program.attributes["transpose"]).value:
         shape.reverse()
     return shape[0], shape[1]
-
-
-def tile_cells(program) -> int:
-    rows, cols = tile_shape(program)
-    return rows * cols
 
 
 def pack_diagonally(shapes: list[tuple[int, int]], rows: int, cols: int) -> list[tuple[int, int, int]]:
@@ -119,7 +113,7 @@ def _replay(block, state, exact) -> list[int]:
 def _program(op, state, cost) -> None:
     array = ir.IntegerAttr(op.attributes["array"]).value
     rows, cols = tile_shape(op)
-    offset = tuple(ir.DenseI64ArrayAttr(op.attributes[OFFSET_ATTR])) if OFFSET_ATTR in op.attributes else (0, 0)
+    offset = tuple(ir.DenseI64ArrayAttr(op.attributes["offset"]))
     tile = (op.operands[0], *(ir.IntegerAttr(op.attributes[k]).value for k in ("slice", "cell_bits", "weight_bits", "transpose")))
     held = state.get(array, {}) if array >= 0 else {}
     if offset in held and held[offset][0] == tile:
@@ -172,7 +166,7 @@ class ImcPlaceCrossbars(ImcPass):
     Expects tiled IR (`imc-tile`). With `pack` (default), tiles smaller than a
     crossbar share one along its diagonal (disjoint rows and columns, so MVMs
     do not interfere); the tile's [row, col] inside the crossbar is the
-    discardable attribute `imc.offset` (absent means [0, 0]). When all
+    program's `offset`. When all
     crossbars needed fit the chip, each weight tile is programmed once for the
     whole program and, since crossbars keep their contents, once across calls.
 
@@ -255,8 +249,7 @@ class ImcPlaceCrossbars(ImcPass):
             )
         for op, (slot, r, c) in zip(programs, packed):
             op.attributes["array"] = i64_attr(assignment[slot])
-            if r or c:
-                op.attributes[OFFSET_ATTR] = i64_array([r, c])
+            op.attributes["offset"] = i64_array([r, c])
         first_remark = len(state.remarks)
         if self.duplicate:
             if slots > total:

@@ -9,7 +9,7 @@ from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
 
 from imc.dialects.imc import BIT_RANGES, XBAR_DIM_RANGE, AccumulateOp, ContractOp, MvmOp, ProgramOp, XbarType
 from imc.ir_utils import bool_attr, collapse, expand, extract_slice, i64_array, i64_attr, tensor_type
-from imc.pipeline import ImcPass
+from imc.pass_base import ImcPass
 
 
 def tile_ranges(extent: int, tile: int) -> list[tuple[int, int]]:
@@ -111,6 +111,7 @@ class ImcTile(ImcPass):
                             i64_attr(s),
                             bool_attr(transposed),
                             i64_attr(-1),
+                            i64_array([0, 0]),
                             xbar_t,
                             loc=loc,
                         ).xbar

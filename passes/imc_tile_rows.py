@@ -7,7 +7,7 @@ from torch_mlir.dialects import bufferization, tensor
 
 from imc.dialects.imc import element_bytes
 from imc.ir_utils import RESHAPE_OPS, defining_op, dense_i64s, find_entry, find_nested, weight_of
-from imc.pipeline import ImcPass, PassFailure
+from imc.pass_base import ImcPass, PassFailure
 from imc.placement import is_elementwise, stage_program, tensor_bytes
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")

@@ -4,7 +4,7 @@
 `imc-map-to-crossbars` (tensor-level IR: `imc.program` / `imc.mvm` /
 `imc.accumulate` / `imc.im2col` / `imc.contract` plus upstream linalg, tensor
 and arith ops on tensors) once and returns a `ProgramBounds`: for every source
-layer (keyed like `imc.report.Report`, `imc.frontend.layer_name` of the op
+layer (keyed like `imc.report.Report`, `imc.ir_utils.layer_name` of the op
 location) the DRAM bytes that any schedule of this program must move, split
 into a compulsory term, a scratchpad-capacity term and a matrix-multiplication
 term. docs/analysis.md states every formula, its source and the assumptions
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch_mlir import ir
 
-from imc.frontend import layer_name
 from imc.ir_utils import (
+    layer_name,
     JOIN_ATTR,
     PLACEMENT_ATTR,
     TENSOR_VIEW_OPS,
@@ -45,7 +45,7 @@ from imc.ir_utils import (
     read_only_as_buffer,
 )
 
-__all__ = ["LayerBound", "ProgramBounds", "lower_bounds", "zigzag_example_bound", "IO_LAYER"]
+__all__ = ["LayerBound", "ProgramBounds", "lower_bounds", "IO_LAYER"]
 
 IO_LAYER = "<inputs/outputs>"
 """Layer name the runtime gives to the entry function's inputs and outputs."""
@@ -679,7 +679,7 @@ def _program_info(op, pos: int, lname: str, alias: dict):
     s = ir.IntegerAttr(attrs["slice"]).value
     transpose = bool(ir.IntegerAttr(attrs["transpose"]).value)
     array = ir.IntegerAttr(attrs["array"]).value
-    offset = tuple(_i64s(attrs["imc.offset"])) if "imc.offset" in attrs else (0, 0)
+    offset = tuple(_i64s(attrs["offset"]))
     shape = list(ir.ShapedType(op.operands[0].type).shape)
     if transpose:
         shape.reverse()
@@ -793,31 +793,3 @@ def _matmul_bytes(op, spad_bits: int, elem_bits):
     if q <= 0:
         return None
     return int(q) * e, macs
-
-
-# --------------------------------------------------------------------------- #
-# ZigZag's AIMC example layer
-# --------------------------------------------------------------------------- #
-
-
-def zigzag_example_bound() -> int:
-    """Compulsory DRAM bytes of ZigZag's AIMC example layer, from a compiled conv.
-
-    3x3 conv, 64 -> 64 channels, 56x56, stride 1, padding 1, no bias, 8-bit
-    weights and activations, 128x128 crossbars, 32 KiB buffer: weights once
-    plus input and output once (36,864 + 200,704 + 200,704 = 438,272 bytes),
-    computed by `lower_bounds` on the layer compiled by `imc.compile`.
-    """
-    import torch
-
-    from imc.compiler import compile as imc_compile
-    from imc.hardware import Hardware
-
-    hw = Hardware.preset("default").replace(
-        name="zigzag-aimc", spad_bytes=32 * 1024, weight_bits=8, input_bits=8, xbar_rows=128, xbar_cols=128
-    )
-    conv = torch.nn.Conv2d(64, 64, 3, stride=1, padding=1, bias=False).eval()
-    compiled = imc_compile(conv, (torch.zeros(1, 64, 56, 56),), hardware=hw)
-    with compiled.context:
-        bounds = lower_bounds(compiled.module, hw, activation_bits=8)
-    return bounds.compulsory_bytes

@@ -282,16 +282,13 @@ def _layout_elements(t):
 
 def _is_spad_memref(value) -> bool:
     """True for a ranked or unranked memref in the scratchpad memory space."""
-    t = value.type
-    try:
-        return is_spad(ir.MemRefType(t))
-    except (ValueError, TypeError):
-        pass
-    try:
-        space = ir.UnrankedMemRefType(t).memory_space
+    t = value.type  # downcast by the bindings: no cast (and no exception) per value
+    if isinstance(t, ir.MemRefType):
+        return is_spad(t)
+    if isinstance(t, ir.UnrankedMemRefType):
+        space = t.memory_space
         return space is not None and ir.IntegerAttr(space).value == SPAD_SPACE
-    except (ValueError, TypeError):
-        return False
+    return False
 
 
 def _op_of(value):

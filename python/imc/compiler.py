@@ -144,7 +144,7 @@ def _build(importer, *, hardware, precision, seed, pipeline, progress=None) -> C
         timings["import"] = t1 - t0
         if progress:
             progress("map")
-        remarks = run_pipeline(module, pipeline, hardware=hw, verify_each=False)
+        remarks = run_pipeline(module, pipeline, hardware=hw)
         timings["map"] = time.perf_counter() - t1
     return CompiledModel(module, context, hw, remarks, timings, precision=precision, seed=seed)
 

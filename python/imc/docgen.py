@@ -150,6 +150,7 @@ def _class_verifier_ast(cls) -> ast.FunctionDef:
     class_def = ast.parse(source).body[0]
     for node in class_def.body:
         if isinstance(node, ast.FunctionDef) and node.name == "verify_invariants":
+            node.decorator_list = []  # `@_verifier(...)` is the wrapper, not the op's rules
             return node
     raise RuntimeError(f"{cls.__qualname__} defines no verify_invariants")
 

@@ -20,7 +20,7 @@ The path is the stock Torch-MLIR one (``torch.export`` -> decompositions ->
   ``self.conv1(x)`` in the model file, not at ``torch/nn/modules/conv.py``),
   wrapped in a ``NameLoc`` holding the qualified ``nn.Module`` path
   (e.g. ``"layer1.0.conv1"``) when the op lives inside a submodule.
-  :func:`layer_name` turns such a location into a short label.
+  :func:`imc.ir_utils.layer_name` turns such a location into a short label.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ from torch_mlir.extras.fx_importer import (
     GraphNodeImporter,
     InputInfo,
 )
+
+from imc.ir_utils import layer_name  # noqa: F401  (re-exported: it used to live here)
 
 __all__ = [
     "FastLiteralHooks",
@@ -273,32 +275,6 @@ class _ImcFxImporter(FxImporter):
         self._cc = _LocatingContextCache(
             self._c, py_attr_tracker=self._py_attr_tracker
         )
-
-
-_LOC_PREFIX_RE = re.compile(r"^(?:loc\()?(?:(?:fused(?:<[^>]*>)?\[)|(?:callsite\())*")
-_LOC_HEAD_RE = re.compile(r'^"((?:[^"\\]|\\.)*)"(:(\d+))?')
-
-
-def layer_name(location: ir.Location | str) -> str:
-    """Returns a short human-readable layer label for an op location.
-
-    * ``NameLoc`` (as produced by :func:`import_torch`: the ``nn.Module`` path
-      such as ``"layer1.0.conv1"``) -> that name.
-    * File and call-site locations -> ``"<basename>:<line>"`` of the first
-      (innermost) file location, e.g. ``"resnet.py:42"``.
-    * Fused locations -> the label of their first component.
-    * Unknown locations -> ``"<unknown>"``.
-
-    ``location`` may be an :class:`ir.Location` or its printed form
-    (``str(loc)``, e.g. ``loc("layer1.0"("m.py":3:0))``).
-    """
-    text = _LOC_PREFIX_RE.sub("", str(location), count=1)
-    m = _LOC_HEAD_RE.match(text)
-    if m is None:
-        return "<unknown>"
-    if m.group(3) is not None:  # "file":line:col
-        return f"{os.path.basename(m.group(1))}:{m.group(3)}"
-    return m.group(1)
 
 
 # --------------------------------------------------------------------------- #

@@ -24,6 +24,7 @@ import functools
 import math
 import os
 import tomllib
+import weakref
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Iterable, Mapping
@@ -71,7 +72,6 @@ _AREA_SECTION = "area_um2"
 
 #: Entries of the area table (``[area_um2]``), in order; see :class:`AreaTable`.
 AREA_KEYS = ("cell", "adc", "adcs_per_crossbar", "dac", "sram_byte", "core")
-_INT64_MAX = 2**63 - 1
 
 
 class HardwareError(ValueError):
@@ -723,28 +723,29 @@ class Hardware:
     @classmethod
     def from_attr(cls, attr, *, source: str = f"attribute '{ATTR_NAME}'") -> "Hardware":
         """Inverse of :meth:`to_attr`; raises :class:`HardwareError` naming the
-        offending entry if ``attr`` is not a valid description."""
-        from torch_mlir import ir
+        offending entry if ``attr`` is not a valid description.
 
-        def conv(a, label: str):
-            if isinstance(a, ir.DictAttr):
-                return {n.name: conv(n.attr, f"{label}.{n.name}") for n in a}
-            if isinstance(a, ir.BoolAttr):
-                return a.value
-            if isinstance(a, ir.IntegerAttr):
-                return a.value
-            if isinstance(a, ir.FloatAttr):
-                return a.value
-            if isinstance(a, ir.StringAttr):
-                return a.value
-            raise HardwareError(
-                f"{source}: {label} = {a} has the wrong type (expected an integer, "
-                f"float, string or dictionary attribute)"
-            )
-
-        if not isinstance(attr, ir.DictAttr):
-            raise HardwareError(f"{source}: {attr} is not a dictionary attribute")
-        return _build({n.name: conv(n.attr, n.name) for n in attr}, source, lambda a: a)
+        Each attribute is parsed and validated once per MLIR context: later
+        calls with the same (uniqued) attribute return the same description or
+        raise the same error without reading the attribute again, so op
+        verifiers and passes may look the hardware up as often as they like."""
+        context = getattr(attr, "context", None)
+        if context is None:  # not an MLIR attribute: nothing to cache by
+            return _parse_attr(attr, source)
+        cache = _VALIDATED.get(context)
+        if cache is None:
+            cache = _VALIDATED[context] = {}
+        key = (hash(attr), source)
+        found = cache.get(key)
+        if found is None:
+            try:
+                found = _parse_attr(attr, source)
+            except HardwareError as e:
+                found = e
+            cache[key] = found
+        if isinstance(found, HardwareError):
+            raise HardwareError(str(found))
+        return found
 
     def attach(self, module) -> None:
         """Store this description as the ``imc.hardware`` attribute of
@@ -862,6 +863,38 @@ def _build(d: dict[str, Any], where: str, label) -> Hardware:
     kwargs["latency"] = CostTable(**lat)
     kwargs["area"] = AreaTable(**_area_values(d.get(_AREA_SECTION, {}), where, AREA_DEFAULTS))
     return Hardware(**kwargs)
+
+
+_VALIDATED: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+"""Per MLIR context: (attribute hash, source) -> the :class:`Hardware` the
+attribute describes or the :class:`HardwareError` it raised. Attributes are
+uniqued and live as long as their context, so within a context the hash of
+an attribute's storage names one attribute; the entry goes with the context."""
+
+
+def _parse_attr(attr, source: str) -> Hardware:
+    """:meth:`Hardware.from_attr` without the cache."""
+    from torch_mlir import ir
+
+    def conv(a, label: str):
+        if isinstance(a, ir.DictAttr):
+            return {n.name: conv(n.attr, f"{label}.{n.name}") for n in a}
+        if isinstance(a, ir.BoolAttr):
+            return a.value
+        if isinstance(a, ir.IntegerAttr):
+            return a.value
+        if isinstance(a, ir.FloatAttr):
+            return a.value
+        if isinstance(a, ir.StringAttr):
+            return a.value
+        raise HardwareError(
+            f"{source}: {label} = {a} has the wrong type (expected an integer, "
+            f"float, string or dictionary attribute)"
+        )
+
+    if not isinstance(attr, ir.DictAttr):
+        raise HardwareError(f"{source}: {attr} is not a dictionary attribute")
+    return _build({n.name: conv(n.attr, n.name) for n in attr}, source, lambda a: a)
 
 
 def _from_toml(text: str, source: str, stack: tuple[str, ...]) -> Hardware:

@@ -1,4 +1,7 @@
-"""Small helpers for building and inspecting IR in imc passes."""
+"""Small helpers for building and inspecting IR in imc passes (no torch import)."""
+
+import os
+import re
 
 from torch_mlir import ir
 from torch_mlir.dialects import arith, linalg, tensor
@@ -27,6 +30,7 @@ __all__ = [
     "walk_ops",
     "find_function",
     "find_nested",
+    "layer_name",
 ]
 
 
@@ -328,3 +332,29 @@ def find_nested(op, predicate):
                 if found:
                     return found[0]
     return None
+
+
+_LOC_PREFIX_RE = re.compile(r"^(?:loc\()?(?:(?:fused(?:<[^>]*>)?\[)|(?:callsite\())*")
+_LOC_HEAD_RE = re.compile(r'^"((?:[^"\\]|\\.)*)"(:(\d+))?')
+
+
+def layer_name(location: ir.Location | str) -> str:
+    """Returns a short human-readable layer label for an op location.
+
+    * ``NameLoc`` (as produced by :func:`import_torch`: the ``nn.Module`` path
+      such as ``"layer1.0.conv1"``) -> that name.
+    * File and call-site locations -> ``"<basename>:<line>"`` of the first
+      (innermost) file location, e.g. ``"resnet.py:42"``.
+    * Fused locations -> the label of their first component.
+    * Unknown locations -> ``"<unknown>"``.
+
+    ``location`` may be an :class:`ir.Location` or its printed form
+    (``str(loc)``, e.g. ``loc("layer1.0"("m.py":3:0))``).
+    """
+    text = _LOC_PREFIX_RE.sub("", str(location), count=1)
+    m = _LOC_HEAD_RE.match(text)
+    if m is None:
+        return "<unknown>"
+    if m.group(3) is not None:  # "file":line:col
+        return f"{os.path.basename(m.group(1))}:{m.group(3)}"
+    return m.group(1)

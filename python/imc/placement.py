@@ -5,7 +5,7 @@ placement"):
 
 * The entry function runs as a sequence of **stages** in program order. A
   stage is a run of consecutive compute ops of one source layer
-  (`imc.frontend.layer_name` of their location); an elementwise stage (only
+  (`imc.ir_utils.layer_name` of their location); an elementwise stage (only
   all-parallel `linalg.generic`/elementwise ops) merges with the adjacent
   stage it feeds or reads from (epilogue/prologue fusion: a conv's bias,
   batch norm and ReLU run on its outputs as they stream out of the ADCs).
@@ -37,9 +37,7 @@ from torch_mlir import ir
 
 from imc.allocator import Buffer, best_fit
 from imc.dialects.imc import element_bytes
-from imc.frontend import layer_name
-from imc.ir_utils import TENSOR_VIEW_OPS
-from imc.ir_utils import is_weight
+from imc.ir_utils import TENSOR_VIEW_OPS, is_weight, layer_name
 
 __all__ = [
     "Stage",

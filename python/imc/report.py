@@ -142,7 +142,7 @@ def price(events: dict, hardware, busy: list[dict] = ()) -> Counters:
 class Report:
     """What one or more executions moved and cost, per source layer and in total.
 
-    Layers are keyed by their source label (`imc.frontend.layer_name` of the
+    Layers are keyed by their source label (`imc.ir_utils.layer_name` of the
     op location: the PyTorch module path or file:line), in first-seen order.
     """
 

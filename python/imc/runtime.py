@@ -14,8 +14,8 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.dialects.imc import is_spad
-from imc.frontend import layer_name
 from imc.ir_utils import (
+    layer_name,
     JOIN_ATTR,
     TRANSFER_ATTR,
     WEIGHT_ARG_ATTR,

@@ -16,20 +16,20 @@
 // CHECK-DAG: %[[B:.*]] = arith.constant dense<1.000000e+00> : tensor<1x10xf32>
 // CHECK: %[[WCR:.*]] = tensor.collapse_shape %[[WC]] {{\[}}[0], [1, 2, 3]] : tensor<4x2x3x3xf32> into tensor<4x18xf32>
 // CHECK: %[[COLS:.*]] = "imc.im2col"(%[[X]]) {dilations = array<i64: 1, 1>, kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>} : (tensor<1x2x6x6xf32>) -> tensor<16x18xf32>
-// CHECK: %[[XB0:.*]] = "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<4x18xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+// CHECK: %[[XB0:.*]] = "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<4x18xf32>) -> !imc.xbar<128 : i64, 128 : i64>
 // CHECK: %[[P0:.*]] = "imc.mvm"(%[[XB0]], %[[COLS]]) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<16x18xf32>) -> tensor<16x4xf32>
-// CHECK: "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, imc.offset = array<i64: 18, 4>, slice = 1 : i64
-// CHECK: "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, imc.offset = array<i64: 36, 8>, slice = 2 : i64
-// CHECK: "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, imc.offset = array<i64: 54, 12>, slice = 3 : i64
+// CHECK: "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, offset = array<i64: 18, 4>, slice = 1 : i64
+// CHECK: "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, offset = array<i64: 36, 8>, slice = 2 : i64
+// CHECK: "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, offset = array<i64: 54, 12>, slice = 3 : i64
 // CHECK: %[[ACC:.*]] = "imc.accumulate"(%[[P0]], %{{.*}}, %{{.*}}, %{{.*}}) {shifts = array<i64: 0, 2, 4, 6>} : ({{.*}}) -> tensor<16x4xf32>
 // CHECK: %[[EX:.*]] = tensor.expand_shape %[[ACC]] {{\[}}[0, 1, 2], [3]] output_shape [1, 4, 4, 4]
 // CHECK: %[[T:.*]] = linalg.transpose ins(%[[EX]] : tensor<1x4x4x4xf32>) outs(%{{.*}} : tensor<1x4x4x4xf32>) permutation = [0, 3, 1, 2]
 // CHECK: %[[FLAT:.*]] = tensor.collapse_shape %[[T]] {{\[}}[0], [1, 2, 3]] : tensor<1x4x4x4xf32> into tensor<1x64xf32>
-// CHECK: %[[XL:.*]] = "imc.program"(%[[WL]]) {array = 1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<10x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+// CHECK: %[[XL:.*]] = "imc.program"(%[[WL]]) {array = 1 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<10x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
 // CHECK: "imc.mvm"(%[[XL]], %[[FLAT]]) {{.*}} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x64xf32>) -> tensor<1x10xf32>
-// CHECK: "imc.program"(%[[WL]]) {array = 1 : i64, cell_bits = 2 : i64, imc.offset = array<i64: 64, 10>, slice = 1 : i64
-// CHECK: "imc.program"(%[[WL]]) {array = 2 : i64, cell_bits = 2 : i64, slice = 2 : i64
-// CHECK: "imc.program"(%[[WL]]) {array = 2 : i64, cell_bits = 2 : i64, imc.offset = array<i64: 64, 10>, slice = 3 : i64
+// CHECK: "imc.program"(%[[WL]]) {array = 1 : i64, cell_bits = 2 : i64, offset = array<i64: 64, 10>, slice = 1 : i64
+// CHECK: "imc.program"(%[[WL]]) {array = 2 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 2 : i64
+// CHECK: "imc.program"(%[[WL]]) {array = 2 : i64, cell_bits = 2 : i64, offset = array<i64: 64, 10>, slice = 3 : i64
 // CHECK: %[[LIN:.*]] = "imc.accumulate"({{.*}}) {shifts = array<i64: 0, 2, 4, 6>} : ({{.*}}) -> tensor<1x10xf32>
 // CHECK: %[[Y:.*]] = linalg.add ins(%[[LIN]], %[[B]] : tensor<1x10xf32>, tensor<1x10xf32>)
 // CHECK-NOT: linalg.conv
@@ -49,7 +49,7 @@
 // SMALL-LABEL: func.func @conv_linear
 // SMALL: "imc.program"(%{{.*}}) {array = 5 : i64, {{.*}} : (tensor<4x16xf32>) -> !imc.xbar<16 : i64, 8 : i64>
 // SMALL: "imc.program"(%{{.*}}) {array = 5 : i64, {{.*}} : (tensor<4x2xf32>) -> !imc.xbar<16 : i64, 8 : i64>
-// SMALL: "imc.program"(%{{.*}}) {array = 5 : i64, {{.*}}imc.offset = array<i64: 2, 4>, {{.*}} : (tensor<4x2xf32>) -> !imc.xbar<16 : i64, 8 : i64>
+// SMALL: "imc.program"(%{{.*}}) {array = 5 : i64, {{.*}}offset = array<i64: 2, 4>, {{.*}} : (tensor<4x2xf32>) -> !imc.xbar<16 : i64, 8 : i64>
 // SMALL: "imc.accumulate"({{.*}}) {shifts = array<i64: 0, 2, 0, 2>}
 // SMALL: "imc.program"(%{{.*}}) {array = 0 : i64, {{.*}} : (tensor<8x16xf32>) -> !imc.xbar<16 : i64, 8 : i64>
 // SMALL: tensor.concat dim(1) %{{.*}}, %{{.*}} : (tensor<1x8xf32>, tensor<1x2xf32>) -> tensor<1x10xf32>

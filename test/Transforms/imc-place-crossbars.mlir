@@ -15,7 +15,8 @@
 // CHECK: "imc.program"(%{{.*}}) {array = 1 : i64, {{.*}}slice = 1 : i64
 // CHECK: "imc.program"(%{{.*}}) {array = 2 : i64, {{.*}}slice = 0 : i64
 // CHECK-NOT: array = -1
-// CHECK-NOT: imc.offset
+// CHECK-NOT: offset = array<i64: {{[1-9]}}
+// CHECK-NOT: offset = array<i64: 0, {{[1-9]}}
 // REMARK: remark: [imc-place-crossbars] 3 crossbar tiles placed on 3 of 4096 crossbars; each weight tile is programmed once
 // POOL2-LABEL: func.func @fits
 // POOL2: array = 0 : i64
@@ -24,9 +25,9 @@
 // POOL2-REMARK: remark: [imc-place-crossbars] 3 crossbar tiles placed on 3 of 4 crossbars; each weight tile is programmed once
 // ERR: imc-opt: error: option 'pool' of pass 'imc-place-crossbars' = 0 is out of range [1, 68719476736]
 func.func @fits(%a: tensor<128x128xf32>, %b: tensor<4x4xf32>, %x: tensor<1x128xf32>) -> (tensor<1x128xf32>, tensor<1x128xf32>) {
-  %xa0 = "imc.program"(%a) {array = -1 : i64, cell_bits = 4 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %xa1 = "imc.program"(%a) {array = -1 : i64, cell_bits = 4 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %xb = "imc.program"(%b) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<4x4xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xa0 = "imc.program"(%a) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 4 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xa1 = "imc.program"(%a) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 4 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%b) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<4x4xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   %p0 = "imc.mvm"(%xa0, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x128xf32>
   %p1 = "imc.mvm"(%xa1, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x128xf32>
   %y = "imc.accumulate"(%p0, %p1) {shifts = array<i64: 0, 4>} : (tensor<1x128xf32>, tensor<1x128xf32>) -> tensor<1x128xf32>
@@ -42,23 +43,24 @@ func.func @fits(%a: tensor<128x128xf32>, %b: tensor<4x4xf32>, %x: tensor<1x128xf
 // opens array 1, where 10x10 joins it at [64, 80].
 // CHECK-LABEL: func.func @packed
 // CHECK-SAME: (%[[A:.*]]: tensor<32x16xf32>, %[[B:.*]]: tensor<8x40xf32>, %[[C:.*]]: tensor<64x80xf32>, %[[D:.*]]: tensor<10x10xf32>)
-// CHECK: "imc.program"(%[[A]]) {array = 0 : i64, cell_bits = 8 : i64, slice = 0 : i64
-// CHECK: "imc.program"(%[[B]]) {array = 0 : i64, cell_bits = 8 : i64, imc.offset = array<i64: 32, 16>, slice = 0 : i64, transpose = true
-// CHECK: "imc.program"(%[[C]]) {array = 1 : i64, cell_bits = 8 : i64, slice = 0 : i64
-// CHECK: "imc.program"(%[[D]]) {array = 1 : i64, cell_bits = 8 : i64, imc.offset = array<i64: 64, 80>, slice = 0 : i64
+// CHECK: "imc.program"(%[[A]]) {array = 0 : i64, cell_bits = 8 : i64, offset = array<i64: 0, 0>, slice = 0 : i64
+// CHECK: "imc.program"(%[[B]]) {array = 0 : i64, cell_bits = 8 : i64, offset = array<i64: 32, 16>, slice = 0 : i64, transpose = true
+// CHECK: "imc.program"(%[[C]]) {array = 1 : i64, cell_bits = 8 : i64, offset = array<i64: 0, 0>, slice = 0 : i64
+// CHECK: "imc.program"(%[[D]]) {array = 1 : i64, cell_bits = 8 : i64, offset = array<i64: 64, 80>, slice = 0 : i64
 // REMARK: remark: [imc-place-crossbars] 4 crossbar tiles placed on 2 of 4096 crossbars (2 share a crossbar with another tile); each weight tile is programmed once
 // NOPACK-LABEL: func.func @packed
 // NOPACK: "imc.program"(%{{.*}}) {array = 0 : i64
 // NOPACK: "imc.program"(%{{.*}}) {array = 1 : i64
 // NOPACK: "imc.program"(%{{.*}}) {array = 2 : i64
 // NOPACK: "imc.program"(%{{.*}}) {array = 3 : i64
-// NOPACK-NOT: imc.offset
+// NOPACK-NOT: offset = array<i64: {{[1-9]}}
+// NOPACK-NOT: offset = array<i64: 0, {{[1-9]}}
 // NOPACK-LABEL: func.func @multiplexed
 func.func @packed(%a: tensor<32x16xf32>, %b: tensor<8x40xf32>, %c: tensor<64x80xf32>, %d: tensor<10x10xf32>) {
-  %0 = "imc.program"(%a) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<32x16xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %1 = "imc.program"(%b) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<8x40xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %2 = "imc.program"(%c) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<64x80xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %3 = "imc.program"(%d) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<10x10xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %0 = "imc.program"(%a) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<32x16xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %1 = "imc.program"(%b) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<8x40xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %2 = "imc.program"(%c) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<64x80xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %3 = "imc.program"(%d) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<10x10xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
@@ -83,7 +85,7 @@ func.func @packed(%a: tensor<32x16xf32>, %b: tensor<8x40xf32>, %c: tensor<64x80x
 // CHECK: "imc.program"(%{{.*}}) {array = 2 : i64
 // CHECK: "imc.program"(%{{.*}}) {array = 3 : i64
 // CHECK: "imc.program"(%{{.*}}) {array = 4 : i64
-// CHECK: "imc.program"(%{{.*}}) {array = 4 : i64, {{.*}}imc.offset = array<i64: 8, 8>
+// CHECK: "imc.program"(%{{.*}}) {array = 4 : i64, {{.*}}offset = array<i64: 8, 8>
 // REMARK: remark: [imc-place-crossbars] 6 crossbar tiles placed on 5 of 4096 crossbars (1 share a crossbar with another tile); each weight tile is programmed once
 // POOL2-LABEL: func.func @multiplexed
 // POOL2-SAME: (%[[T16:.*]]: tensor<16x16xf32>, %[[T128:.*]]: tensor<128x128xf32>, %[[T64:.*]]: tensor<64x64xf32>, %[[T128X64:.*]]: tensor<128x64xf32>, %[[T8:.*]]: tensor<8x8xf32>, %[[T100:.*]]: tensor<100x100xf32>)
@@ -92,7 +94,7 @@ func.func @packed(%a: tensor<32x16xf32>, %b: tensor<8x40xf32>, %c: tensor<64x80x
 // POOL2: "imc.program"(%[[T64]]) {array = 3 : i64
 // POOL2: "imc.program"(%[[T128X64]]) {array = 2 : i64
 // POOL2: "imc.program"(%[[T8]]) {array = 1 : i64
-// POOL2: "imc.program"(%[[T100]]) {array = 1 : i64, {{.*}}imc.offset = array<i64: 8, 8>
+// POOL2: "imc.program"(%[[T100]]) {array = 1 : i64, {{.*}}offset = array<i64: 8, 8>
 // POOL2-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 5 crossbars but the chip has 4: 2 stay resident, 3 are time-multiplexed over 2 crossbar(s), reprogramming 8448 cells per call (2 programming events; the first call programs 38992 cells)
 // POOL1-LABEL: func.func @multiplexed
 // POOL1: "imc.program"(%{{.*}}) {array = 3 : i64
@@ -112,12 +114,12 @@ func.func @packed(%a: tensor<32x16xf32>, %b: tensor<8x40xf32>, %c: tensor<64x80x
 // NOPACK-POOL2: "imc.program"(%{{.*}}) {array = 1 : i64
 func.func @multiplexed(%t16: tensor<16x16xf32>, %t128: tensor<128x128xf32>, %t64: tensor<64x64xf32>,
                        %t128x64: tensor<128x64xf32>, %t8: tensor<8x8xf32>, %t100: tensor<100x100xf32>) {
-  %0 = "imc.program"(%t16) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<16x16xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %1 = "imc.program"(%t128) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %2 = "imc.program"(%t64) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<64x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %3 = "imc.program"(%t128x64) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %4 = "imc.program"(%t8) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<8x8xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %5 = "imc.program"(%t100) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<100x100xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %0 = "imc.program"(%t16) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<16x16xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %1 = "imc.program"(%t128) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %2 = "imc.program"(%t64) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<64x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %3 = "imc.program"(%t128x64) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %4 = "imc.program"(%t8) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<8x8xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %5 = "imc.program"(%t100) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<100x100xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 

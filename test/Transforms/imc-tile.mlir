@@ -15,7 +15,7 @@
 // CHECK-DAG: %[[X0:.*]] = tensor.extract_slice %[[X]][0, 0] [4, 128] [1, 1] : tensor<4x200xf32> to tensor<4x128xf32>
 // CHECK-DAG: %[[X1:.*]] = tensor.extract_slice %[[X]][0, 128] [4, 72] [1, 1] : tensor<4x200xf32> to tensor<4x72xf32>
 // CHECK: %[[T00:.*]] = tensor.extract_slice %[[W]][0, 0] [128, 128] [1, 1] : tensor<200x150xf32> to tensor<128x128xf32>
-// CHECK: %[[XB0:.*]] = "imc.program"(%[[T00]]) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+// CHECK: %[[XB0:.*]] = "imc.program"(%[[T00]]) {array = -1 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
 // CHECK: %[[P0:.*]] = "imc.mvm"(%[[XB0]], %[[X0]]) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<4x128xf32>) -> tensor<4x128xf32>
 // CHECK: %[[XB1:.*]] = "imc.program"(%[[T00]]) {{.*}}slice = 1 : i64
 // CHECK: %[[P1:.*]] = "imc.mvm"(%[[XB1]], %[[X0]])
@@ -45,7 +45,7 @@
 // OPT: %[[W:.*]] = arith.constant
 // OPT: tensor.extract_slice %[[X]][0, 192] [4, 8] [1, 1] : tensor<4x200xf32> to tensor<4x8xf32>
 // OPT: %[[T:.*]] = tensor.extract_slice %[[W]][0, 0] [64, 32] [1, 1] : tensor<200x150xf32> to tensor<64x32xf32>
-// OPT: "imc.program"(%[[T]]) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 4 : i64} : (tensor<64x32xf32>) -> !imc.xbar<64 : i64, 32 : i64>
+// OPT: "imc.program"(%[[T]]) {array = -1 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = false, weight_bits = 4 : i64} : (tensor<64x32xf32>) -> !imc.xbar<64 : i64, 32 : i64>
 // OPT: "imc.mvm"(%{{.*}}, %{{.*}}) {adc_bits = 0 : i64, dac_bits = 2 : i64, input_bits = 6 : i64} : (!imc.xbar<64 : i64, 32 : i64>, tensor<4x64xf32>) -> tensor<4x32xf32>
 // OPT: "imc.program"(%[[T]]) {{.*}}slice = 1 : i64
 // OPT-NOT: slice = 2
@@ -65,7 +65,7 @@ func.func @uneven(%x: tensor<4x200xf32>) -> tensor<4x150xf32> {
 // CHECK-SAME: (%[[X:.*]]: tensor<2x100xf32>)
 // CHECK: %[[W:.*]] = arith.constant dense<1.000000e+00> : tensor<40x100xf32>
 // CHECK-NOT: tensor.extract_slice
-// CHECK: %[[XB:.*]] = "imc.program"(%[[W]]) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<40x100xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+// CHECK: %[[XB:.*]] = "imc.program"(%[[W]]) {array = -1 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<40x100xf32>) -> !imc.xbar<128 : i64, 128 : i64>
 // CHECK: "imc.mvm"(%[[XB]], %[[X]]) {{.*}} : (!imc.xbar<128 : i64, 128 : i64>, tensor<2x100xf32>) -> tensor<2x40xf32>
 // CHECK: %[[Y:.*]] = "imc.accumulate"({{.*}}) {shifts = array<i64: 0, 2, 4, 6>} : ({{.*}}) -> tensor<2x40xf32>
 // CHECK: return %[[Y]]
@@ -81,7 +81,7 @@ func.func @transposed_fits(%x: tensor<2x100xf32>) -> tensor<2x40xf32> {
 // OPT-SAME: (%[[X:.*]]: tensor<3x130xf32>)
 // OPT: %[[W:.*]] = arith.constant dense<1.000000e+00> : tensor<150x130xf32>
 // OPT: %[[T:.*]] = tensor.extract_slice %[[W]][0, 0] [32, 64] [1, 1] : tensor<150x130xf32> to tensor<32x64xf32>
-// OPT: "imc.program"(%[[T]]) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = true, weight_bits = 4 : i64} : (tensor<32x64xf32>) -> !imc.xbar<64 : i64, 32 : i64>
+// OPT: "imc.program"(%[[T]]) {array = -1 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = true, weight_bits = 4 : i64} : (tensor<32x64xf32>) -> !imc.xbar<64 : i64, 32 : i64>
 // OPT: tensor.extract_slice %[[W]][0, 64] [32, 64] [1, 1] : tensor<150x130xf32> to tensor<32x64xf32>
 // OPT: %[[T2:.*]] = tensor.extract_slice %[[W]][0, 128] [32, 2] [1, 1] : tensor<150x130xf32> to tensor<32x2xf32>
 // OPT: "imc.program"(%[[T2]]) {{.*}}transpose = true{{.*}} : (tensor<32x2xf32>) -> !imc.xbar<64 : i64, 32 : i64>

@@ -184,6 +184,27 @@ def test_from_module_rejects_bad_attribute(ctx, text, pattern):
         Hardware.from_module(ir.Module.parse(text))
 
 
+def test_from_attr_validates_each_attribute_once(ctx, monkeypatch):
+    """Op verifiers and passes look the hardware up per op: the attribute is
+    parsed and validated once per context, an error too."""
+    import imc.hardware as hardware_module
+
+    parsed = []
+    real = hardware_module._parse_attr
+    monkeypatch.setattr(hardware_module, "_parse_attr", lambda attr, source: parsed.append(1) or real(attr, source))
+    module = ir.Module.parse("module {}")
+    Hardware.preset("isaac").attach(module)
+    assert [Hardware.from_module(module).name for _ in range(3)] == ["isaac"] * 3
+    assert len(parsed) == 1
+    bad = ir.Module.parse("module attributes {imc.hardware = 5} {}")
+    for _ in range(2):
+        with pytest.raises(HardwareError, match="is not a dictionary attribute"):
+            Hardware.from_module(bad)
+    assert len(parsed) == 2
+    Hardware.preset("metis").attach(module)  # a new attribute is validated anew
+    assert Hardware.from_module(module).name == "metis" and len(parsed) == 3
+
+
 @pytest.mark.parametrize(
     "old, new, pattern",
     [

@@ -134,7 +134,7 @@ def _stale_mvm_module(compiled):
     prog = re.compile(r'^\s*(%\w+) = "imc.program".*\{array = (\d+) : i64')
     for k in range(len(lines) - 2):
         m0, m2 = prog.match(lines[k]), prog.match(lines[k + 2])
-        if m0 and m2 and f'"imc.mvm"({m0.group(1)},' in lines[k + 1] and "imc.offset" not in lines[k] + lines[k + 2]:
+        if m0 and m2 and f'"imc.mvm"({m0.group(1)},' in lines[k + 1] and all("offset = array<i64: 0, 0>" in lines[i] for i in (k, k + 2)):
             lines[k + 2] = lines[k + 2].replace(f"array = {m2.group(2)} :", f"array = {m0.group(2)} :")
             lines[k + 1], lines[k + 2] = lines[k + 2], lines[k + 1]
             return ir.Module.parse("\n".join(lines), context=compiled.module.context)

@@ -105,7 +105,7 @@ def check_disjoint_tiles(programs, arrays) -> None:
     for prog, array in zip(programs, arrays):
         shape = list(ir.ShapedType(prog.operands[0].type).shape)
         rows, cols = shape[::-1] if ir.IntegerAttr(prog.attributes["transpose"]).value else shape
-        r0, c0 = list(ir.DenseI64ArrayAttr(prog.attributes["imc.offset"])) if "imc.offset" in prog.attributes else (0, 0)
+        r0, c0 = list(ir.DenseI64ArrayAttr(prog.attributes["offset"]))
         by_array.setdefault(array, []).append((r0, rows, c0, cols, XbarType(prog.results[0].type).geometry))
     for array, tiles in by_array.items():
         for dim in (0, 2):

@@ -185,7 +185,7 @@ def _static(op):
         o = op.ir
         if op.name == "imc.program":
             shape = ir.ShapedType(o.operands[0].type).shape
-            offset = list(ir.DenseI64ArrayAttr(o.attributes["imc.offset"])) if "imc.offset" in o.attributes else [0, 0]
+            offset = list(ir.DenseI64ArrayAttr(o.attributes["offset"]))
             op.static = {
                 "offset": tuple(offset),
                 "cb": _int_attr(o, "cell_bits"),

@@ -242,17 +242,6 @@ def _adjacent_views(parts, dim):
     return joined if lo <= jlo and jhi <= hi else None
 
 
-def _reshape_to_result(op, x, dyn_shape=None):
-    t = op.result_types[0]
-    shape = tuple(t.shape)
-    if DYNAMIC in shape:
-        if dyn_shape is not None:
-            shape = tuple(dyn_shape)
-        else:
-            shape = tuple(-1 if s == DYNAMIC else s for s in shape)
-    return np.reshape(x, shape)
-
-
 @impl("tensor.expand_shape")
 def expand_shape(interp, op, args):
     src = args[0]

@@ -56,7 +56,7 @@ func.func @operand_kind(%x: tensor<*xf32>, %w: tensor<512x64xf32>) {
 // Wrong operand kind: a union constraint (ranked tensor or memref).
 func.func @operand_union_kind(%t: vector<128x64xf32>) {
   // expected-error @+1 {{'imc.program' op operand 'weight' must be of kind ranked tensor or memref, got vector<128x64xf32>}}
-  %xb = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (vector<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (vector<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
@@ -101,7 +101,7 @@ func.func @result_kind(%x: tensor<8x512xf32>, %w: tensor<512x64xf32>) {
 // Wrong result kind: !imc.xbar expected.
 func.func @result_xbar_kind(%t: tensor<128x64xf32>) {
   // expected-error @+1 {{'imc.program' op result 'xbar' must be of kind !imc.xbar, got tensor<128x64xf32>}}
-  %xb = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> tensor<128x64xf32>
+  %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> tensor<128x64xf32>
   return
 }
 
@@ -269,7 +269,7 @@ func.func @im2col_element_type(%x: tensor<1x16x10x10xf32>) {
 
 func.func @program_geometry(%t: tensor<128x64xf32>) {
   // expected-error @+1 {{'imc.program' op crossbar geometry 0x128 must be positive}}
-  %xb = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<0 : i64, 128 : i64>
+  %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<0 : i64, 128 : i64>
   return
 }
 
@@ -277,7 +277,7 @@ func.func @program_geometry(%t: tensor<128x64xf32>) {
 
 func.func @program_tile_rank(%t: memref<128xf32>) {
   // expected-error @+1 {{'imc.program' op weight tile must have rank 2, got rank 1}}
-  %xb = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (memref<128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (memref<128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
@@ -286,7 +286,24 @@ func.func @program_tile_rank(%t: memref<128xf32>) {
 // transpose = true: the 64x256 tile occupies 256 rows x 64 columns.
 func.func @program_tile_fit(%t: tensor<64x256xf32>) {
   // expected-error @+1 {{'imc.program' op weight tile 256x64 does not fit the 128x128 crossbar}}
-  %xb = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<64x256xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<64x256xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  return
+}
+
+// -----
+
+func.func @program_offset_kind(%t: tensor<64x64xf32>) {
+  // expected-error @+1 {{'imc.program' op offset must be an array<i64: row, col>}}
+  %xb = "imc.program"(%t) {offset = array<i64: 0>, array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<64x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  return
+}
+
+// -----
+
+// A 64x64 tile packed at [32, 80] reaches column 144 of a 128-column crossbar.
+func.func @program_offset_fit(%t: tensor<64x64xf32>) {
+  // expected-error @+1 {{'imc.program' op weight tile 64x64 at offset [32, 80] does not fit the 128x128 crossbar}}
+  %xb = "imc.program"(%t) {offset = array<i64: 32, 80>, array = 0 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<64x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
@@ -294,7 +311,7 @@ func.func @program_tile_fit(%t: tensor<64x256xf32>) {
 
 func.func @program_cell_bits(%t: tensor<128x64xf32>) {
   // expected-error @+1 {{'imc.program' op cell_bits = 0 is out of range [1, 8]}}
-  %xb = "imc.program"(%t) {array = -1 : i64, cell_bits = 0 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 0 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
@@ -302,7 +319,7 @@ func.func @program_cell_bits(%t: tensor<128x64xf32>) {
 
 func.func @program_weight_bits(%t: tensor<128x64xf32>) {
   // expected-error @+1 {{'imc.program' op weight_bits = 33 is out of range [1, 32]}}
-  %xb = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 33 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 33 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
@@ -311,7 +328,7 @@ func.func @program_weight_bits(%t: tensor<128x64xf32>) {
 // 8-bit weights in 3-bit cells span ceil(8 / 3) = 3 slices: 0, 1, 2.
 func.func @program_slice(%t: tensor<128x64xf32>) {
   // expected-error @+1 {{'imc.program' op slice = 3 is out of range [0, 2]}}
-  %xb = "imc.program"(%t) {array = -1 : i64, cell_bits = 3 : i64, slice = 3 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 3 : i64, slice = 3 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
@@ -319,7 +336,7 @@ func.func @program_slice(%t: tensor<128x64xf32>) {
 
 func.func @program_array(%t: tensor<128x64xf32>) {
   // expected-error @+1 {{'imc.program' op array = -2 must be a crossbar index or -1 (unplaced)}}
-  %xb = "imc.program"(%t) {array = -2 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -2 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
@@ -670,7 +687,7 @@ func.func @contract_transpose_flag(%x: tensor<8x512xf32>, %w: tensor<512x64xf32>
 
 func.func @program_transpose_flag(%t: tensor<128x64xf32>) {
   // expected-error @+1 {{'imc.program' op transpose must be a boolean (true or false)}}
-  %0 = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = 5 : i64, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %0 = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = 5 : i64, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
