@@ -201,7 +201,7 @@ def _signature(op) -> tuple | None:
         names = _ATTR_NAMES[cls] = tuple(name for name, _ in _fields_of(cls)[0])
     try:  # map over builtins: no Python frame per value (this runs per op per pass)
         declared = tuple(map(hash, map(o.attributes.__getitem__, names)))
-    except KeyError:
+    except (KeyError, TypeError, ValueError):  # missing, or one the bindings cannot wrap (`array<si32: ...>`)
         return None
     return (
         cls,
@@ -559,7 +559,7 @@ class ProgramOp(Imc.Operation, name="program"):
                 self,
                 f"weight tile {rows}x{cols} does not fit the {geometry[0]}x{geometry[1]} crossbar",
             )
-        offset = _i64_array(self.offset)
+        offset = _i64_array(self, "offset")
         if offset is None or len(offset) != 2:
             return _fail(self, "offset must be an array<i64: row, col>")
         if min(offset) < 0 or offset[0] + rows > geometry[0] or offset[1] + cols > geometry[1]:

@@ -11,7 +11,6 @@ the file, and for IR the op and its location; exit code 1 (2 for a bad command
 line), no traceback (`tools/_errors.py`).
 """
 
-import argparse
 import math
 import re
 import sys

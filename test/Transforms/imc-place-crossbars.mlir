@@ -133,11 +133,11 @@ func.func @multiplexed(%t16: tensor<16x16xf32>, %t128: tensor<128x128xf32>, %t64
 // CHECK: array = 1 : i64
 // REMARK: remark: [imc-place-crossbars] 2 crossbar tiles placed on 2 of 4096 crossbars; no entry function @main to replay, so no per-call programming figures
 func.func @first(%w: tensor<128x128xf32>) {
-  %0 = "imc.program"(%w) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %0 = "imc.program"(%w) {array = -1 : i64, cell_bits = 8 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 func.func @second(%w: tensor<128x128xf32>) {
-  %0 = "imc.program"(%w) {array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %0 = "imc.program"(%w) {array = -1 : i64, cell_bits = 8 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
