@@ -733,7 +733,7 @@ func.func @spad_alloc_size_si32() {
 
 func.func @program_transpose_index(%t: tensor<128x64xf32>) {
   // expected-error @+1 {{'imc.program' op transpose must be a boolean (true or false)}}
-  %0 = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = 1 : index, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %0 = "imc.program"(%t) {array = -1 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = 1 : index, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 
