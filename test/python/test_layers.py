@@ -3,8 +3,9 @@
 Layers, lowest first: IR (the dialect, attributes, IR helpers, the hardware
 description) <- transforms (passes, their planners, the pass manager) <-
 simulation (interpreter, runtime, report, analyses) <- driver (frontend,
-compiler, backend, tools, models). A module imports only modules of its own
-layer or below; only the frontend, the models and the driver import torch.
+compiler, backend, tools, models, sweeps). A module imports only modules of its own
+layer or below; only the frontend, the models and the driver (a sweep point
+builds its model) import torch.
 Lazy imports inside functions count too. Importing the passes and running
 `imc-opt` on a placed program does not import torch (checked in a subprocess).
 """
@@ -47,8 +48,9 @@ LAYERS = {
     "imc.backend": DRIVER,
     "imc.tools": DRIVER,
     "imc.docgen": DRIVER,
+    "imc.sweep": DRIVER,
 }
-TORCH_ALLOWED = ("imc.frontend", "imc.models", "imc.compiler", "imc.backend", "imc.tools.imc_compile")
+TORCH_ALLOWED = ("imc.frontend", "imc.models", "imc.compiler", "imc.backend", "imc.tools.imc_compile", "imc.sweep.point")
 
 
 def _layer(module: str) -> int:
