@@ -876,9 +876,23 @@ def _parse_attr(attr, source: str) -> Hardware:
     """:meth:`Hardware.from_attr` without the cache."""
     from torch_mlir import ir
 
+    def entries(d, prefix: str) -> dict:
+        # `NamedAttribute.attr` aborts the process (std::terminate) on a value
+        # the bindings cannot wrap (`array<si32: ...>`); `DictAttr[name]`
+        # raises a TypeError for it instead.
+        out = {}
+        for name in [n.name for n in d]:
+            label = f"{prefix}{name}"
+            try:
+                value = d[name]
+            except (TypeError, ValueError):
+                raise HardwareError(f"{source}: {label} has a value of a type imc cannot read") from None
+            out[name] = conv(value, label)
+        return out
+
     def conv(a, label: str):
         if isinstance(a, ir.DictAttr):
-            return {n.name: conv(n.attr, f"{label}.{n.name}") for n in a}
+            return entries(a, f"{label}.")
         if isinstance(a, ir.BoolAttr):
             return a.value
         if isinstance(a, ir.IntegerAttr):
@@ -894,7 +908,7 @@ def _parse_attr(attr, source: str) -> Hardware:
 
     if not isinstance(attr, ir.DictAttr):
         raise HardwareError(f"{source}: {attr} is not a dictionary attribute")
-    return _build({n.name: conv(n.attr, n.name) for n in attr}, source, lambda a: a)
+    return _build(entries(attr, ""), source, lambda a: a)
 
 
 def _from_toml(text: str, source: str, stack: tuple[str, ...]) -> Hardware:

@@ -67,3 +67,14 @@ module attributes {imc.hardware = {adc_bits = 8 : i64, adc_range = 1.000000e+00 
     return %x : tensor<4xf32>
   }
 }
+
+// -----
+
+// a value the Python bindings cannot wrap (reading it through a
+// NamedAttribute aborted the process): named, not a crash
+// expected-error @+1 {{'builtin.module' op attribute 'imc.hardware': energy_pj.adc has a value of a type imc cannot read}}
+module attributes {imc.hardware = {energy_pj = {adc = array<si32: 3, 3>}}} {
+  func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+    return %x : tensor<4xf32>
+  }
+}
