@@ -55,7 +55,7 @@ class ImcTile(ImcPass):
 
     def run(self, module, state) -> None:
         hw = state.hardware
-        self.p = {
+        p = {  # the resolved options: local to this run, never state on the pass
             "rows": hw.xbar_rows if self.rows is None else self.rows,
             "cols": hw.xbar_cols if self.cols is None else self.cols,
             "cell_bits": hw.cell_bits if self.cell_bits is None else self.cell_bits,
@@ -65,16 +65,16 @@ class ImcTile(ImcPass):
             "adc_bits": hw.adc_bits if self.adc_bits is None else self.adc_bits,
         }
         for key in ("rows", "cols", "cell_bits", "weight_bits", "input_bits", "dac_bits"):
-            if self.p[key] <= 0:
-                state.error(module, f"option {key.replace('_', '-')} = {self.p[key]} must be positive")
+            if p[key] <= 0:
+                state.error(module, f"option {key.replace('_', '-')} = {p[key]} must be positive")
                 return
         patterns = RewritePatternSet()
-        patterns.add(ContractOp, self.tile_contract)
+        patterns.add(ContractOp, lambda op, rewriter: self.tile_contract(op, rewriter, p))
         walk_and_apply_patterns(module, patterns.freeze())
 
-    def tile_contract(self, op, rewriter):
-        """imc.contract(x, W) -> programs + MVMs + accumulate per column tile, concat."""
-        p = self.p
+    def tile_contract(self, op, rewriter, p: dict):
+        """imc.contract(x, W) -> programs + MVMs + accumulate per column tile, concat
+        (`p`: the options resolved against the hardware)."""
         x, w = op.input, op.weight
         transposed = bool(ir.IntegerAttr(op.transpose_weight).value)
         xt = ir.RankedTensorType(x.type)
