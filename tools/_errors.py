@@ -171,8 +171,12 @@ def open_output(path: str, flag: str, mode: str = "w"):
 # ---------------------------------------------------------------------------
 
 
+_PHASE = [""]  # what the tool is doing now, for an out-of-memory message
+
+
 def phase(text: str) -> None:
     """Records what the tool is doing now (`parsing x.mlir`), for a crash note."""
+    _PHASE[0] = text
     if _phase_fd is not None:
         try:
             os.write(_phase_fd, text.encode("utf-8", "replace").replace(b"\n", b" ") + b"\n")
@@ -230,6 +234,12 @@ def _guarded(prog: str, run, argv: list[str], debug: bool) -> int:
         return EXIT_USER
     except SystemExit:
         raise
+    except MemoryError as exc:  # an input that asks for more memory than the machine gives (e.g. a huge shape)
+        if debug:
+            raise
+        what = f" ({exc})" if str(exc) else ""
+        sys.stderr.write(f"{prog}: error: {_PHASE[0] or 'running'}: out of memory{what}: the input needs more memory than is available\n")
+        return EXIT_USER
     except BaseException as exc:  # noqa: BLE001 - the one place that catches bugs
         if debug:
             raise

@@ -23,7 +23,11 @@ Each case runs in-process (the tool's `main(argv)`, stdout and stderr
 captured at the Python and file-descriptor level, stdin empty or given) in a
 forked worker that runs many cases; a worker killed by a signal (a crash in
 upstream MLIR) or stuck (past the time limit in CPU time) is replaced, and the case
-recorded. A case passes when it exits with status 0, 1 or 2, no exception
+recorded. A worker killed by a signal in an imc tool's case is replayed once
+through the tool's command line (a subprocess, where the tool's supervisor
+watches a forked child): when the tool reports the crash as its one line
+(`crashed (SIGSEGV) in native code while ...`, exit 70) and no traceback,
+the case counts as a reported crash, not a failure. A case passes when it exits with status 0, 1 or 2, no exception
 escapes `main`, and the output holds no `Traceback` and no `internal error`
 (nor a `pass '...' crashed` message). Failures are grouped by class (the
 exception type and where it was raised, the signal, ...); the first case of
@@ -43,6 +47,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,7 +72,7 @@ _PROJECT = tuple(str(REPO / d) + os.sep for d in ("tools", "python", "dialects",
 class Outcome:
     """How a case ended: `ok`, or a failure `status` and its class (`signature`)."""
 
-    status: str  # ok | traceback | internal-error | bad-exit | crash | hang
+    status: str  # ok | reported-crash | traceback | internal-error | bad-exit | crash | hang
     rc: int | None
     output: str
     signature: str = ""  # the failure class, "" when ok
@@ -76,7 +81,7 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        return self.status != "ok"
+        return self.status not in ("ok", "reported-crash")
 
 
 # ---------------------------------------------------------------------------
@@ -203,6 +208,32 @@ def classify(case: Case, rc: int | None, output: str, exc: BaseException | None)
     if rc not in (0, 1, 2):
         return Outcome("bad-exit", rc, output, f"exit status {rc} from {case.tool}")
     return Outcome("ok", rc, output)
+
+
+_TOOL_MODULES = {"imc-opt": "imc_opt", "imc-run": "imc_run", "imc-compile": "imc_compile"}
+_CRASH_NOTE = re.compile(r"^imc-[a-z]+: error: crashed \(SIG[A-Z]+\) in native code .+ please report it", re.M)
+
+
+def _crash_reported(case: Case) -> bool:
+    """Whether the tool, run from the command line on `case`, reports the
+    native crash that killed the in-process worker as the supervisor's one
+    line (`imc-x: error: crashed (SIGSEGV) in native code while ...`, exit
+    70) and no traceback: the clean diagnostic for a crash inside upstream
+    MLIR, which no Python handler can catch in-process."""
+    module = _TOOL_MODULES.get(case.tool)
+    if module is None:
+        return False
+    with tempfile.TemporaryDirectory() as root:
+        _write_files(case, Path(root))
+        code = f"import sys; from imc.tools.{module} import main; sys.argv[0] = {case.tool!r}; sys.exit(main())"
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", code, *case.argv], cwd=root, input=case.stdin, capture_output=True, timeout=120
+            )
+        except subprocess.TimeoutExpired:
+            return False
+    output = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+    return proc.returncode == 70 and bool(_CRASH_NOTE.search(output)) and "Traceback" not in output
 
 
 def _write_files(case: Case, root: Path) -> None:
@@ -404,6 +435,8 @@ class Pool:
             code = w.proc.exitcode or 0
             name = signal.Signals(-code).name if code < 0 else f"exit {code}"
             out = Outcome("crash", None, "", f"worker died: {name} (in {where})")
+            if _crash_reported(w.case):
+                out.status = "reported-crash"
         log = w.log.read_text(errors="replace") if w.log.exists() else ""
         stack = [l for l in log.split("\n\nExtension modules")[0].splitlines() if "fuzzing.py" not in l and "multiprocessing" not in l]
         out.output = "\n".join([out.signature, *stack[:12]])
@@ -576,14 +609,15 @@ class Report:
 
     @property
     def failed(self) -> int:
-        return self.cases - self.passed
+        return self.cases - self.passed - self.statuses["reported-crash"]
 
     def counts(self) -> str:
         s = self.statuses
         return (
             f"{self.cases} cases in {self.seconds:.1f} s ({self.jobs} worker(s), seed {self.seed}): "
             f"{self.passed} passed, {s['traceback']} tracebacks, {s['internal-error']} internal errors, "
-            f"{s['bad-exit']} bad exit statuses, {s['crash']} crashes, {s['hang']} hangs"
+            f"{s['bad-exit']} bad exit statuses, {s['crash']} crashes, {s['hang']} hangs; "
+            f"{s['reported-crash']} native crashes reported by the tool's supervisor"
         )
 
     def __str__(self) -> str:

@@ -415,3 +415,17 @@ def test_supervised_tool_passes_output_and_exit_codes_through(tmp_path):
     usage = subprocess.run([_script("imc-run"), mlir, "--seed", "-1"], capture_output=True, text=True, timeout=300)
     assert usage.returncode == 2
     assert usage.stderr == "imc-run: error: argument --seed: -1 is out of range (allowed [0, 9223372036854775807])\n"
+
+
+def test_out_of_memory_is_one_line_naming_the_phase(capsys):
+    """Found by the fuzz suite: a parse that asks for more memory than the
+    machine gives (std::bad_alloc from upstream MLIR) was an internal error."""
+    from imc.tools._errors import phase, tool_main
+
+    def run(argv):
+        phase("parsing big.mlir")
+        raise MemoryError("std::bad_alloc")
+
+    assert tool_main("imc-x", run)(["big.mlir"]) == 1
+    err = capsys.readouterr().err
+    assert err == "imc-x: error: parsing big.mlir: out of memory (std::bad_alloc): the input needs more memory than is available\n"
