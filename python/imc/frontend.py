@@ -623,14 +623,9 @@ _TORCH_OPERATOR_RE = re.compile(r"failed to legalize operation 'torch\.operator'
 def _lowering_diagnostic(diag) -> str:
     """One line for a diagnostic of Torch-MLIR's lowering; an op it cannot
     lower is named as the ATen op, with what to do."""
-    from imc.pipeline import format_location
+    from imc.pipeline import format_location, severity_name
 
-    severity = {
-        ir.DiagnosticSeverity.ERROR: "error",
-        ir.DiagnosticSeverity.WARNING: "warning",
-        ir.DiagnosticSeverity.NOTE: "note",
-        ir.DiagnosticSeverity.REMARK: "remark",
-    }.get(diag.severity, "error")
+    severity = severity_name(diag)
     message = diag.message
     m = _TORCH_OPERATOR_RE.search(message)
     if m:

@@ -218,13 +218,18 @@ def _upstream_error(piece: str, message: str) -> PipelineError:
         return PipelineError(f"unknown option '{m.group(1)}' in '{piece}'")
     return PipelineError(f"invalid pass pipeline '{piece}': {first}")
 
-def format_diagnostic(diag, *, source_name: str | None = None) -> list[str]:
-    severity = {
+def severity_name(diag) -> str:
+    """`error`, `warning`, `note` or `remark`: how a diagnostic's severity is printed."""
+    return {
         ir.DiagnosticSeverity.ERROR: "error",
         ir.DiagnosticSeverity.WARNING: "warning",
         ir.DiagnosticSeverity.NOTE: "note",
         ir.DiagnosticSeverity.REMARK: "remark",
     }.get(diag.severity, "error")
+
+
+def format_diagnostic(diag, *, source_name: str | None = None) -> list[str]:
+    severity = severity_name(diag)
     lines = [f"{format_location(str(diag.location), source_name=source_name)}: {severity}: {diag.message}"]
     for note in diag.notes:
         lines.extend(format_diagnostic(note, source_name=source_name))

@@ -5,7 +5,7 @@ from torch_mlir import ir
 
 from .core import impl
 
-_SCANS = {
+_SCANS = {  # combining bodies of scan and scatter, as NumPy ufuncs
     "arith.addi": np.add,
     "arith.addf": np.add,
     "arith.muli": np.multiply,
@@ -44,16 +44,7 @@ def scan(interp, op, args):
     return [out, final]
 
 
-_SCATTER_COMBINES = {
-    "arith.addi": np.add,
-    "arith.addf": np.add,
-    "arith.muli": np.multiply,
-    "arith.mulf": np.multiply,
-    "arith.maxsi": np.maximum,
-    "arith.maximumf": np.maximum,
-    "arith.minsi": np.minimum,
-    "arith.minimumf": np.minimum,
-}
+_SCATTER_COMBINES = _SCANS  # the same combining bodies
 
 
 def _scatter_combine(op):
