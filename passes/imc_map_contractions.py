@@ -241,6 +241,18 @@ class _Mapper:
         self._per_group(op, rewriter, c, group_slices, [kh, kw], out[2:], layout)
 
 
+def _on_tensors(pattern):
+    """`pattern`, guarded: an op on memrefs (bufferized or placed IR) is left
+    alone, since contractions are mapped on tensors only."""
+
+    def apply(op, rewriter):
+        if not all(isinstance(v.type, ir.RankedTensorType) for v in op.operation.operands):
+            return True  # did not match
+        return pattern(op, rewriter)
+
+    return apply
+
+
 def _arg_no(value) -> int | None:
     """The block argument number of `value`, or None if an op defines it."""
     if isinstance(value.owner, ir.Block):
@@ -301,13 +313,13 @@ class ImcMapContractions(ImcPass):
     def run(self, module, state) -> None:
         mapper = _Mapper(self, state)
         patterns = RewritePatternSet()
-        patterns.add("linalg.matmul", mapper.matmul)
-        patterns.add("linalg.batch_matmul", mapper.batch_matmul)
-        patterns.add("linalg.generic", mapper.generic)
-        patterns.add("linalg.conv_1d_ncw_fcw", mapper.conv)
-        patterns.add("linalg.conv_2d_nchw_fchw", mapper.conv)
-        patterns.add("linalg.conv_2d_ngchw_gfchw", mapper.grouped_conv)
-        patterns.add("linalg.depthwise_conv_2d_nchw_chw", mapper.depthwise_conv)
+        patterns.add("linalg.matmul", _on_tensors(mapper.matmul))
+        patterns.add("linalg.batch_matmul", _on_tensors(mapper.batch_matmul))
+        patterns.add("linalg.generic", _on_tensors(mapper.generic))
+        patterns.add("linalg.conv_1d_ncw_fcw", _on_tensors(mapper.conv))
+        patterns.add("linalg.conv_2d_nchw_fchw", _on_tensors(mapper.conv))
+        patterns.add("linalg.conv_2d_ngchw_gfchw", _on_tensors(mapper.grouped_conv))
+        patterns.add("linalg.depthwise_conv_2d_nchw_chw", _on_tensors(mapper.depthwise_conv))
         walk_and_apply_patterns(module, patterns.freeze())
         _erase_dead_weight_views(module)
         self._summarize(module, state, mapper.mapped)

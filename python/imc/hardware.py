@@ -762,7 +762,11 @@ class Hardware:
         op = _operation(module_or_op)
         while op is not None:
             if ATTR_NAME in op.attributes:
-                return cls.from_attr(op.attributes[ATTR_NAME])
+                try:
+                    attr = op.attributes[ATTR_NAME]
+                except (TypeError, ValueError):  # a value the bindings cannot wrap (`array<si32: ...>`)
+                    raise HardwareError(f"attribute '{ATTR_NAME}': a value of a type imc cannot read") from None
+                return cls.from_attr(attr)
             parent = op.parent
             op = parent.operation if parent is not None else None
         return cls.resolve(default)

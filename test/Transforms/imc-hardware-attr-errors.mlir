@@ -78,3 +78,13 @@ module attributes {imc.hardware = {energy_pj = {adc = array<si32: 3, 3>}}} {
     return %x : tensor<4xf32>
   }
 }
+
+// -----
+
+// the attribute itself is a value the bindings cannot wrap
+// expected-error @+1 {{'builtin.module' op attribute 'imc.hardware': a value of a type imc cannot read}}
+module attributes {imc.hardware = array<si32: 0, 2>} {
+  func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+    return %x : tensor<4xf32>
+  }
+}
