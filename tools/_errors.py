@@ -278,15 +278,10 @@ def _supervised(prog: str, argv: list[str], work) -> int:
     with os.fdopen(read_fd, "rb") as pipe:
         for line in pipe:
             last = line
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except ChildProcessError:
-            status = 0
-            break
-        except InterruptedError:  # pragma: no cover - PEP 475 retries
-            continue
+    try:
+        _, status = os.waitpid(pid, 0)  # retried on EINTR (PEP 475)
+    except ChildProcessError:
+        status = 0
     for s, handler in previous.items():
         signal.signal(s, handler)
     sys.stdout.flush()

@@ -742,6 +742,15 @@ def settings_from_env(environ=os.environ) -> dict:
     }
 
 
+def _print_inputs(case: Case) -> None:
+    """Prints the files the case's command names, and its stdin."""
+    for name, data in sorted(case.files.items()):
+        if name in " ".join(case.argv):
+            print(f"--- {name} ---\n{_show_bytes(data)}")
+    if case.stdin:
+        print(f"--- stdin.txt ---\n{_show_bytes(case.stdin)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     env = settings_from_env()
     p = argparse.ArgumentParser(prog="fuzzing.py", description="Fuzz imc's tools (see the module docstring).")
@@ -762,20 +771,12 @@ def main(argv: list[str] | None = None) -> int:
                 out = pool.run(case)
                 print(f"case #{i}: {case.tool} [{case.phase}] from {case.origin}")
                 print(f"command: {case.command()}")
-                for name, data in sorted(case.files.items()):
-                    if name in " ".join(case.argv):
-                        print(f"--- {name} ---\n{_show_bytes(data)}")
-                if case.stdin:
-                    print(f"--- stdin.txt ---\n{_show_bytes(case.stdin)}")
+                _print_inputs(case)
                 print(f"--- outcome: {out.status} {out.signature} (exit {out.rc}) ---\n{out.output}")
                 if out.failed and out.status != "hang":
                     small = minimize(case, out.signature, pool, seconds=args.minimize_seconds)
                     print(f"--- minimized: {small.command()}")
-                    for name, data in sorted(small.files.items()):
-                        if name in " ".join(small.argv):
-                            print(f"--- {name} ---\n{_show_bytes(data)}")
-                    if small.stdin:
-                        print(f"--- stdin.txt ---\n{_show_bytes(small.stdin)}")
+                    _print_inputs(small)
         return 0
     report = fuzz(args.cases, seed=args.seed, jobs=args.jobs, timeout=args.timeout,
                   minimize_seconds=args.minimize_seconds, out_dir=args.out,

@@ -193,7 +193,9 @@ def test_opt_output_in_a_missing_directory(tmp_path, capsys):
     assert _error(capsys) == f"imc-opt: error: {out}: -o: directory '{tmp_path / 'nope'}' does not exist"
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/version"), reason="needs a file nobody may write")
+# Tests run as root here, and root may write any ordinary file or directory:
+# /proc/version is a file even root cannot open for writing (Linux only).
+@pytest.mark.skipif(not os.path.exists("/proc/version"), reason="needs /proc/version, a file even root may not write")
 def test_opt_output_unwritable(tmp_path, capsys):
     mlir = _file(tmp_path, "add.mlir", ADD)
     assert imc_opt.main([mlir, "-o", "/proc/version"]) == 1
