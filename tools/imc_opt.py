@@ -69,7 +69,8 @@ def list_passes() -> str:
             help_ = f.metadata.get("help", "")
             if "range" in f.metadata:
                 help_ += " [{}, {}]".format(*f.metadata["range"])
-            lines.append(f"      {f.name.replace('_', '-')}={default!s:<14} {help_}")
+            option = f"{f.name.replace('_', '-')}={default!s}"
+            lines.append(f"      {option:<36} {help_}")
     if registry.PIPELINES:
         lines.append("imc pipelines:")
         for name, (summary, body) in sorted(registry.PIPELINES.items()):
