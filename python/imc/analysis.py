@@ -20,7 +20,16 @@ that make it a lower bound:
   data and digital-unit constants are not counted in the live set (which only
   weakens the capacity term).
 
-`ProgramBounds.annotate(report)` fills `LayerRow.lower_bound_bytes`.
+Beside it, every `LayerBound` and the `ProgramBounds` give the physical
+floor (model inputs and outputs once, every distinct weight tile once,
+constants once; a warm call only the inputs and outputs) and the bound over
+all schedules without recomputation (the floor plus the weights and
+constants that no on-chip memory can keep between calls): these hold for
+fused, depth-first schedules too, where the stage-model bound above holds
+only for schedules that run one layer at a time.
+
+`ProgramBounds.annotate(report)` fills each `LayerRow`'s `floor_bytes`,
+`bound_bytes`, `layer_bound_bytes` and `remark`.
 """
 
 from __future__ import annotations
@@ -92,7 +101,30 @@ class LayerBound:
     capacity_bytes: int = 0
     matmul_bytes: int = 0
     streamed_bytes: int = 0  # of input_bytes: loaded by this layer's own DMAs (row slabs), counted in its row
+    unique_weight_bytes: int = 0  # every distinct weight tile once (the physical floor's weights)
+    forced_repeat_bytes: int = 0  # per warm call: weights and constants no on-chip memory can keep
+    program_ops: int = 0  # imc.program ops of this layer (each may round its bytes up)
     reasons: list[str] = field(default_factory=list)
+
+    @property
+    def floor_bytes(self) -> int:
+        """The physical floor of one cold call: model inputs and outputs once,
+        every distinct weight tile once, digital-unit constants once."""
+        return self.input_bytes + self.output_bytes + self.unique_weight_bytes + self.constant_bytes
+
+    @property
+    def floor_repeat_bytes(self) -> int:
+        """The physical floor of a warm call: model inputs and outputs."""
+        return self.input_bytes + self.output_bytes
+
+    def floor_for_calls(self, calls: int) -> int:
+        return 0 if calls <= 0 else self.floor_bytes + (calls - 1) * self.floor_repeat_bytes
+
+    def schedule_bound_for_calls(self, calls: int) -> int:
+        """The bound over all schedules without recomputation (section 4 of
+        docs/analysis.md): the floor plus, on every warm call, the weights and
+        constants that fit neither in the crossbars nor in the scratchpad."""
+        return 0 if calls <= 0 else self.floor_for_calls(calls) + (calls - 1) * self.forced_repeat_bytes
 
     @property
     def compulsory_bytes(self) -> int:
@@ -157,34 +189,92 @@ class ProgramBounds:
         """The bound for `calls` consecutive calls starting on a cold chip."""
         return 0 if calls <= 0 else self.total_bytes + (calls - 1) * self.repeat_bytes
 
+    @property
+    def floor_bytes(self) -> int:
+        """The physical floor of one cold call (every schedule moves at least this)."""
+        return sum(l.floor_bytes for l in self.layers.values())
+
+    @property
+    def floor_repeat_bytes(self) -> int:
+        """The physical floor of a warm call: the model's inputs and outputs."""
+        return sum(l.floor_repeat_bytes for l in self.layers.values())
+
+    @property
+    def forced_repeat_bytes(self) -> int:
+        """Weights and constants re-read on every warm call by any schedule."""
+        return sum(l.forced_repeat_bytes for l in self.layers.values())
+
+    def floor_for_calls(self, calls: int) -> int:
+        return 0 if calls <= 0 else self.floor_bytes + (calls - 1) * self.floor_repeat_bytes
+
+    def schedule_bound_for_calls(self, calls: int) -> int:
+        """The I/O lower bound over all schedules without recomputation."""
+        return 0 if calls <= 0 else self.floor_for_calls(calls) + (calls - 1) * self.forced_repeat_bytes
+
     def annotate(self, report, *, io_row: str | None = None) -> None:
-        """Sets `lower_bound_bytes` on every row of `report` that has a bound.
+        """Sets `floor_bytes`, `bound_bytes` (all schedules), `layer_bound_bytes`
+        (layer at a time) and `remark` on every row of `report` that has a bound.
 
         Bounds cover `report.calls` calls (at least one) from a cold chip.
         With `io_row` (e.g. `IO_LAYER`, the runtime's row for inputs and
         outputs), input and output bytes move from the layers to that row, so
         each row's bound compares with that row's counters; inputs a layer
         loads by its own DMAs (`streamed_bytes`, the row slabs of a tiled
-        stage) stay in the layer, where the runtime counts them. Sets
-        `report.extra["lower_bound_bytes"]` to the program's bound.
+        stage) stay in the layer, where the runtime counts them. Sets the
+        program's figures in `report.extra` (`floor_bytes`, `bound_bytes`,
+        `layer_at_a_time_bound_bytes`).
         """
         calls = max(1, report.calls)
         bounds = {name: lb.bytes_for_calls(calls) for name, lb in self.layers.items()}
+        floors = {name: lb.floor_for_calls(calls) for name, lb in self.layers.items()}
+        schedule = {name: lb.schedule_bound_for_calls(calls) for name, lb in self.layers.items()}
         if io_row is not None:
             io = 0
             for name, lb in self.layers.items():
-                lb_io = lb.input_bytes - lb.streamed_bytes + lb.output_bytes
-                io += lb_io * calls
+                lb_io = (lb.input_bytes - lb.streamed_bytes + lb.output_bytes) * calls
+                io += lb_io
                 # Same formula without the I/O: still a bound for the row.
                 rest = lb.streamed_bytes + lb.weight_bytes + lb.constant_bytes
                 rest += max(lb.capacity_bytes, lb.matmul_bytes - lb.constant_bytes, 0)
                 again = lb.streamed_bytes + lb.reprogram_bytes + max(lb.capacity_bytes, lb.matmul_bytes, 0)
                 bounds[name] = rest + (calls - 1) * again
-            bounds[io_row] = bounds.get(io_row, 0) + io
+                floors[name] -= lb_io
+                schedule[name] -= lb_io
+            for table in (bounds, floors, schedule):
+                table[io_row] = table.get(io_row, 0) + io
         for row in report.layers.values():
             if row.name in bounds:
-                row.lower_bound_bytes = int(bounds[row.name])
-        report.extra["lower_bound_bytes"] = int(self.bytes_for_calls(calls))
+                row.layer_bound_bytes = int(bounds[row.name])
+                row.floor_bytes = int(floors[row.name])
+                row.bound_bytes = int(schedule[row.name])
+                row.remark = self._excess_remark(row, self.layers.get(row.name), calls)
+        report.extra["floor_bytes"] = int(self.floor_for_calls(calls))
+        report.extra["bound_bytes"] = int(self.schedule_bound_for_calls(calls))
+        report.extra["layer_at_a_time_bound_bytes"] = int(self.bytes_for_calls(calls))
+
+    @staticmethod
+    def _excess_remark(row, lb, calls: int) -> str:
+        """Why a row moved more than its floor, from the terms that force it."""
+        c = row.counters
+        excess = c.dram_read_bytes + c.dram_write_bytes - row.floor_bytes
+        if excess <= 0:
+            return "at the floor"
+        causes = []  # (bytes, why)
+        if lb is not None:
+            weights = lb.weight_bytes - lb.unique_weight_bytes + (calls - 1) * lb.reprogram_bytes
+            causes.append((weights, "of weights re-programmed (time-multiplexed crossbars)"))
+            causes.append((calls * lb.capacity_bytes, "spilled at layer boundaries (layer-at-a-time capacity term)"))
+            causes.append(((calls - 1) * lb.constant_bytes, "of digital-unit constants re-read each call"))
+        causes = [(n, why) for n, why in causes if n > 0]
+        rest = excess - sum(n for n, _ in causes)
+        if lb is not None and rest > 0 and lb.program_ops:
+            # The runtime counts each programmed slice in whole bytes.
+            rounding = min(rest, calls * lb.program_ops)
+            causes.append((rounding, "of sub-byte weight slices rounded up to whole bytes"))
+            rest -= rounding
+        if rest > 0:
+            causes.append((rest, "of activations moved through DRAM by this schedule (stored between stages, not kept on chip)"))
+        return f"{excess:,} B over the floor: " + "; ".join(f"{n:,} B {why}" for n, why in causes)
 
     def __str__(self) -> str:
         head = f"{'layer':<28} {'compulsory':>12} {'capacity':>12} {'matmul':>12} {'bound':>12}"
@@ -545,6 +635,7 @@ def lower_bounds(
         lb.constant_bytes += bits // 8
         lb.reasons.append(f"digital-unit constant read once: {bits // 8:,} B")
     total_constant_bits = sum(_union_bits(rs, root) for root, (_, rs) in constant_regions.items())
+    _forced_repeats(layers, hardware, total_constant_bits)
 
     program = ProgramBounds(layers, int(hardware.spad_bytes))
     if granularity == "stage":
@@ -707,6 +798,16 @@ def _weights(programs, layer) -> None:
     cold: dict[str, int] = {}
     warm: dict[str, int] = {}
     shared: dict[str, int] = {}
+    unique: dict = {}  # identity -> (first layer, bits): each distinct tile once
+    for p in programs:
+        unique.setdefault(p[5], (p[1], p[6]))
+    unique_bits: dict[str, int] = {}
+    for lname, bits in unique.values():
+        unique_bits[lname] = unique_bits.get(lname, 0) + bits
+    for p in programs:
+        layer(p[1]).program_ops += 1
+    for lname, bits in unique_bits.items():
+        layer(lname).unique_weight_bytes += bits // 8
     for array, ps in by_array.items():
         if array < 0:  # unplaced: programmed each time it executes
             for p in ps:
@@ -734,6 +835,29 @@ def _weights(programs, layer) -> None:
                 f"time-multiplexed crossbars: weights re-read every call: {bits // 8:,} B "
                 f"({shared.get(lname, 0)} program(s) share a crossbar)"
             )
+
+
+def _forced_repeats(layers: dict[str, LayerBound], hardware, constant_bits: int) -> None:
+    """Weights and constants that any schedule re-reads on every warm call.
+
+    Between calls the chip keeps at most its crossbars' weights
+    (`hardware.weight_capacity` elements at `weight_bits`) plus a full
+    scratchpad; whatever exceeds both comes from DRAM again on every call
+    (activations also need scratchpad room, so this is a weak bound). The
+    excess is charged to the layers that re-program or re-read in program
+    order, up to what each re-reads under the fixed placement.
+    """
+    weight_bits = sum(lb.unique_weight_bytes for lb in layers.values()) * 8
+    room = int(hardware.weight_capacity) * int(hardware.weight_bits) + 8 * int(hardware.spad_bytes)
+    excess = max(0, weight_bits + constant_bits - room) // 8
+    for lb in layers.values():
+        if excess <= 0:
+            return
+        share = min(excess, lb.reprogram_bytes + lb.constant_bytes)
+        if share:
+            lb.forced_repeat_bytes += share
+            lb.reasons.append(f"weights and constants beyond on-chip memory: re-read every call: {share:,} B")
+            excess -= share
 
 
 def _capacity(roots, n: int, spad_bits: int):

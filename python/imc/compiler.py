@@ -46,7 +46,8 @@ class CompiledModel:
 
     def lower_bounds(self):
         """The I/O lower bounds of this program (`imc.analysis`), attached to
-        `.report` (each layer's `lower_bound_bytes`, over `report.calls` calls)."""
+        `.report` (each layer's physical floor, bound over all schedules and
+        layer-at-a-time bound, over `report.calls` calls)."""
         from imc.analysis import IO_LAYER, lower_bounds
 
         if self._bounds is None:

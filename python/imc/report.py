@@ -68,14 +68,18 @@ EVENTS = (
 class LayerRow:
     """One source layer: raw event counts; counters are priced when read."""
 
-    __slots__ = ("name", "location", "events", "busy", "lower_bound_bytes", "_hardware")
+    __slots__ = ("name", "location", "events", "busy", "floor_bytes", "bound_bytes", "layer_bound_bytes", "remark", "_hardware")
 
     def __init__(self, name: str, location: str, hardware):
         self.name = name
         self.location = location
         self.events = dict.fromkeys(EVENTS, 0)
         self.busy: dict[int, int] = {}  # crossbar -> MVM steps in this layer
-        self.lower_bound_bytes = None
+        # Filled by `imc.analysis.ProgramBounds.annotate` (None until then):
+        self.floor_bytes = None  # the physical floor: what every schedule moves
+        self.bound_bytes = None  # the I/O lower bound over all schedules without recomputation
+        self.layer_bound_bytes = None  # the bound of schedules that run layers one at a time
+        self.remark = None  # why the measured bytes exceed the floor
         self._hardware = hardware
 
     @property
@@ -180,7 +184,10 @@ class Report:
         layers = []
         for row in self.layers.values():
             d = {"name": row.name, "location": row.location, **row.counters.to_dict()}
-            d["lower_bound_bytes"] = row.lower_bound_bytes
+            d["floor_bytes"] = row.floor_bytes
+            d["bound_bytes"] = row.bound_bytes
+            d["layer_at_a_time_bound_bytes"] = row.layer_bound_bytes
+            d["remark"] = row.remark
             layers.append(d)
         return {
             "hardware": self.hardware.name,
@@ -217,5 +224,15 @@ class Report:
         for row in self.layers.values():
             lines.append(fmt(row.name, row.counters))
         lines.append("-" * len(head))
-        lines.append(fmt("total", self.totals))
+        total = self.totals
+        lines.append(fmt("total", total))
+        if "floor_bytes" in self.extra:
+            moved = total.dram_read_bytes + total.dram_write_bytes
+            ratio = lambda b: f"{moved / b:.2f}x" if b else "-"  # noqa: E731
+            floor, bound, layer = (self.extra[k] for k in ("floor_bytes", "bound_bytes", "layer_at_a_time_bound_bytes"))
+            lines.append(
+                f"DRAM {moved:,} B over {self.calls} call(s): {ratio(floor)} the physical floor ({floor:,} B), "
+                f"{ratio(bound)} the bound over all schedules ({bound:,} B), "
+                f"{ratio(layer)} the layer-at-a-time bound ({layer:,} B)"
+            )
         return "\n".join(lines)

@@ -209,10 +209,10 @@ def test_bound_never_exceeds_measured(name):
     measured = sum(_dram(r) for r in report.layers.values())
     assert b.total_bytes <= measured
     assert b.total_bytes >= 0.99 * measured  # tight: only rounding and repeated constant reads differ
-    assert report.extra["lower_bound_bytes"] == b.total_bytes
+    assert report.extra["layer_at_a_time_bound_bytes"] == b.total_bytes
     for row in report.layers.values():
-        if row.lower_bound_bytes is not None:
-            assert row.lower_bound_bytes <= _dram(row), row.name
+        if row.layer_bound_bytes is not None:
+            assert row.layer_bound_bytes <= _dram(row), row.name
 
 
 def test_time_multiplexed_mlp_matches_measured_reprogramming():
@@ -233,7 +233,7 @@ def test_time_multiplexed_mlp_matches_measured_reprogramming():
     assert warm - b.repeat_bytes == constants
     assert b.bytes_for_calls(2) <= second.dram_read_bytes + second.dram_write_bytes
     b.annotate(compiled.report)
-    assert compiled.report.extra["lower_bound_bytes"] == b.bytes_for_calls(2)
+    assert compiled.report.extra["layer_at_a_time_bound_bytes"] == b.bytes_for_calls(2)
 
 
 def test_zigzag_example_bound():
@@ -257,8 +257,8 @@ def test_placed_program_traffic_against_bound_when_spilling(spad):
         assert b.capacity_bytes > 0
     assert b.total_bytes <= measured <= 1.10 * b.total_bytes
     for row in report.layers.values():
-        if row.lower_bound_bytes is not None:
-            assert row.lower_bound_bytes <= _dram(row), row.name
+        if row.layer_bound_bytes is not None:
+            assert row.layer_bound_bytes <= _dram(row), row.name
 
 
 def test_splat_constants_are_immediates():
@@ -288,3 +288,74 @@ func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
     np.testing.assert_array_equal(y, [2.0, 3.0, 4.0, 5.0])
     dram = {name: row.events["dram_read_bytes"] for name, row in report.layers.items() if row.events["dram_read_bytes"]}
     assert dram == {"l2": 16, IO_LAYER: 16}
+
+
+# --------------------------------------------------------------------------- #
+# The physical floor and the bound over all schedules
+# --------------------------------------------------------------------------- #
+
+
+def test_mlp_floor_is_inputs_outputs_weights_once():
+    compiled, inputs, b = _zoo("mlp", DEFAULT)
+    model = models.create("mlp")
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    weights = sum(m.weight.numel() for m in linears) * DEFAULT.weight_bits // 8
+    biases = sum(m.bias.numel() for m in linears) * 4
+    io = inputs[0].numel() * 4 + linears[-1].out_features * 4
+    assert b.floor_bytes == io + weights + biases
+    assert b.floor_repeat_bytes == io
+    assert b.forced_repeat_bytes == 0  # every weight stays on chip between calls
+    assert b.schedule_bound_for_calls(3) == b.floor_for_calls(3) == io + weights + biases + 2 * io
+
+
+def test_time_multiplexed_floor_counts_each_tile_once():
+    # 8 crossbars cannot hold the MLP: the placement re-programs tiles within
+    # and between calls, but the floor counts every distinct tile once, and a
+    # scratchpad as large as the weights lets any schedule keep them on chip.
+    hw = DEFAULT.replace(cores=1, crossbars_per_core=8)
+    compiled, inputs, b = _zoo("mlp", hw)
+    weights = sum(lb.unique_weight_bytes for lb in b.layers.values())
+    assert sum(lb.reprogram_bytes for lb in b.layers.values()) > 0
+    assert sum(lb.weight_bytes for lb in b.layers.values()) >= weights
+    assert b.forced_repeat_bytes == 0  # the 256 KiB scratchpad holds them
+    # Without that scratchpad room, what the crossbars cannot hold is re-read.
+    small = hw.replace(spad_bytes=4096)
+    with compiled.context:
+        tight = lower_bounds(compiled.module, small)
+    constants = sum(lb.constant_bytes for lb in tight.layers.values())
+    room = hw.weight_capacity * hw.weight_bits // 8 + 4096
+    assert tight.forced_repeat_bytes == max(0, weights + constants - room) > 0
+
+
+@pytest.mark.parametrize(
+    "name,overrides",
+    [
+        ("mlp", {"cores": 1, "crossbars_per_core": 8, "spad_bytes": 4096}),
+        ("lenet5", {"spad_bytes": 2048}),
+        ("lenet5", {"cores": 1, "crossbars_per_core": 2, "spad_bytes": 1024}),
+    ],
+)
+def test_floor_and_bound_never_exceed_measured(name, overrides):
+    hw = DEFAULT.replace(**overrides)
+    compiled, inputs, b = _zoo(name, hw)
+    report = compiled.report
+    for calls in (1, 2, 3):
+        compiled(*inputs)
+        b.annotate(report, io_row=IO_LAYER)
+        floor, bound = report.extra["floor_bytes"], report.extra["bound_bytes"]
+        assert floor <= bound <= sum(_dram(r) for r in report.layers.values())
+        assert bound == b.schedule_bound_for_calls(calls)
+        for row in report.layers.values():
+            if row.bound_bytes is not None:
+                assert row.floor_bytes <= row.bound_bytes <= _dram(row), (calls, row.name)
+                assert row.remark == "at the floor" or row.remark.startswith(f"{_dram(row) - row.floor_bytes:,} B")
+
+
+def test_remark_names_time_multiplexed_weights():
+    hw = DEFAULT.replace(cores=1, crossbars_per_core=8)
+    compiled, inputs, b = _zoo("mlp", hw)
+    compiled(*inputs)
+    compiled(*inputs)
+    b.annotate(compiled.report, io_row=IO_LAYER)
+    remarks = [r.remark for r in compiled.report.layers.values() if r.remark]
+    assert any("re-programmed (time-multiplexed crossbars)" in r for r in remarks), remarks

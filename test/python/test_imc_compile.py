@@ -27,7 +27,7 @@ def test_tiled_pipeline_compiles_runs_and_reports(tmp_path, capsys):
     report = json.loads((out / "lenet5.json").read_text())
     totals = report["totals"]
     assert report["max_relative_error"] < 1e-4
-    assert totals["dram_read_bytes"] + totals["dram_write_bytes"] >= report["lower_bound_bytes"] > 0
+    assert totals["dram_read_bytes"] + totals["dram_write_bytes"] >= report["layer_at_a_time_bound_bytes"] > 0
 
 
 def test_unknown_pipeline_is_an_error(tmp_path, capsys):

@@ -249,5 +249,5 @@ def test_streamed_input_bound_stays_with_the_layer_that_loads_it():
     conv = rows["conv"]
     assert conv.counters.dram_read_bytes >= x.numel() * x.element_size()
     for row in rows.values():
-        if row.lower_bound_bytes is not None:
-            assert row.counters.dram_read_bytes + row.counters.dram_write_bytes == row.lower_bound_bytes, row.name
+        if row.layer_bound_bytes is not None:
+            assert row.counters.dram_read_bytes + row.counters.dram_write_bytes == row.layer_bound_bytes, row.name
