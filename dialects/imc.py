@@ -588,10 +588,17 @@ class MvmOp(Imc.Operation, name="mvm", traits=[Pure]):
     (c <= crossbar cols): `result = input @ tile`. Inputs of `input_bits` go
     through `dac_bits` DACs (bit-serial over ceil(input_bits / dac_bits)
     cycles); each column's partial sum goes through an `adc_bits` ADC
-    (0 = digital, no ADC).
+    (0 = digital, no ADC). The ADC spans +-`adc_full_scale`, in units of a
+    column sum of input digits times cell levels: a calibrated range (set by
+    `imc.calibration`), or 0.0, uncalibrated: the hardware's `adc_range`
+    times the largest possible column sum.
 
     Example:
-        %p = "imc.mvm"(%xb, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64}
+        %p = "imc.mvm"(%xb, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64,
+                input_bits = 8 : i64}
+            : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+        %q = "imc.mvm"(%xb, %x) {adc_bits = 8 : i64, adc_full_scale = 412.0 : f32, dac_bits = 1 : i64,
+                input_bits = 8 : i64}
             : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
     """
 
@@ -601,6 +608,7 @@ class MvmOp(Imc.Operation, name="mvm", traits=[Pure]):
     adc_bits: ir.IntegerAttr
     input_bits: ir.IntegerAttr
     result: Result[ir.RankedTensorType]
+    adc_full_scale: ir.FloatAttr = ext.attribute(default_factory=lambda: ir.FloatAttr.get_f32(0.0))
 
     @_verifier
     def verify_invariants(self) -> bool:
@@ -619,6 +627,11 @@ class MvmOp(Imc.Operation, name="mvm", traits=[Pure]):
             return _fail(self, f"result has {y.shape[1]} columns but the crossbar has {geometry[1]}")
         if x.shape[0] != y.shape[0]:
             return _fail(self, f"result batch {y.shape[0]} does not match input batch {x.shape[0]}")
+        full_scale = ir.FloatAttr(self.adc_full_scale).value
+        if not math.isfinite(full_scale) or full_scale < 0:
+            return _fail(self, f"adc_full_scale must be 0 (uncalibrated) or a positive finite number, got {full_scale}")
+        if full_scale > 0 and _int(self.adc_bits) == 0:
+            return _fail(self, "adc_full_scale is set but adc_bits = 0 (no ADC)")
         return (
             _check_range(self, "dac_bits", _int(self.dac_bits), _DAC_BITS)
             and _check_range(self, "adc_bits", _int(self.adc_bits), _ADC_BITS)

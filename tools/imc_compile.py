@@ -54,6 +54,21 @@ def _input_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+def _calibration_policy(text: str):
+    """`--calibrate`: a policy of `imc.calibration`, or False for 'off'."""
+    from argparse import ArgumentTypeError
+
+    from imc.calibration import POLICY_HELP, check_policy
+
+    if text == "off":
+        return False
+    try:
+        check_policy(text)
+    except ValueError:
+        raise ArgumentTypeError(f"{text!r} is not 'off' or {POLICY_HELP}") from None
+    return text
+
+
 def _arg_parser():
     p = ArgumentParser(prog="imc-compile", description="Compile a PyTorch model for an IMC chip, run it and report.")
     p.add_argument("model", nargs="?", help="zoo model name or path/to/file.py:ClassName")
@@ -63,6 +78,14 @@ def _arg_parser():
         "--input-shape", action="append", default=[], type=_input_shape, metavar="D0,D1,...", help="one per model input"
     )
     p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument(
+        "--calibrate",
+        default=None,
+        type=_calibration_policy,
+        metavar="POLICY",
+        help="ADC calibration on the example inputs for quantized/noisy: max (default), pNN.N (a percentile, "
+        "e.g. p99.9) or off",
+    )
     p.add_argument(
         "--pipeline",
         default="imc-default",
@@ -291,7 +314,14 @@ def _compile_and_check(args, hardware, name: str, json_path: str, figure_path: s
     try:
         pipeline = args.pipeline if args.pipeline.startswith("builtin.module(") else f"builtin.module({args.pipeline})"
         compiled = imc.compile(
-            model, inputs, hardware=hardware, precision=args.precision, seed=args.seed, pipeline=pipeline, progress=progress
+            model,
+            inputs,
+            hardware=hardware,
+            precision=args.precision,
+            seed=args.seed,
+            pipeline=pipeline,
+            progress=progress,
+            calibrate=args.calibrate,
         )
     except (HardwareError, PipelineError) as exc:
         progress.failed()

@@ -24,7 +24,7 @@ __all__ = ["imc_backend", "last_report", "compiled_graphs"]
 _GRAPHS: list = []
 _LAST: list = [None]
 
-OPTIONS = ("hardware", "precision", "seed")
+OPTIONS = ("hardware", "precision", "seed", "calibrate")
 
 
 def last_report():

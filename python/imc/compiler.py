@@ -24,7 +24,7 @@ class CompiledModel:
     what the passes said, `.timings` the compile stages in seconds.
     """
 
-    def __init__(self, module, context, hardware, remarks, timings, *, precision, seed):
+    def __init__(self, module, context, hardware, remarks, timings, *, precision, seed, calibrate=None):
         self.module = module
         self.context = context
         self.hardware = hardware
@@ -35,6 +35,25 @@ class CompiledModel:
             _check_executable(self._runner)
         self._mlir = None
         self._bounds = None
+        self.seed = seed
+        # The ADC calibration still to do on the first inputs (None: done or off).
+        self._calibration_policy = _calibration_policy(calibrate, precision)
+
+    def calibrate(self, inputs, policy: str | None = None) -> dict:
+        """Sets every MVM's ADC range from its partial sums on `inputs`
+        (`imc.calibration`; `policy` defaults to the one given to `compile`, else
+        "max"). Recorded in the IR (`adc_full_scale`) and in
+        `report.extra["adc_calibration"]`; call before the first run."""
+        from imc.calibration import calibrate
+
+        policy = policy or self._calibration_policy or "max"
+        arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
+        with self.context:
+            summary = calibrate(self.module, self.hardware, arrays, policy=policy, seed=self.seed)
+        self._calibration_policy = None
+        self._mlir = None
+        self.report.extra["adc_calibration"] = summary
+        return summary
 
     @property
     def report(self):
@@ -64,7 +83,11 @@ class CompiledModel:
         return self._mlir
 
     def run_tensors(self, inputs) -> list:
-        """Runs on a list of torch tensors; returns a list of torch tensors."""
+        """Runs on a list of torch tensors; returns a list of torch tensors.
+        A pending ADC calibration (`torch.compile` has no example inputs at
+        compile time) runs first, on these inputs."""
+        if self._calibration_policy is not None:
+            self.calibrate(inputs)
         arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
         with self.context:
             outputs = self._runner(*arrays)
@@ -87,11 +110,15 @@ def compile(
     seed: int = 0,
     pipeline: str = DEFAULT_PIPELINE,
     progress=None,
+    calibrate: bool | str | None = None,
 ) -> CompiledModel:
     """Imports `model` with `example_inputs`, maps it to crossbars, places it.
 
     `hardware` is a preset name, a TOML path or a `Hardware`; `precision` one
-    of ideal, quantized, noisy. `progress(stage)` is called as stages start.
+    of ideal, quantized, noisy. `calibrate`: the ADC calibration on the
+    example inputs (`imc.calibration`): a policy ("max", "p99.9", ...),
+    False for none; by default "max" for quantized and noisy, none for ideal.
+    `progress(stage)` is called as stages start.
     Raises `imc.pipeline.CompileError` (a `PipelineError`) when the model uses
     what imc cannot compile (dynamic or empty shapes, complex dtypes, ops the
     interpreter cannot execute; the diagnostics name the op and its source
@@ -100,14 +127,23 @@ def compile(
     """
     if not isinstance(example_inputs, (tuple, list)):
         example_inputs = (example_inputs,)
-    return _build(
+    _calibration_policy(calibrate, precision)  # a bad policy fails before any work
+    compiled = _build(
         lambda context: import_torch(model, tuple(example_inputs), context=context),
         hardware=hardware,
         precision=precision,
         seed=seed,
         pipeline=pipeline,
         progress=progress,
+        calibrate=calibrate,
     )
+    if compiled._calibration_policy is not None:
+        if progress:
+            progress("calibrate")
+        t0 = time.perf_counter()
+        compiled.calibrate(example_inputs)
+        compiled.timings["calibrate"] = time.perf_counter() - t0
+    return compiled
 
 
 def compile_graph(
@@ -118,9 +154,11 @@ def compile_graph(
     precision: str = "ideal",
     seed: int = 0,
     pipeline: str = DEFAULT_PIPELINE,
+    calibrate: bool | str | None = None,
 ) -> CompiledModel:
     """Like `compile`, for an ATen-level FX graph (what `aot_autograd` hands a
-    backend); placeholders with a true `weight_args` entry are parameters."""
+    backend); placeholders with a true `weight_args` entry are parameters.
+    The ADC calibration, if any, runs on the first call's inputs."""
     from imc.frontend import import_graph
 
     return _build(
@@ -129,10 +167,27 @@ def compile_graph(
         precision=precision,
         seed=seed,
         pipeline=pipeline,
+        calibrate=calibrate,
     )
 
 
-def _build(importer, *, hardware, precision, seed, pipeline, progress=None) -> CompiledModel:
+def _calibration_policy(calibrate, precision: str) -> str | None:
+    """The calibration policy to apply (None: none), checked."""
+    from imc.calibration import check_policy
+
+    if calibrate is None:
+        calibrate = precision != "ideal"
+    if calibrate is False or precision == "ideal":
+        return None
+    policy = "max" if calibrate is True else calibrate
+    try:
+        check_policy(policy)
+    except ValueError as exc:
+        raise ValueError(f"imc.compile: calibrate={calibrate!r}: {exc}") from None
+    return policy
+
+
+def _build(importer, *, hardware, precision, seed, pipeline, progress=None, calibrate=None) -> CompiledModel:
     hw = Hardware.resolve(hardware)
     context = make_context()
     timings = {}
@@ -147,7 +202,7 @@ def _build(importer, *, hardware, precision, seed, pipeline, progress=None) -> C
             progress("map")
         remarks = run_pipeline(module, pipeline, hardware=hw)
         timings["map"] = time.perf_counter() - t1
-    return CompiledModel(module, context, hw, remarks, timings, precision=precision, seed=seed)
+    return CompiledModel(module, context, hw, remarks, timings, precision=precision, seed=seed, calibrate=calibrate)
 
 
 def _check_executable(runner: Runner) -> None:

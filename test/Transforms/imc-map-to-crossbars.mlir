@@ -17,7 +17,7 @@
 // CHECK: %[[WCR:.*]] = tensor.collapse_shape %[[WC]] {{\[}}[0], [1, 2, 3]] : tensor<4x2x3x3xf32> into tensor<4x18xf32>
 // CHECK: %[[COLS:.*]] = "imc.im2col"(%[[X]]) {dilations = array<i64: 1, 1>, kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>} : (tensor<1x2x6x6xf32>) -> tensor<16x18xf32>
 // CHECK: %[[XB0:.*]] = "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<4x18xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-// CHECK: %[[P0:.*]] = "imc.mvm"(%[[XB0]], %[[COLS]]) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<16x18xf32>) -> tensor<16x4xf32>
+// CHECK: %[[P0:.*]] = "imc.mvm"(%[[XB0]], %[[COLS]]) {adc_bits = 8 : i64, adc_full_scale = 0.000000e+00 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<16x18xf32>) -> tensor<16x4xf32>
 // CHECK: "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, offset = array<i64: 18, 4>, slice = 1 : i64
 // CHECK: "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, offset = array<i64: 36, 8>, slice = 2 : i64
 // CHECK: "imc.program"(%[[WCR]]) {array = 0 : i64, cell_bits = 2 : i64, offset = array<i64: 54, 12>, slice = 3 : i64

@@ -20,6 +20,6 @@
 // NOSPARE: remark: [imc-place-crossbars] duplicate: no layer could be copied
 func.func @one_layer(%w: tensor<8x6xf32>, %x: tensor<4x8xf32>) -> tensor<4x6xf32> {
   %p = "imc.program"(%w) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<8x6xf32>) -> !imc.xbar<16 : i64, 16 : i64>
-  %y = "imc.mvm"(%p, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<16 : i64, 16 : i64>, tensor<4x8xf32>) -> tensor<4x6xf32>
+  %y = "imc.mvm"(%p, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<16 : i64, 16 : i64>, tensor<4x8xf32>) -> tensor<4x6xf32>
   return %y : tensor<4x6xf32>
 }

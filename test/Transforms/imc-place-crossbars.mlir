@@ -28,8 +28,8 @@ func.func @fits(%a: tensor<128x128xf32>, %b: tensor<4x4xf32>, %x: tensor<1x128xf
   %xa0 = "imc.program"(%a) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 4 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   %xa1 = "imc.program"(%a) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 4 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   %xb = "imc.program"(%b) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<4x4xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  %p0 = "imc.mvm"(%xa0, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x128xf32>
-  %p1 = "imc.mvm"(%xa1, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x128xf32>
+  %p0 = "imc.mvm"(%xa0, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x128xf32>
+  %p1 = "imc.mvm"(%xa1, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x128xf32>
   %y = "imc.accumulate"(%p0, %p1) {shifts = array<i64: 0, 4>} : (tensor<1x128xf32>, tensor<1x128xf32>) -> tensor<1x128xf32>
   return %y, %x : tensor<1x128xf32>, tensor<1x128xf32>
 }

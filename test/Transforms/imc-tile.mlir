@@ -16,7 +16,7 @@
 // CHECK-DAG: %[[X1:.*]] = tensor.extract_slice %[[X]][0, 128] [4, 72] [1, 1] : tensor<4x200xf32> to tensor<4x72xf32>
 // CHECK: %[[T00:.*]] = tensor.extract_slice %[[W]][0, 0] [128, 128] [1, 1] : tensor<200x150xf32> to tensor<128x128xf32>
 // CHECK: %[[XB0:.*]] = "imc.program"(%[[T00]]) {array = -1 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-// CHECK: %[[P0:.*]] = "imc.mvm"(%[[XB0]], %[[X0]]) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<4x128xf32>) -> tensor<4x128xf32>
+// CHECK: %[[P0:.*]] = "imc.mvm"(%[[XB0]], %[[X0]]) {adc_bits = 8 : i64, adc_full_scale = 0.000000e+00 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<4x128xf32>) -> tensor<4x128xf32>
 // CHECK: %[[XB1:.*]] = "imc.program"(%[[T00]]) {{.*}}slice = 1 : i64
 // CHECK: %[[P1:.*]] = "imc.mvm"(%[[XB1]], %[[X0]])
 // CHECK: %[[XB2:.*]] = "imc.program"(%[[T00]]) {{.*}}slice = 2 : i64
@@ -46,7 +46,7 @@
 // OPT: tensor.extract_slice %[[X]][0, 192] [4, 8] [1, 1] : tensor<4x200xf32> to tensor<4x8xf32>
 // OPT: %[[T:.*]] = tensor.extract_slice %[[W]][0, 0] [64, 32] [1, 1] : tensor<200x150xf32> to tensor<64x32xf32>
 // OPT: "imc.program"(%[[T]]) {array = -1 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = false, weight_bits = 4 : i64} : (tensor<64x32xf32>) -> !imc.xbar<64 : i64, 32 : i64>
-// OPT: "imc.mvm"(%{{.*}}, %{{.*}}) {adc_bits = 0 : i64, dac_bits = 2 : i64, input_bits = 6 : i64} : (!imc.xbar<64 : i64, 32 : i64>, tensor<4x64xf32>) -> tensor<4x32xf32>
+// OPT: "imc.mvm"(%{{.*}}, %{{.*}}) {adc_bits = 0 : i64, adc_full_scale = 0.000000e+00 : f32, dac_bits = 2 : i64, input_bits = 6 : i64} : (!imc.xbar<64 : i64, 32 : i64>, tensor<4x64xf32>) -> tensor<4x32xf32>
 // OPT: "imc.program"(%[[T]]) {{.*}}slice = 1 : i64
 // OPT-NOT: slice = 2
 // OPT: tensor.extract_slice %[[W]][192, 0] [8, 32] [1, 1] : tensor<200x150xf32> to tensor<8x32xf32>

@@ -106,7 +106,7 @@ def _program(tile: str, array: int, res: str, x: str, loc: str) -> str:
     return (
         f'%p{res} = "imc.program"(%{tile}) {{offset = array<i64: 0, 0>, array = {array} : i64, cell_bits = 2 : i64, slice = 0 : i64, '
         f"transpose = false, weight_bits = 2 : i64}} : (tensor<4x4xf32>) -> !imc.xbar<4 : i64, 4 : i64> loc(\"{loc}\")\n"
-        f'    %{res} = "imc.mvm"(%p{res}, %{x}) {{adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64}}'
+        f'    %{res} = "imc.mvm"(%p{res}, %{x}) {{adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64}}'
         f' : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x4xf32>) -> tensor<1x4xf32> loc("{loc}")\n'
     )
 

@@ -41,6 +41,7 @@ LAYERS = {
     "imc.runtime": SIMULATION,
     "imc.report": SIMULATION,
     "imc.analysis": SIMULATION,
+    "imc.calibration": SIMULATION,
     "imc": DRIVER,  # the package itself: `imc.compile`, re-exports
     "imc.frontend": DRIVER,
     "imc.models": DRIVER,

@@ -76,6 +76,7 @@ def test_spec_file_model_is_relative_to_the_sweep_file(tmp_path):
         ("[sweep]\nhardware = 'isac'\n[[model]]\nname = 'mlp'\n", r"sweep\.hardware: .*did you mean 'isaac'"),
         ("[sweep]\nprecision = 'exact'\n[[model]]\nname = 'mlp'\n", r"sweep\.precision = 'exact' is not one of"),
         ("[sweep]\nstrategy = 'random'\n[[model]]\nname = 'mlp'\n", r"sweep\.points is required"),
+        ("[sweep]\ncalibration = ['p120']\n[[model]]\nname = 'mlp'\n", r"sweep\.calibration = 'p120' is not 'off', 'max'"),
         ("[sweep]\nstrtegy = 'grid'\n[[model]]\nname = 'mlp'\n", r"unknown key 'sweep\.strtegy' \(did you mean 'sweep\.strategy'\?\)"),
         ("[sweep]\n", r"no models"),
         ("[sweep\n", r"TOML syntax error"),
@@ -95,6 +96,7 @@ def test_point_keys_follow_what_changes_the_result():
     assert Point.make(spec, mlp, spec.grid()[1]).key != a.key
     assert Point.make(spec, lenet, spec.grid()[0]).key != a.key
     assert Point.make(spec, mlp, {**spec.grid()[0], "precision": "noisy"}).key != a.key
+    assert Point.make(spec, mlp, {**spec.grid()[0], "calibration": "off"}).key != a.key
     reseeded = _spec(SMALL.replace("seed = 3", "seed = 4"))
     assert Point.make(reseeded, reseeded.models[0], spec.grid()[0]).key != a.key
 
@@ -271,3 +273,11 @@ def test_results_columns_are_documented():
     for col in COLUMNS:
         assert f"`{col}`" in doc, col
     json.dumps(COLUMNS)
+
+
+def test_calibration_is_a_dimension():
+    spec = _spec(SMALL.replace('precision = ["quantized"]', 'precision = ["quantized"]\ncalibration = ["off", "max", "p99.9"]'))
+    assert spec.calibrations == ("off", "max", "p99.9")
+    assert spec.space_size == 3 * _spec().space_size
+    assert {c["calibration"] for c in spec.grid()} == {"off", "max", "p99.9"}
+    assert _spec().calibrations == ("max",)  # the default: calibrated, as imc.compile

@@ -22,7 +22,7 @@ __all__ = ["Point", "COLUMNS", "evaluate", "imc_version", "build_model"]
 
 #: Columns of the results file, in order.
 COLUMNS = (
-    "key", "status", "error", "model", "pipeline", "precision", "params",
+    "key", "status", "error", "model", "pipeline", "precision", "calibration", "params",
     "energy_pj", "latency_ns", "dram_read_bytes", "dram_write_bytes", "dram_bytes",
     "spad_read_bytes", "spad_write_bytes", "mvm_count", "adc_conversions", "xbar_cells_programmed",
     "crossbars_used", "total_crossbars", "area_mm2",
@@ -57,31 +57,39 @@ class Point:
     seed: int
     key: str
     reference: str = "ideal"
+    calibration: str = "max"  # the ADC calibration policy, "off" for none
 
     @classmethod
     def make(cls, spec: SweepSpec, model: ModelSpec, combo: dict[str, Any]) -> "Point":
         """The point of ``model`` at grid combination ``combo``; the hardware
-        is validated (raises :class:`imc.hardware.HardwareError`)."""
+        is validated (raises :class:`imc.hardware.HardwareError`); a combo
+        without ``calibration`` gets "max", the default of ``imc.compile``."""
         hw = spec.hardware_for(combo)
+        combo = {"calibration": "max", **combo}
         params = tuple((k, combo[k]) for k, _ in spec.params)
         identity = {
             "model": model.identity(),
             "hardware": hw.to_dict(),
             "pipeline": combo["pipeline"],
             "precision": combo["precision"],
+            "calibration": combo["calibration"],
             "seed": spec.seed,
             "imc": imc_version(),
         }
         if spec.reference != "ideal":  # keys of ideal-reference points stay as they were
             identity["reference"] = spec.reference
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-        return cls(model, params, hw.to_dict(), combo["pipeline"], combo["precision"], spec.seed, key, spec.reference)
+        return cls(
+            model, params, hw.to_dict(), combo["pipeline"], combo["precision"], spec.seed, key, spec.reference,
+            combo["calibration"],
+        )
 
     def row(self, **values) -> dict[str, Any]:
         """A results row for this point (missing columns empty)."""
         row = dict.fromkeys(COLUMNS, "")
         row.update(
             key=self.key, model=self.model.label, pipeline=self.pipeline, precision=self.precision,
+            calibration=self.calibration,
             params=json.dumps(dict(self.params)), batch=self.model.batch, imc_version=imc_version(),
         )
         row.update(values)
@@ -150,7 +158,10 @@ def evaluate(point: Point) -> dict[str, Any]:
         net, inputs = build_model(point.model, point.seed)
         hw = Hardware.from_dict(point.hardware)
         pipeline = point.pipeline if point.pipeline.startswith("builtin.module(") else f"builtin.module({point.pipeline})"
-        compiled = imc.compile(net, inputs, hardware=hw, precision=point.precision, seed=point.seed, pipeline=pipeline)
+        calibrate = False if point.calibration == "off" else point.calibration
+        compiled = imc.compile(
+            net, inputs, hardware=hw, precision=point.precision, seed=point.seed, pipeline=pipeline, calibrate=calibrate
+        )
         t1 = time.perf_counter()
         out = compiled(*inputs)
         out = out[0] if isinstance(out, tuple) else out

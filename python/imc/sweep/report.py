@@ -62,18 +62,18 @@ def pareto(rows: list[dict], objectives=OBJECTIVES) -> list[dict]:
 
 
 def _varied(rows: list[dict]) -> list[str]:
-    """Parameters (hardware keys, pipeline, precision) that take more than one value."""
+    """Parameters (hardware keys, pipeline, precision, calibration) that take more than one value."""
     names = []
     for r in rows:
         for k in r["params"]:
             if k not in names:
                 names.append(k)
-    names += ["pipeline", "precision"]
+    names += ["pipeline", "precision", "calibration"]
     return [n for n in names if len({repr(_value(r, n)) for r in rows}) > 1]
 
 
 def _value(row: dict, name: str):
-    return row[name] if name in ("pipeline", "precision") else row["params"].get(name)
+    return row[name] if name in ("pipeline", "precision", "calibration") else row["params"].get(name)
 
 
 def _by_model(rows):

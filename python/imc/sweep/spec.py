@@ -6,6 +6,7 @@ A sweep file is TOML (``docs/sweep.md``)::
     hardware = "default"            # base: a preset name or a .toml file
     pipeline = ["imc-default"]      # one or more named pipelines
     precision = ["quantized"]       # ideal, quantized, noisy (accuracy is against ideal)
+    calibration = ["max"]           # ADC calibration policies: "max", "p99.9", ..., "off"
     reference = "ideal"             # or "float": compare with PyTorch instead (one interpreter run less)
     strategy = "grid"               # grid | random | optuna
     points = 8                      # random/optuna: points per model
@@ -45,9 +46,17 @@ __all__ = ["ModelSpec", "SweepSpec", "SweepError", "load_spec", "parse_spec", "P
 
 PRECISIONS = ("ideal", "quantized", "noisy")
 STRATEGIES = ("grid", "random", "optuna")
-_SWEEP_KEYS = ("hardware", "pipeline", "precision", "strategy", "points", "seed", "sampler", "name", "reference")
+_SWEEP_KEYS = (
+    "hardware", "pipeline", "precision", "calibration", "strategy", "points", "seed", "sampler", "name", "reference",
+)
 REFERENCES = ("ideal", "float")
 _MODEL_KEYS = ("name", "file", "label", "batch", "input_shapes", "args", "inputs")
+
+
+def _is_calibration_policy(policy: str) -> bool:
+    """'max' or 'pNN.N' with 0 < NN.N <= 100 (as `imc.calibration.check_policy`)."""
+    m = re.fullmatch(r"p(\d+(?:\.\d*)?)", policy)
+    return policy == "max" or (m is not None and 0 < float(m.group(1)) <= 100)
 
 
 class SweepError(ValueError):
@@ -94,6 +103,7 @@ class SweepSpec:
     params: tuple[tuple[str, tuple[Any, ...]], ...]  # (dotted hardware key, values)
     pipelines: tuple[str, ...] = ("imc-default",)
     precisions: tuple[str, ...] = ("quantized",)
+    calibrations: tuple[str, ...] = ("max",)  # ADC calibration policies ("off": none)
     strategy: str = "grid"
     points: int | None = None
     seed: int = 0
@@ -104,8 +114,13 @@ class SweepSpec:
     @property
     def dimensions(self) -> list[tuple[str, tuple[Any, ...]]]:
         """Every varied dimension of one model's space, hardware keys first,
-        then ``pipeline`` and ``precision``."""
-        return [*self.params, ("pipeline", self.pipelines), ("precision", self.precisions)]
+        then ``pipeline``, ``precision`` and ``calibration``."""
+        return [
+            *self.params,
+            ("pipeline", self.pipelines),
+            ("precision", self.precisions),
+            ("calibration", self.calibrations),
+        ]
 
     @property
     def space_size(self) -> int:
@@ -185,6 +200,12 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str = ".") -> S
     for p in precisions:
         if p not in PRECISIONS:
             raise SweepError(f"{where}: sweep.precision = {p!r} is not one of {', '.join(PRECISIONS)}")
+    calibrations = _str_list(where, "sweep.calibration", sweep.get("calibration", ["max"]))
+    for c in calibrations:
+        if c != "off" and not _is_calibration_policy(c):
+            raise SweepError(
+                f"{where}: sweep.calibration = {c!r} is not 'off', 'max' or 'pNN.N' (a percentile, e.g. 'p99.9')"
+            )
     strategy = sweep.get("strategy", "grid")
     if strategy not in STRATEGIES:
         raise SweepError(f"{where}: sweep.strategy = {strategy!r} is not one of {', '.join(STRATEGIES)}")
@@ -226,6 +247,7 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str = ".") -> S
         params=params,
         pipelines=tuple(pipelines),
         precisions=tuple(precisions),
+        calibrations=tuple(calibrations),
         strategy=strategy,
         points=points,
         seed=seed,

@@ -65,7 +65,7 @@ func.func @operand_union_kind(%t: vector<128x64xf32>) {
 // Wrong operand kind: a dialect type (!imc.xbar) expected.
 func.func @operand_xbar_kind(%xb: tensor<128x128xf32>, %v: tensor<1x128xf32>) {
   // expected-error @+1 {{'imc.mvm' op operand 'xbar' must be of kind !imc.xbar, got tensor<128x128xf32>}}
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (tensor<128x128xf32>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (tensor<128x128xf32>, tensor<1x128xf32>) -> tensor<1x64xf32>
   return
 }
 
@@ -348,7 +348,7 @@ func.func @program_array(%t: tensor<128x64xf32>) {
 
 func.func @mvm_geometry(%xb: !imc.xbar<128 : i64, -4 : i64>, %v: tensor<1x128xf32>) {
   // expected-error @+1 {{'imc.mvm' op crossbar geometry 128x-4 must be positive}}
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, -4 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, -4 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
   return
 }
 
@@ -356,7 +356,7 @@ func.func @mvm_geometry(%xb: !imc.xbar<128 : i64, -4 : i64>, %v: tensor<1x128xf3
 
 func.func @mvm_input_rank(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<128xf32>) {
   // expected-error @+1 {{'imc.mvm' op input must have rank 2 (batch x rows), got rank 1}}
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<128xf32>) -> tensor<1x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<128xf32>) -> tensor<1x64xf32>
   return
 }
 
@@ -364,7 +364,23 @@ func.func @mvm_input_rank(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<128xf
 
 func.func @mvm_result_rank(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x128xf32>) {
   // expected-error @+1 {{'imc.mvm' op result must have rank 2 (batch x cols), got rank 3}}
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x1x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x1x64xf32>
+  return
+}
+
+// -----
+
+func.func @mvm_adc_full_scale_negative(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x128xf32>) {
+  // expected-error @+1 {{'imc.mvm' op adc_full_scale must be 0 (uncalibrated) or a positive finite number, got -3.0}}
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = -3.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  return
+}
+
+// -----
+
+func.func @mvm_adc_full_scale_without_adc(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x128xf32>) {
+  // expected-error @+1 {{'imc.mvm' op adc_full_scale is set but adc_bits = 0 (no ADC)}}
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 0 : i64, adc_full_scale = 8.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
   return
 }
 
@@ -372,7 +388,7 @@ func.func @mvm_result_rank(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x12
 
 func.func @mvm_input_rows(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x256xf32>) {
   // expected-error @+1 {{'imc.mvm' op input has 256 rows but the crossbar has 128}}
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x256xf32>) -> tensor<1x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x256xf32>) -> tensor<1x64xf32>
   return
 }
 
@@ -380,7 +396,7 @@ func.func @mvm_input_rows(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x256
 
 func.func @mvm_result_cols(%xb: !imc.xbar<128 : i64, 64 : i64>, %v: tensor<1x128xf32>) {
   // expected-error @+1 {{'imc.mvm' op result has 128 columns but the crossbar has 64}}
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 64 : i64>, tensor<1x128xf32>) -> tensor<1x128xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 64 : i64>, tensor<1x128xf32>) -> tensor<1x128xf32>
   return
 }
 
@@ -388,7 +404,7 @@ func.func @mvm_result_cols(%xb: !imc.xbar<128 : i64, 64 : i64>, %v: tensor<1x128
 
 func.func @mvm_batch(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<4x128xf32>) {
   // expected-error @+1 {{'imc.mvm' op result batch 2 does not match input batch 4}}
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<4x128xf32>) -> tensor<2x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<4x128xf32>) -> tensor<2x64xf32>
   return
 }
 
@@ -396,7 +412,7 @@ func.func @mvm_batch(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<4x128xf32>
 
 func.func @mvm_dac_bits(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x128xf32>) {
   // expected-error @+1 {{'imc.mvm' op dac_bits = 0 is out of range [1, 16]}}
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 0 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 0 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
   return
 }
 
@@ -404,7 +420,7 @@ func.func @mvm_dac_bits(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x128xf
 
 func.func @mvm_adc_bits(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x128xf32>) {
   // expected-error @+1 {{'imc.mvm' op adc_bits = 17 is out of range [0, 16]}}
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 17 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 17 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
   return
 }
 
@@ -412,7 +428,7 @@ func.func @mvm_adc_bits(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x128xf
 
 func.func @mvm_input_bits(%xb: !imc.xbar<128 : i64, 128 : i64>, %v: tensor<1x128xf32>) {
   // expected-error @+1 {{'imc.mvm' op input_bits = 0 is out of range [1, 32]}}
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 0 : i64, dac_bits = 1 : i64, input_bits = 0 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 0 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 0 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
   return
 }
 

@@ -7,8 +7,10 @@ func.func @crossbar(%x: tensor<8x512xf32>, %w: tensor<1024x512xf32>, %t: tensor<
   %y = "imc.contract"(%x, %w) {kind = "linear", transpose_weight = true} : (tensor<8x512xf32>, tensor<1024x512xf32>) -> tensor<8x1024xf32>
   // CHECK: %[[XB:.*]] = "imc.program"(%{{.*}}) {array = 3 : i64, cell_bits = 2 : i64, offset = array<i64: 0, 0>, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = 3 : i64, cell_bits = 2 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
-  // CHECK: %[[P:.*]] = "imc.mvm"(%[[XB]], %{{.*}}) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
-  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  // CHECK: %[[P:.*]] = "imc.mvm"(%[[XB]], %{{.*}}) {adc_bits = 8 : i64, adc_full_scale = 0.000000e+00 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
+  // CHECK: "imc.mvm"(%[[XB]], %{{.*}}) {adc_bits = 8 : i64, adc_full_scale = 4.125000e+02 : f32, dac_bits = 1 : i64, input_bits = 8 : i64}
+  %q = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 412.5 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
   // CHECK: "imc.accumulate"(%[[P]], %[[P]]) {shifts = array<i64: 0, 2>} : (tensor<1x64xf32>, tensor<1x64xf32>) -> tensor<1x64xf32>
   %s = "imc.accumulate"(%p, %p) {shifts = array<i64: 0, 2>} : (tensor<1x64xf32>, tensor<1x64xf32>) -> tensor<1x64xf32>
   return %y, %s : tensor<8x1024xf32>, tensor<1x64xf32>

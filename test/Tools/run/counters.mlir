@@ -24,10 +24,10 @@ func.func @main() -> tensor<1x3xf32> {
   %p1 = "imc.program"(%w) {offset = array<i64: 0, 0>, array = 1 : i64, cell_bits = 2 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<2x3xf32>) -> !imc.xbar<4 : i64, 4 : i64>
   %p2 = "imc.program"(%w) {offset = array<i64: 0, 0>, array = 2 : i64, cell_bits = 2 : i64, slice = 2 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<2x3xf32>) -> !imc.xbar<4 : i64, 4 : i64>
   %p3 = "imc.program"(%w) {offset = array<i64: 0, 0>, array = 3 : i64, cell_bits = 2 : i64, slice = 3 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<2x3xf32>) -> !imc.xbar<4 : i64, 4 : i64>
-  %m0 = "imc.mvm"(%p0, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x3xf32>
-  %m1 = "imc.mvm"(%p1, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x3xf32>
-  %m2 = "imc.mvm"(%p2, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x3xf32>
-  %m3 = "imc.mvm"(%p3, %x) {adc_bits = 8 : i64, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x3xf32>
+  %m0 = "imc.mvm"(%p0, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x3xf32>
+  %m1 = "imc.mvm"(%p1, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x3xf32>
+  %m2 = "imc.mvm"(%p2, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x3xf32>
+  %m3 = "imc.mvm"(%p3, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x3xf32>
   %y = "imc.accumulate"(%m0, %m1, %m2, %m3) {shifts = array<i64: 0, 2, 4, 6>} : (tensor<1x3xf32>, tensor<1x3xf32>, tensor<1x3xf32>, tensor<1x3xf32>) -> tensor<1x3xf32>
   return %y : tensor<1x3xf32>
 }

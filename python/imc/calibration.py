@@ -1,0 +1,102 @@
+"""ADC calibration: each `imc.mvm`'s ADC range from partial-sum statistics.
+
+Uncalibrated, an ADC spans the largest column sum its crossbar could ever
+produce (`hardware.adc_range` times rows x largest input digit x largest cell
+level), so the few levels of a 6- or 8-bit ADC are spread over a range the
+real partial sums hardly use. Chips calibrate instead (aihwkit's bound
+management and `out_bound`; vendor flows that quantize, then compile): this
+module runs the placed program once on calibration inputs in `quantized`
+precision with the ADCs bypassed, records every `imc.mvm`'s partial sums
+(each input cycle's column sums, before conversion), and writes the op's
+`adc_full_scale` attribute from them. The interpreter then converts with
+`step = adc_full_scale / (2**(adc_bits-1) - 1)` and clips beyond it.
+
+Policies (`calibrate(..., policy=...)`, `imc.compile(..., calibrate=...)`):
+
+* `"max"`: the largest |partial sum| seen on the calibration inputs (no
+  clipping on them);
+* `"pNN.N"` (e.g. `"p99.9"`): that percentile of |partial sums|, per
+  execution of the op, the largest over executions (clips the rare largest
+  sums for a finer step).
+
+A calibrated range never exceeds the uncalibrated one. An op whose partial
+sums were all zero, or that did not run, keeps `adc_full_scale = 0.0`
+(uncalibrated). Input scaling needs no calibration: every input vector is
+already quantized against its own largest element (docs/interpreter.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from torch_mlir import ir
+
+from imc.ir_utils import layer_name
+
+__all__ = ["calibrate", "Calibration", "check_policy", "POLICY_HELP"]
+
+POLICY_HELP = "'max' (largest partial sum seen) or 'pNN.N' (a percentile, e.g. 'p99.9')"
+
+
+def check_policy(policy: str) -> float | None:
+    """The percentile of a policy (None for 'max'); ValueError if not a policy."""
+    if policy == "max":
+        return None
+    if isinstance(policy, str) and policy.startswith("p"):
+        try:
+            q = float(policy[1:])
+        except ValueError:
+            q = -1.0
+        if 0 < q <= 100:
+            return q
+    raise ValueError(f"calibration policy {policy!r} is not {POLICY_HELP}")
+
+
+class Calibration:
+    """Recorder the interpreter fills while calibrating (`Chip.calibration`)."""
+
+    def __init__(self, policy: str = "max"):
+        self.policy = policy
+        self.percentile = check_policy(policy)
+        self.ops: dict[int, list] = {}  # id(op) -> [op, statistic, uncalibrated full scale]
+
+    def record(self, op, partial: np.ndarray, uncalibrated: float) -> None:
+        """One execution of MVM `op`: its pre-ADC partial sums (cycles x batch x cols)."""
+        a = np.abs(partial)
+        stat = float(a.max()) if self.percentile is None else float(np.percentile(a, self.percentile))
+        entry = self.ops.get(id(op))
+        if entry is None:
+            self.ops[id(op)] = [op, stat, uncalibrated]
+        else:
+            entry[1] = max(entry[1], stat)
+
+    def apply(self) -> dict[str, list[float]]:
+        """Writes `adc_full_scale` on every recorded op with an ADC; returns,
+        per layer, each op's calibrated range as a fraction of the uncalibrated one."""
+        fractions: dict[str, list[float]] = {}
+        for op, stat, uncalibrated in self.ops.values():
+            o = op.ir.operation
+            if ir.IntegerAttr(o.attributes["adc_bits"]).value <= 0 or stat <= 0:
+                continue
+            full_scale = min(stat, uncalibrated)
+            o.attributes["adc_full_scale"] = ir.FloatAttr.get_f32(full_scale)
+            fractions.setdefault(layer_name(o.location), []).append(full_scale / uncalibrated)
+        return fractions
+
+
+def calibrate(module, hardware, inputs, *, policy: str = "max", seed: int = 0, entry: str = "main") -> dict:
+    """Calibrates the ADC range of every `imc.mvm` in `module` (in place) on
+    `inputs` (NumPy arrays, one call). Returns the summary the report keeps:
+    policy, number of calibrated MVM ops and, per layer, the mean calibrated
+    range as a fraction of the uncalibrated one."""
+    from imc.runtime import Runner
+
+    recorder = Calibration(policy)
+    runner = Runner(module, hardware, precision="quantized", seed=seed, entry=entry)
+    runner.chip.calibration = recorder
+    runner(*inputs)
+    fractions = recorder.apply()
+    return {
+        "policy": policy,
+        "mvm_ops": sum(len(v) for v in fractions.values()),
+        "layers": {name: float(np.mean(v)) for name, v in fractions.items()},
+    }

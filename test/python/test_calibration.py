@@ -1,0 +1,119 @@
+"""ADC calibration (`imc.calibration`): ranges from partial-sum statistics."""
+
+import numpy as np
+import pytest
+import torch
+from torch_mlir import ir
+
+import imc
+from imc import models
+from imc.hardware import Hardware
+from imc.ir_utils import walk_ops
+
+DEFAULT = Hardware.preset("default")
+
+
+def _lenet():
+    model = models.create("lenet5").eval()
+    x = models.example_inputs("lenet5")
+    with torch.no_grad():
+        ref = model(*x).numpy()
+    return model, x, ref
+
+
+def _rel_l2(y, ref) -> float:
+    return float(np.linalg.norm(y - ref) / np.linalg.norm(ref))
+
+
+def _full_scales(compiled) -> list[tuple[float, float]]:
+    """(adc_full_scale, uncalibrated full scale) of every MVM with an ADC."""
+    out = []
+    with compiled.context:
+        for o in walk_ops(compiled.module.operation, {"imc.mvm"}):
+            if ir.IntegerAttr(o.attributes["adc_bits"]).value == 0:
+                continue
+            rows = ir.RankedTensorType(o.operands[1].type).shape[1]
+            dac = ir.IntegerAttr(o.attributes["dac_bits"]).value
+            hw = compiled.hardware
+            uncalibrated = hw.adc_range * rows * (2**dac - 1) * (2**hw.cell_bits - 1)
+            out.append((ir.FloatAttr(o.attributes["adc_full_scale"]).value, uncalibrated))
+    return out
+
+
+@pytest.mark.parametrize("policy", ["max", "p99.9"])
+def test_calibration_reduces_quantized_error(policy):
+    model, x, ref = _lenet()
+    plain = imc.compile(model, x, precision="quantized", calibrate=False)
+    calibrated = imc.compile(model, x, precision="quantized", calibrate=policy)
+    e_plain = _rel_l2(plain(*x).numpy(), ref)
+    e_cal = _rel_l2(calibrated(*x).numpy(), ref)
+    assert e_cal < e_plain, (e_cal, e_plain)
+    summary = calibrated.report.extra["adc_calibration"]
+    assert summary["policy"] == policy and summary["mvm_ops"] > 0
+    assert all(0 < f <= 1 for f in summary["layers"].values())
+    assert "adc_calibration" not in plain.report.extra
+
+
+def test_calibrated_ranges_are_recorded_and_never_exceed_the_uncalibrated_one():
+    model, x, _ = _lenet()
+    compiled = imc.compile(model, x, precision="quantized")  # calibrated by default
+    scales = _full_scales(compiled)
+    assert scales and all(0 < fs <= un for fs, un in scales)
+    assert "adc_full_scale = " in compiled.mlir
+    plain = imc.compile(model, x, precision="quantized", calibrate=False)
+    assert all(fs == 0.0 for fs, _ in _full_scales(plain))
+
+
+def test_uncalibrated_equals_an_explicit_full_range():
+    # adc_full_scale = 0.0 means the hardware's full range: writing that range
+    # explicitly gives bit-identical outputs.
+    model, x, _ = _lenet()
+    plain = imc.compile(model, x, precision="quantized", calibrate=False)
+    explicit = imc.compile(model, x, precision="quantized", calibrate=False)
+    hw = explicit.hardware
+    with explicit.context:
+        for o in walk_ops(explicit.module.operation, {"imc.mvm"}):
+            rows = ir.RankedTensorType(o.operands[1].type).shape[1]
+            dac = ir.IntegerAttr(o.attributes["dac_bits"]).value
+            full = hw.adc_range * rows * (2**dac - 1) * (2**hw.cell_bits - 1)
+            o.attributes["adc_full_scale"] = ir.FloatAttr.get_f32(full)
+    assert np.array_equal(plain(*x).numpy(), explicit(*x).numpy())
+
+
+def test_a_narrow_range_clips():
+    # A range far below the partial sums clips them: the error grows.
+    model, x, ref = _lenet()
+    calibrated = imc.compile(model, x, precision="quantized")
+    narrow = imc.compile(model, x, precision="quantized")
+    with narrow.context:
+        for o in walk_ops(narrow.module.operation, {"imc.mvm"}):
+            fs = ir.FloatAttr(o.attributes["adc_full_scale"]).value
+            if fs > 0:
+                o.attributes["adc_full_scale"] = ir.FloatAttr.get_f32(fs / 16)
+    assert _rel_l2(narrow(*x).numpy(), ref) > 2 * _rel_l2(calibrated(*x).numpy(), ref)
+
+
+def test_ideal_is_not_calibrated():
+    model, x, _ = _lenet()
+    compiled = imc.compile(model, x, precision="ideal", calibrate="max")
+    assert all(fs == 0.0 for fs, _ in _full_scales(compiled))
+    assert "adc_calibration" not in compiled.report.extra
+
+
+@pytest.mark.parametrize("policy", ["min", "p0", "p101", "pxx", 3])
+def test_bad_policy_is_an_error_before_compiling(policy):
+    model, x, _ = _lenet()
+    with pytest.raises(ValueError, match="calibrate="):
+        imc.compile(model, x, precision="quantized", calibrate=policy)
+
+
+def test_backend_calibrates_on_the_first_call():
+    from imc.backend import last_report
+
+    model, x, ref = _lenet()
+    torch._dynamo.reset()
+    fast = torch.compile(model, backend="imc", options={"precision": "quantized"})
+    y = fast(*x).detach().numpy()
+    assert last_report().extra["adc_calibration"]["mvm_ops"] > 0
+    plain = imc.compile(model, x, precision="quantized", calibrate=False)
+    assert _rel_l2(y, ref) < _rel_l2(plain(*x).numpy(), ref)
