@@ -179,6 +179,14 @@ def main(argv=None) -> int:
             if "imc-tile-rows" in str(r) or "streamed in rows" in str(r) or "imc-check-buffers" in str(r):
                 print("   ", str(r).split("remark: ", 1)[-1])
         print(f"  imc, untiled (default pipeline): {u.dram_read_bytes + u.dram_write_bytes:,} B")
+        separate = imc.compile(layer, (x,), hardware=hw.replace(bit_slices="separate"), pipeline=TILED)
+        separate(x)
+        s = separate.report.totals
+        for label, c in (("adjacent (shared DACs, shift-add in the periphery)", t), ("separate (one array per slice)", s)):
+            print(
+                f"  bit slices {label}: {c.dac_conversions:,} DAC conversions, {c.adc_conversions:,} ADC conversions, "
+                f"{c.spad_read_bytes + c.spad_write_bytes:,} scratchpad bytes"
+            )
         print(f"  compulsory (weights once + input + output): {bounds.compulsory_bytes:,} B; ratio {moved / bounds.compulsory_bytes:.4f}")
         print(f"  ZigZag: {ZIGZAG_DRAM_BYTES:,} B and {ZIGZAG_REWRITES} crossbar rewrites ({ZIGZAG_DRAM_BYTES / bounds.compulsory_bytes:.2f}x)")
     return 0

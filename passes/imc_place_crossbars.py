@@ -366,6 +366,7 @@ def _split_mvms(program, extra_arrays: list[int]) -> None:
                         mvm.attributes["adc_bits"],
                         mvm.attributes["input_bits"],
                         tensor_type([hi - lo, out_t.shape[1]], out_t.element_type),
+                        adc_full_scale=mvm.attributes["adc_full_scale"],
                         loc=mvm.location,
                     ).result
                 )

@@ -95,8 +95,11 @@ class _Spec:
     pow2: bool = False
     required: bool = True
     default: Any = None
+    choices: tuple[str, ...] = ()  # "str": the allowed values (empty: any)
 
     def allowed(self) -> str:
+        if self.kind == "str" and self.choices:
+            return " or ".join(f'"{c}"' for c in self.choices)
         if self.kind == "str":
             return "a string"
         if self.pow2:
@@ -125,6 +128,9 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("dac_bits", "crossbar.dac_bits", "int", 1, 16),
     _Spec("adc_bits", "crossbar.adc_bits", "int", 0, 16),
     _Spec("adc_range", "crossbar.adc_range", "float", 0.0, 1.0, lo_open=True),
+    _Spec(
+        "bit_slices", "crossbar.bit_slices", "str", required=False, default="adjacent", choices=("adjacent", "separate")
+    ),
     _Spec("crossbars_per_core", "chip.crossbars_per_core", "int", 1, 65536),
     _Spec("cores", "chip.cores", "int", 1, 1 << 20),
     _Spec("clock_ghz", "chip.clock_ghz", "float", 0.0, lo_open=True),
@@ -209,6 +215,8 @@ def _check(spec: _Spec, value: Any, label: str, where: str) -> Any:
     if spec.kind == "str":
         if spec.attr == "name" and not value.strip():
             raise HardwareError(f"{where}: {label} = {_show(value)} must not be empty")
+        if spec.choices and value not in spec.choices:
+            raise HardwareError(f"{where}: {label} = {_show(value)} is not one of {spec.allowed()}")
         return value
     if spec.kind == "float":
         value = float(value)
@@ -395,6 +403,7 @@ class Hardware:
     dac_bits: int
     adc_bits: int
     adc_range: float
+    bit_slices: str  # "adjacent": a weight's slices share row DACs, shift-and-add in the periphery
     # [chip]
     crossbars_per_core: int
     cores: int

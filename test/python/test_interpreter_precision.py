@@ -24,7 +24,7 @@ from torch import nn
 
 import imc
 from imc.hardware import Hardware
-from imc.interpreter.imc import _exec, _static, check_spad_read, mvm_events
+from imc.interpreter.imc import _exec, _shares_periphery, _static, check_spad_read, mvm_events
 from imc.runtime import Runner
 
 
@@ -63,7 +63,7 @@ def reference_mvm(interp, op, args):
     partial = digits @ xb.conductance
     cell_max = 2**xb.cb - 1
     if st["adc"] > 0:
-        full = hw.adc_range * rows * (2 ** st["dac"] - 1) * cell_max
+        full = st["full_scale"] or hw.adc_range * rows * (2 ** st["dac"] - 1) * cell_max
         partial = _reference_adc(partial, st["adc"], full)
     weights = (2.0**shifts).astype(np.float32)
     y = np.tensordot(weights, partial, axes=(0, 0)) * xscale
@@ -71,7 +71,7 @@ def reference_mvm(interp, op, args):
         y = y * xb.scale
     if y.dtype != np.float32:
         y = y.astype(np.float32)
-    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes)
+    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=_shares_periphery(ex.chip, xb.s))
     row = ex.layer_of(op)
     row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
     ex.report.add(row, **events)

@@ -96,6 +96,7 @@ class Chip:
         self._contiguous = None
         self._last_quantized = None  # (key, read-only tile, Chip._quantized(tile))
         self.spad = None  # Scratchpad, created by the first imc.spad_alloc
+        self.calibration = None  # an `imc.calibration` recorder while calibrating
 
     def contiguous(self, x: np.ndarray) -> np.ndarray:
         """`x` in C order (NumPy's matmul is much slower on strided views);
@@ -200,6 +201,7 @@ def _static(op):
                 "dac": _int_attr(o, "dac_bits"),
                 "adc": _int_attr(o, "adc_bits"),
                 "ib": _int_attr(o, "input_bits"),
+                "full_scale": ir.FloatAttr(o.attributes["adc_full_scale"]).value,
             }
         elif op.name == "imc.accumulate":
             op.static = {"shifts": np.array(list(ir.DenseI64ArrayAttr(o.attributes["shifts"])), dtype=np.int64)}
@@ -426,10 +428,12 @@ def _add_read_noise(rng, partial: np.ndarray, std: np.ndarray) -> None:
         partial[active] += z
 
 
-def _mvm_converted(ex, st, xb, x, cycles) -> np.ndarray:
+def _mvm_converted(ex, op, st, xb, x, cycles) -> np.ndarray:
     """A `quantized` / `noisy` MVM (docs/interpreter.md): bit-serial inputs,
     an ADC per cycle, shift-and-add.  The cycles are a batch dimension of one
-    matmul, and the input's digits are shared with the other MVMs of it."""
+    matmul, and the input's digits are shared with the other MVMs of it.
+    While `chip.calibration` records (`imc.calibration`), the partial sums
+    are recorded and pass the ADC unconverted."""
     chip = ex.chip
     hw = chip.hardware
     rows = x.shape[1]
@@ -441,8 +445,10 @@ def _mvm_converted(ex, st, xb, x, cycles) -> np.ndarray:
     partial = _partials(inp, xb.conductance, column_max if exact else None)
     if noisy and hw.read_noise > 0:
         _add_read_noise(chip.rng, partial, hw.read_noise * cell_max * inp.norm)
-    if st["adc"] > 0:
-        _adc_inplace(partial, st["adc"], hw.adc_range * column_max)
+    if chip.calibration is not None:
+        chip.calibration.record(op, partial, hw.adc_range * column_max)
+    elif st["adc"] > 0:
+        _adc_inplace(partial, st["adc"], st["full_scale"] or hw.adc_range * column_max)
     weights = (2.0 ** (np.arange(cycles) * st["dac"])).astype(np.float32)
     y = np.tensordot(weights, partial, axes=(0, 0)) * inp.xscale
     if xb.scale is not None:
@@ -473,32 +479,63 @@ def mvm(interp, op, args):
         else:
             y = chip.contiguous(x) @ xb.conductance
     else:
-        y = _mvm_converted(ex, st, xb, x, cycles)
+        y = _mvm_converted(ex, op, st, xb, x, cycles)
     if y.dtype != np.float32:
         y = y.astype(np.float32)
-    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes)
+    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=_shares_periphery(chip, xb.s))
     row = ex.layer_of(op)
     row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
     ex.report.add(row, **events)
     return [y]
 
 
-def mvm_events(st: dict, batch: int, rows: int, cols: int, x_nbytes: int, y_nbytes: int) -> tuple[int, dict]:
+def _shares_periphery(chip, slice_index: int) -> bool:
+    """Whether an MVM on bit slice `slice_index` > 0 rides on slice 0's DACs,
+    input read and result write (`crossbar.bit_slices = "adjacent"`)."""
+    return slice_index > 0 and chip.hardware.bit_slices == "adjacent"
+
+
+def mvm_events(
+    st: dict, batch: int, rows: int, cols: int, x_nbytes: int, y_nbytes: int, *, shares_periphery: bool = False
+) -> tuple[int, dict]:
     """(MVM steps, report events) of one `imc.mvm` of a batch x rows input on a
-    rows x cols tile (`st`: the op's decoded dac/adc/input bits)."""
+    rows x cols tile (`st`: the op's decoded dac/adc/input bits).
+
+    `shares_periphery`: a higher bit slice of a weight tile whose slices sit
+    in adjacent columns of one array (ISAAC-style, `crossbar.bit_slices =
+    "adjacent"`): the row DACs and the input read are slice 0's, and its
+    column results are shifted and added into slice 0's in the periphery, so
+    it adds no DAC conversions and no scratchpad bytes (its ADCs still
+    convert)."""
     n_mvm = batch * (-(-st["ib"] // st["dac"]))
     return n_mvm, {
         "mvm": n_mvm,
-        "dac": n_mvm * rows,
+        "dac": 0 if shares_periphery else n_mvm * rows,
         "adc": n_mvm * cols if st["adc"] > 0 else 0,
-        "spad_read_bytes": x_nbytes,
-        "spad_write_bytes": y_nbytes,
+        "spad_read_bytes": 0 if shares_periphery else x_nbytes,
+        "spad_write_bytes": 0 if shares_periphery else y_nbytes,
     }
 
 
 def accumulate_events(n_args: int, out_size: int, in_nbytes: int, out_nbytes: int) -> dict:
-    """Report events of one `imc.accumulate` of `n_args` partial sums."""
+    """Report events of one `imc.accumulate` of `n_args` partial sums of
+    `in_nbytes` in all, all of which come from the scratchpad."""
     return {"digital_ops": out_size * n_args, "spad_read_bytes": in_nbytes, "spad_write_bytes": out_nbytes}
+
+
+def accumulate_events_for(chip, shifts, out_size: int, part_nbytes: int) -> dict:
+    """Report events of one `imc.accumulate` with `shifts` on `chip`.
+
+    With `crossbar.bit_slices = "adjacent"` the shifted partials (bit slices
+    > 0) were already added into their slice 0's result in the periphery:
+    only the unshifted ones (one per row tile) are read and summed, and an
+    accumulate of a single row tile costs nothing (its result is slice 0's)."""
+    n = len(shifts)
+    if chip.hardware.bit_slices == "adjacent":
+        n = sum(1 for s in shifts if s == 0)
+        if n <= 1:
+            return {}
+    return accumulate_events(n, out_size, n * part_nbytes, part_nbytes)
 
 
 @impl("imc.accumulate")
@@ -516,7 +553,7 @@ def accumulate(interp, op, args):
                 out += p * np.float32(2.0**s)
             else:
                 out += p
-    ex.report.add(ex.layer_of(op), **accumulate_events(len(args), out.size, sum(a.nbytes for a in args), out.nbytes))
+    ex.report.add(ex.layer_of(op), **accumulate_events_for(ex.chip, shifts, out.size, out.nbytes))
     return [out]
 
 
@@ -1074,17 +1111,22 @@ class ContractionGroup:
         itemsize = cols.dtype.itemsize
         if self.im2col_op is not None:
             add(self.im2col_op, {"spad_read_bytes": x.nbytes, "spad_write_bytes": cols.nbytes})
+        chip = ex.chip
         for acc_op, _, mvms in self.accs:
             out_cols = None
-            for mvm_op, prog_slot, _, _ in mvms:
+            for mvm_op, prog_slot, _, shift in mvms:
                 array, rows, ncols = self.tiles[prog_slot]
                 out_cols = ncols
-                n_mvm, ev = mvm_events(_static(mvm_op), batch, rows, ncols, batch * rows * itemsize, batch * ncols * 4)
+                # A shifted partial is a bit slice > 0 (imc-tile: shift = slice x cell_bits).
+                shared = shift != 0 and _shares_periphery(chip, 1)
+                n_mvm, ev = mvm_events(
+                    _static(mvm_op), batch, rows, ncols, batch * rows * itemsize, batch * ncols * 4, shares_periphery=shared
+                )
                 add(mvm_op, ev)
                 busy = bucket(mvm_op)[2]
                 busy[array] = busy.get(array, 0) + n_mvm
-            n = len(mvms)
-            add(acc_op, accumulate_events(n, batch * out_cols, n * batch * out_cols * 4, batch * out_cols * 4))
+            shifts = _static(acc_op)["shifts"]
+            add(acc_op, accumulate_events_for(chip, shifts, batch * out_cols, batch * out_cols * 4))
         return list(per_row.values())
 
 
