@@ -4,8 +4,10 @@
 
 // One 2x3 tile, 8-bit weights in 2-bit cells: 4 bit slices, so 4 programs of
 // 6 cells = 24 cells. Input 1x2 at 8 bits through 1-bit DACs: 8 cycles per MVM,
-// 4 MVMs -> 32 crossbar steps, 32 * 2 rows = 64 DAC and 32 * 3 cols = 96 ADC
-// conversions. x = [1, 2], W = [[1, 2, 3], [4, 5, 6]] -> x W = [9, 12, 15].
+// 4 MVMs -> 32 crossbar steps and 32 * 3 cols = 96 ADC conversions. The
+// default chip's bit slices are adjacent columns of one array sharing the row
+// DACs (crossbar.bit_slices = "adjacent"): 8 cycles * 2 rows = 16 DAC
+// conversions, not 64. x = [1, 2], W = [[1, 2, 3], [4, 5, 6]] -> x W = [9, 12, 15].
 
 // CHECK: result #0: float32[1, 3]
 // CHECK-NEXT: {{\[ *9\., 12\., 15\.\]}}
@@ -15,7 +17,7 @@
 // JSON: "xbar_cells_programmed": 24,
 // JSON: "xbar_program_events": 4,
 // JSON: "mvm_count": 32,
-// JSON: "dac_conversions": 64,
+// JSON: "dac_conversions": 16,
 // JSON: "adc_conversions": 96,
 func.func @main() -> tensor<1x3xf32> {
   %w = arith.constant dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32>
