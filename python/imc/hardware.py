@@ -134,6 +134,7 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("crossbars_per_core", "chip.crossbars_per_core", "int", 1, 65536),
     _Spec("cores", "chip.cores", "int", 1, 1 << 20),
     _Spec("clock_ghz", "chip.clock_ghz", "float", 0.0, lo_open=True),
+    _Spec("digital_lanes", "chip.digital_lanes", "int", 1, 1 << 16, required=False, default=1),
     _Spec("spad_bytes", "memory.scratchpad_bytes", "int", 1, 1 << 48),
     _Spec("spad_alignment", "memory.scratchpad_alignment", "int", 1, 4096, pow2=True),
     _Spec("dram_bandwidth_gbps", "memory.dram_bandwidth_gbps", "float", 0.0, lo_open=True),
@@ -408,6 +409,7 @@ class Hardware:
     crossbars_per_core: int
     cores: int
     clock_ghz: float
+    digital_lanes: int  # digital ops per cycle per core (for the latency bound)
     # [memory]
     spad_bytes: int
     spad_alignment: int

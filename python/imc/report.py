@@ -7,7 +7,7 @@ energy and latency come from the hardware description's cost table.
 import json
 from dataclasses import dataclass, field
 
-__all__ = ["Counters", "Report", "COUNTERS", "EVENTS", "price"]
+__all__ = ["Counters", "Report", "COUNTERS", "EVENTS", "price", "resource_times"]
 
 COUNTERS = (
     "dram_read_bytes",
@@ -42,10 +42,16 @@ class Counters:
     energy_pj: float = 0.0
     latency_ns: float = 0.0
     energy_by_event: dict = field(default_factory=dict)
+    latency_bound_ns: float = 0.0  # no schedule of these events on this chip is faster
+    bounding_resource: str = ""  # the resource whose work sets the bound
+    resource_ns: dict = field(default_factory=dict)  # resource -> its lower-bound time
 
     def to_dict(self) -> dict:
         d = {name: getattr(self, name) for name in COUNTERS}
         d["energy_by_event_pj"] = dict(self.energy_by_event)
+        d["latency_bound_ns"] = self.latency_bound_ns
+        d["bounding_resource"] = self.bounding_resource
+        d["resource_ns"] = dict(self.resource_ns)
         return d
 
 
@@ -135,12 +141,49 @@ def price(events: dict, hardware, busy: list[dict] = ()) -> Counters:
         + events["program_rows"] * l.cell_program
     )
     # Overlapped DMAs are split evenly between reads and writes' rates (equal
-    # in every preset); they hide behind the layer's other work.
+    # in every preset); they hide behind the layer's work that does not use
+    # DRAM (other DMAs share the channel).
     overlapped = events.get("overlapped_dram_bytes", 0) * max(l.dram_read_byte, l.dram_write_byte)
     dram = events["dram_read_bytes"] * l.dram_read_byte + events["dram_write_bytes"] * l.dram_write_byte
     overlapped = min(overlapped, dram)
-    c.latency_ns = serial - min(overlapped, serial - overlapped)
+    c.latency_ns = serial - min(overlapped, serial - dram)
+    c.resource_ns = resource_times(events, hardware, busy)
+    c.bounding_resource, c.latency_bound_ns = max(c.resource_ns.items(), key=lambda kv: kv[1], default=("", 0.0))
     return c
+
+
+def resource_times(events: dict, hardware, busy: list[dict] = ()) -> dict[str, float]:
+    """Lower bounds on the time each of the chip's resources needs for `events`
+    (docs/interpreter.md, "Latency bound"): no schedule, however it overlaps
+    layers and calls, finishes these events sooner than the largest of them.
+
+    * crossbars: each array performs its MVM steps one after another, so the
+      busiest array's steps x `latency.mvm` (steps on unplaced tiles, array
+      -1, are spread over all arrays); without per-array counts, all steps
+      spread over all arrays;
+    * programming: programmed rows x `latency.cell_program`, all arrays in
+      parallel;
+    * dram and scratchpad: bytes at their bandwidth (one channel each);
+    * digital: ops x `latency.digital_op` over `cores x digital_lanes` units.
+    """
+    l = hardware.latency
+    arrays = max(1, hardware.total_crossbars)
+    per_array: dict[int, int] = {}
+    for b in busy:
+        for array, steps in b.items():
+            per_array[array] = per_array.get(array, 0) + steps
+    unplaced = per_array.pop(-1, 0)
+    if per_array or unplaced:
+        steps = max(max(per_array.values(), default=0), (sum(per_array.values()) + unplaced) / arrays)
+    else:
+        steps = events["mvm"] / arrays
+    return {
+        "crossbars": steps * l.mvm,
+        "programming": events["program_rows"] * l.cell_program / arrays,
+        "dram": events["dram_read_bytes"] * l.dram_read_byte + events["dram_write_bytes"] * l.dram_write_byte,
+        "scratchpad": events["spad_read_bytes"] * l.spad_read_byte + events["spad_write_bytes"] * l.spad_write_byte,
+        "digital": events["digital_ops"] * l.digital_op / (hardware.cores * hardware.digital_lanes),
+    }
 
 
 class Report:
@@ -226,6 +269,10 @@ class Report:
         lines.append("-" * len(head))
         total = self.totals
         lines.append(fmt("total", total))
+        lines.append(
+            f"latency {total.latency_ns / 1e3:,.2f} us serialized over {self.calls} call(s); no schedule on this chip "
+            f"is faster than {total.latency_bound_ns / 1e3:,.2f} us ({total.bounding_resource}-bound)"
+        )
         if "floor_bytes" in self.extra:
             moved = total.dram_read_bytes + total.dram_write_bytes
             ratio = lambda b: f"{moved / b:.2f}x" if b else "-"  # noqa: E731

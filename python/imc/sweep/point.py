@@ -23,7 +23,7 @@ __all__ = ["Point", "COLUMNS", "evaluate", "imc_version", "build_model"]
 #: Columns of the results file, in order.
 COLUMNS = (
     "key", "status", "error", "model", "pipeline", "precision", "calibration", "params",
-    "energy_pj", "latency_ns", "dram_read_bytes", "dram_write_bytes", "dram_bytes",
+    "energy_pj", "latency_ns", "latency_bound_ns", "dram_read_bytes", "dram_write_bytes", "dram_bytes",
     "spad_read_bytes", "spad_write_bytes", "mvm_count", "adc_conversions", "xbar_cells_programmed",
     "crossbars_used", "total_crossbars", "area_mm2",
     "rel_l2_error", "top1_agreement", "float_rel_l2_error", "batch",
@@ -184,6 +184,7 @@ def evaluate(point: Point) -> dict[str, Any]:
             status="ok",
             energy_pj=totals.energy_pj,
             latency_ns=totals.latency_ns,
+            latency_bound_ns=totals.latency_bound_ns,
             dram_read_bytes=totals.dram_read_bytes,
             dram_write_bytes=totals.dram_write_bytes,
             dram_bytes=totals.dram_read_bytes + totals.dram_write_bytes,
