@@ -49,7 +49,7 @@ TILED = "builtin.module(imc-tiled)"
 def _zoo(name):
     from imc import models
 
-    return name, models.create(name).eval(), models.example_inputs(name)
+    return name, models.create(name).eval(), models.example_inputs(name, size=224)  # 3x224x224
 
 
 class ZigZagLayer(torch.nn.Module):
