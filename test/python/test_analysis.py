@@ -182,13 +182,18 @@ def _zoo(name: str, hardware):
     return compiled, inputs, bounds
 
 
-def test_mlp_compulsory_is_inputs_outputs_weights():
-    compiled, inputs, b = _zoo("mlp", DEFAULT)
-    model = models.create("mlp")
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+def _mlp_bytes_by_hand(inputs) -> tuple[int, int, int]:
+    """(weights at weight_bits, float32 biases, float32 input + output) of the zoo MLP."""
+    linears = [m for m in models.create("mlp").modules() if isinstance(m, torch.nn.Linear)]
     weights = sum(m.weight.numel() for m in linears) * DEFAULT.weight_bits // 8
     biases = sum(m.bias.numel() for m in linears) * 4
     io = inputs[0].numel() * 4 + linears[-1].out_features * 4
+    return weights, biases, io
+
+
+def test_mlp_compulsory_is_inputs_outputs_weights():
+    compiled, inputs, b = _zoo("mlp", DEFAULT)
+    weights, biases, io = _mlp_bytes_by_hand(inputs)
     assert sum(lb.weight_bytes for lb in b.layers.values()) == weights
     assert b.compulsory_bytes == io + weights + biases
     assert b.capacity_bytes == 0
@@ -297,11 +302,7 @@ func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 def test_mlp_floor_is_inputs_outputs_weights_once():
     compiled, inputs, b = _zoo("mlp", DEFAULT)
-    model = models.create("mlp")
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    weights = sum(m.weight.numel() for m in linears) * DEFAULT.weight_bits // 8
-    biases = sum(m.bias.numel() for m in linears) * 4
-    io = inputs[0].numel() * 4 + linears[-1].out_features * 4
+    weights, biases, io = _mlp_bytes_by_hand(inputs)
     assert b.floor_bytes == io + weights + biases
     assert b.floor_repeat_bytes == io
     assert b.forced_repeat_bytes == 0  # every weight stays on chip between calls

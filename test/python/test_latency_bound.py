@@ -22,6 +22,16 @@ class Relu(torch.nn.Module):
         return torch.relu(x)
 
 
+# Fast memories, so that the crossbars bound the linear layers below.
+FAST_MEMORY = DEFAULT.replace(dram_bandwidth_gbps=1e6, spad_bandwidth_gbps=1e6)
+
+
+def _linear_totals(k: int, n: int, batch: int, pipeline=None):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(k, n, bias=False).eval()
+    return _run(layer, torch.randn(batch, k), FAST_MEMORY, pipeline).totals
+
+
 def _run(model, x, hw, pipeline=None):
     kw = {"pipeline": pipeline} if pipeline else {}
     compiled = imc.compile(model, (x,), hardware=hw, **kw)
@@ -55,14 +65,10 @@ def test_crossbar_bound_layer():
     # A 128 -> 128 linear on a batch of 512: one 128x128 tile, 4 bit slices
     # on 4 arrays; each array runs 512 inputs x 8 input cycles of 100 ns, all
     # four at once. (Smaller tiles would share arrays: diagonal packing.)
-    torch.manual_seed(0)
-    layer = torch.nn.Linear(128, 128, bias=False).eval()
-    x = torch.randn(512, 128)
-    hw = DEFAULT.replace(dram_bandwidth_gbps=1e6, spad_bandwidth_gbps=1e6)
-    t = _run(layer, x, hw).totals
+    t = _linear_totals(128, 128, 512)
     assert t.mvm_count == 4 * 512 * 8
     assert t.bounding_resource == "crossbars"
-    assert t.resource_ns["crossbars"] == pytest.approx(512 * 8 * hw.latency.mvm)
+    assert t.resource_ns["crossbars"] == pytest.approx(512 * 8 * DEFAULT.latency.mvm)
     # The serialized model runs the four arrays of one layer in parallel too.
     assert t.latency_ns >= t.latency_bound_ns
 
@@ -70,13 +76,9 @@ def test_crossbar_bound_layer():
 def test_duplicated_tiles_share_the_steps():
     # More arrays for the same layer (imc-place-crossbars duplicates it into
     # spare arrays): the busiest array's steps shrink, and so does the bound.
-    torch.manual_seed(0)
-    layer = torch.nn.Linear(64, 32, bias=False).eval()
-    x = torch.randn(512, 64)
-    hw = DEFAULT.replace(dram_bandwidth_gbps=1e6, spad_bandwidth_gbps=1e6)
-    single = _run(layer, x, hw).totals
-    dup = _run(layer, x, hw, "builtin.module(imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
-               "imc-place-buffers, imc-check-buffers)").totals
+    single = _linear_totals(64, 32, 512)
+    dup = _linear_totals(64, 32, 512, "builtin.module(imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, "
+                         "cse, imc-place-buffers, imc-check-buffers)")
     assert dup.mvm_count == single.mvm_count
     assert dup.resource_ns["crossbars"] < single.resource_ns["crossbars"]
 
