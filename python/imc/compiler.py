@@ -46,6 +46,8 @@ class CompiledModel:
         `report.extra["adc_calibration"]`; call before the first run."""
         from imc.calibration import calibrate
 
+        if self.report.calls:
+            raise RuntimeError("CompiledModel.calibrate: the model has already run; calibrate before the first call")
         policy = policy or self._calibration_policy or "max"
         arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
         with self.context:

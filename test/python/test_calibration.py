@@ -117,3 +117,11 @@ def test_backend_calibrates_on_the_first_call():
     assert last_report().extra["adc_calibration"]["mvm_ops"] > 0
     plain = imc.compile(model, x, precision="quantized", calibrate=False)
     assert _rel_l2(y, ref) < _rel_l2(plain(*x).numpy(), ref)
+
+
+def test_calibrating_after_a_run_is_an_error():
+    model, x, _ = _lenet()
+    compiled = imc.compile(model, x, precision="quantized", calibrate=False)
+    compiled(*x)
+    with pytest.raises(RuntimeError, match="before the first call"):
+        compiled.calibrate(x)
