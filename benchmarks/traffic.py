@@ -124,6 +124,7 @@ def main(argv=None) -> int:
     parser.add_argument("--spad", type=int, nargs="+", default=[256, 64], help="scratchpad sizes in KiB")
     args = parser.parse_args(argv)
     from imc.hardware import Hardware
+    from imc.pipeline import PipelineError
 
     default = Hardware.preset("default")
     results = []
@@ -141,7 +142,11 @@ def main(argv=None) -> int:
             for pipeline in pipelines:
                 label = f"{name} @ {spad} KiB, {'imc-tiled' if pipeline else 'imc-default'}"
                 print(f"\n{label}", flush=True)
-                t, _, t_compile = measure(model, inputs, hw, pipeline)
+                try:
+                    t, _, t_compile = measure(model, inputs, hw, pipeline)
+                except PipelineError as exc:  # e.g. a tiled stage whose row slabs do not fit
+                    print(f"  does not compile: {exc.diagnostics[0] if exc.diagnostics else exc}")
+                    continue
                 _print_traffic(t, args.layers)
                 print(f"  (compile {t_compile:.1f} s)")
                 results.append((label, t))
