@@ -3,9 +3,10 @@
 For each model (ResNet-18 at 224x224 and the zoo's BERT encoder by default)
 and preset, compiles with `imc.compile` and runs the example input once per
 precision and calibration policy, and prints the relative L2 error of the
-output against PyTorch (float32) and the fraction of positions whose top-1 class (argmax over the
-last dimension) agrees. Uncalibrated, every ADC spans the largest possible column sum;
-calibrated (`imc.calibration`), each MVM's ADC spans the partial sums seen on
+output against PyTorch (float32) and the fraction of positions whose top-1
+class (argmax over the last dimension) agrees. Uncalibrated, every ADC spans
+the largest possible column sum; calibrated (`imc.calibration`), each MVM's
+ADC spans the partial sums seen on
 the example input ("max") or a percentile of them ("p99.9"). The calibration
 input is the evaluated input here; `--holdout` calibrates on a second seeded
 input instead (a stricter test of the same policy).
