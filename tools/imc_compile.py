@@ -202,6 +202,9 @@ def _relative_error(out, ref) -> float:
     return float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
 
 
+_RESOURCE_LABELS = {"crossbars": "xbar", "scratchpad": "spad", "digital": "dig", "dram": "dram", "programming": "prog"}
+
+
 def _figure(report, path: str, title: str) -> None:
     import matplotlib
 
@@ -211,7 +214,7 @@ def _figure(report, path: str, title: str) -> None:
     rows = [r for r in report.layers.values()]
     names = [r.name for r in rows]
     dram = [r.counters.dram_read_bytes + r.counters.dram_write_bytes for r in rows]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(8, 0.35 * len(rows) + 3), 9))
+    fig, (ax1, ax3, ax2) = plt.subplots(3, 1, figsize=(max(8, 0.35 * len(rows) + 3), 13))
     x = range(len(rows))
     columns = [("DRAM bytes (measured)", dram)]
     for label, attr in (
@@ -231,6 +234,19 @@ def _figure(report, path: str, title: str) -> None:
     ax1.set_yscale("symlog")
     ax1.set_title(f"{title}: DRAM traffic per layer")
     ax1.legend()
+    counters = [r.counters for r in rows]
+    ax3.bar([i - 0.2 for i in x], [c.latency_ns / 1e3 for c in counters], width=0.4, label="latency, serialized")
+    ax3.bar([i + 0.2 for i in x], [c.latency_bound_ns / 1e3 for c in counters], width=0.4, label="latency bound")
+    for i, c in zip(x, counters):
+        if c.latency_bound_ns:
+            label = _RESOURCE_LABELS.get(c.bounding_resource, c.bounding_resource)
+            ax3.annotate(label, (i + 0.2, c.latency_bound_ns / 1e3), ha="center", va="bottom", fontsize=6)
+    ax3.set_xticks(list(x))
+    ax3.set_xticklabels(names, rotation=90, fontsize=7)
+    ax3.set_ylabel("us")
+    ax3.set_yscale("symlog", linthresh=1.0)
+    ax3.set_title("latency per layer (bound labelled with its resource)")
+    ax3.legend()
     energy = report.totals.energy_by_event
     kinds = sorted(energy, key=lambda k: -energy[k])
     ax2.bar(kinds, [energy[k] / 1e6 for k in kinds], color="tab:orange")
