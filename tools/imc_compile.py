@@ -257,6 +257,16 @@ def _figure(report, path: str, title: str) -> None:
     plt.close(fig)
 
 
+def _print_largest_errors(errors: dict, precision: str, count: int = 5) -> None:
+    """The layers whose stored outputs drift most from `ideal` (all of them are in the JSON)."""
+    if not errors:
+        return
+    print(f"relative L2 error vs ideal of what each layer stores ({precision}; largest {min(count, len(errors))} "
+          f"of {len(errors)}, all in the JSON's layer_rel_l2_error):")
+    for name, e in sorted(errors.items(), key=lambda kv: -kv[1])[:count]:
+        print(f"  {name[:40]:<40} {e:.4f}")
+
+
 def _print_largest_excess(report, count: int = 3) -> None:
     """The layers that move the most bytes beyond their physical floor, and why."""
     def excess(r):
@@ -353,6 +363,10 @@ def _compile_and_check(args, hardware, name: str, json_path: str, figure_path: s
     errors = [_relative_error(o, r) for o, r in zip(outs, refs)]
     tolerance = args.tolerance if args.tolerance is not None else (1e-4 if args.precision == "ideal" else float("inf"))
 
+    layer_errors = {}
+    if args.precision != "ideal":
+        progress("layer errors")
+        layer_errors = compiled.layer_errors(inputs)
     progress("report")
     compiled.lower_bounds()  # fills each row's floor and bounds
     report = compiled.report
@@ -374,6 +388,7 @@ def _compile_and_check(args, hardware, name: str, json_path: str, figure_path: s
 
     print(report)
     _print_largest_excess(report)
+    _print_largest_errors(layer_errors, args.precision)
     print()
     for r in compiled.remarks:
         if args.remarks:

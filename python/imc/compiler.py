@@ -57,6 +57,24 @@ class CompiledModel:
         self.report.extra["adc_calibration"] = summary
         return summary
 
+    def layer_errors(self, inputs) -> dict[str, float]:
+        """Per layer, the relative L2 error of what it stores under this
+        model's precision against `ideal` on `inputs` (`imc.accuracy`; two
+        extra runs, the report is not touched except for
+        `report.extra["layer_rel_l2_error"]`)."""
+        from imc.accuracy import layer_errors
+
+        precision = self.report.precision
+        if precision == "ideal":
+            raise ValueError("CompiledModel.layer_errors: the model runs in 'ideal' precision (no error to measure)")
+        if self._calibration_policy is not None:
+            self.calibrate(inputs)
+        arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
+        with self.context:
+            errors = layer_errors(self.module, self.hardware, arrays, precision=precision, seed=self.seed)
+        self.report.extra["layer_rel_l2_error"] = errors
+        return errors
+
     @property
     def report(self):
         return self._runner.report

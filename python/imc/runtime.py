@@ -216,6 +216,9 @@ class _Counter:
             self.runner.report.add(p.row, dram_write_bytes=args[0].nbytes)
         else:
             mark_spad_written(interp, args[1])
+        hook = self.runner.stored_tensor_hook
+        if hook is not None and kind.startswith("bufferization.materialize_in_destination"):
+            hook(p.row, args[0])
 
 
 def _static_value_type(t) -> bool:
@@ -268,6 +271,9 @@ class Runner:
         self.chip = Chip(hardware, precision, seed)
         self.report = Report(hardware, precision)
         self._rows: dict[int, object] = {}
+        # Called as hook(layer row, array) with every tensor stored between
+        # layers (`imc.accuracy` compares them across precisions).
+        self.stored_tensor_hook = None
         self.interpreter = Interpreter(module, hooks=_Counter(self))
         self.interpreter.imc = ImcExecution(self.chip, self.report, self.row_for)
         self._io_row = self.report.row("<inputs/outputs>", "")

@@ -42,6 +42,7 @@ LAYERS = {
     "imc.report": SIMULATION,
     "imc.analysis": SIMULATION,
     "imc.calibration": SIMULATION,
+    "imc.accuracy": SIMULATION,
     "imc": DRIVER,  # the package itself: `imc.compile`, re-exports
     "imc.frontend": DRIVER,
     "imc.models": DRIVER,
