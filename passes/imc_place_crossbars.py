@@ -181,10 +181,16 @@ class ImcPlaceCrossbars(ImcPass):
     program on the interpreter's model of the crossbars, so the remark
     states what a run counts.
 
-    With `duplicate=true` and spare crossbars, the busiest layers (longest
-    MVM time on their busiest crossbar) get copies; each MVM's input rows are
-    split between the copies and the results concatenated, so the layer's MVM
-    time divides by the number of copies (the copies cost their programming).
+    With `duplicate=true` and spare crossbars, layers get copies; each MVM's
+    input rows are split between the copies and the results concatenated,
+    so the layer's MVM time divides by the number of copies (the copies cost
+    their programming). `objective` decides which: `throughput` (default)
+    copies the bottleneck layer (longest MVM time per copy on its busiest
+    crossbar) while it can be copied and stops when it cannot, since copies
+    of other layers would not shorten a pipelined chip's bottleneck;
+    `latency` copies, crossbar by crossbar, where a copy saves the most MVM
+    time summed over the layers (layers run one after another); `energy`
+    makes no copies (each costs its programming and no MVM energy is saved).
     """
 
     name = "imc-place-crossbars"
@@ -202,6 +208,10 @@ class ImcPlaceCrossbars(ImcPass):
     duplicate: bool = field(
         default=False, metadata={"help": "copy the busiest layers onto spare crossbars and split their inputs between copies"}
     )
+    objective: str = field(
+        default="throughput",
+        metadata={"help": "what duplicate=true optimizes: throughput (the bottleneck layer), latency (summed layer time) or energy (no copies)"},
+    )
 
     def run(self, module, state) -> None:
         total = state.hardware.total_crossbars if self.crossbars is None else self.crossbars
@@ -210,6 +220,9 @@ class ImcPlaceCrossbars(ImcPass):
             return
         if total <= 0 or self.pool <= 0:
             state.error(module, f"crossbars = {total} and pool = {self.pool} must be positive")
+            return
+        if self.objective not in _OBJECTIVES:
+            state.error(module, f"objective = '{self.objective}' is not one of {', '.join(_OBJECTIVES)}")
             return
         shapes = [tile_shape(p) for p in programs]
         if self.pack:
@@ -254,8 +267,10 @@ class ImcPlaceCrossbars(ImcPass):
         if self.duplicate:
             if slots > total:
                 state.remark(module, "duplicate: no spare crossbars (the model is time-multiplexed)")
+            elif self.objective == "energy":
+                state.remark(module, "duplicate: objective=energy makes no copies (each would cost its programming)")
             else:
-                _duplicate_busiest(programs, packed, total - slots, slots, state, module)
+                _duplicate_busiest(programs, packed, total - slots, slots, state, module, self.objective)
         # The figures come from replaying the placed program (loops and
         # duplicated layers included), as the interpreter will execute it.
         try:
@@ -284,16 +299,22 @@ def _rows_of(mvm) -> int:
     return ir.ShapedType(mvm.operands[1].type).shape[0]
 
 
-def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, module) -> None:
-    """Gives the busiest layers extra copies on spare crossbars.
+_OBJECTIVES = ("throughput", "latency", "energy")
+
+
+def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, module, objective: str) -> None:
+    """Gives layers extra copies on spare crossbars, for `objective`.
 
     A layer is the set of programs from one source location. Its MVM time is
     its busiest crossbar's: the rows fed to the programs on that crossbar.
-    Repeatedly, the layer with the longest time per copy gets one more copy if
-    enough crossbars are spare (one per crossbar the layer uses; packed
-    offsets are kept); each MVM's input rows are then split between the
-    copies and the results concatenated, so the layer's time divides by the
-    number of copies. Copies are programmed too: cells programmed grow.
+    A layer can get one more copy if enough crossbars are spare (one per
+    crossbar the layer uses; packed offsets are kept) and its inputs have
+    more rows than copies. `throughput`: repeatedly the layer with the
+    longest time per copy gets a copy, until that layer cannot; `latency`:
+    repeatedly the copy that saves the most time per crossbar it takes.
+    Each MVM's input rows are then split between the copies and the results
+    concatenated, so the layer's time divides by the number of copies.
+    Copies are programmed too: cells programmed grow.
     """
     layers: dict[str, dict] = {}
     for op, (slot, _, _) in zip(programs, packed):
@@ -304,15 +325,26 @@ def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, mod
         layer["load"][slot] = layer["load"].get(slot, 0) + rows
     copies = {key: 1 for key in layers}
     max_rows = {key: max((_rows_of(m) for p in l["programs"] for m in _mvm_users(p)), default=0) for key, l in layers.items()}
+    def can_copy(k) -> bool:
+        return len(layers[k]["slots"]) <= spare and copies[k] < max_rows[k]
+
+    def time_per_copy(k, n) -> float:
+        return max(layers[k]["load"].values()) / n
+
     while True:
-        candidates = [
-            (max(l["load"].values()) / copies[k], k)
-            for k, l in layers.items()
-            if len(l["slots"]) <= spare and copies[k] < max_rows[k]
-        ]
-        if not candidates:
-            break
-        _, key = max(candidates)
+        if objective == "throughput":
+            key = max(layers, key=lambda k: (time_per_copy(k, copies[k]), k))
+            if not can_copy(key):
+                break  # copies of other layers would not shorten the bottleneck
+        else:
+            gains = [
+                ((time_per_copy(k, copies[k]) - time_per_copy(k, copies[k] + 1)) / len(layers[k]["slots"]), k)
+                for k in layers
+                if can_copy(k)
+            ]
+            if not gains:
+                break
+            key = max(gains)[1]
         copies[key] += 1
         spare -= len(layers[key]["slots"])
     duplicated = 0

@@ -312,13 +312,13 @@ _IMC_PASSES = ["imc-map-contractions", "imc-tile", "imc-place-crossbars", "imc-t
 _PASS_OPTIONS = {
     "imc-map-contractions": ["map-activation-matmuls"],
     "imc-tile": ["rows", "cols", "cell-bits", "weight-bits", "input-bits", "dac-bits", "adc-bits"],
-    "imc-place-crossbars": ["crossbars", "pack", "pool", "duplicate"],
+    "imc-place-crossbars": ["crossbars", "pack", "pool", "duplicate", "objective"],
     "imc-tile-rows": ["rows", "matmuls", "entry"],
     "imc-place-buffers": ["entry", "tile-bytes", "double-buffer"],
     "imc-check-buffers": [],
 }
 _OPTION_VALUES = ["0", "1", "2", "3", "7", "-1", "64", "129", "4097", "2147483648", "9223372036854775808",
-                  "99999999999999999999", "-99999999999999999999", "18446744073709551616", "0x10", "1e3", "true", "false", "none", "", "abc", "main", "nosuch", "'a b'"]
+                  "99999999999999999999", "-99999999999999999999", "18446744073709551616", "0x10", "1e3", "true", "false", "none", "", "abc", "main", "nosuch", "'a b'", "latency", "energy"]
 _PRESETS = ["default", "isaac", "metis", "mythic", "puma"]
 _PIPELINES = ["imc-default", "imc-tiled", "imc-map-to-crossbars", "imc-default,canonicalize,cse", "canonicalize",
               "imc-tile,imc-tile", "imc-place-buffers,imc-map-to-crossbars"]
