@@ -41,6 +41,8 @@ __all__ = [
     "load",
     "is_spad",
     "element_bytes",
+    "stored_element_bytes",
+    "stored_bytes",
     "shaped_bytes",
 ]
 
@@ -314,6 +316,28 @@ def element_bytes(element_type) -> int:
     if width is None:
         raise ValueError(f"element type {element_type} has no bit width")
     return max(1, (width + 7) // 8)
+
+
+def stored_element_bytes(element_type, hardware=None) -> int:
+    """Bytes one element occupies where the chip stores it (scratchpad, and
+    DRAM buffers of stored tensors): floating-point data at the hardware's
+    `activation_bits` (`Hardware.activation_bytes`), other types at their own
+    width (`element_bytes`). Without a hardware description, `element_bytes`.
+
+    The IR keeps floating-point element types in every precision mode (the
+    interpreter computes on them); the chip's storage width is what sizes
+    buffers and counts their bytes.
+    """
+    if hardware is not None and isinstance(element_type, ir.FloatType):
+        return hardware.activation_bytes
+    return element_bytes(element_type)
+
+
+def stored_bytes(shaped_type, hardware=None) -> int:
+    """Bytes of a statically shaped tensor or memref as the chip stores it
+    (`stored_element_bytes`)."""
+    t = ir.ShapedType(shaped_type)
+    return math.prod(t.shape) * stored_element_bytes(t.element_type, hardware)
 
 
 def shaped_bytes(shaped_type) -> int:
@@ -709,11 +733,12 @@ class SpadAllocOp(Imc.Operation, name="spad_alloc"):
             return _fail(self, f"result must be a scratchpad memref (memory space {SPAD_SPACE})")
         if getattr(t.element_type, "width", None) is None:
             return _fail(self, f"element type {t.element_type} has no fixed size in bytes")
-        if shaped_bytes(t) > size:
-            return _fail(self, f"result needs {shaped_bytes(t)} bytes but only {size} are allocated")
         hw = _hardware_of(self)
         if hw is False:
             return False
+        need = stored_bytes(t, hw or None)
+        if need > size:
+            return _fail(self, f"result needs {need} bytes but only {size} are allocated")
         if hw is not None:
             if offset + size > hw.spad_bytes:
                 return _fail(

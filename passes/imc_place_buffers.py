@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
-from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
+from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, stored_element_bytes
 from imc.ir_utils import (
     DOUBLE_BUFFER_ATTR,
     JOIN_ATTR,
@@ -74,6 +74,12 @@ class ImcPlaceBuffers(ImcPass):
     summary remark gives the totals. The module attribute `imc.placement`
     records the capacity bound per layer for `imc.analysis.lower_bounds`.
 
+    Sizes are bytes as the chip stores elements (`stored_element_bytes`:
+    floating-point data at the hardware's `activation_bits`, although the IR
+    keeps f32 element types); a module without an `imc.hardware` attribute
+    gets the one the pass used (the default preset), so its buffer sizes
+    verify against it.
+
     Stages tiled by `imc-tile-rows` (top-level loops with crossbar ops) read
     their inputs in row windows, one window per trip (`imc.row_slabs`):
 
@@ -131,7 +137,10 @@ class ImcPlaceBuffers(ImcPass):
         if found is not None:
             state.error(found, f"'{found.name}': imc-place-buffers expects tensor IR without buffers (already placed?)")
             raise PassFailure()
-        program = stage_program(func)
+        hw = state.hardware
+        self._hardware = hw
+        _record_hardware(module, hw)
+        program = stage_program(func, hw)
         # All uses first: rewriting invalidates the bindings' op identities.
         users = [_uses_by_stage(program, t.value) for t in program.tensors]
         # Row windows read by tiled stages: model inputs stream through slabs;
@@ -139,12 +148,12 @@ class ImcPlaceBuffers(ImcPass):
         # (on-chip planes) and through a slab (DRAM planes); constant
         # computations (broadcast biases) stay datapath values.
         loops = _tiled_stages(func)
-        slabs = [s for loop in loops for s in find_row_slabs(loop)]
+        slabs = [s for loop in loops for s in find_row_slabs(loop, hw)]
         streamed = [s for s in slabs if isinstance(s.source.owner, ir.Block) and s.source.owner.owner.operation == func]
         rowwise = _row_reads(program, users, slabs)
         # Stored tensors a tiled stage produces row tile by row tile: each
         # trip stores its rows to the tensor's home.
-        stores = {i: st for i, t in enumerate(program.tensors) if (st := _row_store(t.value, loops)) is not None}
+        stores = {i: st for i, t in enumerate(program.tensors) if (st := _row_store(t.value, loops, t.elem)) is not None}
         # A [1, M, K] tensor of matmul stages whose every row tile starts at a
         # multiple of its height keeps an on-chip prefix of whole row tiles.
         prefix_rows = {}
@@ -159,7 +168,6 @@ class ImcPlaceBuffers(ImcPass):
             # prefix of whole row tiles of a matmul stage's rows.
             t.granule = prefix_rows.get(i, h) * w * t.elem
         slab_reads = {key: group for key, group in rowwise.items() if key[0] not in prefix_rows}
-        hw = state.hardware
         align = hw.spad_alignment
         tile = self.tile_bytes or max(align, hw.spad_bytes // 16 // align * align)
         tile = -(-tile // align) * align
@@ -582,7 +590,7 @@ class ImcPlaceBuffers(ImcPass):
         `rows` when given (returns None), else loads and returns the tensor."""
         base, tile = self._staging
         et = ir.MemRefType(dram.type).element_type
-        elem = element_bytes(et)
+        elem = stored_element_bytes(et, self._hardware)
         n = count * k
         per = max(1, tile // elem)
         dyn = ir.ShapedType.get_dynamic_size()
@@ -770,6 +778,17 @@ def _planes(buf, first: int, count: int) -> ir.Value:
     return view_along(buf, 1, first, count)
 
 
+def _record_hardware(module, hw) -> None:
+    """Attaches `hw` as the module's `imc.hardware` when it has none: buffer
+    sizes depend on its `activation_bits`, and the verifier checks them
+    against it."""
+    from imc.hardware import ATTR_NAME
+
+    op = module.operation if hasattr(module, "operation") else module
+    if ATTR_NAME not in op.attributes:
+        op.attributes[ATTR_NAME] = hw.to_attr()
+
+
 def _chunk_buffer(chunk, et, elem: int) -> ir.Value:
     """The 1-D scratchpad buffer of `chunk` (a `placement.Chunk`: its bytes
     at its offset), allocated at the insertion point."""
@@ -801,8 +820,8 @@ class _RowStore:
     nbytes: int  # the rows of every channel
 
 
-def _row_store(value, loops):
-    """The `_RowStore` of `value` when one of `loops` (tiled stages) yields it as
+def _row_store(value, loops, elem: int):
+    """The `_RowStore` of `value` (`elem` bytes per stored element) when one of `loops` (tiled stages) yields it as
     `tensor.insert_slice %tile into %acc[0, 0, %lo, 0] [1, C, R, W]` (the
     loop's iteration argument, whole other dimensions), or a rank-3 [1, M, K]
     `value` as `... %acc[0, %lo, 0] [1, R, K]` (one plane, C = 1), else None."""
@@ -832,7 +851,7 @@ def _row_store(value, loops):
         return None
     if sizes[0] != 1 or sizes[1] != c or sizes[3] != w or sizes[2] == dyn:
         return None
-    return _RowStore(loop, insert, sizes[2], c, c * sizes[2] * w * element_bytes(t.element_type))
+    return _RowStore(loop, insert, sizes[2], c, c * sizes[2] * w * elem)
 
 
 def _drop_stored_accumulator(store: _RowStore) -> None:

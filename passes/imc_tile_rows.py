@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from torch_mlir import ir, passmanager
 from torch_mlir.dialects import bufferization, tensor
 
-from imc.dialects.imc import element_bytes
+from imc.dialects.imc import stored_element_bytes
 from imc.ir_utils import RESHAPE_OPS, defining_op, dense_i64s, find_entry, find_nested, weight_of
 from imc.pass_base import ImcPass, PassFailure
 from imc.placement import is_elementwise, stage_program, tensor_bytes
@@ -140,8 +140,9 @@ class ImcTileRows(ImcPass):
             state.error(module, f"option rows = {self.rows} must be >= 0")
             raise PassFailure()
         capacity = state.hardware.spad_bytes
+        self._hardware = state.hardware
         stages = []
-        for st in stage_program(func).stages:
+        for st in stage_program(func, state.hardware).stages:
             convs = [op for op in st.ops if op.name in CONVS]
             if len(convs) == 1:
                 stage = self._stage(convs[0], st.ops)
@@ -199,8 +200,9 @@ class ImcTileRows(ImcPass):
         conv = stage.anchor
         n, _, oh, ow = _shape(stage.root.results[0])
         in_shape = _shape(conv.operands[0])  # padded input
-        per_in_row = n * in_shape[1] * in_shape[3] * element_bytes(ir.RankedTensorType(stage.input.type).element_type)
-        per_out_row = tensor_bytes(stage.root.results[0].type) // oh
+        hw = self._hardware
+        per_in_row = n * in_shape[1] * in_shape[3] * stored_element_bytes(ir.RankedTensorType(stage.input.type).element_type, hw)
+        per_out_row = tensor_bytes(stage.root.results[0].type, hw) // oh
 
         def cost(r):
             return _slab_rows(conv, r) * per_in_row, r * per_out_row
@@ -208,9 +210,9 @@ class ImcTileRows(ImcPass):
         if self.rows:
             r = min(self.rows, oh)
             return (r, *cost(r))
-        whole_in = tensor_bytes(stage.input.type)
-        if whole_in + tensor_bytes(stage.root.results[0].type) <= capacity:
-            return (oh, whole_in, tensor_bytes(stage.root.results[0].type))
+        whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
+        if whole_in + whole_out <= capacity:
+            return (oh, whole_in, whole_out)
         best = 1
         budget = capacity // 4  # the rest: tensors that live across the stage
         for r in range(1, oh + 1):
@@ -222,7 +224,8 @@ class ImcTileRows(ImcPass):
         """Chooses the rows of a matmul stage and remarks on it; False when
         the stage fits (input and root together) and is left alone."""
         m = _shape(stage.root.results[0])[stage.row_dim]
-        whole_in, whole_out = tensor_bytes(stage.input.type), tensor_bytes(stage.root.results[0].type)
+        hw = self._hardware
+        whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
         if not self.rows and whole_in + whole_out <= capacity:
             return False
         per_in, per_out = whole_in // m, whole_out // m

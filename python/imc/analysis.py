@@ -14,8 +14,10 @@ that make it a lower bound:
   counting model); crossbar contents persist until a program op overwrites
   an overlapping region of the same array (placement and program order fixed).
 * A2 ops execute one at a time in program order on whole tensors (no fusion
-  across ops, no recomputation); every value is stored at its element size
-  (or `activation_bits` when given).
+  across ops, no recomputation); model inputs and outputs move at their
+  element size, computed tensors as the chip stores them
+  (`stored_element_bytes`: floats at `hardware.activation_bits`), or every
+  value at `activation_bits` when given.
 * A3 the scratchpad holds at most `hardware.spad_bytes`; crossbar-programming
   data and digital-unit constants are not counted in the live set (which only
   weakens the capacity term).
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch_mlir import ir
 
+from imc.dialects.imc import stored_element_bytes
 from imc.ir_utils import (
     layer_name,
     JOIN_ATTR,
@@ -468,8 +471,9 @@ def lower_bounds(
 
     `hardware` gives the scratchpad size (`spad_bytes`). Activations (model
     inputs, outputs and every computed tensor) count `activation_bits` per
-    element when given, else their IR element size in bytes (as the runtime
-    counts them); weights programmed into crossbars count the program's
+    element when given; else, as the runtime counts them, model inputs and
+    outputs at their IR element size and computed tensors at
+    `hardware.activation_bits` (floats; `stored_element_bytes`); weights programmed into crossbars count the program's
     `weight_bits` per element; digital-unit constants their IR element size.
     `granularity` chooses the capacity term: "stage" (default) is the
     execution model of placed programs (`imc.placement`: layers run one at a
@@ -493,18 +497,22 @@ def lower_bounds(
             lb = layers[name] = LayerBound(name)
         return lb
 
-    def elem_bits(t) -> int:
+    def elem_bits(t, host: bool = True) -> int:
+        """Bits of one element: model inputs and outputs (`host`) at their
+        IR width, computed tensors as the chip stores them."""
         if activation_bits is not None:
             return int(activation_bits)
         width = getattr(t.element_type, "width", None)
         if width is None:
             raise ValueError(f"lower_bounds: element type {t.element_type} has no bit width")
+        if not host:
+            return 8 * stored_element_bytes(t.element_type, hardware)
         return 8 * max(1, (width + 7) // 8)
 
     def make_root(kind, t, pos, lname, key) -> _Value:
         if not t.has_static_shape:
             raise ValueError(f"lower_bounds: dynamic shape {t} at {lname} is not supported")
-        e = elem_bits(t)
+        e = elem_bits(t, host=kind != _ACT)
         return _Value(kind, math.prod(t.shape) * e, e, list(t.shape), pos, lname, key)
 
     # alias: value -> (root, region); weights: root kind _WEIGHT.
@@ -554,7 +562,7 @@ def lower_bounds(
             root, region = src
             t = _tensor(op.results[0].type)
             if name == "tensor.extract_slice" and t is not None:
-                region = _slice_region(op, root, region, t, elem_bits(t))
+                region = _slice_region(op, root, region, t, root.elem_bits)
             alias[op.results[0]] = (root, region)
             continue
         if name == "func.return":
@@ -713,7 +721,7 @@ def _stage_capacity(module, func, hardware, layer, program: ProgramBounds) -> No
             shares[na.name] = ir.IntegerAttr(na.attr).value
         total = shares.pop("total", sum(shares.values()))
     else:
-        shares, total = stage_capacity(stage_program(func), int(hardware.spad_bytes))
+        shares, total = stage_capacity(stage_program(func, hardware), int(hardware.spad_bytes))
     for lname, nbytes in shares.items():
         lb = layer(lname)
         lb.capacity_bytes += nbytes
@@ -906,8 +914,8 @@ def _matmul_bytes(op, spad_bits: int, elem_bits):
     a, b, c = ts
     k = a.shape[-1]
     macs = math.prod(c.shape) * k
-    e = elem_bits(a)
-    working = sum(math.prod(t.shape) * elem_bits(t) for t in ts)
+    e = elem_bits(a, host=False)
+    working = sum(math.prod(t.shape) * elem_bits(t, host=False) for t in ts)
     if working <= spad_bits:
         return None
     m_words = spad_bits // e

@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch_mlir import ir
 
-from imc.dialects.imc import SPAD_SPACE, element_bytes, is_spad
+from imc.dialects.imc import SPAD_SPACE, is_spad, stored_element_bytes
 from imc.ir_utils import find_nested
 
 __all__ = ["Violation", "BufferCheck", "check_buffers", "analyze_buffers", "VIOLATION_KINDS"]
@@ -337,6 +337,7 @@ class _Summary:
 class _Analyzer:
     def __init__(self, module: ir.Operation, hardware):
         self.module = module
+        self.hardware = hardware
         self.capacity = int(hardware.spad_bytes)
         self.alignment = int(hardware.spad_alignment)
         self.buffers: dict[ir.Operation, _Buffer] = {}
@@ -390,7 +391,7 @@ class _Analyzer:
                 func=func,
                 offset=ir.IntegerAttr(op.attributes["offset"]).value,
                 size=ir.IntegerAttr(op.attributes["size"]).value,
-                ebytes=element_bytes(t.element_type),
+                ebytes=stored_element_bytes(t.element_type, self.hardware),
                 elements=math.prod(t.shape),
             )
             self.buffers[op] = b

@@ -137,6 +137,8 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("digital_lanes", "chip.digital_lanes", "int", 1, 1 << 16, required=False, default=1),
     _Spec("spad_bytes", "memory.scratchpad_bytes", "int", 1, 1 << 48),
     _Spec("spad_alignment", "memory.scratchpad_alignment", "int", 1, 4096, pow2=True),
+    # Optional; 0 (the default) means `input_bits` (resolved on construction).
+    _Spec("activation_bits", "memory.activation_bits", "int", 1, 32, required=False, default=0),
     _Spec("dram_bandwidth_gbps", "memory.dram_bandwidth_gbps", "float", 0.0, lo_open=True),
     _Spec("spad_bandwidth_gbps", "memory.scratchpad_bandwidth_gbps", "float", 0.0, lo_open=True),
     _Spec("program_noise", "noise.program", "float", 0.0, required=False, default=0.0),
@@ -413,6 +415,7 @@ class Hardware:
     # [memory]
     spad_bytes: int
     spad_alignment: int
+    activation_bits: int  # width of a tensor stored between layers (scratchpad and DRAM)
     dram_bandwidth_gbps: float
     spad_bandwidth_gbps: float
     # [noise]
@@ -426,6 +429,8 @@ class Hardware:
 
     def __post_init__(self) -> None:
         where = f"hardware {self.name!r}" if isinstance(self.name, str) else "hardware"
+        if self.activation_bits in (0, None) and isinstance(self.input_bits, int):
+            object.__setattr__(self, "activation_bits", self.input_bits)
         for spec in _SPECS:
             object.__setattr__(
                 self, spec.attr, _check(spec, getattr(self, spec.attr), spec.attr, where)
@@ -468,6 +473,12 @@ class Hardware:
     def input_cycles(self) -> int:
         """Crossbar activations per input vector: ``ceil(input_bits / dac_bits)``."""
         return -(-self.input_bits // self.dac_bits)
+
+    @property
+    def activation_bytes(self) -> int:
+        """Bytes one stored activation occupies: ``ceil(activation_bits / 8)``
+        (sub-byte activations are stored one per byte)."""
+        return -(-self.activation_bits // 8)
 
     @property
     def is_analog(self) -> bool:
@@ -856,6 +867,8 @@ def _build(d: dict[str, Any], where: str, label) -> Hardware:
     kwargs = {}
     for spec in _SPECS:
         value = d.get(spec.attr, spec.default)
+        if spec.attr == "activation_bits" and value == 0:
+            value = d.get("input_bits")  # the default: activations as wide as the crossbar inputs
         kwargs[spec.attr] = _check(spec, value, label(spec.attr), where)
     kwargs["energy"] = CostTable(
         **_cost_values(d[_ENERGY_SECTION], _ENERGY_SECTION, where, required=COST_KEYS)

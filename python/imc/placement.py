@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from imc.allocator import Buffer, best_fit
-from imc.dialects.imc import element_bytes
+from imc.dialects.imc import stored_element_bytes
 from imc.ir_utils import TENSOR_VIEW_OPS, is_weight, layer_name
 
 __all__ = [
@@ -110,17 +110,21 @@ def is_elementwise(op) -> bool:
     return all("parallel" in str(it) for it in iterators)
 
 
-def tensor_bytes(t) -> int | None:
-    """Bytes of a statically shaped ranked tensor type, else None."""
+def tensor_bytes(t, hardware=None) -> int | None:
+    """Bytes of a statically shaped ranked tensor type as the chip stores it
+    (`stored_element_bytes`: floats at `hardware.activation_bits`), else None."""
     try:
         t = ir.RankedTensorType(t)
     except ValueError:
         return None
-    return math.prod(t.shape) * _elem_bytes(t) if t.has_static_shape else None
+    return math.prod(t.shape) * _elem_bytes(t, hardware) if t.has_static_shape else None
 
 
-def stage_program(func) -> StagedProgram:
+def stage_program(func, hardware=None) -> StagedProgram:
     """Stages and stored tensors of `func` (a `func.func` of tensor IR).
+
+    Stored tensors are sized as `hardware` stores them (floats at its
+    `activation_bits`; without a hardware, at their element type's width).
 
     Walks the body once. Ops with regions other than linalg/tensor ops are
     part of the stage they sit in; values they use count like any operand.
@@ -212,10 +216,10 @@ def stage_program(func) -> StagedProgram:
                 consumers.setdefault(r, set()).add(s)
     tensors = []
     for r, cs in consumers.items():
-        size = tensor_bytes(r.type)
+        size = tensor_bytes(r.type, hardware)
         if size is None:
             continue
-        tensors.append(StoredTensor(r, size, producer[r], sorted(cs), r in outputs, _elem_bytes(r.type)))
+        tensors.append(StoredTensor(r, size, producer[r], sorted(cs), r in outputs, _elem_bytes(r.type, hardware)))
     tensors.sort(key=lambda t: (t.producer, t.last))
     return StagedProgram(stages, tensors, stage_of)
 
@@ -483,8 +487,8 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1, *, r
     return HomePlan(homes, placement.peak_bytes, offsets)
 
 
-def _elem_bytes(t) -> int:
+def _elem_bytes(t, hardware=None) -> int:
     try:
-        return element_bytes(ir.RankedTensorType(t).element_type)
+        return stored_element_bytes(ir.RankedTensorType(t).element_type, hardware)
     except ValueError:  # no bit width (index): stored as 32 bits
         return 4

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, linalg, memref, scf, tensor
 
-from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, element_bytes
+from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, stored_element_bytes
 from imc.ir_utils import defining_op, i64_array, i64_attr, index_constant, reassociation
 
 __all__ = ["RowSlab", "as_plane", "expand_buffer", "find_row_slabs", "load_rows", "plane_shape", "row_view", "stream_rows", "view_along", "view_rows", "zero_fill"]
@@ -55,6 +55,7 @@ class RowSlab:
     read: ir.Operation  # tensor.extract_slice %source[0, 0, %lo, 0] [N, C, %n or n, W]
     source: ir.Value  # defined outside the loop
     rows: int  # the most rows a trip reads (the slab's height)
+    elem: int = 4  # bytes per element in the scratchpad (`stored_element_bytes`)
 
     @property
     def shape(self) -> list[int]:
@@ -64,7 +65,7 @@ class RowSlab:
     @property
     def nbytes(self) -> int:
         n, c, _, w = self.shape
-        return n * c * self.rows * w * element_bytes(ir.RankedTensorType(self.source.type).element_type)
+        return n * c * self.rows * w * self.elem
 
 
 def _inside(op, loop) -> bool:
@@ -80,13 +81,18 @@ def _static(op, name) -> list[int]:
     return list(ir.DenseI64ArrayAttr(op.attributes[name]))
 
 
-def find_row_slabs(loop) -> list[RowSlab]:
+def find_row_slabs(loop, hardware=None) -> list[RowSlab]:
     """The row-window reads in `loop` (any depth) of values defined outside it:
     rank-4 `tensor.extract_slice`s with a dynamic offset (and a static or
     dynamic size) in dimension 2 only, unit strides and whole other
     dimensions; rank-3 ones of a [1, M, K] source with a dynamic offset and
-    a static size in dimension 1 only (`_rank3_window`)."""
+    a static size in dimension 1 only (`_rank3_window`). A slab's bytes are
+    as `hardware` stores its elements (`stored_element_bytes`)."""
     out = []
+
+    def slab(op, src, rows):
+        et = ir.RankedTensorType(src.type).element_type
+        return RowSlab(loop, op, src, rows, stored_element_bytes(et, hardware))
 
     def visit(op):
         if op.name != "tensor.extract_slice":
@@ -96,7 +102,7 @@ def find_row_slabs(loop) -> list[RowSlab]:
         if t.rank == 3 and t.has_static_shape and _outside(src, loop):
             rows = _rank3_window(op)
             if rows:
-                out.append(RowSlab(loop, op, src, rows))
+                out.append(slab(op, src, rows))
             return ir.WalkResult.ADVANCE
         if t.rank != 4 or not t.has_static_shape or not _outside(src, loop):
             return ir.WalkResult.ADVANCE
@@ -107,7 +113,7 @@ def find_row_slabs(loop) -> list[RowSlab]:
         if [sizes[0], sizes[1], sizes[3]] != [shape[0], shape[1], shape[3]]:
             return ir.WalkResult.ADVANCE
         rows = sizes[2] if sizes[2] != _DYN else min(shape[2], _slab_rows(op, shape[2]))
-        out.append(RowSlab(loop, op, src, rows))
+        out.append(slab(op, src, rows))
         return ir.WalkResult.ADVANCE
 
     loop.walk(visit)
@@ -293,7 +299,7 @@ def _load_rows(slab: RowSlab, dram: ir.Value, offset: int) -> ir.Value:
     n, c, _, w = ir.MemRefType(dram.type).shape
     et = ir.RankedTensorType(slab.source.type).element_type
     slab_t = ir.MemRefType.get([n, c, slab.rows, w], et, memory_space=i64_attr(1))
-    nbytes = n * c * slab.rows * w * element_bytes(et)
+    nbytes = n * c * slab.rows * w * slab.elem
     fl = loop.operands
     lb, step = fl[0], fl[2]
     with ir.InsertionPoint(loop):

@@ -25,7 +25,14 @@ from imc.ir_utils import (
     read_only_as_buffer,
 )
 from imc.interpreter import Interpreter
-from imc.interpreter.imc import Chip, ImcExecution, check_spad_read, mark_spad_written
+from imc.interpreter.imc import (
+    Chip,
+    ImcExecution,
+    check_spad_read,
+    holds_stored_tensor,
+    mark_spad_written,
+    stored_nbytes,
+)
 from imc.report import Report
 
 __all__ = ["run_module", "Runner"]
@@ -94,7 +101,10 @@ class _Counter:
             # Loads and stores of stored tensors (imc-place-buffers): DRAM
             # traffic when the buffer is in DRAM, a checked access otherwise.
             buf = o.operands[0 if name == "bufferization.to_tensor" else 1]
-            kind = name + (".spad" if _is_spad_type(buf.type) else ".dram")
+            if _is_spad_type(buf.type):
+                kind = name + ".spad"
+            else:  # a stored tensor's DRAM part, else a model input/output or constant (host dtype)
+                kind = name + (".dram" if holds_stored_tensor(buf) else ".host")
             p = _Plan(self.runner.row_for(op), False, kind=kind)
         elif name == "tensor.concat" and JOIN_ATTR in o.attributes:
             p = _Plan(None, True)  # joins the parts of a stored tensor: no bytes move
@@ -153,7 +163,8 @@ class _Counter:
             self.runner.report.add(p.row, spad_read_bytes=n, spad_write_bytes=n)
             return
         ins = args[: p.n_ins]
-        if self.runner.chip.spad is not None:
+        spad = self.runner.chip.spad
+        if spad is not None:
             # Scratchpad checks for ops on memrefs: inputs must hold loaded or
             # written data; destinations become written.
             interp = self.runner.interpreter
@@ -163,8 +174,9 @@ class _Counter:
                 mark_spad_written(interp, a)
         if not results:  # destination-passing form on memrefs: the outs are written
             results = [a for a in args[p.n_ins :] if isinstance(a, np.ndarray)]
-        # Scalars and splat constants are immediates of the op, not traffic.
-        nbytes = [a.nbytes if isinstance(a, np.ndarray) and a.ndim else 0 for a in ins]
+        # Scalars and splat constants are immediates of the op, not traffic;
+        # scratchpad buffers are counted as the chip stores them.
+        nbytes = [_operand_bytes(spad, self.runner.chip, a) for a in ins]
         for i in p.splat_ins:
             nbytes[i] = 0
         dram = sum(nbytes[i] for i in p.constant_ins)
@@ -198,7 +210,10 @@ class _Counter:
             "digital_ops": int(ops),
             "dram_read_bytes": dram,
             "spad_read_bytes": spad_read,
-            "spad_write_bytes": sum(getattr(r, "nbytes", 0) for r in results),
+            "spad_write_bytes": sum(
+                stored_nbytes(self.runner.chip, r) if spad is not None and spad.owns(r) else getattr(r, "nbytes", 0)
+                for r in results
+            ),
         }
         if p.static:
             p.events = tuple(events.items())
@@ -209,16 +224,31 @@ class _Counter:
         kind = p.kind
         interp = self.runner.interpreter
         if kind == "bufferization.to_tensor.dram":
+            self.runner.report.add(p.row, dram_read_bytes=stored_nbytes(self.runner.chip, args[0]))
+        elif kind == "bufferization.to_tensor.host":
             self.runner.report.add(p.row, dram_read_bytes=args[0].nbytes)
         elif kind == "bufferization.to_tensor.spad":
             check_spad_read(interp, op, args[0])
         elif kind == "bufferization.materialize_in_destination.dram":
+            self.runner.report.add(p.row, dram_write_bytes=stored_nbytes(self.runner.chip, args[0]))
+        elif kind == "bufferization.materialize_in_destination.host":
             self.runner.report.add(p.row, dram_write_bytes=args[0].nbytes)
         else:
             mark_spad_written(interp, args[1])
         hook = self.runner.stored_tensor_hook
         if hook is not None and kind.startswith("bufferization.materialize_in_destination"):
             hook(p.row, args[0])
+
+
+def _operand_bytes(spad, chip, a) -> int:
+    """Bytes an operand or result moves: a scratchpad buffer's as the chip
+    stores it (`stored_nbytes`), any other array's at its host dtype,
+    scalars none."""
+    if not isinstance(a, np.ndarray) or not a.ndim:
+        return 0
+    if spad is not None and spad.owns(a):
+        return stored_nbytes(chip, a)
+    return a.nbytes
 
 
 def _static_value_type(t) -> bool:
@@ -247,7 +277,7 @@ def _counted_nesting(o) -> bool:
 
 
 _TRANSFERS = {"bufferization.to_tensor", "bufferization.materialize_in_destination"}
-_TRANSFER_KINDS = {f"{n}.{where}" for n in _TRANSFERS for where in ("spad", "dram")}
+_TRANSFER_KINDS = {f"{n}.{where}" for n in _TRANSFERS for where in ("spad", "dram", "host")}
 
 
 def _is_spad_type(t) -> bool:

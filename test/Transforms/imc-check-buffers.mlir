@@ -4,7 +4,8 @@
 // through subviews that together cover the buffer, a loop with a constant
 // trip count whose body writes before it reads, an scf.if whose branches both
 // write, and a buffer reusing freed bytes. Peak: %x, %y and %z live at once,
-// 128 + 128 + 64 = 320 bytes.
+// 128 + 128 + 64 = 320 bytes. The default chip stores 8-bit activations, so
+// an f32 element is 1 byte of its buffer (a 4x8 buffer uses 32 of its 128 B).
 // expected-remark @+1 {{4 scratchpad buffers, peak 320 bytes of 262144: placement verified}}
 module {
 func.func @valid(%c: i1) -> memref<8x8xf32> {
@@ -73,7 +74,7 @@ func.func @capacity() {
 
 func.func @never_loaded(%out: memref<4x8xf32>) {
   %x = "imc.spad_alloc"() {offset = 0 : i64, size = 128 : i64} : () -> memref<4x8xf32, 1>
-  // expected-error @+1 {{'imc.dma' op reads bytes [0, 128) of scratchpad buffer %0 [0, 128) that no imc.dma or op writes before it on every path}}
+  // expected-error @+1 {{'imc.dma' op reads bytes [0, 32) of scratchpad buffer %0 [0, 128) that no imc.dma or op writes before it on every path}}
   "imc.dma"(%x, %out) {offsets = array<i64: 0, 0>, sizes = array<i64: 4, 8>, strides = array<i64: 1, 1>} : (memref<4x8xf32, 1>, memref<4x8xf32>) -> ()
   return
 }
@@ -88,7 +89,7 @@ func.func @partial(%a: memref<4x8xf32>, %out: memref<4x8xf32>) {
   "imc.dma"(%a, %even) {offsets = array<i64: 0, 0>, sizes = array<i64: 2, 8>, strides = array<i64: 2, 1>} : (memref<4x8xf32>, memref<2x8xf32, strided<[16, 1]>, 1>) -> ()
   // Reading the loaded rows is fine.
   "imc.dma"(%even, %out) {offsets = array<i64: 0, 0>, sizes = array<i64: 2, 8>, strides = array<i64: 1, 1>} : (memref<2x8xf32, strided<[16, 1]>, 1>, memref<4x8xf32>) -> ()
-  // expected-error @+1 {{reads bytes [32, 64) and 1 more range(s), 64 bytes in all of scratchpad buffer %0 [0, 128)}}
+  // expected-error @+1 {{reads bytes [8, 16) and 1 more range(s), 16 bytes in all of scratchpad buffer %0 [0, 128)}}
   "imc.dma"(%x, %out) {offsets = array<i64: 0, 0>, sizes = array<i64: 4, 8>, strides = array<i64: 1, 1>} : (memref<4x8xf32, 1>, memref<4x8xf32>) -> ()
   return
 }
@@ -117,12 +118,12 @@ func.func @loop(%a: memref<16xf32>, %out: memref<16xf32>, %n: index) {
   %x = "imc.spad_alloc"() {offset = 0 : i64, size = 64 : i64} : () -> memref<16xf32, 1>
   %y = "imc.spad_alloc"() {offset = 64 : i64, size = 64 : i64} : () -> memref<16xf32, 1>
   scf.for %i = %c0 to %n step %c1 {
-    // expected-error @+1 {{'imc.dma' op reads bytes [64, 128) of scratchpad buffer %1 [64, 128)}}
+    // expected-error @+1 {{'imc.dma' op reads bytes [64, 80) of scratchpad buffer %1 [64, 128)}}
     "imc.dma"(%y, %out) {offsets = array<i64: 0>, sizes = array<i64: 16>, strides = array<i64: 1>} : (memref<16xf32, 1>, memref<16xf32>) -> ()
     "imc.dma"(%a, %x) {offsets = array<i64: 0>, sizes = array<i64: 16>, strides = array<i64: 1>} : (memref<16xf32>, memref<16xf32, 1>) -> ()
     "imc.dma"(%a, %y) {offsets = array<i64: 0>, sizes = array<i64: 16>, strides = array<i64: 1>} : (memref<16xf32>, memref<16xf32, 1>) -> ()
   }
-  // expected-error @+1 {{'imc.dma' op reads bytes [0, 64) of scratchpad buffer %0 [0, 64)}}
+  // expected-error @+1 {{'imc.dma' op reads bytes [0, 16) of scratchpad buffer %0 [0, 64)}}
   "imc.dma"(%x, %out) {offsets = array<i64: 0>, sizes = array<i64: 16>, strides = array<i64: 1>} : (memref<16xf32, 1>, memref<16xf32>) -> ()
   return
 }
@@ -155,7 +156,7 @@ func.func @branches(%c: i1, %a: memref<16xf32>, %out: memref<16xf32>) {
     "imc.dma"(%a, %x) {offsets = array<i64: 0>, sizes = array<i64: 16>, strides = array<i64: 1>} : (memref<16xf32>, memref<16xf32, 1>) -> ()
     "imc.spad_free"(%y) : (memref<16xf32, 1>) -> ()
   }
-  // expected-error @+1 {{'linalg.copy' op reads bytes [0, 64) of scratchpad buffer %0 [0, 64)}}
+  // expected-error @+1 {{'linalg.copy' op reads bytes [0, 16) of scratchpad buffer %0 [0, 64)}}
   linalg.copy ins(%x : memref<16xf32, 1>) outs(%out : memref<16xf32>)
   // expected-error @+1 {{'imc.dma' op uses scratchpad buffer %1 [64, 128) after its imc.spad_free on some path}}
   "imc.dma"(%y, %out) {offsets = array<i64: 0>, sizes = array<i64: 16>, strides = array<i64: 1>} : (memref<16xf32, 1>, memref<16xf32>) -> ()
@@ -170,7 +171,7 @@ func.func @accumulate(%a: memref<4x4xf32>) {
   %x = "imc.spad_alloc"() {offset = 0 : i64, size = 64 : i64} : () -> memref<4x4xf32, 1>
   %y = "imc.spad_alloc"() {offset = 64 : i64, size = 64 : i64} : () -> memref<4x4xf32, 1>
   "imc.dma"(%a, %x) {offsets = array<i64: 0, 0>, sizes = array<i64: 4, 4>, strides = array<i64: 1, 1>} : (memref<4x4xf32>, memref<4x4xf32, 1>) -> ()
-  // expected-error @+1 {{'linalg.matmul' op reads bytes [64, 128) of scratchpad buffer %1 [64, 128)}}
+  // expected-error @+1 {{'linalg.matmul' op reads bytes [64, 80) of scratchpad buffer %1 [64, 128)}}
   linalg.matmul ins(%x, %x : memref<4x4xf32, 1>, memref<4x4xf32, 1>) outs(%y : memref<4x4xf32, 1>)
   return
 }
@@ -184,7 +185,7 @@ func.func @scalars(%v: f32) -> f32 {
   %x = "imc.spad_alloc"() {offset = 0 : i64, size = 64 : i64} : () -> memref<16xf32, 1>
   memref.store %v, %x[%c1] : memref<16xf32, 1>
   %ok = memref.load %x[%c1] : memref<16xf32, 1>
-  // expected-error @+1 {{'memref.load' op reads bytes [8, 12) of scratchpad buffer %0 [0, 64)}}
+  // expected-error @+1 {{'memref.load' op reads bytes [2, 3) of scratchpad buffer %0 [0, 64)}}
   %bad = memref.load %x[%c2] : memref<16xf32, 1>
   %s = arith.addf %ok, %bad : f32
   return %s : f32

@@ -14,7 +14,8 @@ from imc.analysis import IO_LAYER, lower_bounds
 from imc.context import make_context
 from imc.hardware import Hardware
 
-DEFAULT = Hardware.preset("default")
+# float32 activations: the hand-computed cases count 4-byte elements.
+DEFAULT = Hardware.preset("default").replace(activation_bits=32)
 
 
 def _bounds(text: str, hardware, **kw):
@@ -248,17 +249,18 @@ def test_zigzag_example_bound():
     assert zigzag_example_bound() == 64 * 64 * 9 + 2 * 64 * 56 * 56 == 438_272
 
 
-@pytest.mark.parametrize("spad", [2048, 16384])
-def test_placed_program_traffic_against_bound_when_spilling(spad):
-    # LeNet-5's activations (up to 4.7 KB between layers) do not fit: the
-    # placed program spills, and every layer still moves at least its bound.
-    hw = DEFAULT.replace(spad_bytes=spad)
+@pytest.mark.parametrize("spad, bits", [(2048, 32), (16384, 32), (512, 8), (2048, 8)])
+def test_placed_program_traffic_against_bound_when_spilling(spad, bits):
+    # LeNet-5's activations (up to 4.7 KB between layers at float32) do not
+    # fit: the placed program spills, and every layer still moves at least
+    # its bound (at 8-bit activations too).
+    hw = DEFAULT.replace(spad_bytes=spad, activation_bits=bits)
     compiled, inputs, b = _zoo("lenet5", hw)
     compiled(*inputs)
     report = compiled.report
     b.annotate(report, io_row=IO_LAYER)
     measured = sum(_dram(r) for r in report.layers.values())
-    if spad == 2048:
+    if spad * 32 // bits <= 8192:
         assert b.capacity_bytes > 0
     assert b.total_bytes <= measured <= 1.10 * b.total_bytes
     for row in report.layers.values():
@@ -334,6 +336,8 @@ def test_time_multiplexed_floor_counts_each_tile_once():
         ("mlp", {"cores": 1, "crossbars_per_core": 8, "spad_bytes": 4096}),
         ("lenet5", {"spad_bytes": 2048}),
         ("lenet5", {"cores": 1, "crossbars_per_core": 2, "spad_bytes": 1024}),
+        ("lenet5", {"spad_bytes": 512, "activation_bits": 8}),
+        ("mlp", {"cores": 1, "crossbars_per_core": 8, "spad_bytes": 1024, "activation_bits": 8}),
     ],
 )
 def test_floor_and_bound_never_exceed_measured(name, overrides):

@@ -22,7 +22,8 @@ from imc.runtime import Runner
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SPAD = 512
-HW = Hardware.preset("default").replace(spad_bytes=SPAD)
+# float32 activations: the hand-written cases count 4-byte elements.
+HW = Hardware.preset("default").replace(spad_bytes=SPAD, activation_bits=32)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,10 @@ def test_violation_fields_name_buffer_and_bytes(context):
         assert v.byte_range == (64, 68)
         assert v.op.name == "imc.dma"
         assert "[64, 68) and 3 more range(s), 16 bytes in all of scratchpad buffer %0 [64, 128)" in v.message
+        # At 8-bit activations an f32 element is one scratchpad byte.
+        (v8,) = check_buffers(module.operation, HW.replace(activation_bits=8))
+        assert v8.byte_range == (64, 65)
+        assert "[64, 65) and 3 more range(s), 4 bytes in all of scratchpad buffer %0 [64, 128)" in v8.message
         assert v.kind in VIOLATION_KINDS
         assert _run(module) is not None  # the interpreter agrees
 

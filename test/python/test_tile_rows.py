@@ -41,7 +41,7 @@ class Int8Conv(torch.nn.Module):
 
 
 def _compile(model, x, pipeline, spad):
-    hw = Hardware.preset("default").replace(spad_bytes=spad)
+    hw = Hardware.preset("default").replace(spad_bytes=spad, activation_bits=32)  # sizes chosen for f32
     return imc.compile(model, (x,), hardware=hw, pipeline=pipeline)
 
 
@@ -169,7 +169,7 @@ class ConvPlusInput(torch.nn.Module):
 def test_two_streamed_inputs_of_one_stage_get_their_own_slabs():
     model = ConvPlusInput().eval()
     x, y = torch.randn(1, 4, 16, 16), torch.randn(1, 4, 16, 16)
-    hw = Hardware.preset("default").replace(spad_bytes=4096)
+    hw = Hardware.preset("default").replace(spad_bytes=4096, activation_bits=32)  # sizes chosen for f32
     placed = imc.compile(model, (x, y), hardware=hw, pipeline=PLACED)
     torch.testing.assert_close(placed(x, y), model(x, y), rtol=1e-4, atol=1e-5)
     streamed = [str(r) for r in placed.remarks if "streamed in rows" in str(r)]

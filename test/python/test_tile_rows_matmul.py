@@ -34,7 +34,7 @@ MATMULS = "builtin.module(imc-tile-rows{matmuls=true}, imc-default)"
 
 
 def _compile(model, x, spad, pipeline=MATMULS):
-    hw = Hardware.preset("default").replace(spad_bytes=spad)
+    hw = Hardware.preset("default").replace(spad_bytes=spad, activation_bits=32)  # sizes chosen for f32
     return imc.compile(model, (x,), hardware=hw, pipeline=pipeline, precision="ideal"), hw
 
 

@@ -35,6 +35,8 @@ from torch_mlir import ir
 
 from imc.ir_utils import DOUBLE_BUFFER_ATTR, constant_source
 
+from imc.dialects.imc import is_spad, stored_element_bytes
+
 from .core import InterpreterError, impl, slot_uses
 
 PRECISIONS = ("ideal", "quantized", "noisy")
@@ -604,17 +606,25 @@ class Scratchpad:
     It checks what the verifier cannot: live buffers never overlap, freed
     buffers are not used, and no byte is read before a DMA or an op wrote it
     (validity is tracked per element, on the element's first byte).
+
+    Offsets and sizes are the program's: bytes as the chip stores elements
+    (`stored_element_bytes`: floats at the hardware's `activation_bits`). The
+    interpreter keeps host values (a float32 in every precision mode), so the
+    backing array has `scale` host bytes per scratchpad byte
+    (`scale = itemsize / stored bytes`, the largest over the program's
+    buffers): a buffer at `offset` is the host array at `offset * scale`.
     """
 
-    def __init__(self, capacity: int, used: int | None = None):
+    def __init__(self, capacity: int, used: int | None = None, scale: int = 1):
         # Only the bytes the program can touch are allocated (`used`: the
         # highest byte of any `imc.spad_alloc`), so a chip with a huge
         # scratchpad costs no more host memory than its program needs;
         # capacity checks use `capacity`.
         self.capacity = capacity
-        size = capacity if used is None else min(capacity, used)
-        self.memory = np.zeros(size, dtype=np.uint8)
-        self.valid = np.zeros(size, dtype=bool)
+        self.scale = scale
+        self.size = capacity if used is None else min(capacity, used)
+        self.memory = np.zeros(self.size * scale, dtype=np.uint8)
+        self.valid = np.zeros(self.size * scale, dtype=bool)
         self.live: dict[int, tuple[int, int]] = {}  # base address -> (offset, size)
         self.freed: set[int] = set()
 
@@ -633,11 +643,17 @@ class Scratchpad:
         return 0 <= start < self.memory.size
 
     def offset_of(self, a: np.ndarray) -> int:
-        return a.__array_interface__["data"][0] - self.base
+        """The scratchpad byte where `a` starts (in the program's bytes)."""
+        return (a.__array_interface__["data"][0] - self.base) // self.scale
+
+    def host_slice(self, offset: int, size: int) -> slice:
+        """The backing bytes of scratchpad bytes [offset, offset + size)."""
+        return slice(offset * self.scale, (offset + size) * self.scale)
 
     def valid_view(self, a: np.ndarray) -> np.ndarray:
         """A bool array shaped like `a`: is each element's first byte valid?"""
-        return np.lib.stride_tricks.as_strided(self.valid[self.offset_of(a) :], shape=a.shape, strides=a.strides)
+        start = a.__array_interface__["data"][0] - self.base
+        return np.lib.stride_tricks.as_strided(self.valid[start:], shape=a.shape, strides=a.strides)
 
     def buffer_of(self, a: np.ndarray) -> tuple[int, int] | None:
         start = self.offset_of(a)
@@ -650,23 +666,35 @@ class Scratchpad:
 def _spad(ex, interp) -> Scratchpad:
     chip = ex.chip
     if chip.spad is None:
-        chip.spad = Scratchpad(chip.hardware.spad_bytes, _highest_spad_byte(interp.module))
+        used, scale = _spad_extent(interp.module, chip.hardware)
+        chip.spad = Scratchpad(chip.hardware.spad_bytes, used, scale)
     return chip.spad
 
 
-def _highest_spad_byte(module) -> int:
-    """The end of the highest buffer any `imc.spad_alloc` of `module` makes."""
+def _spad_extent(module, hardware) -> tuple[int, int]:
+    """(the end of the highest buffer any `imc.spad_alloc` of `module` makes,
+    the host bytes per scratchpad byte its buffers need)."""
     from imc.ir_utils import walk_ops
 
     from .core import element_dtype
 
     root = module.operation if hasattr(module, "operation") else module
-    end = 0
+    end, scale = 0, 1
     for o in walk_ops(root, {"imc.spad_alloc"}):
         t = ir.MemRefType(o.results[0].type)
-        nbytes = math.prod(t.shape) * element_dtype(t.element_type).itemsize
-        end = max(end, _int_attr(o, "offset") + max(_int_attr(o, "size"), nbytes))
-    return end
+        stored = stored_element_bytes(t.element_type, hardware)
+        itemsize = element_dtype(t.element_type).itemsize
+        scale = max(scale, -(-itemsize // stored))
+        end = max(end, _int_attr(o, "offset") + max(_int_attr(o, "size"), math.prod(t.shape) * stored))
+    return end, scale
+
+
+def stored_nbytes(chip, a: np.ndarray) -> int:
+    """Bytes `a` occupies where the chip stores it (scratchpad, or the DRAM
+    buffer of a stored tensor): floats at `activation_bits`."""
+    if a.dtype.kind == "f":
+        return a.size * chip.hardware.activation_bytes
+    return a.nbytes
 
 
 def check_spad_read(interp, op, a) -> None:
@@ -693,7 +721,7 @@ def mark_spad_written(interp, a) -> None:
 def spad_alloc(interp, op, args):
     ex = _exec(interp)
     spad = _spad(ex, interp)
-    if op.static is None:  # decoded once: (offset, size, dtype, shape)
+    if op.static is None:  # decoded once: (offset, size, dtype, shape, host bytes)
         from .core import element_dtype
 
         o = op.ir
@@ -703,16 +731,17 @@ def spad_alloc(interp, op, args):
     offset, size, dtype, shape, nbytes = op.static
     if offset < 0 or offset + size > spad.capacity:
         raise op.error(f"buffer [{offset}, {offset + size}) is beyond the scratchpad capacity of {spad.capacity} bytes")
-    if offset + max(size, nbytes) > spad.memory.size:  # not seen by `_highest_spad_byte`
+    host = spad.host_slice(offset, size)
+    if offset + size > spad.size or host.start + nbytes > spad.memory.size:  # not seen by `_spad_extent`
         raise op.error(f"buffer [{offset}, {offset + size}) was not found in the program before it ran")
     for other_offset, other_size in spad.live.values():
         if offset < other_offset + other_size and other_offset < offset + size:
             raise op.error(
                 f"buffer [{offset}, {offset + size}) overlaps the live buffer [{other_offset}, {other_offset + other_size})"
             )
-    view = spad.memory[offset : offset + nbytes].view(dtype).reshape(shape)
-    spad.live[spad.base + offset] = (offset, size)
-    spad.valid[offset : offset + size] = False
+    view = spad.memory[host.start : host.start + nbytes].view(dtype).reshape(shape)
+    spad.live[spad.base + host.start] = (offset, size)
+    spad.valid[host] = False
     return [view]
 
 
@@ -724,7 +753,7 @@ def spad_free(interp, op, args):
     if key not in spad.live:
         raise op.error(f"frees a scratchpad buffer at offset {key - spad.base} that is not allocated (double free?)")
     offset, size = spad.live.pop(key)
-    spad.valid[offset : offset + size] = False
+    spad.valid[spad.host_slice(offset, size)] = False
     return []
 
 
@@ -742,11 +771,11 @@ def dma(interp, op, args):
                 raise op.error(f"writes a scratchpad buffer at offset {spad.offset_of(a)} that is not allocated (freed?)")
         dst[...] = src[window]
         spad.valid_view(dst)[...] = True  # (mark_spad_written, known to be a scratchpad view)
-        count_dma(ex, op, dst.nbytes, load=True)
+        count_dma(ex, op, dst, load=True)
     else:
         check_spad_read(interp, op, src)
         dst[window] = src
-        count_dma(ex, op, src.nbytes, load=False)
+        count_dma(ex, op, src, load=False)
     return []
 
 
@@ -756,19 +785,44 @@ def _dma_static(op) -> dict:
         op.static = {name: list(ir.DenseI64ArrayAttr(o.attributes[name])) for name in ("offsets", "sizes", "strides")}
         parent = o.operation.parent
         op.static["overlapped"] = parent is not None and DOUBLE_BUFFER_ATTR in parent.attributes
+        dram = [v for v in o.operands if not is_spad(v.type)]
+        op.static["host_dram"] = not (dram and holds_stored_tensor(dram[0]))
     return op.static
 
 
-def count_dma(ex, op, nbytes: int, *, load: bool, times: int = 1) -> None:
-    """Counts `times` executions of DMA `op` moving `nbytes` each."""
-    _dma_static(op)
-    n = nbytes * times
+_MEMREF_VIEWS = ("memref.subview", "memref.collapse_shape", "memref.expand_shape", "memref.cast", "memref.reinterpret_cast")
+
+
+def holds_stored_tensor(value) -> bool:
+    """Whether a DRAM memref views a buffer the program allocated for a
+    stored tensor (`memref.alloc`, not returned: stored at the hardware's
+    `activation_bits`), rather than a model input or output, or a constant
+    (at their host dtype)."""
+    while not isinstance(value.owner, ir.Block):
+        o = value.owner.operation
+        if o.name in _MEMREF_VIEWS:
+            value = o.operands[0]
+            continue
+        if o.name != "memref.alloc":
+            return False
+        return not any(u.owner.operation.name == "func.return" for u in value.uses)
+    return False  # a memref argument
+
+
+def count_dma(ex, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None:
+    """Counts `times` executions of DMA `op` moving `staged` (its scratchpad
+    side): scratchpad bytes as the chip stores them (`stored_nbytes`), DRAM
+    bytes the same unless the DRAM side is a model input or output (host
+    dtype: the DMA converts)."""
+    st = _dma_static(op)
+    n = stored_nbytes(ex.chip, staged) * times
+    dram = staged.nbytes * times if st["host_dram"] else n
     if load:
-        ex.report.add(ex.layer_of(op), dram_read_bytes=n, spad_write_bytes=n)
+        ex.report.add(ex.layer_of(op), dram_read_bytes=dram, spad_write_bytes=n)
     else:
-        ex.report.add(ex.layer_of(op), dram_write_bytes=n, spad_read_bytes=n)
-    if op.static["overlapped"]:
-        ex.report.add(ex.layer_of(op), overlapped_dram_bytes=n)
+        ex.report.add(ex.layer_of(op), dram_write_bytes=dram, spad_read_bytes=n)
+    if st["overlapped"]:
+        ex.report.add(ex.layer_of(op), overlapped_dram_bytes=dram)
 
 
 # ---------------------------------------------------------------------------

@@ -207,7 +207,7 @@ def _run_transfer(interp, plan, lb, ub, step, carried):
         staging = env[buf]
         staging[...] = src[last + a : last + a + n]
         spad.valid_view(staging)[...] = True
-        count_dma(ex, dma_op, staging.nbytes, load=load, times=len(trips))
+        count_dma(ex, dma_op, staging, load=load, times=len(trips))
 
     for dma_op, buf, piece_slot, poff, dram_slot, doff, n in plan.stores:
         move(dma_op, buf, env[dram_slot], at(doff), env[piece_slot], at(poff), n, load=False)

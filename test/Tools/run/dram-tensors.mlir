@@ -2,12 +2,13 @@
 // way (`materialize_in_destination` into DRAM, `to_tensor` of DRAM).
 // RUN: imc-run %s --random-inputs | FileCheck %s
 
-// The input (16 B) and the output (16 B) cross at the call; the store and the
-// load of %y (16 B each) are the layer's.
+// The input (16 B) and the output (16 B) cross at the call at their host
+// dtype; the store and the load of %y are the layer's, at the default chip's
+// 8-bit activations (4 B each).
 // Allocating the buffer moves nothing.
 // CHECK: <inputs/outputs> {{ +}}16 {{ +}}16
-// CHECK: spill {{ +}}16 {{ +}}16 {{ +}}0 {{ +}}0
-// CHECK: total {{ +}}32 {{ +}}32
+// CHECK: spill {{ +}}4 {{ +}}4 {{ +}}0 {{ +}}0
+// CHECK: total {{ +}}20 {{ +}}20
 func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
   %buf = memref.alloc() : memref<4xf32> loc("spill")
   bufferization.materialize_in_destination %x in writable %buf : (tensor<4xf32>, memref<4xf32>) -> () loc("spill")

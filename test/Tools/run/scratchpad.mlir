@@ -3,12 +3,18 @@
 // RUN: FileCheck %s --check-prefix=JSON < %t.json
 
 // Load two 4x8 f32 windows (128 B each) into the scratchpad, add them there,
-// store the sum: DRAM reads 256 B, DRAM writes 128 B.
+// store the sum: DRAM reads 256 B, DRAM writes 128 B (the constant and the
+// returned buffer are host float32). The default chip stores 8-bit
+// activations, so the scratchpad side counts 1 B per element: the loads write
+// 2 x 32 B, the add reads 2 x 32 B and writes 32 B, the store reads 32 B
+// (plus the fill of the 256 B DRAM output, counted as a write).
 // CHECK: result #0: float32[8, 8]
 // CHECK: total
 // JSON: "totals": {
 // JSON-NEXT: "dram_read_bytes": 256,
 // JSON-NEXT: "dram_write_bytes": 128,
+// JSON-NEXT: "spad_read_bytes": 96,
+// JSON-NEXT: "spad_write_bytes": 352,
 func.func @main() -> memref<8x8xf32> {
   %a = arith.constant dense<1.0> : memref<8x8xf32>
   %out = memref.alloc() : memref<8x8xf32>
