@@ -31,6 +31,7 @@ __all__ = [
     "ProgramOp",
     "MvmOp",
     "AccumulateOp",
+    "QuantizeOp",
     "SpadAllocOp",
     "SpadFreeOp",
     "DmaOp",
@@ -698,6 +699,48 @@ class AccumulateOp(Imc.Operation, name="accumulate", traits=[Pure]):
 
 
 _single_variadic_operand(AccumulateOp, "partials")
+
+
+class QuantizeOp(Imc.Operation, name="quantize", traits=[Pure]):
+    """Rounds a tensor to the `bits`-bit format the chip stores it in.
+
+    Placed where a tensor stored between layers leaves its producer
+    (`imc-quantize-activations`). Over the range [`low`, `high`]: when
+    `low >= 0`, `2**bits - 1` steps of `high / (2**bits - 1)` from 0
+    (unsigned); else `2**(bits-1) - 1` steps of `max(-low, high) /
+    (2**(bits-1) - 1)` each side of 0 (signed); values beyond clip. `low =
+    high = 0.0` is uncalibrated: each execution takes its input's own range.
+    The interpreter rounds in `quantized` and `noisy` precision and passes
+    values through in `ideal`; in every mode it counts one digital op per
+    element (the output stage's requantization).
+
+    Example:
+        %q = "imc.quantize"(%y) {bits = 8 : i64, high = 0.0 : f32, low = 0.0 : f32}
+            : (tensor<1x64xf32>) -> tensor<1x64xf32>
+        %r = "imc.quantize"(%y) {bits = 8 : i64, high = 6.5 : f32, low = 0.0 : f32}
+            : (tensor<1x64xf32>) -> tensor<1x64xf32>
+    """
+
+    input: Operand[ir.RankedTensorType]
+    bits: ir.IntegerAttr
+    result: Result[ir.RankedTensorType]
+    low: ir.FloatAttr = ext.attribute(default_factory=lambda: ir.FloatAttr.get_f32(0.0))
+    high: ir.FloatAttr = ext.attribute(default_factory=lambda: ir.FloatAttr.get_f32(0.0))
+
+    @_verifier
+    def verify_invariants(self) -> bool:
+        if self.input.type != self.result.type:
+            return _fail(self, f"result type {self.result.type} differs from the input's {self.input.type}")
+        if not isinstance(ir.RankedTensorType(self.input.type).element_type, ir.FloatType):
+            return _fail(self, f"input must be a tensor of floats, got {self.input.type}")
+        if not _check_range(self, "bits", _int(self.bits), _INPUT_BITS):
+            return False
+        low, high = ir.FloatAttr(self.low).value, ir.FloatAttr(self.high).value
+        if not (math.isfinite(low) and math.isfinite(high)):
+            return _fail(self, f"range [{low}, {high}] must be finite")
+        if (low, high) != (0.0, 0.0) and not (low <= 0.0 < high):
+            return _fail(self, f"range [{low}, {high}] must contain 0 with high > 0 (or be [0, 0]: uncalibrated)")
+        return True
 
 
 # ---------------------------------------------------------------------------

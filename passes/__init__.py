@@ -13,6 +13,7 @@ PASSES: dict[str, str] = {
     "imc-tile-rows": "imc_tile_rows:ImcTileRows",
     "imc-place-buffers": "imc_place_buffers:ImcPlaceBuffers",
     "imc-place-crossbars": "imc_place_crossbars:ImcPlaceCrossbars",
+    "imc-quantize-activations": "imc_quantize_activations:ImcQuantizeActivations",
     "test-imc-fail": "test_imc_fail:TestImcFail",
 }
 
@@ -23,7 +24,7 @@ PIPELINES: dict[str, tuple[str, str]] = {
     ),
     "imc-default": (
         "linalg-on-tensors -> placed crossbars and buffers, verified (imc.compile's default)",
-        "imc-map-to-crossbars, imc-place-buffers, imc-check-buffers",
+        "imc-map-to-crossbars, imc-quantize-activations, imc-place-buffers, imc-check-buffers",
     ),
     "imc-tiled": (
         "imc-default after tiling convolution stages that do not fit over output rows (their working sets on chip)",

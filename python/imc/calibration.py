@@ -19,6 +19,12 @@ Policies (`calibrate(..., policy=...)`, `imc.compile(..., calibrate=...)`):
   execution of the op, the largest over executions (clips the rare largest
   sums for a finer step).
 
+The same run records the range of every stored tensor where it is rounded
+to the chip's `activation_bits` (`imc.quantize`, values passed through while
+calibrating) and writes the op's `low`/`high`: the smallest and largest
+value seen (`"max"`), or the policy's lower and upper percentiles, widened
+to contain 0.
+
 A calibrated range never exceeds the uncalibrated one. An op whose partial
 sums were all zero, or that did not run, keeps `adc_full_scale = 0.0`
 (uncalibrated). Input scaling needs no calibration: every input vector is
@@ -58,6 +64,7 @@ class Calibration:
         self.policy = policy
         self.percentile = check_policy(policy)
         self.ops: dict[int, list] = {}  # id(op) -> [op, statistic, uncalibrated full scale]
+        self.ranges: dict[int, list] = {}  # id(imc.quantize op) -> [op, low, high]
 
     def record(self, op, partial: np.ndarray, uncalibrated: float) -> None:
         """One execution of MVM `op`: its pre-ADC partial sums (cycles x batch x cols)."""
@@ -68,6 +75,36 @@ class Calibration:
             self.ops[id(op)] = [op, stat, uncalibrated]
         else:
             entry[1] = max(entry[1], stat)
+
+    def record_range(self, op, x: np.ndarray) -> None:
+        """One execution of `imc.quantize` `op` on the stored tensor `x`: its
+        range (or the policy's percentiles of it), widened to contain 0."""
+        if x.size == 0:
+            return
+        if self.percentile is None:
+            low, high = float(x.min()), float(x.max())
+        else:
+            low, high = (float(v) for v in np.percentile(x, [100.0 - self.percentile, self.percentile]))
+        low, high = min(low, 0.0), max(high, 0.0)
+        entry = self.ranges.get(id(op))
+        if entry is None:
+            self.ranges[id(op)] = [op, low, high]
+        else:
+            entry[1], entry[2] = min(entry[1], low), max(entry[2], high)
+
+    def apply_ranges(self) -> int:
+        """Writes `low`/`high` on every recorded `imc.quantize`; returns how many."""
+        n = 0
+        for op, low, high in self.ranges.values():
+            if high <= 0.0:
+                if low >= 0.0:
+                    continue  # all zeros: stays uncalibrated
+                high = -low  # all negative: a signed range
+            o = op.ir.operation
+            o.attributes["low"] = ir.FloatAttr.get_f32(low)
+            o.attributes["high"] = ir.FloatAttr.get_f32(high)
+            n += 1
+        return n
 
     def apply(self) -> dict[str, list[float]]:
         """Writes `adc_full_scale` on every recorded op with an ADC; returns,
@@ -95,8 +132,10 @@ def calibrate(module, hardware, inputs, *, policy: str = "max", seed: int = 0, e
     runner.chip.calibration = recorder
     runner(*inputs)
     fractions = recorder.apply()
+    stored = recorder.apply_ranges()
     return {
         "policy": policy,
         "mvm_ops": sum(len(v) for v in fractions.values()),
+        "stored_tensors": stored,
         "layers": {name: float(np.mean(v)) for name, v in fractions.items()},
     }

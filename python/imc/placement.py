@@ -56,7 +56,10 @@ __all__ = [
 # Ops that carry no data of their own.
 _FREE_OPS = frozenset({"arith.constant", "tensor.empty", "bufferization.alloc_tensor", "func.return"})
 _ELEMENTWISE_NAMED = frozenset(
-    {"linalg.add", "linalg.sub", "linalg.mul", "linalg.div", "linalg.max", "linalg.min", "linalg.exp", "linalg.fill"}
+    {
+        "linalg.add", "linalg.sub", "linalg.mul", "linalg.div", "linalg.max", "linalg.min", "linalg.exp", "linalg.fill",
+        "imc.quantize",  # rounding to the stored format, in the producer's output stage
+    }
 )
 
 

@@ -100,3 +100,45 @@ def test_streamed_model_input_moves_at_host_dtype_into_an_8_bit_slab():
     nbytes, rows = (int(v.replace(",", "")) for v in re.search(r"a ([\d,]+) B slab \((\d+) rows\)", slab).groups())
     assert nbytes == 3 * rows * 32  # 3 channels x rows x 32 columns, 1 B each
     assert any("placement verified" in str(r) for r in placed.remarks)
+
+
+def test_quantize_array_rounds_to_the_format():
+    import numpy as np
+
+    from imc.interpreter.imc import quantize_array
+
+    x = np.array([-1.0, -0.26, 0.0, 0.26, 0.9, 3.0], dtype=np.float32)
+    # Signed 3 bits over [-1, 1]: 3 steps of 1/3 each side, beyond clips.
+    np.testing.assert_allclose(quantize_array(x, 3, -1.0, 1.0), [-1, -1 / 3, 0, 1 / 3, 1, 1], rtol=1e-6)
+    # Unsigned 2 bits over [0, 3]: steps of 1, negatives clip to 0.
+    np.testing.assert_allclose(quantize_array(x, 2, 0.0, 3.0), [0, 0, 0, 0, 1, 3], rtol=1e-6)
+    # Uncalibrated: the input's own range (signed: max(|min|, max) = 3, 7 steps of 3/7).
+    np.testing.assert_allclose(quantize_array(x, 4, 0.0, 0.0), np.rint(x / (3 / 7)) * (3 / 7), rtol=1e-6)
+
+
+def test_quantized_stored_tensors_are_calibrated_and_on_their_grid():
+    # Under `quantized`, every stored tensor is rounded to activation_bits
+    # over the range calibrated on the example inputs; what the producer
+    # stores is on that grid. Fewer bits, larger error; `ideal` is exact.
+    import numpy as np
+
+    model, inputs = models.create("lenet5").eval(), models.example_inputs("lenet5")
+    ref = model(*inputs).detach()
+    errors = {}
+    for bits in (8, 3):
+        hw = DEFAULT.replace(activation_bits=bits)
+        compiled = imc.compile(model, inputs, hardware=hw, precision="quantized")
+        ranges = re.findall(r'"imc.quantize".*high = ([-\d.e+]+) : f32, low = ([-\d.e+]+)', compiled.mlir)
+        assert ranges and all(float(high) > 0 >= float(low) for high, low in ranges)
+        assert compiled.report.extra["adc_calibration"]["stored_tensors"] == len(ranges)
+        stored = []
+        compiled._runner.stored_tensor_hook = lambda row, a: stored.append(np.array(a))
+        y = compiled(*inputs)
+        assert stored
+        for a in stored:
+            # Every stored tensor of LeNet follows a ReLU: unsigned, 2**bits - 1 steps.
+            assert len(np.unique(a)) <= 2**bits
+        errors[bits] = float((y - ref).norm() / ref.norm())
+        ideal = imc.compile(model, inputs, hardware=hw)
+        assert float((ideal(*inputs) - ref).abs().max() / ref.abs().max()) < 1e-5
+    assert errors[3] > 2 * errors[8]

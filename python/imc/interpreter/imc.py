@@ -559,6 +559,50 @@ def accumulate(interp, op, args):
     return [out]
 
 
+@impl("imc.quantize")
+def quantize(interp, op, args):
+    ex = _exec(interp)
+    (x,) = args
+    if op.static is None:
+        o = op.ir
+        op.static = (
+            _int_attr(o, "bits"),
+            float(ir.FloatAttr(o.attributes["low"]).value),
+            float(ir.FloatAttr(o.attributes["high"]).value),
+        )
+    bits, low, high = op.static
+    ex.report.add(ex.layer_of(op), digital_ops=x.size)
+    chip = ex.chip
+    if chip.calibration is not None:  # calibrating: record the range, pass the values through
+        chip.calibration.record_range(op, x)
+        return [x]
+    if chip.precision == "ideal" or x.size == 0:
+        return [x]
+    return [quantize_array(x, bits, low, high)]
+
+
+def quantize_array(x: np.ndarray, bits: int, low: float, high: float) -> np.ndarray:
+    """`x` rounded to `bits` bits over [low, high] (`imc.quantize`; [0, 0]:
+    the range of `x` itself)."""
+    if low == 0.0 and high == 0.0:
+        low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+        if high <= 0.0 and low < 0.0:
+            high = -low
+    if high <= 0.0:
+        return np.zeros_like(x)
+    if low >= 0.0:  # unsigned
+        levels, lo = (1 << bits) - 1, 0
+    else:
+        levels = (1 << (bits - 1)) - 1
+        high = max(-low, high)
+        lo = -levels
+    step = np.float32(high / levels) if levels else np.float32(high)
+    if levels == 0:  # a 1-bit signed format holds only 0
+        return np.zeros_like(x)
+    q = np.clip(np.rint(x / step), lo, levels)
+    return (q * step).astype(x.dtype, copy=False)
+
+
 def im2col_array(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
     """N x C x spatial -> (N*prod(out)) x (C*prod(kernel)), columns ordered (c, k...)."""
     n, c = x.shape[:2]

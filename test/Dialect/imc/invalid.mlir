@@ -760,3 +760,43 @@ func.func @contract_transpose_weight_index(%x: tensor<8x512xf32>, %w: tensor<512
   %0 = "imc.contract"(%x, %w) {kind = "matmul", transpose_weight = 0 : index} : (tensor<8x512xf32>, tensor<512x64xf32>) -> tensor<8x64xf32>
   return
 }
+
+// -----
+
+func.func @quantize_type_mismatch(%v: tensor<1x64xf32>) {
+  // expected-error @+1 {{'imc.quantize' op result type tensor<1x32xf32> differs from the input's tensor<1x64xf32>}}
+  %q = "imc.quantize"(%v) {bits = 8 : i64, high = 0.0 : f32, low = 0.0 : f32} : (tensor<1x64xf32>) -> tensor<1x32xf32>
+  return
+}
+
+// -----
+
+func.func @quantize_integers(%v: tensor<1x64xi32>) {
+  // expected-error @+1 {{'imc.quantize' op input must be a tensor of floats, got tensor<1x64xi32>}}
+  %q = "imc.quantize"(%v) {bits = 8 : i64, high = 0.0 : f32, low = 0.0 : f32} : (tensor<1x64xi32>) -> tensor<1x64xi32>
+  return
+}
+
+// -----
+
+func.func @quantize_bits(%v: tensor<1x64xf32>) {
+  // expected-error @+1 {{'imc.quantize' op bits = 0 is out of range [1, 32]}}
+  %q = "imc.quantize"(%v) {bits = 0 : i64, high = 0.0 : f32, low = 0.0 : f32} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+  return
+}
+
+// -----
+
+func.func @quantize_range_without_zero(%v: tensor<1x64xf32>) {
+  // expected-error @+1 {{'imc.quantize' op range [1.0, 2.0] must contain 0 with high > 0 (or be [0, 0]: uncalibrated)}}
+  %q = "imc.quantize"(%v) {bits = 8 : i64, high = 2.0 : f32, low = 1.0 : f32} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+  return
+}
+
+// -----
+
+func.func @quantize_range_not_finite(%v: tensor<1x64xf32>) {
+  // expected-error @+1 {{'imc.quantize' op range [-1.0, inf] must be finite}}
+  %q = "imc.quantize"(%v) {bits = 8 : i64, high = 0x7F800000 : f32, low = -1.0 : f32} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+  return
+}

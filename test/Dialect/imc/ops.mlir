@@ -13,6 +13,10 @@ func.func @crossbar(%x: tensor<8x512xf32>, %w: tensor<1024x512xf32>, %t: tensor<
   %q = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 412.5 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<1x128xf32>) -> tensor<1x64xf32>
   // CHECK: "imc.accumulate"(%[[P]], %[[P]]) {shifts = array<i64: 0, 2>} : (tensor<1x64xf32>, tensor<1x64xf32>) -> tensor<1x64xf32>
   %s = "imc.accumulate"(%p, %p) {shifts = array<i64: 0, 2>} : (tensor<1x64xf32>, tensor<1x64xf32>) -> tensor<1x64xf32>
+  // CHECK: "imc.quantize"(%{{.*}}) {bits = 8 : i64, high = 0.000000e+00 : f32, low = 0.000000e+00 : f32} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+  %u = "imc.quantize"(%s) {bits = 8 : i64, high = 0.0 : f32, low = 0.0 : f32} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+  // CHECK: "imc.quantize"(%{{.*}}) {bits = 4 : i64, high = 6.500000e+00 : f32, low = -2.000000e+00 : f32}
+  %c = "imc.quantize"(%u) {bits = 4 : i64, high = 6.5 : f32, low = -2.0 : f32} : (tensor<1x64xf32>) -> tensor<1x64xf32>
   return %y, %s : tensor<8x1024xf32>, tensor<1x64xf32>
 }
 

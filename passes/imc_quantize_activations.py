@@ -1,0 +1,118 @@
+"""`imc-quantize-activations`: round every tensor stored between layers to
+the chip's activation format where it leaves its producer."""
+
+from dataclasses import dataclass, field
+
+from torch_mlir import ir
+
+from imc.dialects.imc import QuantizeOp
+from imc.ir_utils import find_entry, i64_attr
+from imc.pass_base import ImcPass, PassFailure
+from imc.placement import stage_program
+
+
+@dataclass
+class ImcQuantizeActivations(ImcPass):
+    """Inserts `imc.quantize` on every stored tensor of the entry function.
+
+    Input: a mapped program on tensors (after `imc-map-to-crossbars`, and
+    `imc-tile-rows` when used), before `imc-place-buffers`. A *stored tensor*
+    (`imc.placement`: a floating-point value produced in one stage and read
+    by a later one) is stored by the chip at `bits` per element (default:
+    the hardware's `activation_bits`); this pass makes that rounding an op:
+
+    * `%q = imc.quantize %v {bits}` right after `%v`'s producer, and every
+      later stage (and any view outside the stages) reads `%q`; the
+      producer's stage and the function's results keep `%v` (model outputs
+      leave at their host dtype);
+    * a tiled producer that stores its output row tile by row tile (an
+      `scf.for` yielding `tensor.insert_slice %tile into %acc`) quantizes
+      each `%tile` before the insert instead, with one op for all trips.
+
+    The range is uncalibrated (`low = high = 0.0`, each execution takes its
+    input's range) until `imc.calibration` sets it. A value that is already
+    an `imc.quantize` result, and non-float tensors, are left alone.
+    """
+
+    name = "imc-quantize-activations"
+    summary = "Round tensors stored between layers to the chip's activation_bits (imc.quantize)"
+
+    entry: str = field(default="", metadata={"help": "function to rewrite (default: @main, else the only function)"})
+    bits: int = field(default=0, metadata={"help": "bits per stored element (0: the hardware's activation_bits)", "range": (0, 32)})
+
+    def run(self, module, state) -> None:
+        try:
+            func = find_entry(module, self.entry)
+        except ValueError as e:
+            state.error(module, f"{e} to quantize")
+            raise PassFailure() from None
+        bits = self.bits or state.hardware.activation_bits
+        program = stage_program(func, state.hardware)
+        block = func.regions[0].blocks[0]
+        quantized = 0
+        for t in program.tensors:
+            value = t.value
+            if not isinstance(ir.RankedTensorType(value.type).element_type, ir.FloatType):
+                continue
+            owner = value.owner
+            if isinstance(owner, ir.Block) or owner.name == "imc.quantize":
+                continue
+            tile = _stored_tile(owner.operation, value)
+            if tile is not None:
+                _quantize_tile(tile, bits)
+            else:
+                _quantize_after(owner.operation, value, t.producer, program.stage_of, block, bits)
+            quantized += 1
+        state.remark(module, f"{quantized} stored tensors rounded to {bits}-bit activations")
+
+
+def _quantize_after(producer, value, stage: int, stage_of, block, bits: int) -> None:
+    """`imc.quantize` after `producer`; later stages' reads of `value` use it."""
+    with ir.InsertionPoint(_next_op(producer)), producer.location:
+        q = QuantizeOp(value, i64_attr(bits), value.type).result
+    for use in list(value.uses):
+        user = _top_level(use.owner.operation, block)
+        if user.name == "func.return" or user == q.owner.operation:
+            continue
+        if stage_of.get(user) == stage:
+            continue  # inside the producing stage: the datapath value
+        use.owner.operation.operands[use.operand_number] = q
+
+
+def _stored_tile(loop, value):
+    """The `tensor.insert_slice` through which a tiled stage's `scf.for`
+    assembles `value` (one of its results) from row tiles, or None."""
+    if loop.name != "scf.for":
+        return None
+    index = list(loop.results).index(value)
+    body = loop.regions[0].blocks[0]
+    yielded = list(body.operations)[-1].operands[index]
+    if isinstance(yielded.owner, ir.Block):
+        return None
+    insert = yielded.owner.operation
+    if insert.name != "tensor.insert_slice" or insert.operands[1] != body.arguments[index + 1]:
+        return None
+    return insert
+
+
+def _quantize_tile(insert, bits: int) -> None:
+    tile = insert.operands[0]
+    with ir.InsertionPoint(insert), insert.location:
+        insert.operands[0] = QuantizeOp(tile, i64_attr(bits), tile.type).result
+
+
+def _next_op(op):
+    """The op after `op` in its block (a value's producer is never a terminator)."""
+    found = False
+    for o in op.operation.block.operations:
+        if found:
+            return o
+        found = o.operation == op
+    raise ValueError(f"'{op.name}' is the last op of its block")
+
+
+def _top_level(op, block):
+    """The ancestor of `op` (or `op`) directly in `block`."""
+    while op.parent is not None and op.block != block:
+        op = op.parent
+    return op
