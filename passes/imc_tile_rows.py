@@ -8,11 +8,13 @@ from torch_mlir.dialects import bufferization, tensor
 from imc.dialects.imc import stored_element_bytes
 from imc.ir_utils import RESHAPE_OPS, defining_op, dense_i64s, find_entry, find_nested, weight_of
 from imc.pass_base import ImcPass, PassFailure
+from imc.line_buffer import PoolingFusion, fuse_pooling, plan_pooling_fusion
 from imc.placement import is_elementwise, stage_program, tensor_bytes
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
 MATMUL = "linalg.matmul"
 ROOT_ATTR = "imc.tile_root"
+POOL_ATTR = "imc.fuse_pool"
 FENCE_ATTR = "imc.fence"
 
 # One section per stage k: tile its root over output rows (dimension 2 of an
@@ -49,11 +51,29 @@ class _Stage:
     input: ir.Value  # what the stage reads from outside (the first producer's input)
     rows: int = 0
     row_dim: int = 2  # the root's dimension tiled (2: NCHW conv; 1 or 0: matmul)
+    pool: PoolingFusion | None = None  # the pooling fused after the root (`fuse-pooling`)
     fence: list = field(default_factory=list)  # ops whose outside operands are fenced
 
     @property
     def matmul(self) -> bool:
         return self.anchor.name == MATMUL
+
+    @property
+    def out(self) -> ir.Value:
+        """The tensor the stage produces (the pooling's result when fused)."""
+        return (self.pool.pool if self.pool is not None else self.root).results[0]
+
+    def conv_rows(self, rows: int) -> int:
+        """Conv (root) rows of a tile of `rows` output rows."""
+        return self.pool.conv_rows(rows) if self.pool is not None else rows
+
+    def slab_rows(self, rows: int) -> int:
+        """Input rows (of the conv's padded input) that `rows` output rows read."""
+        return _slab_rows(self.anchor, self.conv_rows(rows))
+
+    def input_stride(self) -> int:
+        """Input rows between the first rows of consecutive tiles' rows, per output row."""
+        return dense_i64s(self.anchor, "strides", 1, 2)[0] * self.conv_rows(1)
 
     def tile_sizes(self) -> str:
         sizes = [0] * len(_shape(self.root.results[0]))
@@ -106,6 +126,17 @@ class ImcTileRows(ImcPass):
     slabs take scratchpad (`imc-place-buffers` keeps an on-chip prefix of
     row tiles of the [1, M, K] tensors between them).
 
+    With `fuse-pooling` (the default), an NCHW pooling that reads a tiled
+    conv stage's root (through one constant `tensor.pad`) moves into the
+    stage's loop when it can without recomputation (`imc.line_buffer`): the
+    loop computes `R * s` conv rows per trip (`s` the pooling's row stride)
+    and pools them with the `p` rows before them (`p` the pooling's top
+    padding), which it carries from trip to trip in a line buffer (an
+    iteration argument); it yields the pooled tensor, so the conv's output is
+    never stored whole. `R` is chosen as above for the pooled rows, and the
+    stage is tiled even when its whole tensors fit (the fused loop then needs
+    no conv output in the scratchpad).
+
     Output: the same computation; affine index arithmetic is lowered to
     `arith`, and each loop carries its conv's (matmul's) location (the stage
     keeps that layer's name). Each tiled stage gets a remark: tiles, slab bytes and
@@ -127,6 +158,10 @@ class ImcTileRows(ImcPass):
     matmuls: bool = field(
         default=False,
         metadata={"help": "also tile matmul stages over rows (more DRAM traffic than untiled: a model input read by two stages is streamed twice)"},
+    )
+    fuse_pooling: bool = field(
+        default=True,
+        metadata={"help": "move a pooling that reads a tiled conv stage into its loop, through a line buffer of the rows two tiles share (the conv output is never stored)"},
     )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 
@@ -159,17 +194,25 @@ class ImcTileRows(ImcPass):
                     tiled.append(stage)
                 continue
             rows, slab, out = self._choose_rows(stage, capacity)
-            oh = _shape(stage.root.results[0])[2]
-            if rows >= oh:
+            oh = _shape(stage.out)[2]
+            if rows >= oh and stage.pool is None:
                 continue
-            stage.rows = rows
+            stage.rows = stage.conv_rows(rows)
             tiled.append(stage)
-            halo = _slab_rows(stage.anchor, rows) - rows * dense_i64s(stage.anchor, "strides", 1, 2)[0]
+            halo = stage.slab_rows(rows) - rows * stage.input_stride()
             fits = "" if slab + out <= capacity else f"; does not fit even so ({slab + out:,} B > {capacity:,} B)"
+            pooled = ""
+            if stage.pool is not None:
+                line = stage.pool.top * tensor_bytes(stage.root.results[0].type, self._hardware) // _shape(stage.root.results[0])[2]
+                pooled = (
+                    f"; '{stage.pool.pool.name}' fused: {stage.rows} conv rows per tile, pooled with the "
+                    f"{stage.pool.top} rows before them kept in a {line:,} B line buffer (each conv row computed once, "
+                    "the conv output never stored)"
+                )
             state.remark(
                 stage.anchor.location,
                 f"tiled over output rows: {oh // rows} tiles of {rows} rows; input slab {slab:,} B "
-                f"({_slab_rows(stage.anchor, rows)} rows, halo {max(halo, 0)}), output tile {out:,} B{fits}",
+                f"({stage.slab_rows(rows)} rows, halo {max(halo, 0)}), output tile {out:,} B{fits}{pooled}",
             )
         if tiled:
             self._tile(module, tiled)
@@ -193,25 +236,27 @@ class ImcTileRows(ImcPass):
             if user is None or user not in inside or not is_elementwise(user) or _shape(user.results[0]) != shape:
                 break
             chain.append(user)
-        return _Stage(conv, list(ops), chain[-1], value)
+        stage = _Stage(conv, list(ops), chain[-1], value)
+        if self.fuse_pooling:
+            stage.pool = plan_pooling_fusion(chain[-1].results[0])
+        return stage
 
     def _choose_rows(self, stage: _Stage, capacity: int) -> tuple[int, int, int]:
         """(rows, slab bytes, output tile bytes) for this stage."""
-        conv = stage.anchor
-        n, _, oh, ow = _shape(stage.root.results[0])
-        in_shape = _shape(conv.operands[0])  # padded input
+        n, _, oh, ow = _shape(stage.out)
+        in_shape = _shape(stage.anchor.operands[0])  # padded input
         hw = self._hardware
         per_in_row = n * in_shape[1] * in_shape[3] * stored_element_bytes(ir.RankedTensorType(stage.input.type).element_type, hw)
-        per_out_row = tensor_bytes(stage.root.results[0].type, hw) // oh
+        per_out_row = tensor_bytes(stage.out.type, hw) // oh
 
         def cost(r):
-            return _slab_rows(conv, r) * per_in_row, r * per_out_row
+            return stage.slab_rows(r) * per_in_row, r * per_out_row
 
         if self.rows:
             r = min(self.rows, oh)
             return (r, *cost(r))
-        whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
-        if whole_in + whole_out <= capacity:
+        whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.out.type, hw)
+        if whole_in + whole_out <= capacity and stage.pool is None:
             return (oh, whole_in, whole_out)
         best = 1
         budget = capacity // 4  # the rest: tensors that live across the stage
@@ -253,6 +298,8 @@ class ImcTileRows(ImcPass):
         body = []
         for k, stage in enumerate(stages):
             stage.root.attributes[ROOT_ATTR] = ir.IntegerAttr.get(i64, k)
+            if stage.pool is not None:
+                stage.pool.pool.attributes[POOL_ATTR] = ir.IntegerAttr.get(i64, k)
             cleanup = " {apply_cleanup}" if stage.matmul else ""
             body.append(_TILE.format(k=k, root=ROOT_ATTR, sizes=stage.tile_sizes(), cleanup=cleanup))
             _fence_inputs(stage.ops + stage.fence, opaque=stage.matmul)
@@ -274,6 +321,7 @@ class ImcTileRows(ImcPass):
 
         module.walk(untag)
         _name_loops(module)
+        _fuse_poolings(module)
 
 
 def _name_loops(module) -> None:
@@ -293,6 +341,31 @@ def _name_loops(module) -> None:
                         conv = find_nested(op, lambda o: o.name == MATMUL)
                     if conv is not None:
                         op.location = conv.location
+
+
+def _fuse_poolings(module) -> None:
+    """Moves each pooling tagged `imc.fuse_pool` into the loop that now
+    produces its input (`imc.line_buffer.fuse_pooling`)."""
+    pools = []
+
+    def visit(op):
+        if POOL_ATTR in op.attributes:
+            pools.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.walk(visit)
+    for pool in pools:
+        del pool.attributes[POOL_ATTR]
+        source = pool.operands[0]
+        pad = source.owner.operation if source.owner.operation.name == "tensor.pad" else None
+        conv_out = pad.operands[0] if pad is not None else source
+        loop = conv_out.owner.operation
+        fusion = plan_pooling_fusion(conv_out)
+        if loop.name != "scf.for" or fusion is None or len(loop.results) != 1:
+            continue
+        fuse_pooling(loop, fusion)
+    if pools:  # erase the replaced loops, pads and poolings
+        passmanager.PassManager.parse("builtin.module(canonicalize)").run(module)
 
 
 def _fence_inputs(ops, opaque: bool = False) -> None:

@@ -35,6 +35,7 @@ LAYERS = {
     "imc.pipeline": TRANSFORMS,
     "imc.placement": TRANSFORMS,
     "imc.row_slabs": TRANSFORMS,
+    "imc.line_buffer": TRANSFORMS,
     "imc.allocator": TRANSFORMS,
     "imc.buffer_check": TRANSFORMS,
     "imc.interpreter": SIMULATION,

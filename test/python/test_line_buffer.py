@@ -1,0 +1,88 @@
+"""A pooling fused into its conv's row loop through a line buffer
+(`imc-tile-rows{fuse-pooling}`, `imc.line_buffer`): the conv output is never
+stored, each conv row is computed once, and the result is PyTorch's."""
+
+import re
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import imc
+from imc import models
+from imc.hardware import Hardware
+
+DEFAULT = Hardware.preset("default")
+TILED = "builtin.module(imc-tiled)"
+UNFUSED = "builtin.module(imc-tile-rows{fuse-pooling=false}, imc-default)"
+
+
+class Stem(torch.nn.Module):
+    """conv -> batch norm -> ReLU -> max pooling (ResNet's stem, small)."""
+
+    def __init__(self, cin=3, cout=8, k=7, stride=2, pool=(3, 2, 1)):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
+        self.bn = torch.nn.BatchNorm2d(cout)
+        self.pool = torch.nn.MaxPool2d(pool[0], stride=pool[1], padding=pool[2])
+
+    def forward(self, x):
+        return self.pool(torch.relu(self.bn(self.conv(x))))
+
+
+def _stored(compiled) -> int:
+    text = next(str(r) for r in compiled.remarks if "stored tensors over" in str(r))
+    return int(re.search(r"(\d+) stored tensors over", text).group(1))
+
+
+def _verified(compiled) -> bool:
+    return any("placement verified" in str(r) for r in compiled.remarks)
+
+
+def test_stem_pooling_runs_in_the_conv_loop_without_recomputation():
+    torch.manual_seed(0)
+    model, x = Stem().eval(), torch.randn(1, 3, 64, 64)
+    ref = model(x)
+    hw = DEFAULT.replace(spad_bytes=4096)  # the 8 KB conv output does not fit
+    fused = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
+    unfused = imc.compile(model, (x,), hardware=hw, pipeline=UNFUSED)
+    plain = imc.compile(model, (x,), hardware=hw)
+    for c in (fused, unfused, plain):
+        torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
+    assert any("line buffer" in str(r) for r in fused.remarks)
+    assert _verified(fused)
+    # The conv -> pooling tensor is no longer stored.
+    assert _stored(fused) == _stored(unfused) - 1
+    # Each conv row computed once: the crossbars do the untiled program's work.
+    assert fused.report.totals.mvm_count == plain.report.totals.mvm_count
+    dram = lambda c: c.report.totals.dram_read_bytes + c.report.totals.dram_write_bytes  # noqa: E731
+    assert dram(fused) < dram(unfused)
+
+
+def test_lenet_pools_fuse_without_a_carried_row():
+    # 2x2 stride-2 pooling without padding: the trip's rows are the whole window.
+    model, inputs = models.create("lenet5").eval(), models.example_inputs("lenet5")
+    hw = DEFAULT.replace(spad_bytes=4096)
+    fused = imc.compile(model, inputs, hardware=hw, pipeline=TILED)
+    ref = model(*inputs)
+    assert float((fused(*inputs) - ref).abs().max() / ref.abs().max()) < 1e-5
+    remarks = [str(r) for r in fused.remarks if "fused" in str(r)]
+    assert remarks and all("0 rows before them" in r for r in remarks)
+    assert "tensor<1x6x0x" not in fused.mlir  # no empty line buffer is carried
+    assert _verified(fused)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    size=st.sampled_from([8, 12, 16]),
+    k=st.sampled_from([1, 3]),
+    stride=st.sampled_from([1, 2]),
+    pool=st.sampled_from([(2, 2, 0), (3, 2, 1), (2, 2, 1), (3, 1, 1)]),
+    spad=st.sampled_from([1024, 4096, 65536]),
+)
+def test_random_conv_pool_chains_are_placed_proved_and_exact(size, k, stride, pool, spad):
+    torch.manual_seed(size + k + stride + spad)
+    model, x = Stem(cin=4, cout=4, k=k, stride=stride, pool=pool).eval(), torch.randn(1, 4, size, size)
+    compiled = imc.compile(model, (x,), hardware=DEFAULT.replace(spad_bytes=spad), pipeline=TILED)
+    torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+    assert _verified(compiled)
