@@ -8,13 +8,13 @@ from torch_mlir.dialects import bufferization, tensor
 from imc.dialects.imc import stored_element_bytes
 from imc.ir_utils import RESHAPE_OPS, defining_op, dense_i64s, find_entry, find_nested, weight_of
 from imc.pass_base import ImcPass, PassFailure
-from imc.line_buffer import PoolingFusion, fuse_pooling, plan_pooling_fusion
+from imc.line_buffer import WindowFusion, fuse_window, plan_window_fusion
 from imc.placement import is_elementwise, stage_program, tensor_bytes
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
 MATMUL = "linalg.matmul"
 ROOT_ATTR = "imc.tile_root"
-POOL_ATTR = "imc.fuse_pool"
+WINDOW_ATTR = "imc.fuse_window"
 FENCE_ATTR = "imc.fence"
 
 # One section per stage k: tile its root over output rows (dimension 2 of an
@@ -51,7 +51,7 @@ class _Stage:
     input: ir.Value  # what the stage reads from outside (the first producer's input)
     rows: int = 0
     row_dim: int = 2  # the root's dimension tiled (2: NCHW conv; 1 or 0: matmul)
-    pool: PoolingFusion | None = None  # the pooling fused after the root (`fuse-pooling`)
+    window: WindowFusion | None = None  # the pooling or conv fused after the root (`line-buffers`)
     fence: list = field(default_factory=list)  # ops whose outside operands are fenced
 
     @property
@@ -60,12 +60,12 @@ class _Stage:
 
     @property
     def out(self) -> ir.Value:
-        """The tensor the stage produces (the pooling's result when fused)."""
-        return (self.pool.pool if self.pool is not None else self.root).results[0]
+        """The tensor the stage produces (the fused consumer's result)."""
+        return (self.window.consumer if self.window is not None else self.root).results[0]
 
     def conv_rows(self, rows: int) -> int:
         """Conv (root) rows of a tile of `rows` output rows."""
-        return self.pool.conv_rows(rows) if self.pool is not None else rows
+        return self.window.conv_rows(rows) if self.window is not None else rows
 
     def slab_rows(self, rows: int) -> int:
         """Input rows (of the conv's padded input) that `rows` output rows read."""
@@ -126,16 +126,18 @@ class ImcTileRows(ImcPass):
     slabs take scratchpad (`imc-place-buffers` keeps an on-chip prefix of
     row tiles of the [1, M, K] tensors between them).
 
-    With `fuse-pooling` (the default), an NCHW pooling that reads a tiled
-    conv stage's root (through one constant `tensor.pad`) moves into the
-    stage's loop when it can without recomputation (`imc.line_buffer`): the
-    loop computes `R * s` conv rows per trip (`s` the pooling's row stride)
-    and pools them with the `p` rows before them (`p` the pooling's top
-    padding), which it carries from trip to trip in a line buffer (an
-    iteration argument); it yields the pooled tensor, so the conv's output is
-    never stored whole. `R` is chosen as above for the pooled rows, and the
-    stage is tiled even when its whole tensors fit (the fused loop then needs
-    no conv output in the scratchpad).
+    With `line-buffers` (the default), an NCHW pooling or convolution
+    (`imc.line_buffer.WINDOW_OPS`: e.g. ResNet's max pooling, a MobileNet
+    stride-2 depthwise conv) that alone reads a tiled conv stage's root
+    (through one constant `tensor.pad`) moves into the stage's loop when it
+    can without recomputation (`imc.line_buffer`): the loop computes `R * s`
+    rows per trip (`s` the consumer's row stride) and applies the consumer
+    to them and the `p` rows before them (`p` its top padding), which it
+    carries from trip to trip in a line buffer (an iteration argument); it
+    yields the consumer's result, so the stage's output is never stored
+    whole. The consumer's own elementwise consumers stay after the loop (in
+    its stage). `R` is chosen as above for the consumer's rows, and the
+    stage is tiled even when its whole tensors fit.
 
     Output: the same computation; affine index arithmetic is lowered to
     `arith`, and each loop carries its conv's (matmul's) location (the stage
@@ -159,9 +161,9 @@ class ImcTileRows(ImcPass):
         default=False,
         metadata={"help": "also tile matmul stages over rows (more DRAM traffic than untiled: a model input read by two stages is streamed twice)"},
     )
-    fuse_pooling: bool = field(
+    line_buffers: bool = field(
         default=True,
-        metadata={"help": "move a pooling that reads a tiled conv stage into its loop, through a line buffer of the rows two tiles share (the conv output is never stored)"},
+        metadata={"help": "move a pooling or conv that reads a tiled conv stage into its loop, through a line buffer of the rows two tiles share (the stage output is never stored)"},
     )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 
@@ -187,6 +189,15 @@ class ImcTileRows(ImcPass):
                 stage = _matmul_stage(st.ops)
                 if stage is not None:
                     stages.append(stage)
+        # A conv moved into its producer's loop is not tiled on its own (the
+        # first of a chain of such convs keeps its window; the next is tiled).
+        consumed = set()
+        for stage in stages:
+            if stage.window is not None and stage.anchor in consumed:
+                stage.window = None
+            elif stage.window is not None:
+                consumed.add(stage.window.consumer)
+        stages = [s for s in stages if s.anchor not in consumed]
         tiled = []
         for stage in stages:
             if stage.matmul:
@@ -195,19 +206,19 @@ class ImcTileRows(ImcPass):
                 continue
             rows, slab, out = self._choose_rows(stage, capacity)
             oh = _shape(stage.out)[2]
-            if rows >= oh and stage.pool is None:
+            if rows >= oh and stage.window is None:
                 continue
             stage.rows = stage.conv_rows(rows)
             tiled.append(stage)
             halo = stage.slab_rows(rows) - rows * stage.input_stride()
             fits = "" if slab + out <= capacity else f"; does not fit even so ({slab + out:,} B > {capacity:,} B)"
             pooled = ""
-            if stage.pool is not None:
-                line = stage.pool.top * tensor_bytes(stage.root.results[0].type, self._hardware) // _shape(stage.root.results[0])[2]
+            if stage.window is not None:
+                line = stage.window.top * tensor_bytes(stage.root.results[0].type, self._hardware) // _shape(stage.root.results[0])[2]
                 pooled = (
-                    f"; '{stage.pool.pool.name}' fused: {stage.rows} conv rows per tile, pooled with the "
-                    f"{stage.pool.top} rows before them kept in a {line:,} B line buffer (each conv row computed once, "
-                    "the conv output never stored)"
+                    f"; '{stage.window.consumer.name}' fused: {stage.rows} rows per tile, read with the "
+                    f"{stage.window.top} rows before them kept in a {line:,} B line buffer (each row computed once, "
+                    "the stage output never stored)"
                 )
             state.remark(
                 stage.anchor.location,
@@ -237,8 +248,8 @@ class ImcTileRows(ImcPass):
                 break
             chain.append(user)
         stage = _Stage(conv, list(ops), chain[-1], value)
-        if self.fuse_pooling:
-            stage.pool = plan_pooling_fusion(chain[-1].results[0])
+        if self.line_buffers:
+            stage.window = plan_window_fusion(chain[-1].results[0])
         return stage
 
     def _choose_rows(self, stage: _Stage, capacity: int) -> tuple[int, int, int]:
@@ -256,7 +267,7 @@ class ImcTileRows(ImcPass):
             r = min(self.rows, oh)
             return (r, *cost(r))
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.out.type, hw)
-        if whole_in + whole_out <= capacity and stage.pool is None:
+        if whole_in + whole_out <= capacity and stage.window is None:
             return (oh, whole_in, whole_out)
         best = 1
         budget = capacity // 4  # the rest: tensors that live across the stage
@@ -298,8 +309,8 @@ class ImcTileRows(ImcPass):
         body = []
         for k, stage in enumerate(stages):
             stage.root.attributes[ROOT_ATTR] = ir.IntegerAttr.get(i64, k)
-            if stage.pool is not None:
-                stage.pool.pool.attributes[POOL_ATTR] = ir.IntegerAttr.get(i64, k)
+            if stage.window is not None:
+                stage.window.consumer.attributes[WINDOW_ATTR] = ir.IntegerAttr.get(i64, k)
             cleanup = " {apply_cleanup}" if stage.matmul else ""
             body.append(_TILE.format(k=k, root=ROOT_ATTR, sizes=stage.tile_sizes(), cleanup=cleanup))
             _fence_inputs(stage.ops + stage.fence, opaque=stage.matmul)
@@ -321,7 +332,7 @@ class ImcTileRows(ImcPass):
 
         module.walk(untag)
         _name_loops(module)
-        _fuse_poolings(module)
+        _fuse_windows(module)
 
 
 def _name_loops(module) -> None:
@@ -343,28 +354,28 @@ def _name_loops(module) -> None:
                         op.location = conv.location
 
 
-def _fuse_poolings(module) -> None:
-    """Moves each pooling tagged `imc.fuse_pool` into the loop that now
-    produces its input (`imc.line_buffer.fuse_pooling`)."""
-    pools = []
+def _fuse_windows(module) -> None:
+    """Moves each consumer tagged `imc.fuse_window` into the loop that now
+    produces its input (`imc.line_buffer.fuse_window`)."""
+    consumers = []
 
     def visit(op):
-        if POOL_ATTR in op.attributes:
-            pools.append(op)
+        if WINDOW_ATTR in op.attributes:
+            consumers.append(op)
         return ir.WalkResult.ADVANCE
 
     module.walk(visit)
-    for pool in pools:
-        del pool.attributes[POOL_ATTR]
-        source = pool.operands[0]
+    for consumer in consumers:
+        del consumer.attributes[WINDOW_ATTR]
+        source = consumer.operands[0]
         pad = source.owner.operation if source.owner.operation.name == "tensor.pad" else None
-        conv_out = pad.operands[0] if pad is not None else source
-        loop = conv_out.owner.operation
-        fusion = plan_pooling_fusion(conv_out)
+        produced = pad.operands[0] if pad is not None else source
+        loop = produced.owner.operation
+        fusion = plan_window_fusion(produced)
         if loop.name != "scf.for" or fusion is None or len(loop.results) != 1:
             continue
-        fuse_pooling(loop, fusion)
-    if pools:  # erase the replaced loops, pads and poolings
+        fuse_window(loop, fusion)
+    if consumers:  # erase the replaced loops, pads and consumers
         passmanager.PassManager.parse("builtin.module(canonicalize)").run(module)
 
 

@@ -1,20 +1,22 @@
-"""Fusing a pooling into a row-tiled convolution loop through a line buffer.
+"""Fusing a windowed consumer into a row-tiled convolution loop through a line buffer.
 
-`imc-tile-rows{fuse-pooling=true}` tiles a convolution stage over its output
-rows in tiles of `R * s` rows (`s` the pooling's row stride) and then moves
-the pooling that reads the stage's output into the same loop
-(`fuse_pooling`): each trip pools the rows it has just computed together
-with the last `p` rows of the previous trip (`p` the pooling's top padding),
-which the loop carries in an iteration argument, the *line buffer* (its
-first value is `p` rows of the padding value). Every convolution row is
-computed once; the convolution's output is never stored whole.
+`imc-tile-rows{line-buffers=true}` tiles a convolution stage over its output
+rows in tiles of `R * s` rows and then moves the op that reads the stage's
+output in row windows (a pooling, or a convolution such as a MobileNet
+depthwise one; `s` its row stride) into the same loop (`fuse_window`): each
+trip applies it to the rows the trip has just computed together with the
+last `p` rows of the previous trip (`p` its top padding), which the loop
+carries in an iteration argument, the *line buffer* (its first value is `p`
+rows of the padding value). Every row of the stage's output is computed
+once, and the output is never stored whole.
 
-Trip `i` (conv rows `[i, i + R*s)`, pooled rows `[i/s, i/s + R)`): pooled row
-`o` reads padded rows `[o*s, o*s + k)`, i.e. conv rows `[o*s - p, o*s - p +
-k)`, so the trip needs conv rows `[i - p, i + (R-1)*s + k - p)`: the `p`
-carried rows and the trip's own, provided `k - p <= s` (the window never
-reaches past the trip's rows) and the last pooled row needs no bottom
-padding. Columns are padded with the padding value (constant splats).
+Trip `i` (producer rows `[i, i + R*s)`, consumer rows `[i/s, i/s + R)`):
+consumer row `o` reads padded rows `[o*s, o*s + k)`, i.e. producer rows
+`[o*s - p, o*s - p + k)`, so the trip needs producer rows `[i - p, i + (R-1)*s
++ k - p)`: the `p` carried rows and the trip's own, provided `k - p <= s`
+(the window never reaches past the trip's rows) and the last consumer row
+needs no bottom padding. Columns are padded with the padding value (constant
+splats).
 """
 
 from __future__ import annotations
@@ -26,16 +28,26 @@ from torch_mlir.dialects import arith, linalg, scf, tensor
 
 from imc.ir_utils import dense_i64s, extract_slice, index_constant, tensor_type
 
-__all__ = ["PoolingFusion", "plan_pooling_fusion", "fuse_pooling"]
+__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 
 
-@dataclass
-class PoolingFusion:
-    """A pooling (`pad` then `pool`, or `pool` alone) after a conv stage."""
+WINDOW_OPS = (
+    "linalg.pooling_nchw_max",
+    "linalg.pooling_nchw_sum",
+    "linalg.conv_2d_nchw_fchw",
+    "linalg.depthwise_conv_2d_nchw_chw",
+)
+"""Consumers `fuse_window` moves into a loop (NCHW, window rows = the
+second-to-last dimension of their second operand)."""
 
-    pool: ir.Operation
+
+@dataclass
+class WindowFusion:
+    """A windowed consumer (`pad` then `consumer`, or `consumer` alone) after a conv stage."""
+
+    consumer: ir.Operation
     pad: ir.Operation | None
     kernel: int  # window rows
     stride: int  # row stride
@@ -45,27 +57,28 @@ class PoolingFusion:
     value: ir.Attribute | None  # the padding value (a float attribute), None without a pad
 
     def conv_rows(self, rows: int) -> int:
-        """Conv rows one trip computes for `rows` pooled rows."""
+        """Producer rows one trip computes for `rows` consumer rows."""
         return rows * self.stride
 
 
-def plan_pooling_fusion(producer_result: ir.Value) -> PoolingFusion | None:
-    """The fusion of the NCHW pooling that reads `producer_result` (the conv
-    stage's result, through at most one constant `tensor.pad` of rows and
-    columns), or None when there is none or it cannot be fused without
-    recomputation (window taller than stride plus padding, bottom padding
-    read, dilation, padding of N or C)."""
+def plan_window_fusion(producer_result: ir.Value) -> WindowFusion | None:
+    """The fusion of the `WINDOW_OPS` op that reads `producer_result` (the
+    conv stage's result, through at most one constant `tensor.pad` of rows
+    and columns) as its input, or None when there is none or it cannot be
+    fused without recomputation (window taller than stride plus padding,
+    bottom padding read, dilation, padding of N or C, a sum or convolution
+    padded with a non-zero value)."""
     user = _single_user(producer_result)
     pad = None
     if user is not None and user.name == "tensor.pad":
         pad, user = user, _single_user(user.results[0])
-    if user is None or user.name not in ("linalg.pooling_nchw_max", "linalg.pooling_nchw_sum"):
+    if user is None or user.name not in WINDOW_OPS or len(user.operands) != 3:
         return None
     if user.operands[0] != (pad.results[0] if pad is not None else producer_result):
         return None
     if dense_i64s(user, "dilations", 1, 2) != [1, 1]:
         return None
-    kernel = list(ir.RankedTensorType(user.operands[1].type).shape)[0]
+    kernel = list(ir.RankedTensorType(user.operands[1].type).shape)[-2]
     stride = dense_i64s(user, "strides", 1, 2)[0]
     top = left = right = bottom = 0
     value = None
@@ -83,31 +96,30 @@ def plan_pooling_fusion(producer_result: ir.Value) -> PoolingFusion | None:
         return None  # the window reaches past the trip's rows, or into the bottom padding
     if top > stride or height != out_rows * stride:
         return None  # trips of R * stride conv rows cover the conv rows exactly
-    if user.name == "linalg.pooling_nchw_sum" and top + bottom + left + right and value is not None:
-        if ir.FloatAttr(value).value != 0.0:
-            return None
-    return PoolingFusion(user, pad, kernel, stride, top, left, right, value)
+    if user.name != "linalg.pooling_nchw_max" and value is not None and ir.FloatAttr(value).value != 0.0:
+        return None
+    return WindowFusion(user, pad, kernel, stride, top, left, right, value)
 
 
-def fuse_pooling(loop, fusion: PoolingFusion) -> ir.Operation:
-    """Rewrites `loop` (an `scf.for` over conv rows whose only result is
+def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
+    """Rewrites `loop` (an `scf.for` over producer rows whose only result is
     assembled by `tensor.insert_slice %tile into %acc[0, 0, %iv, 0]`, read
-    only by the pooling) into a loop that yields the pooling's result and
-    carries the line buffer; the pooling, its pad and `loop` are left dead
+    only by the consumer) into a loop that yields the consumer's result and
+    carries the line buffer; the consumer, its pad and `loop` are left dead
     (for canonicalize). Returns the new loop."""
     body = loop.regions[0].blocks[0]
     old_yield = list(body.operations)[-1]
     insert = old_yield.operands[0].owner.operation
     tile = insert.operands[0]
     n, c, rows, width = ir.RankedTensorType(tile.type).shape
-    pool = fusion.pool
-    out_t = ir.RankedTensorType(pool.results[0].type)
+    consumer = fusion.consumer
+    out_t = ir.RankedTensorType(consumer.results[0].type)
     et = out_t.element_type
-    pooled_rows = rows // fusion.stride
+    out_rows = rows // fusion.stride
     loc = loop.location
-    _hoist_before(loop, [pool.operands[1], pool.operands[2]])
+    _hoist_before(loop, [consumer.operands[1], consumer.operands[2]])
     with ir.InsertionPoint(loop), loc:
-        iter_args = [pool.operands[2]]  # the pooling's full-size init (a fill)
+        iter_args = [consumer.operands[2]]  # the consumer's full-size init
         if fusion.top:
             iter_args.append(_splat([n, c, fusion.top, width], et, fusion.value))
         new = scf.ForOp(loop.operands[0], loop.operands[1], loop.operands[2], iter_args)
@@ -123,9 +135,9 @@ def fuse_pooling(loop, fusion: PoolingFusion) -> ir.Operation:
     old_yield.operands[0] = acc
     body.arguments[0].replace_all_uses_with(new.induction_variable)
     _drop_accumulator(acc)
-    with ir.InsertionPoint(new_yield), pool.location:
+    with ir.InsertionPoint(new_yield), consumer.location:
         window = tile
-        need = (pooled_rows - 1) * fusion.stride + fusion.kernel - fusion.top
+        need = (out_rows - 1) * fusion.stride + fusion.kernel - fusion.top
         if need < rows:
             window = extract_slice(tile, [0, 0, 0, 0], [n, c, need, width])
         if fusion.top:
@@ -139,26 +151,29 @@ def fuse_pooling(loop, fusion: PoolingFusion) -> ir.Operation:
             if fusion.right:
                 parts.append(_splat([n, c, h, fusion.right], et, fusion.value))
             window = tensor.concat(tensor_type([n, c, h, width + fusion.left + fusion.right], et), 3, parts)
-        init = _init_like(pool.operands[2], [n, c, pooled_rows, out_t.shape[3]])
-        build = linalg.pooling_nchw_max if pool.name == "linalg.pooling_nchw_max" else linalg.pooling_nchw_sum
-        pooled = build(
+        row = arith.DivUIOp(new.induction_variable, index_constant(fusion.stride)).result
+        out_shape = [n, out_t.shape[1], out_rows, out_t.shape[3]]
+        init = tensor.ExtractSliceOp(
+            tensor_type(out_shape, et), consumer.operands[2], [row], [], [], [0, 0, _DYN, 0], out_shape, [1, 1, 1, 1]
+        ).result
+        build = getattr(linalg, consumer.name.split(".", 1)[1])
+        result = build(
             window,
-            pool.operands[1],
+            consumer.operands[1],
             outs=[init],
-            strides=dense_i64s(pool, "strides", 1, 2),
+            strides=dense_i64s(consumer, "strides", 1, 2),
             dilations=[1, 1],
         )
-        row = arith.DivUIOp(new.induction_variable, index_constant(fusion.stride)).result
         acc_out = new.inner_iter_args[0]
         stored = tensor.InsertSliceOp(
-            pooled, acc_out, [row], [], [], [0, 0, _DYN, 0], [n, c, pooled_rows, out_t.shape[3]], [1, 1, 1, 1]
+            result, acc_out, [row], [], [], [0, 0, _DYN, 0], out_shape, [1, 1, 1, 1]
         ).result
         yields = [stored]
         if fusion.top:
             yields.append(extract_slice(tile, [0, 0, rows - fusion.top, 0], [n, c, fusion.top, width]))
     for i, v in enumerate(yields):
         new_yield.operands[i] = v
-    pool.results[0].replace_all_uses_with(new.results[0])
+    consumer.results[0].replace_all_uses_with(new.results[0])
     # The old loop, pad and pooling are dead now: the caller's canonicalize
     # erases them (erasing them here would leave the handles it holds dangling).
     return new.operation
@@ -197,16 +212,6 @@ def _drop_accumulator(acc: ir.Value) -> None:
                 empty = tensor.EmptyOp(list(t.shape), t.element_type).result
             op.results[0].replace_all_uses_with(empty)
             op.erase()
-
-
-def _init_like(full, shape):
-    """The pooling's init for a tile: the same fill value, `shape`."""
-    et = ir.RankedTensorType(full.type).element_type
-    empty = tensor.EmptyOp(list(shape), et).result
-    fill = full.owner.operation if not isinstance(full.owner, ir.Block) else None
-    if fill is None or fill.name != "linalg.fill":
-        return empty
-    return linalg.fill(fill.operands[0], outs=[empty])
 
 
 def _splat(shape, et, value) -> ir.Value:

@@ -1,6 +1,6 @@
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows)' | FileCheck %s
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
-// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{fuse-pooling=false})' | FileCheck %s --check-prefix=OFF
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{line-buffers=false})' | FileCheck %s --check-prefix=OFF
 
 // A conv + ReLU stage followed by a 3x3, stride-2, padding-1 max pooling (a
 // ResNet stem, small; test/Inputs/spad-2k.toml, float32 activations). The
@@ -17,14 +17,15 @@
 // CHECK: %[[ROWS:.*]] = linalg.generic
 // CHECK: %[[WIN:.*]] = tensor.concat dim(2) %[[LINE]], %[[ROWS]] : (tensor<1x4x1x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x3x16xf32>
 // CHECK: %[[PADDED:.*]] = tensor.concat dim(3) %[[COLS]], %[[WIN]], %[[COLS]]
-// CHECK: %[[P:.*]] = linalg.pooling_nchw_max {{.*}} ins(%[[PADDED]], %{{.*}} : tensor<1x4x3x18xf32>, tensor<3x3xf32>) {{.*}} -> tensor<1x4x1x8xf32>
 // CHECK: %[[ROW:.*]] = arith.divui %[[I]], %c2
+// CHECK: %[[INIT:.*]] = tensor.extract_slice %{{.*}}[0, 0, %[[ROW]], 0] [1, 4, 1, 8]
+// CHECK: %[[P:.*]] = linalg.pooling_nchw_max {{.*}} ins(%[[PADDED]], %{{.*}} : tensor<1x4x3x18xf32>, tensor<3x3xf32>) outs(%[[INIT]] : tensor<1x4x1x8xf32>) -> tensor<1x4x1x8xf32>
 // CHECK: %[[OUT:.*]] = tensor.insert_slice %[[P]] into %[[ACC]][0, 0, %[[ROW]], 0] [1, 4, 1, 8]
 // CHECK: %[[NEXT:.*]] = tensor.extract_slice %[[ROWS]][0, 0, 1, 0] [1, 4, 1, 16]
 // CHECK: scf.yield %[[OUT]], %[[NEXT]]
 // CHECK-NOT: linalg.pooling_nchw_max
 // CHECK: return %[[LOOP]]#0
-// REMARK: "conv": remark: [imc-tile-rows] tiled over output rows: 8 tiles of 1 rows; input slab 1,152 B (4 rows, halo 2), output tile 128 B; 'linalg.pooling_nchw_max' fused: 2 conv rows per tile, pooled with the 1 rows before them kept in a 256 B line buffer (each conv row computed once, the conv output never stored)
+// REMARK: "conv": remark: [imc-tile-rows] tiled over output rows: 8 tiles of 1 rows; input slab 1,152 B (4 rows, halo 2), output tile 128 B; 'linalg.pooling_nchw_max' fused: 2 rows per tile, read with the 1 rows before them kept in a 256 B line buffer (each row computed once, the stage output never stored)
 // OFF-LABEL: func.func @conv_relu_pool
 // OFF: scf.for {{.*}} -> (tensor<1x4x16x16xf32>)
 // OFF: tensor.pad

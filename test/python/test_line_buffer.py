@@ -1,6 +1,7 @@
-"""A pooling fused into its conv's row loop through a line buffer
-(`imc-tile-rows{fuse-pooling}`, `imc.line_buffer`): the conv output is never
-stored, each conv row is computed once, and the result is PyTorch's."""
+"""A pooling or convolution fused into its producer conv's row loop through
+a line buffer (`imc-tile-rows{line-buffers}`, `imc.line_buffer`): the
+producer's output is never stored, each of its rows is computed once, and
+the result is PyTorch's."""
 
 import re
 
@@ -14,7 +15,7 @@ from imc.hardware import Hardware
 
 DEFAULT = Hardware.preset("default")
 TILED = "builtin.module(imc-tiled)"
-UNFUSED = "builtin.module(imc-tile-rows{fuse-pooling=false}, imc-default)"
+UNFUSED = "builtin.module(imc-tile-rows{line-buffers=false}, imc-default)"
 
 
 class Stem(torch.nn.Module):
@@ -72,6 +73,42 @@ def test_lenet_pools_fuse_without_a_carried_row():
     assert _verified(fused)
 
 
+class InvertedResidual(torch.nn.Module):
+    """MobileNetV2's stride-2 block: expand 1x1, depthwise 3x3 / 2, project 1x1."""
+
+    def __init__(self, cin=8, expand=4, cout=8, stride=2):
+        super().__init__()
+        hidden = cin * expand
+        self.expand = torch.nn.Sequential(torch.nn.Conv2d(cin, hidden, 1, bias=False), torch.nn.BatchNorm2d(hidden), torch.nn.ReLU6())
+        self.depthwise = torch.nn.Sequential(
+            torch.nn.Conv2d(hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False),
+            torch.nn.BatchNorm2d(hidden),
+            torch.nn.ReLU6(),
+        )
+        self.project = torch.nn.Sequential(torch.nn.Conv2d(hidden, cout, 1, bias=False), torch.nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return self.project(self.depthwise(self.expand(x)))
+
+
+def test_depthwise_conv_runs_in_the_expand_loop():
+    torch.manual_seed(1)
+    model, x = InvertedResidual().eval(), torch.randn(1, 8, 32, 32)
+    ref = model(x)
+    hw = DEFAULT.replace(spad_bytes=8192)  # the 32 KB expanded tensor does not fit
+    fused = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
+    unfused = imc.compile(model, (x,), hardware=hw, pipeline=UNFUSED)
+    plain = imc.compile(model, (x,), hardware=hw)
+    for c in (fused, unfused, plain):
+        torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
+    assert any("'linalg.depthwise_conv_2d_nchw_chw' fused" in str(r) for r in fused.remarks)
+    assert _verified(fused)
+    assert fused.report.totals.mvm_count == plain.report.totals.mvm_count
+    assert _stored(fused) < _stored(unfused)
+    dram = lambda c: c.report.totals.dram_read_bytes + c.report.totals.dram_write_bytes  # noqa: E731
+    assert dram(fused) < dram(unfused)
+
+
 @settings(max_examples=6, deadline=None)
 @given(
     size=st.sampled_from([8, 12, 16]),
@@ -83,6 +120,21 @@ def test_lenet_pools_fuse_without_a_carried_row():
 def test_random_conv_pool_chains_are_placed_proved_and_exact(size, k, stride, pool, spad):
     torch.manual_seed(size + k + stride + spad)
     model, x = Stem(cin=4, cout=4, k=k, stride=stride, pool=pool).eval(), torch.randn(1, 4, size, size)
+    compiled = imc.compile(model, (x,), hardware=DEFAULT.replace(spad_bytes=spad), pipeline=TILED)
+    torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+    assert _verified(compiled)
+
+
+@settings(max_examples=4, deadline=None)
+@given(
+    size=st.sampled_from([8, 16]),
+    expand=st.sampled_from([2, 4]),
+    stride=st.sampled_from([1, 2]),
+    spad=st.sampled_from([2048, 65536]),
+)
+def test_random_inverted_residuals_are_placed_proved_and_exact(size, expand, stride, spad):
+    torch.manual_seed(size + expand + stride)
+    model, x = InvertedResidual(cin=4, expand=expand, cout=4, stride=stride).eval(), torch.randn(1, 4, size, size)
     compiled = imc.compile(model, (x,), hardware=DEFAULT.replace(spad_bytes=spad), pipeline=TILED)
     torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
     assert _verified(compiled)
