@@ -25,6 +25,7 @@ from imc.ir_utils import (
     index_constant,
     is_tiled_stage,
     reassociation,
+    row_tile_insert,
 )
 from imc.pass_base import ImcPass, PassFailure
 from imc.placement import capacity_bound, plan_homes, stage_program
@@ -834,13 +835,8 @@ def _row_store(value, loops, elem: int):
     t = ir.RankedTensorType(value.type)
     if t.rank not in (3, 4) or not t.has_static_shape or t.shape[0] != 1:
         return None
-    index = list(loop.results).index(value)
-    body = loop.regions[0].blocks[0]
-    yielded = list(body.operations)[-1].operands[index]
-    if isinstance(yielded.owner, ir.Block):
-        return None
-    insert = yielded.owner.operation
-    if insert.name != "tensor.insert_slice" or insert.operands[1] != body.arguments[index + 1]:
+    insert = row_tile_insert(loop, value)
+    if insert is None:
         return None
     offsets, sizes, strides = (list(ir.DenseI64ArrayAttr(insert.attributes[k])) for k in ("static_offsets", "static_sizes", "static_strides"))
     if t.rank == 3:  # one plane: the same checks on [1, 1, R, K]

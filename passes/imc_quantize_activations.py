@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from imc.dialects.imc import QuantizeOp
-from imc.ir_utils import find_entry, i64_attr
+from imc.ir_utils import find_entry, i64_attr, row_tile_insert
 from imc.pass_base import ImcPass, PassFailure
 from imc.placement import stage_program
 
@@ -57,7 +57,7 @@ class ImcQuantizeActivations(ImcPass):
             owner = value.owner
             if isinstance(owner, ir.Block) or owner.name == "imc.quantize":
                 continue
-            tile = _stored_tile(owner.operation, value)
+            tile = row_tile_insert(owner.operation, value)
             if tile is not None:
                 _quantize_tile(tile, bits)
             else:
@@ -77,22 +77,6 @@ def _quantize_after(producer, value, stage: int, stage_of, block, bits: int) -> 
         if stage_of.get(user) == stage:
             continue  # inside the producing stage: the datapath value
         use.owner.operation.operands[use.operand_number] = q
-
-
-def _stored_tile(loop, value):
-    """The `tensor.insert_slice` through which a tiled stage's `scf.for`
-    assembles `value` (one of its results) from row tiles, or None."""
-    if loop.name != "scf.for":
-        return None
-    index = list(loop.results).index(value)
-    body = loop.regions[0].blocks[0]
-    yielded = list(body.operations)[-1].operands[index]
-    if isinstance(yielded.owner, ir.Block):
-        return None
-    insert = yielded.owner.operation
-    if insert.name != "tensor.insert_slice" or insert.operands[1] != body.arguments[index + 1]:
-        return None
-    return insert
 
 
 def _quantize_tile(insert, bits: int) -> None:

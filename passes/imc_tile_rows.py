@@ -6,7 +6,7 @@ from torch_mlir import ir, passmanager
 from torch_mlir.dialects import bufferization, tensor
 
 from imc.dialects.imc import stored_element_bytes
-from imc.ir_utils import RESHAPE_OPS, defining_op, dense_i64s, find_entry, find_nested, weight_of
+from imc.ir_utils import RESHAPE_OPS, defining_op, dense_i64s, find_entry, find_nested, ops_with_attribute, weight_of
 from imc.pass_base import ImcPass, PassFailure
 from imc.line_buffer import WindowFusion, fuse_window, plan_window_fusion
 from imc.placement import is_elementwise, stage_program, tensor_bytes
@@ -325,12 +325,8 @@ class ImcTileRows(ImcPass):
             del module.attributes["transform.with_named_sequence"]
             _drop_opaque_fences(module)
         passmanager.PassManager.parse("builtin.module(canonicalize,cse,lower-affine,canonicalize,cse)").run(module)
-        def untag(op):
-            if ROOT_ATTR in op.attributes:
-                del op.attributes[ROOT_ATTR]
-            return ir.WalkResult.ADVANCE
-
-        module.walk(untag)
+        for op in ops_with_attribute(module, ROOT_ATTR):
+            del op.attributes[ROOT_ATTR]
         _name_loops(module)
         _fuse_windows(module)
 
@@ -357,14 +353,7 @@ def _name_loops(module) -> None:
 def _fuse_windows(module) -> None:
     """Moves each consumer tagged `imc.fuse_window` into the loop that now
     produces its input (`imc.line_buffer.fuse_window`)."""
-    consumers = []
-
-    def visit(op):
-        if WINDOW_ATTR in op.attributes:
-            consumers.append(op)
-        return ir.WalkResult.ADVANCE
-
-    module.walk(visit)
+    consumers = ops_with_attribute(module, WINDOW_ATTR)
     for consumer in consumers:
         del consumer.attributes[WINDOW_ATTR]
         source = consumer.operands[0]
@@ -411,15 +400,7 @@ def _fence_inputs(ops, opaque: bool = False) -> None:
 def _drop_opaque_fences(module) -> None:
     """Replaces each `imc.fence` op by its source (and erases its unused
     destination)."""
-    fences = []
-
-    def visit(op):
-        if FENCE_ATTR in op.attributes:
-            fences.append(op)
-        return ir.WalkResult.ADVANCE
-
-    module.walk(visit)
-    for op in fences:
+    for op in ops_with_attribute(module, FENCE_ATTR):
         dest = op.operands[1].owner
         op.results[0].replace_all_uses_with(op.operands[0])
         op.erase()

@@ -314,6 +314,36 @@ def read_only_as_buffer(value: ir.Value) -> bool:
     return bool(uses) and all(u.owner.operation.name == "bufferization.to_buffer" for u in uses)
 
 
+def row_tile_insert(loop, value):
+    """The `tensor.insert_slice %tile into %acc[...]` through which `loop`
+    (an `scf.for`) assembles its result `value` in its iteration argument
+    `%acc` (what the loop yields for it), or None."""
+    if loop.name != "scf.for":
+        return None
+    index = list(loop.results).index(value)
+    body = loop.regions[0].blocks[0]
+    yielded = list(body.operations)[-1].operands[index]
+    if isinstance(yielded.owner, ir.Block):
+        return None
+    insert = yielded.owner.operation
+    if insert.name != "tensor.insert_slice" or insert.operands[1] != body.arguments[index + 1]:
+        return None
+    return insert
+
+
+def ops_with_attribute(root, name: str) -> list:
+    """The ops in `root` (any depth, `root` included) that carry attribute `name`."""
+    found = []
+
+    def visit(op):
+        if name in op.attributes:
+            found.append(op)
+        return ir.WalkResult.ADVANCE
+
+    (root.operation if hasattr(root, "operation") else root).walk(visit)
+    return found
+
+
 def find_nested(op, predicate):
     """The first op strictly inside `op`'s regions for which `predicate(op)`
     holds (pre-order, one walk that stops at the first match), or None."""

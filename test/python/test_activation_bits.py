@@ -10,6 +10,7 @@ import torch
 import imc
 from imc import models
 from imc.hardware import Hardware, HardwareError
+from test_tile_rows import StridedStem  # a 7x7 stride-2 stem, small
 
 DEFAULT = Hardware.preset("default")
 
@@ -70,15 +71,6 @@ def test_stored_tensors_are_placed_and_counted_at_activation_bits():
     assert 0 < runs[8][0] < runs[32][0] / 3
     # Some buffer only fits because an element is one byte.
     assert any(size < n * 4 for size, n in runs[8][1])
-
-
-class StridedStem(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 8, 7, stride=2, padding=3, bias=False)
-
-    def forward(self, x):
-        return torch.relu(self.conv(x))
 
 
 def test_streamed_model_input_moves_at_host_dtype_into_an_8_bit_slab():

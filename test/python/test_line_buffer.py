@@ -40,24 +40,33 @@ def _verified(compiled) -> bool:
     return any("placement verified" in str(r) for r in compiled.remarks)
 
 
-def test_stem_pooling_runs_in_the_conv_loop_without_recomputation():
-    torch.manual_seed(0)
-    model, x = Stem().eval(), torch.randn(1, 3, 64, 64)
+def _fused_unfused_plain(model, x, hw):
+    """The three programs of `model`, each checked against PyTorch; the fused
+    one placed and proved, with the untiled program's crossbar work."""
     ref = model(x)
-    hw = DEFAULT.replace(spad_bytes=4096)  # the 8 KB conv output does not fit
     fused = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
     unfused = imc.compile(model, (x,), hardware=hw, pipeline=UNFUSED)
     plain = imc.compile(model, (x,), hardware=hw)
     for c in (fused, unfused, plain):
         torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
-    assert any("line buffer" in str(r) for r in fused.remarks)
     assert _verified(fused)
+    # Each row of the producer computed once: the crossbars do the untiled program's work.
+    assert fused.report.totals.mvm_count == plain.report.totals.mvm_count
+    return fused, unfused
+
+
+def _dram(compiled) -> int:
+    return compiled.report.totals.dram_read_bytes + compiled.report.totals.dram_write_bytes
+
+
+def test_stem_pooling_runs_in_the_conv_loop_without_recomputation():
+    torch.manual_seed(0)
+    hw = DEFAULT.replace(spad_bytes=4096)  # the 8 KB conv output does not fit
+    fused, unfused = _fused_unfused_plain(Stem().eval(), torch.randn(1, 3, 64, 64), hw)
+    assert any("line buffer" in str(r) for r in fused.remarks)
     # The conv -> pooling tensor is no longer stored.
     assert _stored(fused) == _stored(unfused) - 1
-    # Each conv row computed once: the crossbars do the untiled program's work.
-    assert fused.report.totals.mvm_count == plain.report.totals.mvm_count
-    dram = lambda c: c.report.totals.dram_read_bytes + c.report.totals.dram_write_bytes  # noqa: E731
-    assert dram(fused) < dram(unfused)
+    assert _dram(fused) < _dram(unfused)
 
 
 def test_lenet_pools_fuse_without_a_carried_row():
@@ -93,20 +102,11 @@ class InvertedResidual(torch.nn.Module):
 
 def test_depthwise_conv_runs_in_the_expand_loop():
     torch.manual_seed(1)
-    model, x = InvertedResidual().eval(), torch.randn(1, 8, 32, 32)
-    ref = model(x)
     hw = DEFAULT.replace(spad_bytes=8192)  # the 32 KB expanded tensor does not fit
-    fused = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
-    unfused = imc.compile(model, (x,), hardware=hw, pipeline=UNFUSED)
-    plain = imc.compile(model, (x,), hardware=hw)
-    for c in (fused, unfused, plain):
-        torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
+    fused, unfused = _fused_unfused_plain(InvertedResidual().eval(), torch.randn(1, 8, 32, 32), hw)
     assert any("'linalg.depthwise_conv_2d_nchw_chw' fused" in str(r) for r in fused.remarks)
-    assert _verified(fused)
-    assert fused.report.totals.mvm_count == plain.report.totals.mvm_count
     assert _stored(fused) < _stored(unfused)
-    dram = lambda c: c.report.totals.dram_read_bytes + c.report.totals.dram_write_bytes  # noqa: E731
-    assert dram(fused) < dram(unfused)
+    assert _dram(fused) < _dram(unfused)
 
 
 @settings(max_examples=6, deadline=None)
