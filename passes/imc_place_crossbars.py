@@ -59,7 +59,9 @@ def reprogramming(module) -> Reprogramming:
     (loops unrolled by their constant trip counts) on a model of the chip's
     crossbars, the interpreter's: a program writes its tile at its offset of
     crossbar `array` unless that exact tile is already there, and drops the
-    tiles it overlaps. A tile is the program's weight value and bit slice.
+    tiles it overlaps. A tile is the program's weight value and bit slice
+    (`_tile_key`: the same slice of the same weights programmed by two ops
+    is one tile).
     Returns the cells and events of the first and of every later call, so
     that a remark states what a run will count (`ImcPlaceCrossbars`).
     """
@@ -114,7 +116,7 @@ def _program(op, state, cost) -> None:
     array = ir.IntegerAttr(op.attributes["array"]).value
     rows, cols = tile_shape(op)
     offset = tuple(ir.DenseI64ArrayAttr(op.attributes["offset"]))
-    tile = (op.operands[0], *(ir.IntegerAttr(op.attributes[k]).value for k in ("slice", "cell_bits", "weight_bits", "transpose")))
+    tile = _tile_key(op) or (op.operands[0], *(ir.IntegerAttr(op.attributes[k]).value for k in ("slice", "cell_bits", "weight_bits", "transpose")))
     held = state.get(array, {}) if array >= 0 else {}
     if offset in held and held[offset][0] == tile:
         return
@@ -191,6 +193,12 @@ class ImcPlaceCrossbars(ImcPass):
     `latency` copies, crossbar by crossbar, where a copy saves the most MVM
     time summed over the layers (layers run one after another); `energy`
     makes no copies (each costs its programming and no MVM energy is saved).
+
+    Ops that program the same slice of the same weights (a constant or an
+    argument, through static slices, reshapes and transposes; e.g. the
+    last-trip copy of a layer in an `imc.line_buffer` loop, or layers that
+    share weights) are one tile: they get the same crossbar and offset, and
+    only the first to run programs it.
     """
 
     name = "imc-place-crossbars"
@@ -224,6 +232,11 @@ class ImcPlaceCrossbars(ImcPass):
         if self.objective not in _OBJECTIVES:
             state.error(module, f"objective = '{self.objective}' is not one of {', '.join(_OBJECTIVES)}")
             return
+        # Ops that program the same tile of the same weights (a layer whose
+        # op appears twice, e.g. a line buffer's last-trip copy) share its
+        # crossbar: the second finds the tile there and costs nothing.
+        copies = _same_tile_groups(programs)
+        all_programs, programs = programs, [p for p in programs if id(p) not in copies]
         shapes = [tile_shape(p) for p in programs]
         if self.pack:
             rows, cols = XbarType(programs[0].results[0].type).geometry
@@ -263,6 +276,11 @@ class ImcPlaceCrossbars(ImcPass):
         for op, (slot, r, c) in zip(programs, packed):
             op.attributes["array"] = i64_attr(assignment[slot])
             op.attributes["offset"] = i64_array([r, c])
+        for op in all_programs:
+            first = copies.get(id(op))
+            if first is not None:
+                op.attributes["array"] = first.attributes["array"]
+                op.attributes["offset"] = first.attributes["offset"]
         first_remark = len(state.remarks)
         if self.duplicate:
             if slots > total:
@@ -289,6 +307,42 @@ class ImcPlaceCrossbars(ImcPass):
             )
         state.remark(module, message)
         state.remarks.insert(first_remark, state.remarks.pop())  # the placement first, then duplication
+
+
+def _same_tile_groups(programs) -> dict:
+    """id(program op) -> the first op that programs the same tile: the same
+    slice of the same weight value (traced through `tensor.extract_slice`,
+    reshapes and transposes) with the same attributes."""
+    first, copies = {}, {}
+    for op in programs:
+        key = _tile_key(op)
+        if key is None:
+            continue
+        if key in first:
+            copies[id(op)] = first[key]
+        else:
+            first[key] = op
+    return copies
+
+
+_TILE_VIEWS = ("tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape", "linalg.transpose")
+
+
+def _tile_key(op):
+    """A hashable description of the tile `op` programs, or None."""
+    steps = [tuple((k, str(op.attributes[k])) for k in ("slice", "transpose", "cell_bits", "weight_bits"))]
+    value = op.operands[0]
+    while not isinstance(value.owner, ir.Block):
+        src = value.owner.operation
+        if src.name not in _TILE_VIEWS or len(src.operands) > 2 or (
+            src.name == "tensor.extract_slice" and len(src.operands) != 1
+        ):
+            break
+        steps.append((src.name, tuple((k, str(src.attributes[k])) for k in sorted(src.attributes))))
+        value = src.operands[0]
+    if not isinstance(value.owner, ir.Block) and value.owner.operation.name != "arith.constant":
+        return None  # computed weights: no identity to share
+    return value, tuple(steps)
 
 
 def _mvm_users(program) -> list:

@@ -135,8 +135,9 @@ class ImcTileRows(ImcPass):
     to them and the `p` rows before them (`p` its top padding), which it
     carries from trip to trip in a line buffer (an iteration argument); it
     yields the consumer's result, so the stage's output is never stored
-    whole. The consumer's own elementwise consumers stay after the loop (in
-    its stage). `R` is chosen as above for the consumer's rows, and the
+    whole. A stride-1 consumer with "same" padding (a 3x3 conv with padding
+    1) runs `p` rows behind, its last rows on the last trip. The consumer's
+    own elementwise consumers stay after the loop (in its stage). `R` is chosen as above for the consumer's rows, and the
     stage is tiled even when its whole tensors fit.
 
     Output: the same computation; affine index arithmetic is lowered to
@@ -191,6 +192,14 @@ class ImcTileRows(ImcPass):
                     stages.append(stage)
         # A conv moved into its producer's loop is not tiled on its own (the
         # first of a chain of such convs keeps its window; the next is tiled).
+        # Pairs, not chains: a lagging fusion (A -> B) gives way when B's own
+        # reader fuses without lag (B -> C): that keeps C's row stores.
+        by_anchor = {s.anchor: s for s in stages}
+        for stage in stages:
+            w = stage.window
+            nxt = by_anchor.get(w.consumer) if w is not None and w.lag else None
+            if nxt is not None and nxt.window is not None and not nxt.window.lag:
+                stage.window = None
         consumed = set()
         for stage in stages:
             if stage.window is not None and stage.anchor in consumed:
@@ -214,11 +223,18 @@ class ImcTileRows(ImcPass):
             fits = "" if slab + out <= capacity else f"; does not fit even so ({slab + out:,} B > {capacity:,} B)"
             pooled = ""
             if stage.window is not None:
-                line = stage.window.top * tensor_bytes(stage.root.results[0].type, self._hardware) // _shape(stage.root.results[0])[2]
+                w = stage.window
+                line = w.carried * tensor_bytes(stage.root.results[0].type, self._hardware) // _shape(stage.root.results[0])[2]
+                lag = (
+                    f", {w.lag} rows behind (its last {w.lag} rows on the last trip; on the first it computes "
+                    f"{w.lag} rows above its output, dropped)"
+                    if w.lag
+                    else ""
+                )
                 pooled = (
-                    f"; '{stage.window.consumer.name}' fused: {stage.rows} rows per tile, read with the "
-                    f"{stage.window.top} rows before them kept in a {line:,} B line buffer (each row computed once, "
-                    "the stage output never stored)"
+                    f"; '{w.consumer.name}' fused: {stage.rows} rows per tile, read with the "
+                    f"{w.carried} rows before them kept in a {line:,} B line buffer{lag} (each row of the stage "
+                    "computed once, its output never stored)"
                 )
             state.remark(
                 stage.anchor.location,

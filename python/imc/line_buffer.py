@@ -17,6 +17,18 @@ consumer row `o` reads padded rows `[o*s, o*s + k)`, i.e. producer rows
 (the window never reaches past the trip's rows) and the last consumer row
 needs no bottom padding. Columns are padded with the padding value (constant
 splats).
+
+A stride-1 consumer with "same" padding (`k - 1 = 2p`, e.g. a 3x3 conv or
+pooling with padding 1) reads `k - p - 1 = p` rows past the trip's: it runs
+`p` rows behind (`WindowFusion.lag`). The line buffer holds the last `k - 1`
+producer rows; the trip at producer row `i` computes consumer rows `[i - p,
+i - p + R)` into a tensor with `p` extra rows on top (the first trip's first
+`p` rows fall there and are dropped: `p` rows of extra work for the
+consumer, none for the producer), and the last trip also computes the
+last `p` rows from the line buffer and `p` rows of bottom padding (an
+`scf.if` on the last trip). That copy of the consumer programs the same
+weight tiles as the main one: `imc-place-crossbars` puts them on the same
+crossbars, so they are programmed once.
 """
 
 from __future__ import annotations
@@ -55,6 +67,12 @@ class WindowFusion:
     left: int
     right: int
     value: ir.Attribute | None  # the padding value (a float attribute), None without a pad
+    lag: int = 0  # consumer rows behind the producer's (stride 1, "same" padding: its bottom padding)
+
+    @property
+    def carried(self) -> int:
+        """Rows the line buffer holds: the top padding's, or `kernel - 1` when lagging."""
+        return self.kernel - 1 if self.lag else self.top
 
     def conv_rows(self, rows: int) -> int:
         """Producer rows one trip computes for `rows` consumer rows."""
@@ -92,13 +110,15 @@ def plan_window_fusion(producer_result: ir.Value) -> WindowFusion | None:
             return None
     height = ir.RankedTensorType(producer_result.type).shape[2]
     out_rows = ir.RankedTensorType(user.results[0].type).shape[2]
-    if kernel - top > stride or (out_rows - 1) * stride - top + kernel > height:
-        return None  # the window reaches past the trip's rows, or into the bottom padding
-    if top > stride or height != out_rows * stride:
-        return None  # trips of R * stride conv rows cover the conv rows exactly
     if user.name != "linalg.pooling_nchw_max" and value is not None and ir.FloatAttr(value).value != 0.0:
         return None
-    return WindowFusion(user, pad, kernel, stride, top, left, right, value)
+    fits = kernel - top <= stride and (out_rows - 1) * stride - top + kernel <= height
+    if fits and top <= stride and height == out_rows * stride:
+        return WindowFusion(user, pad, kernel, stride, top, left, right, value)
+    if stride == 1 and top >= 1 and kernel - 1 == 2 * top and bottom == top and out_rows == height:
+        # "same" padding at stride 1: the consumer runs `top` rows behind.
+        return WindowFusion(user, pad, kernel, stride, top, left, right, value, lag=top)
+    return None
 
 
 def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
@@ -106,7 +126,14 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
     assembled by `tensor.insert_slice %tile into %acc[0, 0, %iv, 0]`, read
     only by the consumer) into a loop that yields the consumer's result and
     carries the line buffer; the consumer, its pad and `loop` are left dead
-    (for canonicalize). Returns the new loop."""
+    (for canonicalize). Returns the new loop.
+
+    With `fusion.lag` (stride 1, "same" padding) the trip at producer row `i`
+    computes consumer rows `[i - lag, i - lag + R)` from the `kernel - 1`
+    carried rows and its own `R`: the loop assembles them in a tensor of
+    `lag` more rows (the first trip's first `lag` rows, above the output,
+    are dropped), and the last trip also computes the last `lag` rows from
+    the carried rows and the bottom padding."""
     body = loop.regions[0].blocks[0]
     old_yield = list(body.operations)[-1]
     insert = old_yield.operands[0].owner.operation
@@ -115,13 +142,18 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
     consumer = fusion.consumer
     out_t = ir.RankedTensorType(consumer.results[0].type)
     et = out_t.element_type
-    out_rows = rows // fusion.stride
+    out_rows, lag, carried = rows // fusion.stride, fusion.lag, fusion.carried
     loc = loop.location
     _hoist_before(loop, [consumer.operands[1], consumer.operands[2]])
     with ir.InsertionPoint(loop), loc:
-        iter_args = [consumer.operands[2]]  # the consumer's full-size init
-        if fusion.top:
-            iter_args.append(_splat([n, c, fusion.top, width], et, fusion.value))
+        init = consumer.operands[2]
+        if lag:  # `lag` rows above the output (any values: they are dropped)
+            shape = list(out_t.shape)
+            top_rows = extract_slice(init, [0, 0, 0, 0], [shape[0], shape[1], lag, shape[3]])
+            init = tensor.concat(tensor_type([shape[0], shape[1], shape[2] + lag, shape[3]], et), 2, [top_rows, init])
+        iter_args = [init]
+        if carried:
+            iter_args.append(_splat([n, c, carried, width], et, fusion.value))
         new = scf.ForOp(loop.operands[0], loop.operands[1], loop.operands[2], iter_args)
     new_body = new.body
     with ir.InsertionPoint(new_body), loc:
@@ -135,48 +167,65 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
     old_yield.operands[0] = acc
     body.arguments[0].replace_all_uses_with(new.induction_variable)
     _drop_accumulator(acc)
+    iv = new.induction_variable
     with ir.InsertionPoint(new_yield), consumer.location:
         window = tile
-        need = (out_rows - 1) * fusion.stride + fusion.kernel - fusion.top
+        need = rows if lag else (out_rows - 1) * fusion.stride + fusion.kernel - fusion.top
         if need < rows:
             window = extract_slice(tile, [0, 0, 0, 0], [n, c, need, width])
-        if fusion.top:
-            carry = new.inner_iter_args[1]
-            window = tensor.concat(tensor_type([n, c, fusion.top + need, width], et), 2, [carry, window])
-        if fusion.left or fusion.right:
-            h = ir.RankedTensorType(window.type).shape[2]
-            parts = [window]
-            if fusion.left:
-                parts.insert(0, _splat([n, c, h, fusion.left], et, fusion.value))
-            if fusion.right:
-                parts.append(_splat([n, c, h, fusion.right], et, fusion.value))
-            window = tensor.concat(tensor_type([n, c, h, width + fusion.left + fusion.right], et), 3, parts)
-        row = arith.DivUIOp(new.induction_variable, index_constant(fusion.stride)).result
-        out_shape = [n, out_t.shape[1], out_rows, out_t.shape[3]]
-        init = tensor.ExtractSliceOp(
-            tensor_type(out_shape, et), consumer.operands[2], [row], [], [], [0, 0, _DYN, 0], out_shape, [1, 1, 1, 1]
-        ).result
-        build = getattr(linalg, consumer.name.split(".", 1)[1])
-        result = build(
-            window,
-            consumer.operands[1],
-            outs=[init],
-            strides=dense_i64s(consumer, "strides", 1, 2),
-            dilations=[1, 1],
-        )
-        acc_out = new.inner_iter_args[0]
-        stored = tensor.InsertSliceOp(
-            result, acc_out, [row], [], [], [0, 0, _DYN, 0], out_shape, [1, 1, 1, 1]
-        ).result
+        if carried:
+            window = tensor.concat(tensor_type([n, c, carried + need, width], et), 2, [new.inner_iter_args[1], window])
+        row = arith.DivUIOp(iv, index_constant(fusion.stride)).result if fusion.stride > 1 else iv
+        stored = _apply(fusion, window, new.inner_iter_args[0], row, out_rows, init)
         yields = [stored]
-        if fusion.top:
-            yields.append(extract_slice(tile, [0, 0, rows - fusion.top, 0], [n, c, fusion.top, width]))
+        if carried and lag:
+            yields.append(extract_slice(window, [0, 0, need, 0], [n, c, carried, width]))
+        elif carried:
+            yields.append(extract_slice(tile, [0, 0, rows - carried, 0], [n, c, carried, width]))
+        if lag:  # the last trip also computes the last `lag` rows, from the bottom padding
+            last = arith.SubIOp(loop.operands[1], loop.operands[2]).result
+            is_last = arith.CmpIOp(arith.CmpIPredicate.eq, iv, last).result
+            branch = scf.IfOp(is_last, [stored.type], has_else=True)
+            with ir.InsertionPoint(branch.then_block):
+                bottom = _splat([n, c, fusion.top, width], et, fusion.value)
+                tail = tensor.concat(tensor_type([n, c, carried + fusion.top, width], et), 2, [yields[1], bottom])
+                scf.YieldOp([_apply(fusion, tail, stored, index_constant(out_t.shape[2]), lag, init)])
+            with ir.InsertionPoint(branch.else_block):
+                scf.YieldOp([stored])
+            yields[0] = branch.results[0]
     for i, v in enumerate(yields):
         new_yield.operands[i] = v
-    consumer.results[0].replace_all_uses_with(new.results[0])
-    # The old loop, pad and pooling are dead now: the caller's canonicalize
+    result = new.results[0]
+    if lag:
+        with ir.InsertionPoint(loop), consumer.location:
+            result = extract_slice(result, [0, 0, lag, 0], list(out_t.shape))
+    consumer.results[0].replace_all_uses_with(result)
+    # The old loop, pad and consumer are dead now: the caller's canonicalize
     # erases them (erasing them here would leave the handles it holds dangling).
     return new.operation
+
+
+def _apply(fusion: WindowFusion, window, acc, row, count: int, init) -> ir.Value:
+    """`acc` with rows `[row, row + count)` set to the consumer applied to
+    `window` (rows; padded here with the padding value's columns), its init
+    the same rows of `init`."""
+    consumer = fusion.consumer
+    n, c, h, width = ir.RankedTensorType(window.type).shape
+    et = ir.RankedTensorType(window.type).element_type
+    if fusion.left or fusion.right:
+        parts = [window]
+        if fusion.left:
+            parts.insert(0, _splat([n, c, h, fusion.left], et, fusion.value))
+        if fusion.right:
+            parts.append(_splat([n, c, h, fusion.right], et, fusion.value))
+        window = tensor.concat(tensor_type([n, c, h, width + fusion.left + fusion.right], et), 3, parts)
+    out_t = ir.RankedTensorType(consumer.results[0].type)
+    shape = [n, out_t.shape[1], count, out_t.shape[3]]
+    strides = [1, 1, 1, 1]
+    tile_init = tensor.ExtractSliceOp(tensor_type(shape, et), init, [row], [], [], [0, 0, _DYN, 0], shape, strides).result
+    build = getattr(linalg, consumer.name.split(".", 1)[1])
+    result = build(window, consumer.operands[1], outs=[tile_init], strides=dense_i64s(consumer, "strides", 1, 2), dilations=[1, 1])
+    return tensor.InsertSliceOp(result, acc, [row], [], [], [0, 0, _DYN, 0], shape, strides).result
 
 
 def _hoist_before(loop, values) -> None:

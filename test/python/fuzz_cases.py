@@ -313,7 +313,7 @@ _PASS_OPTIONS = {
     "imc-map-contractions": ["map-activation-matmuls"],
     "imc-tile": ["rows", "cols", "cell-bits", "weight-bits", "input-bits", "dac-bits", "adc-bits"],
     "imc-place-crossbars": ["crossbars", "pack", "pool", "duplicate", "objective"],
-    "imc-tile-rows": ["rows", "matmuls", "entry"],
+    "imc-tile-rows": ["rows", "matmuls", "entry", "line-buffers"],
     "imc-place-buffers": ["entry", "tile-bytes", "double-buffer"],
     "imc-check-buffers": [],
 }

@@ -138,3 +138,40 @@ def test_random_inverted_residuals_are_placed_proved_and_exact(size, expand, str
     compiled = imc.compile(model, (x,), hardware=DEFAULT.replace(spad_bytes=spad), pipeline=TILED)
     torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
     assert _verified(compiled)
+
+
+class BasicBlockHead(torch.nn.Module):
+    """Two 3x3 stride-1 convs (ResNet's basic block without the skip)."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(c)
+        self.conv2 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.bn1(self.conv1(x))))
+
+
+def test_stride_1_conv_runs_one_row_behind():
+    # conv2 reads a row conv1's next trip computes: it runs 1 row behind, its
+    # last row on the last trip, and computes 1 dropped row on the first.
+    torch.manual_seed(2)
+    model, x = BasicBlockHead().eval(), torch.randn(1, 8, 32, 32)
+    hw = DEFAULT.replace(spad_bytes=4096)  # the 8 KB conv1 output does not fit
+    ref = model(x)
+    fused = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
+    unfused = imc.compile(model, (x,), hardware=hw, pipeline=UNFUSED)
+    plain = imc.compile(model, (x,), hardware=hw)
+    for c in (fused, unfused, plain):
+        torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
+    assert any("1 rows behind" in str(r) for r in fused.remarks)
+    assert _verified(fused)
+    assert _stored(fused) == _stored(unfused) - 1
+    assert _dram(fused) < _dram(unfused)
+    # The last-trip copy of conv2 programs no crossbar of its own.
+    assert fused.report.totals.xbar_program_events == plain.report.totals.xbar_program_events
+    # conv1's rows once; conv2's 32 rows plus the one dropped row.
+    conv2 = lambda c: c.report.layers["conv2"].counters.mvm_count  # noqa: E731
+    assert conv2(fused) == conv2(plain) * 33 // 32
+    assert fused.report.layers["conv1"].counters.mvm_count == plain.report.layers["conv1"].counters.mvm_count
