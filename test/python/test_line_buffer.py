@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import imc
 from imc import models
 from imc.hardware import Hardware
+from test_tile_rows import ConvBlock  # conv-BN-ReLU, conv-BN, residual add, ReLU
 
 DEFAULT = Hardware.preset("default")
 TILED = "builtin.module(imc-tiled)"
@@ -40,9 +41,10 @@ def _verified(compiled) -> bool:
     return any("placement verified" in str(r) for r in compiled.remarks)
 
 
-def _fused_unfused_plain(model, x, hw):
+def _fused_unfused_plain(model, x, hw, *, same_mvms=True):
     """The three programs of `model`, each checked against PyTorch; the fused
-    one placed and proved, with the untiled program's crossbar work."""
+    one placed and proved, with (`same_mvms`) the untiled program's crossbar
+    work. Returns (fused, unfused, plain)."""
     ref = model(x)
     fused = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
     unfused = imc.compile(model, (x,), hardware=hw, pipeline=UNFUSED)
@@ -50,9 +52,9 @@ def _fused_unfused_plain(model, x, hw):
     for c in (fused, unfused, plain):
         torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
     assert _verified(fused)
-    # Each row of the producer computed once: the crossbars do the untiled program's work.
-    assert fused.report.totals.mvm_count == plain.report.totals.mvm_count
-    return fused, unfused
+    if same_mvms:  # each row computed once: the crossbars do the untiled program's work
+        assert fused.report.totals.mvm_count == plain.report.totals.mvm_count
+    return fused, unfused, plain
 
 
 def _dram(compiled) -> int:
@@ -62,7 +64,7 @@ def _dram(compiled) -> int:
 def test_stem_pooling_runs_in_the_conv_loop_without_recomputation():
     torch.manual_seed(0)
     hw = DEFAULT.replace(spad_bytes=4096)  # the 8 KB conv output does not fit
-    fused, unfused = _fused_unfused_plain(Stem().eval(), torch.randn(1, 3, 64, 64), hw)
+    fused, unfused, _ = _fused_unfused_plain(Stem().eval(), torch.randn(1, 3, 64, 64), hw)
     assert any("line buffer" in str(r) for r in fused.remarks)
     # The conv -> pooling tensor is no longer stored.
     assert _stored(fused) == _stored(unfused) - 1
@@ -103,7 +105,7 @@ class InvertedResidual(torch.nn.Module):
 def test_depthwise_conv_runs_in_the_expand_loop():
     torch.manual_seed(1)
     hw = DEFAULT.replace(spad_bytes=8192)  # the 32 KB expanded tensor does not fit
-    fused, unfused = _fused_unfused_plain(InvertedResidual().eval(), torch.randn(1, 8, 32, 32), hw)
+    fused, unfused, _ = _fused_unfused_plain(InvertedResidual().eval(), torch.randn(1, 8, 32, 32), hw)
     assert any("'linalg.depthwise_conv_2d_nchw_chw' fused" in str(r) for r in fused.remarks)
     assert _stored(fused) < _stored(unfused)
     assert _dram(fused) < _dram(unfused)
@@ -140,38 +142,19 @@ def test_random_inverted_residuals_are_placed_proved_and_exact(size, expand, str
     assert _verified(compiled)
 
 
-class BasicBlockHead(torch.nn.Module):
-    """Two 3x3 stride-1 convs (ResNet's basic block without the skip)."""
-
-    def __init__(self, c=8):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(c)
-        self.conv2 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False)
-
-    def forward(self, x):
-        return self.conv2(torch.relu(self.bn1(self.conv1(x))))
-
-
 def test_stride_1_conv_runs_one_row_behind():
-    # conv2 reads a row conv1's next trip computes: it runs 1 row behind, its
-    # last row on the last trip, and computes 1 dropped row on the first.
+    # A ResNet block (test_tile_rows.ConvBlock): conv2 reads a row conv1's
+    # next trip computes, so it runs 1 row behind, its last row on the last
+    # trip, and computes 1 dropped row on the first.
     torch.manual_seed(2)
-    model, x = BasicBlockHead().eval(), torch.randn(1, 8, 32, 32)
     hw = DEFAULT.replace(spad_bytes=4096)  # the 8 KB conv1 output does not fit
-    ref = model(x)
-    fused = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
-    unfused = imc.compile(model, (x,), hardware=hw, pipeline=UNFUSED)
-    plain = imc.compile(model, (x,), hardware=hw)
-    for c in (fused, unfused, plain):
-        torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
+    fused, unfused, plain = _fused_unfused_plain(ConvBlock().eval(), torch.randn(1, 8, 32, 32), hw, same_mvms=False)
     assert any("1 rows behind" in str(r) for r in fused.remarks)
-    assert _verified(fused)
     assert _stored(fused) == _stored(unfused) - 1
     assert _dram(fused) < _dram(unfused)
     # The last-trip copy of conv2 programs no crossbar of its own.
     assert fused.report.totals.xbar_program_events == plain.report.totals.xbar_program_events
     # conv1's rows once; conv2's 32 rows plus the one dropped row.
-    conv2 = lambda c: c.report.layers["conv2"].counters.mvm_count  # noqa: E731
-    assert conv2(fused) == conv2(plain) * 33 // 32
-    assert fused.report.layers["conv1"].counters.mvm_count == plain.report.layers["conv1"].counters.mvm_count
+    mvms = lambda c, layer: c.report.layers[layer].counters.mvm_count  # noqa: E731
+    assert mvms(fused, "conv2") == mvms(plain, "conv2") * 33 // 32
+    assert mvms(fused, "conv1") == mvms(plain, "conv1")
