@@ -70,19 +70,20 @@ def reprogramming(module) -> Reprogramming:
     func = find_entry(module)
     state: dict[int, dict[tuple[int, int], tuple]] = {}
     exact = [True]
-    first = _replay(func.regions[0].blocks[0], state, exact)
-    later = _replay(func.regions[0].blocks[0], state, exact)
+    tiles: dict = {}  # program op -> its tile (computed once, replayed per trip)
+    first = _replay(func.regions[0].blocks[0], state, exact, tiles)
+    later = _replay(func.regions[0].blocks[0], state, exact, tiles)
     return Reprogramming(first[0], first[1], later[0], later[1], exact[0])
 
 
-def _replay(block, state, exact) -> list[int]:
+def _replay(block, state, exact, tiles) -> list[int]:
     """Programs `block` on `state` in order; returns [cells, events]."""
     cost = [0, 0]
     for op in block.operations:
         op = op.operation
         name = op.name
         if name == ProgramOp.OPERATION_NAME:
-            _program(op, state, cost)
+            _program(op, state, cost, tiles)
         elif not op.regions or not walk_ops(op, {ProgramOp.OPERATION_NAME}):
             continue
         elif name == "scf.for":
@@ -92,7 +93,7 @@ def _replay(block, state, exact) -> list[int]:
             body = op.regions[0].blocks[0]
             before = _snapshot(state)
             for trip in range(trips):
-                c = _replay(body, state, exact)
+                c = _replay(body, state, exact, tiles)
                 after = _snapshot(state)
                 if after == before:  # a fixed point: every later trip costs the same
                     cost[0] += c[0] * (trips - trip)
@@ -106,17 +107,21 @@ def _replay(block, state, exact) -> list[int]:
                 exact[0] = False
             for region in op.regions:
                 for b in region.blocks:
-                    c = _replay(b, state, exact)
+                    c = _replay(b, state, exact, tiles)
                     cost[0] += c[0]
                     cost[1] += c[1]
     return cost
 
 
-def _program(op, state, cost) -> None:
+def _program(op, state, cost, tiles) -> None:
     array = ir.IntegerAttr(op.attributes["array"]).value
     rows, cols = tile_shape(op)
     offset = tuple(ir.DenseI64ArrayAttr(op.attributes["offset"]))
-    tile = _tile_key(op) or (op.operands[0], *(ir.IntegerAttr(op.attributes[k]).value for k in ("slice", "cell_bits", "weight_bits", "transpose")))
+    tile = tiles.get(op)
+    if tile is None:
+        tile = tiles[op] = _tile_key(op) or (
+            op.operands[0], *(ir.IntegerAttr(op.attributes[k]).value for k in ("slice", "cell_bits", "weight_bits", "transpose"))
+        )
     held = state.get(array, {}) if array >= 0 else {}
     if offset in held and held[offset][0] == tile:
         return

@@ -68,8 +68,9 @@ class ImcQuantizeActivations(ImcPass):
 
 def _quantize_after(producer, value, stage: int, stage_of, block, bits: int) -> None:
     """`imc.quantize` after `producer`; later stages' reads of `value` use it."""
-    with ir.InsertionPoint(_next_op(producer)), producer.location:
+    with ir.InsertionPoint(producer), producer.location:
         q = QuantizeOp(value, i64_attr(bits), value.type).result
+    q.owner.move_after(producer)
     for use in list(value.uses):
         user = _top_level(use.owner.operation, block)
         if user.name == "func.return" or user == q.owner.operation:
@@ -83,16 +84,6 @@ def _quantize_tile(insert, bits: int) -> None:
     tile = insert.operands[0]
     with ir.InsertionPoint(insert), insert.location:
         insert.operands[0] = QuantizeOp(tile, i64_attr(bits), tile.type).result
-
-
-def _next_op(op):
-    """The op after `op` in its block (a value's producer is never a terminator)."""
-    found = False
-    for o in op.operation.block.operations:
-        if found:
-            return o
-        found = o.operation == op
-    raise ValueError(f"'{op.name}' is the last op of its block")
 
 
 def _top_level(op, block):

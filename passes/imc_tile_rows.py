@@ -6,7 +6,16 @@ from torch_mlir import ir, passmanager
 from torch_mlir.dialects import bufferization, tensor
 
 from imc.dialects.imc import stored_element_bytes
-from imc.ir_utils import RESHAPE_OPS, defining_op, dense_i64s, find_entry, find_nested, ops_with_attribute, weight_of
+from imc.ir_utils import (
+    RESHAPE_OPS,
+    defining_op,
+    dense_i64s,
+    find_entry,
+    find_nested,
+    ops_with_attribute,
+    single_user,
+    weight_of,
+)
 from imc.pass_base import ImcPass, PassFailure
 from imc.line_buffer import WindowFusion, fuse_window, plan_window_fusion
 from imc.placement import is_elementwise, stage_program, tensor_bytes
@@ -36,11 +45,6 @@ _TILE = """    %op{k} = transform.structured.match attributes{{{root} = {k} : i6
 
 def _shape(value) -> list[int]:
     return list(ir.RankedTensorType(value.type).shape)
-
-
-def _single_user(value):
-    uses = list(value.uses)
-    return uses[0].owner.operation if len(uses) == 1 else None
 
 
 @dataclass
@@ -137,8 +141,11 @@ class ImcTileRows(ImcPass):
     yields the consumer's result, so the stage's output is never stored
     whole. A stride-1 consumer with "same" padding (a 3x3 conv with padding
     1) runs `p` rows behind, its last rows on the last trip. The consumer's
-    own elementwise consumers stay after the loop (in its stage). `R` is chosen as above for the consumer's rows, and the
-    stage is tiled even when its whole tensors fit.
+    own elementwise consumers stay after the loop (in its stage). `R` is
+    chosen as above for the consumer's rows, and the stage is tiled even
+    when its whole tensors fit. Pairs, not chains: a consumer moved into a
+    loop is not tiled on its own, and a lagging pair gives way when its
+    consumer has a lag-free pair of its own.
 
     Output: the same computation; affine index arithmetic is lowered to
     `arith`, and each loop carries its conv's (matmul's) location (the stage
@@ -202,9 +209,7 @@ class ImcTileRows(ImcPass):
                 stage.window = None
         consumed = set()
         for stage in stages:
-            if stage.window is not None and stage.anchor in consumed:
-                stage.window = None
-            elif stage.window is not None:
+            if stage.window is not None and stage.anchor not in consumed:
                 consumed.add(stage.window.consumer)
         stages = [s for s in stages if s.anchor not in consumed]
         tiled = []
@@ -259,7 +264,7 @@ class ImcTileRows(ImcPass):
         if len(shape) != 4:
             return None
         while True:
-            user = _single_user(chain[-1].results[0])
+            user = single_user(chain[-1].results[0])
             if user is None or user not in inside or not is_elementwise(user) or _shape(user.results[0]) != shape:
                 break
             chain.append(user)
@@ -477,8 +482,8 @@ def _matmul_stage(ops) -> _Stage | None:
             break
         value = op.operands[0]
     root, current = mm, mm.results[0]
-    while (user := _single_user(current)) is not None:
-        if _adds_unit_dim(user) and _single_user(user.results[0]) in inside:
+    while (user := single_user(current)) is not None:
+        if _adds_unit_dim(user) and single_user(user.results[0]) in inside:
             views.append(user)
         elif user not in inside or not is_elementwise(user) or _shape(user.results[0]) != _shape(current):
             break

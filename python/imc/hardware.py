@@ -138,7 +138,7 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("spad_bytes", "memory.scratchpad_bytes", "int", 1, 1 << 48),
     _Spec("spad_alignment", "memory.scratchpad_alignment", "int", 1, 4096, pow2=True),
     # Optional; 0 (the default) means `input_bits` (resolved on construction).
-    _Spec("activation_bits", "memory.activation_bits", "int", 1, 32, required=False, default=0),
+    _Spec("activation_bits", "memory.activation_bits", "int", 0, 32, required=False, default=0),
     _Spec("dram_bandwidth_gbps", "memory.dram_bandwidth_gbps", "float", 0.0, lo_open=True),
     _Spec("spad_bandwidth_gbps", "memory.scratchpad_bandwidth_gbps", "float", 0.0, lo_open=True),
     _Spec("program_noise", "noise.program", "float", 0.0, required=False, default=0.0),
@@ -429,8 +429,8 @@ class Hardware:
 
     def __post_init__(self) -> None:
         where = f"hardware {self.name!r}" if isinstance(self.name, str) else "hardware"
-        if self.activation_bits in (0, None) and isinstance(self.input_bits, int):
-            object.__setattr__(self, "activation_bits", self.input_bits)
+        if self.activation_bits == 0 and isinstance(self.input_bits, int):
+            object.__setattr__(self, "activation_bits", self.input_bits)  # the default: as wide as the inputs
         for spec in _SPECS:
             object.__setattr__(
                 self, spec.attr, _check(spec, getattr(self, spec.attr), spec.attr, where)
@@ -867,8 +867,6 @@ def _build(d: dict[str, Any], where: str, label) -> Hardware:
     kwargs = {}
     for spec in _SPECS:
         value = d.get(spec.attr, spec.default)
-        if spec.attr == "activation_bits" and value == 0:
-            value = d.get("input_bits")  # the default: activations as wide as the crossbar inputs
         kwargs[spec.attr] = _check(spec, value, label(spec.attr), where)
     kwargs["energy"] = CostTable(
         **_cost_values(d[_ENERGY_SECTION], _ENERGY_SECTION, where, required=COST_KEYS)

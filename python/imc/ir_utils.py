@@ -314,6 +314,12 @@ def read_only_as_buffer(value: ir.Value) -> bool:
     return bool(uses) and all(u.owner.operation.name == "bufferization.to_buffer" for u in uses)
 
 
+def single_user(value):
+    """The op that uses `value` when exactly one use does, else None."""
+    uses = list(value.uses)
+    return uses[0].owner.operation if len(uses) == 1 else None
+
+
 def row_tile_insert(loop, value):
     """The `tensor.insert_slice %tile into %acc[...]` through which `loop`
     (an `scf.for`) assembles its result `value` in its iteration argument

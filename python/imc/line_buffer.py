@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, linalg, scf, tensor
 
-from imc.ir_utils import dense_i64s, extract_slice, index_constant, tensor_type
+from imc.ir_utils import dense_i64s, extract_slice, index_constant, single_user, tensor_type
 
 __all__ = ["WindowFusion", "plan_window_fusion", "fuse_window"]
 
@@ -86,10 +86,10 @@ def plan_window_fusion(producer_result: ir.Value) -> WindowFusion | None:
     fused without recomputation (window taller than stride plus padding,
     bottom padding read, dilation, padding of N or C, a sum or convolution
     padded with a non-zero value)."""
-    user = _single_user(producer_result)
+    user = single_user(producer_result)
     pad = None
     if user is not None and user.name == "tensor.pad":
-        pad, user = user, _single_user(user.results[0])
+        pad, user = user, single_user(user.results[0])
     if user is None or user.name not in WINDOW_OPS or len(user.operands) != 3:
         return None
     if user.operands[0] != (pad.results[0] if pad is not None else producer_result):
@@ -276,8 +276,3 @@ def _pad_value(pad) -> ir.Attribute | None:
     if isinstance(owner, ir.Block) or owner.operation.name != "arith.constant":
         return None
     return owner.operation.attributes["value"]
-
-
-def _single_user(value):
-    uses = list(value.uses)
-    return uses[0].owner.operation if len(uses) == 1 else None

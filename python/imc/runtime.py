@@ -176,7 +176,8 @@ class _Counter:
             results = [a for a in args[p.n_ins :] if isinstance(a, np.ndarray)]
         # Scalars and splat constants are immediates of the op, not traffic;
         # scratchpad buffers are counted as the chip stores them.
-        nbytes = [_operand_bytes(spad, self.runner.chip, a) for a in ins]
+        chip = self.runner.chip
+        nbytes = [_moved_bytes(spad, chip, a) if isinstance(a, np.ndarray) and a.ndim else 0 for a in ins]
         for i in p.splat_ins:
             nbytes[i] = 0
         dram = sum(nbytes[i] for i in p.constant_ins)
@@ -210,10 +211,7 @@ class _Counter:
             "digital_ops": int(ops),
             "dram_read_bytes": dram,
             "spad_read_bytes": spad_read,
-            "spad_write_bytes": sum(
-                stored_nbytes(self.runner.chip, r) if spad is not None and spad.owns(r) else getattr(r, "nbytes", 0)
-                for r in results
-            ),
+            "spad_write_bytes": sum(_moved_bytes(spad, chip, r) for r in results),
         }
         if p.static:
             p.events = tuple(events.items())
@@ -240,15 +238,12 @@ class _Counter:
             hook(p.row, args[0])
 
 
-def _operand_bytes(spad, chip, a) -> int:
+def _moved_bytes(spad, chip, a) -> int:
     """Bytes an operand or result moves: a scratchpad buffer's as the chip
-    stores it (`stored_nbytes`), any other array's at its host dtype,
-    scalars none."""
-    if not isinstance(a, np.ndarray) or not a.ndim:
-        return 0
+    stores it (`stored_nbytes`), any other value's at its host dtype."""
     if spad is not None and spad.owns(a):
         return stored_nbytes(chip, a)
-    return a.nbytes
+    return getattr(a, "nbytes", 0)
 
 
 def _static_value_type(t) -> bool:

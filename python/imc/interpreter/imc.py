@@ -33,9 +33,8 @@ import math
 import numpy as np
 from torch_mlir import ir
 
-from imc.ir_utils import DOUBLE_BUFFER_ATTR, constant_source
-
 from imc.dialects.imc import is_spad, stored_element_bytes
+from imc.ir_utils import DOUBLE_BUFFER_ATTR, constant_source
 
 from .core import InterpreterError, impl, slot_uses
 
@@ -612,9 +611,9 @@ def quantize_array(x: np.ndarray, bits: int, low: float, high: float) -> np.ndar
         levels = (1 << (bits - 1)) - 1
         high = max(-low, high)
         lo = -levels
-    step = np.float32(high / levels) if levels else np.float32(high)
     if levels == 0:  # a 1-bit signed format holds only 0
         return np.zeros_like(x)
+    step = np.float32(high / levels)
     q = np.clip(np.rint(x / step), lo, levels)
     return (q * step).astype(x.dtype, copy=False)
 
