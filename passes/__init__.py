@@ -27,7 +27,7 @@ PIPELINES: dict[str, tuple[str, str]] = {
         "imc-map-to-crossbars, imc-quantize-activations, imc-place-buffers, imc-check-buffers",
     ),
     "imc-tiled": (
-        "imc-default after tiling convolution stages that do not fit over output rows (their working sets on chip)",
+        "imc-default after tiling convolution stages over output rows (their working sets on chip; a following pooling or conv fused through a line buffer)",
         "imc-tile-rows, imc-default",
     ),
 }

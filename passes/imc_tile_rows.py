@@ -156,7 +156,10 @@ class ImcTileRows(ImcPass):
     """
 
     name = "imc-tile-rows"
-    summary = "Tile convolution stages (with the halo), and matmul stages with matmuls=true, that do not fit the scratchpad over output rows"
+    summary = (
+        "Tile convolution stages that do not fit the scratchpad over output rows (with the halo; a pooling or conv "
+        "reading one runs in its loop through a line buffer), and matmul stages with matmuls=true"
+    )
 
     rows: int = field(
         default=0,

@@ -8,9 +8,11 @@ MODEL is a zoo name (`imc-compile --list-models`) or `path/to/file.py:ClassName`
 (built with no arguments; give its input shapes with --input-shape). The model
 runs with seeded random inputs on the reference interpreter and is checked
 against PyTorch eager; the per-layer report is printed and written as JSON,
-and a PNG figure shows per-layer DRAM traffic and energy by event kind.
+and a PNG figure shows per-layer DRAM traffic next to the floor and bounds,
+latency next to its bound, and energy by event kind.
 `--pipeline imc-tiled` also tiles convolution stages that do not fit the
-scratchpad over output rows (slower to interpret: one step per tile).
+scratchpad over output rows, running a pooling or convolution that reads one
+in its loop through a line buffer (slower to interpret: one step per tile).
 Mistakes (a bad model file, a model that fails on the given input shapes,
 unwritable outputs) are one-line errors naming the file, exit 1 (2 for a bad
 command line); `tools/_errors.py` is the one error path.
