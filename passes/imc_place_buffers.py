@@ -28,6 +28,7 @@ from imc.ir_utils import (
     row_tile_insert,
 )
 from imc.pass_base import ImcPass, PassFailure
+from imc.in_place import in_place_pairs
 from imc.placement import capacity_bound, plan_homes, stage_program
 from imc.row_slabs import (
     expand_buffer,
@@ -111,6 +112,17 @@ class ImcPlaceBuffers(ImcPass):
     `tile-bytes`, within the trip); no slab is reserved for such a tensor.
     The chunks are zero-filled before the producer's loop, as above.
 
+    With `in-place` (the default), a stored tensor Y may be *written over*
+    the tensor X it replaces (`imc.in_place`: Y made in X's last reader,
+    same type, every read of X there element by element or in row windows
+    no later than the rows of Y already made, as in a residual block whose
+    convolutions run through a line buffer): the plan treats the chain X,
+    Y, ... as one tensor (`plan_homes(in_place=...)`), X keeps all its bytes
+    on chip, and Y's producer writes into X's chunks (no new
+    `imc.spad_alloc`, no zero fill; X's chunks are freed by Y). The plan is
+    kept only when it moves no more DRAM bytes than the plan without; a
+    remark names each pair.
+
     A stage's slabs lie side by side in bytes the plan reserves at that
     stage (`plan_homes(reserve=...)`: taken off the capacity there, below the
     staging buffers): first every slab at full size (all channels), then, in
@@ -130,6 +142,10 @@ class ImcPlaceBuffers(ImcPass):
     double_buffer: bool = field(
         default=False,
         metadata={"help": "two staging buffers: the DMA of the next tile overlaps the use of this one"},
+    )
+    in_place: bool = field(
+        default=True,
+        metadata={"help": "write a stored tensor over the one it replaces where every element is read before it is overwritten (imc.in_place)"},
     )
 
     def run(self, module, state) -> None:
@@ -169,6 +185,10 @@ class ImcPlaceBuffers(ImcPass):
             # prefix of whole row tiles of a matmul stage's rows.
             t.granule = prefix_rows.get(i, h) * w * t.elem
         slab_reads = {key: group for key, group in rowwise.items() if key[0] not in prefix_rows}
+        # A stored tensor written over the one it replaces (`imc.in_place`).
+        pairs = []
+        if self.in_place:
+            pairs = [(i, j) for i, j in in_place_pairs(program, hw) if i not in prefix_rows and j not in prefix_rows]
         align = hw.spad_alignment
         tile = self.tile_bytes or max(align, hw.spad_bytes // 16 // align * align)
         tile = -(-tile // align) * align
@@ -198,11 +218,11 @@ class ImcPlaceBuffers(ImcPass):
                 f"do not fit the {hw.spad_bytes:,} B scratchpad",
             )
             raise PassFailure()
-        bound = capacity_bound(program, hw.spad_bytes)
-        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve)
+        bound = capacity_bound(program, hw.spad_bytes, pairs)
+        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs)
         if slab_reads or slab_stores:
             needs = _slab_needs(program, streamed, slab_reads, slab_stores, plan)
-            tighter = plan_homes(program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align))
+            tighter = plan_homes(program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align), in_place=pairs)
             again = _reserve(_slab_needs(program, streamed, slab_reads, slab_stores, tighter), align)
             if all(again.get(k, 0) <= b for k, b in _reserve(needs, align).items()) and set(again) <= set(needs):
                 plan, by_stage = tighter, needs
@@ -220,10 +240,15 @@ class ImcPlaceBuffers(ImcPass):
         )
         planned: dict[str, int] = {}
         reasons: dict[str, list[str]] = {}
+        over = {j: i for i, j in plan.in_place}  # Y -> the X it is written over
+        buffers = {}  # X -> its chunks' buffers by first byte (Y's)
         for i, (t, home, uses) in enumerate(zip(program.tensors, plan.homes, users)):
             rows = {k: group for (ti, k), group in rowwise.items() if ti == i}
             try:
-                self._place(program, t, home, uses, rows, stores.get(i), state, prefix_rows.get(i, 0))
+                buffers[i] = self._place(
+                    program, t, home, uses, rows, stores.get(i), state, prefix_rows.get(i, 0),
+                    reuse=buffers.get(over.get(i)),
+                )
             except _Unsupported as e:
                 state.error(e.op, str(e))
                 raise PassFailure() from None
@@ -259,9 +284,17 @@ class ImcPlaceBuffers(ImcPass):
                 f" ({spills - bound.bytes:,} B more: the staging buffers take {staging:,} B{slabs_note}, "
                 "bytes that leave the chip do not come back, fragmentation)"
             )
+        for i, j in plan.in_place:
+            x, y = program.tensors[i], program.tensors[j]
+            state.remark(
+                program.stages[y.producer].location,
+                f"{y.describe()} written over {x.describe()} (its last reader; no row of it is read after the same "
+                f"row is written): {sum(c.end - c.start for c in plan.homes[j].chunks):,} B of it in the same scratchpad bytes",
+            )
         state.remark(
             module,
-            f"{len(program.tensors)} stored tensors over {len(program.stages)} stages; "
+            f"{len(program.tensors)} stored tensors over {len(program.stages)} stages"
+            f"{f' ({len(plan.in_place)} written over the tensor they replace)' if plan.in_place else ''}; "
             f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes - staging:,} B "
             f"(+ {staging:,} B staging{', double-buffered' if self.double_buffer else ''}"
             f"{f'; row slabs up to {most:,} B in {len(reserve)} tiled stage(s)' if most else ''}); "
@@ -297,12 +330,15 @@ class ImcPlaceBuffers(ImcPass):
             raise PassFailure() from None
 
     # -- rewriting -----------------------------------------------------------------
-    def _place(self, program, t, home, users, rows, store, state, prefix_rows=0) -> None:
+    def _place(self, program, t, home, users, rows, store, state, prefix_rows=0, reuse=None):
         """Rewrites `t` to live in `home`; `rows` maps a consumer stage that
         reads `t` only in row windows to those reads; `store` (a `_RowStore`)
         when its tiled producer stores it row tile by row tile. `prefix_rows`
         > 0: `t` is a [1, M, K] tensor whose home is a prefix of rows (a
-        multiple of `prefix_rows`) on chip, the rest in DRAM."""
+        multiple of `prefix_rows`) on chip, the rest in DRAM. `reuse`: the
+        buffers of the chunks it takes over from the tensor it is written
+        over (by first byte); a chunk `handed_over` is not freed. Returns its
+        chunks' buffers by first byte."""
         value = t.value
         rtype = ir.RankedTensorType(value.type)
         if rtype.rank == 0:
@@ -315,15 +351,16 @@ class ImcPlaceBuffers(ImcPass):
         et = rtype.element_type
         chunk_bufs = []  # (chunk, buffer)
         dram = None
-        if store is not None:
-            store_rows = self._store_prefix_rows if prefix_rows else self._store_rows
-            chunk_bufs, dram = store_rows(t, home, store, loc, state)
+        if store is not None and prefix_rows:
+            chunk_bufs, dram = self._store_prefix_rows(t, home, store, loc, state)
+        elif store is not None:
+            chunk_bufs, dram = self._store_rows(t, home, store, loc, state, reuse)
         else:
             with ir.InsertionPoint.after(producer), loc:
                 flat = collapse(value, [list(range(rtype.rank))], loc=loc) if rtype.rank != 1 else value
                 for c in home.chunks:
                     k = (c.end - c.start) // elem
-                    buf = _chunk_buffer(c, et, elem)
+                    buf = reuse[c.start] if reuse else _chunk_buffer(c, et, elem)
                     piece = extract_slice(flat, [c.start // elem], [k], loc=loc)
                     bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
                     chunk_bufs.append((c, buf))
@@ -363,6 +400,8 @@ class ImcPlaceBuffers(ImcPass):
                     op.operands[index] = _replay(chain, whole, clones, first)
         # Release each part after its last read.
         for c, buf in chunk_bufs:
+            if c.handed_over:
+                continue
             last = program.stages[t.consumers[c.until]].ops[-1]
             with ir.InsertionPoint.after(last), last.location:
                 SpadFreeOp(buf)
@@ -370,9 +409,10 @@ class ImcPlaceBuffers(ImcPass):
             last = program.stages[t.last].ops[-1]
             with ir.InsertionPoint.after(last), last.location:
                 memref.DeallocOp(dram)
+        return {c.start: buf for c, buf in chunk_bufs}
 
 
-    def _store_rows(self, t, home, store, loc, state):
+    def _store_rows(self, t, home, store, loc, state, reuse=None):
         """`t`'s tiled producer stores each trip's row tile to `home`: its
         on-chip planes into views of the chunks, its DRAM planes through the
         staging buffer, as many planes' rows per `imc.dma` as it holds (or,
@@ -389,8 +429,11 @@ class ImcPlaceBuffers(ImcPass):
         chunk_bufs, views = [], []
         with ir.InsertionPoint(store.loop), loc:
             for ch in home.chunks:
-                buf = _chunk_buffer(ch, et, elem)
-                zero_fill(buf)
+                if reuse:  # written over the tensor it replaces (already written)
+                    buf = reuse[ch.start]
+                else:
+                    buf = _chunk_buffer(ch, et, elem)
+                    zero_fill(buf)
                 views.append((ch.start // elem // plane, _as_planes(buf, h, w)))
                 chunk_bufs.append((ch, buf))
             dram = out = None

@@ -51,6 +51,7 @@ __all__ = [
     "Home",
     "HomePlan",
     "plan_homes",
+    "merge_in_place",
 ]
 
 # Ops that carry no data of their own.
@@ -268,10 +269,12 @@ class CapacityBound:
     written: list[float]
     excess: list[int]  # per stage k: bytes of stored tensors live at k beyond the scratchpad
     bytes: int
+    program: StagedProgram | None = None  # the program solved (merged, with in-place pairs)
 
-    def layer_shares(self, program: StagedProgram) -> dict[str, int]:
+    def layer_shares(self, program: StagedProgram | None = None) -> dict[str, int]:
         """The bound split over layers: writes to the producer's layer, the
         reads of segment j to the layer of read j (rounded down)."""
+        program = self.program or program
         shares: dict[str, float] = {}
         for t, off, w in zip(program.tensors, self.off, self.written):
             for s, b in [(t.producer, w)] + list(zip(t.consumers, off)):
@@ -360,8 +363,12 @@ def _solve(program: StagedProgram, spad_bytes: int, *, monotone: bool, reserve=N
     return y, w, float(res.fun)
 
 
-def capacity_bound(program: StagedProgram, spad_bytes: int) -> CapacityBound:
+def capacity_bound(program: StagedProgram, spad_bytes: int, in_place=()) -> CapacityBound:
     """The least spill traffic of any schedule that runs the stages in order.
+
+    With `in_place` pairs (`imc.in_place`), a tensor and the one written
+    over it count as one (`merge_in_place`): the bound is the merged
+    program's (kept in `CapacityBound.program` for `layer_shares`).
 
     While stage k runs, every stored tensor produced at or before k and read at
     or after k is live (a stage reads its stored inputs and writes its stored
@@ -374,8 +381,10 @@ def capacity_bound(program: StagedProgram, spad_bytes: int) -> CapacityBound:
     real numbers gives a linear program whose optimum (HiGHS through
     `scipy.optimize.linprog`) is the bound (docs/analysis.md).
     """
+    if in_place:
+        program, _ = merge_in_place(program, in_place)
     y, w, opt = _solve(program, spad_bytes, monotone=False)
-    return CapacityBound(y, w, _excess(program, spad_bytes), _whole(opt))
+    return CapacityBound(y, w, _excess(program, spad_bytes), _whole(opt), program)
 
 
 # --------------------------------------------------------------------------- #
@@ -392,6 +401,7 @@ class Chunk:
     end: int
     offset: int
     until: int
+    handed_over: bool = False  # kept after read `until` by the tensor written over this one (`in_place`)
 
 
 @dataclass
@@ -413,14 +423,26 @@ class HomePlan:
     homes: list[Home]
     peak_bytes: int
     reserved: dict[int, int] = field(default_factory=dict)  # stage -> offset of its reserved bytes
+    in_place: list = field(default_factory=list)  # (X, Y) pairs kept: Y takes X's chunk
 
     def dram_traffic(self, program: StagedProgram) -> int:
         """Planned DRAM traffic of the stored tensors."""
         return sum(h.dram_traffic(t) for t, h in zip(program.tensors, self.homes))
 
 
-def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1, *, reserve=None) -> HomePlan:
+def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1, *, reserve=None, in_place=()) -> HomePlan:
     """Scratchpad and DRAM homes for the stored tensors.
+
+    `in_place`: pairs (X, Y) of tensor indices where Y may be written over X
+    (`imc.in_place`). Each chain X -> Y -> ... is planned as one tensor
+    (`merge_in_place`); a pair is kept when the tensors of the chain but the
+    last stay whole on chip for all their reads, else the chain's last pair
+    is dropped and the plan made again. Each tensor of a kept chain gets the
+    chunks live at its reads; those still live after its last read are
+    `handed_over` to the next (its producer writes into them); the last may
+    have a DRAM part, written by its own producer. The plan is kept when it
+    moves no more DRAM bytes than the plan without pairs (both are
+    heuristic: best fit after the linear program), else that one is.
 
     Solves the capacity bound's linear program with one more constraint, that
     bytes leave the chip but never come back (y_ij <= y_i,j+1), so a tensor's
@@ -440,6 +462,10 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1, *, r
     scratchpad (`HomePlan.reserved` gives their offsets), and no chunk live
     at that stage overlaps them.
     """
+    if in_place:
+        shared = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place))
+        apart = plan_homes(program, spad_bytes, alignment, reserve=reserve)
+        return shared if shared.dram_traffic(program) <= apart.dram_traffic(program) else apart
     reserve = {k: -(-b // alignment) * alignment for k, b in (reserve or {}).items() if b > 0}
     tensors = program.tensors
     y, _, _ = _solve(program, spad_bytes, monotone=True, reserve=reserve)
@@ -488,6 +514,58 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1, *, r
         dram_start = min(resident) if resident else t.size
         homes.append(Home(chunks, dram_start, resident))
     return HomePlan(homes, placement.peak_bytes, offsets)
+
+
+def merge_in_place(program: StagedProgram, pairs) -> tuple[StagedProgram, list[list[int]]]:
+    """`program` with each chain of in-place pairs (X, Y), (Y, Z), ... as one
+    stored tensor: X's value, size and producer, the chain's reads in order,
+    a model output if the chain's last tensor is one. Returns it and, per
+    merged tensor, the indices of the tensors it stands for."""
+    after = dict(pairs)
+    overwriting = set(after.values())
+    groups = []
+    for i in range(len(program.tensors)):
+        if i in overwriting:
+            continue
+        chain = [i]
+        while chain[-1] in after:
+            chain.append(after[chain[-1]])
+        groups.append(chain)
+    tensors = []
+    for chain in groups:
+        members = [program.tensors[i] for i in chain]
+        head = members[0]
+        granule = math.lcm(*(t.granule or t.elem for t in members))
+        consumers = [c for t in members for c in t.consumers]
+        tensors.append(StoredTensor(head.value, head.size, head.producer, consumers, members[-1].output, head.elem, granule))
+    order = sorted(range(len(tensors)), key=lambda g: (tensors[g].producer, tensors[g].last))
+    return StagedProgram(program.stages, [tensors[g] for g in order], program.stage_of), [groups[g] for g in order]
+
+
+def _plan_in_place(program, spad_bytes, alignment, reserve, pairs) -> HomePlan:
+    """`plan_homes` with in-place pairs (see there)."""
+    merged, groups = merge_in_place(program, pairs)
+    plan = plan_homes(merged, spad_bytes, alignment, reserve=reserve)
+    homes = [None] * len(program.tensors)
+    for chain, home, t in zip(groups, plan.homes, merged.tensors):
+        first = 0  # the merged tensor's read index of this member's first read
+        for k, i in enumerate(chain):
+            n = len(program.tensors[i].consumers)
+            resident = home.resident[first : first + n]
+            last = k == len(chain) - 1
+            if not last and min(resident) < t.size:  # not whole on chip: drop the chain's last pair, plan again
+                rest = [p for p in pairs if p != (chain[-2], chain[-1])]
+                if not rest:
+                    return plan_homes(program, spad_bytes, alignment, reserve=reserve)
+                return _plan_in_place(program, spad_bytes, alignment, reserve, rest)
+            chunks = [
+                Chunk(c.start, c.end, c.offset, min(c.until - first, n - 1), handed_over=c.until >= first + n)
+                for c in home.chunks
+                if c.until >= first
+            ]
+            homes[i] = Home(chunks, min(resident) if last else t.size, resident)
+            first += n
+    return HomePlan(homes, plan.peak_bytes, plan.reserved, pairs)
 
 
 def _elem_bytes(t, hardware=None) -> int:

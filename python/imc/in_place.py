@@ -1,0 +1,310 @@
+"""Stored tensors written over the tensor they replace (used by `imc-place-buffers`).
+
+A residual block's output `Y = relu(bn(conv2(...)) + X)` has its input
+`X`'s shape. When the block's stage is `X`'s last reader, `Y` can take
+`X`'s scratchpad bytes: each element of `Y` is written where the same
+element of `X` was, once nothing reads that element of `X` any more. The
+stage then needs one tensor's bytes, not two (ResNet-18's 56 x 56 blocks
+at 8 bits: 200,704 B instead of 401,408 B).
+
+`in_place_pairs(program, hardware)` finds the pairs `(X, Y)` (indices into
+`program.tensors`) for which that is safe in both readings of the program:
+the IR's (every read of `X` executes before `Y` is stored) and the chip's,
+where the stage streams rows (a row of `Y` is written as soon as it is
+computed). The conditions:
+
+* `Y` is produced in the stage `k` that reads `X` last; `X` is not a model
+  output; both have one type (shape and element type) and stored width;
+* `Y` comes out of the stage's *epilogue*: the elementwise ops (all-parallel,
+  identity indexing maps) that lead to `Y` inside the stage;
+* every op of stage `k` that reads `X` is either an epilogue op reading it
+  at the same position (the residual add), or a tiled loop (`scf.for`)
+  whose result the epilogue reads (through at most one row slice: the
+  rows a lagging line buffer computes ahead) and that reads `X` only in row
+  windows (`imc.row_slabs`), where no trip reads a row of `X` that an
+  earlier trip has produced the same row of `Y` for: the trips' index
+  arithmetic is evaluated for every trip (`_trip_rows`).
+"""
+
+from __future__ import annotations
+
+from torch_mlir import ir
+
+from imc.placement import StagedProgram, is_elementwise
+from imc.row_slabs import find_row_slabs
+
+__all__ = ["in_place_pairs"]
+
+_DYN = ir.ShapedType.get_dynamic_size()
+
+
+def in_place_pairs(program: StagedProgram, hardware=None) -> list[tuple[int, int]]:
+    """The `(X, Y)` pairs of `program.tensors` where `Y` may overwrite `X`
+    (module docstring); a tensor is overwritten by at most one and overwrites
+    at most one (pairs may chain: X -> Y -> Z share one home)."""
+    pairs, overwritten, overwriting = [], set(), set()
+    by_last: dict[int, list[int]] = {}
+    for i, t in enumerate(program.tensors):
+        if not t.output:
+            by_last.setdefault(t.last, []).append(i)
+    for j, y in enumerate(program.tensors):
+        for i in by_last.get(y.producer, []):
+            x = program.tensors[i]
+            if i in overwritten or j in overwriting or x.producer >= y.producer:
+                continue
+            if x.value.type != y.value.type or x.elem != y.elem:
+                continue
+            if _safe(program, x.value, y.value, y.producer, hardware):
+                pairs.append((i, j))
+                overwritten.add(i)
+                overwriting.add(j)
+                break
+    return pairs
+
+
+def _safe(program: StagedProgram, x: ir.Value, y: ir.Value, stage: int, hardware) -> bool:
+    epilogue = _epilogue(program, y, stage)
+    if not epilogue:
+        return False
+    loops = {}  # loop -> the row of its result the epilogue's row 0 is
+    for op in epilogue:
+        for v in op.operands:
+            loop, shift = _loop_rows(v)
+            if loop is not None and program.stage_of.get(loop) == stage:
+                loops[loop] = shift
+    for use in x.uses:
+        reader = _top_level(use.owner.operation, program)
+        if program.stage_of.get(reader) != stage:
+            continue
+        if reader in epilogue:
+            if not _reads_in_place(reader, use.operand_number):
+                return False
+        elif reader not in loops or not _rows_read_ahead(reader, x, loops[reader], hardware):
+            return False
+    return True
+
+
+def _epilogue(program: StagedProgram, y: ir.Value, stage: int) -> set:
+    """The elementwise ops of `stage` with identity maps that `y` is computed by (walking its operands back)."""
+    out, todo = set(), [y]
+    while todo:
+        v = todo.pop()
+        owner = v.owner
+        if isinstance(owner, ir.Block):
+            continue
+        op = owner.operation
+        if op in out or program.stage_of.get(op) != stage or not is_elementwise(op) or not _identity_out(op):
+            continue
+        out.add(op)
+        todo.extend(op.operands)
+    return out
+
+
+def _maps(op) -> list[str] | None:
+    if "indexing_maps" not in op.attributes:
+        return None
+    return [str(ir.AffineMapAttr(m).value) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+
+
+def _is_identity(text: str) -> bool:
+    dims, results = text.split("->")
+    return dims.strip().removeprefix("(").split(")")[0].replace(" ", "") == results.strip().strip("()").replace(" ", "")
+
+
+def _identity_out(op) -> bool:
+    maps = _maps(op)
+    return maps is None or _is_identity(maps[-1])
+
+
+def _reads_in_place(op, operand: int) -> bool:
+    """`op` (an epilogue op) reads its operand `operand` at the position it writes."""
+    maps = _maps(op)
+    return maps is None or (operand < len(maps) and _is_identity(maps[operand]))
+
+
+def _loop_rows(value):
+    """(loop, row shift) when `value` is a result of a top-level `scf.for`,
+    or a row slice `[0, 0, shift, 0]` of one (whole other dimensions); else (None, 0)."""
+    owner = value.owner
+    if isinstance(owner, ir.Block):
+        return None, 0
+    op = owner.operation
+    shift = 0
+    if op.name == "tensor.extract_slice":
+        offsets = list(ir.DenseI64ArrayAttr(op.attributes["static_offsets"]))
+        if len(offsets) != 4 or offsets[:2] != [0, 0] or offsets[3] != 0 or _DYN in offsets or len(op.operands) != 1:
+            return None, 0
+        shift = offsets[2]
+        owner = op.operands[0].owner
+        if isinstance(owner, ir.Block):
+            return None, 0
+        op = owner.operation
+    return (op, shift) if op.name == "scf.for" else (None, 0)
+
+
+def _top_level(op, program: StagedProgram):
+    while op is not None and op not in program.stage_of:
+        op = op.parent
+    return op
+
+
+def _rows_read_ahead(loop, x: ir.Value, shift: int, hardware) -> bool:
+    """No trip of `loop` reads a row of `x` that an earlier trip wrote the
+    same row of the loop's (row-shifted) result for."""
+    slabs = [s for s in find_row_slabs(loop, hardware) if s.source == x]
+    reads = {s.read for s in slabs}
+    if sum(1 for u in x.uses if _inside(u.owner.operation, loop)) != len(reads):
+        return False  # read otherwise than in row windows
+    trips = _trips(loop)
+    if trips is None:
+        return False
+    body = loop.regions[0].blocks[0]
+    inserts = []
+
+    def visit(op):
+        if op.name == "tensor.insert_slice" and len(op.operands) >= 2 and _is_accumulator(op.operands[1], body):
+            inserts.append(op)
+        return ir.WalkResult.ADVANCE
+
+    loop.walk(visit)
+    if not inserts:
+        return False
+    read_rows, written_rows = [], []
+    for iv in trips:
+        values = {body.arguments[0]: iv}
+        got = [_rows(s.read, values) for s in slabs]
+        put = [_rows(op, values) for op in inserts if _executes(op, loop, values)]
+        if any(r is None for r in got + put):
+            return False
+        read_rows.append(got)
+        written_rows.append([(lo - shift, hi - shift) for lo, hi in put])
+    for t, reads in enumerate(read_rows):
+        for earlier in written_rows[:t]:
+            if any(lo < b and hi > a for lo, hi in reads for a, b in earlier):
+                return False
+    return True
+
+
+def _is_accumulator(value, body) -> bool:
+    """`value` is one of the loop's iteration arguments, or an insert into one (the last-trip rows)."""
+    while True:
+        owner = value.owner
+        if isinstance(owner, ir.Block):
+            return owner == body and value != body.arguments[0]
+        op = owner.operation
+        if op.name != "tensor.insert_slice":
+            return False
+        value = op.operands[1]
+
+
+def _inside(op, loop) -> bool:
+    while op is not None:
+        if op == loop:
+            return True
+        op = op.parent
+    return False
+
+
+def _trips(loop) -> list[int] | None:
+    """The induction variable's values, when the bounds are constants."""
+    lo, hi, step = (_constant(v) for v in list(loop.operands)[:3])
+    if lo is None or hi is None or not step or step < 0 or (hi - lo) // step > 4096:
+        return None
+    return list(range(lo, hi, step))
+
+
+def _constant(value):
+    owner = value.owner
+    if isinstance(owner, ir.Block) or owner.operation.name != "arith.constant":
+        return None
+    try:
+        return ir.IntegerAttr(owner.operation.attributes["value"]).value
+    except ValueError:
+        return None
+
+
+def _rows(op, values) -> tuple[int, int] | None:
+    """Rows [lo, hi) of dimension 2 that an `extract_slice` reads or an `insert_slice` writes."""
+    offsets, sizes = (list(ir.DenseI64ArrayAttr(op.attributes[k])) for k in ("static_offsets", "static_sizes"))
+    if len(offsets) != 4:
+        return None
+    dynamic = list(op.operands)[1 if op.name == "tensor.extract_slice" else 2 :]
+    k = 0
+    got = []
+    for static in (offsets, sizes):
+        row = None
+        for d, s in enumerate(static):
+            if s == _DYN:
+                v = _evaluate(dynamic[k], values) if k < len(dynamic) else None
+                k += 1
+                if d == 2:
+                    row = v
+            elif d == 2:
+                row = s
+        if row is None:
+            return None
+        got.append(row)
+    lo, n = got
+    return lo, lo + n
+
+
+def _executes(op, loop, values) -> bool | None:
+    """Whether `op` runs in the trip `values` describes: every `scf.if` around it (up to `loop`) takes its branch."""
+    child, parent = op, op.parent
+    while parent is not None and parent != loop:
+        if parent.name == "scf.if":
+            cond = _evaluate(parent.operands[0], values)
+            if cond is None:
+                return None
+            in_then = child.parent == parent and _in_region(child, parent.regions[0])
+            if bool(cond) != in_then:
+                return False
+        child, parent = parent, parent.parent
+    return True
+
+
+def _in_region(op, region) -> bool:
+    return any(o == op for block in region.blocks for o in block.operations)
+
+
+_BINARY = {
+    "arith.addi": lambda a, b: a + b,
+    "arith.subi": lambda a, b: a - b,
+    "arith.muli": lambda a, b: a * b,
+    "arith.maxsi": max,
+    "arith.minsi": min,
+    "arith.divsi": lambda a, b: int(a / b) if b else None,
+    "arith.divui": lambda a, b: a // b if b else None,
+    "arith.floordivsi": lambda a, b: a // b if b else None,
+    "arith.ceildivsi": lambda a, b: -(-a // b) if b else None,
+    "arith.remsi": lambda a, b: a - b * int(a / b) if b else None,
+}
+_PREDICATES = {0: lambda a, b: a == b, 1: lambda a, b: a != b, 2: lambda a, b: a < b, 3: lambda a, b: a <= b, 4: lambda a, b: a > b, 5: lambda a, b: a >= b}
+
+
+def _evaluate(value, values: dict):
+    """The integer `value` takes in one trip (`values`: the induction variable's), or None."""
+    if value in values:
+        return values[value]
+    owner = value.owner
+    if isinstance(owner, ir.Block):
+        return None
+    op = owner.operation
+    name = op.name
+    result = None
+    if name == "arith.constant":
+        result = _constant(value)
+    elif name in _BINARY:
+        a, b = (_evaluate(v, values) for v in op.operands)
+        result = None if a is None or b is None else _BINARY[name](a, b)
+    elif name == "arith.cmpi":
+        a, b = (_evaluate(v, values) for v in op.operands)
+        pred = ir.IntegerAttr(op.attributes["predicate"]).value
+        result = None if a is None or b is None or pred not in _PREDICATES else int(_PREDICATES[pred](a, b))
+    elif name == "arith.select":
+        c = _evaluate(op.operands[0], values)
+        result = None if c is None else _evaluate(op.operands[1 if c else 2], values)
+    elif name == "arith.index_cast":
+        result = _evaluate(op.operands[0], values)
+    values[value] = result
+    return result

@@ -1,0 +1,157 @@
+"""A stored tensor written over the tensor it replaces (`imc.in_place`,
+`imc-place-buffers{in-place}`): where it is safe, where it is not, and what
+it saves."""
+
+import re
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import imc
+from imc.hardware import Hardware
+from imc.in_place import in_place_pairs
+from imc.ir_utils import find_entry
+from imc.placement import capacity_bound, plan_homes, stage_program
+from test_placement import _program, programs
+from test_tile_rows import ConvBlock  # conv-BN-ReLU, conv-BN, residual add, ReLU
+
+DEFAULT = Hardware.preset("default")
+TILED = "builtin.module(imc-tiled)"
+APART = (
+    "builtin.module(imc-tile-rows, imc-map-to-crossbars, imc-quantize-activations, "
+    "imc-place-buffers{in-place=false}, imc-check-buffers)"
+)
+
+
+class Blocks(torch.nn.Module):
+    """A conv, then three residual blocks (ResNet's layer1, small)."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, c, 3, padding=1)
+        self.blocks = torch.nn.Sequential(ConvBlock(c), ConvBlock(c), ConvBlock(c))
+
+    def forward(self, x):
+        return self.blocks(torch.relu(self.conv(x)))
+
+
+class HaloResidual(torch.nn.Module):
+    """relu(conv3x3(y) + y): the conv reads rows of y around the one the add writes."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.conv0 = torch.nn.Conv2d(3, c, 1)
+        self.conv = torch.nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv0(x)
+        return torch.relu(self.conv(y) + y)
+
+
+def _dram(compiled) -> int:
+    return compiled.report.totals.dram_read_bytes + compiled.report.totals.dram_write_bytes
+
+
+def _written_over(compiled) -> int:
+    text = next(str(r) for r in compiled.remarks if "stored tensors over" in str(r))
+    m = re.search(r"\((\d+) written over", text)
+    return int(m.group(1)) if m else 0
+
+
+def _pairs(model, x, hw, pipeline):
+    """(stage layers of X, of Y) for each in-place pair of `model` compiled up to the placement."""
+    from imc.context import make_context
+    from imc.frontend import import_torch
+    from imc.pipeline import run_pipeline
+
+    module = import_torch(model, (x,), context=make_context())
+    with module.context:
+        run_pipeline(module, pipeline, hardware=hw)
+        program = stage_program(find_entry(module), hw)
+        return [
+            (program.stages[program.tensors[i].producer].layer, program.stages[program.tensors[j].producer].layer)
+            for i, j in in_place_pairs(program, hw)
+        ]
+
+
+def test_residual_blocks_are_written_over_their_inputs():
+    # 8 x 32 x 32 at 8 bits: 8 KB tensors in a 12 KB scratchpad. The fused
+    # blocks (conv2 one row behind conv1) read each row of their input
+    # before writing the same row of their output: the first two blocks'
+    # outputs are written over their inputs (the last one is the model's).
+    torch.manual_seed(0)
+    model, x = Blocks().eval(), torch.randn(1, 3, 32, 32)
+    hw = DEFAULT.replace(spad_bytes=12288)
+    fused = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
+    apart = imc.compile(model, (x,), hardware=hw, pipeline=APART)
+    ref = model(x)
+    for c in (fused, apart):
+        torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
+        assert any("placement verified" in str(r) for r in c.remarks)
+    assert _written_over(fused) == 2 and _written_over(apart) == 0
+    assert _dram(fused) < _dram(apart)
+    # Warm calls give the same result (the bytes written over are rewritten each call).
+    torch.testing.assert_close(fused(x), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_a_conv_reading_rows_around_the_written_one_is_not_in_place():
+    # Tiled without a line buffer, trip t writes rows [tR, tR + R) of the
+    # output while trip t + 1 reads row tR + R - 1 of y (the halo): y keeps
+    # bytes of its own. Fused into a loop that runs behind (or with the
+    # add's rows only), it would be safe; the plain tiled conv is not.
+    torch.manual_seed(1)
+    model, x = HaloResidual().eval(), torch.randn(1, 3, 16, 16)
+    hw = DEFAULT.replace(spad_bytes=2048)
+    pipeline = "builtin.module(imc-tile-rows{line-buffers=false}, imc-map-to-crossbars, imc-quantize-activations)"
+    assert _pairs(model, x, hw, pipeline) == []
+    compiled = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
+    torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+    assert _written_over(compiled) == 0
+
+
+def test_an_elementwise_last_reader_writes_over_in_any_schedule():
+    # Untiled: the block's add is y's last reader and reads it element by
+    # element, so its output may take y's bytes even without tiling.
+    torch.manual_seed(2)
+    model, x = Blocks().eval(), torch.randn(1, 3, 16, 16)
+    pairs = _pairs(model, x, DEFAULT, "builtin.module(imc-map-to-crossbars, imc-quantize-activations)")
+    assert pairs and all("conv2" in y for _, y in pairs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(programs(), st.sampled_from([256, 512, 1024]), st.data())
+def test_in_place_plans_share_bytes_only_between_pairs(case, capacity, data):
+    n, tensors = case
+    prog = _program(n, tensors)
+    pairs, over, under = [], set(), set()
+    for i, x in enumerate(prog.tensors):
+        for j, y in enumerate(prog.tensors):
+            ok = i not in over and j not in under and x.producer < y.producer == x.last and x.size == y.size
+            if ok and data.draw(st.booleans()):
+                pairs.append((i, j))
+                over.add(i)
+                under.add(j)
+    plan = plan_homes(prog, capacity, 16, in_place=pairs)
+    assert set(plan.in_place) <= set(pairs)
+    assert plan.dram_traffic(prog) >= capacity_bound(prog, capacity, plan.in_place).bytes >= 0
+    kept = dict(plan.in_place)
+    live = [
+        (i, t.producer, t.consumers[c.until], c.offset, c.offset + c.end - c.start)
+        for i, (t, home) in enumerate(zip(prog.tensors, plan.homes))
+        for c in home.chunks
+    ]
+    for a, (i, s0, e0, lo0, hi0) in enumerate(live):
+        for j, s1, e1, lo1, hi1 in live[a + 1 :]:
+            if s0 <= e1 and s1 <= e0 and lo0 < hi1 and lo1 < hi0 and i != j:
+                # Shared bytes at one stage: the last read of X, where Y is made.
+                assert kept.get(i) == j or kept.get(j) == i
+                x, y = (i, j) if kept.get(i) == j else (j, i)
+                assert max(s0, s1) == min(e0, e1) == prog.tensors[x].last == prog.tensors[y].producer
+    for k in range(n):  # capacity at every stage, shared bytes counted once
+        ranges = sorted((lo, hi) for _, s, e, lo, hi in live if s <= k <= e)
+        used, top = 0, 0
+        for lo, hi in ranges:
+            used += max(0, hi - max(lo, top))
+            top = max(top, hi)
+        assert used <= capacity
