@@ -107,7 +107,10 @@ class ImcTileRows(ImcPass):
     largest divisor of the output height whose slab plus output rows fit a
     quarter of the scratchpad (the rest holds the tensors live across the
     stage; `imc-place-buffers` reserves the slabs at that stage), at least 1,
-    or the option `rows` when set.
+    or the option `rows` when set. Without `rows`, a stage whose slab and
+    output rows even so take more than 15/16 of the scratchpad (what
+    `imc-place-buffers`' default staging buffer leaves) is left untiled,
+    with a remark: its slabs and the staging buffer could not both fit.
 
     With the option `matmuls`, a *matmul stage* is a stage without a conv
     and with exactly one 2-D `linalg.matmul` whose B is a weight (or its
@@ -224,6 +227,15 @@ class ImcTileRows(ImcPass):
             rows, slab, out = self._choose_rows(stage, capacity)
             oh = _shape(stage.out)[2]
             if rows >= oh and stage.window is None:
+                continue
+            room = capacity - capacity // 16  # beside imc-place-buffers' default staging buffer
+            if not self.rows and slab + out > room:
+                state.remark(
+                    stage.anchor.location,
+                    f"not tiled: {rows} output rows need a {slab:,} B input slab and a {out:,} B output tile, more than "
+                    f"the {room:,} B the scratchpad has beside a staging buffer; left to imc-place-buffers as a "
+                    "whole stage",
+                )
                 continue
             stage.rows = stage.conv_rows(rows)
             tiled.append(stage)

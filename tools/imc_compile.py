@@ -90,8 +90,9 @@ def _arg_parser():
     )
     p.add_argument(
         "--pipeline",
-        default="imc-default",
-        help="named pipeline (imc-default, imc-tiled) or a pass pipeline 'builtin.module(...)' (default: imc-default)",
+        default="imc-tiled",
+        help="named pipeline (imc-tiled: row tiles and line buffers; imc-default: one layer at a time, whole tensors) "
+        "or a pass pipeline 'builtin.module(...)' (default: imc-tiled)",
     )
     p.add_argument("--calls", type=int_at_least(1), default=1, help="run N >= 1 times (weights stay programmed)")
     p.add_argument("--out-dir", default="imc-out", help="where the report and figure go (default: imc-out)")

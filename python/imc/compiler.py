@@ -13,7 +13,12 @@ from imc.runtime import Runner
 
 __all__ = ["compile", "compile_graph", "CompiledModel", "DEFAULT_PIPELINE"]
 
-DEFAULT_PIPELINE = "builtin.module(imc-default)"
+DEFAULT_PIPELINE = "builtin.module(imc-tiled)"
+"""What `compile`, `compile_graph` (`torch.compile(backend="imc")`) and
+`imc-compile` run: convolution stages tiled over output rows, a pooling or
+conv fused into its producer's loop through a line buffer, residual outputs
+written over their inputs. `builtin.module(imc-default)` is the
+layer-at-a-time pipeline (whole tensors between layers), kept to compare."""
 
 
 class CompiledModel:
@@ -135,7 +140,8 @@ def compile(
     """Imports `model` with `example_inputs`, maps it to crossbars, places it.
 
     `hardware` is a preset name, a TOML path or a `Hardware`; `precision` one
-    of ideal, quantized, noisy. `calibrate`: the ADC calibration on the
+    of ideal, quantized, noisy; `pipeline` a pass pipeline (default
+    `DEFAULT_PIPELINE`). `calibrate`: the ADC calibration on the
     example inputs (`imc.calibration`): a policy ("max", "p99.9", ...),
     False for none; by default "max" for quantized and noisy, none for ideal.
     `progress(stage)` is called as stages start.

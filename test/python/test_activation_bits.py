@@ -56,7 +56,7 @@ def test_stored_tensors_are_placed_and_counted_at_activation_bits():
     for bits in (8, 32):
         hw = DEFAULT.replace(spad_bytes=2048, activation_bits=bits)
         plain = imc.compile(model, inputs, hardware=hw, pipeline="builtin.module(imc-map-to-crossbars)")
-        placed = imc.compile(model, inputs, hardware=hw)
+        placed = imc.compile(model, inputs, hardware=hw, pipeline="builtin.module(imc-default)")
         y = placed(*inputs)
         plain(*inputs)
         assert float((y - ref).abs().max() / ref.abs().max()) < 1e-5
@@ -83,7 +83,7 @@ def test_streamed_model_input_moves_at_host_dtype_into_an_8_bit_slab():
     torch.testing.assert_close(placed(x), model(x), rtol=1e-5, atol=1e-5)
     # Each input byte read once, at float32: the same DRAM reads as the
     # untiled program, whose call boundary reads the input (weights alike).
-    plain = imc.compile(model, (x,), hardware=hw)
+    plain = imc.compile(model, (x,), hardware=hw, pipeline="builtin.module(imc-default)")
     plain(x)
     assert placed.report.layers["<inputs/outputs>"].counters.dram_read_bytes == 0
     assert plain.report.layers["<inputs/outputs>"].counters.dram_read_bytes == x.numel() * 4

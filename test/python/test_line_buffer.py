@@ -48,7 +48,7 @@ def _fused_unfused_plain(model, x, hw, *, same_mvms=True):
     ref = model(x)
     fused = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
     unfused = imc.compile(model, (x,), hardware=hw, pipeline=UNFUSED)
-    plain = imc.compile(model, (x,), hardware=hw)
+    plain = imc.compile(model, (x,), hardware=hw, pipeline="builtin.module(imc-default)")
     for c in (fused, unfused, plain):
         torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
     assert _verified(fused)

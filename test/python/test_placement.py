@@ -171,7 +171,7 @@ def test_placed_program_moves_what_the_plan_says(spad):
     hw = DEFAULT.replace(spad_bytes=spad)
     model, inputs = models.create("lenet5").eval(), models.example_inputs("lenet5")
     plain = imc.compile(model, inputs, hardware=hw, pipeline="builtin.module(imc-map-to-crossbars)")
-    placed = imc.compile(model, inputs, hardware=hw)
+    placed = imc.compile(model, inputs, hardware=hw, pipeline="builtin.module(imc-default)")
     y_plain, y = plain(*inputs), placed(*inputs)
     ref = model(*inputs)
     assert float((y - ref).abs().max() / ref.abs().max()) < 1e-5

@@ -39,7 +39,7 @@ def recorded_report(model: str, hardware: str, input_kw: dict) -> str:
     """The report of one call of zoo `model` compiled for `hardware`, as recorded text."""
     module = models.create(model)
     inputs = models.example_inputs(model, **input_kw)
-    compiled = imc.compile(module, inputs, hardware=hardware)
+    compiled = imc.compile(module, inputs, hardware=hardware, pipeline="builtin.module(imc-default)")
     compiled(*inputs)
     compiled.lower_bounds()
     record = {

@@ -83,7 +83,7 @@ def test_tiled_stage_reprograms_on_every_trip():
         xbar_rows=16, xbar_cols=16, cores=1, crossbars_per_core=3, spad_bytes=4096
     )
     tiled = imc.compile(model, (x,), hardware=hw, pipeline="builtin.module(imc-tiled)")
-    untiled = imc.compile(model, (x,), hardware=hw)
+    untiled = imc.compile(model, (x,), hardware=hw, pipeline="builtin.module(imc-default)")
     per_trip = int(_REMARK.search(_place_remark(untiled)).group(1))
     per_call = int(_REMARK.search(_place_remark(tiled)).group(1))
     assert "scf.for" in tiled.mlir

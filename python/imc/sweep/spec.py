@@ -4,7 +4,7 @@ A sweep file is TOML (``docs/sweep.md``)::
 
     [sweep]
     hardware = "default"            # base: a preset name or a .toml file
-    pipeline = ["imc-default"]      # one or more named pipelines
+    pipeline = ["imc-tiled"]        # one or more named pipelines (default: imc-tiled)
     precision = ["quantized"]       # ideal, quantized, noisy (accuracy is against ideal)
     calibration = ["max"]           # ADC calibration policies: "max", "p99.9", ..., "off"
     reference = "ideal"             # or "float": compare with PyTorch instead (one interpreter run less)
@@ -101,7 +101,7 @@ class SweepSpec:
     hardware: Hardware
     models: tuple[ModelSpec, ...]
     params: tuple[tuple[str, tuple[Any, ...]], ...]  # (dotted hardware key, values)
-    pipelines: tuple[str, ...] = ("imc-default",)
+    pipelines: tuple[str, ...] = ("imc-tiled",)
     precisions: tuple[str, ...] = ("quantized",)
     calibrations: tuple[str, ...] = ("max",)  # ADC calibration policies ("off": none)
     strategy: str = "grid"
@@ -195,7 +195,7 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str = ".") -> S
     except HardwareError as e:
         raise SweepError(f"{where}: sweep.hardware: {e}") from None
 
-    pipelines = _str_list(where, "sweep.pipeline", sweep.get("pipeline", ["imc-default"]))
+    pipelines = _str_list(where, "sweep.pipeline", sweep.get("pipeline", ["imc-tiled"]))
     precisions = _str_list(where, "sweep.precision", sweep.get("precision", ["quantized"]))
     for p in precisions:
         if p not in PRECISIONS:
