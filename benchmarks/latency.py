@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         todo.append(("resnet18", models.create("resnet18").eval(), models.example_inputs("resnet18")))
     if "bert" in args.models:
         todo.append(bert_base())
-    pipelines = [("imc-default", None)] + ([] if args.no_duplicate else [("duplicate", DUPLICATE)])
+    pipelines = [("imc-default", "builtin.module(imc-default)")] + ([] if args.no_duplicate else [("duplicate", DUPLICATE)])
     print(f"{'model':<24} {'chip':<8} {'pipeline':<12} {'serialized ms':>14} {'bound ms':>10} {'ratio':>7} {'bound by':<11} {'inferences/s <=':>16}  resources (ms)")
     for name, model, inputs in todo:
         for hw in args.hardware:

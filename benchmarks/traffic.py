@@ -44,6 +44,7 @@ warnings.filterwarnings("ignore")
 ZIGZAG_DRAM_BYTES = 2_320_640
 ZIGZAG_REWRITES = 49
 TILED = "builtin.module(imc-tiled)"
+LAYER_AT_A_TIME = "builtin.module(imc-default)"
 
 
 def _zoo(name):
@@ -136,11 +137,11 @@ def main(argv=None) -> int:
         models.append(bert_base())
     for name, model, inputs in models:
         # BERT has no convolution stages: imc-tiled is imc-default there.
-        pipelines = [None, TILED] if name != "bert" and not name.startswith("bert") else [None]
+        pipelines = [LAYER_AT_A_TIME, TILED] if name != "bert" and not name.startswith("bert") else [LAYER_AT_A_TIME]
         for spad in args.spad:
             hw = default.replace(spad_bytes=spad * 1024)
             for pipeline in pipelines:
-                label = f"{name} @ {spad} KiB, {'imc-tiled' if pipeline else 'imc-default'}"
+                label = f"{name} @ {spad} KiB, {'imc-tiled' if pipeline == TILED else 'imc-default'}"
                 print(f"\n{label}", flush=True)
                 try:
                     t, _, t_compile = measure(model, inputs, hw, pipeline)
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
         layer = ZigZagLayer().eval()
         x = torch.randint(-128, 128, (1, 64, 56, 56), dtype=torch.int8)
         print("\nZigZag AIMC example layer, 32 KiB buffer, 8-bit activations")
-        untiled = imc.compile(layer, (x,), hardware=hw)
+        untiled = imc.compile(layer, (x,), hardware=hw, pipeline=LAYER_AT_A_TIME)
         untiled(x)
         compiled = imc.compile(layer, (x,), hardware=hw, pipeline=TILED)
         compiled(x)
@@ -183,7 +184,7 @@ def main(argv=None) -> int:
         for r in compiled.remarks:
             if "imc-tile-rows" in str(r) or "streamed in rows" in str(r) or "imc-check-buffers" in str(r):
                 print("   ", str(r).split("remark: ", 1)[-1])
-        print(f"  imc, untiled (default pipeline): {u.dram_read_bytes + u.dram_write_bytes:,} B")
+        print(f"  imc, untiled (imc-default): {u.dram_read_bytes + u.dram_write_bytes:,} B")
         separate = imc.compile(layer, (x,), hardware=hw.replace(bit_slices="separate"), pipeline=TILED)
         separate(x)
         s = separate.report.totals

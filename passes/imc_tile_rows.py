@@ -56,6 +56,7 @@ class _Stage:
     rows: int = 0
     row_dim: int = 2  # the root's dimension tiled (2: NCHW conv; 1 or 0: matmul)
     window: WindowFusion | None = None  # the pooling or conv fused after the root (`line-buffers`)
+    live: int = 0  # bytes of the stored tensors live at the stage (before tiling)
     fence: list = field(default_factory=list)  # ops whose outside operands are fenced
 
     @property
@@ -104,10 +105,11 @@ class ImcTileRows(ImcPass):
     reads the input rows its output rows need: `(rows - 1) * stride +
     (kernel - 1) * dilation + 1` rows, the tile plus the (K-1)-row halo
     (padding rows at the borders are produced inside the loop). `rows` is the
-    largest divisor of the output height whose slab plus output rows fit a
-    quarter of the scratchpad (the rest holds the tensors live across the
-    stage; `imc-place-buffers` reserves the slabs at that stage), at least 1,
-    or the option `rows` when set. Without `rows`, a stage whose slab and
+    largest divisor of the output height whose slab plus output rows fit
+    what the stored tensors live across the stage (`imc.placement`, before
+    tiling) and a staging buffer of 1/16 of the scratchpad leave, and at
+    least a quarter of the scratchpad (`imc-place-buffers` reserves the slabs
+    at that stage); at least 1, or the option `rows` when set. Without `rows`, a stage whose slab and
     output rows even so take more than 15/16 of the scratchpad (what
     `imc-place-buffers`' default staging buffer leaves) is left untiled,
     with a remark: its slabs and the staging buffer could not both fit.
@@ -167,7 +169,7 @@ class ImcTileRows(ImcPass):
     rows: int = field(
         default=0,
         metadata={
-            "help": "output rows per tile (0: the most whose slab and output fit a quarter of the scratchpad)",
+            "help": "output rows per tile (0: the most whose slab and output fit beside the tensors live across the stage)",
             "range": (0, 1 << 31),
         },
     )
@@ -193,11 +195,14 @@ class ImcTileRows(ImcPass):
         capacity = state.hardware.spad_bytes
         self._hardware = state.hardware
         stages = []
-        for st in stage_program(func, state.hardware).stages:
+        program = stage_program(func, state.hardware)
+        live = _live_bytes(program)
+        for st in program.stages:
             convs = [op for op in st.ops if op.name in CONVS]
             if len(convs) == 1:
                 stage = self._stage(convs[0], st.ops)
                 if stage is not None:
+                    stage.live = live[st.index]
                     stages.append(stage)
             elif not convs and self.matmuls:
                 stage = _matmul_stage(st.ops)
@@ -306,7 +311,9 @@ class ImcTileRows(ImcPass):
         if whole_in + whole_out <= capacity and stage.window is None:
             return (oh, whole_in, whole_out)
         best = 1
-        budget = capacity // 4  # the rest: tensors that live across the stage
+        # What the tensors live across the stage and a staging buffer leave,
+        # and at least a quarter of the scratchpad.
+        budget = max(capacity // 4, capacity - capacity // 16 - stage.live)
         for r in range(1, oh + 1):
             if oh % r == 0 and sum(cost(r)) <= budget:
                 best = r
@@ -442,6 +449,19 @@ def _drop_opaque_fences(module) -> None:
         op.erase()
         if not isinstance(dest, ir.Block) and not list(dest.results[0].uses):
             dest.erase()
+
+
+def _live_bytes(program) -> list[int]:
+    """Per stage of `program`: bytes of the stored tensors live while it runs."""
+    live = [0] * (len(program.stages) + 1)
+    for t in program.tensors:
+        live[t.producer] += t.size
+        live[t.last + 1] -= t.size
+    out, acc = [], 0
+    for k in range(len(program.stages)):
+        acc += live[k]
+        out.append(acc)
+    return out
 
 
 def _slab_rows(conv, rows: int) -> int:
