@@ -17,13 +17,14 @@ from imc.ir_utils import (
     weight_of,
 )
 from imc.pass_base import ImcPass, PassFailure
-from imc.line_buffer import WindowFusion, fuse_window, plan_window_fusion
+from imc.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
 from imc.placement import is_elementwise, stage_program, tensor_bytes
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
 MATMUL = "linalg.matmul"
 ROOT_ATTR = "imc.tile_root"
 WINDOW_ATTR = "imc.fuse_window"
+CHAIN_ATTR = "imc.fuse_rows"
 FENCE_ATTR = "imc.fence"
 
 # One section per stage k: tile its root over output rows (dimension 2 of an
@@ -57,6 +58,7 @@ class _Stage:
     row_dim: int = 2  # the root's dimension tiled (2: NCHW conv; 1 or 0: matmul)
     window: WindowFusion | None = None  # the pooling or conv fused after the root (`line-buffers`)
     live: int = 0  # bytes of the stored tensors live at the stage (before tiling)
+    chain: ir.Operation | None = None  # a 1x1 conv after the window consumer, run in the loop too
     fence: list = field(default_factory=list)  # ops whose outside operands are fenced
 
     @property
@@ -148,9 +150,14 @@ class ImcTileRows(ImcPass):
     1) runs `p` rows behind, its last rows on the last trip. The consumer's
     own elementwise consumers stay after the loop (in its stage). `R` is
     chosen as above for the consumer's rows, and the stage is tiled even
-    when its whole tensors fit. Pairs, not chains: a consumer moved into a
-    loop is not tiled on its own, and a lagging pair gives way when its
-    consumer has a lag-free pair of its own.
+    when its whole tensors fit. A consumer moved into a loop is not tiled
+    on its own, and a lagging pair gives way when its consumer has a
+    lag-free pair of its own, except when that pair's reader is a 1x1
+    stride-1 convolution (a MobileNet projection after its depthwise conv):
+    then the chain runs in one loop, lagging or not
+    (`imc.line_buffer.fuse_row_local`): each trip also applies the
+    consumer's elementwise ops and that convolution to the consumer's rows,
+    and yields the convolution's rows. Longer chains are not built.
 
     Output: the same computation; affine index arithmetic is lowered to
     `arith`, and each loop carries its conv's (matmul's) location (the stage
@@ -210,18 +217,26 @@ class ImcTileRows(ImcPass):
                     stages.append(stage)
         # A conv moved into its producer's loop is not tiled on its own (the
         # first of a chain of such convs keeps its window; the next is tiled).
-        # Pairs, not chains: a lagging fusion (A -> B) gives way when B's own
-        # reader fuses without lag (B -> C): that keeps C's row stores.
+        # A lagging fusion (A -> B) gives way when B's own reader C fuses
+        # without lag (B -> C), which keeps C's row stores; unless C is a 1x1
+        # convolution: then C and the elementwise ops before it run in A's
+        # loop too (a chain A -> B -> C, lagging or not).
         by_anchor = {s.anchor: s for s in stages}
         for stage in stages:
             w = stage.window
-            nxt = by_anchor.get(w.consumer) if w is not None and w.lag else None
-            if nxt is not None and nxt.window is not None and not nxt.window.lag:
+            nxt = by_anchor.get(w.consumer) if w is not None else None
+            if nxt is None or nxt.window is None or nxt.window.lag:
+                continue
+            if _pointwise(nxt.window):
+                stage.chain = nxt.window.consumer
+            elif w.lag:
                 stage.window = None
         consumed = set()
         for stage in stages:
             if stage.window is not None and stage.anchor not in consumed:
                 consumed.add(stage.window.consumer)
+                if stage.chain is not None:
+                    consumed.add(stage.chain)
         stages = [s for s in stages if s.anchor not in consumed]
         tiled = []
         for stage in stages:
@@ -256,10 +271,16 @@ class ImcTileRows(ImcPass):
                     if w.lag
                     else ""
                 )
+                chained = (
+                    "; then the 1x1 convolution that reads it (and the elementwise ops between) on each trip's "
+                    "rows, its input never stored either"
+                    if stage.chain is not None
+                    else ""
+                )
                 pooled = (
                     f"; '{w.consumer.name}' fused: {stage.rows} rows per tile, read with the "
                     f"{w.carried} rows before them kept in a {line:,} B line buffer{lag} (each row of the stage "
-                    "computed once, its output never stored)"
+                    f"computed once, its output never stored){chained}"
                 )
             state.remark(
                 stage.anchor.location,
@@ -354,6 +375,8 @@ class ImcTileRows(ImcPass):
             stage.root.attributes[ROOT_ATTR] = ir.IntegerAttr.get(i64, k)
             if stage.window is not None:
                 stage.window.consumer.attributes[WINDOW_ATTR] = ir.IntegerAttr.get(i64, k)
+            if stage.chain is not None:
+                stage.chain.attributes[CHAIN_ATTR] = ir.IntegerAttr.get(i64, k)
             cleanup = " {apply_cleanup}" if stage.matmul else ""
             body.append(_TILE.format(k=k, root=ROOT_ATTR, sizes=stage.tile_sizes(), cleanup=cleanup))
             _fence_inputs(stage.ops + stage.fence, opaque=stage.matmul)
@@ -406,7 +429,18 @@ def _fuse_windows(module) -> None:
         fusion = plan_window_fusion(produced)
         if loop.name != "scf.for" or fusion is None or len(loop.results) != 1:
             continue
-        fuse_window(loop, fusion)
+        new = fuse_window(loop, fusion)
+        # A tagged 1x1 conv after the consumer: it and the ops before it
+        # (the consumer's batch norm and ReLU) run on each trip's rows.
+        view = new.results[0]
+        user = single_user(view)
+        if user is not None and user.name == "tensor.extract_slice":
+            view = user.results[0]
+        chain = row_local_chain(view)
+        if chain and CHAIN_ATTR in chain[-1].attributes:
+            fuse_row_local(new, view, chain)
+    for op in ops_with_attribute(module, CHAIN_ATTR):
+        del op.attributes[CHAIN_ATTR]
     if consumers:  # erase the replaced loops, pads and consumers
         passmanager.PassManager.parse("builtin.module(canonicalize)").run(module)
 
@@ -449,6 +483,17 @@ def _drop_opaque_fences(module) -> None:
         op.erase()
         if not isinstance(dest, ir.Block) and not list(dest.results[0].uses):
             dest.erase()
+
+
+def _pointwise(window: WindowFusion) -> bool:
+    """A 1x1 stride-1 convolution without padding: row r of its result reads row r only."""
+    return (
+        window.consumer.name == "linalg.conv_2d_nchw_fchw"
+        and window.kernel == 1
+        and window.stride == 1
+        and window.pad is None
+        and window.top == 0
+    )
 
 
 def _live_bytes(program) -> list[int]:

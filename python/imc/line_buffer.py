@@ -39,8 +39,9 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith, linalg, scf, tensor
 
 from imc.ir_utils import dense_i64s, extract_slice, index_constant, single_user, tensor_type
+from imc.placement import is_elementwise
 
-__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window"]
+__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 
@@ -276,3 +277,154 @@ def _pad_value(pad) -> ir.Attribute | None:
     if isinstance(owner, ir.Block) or owner.operation.name != "arith.constant":
         return None
     return owner.operation.attributes["value"]
+
+
+# -- row-local consumers after a fused loop -------------------------------------------
+
+
+def row_local_chain(value) -> list:
+    """The ops after `value` (a fused loop's result rows, N x C x H x W) that
+    each compute a row of their result from the same row of the previous one,
+    up to and including the first 1x1 stride-1 convolution: elementwise ops
+    (identity maps on the chain's value and the result; other operands
+    without the row dimension, e.g. per-channel batch-norm vectors) and the
+    convolution (weights and a constant-filled init as other operands).
+    Each op is the single user of the one before. Empty when the chain does
+    not end in such a convolution (then nothing is gained by moving it)."""
+    chain, current = [], value
+    while (op := single_user(current)) is not None:
+        if op.name == "linalg.conv_2d_nchw_fchw":
+            if op.operands[0] != current or not _pointwise_conv(op):
+                return []
+            chain.append(op)
+            return chain
+        if not _row_local_elementwise(op, current):
+            return []
+        chain.append(op)
+        current = op.results[0]
+    return []
+
+
+def _pointwise_conv(op) -> bool:
+    kernel = list(ir.RankedTensorType(op.operands[1].type).shape)[-2:]
+    if kernel != [1, 1] or dense_i64s(op, "strides", 1, 2) != [1, 1] or dense_i64s(op, "dilations", 1, 2) != [1, 1]:
+        return False
+    init = op.operands[2].owner
+    return not isinstance(init, ir.Block) and init.operation.name == "linalg.fill"
+
+
+def _row_local_elementwise(op, value) -> bool:
+    if not is_elementwise(op) or len(op.results) != 1 or op.results[0].type != value.type:
+        return False
+    if "indexing_maps" not in op.attributes:
+        return all(v == value for v in list(op.operands)[:-1])  # a named op on the chain's value alone
+    maps = [str(ir.AffineMapAttr(m).value) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    n_in = len(op.operands) - 1
+    if not _identity(maps[-1]) or any(True for _ in op.regions[0].blocks[0].arguments[n_in].uses):
+        return False  # a permuted result, or a payload that reads its init
+    for operand, m in zip(list(op.operands)[:n_in], maps):
+        if operand == value:
+            if not _identity(m):
+                return False
+        elif "d2" in m.split("->")[1]:
+            return False  # another tensor read row by row (its rows would need slicing)
+    return True
+
+
+def _identity(text: str) -> bool:
+    dims, results = (part.strip() for part in text.split("->"))
+    return dims.replace(" ", "") == results.replace(" ", "")
+
+
+def fuse_row_local(loop, view, chain) -> None:
+    """Moves `chain` (`row_local_chain(view)`) into `loop`, whose first result
+    (read through `view`: the loop's result, or its row slice after a
+    lagging line buffer) is assembled from row tiles inserted into its first
+    iteration argument: each inserted tile goes through the chain first, the
+    iteration argument takes the chain's result type (its rows as before),
+    and the chain's result is replaced by `view`. The chain is left dead."""
+    with loop.location:
+        _fuse_row_local(loop, view, chain)
+
+
+def _fuse_row_local(loop, view, chain) -> None:
+    body = loop.regions[0].blocks[0]
+    acc = body.arguments[1]
+    last = chain[-1]
+    channels = ir.RankedTensorType(last.results[0].type).shape[1]
+    inserts = []
+
+    def visit(op):
+        if op.name == "tensor.insert_slice" and _into(op.operands[1], acc):
+            inserts.append(op)
+        return ir.WalkResult.ADVANCE
+
+    loop.walk(visit)
+    outside, prev = [], view  # the chain's other operands, defined before the loop
+    for op in chain:
+        n_in = len(op.operands) - 1
+        outside += [v for v in list(op.operands)[:n_in] if v != prev]
+        if op.name == "linalg.conv_2d_nchw_fchw":
+            outside.append(op.operands[2].owner.operation.operands[0])  # the fill's value
+        prev = op.results[0]
+    _hoist_before(loop, outside)
+    for insert in inserts:
+        tile, prev = insert.operands[0], view
+        with ir.InsertionPoint(insert), insert.location:
+            for op in chain:
+                tile, prev = _clone_on_tile(op, tile, prev), op.results[0]
+        insert.operands[0] = tile
+        _set_channels(insert, channels)
+    old_t = ir.RankedTensorType(acc.type)
+    new_t = tensor_type([old_t.shape[0], channels, *old_t.shape[2:]], old_t.element_type)
+    with ir.InsertionPoint(loop), loop.location:
+        loop.operands[3] = tensor.EmptyOp(list(new_t.shape), new_t.element_type).result
+    acc.set_type(new_t)
+    loop.results[0].set_type(new_t)
+    for insert in inserts:
+        insert.results[0].set_type(new_t)
+
+    yielded = list(body.operations)[-1].operands[0]  # the last trip's `scf.if`, when lagging
+    if not isinstance(yielded.owner, ir.Block) and yielded.owner.operation.name == "scf.if":
+        yielded.set_type(new_t)
+    if view != loop.results[0]:
+        _set_channels(view.owner.operation, channels)
+    last.results[0].replace_all_uses_with(view)
+
+
+def _into(value, acc) -> bool:
+    """`value` is `acc` or an insert into it (the last trip's rows)."""
+    while value != acc:
+        owner = value.owner
+        if isinstance(owner, ir.Block) or owner.operation.name != "tensor.insert_slice":
+            return False
+        value = owner.operation.operands[1]
+    return True
+
+
+def _set_channels(op, channels: int) -> None:
+    """An `insert_slice` / `extract_slice` of N x C x rows x W moved to `channels`."""
+    sizes = list(ir.DenseI64ArrayAttr(op.attributes["static_sizes"]))
+    sizes[1] = channels
+    op.attributes["static_sizes"] = ir.DenseI64ArrayAttr.get(sizes)
+    if op.name == "tensor.extract_slice":  # (an insert takes its destination's type: set by the caller)
+        t = ir.RankedTensorType(op.results[0].type)
+        op.results[0].set_type(tensor_type([t.shape[0], channels, *t.shape[2:]], t.element_type))
+
+
+def _clone_on_tile(op, tile, value) -> ir.Value:
+    """`op` (elementwise, or the 1x1 conv) applied to `tile` where it read
+    `value` (the whole rows), with an init of the tile's shape."""
+    t = ir.RankedTensorType(tile.type)
+    out_shape = [t.shape[0], ir.RankedTensorType(op.results[0].type).shape[1], *t.shape[2:]]
+    init = tensor.EmptyOp(out_shape, t.element_type).result
+    if op.name == "linalg.conv_2d_nchw_fchw":
+        init = linalg.fill(op.operands[2].owner.operation.operands[0], outs=[init])
+    clone = op.clone()
+    n_in = len(op.operands) - 1
+    for i in range(n_in):
+        if op.operands[i] == value:
+            clone.operands[i] = tile
+    clone.operands[n_in] = init
+    clone.results[0].set_type(tensor_type(out_shape, t.element_type))
+    return clone.results[0]
