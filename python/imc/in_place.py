@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from torch_mlir import ir
 
+from imc.ir_utils import TENSOR_VIEW_OPS, indexing_maps, is_identity_map
 from imc.placement import StagedProgram, is_elementwise
 from imc.row_slabs import find_row_slabs
 
@@ -72,16 +73,30 @@ def _safe(program: StagedProgram, x: ir.Value, y: ir.Value, stage: int, hardware
             loop, shift = _loop_rows(v)
             if loop is not None and program.stage_of.get(loop) == stage:
                 loops[loop] = shift
-    for use in x.uses:
-        reader = _top_level(use.owner.operation, program)
+    for user, operand, direct in _uses_through_views(x):
+        reader = _top_level(user, program)
         if program.stage_of.get(reader) != stage:
             continue
+        if not direct:
+            return False  # read through a reshape or slice: its positions are not checked
         if reader in epilogue:
-            if not _reads_in_place(reader, use.operand_number):
+            if not _reads_in_place(reader, operand):
                 return False
         elif reader not in loops or not _rows_read_ahead(reader, x, loops[reader], hardware):
             return False
     return True
+
+
+def _uses_through_views(value, direct=True):
+    """(op, operand number, direct) for every use of `value`, following view
+    ops (`TENSOR_VIEW_OPS`) outside loops to their users (then not direct)."""
+    for use in value.uses:
+        op = use.owner.operation
+        if op.name in TENSOR_VIEW_OPS and op.operands[0] == value and op.parent.name == "func.func":
+            yield op, use.operand_number, False
+            yield from _uses_through_views(op.results[0], False)
+        else:
+            yield op, use.operand_number, direct
 
 
 def _epilogue(program: StagedProgram, y: ir.Value, stage: int) -> set:
@@ -100,26 +115,15 @@ def _epilogue(program: StagedProgram, y: ir.Value, stage: int) -> set:
     return out
 
 
-def _maps(op) -> list[str] | None:
-    if "indexing_maps" not in op.attributes:
-        return None
-    return [str(ir.AffineMapAttr(m).value) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
-
-
-def _is_identity(text: str) -> bool:
-    dims, results = text.split("->")
-    return dims.strip().removeprefix("(").split(")")[0].replace(" ", "") == results.strip().strip("()").replace(" ", "")
-
-
 def _identity_out(op) -> bool:
-    maps = _maps(op)
-    return maps is None or _is_identity(maps[-1])
+    maps = indexing_maps(op)
+    return maps is None or is_identity_map(maps[-1])
 
 
 def _reads_in_place(op, operand: int) -> bool:
     """`op` (an epilogue op) reads its operand `operand` at the position it writes."""
-    maps = _maps(op)
-    return maps is None or (operand < len(maps) and _is_identity(maps[operand]))
+    maps = indexing_maps(op)
+    return maps is None or (operand < len(maps) and is_identity_map(maps[operand]))
 
 
 def _loop_rows(value):

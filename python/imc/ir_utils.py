@@ -314,6 +314,19 @@ def read_only_as_buffer(value: ir.Value) -> bool:
     return bool(uses) and all(u.owner.operation.name == "bufferization.to_buffer" for u in uses)
 
 
+def indexing_maps(op) -> list[str] | None:
+    """The `indexing_maps` of a linalg op as text, or None (a named op without them)."""
+    if "indexing_maps" not in op.attributes:
+        return None
+    return [str(ir.AffineMapAttr(m).value) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+
+
+def is_identity_map(text: str) -> bool:
+    """`(d0, d1, ...) -> (d0, d1, ...)` (an affine map's text)."""
+    dims, results = (part.strip() for part in text.split("->"))
+    return dims.replace(" ", "") == results.replace(" ", "")
+
+
 def single_user(value):
     """The op that uses `value` when exactly one use does, else None."""
     uses = list(value.uses)

@@ -29,6 +29,13 @@ last `p` rows from the line buffer and `p` rows of bottom padding (an
 `scf.if` on the last trip). That copy of the consumer programs the same
 weight tiles as the main one: `imc-place-crossbars` puts them on the same
 crossbars, so they are programmed once.
+
+When the consumer's result feeds, through elementwise ops, a 1x1 stride-1
+convolution (MobileNetV2's projection after its depthwise conv),
+`fuse_row_local` moves those ops and the convolution into the loop too:
+row `r` of each needs row `r` of the one before only, so every tile the loop
+inserts into its accumulator (the last trip's lagging rows too) goes through
+them first, and the loop yields the convolution's rows.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, linalg, scf, tensor
 
-from imc.ir_utils import dense_i64s, extract_slice, index_constant, single_user, tensor_type
+from imc.ir_utils import dense_i64s, extract_slice, index_constant, indexing_maps, is_identity_map, single_user, tensor_type
 from imc.placement import is_elementwise
 
 __all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local"]
@@ -316,24 +323,19 @@ def _pointwise_conv(op) -> bool:
 def _row_local_elementwise(op, value) -> bool:
     if not is_elementwise(op) or len(op.results) != 1 or op.results[0].type != value.type:
         return False
-    if "indexing_maps" not in op.attributes:
+    maps = indexing_maps(op)
+    if maps is None:
         return all(v == value for v in list(op.operands)[:-1])  # a named op on the chain's value alone
-    maps = [str(ir.AffineMapAttr(m).value) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
     n_in = len(op.operands) - 1
-    if not _identity(maps[-1]) or any(True for _ in op.regions[0].blocks[0].arguments[n_in].uses):
+    if not is_identity_map(maps[-1]) or any(True for _ in op.regions[0].blocks[0].arguments[n_in].uses):
         return False  # a permuted result, or a payload that reads its init
     for operand, m in zip(list(op.operands)[:n_in], maps):
         if operand == value:
-            if not _identity(m):
+            if not is_identity_map(m):
                 return False
         elif "d2" in m.split("->")[1]:
             return False  # another tensor read row by row (its rows would need slicing)
     return True
-
-
-def _identity(text: str) -> bool:
-    dims, results = (part.strip() for part in text.split("->"))
-    return dims.replace(" ", "") == results.replace(" ", "")
 
 
 def fuse_row_local(loop, view, chain) -> None:

@@ -74,3 +74,29 @@ func.func @read_across_rows(%x: tensor<12x8xf32>) -> tensor<12x8xf32> {
   %u = linalg.add ins(%m, %z : tensor<12x8xf32>, tensor<12x8xf32>) outs(%e : tensor<12x8xf32>) -> tensor<12x8xf32> loc(#m4)
   return %u : tensor<12x8xf32>
 }
+
+// -----
+
+// Unchanged: l3 reads %y through a reshape, whose positions the pass does
+// not follow (conservatively apart, although here they are the same).
+// CHECK-LABEL: func.func @read_through_a_view
+// REMARK-NOT: written over
+// REMARK: 3 stored tensors over 4 stages; {{.*}} spill traffic {{[1-9]}}
+#n1 = loc("l1")
+#n2 = loc("l2")
+#n3 = loc("l3")
+#n4 = loc("l4")
+func.func @read_through_a_view(%x: tensor<12x8xf32>) -> tensor<12x8xf32> {
+  %w = arith.constant dense<0.5> : tensor<8x8xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<12x8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<12x8xf32>) -> tensor<12x8xf32>
+  %y = linalg.matmul ins(%x, %w : tensor<12x8xf32>, tensor<8x8xf32>) outs(%f : tensor<12x8xf32>) -> tensor<12x8xf32> loc(#n1)
+  %z = linalg.matmul ins(%y, %w : tensor<12x8xf32>, tensor<8x8xf32>) outs(%f : tensor<12x8xf32>) -> tensor<12x8xf32> loc(#n2)
+  %v = linalg.matmul ins(%z, %w : tensor<12x8xf32>, tensor<8x8xf32>) outs(%f : tensor<12x8xf32>) -> tensor<12x8xf32> loc(#n3)
+  %flat = tensor.collapse_shape %y [[0, 1]] : tensor<12x8xf32> into tensor<96xf32>
+  %back = tensor.expand_shape %flat [[0, 1]] output_shape [12, 8] : tensor<96xf32> into tensor<12x8xf32>
+  %s = linalg.add ins(%v, %back : tensor<12x8xf32>, tensor<12x8xf32>) outs(%e : tensor<12x8xf32>) -> tensor<12x8xf32> loc(#n3)
+  %u = linalg.matmul ins(%s, %w : tensor<12x8xf32>, tensor<8x8xf32>) outs(%f : tensor<12x8xf32>) -> tensor<12x8xf32> loc(#n4)
+  return %u : tensor<12x8xf32>
+}
