@@ -23,7 +23,10 @@ computed). The conditions:
   rows a lagging line buffer computes ahead) and that reads `X` only in row
   windows (`imc.row_slabs`), where no trip reads a row of `X` that an
   earlier trip has produced the same row of `Y` for: the trips' index
-  arithmetic is evaluated for every trip (`_trip_rows`).
+  arithmetic is evaluated for every trip (`_rows_read_ahead`);
+* no op of stage `k` reads `X` through a view (a reshape or slice outside a
+  loop): positions seen through a view are not followed, so such a pair
+  stays apart.
 """
 
 from __future__ import annotations
