@@ -119,6 +119,23 @@ def test_an_elementwise_last_reader_writes_over_in_any_schedule():
     assert pairs and all("conv2" in y for _, y in pairs)
 
 
+@settings(max_examples=5, deadline=None)
+@given(
+    channels=st.sampled_from([4, 8]),
+    size=st.sampled_from([8, 16, 24]),
+    blocks=st.integers(1, 3),
+    spad=st.sampled_from([2048, 8192, 65536]),
+)
+def test_random_residual_stacks_are_placed_proved_and_exact(channels, size, blocks, spad):
+    torch.manual_seed(channels + size + blocks)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, channels, 3, padding=1), *[ConvBlock(channels) for _ in range(blocks)]).eval()
+    x = torch.randn(1, 3, size, size)
+    compiled = imc.compile(model, (x,), hardware=DEFAULT.replace(spad_bytes=spad), pipeline=TILED)
+    torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)  # a warm call too
+    assert any("placement verified" in str(r) for r in compiled.remarks)
+
+
 @settings(max_examples=60, deadline=None)
 @given(programs(), st.sampled_from([256, 512, 1024]), st.data())
 def test_in_place_plans_share_bytes_only_between_pairs(case, capacity, data):
