@@ -111,10 +111,11 @@ class ImcTileRows(ImcPass):
     what the stored tensors live across the stage (`imc.placement`, before
     tiling) and a staging buffer of 1/16 of the scratchpad leave, and at
     least a quarter of the scratchpad (`imc-place-buffers` reserves the slabs
-    at that stage); at least 1, or the option `rows` when set. Without `rows`, a stage whose slab and
-    output rows even so take more than 15/16 of the scratchpad (what
-    `imc-place-buffers`' default staging buffer leaves) is left untiled,
-    with a remark: its slabs and the staging buffer could not both fit.
+    at that stage); at least 1, or the option `rows` when set. Without
+    `rows`, a stage whose slab and output rows even so take more than 15/16
+    of the scratchpad (what `imc-place-buffers`' default staging buffer
+    leaves) is left untiled, with a remark: its slabs and the staging buffer
+    could not both fit.
 
     With the option `matmuls`, a *matmul stage* is a stage without a conv
     and with exactly one 2-D `linalg.matmul` whose B is a weight (or its
