@@ -15,7 +15,7 @@ from imc.ir_utils import (
     TENSOR_VIEW_OPS,
     TRANSFER_ATTR,
     collapse,
-    defining_op,
+    constant_int,
     expand,
     extract_slice,
     find_entry,
@@ -26,6 +26,7 @@ from imc.ir_utils import (
     is_tiled_stage,
     reassociation,
     row_tile_insert,
+    top_level,
 )
 from imc.pass_base import ImcPass, PassFailure
 from imc.in_place import in_place_pairs
@@ -188,7 +189,7 @@ class ImcPlaceBuffers(ImcPass):
         # A stored tensor written over the one it replaces (`imc.in_place`).
         pairs = []
         if self.in_place:
-            pairs = [(i, j) for i, j in in_place_pairs(program, hw) if i not in prefix_rows and j not in prefix_rows]
+            pairs = [(i, j) for i, j in in_place_pairs(program, slabs) if i not in prefix_rows and j not in prefix_rows]
         align = hw.spad_alignment
         tile = self.tile_bytes or max(align, hw.spad_bytes // 16 // align * align)
         tile = -(-tile // align) * align
@@ -765,17 +766,6 @@ class _Unsupported(Exception):
         self.op = op
 
 
-def _top_level(op, func_block):
-    while op is not None:
-        parent = op.parent
-        if parent is None:
-            return None
-        if op.block == func_block:
-            return op
-        op = parent
-    return None
-
-
 def _uses_by_stage(program, value) -> dict[int, list]:
     """Uses of `value` (directly or through view ops) by top-level ops of
     other stages: stage -> [(user op, operand index, view chain)]."""
@@ -790,7 +780,7 @@ def _uses_by_stage(program, value) -> dict[int, list]:
             if user.name in TENSOR_VIEW_OPS and user.block == block:
                 stack.append((user.results[0], chain + (user,)))
                 continue
-            top = _top_level(user, block)
+            top = top_level(user, block)
             s = program.stage_of.get(top) if top is not None else None
             if s is None or top.name == "func.return":
                 continue
@@ -949,17 +939,9 @@ def _prefix_granule_rows(value, store, reads) -> int:
 def _trip_step(loop, lo) -> int:
     """The step of `loop` when `lo` is its induction variable and it counts
     from a constant 0 by a constant step, else 0."""
-    if lo != loop.regions[0].blocks[0].arguments[0] or _const_index(loop.operands[0]) != 0:
+    if lo != loop.regions[0].blocks[0].arguments[0] or constant_int(loop.operands[0]) != 0:
         return 0
-    return _const_index(loop.operands[2]) or 0
-
-
-def _const_index(value):
-    """The value of an `arith.constant` integer, else None."""
-    op = defining_op(value)
-    if op is None or op.name != "arith.constant":
-        return None
-    return ir.IntegerAttr(op.attributes["value"]).value
+    return constant_int(loop.operands[2]) or 0
 
 
 def _row_chunks(chunk_bufs, row: int, k: int) -> list:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from imc.dialects.imc import QuantizeOp
-from imc.ir_utils import find_entry, i64_attr, row_tile_insert
+from imc.ir_utils import find_entry, i64_attr, row_tile_insert, top_level
 from imc.pass_base import ImcPass, PassFailure
 from imc.placement import stage_program
 
@@ -72,7 +72,7 @@ def _quantize_after(producer, value, stage: int, stage_of, block, bits: int) -> 
         q = QuantizeOp(value, i64_attr(bits), value.type).result
     q.owner.move_after(producer)
     for use in list(value.uses):
-        user = _top_level(use.owner.operation, block)
+        user = top_level(use.owner.operation, block)
         if user.name == "func.return" or user == q.owner.operation:
             continue
         if stage_of.get(user) == stage:
@@ -84,10 +84,3 @@ def _quantize_tile(insert, bits: int) -> None:
     tile = insert.operands[0]
     with ir.InsertionPoint(insert), insert.location:
         insert.operands[0] = QuantizeOp(tile, i64_attr(bits), tile.type).result
-
-
-def _top_level(op, block):
-    """The ancestor of `op` (or `op`) directly in `block`."""
-    while op.parent is not None and op.block != block:
-        op = op.parent
-    return op

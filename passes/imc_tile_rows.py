@@ -18,7 +18,7 @@ from imc.ir_utils import (
 )
 from imc.pass_base import ImcPass, PassFailure
 from imc.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
-from imc.placement import is_elementwise, stage_program, tensor_bytes
+from imc.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
 MATMUL = "linalg.matmul"
@@ -204,7 +204,7 @@ class ImcTileRows(ImcPass):
         self._hardware = state.hardware
         stages = []
         program = stage_program(func, state.hardware)
-        live = _live_bytes(program)
+        live = live_bytes(program)
         for st in program.stages:
             convs = [op for op in st.ops if op.name in CONVS]
             if len(convs) == 1:
@@ -495,19 +495,6 @@ def _pointwise(window: WindowFusion) -> bool:
         and window.pad is None
         and window.top == 0
     )
-
-
-def _live_bytes(program) -> list[int]:
-    """Per stage of `program`: bytes of the stored tensors live while it runs."""
-    live = [0] * (len(program.stages) + 1)
-    for t in program.tensors:
-        live[t.producer] += t.size
-        live[t.last + 1] -= t.size
-    out, acc = [], 0
-    for k in range(len(program.stages)):
-        acc += live[k]
-        out.append(acc)
-    return out
 
 
 def _slab_rows(conv, rows: int) -> int:

@@ -7,7 +7,7 @@ element of `X` was, once nothing reads that element of `X` any more. The
 stage then needs one tensor's bytes, not two (ResNet-18's 56 x 56 blocks
 at 8 bits: 200,704 B instead of 401,408 B).
 
-`in_place_pairs(program, hardware)` finds the pairs `(X, Y)` (indices into
+`in_place_pairs(program, slabs)` finds the pairs `(X, Y)` (indices into
 `program.tensors`) for which that is safe in both readings of the program:
 the IR's (every read of `X` executes before `Y` is stored) and the chip's,
 where the stage streams rows (a row of `Y` is written as soon as it is
@@ -33,7 +33,15 @@ from __future__ import annotations
 
 from torch_mlir import ir
 
-from imc.ir_utils import TENSOR_VIEW_OPS, indexing_maps, is_identity_map
+from imc.ir_utils import (
+    TENSOR_VIEW_OPS,
+    constant_int,
+    indexing_maps,
+    insert_root,
+    is_identity_map,
+    is_inside,
+    top_level,
+)
 from imc.placement import StagedProgram, is_elementwise
 from imc.row_slabs import find_row_slabs
 
@@ -42,10 +50,15 @@ __all__ = ["in_place_pairs"]
 _DYN = ir.ShapedType.get_dynamic_size()
 
 
-def in_place_pairs(program: StagedProgram, hardware=None) -> list[tuple[int, int]]:
+def in_place_pairs(program: StagedProgram, slabs=None) -> list[tuple[int, int]]:
     """The `(X, Y)` pairs of `program.tensors` where `Y` may overwrite `X`
     (module docstring); a tensor is overwritten by at most one and overwrites
-    at most one (pairs may chain: X -> Y -> Z share one home)."""
+    at most one (pairs may chain: X -> Y -> Z share one home). `slabs`: the
+    row-window reads of the tiled loops (`find_row_slabs`) when the caller
+    has them; a loop without is walked here."""
+    by_loop = _SlabsByLoop()
+    for slab in slabs or ():
+        by_loop.setdefault(slab.loop, []).append(slab)
     pairs, overwritten, overwriting = [], set(), set()
     by_last: dict[int, list[int]] = {}
     for i, t in enumerate(program.tensors):
@@ -58,7 +71,7 @@ def in_place_pairs(program: StagedProgram, hardware=None) -> list[tuple[int, int
                 continue
             if x.value.type != y.value.type or x.elem != y.elem:
                 continue
-            if _safe(program, x.value, y.value, y.producer, hardware):
+            if _safe(program, x.value, y.value, y.producer, by_loop):
                 pairs.append((i, j))
                 overwritten.add(i)
                 overwriting.add(j)
@@ -66,7 +79,15 @@ def in_place_pairs(program: StagedProgram, hardware=None) -> list[tuple[int, int
     return pairs
 
 
-def _safe(program: StagedProgram, x: ir.Value, y: ir.Value, stage: int, hardware) -> bool:
+class _SlabsByLoop(dict):
+    """loop -> its row-window reads; a loop not given is walked on first use."""
+
+    def __missing__(self, loop):
+        self[loop] = find_row_slabs(loop)
+        return self[loop]
+
+
+def _safe(program: StagedProgram, x: ir.Value, y: ir.Value, stage: int, slabs_of) -> bool:
     epilogue = _epilogue(program, y, stage)
     if not epilogue:
         return False
@@ -76,8 +97,9 @@ def _safe(program: StagedProgram, x: ir.Value, y: ir.Value, stage: int, hardware
             loop, shift = _loop_rows(v)
             if loop is not None and program.stage_of.get(loop) == stage:
                 loops[loop] = shift
+    block = x.owner.operation.block  # X's producer sits in the function's block
     for user, operand, direct in _uses_through_views(x):
-        reader = _top_level(user, program)
+        reader = top_level(user, block)
         if program.stage_of.get(reader) != stage:
             continue
         if not direct:
@@ -85,7 +107,7 @@ def _safe(program: StagedProgram, x: ir.Value, y: ir.Value, stage: int, hardware
         if reader in epilogue:
             if not _reads_in_place(reader, operand):
                 return False
-        elif reader not in loops or not _rows_read_ahead(reader, x, loops[reader], hardware):
+        elif reader not in loops or not _rows_read_ahead(reader, x, loops[reader], slabs_of[reader]):
             return False
     return True
 
@@ -149,18 +171,12 @@ def _loop_rows(value):
     return (op, shift) if op.name == "scf.for" else (None, 0)
 
 
-def _top_level(op, program: StagedProgram):
-    while op is not None and op not in program.stage_of:
-        op = op.parent
-    return op
-
-
-def _rows_read_ahead(loop, x: ir.Value, shift: int, hardware) -> bool:
+def _rows_read_ahead(loop, x: ir.Value, shift: int, slabs) -> bool:
     """No trip of `loop` reads a row of `x` that an earlier trip wrote the
     same row of the loop's (row-shifted) result for."""
-    slabs = [s for s in find_row_slabs(loop, hardware) if s.source == x]
+    slabs = [s for s in slabs if s.source == x]
     reads = {s.read for s in slabs}
-    if sum(1 for u in x.uses if _inside(u.owner.operation, loop)) != len(reads):
+    if sum(1 for u in x.uses if u.owner.operation == loop or is_inside(u.owner.operation, loop)) != len(reads):
         return False  # read otherwise than in row windows
     trips = _trips(loop)
     if trips is None:
@@ -169,7 +185,7 @@ def _rows_read_ahead(loop, x: ir.Value, shift: int, hardware) -> bool:
     inserts = []
 
     def visit(op):
-        if op.name == "tensor.insert_slice" and len(op.operands) >= 2 and _is_accumulator(op.operands[1], body):
+        if op.name == "tensor.insert_slice" and len(op.operands) >= 2 and _iteration_argument(insert_root(op.operands[1]), body):
             inserts.append(op)
         return ir.WalkResult.ADVANCE
 
@@ -192,42 +208,17 @@ def _rows_read_ahead(loop, x: ir.Value, shift: int, hardware) -> bool:
     return True
 
 
-def _is_accumulator(value, body) -> bool:
-    """`value` is one of the loop's iteration arguments, or an insert into one (the last-trip rows)."""
-    while True:
-        owner = value.owner
-        if isinstance(owner, ir.Block):
-            return owner == body and value != body.arguments[0]
-        op = owner.operation
-        if op.name != "tensor.insert_slice":
-            return False
-        value = op.operands[1]
-
-
-def _inside(op, loop) -> bool:
-    while op is not None:
-        if op == loop:
-            return True
-        op = op.parent
-    return False
+def _iteration_argument(value, body) -> bool:
+    """`value` is one of the loop body's iteration arguments (not the induction variable)."""
+    return isinstance(value.owner, ir.Block) and value.owner == body and value != body.arguments[0]
 
 
 def _trips(loop) -> list[int] | None:
     """The induction variable's values, when the bounds are constants."""
-    lo, hi, step = (_constant(v) for v in list(loop.operands)[:3])
+    lo, hi, step = (constant_int(v) for v in list(loop.operands)[:3])
     if lo is None or hi is None or not step or step < 0 or (hi - lo) // step > 4096:
         return None
     return list(range(lo, hi, step))
-
-
-def _constant(value):
-    owner = value.owner
-    if isinstance(owner, ir.Block) or owner.operation.name != "arith.constant":
-        return None
-    try:
-        return ir.IntegerAttr(owner.operation.attributes["value"]).value
-    except ValueError:
-        return None
 
 
 def _rows(op, values) -> tuple[int, int] | None:
@@ -300,7 +291,7 @@ def _evaluate(value, values: dict):
     name = op.name
     result = None
     if name == "arith.constant":
-        result = _constant(value)
+        result = constant_int(value)
     elif name in _BINARY:
         a, b = (_evaluate(v, values) for v in op.operands)
         result = None if a is None or b is None else _BINARY[name](a, b)

@@ -327,6 +327,43 @@ def is_identity_map(text: str) -> bool:
     return dims.replace(" ", "") == results.replace(" ", "")
 
 
+def top_level(op, block):
+    """The ancestor of `op` (or `op` itself) that sits directly in `block`, or None."""
+    while op is not None and op.parent is not None:
+        if op.block == block:
+            return op
+        op = op.parent
+    return None
+
+
+def is_inside(op, ancestor) -> bool:
+    """`op` is nested (at any depth) in `ancestor`'s regions."""
+    parent = op.parent
+    while parent is not None:
+        if parent == ancestor:
+            return True
+        parent = parent.parent
+    return False
+
+
+def constant_int(value):
+    """The value of an integer `arith.constant` (index too), else None."""
+    owner = value.owner
+    if isinstance(owner, ir.Block) or owner.operation.name != "arith.constant":
+        return None
+    try:
+        return ir.IntegerAttr(owner.operation.attributes["value"]).value
+    except ValueError:
+        return None
+
+
+def insert_root(value):
+    """The value a chain of `tensor.insert_slice` destinations ends in (`value` itself when it is no insert)."""
+    while not isinstance(value.owner, ir.Block) and value.owner.operation.name == "tensor.insert_slice":
+        value = value.owner.operation.operands[1]
+    return value
+
+
 def single_user(value):
     """The op that uses `value` when exactly one use does, else None."""
     uses = list(value.uses)

@@ -45,7 +45,16 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, linalg, scf, tensor
 
-from imc.ir_utils import dense_i64s, extract_slice, index_constant, indexing_maps, is_identity_map, single_user, tensor_type
+from imc.ir_utils import (
+    dense_i64s,
+    extract_slice,
+    index_constant,
+    indexing_maps,
+    insert_root,
+    is_identity_map,
+    single_user,
+    tensor_type,
+)
 from imc.placement import is_elementwise
 
 __all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local"]
@@ -357,7 +366,7 @@ def _fuse_row_local(loop, view, chain) -> None:
     inserts = []
 
     def visit(op):
-        if op.name == "tensor.insert_slice" and _into(op.operands[1], acc):
+        if op.name == "tensor.insert_slice" and insert_root(op.operands[1]) == acc:
             inserts.append(op)
         return ir.WalkResult.ADVANCE
 
@@ -392,16 +401,6 @@ def _fuse_row_local(loop, view, chain) -> None:
     if view != loop.results[0]:
         _set_channels(view.owner.operation, channels)
     last.results[0].replace_all_uses_with(view)
-
-
-def _into(value, acc) -> bool:
-    """`value` is `acc` or an insert into it (the last trip's rows)."""
-    while value != acc:
-        owner = value.owner
-        if isinstance(owner, ir.Block) or owner.operation.name != "tensor.insert_slice":
-            return False
-        value = owner.operation.operands[1]
-    return True
 
 
 def _set_channels(op, channels: int) -> None:

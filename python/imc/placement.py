@@ -52,6 +52,7 @@ __all__ = [
     "HomePlan",
     "plan_homes",
     "merge_in_place",
+    "live_bytes",
 ]
 
 # Ops that carry no data of their own.
@@ -291,20 +292,25 @@ def _whole(v: float) -> int:
     return int(r) if abs(v - r) < 1e-3 else int(math.floor(v))
 
 
+def live_bytes(program: StagedProgram) -> list[int]:
+    """Per stage: bytes of the stored tensors live while it runs (produced at
+    or before it, read at or after it)."""
+    delta = [0] * (len(program.stages) + 1)
+    for t in program.tensors:
+        delta[t.producer] += t.size
+        delta[t.last + 1] -= t.size
+    out, acc = [], 0
+    for d in delta[:-1]:
+        acc += d
+        out.append(acc)
+    return out
+
+
 def _excess(program: StagedProgram, spad_bytes: int, reserve=None) -> list[int]:
     """Per stage: stored bytes live beyond the scratchpad (less `reserve[k]`
     bytes at stage k)."""
     reserve = reserve or {}
-    n = len(program.stages)
-    live = [0] * (n + 1)
-    for t in program.tensors:
-        live[t.producer] += t.size
-        live[t.last + 1] -= t.size
-    out, acc = [], 0
-    for k in range(n):
-        acc += live[k]
-        out.append(max(0, acc - (spad_bytes - reserve.get(k, 0))))
-    return out
+    return [max(0, live - (spad_bytes - reserve.get(k, 0))) for k, live in enumerate(live_bytes(program))]
 
 
 def _solve(program: StagedProgram, spad_bytes: int, *, monotone: bool, reserve=None):

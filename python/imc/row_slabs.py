@@ -38,7 +38,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, linalg, memref, scf, tensor
 
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, stored_element_bytes
-from imc.ir_utils import defining_op, i64_array, i64_attr, index_constant, reassociation
+from imc.ir_utils import defining_op, i64_array, i64_attr, index_constant, is_inside, reassociation
 
 __all__ = ["RowSlab", "as_plane", "expand_buffer", "find_row_slabs", "load_rows", "plane_shape", "row_view", "stream_rows", "view_along", "view_rows", "zero_fill"]
 
@@ -66,15 +66,6 @@ class RowSlab:
     def nbytes(self) -> int:
         n, c, _, w = self.shape
         return n * c * self.rows * w * self.elem
-
-
-def _inside(op, loop) -> bool:
-    p = op.parent
-    while p is not None:
-        if p == loop:
-            return True
-        p = p.parent
-    return False
 
 
 def _static(op, name) -> list[int]:
@@ -132,7 +123,7 @@ def _outside(src, loop) -> bool:
     defining = defining_op(src)
     if defining is None:  # a block argument: of the loop's body, or of an enclosing block
         defining = src.owner.owner.operation
-    return defining != loop and not _inside(defining, loop) and defining.name not in _NO_DATA
+    return defining != loop and not is_inside(defining, loop) and defining.name not in _NO_DATA
 
 
 def _rank3_window(read) -> int:
@@ -200,7 +191,7 @@ def _clone_at(value, loop, iv, replacement, ip, memo):
     if isinstance(owner, ir.Block):
         return value
     op = owner.operation
-    if not _inside(op, loop):
+    if not is_inside(op, loop):
         return value
     for v, c in memo:
         if v == value:

@@ -71,7 +71,7 @@ def _pairs(model, x, hw, pipeline):
         program = stage_program(find_entry(module), hw)
         return [
             (program.stages[program.tensors[i].producer].layer, program.stages[program.tensors[j].producer].layer)
-            for i, j in in_place_pairs(program, hw)
+            for i, j in in_place_pairs(program)
         ]
 
 
