@@ -24,8 +24,8 @@ stride 1, padding 1, 8-bit activations and weights, 128x128 crossbars,
 32 KiB buffer): ZigZag reports 2,320,640 DRAM bytes and 49 crossbar
 rewrites; weights programmed once plus input and output moved once is
 438,272 bytes. The layer's working set (200,704 B in, 200,704 B out) is 12x
-the buffer, so it is compiled with `imc-tiled` (imc-tile-rows, then the
-default pipeline): the conv runs over tiles of output rows, its input rows
+the buffer, so it is compiled with `imc-tiled` (imc-tile-rows, then
+imc-default): the conv runs over tiles of output rows, its input rows
 stream through a scratchpad slab that keeps the 2-row halo, and the placement
 is proved by `imc-check-buffers`. It is also shown untiled.
 

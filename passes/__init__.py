@@ -23,11 +23,11 @@ PIPELINES: dict[str, tuple[str, str]] = {
         "imc-map-contractions, imc-tile, imc-place-crossbars, cse",
     ),
     "imc-default": (
-        "linalg-on-tensors -> placed crossbars and buffers, verified (imc.compile's default)",
+        "linalg-on-tensors -> placed crossbars and buffers, one layer at a time on whole tensors, verified",
         "imc-map-to-crossbars, imc-quantize-activations, imc-place-buffers, imc-check-buffers",
     ),
     "imc-tiled": (
-        "imc-default after tiling convolution stages over output rows (their working sets on chip; a following pooling or conv fused through a line buffer)",
+        "imc-default after tiling convolution stages over output rows (their working sets on chip; a following pooling or conv, and a 1x1 conv after it, fused through a line buffer); imc.compile's default",
         "imc-tile-rows, imc-default",
     ),
 }

@@ -171,7 +171,7 @@ class ImcTileRows(ImcPass):
     name = "imc-tile-rows"
     summary = (
         "Tile convolution stages that do not fit the scratchpad over output rows (with the halo; a pooling or conv "
-        "reading one runs in its loop through a line buffer), and matmul stages with matmuls=true"
+        "reading one, and a 1x1 conv after it, run in its loop through a line buffer), and matmul stages with matmuls=true"
     )
 
     rows: int = field(
