@@ -11,6 +11,7 @@ the file, and for IR the op and its location; exit code 1 (2 for a bad command
 line), no traceback (`tools/_errors.py`).
 """
 
+import json
 import math
 import re
 import sys
@@ -51,6 +52,15 @@ def _arg_parser():
     p.add_argument("--output", default=None, metavar="FILE.npz", help="write the results (to exactly FILE)")
     p.add_argument(
         "--repeat", type=int_at_least(1), default=1, help="run N >= 1 times on one chip (weights stay programmed)"
+    )
+    p.add_argument(
+        "--timeline",
+        action="store_true",
+        help="also place every executed op on the chip's resources: latency of a cold and a warm call, "
+        "throughput of a stream of calls, per layer (docs/interpreter.md, 'Timeline')",
+    )
+    p.add_argument(
+        "--trace", default=None, metavar="FILE.json", help="write the warm call's timeline as a Chrome/Perfetto trace (implies --timeline)"
     )
     return p
 
@@ -113,7 +123,7 @@ def _run(argv: list[str]) -> int:
     from imc.interpreter import InterpreterError
     from imc.runtime import Runner
 
-    for path, flag in ((args.json, "--json"), (args.output, "--output")):
+    for path, flag in ((args.json, "--json"), (args.output, "--output"), (args.trace, "--trace")):
         if path is not None:
             check_output_file(path, flag)  # before any work
     text = read_text(args.file)
@@ -162,6 +172,14 @@ def _run(argv: list[str]) -> int:
             runner = Runner(module, hw, precision=args.precision, seed=args.seed, entry=args.entry)
             for _ in range(args.repeat):
                 outputs = runner(*inputs)
+            timeline = None
+            if args.timeline or args.trace:
+                from imc.timeline import measure
+
+                phase(f"tracing @{args.entry} of {source}")
+                traced = Runner(module, hw, precision=args.precision, seed=args.seed, entry=args.entry, trace=True)
+                timeline = measure(traced, inputs)
+                runner.report.extra["timeline"] = timeline.to_dict()
         except InterpreterError as exc:
             message = str(exc)
             at = re.search(r" at (loc\(.*\))$", message)
@@ -184,6 +202,12 @@ def _run(argv: list[str]) -> int:
         if a.size <= 16:
             print(f"    {np.array2string(a.reshape(-1), precision=6, separator=', ')}")
     print(runner.report)
+    if timeline is not None:
+        print(timeline.summary())
+        print(timeline.table())
+    if args.trace:
+        with open_output(args.trace, "--trace") as f:
+            json.dump(timeline.chrome_trace(), f)
     if args.json:
         with open_output(args.json, "--json") as f:
             f.write(runner.report.to_json())

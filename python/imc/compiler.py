@@ -100,6 +100,22 @@ class CompiledModel:
         self._bounds.annotate(self.report, io_row=IO_LAYER)
         return self._bounds
 
+    def timeline(self, inputs, *, stream: int = 3):
+        """The program on the chip's timeline (`imc.timeline`): a cold and a
+        warm call on an idle chip and a stream of warm calls, run on a fresh
+        chip with every op executed as itself (slower than a call; `.report`
+        is not touched except for `report.extra["timeline"]`)."""
+        from imc.timeline import measure
+
+        if self._calibration_policy is not None:
+            self.calibrate(inputs)
+        arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
+        runner = Runner(self.module, self.hardware, precision=self.report.precision, seed=self.seed, trace=True)
+        with self.context:
+            timeline = measure(runner, arrays, stream=stream)
+        self.report.extra["timeline"] = timeline.to_dict()
+        return timeline
+
     @property
     def mlir(self) -> str:
         if self._mlir is None:

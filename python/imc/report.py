@@ -199,6 +199,7 @@ class Report:
         self.layers: dict[str, LayerRow] = {}
         self.calls = 0
         self.extra: dict = {}
+        self.tracer = None  # an `imc.timeline.Tracer` that also takes every event, when tracing
 
     # -- recording ------------------------------------------------------------
     def row(self, name: str, location: str) -> LayerRow:
@@ -207,12 +208,13 @@ class Report:
             row = self.layers[name] = LayerRow(name, location, self.hardware)
         return row
 
-    @staticmethod
-    def add(row: LayerRow, **events) -> None:
+    def add(self, row: LayerRow, **events) -> None:
         """Adds raw event counts to a layer (see `EVENTS`); priced when read."""
         counts = row.events
         for kind, n in events.items():
             counts[kind] += n
+        if self.tracer is not None:
+            self.tracer.add(events)
 
     # -- reading --------------------------------------------------------------
     @property

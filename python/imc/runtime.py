@@ -149,7 +149,7 @@ class _Counter:
         if p.skip:
             return
         events = p.events
-        if events is not None:  # the same counts every time
+        if events is not None and self.runner.report.tracer is None:  # the same counts every time
             counts = p.row.events
             for name, n in events:
                 counts[name] += n
@@ -289,7 +289,9 @@ class Runner:
     resident are programmed once.
     """
 
-    def __init__(self, module, hardware, *, precision: str = "ideal", seed: int = 0, entry: str = "main"):
+    def __init__(
+        self, module, hardware, *, precision: str = "ideal", seed: int = 0, entry: str = "main", trace: bool = False
+    ):
         self.module = module
         self.hardware = hardware
         self.entry = entry
@@ -299,7 +301,14 @@ class Runner:
         # Called as hook(layer row, array) with every tensor stored between
         # layers (`imc.accuracy` compares them across precisions).
         self.stored_tensor_hook = None
-        self.interpreter = Interpreter(module, hooks=_Counter(self))
+        # trace: every op runs as itself (no fast paths) and is placed on the
+        # chip's timeline (`self.tracer`, an `imc.timeline.Tracer`).
+        self.interpreter = Interpreter(module, hooks=_Counter(self), fast_paths=False if trace else None)
+        self.tracer = None
+        if trace:
+            from imc.timeline import Tracer
+
+            self.tracer = self.report.tracer = self.interpreter.tracer = Tracer(self.chip, self.row_for)
         self.interpreter.imc = ImcExecution(self.chip, self.report, self.row_for)
         self._io_row = self.report.row("<inputs/outputs>", "")
         func = find_function(module, entry)
@@ -316,18 +325,27 @@ class Runner:
         return row
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        # Weights passed as arguments are read when crossbars are programmed.
+        streamed = [
+            np.asarray(x)
+            for i, x in enumerate(inputs)
+            if not self._weight_args.get(i, False) and self._tensor_args.get(i, True)
+        ]
+        tracer = self.tracer
+        if tracer is not None:  # the inputs arrive before anything reads them
+            tracer.begin()
+            self.report.add(self._io_row, dram_read_bytes=sum(x.nbytes for x in streamed))
+            tracer.place(self._io_row.name, [], streamed)
+        else:
+            self.report.add(self._io_row, dram_read_bytes=sum(x.nbytes for x in streamed))
         outputs = self.interpreter.run(self.entry, list(inputs))
         self.report.calls += 1
-        self.report.add(
-            self._io_row,
-            # Weights passed as arguments are read when crossbars are programmed.
-            dram_read_bytes=sum(
-                np.asarray(x).nbytes
-                for i, x in enumerate(inputs)
-                if not self._weight_args.get(i, False) and self._tensor_args.get(i, True)
-            ),
-            dram_write_bytes=sum(o.nbytes for i, o in enumerate(outputs) if self._tensor_results.get(i, True)),
-        )
+        results = [o for i, o in enumerate(outputs) if self._tensor_results.get(i, True)]
+        if tracer is not None:
+            tracer.begin()
+        self.report.add(self._io_row, dram_write_bytes=sum(o.nbytes for o in results))
+        if tracer is not None:  # (the outputs are copies: they leave after the program's last step)
+            tracer.place(self._io_row.name, results, [], not_before=tracer.end_ns)
         return outputs
 
 

@@ -45,6 +45,7 @@ LAYERS = {
     "imc.analysis": SIMULATION,
     "imc.calibration": SIMULATION,
     "imc.accuracy": SIMULATION,
+    "imc.timeline": SIMULATION,
     "imc": DRIVER,  # the package itself: `imc.compile`, re-exports
     "imc.frontend": DRIVER,
     "imc.models": DRIVER,

@@ -341,6 +341,8 @@ class Interpreter:
 
             fast_paths = os.environ.get(FAST_PATHS_ENV, "1") != "0"
         self.fast_paths = bool(fast_paths)
+        # An `imc.timeline.Tracer` (with `fast_paths` off): every op's execution is placed on a timeline.
+        self.tracer = None
         self.module = module
         mod_op = module.operation if hasattr(module, "operation") else module
         self._module_op = mod_op
@@ -454,6 +456,9 @@ class Interpreter:
             self._env = saved
 
     def _exec_steps(self, steps, env):
+        if self.tracer is not None:
+            self._exec_steps_traced(steps, env)
+            return
         on_op = self._on_op
         for fn, op, ins, outs in steps:
             args = [env[i] for i in ins]
@@ -469,6 +474,32 @@ class Interpreter:
                     hooked = self.hooks_want(op)
                 if hooked:
                     on_op(op, args, res)
+
+    def _exec_steps_traced(self, steps, env):
+        """`_exec_steps` that tells `self.tracer` when each op (other than
+        control flow, whose bodies are traced) begins and ends."""
+        on_op, tracer = self._on_op, self.tracer
+        control = tracer.control_ops
+        for fn, op, ins, outs in steps:
+            args = [env[i] for i in ins]
+            traced = op.name not in control
+            if traced:
+                tracer.begin()
+            try:
+                res = fn(self, op, args)
+            except Exception as e:
+                tracer.abort()
+                raise op.failure(e)
+            for i, r in zip(outs, res):
+                env[i] = r
+            if on_op is not None:
+                hooked = op.hooked
+                if hooked is None:
+                    hooked = self.hooks_want(op)
+                if hooked:
+                    on_op(op, args, res)
+            if traced:
+                tracer.end(op, args, res)
 
     def hooks_want(self, op: CompiledOp) -> bool:
         """Whether the hooks want `op`'s executions (cached on the op)."""

@@ -284,6 +284,9 @@ def program(interp, op, args):
     if array_id >= 0:
         chip.place(array_id, _Array(tile, meta, (g, scale), chip.generation, offset))
     ex.report.add(ex.layer_of(op), **program_events(st, tile.shape[0]))
+    tracer = ex.report.tracer
+    if tracer is not None:
+        tracer.programmed(array_id, tile.shape[0])
     return [_Xbar(array_id, chip.generation, g, scale, st["cb"], st["slice"], tile, st["wb"], offset)]
 
 
@@ -503,6 +506,9 @@ def mvm(interp, op, args):
     row = ex.layer_of(op)
     row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
     ex.report.add(row, **events)
+    tracer = ex.report.tracer
+    if tracer is not None:
+        tracer.crossbar(xb.array, n_mvm)
     return [y]
 
 
@@ -821,8 +827,7 @@ def dma(interp, op, args):
     ex = _exec(interp)
     spad = _spad(ex, interp)
     src, dst = args
-    st = _dma_static(op)
-    window = tuple(slice(o, o + (n - 1) * s + 1, s) for o, n, s in zip(st["offsets"], st["sizes"], st["strides"]))
+    window = dma_window(op)
     load = spad.owns(dst)
     if load:
         for a in (dst,):
@@ -836,6 +841,12 @@ def dma(interp, op, args):
         dst[window] = src
         count_dma(ex, op, src, load=False)
     return []
+
+
+def dma_window(op) -> tuple:
+    """The slices of an `imc.dma`'s DRAM side that it moves."""
+    st = _dma_static(op)
+    return tuple(slice(o, o + (n - 1) * s + 1, s) for o, n, s in zip(st["offsets"], st["sizes"], st["strides"]))
 
 
 def _dma_static(op) -> dict:

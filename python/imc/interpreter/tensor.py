@@ -17,7 +17,7 @@ from torch_mlir import ir
 
 from .core import DYNAMIC, check_index, element_dtype, impl, register_block_rewriter
 
-__all__ = ["mixed_values", "static_shape"]
+__all__ = ["concat_dim", "insert_slice_index", "mixed_values", "pad_region", "static_shape"]
 
 
 def mixed_values(static, dynamic_iter):
@@ -108,11 +108,16 @@ def _reduced_shape(sizes, rshape):
     return tuple(out)
 
 
+def insert_slice_index(op, args) -> tuple:
+    """The index of the destination elements a `tensor.insert_slice` writes."""
+    o, s, st = _slices(op, args[2:])
+    return _index(o, s, st, args[1].shape, op)
+
+
 @impl("tensor.insert_slice")
 def insert_slice(interp, op, args):
     src, dest = args[0], args[1]
-    o, s, st = _slices(op, args[2:])
-    idx = _index(o, s, st, dest.shape, op)
+    idx = insert_slice_index(op, args)
     r = np.array(dest, copy=True)
     r[idx] = np.reshape(src, [len(range(*sl.indices(dest.shape[k]))) for k, sl in enumerate(idx)])
     return (r,)
@@ -198,11 +203,16 @@ def in_place_loop_inserts(interp, steps, yield_slots, arg_slots):
 register_block_rewriter(in_place_loop_inserts)
 
 
-@impl("tensor.concat")
-def concat(interp, op, args):
+def concat_dim(op) -> int:
     dim = op.static
     if dim is None:
         dim = op.static = ir.IntegerAttr(op.ir.attributes["dim"]).value
+    return dim
+
+
+@impl("tensor.concat")
+def concat(interp, op, args):
+    dim = concat_dim(op)
     joined = _adjacent_views(args, dim)
     if joined is not None:
         return (joined,)
@@ -361,11 +371,8 @@ def pad(interp, op, args):
             raise op.error("padding values that depend on the index are not supported")
         st = op.static = (list(ir.DenseI64ArrayAttr(a["static_low"])), list(ir.DenseI64ArrayAttr(a["static_high"])),
                           seg)
-    low_s, high_s, seg = st
     src = args[0]
-    it = iter(args[1:])
-    low = mixed_values(low_s, it)
-    high = mixed_values(high_s, it)
+    low, high = _padding(op, args)
     if any(v < 0 for v in low + high):
         raise op.error("negative padding is not supported")
     (value,) = interp.run_block(op.regions[0].block, [0] * src.ndim)
@@ -373,6 +380,18 @@ def pad(interp, op, args):
     out = np.full(shape, value, dtype=src.dtype)
     out[tuple(slice(lo, lo + d) for lo, d in zip(low, src.shape))] = src
     return (out,)
+
+
+def _padding(op, args) -> tuple[list[int], list[int]]:
+    low_s, high_s, _ = op.static
+    it = iter(args[1:])
+    return mixed_values(low_s, it), mixed_values(high_s, it)
+
+
+def pad_region(op, args) -> tuple:
+    """The index of a (run) `tensor.pad`'s result elements that hold its source."""
+    low, _ = _padding(op, args)
+    return tuple(slice(lo, lo + d) for lo, d in zip(low, args[0].shape))
 
 
 @impl("tensor.bitcast")

@@ -1,0 +1,647 @@
+"""The timeline of an executed program on the chip's parallel resources.
+
+While the interpreter runs with a `Tracer` (`imc.runtime.Runner(trace=True)`,
+fast paths off, so every op of the IR executes as itself), each executed op
+that does work — one tile's MVM or programming, one DMA, one elementwise
+op, one loop trip's slice of a layer — is a *step*, placed as early as its
+data and the chip's resources allow (docs/interpreter.md, "Timeline"):
+
+* **data**: a step starts after the steps that wrote the elements it reads
+  (read after write) and, for the elements it writes, after the steps that
+  read or wrote them before (write after read or write: scratchpad buffers
+  reused by the placement, tensors written over in place, line buffers).
+  Dependencies are tracked per element of every host array the interpreter
+  holds — SSA values, scratchpad and DRAM buffers, and their views — so
+  slices, rolling windows and reused buffers are exact.
+* **resources**: every crossbar array (its MVM steps x `latency.mvm`, its
+  programmed rows x `latency.cell_program`), the DRAM channel and the
+  scratchpad port (bytes at their per-byte latency), and the digital units
+  (ops x `latency.digital_op` over `cores x digital_lanes`: elementwise work
+  is spread over all of them). A step holds each resource it uses from its
+  start for that resource's time and ends when the longest is done. Steps
+  are placed in program order, each in the earliest gap its resources all
+  have (a later step may fill an earlier gap).
+
+Every resource is busy at most once at a time, so the makespan is never
+below `imc.report.resource_times` of the same events (the latency bound).
+The *latency* of a call is its makespan on an idle chip; the *throughput*
+of a stream of calls comes from calls issued back to back on one chip, each
+as soon as its data and resources allow (the buffers they share order them).
+"""
+
+from __future__ import annotations
+
+import bisect
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Tracer", "Timeline", "LayerSpan"]
+
+# Ops that execute their regions' steps (which are traced themselves).
+CONTROL_OPS = frozenset(
+    {"scf.for", "scf.if", "scf.while", "scf.execute_region", "scf.index_switch", "func.call", "memref.alloca_scope"}
+)
+# Ops whose results alias their operands (or are uninitialized): no work, no access.
+VIEW_OPS = frozenset(
+    {
+        "tensor.empty",
+        "tensor.extract_slice",
+        "tensor.collapse_shape",
+        "tensor.expand_shape",
+        "tensor.cast",
+        "memref.alloc",
+        "memref.alloca",
+        "memref.dealloc",
+        "memref.subview",
+        "memref.collapse_shape",
+        "memref.expand_shape",
+        "memref.cast",
+        "memref.reinterpret_cast",
+        "bufferization.to_buffer",
+        "imc.spad_alloc",
+        "imc.spad_free",
+        "cf.assert",
+    }
+)
+# Ops that write operands in place (index of the first written operand, or a
+# function of the op for linalg ops on buffers).
+_WRITES_OPERAND = {"memref.copy": 1, "bufferization.materialize_in_destination": 1}
+
+
+class _Times:
+    """When the elements of one host array were last written and last read
+    (step end times, ns): a float while uniform, else one float per element
+    of the array (as its own dtype counts elements)."""
+
+    __slots__ = ("w", "r", "size", "ref")
+
+    def __init__(self, size: int):
+        self.w = 0.0
+        self.r = 0.0
+        self.size = size
+        self.ref = None
+
+    def array(self, name: str) -> np.ndarray:
+        v = getattr(self, name)
+        if isinstance(v, float):
+            v = np.full(self.size, v)
+            setattr(self, name, v)
+        return v
+
+
+class _Resource:
+    """One resource's busy intervals (sorted, disjoint, touching ones merged)."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self):
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+
+    def earliest(self, t: float, ns: float) -> float:
+        """The earliest start >= t of a gap of `ns`."""
+        ends, starts = self.ends, self.starts
+        if not ends or t >= ends[-1]:
+            return t
+        i = bisect.bisect_right(ends, t)
+        while i < len(starts) and t + ns > starts[i]:
+            t = max(t, ends[i])
+            i += 1
+        return t
+
+    def reserve(self, start: float, ns: float) -> None:
+        end = start + ns
+        starts, ends = self.starts, self.ends
+        i = bisect.bisect_right(starts, start)
+        if i and ends[i - 1] >= start:  # touches the interval before
+            i -= 1
+            ends[i] = max(ends[i], end)
+        else:
+            starts.insert(i, start)
+            ends.insert(i, end)
+        while i + 1 < len(starts) and starts[i + 1] <= ends[i]:  # touches the next
+            ends[i] = max(ends[i], ends.pop(i + 1))
+            starts.pop(i + 1)
+
+
+class _CrossbarToken:
+    """A programmed crossbar tile as a data dependency: an `imc.mvm` of it
+    starts after the `imc.program` that wrote it."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, xbar):
+        self.key = (xbar.array, xbar.offset)
+
+
+class _Memory:
+    """Element-wise access times of every host array (keyed by the array that
+    owns the memory; forgotten when it is freed)."""
+
+    def __init__(self):
+        self._roots: dict[int, _Times] = {}
+        self.crossbars: dict[tuple, float] = {}  # a programmed tile (array, offset) -> when it was programmed
+
+    def clear(self) -> None:
+        self._roots.clear()
+        self.crossbars.clear()
+
+    @staticmethod
+    def _root(a: np.ndarray) -> np.ndarray:
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        return root
+
+    def known(self, a: np.ndarray) -> bool:
+        return id(self._root(a)) in self._roots
+
+    def _locate(self, a: np.ndarray):
+        """(times of `a`'s memory, where `a`'s elements are in them, whether
+        `a` covers all of it). `where` is (first element, shape, strides in
+        bytes of float64), or None for an unaligned reinterpretation (then
+        the whole memory stands for `a`, conservatively)."""
+        root = self._root(a)
+        key = id(root)
+        times = self._roots.get(key)
+        if times is None:
+            times = self._roots[key] = _Times(root.size)
+            roots = self._roots
+            times.ref = weakref.ref(root, lambda _, k=key: roots.pop(k, None))
+        k = root.itemsize
+        offset = a.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        whole = offset == 0 and a.size * a.itemsize == root.nbytes and all(a.strides)
+        if offset % k or any(s % k for s in a.strides) or not root.flags.c_contiguous:
+            return times, None, True
+        return times, (offset // k, a.shape, tuple(s // k * 8 for s in a.strides)), whole
+
+    @staticmethod
+    def _view(times: _Times, name: str, where) -> np.ndarray:
+        start, shape, strides = where
+        return np.lib.stride_tricks.as_strided(times.array(name)[start:], shape=shape, strides=strides)
+
+    def _latest(self, times: _Times, name: str, where, whole: bool) -> float:
+        v = getattr(times, name)
+        if isinstance(v, float):
+            return v
+        if whole or where is None:
+            return float(v.max())
+        return float(self._view(times, name, where).max())
+
+    def ready_to_read(self, a) -> float:
+        """When every element `a` holds has been written."""
+        if isinstance(a, _CrossbarToken):
+            return self.crossbars.get(a.key, 0.0)
+        times, where, whole = self._locate(a)
+        return self._latest(times, "w", where, whole)
+
+    def ready_to_write(self, a) -> float:
+        """When every earlier access to `a`'s elements has ended."""
+        if isinstance(a, _CrossbarToken):
+            return self.crossbars.get(a.key, 0.0)
+        times, where, whole = self._locate(a)
+        return max(self._latest(times, "w", where, whole), self._latest(times, "r", where, whole))
+
+    def read(self, a, t: float) -> None:
+        if isinstance(a, _CrossbarToken):
+            return
+        times, where, whole = self._locate(a)
+        if isinstance(times.r, float) and times.r >= t:
+            return
+        if whole or where is None:
+            if isinstance(times.r, float):
+                times.r = t
+            else:
+                np.maximum(times.r, t, out=times.r)
+        else:
+            v = self._view(times, "r", where)
+            np.maximum(v, t, out=v)
+
+    def write(self, a, t: float) -> None:
+        if isinstance(a, _CrossbarToken):
+            self.crossbars[a.key] = t
+            return
+        times, where, whole = self._locate(a)
+        if whole or where is None:  # every earlier access has ended by t
+            times.w = times.r = t
+        else:
+            self._view(times, "w", where)[...] = t
+
+    def written(self, a: np.ndarray) -> np.ndarray:
+        """When each element of `a` was written (an array shaped like `a`)."""
+        times, where, whole = self._locate(a)
+        if isinstance(times.w, float):
+            return np.full(a.shape, times.w)
+        if where is None:
+            return np.full(a.shape, float(times.w.max()))
+        return self._view(times, "w", where).copy()
+
+    def copy_into(self, a: np.ndarray, written: np.ndarray) -> None:
+        """`a`'s elements become copies of elements written at `written`
+        (a free copy: each element is ready when its source is, and after
+        every earlier access to it)."""
+        times, where, _ = self._locate(a)
+        if where is None:
+            t = max(float(np.max(written, initial=0.0)), self.ready_to_write(a))
+            times.w = times.r = t
+            return
+        w = self._view(times, "w", where)
+        r = getattr(times, "r")
+        new = np.maximum(written, w)
+        new = np.maximum(new, r if isinstance(r, float) else self._view(times, "r", where))
+        w[...] = new
+
+
+@dataclass
+class LayerSpan:
+    """One layer's steps in one call: when the first started and the last
+    ended (ns from the call's start), and how long each resource class
+    worked for it."""
+
+    name: str
+    start_ns: float
+    end_ns: float
+    busy_ns: dict = field(default_factory=dict)
+    intervals: list = field(default_factory=list)  # when any of its steps ran: sorted, disjoint (start, end)
+
+
+@dataclass
+class Timeline:
+    """What the tracer measured: a cold call on an idle chip, a warm call on
+    an idle chip (weights as the cold call left them), and a stream of warm
+    calls issued back to back."""
+
+    cold_makespan_ns: float
+    warm_makespan_ns: float
+    interval_ns: float  # steady-state time between the ends of consecutive calls in a stream
+    bound_ns: float  # the warm call's latency bound (`imc.report.resource_times` of its events)
+    bounding_resource: str
+    layers: list[LayerSpan]  # of the warm call, in first-start order
+    busy_ns: dict  # resource class -> its work in the warm call
+    steps: list  # of the warm call: (layer, resource, start, end)
+
+    @property
+    def throughput_per_s(self) -> float:
+        return 1e9 / self.interval_ns if self.interval_ns > 0 else float("inf")
+
+    def to_dict(self) -> dict:
+        return {
+            "cold_makespan_ns": self.cold_makespan_ns,
+            "warm_makespan_ns": self.warm_makespan_ns,
+            "interval_ns": self.interval_ns,
+            "throughput_per_s": self.throughput_per_s,
+            "bound_ns": self.bound_ns,
+            "bounding_resource": self.bounding_resource,
+            "busy_ns": dict(self.busy_ns),
+            "layers": [
+                {"name": s.name, "start_ns": s.start_ns, "end_ns": s.end_ns, "busy_ns": dict(s.busy_ns)}
+                for s in self.layers
+            ],
+        }
+
+    def summary(self) -> str:
+        ratio = f"{self.warm_makespan_ns / self.bound_ns:.2f}x" if self.bound_ns else "-"
+        return (
+            f"timeline: a warm call takes {self.warm_makespan_ns / 1e3:,.3f} us on an idle chip "
+            f"({ratio} its bound {self.bound_ns / 1e3:,.3f} us, {self.bounding_resource}-bound), "
+            f"a cold call {self.cold_makespan_ns / 1e3:,.3f} us; calls in a stream end every "
+            f"{self.interval_ns / 1e3:,.3f} us ({self.throughput_per_s:,.1f} inferences/s)"
+        )
+
+    def table(self) -> str:
+        """Per layer of the warm call: when it ran and what kept it busy."""
+        classes = ("crossbars", "dram", "scratchpad", "digital")
+        head = f"{'layer':<28} {'start us':>10} {'end us':>10} " + " ".join(f"{c + ' us':>13}" for c in classes)
+        lines = [head, "-" * len(head)]
+        for s in self.layers:
+            busy = " ".join(f"{s.busy_ns.get(c, 0.0) / 1e3:>13,.3f}" for c in classes)
+            lines.append(f"{s.name[:28]:<28} {s.start_ns / 1e3:>10,.3f} {s.end_ns / 1e3:>10,.3f} {busy}")
+        return "\n".join(lines)
+
+    def chrome_trace(self) -> dict:
+        """The warm call as a Chrome/Perfetto trace (one track per resource)."""
+        tracks: dict[str, int] = {}
+        events = []
+        for layer, resource, start, end in self.steps:
+            tid = tracks.setdefault(resource, len(tracks))
+            events.append({"name": layer, "ph": "X", "ts": start / 1e3, "dur": (end - start) / 1e3, "pid": 0, "tid": tid})
+        for resource, tid in tracks.items():
+            events.append({"name": "thread_name", "ph": "M", "pid": 0, "tid": tid, "args": {"name": resource}})
+        return {"traceEvents": events, "displayTimeUnit": "ns"}
+
+
+def resource_class(resource: str) -> str:
+    return "crossbars" if resource.startswith("xbar") else resource
+
+
+class Tracer:
+    """Places executed steps on the chip's resources (see the module docstring).
+
+    The interpreter calls `begin()` before and `end(op, args, results)` after
+    each op outside `CONTROL_OPS`; while a step is open, `Report.add` forwards
+    its events here (`add`), and the imc op implementations name the arrays
+    they occupy (`crossbar`, `programmed`)."""
+
+    control_ops = CONTROL_OPS
+
+    def __init__(self, chip, row_for):
+        hardware = chip.hardware
+        self.chip = chip
+        self.hardware = hardware
+        self.row_for = row_for
+        lat = hardware.latency
+        self._ns = {
+            "dram_read_bytes": ("dram", lat.dram_read_byte),
+            "dram_write_bytes": ("dram", lat.dram_write_byte),
+            "spad_read_bytes": ("scratchpad", lat.spad_read_byte),
+            "spad_write_bytes": ("scratchpad", lat.spad_write_byte),
+            "digital_ops": ("digital", lat.digital_op / (hardware.cores * hardware.digital_lanes)),
+        }
+        self._mvm_ns = lat.mvm
+        self._program_ns = lat.cell_program
+        self._arrays = max(1, hardware.total_crossbars)
+        self.memory = _Memory()
+        self.resources: dict[str, _Resource] = {}
+        self.steps: list[tuple] = []  # (layer, resource, start, end, {resource: ns})
+        self.unattributed: dict[str, int] = {}  # events added outside any step
+        # Since the chip was last idle: every event, and MVM steps per array.
+        self.totals: dict[str, int] = {}
+        self.mvm_steps: dict[int, int] = {}
+        self.events: dict | None = None  # of the open step
+        self.busy: dict[str, float] = {}
+        self._depth = 0
+        self._effects: dict[int, tuple] = {}
+
+    # -- state ----------------------------------------------------------------
+    def idle(self) -> None:
+        """The chip idle at time 0 with every buffer settled (a call in isolation)."""
+        self.memory.clear()
+        self.resources.clear()
+        self.steps = []
+        self.totals = {}
+        self.mvm_steps = {}
+
+    @property
+    def end_ns(self) -> float:
+        return max((s[3] for s in self.steps), default=0.0)
+
+    # -- what the running op reports ------------------------------------------
+    def add(self, events: dict) -> None:
+        sink = self.events if self.events is not None else self.unattributed
+        totals = self.totals
+        for kind, n in events.items():
+            sink[kind] = sink.get(kind, 0) + n
+            totals[kind] = totals.get(kind, 0) + n
+
+    def crossbar(self, array: int, steps: int) -> None:
+        """The open step keeps crossbar `array` busy for `steps` MVM steps
+        (array -1, an unplaced tile: spread over all arrays)."""
+        self.mvm_steps[array] = self.mvm_steps.get(array, 0) + steps
+        self._occupy(array, steps * self._mvm_ns)
+
+    def programmed(self, array: int, rows: int) -> None:
+        self._occupy(array, rows * self._program_ns)
+
+    def _occupy(self, array: int, ns: float) -> None:
+        busy = self.busy
+        if array < 0:
+            ns /= self._arrays
+            for a in range(self._arrays):
+                key = f"xbar{a}"
+                busy[key] = busy.get(key, 0.0) + ns
+        else:
+            key = f"xbar{array}"
+            busy[key] = busy.get(key, 0.0) + ns
+
+    # -- steps ----------------------------------------------------------------
+    def begin(self) -> None:
+        """An op begins. Ops that run inside it (a linalg body, a
+        `tensor.pad` region) belong to its step."""
+        self._depth += 1
+        if self._depth == 1:
+            self.events = {}
+            self.busy = {}
+
+    def abort(self) -> None:
+        self._depth = 0
+        self.events = None
+
+    def end(self, op, args, results) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
+        name = op.name
+        events = self.events
+        if name == "bufferization.to_tensor" and not any(events.values()):
+            self.events = None  # (returns its buffer: no access)
+            return
+        move = _MOVES.get(name)
+        if move is not None and not events.get("dram_read_bytes") and not events.get("dram_write_bytes"):
+            # Each element is passed on when its source is ready; the bytes
+            # the move counts still take their time on the scratchpad port.
+            memory = self.memory
+            dest, times, sources = move(memory, op, args, results)
+            self.place(self.row_for(op).name, sources, [])
+            memory.copy_into(dest, times)
+            return
+        reads, writes = self._accesses(op, args, results)
+        self.place(self.row_for(op).name, reads, writes)
+
+    def place(self, layer: str, reads, writes, *, not_before: float = 0.0) -> None:
+        """Ends the open step (of `layer`, reading and writing these arrays)
+        and places it on the timeline, not before `not_before`. Also for steps
+        that are not ops: the call's inputs arriving from DRAM, its outputs
+        leaving."""
+        events, busy = self.events, self.busy
+        self.events = None
+        self._depth = 0
+        for kind, n in events.items():
+            spec = self._ns.get(kind)
+            if spec is not None and n:
+                busy[spec[0]] = busy.get(spec[0], 0.0) + n * spec[1]
+        memory = self.memory
+        ready = not_before
+        for a in reads:
+            ready = max(ready, memory.ready_to_read(a))
+        for a in writes:
+            ready = max(ready, memory.ready_to_write(a))
+        if not busy and not reads and not writes:
+            return
+        resources = self.resources
+        used = []
+        for name, ns in busy.items():
+            r = resources.get(name)
+            if r is None:
+                r = resources[name] = _Resource()
+            used.append((r, ns))
+        start = ready
+        moved = True
+        while moved:  # the earliest time every resource has its gap
+            moved = False
+            for r, ns in used:
+                t = r.earliest(start, ns)
+                if t > start:
+                    start, moved = t, True
+        end = start
+        primary = ""
+        for resource, ns in busy.items():
+            if start + ns > end or not primary:
+                end, primary = max(end, start + ns), resource
+        for r, ns in used:
+            r.reserve(start, ns)
+        for a in reads:
+            memory.read(a, end)
+        for a in writes:
+            memory.write(a, end)
+        if busy:
+            self.steps.append((layer, primary, start, end, busy))
+
+    def _accesses(self, op, args, results) -> tuple[list, list]:
+        """(arrays `op` read, arrays it wrote) in this execution."""
+        name = op.name
+        if name in VIEW_OPS:
+            return [], []
+        if name == "imc.dma":
+            return _dma_accesses(op, args, self.chip.spad)
+        if name == "bufferization.to_tensor":  # (returns its buffer)
+            return [args[0]], []
+        if name == "imc.program":  # the crossbar it returns is ready when it ends
+            return [a for a in args if isinstance(a, np.ndarray)], [_CrossbarToken(results[0])]
+        arrays = [a for a in args if isinstance(a, np.ndarray) and a.size]
+        if name == "imc.mvm":
+            arrays.append(_CrossbarToken(args[0]))
+        # (a read-only result the memory already knows is a shared constant,
+        # e.g. the chip's zeros for an all-zero bit slice: not written again)
+        known = self.memory.known
+        written = [
+            r for r in results if isinstance(r, np.ndarray) and r.size and (r.flags.writeable or not known(r))
+        ]
+        first = self._first_written_operand(op)
+        if first is not None:
+            written += [a for a in args[first:] if isinstance(a, np.ndarray) and a.size]
+            arrays = [a for a in args[:first] if isinstance(a, np.ndarray) and a.size]
+        return arrays, written
+
+    def _first_written_operand(self, op) -> int | None:
+        key = id(op)
+        hit = self._effects.get(key)
+        if hit is None:
+            o = op.ir.operation
+            first = _WRITES_OPERAND.get(op.name)
+            if first is None and op.name.startswith("linalg.") and not o.results:
+                from torch_mlir import ir
+
+                if "operandSegmentSizes" in o.attributes:
+                    first = list(ir.DenseI32ArrayAttr(o.attributes["operandSegmentSizes"]))[0]
+                else:
+                    first = len(o.operands) - 1
+            if o.results and op.name in _WRITES_OPERAND:
+                first = None  # (on tensors: a result, no operand written)
+            hit = self._effects[key] = (op, first)  # (the op is kept: its id stays its own)
+        return hit[1]
+
+    # -- summaries --------------------------------------------------------------
+    def layer_spans(self, origin: float = 0.0) -> tuple[list[LayerSpan], dict]:
+        spans: dict[str, LayerSpan] = {}
+        classes: dict[str, float] = {}
+        for layer, _, start, end, busy in sorted(self.steps, key=lambda s: s[2]):
+            span = spans.get(layer)
+            start, end = start - origin, end - origin
+            if span is None:
+                span = spans[layer] = LayerSpan(layer, start, end)
+            span.end_ns = max(span.end_ns, end)
+            if span.intervals and start <= span.intervals[-1][1]:
+                span.intervals[-1] = (span.intervals[-1][0], max(end, span.intervals[-1][1]))
+            else:
+                span.intervals.append((start, end))
+            for resource, ns in busy.items():
+                cls = resource_class(resource)
+                span.busy_ns[cls] = span.busy_ns.get(cls, 0.0) + ns
+                classes[cls] = classes.get(cls, 0.0) + ns
+        return sorted(spans.values(), key=lambda s: s.start_ns), classes
+
+
+def _insert(memory, op, args, results):
+    from imc.interpreter.tensor import insert_slice_index
+
+    times = memory.written(args[1])
+    region = insert_slice_index(op, args)
+    times[region] = memory.written(args[0]).reshape(times[region].shape)
+    return results[0], times, [args[0]]
+
+
+def _store(memory, op, args, results):
+    dest = results[0] if results else args[1]
+    return dest, memory.written(args[0]).reshape(dest.shape), [args[0]]
+
+
+def _copy(memory, op, args, results):
+    return args[1], memory.written(args[0]).reshape(args[1].shape), [args[0]]
+
+
+def _concat(memory, op, args, results):
+    from imc.interpreter.tensor import concat_dim
+
+    return results[0], np.concatenate([memory.written(a) for a in args], axis=concat_dim(op)), list(args)
+
+
+def _pad(memory, op, args, results):
+    from imc.interpreter.tensor import pad_region
+
+    times = np.zeros(results[0].shape)
+    times[pad_region(op, args)] = memory.written(args[0])
+    return results[0], times, [args[0]]
+
+
+# Ops that only move elements (on the scratchpad, or not at all): each
+# returns (the array written, when each of its elements is ready, what is read).
+_MOVES = {
+    "tensor.insert_slice": _insert,
+    "tensor.concat": _concat,
+    "tensor.pad": _pad,
+    "bufferization.materialize_in_destination": _store,
+    "memref.copy": _copy,
+}
+
+
+def _dma_accesses(op, args, spad) -> tuple[list, list]:
+    """An `imc.dma` reads or writes only its window of the DRAM buffer."""
+    from imc.interpreter.imc import dma_window
+
+    src, dst = args
+    window = dma_window(op)
+    if spad is not None and spad.owns(dst):  # a load
+        return [src[window]], [dst]
+    return [src], [dst[window]]
+
+
+def measure(runner, inputs, *, stream: int = 3) -> Timeline:
+    """Runs a tracing `imc.runtime.Runner` (`trace=True`, fresh): a cold call
+    and a warm call, each on an idle chip, then `stream` - 1 more warm calls
+    issued right after the warm one. Returns their `Timeline`."""
+    from imc.report import EVENTS, resource_times
+
+    tracer = runner.tracer
+    if tracer is None or runner.report.calls:
+        raise ValueError("measure needs a fresh Runner(..., trace=True)")
+    if stream < 2:
+        raise ValueError(f"stream must be >= 2 calls, got {stream}")
+    runner(*inputs)
+    cold = tracer.end_ns
+    tracer.idle()
+    runner(*inputs)
+    warm = tracer.end_ns
+    events = dict.fromkeys(EVENTS, 0)
+    events.update(tracer.totals)
+    bounds = resource_times(events, runner.hardware, [tracer.mvm_steps])
+    bounding, bound = max(bounds.items(), key=lambda kv: kv[1])
+    layers, busy = tracer.layer_spans()
+    steps = [(layer, resource, start, end) for layer, resource, start, end, _ in tracer.steps]
+    ends = [warm]
+    for _ in range(stream - 1):
+        runner(*inputs)
+        ends.append(tracer.end_ns)
+    interval = (ends[-1] - ends[0]) / (len(ends) - 1)
+    return Timeline(cold, warm, interval, bound, bounding, layers, busy, steps)

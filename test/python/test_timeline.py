@@ -1,0 +1,156 @@
+"""The timeline of an executed program (`imc.timeline`): a traced run counts
+what an untraced run counts, steps wait for their data and their resources,
+and no timeline is ever shorter than the latency bound of its own events.
+Hand-computed timelines of small programs are in test/Tools/run/timeline.mlir."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import imc
+from imc import models
+from imc.hardware import Hardware
+from imc.runtime import Runner
+from imc.timeline import measure
+from test_line_buffer import Stem  # conv, BN, ReLU, max pool
+from test_tile_rows import ConvBlock  # conv-BN-ReLU, conv-BN, residual add, ReLU
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_TESTS = ROOT / "test" / "Tools" / "run"
+TIMELINE_CHIP = ROOT / "test" / "Inputs" / "timeline.toml"
+LAYER_AT_A_TIME = "builtin.module(imc-default)"
+TILED = "builtin.module(imc-tiled)"
+
+
+def _arrays(inputs):
+    return [x.numpy() for x in inputs]
+
+
+def _check_bound(timeline) -> None:
+    """The makespan is never below the bound, nor below any resource class's
+    work; the interval of a stream (an estimate from its last calls, whose
+    overlap with the calls before it is not counted) not by more than 1 %."""
+    assert timeline.warm_makespan_ns >= timeline.bound_ns * (1 - 1e-9), timeline.summary()
+    assert timeline.interval_ns >= timeline.bound_ns * 0.99, timeline.summary()
+    for cls, ns in timeline.busy_ns.items():
+        if cls != "crossbars":  # (summed over all arrays, which run in parallel)
+            assert ns <= timeline.warm_makespan_ns * (1 + 1e-9), (cls, ns, timeline.summary())
+
+
+@pytest.mark.parametrize("pipeline", [LAYER_AT_A_TIME, TILED])
+def test_a_traced_run_counts_and_computes_what_an_untraced_run_does(pipeline):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(Stem(cin=3, cout=8), ConvBlock(8)).eval()
+    x = torch.randn(1, 3, 32, 32)
+    compiled = imc.compile(model, (x,), hardware="default", pipeline=pipeline)
+    plain = Runner(compiled.module, compiled.hardware)
+    traced = Runner(compiled.module, compiled.hardware, trace=True)
+    for _ in range(2):  # a cold and a warm call
+        want = plain(x.numpy())
+        got = traced(x.numpy())
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+    for name, row in plain.report.layers.items():
+        assert traced.report.layers[name].events == row.events, name
+        assert traced.report.layers[name].busy == row.busy, name
+    # Every event of the calls went to a step of the timeline.
+    total = {}
+    for row in traced.report.layers.values():
+        for kind, n in row.events.items():
+            total[kind] = total.get(kind, 0) + n
+    assert traced.tracer.unattributed == {}
+    assert {k: n for k, n in traced.tracer.totals.items() if n} == {k: n for k, n in total.items() if n}
+
+
+def test_rows_flow_between_the_layers_of_a_fused_loop():
+    """In the tiled stem (conv and pool in one loop over row tiles), the pool
+    of the first tile runs before the conv of the last tile: the layers
+    overlap, so the call is shorter than running them one after the other."""
+    torch.manual_seed(0)
+    model = Stem(cin=3, cout=8).eval()
+    x = torch.randn(1, 3, 64, 64)
+    compiled = imc.compile(model, (x,), hardware="default", pipeline=TILED)
+    timeline = compiled.timeline((x,))
+    spans = {s.name: s for s in timeline.layers}
+    conv, pool = spans["conv"], spans["pool"]
+    assert len(pool.intervals) > 1  # it works in bursts, one per row tile
+    pool_work = [a for a, b in pool.intervals if b > a]
+    assert pool_work and pool_work[0] < conv.end_ns
+    _check_bound(timeline)
+    assert compiled.report.extra["timeline"]["warm_makespan_ns"] == timeline.warm_makespan_ns
+
+
+def test_a_stream_of_calls_overlaps_calls():
+    """Calls in a stream overlap: one ends every bottleneck time (here conv1's
+    busiest crossbar), sooner than one call's latency."""
+    model = models.create("lenet5")
+    inputs = models.example_inputs("lenet5")
+    compiled = imc.compile(model, inputs, hardware="default", pipeline=LAYER_AT_A_TIME)
+    timeline = compiled.timeline(inputs)
+    assert timeline.interval_ns < timeline.warm_makespan_ns
+    assert timeline.bounding_resource == "crossbars"
+    assert timeline.interval_ns == pytest.approx(timeline.bound_ns, rel=0.01)
+    _check_bound(timeline)
+
+
+@pytest.mark.parametrize("preset", ["default", "isaac", "metis", "puma"])
+@pytest.mark.parametrize("name", ["mlp", "lenet5"])
+def test_zoo_timelines_are_never_below_their_bound(name, preset):
+    model = models.create(name)
+    inputs = models.example_inputs(name)
+    for pipeline in (LAYER_AT_A_TIME, TILED):
+        compiled = imc.compile(model, inputs, hardware=preset, pipeline=pipeline)
+        _check_bound(compiled.timeline(inputs))
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    channels=st.sampled_from([4, 8]),
+    size=st.sampled_from([8, 16, 24]),
+    blocks=st.integers(0, 2),
+    spad=st.sampled_from([2048, 8192, 65536]),
+    lanes=st.sampled_from([1, 64]),
+    pipeline=st.sampled_from([LAYER_AT_A_TIME, TILED]),
+)
+def test_random_conv_chains_are_never_below_their_bound(channels, size, blocks, spad, lanes, pipeline):
+    torch.manual_seed(channels + size + blocks)
+    model = torch.nn.Sequential(Stem(cin=3, cout=channels), *[ConvBlock(channels) for _ in range(blocks)]).eval()
+    x = torch.randn(1, 3, size, size)
+    hw = Hardware.preset("default").replace(spad_bytes=spad, digital_lanes=lanes)
+    compiled = imc.compile(model, (x,), hardware=hw, pipeline=pipeline)
+    _check_bound(compiled.timeline((x,)))
+
+
+def test_imc_run_writes_a_chrome_trace(tmp_path):
+    trace = tmp_path / "trace.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "imc.tools.imc_run", str(RUN_TESTS / "timeline.mlir"), "--entry", "pipeline",
+         "--hardware", str(TIMELINE_CHIP), "--trace", str(trace)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "timeline: a warm call takes 5.032 us" in out
+    events = json.loads(trace.read_text())["traceEvents"]
+    tracks = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M"}
+    mvms = sorted(
+        (round(e["ts"], 3), round(e["dur"], 3), e["name"])
+        for e in events
+        if e["ph"] == "X" and tracks[e["tid"]].startswith("xbar")
+    )
+    # Row t through layer a at [t, t+1] us, through layer b at [t+1, t+2] us.
+    assert mvms == sorted((float(t + (n == "layer_b")), 1.0, n) for t in range(4) for n in ("layer_a", "layer_b"))
+
+
+def test_measure_needs_a_fresh_tracing_runner():
+    model = models.create("mlp")
+    inputs = _arrays(models.example_inputs("mlp"))
+    compiled = imc.compile(model, models.example_inputs("mlp"), hardware="default")
+    with pytest.raises(ValueError, match="trace=True"):
+        measure(Runner(compiled.module, compiled.hardware), inputs)
+    with pytest.raises(ValueError, match="stream"):
+        measure(Runner(compiled.module, compiled.hardware, trace=True), inputs, stream=1)
