@@ -1,19 +1,22 @@
-"""Benchmark: serialized latency per warm call next to the latency bound.
+"""Benchmark: latency and throughput on the chip's timeline, next to the
+latency bound and the old serialized figure.
 
 For ResNet-18 (3x224x224) and BERT-base (sequence 128), batch 1, on the
-`default`, `isaac` and `metis` presets: compiles with `imc.compile`
-(`imc-default`, and the same with `imc-place-crossbars{duplicate=true}`,
-which copies the busiest layers onto spare crossbars), runs a cold and a
-warm call, and prints for the warm call
-the serialized latency (`latency_ns`: one layer after another, one digital
-unit), the latency bound (`latency_bound_ns`: no schedule of the same events
-on the chip is faster; docs/interpreter.md, "Latency bound"), their ratio,
-the resource that sets the bound, each resource's time, and the throughput
-bound (inferences/s for a stream of warm calls). A timeline that overlaps
-layers is not built yet: the ratio is what such a schedule could gain at
-most.
+`default`, `isaac` and `metis` presets and the pipelines `imc-tiled` (the
+default: row tiles, line buffers), `imc-default` (one layer at a time) and
+`duplicate` (`imc-default` with `imc-place-crossbars{duplicate=true}`, the
+busiest layers copied onto spare crossbars) and `tiled+dup` (both): compiles with `imc.compile`,
+runs a cold and a warm call for the serialized latency (`latency_ns`: one
+layer after another), then the traced timeline (`CompiledModel.timeline`,
+docs/interpreter.md, "Timeline"): a cold and a warm call on an idle chip and
+a stream of warm calls. Prints per row, measured in this run: the serialized
+latency of a warm call, the timeline's latency of a warm call, the latency
+bound of the same events (no schedule on the chip is faster), their ratio,
+the resource that sets the bound, the interval between calls of a stream and
+its throughput, and the cold call's latency.
 
-    python benchmarks/latency.py [--models resnet18 bert] [--hardware default isaac metis] [--no-duplicate]
+    python benchmarks/latency.py [--models resnet18 bert] [--hardware default isaac metis]
+                                 [--pipelines imc-tiled imc-default duplicate tiled+dup]
 """
 
 import argparse
@@ -24,17 +27,22 @@ from common import bert_base  # benchmarks/common.py
 warnings.filterwarnings("ignore")
 
 
-DUPLICATE = (
-    "builtin.module(imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
-    "imc-place-buffers, imc-check-buffers)"
+_DUPLICATE = (
+    "imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
+    "imc-quantize-activations, imc-place-buffers, imc-check-buffers"
 )
+PIPELINES = {
+    "imc-tiled": "builtin.module(imc-tiled)",
+    "imc-default": "builtin.module(imc-default)",
+    "duplicate": f"builtin.module({_DUPLICATE})",
+    "tiled+dup": f"builtin.module(imc-tile-rows, {_DUPLICATE})",
+}
 
 
-def warm_call(model, inputs, hw, pipeline=None):
-    import imc
+def warm_call(compiled, inputs):
+    """The serialized counters of a warm call (a cold call runs first)."""
     from imc.report import EVENTS, price
 
-    compiled = imc.compile(model, inputs, hardware=hw, **({"pipeline": pipeline} if pipeline else {}))
     compiled(*inputs)
     before = {name: dict(row.events) for name, row in compiled.report.layers.items()}
     busy_before = {name: dict(row.busy) for name, row in compiled.report.layers.items()}
@@ -49,11 +57,12 @@ def warm_call(model, inputs, hw, pipeline=None):
     return price(events, compiled.hardware, busy)
 
 
-def _print_row(name: str, hw: str, label: str, c) -> None:
-    resources = ", ".join(f"{k} {v / 1e6:.3f}" for k, v in c.resource_ns.items())
+def _print_row(name: str, hw: str, label: str, c, timeline) -> None:
+    t = timeline
     print(
-        f"{name:<24} {hw:<8} {label:<12} {c.latency_ns / 1e6:>14.3f} {c.latency_bound_ns / 1e6:>10.3f} "
-        f"{c.latency_ns / c.latency_bound_ns:>7.2f} {c.bounding_resource:<11} {1e9 / c.latency_bound_ns:>16,.2f}  {resources}",
+        f"{name:<24} {hw:<8} {label:<12} {c.latency_ns / 1e6:>14.3f} {t.warm_makespan_ns / 1e6:>12.3f} "
+        f"{t.bound_ns / 1e6:>10.3f} {t.warm_makespan_ns / t.bound_ns:>7.2f} {t.bounding_resource:<11} "
+        f"{t.interval_ns / 1e6:>12.3f} {t.throughput_per_s:>14,.1f} {t.cold_makespan_ns / 1e6:>10.3f}",
         flush=True,
     )
 
@@ -62,8 +71,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["resnet18", "bert"], choices=["resnet18", "bert"])
     parser.add_argument("--hardware", nargs="+", default=["default", "isaac", "metis"])
-    parser.add_argument("--no-duplicate", action="store_true", help="only imc-default, no duplicated layers")
+    parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=list(PIPELINES))
     args = parser.parse_args(argv)
+    import imc
     from imc import models
 
     todo = []
@@ -71,12 +81,16 @@ def main(argv=None) -> int:
         todo.append(("resnet18", models.create("resnet18").eval(), models.example_inputs("resnet18")))
     if "bert" in args.models:
         todo.append(bert_base())
-    pipelines = [("imc-default", "builtin.module(imc-default)")] + ([] if args.no_duplicate else [("duplicate", DUPLICATE)])
-    print(f"{'model':<24} {'chip':<8} {'pipeline':<12} {'serialized ms':>14} {'bound ms':>10} {'ratio':>7} {'bound by':<11} {'inferences/s <=':>16}  resources (ms)")
+    print(
+        f"{'model':<24} {'chip':<8} {'pipeline':<12} {'serialized ms':>14} {'timeline ms':>12} {'bound ms':>10} "
+        f"{'ratio':>7} {'bound by':<11} {'interval ms':>12} {'inferences/s':>14} {'cold ms':>10}"
+    )
     for name, model, inputs in todo:
         for hw in args.hardware:
-            for label, pipeline in pipelines:
-                _print_row(name, hw, label, warm_call(model, inputs, hw, pipeline))
+            for label in args.pipelines:
+                compiled = imc.compile(model, inputs, hardware=hw, pipeline=PIPELINES[label])
+                serialized = warm_call(compiled, inputs)
+                _print_row(name, hw, label, serialized, compiled.timeline(inputs))
     return 0
 
 

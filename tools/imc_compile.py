@@ -21,6 +21,7 @@ command line); `tools/_errors.py` is the one error path.
 import argparse
 import importlib.machinery
 import importlib.util
+import json
 import math
 import os
 import sys
@@ -100,6 +101,14 @@ def _arg_parser():
     p.add_argument("--figure", default=None, help="PNG figure path (default: OUT_DIR/<model>.png)")
     p.add_argument("--tolerance", type=non_negative_float, default=None, help="max relative error vs PyTorch (default 1e-4 for ideal)")
     p.add_argument("--remarks", action="store_true", help="print every pass remark (default: the summaries)")
+    p.add_argument(
+        "--no-timeline",
+        dest="timeline",
+        action="store_false",
+        help="skip the timeline (latency of a cold and a warm call and throughput on the chip's parallel "
+        "resources: extra traced runs; docs/interpreter.md, 'Timeline')",
+    )
+    p.add_argument("--trace", default=None, metavar="FILE.json", help="write the warm call's timeline as a Chrome/Perfetto trace")
     p.add_argument("--list-models", action="store_true")
     return p
 
@@ -107,7 +116,7 @@ def _arg_parser():
 class _Progress:
     """Stage display on stderr: `[2/4] map to crossbars ... 1.2 s`."""
 
-    STAGES = ["build model", "import", "map", "run", "check", "report"]
+    STAGES = ["build model", "import", "map", "run", "check", "timeline", "report"]
 
     def __init__(self, model: str):
         self.model = model
@@ -208,7 +217,7 @@ def _relative_error(out, ref) -> float:
 _RESOURCE_LABELS = {"crossbars": "xbar", "scratchpad": "spad", "digital": "dig", "dram": "dram", "programming": "prog"}
 
 
-def _figure(report, path: str, title: str) -> None:
+def _figure(report, path: str, title: str, timeline=None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -217,7 +226,11 @@ def _figure(report, path: str, title: str) -> None:
     rows = [r for r in report.layers.values()]
     names = [r.name for r in rows]
     dram = [r.counters.dram_read_bytes + r.counters.dram_write_bytes for r in rows]
-    fig, (ax1, ax3, ax2) = plt.subplots(3, 1, figsize=(max(8, 0.35 * len(rows) + 3), 13))
+    panels = 3 if timeline is None else 4
+    fig, axes = plt.subplots(panels, 1, figsize=(max(8, 0.35 * len(rows) + 3), 4.3 * panels))
+    ax1, ax3, ax2 = axes[:3]
+    if timeline is not None:
+        _timeline_panel(axes[3], timeline)
     x = range(len(rows))
     columns = [("DRAM bytes (measured)", dram)]
     for label, attr in (
@@ -258,6 +271,25 @@ def _figure(report, path: str, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _timeline_panel(ax, timeline) -> None:
+    """When each layer of the warm call had a step running (what overlaps,
+    what waits)."""
+    spans = [s for s in timeline.layers if s.busy_ns]
+    for i, s in enumerate(spans):
+        ax.broken_barh([(a / 1e3, (b - a) / 1e3) for a, b in s.intervals], (i - 0.35, 0.7), color="tab:blue")
+    ax.set_yticks(range(len(spans)))
+    ax.set_yticklabels([s.name for s in spans], fontsize=6)
+    ax.invert_yaxis()
+    ax.axvline(timeline.bound_ns / 1e3, color="tab:red", linestyle="--", label=f"latency bound ({timeline.bounding_resource})")
+    ax.set_xlabel("us")
+    ax.set_title(
+        f"timeline of a warm call: {timeline.warm_makespan_ns / 1e3:,.1f} us "
+        f"({timeline.warm_makespan_ns / timeline.bound_ns:.2f}x the bound); a call every "
+        f"{timeline.interval_ns / 1e3:,.1f} us in a stream"
+    )
+    ax.legend(loc="lower right")
 
 
 def _print_largest_errors(errors: dict, precision: str, count: int = 5) -> None:
@@ -301,7 +333,9 @@ def _run(argv: list[str]) -> int:
     figure_path = args.figure or os.path.join(args.out_dir, f"{name}.png")
     if args.json is None or args.figure is None:
         check_output_dir(args.out_dir, "--out-dir")
-    for path, flag in ((args.json, "--json"), (args.figure, "--figure")):
+    if args.trace and not args.timeline:
+        parser.error("--trace needs the timeline (drop --no-timeline)")
+    for path, flag in ((args.json, "--json"), (args.figure, "--figure"), (args.trace, "--trace")):
         if path is not None:
             check_output_file(path, flag)
     from imc.hardware import Hardware, HardwareError
@@ -370,6 +404,13 @@ def _compile_and_check(args, hardware, name: str, json_path: str, figure_path: s
     if args.precision != "ideal":
         progress("layer errors")
         layer_errors = compiled.layer_errors(inputs)
+    timeline = None
+    if args.timeline:
+        progress("timeline")
+        timeline = compiled.timeline(inputs)
+    if args.trace:
+        with open_output(args.trace, "--trace") as f:
+            json.dump(timeline.chrome_trace(), f)
     progress("report")
     compiled.lower_bounds()  # fills each row's floor and bounds
     report = compiled.report
@@ -384,12 +425,14 @@ def _compile_and_check(args, hardware, name: str, json_path: str, figure_path: s
     with open_output(json_path, "--json") as f:
         f.write(report.to_json())
     try:
-        _figure(report, figure_path, name)
+        _figure(report, figure_path, name, timeline)
     except OSError as exc:
         raise UserError(f"{figure_path}: --figure: cannot write: {exc.strerror or exc}") from None
     progress.done()
 
     print(report)
+    if timeline is not None:
+        print(timeline.summary())
     _print_largest_excess(report)
     _print_largest_errors(layer_errors, args.precision)
     print()

@@ -30,6 +30,29 @@ def test_tiled_pipeline_compiles_runs_and_reports(tmp_path, capsys):
     assert totals["dram_read_bytes"] + totals["dram_write_bytes"] >= report["layer_at_a_time_bound_bytes"] > 0
 
 
+def test_the_timeline_is_printed_written_and_traced(tmp_path, capsys):
+    out = tmp_path / "out"
+    trace = tmp_path / "trace.json"
+    assert main(["lenet5", "--out-dir", str(out), "--trace", str(trace)]) == 0
+    text = capsys.readouterr().out
+    assert "timeline: a warm call takes" in text
+    timeline = json.loads((out / "lenet5.json").read_text())["timeline"]
+    assert timeline["warm_makespan_ns"] >= timeline["bound_ns"] > 0
+    assert {layer["name"] for layer in timeline["layers"]} >= {"conv1", "fc1"}
+    assert any(e["ph"] == "X" for e in json.loads(trace.read_text())["traceEvents"])
+
+
+def test_no_timeline_skips_it_and_refuses_a_trace(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["mlp", "--out-dir", str(out), "--no-timeline"]) == 0
+    assert "timeline:" not in capsys.readouterr().out
+    assert "timeline" not in json.loads((out / "mlp.json").read_text())
+    with pytest.raises(SystemExit) as exc:
+        main(["mlp", "--out-dir", str(out), "--no-timeline", "--trace", str(tmp_path / "t.json")])
+    assert exc.value.code == 2
+    assert "--trace needs the timeline" in capsys.readouterr().err
+
+
 def test_unknown_pipeline_is_an_error(tmp_path, capsys):
     assert main(["lenet5", "--pipeline", "imc-nonsense", "--out-dir", str(tmp_path)]) == 1
     assert "imc-nonsense" in capsys.readouterr().err
