@@ -345,7 +345,7 @@ class Runner:
             tracer.begin()
         self.report.add(self._io_row, dram_write_bytes=sum(o.nbytes for o in results))
         if tracer is not None:  # (the outputs are copies: they leave after the program's last step)
-            tracer.place(self._io_row.name, results, [], not_before=tracer.end_ns)
+            tracer.place(self._io_row.name, results, [], last=True)
         return outputs
 
 

@@ -276,11 +276,18 @@ class Timeline:
     cold_makespan_ns: float
     warm_makespan_ns: float
     interval_ns: float  # steady-state time between the ends of consecutive calls in a stream
-    bound_ns: float  # the warm call's latency bound (`imc.report.resource_times` of its events)
+    bound_ns: float  # the warm call's resource bound (`imc.report.resource_times` of its events)
     bounding_resource: str
+    chain_ns: float  # the warm call's longest dependency chain (every resource unlimited)
     layers: list[LayerSpan]  # of the warm call, in first-start order
     busy_ns: dict  # resource class -> its work in the warm call
     steps: list  # of the warm call: (layer, resource, start, end)
+
+    @property
+    def latency_bound_ns(self) -> float:
+        """No schedule of this program's steps is faster: neither the chip's
+        busiest resource nor its longest dependency chain allows it."""
+        return max(self.bound_ns, self.chain_ns)
 
     @property
     def throughput_per_s(self) -> float:
@@ -294,6 +301,7 @@ class Timeline:
             "throughput_per_s": self.throughput_per_s,
             "bound_ns": self.bound_ns,
             "bounding_resource": self.bounding_resource,
+            "chain_ns": self.chain_ns,
             "busy_ns": dict(self.busy_ns),
             "layers": [
                 {"name": s.name, "start_ns": s.start_ns, "end_ns": s.end_ns, "busy_ns": dict(s.busy_ns)}
@@ -302,10 +310,11 @@ class Timeline:
         }
 
     def summary(self) -> str:
-        ratio = f"{self.warm_makespan_ns / self.bound_ns:.2f}x" if self.bound_ns else "-"
+        ratio = lambda b: f"{self.warm_makespan_ns / b:.2f}x" if b else "-"  # noqa: E731
         return (
             f"timeline: a warm call takes {self.warm_makespan_ns / 1e3:,.3f} us on an idle chip "
-            f"({ratio} its bound {self.bound_ns / 1e3:,.3f} us, {self.bounding_resource}-bound), "
+            f"({ratio(self.bound_ns)} its resource bound {self.bound_ns / 1e3:,.3f} us, {self.bounding_resource}-bound; "
+            f"{ratio(self.chain_ns)} its longest dependency chain {self.chain_ns / 1e3:,.3f} us), "
             f"a cold call {self.cold_makespan_ns / 1e3:,.3f} us; calls in a stream end every "
             f"{self.interval_ns / 1e3:,.3f} us ({self.throughput_per_s:,.1f} inferences/s)"
         )
@@ -336,6 +345,23 @@ def resource_class(resource: str) -> str:
     return "crossbars" if resource.startswith("xbar") else resource
 
 
+def _ready(memory: _Memory, reads, writes, not_before: float) -> float:
+    """When a step that reads and writes these may start, as far as data goes."""
+    ready = not_before
+    for a in reads:
+        ready = max(ready, memory.ready_to_read(a))
+    for a in writes:
+        ready = max(ready, memory.ready_to_write(a))
+    return ready
+
+
+def _commit(memory: _Memory, reads, writes, end: float) -> None:
+    for a in reads:
+        memory.read(a, end)
+    for a in writes:
+        memory.write(a, end)
+
+
 class Tracer:
     """Places executed steps on the chip's resources (see the module docstring).
 
@@ -363,6 +389,9 @@ class Tracer:
         self._program_ns = lat.cell_program
         self._arrays = max(1, hardware.total_crossbars)
         self.memory = _Memory()
+        self.chain = _Memory()  # the same accesses, timed as if every resource were unlimited
+        self.chain_ns = 0.0  # the longest dependency chain so far
+        self._end_ns = 0.0
         self.resources: dict[str, _Resource] = {}
         self.steps: list[tuple] = []  # (layer, resource, start, end, {resource: ns})
         self.unattributed: dict[str, int] = {}  # events added outside any step
@@ -378,6 +407,9 @@ class Tracer:
     def idle(self) -> None:
         """The chip idle at time 0 with every buffer settled (a call in isolation)."""
         self.memory.clear()
+        self.chain.clear()
+        self.chain_ns = 0.0
+        self._end_ns = 0.0
         self.resources.clear()
         self.steps = []
         self.totals = {}
@@ -385,7 +417,8 @@ class Tracer:
 
     @property
     def end_ns(self) -> float:
-        return max((s[3] for s in self.steps), default=0.0)
+        """When the last step placed so far ends."""
+        return self._end_ns
 
     # -- what the running op reports ------------------------------------------
     def add(self, events: dict) -> None:
@@ -441,19 +474,19 @@ class Tracer:
         if move is not None and not events.get("dram_read_bytes") and not events.get("dram_write_bytes"):
             # Each element is passed on when its source is ready; the bytes
             # the move counts still take their time on the scratchpad port.
-            memory = self.memory
-            dest, times, sources = move(memory, op, args, results)
-            self.place(self.row_for(op).name, sources, [])
-            memory.copy_into(dest, times)
+            moved = [(m, *move(m, op, args, results)) for m in (self.memory, self.chain)]
+            self.place(self.row_for(op).name, moved[0][3], [])
+            for memory, dest, times, _ in moved:
+                memory.copy_into(dest, times)
             return
         reads, writes = self._accesses(op, args, results)
         self.place(self.row_for(op).name, reads, writes)
 
-    def place(self, layer: str, reads, writes, *, not_before: float = 0.0) -> None:
+    def place(self, layer: str, reads, writes, *, last: bool = False) -> None:
         """Ends the open step (of `layer`, reading and writing these arrays)
-        and places it on the timeline, not before `not_before`. Also for steps
-        that are not ops: the call's inputs arriving from DRAM, its outputs
-        leaving."""
+        and places it on the timeline (`last`: after every step so far).
+        Also for steps that are not ops: the call's inputs arriving from
+        DRAM, its outputs leaving."""
         events, busy = self.events, self.busy
         self.events = None
         self._depth = 0
@@ -461,14 +494,15 @@ class Tracer:
             spec = self._ns.get(kind)
             if spec is not None and n:
                 busy[spec[0]] = busy.get(spec[0], 0.0) + n * spec[1]
-        memory = self.memory
-        ready = not_before
-        for a in reads:
-            ready = max(ready, memory.ready_to_read(a))
-        for a in writes:
-            ready = max(ready, memory.ready_to_write(a))
         if not busy and not reads and not writes:
             return
+        # The same step with unlimited resources: the longest dependency chain.
+        chain = self.chain
+        chain_end = _ready(chain, reads, writes, self.chain_ns if last else 0.0) + max(busy.values(), default=0.0)
+        _commit(chain, reads, writes, chain_end)
+        self.chain_ns = max(self.chain_ns, chain_end)
+        memory = self.memory
+        ready = _ready(memory, reads, writes, self.end_ns if last else 0.0)
         resources = self.resources
         used = []
         for name, ns in busy.items():
@@ -491,12 +525,10 @@ class Tracer:
                 end, primary = max(end, start + ns), resource
         for r, ns in used:
             r.reserve(start, ns)
-        for a in reads:
-            memory.read(a, end)
-        for a in writes:
-            memory.write(a, end)
+        _commit(memory, reads, writes, end)
         if busy:
             self.steps.append((layer, primary, start, end, busy))
+        self._end_ns = max(self._end_ns, end)
 
     def _accesses(self, op, args, results) -> tuple[list, list]:
         """(arrays `op` read, arrays it wrote) in this execution."""
@@ -637,6 +669,7 @@ def measure(runner, inputs, *, stream: int = 3) -> Timeline:
     events.update(tracer.totals)
     bounds = resource_times(events, runner.hardware, [tracer.mvm_steps])
     bounding, bound = max(bounds.items(), key=lambda kv: kv[1])
+    chain = tracer.chain_ns
     layers, busy = tracer.layer_spans()
     steps = [(layer, resource, start, end) for layer, resource, start, end, _ in tracer.steps]
     ends = [warm]
@@ -644,4 +677,4 @@ def measure(runner, inputs, *, stream: int = 3) -> Timeline:
         runner(*inputs)
         ends.append(tracer.end_ns)
     interval = (ends[-1] - ends[0]) / (len(ends) - 1)
-    return Timeline(cold, warm, interval, bound, bounding, layers, busy, steps)
+    return Timeline(cold, warm, interval, bound, bounding, chain, layers, busy, steps)

@@ -34,10 +34,11 @@ def _arrays(inputs):
 
 
 def _check_bound(timeline) -> None:
-    """The makespan is never below the bound, nor below any resource class's
-    work; the interval of a stream (an estimate from its last calls, whose
+    """The makespan is never below the resource bound, the longest
+    dependency chain or any resource class's work; the interval of a stream (an estimate from its last calls, whose
     overlap with the calls before it is not counted) not by more than 1 %."""
     assert timeline.warm_makespan_ns >= timeline.bound_ns * (1 - 1e-9), timeline.summary()
+    assert timeline.warm_makespan_ns >= timeline.chain_ns * (1 - 1e-9), timeline.summary()
     assert timeline.interval_ns >= timeline.bound_ns * 0.99, timeline.summary()
     for cls, ns in timeline.busy_ns.items():
         if cls != "crossbars":  # (summed over all arrays, which run in parallel)

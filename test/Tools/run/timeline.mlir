@@ -7,11 +7,12 @@
 // layer b (array 1). Row t's a runs in [t, t+1] us, its b in [t+1, t+2] us:
 // the last b ends at 5 us, then the 32 B result leaves (32 ns): 5.032 us,
 // where one layer after the other would take 8 us. Bound: each array reads 4
-// times (4 us). A stream of calls: the next call's a waits for array 0 only,
+// times (4 us). The longest dependency chain is one row's a, b and the
+// result (2.032 us). A stream of calls: the next call's a waits for array 0 only,
 // so a call ends every 4 us. Cold: the two 1 B weight reads from DRAM come
 // first (the first a starts at 1 ns): 5.033 us.
 // RUN: imc-run %s --entry pipeline --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=PIPE
-// PIPE: timeline: a warm call takes 5.032 us on an idle chip (1.26x its bound 4.000 us, crossbars-bound), a cold call 5.033 us; calls in a stream end every 4.000 us
+// PIPE: timeline: a warm call takes 5.032 us on an idle chip (1.26x its resource bound 4.000 us, crossbars-bound; 2.48x its longest dependency chain 2.032 us), a cold call 5.033 us; calls in a stream end every 4.000 us
 // PIPE: layer_a {{ +}}0.000 {{ +}}4.000 {{ +}}4.000
 // PIPE: layer_b {{ +}}1.000 {{ +}}5.000 {{ +}}4.000
 func.func @pipeline() -> tensor<4x2xf32> {
@@ -38,11 +39,12 @@ func.func @pipeline() -> tensor<4x2xf32> {
 // for the result; bound 8 us (array 1), a call every 8 us. With b's weights
 // on arrays 1 and 2 (@duplicated), even rows use one copy and odd rows the
 // other: b runs in [1,3], [2,4], [3,5], [4,6] us: 6.032 us; bound 4 us
-// (arrays 0, 1 and 2 each read 4 us), a call every 4 us.
+// (arrays 0, 1 and 2 each read 4 us), a call every 4 us. Either way the
+// longest dependency chain is one row's a and b and the result (3.032 us).
 // RUN: imc-run %s --entry bottleneck --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=ONE
-// ONE: timeline: a warm call takes 9.032 us on an idle chip (1.13x its bound 8.000 us, crossbars-bound), a cold call 9.033 us; calls in a stream end every 8.000 us
+// ONE: timeline: a warm call takes 9.032 us on an idle chip (1.13x its resource bound 8.000 us, crossbars-bound; 2.98x its longest dependency chain 3.032 us), a cold call 9.033 us; calls in a stream end every 8.000 us
 // RUN: imc-run %s --entry duplicated --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=TWO
-// TWO: timeline: a warm call takes 6.032 us on an idle chip (1.51x its bound 4.000 us, crossbars-bound), a cold call 6.033 us; calls in a stream end every 4.000 us
+// TWO: timeline: a warm call takes 6.032 us on an idle chip (1.51x its resource bound 4.000 us, crossbars-bound; 1.99x its longest dependency chain 3.032 us), a cold call 6.033 us; calls in a stream end every 4.000 us
 func.func @bottleneck() -> tensor<4x2xf32> {
   %w = arith.constant dense<1.0> : tensor<2x2xf32>
   %x = arith.constant dense<1.0> : tensor<4x2xf32>
@@ -97,7 +99,7 @@ func.func @duplicated() -> tensor<4x2xf32> {
 // digital unit (5,000 ns), between the 400 B input arriving and the 400 B
 // result leaving (400 ns each): 5.800 us; bound 5 us (digital).
 // RUN: imc-run %s --entry digital --random-inputs --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=DIGITAL
-// DIGITAL: timeline: a warm call takes 5.800 us on an idle chip (1.16x its bound 5.000 us, digital-bound)
+// DIGITAL: timeline: a warm call takes 5.800 us on an idle chip (1.16x its resource bound 5.000 us, digital-bound; 1.00x its longest dependency chain 5.800 us)
 #id = affine_map<(d0, d1) -> (d0, d1)>
 func.func @digital(%x: tensor<1x100xf32>) -> tensor<1x100xf32> {
   %e = tensor.empty() : tensor<1x100xf32>
@@ -162,13 +164,15 @@ func.func @digital(%x: tensor<1x100xf32>) -> tensor<1x100xf32> {
 // A DMA-bound loop: four 256 B rows loaded into one scratchpad buffer,
 // incremented there (64 digital ops) and stored: each row's load waits for
 // the previous row's store to have read the buffer, so a row takes
-// 256 + 64 + 256 ns: 2.304 us against the DRAM bound of 8 x 256 ns.
+// 256 + 64 + 256 ns: 2.304 us against the DRAM bound of 8 x 256 ns; the
+// buffer makes the four rows one dependency chain (2.304 us).
 // RUN: imc-run %s --entry single_buffer --random-inputs --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=SINGLE
-// SINGLE: timeline: a warm call takes 2.304 us on an idle chip (1.12x its bound 2.048 us, dram-bound)
+// SINGLE: timeline: a warm call takes 2.304 us on an idle chip (1.12x its resource bound 2.048 us, dram-bound; 1.00x its longest dependency chain 2.304 us)
 // Double buffering: rows alternate between two buffers, so the next row's
-// load overlaps this row's add and the channel never waits: 2.048 us.
+// load overlaps this row's add and the channel never waits: 2.048 us; the
+// longest chain is two rows through one buffer (2 x 576 ns).
 // RUN: imc-run %s --entry double_buffer --random-inputs --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=DOUBLE
-// DOUBLE: timeline: a warm call takes 2.048 us on an idle chip (1.00x its bound 2.048 us, dram-bound)
+// DOUBLE: timeline: a warm call takes 2.048 us on an idle chip (1.00x its resource bound 2.048 us, dram-bound; 1.78x its longest dependency chain 1.152 us)
 func.func @single_buffer(%in: memref<4x64xf32>, %out: memref<4x64xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
