@@ -16,7 +16,6 @@ from torch_mlir import ir
 from imc.dialects.imc import is_spad
 from imc.ir_utils import (
     layer_name,
-    JOIN_ATTR,
     TRANSFER_ATTR,
     WEIGHT_ARG_ATTR,
     constant_source,
@@ -106,8 +105,12 @@ class _Counter:
             else:  # a stored tensor's DRAM part, else a model input/output or constant (host dtype)
                 kind = name + (".dram" if holds_stored_tensor(buf) else ".host")
             p = _Plan(self.runner.row_for(op), False, kind=kind)
-        elif name == "tensor.concat" and JOIN_ATTR in o.attributes:
-            p = _Plan(None, True)  # joins the parts of a stored tensor: no bytes move
+        elif name == "tensor.concat":
+            # Joins parts that were written where the whole lives (the column
+            # tiles of an MVM result, the row blocks of duplicated crossbars,
+            # a line buffer's kept and new rows, a stored tensor's parts):
+            # their producers counted the bytes, none move again.
+            p = _Plan(None, True)
         elif (
             name in _VIEWS
             or name.startswith("imc.")

@@ -36,6 +36,7 @@ import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
+from torch_mlir import ir
 
 __all__ = ["Tracer", "Timeline", "LayerSpan"]
 
@@ -59,14 +60,13 @@ VIEW_OPS = frozenset(
         "memref.expand_shape",
         "memref.cast",
         "memref.reinterpret_cast",
-        "bufferization.to_buffer",
         "imc.spad_alloc",
         "imc.spad_free",
         "cf.assert",
     }
 )
-# Ops that write operands in place (index of the first written operand, or a
-# function of the op for linalg ops on buffers).
+# Ops without results that write operands from this index on (and linalg ops
+# on buffers: their outs).
 _WRITES_OPERAND = {"memref.copy": 1, "bufferization.materialize_in_destination": 1}
 
 
@@ -563,8 +563,6 @@ class Tracer:
             o = op.ir.operation
             first = _WRITES_OPERAND.get(op.name)
             if first is None and op.name.startswith("linalg.") and not o.results:
-                from torch_mlir import ir
-
                 if "operandSegmentSizes" in o.attributes:
                     first = list(ir.DenseI32ArrayAttr(o.attributes["operandSegmentSizes"]))[0]
                 else:
