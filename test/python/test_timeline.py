@@ -4,6 +4,7 @@ and no timeline is ever shorter than the latency bound of its own events.
 Hand-computed timelines of small programs are in test/Tools/run/timeline.mlir."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,39 @@ def test_measure_needs_a_fresh_tracing_runner():
         measure(Runner(compiled.module, compiled.hardware), inputs)
     with pytest.raises(ValueError, match="stream"):
         measure(Runner(compiled.module, compiled.hardware, trace=True), inputs, stream=1)
+
+
+def _entries(path):
+    """(hardware file or None, entry) of each function the lit test runs with imc-run."""
+    text = path.read_text()
+    hw = TIMELINE_CHIP if "timeline.toml" in text else None
+    return [(hw, name) for name in sorted(set(re.findall(r"^func\.func @(\w+)\(", text, re.M)))]
+
+
+@pytest.mark.parametrize("path", sorted(RUN_TESTS.glob("*.mlir")), ids=lambda p: p.name)
+def test_the_run_tests_programs_are_never_below_their_bound(path):
+    """Every function of the imc-run lit tests that runs (the error cases
+    raise and are skipped) has a timeline at or above its bound."""
+    from torch_mlir import ir
+
+    from imc.context import make_context
+    from imc.interpreter import InterpreterError
+    from imc.ir_utils import find_function
+
+    context = make_context()
+    with context, ir.Location.unknown():
+        module = ir.Module.parse(path.read_text())
+        ran = 0
+        for hw_path, entry in _entries(path):
+            hw = Hardware.from_toml(hw_path.read_text()) if hw_path else Hardware.from_module(module.operation, default="default")
+            func = find_function(module, entry)
+            types = list(ir.FunctionType(ir.TypeAttr(func.attributes["function_type"]).value).inputs)
+            rng = np.random.default_rng(0)
+            inputs = [rng.standard_normal(list(ir.ShapedType(t).shape)).astype(np.float32) for t in types]
+            try:
+                timeline = measure(Runner(module, hw, entry=entry, trace=True), inputs)
+            except (InterpreterError, ValueError):
+                continue
+            _check_bound(timeline)
+            ran += 1
+    assert ran or path.name == "errors.mlir"
