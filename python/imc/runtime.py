@@ -214,7 +214,9 @@ class _Counter:
             "digital_ops": int(ops),
             "dram_read_bytes": dram,
             "spad_read_bytes": spad_read,
-            "spad_write_bytes": sum(_moved_bytes(spad, chip, r) for r in results),
+            "spad_write_bytes": sum(
+                _moved_bytes(spad, chip, r) for r in results if isinstance(r, np.ndarray) and r.ndim
+            ),  # (scalars, like index arithmetic, live in registers: as inputs above)
         }
         if p.static:
             p.events = tuple(events.items())
