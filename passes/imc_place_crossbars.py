@@ -54,7 +54,7 @@ class Reprogramming:
     exact: bool = True
 
 
-def reprogramming(module, views: dict | None = None) -> Reprogramming:
+def reprogramming(module, keys: "TileKeys | None" = None) -> Reprogramming:
     """Replays the `imc.program`s of the entry function in execution order
     (loops unrolled by their constant trip counts) on a model of the chip's
     crossbars, the interpreter's: a program writes its tile at its offset of
@@ -64,7 +64,7 @@ def reprogramming(module, views: dict | None = None) -> Reprogramming:
     is one tile).
     Returns the cells and events of the first and of every later call, so
     that a remark states what a run will count (`ImcPlaceCrossbars`).
-    `views` is a `_tile_key` memo to share (the pass computed it already).
+    `keys` are the tile keys to share (the pass computed them already).
     """
     from imc.ir_utils import find_entry
 
@@ -72,7 +72,7 @@ def reprogramming(module, views: dict | None = None) -> Reprogramming:
     state: dict[int, dict[tuple[int, int], tuple]] = {}
     exact = [True]
     tiles: dict = {}  # program op -> what `_program` reads of it (computed once, replayed per trip)
-    tiles[_VIEWS] = {} if views is None else views
+    tiles[_KEYS] = TileKeys() if keys is None else keys
     first = _replay(func.regions[0].blocks[0], state, exact, tiles)
     later = _replay(func.regions[0].blocks[0], state, exact, tiles)
     return Reprogramming(first[0], first[1], later[0], later[1], exact[0])
@@ -118,7 +118,7 @@ def _replay(block, state, exact, tiles) -> list[int]:
 def _program(op, state, cost, tiles) -> None:
     found = tiles.get(op)
     if found is None:
-        found = tiles[op] = _program_facts(op, tiles[_VIEWS])
+        found = tiles[op] = _program_facts(op, tiles[_KEYS])
     array, (rows, cols), offset, tile = found
     held = state.get(array, {}) if array >= 0 else {}
     if offset in held and held[offset][0] == tile:
@@ -136,13 +136,13 @@ def _program(op, state, cost, tiles) -> None:
         state[array] = kept
 
 
-_VIEWS = "views"
-"""The key of `_replay`'s `tiles` under which the `_tile_key` memo lives."""
+_KEYS = "keys"
+"""The key of `_replay`'s `tiles` under which its `TileKeys` live."""
 
 
-def _program_facts(op, views: dict) -> tuple:
+def _program_facts(op, keys: "TileKeys") -> tuple:
     """(array, (rows, cols), offset, tile) of an `imc.program`: what replaying it reads."""
-    tile = _tile_key(op, views) or (
+    tile = keys(op) or (
         op.operands[0], *(ir.IntegerAttr(op.attributes[k]).value for k in ("slice", "cell_bits", "weight_bits", "transpose"))
     )
     return ir.IntegerAttr(op.attributes["array"]).value, tile_shape(op), tuple(ir.DenseI64ArrayAttr(op.attributes["offset"])), tile
@@ -250,8 +250,8 @@ class ImcPlaceCrossbars(ImcPass):
         # Ops that program the same tile of the same weights (a layer whose
         # op appears twice, e.g. a line buffer's last-trip copy) share its
         # crossbar: the second finds the tile there and costs nothing.
-        views: dict = {}  # `_tile_key`'s memo, shared with `reprogramming`
-        copies = _same_tile_groups(programs, views)
+        keys = TileKeys()  # shared with `reprogramming`
+        copies = _same_tile_groups(programs, keys)
         all_programs, programs = programs, [p for p in programs if id(p) not in copies]
         shapes = [tile_shape(p) for p in programs]
         if self.pack:
@@ -308,7 +308,7 @@ class ImcPlaceCrossbars(ImcPass):
         # The figures come from replaying the placed program (loops and
         # duplicated layers included), as the interpreter will execute it.
         try:
-            cost = reprogramming(module, views)
+            cost = reprogramming(module, keys)
         except ValueError:  # no entry function (several and no @main, or a declaration): no call to replay
             cost = None
         about = "" if cost is None or cost.exact else "about "
@@ -325,14 +325,14 @@ class ImcPlaceCrossbars(ImcPass):
         state.remarks.insert(first_remark, state.remarks.pop())  # the placement first, then duplication
 
 
-def _same_tile_groups(programs, views: dict) -> dict:
+def _same_tile_groups(programs, keys: "TileKeys") -> dict:
     """id(program op) -> the first op that programs the same tile: the same
     slice of the same weight value (traced through `tensor.extract_slice`,
-    reshapes and transposes) with the same attributes (`views`: the
-    `_tile_key` memo)."""
+    reshapes and transposes) with the same attributes (`keys`: `_tile_key`
+    memoized)."""
     first, copies = {}, {}
     for op in programs:
-        key = _tile_key(op, views)
+        key = keys(op)
         if key is None:
             continue
         if key in first:
@@ -365,6 +365,22 @@ def _tile_key(op, views: dict | None = None):
 
 
 _UNSEEN = object()
+
+
+class TileKeys:
+    """`_tile_key` of program ops, computed once per op (and per weight view):
+    call it on an op. Valid while the ops' tile attributes and weight views
+    stay as they were (placement sets only `array` and `offset`)."""
+
+    def __init__(self):
+        self._ops: dict = {}
+        self._views: dict = {}
+
+    def __call__(self, op):
+        key = self._ops.get(op, _UNSEEN)
+        if key is _UNSEEN:
+            key = self._ops[op] = _tile_key(op, self._views)
+        return key
 
 
 def _weight_view(value):
