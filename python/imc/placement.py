@@ -165,12 +165,12 @@ def stage_program(func, hardware=None) -> StagedProgram:
                 dynamic.update(results)
     # 2. Raw stages: runs of compute ops with one layer name.
     raw: list[Stage] = []
-    loc_names: dict[str, str] = {}
+    loc_names: dict = {}  # location attribute (uniqued; printing one is slow) -> layer name
     for op, name in zip(ops, names):
         if name in _FREE_OPS or name in TENSOR_VIEW_OPS or dynamic.isdisjoint(results_of[op]):
             continue  # views, placeholders and constant computations are in no stage
         location = op.location
-        loc = str(location)
+        loc = location.attr
         lname = loc_names.get(loc)
         if lname is None:
             lname = loc_names[loc] = layer_name(location)
