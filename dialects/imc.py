@@ -211,7 +211,7 @@ def _signature(op) -> tuple | None:
         cls,
         declared,
         tuple(map(hash, map(_TYPE, o.operands))),
-        tuple(map(hash, map(_TYPE, o.results))),
+        tuple(map(hash, o.results.types)),
     )
 
 
