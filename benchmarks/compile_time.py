@@ -1,6 +1,6 @@
 """Compile time: stock Torch-MLIR import vs imc's whole compile, side by side.
 
-    python benchmarks/compile_time.py [--models resnet18,convnext_t] [--repeat N] [--skip-bert]
+    python benchmarks/compile_time.py [--models resnet18,convnext_t] [--repeat N] [--skip-bert] [--verify-cost]
 
 Prints, measured in one run, for ResNet-18 (224x224), MobileNetV2,
 ConvNeXt-T and EfficientNetV2-S (64x64 inputs; the last two from
@@ -11,6 +11,8 @@ verified IR, ready to run), their ratio and the target (<= 0.5), then imc's
 stages; and imc's time for BERT-base (`transformers.BertModel(BertConfig())`,
 sequence 128) when transformers is installed. With `--repeat N` each figure
 is the fastest of N runs (stock and imc alternate, so load hits both alike).
+`--verify-cost` also times imc's pass pipeline verified after every pass
+(the default) against verified once at the end.
 """
 
 import argparse
@@ -62,6 +64,26 @@ def measure(model, inputs, repeat: int):
     return stock, ours, compiled
 
 
+def verification_cost(model, inputs) -> tuple[float, float]:
+    """(s, s): imc's pass pipeline on the imported model, verified after every
+    pass (imc.compile's default) and verified once at the end, side by side."""
+    from imc.compiler import DEFAULT_PIPELINE
+    from imc.context import make_context
+    from imc.frontend import import_torch
+    from imc.hardware import Hardware
+    from imc.pipeline import run_pipeline
+
+    times = []
+    for verify_each in (True, False):
+        context = make_context()
+        with context:
+            module = import_torch(model, inputs, context=context)
+            t, _ = _time(lambda: run_pipeline(module, DEFAULT_PIPELINE, hardware=Hardware.resolve("default"), verify_each=verify_each))
+        times.append(t)
+        del module, context
+    return times[0], times[1]
+
+
 def _stages(compiled, total: float) -> str:
     stages = dict(compiled.timings)
     stages["prepare"] = max(0.0, total - sum(stages.values()))  # CompiledModel's interpreter check
@@ -73,6 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=None, help="comma-separated subset of: resnet18, mobilenet_v2, convnext_t, efficientnet_v2_s")
     p.add_argument("--repeat", type=int, default=1, help="runs per figure; the fastest counts (default 1)")
     p.add_argument("--skip-bert", action="store_true")
+    p.add_argument("--verify-cost", action="store_true", help="also time the pass pipeline verified after every pass vs once")
     args = p.parse_args(argv)
 
     import imc
@@ -103,6 +126,12 @@ def main(argv=None) -> int:
         del compiled
     print("imc stages:")
     print("\n".join(stages))
+    if args.verify_cost:
+        print(f"{'passes, verified:':<24} {'after each (s)':>17} {'once (s)':>16} {'ratio':>7}")
+        for name in names:
+            label, make_model, make_inputs = archs[name]
+            each, once = verification_cost(make_model(), make_inputs())
+            print(f"{label:<24} {each:>17.2f} {once:>16.2f} {each / once:>7.2f}", flush=True)
 
     if not args.skip_bert:
         try:
