@@ -45,6 +45,7 @@ __all__ = [
     "stored_element_bytes",
     "stored_bytes",
     "shaped_bytes",
+    "build",
 ]
 
 SPAD_SPACE = 1
@@ -210,7 +211,7 @@ def _signature(op) -> tuple | None:
         cls,
         declared,
         tuple(map(hash, map(_TYPE, o.operands))),
-        tuple(map(hash, map(_TYPE, o.results))),
+        tuple(map(hash, o.results.types)),
     )
 
 
@@ -862,6 +863,23 @@ class DmaOp(Imc.Operation, name="dma"):
         if list(spad.shape) != window["sizes"]:
             return _fail(self, f"scratchpad buffer shape {list(spad.shape)} does not match sizes {window['sizes']}")
         return True
+
+
+# ---------------------------------------------------------------------------
+# Building many ops
+# ---------------------------------------------------------------------------
+
+
+def build(op_class, operands: list, attributes: dict, results: list, *, loc=None) -> ir.Operation:
+    """An `op_class` op at the current insertion point: what its generated
+    constructor builds, without binding that constructor's Python signature
+    (a tenth of the time, for passes that build thousands of ops).
+
+    `attributes` must hold every declared attribute, defaults included (none
+    is filled in); `operands` is the flat operand list (no segment sizes:
+    imc ops have at most one variadic group). The verifier checks the op.
+    """
+    return ir.Operation.create(op_class.OPERATION_NAME, results=results, operands=operands, attributes=attributes, loc=loc)
 
 
 # ---------------------------------------------------------------------------

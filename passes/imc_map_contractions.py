@@ -11,7 +11,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import tensor
 from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
 
-from imc.dialects.imc import ContractOp, Im2colOp
+from imc.dialects.imc import ContractOp, Im2colOp, build
 from imc.ir_utils import (
     add,
     bool_attr,
@@ -52,8 +52,8 @@ class _Mapper:
         n = _shape(w)[0] if transpose_weight else _shape(w)[1]
         xt = ir.RankedTensorType(x.type)
         result = tensor_type(list(xt.shape[:-1]) + [n], xt.element_type)
-        op = ContractOp(x, w, ir.StringAttr.get(kind), bool_attr(transpose_weight), result, loc=loc)
-        return op.result
+        attributes = {"kind": ir.StringAttr.get(kind), "transpose_weight": bool_attr(transpose_weight)}
+        return build(ContractOp, [x, w], attributes, [result], loc=loc).result
 
     def finish(self, op, rewriter, value, init) -> None:
         """Adds the contraction's initial value (a bias) unless it is zero."""
@@ -158,7 +158,8 @@ class _Mapper:
         for s in out_spatial:
             rows *= s
         cols_t = tensor_type([rows, xt.shape[1] * _prod(kernel)], xt.element_type)
-        cols = Im2colOp(x, i64_array(kernel), i64_array(strides), i64_array(dilations), cols_t, loc=loc).result
+        attributes = {"kernel": i64_array(kernel), "strides": i64_array(strides), "dilations": i64_array(dilations)}
+        cols = build(Im2colOp, [x], attributes, [cols_t], loc=loc).result
         return self.contract(cols, w_rows, transpose_weight=True, kind=kind, loc=loc)
 
     def conv(self, op, rewriter):

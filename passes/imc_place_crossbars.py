@@ -54,7 +54,7 @@ class Reprogramming:
     exact: bool = True
 
 
-def reprogramming(module) -> Reprogramming:
+def reprogramming(module, keys: "TileKeys | None" = None) -> Reprogramming:
     """Replays the `imc.program`s of the entry function in execution order
     (loops unrolled by their constant trip counts) on a model of the chip's
     crossbars, the interpreter's: a program writes its tile at its offset of
@@ -64,13 +64,15 @@ def reprogramming(module) -> Reprogramming:
     is one tile).
     Returns the cells and events of the first and of every later call, so
     that a remark states what a run will count (`ImcPlaceCrossbars`).
+    `keys` are the tile keys to share (the pass computed them already).
     """
     from imc.ir_utils import find_entry
 
     func = find_entry(module)
     state: dict[int, dict[tuple[int, int], tuple]] = {}
     exact = [True]
-    tiles: dict = {}  # program op -> its tile (computed once, replayed per trip)
+    tiles: dict = {}  # program op -> what `_program` reads of it (computed once, replayed per trip)
+    tiles[_KEYS] = TileKeys() if keys is None else keys
     first = _replay(func.regions[0].blocks[0], state, exact, tiles)
     later = _replay(func.regions[0].blocks[0], state, exact, tiles)
     return Reprogramming(first[0], first[1], later[0], later[1], exact[0])
@@ -114,14 +116,10 @@ def _replay(block, state, exact, tiles) -> list[int]:
 
 
 def _program(op, state, cost, tiles) -> None:
-    array = ir.IntegerAttr(op.attributes["array"]).value
-    rows, cols = tile_shape(op)
-    offset = tuple(ir.DenseI64ArrayAttr(op.attributes["offset"]))
-    tile = tiles.get(op)
-    if tile is None:
-        tile = tiles[op] = _tile_key(op) or (
-            op.operands[0], *(ir.IntegerAttr(op.attributes[k]).value for k in ("slice", "cell_bits", "weight_bits", "transpose"))
-        )
+    found = tiles.get(op)
+    if found is None:
+        found = tiles[op] = _program_facts(op, tiles[_KEYS])
+    array, (rows, cols), offset, tile = found
     held = state.get(array, {}) if array >= 0 else {}
     if offset in held and held[offset][0] == tile:
         return
@@ -136,6 +134,18 @@ def _program(op, state, cost, tiles) -> None:
         kept = {k: t for k, t in held.items() if not overlaps(*k, *t[1])}
         kept[offset] = (tile, (rows, cols))
         state[array] = kept
+
+
+_KEYS = "keys"
+"""The key of `_replay`'s `tiles` under which its `TileKeys` live."""
+
+
+def _program_facts(op, keys: "TileKeys") -> tuple:
+    """(array, (rows, cols), offset, tile) of an `imc.program`: what replaying it reads."""
+    tile = keys(op) or (
+        op.operands[0], *(ir.IntegerAttr(op.attributes[k]).value for k in ("slice", "cell_bits", "weight_bits", "transpose"))
+    )
+    return ir.IntegerAttr(op.attributes["array"]).value, tile_shape(op), tuple(ir.DenseI64ArrayAttr(op.attributes["offset"])), tile
 
 
 def _snapshot(state) -> dict:
@@ -240,7 +250,8 @@ class ImcPlaceCrossbars(ImcPass):
         # Ops that program the same tile of the same weights (a layer whose
         # op appears twice, e.g. a line buffer's last-trip copy) share its
         # crossbar: the second finds the tile there and costs nothing.
-        copies = _same_tile_groups(programs)
+        keys = TileKeys()  # shared with `reprogramming`
+        copies = _same_tile_groups(programs, keys)
         all_programs, programs = programs, [p for p in programs if id(p) not in copies]
         shapes = [tile_shape(p) for p in programs]
         if self.pack:
@@ -297,7 +308,7 @@ class ImcPlaceCrossbars(ImcPass):
         # The figures come from replaying the placed program (loops and
         # duplicated layers included), as the interpreter will execute it.
         try:
-            cost = reprogramming(module)
+            cost = reprogramming(module, keys)
         except ValueError:  # no entry function (several and no @main, or a declaration): no call to replay
             cost = None
         about = "" if cost is None or cost.exact else "about "
@@ -314,13 +325,14 @@ class ImcPlaceCrossbars(ImcPass):
         state.remarks.insert(first_remark, state.remarks.pop())  # the placement first, then duplication
 
 
-def _same_tile_groups(programs) -> dict:
+def _same_tile_groups(programs, keys: "TileKeys") -> dict:
     """id(program op) -> the first op that programs the same tile: the same
     slice of the same weight value (traced through `tensor.extract_slice`,
-    reshapes and transposes) with the same attributes."""
+    reshapes and transposes) with the same attributes (`keys`: `_tile_key`
+    memoized)."""
     first, copies = {}, {}
     for op in programs:
-        key = _tile_key(op)
+        key = keys(op)
         if key is None:
             continue
         if key in first:
@@ -331,22 +343,61 @@ def _same_tile_groups(programs) -> dict:
 
 
 _TILE_VIEWS = ("tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape", "linalg.transpose")
+_TILE_ATTRS = ("slice", "transpose", "cell_bits", "weight_bits")
 
 
-def _tile_key(op):
-    """A hashable description of the tile `op` programs, or None."""
-    steps = [tuple((k, str(op.attributes[k])) for k in ("slice", "transpose", "cell_bits", "weight_bits"))]
+def _tile_key(op, views: dict | None = None):
+    """A hashable description of the tile `op` programs, or None: its
+    attributes that select the tile and `_weight_view` of its operand
+    (memoized in `views`, value -> view, when given). Attributes stand for
+    themselves: uniqued, equal exactly when they print alike."""
     value = op.operands[0]
+    view = views.get(value, _UNSEEN) if views is not None else _UNSEEN
+    if view is _UNSEEN:
+        view = _weight_view(value)
+        if views is not None:
+            views[value] = view
+    if view is None:
+        return None  # computed weights: no identity to share
+    attributes = op.attributes
+    root, steps = view
+    return root, (tuple((k, attributes[k]) for k in _TILE_ATTRS), *steps)
+
+
+_UNSEEN = object()
+
+
+class TileKeys:
+    """`_tile_key` of program ops, computed once per op (and per weight view):
+    call it on an op. Valid while the ops' tile attributes and weight views
+    stay as they were (placement sets only `array` and `offset`)."""
+
+    def __init__(self):
+        self._ops: dict = {}
+        self._views: dict = {}
+
+    def __call__(self, op):
+        key = self._ops.get(op, _UNSEEN)
+        if key is _UNSEEN:
+            key = self._ops[op] = _tile_key(op, self._views)
+        return key
+
+
+def _weight_view(value):
+    """(weight value, the view ops from it to `value` as (name, attributes)),
+    the weight a constant or a block argument; None for computed data."""
+    steps = []
     while not isinstance(value.owner, ir.Block):
         src = value.owner.operation
         if src.name not in _TILE_VIEWS or len(src.operands) > 2 or (
             src.name == "tensor.extract_slice" and len(src.operands) != 1
         ):
             break
-        steps.append((src.name, tuple((k, str(src.attributes[k])) for k in sorted(src.attributes))))
+        attributes = src.attributes
+        steps.append((src.name, tuple((k, attributes[k]) for k in sorted(attributes))))
         value = src.operands[0]
     if not isinstance(value.owner, ir.Block) and value.owner.operation.name != "arith.constant":
-        return None  # computed weights: no identity to share
+        return None
     return value, tuple(steps)
 
 

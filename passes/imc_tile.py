@@ -7,7 +7,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import tensor
 from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
 
-from imc.dialects.imc import BIT_RANGES, XBAR_DIM_RANGE, AccumulateOp, ContractOp, MvmOp, ProgramOp, XbarType
+from imc.dialects.imc import BIT_RANGES, XBAR_DIM_RANGE, AccumulateOp, ContractOp, MvmOp, ProgramOp, XbarType, build
 from imc.ir_utils import bool_attr, collapse, expand, extract_slice, i64_array, i64_attr, tensor_type
 from imc.pass_base import ImcPass
 
@@ -68,13 +68,16 @@ class ImcTile(ImcPass):
             if p[key] <= 0:
                 state.error(module, f"option {key.replace('_', '-')} = {p[key]} must be positive")
                 return
+        with module.context:
+            attrs = _TileAttrs(p)
         patterns = RewritePatternSet()
-        patterns.add(ContractOp, lambda op, rewriter: self.tile_contract(op, rewriter, p))
+        patterns.add(ContractOp, lambda op, rewriter: self.tile_contract(op, rewriter, p, attrs))
         walk_and_apply_patterns(module, patterns.freeze())
 
-    def tile_contract(self, op, rewriter, p: dict):
+    def tile_contract(self, op, rewriter, p: dict, attrs: "_TileAttrs"):
         """imc.contract(x, W) -> programs + MVMs + accumulate per column tile, concat
-        (`p`: the options resolved against the hardware)."""
+        (`p`: the options resolved against the hardware; `attrs`: the run's
+        shared attributes)."""
         x, w = op.input, op.weight
         transposed = bool(ir.IntegerAttr(op.transpose_weight).value)
         xt = ir.RankedTensorType(x.type)
@@ -83,8 +86,6 @@ class ImcTile(ImcPass):
         lead = list(xt.shape[:-1])
         m = math.prod(lead)
         et = xt.element_type
-        slices = -(-p["weight_bits"] // p["cell_bits"])
-        xbar_t = XbarType.of(p["rows"], p["cols"])
         loc = op.location
         with ir.InsertionPoint(op), loc:
             if not lead:
@@ -97,40 +98,63 @@ class ImcTile(ImcPass):
             inputs = [extract_slice(x2, [0, r0], [m, rn], loc=loc) for r0, rn in row_tiles]
             col_tiles = []
             for c0, cn in tile_ranges(n, p["cols"]):
-                partials, shifts = [], []
+                out_t = tensor_type([m, cn], et)
+                partials = []
                 for (r0, rn), xin in zip(row_tiles, inputs):
                     if transposed:
                         tile = extract_slice(w, [c0, r0], [cn, rn], loc=loc)
                     else:
                         tile = extract_slice(w, [r0, c0], [rn, cn], loc=loc)
-                    for s in range(slices):
-                        xb = ProgramOp(
-                            tile,
-                            i64_attr(p["cell_bits"]),
-                            i64_attr(p["weight_bits"]),
-                            i64_attr(s),
-                            bool_attr(transposed),
-                            i64_attr(-1),
-                            i64_array([0, 0]),
-                            xbar_t,
-                            loc=loc,
-                        ).xbar
-                        partial = MvmOp(
-                            xb,
-                            xin,
-                            i64_attr(p["dac_bits"]),
-                            i64_attr(p["adc_bits"]),
-                            i64_attr(p["input_bits"]),
-                            tensor_type([m, cn], et),
-                            loc=loc,
-                        ).result
-                        partials.append(partial)
-                        shifts.append(s * p["cell_bits"])
-                acc = AccumulateOp(partials, i64_array(shifts), tensor_type([m, cn], et), loc=loc).result
-                col_tiles.append(acc)
+                    partials += _program_and_multiply(tile, xin, out_t, transposed, attrs, loc)
+                col_tiles.append(build(AccumulateOp, partials, {"shifts": attrs.shifts(len(row_tiles))}, [out_t], loc=loc).result)
             y = col_tiles[0] if len(col_tiles) == 1 else tensor.concat(tensor_type([m, n], et), 1, col_tiles, loc=loc)
             if not lead:
                 y = collapse(y, [[0, 1]], loc=loc)
             elif len(lead) != 1:
                 y = expand(y, lead + [n], [list(range(len(lead))), [len(lead)]], loc=loc)
         rewriter.replace_op(op, [y])
+
+
+def _program_and_multiply(tile, xin, out_t, transposed: bool, attrs: "_TileAttrs", loc) -> list:
+    """Per bit slice of `tile`: an `imc.program` of it and an `imc.mvm` of
+    `xin` on it (result type `out_t`), at the current insertion point, in
+    slice order; returns the MVM results."""
+    partials = []
+    for s in range(attrs.slices):
+        xb = build(ProgramOp, [tile], attrs.program[(s, transposed)], [attrs.xbar_type], loc=loc).result
+        partials.append(build(MvmOp, [xb, xin], attrs.mvm, [out_t], loc=loc).result)
+    return partials
+
+
+class _TileAttrs:
+    """The attributes one run of `imc-tile` gives its programs, MVMs and
+    accumulates, each built once (`p`: the resolved options)."""
+
+    def __init__(self, p: dict):
+        self.slices = -(-p["weight_bits"] // p["cell_bits"])
+        self.cell_bits = p["cell_bits"]
+        self.xbar_type = XbarType.of(p["rows"], p["cols"])
+        common = {
+            "cell_bits": i64_attr(p["cell_bits"]),
+            "weight_bits": i64_attr(p["weight_bits"]),
+            "array": i64_attr(-1),
+            "offset": i64_array([0, 0]),
+        }
+        self.program = {
+            (s, t): {**common, "slice": i64_attr(s), "transpose": bool_attr(t)} for s in range(self.slices) for t in (False, True)
+        }
+        self.mvm = {
+            "dac_bits": i64_attr(p["dac_bits"]),
+            "adc_bits": i64_attr(p["adc_bits"]),
+            "input_bits": i64_attr(p["input_bits"]),
+            "adc_full_scale": ir.FloatAttr.get_f32(0.0),
+        }
+        self._shifts: dict[int, ir.Attribute] = {}
+
+    def shifts(self, row_tiles: int) -> ir.Attribute:
+        """The accumulate's shifts over `row_tiles` row tiles of all slices:
+        slice s shifts by s * cell_bits."""
+        found = self._shifts.get(row_tiles)
+        if found is None:
+            found = self._shifts[row_tiles] = i64_array([s * self.cell_bits for _ in range(row_tiles) for s in range(self.slices)])
+        return found

@@ -136,45 +136,55 @@ def stage_program(func, hardware=None) -> StagedProgram:
     """
     block = func.regions[0].blocks[0]
     ops = [v.operation for v in block.operations]
+    names = [op.name for op in ops]
+    # What the walks below read of each op, read once (each read through the
+    # bindings builds new Python objects): results and operands of the ops
+    # that are not free, and all their reads (nested regions included).
+    results_of: dict = {}
+    operands_of: dict = {}
     # 1. Roots: which compute op produced the data a value holds. Values
     # computed from constants alone (fills, broadcast biases) are constants:
     # recomputed or read from the constant store, never stored.
     root: dict = {}  # ir.Value -> ir.Value (a compute-op result) or None
     dynamic = {a for a in block.arguments if not is_weight(a)}  # values that depend on the inputs
     reads: dict = {}  # compute op -> the values it and its regions read (one walk)
-    for op in ops:
-        if op.name in TENSOR_VIEW_OPS:
-            root[op.results[0]] = root.get(op.operands[0])
-            if op.operands[0] in dynamic:
-                dynamic.add(op.results[0])
-        elif op.name not in _FREE_OPS:
-            reads[op] = list(_operands_including_nested(op))
-            depends = any(v in dynamic for v in reads[op])
-            for r in op.results:
+    for op, name in zip(ops, names):
+        if name in TENSOR_VIEW_OPS:
+            source, result = op.operands[0], op.results[0]
+            root[result] = root.get(source)
+            if source in dynamic:
+                dynamic.add(result)
+        elif name not in _FREE_OPS:
+            operands = operands_of[op] = list(op.operands)
+            reads[op] = list(_operands_including_nested(op)) if len(op.regions) else operands
+            depends = not dynamic.isdisjoint(reads[op])
+            results = results_of[op] = list(op.results)
+            for r in results:
                 root[r] = r if depends else None
-                if depends:
-                    dynamic.add(r)
+            if depends:
+                dynamic.update(results)
     # 2. Raw stages: runs of compute ops with one layer name.
     raw: list[Stage] = []
-    loc_names: dict[str, str] = {}
-    for op in ops:
-        if op.name in _FREE_OPS or op.name in TENSOR_VIEW_OPS or not any(r in dynamic for r in op.results):
+    loc_names: dict = {}  # location attribute (uniqued; printing one is slow) -> layer name
+    for op, name in zip(ops, names):
+        if name in _FREE_OPS or name in TENSOR_VIEW_OPS or dynamic.isdisjoint(results_of[op]):
             continue  # views, placeholders and constant computations are in no stage
-        loc = str(op.location)
+        location = op.location
+        loc = location.attr
         lname = loc_names.get(loc)
         if lname is None:
-            lname = loc_names[loc] = layer_name(op.location)
+            lname = loc_names[loc] = layer_name(location)
         if not raw or raw[-1].layer != lname:
-            raw.append(Stage(len(raw), lname, location=op.location))
+            raw.append(Stage(len(raw), lname, location=location))
         raw[-1].ops.append(op)
         raw[-1].elementwise &= is_elementwise(op)
     produced: dict[int, set] = {}  # id(stage) -> results of its ops
     for st in raw:
-        produced[id(st)] = {r for op in st.ops for r in op.results}
+        produced[id(st)] = {r for op in st.ops for r in results_of[op]}
 
     def feeds(a: Stage, b: Stage) -> bool:
         made = produced[id(a)]
-        return any(root.get(v) in made for op in b.ops for v in op.operands)
+        return any(root.get(v) in made for op in b.ops for v in operands_of[op])
 
     # 3. Fuse elementwise stages with the neighbour they exchange data with,
     # and runs of one layer split only by a fused elementwise op.
@@ -198,12 +208,12 @@ def stage_program(func, hardware=None) -> StagedProgram:
     producer: dict = {}
     for st in stages:
         for op in st.ops:
-            for r in op.results:
+            for r in results_of[op]:
                 producer[r] = st.index
     consumers: dict = {}
     outputs = set()
-    for op in ops:
-        if op.name == "func.return":
+    for op, name in zip(ops, names):
+        if name == "func.return":
             for v in op.operands:
                 r = root.get(v)
                 if r is not None:

@@ -228,16 +228,24 @@ class CompiledOp:
       result_types: the MLIR result types.
     """
 
-    __slots__ = ("name", "ir", "regions", "static", "result_types", "_loc", "hooked")
+    __slots__ = ("name", "ir", "regions", "static", "_result_types", "_loc", "hooked")
 
     def __init__(self, name: str, op, regions: list["CompiledRegion"]):
         self.name = name
         self.ir = op
         self.regions = regions
         self.static = None
-        self.result_types = [r.type for r in op.results]
+        self._result_types = None
         self._loc = None
         self.hooked = None  # whether hooks want its executions (asked once)
+
+    @property
+    def result_types(self) -> list:
+        """The MLIR result types, read on first use (most ops of a large
+        program are fused or replayed and never ask)."""
+        if self._result_types is None:
+            self._result_types = [r.type for r in self.ir.results]
+        return self._result_types
 
     @property
     def location(self) -> str:

@@ -1353,6 +1353,15 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
             return i
         return None
 
+    weight_constant: dict[int, bool] = {}  # a program's weight slot -> a view of a constant? (bit slices share it)
+
+    def weight_is_constant(p) -> bool:
+        slot = steps[p][2][0]
+        found = weight_constant.get(slot)
+        if found is None:
+            found = weight_constant[slot] = constant_source(steps[p][1].ir.operands[0], _CHAIN_OPS) is not None
+        return found
+
     groups: dict[int, list] = {}
     for i, (_, op, ins, outs) in enumerate(steps):
         if op.name != "imc.accumulate" or len(outs) != 1:
@@ -1422,7 +1431,7 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
         # Optional members before the first core op widen the span the fused
         # step moves across; if that span is unsafe, keep them as plain steps.
         program_idx = {p for _, mvms in accs for _, p, _, _, _ in mvms}
-        programs_const = all(constant_source(steps[p][1].ir.operands[0], _CHAIN_OPS) is not None for p in program_idx)
+        programs_const = all(weight_is_constant(p) for p in program_idx)
         for allowed in (candidates - removed, {j for j in candidates - removed if j > min(core)}):
             trial = set(core)
             for j in sorted(allowed, reverse=True):
