@@ -161,11 +161,25 @@ class SqueezeExcitation(nn.Module):
         return s * x
 
 
-class MBConv(nn.Module):
+class _Residual(nn.Module):
+    """`layers`, with the input added back (through stochastic depth) when the
+    shape is kept (EfficientNet's blocks)."""
+
+    def __init__(self, layers: list[nn.Module], cin: int, cout: int, stride: int, drop: float) -> None:
+        super().__init__()
+        self.block = nn.Sequential(*layers)
+        self.use_res_connect = stride == 1 and cin == cout
+        self.stochastic_depth = StochasticDepth(drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        return x + self.stochastic_depth(y) if self.use_res_connect else y
+
+
+class MBConv(_Residual):
     """Expand 1x1 -> depthwise kxk -> squeeze-excitation -> project 1x1 (EfficientNet's block)."""
 
     def __init__(self, cin: int, cout: int, expand: int, k: int, stride: int, drop: float) -> None:
-        super().__init__()
         hidden = cin * expand
         layers: list[nn.Module] = []
         if hidden != cin:
@@ -175,32 +189,19 @@ class MBConv(nn.Module):
             SqueezeExcitation(hidden, max(1, cin // 4)),
             _conv_bn(hidden, cout, 1, act=False),
         ]
-        self.block = nn.Sequential(*layers)
-        self.use_res_connect = stride == 1 and cin == cout
-        self.stochastic_depth = StochasticDepth(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return x + self.stochastic_depth(y) if self.use_res_connect else y
+        super().__init__(layers, cin, cout, stride, drop)
 
 
-class FusedMBConv(nn.Module):
+class FusedMBConv(_Residual):
     """Expand kxk (fused expand + depthwise) -> project 1x1, no squeeze-excitation (EfficientNetV2)."""
 
     def __init__(self, cin: int, cout: int, expand: int, k: int, stride: int, drop: float) -> None:
-        super().__init__()
         hidden = cin * expand
         if hidden != cin:
             layers = [_conv_bn(cin, hidden, k, stride), _conv_bn(hidden, cout, 1, act=False)]
         else:
             layers = [_conv_bn(cin, cout, k, stride)]
-        self.block = nn.Sequential(*layers)
-        self.use_res_connect = stride == 1 and cin == cout
-        self.stochastic_depth = StochasticDepth(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return x + self.stochastic_depth(y) if self.use_res_connect else y
+        super().__init__(layers, cin, cout, stride, drop)
 
 
 _V2_S = (
