@@ -226,6 +226,8 @@ MODES = {
     "quantized": ("quantized", {}),
     "noisy": ("noisy", dict(program_noise=0.02, read_noise=0.03)),
     "noisy-read-only": ("noisy", dict(program_noise=0.0, read_noise=0.03)),
+    # read noise drawn ahead by the worker thread (`_ReadNoiseDraws`) from the first normal on
+    "noisy-threaded-draws": ("noisy", dict(program_noise=0.02, read_noise=0.03)),
 }
 
 
@@ -259,9 +261,14 @@ def test_fused_converting_path_matches_op_by_op(name, mode, multiplexed, monkeyp
     """Warm calls of fused contractions in `quantized` / `noisy` (all tiles,
     slices and cycles of a row tile as one stack, read noise drawn per stack)
     give the op-by-op run's outputs bit for bit, the same read-noise draws for
-    the same seed, and the same counters. With time-multiplexed crossbars and
+    the same seed (also when a worker thread draws them ahead), and the same
+    counters. With time-multiplexed crossbars and
     programming noise every call reprograms (fresh noise): the ops run."""
     precision, noise = MODES[mode]
+    if mode == "noisy-threaded-draws":
+        from imc.interpreter import imc as interp_imc
+
+        monkeypatch.setattr(interp_imc, "_THREADED_DRAWS", 1)
     factory, shape, overrides = CASES[name]
     torch.manual_seed(hash(name) % 1000)
     model, x = factory().eval(), torch.randn(*shape)

@@ -29,6 +29,8 @@ Conventions (docs/interpreter.md has the full text):
 
 import dataclasses
 import math
+import queue
+import threading
 
 import numpy as np
 from torch_mlir import ir
@@ -466,29 +468,98 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarr
     return out
 
 
-def _add_read_noise(rng, partial: np.ndarray, std: np.ndarray, work=None) -> None:
-    """partial[..., c, b, :] += N(0, 1) * std[c, b], with float32 standard normals
-    drawn in one call in (tile, cycle, row, column) order, for the cycles whose
-    std is not zero everywhere (a cycle without a non-zero digit gets no noise).
+def _read_noise_cycles(std: np.ndarray) -> np.ndarray:
+    """The cycles whose read-noise std (C x batch x 1) is not zero everywhere:
+    the ones that get draws (a cycle without a non-zero digit gets none)."""
+    return np.flatnonzero(std.reshape(std.shape[0], -1).any(axis=1))
 
-    For a stack of tiles (nm x C x batch x cols) the draw is the
-    concatenation of the draws of one call per tile, in stack order (a
-    generator's stream does not depend on how it is cut into calls).
-    `work` (optional, a `_Workspace`) lends the buffer of the draw."""
-    active = np.flatnonzero(std.reshape(std.shape[0], -1).any(axis=1))
-    if active.size == 0:
-        return
-    shape = partial.shape[:-3] + (active.size,) + partial.shape[-2:]
-    if work is not None:
-        z = rng.standard_normal(out=work.get("noise", shape), dtype=np.float32)
-    else:
-        z = rng.standard_normal(shape, dtype=np.float32)
+
+def _add_drawn_noise(partial: np.ndarray, std: np.ndarray, active: np.ndarray, z: np.ndarray) -> None:
+    """partial[..., c, b, :] += z[..., i, b, :] * std[c, b] for the i-th cycle c
+    of `active`; `z` (standard normals, ... x len(active) x batch x cols) is
+    scaled in place."""
     if active.size == partial.shape[-3]:
         z *= std
         partial += z
     else:
+        if active[-1] - active[0] + 1 == active.size:  # a range of cycles: a view, no gather
+            active = slice(active[0], active[-1] + 1)
         z *= std[active]
         partial[..., active, :, :] += z
+
+
+def _add_read_noise(rng, partial: np.ndarray, std: np.ndarray) -> None:
+    """partial[c, b, :] += N(0, 1) * std[c, b], with float32 standard normals
+    drawn in one call in (cycle, row, column) order, for the cycles of
+    `_read_noise_cycles`."""
+    active = _read_noise_cycles(std)
+    if active.size:
+        z = rng.standard_normal((active.size,) + partial.shape[-2:], dtype=np.float32)
+        _add_drawn_noise(partial, std, active, z)
+
+
+_THREADED_DRAWS = 1 << 20  # normals per fused call from which a worker thread draws ahead
+
+
+class _ReadNoiseDraws:
+    """The standard normals of a sequence of draws of `shapes` (float32), one
+    after the other from `rng`: the values of drawing each in turn.
+
+    From `_THREADED_DRAWS` normals on, a worker thread draws them ahead into
+    two alternating buffers (NumPy's generators release the GIL while they
+    fill an array), so that one draw overlaps the arithmetic on the previous
+    one; `rng` must not be used by anyone else until `close`. `next()` returns
+    the next draw, valid until the following `next()`."""
+
+    def __init__(self, rng, shapes: list, work: _Workspace):
+        self.rng, self.shapes = rng, shapes
+        n = max(math.prod(s) for s in shapes)
+        self.buffers = [work.get("noise0", (n,)), work.get("noise1", (n,))]
+        self.taken = 0
+        self.thread = None
+        if sum(math.prod(s) for s in shapes) >= _THREADED_DRAWS:
+            # `released` gets a token each time the caller is done with a draw
+            # (at its next `next()`): draw k may then reuse draw k - 2's buffer.
+            self.released, self.drawn = queue.SimpleQueue(), queue.SimpleQueue()
+            self.cancelled = False
+            self.thread = threading.Thread(target=self._draw_ahead, daemon=True)
+            self.thread.start()
+
+    def _draw(self, k: int) -> np.ndarray:
+        shape = self.shapes[k]
+        z = self.buffers[k % 2][: math.prod(shape)].reshape(shape)
+        return self.rng.standard_normal(out=z, dtype=np.float32)
+
+    def _draw_ahead(self):
+        try:
+            for k in range(len(self.shapes)):
+                if k >= 2:
+                    self.released.get()
+                if self.cancelled:
+                    return
+                self.drawn.put(self._draw(k))
+        except BaseException as e:  # raised by the caller's next()
+            self.drawn.put(e)
+
+    def next(self) -> np.ndarray:
+        k = self.taken
+        self.taken += 1
+        if self.thread is None:
+            return self._draw(k)
+        if k >= 1:
+            self.released.put(None)  # done with draw k - 1
+        z = self.drawn.get()
+        if isinstance(z, BaseException):
+            raise z
+        return z
+
+    def close(self) -> None:
+        """Stops the worker (draws not yet taken are abandoned)."""
+        if self.thread is not None:
+            self.cancelled = True
+            self.released.put(None)
+            self.thread.join()
+            self.thread = None
 
 
 def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
@@ -967,7 +1038,13 @@ def count_dma(ex, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None
 #     crossbar conductances and the accumulate shifts: in `ideal` slice 0
 #     holds the float tile and higher slices zeros), plus the
 #     counters the MVMs/accumulates/im2col would add (precomputed per shape).
-# `quantized` and `noisy` always take the slow path.
+# `quantized` and `noisy` take a fast path too (`fast_converted`): validated
+# by a slow run like `ideal`'s, it stacks the conductances of each run of
+# MVMs that read one row tile (`_ConvertedRun`) and executes the MVMs of a run
+# as one stack (`_run_converted`), the values and read-noise draws of the ops.
+# Under `noisy` with programming noise it needs every tile held as validated
+# (a reprogramming draws fresh noise: the ops do it); while calibrating, the
+# ops run.
 # ---------------------------------------------------------------------------
 
 FUSED_CONTRACTION = "imc.fused_contraction"
@@ -1062,25 +1139,38 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
     """The outputs of the MVMs of `runs` (in execution order) on input `x`
     (batch x K float32), in `chip`'s precision (`quantized` or `noisy`):
     the values `_mvm_converted` gives one op at a time, with read noise drawn
-    in the same order from `chip.rng` (one draw per run)."""
+    in the same order from `chip.rng` (one draw per run, `_ReadNoiseDraws`)."""
     hw = chip.hardware
-    read_noise = chip.precision == "noisy" and hw.read_noise > 0
     inputs: dict[tuple, _InputCycles] = {}
-    ys = []
     for run in runs:
         key = (run.r0, run.rows, run.ib, run.db)
-        inp = inputs.get(key)
-        if inp is None:
-            inp = inputs[key] = _InputCycles(x[:, run.r0 : run.r0 + run.rows], run.ib, run.db)
-        c, batch, _ = inp.digits.shape
-        partial = work.get("partial", (len(run.scales), c, batch, run.cols))
-        _partials(inp, run.g, run.column_max if run.exact else None, out=partial, work=work)
-        if read_noise:
-            _add_read_noise(chip.rng, partial, hw.read_noise * run.cell_max * inp.norm, work=work)
-        if run.steps is not None:
-            _adc_inplace(partial, run.adc, 0.0, step=run.steps)
-        ys.extend(_shift_added(partial[k], run.db, inp.xscale, scale) for k, scale in enumerate(run.scales))
-    return ys
+        if key not in inputs:
+            inputs[key] = _InputCycles(x[:, run.r0 : run.r0 + run.rows], run.ib, run.db)
+    inps = [inputs[(run.r0, run.rows, run.ib, run.db)] for run in runs]
+    noise = draws = None
+    if chip.precision == "noisy" and hw.read_noise > 0:
+        noise = []  # per run: (std, active cycles) or None
+        for run, inp in zip(runs, inps):
+            std = hw.read_noise * run.cell_max * inp.norm
+            active = _read_noise_cycles(std)
+            noise.append((std, active) if active.size else None)
+        shapes = [(len(run.scales), n[1].size) + inp.digits.shape[1:2] + (run.cols,) for run, inp, n in zip(runs, inps, noise) if n]
+        draws = _ReadNoiseDraws(chip.rng, shapes, work) if shapes else None
+    try:
+        ys = []
+        for i, (run, inp) in enumerate(zip(runs, inps)):
+            c, batch, _ = inp.digits.shape
+            partial = work.get("partial", (len(run.scales), c, batch, run.cols))
+            _partials(inp, run.g, run.column_max if run.exact else None, out=partial, work=work)
+            if noise is not None and noise[i] is not None:
+                _add_drawn_noise(partial, *noise[i], draws.next())
+            if run.steps is not None:
+                _adc_inplace(partial, run.adc, 0.0, step=run.steps)
+            ys.extend(_shift_added(partial[k], run.db, inp.xscale, scale) for k, scale in enumerate(run.scales))
+        return ys
+    finally:
+        if draws is not None:
+            draws.close()
 
 
 def _accumulated(ys: list, terms: list) -> np.ndarray:
