@@ -431,10 +431,12 @@ _F32_EXACT = 2**24  # integers up to here are exact in float32
 def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarray | None = None, work=None) -> np.ndarray:
     """`d_c @ G` for every cycle c: C x batch x cols float32, by one matmul.
 
-    `g` may be a stack of tiles (nm x rows x cols, the same rows): the result
-    is then nm x C x batch x cols, each tile's block the values of a call on
-    that tile alone. `out` (optional) receives the result; `work` (optional,
-    a `_Workspace`) lends the packed products' buffer.
+    `g` may be a list of nm tiles of one shape (rows x cols): the result is
+    then nm x C x batch x cols, each tile's block the values of a call on
+    that tile alone (one matmul per tile into the stack: the tiles are the
+    crossbars' own arrays, not copied). `out` (optional) receives the
+    result; `work` (optional, a `_Workspace`) lends the packed products'
+    buffer.
 
     `bound`: when G holds integers, a bound on |d_c @ G| (rows x largest
     digit x largest cell level), else None.  With integers, two cycles share
@@ -444,7 +446,10 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarr
     are separated exactly afterwards (`hi = rint(P / B)`, `lo = P - B hi`).
     The same values as one matmul per cycle, with half the multiply-adds."""
     c, batch, rows = inp.digits.shape
-    lead, cols = g.shape[:-2], g.shape[-1]
+    if isinstance(g, list):
+        lead, cols = (len(g),), g[0].shape[1]
+    else:
+        lead, cols = (), g.shape[1]
     if out is None:
         out = np.empty(lead + (c, batch, cols), dtype=np.float32)
     if bound is not None and c > 1:
@@ -454,7 +459,7 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarr
             pc, half = packed.shape[0], c // 2
             shape = lead + (pc * batch, cols)
             prod = work.get("packed", shape) if work is not None else np.empty(shape, dtype=np.float32)
-            np.matmul(packed.reshape(pc * batch, rows), g, out=prod)
+            _matmul(packed.reshape(pc * batch, rows), g, prod)
             both = prod.reshape(lead + (pc, batch, cols))
             hi, lo = out[..., 1 : 2 * half : 2, :, :], out[..., 0 : 2 * half : 2, :, :]
             np.multiply(both[..., :half, :, :], np.float32(1.0 / base), out=hi)  # exact: a power of two
@@ -464,8 +469,17 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarr
             if c % 2:
                 out[..., -1, :, :] = both[..., -1, :, :]
             return out
-    np.matmul(inp.digits.reshape(c * batch, rows), g, out=out.reshape(lead + (c * batch, cols)))
+    _matmul(inp.digits.reshape(c * batch, rows), g, out.reshape(lead + (c * batch, cols)))
     return out
+
+
+def _matmul(a: np.ndarray, g, out: np.ndarray) -> None:
+    """out = a @ g, or out[k] = a @ g[k] for a list of tiles `g`."""
+    if isinstance(g, list):
+        for k, gk in enumerate(g):
+            np.matmul(a, gk, out=out[k])
+    else:
+        np.matmul(a, g, out=out)
 
 
 def _read_noise_cycles(std: np.ndarray) -> np.ndarray:
@@ -1039,7 +1053,7 @@ def count_dma(ex, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None
 #     holds the float tile and higher slices zeros), plus the
 #     counters the MVMs/accumulates/im2col would add (precomputed per shape).
 # `quantized` and `noisy` take a fast path too (`fast_converted`): validated
-# by a slow run like `ideal`'s, it stacks the conductances of each run of
+# by a slow run like `ideal`'s, it lists the conductances of each run of
 # MVMs that read one row tile (`_ConvertedRun`) and executes the MVMs of a run
 # as one stack (`_run_converted`), the values and read-noise draws of the ops.
 # Under `noisy` with programming noise it needs every tile held as validated
@@ -1083,7 +1097,7 @@ class _ConvertedRun:
     and the same converters: in `quantized` / `noisy` they execute as one
     stack (`_run_converted`), the tiles a batch dimension.
 
-    `g` stacks their conductances (nm x rows x cols, as programmed), `steps`
+    `g` lists their conductances (nm tiles of rows x cols, as programmed), `steps`
     their ADC steps (nm x 1 x 1 x 1, `_adc_step` of each op's full scale;
     None without ADC), `scales` their per-column weight scales."""
 
@@ -1118,7 +1132,7 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
     def close():
         if pending:
             run = pending[0][0]
-            run.g = np.stack([g for _, g, _, _ in pending])
+            run.g = [g for _, g, _, _ in pending]
             run.scales = [scale for _, _, scale, _ in pending]
             if run.adc > 0:
                 steps = [_adc_step(run.adc, fs or hw.adc_range * run.column_max) for *_, fs in pending]
