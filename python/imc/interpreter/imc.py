@@ -1108,7 +1108,7 @@ class _ConvertedRun:
     db: int
     adc: int
     cell_max: int
-    g: np.ndarray
+    g: list  # of rows x cols float32 arrays
     steps: np.ndarray | None
     scales: list
     exact: bool  # G holds integers (no programming noise): packed matmul
