@@ -218,3 +218,83 @@ def test_programming_noise_has_the_model_statistics():
     assert z.size == 128 * 128 * math.ceil(hw.weight_bits / hw.cell_bits)
     assert abs(z.mean()) < 4 / math.sqrt(z.size)
     assert abs(z.std() - 1) < 0.02
+
+
+# -- the fused fast path against the op-by-op run --------------------------------
+
+MODES = {
+    "quantized": ("quantized", {}),
+    "noisy": ("noisy", dict(program_noise=0.02, read_noise=0.03)),
+    "noisy-read-only": ("noisy", dict(program_noise=0.0, read_noise=0.03)),
+    # read noise drawn ahead by the worker thread (`_ReadNoiseDraws`) from the first normal on
+    "noisy-threaded-draws": ("noisy", dict(program_noise=0.02, read_noise=0.03)),
+}
+
+
+def _fast_path_hits(monkeypatch):
+    """Counts the fused steps that ran `ContractionGroup.fast_converted` to the end."""
+    from imc.interpreter.imc import ContractionGroup
+
+    hits = []
+    real = ContractionGroup.fast_converted
+
+    def counting(self, ex, x):
+        out = real(self, ex, x)
+        hits.append(out is not None)
+        return out
+
+    monkeypatch.setattr(ContractionGroup, "fast_converted", counting)
+    return hits
+
+
+# (name, multiplexed): with 4 crossbars, the first three need more tiles than
+# crossbars, so every call reprograms.
+FUSED_CASES = [
+    *[(name, False) for name in ("conv-default", "conv-partial-tiles", "linear-dac2-cells3", "linear-dac3-odd", "linear-no-adc")],
+    *[(name, True) for name in ("conv-default", "conv-partial-tiles", "linear-dac2-cells3")],
+]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("name,multiplexed", FUSED_CASES, ids=[f"{n}-{'multiplexed' if m else 'resident'}" for n, m in FUSED_CASES])
+def test_fused_converting_path_matches_op_by_op(name, mode, multiplexed, monkeypatch):
+    """Warm calls of fused contractions in `quantized` / `noisy` (all tiles,
+    slices and cycles of a row tile as one stack, read noise drawn per stack)
+    give the op-by-op run's outputs bit for bit, the same read-noise draws for
+    the same seed (also when a worker thread draws them ahead), and the same
+    counters. With time-multiplexed crossbars and
+    programming noise every call reprograms (fresh noise): the ops run."""
+    precision, noise = MODES[mode]
+    if mode == "noisy-threaded-draws":
+        from imc.interpreter import imc as interp_imc
+
+        monkeypatch.setattr(interp_imc, "_THREADED_DRAWS", 1)
+    factory, shape, overrides = CASES[name]
+    torch.manual_seed(hash(name) % 1000)
+    model, x = factory().eval(), torch.randn(*shape)
+    hw = Hardware.preset("default").replace(**overrides)
+    if multiplexed:
+        hw = hw.replace(cores=1, crossbars_per_core=4)
+    compiled = imc.compile(model, (x,), hardware=hw)
+    hw = compiled.hardware.replace(**noise)
+    hits = _fast_path_hits(monkeypatch)
+    runs = []
+    for fast in (True, False):
+        runner = Runner(compiled.module, hw, precision=precision, seed=4)
+        runner.interpreter.fast_paths = fast
+        ys, programs = [], []
+        with compiled.context:
+            for _ in range(3):
+                ys.append(runner(x.numpy())[0])
+                programs.append(runner.report.totals.xbar_program_events)
+        runs.append((ys, _counters(runner.report), programs))
+    (fast_ys, fast_counters, _), (slow_ys, slow_counters, programs) = runs
+    for call, (a, b) in enumerate(zip(fast_ys, slow_ys)):
+        np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32), err_msg=f"call {call}")
+    assert fast_counters == slow_counters
+    warm_calls_program = programs[2] > programs[0]
+    assert warm_calls_program == multiplexed
+    if warm_calls_program and noise.get("program_noise", 0) > 0:
+        assert not any(hits)
+    else:
+        assert hits and all(hits)  # every warm call of every group took the fused path

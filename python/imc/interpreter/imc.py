@@ -29,6 +29,8 @@ Conventions (docs/interpreter.md has the full text):
 
 import dataclasses
 import math
+import queue
+import threading
 
 import numpy as np
 from torch_mlir import ir
@@ -173,6 +175,24 @@ class ImcExecution:
         self.report = report
         self.layer_of = layer_of  # CompiledOp -> LayerRow
         self.inputs = _InputCache()  # quantized MVM inputs (quantized / noisy)
+        self.work = _Workspace()  # scratch buffers of the fused converting MVMs
+
+
+class _Workspace:
+    """Named float32 scratch buffers reused across calls (a fresh large array
+    costs a page fault per 4 KiB on first touch, more than the arithmetic on
+    it).  `get(name, shape)` returns a C-contiguous view of the named buffer,
+    grown when too small: valid until the next `get` of that name."""
+
+    def __init__(self):
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape) -> np.ndarray:
+        n = math.prod(shape)
+        buf = self.buffers.get(name)
+        if buf is None or buf.size < n:
+            buf = self.buffers[name] = np.empty(n, dtype=np.float32)
+        return buf[:n].reshape(shape)
 
 
 def _exec(interp) -> ImcExecution:
@@ -300,11 +320,21 @@ def program_events(st: dict, rows: int) -> dict:
     }
 
 
-def _adc_inplace(partial: np.ndarray, bits: int, full_scale: float) -> None:
+def _adc_step(bits: int, full_scale: float) -> np.float32:
+    """The step of a signed `bits`-bit ADC of full scale `full_scale` (1 if it is 0)."""
+    return np.float32(full_scale / (2 ** (bits - 1) - 1)) if full_scale > 0 else np.float32(1.0)
+
+
+def _adc_inplace(partial: np.ndarray, bits: int, full_scale: float, step=None) -> None:
     """`partial` through a signed `bits`-bit ADC of full scale `full_scale`, in place:
-    `clip(rint(p / step), -L, L) * step` with `L = 2**(bits-1) - 1`, `step = full_scale / L`."""
+    `clip(rint(p / step), -L, L) * step` with `L = 2**(bits-1) - 1`, `step = full_scale / L`.
+
+    `step` (optional) replaces the step: an array broadcast against `partial`
+    gives each stacked tile its own (`_adc_step` of its full scale); the
+    values are those of one call per tile."""
     levels = 2 ** (bits - 1) - 1
-    step = np.float32(full_scale / levels) if full_scale > 0 else np.float32(1.0)
+    if step is None:
+        step = _adc_step(bits, full_scale)
     np.divide(partial, step, out=partial)
     np.rint(partial, out=partial)
     np.clip(partial, -levels, levels, out=partial)
@@ -401,8 +431,15 @@ class _InputCache:
 _F32_EXACT = 2**24  # integers up to here are exact in float32
 
 
-def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None) -> np.ndarray:
+def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarray | None = None, work=None) -> np.ndarray:
     """`d_c @ G` for every cycle c: C x batch x cols float32, by one matmul.
+
+    `g` may be a list of nm tiles of one shape (rows x cols): the result is
+    then nm x C x batch x cols, each tile's block the values of a call on
+    that tile alone (one matmul per tile into the stack: the tiles are the
+    crossbars' own arrays, not copied). `out` (optional) receives the
+    result; `work` (optional, a `_Workspace`) lends the packed products'
+    buffer.
 
     `bound`: when G holds integers, a bound on |d_c @ G| (rows x largest
     digit x largest cell level), else None.  With integers, two cycles share
@@ -412,43 +449,137 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None) -> np.ndarray
     are separated exactly afterwards (`hi = rint(P / B)`, `lo = P - B hi`).
     The same values as one matmul per cycle, with half the multiply-adds."""
     c, batch, rows = inp.digits.shape
-    cols = g.shape[1]
-    out = np.empty((c, batch, cols), dtype=np.float32)
+    if isinstance(g, list):
+        lead, cols = (len(g),), g[0].shape[1]
+    else:
+        lead, cols = (), g.shape[1]
+    if out is None:
+        out = np.empty(lead + (c, batch, cols), dtype=np.float32)
     if bound is not None and c > 1:
         base = 1 << (2 * bound + 1).bit_length()  # a power of two > 2 * bound
         if bound * (base + 1) < _F32_EXACT:
             packed = inp.packed(base)
             pc, half = packed.shape[0], c // 2
-            both = np.matmul(packed.reshape(pc * batch, rows), g).reshape(pc, batch, cols)
-            hi, lo = out[1 : 2 * half : 2], out[0 : 2 * half : 2]
-            np.multiply(both[:half], np.float32(1.0 / base), out=hi)  # exact: a power of two
+            shape = lead + (pc * batch, cols)
+            prod = work.get("packed", shape) if work is not None else np.empty(shape, dtype=np.float32)
+            _matmul(packed.reshape(pc * batch, rows), g, prod)
+            both = prod.reshape(lead + (pc, batch, cols))
+            hi, lo = out[..., 1 : 2 * half : 2, :, :], out[..., 0 : 2 * half : 2, :, :]
+            np.multiply(both[..., :half, :, :], np.float32(1.0 / base), out=hi)  # exact: a power of two
             np.rint(hi, out=hi)  # |lo| <= bound < B / 2
             np.multiply(hi, np.float32(base), out=lo)
-            np.subtract(both[:half], lo, out=lo)
+            np.subtract(both[..., :half, :, :], lo, out=lo)
             if c % 2:
-                out[-1] = both[-1]
+                out[..., -1, :, :] = both[..., -1, :, :]
             return out
-    np.matmul(inp.digits.reshape(c * batch, rows), g, out=out.reshape(c * batch, cols))
+    _matmul(inp.digits.reshape(c * batch, rows), g, out.reshape(lead + (c * batch, cols)))
     return out
+
+
+def _matmul(a: np.ndarray, g, out: np.ndarray) -> None:
+    """out = a @ g, or out[k] = a @ g[k] for a list of tiles `g`."""
+    if isinstance(g, list):
+        for k, gk in enumerate(g):
+            np.matmul(a, gk, out=out[k])
+    else:
+        np.matmul(a, g, out=out)
+
+
+def _read_noise_cycles(std: np.ndarray) -> np.ndarray:
+    """The cycles whose read-noise std (C x batch x 1) is not zero everywhere:
+    the ones that get draws (a cycle without a non-zero digit gets none)."""
+    return np.flatnonzero(std.reshape(std.shape[0], -1).any(axis=1))
+
+
+def _add_drawn_noise(partial: np.ndarray, std: np.ndarray, active: np.ndarray, z: np.ndarray) -> None:
+    """partial[..., c, b, :] += z[..., i, b, :] * std[c, b] for the i-th cycle c
+    of `active`; `z` (standard normals, ... x len(active) x batch x cols) is
+    scaled in place."""
+    if active.size == partial.shape[-3]:
+        z *= std
+        partial += z
+    else:
+        if active[-1] - active[0] + 1 == active.size:  # a range of cycles: a view, no gather
+            active = slice(active[0], active[-1] + 1)
+        z *= std[active]
+        partial[..., active, :, :] += z
 
 
 def _add_read_noise(rng, partial: np.ndarray, std: np.ndarray) -> None:
     """partial[c, b, :] += N(0, 1) * std[c, b], with float32 standard normals
-    drawn in one call in (cycle, row, column) order, for the cycles whose std
-    is not zero everywhere (a cycle without a non-zero digit gets no noise)."""
-    active = np.flatnonzero(std.reshape(std.shape[0], -1).any(axis=1))
-    if active.size == 0:
-        return
-    z = rng.standard_normal((active.size,) + partial.shape[1:], dtype=np.float32)
-    if active.size == partial.shape[0]:
-        z *= std
-        partial += z
-    else:
-        z *= std[active]
-        partial[active] += z
+    drawn in one call in (cycle, row, column) order, for the cycles of
+    `_read_noise_cycles`."""
+    active = _read_noise_cycles(std)
+    if active.size:
+        z = rng.standard_normal((active.size,) + partial.shape[-2:], dtype=np.float32)
+        _add_drawn_noise(partial, std, active, z)
 
 
-def _mvm_converted(ex, op, st, xb, x, cycles) -> np.ndarray:
+_THREADED_DRAWS = 1 << 20  # normals per fused call from which a worker thread draws ahead
+
+
+class _ReadNoiseDraws:
+    """The standard normals of a sequence of draws of `shapes` (float32), one
+    after the other from `rng`: the values of drawing each in turn.
+
+    From `_THREADED_DRAWS` normals on, a worker thread draws them ahead into
+    two alternating buffers (NumPy's generators release the GIL while they
+    fill an array), so that one draw overlaps the arithmetic on the previous
+    one; `rng` must not be used by anyone else until `close`. `next()` returns
+    the next draw, valid until the following `next()`."""
+
+    def __init__(self, rng, shapes: list, work: _Workspace):
+        self.rng, self.shapes = rng, shapes
+        n = max(math.prod(s) for s in shapes)
+        self.buffers = [work.get("noise0", (n,)), work.get("noise1", (n,))]
+        self.taken = 0
+        self.thread = None
+        if sum(math.prod(s) for s in shapes) >= _THREADED_DRAWS:
+            # `released` gets a token each time the caller is done with a draw
+            # (at its next `next()`): draw k may then reuse draw k - 2's buffer.
+            self.released, self.drawn = queue.SimpleQueue(), queue.SimpleQueue()
+            self.cancelled = False
+            self.thread = threading.Thread(target=self._draw_ahead, daemon=True)
+            self.thread.start()
+
+    def _draw(self, k: int) -> np.ndarray:
+        shape = self.shapes[k]
+        z = self.buffers[k % 2][: math.prod(shape)].reshape(shape)
+        return self.rng.standard_normal(out=z, dtype=np.float32)
+
+    def _draw_ahead(self):
+        try:
+            for k in range(len(self.shapes)):
+                if k >= 2:
+                    self.released.get()
+                if self.cancelled:
+                    return
+                self.drawn.put(self._draw(k))
+        except BaseException as e:  # raised by the caller's next()
+            self.drawn.put(e)
+
+    def next(self) -> np.ndarray:
+        k = self.taken
+        self.taken += 1
+        if self.thread is None:
+            return self._draw(k)
+        if k >= 1:
+            self.released.put(None)  # done with draw k - 1
+        z = self.drawn.get()
+        if isinstance(z, BaseException):
+            raise z
+        return z
+
+    def close(self) -> None:
+        """Stops the worker (draws not yet taken are abandoned)."""
+        if self.thread is not None:
+            self.cancelled = True
+            self.released.put(None)
+            self.thread.join()
+            self.thread = None
+
+
+def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
     """A `quantized` / `noisy` MVM (docs/interpreter.md): bit-serial inputs,
     an ADC per cycle, shift-and-add.  The cycles are a batch dimension of one
     matmul, and the input's digits are shared with the other MVMs of it.
@@ -469,10 +600,18 @@ def _mvm_converted(ex, op, st, xb, x, cycles) -> np.ndarray:
         chip.calibration.record(op, partial, hw.adc_range * column_max)
     elif st["adc"] > 0:
         _adc_inplace(partial, st["adc"], st["full_scale"] or hw.adc_range * column_max)
-    weights = (2.0 ** (np.arange(cycles) * st["dac"])).astype(np.float32)
-    y = np.tensordot(weights, partial, axes=(0, 0)) * inp.xscale
-    if xb.scale is not None:
-        y = y * xb.scale
+    return _shift_added(partial, st["dac"], inp.xscale, xb.scale)
+
+
+def _shift_added(partial: np.ndarray, db: int, xscale: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+    """One MVM's output from its converted C x batch x cols partial sums:
+    `(sum_c 2**(c·db) · partial_c) · xs_b · scale_j` (one `tensordot` over
+    the cycles: every path calls it on one tile's contiguous block, so the
+    float sums are the same)."""
+    weights = (2.0 ** (np.arange(partial.shape[0]) * db)).astype(np.float32)
+    y = np.tensordot(weights, partial, axes=(0, 0)) * xscale
+    if scale is not None:
+        y = y * scale
     return y
 
 
@@ -491,7 +630,6 @@ def mvm(interp, op, args):
     batch, rows = x.shape
     if rows != xb.rows:
         raise op.error(f"input has {rows} rows but the crossbar tile has {xb.rows}")
-    cycles = -(-st["ib"] // st["dac"])
     if chip.precision == "ideal":
         # Slice 0 holds the tile, higher slices zeros (see the module docstring).
         if xb.conductance is None:
@@ -499,7 +637,7 @@ def mvm(interp, op, args):
         else:
             y = chip.contiguous(x) @ xb.conductance
     else:
-        y = _mvm_converted(ex, op, st, xb, x, cycles)
+        y = _mvm_converted(ex, op, st, xb, x)
     if y.dtype != np.float32:
         y = y.astype(np.float32)
     n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=_shares_periphery(chip, xb.s))
@@ -925,7 +1063,13 @@ def count_dma(ex, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None
 #     crossbar conductances and the accumulate shifts: in `ideal` slice 0
 #     holds the float tile and higher slices zeros), plus the
 #     counters the MVMs/accumulates/im2col would add (precomputed per shape).
-# `quantized` and `noisy` always take the slow path.
+# `quantized` and `noisy` take a fast path too (`fast_converted`): validated
+# by a slow run like `ideal`'s, it lists the conductances of each run of
+# MVMs that read one row tile (`_ConvertedRun`) and executes the MVMs of a run
+# as one stack (`_run_converted`), the values and read-noise draws of the ops.
+# Under `noisy` with programming noise it needs every tile held as validated
+# (a reprogramming draws fresh noise: the ops do it); while calibrating, the
+# ops run.
 # ---------------------------------------------------------------------------
 
 FUSED_CONTRACTION = "imc.fused_contraction"
@@ -957,6 +1101,117 @@ class _Replay:
     counters: list
 
 
+@dataclasses.dataclass(slots=True)
+class _ConvertedRun:
+    """Consecutive `imc.mvm`s of a fused contraction (in execution order) that
+    read the same row tile `x[:, r0 : r0 + rows]` with tiles of the same shape
+    and the same converters: in `quantized` / `noisy` they execute as one
+    stack (`_run_converted`), the tiles a batch dimension.
+
+    `g` lists their conductances (nm tiles of rows x cols, as programmed), `steps`
+    their ADC steps (nm x 1 x 1 x 1, `_adc_step` of each op's full scale;
+    None without ADC), `scales` their per-column weight scales."""
+
+    r0: int
+    rows: int
+    cols: int
+    ib: int
+    db: int
+    adc: int
+    cell_max: int
+    g: list  # of rows x cols float32 arrays
+    steps: np.ndarray | None
+    scales: list
+    exact: bool  # G holds integers (no programming noise): packed matmul
+
+    @property
+    def column_max(self) -> int:
+        """The largest possible column sum of one cycle (rows x digit x cell)."""
+        return self.rows * (2**self.db - 1) * self.cell_max
+
+    def key(self) -> tuple:
+        return (self.r0, self.rows, self.cols, self.ib, self.db, self.adc, self.cell_max, self.exact)
+
+
+def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
+    """Groups `mvms` — (r0, xbar, static attributes) in execution order — into
+    `_ConvertedRun`s of consecutive MVMs."""
+    hw = chip.hardware
+    exact = not (chip.precision == "noisy" and hw.program_noise > 0)
+    runs, pending = [], []
+
+    def close():
+        if pending:
+            run = pending[0][0]
+            run.g = [g for _, g, _, _ in pending]
+            run.scales = [scale for _, _, scale, _ in pending]
+            if run.adc > 0:
+                steps = [_adc_step(run.adc, fs or hw.adc_range * run.column_max) for *_, fs in pending]
+                run.steps = np.array(steps, dtype=np.float32).reshape(-1, 1, 1, 1)
+            runs.append(run)
+            pending.clear()
+
+    for r0, xb, st in mvms:
+        run = _ConvertedRun(r0, xb.rows, xb.cols, st["ib"], st["dac"], st["adc"], 2**xb.cb - 1, None, None, None, exact)
+        if pending and pending[0][0].key() != run.key():
+            close()
+        pending.append((run, xb.conductance, xb.scale, st["full_scale"]))
+    close()
+    return runs
+
+
+def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Workspace) -> list[np.ndarray]:
+    """The outputs of the MVMs of `runs` (in execution order) on input `x`
+    (batch x K float32), in `chip`'s precision (`quantized` or `noisy`):
+    the values `_mvm_converted` gives one op at a time, with read noise drawn
+    in the same order from `chip.rng` (one draw per run, `_ReadNoiseDraws`)."""
+    hw = chip.hardware
+    inputs: dict[tuple, _InputCycles] = {}
+    for run in runs:
+        key = (run.r0, run.rows, run.ib, run.db)
+        if key not in inputs:
+            inputs[key] = _InputCycles(x[:, run.r0 : run.r0 + run.rows], run.ib, run.db)
+    inps = [inputs[(run.r0, run.rows, run.ib, run.db)] for run in runs]
+    noise = draws = None
+    if chip.precision == "noisy" and hw.read_noise > 0:
+        noise = []  # per run: (std, active cycles) or None
+        for run, inp in zip(runs, inps):
+            std = hw.read_noise * run.cell_max * inp.norm
+            active = _read_noise_cycles(std)
+            noise.append((std, active) if active.size else None)
+        shapes = [(len(run.scales), n[1].size) + inp.digits.shape[1:2] + (run.cols,) for run, inp, n in zip(runs, inps, noise) if n]
+        draws = _ReadNoiseDraws(chip.rng, shapes, work) if shapes else None
+    try:
+        ys = []
+        for i, (run, inp) in enumerate(zip(runs, inps)):
+            c, batch, _ = inp.digits.shape
+            partial = work.get("partial", (len(run.scales), c, batch, run.cols))
+            _partials(inp, run.g, run.column_max if run.exact else None, out=partial, work=work)
+            if noise is not None and noise[i] is not None:
+                _add_drawn_noise(partial, *noise[i], draws.next())
+            if run.steps is not None:
+                _adc_inplace(partial, run.adc, 0.0, step=run.steps)
+            ys.extend(_shift_added(partial[k], run.db, inp.xscale, scale) for k, scale in enumerate(run.scales))
+        return ys
+    finally:
+        if draws is not None:
+            draws.close()
+
+
+def _accumulated(ys: list, terms: list) -> np.ndarray:
+    """`imc.accumulate` of the MVM outputs `ys[k] * 2**shift` for (k, shift)
+    in `terms` (the op's operand order), as the op computes it."""
+    if len(terms) == 1 and terms[0][1] == 0:
+        return ys[terms[0][0]]
+    out = np.zeros(ys[terms[0][0]].shape, dtype=np.float32)
+    for k, shift in terms:
+        if shift:
+            out += ys[k] * np.float32(2.0**shift)
+        else:
+            out += ys[k]
+    return out
+
+
 class ContractionGroup:
     """The ops of one tiled contraction and its fast-path state (see above).
 
@@ -986,6 +1241,9 @@ class ContractionGroup:
         self.roots = None
         self.weff = None
         self.col_splits = None
+        self.converted = None  # quantized / noisy: [_ConvertedRun] in execution order
+        self.acc_terms = None  # per accumulate: [(MVM index in execution order, shift)]
+        self.x_cols = None
         self.events: dict = {}
         self.group_arrays = ()  # the crossbars the programs write, in first-use order
         self.replays: list[_Replay] = []  # most recent first
@@ -995,6 +1253,11 @@ class ContractionGroup:
     def slow(self, interp, ex, args):
         interp.exec_steps(self.sub_steps)
         env = interp.env
+        if ex is not None and ex.chip.precision != "ideal" and ex.chip.calibration is None:
+            try:
+                self._validate_converted(ex, env, args)
+            except Exception:  # a shape this fast path does not cover: stay on the slow path
+                self._invalidate()
         if ex is not None and ex.chip.precision == "ideal":
             try:
                 self._validate(ex, env, args)
@@ -1009,29 +1272,10 @@ class ContractionGroup:
         return [env[s] for s in self.out_slots]
 
     def _validate(self, ex, env, args):
+        """After a slow run in `ideal`: builds `W_eff` (see above)."""
         self._invalidate()
-        chip = ex.chip
-        roots = args[1:]
-        if not all(isinstance(r, np.ndarray) and not r.flags.writeable for r in roots):
+        if not self._collect_programs(ex, env, args):
             return
-        programs, tiles = [], {}
-        for _, op, ins, outs in self.sub_steps:
-            if op.name != "imc.program":
-                continue
-            xb = env[outs[0]]
-            st = _static(op)
-            tile = env[ins[0]]
-            if st["transpose"]:
-                tile = tile.T
-            if not isinstance(tile, np.ndarray) or tile.flags.writeable or tile.shape != (xb.rows, xb.cols):
-                return
-            if xb.source is not tile and isinstance(xb.source, np.ndarray) and not xb.source.flags.writeable:
-                tile = xb.source  # the same data (the program matched it); identity makes replays cheap
-            meta = (st["cb"], st["wb"], st["slice"])
-            programs.append(
-                (xb.array, xb.offset, meta, tile, (xb.conductance, xb.scale), ex.layer_of(op), program_events(st, xb.rows))
-            )
-            tiles[outs[0]] = (xb.array, xb.rows, xb.cols)
         x = env[self.x_slot]
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype != np.float32:
             return
@@ -1066,6 +1310,63 @@ class ContractionGroup:
         # matrix): measurably faster for these shapes with NumPy's OpenBLAS.
         self.weff = np.asfortranarray(weff)
         self.col_splits = splits if len(splits) > 1 else None
+        self.chip = ex.chip
+
+    def _validate_converted(self, ex, env, args):
+        """After a slow run in `quantized` / `noisy`: the `_ConvertedRun`s of
+        the group's MVMs, from the crossbars they read and their inputs."""
+        self._invalidate()
+        if not self._collect_programs(ex, env, args):
+            return
+        x = env[self.x_slot]
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype != np.float32:
+            return
+        where = {}  # MVM op -> (accumulate index, operand index, program slot, r0)
+        for a, (_, _, mvms) in enumerate(self.accs):
+            for i, (mvm_op, prog_slot, r0, _) in enumerate(mvms):
+                where[id(mvm_op)] = (a, i, prog_slot, r0)
+        order, mvms = {}, []
+        for _, op, ins, _ in self.sub_steps:
+            if op.name != "imc.mvm":
+                continue
+            a, i, prog_slot, r0 = where[id(op)]
+            xb, xin = env[prog_slot], env[ins[1]]
+            g = xb.conductance
+            if not isinstance(g, np.ndarray) or g.shape != (xb.rows, xb.cols) or xb.scale is None:
+                return
+            if xin.shape != (x.shape[0], xb.rows) or r0 + xb.rows > x.shape[1]:
+                return
+            order[(a, i)] = len(mvms)
+            mvms.append((r0, xb, _static(op)))
+        self.acc_terms = [[(order[(a, i)], m[3]) for i, m in enumerate(acc[2])] for a, acc in enumerate(self.accs)]
+        self.converted = _converted_runs(mvms, ex.chip)
+        self.x_cols = x.shape[1]
+        self.chip = ex.chip
+
+    def _collect_programs(self, ex, env, args) -> bool:
+        """Records the group's `imc.program`s as the slow run executed them
+        (for `program`); False if the weights are not read-only roots."""
+        roots = args[1:]
+        if not all(isinstance(r, np.ndarray) and not r.flags.writeable for r in roots):
+            return False
+        programs, tiles = [], {}
+        for _, op, ins, outs in self.sub_steps:
+            if op.name != "imc.program":
+                continue
+            xb = env[outs[0]]
+            st = _static(op)
+            tile = env[ins[0]]
+            if st["transpose"]:
+                tile = tile.T
+            if not isinstance(tile, np.ndarray) or tile.flags.writeable or tile.shape != (xb.rows, xb.cols):
+                return False
+            if xb.source is not tile and isinstance(xb.source, np.ndarray) and not xb.source.flags.writeable:
+                tile = xb.source  # the same data (the program matched it); identity makes replays cheap
+            meta = (st["cb"], st["wb"], st["slice"])
+            programs.append(
+                (xb.array, xb.offset, meta, tile, (xb.conductance, xb.scale), ex.layer_of(op), program_events(st, xb.rows))
+            )
+            tiles[outs[0]] = (xb.array, xb.rows, xb.cols)
         self.programs = programs
         self.tiles = tiles
         self.group_arrays = tuple(dict.fromkeys(p[0] for p in programs if p[0] >= 0))
@@ -1077,11 +1378,13 @@ class ContractionGroup:
                 acc[name] += n
         self.program_totals = totals
         self.roots = list(roots)
-        self.chip = chip
+        return True
 
     # -- fast path ----------------------------------------------------------------
     def ready(self, chip, args) -> bool:
-        if self.chip is not chip or self.weff is None:
+        """Whether this call can take the fast path (validated on `chip`, the
+        same read-only weights, an input the slow path would accept)."""
+        if self.chip is not chip or (self.weff if chip.precision == "ideal" else self.converted) is None:
             return False
         for a, b in zip(args[1:], self.roots):
             if a is not b and not _same_view(a, b):
@@ -1206,6 +1509,46 @@ class ContractionGroup:
             return None
         self.program(ex)
         out = self._products(cols)
+        self._count(ex, key, x, cols)
+        return out
+
+    def fast_converted(self, ex, x):
+        """The fast path in `quantized` / `noisy`: the programs replayed as in
+        `fast`, the MVMs by `_run_converted` (the values and read-noise draws
+        of the op-by-op run), the accumulates as the op sums; None if this
+        call needs the slow path."""
+        chip = ex.chip
+        if chip.precision == "noisy" and chip.hardware.program_noise > 0 and not self._holds_conductances(chip):
+            return None  # a (re)programming draws fresh programming noise: the ops do it
+        if self.im2col_op is not None:
+            st = _static(self.im2col_op)
+            cols = im2col_array(x, st["kernel"], st["strides"], st["dilations"])  # the op's (c, k...) order
+            key = (x.shape, cols.shape)
+        else:
+            cols, key = x, x.shape
+        if cols.ndim != 2 or cols.shape[1] != self.x_cols:
+            return None
+        self.program(ex)
+        ys = _run_converted(self.converted, cols, chip, ex.work)
+        out = [_accumulated(ys, terms) for terms in self.acc_terms]
+        self._count(ex, key, x, cols)
+        return out
+
+    def _holds_conductances(self, chip) -> bool:
+        """True if every program of the group finds its tile held with the
+        conductances of the validated run (so replaying them writes nothing)."""
+        arrays = chip.arrays
+        for array, offset, meta, tile, conductance, _, _ in self.programs:
+            tiles = arrays.get(array) if array >= 0 else None
+            held = tiles.get(offset) if tiles else None
+            if held is None or held._meta != meta or held._conductance[0] is not conductance[0]:
+                return False
+            if held._source is not tile and not _same_tile(held, tile):
+                return False
+        return True
+
+    def _count(self, ex, key, x, cols):
+        """Adds the counters of the replaced MVMs, accumulates and im2col."""
         events = self.events.get(key)
         if events is None:
             events = self.events[key] = self._events(ex, x, cols)
@@ -1215,7 +1558,6 @@ class ContractionGroup:
             b = row.busy
             for array, n in busy.items():
                 b[array] = b.get(array, 0) + n
-        return out
 
     def _events(self, ex, x, cols):
         """[(row, events, busy)]: what the replaced ops add per execution."""
@@ -1281,8 +1623,11 @@ def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarr
 def _run_fused_contraction(interp, op, args):
     group: ContractionGroup = op.static
     ex = getattr(interp, "imc", None)
-    if ex is not None and ex.chip.precision == "ideal" and group.ready(ex.chip, args):
-        out = group.fast(ex, args[0])
+    if ex is not None and ex.chip.calibration is None and group.ready(ex.chip, args):
+        if ex.chip.precision == "ideal":
+            out = group.fast(ex, args[0])
+        else:
+            out = group.fast_converted(ex, args[0])
         if out is not None:
             return out
     return group.slow(interp, ex, args)
