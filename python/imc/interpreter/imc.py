@@ -1271,13 +1271,22 @@ class ContractionGroup:
                     return self._products(cols)
         return [env[s] for s in self.out_slots]
 
-    def _validate(self, ex, env, args):
-        """After a slow run in `ideal`: builds `W_eff` (see above)."""
+    def _revalidated_input(self, ex, env, args):
+        """After a slow run: forgets the fast path, records the group's
+        programs, and returns its input if a fast path can take it (a 2-D
+        float32 array), else None."""
         self._invalidate()
         if not self._collect_programs(ex, env, args):
-            return
+            return None
         x = env[self.x_slot]
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype != np.float32:
+            return None
+        return x
+
+    def _validate(self, ex, env, args):
+        """After a slow run in `ideal`: builds `W_eff` (see above)."""
+        x = self._revalidated_input(ex, env, args)
+        if x is None:
             return
         k = x.shape[1]
         blocks, splits, start = [], [], 0
@@ -1315,11 +1324,8 @@ class ContractionGroup:
     def _validate_converted(self, ex, env, args):
         """After a slow run in `quantized` / `noisy`: the `_ConvertedRun`s of
         the group's MVMs, from the crossbars they read and their inputs."""
-        self._invalidate()
-        if not self._collect_programs(ex, env, args):
-            return
-        x = env[self.x_slot]
-        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype != np.float32:
+        x = self._revalidated_input(ex, env, args)
+        if x is None:
             return
         where = {}  # MVM op -> (accumulate index, operand index, program slot, r0)
         for a, (_, _, mvms) in enumerate(self.accs):
