@@ -69,7 +69,7 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.dialects.imc import SPAD_SPACE, is_spad, stored_element_bytes
-from imc.ir_utils import find_nested
+from imc.ir_utils import find_nested, linalg_input_count
 
 __all__ = ["Violation", "BufferCheck", "check_buffers", "analyze_buffers", "VIOLATION_KINDS"]
 
@@ -87,8 +87,6 @@ VIOLATION_KINDS = (
 
 _VIEW_OPS = {"memref.subview", "memref.collapse_shape", "memref.expand_shape", "memref.cast"}
 _ALLOC, _FREE, _DMA = "imc.spad_alloc", "imc.spad_free", "imc.dma"
-# Linalg ops without operandSegmentSizes: number of leading `ins`.
-_LINALG_INS = {"linalg.transpose": 1, "linalg.broadcast": 1, "linalg.copy": 1, "linalg.fill": 1}
 _DYNAMIC = ir.ShapedType.get_dynamic_stride_or_offset()
 
 _NONE, _LIVE, _FREED = "unallocated", "live", "freed"
@@ -590,11 +588,7 @@ class _Analyzer:
             reads = [(i, None) for i in spad if i != 1]
             return reads, [(1, _indices(operands[2:]))] if 1 in spad else []
         if name.startswith("linalg."):
-            n_ins = None
-            if "operandSegmentSizes" in op.attributes:
-                n_ins = list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))[0]
-            elif name in _LINALG_INS:
-                n_ins = _LINALG_INS[name]
+            n_ins = linalg_input_count(op)
             if n_ins is None:
                 return [(i, None) for i in spad], []
             args = None

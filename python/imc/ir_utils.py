@@ -314,6 +314,18 @@ def read_only_as_buffer(value: ir.Value) -> bool:
     return bool(uses) and all(u.owner.operation.name == "bufferization.to_buffer" for u in uses)
 
 
+# Linalg ops without operandSegmentSizes: number of leading `ins`.
+_LINALG_INS = {"linalg.transpose": 1, "linalg.broadcast": 1, "linalg.copy": 1, "linalg.fill": 1}
+
+
+def linalg_input_count(op) -> int | None:
+    """How many of a linalg op's operands are `ins` (the rest are `outs`),
+    or None when neither its segment sizes nor its name say."""
+    if "operandSegmentSizes" in op.attributes:
+        return list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))[0]
+    return _LINALG_INS.get(op.name)
+
+
 def indexing_maps(op) -> list[str] | None:
     """The `indexing_maps` of a linalg op as text, or None (a named op without them)."""
     if "indexing_maps" not in op.attributes:

@@ -88,6 +88,7 @@ class _Counter:
     def __init__(self, runner: "Runner"):
         self.runner = runner
         self.plans: dict[int, _Plan] = {}
+        self.tracing = False  # every event goes through `Report.add` to the tracer
 
     def plan(self, op) -> _Plan:
         p = self.plans.get(id(op))
@@ -152,7 +153,7 @@ class _Counter:
         if p.skip:
             return
         events = p.events
-        if events is not None and self.runner.report.tracer is None:  # the same counts every time
+        if events is not None and not self.tracing:  # the same counts every time
             counts = p.row.events
             for name, n in events:
                 counts[name] += n
@@ -308,12 +309,14 @@ class Runner:
         self.stored_tensor_hook = None
         # trace: every op runs as itself (no fast paths) and is placed on the
         # chip's timeline (`self.tracer`, an `imc.timeline.Tracer`).
-        self.interpreter = Interpreter(module, hooks=_Counter(self), fast_paths=False if trace else None)
+        counter = _Counter(self)
+        self.interpreter = Interpreter(module, hooks=counter, fast_paths=False if trace else None)
         self.tracer = None
         if trace:
             from imc.timeline import Tracer
 
             self.tracer = self.report.tracer = self.interpreter.tracer = Tracer(self.chip, self.row_for)
+            counter.tracing = True
         self.interpreter.imc = ImcExecution(self.chip, self.report, self.row_for)
         self._io_row = self.report.row("<inputs/outputs>", "")
         func = find_function(module, entry)
@@ -339,10 +342,9 @@ class Runner:
         tracer = self.tracer
         if tracer is not None:  # the inputs arrive before anything reads them
             tracer.begin()
-            self.report.add(self._io_row, dram_read_bytes=sum(x.nbytes for x in streamed))
+        self.report.add(self._io_row, dram_read_bytes=sum(x.nbytes for x in streamed))
+        if tracer is not None:
             tracer.place(self._io_row.name, [], streamed)
-        else:
-            self.report.add(self._io_row, dram_read_bytes=sum(x.nbytes for x in streamed))
         outputs = self.interpreter.run(self.entry, list(inputs))
         self.report.calls += 1
         results = [o for i, o in enumerate(outputs) if self._tensor_results.get(i, True)]

@@ -36,7 +36,11 @@ import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
-from torch_mlir import ir
+
+from imc.interpreter.imc import dma_window
+from imc.interpreter.tensor import concat_dim, insert_slice_index, pad_region
+from imc.ir_utils import linalg_input_count
+from imc.report import EVENTS, event_rates, resource_times
 
 __all__ = ["Tracer", "Timeline", "LayerSpan"]
 
@@ -248,7 +252,7 @@ class _Memory:
             times.w = times.r = t
             return
         w = self._view(times, "w", where)
-        r = getattr(times, "r")
+        r = times.r
         new = np.maximum(written, w)
         new = np.maximum(new, r if isinstance(r, float) else self._view(times, "r", where))
         w[...] = new
@@ -378,13 +382,7 @@ class Tracer:
         self.hardware = hardware
         self.row_for = row_for
         lat = hardware.latency
-        self._ns = {
-            "dram_read_bytes": ("dram", lat.dram_read_byte),
-            "dram_write_bytes": ("dram", lat.dram_write_byte),
-            "spad_read_bytes": ("scratchpad", lat.spad_read_byte),
-            "spad_write_bytes": ("scratchpad", lat.spad_write_byte),
-            "digital_ops": ("digital", lat.digital_op / (hardware.cores * hardware.digital_lanes)),
-        }
+        self._rates = event_rates(hardware)
         self._mvm_ns = lat.mvm
         self._program_ns = lat.cell_program
         self._arrays = max(1, hardware.total_crossbars)
@@ -491,9 +489,10 @@ class Tracer:
         self.events = None
         self._depth = 0
         for kind, n in events.items():
-            spec = self._ns.get(kind)
-            if spec is not None and n:
-                busy[spec[0]] = busy.get(spec[0], 0.0) + n * spec[1]
+            rate = self._rates.get(kind)
+            if rate is not None and n:
+                resource, ns, units = rate
+                busy[resource] = busy.get(resource, 0.0) + n * ns / units
         if not busy and not reads and not writes:
             return
         # The same step with unlimited resources: the longest dependency chain.
@@ -563,9 +562,8 @@ class Tracer:
             o = op.ir.operation
             first = _WRITES_OPERAND.get(op.name)
             if first is None and op.name.startswith("linalg.") and not o.results:
-                if "operandSegmentSizes" in o.attributes:
-                    first = list(ir.DenseI32ArrayAttr(o.attributes["operandSegmentSizes"]))[0]
-                else:
+                first = linalg_input_count(o)
+                if first is None:
                     first = len(o.operands) - 1
             if o.results and op.name in _WRITES_OPERAND:
                 first = None  # (on tensors: a result, no operand written)
@@ -573,12 +571,11 @@ class Tracer:
         return hit[1]
 
     # -- summaries --------------------------------------------------------------
-    def layer_spans(self, origin: float = 0.0) -> tuple[list[LayerSpan], dict]:
+    def layer_spans(self) -> tuple[list[LayerSpan], dict]:
         spans: dict[str, LayerSpan] = {}
         classes: dict[str, float] = {}
         for layer, _, start, end, busy in sorted(self.steps, key=lambda s: s[2]):
             span = spans.get(layer)
-            start, end = start - origin, end - origin
             if span is None:
                 span = spans[layer] = LayerSpan(layer, start, end)
             span.end_ns = max(span.end_ns, end)
@@ -594,8 +591,6 @@ class Tracer:
 
 
 def _insert(memory, op, args, results):
-    from imc.interpreter.tensor import insert_slice_index
-
     times = memory.written(args[1])
     region = insert_slice_index(op, args)
     times[region] = memory.written(args[0]).reshape(times[region].shape)
@@ -612,14 +607,10 @@ def _copy(memory, op, args, results):
 
 
 def _concat(memory, op, args, results):
-    from imc.interpreter.tensor import concat_dim
-
     return results[0], np.concatenate([memory.written(a) for a in args], axis=concat_dim(op)), list(args)
 
 
 def _pad(memory, op, args, results):
-    from imc.interpreter.tensor import pad_region
-
     times = np.zeros(results[0].shape)
     times[pad_region(op, args)] = memory.written(args[0])
     return results[0], times, [args[0]]
@@ -638,8 +629,6 @@ _MOVES = {
 
 def _dma_accesses(op, args, spad) -> tuple[list, list]:
     """An `imc.dma` reads or writes only its window of the DRAM buffer."""
-    from imc.interpreter.imc import dma_window
-
     src, dst = args
     window = dma_window(op)
     if spad is not None and spad.owns(dst):  # a load
@@ -651,8 +640,6 @@ def measure(runner, inputs, *, stream: int = 3) -> Timeline:
     """Runs a tracing `imc.runtime.Runner` (`trace=True`, fresh): a cold call
     and a warm call, each on an idle chip, then `stream` - 1 more warm calls
     issued right after the warm one. Returns their `Timeline`."""
-    from imc.report import EVENTS, resource_times
-
     tracer = runner.tracer
     if tracer is None or runner.report.calls:
         raise ValueError("measure needs a fresh Runner(..., trace=True)")
