@@ -208,8 +208,25 @@ class ImcPlaceBuffers(ImcPass):
         # size (safe whatever the split); then, with the slabs a stored
         # tensor needs for its DRAM planes only, kept when no slab grows.
         slab_stores = [st for i, st in stores.items() if i not in prefix_rows and st.nbytes // st.channels > tile]
-        by_stage = _slab_needs(program, streamed, slab_reads, slab_stores, None)
-        reserve = _reserve(by_stage, align)
+        # A tensor written over (X of a pair) stays whole on chip when its
+        # pair is kept: its row reads need no slab then. Tried first, with
+        # fewer such tensors while the plan leaves some of them partly in DRAM.
+        overwritten = {i for i, _ in pairs}
+        plan = None
+        while overwritten:
+            by_stage = _slab_needs(program, streamed, {k: g for k, g in slab_reads.items() if k[0] not in overwritten}, slab_stores, None)
+            reserve = _reserve(by_stage, align)
+            if staging + max(reserve.values(), default=0) >= hw.spad_bytes:
+                break
+            plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs)
+            whole = {i for i in overwritten if plan.homes[i].dram_start >= program.tensors[i].size}
+            if overwritten <= whole:
+                break
+            overwritten &= whole
+            plan = None
+        if plan is None:
+            by_stage = _slab_needs(program, streamed, slab_reads, slab_stores, None)
+            reserve = _reserve(by_stage, align)
         most = max(reserve.values(), default=0)
         if staging + most >= hw.spad_bytes:
             k = max(reserve, key=reserve.get)
@@ -220,7 +237,8 @@ class ImcPlaceBuffers(ImcPass):
             )
             raise PassFailure()
         bound = capacity_bound(program, hw.spad_bytes, pairs)
-        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs)
+        if plan is None:
+            plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs)
         if slab_reads or slab_stores:
             needs = _slab_needs(program, streamed, slab_reads, slab_stores, plan)
             tighter = plan_homes(program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align), in_place=pairs)

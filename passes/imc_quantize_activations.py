@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from imc.dialects.imc import QuantizeOp
-from imc.ir_utils import find_entry, i64_attr, row_tile_insert, top_level
+from imc.ir_utils import find_entry, i64_attr, insert_root, row_tile_insert, top_level
+from imc.line_buffer import trimmed_tile
 from imc.pass_base import ImcPass, PassFailure
 from imc.placement import stage_program
 
@@ -26,8 +27,11 @@ class ImcQuantizeActivations(ImcPass):
       producer's stage and the function's results keep `%v` (model outputs
       leave at their host dtype);
     * a tiled producer that stores its output row tile by row tile (an
-      `scf.for` yielding `tensor.insert_slice %tile into %acc`) quantizes
-      each `%tile` before the insert instead, with one op for all trips.
+      `scf.for` yielding `tensor.insert_slice %tile into %acc`, or, behind a
+      lagging line buffer, an `scf.if` whose branches insert the last
+      trip's rows too) quantizes each `%tile` before its insert instead,
+      with one op for all trips (two behind a lagging line buffer: the
+      trip's rows and the last rows; `imc.calibration` gives them one range).
 
     The range is uncalibrated (`low = high = 0.0`, each execution takes its
     input's range) until `imc.calibration` sets it. A value that is already
@@ -57,9 +61,10 @@ class ImcQuantizeActivations(ImcPass):
             owner = value.owner
             if isinstance(owner, ir.Block) or owner.name == "imc.quantize":
                 continue
-            tile = row_tile_insert(owner.operation, value)
-            if tile is not None:
-                _quantize_tile(tile, bits)
+            inserts = _row_tile_inserts(owner.operation, value)
+            if inserts:
+                for insert in inserts:
+                    _quantize_tile(insert, bits)
             else:
                 _quantize_after(owner.operation, value, t.producer, program.stage_of, block, bits)
             quantized += 1
@@ -80,7 +85,41 @@ def _quantize_after(producer, value, stage: int, stage_of, block, bits: int) -> 
         use.owner.operation.operands[use.operand_number] = q
 
 
+def _row_tile_inserts(loop, value) -> list:
+    """The `tensor.insert_slice`s through which `loop` (an `scf.for`)
+    assembles its result `value` in its iteration argument: the one it
+    yields, or, when its consumer lags behind a line buffer, the trip's
+    (trimmed) rows and the last trip's rows (`scf.if`). Empty otherwise."""
+    if loop.name != "scf.for":
+        return []
+    if (insert := row_tile_insert(loop, value)) is not None:
+        return [insert]
+    index = list(loop.results).index(value)
+    body = loop.regions[0].blocks[0]
+    acc = body.arguments[index + 1]
+    yielded = list(body.operations)[-1].operands[index]
+    owner = yielded.owner
+    if isinstance(owner, ir.Block) or owner.operation.name != "scf.if":
+        return []
+    inserts = []
+    for op in body.operations:
+        op = op.operation
+        if op.name == "tensor.insert_slice" and insert_root(op.operands[1]) == acc:
+            inserts.append(op)
+        elif op == owner.operation:
+            for region in op.regions:
+                for block in region.blocks:
+                    inserts += [o.operation for o in block.operations if o.operation.name == "tensor.insert_slice" and insert_root(o.operands[1]) == acc]
+    # Every branch of the `scf.if` must yield an insert chain over `acc`.
+    for region in owner.operation.regions:
+        y = list(region.blocks[0].operations)[-1].operands[0]
+        if insert_root(y) != acc:
+            return []
+    return inserts
+
+
 def _quantize_tile(insert, bits: int) -> None:
-    tile = insert.operands[0]
-    with ir.InsertionPoint(insert), insert.location:
-        insert.operands[0] = QuantizeOp(tile, i64_attr(bits), tile.type).result
+    enters, index = trimmed_tile(insert)
+    tile = enters.operands[index]
+    with ir.InsertionPoint(enters), insert.location:
+        enters.operands[index] = QuantizeOp(tile, i64_attr(bits), tile.type).result

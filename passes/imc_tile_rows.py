@@ -18,6 +18,7 @@ from imc.ir_utils import (
 )
 from imc.pass_base import ImcPass, PassFailure
 from imc.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
+from imc.row_epilogue import fuse_epilogue, row_local_epilogue
 from imc.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
@@ -148,8 +149,15 @@ class ImcTileRows(ImcPass):
     carries from trip to trip in a line buffer (an iteration argument); it
     yields the consumer's result, so the stage's output is never stored
     whole. A stride-1 consumer with "same" padding (a 3x3 conv with padding
-    1) runs `p` rows behind, its last rows on the last trip. The consumer's
-    own elementwise consumers stay after the loop (in its stage). `R` is
+    1) runs `p` rows behind, its last rows on the last trip (the first
+    trip's `p` rows above the output are trimmed off). The consumer's own
+    elementwise consumers stay after the loop (in its stage), except a
+    residual block's: with `epilogues` (the default) its batch norm, the
+    add of the skip branch and the ReLU run on each row tile before it is
+    inserted (`imc.row_epilogue`), the skip branch's rows taken from the
+    rows the trip's convolution reads (the block's own input) or from one
+    row window of it per trip; the block's output then leaves the loop row
+    by row, and the next block can start on its first rows. `R` is
     chosen as above for the consumer's rows, and the stage is tiled even
     when its whole tensors fit. A consumer moved into a loop is not tiled
     on its own, and a lagging pair gives way when its consumer has a
@@ -188,6 +196,10 @@ class ImcTileRows(ImcPass):
     line_buffers: bool = field(
         default=True,
         metadata={"help": "move a pooling or conv that reads a tiled conv stage into its loop, through a line buffer of the rows two tiles share (the stage output is never stored)"},
+    )
+    epilogues: bool = field(
+        default=True,
+        metadata={"help": "with line-buffers: also move the elementwise ops after a fused loop (batch norm, a residual add, ReLU) into it, row tile by row tile"},
     )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 
@@ -395,7 +407,7 @@ class ImcTileRows(ImcPass):
         for op in ops_with_attribute(module, ROOT_ATTR):
             del op.attributes[ROOT_ATTR]
         _name_loops(module)
-        _fuse_windows(module)
+        _fuse_windows(module, self.epilogues)
 
 
 def _name_loops(module) -> None:
@@ -417,7 +429,7 @@ def _name_loops(module) -> None:
                         op.location = conv.location
 
 
-def _fuse_windows(module) -> None:
+def _fuse_windows(module, epilogues: bool) -> None:
     """Moves each consumer tagged `imc.fuse_window` into the loop that now
     produces its input (`imc.line_buffer.fuse_window`)."""
     consumers = ops_with_attribute(module, WINDOW_ATTR)
@@ -433,13 +445,12 @@ def _fuse_windows(module) -> None:
         new = fuse_window(loop, fusion)
         # A tagged 1x1 conv after the consumer: it and the ops before it
         # (the consumer's batch norm and ReLU) run on each trip's rows.
-        view = new.results[0]
-        user = single_user(view)
-        if user is not None and user.name == "tensor.extract_slice":
-            view = user.results[0]
-        chain = row_local_chain(view)
+        chain = row_local_chain(new.results[0])
         if chain and CHAIN_ATTR in chain[-1].attributes:
-            fuse_row_local(new, view, chain)
+            fuse_row_local(new, chain)
+        # Then the elementwise ops after it (batch norm, a residual add, ReLU).
+        if epilogues and (epilogue := row_local_epilogue(new.results[0])):
+            fuse_epilogue(new, epilogue, fusion.lag)
     for op in ops_with_attribute(module, CHAIN_ATTR):
         del op.attributes[CHAIN_ATTR]
     if consumers:  # erase the replaced loops, pads and consumers

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from torch_mlir import ir
 
-from imc.ir_utils import layer_name
+from imc.ir_utils import insert_root, layer_name, single_user
 
 __all__ = ["calibrate", "Calibration", "check_policy", "POLICY_HELP"]
 
@@ -93,7 +93,19 @@ class Calibration:
             entry[1], entry[2] = min(entry[1], low), max(entry[2], high)
 
     def apply_ranges(self) -> int:
-        """Writes `low`/`high` on every recorded `imc.quantize`; returns how many."""
+        """Writes `low`/`high` on every recorded `imc.quantize`; returns how
+        many. The ops that round the row tiles of one tensor (a loop's, behind
+        a lagging line buffer: its trips' rows and its last rows) get the
+        range of them all: one scale per stored tensor."""
+        groups: dict = {}
+        for entry in self.ranges.values():
+            groups.setdefault(_stored_into(entry[0].ir.operation), []).append(entry)
+        for key, entries in groups.items():
+            if key is None or len(entries) < 2:
+                continue
+            low, high = min(e[1] for e in entries), max(e[2] for e in entries)
+            for e in entries:
+                e[1], e[2] = low, high
         n = 0
         for op, low, high in self.ranges.values():
             if high <= 0.0:
@@ -118,6 +130,23 @@ class Calibration:
             o.attributes["adc_full_scale"] = ir.FloatAttr.get_f32(full_scale)
             fractions.setdefault(layer_name(o.location), []).append(full_scale / uncalibrated)
         return fractions
+
+
+def _stored_into(op):
+    """The loop iteration argument whose row tiles `op` (an `imc.quantize`)
+    rounds (through a trim of the tile and its insert), else None."""
+    value = op.results[0]
+    for _ in range(2):
+        user = single_user(value)
+        if user is None:
+            return None
+        if user.name == "tensor.insert_slice":
+            root = insert_root(user.operands[1])
+            return root if isinstance(root.owner, ir.Block) else None
+        if user.name != "tensor.extract_slice":
+            return None
+        value = user.results[0]
+    return None
 
 
 def calibrate(module, hardware, inputs, *, policy: str = "max", seed: int = 0, entry: str = "main") -> dict:

@@ -16,7 +16,9 @@ computed). The conditions:
 * `Y` is produced in the stage `k` that reads `X` last; `X` is not a model
   output; both have one type (shape and element type) and stored width;
 * `Y` comes out of the stage's *epilogue*: the elementwise ops (all-parallel,
-  identity indexing maps) that lead to `Y` inside the stage;
+  identity indexing maps) that lead to `Y` inside the stage; or `Y` is
+  the result of the stage's tiled loop itself (its epilogue moved into
+  the loop, `imc.row_epilogue`);
 * every op of stage `k` that reads `X` is either an epilogue op reading it
   at the same position (the residual add), or a tiled loop (`scf.for`)
   whose result the epilogue reads (through at most one row slice: the
@@ -89,9 +91,12 @@ class _SlabsByLoop(dict):
 
 def _safe(program: StagedProgram, x: ir.Value, y: ir.Value, stage: int, slabs_of) -> bool:
     epilogue = _epilogue(program, y, stage)
-    if not epilogue:
-        return False
     loops = {}  # loop -> the row of its result the epilogue's row 0 is
+    loop, shift = _loop_rows(y)  # `Y` assembled by the loop itself (its epilogue inside)
+    if loop is not None and program.stage_of.get(loop) == stage:
+        loops[loop] = shift
+    elif not epilogue:
+        return False
     for op in epilogue:
         for v in op.operands:
             loop, shift = _loop_rows(v)

@@ -22,9 +22,9 @@ A stride-1 consumer with "same" padding (`k - 1 = 2p`, e.g. a 3x3 conv or
 pooling with padding 1) reads `k - p - 1 = p` rows past the trip's: it runs
 `p` rows behind (`WindowFusion.lag`). The line buffer holds the last `k - 1`
 producer rows; the trip at producer row `i` computes consumer rows `[i - p,
-i - p + R)` into a tensor with `p` extra rows on top (the first trip's first
-`p` rows fall there and are dropped: `p` rows of extra work for the
-consumer, none for the producer), and the last trip also computes the
+i - p + R)` and inserts the ones at or below row 0 (the first trip's first
+`p` rows are above the output and trimmed off: `p` rows of extra work for
+the consumer, none for the producer), and the last trip also computes the
 last `p` rows from the line buffer and `p` rows of bottom padding (an
 `scf.if` on the last trip). That copy of the consumer programs the same
 weight tiles as the main one: `imc-place-crossbars` puts them on the same
@@ -57,7 +57,7 @@ from imc.ir_utils import (
 )
 from imc.placement import is_elementwise
 
-__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local"]
+__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local", "hoist_before", "splat"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 
@@ -147,10 +147,11 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
 
     With `fusion.lag` (stride 1, "same" padding) the trip at producer row `i`
     computes consumer rows `[i - lag, i - lag + R)` from the `kernel - 1`
-    carried rows and its own `R`: the loop assembles them in a tensor of
-    `lag` more rows (the first trip's first `lag` rows, above the output,
-    are dropped), and the last trip also computes the last `lag` rows from
-    the carried rows and the bottom padding."""
+    carried rows and its own `R` and inserts those at or below row 0 (the
+    first trip's first `lag` rows, above the output, are dropped: a tile
+    trimmed to `R - max(lag - i, 0)` rows, `trimmed_tile`); the last trip also
+    computes the last `lag` rows from the carried rows and the bottom
+    padding."""
     body = loop.regions[0].blocks[0]
     old_yield = list(body.operations)[-1]
     insert = old_yield.operands[0].owner.operation
@@ -161,16 +162,16 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
     et = out_t.element_type
     out_rows, lag, carried = rows // fusion.stride, fusion.lag, fusion.carried
     loc = loop.location
-    _hoist_before(loop, [consumer.operands[1], consumer.operands[2]])
+    hoist_before(loop, [consumer.operands[1], consumer.operands[2]])
     with ir.InsertionPoint(loop), loc:
         init = consumer.operands[2]
-        if lag:  # `lag` rows above the output (any values: they are dropped)
+        iter_args = [init]
+        if lag:  # the tiles' inits: `lag` rows above the output's (any values: those rows are dropped)
             shape = list(out_t.shape)
             top_rows = extract_slice(init, [0, 0, 0, 0], [shape[0], shape[1], lag, shape[3]])
             init = tensor.concat(tensor_type([shape[0], shape[1], shape[2] + lag, shape[3]], et), 2, [top_rows, init])
-        iter_args = [init]
         if carried:
-            iter_args.append(_splat([n, c, carried, width], et, fusion.value))
+            iter_args.append(splat([n, c, carried, width], et, fusion.value))
         new = scf.ForOp(loop.operands[0], loop.operands[1], loop.operands[2], iter_args)
     new_body = new.body
     with ir.InsertionPoint(new_body), loc:
@@ -182,6 +183,7 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
         op.move_before(new_yield)
     # The old loop keeps its yield of the (now dead) insert's destination.
     old_yield.operands[0] = acc
+    insert.erase()  # (it still reads the moved tile)
     body.arguments[0].replace_all_uses_with(new.induction_variable)
     _drop_accumulator(acc)
     iv = new.induction_variable
@@ -193,7 +195,9 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
         if carried:
             window = tensor.concat(tensor_type([n, c, carried + need, width], et), 2, [new.inner_iter_args[1], window])
         row = arith.DivUIOp(iv, index_constant(fusion.stride)).result if fusion.stride > 1 else iv
-        stored = _apply(fusion, window, new.inner_iter_args[0], row, out_rows, init)
+        acc = new.inner_iter_args[0]
+        consumed = _consume(fusion, window, row, out_rows, init)
+        stored = _insert_lagging(consumed, acc, iv, lag) if lag else _insert(consumed, acc, row)
         yields = [stored]
         if carried and lag:
             yields.append(extract_slice(window, [0, 0, need, 0], [n, c, carried, width]))
@@ -204,48 +208,78 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
             is_last = arith.CmpIOp(arith.CmpIPredicate.eq, iv, last).result
             branch = scf.IfOp(is_last, [stored.type], has_else=True)
             with ir.InsertionPoint(branch.then_block):
-                bottom = _splat([n, c, fusion.top, width], et, fusion.value)
+                bottom = splat([n, c, fusion.top, width], et, fusion.value)
                 tail = tensor.concat(tensor_type([n, c, carried + fusion.top, width], et), 2, [yields[1], bottom])
-                scf.YieldOp([_apply(fusion, tail, stored, index_constant(out_t.shape[2]), lag, init)])
+                last_rows = _consume(fusion, tail, index_constant(out_t.shape[2]), lag, init)
+                scf.YieldOp([_insert(last_rows, stored, index_constant(out_t.shape[2] - lag))])
             with ir.InsertionPoint(branch.else_block):
                 scf.YieldOp([stored])
             yields[0] = branch.results[0]
     for i, v in enumerate(yields):
         new_yield.operands[i] = v
-    result = new.results[0]
-    if lag:
-        with ir.InsertionPoint(loop), consumer.location:
-            result = extract_slice(result, [0, 0, lag, 0], list(out_t.shape))
-    consumer.results[0].replace_all_uses_with(result)
+    consumer.results[0].replace_all_uses_with(new.results[0])
     # The old loop, pad and consumer are dead now: the caller's canonicalize
     # erases them (erasing them here would leave the handles it holds dangling).
     return new.operation
 
 
-def _apply(fusion: WindowFusion, window, acc, row, count: int, init) -> ir.Value:
-    """`acc` with rows `[row, row + count)` set to the consumer applied to
-    `window` (rows; padded here with the padding value's columns), its init
-    the same rows of `init`."""
+def _consume(fusion: WindowFusion, window, row, count: int, init) -> ir.Value:
+    """The consumer applied to `window` (rows; padded here with the padding
+    value's columns): `count` rows, their init rows `[row, row + count)` of `init`."""
     consumer = fusion.consumer
     n, c, h, width = ir.RankedTensorType(window.type).shape
     et = ir.RankedTensorType(window.type).element_type
     if fusion.left or fusion.right:
         parts = [window]
         if fusion.left:
-            parts.insert(0, _splat([n, c, h, fusion.left], et, fusion.value))
+            parts.insert(0, splat([n, c, h, fusion.left], et, fusion.value))
         if fusion.right:
-            parts.append(_splat([n, c, h, fusion.right], et, fusion.value))
+            parts.append(splat([n, c, h, fusion.right], et, fusion.value))
         window = tensor.concat(tensor_type([n, c, h, width + fusion.left + fusion.right], et), 3, parts)
     out_t = ir.RankedTensorType(consumer.results[0].type)
     shape = [n, out_t.shape[1], count, out_t.shape[3]]
     strides = [1, 1, 1, 1]
     tile_init = tensor.ExtractSliceOp(tensor_type(shape, et), init, [row], [], [], [0, 0, _DYN, 0], shape, strides).result
     build = getattr(linalg, consumer.name.split(".", 1)[1])
-    result = build(window, consumer.operands[1], outs=[tile_init], strides=dense_i64s(consumer, "strides", 1, 2), dilations=[1, 1])
-    return tensor.InsertSliceOp(result, acc, [row], [], [], [0, 0, _DYN, 0], shape, strides).result
+    return build(window, consumer.operands[1], outs=[tile_init], strides=dense_i64s(consumer, "strides", 1, 2), dilations=[1, 1])
 
 
-def _hoist_before(loop, values) -> None:
+def _insert(tile, acc, row) -> ir.Value:
+    """`acc` with rows `[row, row + n)` set to `tile` (n rows)."""
+    shape = ir.RankedTensorType(tile.type).shape
+    return tensor.InsertSliceOp(tile, acc, [row], [], [], [0, 0, _DYN, 0], shape, [1, 1, 1, 1]).result
+
+
+def _insert_lagging(tile, acc, iv, lag: int) -> ir.Value:
+    """`acc` with `tile`'s rows, output rows `[iv - lag, iv - lag + R)`, set
+    where they are at or below row 0: its first `max(lag - iv, 0)` rows
+    (the first trip's, above the output) are trimmed off (`trimmed_tile`)."""
+    n, c, rows, w = ir.RankedTensorType(tile.type).shape
+    et = ir.RankedTensorType(tile.type).element_type
+    c0, c_lag = index_constant(0), index_constant(lag)
+    skip = arith.MaxSIOp(arith.SubIOp(c_lag, iv).result, c0).result
+    count = arith.SubIOp(index_constant(rows), skip).result
+    at = arith.MaxSIOp(arith.SubIOp(iv, c_lag).result, c0).result
+    kept_t = tensor_type([n, c, _DYN, w], et)
+    kept = tensor.ExtractSliceOp(kept_t, tile, [skip], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
+    return tensor.InsertSliceOp(kept, acc, [at], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
+
+
+def trimmed_tile(insert) -> tuple[ir.Operation, int]:
+    """(op, operand number) where the tile an `insert_slice` of a fused loop
+    inserts enters: the trim of `_insert_lagging` when there is one (the
+    whole tile is what row-local ops after the consumer apply to), else the
+    insert's source."""
+    source = insert.operands[0]
+    owner = source.owner
+    if not isinstance(owner, ir.Block) and owner.operation.name == "tensor.extract_slice":
+        trim = owner.operation
+        if not ir.RankedTensorType(source.type).has_static_shape and ir.RankedTensorType(trim.operands[0].type).has_static_shape:
+            return trim, 0
+    return insert, 0
+
+
+def hoist_before(loop, values) -> None:
     """Moves the ops defining `values` (and, first, their operands' ops) that
     sit after `loop` in its block to just before it."""
     order = {op: i for i, op in enumerate(loop.operation.block.operations)}
@@ -280,7 +314,7 @@ def _drop_accumulator(acc: ir.Value) -> None:
             op.erase()
 
 
-def _splat(shape, et, value) -> ir.Value:
+def splat(shape, et, value) -> ir.Value:
     attr = ir.DenseElementsAttr.get_splat(tensor_type(shape, et), value)
     return arith.ConstantOp(tensor_type(shape, et), attr).result
 
@@ -347,15 +381,15 @@ def _row_local_elementwise(op, value) -> bool:
     return True
 
 
-def fuse_row_local(loop, view, chain) -> None:
-    """Moves `chain` (`row_local_chain(view)`) into `loop`, whose first result
-    (read through `view`: the loop's result, or its row slice after a
-    lagging line buffer) is assembled from row tiles inserted into its first
-    iteration argument: each inserted tile goes through the chain first, the
-    iteration argument takes the chain's result type (its rows as before),
-    and the chain's result is replaced by `view`. The chain is left dead."""
+def fuse_row_local(loop, chain) -> None:
+    """Moves `chain` (`row_local_chain` of the loop's first result) into
+    `loop`, whose first result is assembled from row tiles inserted into its
+    first iteration argument: each inserted tile (`trimmed_tile`) goes
+    through the chain first, the iteration argument takes the chain's result
+    type (its rows as before), and the chain's result is replaced by the
+    loop's. The chain is left dead."""
     with loop.location:
-        _fuse_row_local(loop, view, chain)
+        _fuse_row_local(loop, loop.results[0], chain)
 
 
 def _fuse_row_local(loop, view, chain) -> None:
@@ -378,13 +412,16 @@ def _fuse_row_local(loop, view, chain) -> None:
         if op.name == "linalg.conv_2d_nchw_fchw":
             outside.append(op.operands[2].owner.operation.operands[0])  # the fill's value
         prev = op.results[0]
-    _hoist_before(loop, outside)
+    hoist_before(loop, outside)
     for insert in inserts:
-        tile, prev = insert.operands[0], view
-        with ir.InsertionPoint(insert), insert.location:
+        enters, index = trimmed_tile(insert)
+        tile, prev = enters.operands[index], view
+        with ir.InsertionPoint(enters), insert.location:
             for op in chain:
                 tile, prev = _clone_on_tile(op, tile, prev), op.results[0]
-        insert.operands[0] = tile
+        enters.operands[index] = tile
+        if enters != insert:
+            _set_channels(enters, channels)
         _set_channels(insert, channels)
     old_t = ir.RankedTensorType(acc.type)
     new_t = tensor_type([old_t.shape[0], channels, *old_t.shape[2:]], old_t.element_type)
@@ -398,8 +435,6 @@ def _fuse_row_local(loop, view, chain) -> None:
     yielded = list(body.operations)[-1].operands[0]  # the last trip's `scf.if`, when lagging
     if not isinstance(yielded.owner, ir.Block) and yielded.owner.operation.name == "scf.if":
         yielded.set_type(new_t)
-    if view != loop.results[0]:
-        _set_channels(view.owner.operation, channels)
     last.results[0].replace_all_uses_with(view)
 
 

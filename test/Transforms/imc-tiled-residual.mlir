@@ -1,25 +1,27 @@
 // RUN: imc-opt %s --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tiled)' | FileCheck %s
 // RUN: imc-opt %s --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tiled)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
 // RUN: imc-opt %s --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows, imc-map-to-crossbars, imc-quantize-activations, imc-place-buffers{in-place=false}, imc-check-buffers)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=APART
+// RUN: imc-opt %s --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows)' | FileCheck %s --check-prefix=TILE
+// RUN: imc-opt %s --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{epilogues=false})' | FileCheck %s --check-prefix=AFTER
 
 // A residual block under imc-tiled, in a 2 KiB scratchpad (spad-2k.toml:
 // 32-bit activations, 1,920 B beside the staging buffer; every tensor here
 // is 1,024 B). conv1 and conv2 (3x3, "same" padding) run in one row loop,
 // conv2 one row behind conv1 through a line buffer of conv1's last two rows
-// (256 B); conv1's output is never stored. The block's output %y (the add
-// of conv2's rows and %a) is written over %a in the one scratchpad buffer
-// they share: no row of %a is read after the loop has made the same row of
-// %y. Apart (in-place=false), %a and %y do not fit together and 256 B
-// spill.
+// (256 B); conv1's output is never stored. The block's add of %a and its
+// ReLU run in the loop too (`epilogues`, the default), on each row of
+// conv2 before it is inserted, so the block's output %y leaves the loop
+// row by row; it is written over %a in the one scratchpad buffer they
+// share: no row of %a is read after the loop has made the same row of %y.
+// Apart (in-place=false), %a and %y do not fit together and 256 B spill.
 // CHECK-LABEL: func.func @main
 // CHECK: %[[A:.*]] = "imc.spad_alloc"() {offset = 0 : i64, size = 1024 : i64}
 // CHECK: bufferization.materialize_in_destination %{{.*}} in writable %[[A]]
-// CHECK: %[[LOOP:.*]]:2 = scf.for %{{.*}} = %c0 to %c8 step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (tensor<1x4x9x8xf32>, tensor<1x4x2x8xf32>)
-// CHECK:   scf.if
-// CHECK: %[[ROWS:.*]] = tensor.extract_slice %[[LOOP]]#0[0, 0, 1, 0] [1, 4, 8, 8]
 // CHECK-NOT: "imc.spad_alloc"
-// CHECK-NOT: "imc.spad_free"
-// CHECK: linalg.add ins(%[[ROWS]],
+// CHECK: %[[LOOP:.*]]:2 = scf.for %{{.*}} = %c0 to %c8 step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (tensor<1x4x8x8xf32>, tensor<1x4x2x8xf32>)
+// CHECK: linalg.add ins(%{{.*}} : tensor<1x4x1x8xf32>, tensor<1x4x1x8xf32>)
+// CHECK:   scf.if
+// CHECK: linalg.add ins(%{{.*}} : tensor<1x4x1x8xf32>, tensor<1x4x1x8xf32>)
 // CHECK-NOT: "imc.spad_alloc"
 // CHECK-NOT: "imc.spad_free"
 // CHECK: bufferization.materialize_in_destination %{{.*}} in writable %[[A]]
@@ -34,6 +36,30 @@
 // APART-NOT: written over
 // APART: 2 stored tensors over 3 stages; scratchpad peak 1,920 of 1,920 B (+ 128 B staging); spill traffic 256 B
 // APART: placement verified
+
+// The loop itself: the rows of %a the add needs are the ones conv1 reads
+// already (its padded window of rows i - 1 .. i + 1, a zero row above row 0):
+// rows i - 1 and i, without the padding columns. Trip i adds the first to
+// its conv2 row i - 1 (trimmed off on the first trip: row -1 is above the
+// output); the last trip adds the second to row 7.
+// TILE: %[[LOOP:.*]]:2 = scf.for %[[I:.*]] = %c0 to %c8 step %c1 iter_args({{.*}}) -> (tensor<1x4x8x8xf32>, tensor<1x4x2x8xf32>)
+// TILE: %[[WIN:.*]] = scf.if
+// TILE: tensor.pad
+// TILE: %[[ROWS:.*]] = tensor.extract_slice %[[WIN]][0, 0, 0, 1] [1, 4, 2, 8]
+// TILE: linalg.conv_2d_nchw_fchw {{.*}} ins(%[[WIN]],
+// TILE: %[[CONV2:.*]] = linalg.conv_2d_nchw_fchw
+// TILE: %[[MINE:.*]] = tensor.extract_slice %[[ROWS]][0, 0, 0, 0] [1, 4, 1, 8]
+// TILE: %[[SUM:.*]] = linalg.add ins(%[[CONV2]], %[[MINE]] :
+// TILE: %[[RELU:.*]] = linalg.generic {{.*}} ins(%[[SUM]] :
+// TILE: %[[KEPT:.*]] = tensor.extract_slice %[[RELU]][0, 0, %{{.*}}, 0] [1, 4, %{{.*}}, 8]
+// TILE: tensor.insert_slice %[[KEPT]]
+// TILE: scf.if
+// TILE: %[[LAST:.*]] = tensor.extract_slice %[[ROWS]][0, 0, 1, 0] [1, 4, 1, 8]
+// TILE: linalg.add ins(%{{.*}}, %[[LAST]] :
+// TILE: tensor.insert_slice %{{.*}}[0, 0, 7, 0] [1, 4, 1, 8]
+// TILE: linalg.add ins(%{{.*}}, %[[LOOP]]#0 :
+// AFTER: %[[LOOP:.*]]:2 = scf.for
+// AFTER: linalg.add ins(%[[LOOP]]#0, %{{.*}} : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>)
 #id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 func.func @main(%x: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
   %zero = arith.constant 0.0 : f32

@@ -36,6 +36,7 @@ LAYERS = {
     "imc.placement": TRANSFORMS,
     "imc.row_slabs": TRANSFORMS,
     "imc.line_buffer": TRANSFORMS,
+    "imc.row_epilogue": TRANSFORMS,
     "imc.in_place": TRANSFORMS,
     "imc.allocator": TRANSFORMS,
     "imc.buffer_check": TRANSFORMS,

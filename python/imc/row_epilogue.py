@@ -1,0 +1,242 @@
+"""A fused row loop's elementwise epilogue (a residual block's batch norm, add
+and ReLU) moved into the loop (used by `imc-tile-rows`).
+
+After `imc.line_buffer` fuses a windowed consumer into a row-tiled
+convolution loop (a ResNet block's conv2 into conv1's loop), the ops that
+finish the block — its batch norm, the residual add of the block's input and
+the ReLU — still run after the loop, on whole tensors: the block's output
+exists only when the loop has ended, so the next block cannot start on its
+first rows, and the add is a whole-tensor step. `fuse_epilogue` moves them
+into the loop: every row tile the loop inserts into its accumulator (the
+lagging last rows too) goes through them first.
+
+An epilogue op computes row `r` of its result from row `r` of the value
+before it (`row_local_epilogue`): elementwise, identity maps on that value
+and the result, and each other operand either without the row dimension
+(per-channel vectors) or a tensor of the same shape read at the same
+position (the *row operand*: the skip branch). Inside the loop, a tile of
+rows `[o, o + n)` of the output reads rows `[o, o + n)` of each row operand.
+
+When the loop's consumer runs `lag` rows behind (stride 1, "same"
+padding), trip `i` (producer rows `[i, i + R)`) inserts output rows
+`[i - lag, i - lag + R)` (the first trip's first `lag` rows are above the
+output and dropped) and the last trip also rows `[H - lag, H)`. Each trip
+then reads the row operand's rows `[max(i - lag, 0), +R + lag)` once (one
+row window, so `imc-place-buffers` streams it or views it in place like any
+other) and lines them up with the output rows: on the first trip behind
+`lag` rows of zeros (the dropped rows), after it as they are.
+"""
+
+from __future__ import annotations
+
+from torch_mlir import ir
+from torch_mlir.dialects import arith, tensor
+
+from imc.ir_utils import constant_int, dense_i64s, extract_slice, index_constant, indexing_maps, insert_root, is_identity_map, single_user, tensor_type
+from imc.line_buffer import hoist_before, splat, trimmed_tile
+from imc.placement import is_elementwise
+
+__all__ = ["row_local_epilogue", "fuse_epilogue"]
+
+_DYN = ir.ShapedType.get_dynamic_size()
+
+
+def row_local_epilogue(value) -> list:
+    """The ops after `value` (a fused loop's result rows, N x C x H x W),
+    each the single user of the one before and each computing row `r` of its
+    result (of `value`'s type) from row `r` of the one before and of its row
+    operands (module docstring). Empty when the first user is no such op."""
+    chain, current = [], value
+    while (op := single_user(current)) is not None and _row_local(op, current):
+        chain.append(op)
+        current = op.results[0]
+    return chain
+
+
+def _row_local(op, value) -> bool:
+    if not is_elementwise(op) or len(op.results) != 1 or op.results[0].type != value.type:
+        return False
+    n_in = len(op.operands) - 1
+    operands = list(op.operands)[:n_in]
+    if value not in operands:
+        return False
+    maps = indexing_maps(op)
+    if maps is None:  # a named op: every operand has the result's shape
+        return all(v.type == value.type for v in operands)
+    if not is_identity_map(maps[-1]) or any(True for _ in op.regions[0].blocks[0].arguments[n_in].uses):
+        return False  # a permuted result, or a payload that reads its init
+    for operand, m in zip(operands, maps):
+        if operand == value or "d2" in m.split("->")[1]:
+            if not is_identity_map(m) or operand.type != value.type:
+                return False
+    return True
+
+
+def _row_operands(chain, value) -> list:
+    """The chain's other operands read row by row (the skip branch), in order, once each."""
+    out, prev = [], value
+    for op in chain:
+        for v in list(op.operands)[: len(op.operands) - 1]:
+            if v != prev and v.type == value.type and v not in out:
+                out.append(v)
+        prev = op.results[0]
+    return out
+
+
+def fuse_epilogue(loop, chain, lag: int) -> bool:
+    """Moves `chain` (`row_local_epilogue` of the loop's first result) into
+    `loop`, whose first result is assembled from row tiles inserted into its
+    first iteration argument (`lag`: the rows its consumer runs behind).
+    Returns False, changing nothing, when the loop's inserts are not of the
+    forms the module docstring describes."""
+    view = loop.results[0]
+    body = loop.regions[0].blocks[0]
+    iv, acc = body.arguments[0], body.arguments[1]
+    inserts = []
+
+    def visit(op):
+        if op.name == "tensor.insert_slice" and insert_root(op.operands[1]) == acc:
+            inserts.append(op)
+        return ir.WalkResult.ADVANCE
+
+    loop.walk(visit)
+    entries = [trimmed_tile(op) for op in inserts]
+    row_operands = _row_operands(chain, view)
+    lb, ub, step = (constant_int(v) for v in list(loop.operands)[:3])
+    height = ir.RankedTensorType(view.type).shape[2]
+    if not inserts or not lag or len(row_operands) != 1:
+        return False
+    x = row_operands[0]
+    if lb != 0 or not step or step < lag or ub != height or ub % step:
+        return False
+    window = _input_window(loop, x, step)
+    if window is not None and window[1] < lag:
+        window = None
+    if window is None and ub // step < 2:
+        return False  # (a row window of `x` of `step + lag` rows would not fit it)
+    starts = []  # per insert: its tile's first row in the trip's rows of `x`
+    for (enters, _), insert in zip(entries, inserts):
+        count = ir.RankedTensorType(enters.operands[0].type).shape[2]
+        if enters != insert and count == step:
+            starts.append(0)  # the trip's own rows (trimmed on the first trip)
+        elif enters == insert and _insert_rows(insert) == (height - lag, lag):
+            starts.append(step)  # the last trip's last rows
+        else:
+            return False
+    with loop.location:
+        inside = [view] + [op.results[0] for op in chain]
+        hoist_before(loop, [v for op in chain for v in list(op.operands)[: len(op.operands) - 1] if v not in inside])
+        n, c, _, w = ir.RankedTensorType(x.type).shape
+        if window is not None:  # the rows the trip's convolution reads already
+            source, top, left = window
+            with ir.InsertionPoint.after(source.owner):
+                rows_of_x = extract_slice(source, [0, 0, top - lag, left], [n, c, step + lag, w])
+        else:  # a row window of its own
+            with ir.InsertionPoint.at_block_begin(body):
+                rows_of_x = _lagged_window(x, iv, step, lag)
+        for i, (insert, (enters, index)) in enumerate(zip(inserts, entries)):
+            tile = enters.operands[index]
+            count = ir.RankedTensorType(tile.type).shape[2]
+            with ir.InsertionPoint(enters), insert.location:
+                tiles = {x: extract_slice(rows_of_x, [0, 0, starts[i], 0], [n, c, count, w])}
+                prev = view
+                for op in chain:
+                    tile, prev = _clone_on_tile(op, tile, prev, tiles), op.results[0]
+            enters.operands[index] = tile
+    chain[-1].results[0].replace_all_uses_with(view)
+    return True
+
+
+def _input_window(loop, x, step: int):
+    """(the padded rows of `x` the trip's convolution reads, its top and left
+    padding) when the loop's root is a stride-1 convolution of `x` with
+    "same" padding (rows `[iv - top, iv + step + top)` of `x`, zero rows
+    outside it), else None."""
+    body = loop.regions[0].blocks[0]
+    n, c, _, w = ir.RankedTensorType(x.type).shape
+    for op in body.operations:
+        op = op.operation
+        if op.name not in _STRIDE_1_CONVS or dense_i64s(op, "strides", 1, 2) != [1, 1] or dense_i64s(op, "dilations", 1, 2) != [1, 1]:
+            continue
+        source = op.operands[0]
+        kh, kw = ir.RankedTensorType(op.operands[1].type).shape[-2:]
+        if kh % 2 == 0 or kw % 2 == 0 or list(ir.RankedTensorType(source.type).shape) != [n, c, step + kh - 1, w + kw - 1]:
+            continue
+        if not isinstance(source.owner, ir.Block) and _reads(source.owner.operation, x, body, 3):
+            return source, (kh - 1) // 2, (kw - 1) // 2
+    return None
+
+
+_STRIDE_1_CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.depthwise_conv_2d_nchw_chw")
+
+
+def _reads(op, x, body, depth: int) -> bool:
+    """`op` (any op nested in it) or, up to `depth` producers back inside `body`, reads `x`."""
+    found = []
+
+    def visit(o):
+        if any(v == x for v in o.operands):
+            found.append(o)
+            return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    op.walk(visit)
+    if found:
+        return True
+    if depth == 0:
+        return False
+    for v in op.operands:
+        owner = v.owner
+        if not isinstance(owner, ir.Block) and owner.operation.parent == body.owner and _reads(owner.operation, x, body, depth - 1):
+            return True
+    return False
+
+
+def _insert_rows(insert):
+    """(row offset: an int, or an index value when dynamic; row count) an
+    `insert_slice` of whole other dimensions writes with a static count; else None."""
+    offsets, sizes = (list(ir.DenseI64ArrayAttr(insert.attributes[k])) for k in ("static_offsets", "static_sizes"))
+    if len(offsets) != 4 or _DYN in sizes or offsets[:2] != [0, 0] or offsets[3] != 0:
+        return None
+    if offsets[2] != _DYN:
+        return offsets[2], sizes[2]
+    if len(insert.operands) != 3:
+        return None
+    offset = insert.operands[2]
+    static = constant_int(offset)
+    return (offset if static is None else static), sizes[2]
+
+
+def _lagged_window(x, iv, step: int, lag: int):
+    """Rows `[iv - lag, iv + step)` of `x`, the `lag` rows above row 0 zeros:
+    `x`'s rows from `max(iv - lag, 0)` (one row window), behind `lag` zero
+    rows, sliced from row `min(iv, lag)`."""
+    t = ir.RankedTensorType(x.type)
+    n, c, _, w = t.shape
+    et = t.element_type
+    c_lag, c0 = index_constant(lag), index_constant(0)
+    low = arith.MaxSIOp(arith.SubIOp(iv, c_lag).result, c0).result
+    shape = [n, c, step + lag, w]
+    window = tensor.ExtractSliceOp(tensor_type(shape, et), x, [low], [], [], [0, 0, _DYN, 0], shape, [1, 1, 1, 1]).result
+    zeros = splat([n, c, lag, w], et, ir.FloatAttr.get(et, 0.0))
+    padded = tensor.concat(tensor_type([n, c, step + 2 * lag, w], et), 2, [zeros, window])
+    skip = arith.MinSIOp(iv, c_lag).result
+    return tensor.ExtractSliceOp(tensor_type(shape, et), padded, [skip], [], [], [0, 0, _DYN, 0], shape, [1, 1, 1, 1]).result
+
+
+def _clone_on_tile(op, tile, value, tiles) -> ir.Value:
+    """`op` applied to `tile` where it read `value`, and to the row operands'
+    `tiles` where it read them, with an init of the tile's shape."""
+    t = ir.RankedTensorType(tile.type)
+    init = tensor.EmptyOp(list(t.shape), t.element_type).result
+    clone = op.clone()
+    n_in = len(op.operands) - 1
+    for i in range(n_in):
+        v = op.operands[i]
+        if v == value:
+            clone.operands[i] = tile
+        elif v in tiles:
+            clone.operands[i] = tiles[v]
+    clone.operands[n_in] = init
+    clone.results[0].set_type(t)
+    return clone.results[0]
