@@ -88,6 +88,30 @@ def test_rows_flow_between_the_layers_of_a_fused_loop():
     assert compiled.report.extra["timeline"]["warm_makespan_ns"] == timeline.warm_makespan_ns
 
 
+def test_the_next_residual_block_starts_on_the_first_rows_of_the_one_before():
+    """With the residual add in the row loop (`imc-tile-rows{epilogues=true}`,
+    the default) a block's output leaves its loop row by row: the second
+    block's first conv starts before the first block's last conv ends, and
+    the call is shorter than with the add after the loop (epilogues=false),
+    where the second block waits for the whole first one."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), ConvBlock(8), ConvBlock(8)).eval()
+    x = torch.randn(1, 3, 32, 32)
+    hw = Hardware.preset("default").replace(spad_bytes=8192)
+    rest = "imc-map-to-crossbars, imc-quantize-activations, imc-place-buffers, imc-check-buffers"
+    timelines = {}
+    for epilogues in ("true", "false"):
+        compiled = imc.compile(model, (x,), hardware=hw, pipeline=f"builtin.module(imc-tile-rows{{epilogues={epilogues}}}, {rest})")
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+        timelines[epilogues] = timeline = compiled.timeline((x,))
+        _check_bound(timeline)
+    spans = {s.name: s for s in timelines["true"].layers}
+    assert spans["2.conv1"].start_ns < spans["1.conv2"].end_ns
+    apart = {s.name: s for s in timelines["false"].layers}
+    assert apart["2.conv1"].start_ns >= apart["1.conv2"].end_ns
+    assert timelines["true"].warm_makespan_ns < timelines["false"].warm_makespan_ns
+
+
 def test_a_stream_of_calls_overlaps_calls():
     """Calls in a stream overlap: one ends every bottleneck time (here conv1's
     busiest crossbar), sooner than one call's latency."""
