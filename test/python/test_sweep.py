@@ -234,6 +234,9 @@ def test_point_totals_equal_a_direct_compile(swept, model):
     t = compiled.report.totals
     assert row["energy_pj"] == pytest.approx(t.energy_pj, rel=1e-12)
     assert row["latency_ns"] == pytest.approx(t.latency_ns, rel=1e-12)
+    timeline = compiled.timeline((x,))
+    assert row["timeline_ns"] == pytest.approx(timeline.warm_makespan_ns, rel=1e-12)
+    assert row["throughput_per_s"] == pytest.approx(timeline.throughput_per_s, rel=1e-12)
     assert (row["dram_read_bytes"], row["dram_write_bytes"], row["mvm_count"], row["adc_conversions"]) == (
         t.dram_read_bytes, t.dram_write_bytes, t.mvm_count, t.adc_conversions)
     assert row["crossbars_used"] == len(compiled.chip.arrays)
@@ -250,7 +253,7 @@ def test_imc_sweep_report_prints_pareto_and_writes_plots(swept, capsys):
     text = capsys.readouterr().out
     assert "mlp: " in text and "lenet5: " in text and "Pareto-optimal of 2 points (2 failed)" in text
     assert "failed: crossbar.rows=" in text
-    for name in ("energy_latency.png", "accuracy_energy.png", "area_latency.png"):
+    for name in ("energy_latency.png", "accuracy_energy.png", "area_throughput.png"):
         path = os.path.join(out, name)
         assert os.path.getsize(path) > 10_000
         with open(path, "rb") as f:

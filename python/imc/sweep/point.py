@@ -23,7 +23,7 @@ __all__ = ["Point", "COLUMNS", "evaluate", "imc_version", "build_model"]
 #: Columns of the results file, in order.
 COLUMNS = (
     "key", "status", "error", "model", "pipeline", "precision", "calibration", "params",
-    "energy_pj", "latency_ns", "latency_bound_ns", "dram_read_bytes", "dram_write_bytes", "dram_bytes",
+    "energy_pj", "latency_ns", "latency_bound_ns", "timeline_ns", "throughput_per_s", "dram_read_bytes", "dram_write_bytes", "dram_bytes",
     "spad_read_bytes", "spad_write_bytes", "mvm_count", "adc_conversions", "xbar_cells_programmed",
     "crossbars_used", "total_crossbars", "area_mm2",
     "rel_l2_error", "top1_agreement", "float_rel_l2_error", "batch",
@@ -58,6 +58,7 @@ class Point:
     key: str
     reference: str = "ideal"
     calibration: str = "max"  # the ADC calibration policy, "off" for none
+    timeline: bool = True  # also measure the timeline (warm-call latency, stream throughput)
 
     @classmethod
     def make(cls, spec: SweepSpec, model: ModelSpec, combo: dict[str, Any]) -> "Point":
@@ -78,10 +79,12 @@ class Point:
         }
         if spec.reference != "ideal":  # keys of ideal-reference points stay as they were
             identity["reference"] = spec.reference
+        if not spec.timeline:  # (a point measured without its timeline is another result)
+            identity["timeline"] = False
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         return cls(
             model, params, hw.to_dict(), combo["pipeline"], combo["precision"], spec.seed, key, spec.reference,
-            combo["calibration"],
+            combo["calibration"], spec.timeline,
         )
 
     def row(self, **values) -> dict[str, Any]:
@@ -177,6 +180,10 @@ def evaluate(point: Point) -> dict[str, Any]:
             arrays = [x.detach().numpy() for x in inputs]
             with compiled.context:
                 ideal = Runner(compiled.module, hw, precision="ideal", seed=point.seed)(*arrays)[0].astype(np.float64)
+        timed = {}
+        if point.timeline:  # (in the point's precision: data-dependent work, e.g. all-zero bit slices, differs)
+            t = compiled.timeline(inputs)
+            timed = {"timeline_ns": t.warm_makespan_ns, "throughput_per_s": t.throughput_per_s}
         t2 = time.perf_counter()
         float_error = "" if point.reference == "float" and point.precision != "ideal" else _rel_l2(ideal, ref)
         totals = compiled.report.totals
@@ -185,6 +192,7 @@ def evaluate(point: Point) -> dict[str, Any]:
             energy_pj=totals.energy_pj,
             latency_ns=totals.latency_ns,
             latency_bound_ns=totals.latency_bound_ns,
+            **timed,
             dram_read_bytes=totals.dram_read_bytes,
             dram_write_bytes=totals.dram_write_bytes,
             dram_bytes=totals.dram_read_bytes + totals.dram_write_bytes,

@@ -3,9 +3,11 @@
 A point is Pareto-optimal when no other point of the same model is at least
 as good in every objective and better in one.  The table uses the four
 objectives energy, latency, area and relative error (all minimized); each
-plot highlights the front of its own two axes.  The report has no
-throughput yet (latency is serialized per call), so the area plot is area
-vs latency.
+plot highlights the front of its own two axes.  Latency is the warm call's
+on the chip's timeline (``timeline_ns``) where the sweep measured it
+(``sweep.timeline``, the default), else the serialized sum; the area plot is
+area vs the throughput of a stream of calls (maximized), or area vs the
+serialized latency without timelines.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from imc.sweep.engine import RESULTS
 
 __all__ = ["load_results", "pareto", "pareto_table", "plot", "report"]
 
-OBJECTIVES = ("energy_pj", "latency_ns", "area_mm2", "rel_l2_error")
-_FLOAT = ("energy_pj", "latency_ns", "area_mm2", "rel_l2_error", "top1_agreement", "float_rel_l2_error",
-          "compile_s", "run_s", "point_s")
+OBJECTIVES = ("energy_pj", "call_latency_ns", "area_mm2", "rel_l2_error")
+_FLOAT = ("energy_pj", "latency_ns", "timeline_ns", "throughput_per_s", "area_mm2", "rel_l2_error", "top1_agreement",
+          "float_rel_l2_error", "compile_s", "run_s", "point_s")
+_MAXIMIZED = frozenset({"throughput_per_s"})
 _INT = ("dram_read_bytes", "dram_write_bytes", "dram_bytes", "spad_read_bytes", "spad_write_bytes", "mvm_count",
         "adc_conversions", "xbar_cells_programmed", "crossbars_used", "total_crossbars", "batch")
 
@@ -42,14 +45,16 @@ def load_results(out_dir: str) -> list[dict]:
                 row[k] = float(row[k]) if row.get(k) not in (None, "") else None
             for k in _INT:
                 row[k] = int(row[k]) if row.get(k) not in (None, "") else None
+            # The latency objective: the timeline's when measured, else the serialized sum.
+            row["call_latency_ns"] = row["timeline_ns"] if row.get("timeline_ns") is not None else row["latency_ns"]
             rows.append(row)
     return rows
 
 
 def pareto(rows: list[dict], objectives=OBJECTIVES) -> list[dict]:
-    """The rows no other row dominates (all ``objectives`` minimized); exact
-    duplicates are all kept."""
-    vals = [tuple(r[o] for o in objectives) for r in rows]
+    """The rows no other row dominates (``objectives`` minimized, throughput
+    maximized); exact duplicates are all kept."""
+    vals = [tuple(-r[o] if o in _MAXIMIZED else r[o] for o in objectives) for r in rows]
     front = []
     for i, a in enumerate(vals):
         dominated = any(
@@ -95,7 +100,7 @@ def pareto_table(rows: list[dict]) -> str:
         head = [*varied, "energy uJ", "latency us", "area mm2", "rel err", "top-1", "DRAM KB", "xbars"]
         body = [[
             *[str(_value(r, v)) if v != "(nothing varied)" else "-" for v in varied],
-            f"{r['energy_pj'] / 1e6:.3f}", f"{r['latency_ns'] / 1e3:.2f}", f"{r['area_mm2']:.2f}",
+            f"{r['energy_pj'] / 1e6:.3f}", f"{r['call_latency_ns'] / 1e3:.2f}", f"{r['area_mm2']:.2f}",
             f"{r['rel_l2_error']:.4f}", "-" if r["top1_agreement"] is None or r["top1_agreement"] != r["top1_agreement"]
             else f"{r['top1_agreement']:.2f}", f"{r['dram_bytes'] / 1024:.1f}", str(r["crossbars_used"]),
         ] for r in front]
@@ -113,13 +118,17 @@ def pareto_table(rows: list[dict]) -> str:
 
 _PLOTS = (
     # file, x, y, x label, y label, title
-    ("energy_latency.png", "latency_ns", "energy_pj", "latency per call (us)", "energy per call (uJ)", "energy vs latency"),
+    ("energy_latency.png", "call_latency_ns", "energy_pj", "latency per call (us)", "energy per call (uJ)",
+     "energy vs latency"),
     ("accuracy_energy.png", "energy_pj", "rel_l2_error", "energy per call (uJ)",
      "relative L2 error vs ideal output", "accuracy vs energy"),
-    ("area_latency.png", "latency_ns", "area_mm2", "latency per call (us)", "chip area (mm^2)",
-     "area vs latency (no throughput in the report yet)"),
+    ("area_throughput.png", "throughput_per_s", "area_mm2", "throughput of a stream of calls (inferences/s)",
+     "chip area (mm^2)", "area vs throughput"),
 )
-_SCALE = {"latency_ns": 1e-3, "energy_pj": 1e-6, "area_mm2": 1.0, "rel_l2_error": 1.0}
+# Without timelines (sweep.timeline = false) the third plot is area vs the serialized latency.
+_AREA_LATENCY = ("area_latency.png", "call_latency_ns", "area_mm2", "serialized latency per call (us)",
+                 "chip area (mm^2)", "area vs latency (no timelines measured: no throughput)")
+_SCALE = {"call_latency_ns": 1e-3, "energy_pj": 1e-6, "area_mm2": 1.0, "rel_l2_error": 1.0, "throughput_per_s": 1.0}
 _MARKERS = "osD^v<>PX*"
 
 
@@ -136,7 +145,9 @@ def plot(rows: list[dict], out_dir: str) -> list[str]:
     models = {m: [r for r in rs if r["status"] == "ok"] for m, rs in _by_model(rows).items()}
     failed = {m: sum(r["status"] != "ok" for r in rs) for m, rs in _by_model(rows).items()}
     paths = []
-    for fname, x, y, xl, yl, title in _PLOTS:
+    timed = all(r.get("throughput_per_s") is not None for rs in models.values() for r in rs)
+    plots = _PLOTS if timed else (*_PLOTS[:2], _AREA_LATENCY)
+    for fname, x, y, xl, yl, title in plots:
         fig, axes = plt.subplots(1, len(models), figsize=(7.4 * len(models), 4.4), squeeze=False)
         for ax, (model, mrows) in zip(axes[0], models.items()):
             varied = _varied(mrows)

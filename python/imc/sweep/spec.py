@@ -8,6 +8,7 @@ A sweep file is TOML (``docs/sweep.md``)::
     precision = ["quantized"]       # ideal, quantized, noisy (accuracy is against ideal)
     calibration = ["max"]           # ADC calibration policies: "max", "p99.9", ..., "off"
     reference = "ideal"             # or "float": compare with PyTorch instead (one interpreter run less)
+    timeline = true                 # latency and throughput on the chip's timeline (a traced run per point)
     strategy = "grid"               # grid | random | optuna
     points = 8                      # random/optuna: points per model
     seed = 0
@@ -47,7 +48,7 @@ __all__ = ["ModelSpec", "SweepSpec", "SweepError", "load_spec", "parse_spec", "P
 PRECISIONS = ("ideal", "quantized", "noisy")
 STRATEGIES = ("grid", "random", "optuna")
 _SWEEP_KEYS = (
-    "hardware", "pipeline", "precision", "calibration", "strategy", "points", "seed", "sampler", "name", "reference",
+    "hardware", "pipeline", "precision", "calibration", "strategy", "points", "seed", "sampler", "name", "reference", "timeline",
 )
 REFERENCES = ("ideal", "float")
 _MODEL_KEYS = ("name", "file", "label", "batch", "input_shapes", "args", "inputs")
@@ -109,6 +110,7 @@ class SweepSpec:
     seed: int = 0
     sampler: str = "nsga2"
     reference: str = "ideal"
+    timeline: bool = True  # measure each point's timeline (imc.timeline) beside the serialized latency
     extra: dict = field(default_factory=dict)
 
     @property
@@ -224,6 +226,9 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str = ".") -> S
     reference = sweep.get("reference", "ideal")
     if reference not in REFERENCES:
         raise SweepError(f"{where}: sweep.reference = {reference!r} is not one of {', '.join(REFERENCES)}")
+    timeline = sweep.get("timeline", True)
+    if not isinstance(timeline, bool):
+        raise SweepError(f"{where}: sweep.timeline = {timeline!r} must be true or false")
 
     models = data.get("model")
     if not models:
@@ -253,6 +258,7 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str = ".") -> S
         seed=seed,
         sampler=sampler,
         reference=reference,
+        timeline=timeline,
     )
     if strategy == "optuna" and spec.space_size < 2:
         raise SweepError(f"{where}: strategy = 'optuna' needs at least two points to choose from; vary something")
