@@ -69,6 +69,7 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.dialects.imc import SPAD_SPACE, is_spad, stored_element_bytes
+from imc.dialects.imc_ops import SpadAllocView
 from imc.ir_utils import find_nested, linalg_input_count
 
 __all__ = ["Violation", "BufferCheck", "check_buffers", "analyze_buffers", "VIOLATION_KINDS"]
@@ -383,12 +384,13 @@ class _Analyzer:
 
         func.walk(visit)
         for op in allocs:
-            t = ir.MemRefType(op.results[0].type)
+            alloc = SpadAllocView(op)
+            t = alloc.buffer_type
             b = _Buffer(
                 op=op,
                 func=func,
-                offset=ir.IntegerAttr(op.attributes["offset"]).value,
-                size=ir.IntegerAttr(op.attributes["size"]).value,
+                offset=alloc.offset,
+                size=alloc.size,
                 ebytes=stored_element_bytes(t.element_type, self.hardware),
                 elements=math.prod(t.shape),
             )

@@ -35,16 +35,13 @@ import threading
 import numpy as np
 from torch_mlir import ir
 
-from imc.dialects.imc import is_spad, stored_element_bytes
+from imc.dialects.imc import stored_element_bytes
+from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, view_of
 from imc.ir_utils import DOUBLE_BUFFER_ATTR, constant_source
 
 from .core import InterpreterError, impl, slot_uses
 
 PRECISIONS = ("ideal", "quantized", "noisy")
-
-
-def _int_attr(op, name: str) -> int:
-    return ir.IntegerAttr(op.attributes[name]).value
 
 
 class _Array:
@@ -203,34 +200,11 @@ def _exec(interp) -> ImcExecution:
 
 
 def _static(op):
-    if op.static is None:
-        o = op.ir
-        if op.name == "imc.program":
-            shape = ir.ShapedType(o.operands[0].type).shape
-            offset = list(ir.DenseI64ArrayAttr(o.attributes["offset"]))
-            op.static = {
-                "offset": tuple(offset),
-                "cb": _int_attr(o, "cell_bits"),
-                "wb": _int_attr(o, "weight_bits"),
-                "slice": _int_attr(o, "slice"),
-                "transpose": bool(_int_attr(o, "transpose")),
-                "array": _int_attr(o, "array"),
-                "cells": shape[0] * shape[1],
-            }
-        elif op.name == "imc.mvm":
-            op.static = {
-                "dac": _int_attr(o, "dac_bits"),
-                "adc": _int_attr(o, "adc_bits"),
-                "ib": _int_attr(o, "input_bits"),
-                "full_scale": ir.FloatAttr(o.attributes["adc_full_scale"]).value,
-            }
-        elif op.name == "imc.accumulate":
-            op.static = {"shifts": np.array(list(ir.DenseI64ArrayAttr(o.attributes["shifts"])), dtype=np.int64)}
-        elif op.name == "imc.im2col":
-            op.static = {
-                name: list(ir.DenseI64ArrayAttr(o.attributes[name])) for name in ("kernel", "strides", "dilations")
-            }
-    return op.static
+    """The typed view of an imc op (`imc.dialects.imc_ops`), kept with the compiled op."""
+    st = op.static
+    if st is None:
+        st = op.static = view_of(op.ir)
+    return st
 
 
 class _Xbar:
@@ -290,16 +264,16 @@ def program(interp, op, args):
     ex = _exec(interp)
     st = _static(op)
     tile = args[0]
-    if st["transpose"]:
+    if st.transpose:
         tile = tile.T
     chip = ex.chip
-    meta = (st["cb"], st["wb"], st["slice"])
-    array_id, offset = st["array"], st["offset"]
+    meta = (st.cell_bits, st.weight_bits, st.slice)
+    array_id, offset = st.array, st.offset
     tiles = chip.arrays.get(array_id) if array_id >= 0 else None
     held = tiles.get(offset) if tiles else None
     if held is not None and held.meta == meta and _same_tile(held, tile):
-        return [_Xbar(array_id, held.generation, held.conductance[0], held.conductance[1], st["cb"], st["slice"], held.source, st["wb"], offset)]
-    g, scale = chip.conductance(tile, st["slice"], st["cb"], st["wb"])
+        return [_Xbar(array_id, held.generation, held.conductance[0], held.conductance[1], st.cell_bits, st.slice, held.source, st.weight_bits, offset)]
+    g, scale = chip.conductance(tile, st.slice, st.cell_bits, st.weight_bits)
     chip.generation += 1
     if array_id >= 0:
         chip.place(array_id, _Array(tile, meta, (g, scale), chip.generation, offset))
@@ -307,16 +281,16 @@ def program(interp, op, args):
     tracer = ex.report.tracer
     if tracer is not None:
         tracer.programmed(array_id, tile.shape[0])
-    return [_Xbar(array_id, chip.generation, g, scale, st["cb"], st["slice"], tile, st["wb"], offset)]
+    return [_Xbar(array_id, chip.generation, g, scale, st.cell_bits, st.slice, tile, st.weight_bits, offset)]
 
 
-def program_events(st: dict, rows: int) -> dict:
-    """Report events of one `imc.program` that writes a tile of `rows` rows."""
+def program_events(st: ProgramView, rows: int) -> dict:
+    """Report events of one `imc.program` (`st`) that writes a tile of `rows` rows."""
     return {
-        "cells": st["cells"],
+        "cells": st.cells,
         "program_rows": rows,
         "program_events": 1,
-        "dram_read_bytes": -(-st["cells"] * st["cb"] // 8),
+        "dram_read_bytes": -(-st.cells * st.cell_bits // 8),
     }
 
 
@@ -588,19 +562,19 @@ def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
     chip = ex.chip
     hw = chip.hardware
     rows = x.shape[1]
-    inp = ex.inputs.get(x, st["ib"], st["dac"])
+    inp = ex.inputs.get(x, st.input_bits, st.dac_bits)
     cell_max = 2**xb.cb - 1
     noisy = chip.precision == "noisy"
-    column_max = rows * (2 ** st["dac"] - 1) * cell_max  # the largest possible column sum
+    column_max = rows * (2 ** st.dac_bits - 1) * cell_max  # the largest possible column sum
     exact = not (noisy and hw.program_noise > 0)  # G holds integers
     partial = _partials(inp, xb.conductance, column_max if exact else None)
     if noisy and hw.read_noise > 0:
         _add_read_noise(chip.rng, partial, hw.read_noise * cell_max * inp.norm)
     if chip.calibration is not None:
         chip.calibration.record(op, partial, hw.adc_range * column_max)
-    elif st["adc"] > 0:
-        _adc_inplace(partial, st["adc"], st["full_scale"] or hw.adc_range * column_max)
-    return _shift_added(partial, st["dac"], inp.xscale, xb.scale)
+    elif st.adc_bits > 0:
+        _adc_inplace(partial, st.adc_bits, st.adc_full_scale or hw.adc_range * column_max)
+    return _shift_added(partial, st.dac_bits, inp.xscale, xb.scale)
 
 
 def _shift_added(partial: np.ndarray, db: int, xscale: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
@@ -657,10 +631,10 @@ def _shares_periphery(chip, slice_index: int) -> bool:
 
 
 def mvm_events(
-    st: dict, batch: int, rows: int, cols: int, x_nbytes: int, y_nbytes: int, *, shares_periphery: bool = False
+    st: MvmView, batch: int, rows: int, cols: int, x_nbytes: int, y_nbytes: int, *, shares_periphery: bool = False
 ) -> tuple[int, dict]:
     """(MVM steps, report events) of one `imc.mvm` of a batch x rows input on a
-    rows x cols tile (`st`: the op's decoded dac/adc/input bits).
+    rows x cols tile (`st`: the op's view).
 
     `shares_periphery`: a higher bit slice of a weight tile whose slices sit
     in adjacent columns of one array (ISAAC-style, `crossbar.bit_slices =
@@ -668,11 +642,11 @@ def mvm_events(
     column results are shifted and added into slice 0's in the periphery, so
     it adds no DAC conversions and no scratchpad bytes (its ADCs still
     convert)."""
-    n_mvm = batch * (-(-st["ib"] // st["dac"]))
+    n_mvm = batch * st.cycles
     return n_mvm, {
         "mvm": n_mvm,
         "dac": 0 if shares_periphery else n_mvm * rows,
-        "adc": n_mvm * cols if st["adc"] > 0 else 0,
+        "adc": n_mvm * cols if st.adc_bits > 0 else 0,
         "spad_read_bytes": 0 if shares_periphery else x_nbytes,
         "spad_write_bytes": 0 if shares_periphery else y_nbytes,
     }
@@ -702,7 +676,7 @@ def accumulate_events_for(chip, shifts, out_size: int, part_nbytes: int) -> dict
 @impl("imc.accumulate")
 def accumulate(interp, op, args):
     ex = _exec(interp)
-    shifts = _static(op)["shifts"]
+    shifts = _static(op).shifts
     zeros = ex.chip._zeros.get(args[0].shape)
     live = [(p, s) for p, s in zip(args, shifts) if p is not zeros]
     if len(live) == 1 and live[0][1] == 0:
@@ -722,14 +696,7 @@ def accumulate(interp, op, args):
 def quantize(interp, op, args):
     ex = _exec(interp)
     (x,) = args
-    if op.static is None:
-        o = op.ir
-        op.static = (
-            _int_attr(o, "bits"),
-            float(ir.FloatAttr(o.attributes["low"]).value),
-            float(ir.FloatAttr(o.attributes["high"]).value),
-        )
-    bits, low, high = op.static
+    st = _static(op)
     ex.report.add(ex.layer_of(op), digital_ops=x.size)
     chip = ex.chip
     if chip.calibration is not None:  # calibrating: record the range, pass the values through
@@ -737,7 +704,7 @@ def quantize(interp, op, args):
         return [x]
     if chip.precision == "ideal" or x.size == 0:
         return [x]
-    return [quantize_array(x, bits, low, high)]
+    return [quantize_array(x, st.bits, st.low, st.high)]
 
 
 def quantize_array(x: np.ndarray, bits: int, low: float, high: float) -> np.ndarray:
@@ -784,7 +751,7 @@ def im2col(interp, op, args):
     ex = getattr(interp, "imc", None)
     if ex is not None and ex.chip.spad is not None:
         check_spad_read(interp, op, args[0])
-    cols = im2col_array(args[0], st["kernel"], st["strides"], st["dilations"])
+    cols = im2col_array(args[0], st.kernel, st.strides, st.dilations)
     if ex is not None:
         ex.report.add(ex.layer_of(op), spad_read_bytes=args[0].nbytes, spad_write_bytes=cols.nbytes)
     return [cols]
@@ -794,7 +761,7 @@ def im2col(interp, op, args):
 def contract(interp, op, args):
     """The pre-tiling contraction, executed as an exact float matmul (digital)."""
     x, w = args
-    transposed = bool(_int_attr(op.ir, "transpose_weight"))
+    transposed = _static(op).transpose_weight
     y = (x @ (w.T if transposed else w)).astype(np.float32)
     ex = getattr(interp, "imc", None)
     if ex is not None:
@@ -884,11 +851,12 @@ def _spad_extent(module, hardware) -> tuple[int, int]:
     root = module.operation if hasattr(module, "operation") else module
     end, scale = 0, 1
     for o in walk_ops(root, {"imc.spad_alloc"}):
-        t = ir.MemRefType(o.results[0].type)
+        alloc = SpadAllocView(o)
+        t = alloc.buffer_type
         stored = stored_element_bytes(t.element_type, hardware)
         itemsize = element_dtype(t.element_type).itemsize
         scale = max(scale, -(-itemsize // stored))
-        end = max(end, _int_attr(o, "offset") + max(_int_attr(o, "size"), math.prod(t.shape) * stored))
+        end = max(end, alloc.offset + max(alloc.size, math.prod(t.shape) * stored))
     return end, scale
 
 
@@ -927,10 +895,10 @@ def spad_alloc(interp, op, args):
     if op.static is None:  # decoded once: (offset, size, dtype, shape, host bytes)
         from .core import element_dtype
 
-        o = op.ir
+        alloc = SpadAllocView(op.ir)
         t = ir.MemRefType(op.result_types[0])
         dtype = element_dtype(t.element_type)
-        op.static = (_int_attr(o, "offset"), _int_attr(o, "size"), dtype, tuple(t.shape), math.prod(t.shape) * dtype.itemsize)
+        op.static = (alloc.offset, alloc.size, dtype, tuple(t.shape), math.prod(t.shape) * dtype.itemsize)
     offset, size, dtype, shape, nbytes = op.static
     if offset < 0 or offset + size > spad.capacity:
         raise op.error(f"buffer [{offset}, {offset + size}) is beyond the scratchpad capacity of {spad.capacity} bytes")
@@ -983,19 +951,30 @@ def dma(interp, op, args):
 
 def dma_window(op) -> tuple:
     """The slices of an `imc.dma`'s DRAM side that it moves."""
-    st = _dma_static(op)
-    return tuple(slice(o, o + (n - 1) * s + 1, s) for o, n, s in zip(st["offsets"], st["sizes"], st["strides"]))
+    return _dma_static(op).window
 
 
-def _dma_static(op) -> dict:
-    if op.static is None:
-        o = op.ir
-        op.static = {name: list(ir.DenseI64ArrayAttr(o.attributes[name])) for name in ("offsets", "sizes", "strides")}
-        parent = o.operation.parent
-        op.static["overlapped"] = parent is not None and DOUBLE_BUFFER_ATTR in parent.attributes
-        dram = [v for v in o.operands if not is_spad(v.type)]
-        op.static["host_dram"] = not (dram and holds_stored_tensor(dram[0]))
-    return op.static
+class _DmaFacts:
+    """What executing and counting an `imc.dma` reads, decoded once: its
+    DRAM window, whether its loop double-buffers it (`overlapped`) and
+    whether its DRAM side holds a model input or output or a constant at the
+    host dtype rather than a stored tensor (`host_dram`)."""
+
+    __slots__ = ("window", "overlapped", "host_dram")
+
+    def __init__(self, op):
+        dma = DmaView(op)
+        self.window = dma.window
+        parent = dma.op.parent
+        self.overlapped = parent is not None and DOUBLE_BUFFER_ATTR in parent.attributes
+        self.host_dram = not holds_stored_tensor(dma.dram)
+
+
+def _dma_static(op) -> _DmaFacts:
+    st = op.static
+    if st is None:
+        st = op.static = _DmaFacts(op.ir)
+    return st
 
 
 _MEMREF_VIEWS = ("memref.subview", "memref.collapse_shape", "memref.expand_shape", "memref.cast", "memref.reinterpret_cast")
@@ -1024,12 +1003,12 @@ def count_dma(ex, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None
     dtype: the DMA converts)."""
     st = _dma_static(op)
     n = stored_nbytes(ex.chip, staged) * times
-    dram = staged.nbytes * times if st["host_dram"] else n
+    dram = staged.nbytes * times if st.host_dram else n
     if load:
         ex.report.add(ex.layer_of(op), dram_read_bytes=dram, spad_write_bytes=n)
     else:
         ex.report.add(ex.layer_of(op), dram_write_bytes=dram, spad_read_bytes=n)
-    if st["overlapped"]:
+    if st.overlapped:
         ex.report.add(ex.layer_of(op), overlapped_dram_bytes=dram)
 
 
@@ -1152,10 +1131,10 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
             pending.clear()
 
     for r0, xb, st in mvms:
-        run = _ConvertedRun(r0, xb.rows, xb.cols, st["ib"], st["dac"], st["adc"], 2**xb.cb - 1, None, None, None, exact)
+        run = _ConvertedRun(r0, xb.rows, xb.cols, st.input_bits, st.dac_bits, st.adc_bits, 2**xb.cb - 1, None, None, None, exact)
         if pending and pending[0][0].key() != run.key():
             close()
-        pending.append((run, xb.conductance, xb.scale, st["full_scale"]))
+        pending.append((run, xb.conductance, xb.scale, st.adc_full_scale))
     close()
     return runs
 
@@ -1307,7 +1286,7 @@ class ContractionGroup:
         weff = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
         if self.im2col_op is not None:
             p = args[0]
-            kernel = _static(self.im2col_op)["kernel"]
+            kernel = _static(self.im2col_op).kernel
             c = p.shape[1]
             if c * math.prod(kernel) != k:
                 return
@@ -1362,13 +1341,13 @@ class ContractionGroup:
             xb = env[outs[0]]
             st = _static(op)
             tile = env[ins[0]]
-            if st["transpose"]:
+            if st.transpose:
                 tile = tile.T
             if not isinstance(tile, np.ndarray) or tile.flags.writeable or tile.shape != (xb.rows, xb.cols):
                 return False
             if xb.source is not tile and isinstance(xb.source, np.ndarray) and not xb.source.flags.writeable:
                 tile = xb.source  # the same data (the program matched it); identity makes replays cheap
-            meta = (st["cb"], st["wb"], st["slice"])
+            meta = (st.cell_bits, st.weight_bits, st.slice)
             programs.append(
                 (xb.array, xb.offset, meta, tile, (xb.conductance, xb.scale), ex.layer_of(op), program_events(st, xb.rows))
             )
@@ -1496,7 +1475,7 @@ class ContractionGroup:
         """The matmul's left operand (x, or the im2col of x) and a cache key."""
         if self.im2col_op is not None:
             st = _static(self.im2col_op)
-            cols = _im2col_channels_last(x, st["kernel"], st["strides"], st["dilations"])
+            cols = _im2col_channels_last(x, st.kernel, st.strides, st.dilations)
             return cols, (x.shape, cols.shape)
         # BLAS takes row- or column-major operands as they are; only other
         # strides need a copy.
@@ -1528,7 +1507,7 @@ class ContractionGroup:
             return None  # a (re)programming draws fresh programming noise: the ops do it
         if self.im2col_op is not None:
             st = _static(self.im2col_op)
-            cols = im2col_array(x, st["kernel"], st["strides"], st["dilations"])  # the op's (c, k...) order
+            cols = im2col_array(x, st.kernel, st.strides, st.dilations)  # the op's (c, k...) order
             key = (x.shape, cols.shape)
         else:
             cols, key = x, x.shape
@@ -1599,7 +1578,7 @@ class ContractionGroup:
                 add(mvm_op, ev)
                 busy = bucket(mvm_op)[2]
                 busy[array] = busy.get(array, 0) + n_mvm
-            shifts = _static(acc_op)["shifts"]
+            shifts = _static(acc_op).shifts
             add(acc_op, accumulate_events_for(chip, shifts, batch * out_cols, batch * out_cols * 4))
         return list(per_row.values())
 
@@ -1717,7 +1696,7 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
     for i, (_, op, ins, outs) in enumerate(steps):
         if op.name != "imc.accumulate" or len(outs) != 1:
             continue
-        shifts = list(ir.DenseI64ArrayAttr(op.ir.attributes["shifts"]))
+        shifts = _static(op).shifts
         if len(shifts) != len(ins):
             continue
         x_slot, mvms, ok = None, [], True
