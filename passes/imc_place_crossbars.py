@@ -6,7 +6,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import MvmOp, ProgramOp, XbarType, build
 from imc.dialects.imc_ops import MvmView, ProgramView
-from imc.ir_utils import walk_ops
+from imc.ir_utils import WEIGHT_VIEW_OPS, walk_ops
 from imc.pass_base import ImcPass
 
 
@@ -334,7 +334,8 @@ def _same_tile_groups(programs, keys: "TileKeys") -> dict:
     return copies
 
 
-_TILE_VIEWS = ("tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape", "linalg.transpose")
+_TILE_VIEWS = (*WEIGHT_VIEW_OPS, "linalg.transpose")
+"""The weight views `_weight_view` follows: transposed copies of a weight share its tiles too."""
 
 
 def _tile_key(op, views: dict | None = None):

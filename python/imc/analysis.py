@@ -63,8 +63,6 @@ __all__ = ["LayerBound", "ProgramBounds", "lower_bounds", "IO_LAYER"]
 IO_LAYER = "<inputs/outputs>"
 """Layer name the runtime gives to the entry function's inputs and outputs."""
 
-# Ops whose results alias (a window of) their first operand: no bytes, no work.
-_VIEWS = TENSOR_VIEW_OPS
 # Ops that produce no data (placeholders) or only carry control.
 _NO_DATA = {"tensor.empty", "bufferization.alloc_tensor", "func.return", "cf.assert"}
 # Contractions whose operands all move through the scratchpad when they stay digital.
@@ -554,7 +552,7 @@ def lower_bounds(
             op.regions and not (name.startswith("linalg.") or name.startswith("tensor.") or is_tiled_stage(op))
         ):
             _check_nested(op, loc)
-        if name in _VIEWS:
+        if name in TENSOR_VIEW_OPS:
             src = alias.get(op.operands[0])
             if src is None:
                 continue

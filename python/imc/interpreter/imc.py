@@ -37,7 +37,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import stored_element_bytes
 from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, view_of
-from imc.ir_utils import DOUBLE_BUFFER_ATTR, constant_source
+from imc.ir_utils import DOUBLE_BUFFER_ATTR, MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, constant_source
 
 from .core import InterpreterError, impl, slot_uses
 
@@ -977,9 +977,6 @@ def _dma_static(op) -> _DmaFacts:
     return st
 
 
-_MEMREF_VIEWS = ("memref.subview", "memref.collapse_shape", "memref.expand_shape", "memref.cast", "memref.reinterpret_cast")
-
-
 def holds_stored_tensor(value) -> bool:
     """Whether a DRAM memref views a buffer the program allocated for a
     stored tensor (`memref.alloc`, not returned: stored at the hardware's
@@ -987,7 +984,7 @@ def holds_stored_tensor(value) -> bool:
     (at their host dtype)."""
     while not isinstance(value.owner, ir.Block):
         o = value.owner.operation
-        if o.name in _MEMREF_VIEWS:
+        if o.name in MEMREF_VIEW_OPS:
             value = o.operands[0]
             continue
         if o.name != "memref.alloc":
@@ -1052,7 +1049,6 @@ def count_dma(ex, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None
 # ---------------------------------------------------------------------------
 
 FUSED_CONTRACTION = "imc.fused_contraction"
-_CHAIN_OPS = ("tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape")
 # Ops that only view memory: moving the fused step past them changes nothing.
 _PURE_MEMORY_READS = frozenset({"bufferization.to_tensor"})
 _UNSAFE_PREFIXES = ("imc.", "scf.", "func.", "memref.", "bufferization.", "cf.")
@@ -1689,7 +1685,7 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
         slot = steps[p][2][0]
         found = weight_constant.get(slot)
         if found is None:
-            found = weight_constant[slot] = constant_source(steps[p][1].ir.operands[0], _CHAIN_OPS) is not None
+            found = weight_constant[slot] = constant_source(steps[p][1].ir.operands[0], WEIGHT_VIEW_OPS) is not None
         return found
 
     groups: dict[int, list] = {}
@@ -1748,7 +1744,7 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
                 s = steps[p][2][0]
                 while True:
                     j = producer.get(s)
-                    if j is None or steps[j][1].name not in _CHAIN_OPS or len(steps[j][2]) != 1:
+                    if j is None or steps[j][1].name not in WEIGHT_VIEW_OPS or len(steps[j][2]) != 1:
                         break
                     candidates.add(j)
                     s = steps[j][2][0]
@@ -1768,7 +1764,7 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
                 if all(u in trial for s in steps[j][3] for u in uses.get(s, ())):
                     trial.add(j)
             # x readers: everything but the programs and their weight chains
-            weight_side = program_idx | {j for j in trial - core if steps[j][1].name in _CHAIN_OPS and j not in x_slices}
+            weight_side = program_idx | {j for j in trial - core if steps[j][1].name in WEIGHT_VIEW_OPS and j not in x_slices}
             x_first = min(trial - weight_side)
             if _span_is_safe(steps, trial, removed, out_slots, x_first, programs_const):
                 members = trial
