@@ -29,6 +29,7 @@ from imc.interpreter import Interpreter
 from imc.interpreter.imc import (
     Chip,
     ImcExecution,
+    attach,
     check_spad_read,
     holds_stored_tensor,
     mark_spad_written,
@@ -311,7 +312,7 @@ class Runner:
 
             self.tracer = self.report.tracer = self.interpreter.tracer = Tracer(self.chip, self.row_for)
             counter.tracing = True
-        self.interpreter.imc = ImcExecution(self.chip, self.report, self.row_for)
+        attach(self.interpreter, ImcExecution(self.chip, self.report, self.row_for))
         self._io_row = self.report.row("<inputs/outputs>", "")
         func = find_function(module, entry)
         self._weight_args = _weight_arg_mask(func)

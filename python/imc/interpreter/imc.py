@@ -165,7 +165,12 @@ class Chip:
 
 
 class ImcExecution:
-    """Binds a chip and a report to an interpreter run: implements the imc ops."""
+    """Binds a chip and a report to an interpreter run: implements the imc ops.
+
+    Registered with an interpreter by `attach`; other dialects' fast paths
+    that execute imc ops in bulk (`imc.interpreter.scf`'s transfer loops)
+    reach it through `Interpreter.get_data(EXECUTION)` and count through its
+    methods, without importing this module."""
 
     def __init__(self, chip: Chip, report, layer_of):
         self.chip = chip
@@ -173,6 +178,31 @@ class ImcExecution:
         self.layer_of = layer_of  # CompiledOp -> LayerRow
         self.inputs = _InputCache()  # quantized MVM inputs (quantized / noisy)
         self.work = _Workspace()  # scratch buffers of the fused converting MVMs
+
+    def count_dma(self, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None:
+        """Counts `times` executions of DMA `op` moving `staged` (its scratchpad
+        side): scratchpad bytes as the chip stores them (`stored_nbytes`), DRAM
+        bytes the same unless the DRAM side is a model input or output (host
+        dtype: the DMA converts)."""
+        st = _dma_static(op)
+        n = stored_nbytes(self.chip, staged) * times
+        dram = staged.nbytes * times if st.host_dram else n
+        row = self.layer_of(op)
+        if load:
+            self.report.add(row, dram_read_bytes=dram, spad_write_bytes=n)
+        else:
+            self.report.add(row, dram_write_bytes=dram, spad_read_bytes=n)
+        if st.overlapped:
+            self.report.add(row, overlapped_dram_bytes=dram)
+
+
+EXECUTION = "imc"
+"""The key under which an interpreter holds its `ImcExecution` (`Interpreter.set_data`)."""
+
+
+def attach(interp, execution: ImcExecution) -> None:
+    """Makes the imc ops `interp` executes act on `execution`'s chip and count into its report."""
+    interp.set_data(EXECUTION, execution)
 
 
 class _Workspace:
@@ -193,7 +223,7 @@ class _Workspace:
 
 
 def _exec(interp) -> ImcExecution:
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is None:
         raise InterpreterError("error: imc ops need an imc execution context (use imc.runtime.run_module)")
     return ex
@@ -748,7 +778,7 @@ def im2col_array(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
 @impl("imc.im2col")
 def im2col(interp, op, args):
     st = _static(op)
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is not None and ex.chip.spad is not None:
         check_spad_read(interp, op, args[0])
     cols = im2col_array(args[0], st.kernel, st.strides, st.dilations)
@@ -763,7 +793,7 @@ def contract(interp, op, args):
     x, w = args
     transposed = _static(op).transpose_weight
     y = (x @ (w.T if transposed else w)).astype(np.float32)
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is not None:
         k = w.shape[1] if transposed else w.shape[0]
         ex.report.add(ex.layer_of(op), digital_ops=2 * y.size * k, spad_read_bytes=x.nbytes + w.nbytes, spad_write_bytes=y.nbytes)
@@ -870,7 +900,7 @@ def stored_nbytes(chip, a: np.ndarray) -> int:
 
 def check_spad_read(interp, op, a) -> None:
     """Raises if `a` (a scratchpad view) holds bytes never loaded or written."""
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is None or ex.chip.spad is None or not ex.chip.spad.owns(a):
         return
     spad = ex.chip.spad
@@ -883,7 +913,7 @@ def check_spad_read(interp, op, a) -> None:
 
 
 def mark_spad_written(interp, a) -> None:
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is not None and ex.chip.spad is not None and ex.chip.spad.owns(a):
         ex.chip.spad.valid_view(a)[...] = True
 
@@ -941,11 +971,11 @@ def dma(interp, op, args):
                 raise op.error(f"writes a scratchpad buffer at offset {spad.offset_of(a)} that is not allocated (freed?)")
         dst[...] = src[window]
         spad.valid_view(dst)[...] = True  # (mark_spad_written, known to be a scratchpad view)
-        count_dma(ex, op, dst, load=True)
+        ex.count_dma(op, dst, load=True)
     else:
         check_spad_read(interp, op, src)
         dst[window] = src
-        count_dma(ex, op, src, load=False)
+        ex.count_dma(op, src, load=False)
     return []
 
 
@@ -991,22 +1021,6 @@ def holds_stored_tensor(value) -> bool:
             return False
         return not any(u.owner.operation.name == "func.return" for u in value.uses)
     return False  # a memref argument
-
-
-def count_dma(ex, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None:
-    """Counts `times` executions of DMA `op` moving `staged` (its scratchpad
-    side): scratchpad bytes as the chip stores them (`stored_nbytes`), DRAM
-    bytes the same unless the DRAM side is a model input or output (host
-    dtype: the DMA converts)."""
-    st = _dma_static(op)
-    n = stored_nbytes(ex.chip, staged) * times
-    dram = staged.nbytes * times if st.host_dram else n
-    if load:
-        ex.report.add(ex.layer_of(op), dram_read_bytes=dram, spad_write_bytes=n)
-    else:
-        ex.report.add(ex.layer_of(op), dram_write_bytes=dram, spad_read_bytes=n)
-    if st.overlapped:
-        ex.report.add(ex.layer_of(op), overlapped_dram_bytes=dram)
 
 
 # ---------------------------------------------------------------------------
@@ -1603,7 +1617,7 @@ def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarr
 
 def _run_fused_contraction(interp, op, args):
     group: ContractionGroup = op.static
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is not None and ex.chip.calibration is None and group.ready(ex.chip, args):
         if ex.chip.precision == "ideal":
             out = group.fast(ex, args[0])
