@@ -13,6 +13,7 @@ from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
 
 from imc.dialects.imc import ContractOp, Im2colOp, build
 from imc.ir_utils import (
+    WEIGHT_VIEW_OPS,
     add,
     bool_attr,
     collapse,
@@ -281,7 +282,7 @@ def _is_slice_of_weight(value) -> bool:
     if isinstance(owner, ir.Block):
         return False
     op = owner.operation if hasattr(owner, "operation") else owner
-    return op.name in ("tensor.expand_shape", "tensor.collapse_shape", "tensor.extract_slice") and is_weight(op.operands[0])
+    return op.name in WEIGHT_VIEW_OPS and is_weight(op.operands[0])
 
 
 @dataclass

@@ -156,40 +156,35 @@ class ImcPlaceBuffers(ImcPass):
             state.error(found, f"'{found.name}': imc-place-buffers expects tensor IR without buffers (already placed?)")
             raise PassFailure()
         hw = state.hardware
-        self._hardware = hw
         _record_hardware(module, hw)
         program = stage_program(func, hw)
         # All uses first: rewriting invalidates the bindings' op identities.
         users = [_uses_by_stage(program, t.value) for t in program.tensors]
-        # Row windows read by tiled stages: model inputs stream through slabs;
-        # stored tensors read only in row windows by a stage are read in place
-        # (on-chip planes) and through a slab (DRAM planes); constant
-        # computations (broadcast biases) stay datapath values.
-        loops = _tiled_stages(func)
-        slabs = [s for loop in loops for s in find_row_slabs(loop, hw)]
-        streamed = [s for s in slabs if isinstance(s.source.owner, ir.Block) and s.source.owner.owner.operation == func]
-        rowwise = _row_reads(program, users, slabs)
-        # Stored tensors a tiled stage produces row tile by row tile: each
-        # trip stores its rows to the tensor's home.
-        stores = {i: st for i, t in enumerate(program.tensors) if (st := _row_store(t.value, loops, t.elem)) is not None}
-        # A [1, M, K] tensor of matmul stages whose every row tile starts at a
-        # multiple of its height keeps an on-chip prefix of whole row tiles.
-        prefix_rows = {}
-        for i in {i for i, _ in rowwise} | set(stores):
-            reads = [g for (ti, _), g in rowwise.items() if ti == i]
-            if (r := _prefix_granule_rows(program.tensors[i].value, stores.get(i), reads)) > 0:
-                prefix_rows[i] = r
-        for i in {i for i, _ in rowwise} | set(stores):
-            t = program.tensors[i]
-            _, _, h, w = _plane_shape(t.value)
-            # The on-chip part is whole planes (rows of every channel), or a
-            # prefix of whole row tiles of a matmul stage's rows.
-            t.granule = prefix_rows.get(i, h) * w * t.elem
-        slab_reads = {key: group for key, group in rowwise.items() if key[0] not in prefix_rows}
-        # A stored tensor written over the one it replaces (`imc.in_place`).
-        pairs = []
-        if self.in_place:
-            pairs = [(i, j) for i, j in in_place_pairs(program, slabs) if i not in prefix_rows and j not in prefix_rows]
+        rows = _find_row_access(program, func, hw, users, self.in_place)
+        tile, staging = self._staging_buffers(module, hw, state)
+        layout = _plan_layout(program, hw, rows, tile, staging, state)
+        shares = layout.bound.layer_shares(program)
+        module.attributes[PLACEMENT_ATTR] = ir.DictAttr.get(
+            {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(layout.bound.bytes)}
+        )
+        placement = _Placement(hw, hw.spad_bytes - staging, tile, self.double_buffer, layout.slab_at)
+        planned, reasons = placement.place_tensors(program, layout.plan, users, rows, state)
+        _remark_stages(program, planned, reasons, shares, state)
+        for store in rows.stores.values():
+            _drop_stored_accumulator(store)
+        placement.stream_slabs(func, rows.streamed, state)
+        self._remark_summary(module, program, layout, staging, state)
+
+    def _entry(self, module, state):
+        try:
+            return find_entry(module, self.entry)
+        except ValueError as e:
+            state.error(module, f"{e} to place buffers in")
+            raise PassFailure() from None
+
+    def _staging_buffers(self, module, hw, state) -> tuple[int, int]:
+        """(bytes per DMA tile, bytes of the staging buffers) at the top of
+        the scratchpad; an error when they leave no room."""
         align = hw.spad_alignment
         tile = self.tile_bytes or max(align, hw.spad_bytes // 16 // align * align)
         tile = -(-tile // align) * align
@@ -201,71 +196,197 @@ class ImcPlaceBuffers(ImcPass):
                 f"leave no room in the {hw.spad_bytes:,} B scratchpad",
             )
             raise PassFailure()
-        self._staging = (hw.spad_bytes - staging, tile)
-        # The slabs of a tiled stage (input rows; output rows on their way to
-        # DRAM) lie side by side in bytes the plan reserves for that stage (at
-        # the top, below the staging buffers). First with every slab at full
-        # size (safe whatever the split); then, with the slabs a stored
-        # tensor needs for its DRAM planes only, kept when no slab grows.
-        slab_stores = [st for i, st in stores.items() if i not in prefix_rows and st.nbytes // st.channels > tile]
-        # A tensor written over (X of a pair) stays whole on chip when its
-        # pair is kept: its row reads need no slab then. Tried first, with
-        # fewer such tensors while the plan leaves some of them partly in DRAM.
-        overwritten = {i for i, _ in pairs}
-        plan = None
-        while overwritten:
-            by_stage = _slab_needs(program, streamed, {k: g for k, g in slab_reads.items() if k[0] not in overwritten}, slab_stores, None)
-            reserve = _reserve(by_stage, align)
-            if staging + max(reserve.values(), default=0) >= hw.spad_bytes:
-                break
-            plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs)
-            whole = {i for i in overwritten if plan.homes[i].dram_start >= program.tensors[i].size}
-            if overwritten <= whole:
-                break
-            overwritten &= whole
-            plan = None
-        if plan is None:
-            by_stage = _slab_needs(program, streamed, slab_reads, slab_stores, None)
-            reserve = _reserve(by_stage, align)
-        most = max(reserve.values(), default=0)
-        if staging + most >= hw.spad_bytes:
-            k = max(reserve, key=reserve.get)
-            state.error(
-                by_stage[k][0][0],
-                f"the row slabs of this tiled stage ({most:,} B) and the staging buffers ({staging:,} B) "
-                f"do not fit the {hw.spad_bytes:,} B scratchpad",
+        return tile, staging
+
+    def _remark_summary(self, module, program, layout, staging: int, state) -> None:
+        """The spill traffic against the bound, the tensors written in place, the totals."""
+        plan, bound, most = layout.plan, layout.bound, layout.most
+        spills = plan.dram_traffic(program)
+        gap = ""
+        if spills > bound.bytes:
+            slabs_note = f" and row slabs up to {most:,} B" if most else ""
+            gap = (
+                f" ({spills - bound.bytes:,} B more: the staging buffers take {staging:,} B{slabs_note}, "
+                "bytes that leave the chip do not come back, fragmentation)"
             )
-            raise PassFailure()
-        bound = capacity_bound(program, hw.spad_bytes, pairs)
-        if plan is None:
-            plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs)
-        if slab_reads or slab_stores:
-            needs = _slab_needs(program, streamed, slab_reads, slab_stores, plan)
-            tighter = plan_homes(program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align), in_place=pairs)
-            again = _reserve(_slab_needs(program, streamed, slab_reads, slab_stores, tighter), align)
-            if all(again.get(k, 0) <= b for k, b in _reserve(needs, align).items()) and set(again) <= set(needs):
-                plan, by_stage = tighter, needs
-                reserve = _reserve(needs, align)
-                most = max(reserve.values(), default=0)
-        self._slab_at = {}
-        for k, group in by_stage.items():
-            at = plan.reserved[k]
-            for _, key, nbytes in group:
-                self._slab_at[id(key)] = at
-                at += -(-nbytes // align) * align
-        shares = bound.layer_shares(program)
-        module.attributes[PLACEMENT_ATTR] = ir.DictAttr.get(
-            {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(bound.bytes)}
+        for i, j in plan.in_place:
+            x, y = program.tensors[i], program.tensors[j]
+            state.remark(
+                program.stages[y.producer].location,
+                f"{y.describe()} written over {x.describe()} (its last reader; no row of it is read after the same "
+                f"row is written): {sum(c.end - c.start for c in plan.homes[j].chunks):,} B of it in the same scratchpad bytes",
+            )
+        hw = state.hardware
+        state.remark(
+            module,
+            f"{len(program.tensors)} stored tensors over {len(program.stages)} stages"
+            f"{f' ({len(plan.in_place)} written over the tensor they replace)' if plan.in_place else ''}; "
+            f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes - staging:,} B "
+            f"(+ {staging:,} B staging{', double-buffered' if self.double_buffer else ''}"
+            f"{f'; row slabs up to {most:,} B in {len(layout.reserve)} tiled stage(s)' if most else ''}); "
+            f"spill traffic {spills:,} B, capacity bound {bound.bytes:,} B{gap}",
         )
+
+
+@dataclass
+class _RowAccess:
+    """How tiled stages read and write stored tensors and model inputs in row
+    windows (`_find_row_access`)."""
+
+    slabs: list  # every `RowSlab` of the tiled stages
+    streamed: list  # the slabs of model inputs: streamed from DRAM
+    rowwise: dict  # (tensor index, stage) -> the row reads of a tensor read only that way
+    stores: dict  # tensor index -> its `_RowStore` (stored row tile by row tile)
+    prefix_rows: dict  # tensor index -> the row granule of a [1, M, K] tensor with an on-chip prefix
+    slab_reads: dict  # the `rowwise` reads that go through slabs (not of a prefix tensor)
+    pairs: list  # (X, Y): stored tensor Y written over X (`imc.in_place`)
+
+    def of_tensor(self, i: int) -> dict:
+        """Consumer stage -> the row reads of tensor `i` by it."""
+        return {k: group for (ti, k), group in self.rowwise.items() if ti == i}
+
+
+def _find_row_access(program, func, hw, users, in_place: bool) -> _RowAccess:
+    """Row windows read by tiled stages: model inputs stream through slabs;
+    stored tensors read only in row windows by a stage are read in place
+    (on-chip planes) and through a slab (DRAM planes); constant computations
+    (broadcast biases) stay datapath values. Sets each such tensor's
+    `granule`: whole planes, or whole row tiles of a matmul stage."""
+    loops = _tiled_stages(func)
+    slabs = [s for loop in loops for s in find_row_slabs(loop, hw)]
+    streamed = [s for s in slabs if isinstance(s.source.owner, ir.Block) and s.source.owner.owner.operation == func]
+    rowwise = _row_reads(program, users, slabs)
+    # Stored tensors a tiled stage produces row tile by row tile: each
+    # trip stores its rows to the tensor's home.
+    stores = {i: st for i, t in enumerate(program.tensors) if (st := _row_store(t.value, loops, t.elem)) is not None}
+    # A [1, M, K] tensor of matmul stages whose every row tile starts at a
+    # multiple of its height keeps an on-chip prefix of whole row tiles.
+    prefix_rows = {}
+    for i in {i for i, _ in rowwise} | set(stores):
+        reads = [g for (ti, _), g in rowwise.items() if ti == i]
+        if (r := _prefix_granule_rows(program.tensors[i].value, stores.get(i), reads)) > 0:
+            prefix_rows[i] = r
+    for i in {i for i, _ in rowwise} | set(stores):
+        t = program.tensors[i]
+        _, _, h, w = _plane_shape(t.value)
+        # The on-chip part is whole planes (rows of every channel), or a
+        # prefix of whole row tiles of a matmul stage's rows.
+        t.granule = prefix_rows.get(i, h) * w * t.elem
+    slab_reads = {key: group for key, group in rowwise.items() if key[0] not in prefix_rows}
+    # A stored tensor written over the one it replaces (`imc.in_place`).
+    pairs = []
+    if in_place:
+        pairs = [(i, j) for i, j in in_place_pairs(program, slabs) if i not in prefix_rows and j not in prefix_rows]
+    return _RowAccess(slabs, streamed, rowwise, stores, prefix_rows, slab_reads, pairs)
+
+
+@dataclass
+class _Layout:
+    """The plan of the homes and where the row slabs lie (`_plan_layout`)."""
+
+    bound: object  # `imc.placement.CapacityBound`
+    plan: object  # `imc.placement.HomePlan`
+    reserve: dict  # stage -> bytes reserved for its slabs
+    most: int  # the largest reservation
+    slab_at: dict  # slab's key op (its read, or a row store's insert) -> its scratchpad offset
+
+
+def _plan_layout(program, hw, rows: _RowAccess, tile: int, staging: int, state) -> _Layout:
+    """The slabs of a tiled stage (input rows; output rows on their way to
+    DRAM) lie side by side in bytes the plan reserves for that stage (at the
+    top, below the staging buffers). First with every slab at full size
+    (safe whatever the split) but none for the tensors written over that the
+    plan keeps whole on chip; then, with the slabs a stored tensor needs for
+    its DRAM planes only, kept when no slab grows. An error when a stage's
+    slabs and the staging buffers do not fit."""
+    align = hw.spad_alignment
+    pairs = rows.pairs
+    slab_stores = [st for i, st in rows.stores.items() if i not in rows.prefix_rows and st.nbytes // st.channels > tile]
+    # A tensor written over (X of a pair) stays whole on chip when its pair
+    # is kept: its row reads need no slab then. Tried first, with fewer such
+    # tensors while the plan leaves some of them partly in DRAM.
+    overwritten = {i for i, _ in pairs}
+    plan = None
+    while overwritten:
+        kept_reads = {k: g for k, g in rows.slab_reads.items() if k[0] not in overwritten}
+        by_stage = _slab_needs(program, rows.streamed, kept_reads, slab_stores, None)
+        reserve = _reserve(by_stage, align)
+        if staging + max(reserve.values(), default=0) >= hw.spad_bytes:
+            break
+        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs)
+        whole = {i for i in overwritten if plan.homes[i].dram_start >= program.tensors[i].size}
+        if overwritten <= whole:
+            break
+        overwritten &= whole
+        plan = None
+    if plan is None:
+        by_stage = _slab_needs(program, rows.streamed, rows.slab_reads, slab_stores, None)
+        reserve = _reserve(by_stage, align)
+    most = max(reserve.values(), default=0)
+    if staging + most >= hw.spad_bytes:
+        k = max(reserve, key=reserve.get)
+        state.error(
+            by_stage[k][0][0],
+            f"the row slabs of this tiled stage ({most:,} B) and the staging buffers ({staging:,} B) "
+            f"do not fit the {hw.spad_bytes:,} B scratchpad",
+        )
+        raise PassFailure()
+    bound = capacity_bound(program, hw.spad_bytes, pairs)
+    if plan is None:
+        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs)
+    if rows.slab_reads or slab_stores:
+        needs = _slab_needs(program, rows.streamed, rows.slab_reads, slab_stores, plan)
+        tighter = plan_homes(program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align), in_place=pairs)
+        again = _reserve(_slab_needs(program, rows.streamed, rows.slab_reads, slab_stores, tighter), align)
+        if all(again.get(k, 0) <= b for k, b in _reserve(needs, align).items()) and set(again) <= set(needs):
+            plan, by_stage = tighter, needs
+            reserve = _reserve(needs, align)
+            most = max(reserve.values(), default=0)
+    slab_at = {}
+    for k, group in by_stage.items():
+        at = plan.reserved[k]
+        for _, key, nbytes in group:
+            slab_at[key] = at
+            at += -(-nbytes // align) * align
+    return _Layout(bound, plan, reserve, most, slab_at)
+
+
+def _remark_stages(program, planned: dict, reasons: dict, shares: dict, state) -> None:
+    """One remark per stage with spills: its planned DRAM bytes, the bound's share, why."""
+    for st in program.stages:
+        p, b = planned.pop(st.layer, 0), shares.pop(st.layer, 0)
+        if p or b:
+            state.remark(
+                st.location,
+                f"layer '{st.layer}': {p:,} B of DRAM traffic for stored tensors (spills), bound {b:,} B"
+                + (": " + "; ".join(reasons.pop(st.layer, [])) if st.layer in reasons else ""),
+            )
+
+
+class _Placement:
+    """One run's rewriting: the IR that homes each stored tensor, with what
+    the run decided: the hardware, the staging buffers (`tile` bytes each,
+    from byte `staging_base`, two when `double_buffer`) and where each row
+    slab lies (`slab_at`, by its key op)."""
+
+    def __init__(self, hardware, staging_base: int, tile: int, double_buffer: bool, slab_at: dict):
+        self.hardware = hardware
+        self.staging_base = staging_base
+        self.tile = tile
+        self.double_buffer = double_buffer
+        self.slab_at = slab_at
+
+    def place_tensors(self, program, plan, users, rows: _RowAccess, state) -> tuple[dict, dict]:
+        """Rewrites every stored tensor to live in its home; returns the DRAM
+        bytes planned per layer and the reasons, for the stage remarks."""
         planned: dict[str, int] = {}
         reasons: dict[str, list[str]] = {}
         over = {j: i for i, j in plan.in_place}  # Y -> the X it is written over
         buffers = {}  # X -> its chunks' buffers by first byte (Y's)
         for i, (t, home, uses) in enumerate(zip(program.tensors, plan.homes, users)):
-            rows = {k: group for (ti, k), group in rowwise.items() if ti == i}
             try:
                 buffers[i] = self._place(
-                    program, t, home, uses, rows, stores.get(i), state, prefix_rows.get(i, 0),
+                    program, t, home, uses, rows.of_tensor(i), rows.stores.get(i), state, rows.prefix_rows.get(i, 0),
                     reuse=buffers.get(over.get(i)),
                 )
             except _Unsupported as e:
@@ -284,49 +405,15 @@ class ImcPlaceBuffers(ImcPass):
                 f"{sum(t.size - r for r in home.resident):,} B read back"
             )
             reasons.setdefault(producer, []).append(why)
-        for st in program.stages:
-            p, b = planned.pop(st.layer, 0), shares.pop(st.layer, 0)
-            if p or b:
-                state.remark(
-                    st.location,
-                    f"layer '{st.layer}': {p:,} B of DRAM traffic for stored tensors (spills), bound {b:,} B"
-                    + (": " + "; ".join(reasons.pop(st.layer, [])) if st.layer in reasons else ""),
-                )
-        for store in stores.values():
-            _drop_stored_accumulator(store)
-        self._stream_slabs(func, streamed, state)
-        spills = plan.dram_traffic(program)
-        gap = ""
-        if spills > bound.bytes:
-            slabs_note = f" and row slabs up to {most:,} B" if most else ""
-            gap = (
-                f" ({spills - bound.bytes:,} B more: the staging buffers take {staging:,} B{slabs_note}, "
-                "bytes that leave the chip do not come back, fragmentation)"
-            )
-        for i, j in plan.in_place:
-            x, y = program.tensors[i], program.tensors[j]
-            state.remark(
-                program.stages[y.producer].location,
-                f"{y.describe()} written over {x.describe()} (its last reader; no row of it is read after the same "
-                f"row is written): {sum(c.end - c.start for c in plan.homes[j].chunks):,} B of it in the same scratchpad bytes",
-            )
-        state.remark(
-            module,
-            f"{len(program.tensors)} stored tensors over {len(program.stages)} stages"
-            f"{f' ({len(plan.in_place)} written over the tensor they replace)' if plan.in_place else ''}; "
-            f"scratchpad peak {plan.peak_bytes:,} of {hw.spad_bytes - staging:,} B "
-            f"(+ {staging:,} B staging{', double-buffered' if self.double_buffer else ''}"
-            f"{f'; row slabs up to {most:,} B in {len(reserve)} tiled stage(s)' if most else ''}); "
-            f"spill traffic {spills:,} B, capacity bound {bound.bytes:,} B{gap}",
-        )
+        return planned, reasons
 
-    def _stream_slabs(self, func, slabs, state) -> None:
+    def stream_slabs(self, func, slabs, state) -> None:
         """Model inputs read in row windows by tiled stages: loaded row by row
         into slabs that keep the halo (`imc.row_slabs`)."""
         buffers: dict = {}  # model input -> its read-only DRAM buffer
         block = func.regions[0].blocks[0]
         for slab in slabs:
-            offset = self._slab_at[id(slab.read)]
+            offset = self.slab_at[slab.read]
             arg = slab.source
             dram = buffers.get(arg)
             if dram is None:
@@ -341,14 +428,7 @@ class ImcPlaceBuffers(ImcPass):
                 f"{offset:,}: each row loaded once, the halo kept on chip",
             )
 
-    def _entry(self, module, state):
-        try:
-            return find_entry(module, self.entry)
-        except ValueError as e:
-            state.error(module, f"{e} to place buffers in")
-            raise PassFailure() from None
-
-    # -- rewriting -----------------------------------------------------------------
+    # -- rewriting one tensor -------------------------------------------------------
     def _place(self, program, t, home, users, rows, store, state, prefix_rows=0, reuse=None):
         """Rewrites `t` to live in `home`; `rows` maps a consumer stage that
         reads `t` only in row windows to those reads; `store` (a `_RowStore`)
@@ -460,9 +540,9 @@ class ImcPlaceBuffers(ImcPass):
                 k = c - on_chip
                 dram = memref.AllocOp(ir.MemRefType.get([k * plane], et), [], []).result
                 dview = _as_planes(dram, h, w)
-                base, tile_bytes = self._staging
-                reserved = id(store.insert) in self._slab_at
-                offset = self._slab_at[id(store.insert)] if reserved else base
+                base, tile_bytes = self.staging_base, self.tile
+                reserved = store.insert in self.slab_at
+                offset = self.slab_at[store.insert] if reserved else base
                 per = k if reserved else max(1, min(k, tile_bytes // (rows * w * elem)))
                 out_t = ir.MemRefType.get([1, per, rows, w], et, memory_space=i64_attr(1))
                 if reserved:  # an output slab, for the whole loop
@@ -527,7 +607,7 @@ class ImcPlaceBuffers(ImcPass):
             pieces = [view_rows(slab, v, loc=loc) for v in views]
             how = f"{on_chip} of {planes} planes (rows of one channel) read in place from the scratchpad"
             if dview is not None:
-                offset = self._slab_at[id(slab.read)]
+                offset = self.slab_at[slab.read]
                 pieces.append(load_rows(slab, dview, offset, loc=loc))
                 how += f", {planes - on_chip} streamed from DRAM through a slab ({slab.rows} rows) at offset {offset:,}"
             state.remark(loc, f"{t.describe()} read in row windows: {how}")
@@ -642,7 +722,7 @@ class ImcPlaceBuffers(ImcPass):
 
     def _dmas(self, nbytes: int) -> int:
         """DMAs `_move_rows` issues for `nbytes`."""
-        _, tile = self._staging
+        tile = self.tile
         return -(-nbytes // tile)
 
     def _move_rows(self, rows, dram, lo, first_row, count: int, k: int):
@@ -651,9 +731,9 @@ class ImcPlaceBuffers(ImcPass):
         `dram` (rows from `first_row` on) through the staging buffer, one
         `imc.dma` per `tile-bytes` (allocated and freed around each): stores
         `rows` when given (returns None), else loads and returns the tensor."""
-        base, tile = self._staging
+        base, tile = self.staging_base, self.tile
         et = ir.MemRefType(dram.type).element_type
-        elem = stored_element_bytes(et, self._hardware)
+        elem = stored_element_bytes(et, self.hardware)
         n = count * k
         per = max(1, tile // elem)
         dyn = ir.ShapedType.get_dynamic_size()
@@ -683,7 +763,7 @@ class ImcPlaceBuffers(ImcPass):
         """Moves `count` elements between a datapath tensor and `dram[lo:]`
         through the staging buffer(s), one `imc.dma` per tile: stores `piece`
         when given (returns None), else loads and returns the tensor."""
-        base, tile = self._staging
+        base, tile = self.staging_base, self.tile
         et = ir.MemRefType(dram.type).element_type
         per = max(1, tile // elem)
         ways = 2 if self.double_buffer else 1

@@ -4,20 +4,15 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
-from imc.dialects.imc import ProgramOp, XbarType
-from imc.ir_utils import i64_array, i64_attr, walk_ops
+from imc.dialects.imc import MvmOp, ProgramOp, XbarType, build
+from imc.dialects.imc_ops import MvmView, ProgramView
+from imc.ir_utils import WEIGHT_VIEW_OPS, walk_ops
 from imc.pass_base import ImcPass
-
-
-"""Discardable attribute on `imc.program`: [row, col] of the tile inside its crossbar."""
 
 
 def tile_shape(program) -> tuple[int, int]:
     """(rows, cols) the tile occupies on the crossbar."""
-    shape = list(ir.ShapedType(program.operands[0].type).shape)
-    if ir.IntegerAttr(program.attributes["transpose"]).value:
-        shape.reverse()
-    return shape[0], shape[1]
+    return ProgramView(program).tile_shape
 
 
 def pack_diagonally(shapes: list[tuple[int, int]], rows: int, cols: int) -> list[tuple[int, int, int]]:
@@ -142,10 +137,9 @@ _KEYS = "keys"
 
 def _program_facts(op, keys: "TileKeys") -> tuple:
     """(array, (rows, cols), offset, tile) of an `imc.program`: what replaying it reads."""
-    tile = keys(op) or (
-        op.operands[0], *(ir.IntegerAttr(op.attributes[k]).value for k in ("slice", "cell_bits", "weight_bits", "transpose"))
-    )
-    return ir.IntegerAttr(op.attributes["array"]).value, tile_shape(op), tuple(ir.DenseI64ArrayAttr(op.attributes["offset"])), tile
+    program = ProgramView(op)
+    tile = keys(op) or (program.weight, program.slice, program.cell_bits, program.weight_bits, int(program.transpose))
+    return program.array, program.tile_shape, program.offset, tile
 
 
 def _snapshot(state) -> dict:
@@ -290,13 +284,11 @@ class ImcPlaceCrossbars(ImcPass):
                 f"{resident_slots} stay resident, {rotating} are time-multiplexed over {pool} crossbar(s)"
             )
         for op, (slot, r, c) in zip(programs, packed):
-            op.attributes["array"] = i64_attr(assignment[slot])
-            op.attributes["offset"] = i64_array([r, c])
+            ProgramView(op).place(assignment[slot], (r, c))
         for op in all_programs:
             first = copies.get(id(op))
             if first is not None:
-                op.attributes["array"] = first.attributes["array"]
-                op.attributes["offset"] = first.attributes["offset"]
+                ProgramView(op).place_like(ProgramView(first))
         first_remark = len(state.remarks)
         if self.duplicate:
             if slots > total:
@@ -342,8 +334,8 @@ def _same_tile_groups(programs, keys: "TileKeys") -> dict:
     return copies
 
 
-_TILE_VIEWS = ("tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape", "linalg.transpose")
-_TILE_ATTRS = ("slice", "transpose", "cell_bits", "weight_bits")
+_TILE_VIEWS = (*WEIGHT_VIEW_OPS, "linalg.transpose")
+"""The weight views `_weight_view` follows: transposed copies of a weight share its tiles too."""
 
 
 def _tile_key(op, views: dict | None = None):
@@ -359,9 +351,8 @@ def _tile_key(op, views: dict | None = None):
             views[value] = view
     if view is None:
         return None  # computed weights: no identity to share
-    attributes = op.attributes
     root, steps = view
-    return root, (tuple((k, attributes[k]) for k in _TILE_ATTRS), *steps)
+    return root, (ProgramView(op).tile_attributes, *steps)
 
 
 _UNSEEN = object()
@@ -406,7 +397,7 @@ def _mvm_users(program) -> list:
 
 
 def _rows_of(mvm) -> int:
-    return ir.ShapedType(mvm.operands[1].type).shape[0]
+    return ir.ShapedType(MvmView(mvm).input.type).shape[0]
 
 
 _OBJECTIVES = ("throughput", "latency", "energy")
@@ -480,16 +471,16 @@ def _split_mvms(program, extra_arrays: list[int]) -> None:
     """Clones `program` onto `extra_arrays` and splits each of its MVMs by rows."""
     from torch_mlir.dialects import tensor
 
-    from imc.dialects.imc import MvmOp
     from imc.ir_utils import extract_slice, tensor_type
 
     clones = []
     for array in extra_arrays:
         clone = program.clone(ip=ir.InsertionPoint(program))
-        clone.attributes["array"] = i64_attr(array)
+        ProgramView(clone).set_array(array)
         clones.append(clone)
     handles = [program.results[0]] + [c.results[0] for c in clones]
     for mvm in _mvm_users(program):
+        attributes = MvmView(mvm).attributes  # each part converts as the whole did
         x = mvm.operands[1]
         m, r = ir.ShapedType(x.type).shape
         n = min(len(handles), m)
@@ -500,18 +491,8 @@ def _split_mvms(program, extra_arrays: list[int]) -> None:
             for j in range(n):
                 lo, hi = bounds[j], bounds[j + 1]
                 xj = extract_slice(x, [lo, 0], [hi - lo, r], loc=mvm.location)
-                parts.append(
-                    MvmOp(
-                        handles[j],
-                        xj,
-                        mvm.attributes["dac_bits"],
-                        mvm.attributes["adc_bits"],
-                        mvm.attributes["input_bits"],
-                        tensor_type([hi - lo, out_t.shape[1]], out_t.element_type),
-                        adc_full_scale=mvm.attributes["adc_full_scale"],
-                        loc=mvm.location,
-                    ).result
-                )
+                part_t = tensor_type([hi - lo, out_t.shape[1]], out_t.element_type)
+                parts.append(build(MvmOp, [handles[j], xj], attributes, [part_t], loc=mvm.location).results[0])
             joined = tensor.concat(out_t, 0, parts, loc=mvm.location)
         mvm.results[0].replace_all_uses_with(joined)
         mvm.erase()

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch_mlir import ir
 
-from imc.dialects.imc import stored_element_bytes
+from imc.dialects.imc import element_bytes, stored_element_bytes
+from imc.dialects.imc_ops import ProgramView
 from imc.ir_utils import (
     layer_name,
     JOIN_ATTR,
@@ -62,8 +63,6 @@ __all__ = ["LayerBound", "ProgramBounds", "lower_bounds", "IO_LAYER"]
 IO_LAYER = "<inputs/outputs>"
 """Layer name the runtime gives to the entry function's inputs and outputs."""
 
-# Ops whose results alias (a window of) their first operand: no bytes, no work.
-_VIEWS = TENSOR_VIEW_OPS
 # Ops that produce no data (placeholders) or only carry control.
 _NO_DATA = {"tensor.empty", "bufferization.alloc_tensor", "func.return", "cf.assert"}
 # Contractions whose operands all move through the scratchpad when they stay digital.
@@ -502,12 +501,10 @@ def lower_bounds(
         IR width, computed tensors as the chip stores them."""
         if activation_bits is not None:
             return int(activation_bits)
-        width = getattr(t.element_type, "width", None)
-        if width is None:
-            raise ValueError(f"lower_bounds: element type {t.element_type} has no bit width")
-        if not host:
-            return 8 * stored_element_bytes(t.element_type, hardware)
-        return 8 * max(1, (width + 7) // 8)
+        try:
+            return 8 * (element_bytes(t.element_type) if host else stored_element_bytes(t.element_type, hardware))
+        except ValueError:
+            raise ValueError(f"lower_bounds: element type {t.element_type} has no bit width") from None
 
     def make_root(kind, t, pos, lname, key) -> _Value:
         if not t.has_static_shape:
@@ -534,7 +531,7 @@ def lower_bounds(
         if read_only_as_buffer(arg):
             streamed.add(root)
 
-    programs: list[tuple] = []  # (pos, layer, array, offset, shape, identity, slice bits)
+    programs: list[_ProgramInfo] = []
     splats: set = set()  # roots of splat constants
     constant_regions: dict = {}  # root -> (first layer, regions)
     matmuls: list[tuple] = []
@@ -555,7 +552,7 @@ def lower_bounds(
             op.regions and not (name.startswith("linalg.") or name.startswith("tensor.") or is_tiled_stage(op))
         ):
             _check_nested(op, loc)
-        if name in _VIEWS:
+        if name in TENSOR_VIEW_OPS:
             src = alias.get(op.operands[0])
             if src is None:
                 continue
@@ -585,7 +582,7 @@ def lower_bounds(
         if name == "arith.constant":
             t = _tensor(op.results[0].type)
             if t is not None:
-                e = 8 * max(1, (t.element_type.width + 7) // 8) if hasattr(t.element_type, "width") else 8
+                e = 8 * element_bytes(t.element_type) if hasattr(t.element_type, "width") else 8
                 root = _Value(_WEIGHT, math.prod(t.shape) * e, e, list(t.shape), pos, lname, ("const", pos))
                 alias[op.results[0]] = (root, None)
                 if is_splat_constant(op):
@@ -771,27 +768,31 @@ def _slice_region(op, root: _Value, region, t, e_bits: int):
     return (("src", op.operands[0]), offsets, sizes, e_bits)
 
 
-def _program_info(op, pos: int, lname: str, alias: dict):
-    attrs = op.attributes
-    cb = ir.IntegerAttr(attrs["cell_bits"]).value
-    wb = ir.IntegerAttr(attrs["weight_bits"]).value
-    s = ir.IntegerAttr(attrs["slice"]).value
-    transpose = bool(ir.IntegerAttr(attrs["transpose"]).value)
-    array = ir.IntegerAttr(attrs["array"]).value
-    offset = tuple(_i64s(attrs["offset"]))
-    shape = list(ir.ShapedType(op.operands[0].type).shape)
-    if transpose:
-        shape.reverse()
-    src = alias.get(op.operands[0])
+def _program_info(op, pos: int, lname: str, alias: dict) -> "_ProgramInfo":
+    program = ProgramView(op)
+    shape = program.tile_shape
+    src = alias.get(program.weight)
     if src is not None and src[0].kind == _WEIGHT:
         root, region = src
         window = None if region is None else (region[0], tuple(region[1]), tuple(region[2]))
-        identity = (root.key, window, transpose, s, cb, wb)
-        bits = shape[0] * shape[1] * max(0, min(cb, wb - s * cb))
+        identity = (root.key, window, program.transpose, program.slice, program.cell_bits, program.weight_bits)
+        bits = shape[0] * shape[1] * program.bits_per_cell
     else:  # a tile of activations: already on chip, no DRAM bytes
         identity = ("activation", pos)
         bits = 0
-    return (pos, lname, array, offset, tuple(shape), identity, bits)
+    return _ProgramInfo(lname, program.array, program.offset, shape, identity, bits)
+
+
+@dataclass(frozen=True)
+class _ProgramInfo:
+    """What the weight terms read of one `imc.program` (`_weights`)."""
+
+    layer: str
+    array: int  # the crossbar (-1: unplaced)
+    offset: tuple[int, int]  # of the tile in its crossbar
+    shape: tuple[int, int]  # (rows, cols) on the crossbar
+    identity: tuple  # equal for ops that program the same tile of the same weights
+    bits: int  # weight bits the op programs
 
 
 def _overlap(o0, s0, o1, s1) -> bool:
@@ -800,37 +801,37 @@ def _overlap(o0, s0, o1, s1) -> bool:
 
 def _weights(programs, layer) -> None:
     """Crossbar weights: cold-call and warm-call programming bits per layer."""
-    by_array: dict[int, list] = {}
+    by_array: dict[int, list[_ProgramInfo]] = {}
     for p in programs:
-        by_array.setdefault(p[2], []).append(p)
+        by_array.setdefault(p.array, []).append(p)
     cold: dict[str, int] = {}
     warm: dict[str, int] = {}
     shared: dict[str, int] = {}
     unique: dict = {}  # identity -> (first layer, bits): each distinct tile once
     for p in programs:
-        unique.setdefault(p[5], (p[1], p[6]))
+        unique.setdefault(p.identity, (p.layer, p.bits))
     unique_bits: dict[str, int] = {}
     for lname, bits in unique.values():
         unique_bits[lname] = unique_bits.get(lname, 0) + bits
     for p in programs:
-        layer(p[1]).program_ops += 1
+        layer(p.layer).program_ops += 1
     for lname, bits in unique_bits.items():
         layer(lname).unique_weight_bytes += bits // 8
     for array, ps in by_array.items():
         if array < 0:  # unplaced: programmed each time it executes
             for p in ps:
-                cold[p[1]] = cold.get(p[1], 0) + p[6]
-                warm[p[1]] = warm.get(p[1], 0) + p[6]
+                cold[p.layer] = cold.get(p.layer, 0) + p.bits
+                warm[p.layer] = warm.get(p.layer, 0) + p.bits
             continue
         held: list[tuple] = []  # (offset, shape, identity)
         for call in (cold, warm):  # a cold call, then the steady state
-            for pos, lname, _, offset, shape, identity, bits in ps:
-                if not any(h == (offset, shape, identity) for h in held):
-                    call[lname] = call.get(lname, 0) + bits
+            for p in ps:
+                if not any(h == (p.offset, p.shape, p.identity) for h in held):
+                    call[p.layer] = call.get(p.layer, 0) + p.bits
                     if call is warm:
-                        shared[lname] = shared.get(lname, 0) + 1
-                held = [h for h in held if not _overlap(h[0], h[1], offset, shape)]
-                held.append((offset, shape, identity))
+                        shared[p.layer] = shared.get(p.layer, 0) + 1
+                held = [h for h in held if not _overlap(h[0], h[1], p.offset, p.shape)]
+                held.append((p.offset, p.shape, p.identity))
     for lname, bits in cold.items():
         lb = layer(lname)
         lb.weight_bytes += bits // 8

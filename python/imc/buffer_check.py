@@ -69,7 +69,8 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.dialects.imc import SPAD_SPACE, is_spad, stored_element_bytes
-from imc.ir_utils import find_nested, linalg_input_count
+from imc.dialects.imc_ops import SpadAllocView
+from imc.ir_utils import MEMREF_VIEW_OPS, find_nested, linalg_input_count
 
 __all__ = ["Violation", "BufferCheck", "check_buffers", "analyze_buffers", "VIOLATION_KINDS"]
 
@@ -85,7 +86,8 @@ VIOLATION_KINDS = (
 )
 """The `kind` a `Violation` may have."""
 
-_VIEW_OPS = {"memref.subview", "memref.collapse_shape", "memref.expand_shape", "memref.cast"}
+_VIEW_OPS = MEMREF_VIEW_OPS - {"memref.reinterpret_cast"}
+"""The views the checker follows to their buffer (a reinterpret_cast's result is an access it cannot trace)."""
 _ALLOC, _FREE, _DMA = "imc.spad_alloc", "imc.spad_free", "imc.dma"
 _DYNAMIC = ir.ShapedType.get_dynamic_stride_or_offset()
 
@@ -383,12 +385,13 @@ class _Analyzer:
 
         func.walk(visit)
         for op in allocs:
-            t = ir.MemRefType(op.results[0].type)
+            alloc = SpadAllocView(op)
+            t = alloc.buffer_type
             b = _Buffer(
                 op=op,
                 func=func,
-                offset=ir.IntegerAttr(op.attributes["offset"]).value,
-                size=ir.IntegerAttr(op.attributes["size"]).value,
+                offset=alloc.offset,
+                size=alloc.size,
                 ebytes=stored_element_bytes(t.element_type, self.hardware),
                 elements=math.prod(t.shape),
             )

@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 from torch_mlir import ir
 
+from imc.dialects.imc_ops import MvmView, QuantizeView
 from imc.ir_utils import insert_root, layer_name, single_user
 
 __all__ = ["calibrate", "Calibration", "check_policy", "POLICY_HELP"]
@@ -112,9 +113,7 @@ class Calibration:
                 if low >= 0.0:
                     continue  # all zeros: stays uncalibrated
                 high = -low  # all negative: a signed range
-            o = op.ir.operation
-            o.attributes["low"] = ir.FloatAttr.get_f32(low)
-            o.attributes["high"] = ir.FloatAttr.get_f32(high)
+            QuantizeView(op.ir).set_range(low, high)
             n += 1
         return n
 
@@ -123,12 +122,12 @@ class Calibration:
         per layer, each op's calibrated range as a fraction of the uncalibrated one."""
         fractions: dict[str, list[float]] = {}
         for op, stat, uncalibrated in self.ops.values():
-            o = op.ir.operation
-            if ir.IntegerAttr(o.attributes["adc_bits"]).value <= 0 or stat <= 0:
+            mvm = MvmView(op.ir)
+            if mvm.adc_bits <= 0 or stat <= 0:
                 continue
             full_scale = min(stat, uncalibrated)
-            o.attributes["adc_full_scale"] = ir.FloatAttr.get_f32(full_scale)
-            fractions.setdefault(layer_name(o.location), []).append(full_scale / uncalibrated)
+            mvm.set_adc_full_scale(full_scale)
+            fractions.setdefault(layer_name(mvm.op.location), []).append(full_scale / uncalibrated)
         return fractions
 
 

@@ -19,6 +19,11 @@ __all__ = [
     "DOUBLE_BUFFER_ATTR",
     "JOIN_ATTR",
     "TENSOR_VIEW_OPS",
+    "MEMREF_VIEW_OPS",
+    "VIEW_OPS",
+    "ALLOCATION_OPS",
+    "TIMELINE_VIEW_OPS",
+    "WEIGHT_VIEW_OPS",
     "tensor_type",
     "is_weight",
     "is_zero_fill",
@@ -102,13 +107,30 @@ JOIN_ATTR = "imc.join"
 scratchpad and DRAM parts: the reader streams both parts, the join moves no
 bytes."""
 
+# Views: one definition of the ops that only rename or window data. Sets
+# that differ from these on purpose are derived from them beside their use.
 TENSOR_VIEW_OPS = frozenset(
     {"tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape", "tensor.cast", "tensor.reshape"}
 )
 """Ops whose result aliases (a window of) their first operand: no bytes, no work."""
-
+MEMREF_VIEW_OPS = frozenset(
+    {"memref.subview", "memref.collapse_shape", "memref.expand_shape", "memref.cast", "memref.reinterpret_cast"}
+)
+"""Ops whose result memref views (a window of) the buffer of their first operand."""
+VIEW_OPS = TENSOR_VIEW_OPS | MEMREF_VIEW_OPS
+"""Tensor and memref views."""
+ALLOCATION_OPS = frozenset(
+    {"tensor.empty", "memref.alloc", "memref.alloca", "memref.dealloc", "imc.spad_alloc", "imc.spad_free"}
+)
+"""Ops that allocate or release storage (or make an uninitialized tensor): no data moves."""
+TIMELINE_VIEW_OPS = (VIEW_OPS - {"tensor.reshape"}) | ALLOCATION_OPS | {"cf.assert"}
+"""The timeline's `VIEW_OPS`: no work and no memory access. Not
+`tensor.reshape`: it reads a shape operand, and the timeline places it as a
+step like any op that reads its operands."""
 
 RESHAPE_OPS = ("tensor.collapse_shape", "tensor.expand_shape")
+WEIGHT_VIEW_OPS = ("tensor.extract_slice", *RESHAPE_OPS)
+"""Static views through which a weight tile is traced back to its constant."""
 
 
 def constant_source(value: ir.Value, views=RESHAPE_OPS):

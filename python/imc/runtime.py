@@ -15,6 +15,8 @@ from torch_mlir import ir
 
 from imc.dialects.imc import is_spad
 from imc.ir_utils import (
+    ALLOCATION_OPS,
+    VIEW_OPS,
     layer_name,
     TRANSFER_ATTR,
     WEIGHT_ARG_ATTR,
@@ -27,6 +29,7 @@ from imc.interpreter import Interpreter
 from imc.interpreter.imc import (
     Chip,
     ImcExecution,
+    attach,
     check_spad_read,
     holds_stored_tensor,
     mark_spad_written,
@@ -36,24 +39,16 @@ from imc.report import Report
 
 __all__ = ["run_module", "Runner"]
 
-# Ops that only rename, view or allocate data: no traffic, no arithmetic.
-_VIEWS = {
-    "memref.alloc",
-    "memref.alloca",
-    "tensor.empty",
-    "tensor.extract_slice",
-    "tensor.collapse_shape",
-    "tensor.expand_shape",
-    "tensor.cast",
+# Ops that only rename, view or allocate data, yield or call: no traffic, no
+# arithmetic of their own. `tensor.reshape`, `memref.cast` and
+# `memref.reinterpret_cast` are counted like copies, as they always were.
+_UNCOUNTED_OPS = (VIEW_OPS - {"tensor.reshape", "memref.cast", "memref.reinterpret_cast"}) | ALLOCATION_OPS | {
     "tensor.yield",
     "linalg.yield",
     "linalg.index",
     "func.return",
     "func.call",
     "arith.constant",
-    "memref.subview",
-    "memref.collapse_shape",
-    "memref.expand_shape",
     "bufferization.to_buffer",
     "cf.assert",
 }
@@ -113,7 +108,7 @@ class _Counter:
             # their producers counted the bytes, none move again.
             p = _Plan(None, True)
         elif (
-            name in _VIEWS
+            name in _UNCOUNTED_OPS
             or name.startswith("imc.")
             or name.startswith("interp.")  # fused interpreter steps (e.g. inside linalg bodies)
             or nested
@@ -317,7 +312,7 @@ class Runner:
 
             self.tracer = self.report.tracer = self.interpreter.tracer = Tracer(self.chip, self.row_for)
             counter.tracing = True
-        self.interpreter.imc = ImcExecution(self.chip, self.report, self.row_for)
+        attach(self.interpreter, ImcExecution(self.chip, self.report, self.row_for))
         self._io_row = self.report.row("<inputs/outputs>", "")
         func = find_function(module, entry)
         self._weight_args = _weight_arg_mask(func)

@@ -39,7 +39,7 @@ import numpy as np
 
 from imc.interpreter.imc import dma_window
 from imc.interpreter.tensor import concat_dim, insert_slice_index, pad_region
-from imc.ir_utils import linalg_input_count
+from imc.ir_utils import TIMELINE_VIEW_OPS as VIEW_OPS, linalg_input_count  # ops with no work and no access
 from imc.report import EVENTS, event_rates, resource_times
 
 __all__ = ["Tracer", "Timeline", "LayerSpan"]
@@ -47,27 +47,6 @@ __all__ = ["Tracer", "Timeline", "LayerSpan"]
 # Ops that execute their regions' steps (which are traced themselves).
 CONTROL_OPS = frozenset(
     {"scf.for", "scf.if", "scf.while", "scf.execute_region", "scf.index_switch", "func.call", "memref.alloca_scope"}
-)
-# Ops whose results alias their operands (or are uninitialized): no work, no access.
-VIEW_OPS = frozenset(
-    {
-        "tensor.empty",
-        "tensor.extract_slice",
-        "tensor.collapse_shape",
-        "tensor.expand_shape",
-        "tensor.cast",
-        "memref.alloc",
-        "memref.alloca",
-        "memref.dealloc",
-        "memref.subview",
-        "memref.collapse_shape",
-        "memref.expand_shape",
-        "memref.cast",
-        "memref.reinterpret_cast",
-        "imc.spad_alloc",
-        "imc.spad_free",
-        "cf.assert",
-    }
 )
 # Ops without results that write operands from this index on (and linalg ops
 # on buffers: their outs).

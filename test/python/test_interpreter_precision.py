@@ -49,22 +49,22 @@ def reference_mvm(interp, op, args):
     batch, rows = x.shape
     if rows != xb.rows:
         raise op.error(f"input has {rows} rows but the crossbar tile has {xb.rows}")
-    cycles = -(-st["ib"] // st["dac"])
+    cycles = -(-st.input_bits // st.dac_bits)
     hw = chip.hardware
     assert chip.precision == "quantized"
-    qmax = 2 ** (st["ib"] - 1) - 1 if st["ib"] > 1 else 1
+    qmax = 2 ** (st.input_bits - 1) - 1 if st.input_bits > 1 else 1
     amax = np.max(np.abs(x), axis=1, keepdims=True)
     xscale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
     q = np.clip(np.rint(x / xscale), -qmax, qmax)
     mag = np.abs(q).astype(np.int64)
     sign = np.sign(q).astype(np.float32)
-    shifts = np.arange(cycles, dtype=np.int64) * st["dac"]
-    digits = ((mag[None] >> shifts[:, None, None]) & (2 ** st["dac"] - 1)).astype(np.float32) * sign[None]
+    shifts = np.arange(cycles, dtype=np.int64) * st.dac_bits
+    digits = ((mag[None] >> shifts[:, None, None]) & (2 ** st.dac_bits - 1)).astype(np.float32) * sign[None]
     partial = digits @ xb.conductance
     cell_max = 2**xb.cb - 1
-    if st["adc"] > 0:
-        full = st["full_scale"] or hw.adc_range * rows * (2 ** st["dac"] - 1) * cell_max
-        partial = _reference_adc(partial, st["adc"], full)
+    if st.adc_bits > 0:
+        full = st.adc_full_scale or hw.adc_range * rows * (2 ** st.dac_bits - 1) * cell_max
+        partial = _reference_adc(partial, st.adc_bits, full)
     weights = (2.0**shifts).astype(np.float32)
     y = np.tensordot(weights, partial, axes=(0, 0)) * xscale
     if xb.scale is not None:

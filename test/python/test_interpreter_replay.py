@@ -15,7 +15,7 @@ import pytest
 import imc
 from imc import models
 from imc.hardware import Hardware
-from imc.interpreter.imc import FUSED_CONTRACTION, ContractionGroup, ImcExecution, _Array
+from imc.interpreter.imc import FUSED_CONTRACTION, ContractionGroup, ImcExecution, _Array, attach
 from imc.interpreter.scf import _covers, _trip_windows
 from imc.runtime import Runner
 
@@ -38,7 +38,7 @@ def _runner(compiled, fast, chip=None):
     r.interpreter.fast_paths = fast
     if chip is not None:  # share another runner's chip (its crossbars and scratchpad)
         r.chip = chip
-        r.interpreter.imc = ImcExecution(chip, r.report, r.row_for)
+        attach(r.interpreter, ImcExecution(chip, r.report, r.row_for))
     return r
 
 

@@ -2,10 +2,13 @@
 
 Layers, lowest first: IR (the dialect, attributes, IR helpers, the hardware
 description) <- transforms (passes, their planners, the pass manager) <-
-simulation (interpreter, runtime, report, analyses) <- driver (frontend,
+simulation (the interpreter; above it the runtime, report, analyses) <- driver (frontend,
 compiler, backend, tools, models, sweeps). A module imports only modules of its own
 layer or below; only the frontend, the models and the driver (a sweep point
-builds its model) import torch.
+builds its model) import torch. Inside the simulation layer the interpreter
+sits below the runtime that counts on it, and its dialects reach the imc ops'
+chip and counters only through what the runtime registers
+(`Interpreter.get_data`), never by importing `imc.interpreter.imc`.
 Lazy imports inside functions count too. Importing the passes and running
 `imc-opt` on a placed program does not import torch (checked in a subprocess).
 """
@@ -24,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Where each part of the `imc` package lives in the repository (pyproject's package-dir).
 SOURCES = {"imc": ROOT / "python/imc", "imc.dialects": ROOT / "dialects", "imc.passes": ROOT / "passes", "imc.tools": ROOT / "tools"}
 
-IR, TRANSFORMS, SIMULATION, DRIVER = range(4)
+IR, TRANSFORMS, INTERPRETER, SIMULATION, DRIVER = range(5)
 LAYERS = {
     "imc.dialects": IR,
     "imc.ir_utils": IR,
@@ -40,7 +43,7 @@ LAYERS = {
     "imc.in_place": TRANSFORMS,
     "imc.allocator": TRANSFORMS,
     "imc.buffer_check": TRANSFORMS,
-    "imc.interpreter": SIMULATION,
+    "imc.interpreter": INTERPRETER,  # the bottom of the simulation layer
     "imc.runtime": SIMULATION,
     "imc.report": SIMULATION,
     "imc.analysis": SIMULATION,
@@ -124,6 +127,20 @@ def test_imports_go_down(module, path):
                 continue  # `from imc.x import name` where name is a symbol, resolved above
             if layer > own:
                 wrong.append(f"{path.name}:{line}: {module} (layer {own}) imports {target} (layer {layer})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_interpreter_dialects_do_not_import_the_imc_execution():
+    """Only the imc dialect's module (and the package, which registers every
+    dialect) imports `imc.interpreter.imc`: the other dialects' fast paths
+    reach its chip and counters through the registered execution."""
+    wrong = []
+    for module, path in MODULES:
+        if not module.startswith("imc.interpreter.") or module == "imc.interpreter.imc":
+            continue
+        for target, line in _imports(module, path):
+            if target == "imc.interpreter.imc" or target.startswith("imc.interpreter.imc."):
+                wrong.append(f"{path.name}:{line}: {module} imports {target}")
     assert not wrong, "\n".join(wrong)
 
 

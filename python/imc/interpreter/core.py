@@ -368,6 +368,9 @@ class Interpreter:
         self._env: list | None = None
         # Per-iteration-space state for linalg.index (set by linalg impls).
         self.linalg_index: list | None = None
+        # Per-run state of dialect implementations, registered by whoever
+        # runs the interpreter (`set_data`).
+        self._data: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- API
     def register(self, name: str, fn: ImplFn) -> None:
@@ -376,6 +379,17 @@ class Interpreter:
         Functions that were already compiled keep their old binding.
         """
         self._impls[name] = fn
+
+    def set_data(self, key: str, value) -> None:
+        """Registers per-run state for a dialect's implementations, under
+        `key` (by convention the dialect's name): e.g. the chip and report the
+        `imc` ops act on (`imc.interpreter.imc.attach`, called by
+        `imc.runtime.Runner`)."""
+        self._data[key] = value
+
+    def get_data(self, key: str, default=None):
+        """The state registered under `key` (`set_data`), else `default`."""
+        return self._data.get(key, default)
 
     def prepare(self) -> None:
         """Compiles every function with a body now instead of on first call.

@@ -35,16 +35,13 @@ import threading
 import numpy as np
 from torch_mlir import ir
 
-from imc.dialects.imc import is_spad, stored_element_bytes
-from imc.ir_utils import DOUBLE_BUFFER_ATTR, constant_source
+from imc.dialects.imc import stored_element_bytes
+from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, view_of
+from imc.ir_utils import DOUBLE_BUFFER_ATTR, MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, constant_source
 
 from .core import InterpreterError, impl, slot_uses
 
 PRECISIONS = ("ideal", "quantized", "noisy")
-
-
-def _int_attr(op, name: str) -> int:
-    return ir.IntegerAttr(op.attributes[name]).value
 
 
 class _Array:
@@ -168,7 +165,12 @@ class Chip:
 
 
 class ImcExecution:
-    """Binds a chip and a report to an interpreter run: implements the imc ops."""
+    """Binds a chip and a report to an interpreter run: implements the imc ops.
+
+    Registered with an interpreter by `attach`; other dialects' fast paths
+    that execute imc ops in bulk (`imc.interpreter.scf`'s transfer loops)
+    reach it through `Interpreter.get_data(EXECUTION)` and count through its
+    methods, without importing this module."""
 
     def __init__(self, chip: Chip, report, layer_of):
         self.chip = chip
@@ -176,6 +178,31 @@ class ImcExecution:
         self.layer_of = layer_of  # CompiledOp -> LayerRow
         self.inputs = _InputCache()  # quantized MVM inputs (quantized / noisy)
         self.work = _Workspace()  # scratch buffers of the fused converting MVMs
+
+    def count_dma(self, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None:
+        """Counts `times` executions of DMA `op` moving `staged` (its scratchpad
+        side): scratchpad bytes as the chip stores them (`stored_nbytes`), DRAM
+        bytes the same unless the DRAM side is a model input or output (host
+        dtype: the DMA converts)."""
+        st = _dma_static(op)
+        n = stored_nbytes(self.chip, staged) * times
+        dram = staged.nbytes * times if st.host_dram else n
+        row = self.layer_of(op)
+        if load:
+            self.report.add(row, dram_read_bytes=dram, spad_write_bytes=n)
+        else:
+            self.report.add(row, dram_write_bytes=dram, spad_read_bytes=n)
+        if st.overlapped:
+            self.report.add(row, overlapped_dram_bytes=dram)
+
+
+EXECUTION = "imc"
+"""The key under which an interpreter holds its `ImcExecution` (`Interpreter.set_data`)."""
+
+
+def attach(interp, execution: ImcExecution) -> None:
+    """Makes the imc ops `interp` executes act on `execution`'s chip and count into its report."""
+    interp.set_data(EXECUTION, execution)
 
 
 class _Workspace:
@@ -196,41 +223,18 @@ class _Workspace:
 
 
 def _exec(interp) -> ImcExecution:
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is None:
         raise InterpreterError("error: imc ops need an imc execution context (use imc.runtime.run_module)")
     return ex
 
 
 def _static(op):
-    if op.static is None:
-        o = op.ir
-        if op.name == "imc.program":
-            shape = ir.ShapedType(o.operands[0].type).shape
-            offset = list(ir.DenseI64ArrayAttr(o.attributes["offset"]))
-            op.static = {
-                "offset": tuple(offset),
-                "cb": _int_attr(o, "cell_bits"),
-                "wb": _int_attr(o, "weight_bits"),
-                "slice": _int_attr(o, "slice"),
-                "transpose": bool(_int_attr(o, "transpose")),
-                "array": _int_attr(o, "array"),
-                "cells": shape[0] * shape[1],
-            }
-        elif op.name == "imc.mvm":
-            op.static = {
-                "dac": _int_attr(o, "dac_bits"),
-                "adc": _int_attr(o, "adc_bits"),
-                "ib": _int_attr(o, "input_bits"),
-                "full_scale": ir.FloatAttr(o.attributes["adc_full_scale"]).value,
-            }
-        elif op.name == "imc.accumulate":
-            op.static = {"shifts": np.array(list(ir.DenseI64ArrayAttr(o.attributes["shifts"])), dtype=np.int64)}
-        elif op.name == "imc.im2col":
-            op.static = {
-                name: list(ir.DenseI64ArrayAttr(o.attributes[name])) for name in ("kernel", "strides", "dilations")
-            }
-    return op.static
+    """The typed view of an imc op (`imc.dialects.imc_ops`), kept with the compiled op."""
+    st = op.static
+    if st is None:
+        st = op.static = view_of(op.ir)
+    return st
 
 
 class _Xbar:
@@ -290,16 +294,16 @@ def program(interp, op, args):
     ex = _exec(interp)
     st = _static(op)
     tile = args[0]
-    if st["transpose"]:
+    if st.transpose:
         tile = tile.T
     chip = ex.chip
-    meta = (st["cb"], st["wb"], st["slice"])
-    array_id, offset = st["array"], st["offset"]
+    meta = (st.cell_bits, st.weight_bits, st.slice)
+    array_id, offset = st.array, st.offset
     tiles = chip.arrays.get(array_id) if array_id >= 0 else None
     held = tiles.get(offset) if tiles else None
     if held is not None and held.meta == meta and _same_tile(held, tile):
-        return [_Xbar(array_id, held.generation, held.conductance[0], held.conductance[1], st["cb"], st["slice"], held.source, st["wb"], offset)]
-    g, scale = chip.conductance(tile, st["slice"], st["cb"], st["wb"])
+        return [_Xbar(array_id, held.generation, held.conductance[0], held.conductance[1], st.cell_bits, st.slice, held.source, st.weight_bits, offset)]
+    g, scale = chip.conductance(tile, st.slice, st.cell_bits, st.weight_bits)
     chip.generation += 1
     if array_id >= 0:
         chip.place(array_id, _Array(tile, meta, (g, scale), chip.generation, offset))
@@ -307,16 +311,16 @@ def program(interp, op, args):
     tracer = ex.report.tracer
     if tracer is not None:
         tracer.programmed(array_id, tile.shape[0])
-    return [_Xbar(array_id, chip.generation, g, scale, st["cb"], st["slice"], tile, st["wb"], offset)]
+    return [_Xbar(array_id, chip.generation, g, scale, st.cell_bits, st.slice, tile, st.weight_bits, offset)]
 
 
-def program_events(st: dict, rows: int) -> dict:
-    """Report events of one `imc.program` that writes a tile of `rows` rows."""
+def program_events(st: ProgramView, rows: int) -> dict:
+    """Report events of one `imc.program` (`st`) that writes a tile of `rows` rows."""
     return {
-        "cells": st["cells"],
+        "cells": st.cells,
         "program_rows": rows,
         "program_events": 1,
-        "dram_read_bytes": -(-st["cells"] * st["cb"] // 8),
+        "dram_read_bytes": -(-st.cells * st.cell_bits // 8),
     }
 
 
@@ -588,19 +592,19 @@ def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
     chip = ex.chip
     hw = chip.hardware
     rows = x.shape[1]
-    inp = ex.inputs.get(x, st["ib"], st["dac"])
+    inp = ex.inputs.get(x, st.input_bits, st.dac_bits)
     cell_max = 2**xb.cb - 1
     noisy = chip.precision == "noisy"
-    column_max = rows * (2 ** st["dac"] - 1) * cell_max  # the largest possible column sum
+    column_max = rows * (2 ** st.dac_bits - 1) * cell_max  # the largest possible column sum
     exact = not (noisy and hw.program_noise > 0)  # G holds integers
     partial = _partials(inp, xb.conductance, column_max if exact else None)
     if noisy and hw.read_noise > 0:
         _add_read_noise(chip.rng, partial, hw.read_noise * cell_max * inp.norm)
     if chip.calibration is not None:
         chip.calibration.record(op, partial, hw.adc_range * column_max)
-    elif st["adc"] > 0:
-        _adc_inplace(partial, st["adc"], st["full_scale"] or hw.adc_range * column_max)
-    return _shift_added(partial, st["dac"], inp.xscale, xb.scale)
+    elif st.adc_bits > 0:
+        _adc_inplace(partial, st.adc_bits, st.adc_full_scale or hw.adc_range * column_max)
+    return _shift_added(partial, st.dac_bits, inp.xscale, xb.scale)
 
 
 def _shift_added(partial: np.ndarray, db: int, xscale: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
@@ -657,10 +661,10 @@ def _shares_periphery(chip, slice_index: int) -> bool:
 
 
 def mvm_events(
-    st: dict, batch: int, rows: int, cols: int, x_nbytes: int, y_nbytes: int, *, shares_periphery: bool = False
+    st: MvmView, batch: int, rows: int, cols: int, x_nbytes: int, y_nbytes: int, *, shares_periphery: bool = False
 ) -> tuple[int, dict]:
     """(MVM steps, report events) of one `imc.mvm` of a batch x rows input on a
-    rows x cols tile (`st`: the op's decoded dac/adc/input bits).
+    rows x cols tile (`st`: the op's view).
 
     `shares_periphery`: a higher bit slice of a weight tile whose slices sit
     in adjacent columns of one array (ISAAC-style, `crossbar.bit_slices =
@@ -668,11 +672,11 @@ def mvm_events(
     column results are shifted and added into slice 0's in the periphery, so
     it adds no DAC conversions and no scratchpad bytes (its ADCs still
     convert)."""
-    n_mvm = batch * (-(-st["ib"] // st["dac"]))
+    n_mvm = batch * st.cycles
     return n_mvm, {
         "mvm": n_mvm,
         "dac": 0 if shares_periphery else n_mvm * rows,
-        "adc": n_mvm * cols if st["adc"] > 0 else 0,
+        "adc": n_mvm * cols if st.adc_bits > 0 else 0,
         "spad_read_bytes": 0 if shares_periphery else x_nbytes,
         "spad_write_bytes": 0 if shares_periphery else y_nbytes,
     }
@@ -702,7 +706,7 @@ def accumulate_events_for(chip, shifts, out_size: int, part_nbytes: int) -> dict
 @impl("imc.accumulate")
 def accumulate(interp, op, args):
     ex = _exec(interp)
-    shifts = _static(op)["shifts"]
+    shifts = _static(op).shifts
     zeros = ex.chip._zeros.get(args[0].shape)
     live = [(p, s) for p, s in zip(args, shifts) if p is not zeros]
     if len(live) == 1 and live[0][1] == 0:
@@ -722,14 +726,7 @@ def accumulate(interp, op, args):
 def quantize(interp, op, args):
     ex = _exec(interp)
     (x,) = args
-    if op.static is None:
-        o = op.ir
-        op.static = (
-            _int_attr(o, "bits"),
-            float(ir.FloatAttr(o.attributes["low"]).value),
-            float(ir.FloatAttr(o.attributes["high"]).value),
-        )
-    bits, low, high = op.static
+    st = _static(op)
     ex.report.add(ex.layer_of(op), digital_ops=x.size)
     chip = ex.chip
     if chip.calibration is not None:  # calibrating: record the range, pass the values through
@@ -737,7 +734,7 @@ def quantize(interp, op, args):
         return [x]
     if chip.precision == "ideal" or x.size == 0:
         return [x]
-    return [quantize_array(x, bits, low, high)]
+    return [quantize_array(x, st.bits, st.low, st.high)]
 
 
 def quantize_array(x: np.ndarray, bits: int, low: float, high: float) -> np.ndarray:
@@ -781,10 +778,10 @@ def im2col_array(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
 @impl("imc.im2col")
 def im2col(interp, op, args):
     st = _static(op)
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is not None and ex.chip.spad is not None:
         check_spad_read(interp, op, args[0])
-    cols = im2col_array(args[0], st["kernel"], st["strides"], st["dilations"])
+    cols = im2col_array(args[0], st.kernel, st.strides, st.dilations)
     if ex is not None:
         ex.report.add(ex.layer_of(op), spad_read_bytes=args[0].nbytes, spad_write_bytes=cols.nbytes)
     return [cols]
@@ -794,9 +791,9 @@ def im2col(interp, op, args):
 def contract(interp, op, args):
     """The pre-tiling contraction, executed as an exact float matmul (digital)."""
     x, w = args
-    transposed = bool(_int_attr(op.ir, "transpose_weight"))
+    transposed = _static(op).transpose_weight
     y = (x @ (w.T if transposed else w)).astype(np.float32)
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is not None:
         k = w.shape[1] if transposed else w.shape[0]
         ex.report.add(ex.layer_of(op), digital_ops=2 * y.size * k, spad_read_bytes=x.nbytes + w.nbytes, spad_write_bytes=y.nbytes)
@@ -884,11 +881,12 @@ def _spad_extent(module, hardware) -> tuple[int, int]:
     root = module.operation if hasattr(module, "operation") else module
     end, scale = 0, 1
     for o in walk_ops(root, {"imc.spad_alloc"}):
-        t = ir.MemRefType(o.results[0].type)
+        alloc = SpadAllocView(o)
+        t = alloc.buffer_type
         stored = stored_element_bytes(t.element_type, hardware)
         itemsize = element_dtype(t.element_type).itemsize
         scale = max(scale, -(-itemsize // stored))
-        end = max(end, _int_attr(o, "offset") + max(_int_attr(o, "size"), math.prod(t.shape) * stored))
+        end = max(end, alloc.offset + max(alloc.size, math.prod(t.shape) * stored))
     return end, scale
 
 
@@ -902,7 +900,7 @@ def stored_nbytes(chip, a: np.ndarray) -> int:
 
 def check_spad_read(interp, op, a) -> None:
     """Raises if `a` (a scratchpad view) holds bytes never loaded or written."""
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is None or ex.chip.spad is None or not ex.chip.spad.owns(a):
         return
     spad = ex.chip.spad
@@ -915,7 +913,7 @@ def check_spad_read(interp, op, a) -> None:
 
 
 def mark_spad_written(interp, a) -> None:
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is not None and ex.chip.spad is not None and ex.chip.spad.owns(a):
         ex.chip.spad.valid_view(a)[...] = True
 
@@ -927,10 +925,10 @@ def spad_alloc(interp, op, args):
     if op.static is None:  # decoded once: (offset, size, dtype, shape, host bytes)
         from .core import element_dtype
 
-        o = op.ir
+        alloc = SpadAllocView(op.ir)
         t = ir.MemRefType(op.result_types[0])
         dtype = element_dtype(t.element_type)
-        op.static = (_int_attr(o, "offset"), _int_attr(o, "size"), dtype, tuple(t.shape), math.prod(t.shape) * dtype.itemsize)
+        op.static = (alloc.offset, alloc.size, dtype, tuple(t.shape), math.prod(t.shape) * dtype.itemsize)
     offset, size, dtype, shape, nbytes = op.static
     if offset < 0 or offset + size > spad.capacity:
         raise op.error(f"buffer [{offset}, {offset + size}) is beyond the scratchpad capacity of {spad.capacity} bytes")
@@ -973,32 +971,40 @@ def dma(interp, op, args):
                 raise op.error(f"writes a scratchpad buffer at offset {spad.offset_of(a)} that is not allocated (freed?)")
         dst[...] = src[window]
         spad.valid_view(dst)[...] = True  # (mark_spad_written, known to be a scratchpad view)
-        count_dma(ex, op, dst, load=True)
+        ex.count_dma(op, dst, load=True)
     else:
         check_spad_read(interp, op, src)
         dst[window] = src
-        count_dma(ex, op, src, load=False)
+        ex.count_dma(op, src, load=False)
     return []
 
 
 def dma_window(op) -> tuple:
     """The slices of an `imc.dma`'s DRAM side that it moves."""
-    st = _dma_static(op)
-    return tuple(slice(o, o + (n - 1) * s + 1, s) for o, n, s in zip(st["offsets"], st["sizes"], st["strides"]))
+    return _dma_static(op).window
 
 
-def _dma_static(op) -> dict:
-    if op.static is None:
-        o = op.ir
-        op.static = {name: list(ir.DenseI64ArrayAttr(o.attributes[name])) for name in ("offsets", "sizes", "strides")}
-        parent = o.operation.parent
-        op.static["overlapped"] = parent is not None and DOUBLE_BUFFER_ATTR in parent.attributes
-        dram = [v for v in o.operands if not is_spad(v.type)]
-        op.static["host_dram"] = not (dram and holds_stored_tensor(dram[0]))
-    return op.static
+class _DmaFacts:
+    """What executing and counting an `imc.dma` reads, decoded once: its
+    DRAM window, whether its loop double-buffers it (`overlapped`) and
+    whether its DRAM side holds a model input or output or a constant at the
+    host dtype rather than a stored tensor (`host_dram`)."""
+
+    __slots__ = ("window", "overlapped", "host_dram")
+
+    def __init__(self, op):
+        dma = DmaView(op)
+        self.window = dma.window
+        parent = dma.op.parent
+        self.overlapped = parent is not None and DOUBLE_BUFFER_ATTR in parent.attributes
+        self.host_dram = not holds_stored_tensor(dma.dram)
 
 
-_MEMREF_VIEWS = ("memref.subview", "memref.collapse_shape", "memref.expand_shape", "memref.cast", "memref.reinterpret_cast")
+def _dma_static(op) -> _DmaFacts:
+    st = op.static
+    if st is None:
+        st = op.static = _DmaFacts(op.ir)
+    return st
 
 
 def holds_stored_tensor(value) -> bool:
@@ -1008,29 +1014,13 @@ def holds_stored_tensor(value) -> bool:
     (at their host dtype)."""
     while not isinstance(value.owner, ir.Block):
         o = value.owner.operation
-        if o.name in _MEMREF_VIEWS:
+        if o.name in MEMREF_VIEW_OPS:
             value = o.operands[0]
             continue
         if o.name != "memref.alloc":
             return False
         return not any(u.owner.operation.name == "func.return" for u in value.uses)
     return False  # a memref argument
-
-
-def count_dma(ex, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None:
-    """Counts `times` executions of DMA `op` moving `staged` (its scratchpad
-    side): scratchpad bytes as the chip stores them (`stored_nbytes`), DRAM
-    bytes the same unless the DRAM side is a model input or output (host
-    dtype: the DMA converts)."""
-    st = _dma_static(op)
-    n = stored_nbytes(ex.chip, staged) * times
-    dram = staged.nbytes * times if st["host_dram"] else n
-    if load:
-        ex.report.add(ex.layer_of(op), dram_read_bytes=dram, spad_write_bytes=n)
-    else:
-        ex.report.add(ex.layer_of(op), dram_write_bytes=dram, spad_read_bytes=n)
-    if st["overlapped"]:
-        ex.report.add(ex.layer_of(op), overlapped_dram_bytes=dram)
 
 
 # ---------------------------------------------------------------------------
@@ -1073,7 +1063,6 @@ def count_dma(ex, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None
 # ---------------------------------------------------------------------------
 
 FUSED_CONTRACTION = "imc.fused_contraction"
-_CHAIN_OPS = ("tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape")
 # Ops that only view memory: moving the fused step past them changes nothing.
 _PURE_MEMORY_READS = frozenset({"bufferization.to_tensor"})
 _UNSAFE_PREFIXES = ("imc.", "scf.", "func.", "memref.", "bufferization.", "cf.")
@@ -1152,10 +1141,10 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
             pending.clear()
 
     for r0, xb, st in mvms:
-        run = _ConvertedRun(r0, xb.rows, xb.cols, st["ib"], st["dac"], st["adc"], 2**xb.cb - 1, None, None, None, exact)
+        run = _ConvertedRun(r0, xb.rows, xb.cols, st.input_bits, st.dac_bits, st.adc_bits, 2**xb.cb - 1, None, None, None, exact)
         if pending and pending[0][0].key() != run.key():
             close()
-        pending.append((run, xb.conductance, xb.scale, st["full_scale"]))
+        pending.append((run, xb.conductance, xb.scale, st.adc_full_scale))
     close()
     return runs
 
@@ -1307,7 +1296,7 @@ class ContractionGroup:
         weff = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
         if self.im2col_op is not None:
             p = args[0]
-            kernel = _static(self.im2col_op)["kernel"]
+            kernel = _static(self.im2col_op).kernel
             c = p.shape[1]
             if c * math.prod(kernel) != k:
                 return
@@ -1362,13 +1351,13 @@ class ContractionGroup:
             xb = env[outs[0]]
             st = _static(op)
             tile = env[ins[0]]
-            if st["transpose"]:
+            if st.transpose:
                 tile = tile.T
             if not isinstance(tile, np.ndarray) or tile.flags.writeable or tile.shape != (xb.rows, xb.cols):
                 return False
             if xb.source is not tile and isinstance(xb.source, np.ndarray) and not xb.source.flags.writeable:
                 tile = xb.source  # the same data (the program matched it); identity makes replays cheap
-            meta = (st["cb"], st["wb"], st["slice"])
+            meta = (st.cell_bits, st.weight_bits, st.slice)
             programs.append(
                 (xb.array, xb.offset, meta, tile, (xb.conductance, xb.scale), ex.layer_of(op), program_events(st, xb.rows))
             )
@@ -1496,7 +1485,7 @@ class ContractionGroup:
         """The matmul's left operand (x, or the im2col of x) and a cache key."""
         if self.im2col_op is not None:
             st = _static(self.im2col_op)
-            cols = _im2col_channels_last(x, st["kernel"], st["strides"], st["dilations"])
+            cols = _im2col_channels_last(x, st.kernel, st.strides, st.dilations)
             return cols, (x.shape, cols.shape)
         # BLAS takes row- or column-major operands as they are; only other
         # strides need a copy.
@@ -1528,7 +1517,7 @@ class ContractionGroup:
             return None  # a (re)programming draws fresh programming noise: the ops do it
         if self.im2col_op is not None:
             st = _static(self.im2col_op)
-            cols = im2col_array(x, st["kernel"], st["strides"], st["dilations"])  # the op's (c, k...) order
+            cols = im2col_array(x, st.kernel, st.strides, st.dilations)  # the op's (c, k...) order
             key = (x.shape, cols.shape)
         else:
             cols, key = x, x.shape
@@ -1599,7 +1588,7 @@ class ContractionGroup:
                 add(mvm_op, ev)
                 busy = bucket(mvm_op)[2]
                 busy[array] = busy.get(array, 0) + n_mvm
-            shifts = _static(acc_op)["shifts"]
+            shifts = _static(acc_op).shifts
             add(acc_op, accumulate_events_for(chip, shifts, batch * out_cols, batch * out_cols * 4))
         return list(per_row.values())
 
@@ -1628,7 +1617,7 @@ def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarr
 
 def _run_fused_contraction(interp, op, args):
     group: ContractionGroup = op.static
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(EXECUTION)
     if ex is not None and ex.chip.calibration is None and group.ready(ex.chip, args):
         if ex.chip.precision == "ideal":
             out = group.fast(ex, args[0])
@@ -1710,14 +1699,14 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
         slot = steps[p][2][0]
         found = weight_constant.get(slot)
         if found is None:
-            found = weight_constant[slot] = constant_source(steps[p][1].ir.operands[0], _CHAIN_OPS) is not None
+            found = weight_constant[slot] = constant_source(steps[p][1].ir.operands[0], WEIGHT_VIEW_OPS) is not None
         return found
 
     groups: dict[int, list] = {}
     for i, (_, op, ins, outs) in enumerate(steps):
         if op.name != "imc.accumulate" or len(outs) != 1:
             continue
-        shifts = list(ir.DenseI64ArrayAttr(op.ir.attributes["shifts"]))
+        shifts = _static(op).shifts
         if len(shifts) != len(ins):
             continue
         x_slot, mvms, ok = None, [], True
@@ -1769,7 +1758,7 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
                 s = steps[p][2][0]
                 while True:
                     j = producer.get(s)
-                    if j is None or steps[j][1].name not in _CHAIN_OPS or len(steps[j][2]) != 1:
+                    if j is None or steps[j][1].name not in WEIGHT_VIEW_OPS or len(steps[j][2]) != 1:
                         break
                     candidates.add(j)
                     s = steps[j][2][0]
@@ -1789,7 +1778,7 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
                 if all(u in trial for s in steps[j][3] for u in uses.get(s, ())):
                     trial.add(j)
             # x readers: everything but the programs and their weight chains
-            weight_side = program_idx | {j for j in trial - core if steps[j][1].name in _CHAIN_OPS and j not in x_slices}
+            weight_side = program_idx | {j for j in trial - core if steps[j][1].name in WEIGHT_VIEW_OPS and j not in x_slices}
             x_first = min(trial - weight_side)
             if _span_is_safe(steps, trial, removed, out_slots, x_first, programs_const):
                 members = trial

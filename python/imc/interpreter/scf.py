@@ -13,7 +13,10 @@ from torch_mlir import ir
 from imc.ir_utils import JOIN_ATTR, TRANSFER_ATTR
 
 from .core import DYNAMIC, impl, register_block_rewriter, slot_uses
-from .imc import count_dma
+
+_IMC = "imc"
+"""The key of the imc ops' execution (chip and report) in the interpreter
+(`imc.interpreter.imc.attach`): the transfer loops run its DMAs in bulk."""
 
 
 @impl("scf.for")
@@ -179,7 +182,7 @@ def _transfer_plan(op):
 
 
 def _run_transfer(interp, plan, lb, ub, step, carried):
-    ex = getattr(interp, "imc", None)
+    ex = interp.get_data(_IMC)
     spad = None if ex is None else ex.chip.spad
     if spad is None:
         return None
@@ -207,7 +210,7 @@ def _run_transfer(interp, plan, lb, ub, step, carried):
         staging = env[buf]
         staging[...] = src[last + a : last + a + n]
         spad.valid_view(staging)[...] = True
-        count_dma(ex, dma_op, staging, load=load, times=len(trips))
+        ex.count_dma(dma_op, staging, load=load, times=len(trips))
 
     for dma_op, buf, piece_slot, poff, dram_slot, doff, n in plan.stores:
         move(dma_op, buf, env[dram_slot], at(doff), env[piece_slot], at(poff), n, load=False)

@@ -1,0 +1,342 @@
+"""Typed views of the `imc` ops: every attribute decoded in one place.
+
+`ProgramView(op).offset` is the [row, col] of an `imc.program`'s tile as a
+tuple of ints, `MvmView(op).adc_bits` an int, and so on: passes, analyses and
+the interpreter read an op's attributes through its view instead of by name.
+A view wraps an `ir.Operation` (or an op view); each property decodes its
+attribute on first use and keeps it, so make one view per op per walk (or
+keep it beside the op, as the interpreter does in `CompiledOp.static`) and
+change an attribute only through the view's setters, which keep it current.
+
+Views are plain Python objects: cheap to make, valid while the op is. They
+read ops that verified (`imc.dialects.imc`): they do not check what the
+verifier checks.
+"""
+
+from functools import cached_property
+
+from torch_mlir import ir
+
+from imc.ir_utils import i64_array, i64_attr
+
+from .imc import (
+    AccumulateOp,
+    ContractOp,
+    DmaOp,
+    Im2colOp,
+    MvmOp,
+    ProgramOp,
+    QuantizeOp,
+    SpadAllocOp,
+    is_spad,
+)
+
+__all__ = [
+    "TypedView",
+    "ProgramView",
+    "MvmView",
+    "AccumulateView",
+    "QuantizeView",
+    "Im2colView",
+    "ContractView",
+    "SpadAllocView",
+    "DmaView",
+    "VIEWS",
+    "view_of",
+]
+
+
+def _int(attr) -> int:
+    return ir.IntegerAttr(attr).value
+
+
+def _float(attr) -> float:
+    return ir.FloatAttr(attr).value
+
+
+def _ints(attr) -> tuple[int, ...]:
+    return tuple(ir.DenseI64ArrayAttr(attr))
+
+
+class TypedView:
+    """The typed view of one imc op; subclasses name their op (`OP`)."""
+
+    OP: type = None  # the dialect's op class
+
+    def __init__(self, op):
+        self.op = op.operation
+
+    def _attribute(self, name: str) -> ir.Attribute:
+        return self.op.attributes[name]
+
+    @property
+    def attributes(self) -> dict[str, ir.Attribute]:
+        """The op's attributes as they are (uniqued): what a copy of the op keeps."""
+        attributes = self.op.attributes
+        return {name: attributes[name] for name in attributes}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.op.name} at {self.op.location})"
+
+
+class ProgramView(TypedView):
+    """`imc.program`: one bit slice of a weight tile written into a crossbar."""
+
+    OP = ProgramOp
+
+    @property
+    def weight(self) -> ir.Value:
+        """The weight tile (rows x cols, or cols x rows when `transpose`)."""
+        return self.op.operands[0]
+
+    @cached_property
+    def cell_bits(self) -> int:
+        return _int(self._attribute("cell_bits"))
+
+    @cached_property
+    def weight_bits(self) -> int:
+        return _int(self._attribute("weight_bits"))
+
+    @cached_property
+    def slice(self) -> int:
+        """The bit slice this op stores: bits [slice * cell_bits, (slice + 1) * cell_bits)."""
+        return _int(self._attribute("slice"))
+
+    @cached_property
+    def transpose(self) -> bool:
+        return bool(_int(self._attribute("transpose")))
+
+    @cached_property
+    def array(self) -> int:
+        """The physical crossbar (-1: not placed yet)."""
+        return _int(self._attribute("array"))
+
+    @cached_property
+    def offset(self) -> tuple[int, int]:
+        """[row, col] of the tile's first cell in its crossbar."""
+        return _ints(self._attribute("offset"))
+
+    @cached_property
+    def weight_shape(self) -> tuple[int, int]:
+        """The shape of the weight operand (before `transpose`)."""
+        return tuple(ir.ShapedType(self.weight.type).shape)
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """(rows, cols) the tile occupies on the crossbar."""
+        rows, cols = self.weight_shape
+        return (cols, rows) if self.transpose else (rows, cols)
+
+    @property
+    def cells(self) -> int:
+        """Cells the tile occupies."""
+        rows, cols = self.weight_shape
+        return rows * cols
+
+    @property
+    def bits_per_cell(self) -> int:
+        """Bits of each weight this slice holds (the last slice may hold fewer than `cell_bits`)."""
+        return max(0, min(self.cell_bits, self.weight_bits - self.slice * self.cell_bits))
+
+    TILE_ATTRIBUTES = ("slice", "transpose", "cell_bits", "weight_bits")
+    """The attributes that select which tile of its weight operand the op programs."""
+
+    @property
+    def tile_attributes(self) -> tuple[tuple[str, ir.Attribute], ...]:
+        """(name, attribute) of `TILE_ATTRIBUTES`: uniqued, equal exactly when they print alike."""
+        attributes = self.op.attributes
+        return tuple((k, attributes[k]) for k in self.TILE_ATTRIBUTES)
+
+    def place(self, array: int, offset) -> None:
+        """Sets the crossbar `array` and the tile's `offset` [row, col] in it."""
+        self.set_array(array)
+        self.op.attributes["offset"] = i64_array(offset)
+        self.__dict__["offset"] = tuple(int(v) for v in offset)
+
+    def set_array(self, array: int) -> None:
+        """Sets the crossbar `array` (the tile keeps its offset)."""
+        self.op.attributes["array"] = i64_attr(array)
+        self.__dict__["array"] = int(array)
+
+    def place_like(self, other: "ProgramView") -> None:
+        """Puts the tile where `other`'s is (the same attributes, uniqued)."""
+        self.op.attributes["array"] = other._attribute("array")
+        self.op.attributes["offset"] = other._attribute("offset")
+        self.__dict__.pop("array", None)
+        self.__dict__.pop("offset", None)
+
+
+class MvmView(TypedView):
+    """`imc.mvm`: a matrix-vector multiply on a programmed crossbar."""
+
+    OP = MvmOp
+
+    @property
+    def xbar(self) -> ir.Value:
+        return self.op.operands[0]
+
+    @property
+    def input(self) -> ir.Value:
+        return self.op.operands[1]
+
+    @cached_property
+    def dac_bits(self) -> int:
+        return _int(self._attribute("dac_bits"))
+
+    @cached_property
+    def adc_bits(self) -> int:
+        """ADC resolution (0: digital, no ADC)."""
+        return _int(self._attribute("adc_bits"))
+
+    @cached_property
+    def input_bits(self) -> int:
+        return _int(self._attribute("input_bits"))
+
+    @cached_property
+    def adc_full_scale(self) -> float:
+        """The calibrated ADC range (0.0: uncalibrated)."""
+        return _float(self._attribute("adc_full_scale"))
+
+    @property
+    def cycles(self) -> int:
+        """Bit-serial input cycles: ceil(input_bits / dac_bits)."""
+        return -(-self.input_bits // self.dac_bits)
+
+    def set_adc_full_scale(self, full_scale: float) -> None:
+        self.op.attributes["adc_full_scale"] = ir.FloatAttr.get_f32(full_scale)
+        self.__dict__.pop("adc_full_scale", None)  # read back: the attribute holds an f32
+
+
+class AccumulateView(TypedView):
+    """`imc.accumulate`: shift-and-add of partial sums."""
+
+    OP = AccumulateOp
+
+    @cached_property
+    def shifts(self) -> tuple[int, ...]:
+        """The shift of each partial sum, in operand order."""
+        return _ints(self._attribute("shifts"))
+
+
+class QuantizeView(TypedView):
+    """`imc.quantize`: a tensor rounded to the chip's storage format."""
+
+    OP = QuantizeOp
+
+    @cached_property
+    def bits(self) -> int:
+        return _int(self._attribute("bits"))
+
+    @cached_property
+    def low(self) -> float:
+        return _float(self._attribute("low"))
+
+    @cached_property
+    def high(self) -> float:
+        return _float(self._attribute("high"))
+
+    def set_range(self, low: float, high: float) -> None:
+        """Sets the calibrated range [low, high] (stored as f32)."""
+        self.op.attributes["low"] = ir.FloatAttr.get_f32(low)
+        self.op.attributes["high"] = ir.FloatAttr.get_f32(high)
+        self.__dict__.pop("low", None)
+        self.__dict__.pop("high", None)
+
+
+class Im2colView(TypedView):
+    """`imc.im2col`: convolution patches unfolded into rows."""
+
+    OP = Im2colOp
+
+    @cached_property
+    def kernel(self) -> tuple[int, ...]:
+        return _ints(self._attribute("kernel"))
+
+    @cached_property
+    def strides(self) -> tuple[int, ...]:
+        return _ints(self._attribute("strides"))
+
+    @cached_property
+    def dilations(self) -> tuple[int, ...]:
+        return _ints(self._attribute("dilations"))
+
+
+class ContractView(TypedView):
+    """`imc.contract`: a weight-stationary contraction before tiling."""
+
+    OP = ContractOp
+
+    @cached_property
+    def kind(self) -> str:
+        return ir.StringAttr(self._attribute("kind")).value
+
+    @cached_property
+    def transpose_weight(self) -> bool:
+        return bool(_int(self._attribute("transpose_weight")))
+
+
+class SpadAllocView(TypedView):
+    """`imc.spad_alloc`: a scratchpad buffer of `size` bytes at byte `offset`."""
+
+    OP = SpadAllocOp
+
+    @cached_property
+    def offset(self) -> int:
+        return _int(self._attribute("offset"))
+
+    @cached_property
+    def size(self) -> int:
+        return _int(self._attribute("size"))
+
+    @cached_property
+    def buffer_type(self) -> ir.MemRefType:
+        return ir.MemRefType(self.op.results[0].type)
+
+
+class DmaView(TypedView):
+    """`imc.dma`: a strided window copied between DRAM and the scratchpad."""
+
+    OP = DmaOp
+
+    @property
+    def source(self) -> ir.Value:
+        return self.op.operands[0]
+
+    @property
+    def target(self) -> ir.Value:
+        return self.op.operands[1]
+
+    @cached_property
+    def offsets(self) -> tuple[int, ...]:
+        return _ints(self._attribute("offsets"))
+
+    @cached_property
+    def sizes(self) -> tuple[int, ...]:
+        return _ints(self._attribute("sizes"))
+
+    @cached_property
+    def strides(self) -> tuple[int, ...]:
+        return _ints(self._attribute("strides"))
+
+    @property
+    def window(self) -> tuple[slice, ...]:
+        """The slices of the DRAM side that the DMA moves."""
+        return tuple(slice(o, o + (n - 1) * s + 1, s) for o, n, s in zip(self.offsets, self.sizes, self.strides))
+
+    @cached_property
+    def dram(self) -> ir.Value:
+        """The operand in DRAM (the other one is in the scratchpad)."""
+        return self.target if is_spad(self.source.type) else self.source
+
+
+VIEWS: dict[str, type[TypedView]] = {
+    cls.OP.OPERATION_NAME: cls
+    for cls in (ProgramView, MvmView, AccumulateView, QuantizeView, Im2colView, ContractView, SpadAllocView, DmaView)
+}
+"""Op name -> its view class."""
+
+
+def view_of(op) -> TypedView:
+    """The typed view of an imc op (KeyError for an op without one)."""
+    op = op.operation
+    return VIEWS[op.name](op)
