@@ -10,11 +10,12 @@
    Prints the Pareto table of the 2-worker run.
 
     python benchmarks/sweep.py [--points 24] [--size 224] [--batch 1] [--reference ideal|float]
-                               [--single 2] [--skip-grid] [--out DIR]
+                               [--single 2] [--skip-grid] [--out DIR] [--no-timeline]
 
 `--points N` stops each grid run after N computed points (a reduced run on a
 loaded machine; with 2 workers the point still in flight is cancelled);
-`--size` is the input resolution.
+`--size` is the input resolution; `--no-timeline` leaves out each point's
+timeline (`sweep.timeline`, on by default: a traced run of its own).
 """
 
 import argparse
@@ -28,6 +29,7 @@ GRID = """
 hardware = "default"
 precision = ["quantized"]
 reference = "{reference}"
+timeline = {timeline}
 seed = 0
 
 [[model]]
@@ -51,6 +53,7 @@ def main():
     ap.add_argument("--reference", choices=["ideal", "float"], default="ideal",
                     help="accuracy against the ideal interpreter run (default) or PyTorch (one run less)")
     ap.add_argument("--skip-grid", action="store_true")
+    ap.add_argument("--no-timeline", action="store_true", help="points without their timeline (sweep.timeline = false)")
     ap.add_argument("--out", default=None, help="keep the results here (default: a temporary directory)")
     args = ap.parse_args()
 
@@ -58,11 +61,13 @@ def main():
     from imc.sweep.point import Point
     from imc.sweep.report import load_results
 
-    spec = parse_spec(GRID.format(size=args.size, batch=args.batch, reference=args.reference), source="benchmarks/sweep.py")
+    timeline = "false" if args.no_timeline else "true"
+    spec = parse_spec(GRID.format(size=args.size, batch=args.batch, reference=args.reference, timeline=timeline),
+                      source="benchmarks/sweep.py")
     combos = spec.grid()[: args.points]
     model = spec.models[0]
-    print(f"ResNet-18 {args.batch}x3x{args.size}x{args.size}, quantized, default chip, reference {args.reference}; "
-          f"grid of {len(combos)} points")
+    print(f"ResNet-18 {args.batch}x3x{args.size}x{args.size}, quantized, default chip, reference {args.reference}, "
+          f"timeline {timeline}; grid of {len(combos)} points")
 
     # 1. One point end to end, in process.
     times = []
