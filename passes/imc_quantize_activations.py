@@ -7,7 +7,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import QuantizeOp
 from imc.ir_utils import find_entry, i64_attr, insert_root, row_tile_insert, top_level
-from imc.line_buffer import trimmed_tile
+from imc.line_buffer import accumulator_inserts, trimmed_tile
 from imc.pass_base import ImcPass, PassFailure
 from imc.placement import stage_program
 
@@ -101,18 +101,10 @@ def _row_tile_inserts(loop, value) -> list:
     owner = yielded.owner
     if isinstance(owner, ir.Block) or owner.operation.name != "scf.if":
         return []
-    inserts = []
-    for op in body.operations:
-        op = op.operation
-        if op.name == "tensor.insert_slice" and insert_root(op.operands[1]) == acc:
-            inserts.append(op)
-        elif op == owner.operation:
-            for region in op.regions:
-                for block in region.blocks:
-                    inserts += [o.operation for o in block.operations if o.operation.name == "tensor.insert_slice" and insert_root(o.operands[1]) == acc]
+    inserts = accumulator_inserts(loop, index)
     # Every branch of the `scf.if` must yield an insert chain over `acc`.
     for region in owner.operation.regions:
-        y = list(region.blocks[0].operations)[-1].operands[0]
+        y = list(region.blocks[0].operations)[-1].operands[yielded.result_number]
         if insert_root(y) != acc:
             return []
     return inserts

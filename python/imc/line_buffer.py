@@ -57,7 +57,7 @@ from imc.ir_utils import (
 )
 from imc.placement import is_elementwise
 
-__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local", "hoist_before", "splat"]
+__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local", "accumulator_inserts", "hoist_before", "splat", "trimmed_tile"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 
@@ -265,6 +265,21 @@ def _insert_lagging(tile, acc, iv, lag: int) -> ir.Value:
     return tensor.InsertSliceOp(kept, acc, [at], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
 
 
+def accumulator_inserts(loop, index: int = 0) -> list:
+    """The `tensor.insert_slice`s (any depth: the last trip's `scf.if` too)
+    that insert row tiles into `loop`'s iteration argument `index` (its first)."""
+    acc = loop.regions[0].blocks[0].arguments[index + 1]
+    inserts = []
+
+    def visit(op):
+        if op.name == "tensor.insert_slice" and insert_root(op.operands[1]) == acc:
+            inserts.append(op)
+        return ir.WalkResult.ADVANCE
+
+    loop.walk(visit)
+    return inserts
+
+
 def trimmed_tile(insert) -> tuple[ir.Operation, int]:
     """(op, operand number) where the tile an `insert_slice` of a fused loop
     inserts enters: the trim of `_insert_lagging` when there is one (the
@@ -397,14 +412,7 @@ def _fuse_row_local(loop, view, chain) -> None:
     acc = body.arguments[1]
     last = chain[-1]
     channels = ir.RankedTensorType(last.results[0].type).shape[1]
-    inserts = []
-
-    def visit(op):
-        if op.name == "tensor.insert_slice" and insert_root(op.operands[1]) == acc:
-            inserts.append(op)
-        return ir.WalkResult.ADVANCE
-
-    loop.walk(visit)
+    inserts = accumulator_inserts(loop)
     outside, prev = [], view  # the chain's other operands, defined before the loop
     for op in chain:
         n_in = len(op.operands) - 1

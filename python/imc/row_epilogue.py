@@ -32,8 +32,8 @@ from __future__ import annotations
 from torch_mlir import ir
 from torch_mlir.dialects import arith, tensor
 
-from imc.ir_utils import constant_int, dense_i64s, extract_slice, index_constant, indexing_maps, insert_root, is_identity_map, single_user, tensor_type
-from imc.line_buffer import hoist_before, splat, trimmed_tile
+from imc.ir_utils import constant_int, dense_i64s, extract_slice, index_constant, indexing_maps, is_identity_map, single_user, tensor_type
+from imc.line_buffer import accumulator_inserts, hoist_before, splat, trimmed_tile
 from imc.placement import is_elementwise
 
 __all__ = ["row_local_epilogue", "fuse_epilogue"]
@@ -91,15 +91,8 @@ def fuse_epilogue(loop, chain, lag: int) -> bool:
     forms the module docstring describes."""
     view = loop.results[0]
     body = loop.regions[0].blocks[0]
-    iv, acc = body.arguments[0], body.arguments[1]
-    inserts = []
-
-    def visit(op):
-        if op.name == "tensor.insert_slice" and insert_root(op.operands[1]) == acc:
-            inserts.append(op)
-        return ir.WalkResult.ADVANCE
-
-    loop.walk(visit)
+    iv = body.arguments[0]
+    inserts = accumulator_inserts(loop)
     entries = [trimmed_tile(op) for op in inserts]
     row_operands = _row_operands(chain, view)
     lb, ub, step = (constant_int(v) for v in list(loop.operands)[:3])
