@@ -13,6 +13,7 @@ from imc.ir_utils import (
     find_entry,
     find_nested,
     ops_with_attribute,
+    row_tile_insert,
     single_user,
     weight_of,
 )
@@ -259,6 +260,11 @@ class ImcTileRows(ImcPass):
                 continue
             rows, slab, out = self._choose_rows(stage, capacity)
             oh = _shape(stage.out)[2]
+            if stage.window is not None and oh % rows:
+                # (`rows` given and not dividing the output: the last tile is
+                # shorter, and a line buffer needs equal tiles)
+                stage.window = stage.chain = None
+                rows, slab, out = self._choose_rows(stage, capacity)
             if rows >= oh and stage.window is None:
                 continue
             room = capacity - capacity // 16  # beside imc-place-buffers' default staging buffer
@@ -297,7 +303,9 @@ class ImcTileRows(ImcPass):
                 )
             state.remark(
                 stage.anchor.location,
-                f"tiled over output rows: {oh // rows} tiles of {rows} rows; input slab {slab:,} B "
+                f"tiled over output rows: {-(-oh // rows)} tiles of {rows} rows"
+                + (f" (the last of {oh % rows})" if oh % rows else "")
+                + f"; input slab {slab:,} B "
                 f"({stage.slab_rows(rows)} rows, halo {max(halo, 0)}), output tile {out:,} B{fits}{pooled}",
             )
         if tiled:
@@ -442,6 +450,9 @@ def _fuse_windows(module, epilogues: bool) -> None:
         fusion = plan_window_fusion(produced)
         if loop.name != "scf.for" or fusion is None or len(loop.results) != 1:
             continue
+        insert = row_tile_insert(loop, loop.results[0])
+        if insert is None or not ir.RankedTensorType(insert.operands[0].type).has_static_shape:
+            continue  # (the rows do not divide into equal tiles: the last one is shorter)
         new = fuse_window(loop, fusion)
         # A tagged 1x1 conv after the consumer: it and the ops before it
         # (the consumer's batch norm and ReLU) run on each trip's rows.

@@ -1,6 +1,7 @@
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows)' | FileCheck %s
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{line-buffers=false})' | FileCheck %s --check-prefix=OFF
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{rows=3})' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=UNEVEN
 
 // A conv + ReLU stage followed by a 3x3, stride-2, padding-1 max pooling (a
 // ResNet stem, small; test/Inputs/spad-2k.toml, float32 activations). The
@@ -30,6 +31,13 @@
 // OFF: scf.for {{.*}} -> (tensor<1x4x16x16xf32>)
 // OFF: tensor.pad
 // OFF: linalg.pooling_nchw_max {{.*}} -> tensor<1x4x8x8xf32>
+// With rows=3 the conv's 16 (or 8) rows do not divide into equal tiles: the
+// line buffer needs equal ones, so the reader is not fused (no crash).
+// UNEVEN-NOT: fused
+// UNEVEN: "conv": remark: [imc-tile-rows] tiled over output rows: 3 tiles of 3 rows (the last of 2)
+// UNEVEN-NOT: fused
+// UNEVEN: "conv": remark: [imc-tile-rows] tiled over output rows: 6 tiles of 3 rows (the last of 1)
+// UNEVEN-NOT: fused
 #map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 #conv = loc("conv")
 #relu = loc("relu")
