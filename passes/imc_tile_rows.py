@@ -13,7 +13,6 @@ from imc.ir_utils import (
     find_entry,
     find_nested,
     ops_with_attribute,
-    row_tile_insert,
     single_user,
     weight_of,
 )
@@ -186,7 +185,7 @@ class ImcTileRows(ImcPass):
     rows: int = field(
         default=0,
         metadata={
-            "help": "output rows per tile (0: the most whose slab and output fit beside the tensors live across the stage)",
+            "help": "output rows per tile, at most (the most that divide a stage's rows into equal tiles; 0: the most whose slab and output fit beside the tensors live across the stage)",
             "range": (0, 1 << 31),
         },
     )
@@ -260,11 +259,6 @@ class ImcTileRows(ImcPass):
                 continue
             rows, slab, out = self._choose_rows(stage, capacity)
             oh = _shape(stage.out)[2]
-            if stage.window is not None and oh % rows:
-                # (`rows` given and not dividing the output: the last tile is
-                # shorter, and a line buffer needs equal tiles)
-                stage.window = stage.chain = None
-                rows, slab, out = self._choose_rows(stage, capacity)
             if rows >= oh and stage.window is None:
                 continue
             room = capacity - capacity // 16  # beside imc-place-buffers' default staging buffer
@@ -303,9 +297,7 @@ class ImcTileRows(ImcPass):
                 )
             state.remark(
                 stage.anchor.location,
-                f"tiled over output rows: {-(-oh // rows)} tiles of {rows} rows"
-                + (f" (the last of {oh % rows})" if oh % rows else "")
-                + f"; input slab {slab:,} B "
+                f"tiled over output rows: {oh // rows} tiles of {rows} rows; input slab {slab:,} B "
                 f"({stage.slab_rows(rows)} rows, halo {max(halo, 0)}), output tile {out:,} B{fits}{pooled}",
             )
         if tiled:
@@ -346,8 +338,8 @@ class ImcTileRows(ImcPass):
         def cost(r):
             return stage.slab_rows(r) * per_in_row, r * per_out_row
 
-        if self.rows:
-            r = min(self.rows, oh)
+        if self.rows:  # the most rows up to `rows` that divide the output into equal tiles
+            r = max(d for d in range(1, min(self.rows, oh) + 1) if oh % d == 0)
             return (r, *cost(r))
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.out.type, hw)
         if whole_in + whole_out <= capacity and stage.window is None:
@@ -450,9 +442,6 @@ def _fuse_windows(module, epilogues: bool) -> None:
         fusion = plan_window_fusion(produced)
         if loop.name != "scf.for" or fusion is None or len(loop.results) != 1:
             continue
-        insert = row_tile_insert(loop, loop.results[0])
-        if insert is None or not ir.RankedTensorType(insert.operands[0].type).has_static_shape:
-            continue  # (the rows do not divide into equal tiles: the last one is shorter)
         new = fuse_window(loop, fusion)
         # A tagged 1x1 conv after the consumer: it and the ops before it
         # (the consumer's batch norm and ReLU) run on each trip's rows.
