@@ -170,8 +170,8 @@ class _Memory:
         if isinstance(v, float):
             return v
         if whole or where is None:
-            return float(v.max())
-        return float(self._view(times, name, where).max())
+            return float(v.max(initial=0.0))
+        return float(self._view(times, name, where).max(initial=0.0))  # (0.0 for no elements: a trimmed empty tile)
 
     def ready_to_read(self, a) -> float:
         """When every element `a` holds has been written."""
@@ -218,7 +218,7 @@ class _Memory:
         if isinstance(times.w, float):
             return np.full(a.shape, times.w)
         if where is None:
-            return np.full(a.shape, float(times.w.max()))
+            return np.full(a.shape, float(times.w.max(initial=0.0)))
         return self._view(times, "w", where).copy()
 
     def copy_into(self, a: np.ndarray, written: np.ndarray) -> None:
