@@ -11,7 +11,7 @@ weights and activations. The traffic comparison (`benchmarks/traffic.py
 prints the layer's latency on the timeline (`CompiledModel.timeline`,
 docs/interpreter.md, "Timeline": a warm call's makespan, its resource bound
 and the resource that sets it, the longest dependency chain, and the time on
-every resource) on two chips: that traffic fixture (4,096 arrays, so the
+every resource, and what a warm call counts) on two chips: that traffic fixture (4,096 arrays, so the
 weights stay programmed between calls) and `zigzag_aimc.toml`, ZigZag
 3.9.1's AIMC example core written as an imc chip (one 128x128 array of
 8-bit weights, 2-bit input cycles, its clock, SRAM and DRAM port), where the
@@ -115,13 +115,35 @@ def run_zigzag() -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _timeline(hardware):
+def _compiled(hardware):
+    """(the layer compiled for `hardware` with the default pipeline, its input)."""
     import imc
 
     torch.manual_seed(0)
     layer = ZigZagLayer().eval()
     x = torch.randint(-128, 128, (1, 64, 56, 56), dtype=torch.int8)
-    return imc.compile(layer, (x,), hardware=hardware).timeline((x,))
+    return imc.compile(layer, (x,), hardware=hardware), (x,)
+
+
+def _timeline(hardware):
+    compiled, inputs = _compiled(hardware)
+    return compiled.timeline(inputs)
+
+
+def _warm_counts(hardware) -> str:
+    """What a warm call (the second) counts: weight tiles programmed, MVM
+    activations, DRAM and scratchpad bytes."""
+    compiled, inputs = _compiled(hardware)
+    compiled(*inputs)
+    cold = compiled.report.totals
+    compiled(*inputs)
+    warm = compiled.report.totals
+    moved = lambda t, a: getattr(t, f"{a}_read_bytes") + getattr(t, f"{a}_write_bytes")  # noqa: E731
+    return (
+        f"{warm.xbar_program_events - cold.xbar_program_events} tiles programmed, "
+        f"{warm.mvm_count - cold.mvm_count:,} array activations, {moved(warm, 'dram') - moved(cold, 'dram'):,} DRAM bytes, "
+        f"{moved(warm, 'spad') - moved(cold, 'spad'):,} scratchpad bytes"
+    )
 
 
 def main() -> int:
@@ -140,6 +162,7 @@ def main() -> int:
             f"({t.bounding_resource}), chain {t.chain_ns / 1e3:,.1f} us; cold call {t.cold_makespan_ns / 1e3:,.1f} us"
         )
         print("    resource us: " + ", ".join(f"{r} {ns / 1e3:,.1f}" for r, ns in t.resource_ns.items()))
+        print(f"    a warm call: {_warm_counts(hw)}")
     z = run_zigzag()
     if z is None:
         print(f"  ZigZag: not installed here; issue 16 quotes {ISSUE_CYCLES} cycles for 3.9.1 (not measured in this run)")
