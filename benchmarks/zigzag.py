@@ -10,14 +10,15 @@ weights and activations. The traffic comparison (`benchmarks/traffic.py
 
 prints the layer's latency on the timeline (`CompiledModel.timeline`,
 docs/interpreter.md, "Timeline": a warm call's makespan, its resource bound
-and the resource that sets it, the longest dependency chain, and the time on
-every resource, and what a warm call counts) on two chips: that traffic fixture (4,096 arrays, so the
-weights stay programmed between calls) and `zigzag_aimc.toml`, ZigZag
-3.9.1's AIMC example core written as an imc chip (one 128x128 array of
-8-bit weights, 2-bit input cycles, its clock, SRAM and DRAM port), where the
-makespan is also given in ZigZag's cycles (ns / tclk). If the zigzag-dse
-package is installed (`pip install zigzag-dse==3.9.1`; not a dependency of
-imc), ZigZag's own estimate for the layer on its bundled `aimc.yaml` with
+and the resource that sets it, the longest dependency chain, the time on
+every resource) and what a warm call counts, on two chips: that traffic
+fixture (4,096 arrays, so the weights stay programmed between calls) and
+`zigzag_aimc.toml`, ZigZag 3.9.1's AIMC example core written as an imc chip
+(one 128x128 array of 8-bit weights, 2-bit input cycles, its clock, SRAM and
+DRAM port), where the makespan is also given in ZigZag's cycles (ns /
+tclk). If the zigzag-dse package is installed (`pip install
+zigzag-dse==3.9.1 six`: 3.9.1 imports `six` without declaring it; not a
+dependency of imc), ZigZag's own estimate for the layer on its bundled `aimc.yaml` with
 `default_imc.yaml` (latency-optimal mapping) runs in the same invocation, in
 a subprocess, and is printed beside it with the ratio; otherwise the figure
 issue 16 quotes (about 300k cycles) is named as not measured here.
