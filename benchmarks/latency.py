@@ -1,7 +1,8 @@
 """Benchmark: latency and throughput on the chip's timeline, next to the
 latency bound and the old serialized figure.
 
-For ResNet-18 (3x224x224) and BERT-base (sequence 128), batch 1, on the
+For ResNet-18 (3x224x224) and BERT-base (sequence 128), and with
+`--models resnet50` ResNet-50 (3x224x224), batch 1, on the
 `default`, `isaac` and `metis` presets and the pipelines `imc-tiled` (the
 default: row tiles, line buffers), `imc-default` (one layer at a time) and
 `duplicate` (`imc-default` with `imc-place-crossbars{duplicate=true}`, the
@@ -18,7 +19,7 @@ its throughput, and the cold call's latency. "bound" is the resource bound
 "chain" the program's longest dependency chain (every resource unlimited);
 "/bound" divides the timeline by the first, "/both" by the larger of the two.
 
-    python benchmarks/latency.py [--models resnet18 bert] [--hardware default isaac metis]
+    python benchmarks/latency.py [--models resnet18 resnet50 bert] [--hardware default isaac metis]
                                  [--pipelines imc-tiled imc-default duplicate tiled+dup]
 """
 
@@ -73,7 +74,7 @@ def _print_row(name: str, hw: str, label: str, c, timeline) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["resnet18", "bert"], choices=["resnet18", "bert"])
+    parser.add_argument("--models", nargs="+", default=["resnet18", "bert"], choices=["resnet18", "resnet50", "bert"])
     parser.add_argument("--hardware", nargs="+", default=["default", "isaac", "metis"])
     parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=list(PIPELINES))
     args = parser.parse_args(argv)
@@ -83,6 +84,8 @@ def main(argv=None) -> int:
     todo = []
     if "resnet18" in args.models:
         todo.append(("resnet18", models.create("resnet18").eval(), models.example_inputs("resnet18")))
+    if "resnet50" in args.models:
+        todo.append(("resnet50", models.resnet50(), models.resnet18_inputs()))  # (not in ZOO: imc.models)
     if "bert" in args.models:
         todo.append(bert_base())
     print(

@@ -38,6 +38,7 @@ import warnings
 
 import torch
 from common import bert_base  # benchmarks/common.py
+from zigzag import ZigZagLayer, zigzag_hardware  # benchmarks/zigzag.py
 
 warnings.filterwarnings("ignore")
 
@@ -51,18 +52,6 @@ def _zoo(name):
     from imc import models
 
     return name, models.create(name).eval(), models.example_inputs(name, size=224)  # 3x224x224
-
-
-class ZigZagLayer(torch.nn.Module):
-    """ZigZag's AIMC example: int8 activations in and out, a 3x3 conv between."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False)
-
-    def forward(self, x):
-        y = self.conv(x.float() * (1.0 / 16))
-        return torch.clamp(torch.round(y * 16), -128, 127).to(torch.int8)
 
 
 class Traffic:
@@ -161,7 +150,7 @@ def main(argv=None) -> int:
     if args.only in (None, "zigzag"):
         import imc
 
-        hw = default.replace(spad_bytes=32 * 1024)
+        hw = zigzag_hardware()
         torch.manual_seed(0)
         layer = ZigZagLayer().eval()
         x = torch.randint(-128, 128, (1, 64, 56, 56), dtype=torch.int8)

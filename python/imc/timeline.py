@@ -265,6 +265,7 @@ class Timeline:
     layers: list[LayerSpan]  # of the warm call, in first-start order
     busy_ns: dict  # resource class -> its work in the warm call
     steps: list  # of the warm call: (layer, resource, start, end)
+    resource_ns: dict = field(default_factory=dict)  # the warm call's time on each resource (`resource_times`)
 
     @property
     def latency_bound_ns(self) -> float:
@@ -286,6 +287,7 @@ class Timeline:
             "bounding_resource": self.bounding_resource,
             "chain_ns": self.chain_ns,
             "busy_ns": dict(self.busy_ns),
+            "resource_ns": dict(self.resource_ns),
             "layers": [
                 {"name": s.name, "start_ns": s.start_ns, "end_ns": s.end_ns, "busy_ns": dict(s.busy_ns)}
                 for s in self.layers
@@ -641,4 +643,4 @@ def measure(runner, inputs, *, stream: int = 3) -> Timeline:
         runner(*inputs)
         ends.append(tracer.end_ns)
     interval = (ends[-1] - ends[0]) / (len(ends) - 1)
-    return Timeline(cold, warm, interval, bound, bounding, chain, layers, busy, steps)
+    return Timeline(cold, warm, interval, bound, bounding, chain, layers, busy, steps, resource_ns=bounds)

@@ -41,6 +41,7 @@ def _check_bound(timeline) -> None:
     assert timeline.warm_makespan_ns >= timeline.bound_ns * (1 - 1e-9), timeline.summary()
     assert timeline.warm_makespan_ns >= timeline.chain_ns * (1 - 1e-9), timeline.summary()
     assert timeline.interval_ns >= timeline.bound_ns * 0.99, timeline.summary()
+    assert timeline.bound_ns == max(timeline.resource_ns.values()) == timeline.resource_ns[timeline.bounding_resource]
     for cls, ns in timeline.busy_ns.items():
         if cls != "crossbars":  # (summed over all arrays, which run in parallel)
             assert ns <= timeline.warm_makespan_ns * (1 + 1e-9), (cls, ns, timeline.summary())

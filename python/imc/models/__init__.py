@@ -12,6 +12,12 @@ name to both::
 Models are small by default (fast tests) except ``resnet18`` and
 ``mobilenet_v2``, which are full-size torchvision-equivalent networks
 (``mobilenet_v2``'s example input is 64x64 to keep it quick).
+
+``resnet50`` (full-size, torchvision's ``Bottleneck`` layout, 25,557,032
+parameters; inputs as ``resnet18_inputs``) is exported but not in
+:data:`ZOO`: every ZOO model is imported and compiled by the frontend and
+backend tests, and ResNet-50 is for the benchmarks (``benchmarks/latency.py``,
+``benchmarks/silicon.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from .gpt2 import GPT2Block, gpt2_block, gpt2_block_inputs
 from .lenet import LeNet5, lenet5, lenet5_inputs
 from .mlp import MLP, mlp, mlp_inputs
 from .mobilenet import MobileNetV2, mobilenet_v2, mobilenet_v2_inputs
-from .resnet import BasicBlock, ResNet, resnet18, resnet18_inputs
+from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet18_inputs, resnet50
 
 
 class ZooEntry(NamedTuple):
@@ -73,6 +79,7 @@ __all__ = [
     "mlp",
     "lenet5",
     "resnet18",
+    "resnet50",
     "mobilenet_v2",
     "bert_encoder",
     "gpt2_block",
@@ -80,6 +87,7 @@ __all__ = [
     "LeNet5",
     "ResNet",
     "BasicBlock",
+    "Bottleneck",
     "MobileNetV2",
     "BertEncoderModel",
     "GPT2Block",

@@ -1,8 +1,10 @@
-"""ResNet-18, structurally identical to ``torchvision.models.resnet18``.
+"""ResNet-18 and ResNet-50, structurally identical to ``torchvision.models``.
 
 Module tree, parameter and buffer names/shapes and the default initialisation
-scheme match torchvision (``BasicBlock``, layers ``[2, 2, 2, 2]``), so a
-torchvision ``state_dict`` loads with ``load_state_dict(strict=True)``.
+scheme match torchvision (ResNet-18: ``BasicBlock``, layers ``[2, 2, 2, 2]``;
+ResNet-50: ``Bottleneck`` (v1.5, stride in the 3x3 convolution), layers
+``[3, 4, 6, 3]``), so a torchvision ``state_dict`` loads with
+``load_state_dict(strict=True)``.
 """
 
 from __future__ import annotations
@@ -56,10 +58,43 @@ class BasicBlock(nn.Module):
         return out
 
 
-class ResNet(nn.Module):
-    """torchvision's ``ResNet`` restricted to ``BasicBlock``."""
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3 (carrying the stride), 1x1 expand by 4, each with BN,
+    and an identity (or 1x1 conv) shortcut: torchvision's v1.5 block."""
 
-    def __init__(self, layers: list[int], num_classes: int = 1000) -> None:
+    expansion = 4
+
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: Optional[nn.Module] = None
+    ) -> None:
+        super().__init__()
+        self.conv1 = conv1x1(inplanes, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv1x1(planes, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        out = self.relu(out)
+        return out
+
+
+class ResNet(nn.Module):
+    """torchvision's ``ResNet`` (``block`` is ``BasicBlock`` or ``Bottleneck``;
+    no groups, width or dilation options)."""
+
+    def __init__(self, layers: list[int], num_classes: int = 1000, block: type = BasicBlock) -> None:
         super().__init__()
         self.inplanes = 64
         self.dilation = 1
@@ -67,12 +102,12 @@ class ResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(self.inplanes)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(64, layers[0])
-        self.layer2 = self._make_layer(128, layers[1], stride=2)
-        self.layer3 = self._make_layer(256, layers[2], stride=2)
-        self.layer4 = self._make_layer(512, layers[3], stride=2)
+        self.layer1 = self._make_layer(block, 64, layers[0])
+        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512 * BasicBlock.expansion, num_classes)
+        self.fc = nn.Linear(512 * block.expansion, num_classes)
 
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -81,17 +116,17 @@ class ResNet(nn.Module):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
 
-    def _make_layer(self, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+    def _make_layer(self, block: type, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None
-        if stride != 1 or self.inplanes != planes * BasicBlock.expansion:
+        if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
-                conv1x1(self.inplanes, planes * BasicBlock.expansion, stride),
-                nn.BatchNorm2d(planes * BasicBlock.expansion),
+                conv1x1(self.inplanes, planes * block.expansion, stride),
+                nn.BatchNorm2d(planes * block.expansion),
             )
-        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
-        self.inplanes = planes * BasicBlock.expansion
+        layers = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
         for _ in range(1, blocks):
-            layers.append(BasicBlock(self.inplanes, planes))
+            layers.append(block(self.inplanes, planes))
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,6 +148,12 @@ def resnet18(*, num_classes: int = 1000, seed: int = 0) -> ResNet:
     """Returns a full-size ResNet-18 in eval mode, initialised from ``seed``."""
     with seeded(seed):
         return ResNet([2, 2, 2, 2], num_classes).eval()
+
+
+def resnet50(*, num_classes: int = 1000, seed: int = 0) -> ResNet:
+    """Returns a full-size ResNet-50 (v1.5) in eval mode, initialised from ``seed``."""
+    with seeded(seed):
+        return ResNet([3, 4, 6, 3], num_classes, block=Bottleneck).eval()
 
 
 def resnet18_inputs(*, batch: int = 1, size: int = 224, seed: int = 0) -> tuple[torch.Tensor]:
