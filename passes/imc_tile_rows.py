@@ -199,7 +199,7 @@ class ImcTileRows(ImcPass):
     )
     epilogues: bool = field(
         default=True,
-        metadata={"help": "with line-buffers: also move the elementwise ops after a fused loop (batch norm, a residual add, ReLU) into it, row tile by row tile"},
+        metadata={"help": "with line-buffers: also move a residual block's epilogue after a fused loop (batch norm, the add of the skip branch, ReLU) into it, row tile by row tile"},
     )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 
