@@ -17,14 +17,22 @@ and the result, and each other operand either without the row dimension
 position (the *row operand*: the skip branch). Inside the loop, a tile of
 rows `[o, o + n)` of the output reads rows `[o, o + n)` of each row operand.
 
-When the loop's consumer runs `lag` rows behind (stride 1, "same"
-padding), trip `i` (producer rows `[i, i + R)`) inserts output rows
-`[i - lag, i - lag + R)` (the first trip's first `lag` rows are above the
-output and dropped) and the last trip also rows `[H - lag, H)`. Each trip
-then reads the row operand's rows `[max(i - lag, 0), +R + lag)` once (one
-row window, so `imc-place-buffers` streams it or views it in place like any
-other) and lines them up with the output rows: on the first trip behind
-`lag` rows of zeros (the dropped rows), after it as they are.
+Built for a residual block: a loop whose consumer runs `lag` rows behind
+(stride 1, "same" padding) and an epilogue with one row operand. Trip `i`
+(producer rows `[i, i + R)`) inserts output rows `[i - lag, i - lag + R)`
+(the first trip's first `lag` rows are above the output and trimmed off)
+and the last trip also rows `[H - lag, H)`, so each trip needs the row
+operand's rows `[i - lag, i + R)`:
+
+* when the row operand is the input of the loop's stride-1 "same"
+  convolution (the identity skip), they are rows of the padded window that
+  convolution reads already (a zero row above row 0 on the first trip):
+  no second read;
+* otherwise (a downsample branch's output) the trip reads rows
+  `[max(i - lag, 0), +R + lag)` of it once (one row window, so
+  `imc-place-buffers` streams it or views it in place like any other) and
+  lines them up with the output rows: on the first trip behind `lag` rows of
+  zeros, after it as they are.
 """
 
 from __future__ import annotations
