@@ -21,8 +21,7 @@ computed). The conditions:
   the loop, `imc.row_epilogue`);
 * every op of stage `k` that reads `X` is either an epilogue op reading it
   at the same position (the residual add), or a tiled loop (`scf.for`)
-  whose result the epilogue reads (through at most one row slice: the
-  rows a lagging line buffer computes ahead) and that reads `X` only in row
+  whose result the epilogue reads (or that makes `Y` itself) and that reads `X` only in row
   windows (`imc.row_slabs`), where no trip reads a row of `X` that an
   earlier trip has produced the same row of `Y` for: the trips' index
   arithmetic is evaluated for every trip (`_rows_read_ahead`);
@@ -91,17 +90,12 @@ class _SlabsByLoop(dict):
 
 def _safe(program: StagedProgram, x: ir.Value, y: ir.Value, stage: int, slabs_of) -> bool:
     epilogue = _epilogue(program, y, stage)
-    loops = {}  # loop -> the row of its result the epilogue's row 0 is
-    loop, shift = _loop_rows(y)  # `Y` assembled by the loop itself (its epilogue inside)
-    if loop is not None and program.stage_of.get(loop) == stage:
-        loops[loop] = shift
-    elif not epilogue:
+    # The stage's loops whose rows make `Y`: the one that assembles `Y` itself
+    # (its epilogue inside), or those the epilogue reads.
+    loops = {op for v in [y, *(v for op in epilogue for v in op.operands)] if (op := _loop_of(v)) is not None}
+    loops = {op for op in loops if program.stage_of.get(op) == stage}
+    if not epilogue and _loop_of(y) not in loops:
         return False
-    for op in epilogue:
-        for v in op.operands:
-            loop, shift = _loop_rows(v)
-            if loop is not None and program.stage_of.get(loop) == stage:
-                loops[loop] = shift
     block = x.owner.operation.block  # X's producer sits in the function's block
     for user, operand, direct in _uses_through_views(x):
         reader = top_level(user, block)
@@ -112,7 +106,7 @@ def _safe(program: StagedProgram, x: ir.Value, y: ir.Value, stage: int, slabs_of
         if reader in epilogue:
             if not _reads_in_place(reader, operand):
                 return False
-        elif reader not in loops or not _rows_read_ahead(reader, x, loops[reader], slabs_of[reader]):
+        elif reader not in loops or not _rows_read_ahead(reader, x, slabs_of[reader]):
             return False
     return True
 
@@ -156,29 +150,17 @@ def _reads_in_place(op, operand: int) -> bool:
     return maps is None or (operand < len(maps) and is_identity_map(maps[operand]))
 
 
-def _loop_rows(value):
-    """(loop, row shift) when `value` is a result of a top-level `scf.for`,
-    or a row slice `[0, 0, shift, 0]` of one (whole other dimensions); else (None, 0)."""
+def _loop_of(value):
+    """The top-level `scf.for` whose result `value` is, else None."""
     owner = value.owner
-    if isinstance(owner, ir.Block):
-        return None, 0
-    op = owner.operation
-    shift = 0
-    if op.name == "tensor.extract_slice":
-        offsets = list(ir.DenseI64ArrayAttr(op.attributes["static_offsets"]))
-        if len(offsets) != 4 or offsets[:2] != [0, 0] or offsets[3] != 0 or _DYN in offsets or len(op.operands) != 1:
-            return None, 0
-        shift = offsets[2]
-        owner = op.operands[0].owner
-        if isinstance(owner, ir.Block):
-            return None, 0
-        op = owner.operation
-    return (op, shift) if op.name == "scf.for" else (None, 0)
+    if isinstance(owner, ir.Block) or owner.operation.name != "scf.for":
+        return None
+    return owner.operation
 
 
-def _rows_read_ahead(loop, x: ir.Value, shift: int, slabs) -> bool:
+def _rows_read_ahead(loop, x: ir.Value, slabs) -> bool:
     """No trip of `loop` reads a row of `x` that an earlier trip wrote the
-    same row of the loop's (row-shifted) result for."""
+    same row of the loop's result for."""
     slabs = [s for s in slabs if s.source == x]
     reads = {s.read for s in slabs}
     if sum(1 for u in x.uses if u.owner.operation == loop or is_inside(u.owner.operation, loop)) != len(reads):
@@ -205,7 +187,7 @@ def _rows_read_ahead(loop, x: ir.Value, shift: int, slabs) -> bool:
         if any(r is None for r in got + put):
             return False
         read_rows.append(got)
-        written_rows.append([(lo - shift, hi - shift) for lo, hi in put])
+        written_rows.append(put)
     for t, reads in enumerate(read_rows):
         for earlier in written_rows[:t]:
             if any(lo < b and hi > a for lo, hi in reads for a, b in earlier):

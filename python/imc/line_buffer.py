@@ -57,7 +57,7 @@ from imc.ir_utils import (
 )
 from imc.placement import is_elementwise
 
-__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local", "accumulator_inserts", "hoist_before", "splat", "trimmed_tile"]
+__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local", "row_local_elementwise", "accumulator_inserts", "hoist_before", "splat", "trimmed_tile"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 
@@ -363,7 +363,7 @@ def row_local_chain(value) -> list:
                 return []
             chain.append(op)
             return chain
-        if not _row_local_elementwise(op, current):
+        if not row_local_elementwise(op, current):
             return []
         chain.append(op)
         current = op.results[0]
@@ -378,21 +378,29 @@ def _pointwise_conv(op) -> bool:
     return not isinstance(init, ir.Block) and init.operation.name == "linalg.fill"
 
 
-def _row_local_elementwise(op, value) -> bool:
+def row_local_elementwise(op, value, *, row_operands: bool = False) -> bool:
+    """`op` computes row `r` of its result (of `value`'s type) from row `r`
+    of `value`: elementwise, identity maps on `value` and the result, a
+    payload that does not read its init, other operands without the row
+    dimension (per-channel vectors) or, with `row_operands`, tensors of
+    `value`'s type read at the same position (a skip branch)."""
     if not is_elementwise(op) or len(op.results) != 1 or op.results[0].type != value.type:
         return False
-    maps = indexing_maps(op)
-    if maps is None:
-        return all(v == value for v in list(op.operands)[:-1])  # a named op on the chain's value alone
     n_in = len(op.operands) - 1
+    operands = list(op.operands)[:n_in]
+    if value not in operands:
+        return False
+    maps = indexing_maps(op)
+    if maps is None:  # a named op: on the chain's value alone, or on row operands of its shape
+        return all(v == value or (row_operands and v.type == value.type) for v in operands)
     if not is_identity_map(maps[-1]) or any(True for _ in op.regions[0].blocks[0].arguments[n_in].uses):
         return False  # a permuted result, or a payload that reads its init
-    for operand, m in zip(list(op.operands)[:n_in], maps):
-        if operand == value:
-            if not is_identity_map(m):
+    for operand, m in zip(operands, maps):
+        if operand == value or "d2" in m.split("->")[1]:
+            if not is_identity_map(m) or operand.type != value.type:
                 return False
-        elif "d2" in m.split("->")[1]:
-            return False  # another tensor read row by row (its rows would need slicing)
+            if operand != value and not row_operands:
+                return False  # another tensor read row by row (its rows would need slicing)
     return True
 
 
@@ -404,10 +412,11 @@ def fuse_row_local(loop, chain) -> None:
     type (its rows as before), and the chain's result is replaced by the
     loop's. The chain is left dead."""
     with loop.location:
-        _fuse_row_local(loop, loop.results[0], chain)
+        _fuse_row_local(loop, chain)
 
 
-def _fuse_row_local(loop, view, chain) -> None:
+def _fuse_row_local(loop, chain) -> None:
+    view = loop.results[0]
     body = loop.regions[0].blocks[0]
     acc = body.arguments[1]
     last = chain[-1]

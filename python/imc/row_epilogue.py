@@ -40,9 +40,8 @@ from __future__ import annotations
 from torch_mlir import ir
 from torch_mlir.dialects import arith, tensor
 
-from imc.ir_utils import constant_int, dense_i64s, extract_slice, index_constant, indexing_maps, is_identity_map, single_user, tensor_type
-from imc.line_buffer import accumulator_inserts, hoist_before, splat, trimmed_tile
-from imc.placement import is_elementwise
+from imc.ir_utils import constant_int, dense_i64s, extract_slice, index_constant, single_user, tensor_type
+from imc.line_buffer import accumulator_inserts, hoist_before, row_local_elementwise, splat, trimmed_tile
 
 __all__ = ["row_local_epilogue", "fuse_epilogue"]
 
@@ -55,29 +54,10 @@ def row_local_epilogue(value) -> list:
     result (of `value`'s type) from row `r` of the one before and of its row
     operands (module docstring). Empty when the first user is no such op."""
     chain, current = [], value
-    while (op := single_user(current)) is not None and _row_local(op, current):
+    while (op := single_user(current)) is not None and row_local_elementwise(op, current, row_operands=True):
         chain.append(op)
         current = op.results[0]
     return chain
-
-
-def _row_local(op, value) -> bool:
-    if not is_elementwise(op) or len(op.results) != 1 or op.results[0].type != value.type:
-        return False
-    n_in = len(op.operands) - 1
-    operands = list(op.operands)[:n_in]
-    if value not in operands:
-        return False
-    maps = indexing_maps(op)
-    if maps is None:  # a named op: every operand has the result's shape
-        return all(v.type == value.type for v in operands)
-    if not is_identity_map(maps[-1]) or any(True for _ in op.regions[0].blocks[0].arguments[n_in].uses):
-        return False  # a permuted result, or a payload that reads its init
-    for operand, m in zip(operands, maps):
-        if operand == value or "d2" in m.split("->")[1]:
-            if not is_identity_map(m) or operand.type != value.type:
-                return False
-    return True
 
 
 def _row_operands(chain, value) -> list:

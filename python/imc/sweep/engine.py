@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, Iterator
 
 from imc.hardware import HardwareError
-from imc.sweep.point import COLUMNS, Point, evaluate
+from imc.sweep.point import COLUMNS, Point, call_latency_ns, evaluate
 from imc.sweep.spec import SweepSpec
 
 __all__ = ["RESULTS", "ResultsFile", "SweepSummary", "run_sweep", "propose"]
@@ -27,15 +27,10 @@ __all__ = ["RESULTS", "ResultsFile", "SweepSummary", "run_sweep", "propose"]
 RESULTS = "results.csv"
 
 #: Optuna objectives (all minimized) and the results column of each (latency:
-#: the timeline's when the sweep measures it).
+#: `call_latency_ns`, the timeline's when the sweep measures it).
 OBJECTIVES = (("energy_pj", "energy_pj"), ("latency_ns", "latency_ns"), ("area_mm2", "area_mm2"),
               ("rel_l2_error", "rel_l2_error"))
 
-
-def _objective(row, col: str) -> float:
-    if col == "latency_ns" and row.get("timeline_ns") not in (None, ""):
-        return float(row["timeline_ns"])
-    return float(row[col])
 
 
 class ResultsFile:
@@ -205,7 +200,7 @@ class _OptunaProposer(_Proposer):
 
         for trial in self.trials.pop(point.key, []):
             if row.get("status") == "ok":
-                self.study.tell(trial, [_objective(row, col) for _, col in OBJECTIVES])
+                self.study.tell(trial, [call_latency_ns(row) if col == "latency_ns" else float(row[col]) for _, col in OBJECTIVES])
             else:
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from imc.sweep.spec import ModelSpec, SweepSpec
 
-__all__ = ["Point", "COLUMNS", "evaluate", "imc_version", "build_model"]
+__all__ = ["Point", "COLUMNS", "evaluate", "imc_version", "build_model", "call_latency_ns"]
 
 #: Columns of the results file, in order.
 COLUMNS = (
@@ -29,6 +29,16 @@ COLUMNS = (
     "rel_l2_error", "top1_agreement", "float_rel_l2_error", "batch",
     "compile_s", "run_s", "point_s", "worker", "imc_version", "finished_at",
 )
+
+
+def call_latency_ns(row) -> float | None:
+    """A results row's latency per call: the timeline's (`timeline_ns`) when
+    the point measured it, else the serialized sum (`latency_ns`); None for
+    a failed point."""
+    for col in ("timeline_ns", "latency_ns"):
+        if row.get(col) not in (None, ""):
+            return float(row[col])
+    return None
 
 
 def imc_version() -> str:

@@ -17,6 +17,7 @@ import json
 import os
 
 from imc.sweep.engine import RESULTS
+from imc.sweep.point import call_latency_ns
 
 __all__ = ["load_results", "pareto", "pareto_table", "plot", "report"]
 
@@ -46,7 +47,7 @@ def load_results(out_dir: str) -> list[dict]:
             for k in _INT:
                 row[k] = int(row[k]) if row.get(k) not in (None, "") else None
             # The latency objective: the timeline's when measured, else the serialized sum.
-            row["call_latency_ns"] = row["timeline_ns"] if row.get("timeline_ns") is not None else row["latency_ns"]
+            row["call_latency_ns"] = call_latency_ns(row)
             rows.append(row)
     return rows
 
