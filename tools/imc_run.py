@@ -177,7 +177,7 @@ def _run(argv: list[str]) -> int:
                 from imc.timeline import measure
 
                 phase(f"tracing @{args.entry} of {source}")
-                traced = Runner(module, hw, precision=args.precision, seed=args.seed, entry=args.entry, trace=True)
+                traced = Runner(module, hw, precision="ideal", seed=args.seed, entry=args.entry, trace=True)  # (the same timeline in every precision)
                 timeline = measure(traced, inputs)
                 runner.report.extra["timeline"] = timeline.to_dict()
         except InterpreterError as exc:

@@ -104,13 +104,16 @@ class CompiledModel:
         """The program on the chip's timeline (`imc.timeline`): a cold and a
         warm call on an idle chip and a stream of warm calls, run on a fresh
         chip with every op executed as itself (slower than a call; `.report`
-        is not touched except for `report.extra["timeline"]`)."""
+        is not touched except for `report.extra["timeline"]`).
+
+        The calls run in `ideal` precision whatever the model's: the
+        timeline is the same in every precision mode (the same ops, events
+        and data dependencies; only the values differ), and `ideal` computes
+        them fastest."""
         from imc.timeline import measure
 
-        if self._calibration_policy is not None:
-            self.calibrate(inputs)
         arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
-        runner = Runner(self.module, self.hardware, precision=self.report.precision, seed=self.seed, trace=True)
+        runner = Runner(self.module, self.hardware, precision="ideal", seed=self.seed, trace=True)
         with self.context:
             timeline = measure(runner, arrays, stream=stream)
         self.report.extra["timeline"] = timeline.to_dict()

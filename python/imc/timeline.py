@@ -525,7 +525,7 @@ class Tracer:
         if name == "imc.mvm":
             arrays.append(_CrossbarToken(args[0]))
         # (a read-only result the memory already knows is a shared constant,
-        # e.g. the chip's zeros for an all-zero bit slice: not written again)
+        # e.g. a weight: not written again)
         known = self.memory.known
         written = [
             r for r in results if isinstance(r, np.ndarray) and r.size and (r.flags.writeable or not known(r))

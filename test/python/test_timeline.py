@@ -114,6 +114,27 @@ def test_the_next_residual_block_starts_on_the_first_rows_of_the_one_before():
     assert timelines["true"].warm_makespan_ns < timelines["false"].warm_makespan_ns
 
 
+@pytest.mark.parametrize("pipeline", [LAYER_AT_A_TIME, TILED])
+def test_the_timeline_is_the_same_in_every_precision(pipeline):
+    """`CompiledModel.timeline` traces in `ideal`: every step of a `quantized`
+    or `noisy` trace (read noise, programming noise) is placed where the
+    `ideal` trace places it, including the MVMs of all-zero bit slices,
+    whose products `ideal` does not compute from the crossbar."""
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(Stem(cin=3, cout=8), ConvBlock(8)).eval()
+    x = torch.randn(1, 3, 16, 16)
+    hw = Hardware.preset("default").replace(spad_bytes=8192)
+    compiled = imc.compile(model, (x,), hardware=hw, pipeline=pipeline)
+    steps = {}
+    for precision in ("ideal", "quantized", "noisy"):
+        runner = Runner(compiled.module, hw, precision=precision, seed=0, trace=True)
+        with compiled.context:
+            timeline = measure(runner, _arrays((x,)))
+        steps[precision] = (timeline.cold_makespan_ns, timeline.warm_makespan_ns, timeline.interval_ns, timeline.steps)
+    assert steps["quantized"] == steps["ideal"]
+    assert steps["noisy"] == steps["ideal"]
+
+
 def test_a_stream_of_calls_overlaps_calls():
     """Calls in a stream overlap: one ends every bottleneck time (here conv1's
     busiest crossbar), sooner than one call's latency."""

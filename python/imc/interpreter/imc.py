@@ -634,10 +634,14 @@ def mvm(interp, op, args):
     batch, rows = x.shape
     if rows != xb.rows:
         raise op.error(f"input has {rows} rows but the crossbar tile has {xb.rows}")
+    tracer = ex.report.tracer
     if chip.precision == "ideal":
         # Slice 0 holds the tile, higher slices zeros (see the module docstring).
         if xb.conductance is None:
-            y = chip.zeros((batch, xb.cols))
+            # Traced, the product is an array of its own: the crossbar still
+            # computes it, and its readers wait for it (a shared constant
+            # would be ready from the first such MVM on).
+            y = chip.zeros((batch, xb.cols)) if tracer is None else np.zeros((batch, xb.cols), dtype=np.float32)
         else:
             y = chip.contiguous(x) @ xb.conductance
     else:
@@ -648,7 +652,6 @@ def mvm(interp, op, args):
     row = ex.layer_of(op)
     row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
     ex.report.add(row, **events)
-    tracer = ex.report.tracer
     if tracer is not None:
         tracer.crossbar(xb.array, n_mvm)
     return [y]
