@@ -58,13 +58,25 @@ class _Times:
     (step end times, ns): a float while uniform, else one float per element
     of the array (as its own dtype counts elements)."""
 
-    __slots__ = ("w", "r", "size", "ref")
+    __slots__ = ("w", "r", "size", "ref", "pending")
 
     def __init__(self, size: int):
         self.w = 0.0
         self.r = 0.0
         self.size = size
         self.ref = None
+        # Reads of parts not yet applied to `r`: where -> latest end. The
+        # column tiles and bit slices of a layer read one row tile many
+        # times; they are applied once, when `r` is next needed.
+        self.pending: dict | None = None
+
+    def settle_reads(self) -> None:
+        pending = self.pending
+        if pending:
+            self.pending = None
+            for where, t in pending.items():
+                v = _strided(self.array("r"), where)
+                np.maximum(v, t, out=v)
 
     def array(self, name: str) -> np.ndarray:
         v = getattr(self, name)
@@ -72,6 +84,13 @@ class _Times:
             v = np.full(self.size, v)
             setattr(self, name, v)
         return v
+
+
+def _strided(flat: np.ndarray, where) -> np.ndarray:
+    """The elements at `where` (first element, shape, strides in bytes of
+    float64) of a flat float64 array, as a view."""
+    start, shape, strides = where
+    return np.lib.stride_tricks.as_strided(flat[start:], shape=shape, strides=strides)
 
 
 class _Resource:
@@ -119,6 +138,35 @@ class _CrossbarToken:
         self.key = (xbar.array, xbar.offset)
 
 
+def _root(a: np.ndarray) -> np.ndarray:
+    root = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    return root
+
+
+class _Located:
+    """Where an array's elements are in the memory that owns them (its root
+    array), worked out once per step for the tracer's two memories and for
+    both the wait and the commit: `where` is (first element, shape, strides
+    in bytes of float64), or None for an unaligned reinterpretation (then
+    the whole memory stands for the array, conservatively); `whole` whether
+    it covers all of it."""
+
+    __slots__ = ("root", "where", "whole")
+
+    def __init__(self, a: np.ndarray):
+        root = self.root = _root(a)
+        k = root.itemsize
+        offset = a.__array_interface__["data"][0] - root.__array_interface__["data"][0] if a is not root else 0
+        strides = a.strides
+        self.whole = offset == 0 and a.size * a.itemsize == root.nbytes and all(strides)
+        if offset % k or any(s % k for s in strides) or not root.flags.c_contiguous:
+            self.where, self.whole = None, True
+        else:
+            self.where = (offset // k, a.shape, tuple(s // k * 8 for s in strides))
+
+
 class _Memory:
     """Element-wise access times of every host array (keyed by the array that
     owns the memory; forgotten when it is freed)."""
@@ -131,39 +179,24 @@ class _Memory:
         self._roots.clear()
         self.crossbars.clear()
 
-    @staticmethod
-    def _root(a: np.ndarray) -> np.ndarray:
-        root = a
-        while isinstance(root.base, np.ndarray):
-            root = root.base
-        return root
-
     def known(self, a: np.ndarray) -> bool:
-        return id(self._root(a)) in self._roots
+        return id(_root(a)) in self._roots
 
-    def _locate(self, a: np.ndarray):
+    def _locate(self, a):
         """(times of `a`'s memory, where `a`'s elements are in them, whether
-        `a` covers all of it). `where` is (first element, shape, strides in
-        bytes of float64), or None for an unaligned reinterpretation (then
-        the whole memory stands for `a`, conservatively)."""
-        root = self._root(a)
-        key = id(root)
+        `a` covers all of it): see `_Located`."""
+        loc = a if isinstance(a, _Located) else _Located(a)
+        key = id(loc.root)
         times = self._roots.get(key)
         if times is None:
-            times = self._roots[key] = _Times(root.size)
+            times = self._roots[key] = _Times(loc.root.size)
             roots = self._roots
-            times.ref = weakref.ref(root, lambda _, k=key: roots.pop(k, None))
-        k = root.itemsize
-        offset = a.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-        whole = offset == 0 and a.size * a.itemsize == root.nbytes and all(a.strides)
-        if offset % k or any(s % k for s in a.strides) or not root.flags.c_contiguous:
-            return times, None, True
-        return times, (offset // k, a.shape, tuple(s // k * 8 for s in a.strides)), whole
+            times.ref = weakref.ref(loc.root, lambda _, k=key: roots.pop(k, None))
+        return times, loc.where, loc.whole
 
     @staticmethod
     def _view(times: _Times, name: str, where) -> np.ndarray:
-        start, shape, strides = where
-        return np.lib.stride_tricks.as_strided(times.array(name)[start:], shape=shape, strides=strides)
+        return _strided(times.array(name), where)
 
     def _latest(self, times: _Times, name: str, where, whole: bool) -> float:
         v = getattr(times, name)
@@ -185,6 +218,7 @@ class _Memory:
         if isinstance(a, _CrossbarToken):
             return self.crossbars.get(a.key, 0.0)
         times, where, whole = self._locate(a)
+        times.settle_reads()
         return max(self._latest(times, "w", where, whole), self._latest(times, "r", where, whole))
 
     def read(self, a, t: float) -> None:
@@ -199,8 +233,11 @@ class _Memory:
             else:
                 np.maximum(times.r, t, out=times.r)
         else:
-            v = self._view(times, "r", where)
-            np.maximum(v, t, out=v)
+            pending = times.pending
+            if pending is None:
+                pending = times.pending = {}
+            if pending.get(where, -1.0) < t:
+                pending[where] = t
 
     def write(self, a, t: float) -> None:
         if isinstance(a, _CrossbarToken):
@@ -209,6 +246,7 @@ class _Memory:
         times, where, whole = self._locate(a)
         if whole or where is None:  # every earlier access has ended by t
             times.w = times.r = t
+            times.pending = None
         else:
             self._view(times, "w", where)[...] = t
 
@@ -226,6 +264,7 @@ class _Memory:
         (a free copy: each element is ready when its source is, and after
         every earlier access to it)."""
         times, where, _ = self._locate(a)
+        times.settle_reads()
         if where is None:
             t = max(float(np.max(written, initial=0.0)), self.ready_to_write(a))
             times.w = times.r = t
@@ -476,6 +515,8 @@ class Tracer:
                 busy[resource] = busy.get(resource, 0.0) + n * ns / units
         if not busy and not reads and not writes:
             return
+        reads = [a if isinstance(a, _CrossbarToken) else _Located(a) for a in reads]
+        writes = [a if isinstance(a, _CrossbarToken) else _Located(a) for a in writes]
         # The same step with unlimited resources: the longest dependency chain.
         chain = self.chain
         chain_end = _ready(chain, reads, writes, self.chain_ns if last else 0.0) + max(busy.values(), default=0.0)
