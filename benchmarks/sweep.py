@@ -1,8 +1,10 @@
 """Benchmark: ResNet-18 sweep points, end to end, on Ray with 1 and 2 workers.
 
 1. Time per ResNet-18 point end to end (compile + run under `quantized` +
-   the `ideal` reference run + PyTorch), in this process, after one warm-up
-   point (imports, first compile). Target: <= 10 s per point.
+   the `ideal` reference run + PyTorch + the timeline), in this process,
+   after one warm-up point (imports, first compile, the model's import,
+   which a process then reuses for the model's other points, as a sweep's
+   workers do). Target: <= 10 s per point.
 2. A ResNet-18 grid (default 24 points: crossbar rows x ADC bits x scratchpad
    size on the default chip) through `imc.sweep.run_sweep` with 1 and then 2
    Ray workers, each into a fresh results directory (nothing cached), Ray

@@ -172,9 +172,37 @@ def compile(
     """
     if not isinstance(example_inputs, (tuple, list)):
         example_inputs = (example_inputs,)
+    return compile_imported(
+        lambda context: import_torch(model, tuple(example_inputs), context=context),
+        example_inputs,
+        hardware=hardware,
+        precision=precision,
+        seed=seed,
+        pipeline=pipeline,
+        progress=progress,
+        calibrate=calibrate,
+    )
+
+
+def compile_imported(
+    importer,
+    example_inputs,
+    *,
+    hardware: str | Hardware | None = "default",
+    precision: str = "ideal",
+    seed: int = 0,
+    pipeline: str = DEFAULT_PIPELINE,
+    progress=None,
+    calibrate: bool | str | None = None,
+) -> CompiledModel:
+    """`compile` from `importer(context)`, which returns the model's
+    linalg-on-tensors module in `context` (what `imc.frontend.import_torch`
+    returns; e.g. a module parsed from the bytecode of an earlier import:
+    a sweep imports each model once per worker); `example_inputs` are the
+    model's (for the calibration)."""
     _calibration_policy(calibrate, precision)  # a bad policy fails before any work
     compiled = _build(
-        lambda context: import_torch(model, tuple(example_inputs), context=context),
+        importer,
         hardware=hardware,
         precision=precision,
         seed=seed,

@@ -116,6 +116,36 @@ def test_float_reference_saves_the_ideal_run_and_agrees_with_it():
     assert ra["rel_l2_error"] == pytest.approx(rb["rel_l2_error"], rel=1e-3)
 
 
+_RESULT_COLUMNS = ("energy_pj", "latency_ns", "timeline_ns", "dram_bytes", "mvm_count", "adc_conversions", "rel_l2_error")
+
+
+def test_a_process_imports_each_model_once(monkeypatch):
+    """The second point of a model in a process parses the first one's
+    import (its bytecode) instead of importing again, with the same results
+    as a fresh import."""
+    import imc.frontend
+    from imc.sweep import evaluate
+    from imc.sweep import point as point_module
+
+    spec = _spec()
+    combo = {"crossbar.rows": 64, "memory.scratchpad_bytes": 65536, "pipeline": "imc-default", "precision": "quantized"}
+    first = Point.make(spec, spec.models[1], combo)
+    second = Point.make(spec, spec.models[1], {**combo, "crossbar.rows": 128})
+    monkeypatch.setattr(point_module, "_IMPORTS", {})
+    fresh = evaluate(second)
+    point_module._IMPORTS.clear()
+    assert evaluate(first)["status"] == "ok"
+    assert len(point_module._IMPORTS) == 1
+
+    def no_import(*args, **kwargs):
+        raise AssertionError("imported again")
+
+    monkeypatch.setattr(imc.frontend, "import_torch", no_import)
+    cached = evaluate(second)
+    assert cached["status"] == "ok", cached["error"]
+    assert [cached[c] for c in _RESULT_COLUMNS] == [fresh[c] for c in _RESULT_COLUMNS]
+
+
 # ----------------------------------------------------------------- strategies
 
 

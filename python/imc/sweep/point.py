@@ -163,7 +163,7 @@ def evaluate(point: Point) -> dict[str, Any]:
         import numpy as np
         import torch
 
-        import imc
+        from imc.compiler import compile_imported
         from imc.hardware import Hardware
         from imc.runtime import Runner
 
@@ -172,8 +172,9 @@ def evaluate(point: Point) -> dict[str, Any]:
         hw = Hardware.from_dict(point.hardware)
         pipeline = point.pipeline if point.pipeline.startswith("builtin.module(") else f"builtin.module({point.pipeline})"
         calibrate = False if point.calibration == "off" else point.calibration
-        compiled = imc.compile(
-            net, inputs, hardware=hw, precision=point.precision, seed=point.seed, pipeline=pipeline, calibrate=calibrate
+        compiled = compile_imported(
+            _importer(point, net, inputs), inputs,
+            hardware=hw, precision=point.precision, seed=point.seed, pipeline=pipeline, calibrate=calibrate,
         )
         t1 = time.perf_counter()
         out = compiled(*inputs)
@@ -226,6 +227,44 @@ def evaluate(point: Point) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 (a failing point is a result, not a crash)
         return point.row(status="failed", error=_one_line(exc), point_s=time.perf_counter() - t0,
                          finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), **where)
+
+
+#: The imported modules of this process (a Ray worker evaluates many points):
+#: model identity and seed -> the bytecode of `imc.frontend.import_torch`'s
+#: module, at most `_IMPORTS_KEPT` (the most recently used).
+_IMPORTS: dict[str, bytes] = {}
+_IMPORTS_KEPT = 4
+
+
+def _importer(point: Point, net, inputs):
+    """`imc.compiler.compile_imported`'s importer for `point`'s model: the
+    import of its first point in this process (every point of a model
+    imports the same module: the hardware only enters the passes), parsed
+    from its bytecode (a few hundredths of a second for ResNet-18, whose
+    import takes seconds)."""
+    import io
+
+    from torch_mlir import ir
+
+    from imc.frontend import import_torch
+
+    key = json.dumps({"model": point.model.identity(), "seed": point.seed}, sort_keys=True)
+
+    def importer(context):
+        data = _IMPORTS.pop(key, None)
+        if data is None:
+            module = import_torch(net, tuple(inputs), context=context)
+            buf = io.BytesIO()
+            module.operation.write_bytecode(buf)
+            data = buf.getvalue()
+        else:
+            module = ir.Module.parse(data, context)
+        _IMPORTS[key] = data  # (the most recent last)
+        while len(_IMPORTS) > _IMPORTS_KEPT:
+            _IMPORTS.pop(next(iter(_IMPORTS)))
+        return module
+
+    return importer
 
 
 def _rel_l2(y, ref) -> float:
