@@ -133,7 +133,8 @@ def _timeline(hardware):
 
 def _warm_counts(hardware) -> str:
     """What a warm call (the second) counts: weight tiles programmed, MVM
-    activations, DRAM and scratchpad bytes."""
+    steps (per tile: inputs x input cycles; tiles that share an array
+    activation count each), DRAM and scratchpad bytes."""
     compiled, inputs = _compiled(hardware)
     compiled(*inputs)
     cold = compiled.report.totals
@@ -142,7 +143,7 @@ def _warm_counts(hardware) -> str:
     moved = lambda t, a: getattr(t, f"{a}_read_bytes") + getattr(t, f"{a}_write_bytes")  # noqa: E731
     return (
         f"{warm.xbar_program_events - cold.xbar_program_events} tiles programmed, "
-        f"{warm.mvm_count - cold.mvm_count:,} array activations, {moved(warm, 'dram') - moved(cold, 'dram'):,} DRAM bytes, "
+        f"{warm.mvm_count - cold.mvm_count:,} tile MVM steps, {moved(warm, 'dram') - moved(cold, 'dram'):,} DRAM bytes, "
         f"{moved(warm, 'spad') - moved(cold, 'spad'):,} scratchpad bytes"
     )
 

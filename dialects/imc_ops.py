@@ -58,6 +58,31 @@ def _ints(attr) -> tuple[int, ...]:
     return tuple(ir.DenseI64ArrayAttr(attr))
 
 
+def _placed_tile(xbar: ir.Value):
+    """(array, first row, first col, rows, cols) of the tile of a crossbar
+    value programmed by an `imc.program` on a placed crossbar, else None."""
+    owner = xbar.owner
+    if not isinstance(owner, (ir.Operation, ir.OpView)):
+        return None  # (a block argument)
+    owner = owner.operation
+    if owner.name != ProgramOp.OPERATION_NAME:
+        return None
+    view = ProgramView(owner)
+    if "array" not in owner.attributes or view.array < 0:
+        return None
+    (r0, c0), (rows, cols) = view.offset, view.tile_shape
+    return view.array, r0, c0, rows, cols
+
+
+def _disjoint(a, b) -> bool:
+    """Two tiles of one crossbar in disjoint rows and disjoint columns."""
+    _, ar, ac, arows, acols = a
+    _, br, bc, brows, bcols = b
+    rows_apart = ar + arows <= br or br + brows <= ar
+    cols_apart = ac + acols <= bc or bc + bcols <= ac
+    return rows_apart and cols_apart
+
+
 class TypedView:
     """The typed view of one imc op; subclasses name their op (`OP`)."""
 
@@ -201,6 +226,34 @@ class MvmView(TypedView):
     def cycles(self) -> int:
         """Bit-serial input cycles: ceil(input_bits / dac_bits)."""
         return -(-self.input_bits // self.dac_bits)
+
+    @cached_property
+    def shares_activation(self) -> bool:
+        """Whether this MVM is computed in the array activation of an earlier
+        `imc.mvm` of its block (docs/interpreter.md, "Shared activations"):
+        both read the same input value, their tiles sit on one placed
+        crossbar in disjoint rows and columns (`imc-place-crossbars` packs
+        small tiles along the diagonal, e.g. the bit slices of a short row
+        tile). The array drives both tiles' rows with the input at once and
+        converts all their columns in one read, so this MVM takes no time
+        of its own on the crossbar (its DAC and ADC conversions still count)
+        when its tile is in place by then, which the timeline checks."""
+        mine = _placed_tile(self.xbar)
+        if mine is None:
+            return False
+        block = self.op.block
+        for use in self.input.uses:
+            other = use.owner
+            other = getattr(other, "operation", other)
+            if use.operand_number != 1 or other.name != MvmOp.OPERATION_NAME or other == self.op:
+                continue
+            if other.block != block or not other.is_before_in_block(self.op):
+                continue
+            theirs = _placed_tile(other.operands[0])
+            if theirs is None or theirs[0] != mine[0] or not _disjoint(mine, theirs):
+                continue
+            return True
+        return False
 
     def set_adc_full_scale(self, full_scale: float) -> None:
         self.op.attributes["adc_full_scale"] = ir.FloatAttr.get_f32(full_scale)

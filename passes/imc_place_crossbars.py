@@ -407,7 +407,8 @@ def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, mod
     """Gives layers extra copies on spare crossbars, for `objective`.
 
     A layer is the set of programs from one source location. Its MVM time is
-    its busiest crossbar's: the rows fed to the programs on that crossbar.
+    its busiest crossbar's: the rows fed to the programs on that crossbar
+    (but not to an MVM that shares another's activation).
     A layer can get one more copy if enough crossbars are spare (one per
     crossbar the layer uses; packed offsets are kept) and its inputs have
     more rows than copies. `throughput`: repeatedly the layer with the
@@ -420,7 +421,8 @@ def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, mod
     layers: dict[str, dict] = {}
     for op, (slot, _, _) in zip(programs, packed):
         layer = layers.setdefault(str(op.location), {"programs": [], "load": {}, "slots": set()})
-        rows = sum(_rows_of(m) for m in _mvm_users(op))
+        # (an MVM computed in another's activation adds no time: `MvmView.shares_activation`)
+        rows = sum(_rows_of(m) for m in _mvm_users(op) if not MvmView(m).shares_activation)
         layer["programs"].append(op)
         layer["slots"].add(slot)
         layer["load"][slot] = layer["load"].get(slot, 0) + rows

@@ -420,6 +420,10 @@ class Tracer:
         self.busy: dict[str, float] = {}
         self._depth = 0
         self._effects: dict[int, tuple] = {}
+        # Per crossbar, its last MVM activation: (start, end, what it read).
+        self._activations: dict[int, tuple] = {}
+        self._ride = None  # of the open step: (array, its own MVM steps, what it reads)
+        self._activation = None  # of the open step: (array, ns, what it reads)
 
     # -- state ----------------------------------------------------------------
     def idle(self) -> None:
@@ -432,6 +436,7 @@ class Tracer:
         self.steps = []
         self.totals = {}
         self.mvm_steps = {}
+        self._activations.clear()
 
     @property
     def end_ns(self) -> float:
@@ -446,11 +451,26 @@ class Tracer:
             sink[kind] = sink.get(kind, 0) + n
             totals[kind] = totals.get(kind, 0) + n
 
-    def crossbar(self, array: int, steps: int) -> None:
-        """The open step keeps crossbar `array` busy for `steps` MVM steps
-        (array -1, an unplaced tile: spread over all arrays)."""
+    def activation(self, array: int, steps: int, x: np.ndarray, *, rides: bool = False) -> None:
+        """The open step is an MVM of `steps` steps on crossbar `array`
+        (-1, an unplaced tile: spread over all arrays) reading `x`. With
+        `rides` (`MvmView.shares_activation`) it is computed in the array's
+        last activation if that one read the same input and this step's data
+        (its tile included) was ready when it started; else, or without
+        `rides`, it keeps the array busy for its own steps."""
+        read = _Located(x)
+        key = (id(read.root), read.where)
+        if rides and array >= 0:
+            self._ride = (array, steps, key)
+            return
+        self._own_activation(array, steps, key)
+
+    def _own_activation(self, array: int, steps: int, key) -> None:
         self.mvm_steps[array] = self.mvm_steps.get(array, 0) + steps
-        self._occupy(array, steps * self._mvm_ns)
+        ns = steps * self._mvm_ns
+        self._occupy(array, ns)
+        if array >= 0:
+            self._activation = (array, ns, key)
 
     def programmed(self, array: int, rows: int) -> None:
         self._occupy(array, rows * self._program_ns)
@@ -478,6 +498,7 @@ class Tracer:
     def abort(self) -> None:
         self._depth = 0
         self.events = None
+        self._ride = self._activation = None
 
     def end(self, op, args, results) -> None:
         self._depth -= 1
@@ -508,22 +529,33 @@ class Tracer:
         events, busy = self.events, self.busy
         self.events = None
         self._depth = 0
+        ride, self._ride = self._ride, None
         for kind, n in events.items():
             rate = self._rates.get(kind)
             if rate is not None and n:
                 resource, ns, units = rate
                 busy[resource] = busy.get(resource, 0.0) + n * ns / units
-        if not busy and not reads and not writes:
+        if not busy and not reads and not writes and ride is None:
             return
         reads = [a if isinstance(a, _CrossbarToken) else _Located(a) for a in reads]
         writes = [a if isinstance(a, _CrossbarToken) else _Located(a) for a in writes]
-        # The same step with unlimited resources: the longest dependency chain.
-        chain = self.chain
-        chain_end = _ready(chain, reads, writes, self.chain_ns if last else 0.0) + max(busy.values(), default=0.0)
-        _commit(chain, reads, writes, chain_end)
-        self.chain_ns = max(self.chain_ns, chain_end)
         memory = self.memory
         ready = _ready(memory, reads, writes, self.end_ns if last else 0.0)
+        ride_ns, rides_until = 0.0, None
+        if ride is not None:
+            array, steps, key = ride
+            act = self._activations.get(array)
+            if act is not None and act[2] == key and ready <= act[0]:
+                ready, rides_until, ride_ns = act[0], act[1], act[1] - act[0]
+            else:  # its tile was not in place when the activation began: one of its own
+                self._own_activation(array, steps, key)
+        activation, self._activation = self._activation, None
+        # The same step with unlimited resources: the longest dependency chain.
+        chain = self.chain
+        took = max(max(busy.values(), default=0.0), ride_ns)
+        chain_end = _ready(chain, reads, writes, self.chain_ns if last else 0.0) + took
+        _commit(chain, reads, writes, chain_end)
+        self.chain_ns = max(self.chain_ns, chain_end)
         resources = self.resources
         used = []
         for name, ns in busy.items():
@@ -544,10 +576,14 @@ class Tracer:
         for resource, ns in busy.items():
             if start + ns > end or not primary:
                 end, primary = max(end, start + ns), resource
+        if rides_until is not None and (rides_until > end or not primary):
+            end, primary = max(end, rides_until), f"xbar{ride[0]}"
         for r, ns in used:
             r.reserve(start, ns)
         _commit(memory, reads, writes, end)
-        if busy:
+        if activation is not None:
+            self._activations[activation[0]] = (start, start + activation[1], activation[2])
+        if busy or rides_until is not None:
             self.steps.append((layer, primary, start, end, busy))
         self._end_ns = max(self._end_ns, end)
 

@@ -73,7 +73,8 @@ def reference_mvm(interp, op, args):
         y = y.astype(np.float32)
     n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=_shares_periphery(ex.chip, xb.s))
     row = ex.layer_of(op)
-    row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
+    if not st.shares_activation:  # (docs/interpreter.md, "Shared activations")
+        row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
     ex.report.add(row, **events)
     return [y]
 

@@ -650,10 +650,12 @@ def mvm(interp, op, args):
         y = y.astype(np.float32)
     n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=_shares_periphery(chip, xb.s))
     row = ex.layer_of(op)
-    row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
+    rides = st.shares_activation
+    if not rides:
+        row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
     ex.report.add(row, **events)
     if tracer is not None:
-        tracer.crossbar(xb.array, n_mvm)
+        tracer.activation(xb.array, n_mvm, x, rides=rides)
     return [y]
 
 
@@ -1589,8 +1591,9 @@ class ContractionGroup:
                     _static(mvm_op), batch, rows, ncols, batch * rows * itemsize, batch * ncols * 4, shares_periphery=shared
                 )
                 add(mvm_op, ev)
-                busy = bucket(mvm_op)[2]
-                busy[array] = busy.get(array, 0) + n_mvm
+                if not _static(mvm_op).shares_activation:
+                    busy = bucket(mvm_op)[2]
+                    busy[array] = busy.get(array, 0) + n_mvm
             shifts = _static(acc_op).shifts
             add(acc_op, accumulate_events_for(chip, shifts, batch * out_cols, batch * out_cols * 4))
         return list(per_row.values())

@@ -213,3 +213,38 @@ func.func @double_buffer(%in: memref<4x64xf32>, %out: memref<4x64xf32>) {
   "imc.spad_free"(%a) : (memref<1x64xf32, 1>) -> ()
   return
 }
+
+// Shared activations (docs/interpreter.md, "Shared activations"): two tiles
+// packed along the diagonal of array 0 (rows 0-1 x cols 0-1 and rows 2-3 x
+// cols 2-3, e.g. two bit slices of one weight) read by MVMs of the same input
+// are one activation of the array: a and b both run in [0, 1] us, then c
+// (reading a) in [1, 2] us; the two 8 B results leave after it: 2.016 us.
+// Bound: the array reads twice (2 us), not three times. Cold, b's tile
+// arrives after a began (its 1 B weight read from DRAM is the second), so b
+// reads on its own: a [0.001, 1.001], b and c after it, 3.017 us. When b
+// reads another input (@apart), the array reads three times, warm or cold.
+// RUN: imc-run %s --entry shared --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=SHARED
+// SHARED: timeline: a warm call takes 2.016 us on an idle chip (1.01x its resource bound 2.000 us, crossbars-bound; 1.00x its longest dependency chain 2.016 us), a cold call 3.017 us; calls in a stream end every 2.000 us
+// RUN: imc-run %s --entry apart --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=APART
+// APART: timeline: a warm call takes 3.016 us on an idle chip (1.01x its resource bound 3.000 us, crossbars-bound; 1.50x its longest dependency chain 2.016 us), a cold call 3.017 us; calls in a stream end every 3.000 us
+func.func @shared() -> (tensor<1x2xf32>, tensor<1x2xf32>) {
+  %w = arith.constant dense<1.0> : tensor<2x2xf32>
+  %x = arith.constant dense<1.0> : tensor<1x2xf32>
+  %p0 = "imc.program"(%w) {offset = array<i64: 0, 0>, array = 0 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<2x2xf32>) -> !imc.xbar<4 : i64, 4 : i64>
+  %p1 = "imc.program"(%w) {offset = array<i64: 2, 2>, array = 0 : i64, cell_bits = 2 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<2x2xf32>) -> !imc.xbar<4 : i64, 4 : i64>
+  %a = "imc.mvm"(%p0, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 8 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x2xf32>
+  %b = "imc.mvm"(%p1, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 8 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x2xf32>
+  %c = "imc.mvm"(%p0, %a) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 8 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x2xf32>
+  return %b, %c : tensor<1x2xf32>, tensor<1x2xf32>
+}
+func.func @apart() -> (tensor<1x2xf32>, tensor<1x2xf32>) {
+  %w = arith.constant dense<1.0> : tensor<2x2xf32>
+  %x = arith.constant dense<1.0> : tensor<1x2xf32>
+  %x2 = arith.constant dense<2.0> : tensor<1x2xf32>
+  %p0 = "imc.program"(%w) {offset = array<i64: 0, 0>, array = 0 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<2x2xf32>) -> !imc.xbar<4 : i64, 4 : i64>
+  %p1 = "imc.program"(%w) {offset = array<i64: 2, 2>, array = 0 : i64, cell_bits = 2 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<2x2xf32>) -> !imc.xbar<4 : i64, 4 : i64>
+  %a = "imc.mvm"(%p0, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 8 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x2xf32>
+  %b = "imc.mvm"(%p1, %x2) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 8 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x2xf32>
+  %c = "imc.mvm"(%p0, %a) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 8 : i64, input_bits = 8 : i64} : (!imc.xbar<4 : i64, 4 : i64>, tensor<1x2xf32>) -> tensor<1x2xf32>
+  return %b, %c : tensor<1x2xf32>, tensor<1x2xf32>
+}
