@@ -30,6 +30,11 @@ PIPELINES: dict[str, tuple[str, str]] = {
         "imc-default after tiling convolution stages over output rows (their working sets on chip; a following pooling or conv, and a 1x1 conv after it, fused through a line buffer); imc.compile's default",
         "imc-tile-rows, imc-default",
     ),
+    "imc-pipelined": (
+        "for latency and throughput: imc-tiled with tiles of at most 4 output rows on every convolution stage (layers overlap row by row even when their tensors fit the scratchpad) and the bottleneck layer copied onto spare crossbars (imc-place-crossbars{duplicate=true})",
+        "imc-tile-rows{rows=4}, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
+        "imc-quantize-activations, imc-place-buffers, imc-check-buffers",
+    ),
 }
 """Named pipelines: flag -> (summary, pipeline elements)."""
 

@@ -185,7 +185,7 @@ class ImcTileRows(ImcPass):
     rows: int = field(
         default=0,
         metadata={
-            "help": "output rows per tile, at most (the most that divide a stage's rows into equal tiles; 0: the most whose slab and output fit beside the tensors live across the stage)",
+            "help": "output rows per tile, at most (the most that divide a stage's rows into equal tiles; every conv stage is then tiled, also one whose tensors fit: layers overlap row by row; 0: only stages that do not fit, with the most rows whose slab and output fit beside the tensors live across the stage)",
             "range": (0, 1 << 31),
         },
     )
