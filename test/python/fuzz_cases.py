@@ -320,7 +320,7 @@ _PASS_OPTIONS = {
 _OPTION_VALUES = ["0", "1", "2", "3", "7", "-1", "64", "129", "4097", "2147483648", "9223372036854775808",
                   "99999999999999999999", "-99999999999999999999", "18446744073709551616", "0x10", "1e3", "true", "false", "none", "", "abc", "main", "nosuch", "'a b'", "latency", "energy"]
 _PRESETS = ["default", "isaac", "metis", "mythic", "puma"]
-_PIPELINES = ["imc-default", "imc-tiled", "imc-map-to-crossbars", "imc-default,canonicalize,cse", "canonicalize",
+_PIPELINES = ["imc-default", "imc-tiled", "imc-pipelined", "imc-map-to-crossbars", "imc-default,canonicalize,cse", "canonicalize",
               "imc-tile,imc-tile", "imc-place-buffers,imc-map-to-crossbars"]
 
 
