@@ -14,7 +14,8 @@ data and the chip's resources allow (docs/interpreter.md, "Timeline"):
   holds — SSA values, scratchpad and DRAM buffers, and their views — so
   slices, rolling windows and reused buffers are exact.
 * **resources**: every crossbar array (its MVM steps x `latency.mvm`, its
-  programmed rows x `latency.cell_program`), the DRAM channel and the
+  programmed rows x `latency.cell_program`; an MVM that shares an earlier
+  one's activation, `MvmView.shares_activation`, runs within it), the DRAM channel and the
   scratchpad port (bytes at their per-byte latency), and the digital units
   (ops x `latency.digital_op` over `cores x digital_lanes`: elementwise work
   is spread over all of them). A step holds each resource it uses from its
