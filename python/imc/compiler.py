@@ -1,5 +1,6 @@
 """`imc.compile`: PyTorch model -> placed crossbar program, callable on tensors."""
 
+import inspect
 import time
 
 import numpy as np
@@ -184,33 +185,18 @@ def compile(
     )
 
 
-def compile_imported(
-    importer,
-    example_inputs,
-    *,
-    hardware: str | Hardware | None = "default",
-    precision: str = "ideal",
-    seed: int = 0,
-    pipeline: str = DEFAULT_PIPELINE,
-    progress=None,
-    calibrate: bool | str | None = None,
-) -> CompiledModel:
+def compile_imported(importer, example_inputs, **options) -> CompiledModel:
     """`compile` from `importer(context)`, which returns the model's
     linalg-on-tensors module in `context` (what `imc.frontend.import_torch`
     returns; e.g. a module parsed from the bytecode of an earlier import:
     a sweep imports each model once per worker); `example_inputs` are the
-    model's (for the calibration)."""
-    _calibration_policy(calibrate, precision)  # a bad policy fails before any work
-    compiled = _build(
-        importer,
-        hardware=hardware,
-        precision=precision,
-        seed=seed,
-        pipeline=pipeline,
-        progress=progress,
-        calibrate=calibrate,
-    )
+    model's (for the calibration), `options` `compile`'s keyword arguments
+    (the same defaults)."""
+    options = {**_compile_defaults(), **options}
+    _calibration_policy(options["calibrate"], options["precision"])  # a bad policy fails before any work
+    compiled = _build(importer, **options)
     if compiled._calibration_policy is not None:
+        progress = options["progress"]
         if progress:
             progress("calibrate")
         t0 = time.perf_counter()
@@ -242,6 +228,11 @@ def compile_graph(
         pipeline=pipeline,
         calibrate=calibrate,
     )
+
+
+def _compile_defaults() -> dict:
+    """`compile`'s keyword arguments and their defaults."""
+    return {name: p.default for name, p in inspect.signature(compile).parameters.items() if p.kind is p.KEYWORD_ONLY}
 
 
 def _calibration_policy(calibrate, precision: str) -> str | None:
