@@ -361,16 +361,21 @@ _UNSEEN = object()
 class TileKeys:
     """`_tile_key` of program ops, computed once per op (and per weight view):
     call it on an op. Valid while the ops' tile attributes and weight views
-    stay as they were (placement sets only `array` and `offset`)."""
+    stay as they were (placement sets only `array` and `offset`).
+
+    Memoized by the op's result value, not by the op: an `ir.Operation`
+    hashes its contents, so its hash changes when placement sets `array`
+    and `offset` and a dict keyed by the op would miss afterwards."""
 
     def __init__(self):
         self._ops: dict = {}
         self._views: dict = {}
 
     def __call__(self, op):
-        key = self._ops.get(op, _UNSEEN)
+        handle = op.results[0]
+        key = self._ops.get(handle, _UNSEEN)
         if key is _UNSEEN:
-            key = self._ops[op] = _tile_key(op, self._views)
+            key = self._ops[handle] = _tile_key(op, self._views)
         return key
 
 
