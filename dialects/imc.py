@@ -228,7 +228,7 @@ def _op_key(op) -> tuple:
     `_op_hash_tracks_content`) and its operand types (which change in place,
     `Value.set_type`, without changing the op's hash)."""
     o = op.operation
-    return (type(op), hash(o), tuple(map(hash, map(_TYPE, o.operands))))
+    return (type(op), hash(o), *map(hash, map(_TYPE, o.operands)))  # one flat tuple: one per op is kept
 
 
 _HASH_TRACKS_CONTENT: bool | None = None
