@@ -190,7 +190,9 @@ def _check_fields(op) -> bool:
 
 
 _VERIFIED: "weakref.WeakKeyDictionary[ir.Context, set]" = weakref.WeakKeyDictionary()
-"""Per context: signatures of ops that verified (see `_verifier`)."""
+"""Per context: the `_signature`s and `_op_key`s of ops that verified (see
+`_verifier`; the two never compare equal: a signature's second entry is a
+tuple, an op key's an int)."""
 
 
 def _signature(op) -> tuple | None:
@@ -217,10 +219,6 @@ def _signature(op) -> tuple | None:
 
 _ATTR_NAMES: dict[type, tuple] = {}
 _TYPE = operator.attrgetter("type")
-
-_VERIFIED_OPS: "weakref.WeakKeyDictionary[ir.Context, set]" = weakref.WeakKeyDictionary()
-"""Per context: `_op_key`s of ops that verified (see `_verifier`)."""
-
 
 def _op_key(op) -> tuple:
     """This op as it is now, cheaply: its class, the bindings' hash of the operation
@@ -281,29 +279,22 @@ def _verifier(fn=None, *, local: bool = True):
     def verify_invariants(self) -> bool:
         if not local:
             return _check_fields(self) and fn(self)
-        o = self.operation
-        context = o.context
-        ops = _VERIFIED_OPS.get(context)
-        if ops is None:
-            ops = _VERIFIED_OPS[context] = set()
+        context = self.operation.context
+        seen = _VERIFIED.get(context)
+        if seen is None:
+            seen = _VERIFIED[context] = set()
         op_key = _op_key(self) if _op_hash_tracks_content() else None
-        if op_key is not None and op_key in ops:
+        if op_key is not None and op_key in seen:
             return True
         key = _signature(self)
-        if key is not None:
-            seen = _VERIFIED.get(context)
-            if seen is None:
-                seen = _VERIFIED[context] = set()
-            if key in seen:
-                if op_key is not None:
-                    ops.add(op_key)
+        if key is None or key not in seen:
+            if not _check_fields(self) or not fn(self):
+                return False
+            if key is None:  # nothing to remember it by
                 return True
-        if not _check_fields(self) or not fn(self):
-            return False
-        if key is not None:
             seen.add(key)
-            if op_key is not None:
-                ops.add(op_key)
+        if op_key is not None:
+            seen.add(op_key)
         return True
 
     verify_invariants.__doc__ = fn.__doc__

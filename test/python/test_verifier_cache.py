@@ -21,9 +21,12 @@ func.func @f(%w: tensor<64x128xf32>, %x: tensor<1x128xf32>, %y: tensor<1x200xf32
 """
 
 
-@pytest.fixture()
-def module():
-    """(the module, the messages of the errors its verifications reported)."""
+@pytest.fixture(params=["per-op and signature", "signature only"])
+def module(request, monkeypatch):
+    """(the module, the messages of the errors its verifications reported),
+    with both caches, then as when the bindings' op hash does not track contents."""
+    if request.param == "signature only":
+        monkeypatch.setattr(dialect, "_HASH_TRACKS_CONTENT", False)
     with make_context(), ir.Location.unknown():
         yield ir.Module.parse(SOURCE), []
 
