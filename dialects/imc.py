@@ -190,7 +190,9 @@ def _check_fields(op) -> bool:
 
 
 _VERIFIED: "weakref.WeakKeyDictionary[ir.Context, set]" = weakref.WeakKeyDictionary()
-"""Per context: signatures of ops that verified (see `_verifier`)."""
+"""Per context: the `_signature`s and `_op_key`s of ops that verified (see
+`_verifier`; the two never compare equal: a signature's second entry is a
+tuple, an op key's an int)."""
 
 
 def _signature(op) -> tuple | None:
@@ -218,6 +220,43 @@ def _signature(op) -> tuple | None:
 _ATTR_NAMES: dict[type, tuple] = {}
 _TYPE = operator.attrgetter("type")
 
+def _op_key(op) -> tuple:
+    """This op as it is now, cheaply: its class, the bindings' hash of the operation
+    (which changes with its attributes, operands and result types; see
+    `_op_hash_tracks_content`) and its operand types (which change in place,
+    `Value.set_type`, without changing the op's hash)."""
+    o = op.operation
+    return (type(op), hash(o), *map(hash, map(_TYPE, o.operands)))  # one flat tuple: one per op is kept
+
+
+_HASH_TRACKS_CONTENT: bool | None = None
+
+
+def _op_hash_tracks_content() -> bool:
+    """True when `hash(ir.Operation)` changes as an op's attributes, operands
+    and result types change (the bindings hash an op's contents, not only its
+    address), so that `_op_key` may stand for an op as it is. Checked once, on
+    an op built for the purpose; when it does not hold, `_verifier` goes
+    without the per-op cache."""
+    global _HASH_TRACKS_CONTENT
+    if _HASH_TRACKS_CONTENT is None:
+        with ir.Context() as context, ir.Location.unknown():
+            context.allow_unregistered_dialects = True
+            i64 = ir.IntegerType.get_signless(64)
+            a, b = (ir.Operation.create("imc_check.value", results=[i64]) for _ in range(2))
+            op = ir.Operation.create("imc_check.op", results=[i64], operands=[a.result], attributes={"x": ir.IntegerAttr.get(i64, 0)})
+            hashes = [hash(op)]
+            op.attributes["x"] = ir.IntegerAttr.get(i64, 1)
+            hashes.append(hash(op))
+            op.operands[0] = b.result
+            hashes.append(hash(op))
+            op.result.set_type(ir.IntegerType.get_signless(32))
+            hashes.append(hash(op))
+            _HASH_TRACKS_CONTENT = len(set(hashes)) == len(hashes)
+            for o in (op, a, b):
+                o.erase()
+    return _HASH_TRACKS_CONTENT
+
 
 def _verifier(fn=None, *, local: bool = True):
     """Wraps an op verifier: declared fields first, then the op's own rules.
@@ -229,23 +268,33 @@ def _verifier(fn=None, *, local: bool = True):
     each is checked once. Failures are never cached: they report again.
     Verifiers that read anything else (the module's hardware) pass
     `local=False` and run every time.
+
+    Before the signature, an op that itself verified and has not changed
+    since (`_op_key`: cheaper than reading its attributes) is valid too:
+    after most passes most ops are as the previous verification left them.
     """
     if fn is None:
         return lambda f: _verifier(f, local=local)
 
     def verify_invariants(self) -> bool:
-        key = _signature(self) if local else None
-        if key is not None:
-            context = self.operation.context
-            seen = _VERIFIED.get(context)
-            if seen is None:
-                seen = _VERIFIED[context] = set()
-            if key in seen:
+        if not local:
+            return _check_fields(self) and fn(self)
+        context = self.operation.context
+        seen = _VERIFIED.get(context)
+        if seen is None:
+            seen = _VERIFIED[context] = set()
+        op_key = _op_key(self) if _op_hash_tracks_content() else None
+        if op_key is not None and op_key in seen:
+            return True
+        key = _signature(self)
+        if key is None or key not in seen:
+            if not _check_fields(self) or not fn(self):
+                return False
+            if key is None:  # nothing to remember it by
                 return True
-        if not _check_fields(self) or not fn(self):
-            return False
-        if key is not None:
             seen.add(key)
+        if op_key is not None:
+            seen.add(op_key)
         return True
 
     verify_invariants.__doc__ = fn.__doc__

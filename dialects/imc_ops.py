@@ -13,8 +13,6 @@ read ops that verified (`imc.dialects.imc`): they do not check what the
 verifier checks.
 """
 
-from functools import cached_property
-
 from torch_mlir import ir
 
 from imc.ir_utils import i64_array, i64_attr
@@ -44,6 +42,28 @@ __all__ = [
     "VIEWS",
     "view_of",
 ]
+
+
+class cached_property:
+    """`functools.cached_property` without its lock: the first read of the
+    property on an instance computes it and stores it in the instance's
+    `__dict__`, where later reads find it (a non-data descriptor). Python
+    3.11's version takes a lock on every first read, which costs more than
+    decoding an attribute; views are not shared between threads."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.fn(instance)
+        return value
 
 
 def _int(attr) -> int:

@@ -66,7 +66,9 @@ def reprogramming(module, keys: "TileKeys | None" = None) -> Reprogramming:
     func = find_entry(module)
     state: dict[int, dict[tuple[int, int], tuple]] = {}
     exact = [True]
-    tiles: dict = {}  # program op -> what `_program` reads of it (computed once, replayed per trip)
+    # program op -> what `_program` reads of it, ("block", block) -> `_replayed_ops`
+    # (computed once, replayed per trip)
+    tiles: dict = {}
     tiles[_KEYS] = TileKeys() if keys is None else keys
     first = _replay(func.regions[0].blocks[0], state, exact, tiles)
     later = _replay(func.regions[0].blocks[0], state, exact, tiles)
@@ -76,13 +78,9 @@ def reprogramming(module, keys: "TileKeys | None" = None) -> Reprogramming:
 def _replay(block, state, exact, tiles) -> list[int]:
     """Programs `block` on `state` in order; returns [cells, events]."""
     cost = [0, 0]
-    for op in block.operations:
-        op = op.operation
-        name = op.name
+    for name, op in _replayed_ops(block, tiles):
         if name == ProgramOp.OPERATION_NAME:
             _program(op, state, cost, tiles)
-        elif not op.regions or not walk_ops(op, {ProgramOp.OPERATION_NAME}):
-            continue
         elif name == "scf.for":
             trips = _trip_count(op)
             if trips is None:
@@ -108,6 +106,22 @@ def _replay(block, state, exact, tiles) -> list[int]:
                     cost[0] += c[0]
                     cost[1] += c[1]
     return cost
+
+
+def _replayed_ops(block, tiles) -> list[tuple[str, ir.Operation]]:
+    """(name, op) of the ops of `block` that replaying it visits: programs
+    and ops with regions that hold programs, read once per block (in
+    `tiles`) and shared by both calls and every trip of a loop."""
+    key = ("block", block)
+    found = tiles.get(key)
+    if found is None:
+        found = tiles[key] = []
+        for view in block.operations:
+            op = view.operation
+            name = op.name
+            if name == ProgramOp.OPERATION_NAME or (len(op.regions) and walk_ops(op, {ProgramOp.OPERATION_NAME})):
+                found.append((name, op))
+    return found
 
 
 def _program(op, state, cost, tiles) -> None:
@@ -361,16 +375,21 @@ _UNSEEN = object()
 class TileKeys:
     """`_tile_key` of program ops, computed once per op (and per weight view):
     call it on an op. Valid while the ops' tile attributes and weight views
-    stay as they were (placement sets only `array` and `offset`)."""
+    stay as they were (placement sets only `array` and `offset`).
+
+    Memoized by the op's result value, not by the op: an `ir.Operation`
+    hashes its contents, so its hash changes when placement sets `array`
+    and `offset` and a dict keyed by the op would miss afterwards."""
 
     def __init__(self):
         self._ops: dict = {}
         self._views: dict = {}
 
     def __call__(self, op):
-        key = self._ops.get(op, _UNSEEN)
+        handle = op.results[0]
+        key = self._ops.get(handle, _UNSEEN)
         if key is _UNSEEN:
-            key = self._ops[op] = _tile_key(op, self._views)
+            key = self._ops[handle] = _tile_key(op, self._views)
         return key
 
 

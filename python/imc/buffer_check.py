@@ -89,6 +89,10 @@ VIOLATION_KINDS = (
 _VIEW_OPS = MEMREF_VIEW_OPS - {"memref.reinterpret_cast"}
 """The views the checker follows to their buffer (a reinterpret_cast's result is an access it cannot trace)."""
 _ALLOC, _FREE, _DMA = "imc.spad_alloc", "imc.spad_free", "imc.dma"
+_TENSOR_OPERANDS_ONLY = frozenset({"imc.mvm", "imc.accumulate", "imc.im2col", "imc.quantize", "imc.contract"})
+"""imc ops whose operands are tensors (or crossbars) by their definition:
+they touch no scratchpad, and `_effects` need not read their operands
+(`imc.program` may program from a memref, so it is not here)."""
 _DYNAMIC = ir.ShapedType.get_dynamic_stride_or_offset()
 
 _NONE, _LIVE, _FREED = "unallocated", "live", "freed"
@@ -575,6 +579,8 @@ class _Analyzer:
     def _effects(self, op):
         """(reads, writes): lists of (operand number, element set or None=whole view, index or None)."""
         name = op.name
+        if name in _TENSOR_OPERANDS_ONLY or name.startswith("tensor."):  # no memref operands by definition
+            return [], []
         operands = list(op.operands)
         spad = [i for i, v in enumerate(operands) if _is_spad_memref(v)]
         if not spad:

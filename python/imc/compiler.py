@@ -1,5 +1,7 @@
 """`imc.compile`: PyTorch model -> placed crossbar program, callable on tensors."""
 
+import contextlib
+import gc
 import inspect
 import time
 
@@ -251,7 +253,35 @@ def _calibration_policy(calibrate, precision: str) -> str | None:
     return policy
 
 
-def _build(importer, *, hardware, precision, seed, pipeline, progress=None, calibrate=None) -> CompiledModel:
+@contextlib.contextmanager
+def _gc_paused():
+    """Pauses Python's cyclic garbage collector inside the block, as it was after.
+
+    A compile allocates hundreds of thousands of long-lived Python objects
+    (IR handles, the passes' tables, the interpreter's program) and little
+    cyclic garbage: the collector's full collections rescan them and the
+    whole heap without finding any (MobileNetV2 64x64: 9 full collections,
+    3.8 s of a 25 s compile; the peak memory grows by 2% without them).
+    What cycles the block leaves are collected after it, as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(importer, **options) -> CompiledModel:
+    """`_build_unpaused` with the garbage collector paused."""
+    with _gc_paused():
+        return _build_unpaused(importer, **options)
+
+
+def _build_unpaused(importer, *, hardware, precision, seed, pipeline, progress=None, calibrate=None) -> CompiledModel:
+    """Imports (`importer(context)`), runs `pipeline` and prepares the
+    interpreter: `_build` without pausing the garbage collector."""
     hw = Hardware.resolve(hardware)
     context = make_context()
     timings = {}

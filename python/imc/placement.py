@@ -138,14 +138,15 @@ def stage_program(func, hardware=None) -> StagedProgram:
     ops = [v.operation for v in block.operations]
     names = [op.name for op in ops]
     # What the walks below read of each op, read once (each read through the
-    # bindings builds new Python objects): results and operands of the ops
-    # that are not free, and all their reads (nested regions included).
+    # bindings builds new Python objects): operands of the ops that are not
+    # free and all their reads (nested regions included), and results of
+    # those that depend on the inputs.
     results_of: dict = {}
     operands_of: dict = {}
     # 1. Roots: which compute op produced the data a value holds. Values
     # computed from constants alone (fills, broadcast biases) are constants:
     # recomputed or read from the constant store, never stored.
-    root: dict = {}  # ir.Value -> ir.Value (a compute-op result) or None
+    root: dict = {}  # ir.Value -> ir.Value (a compute-op result) or None (also when absent)
     dynamic = {a for a in block.arguments if not is_weight(a)}  # values that depend on the inputs
     reads: dict = {}  # compute op -> the values it and its regions read (one walk)
     for op, name in zip(ops, names):
@@ -157,17 +158,17 @@ def stage_program(func, hardware=None) -> StagedProgram:
         elif name not in _FREE_OPS:
             operands = operands_of[op] = list(op.operands)
             reads[op] = list(_operands_including_nested(op)) if len(op.regions) else operands
-            depends = not dynamic.isdisjoint(reads[op])
+            if dynamic.isdisjoint(reads[op]):
+                continue  # a constant computation: its results have no root (and are not read here)
             results = results_of[op] = list(op.results)
             for r in results:
-                root[r] = r if depends else None
-            if depends:
-                dynamic.update(results)
+                root[r] = r
+            dynamic.update(results)
     # 2. Raw stages: runs of compute ops with one layer name.
     raw: list[Stage] = []
     loc_names: dict = {}  # location attribute (uniqued; printing one is slow) -> layer name
     for op, name in zip(ops, names):
-        if name in _FREE_OPS or name in TENSOR_VIEW_OPS or dynamic.isdisjoint(results_of[op]):
+        if name in _FREE_OPS or name in TENSOR_VIEW_OPS or dynamic.isdisjoint(results_of.get(op, ())):
             continue  # views, placeholders and constant computations are in no stage
         location = op.location
         loc = location.attr

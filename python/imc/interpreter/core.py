@@ -619,7 +619,8 @@ class Interpreter:
                 raise InterpreterError(
                     f"error: interpreter cannot execute '{name}' at {_location(op)}", op_name=name, loc=_location(op)
                 )
-            regions = [self._compile_region(r, slots, template) for r in op.regions]
+            # (iterating an empty region list through the bindings costs more than its length)
+            regions = [self._compile_region(r, slots, template) for r in op.regions] if len(op.regions) else []
             ins = [self._operand_slot(v, slots, op) for v in op.operands]
             outs = [self._slot(r, slots, template) for r in op.results]
             steps.append((fn, CompiledOp(name, op, regions), ins, outs))

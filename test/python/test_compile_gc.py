@@ -1,0 +1,41 @@
+"""`imc.compile` pauses Python's cyclic garbage collector while it builds
+(`imc.compiler._gc_paused`) and leaves it as it found it."""
+
+import gc
+
+import pytest
+
+import imc
+from imc import compiler, models
+
+
+def test_the_collector_is_paused_while_compiling():
+    seen = []
+    real = compiler.import_torch
+
+    def importer(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    assert gc.isenabled()
+    compiler.import_torch = importer
+    try:
+        imc.compile(models.create("lenet5"), models.example_inputs("lenet5"))
+    finally:
+        compiler.import_torch = real
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_left_as_it_was_even_on_failure(enabled):
+    def failing(context):
+        raise RuntimeError("import failed")
+
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with pytest.raises(RuntimeError, match="import failed"):
+            compiler._build(failing, hardware="default", precision="ideal", seed=0, pipeline=compiler.DEFAULT_PIPELINE)
+        assert gc.isenabled() == enabled
+    finally:
+        gc.enable()
