@@ -26,6 +26,7 @@ from .imc import (
     ProgramOp,
     QuantizeOp,
     SpadAllocOp,
+    XbarType,
     is_spad,
 )
 
@@ -261,6 +262,9 @@ class MvmView(TypedView):
         mine = _placed_tile(self.xbar)
         if mine is None:
             return False
+        rows, cols = XbarType(self.xbar.type).geometry
+        if mine[3] >= rows or mine[4] >= cols:
+            return False  # (a tile on all rows or all columns shares them with any other: most tiles, decided at once)
         block = self.op.block
         for use in self.input.uses:
             other = use.owner
