@@ -548,7 +548,7 @@ class Tracer:
             act = self._activations.get(array)
             if act is not None and act[2] == key and ready <= act[0]:
                 ready, rides_until, ride_ns = act[0], act[1], act[1] - act[0]
-            else:  # its tile was not in place when the activation began: one of its own
+            else:  # its tile was not in place when the activation began: one of its own (added to `busy`, which is `self.busy`)
                 self._own_activation(array, steps, key)
         activation, self._activation = self._activation, None
         # The same step with unlimited resources: the longest dependency chain.

@@ -32,7 +32,6 @@ OBJECTIVES = (("energy_pj", "energy_pj"), ("latency_ns", "latency_ns"), ("area_m
               ("rel_l2_error", "rel_l2_error"))
 
 
-
 class ResultsFile:
     """``OUT/results.csv``: one row per finished point, keyed by ``key``.
 
