@@ -1,7 +1,5 @@
 """`imc.compile`: PyTorch model -> placed crossbar program, callable on tensors."""
 
-import contextlib
-import gc
 import inspect
 import time
 
@@ -12,7 +10,7 @@ from imc.context import make_context
 from imc.frontend import import_torch
 from imc.hardware import Hardware
 from imc.pipeline import CompileError, Remark, format_location, run_pipeline
-from imc.runtime import Runner
+from imc.runtime import Runner, gc_paused
 
 __all__ = ["compile", "compile_graph", "CompiledModel", "DEFAULT_PIPELINE"]
 
@@ -103,7 +101,7 @@ class CompiledModel:
         self._bounds.annotate(self.report, io_row=IO_LAYER)
         return self._bounds
 
-    def timeline(self, inputs, *, stream: int = 3):
+    def timeline(self, inputs, *, stream: int = 3, cold: bool = True):
         """The program on the chip's timeline (`imc.timeline`): a cold and a
         warm call on an idle chip and a stream of warm calls, run on a fresh
         chip with every op executed as itself (slower than a call; `.report`
@@ -112,13 +110,14 @@ class CompiledModel:
         The calls run in `ideal` precision whatever the model's: the
         timeline is the same in every precision mode (the same ops, events
         and data dependencies; only the values differ), and `ideal` computes
-        them fastest."""
+        them fastest. `cold=False` leaves the cold call untraced
+        (`imc.timeline.measure`); `timeline.outputs` are its results."""
         from imc.timeline import measure
 
         arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
         runner = Runner(self.module, self.hardware, precision="ideal", seed=self.seed, trace=True)
         with self.context:
-            timeline = measure(runner, arrays, stream=stream)
+            timeline = measure(runner, arrays, stream=stream, cold=cold)
         self.report.extra["timeline"] = timeline.to_dict()
         return timeline
 
@@ -253,29 +252,9 @@ def _calibration_policy(calibrate, precision: str) -> str | None:
     return policy
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Pauses Python's cyclic garbage collector inside the block, as it was after.
-
-    A compile allocates hundreds of thousands of long-lived Python objects
-    (IR handles, the passes' tables, the interpreter's program) and little
-    cyclic garbage: the collector's full collections rescan them and the
-    whole heap without finding any (MobileNetV2 64x64: 9 full collections,
-    3.8 s of a 25 s compile; the peak memory grows by 2% without them).
-    What cycles the block leaves are collected after it, as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _build(importer, **options) -> CompiledModel:
     """`_build_unpaused` with the garbage collector paused."""
-    with _gc_paused():
+    with gc_paused():
         return _build_unpaused(importer, **options)
 
 

@@ -10,6 +10,9 @@ immediate: no bytes); every other operand and
 result of a compute op is a scratchpad read or write.
 """
 
+import contextlib
+import gc
+
 import numpy as np
 from torch_mlir import ir
 
@@ -283,6 +286,27 @@ def _is_spad_type(t) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """Pauses Python's cyclic garbage collector inside the block, as it was after.
+
+    A compile allocates hundreds of thousands of long-lived Python objects
+    (IR handles, the passes' tables, the interpreter's program) and little
+    cyclic garbage; a call allocates arrays and no cycles. The collector's
+    full collections rescan the whole heap without finding any (MobileNetV2
+    64x64: 9 full collections, 3.8 s of a 25 s compile; a cold `quantized`
+    call of ResNet-18: 0.5 s of 3.7 s; the peak memory grows by 2% without
+    them). What cycles the block leaves are collected after it, as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class Runner:
     """Executes a module repeatedly on one chip; the report accumulates across calls.
 
@@ -340,7 +364,8 @@ class Runner:
         self.report.add(self._io_row, dram_read_bytes=sum(x.nbytes for x in streamed))
         if tracer is not None:
             tracer.place(self._io_row.name, [], streamed)
-        outputs = self.interpreter.run(self.entry, list(inputs))
+        with gc_paused():
+            outputs = self.interpreter.run(self.entry, list(inputs))
         self.report.calls += 1
         results = [o for i, o in enumerate(outputs) if self._tensor_results.get(i, True)]
         if tracer is not None:

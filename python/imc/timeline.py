@@ -296,7 +296,7 @@ class Timeline:
     an idle chip (weights as the cold call left them), and a stream of warm
     calls issued back to back."""
 
-    cold_makespan_ns: float
+    cold_makespan_ns: float | None  # None: the cold call ran untraced (`measure(cold=False)`)
     warm_makespan_ns: float
     interval_ns: float  # steady-state time between the ends of consecutive calls in a stream
     bound_ns: float  # the warm call's resource bound (`imc.report.resource_times` of its events)
@@ -306,6 +306,7 @@ class Timeline:
     busy_ns: dict  # resource class -> its work in the warm call
     steps: list  # of the warm call: (layer, resource, start, end)
     resource_ns: dict = field(default_factory=dict)  # the warm call's time on each resource (`resource_times`)
+    outputs: list = field(default_factory=list, repr=False, compare=False)  # the cold call's results (NumPy)
 
     @property
     def latency_bound_ns(self) -> float:
@@ -340,7 +341,8 @@ class Timeline:
             f"timeline: a warm call takes {self.warm_makespan_ns / 1e3:,.3f} us on an idle chip "
             f"({ratio(self.bound_ns)} its resource bound {self.bound_ns / 1e3:,.3f} us, {self.bounding_resource}-bound; "
             f"{ratio(self.chain_ns)} its longest dependency chain {self.chain_ns / 1e3:,.3f} us), "
-            f"a cold call {self.cold_makespan_ns / 1e3:,.3f} us; calls in a stream end every "
+            + (f"a cold call {self.cold_makespan_ns / 1e3:,.3f} us; " if self.cold_makespan_ns is not None else "")
+            + "calls in a stream end every "
             f"{self.interval_ns / 1e3:,.3f} us ({self.throughput_per_s:,.1f} inferences/s)"
         )
 
@@ -695,17 +697,27 @@ def _dma_accesses(op, args, spad) -> tuple[list, list]:
     return [src], [dst[window]]
 
 
-def measure(runner, inputs, *, stream: int = 3) -> Timeline:
+def measure(runner, inputs, *, stream: int = 3, cold: bool = True) -> Timeline:
     """Runs a tracing `imc.runtime.Runner` (`trace=True`, fresh): a cold call
     and a warm call, each on an idle chip, then `stream` - 1 more warm calls
-    issued right after the warm one. Returns their `Timeline`."""
+    issued right after the warm one. Returns their `Timeline`. Without
+    `cold`, the cold call only programs the chip, untraced (faster; no
+    `cold_makespan_ns`): the warm call starts on an idle chip either way."""
     tracer = runner.tracer
     if tracer is None or runner.report.calls:
         raise ValueError("measure needs a fresh Runner(..., trace=True)")
     if stream < 2:
         raise ValueError(f"stream must be >= 2 calls, got {stream}")
-    runner(*inputs)
-    cold = tracer.end_ns
+    if cold:
+        outputs = runner(*inputs)
+        cold = tracer.end_ns
+    else:
+        runner.tracer = runner.report.tracer = runner.interpreter.tracer = None
+        try:
+            outputs = runner(*inputs)
+        finally:
+            runner.tracer = runner.report.tracer = runner.interpreter.tracer = tracer
+        cold = None
     tracer.idle()
     runner(*inputs)
     warm = tracer.end_ns
@@ -721,4 +733,4 @@ def measure(runner, inputs, *, stream: int = 3) -> Timeline:
         runner(*inputs)
         ends.append(tracer.end_ns)
     interval = (ends[-1] - ends[0]) / (len(ends) - 1)
-    return Timeline(cold, warm, interval, bound, bounding, chain, layers, busy, steps, resource_ns=bounds)
+    return Timeline(cold, warm, interval, bound, bounding, chain, layers, busy, steps, resource_ns=bounds, outputs=outputs)

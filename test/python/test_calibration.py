@@ -64,6 +64,30 @@ def test_calibrated_ranges_are_recorded_and_never_exceed_the_uncalibrated_one():
     assert all(fs == 0.0 for fs, _ in _full_scales(plain))
 
 
+@pytest.mark.parametrize("policy", ["max", "p99.9"])
+def test_fused_contractions_calibrate_as_the_ops_do(policy, monkeypatch):
+    """Calibration records each MVM's partial sums from the fused
+    contractions' stacks (`_run_converted`) as from the ops one by one: the
+    same ranges, to the bit."""
+    from imc.runtime import Runner
+
+    model, x, _ = _lenet()
+    scales = []
+    for fast in (True, False):
+        real = Runner.__init__
+
+        def init(self, *args, _fast=fast, **kwargs):
+            real(self, *args, **kwargs)
+            self.interpreter.fast_paths = _fast
+
+        monkeypatch.setattr(Runner, "__init__", init)
+        compiled = imc.compile(model, x, precision="quantized", calibrate=policy, pipeline="builtin.module(imc-tiled)")
+        monkeypatch.undo()
+        scales.append(_full_scales(compiled))
+    assert scales[0] and scales[0] == scales[1]
+    assert any(fs > 0 for fs, _ in scales[0])
+
+
 def test_uncalibrated_equals_an_explicit_full_range():
     # adc_full_scale = 0.0 means the hardware's full range: writing that range
     # explicitly gives bit-identical outputs.

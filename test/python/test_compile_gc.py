@@ -1,5 +1,5 @@
-"""`imc.compile` pauses Python's cyclic garbage collector while it builds
-(`imc.compiler._gc_paused`) and leaves it as it found it."""
+"""`imc.compile` and a compiled model's call pause Python's cyclic garbage
+collector (`imc.runtime.gc_paused`) and leave it as they found it."""
 
 import gc
 
@@ -39,3 +39,18 @@ def test_the_collector_is_left_as_it_was_even_on_failure(enabled):
         assert gc.isenabled() == enabled
     finally:
         gc.enable()
+
+
+def test_the_collector_is_paused_while_running():
+    compiled = imc.compile(models.create("lenet5"), models.example_inputs("lenet5"))
+    seen = []
+    real = compiled._runner.interpreter.run
+
+    def run(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    compiled._runner.interpreter.run = run
+    compiled(*models.example_inputs("lenet5"))
+    assert seen == [False]
+    assert gc.isenabled()

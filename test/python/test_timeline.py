@@ -169,6 +169,24 @@ def test_a_stream_of_calls_overlaps_calls():
     _check_bound(timeline)
 
 
+@pytest.mark.parametrize("pipeline", [LAYER_AT_A_TIME, TILED])
+def test_an_untraced_cold_call_leaves_the_warm_timeline_unchanged(pipeline):
+    """`measure(cold=False)`: the cold call only programs the chip; the warm
+    call and the stream are placed as after a traced cold call, and the
+    outputs are the cold call's `ideal` results either way."""
+    model = models.create("lenet5")
+    inputs = models.example_inputs("lenet5")
+    compiled = imc.compile(model, inputs, hardware="default", pipeline=pipeline)
+    traced, untraced = compiled.timeline(inputs), compiled.timeline(inputs, cold=False)
+    assert traced.cold_makespan_ns > 0 and untraced.cold_makespan_ns is None
+    assert untraced.to_dict() | {"cold_makespan_ns": 0} == traced.to_dict() | {"cold_makespan_ns": 0}
+    assert untraced.steps == traced.steps
+    np.testing.assert_array_equal(untraced.outputs[0], traced.outputs[0])
+    with torch.no_grad():
+        np.testing.assert_allclose(traced.outputs[0], model(*inputs).numpy(), rtol=1e-4, atol=1e-5)
+    assert "a cold call" in traced.summary() and "a cold call" not in untraced.summary()
+
+
 @pytest.mark.parametrize("preset", ["default", "isaac", "metis", "puma"])
 @pytest.mark.parametrize("name", ["mlp", "lenet5"])
 def test_zoo_timelines_are_never_below_their_bound(name, preset):

@@ -621,19 +621,33 @@ def _shift_added(partial: np.ndarray, db: int, xscale: np.ndarray, scale: np.nda
 
 @impl("imc.mvm")
 def mvm(interp, op, args):
-    ex = _exec(interp)
-    st = _static(op)
+    check_mvm(interp, op, args)
+    return mvm_unchecked(interp, op, args)
+
+
+def check_mvm(interp, op, args) -> list:
+    """Raises what `imc.mvm` raises on `args` (an input the scratchpad does
+    not hold, a tile reprogrammed since, a row mismatch); computes nothing."""
+    chip = _exec(interp).chip
     xb, x = args
-    chip = ex.chip
     if chip.spad is not None:
         check_spad_read(interp, op, x)
     if xb.array >= 0:
         held = chip.arrays.get(xb.array, {}).get(xb.offset)
         if held is None or held.generation != xb.generation:
             raise op.error(f"crossbar {xb.array} was reprogrammed with other weights before this MVM")
+    if x.shape[1] != xb.rows:
+        raise op.error(f"input has {x.shape[1]} rows but the crossbar tile has {xb.rows}")
+    return []
+
+
+def mvm_unchecked(interp, op, args) -> list:
+    """`imc.mvm` after `check_mvm`: its product, counters and timeline."""
+    ex = _exec(interp)
+    st = _static(op)
+    xb, x = args
+    chip = ex.chip
     batch, rows = x.shape
-    if rows != xb.rows:
-        raise op.error(f"input has {rows} rows but the crossbar tile has {xb.rows}")
     tracer = ex.report.tracer
     if chip.precision == "ideal":
         # Slice 0 holds the tile, higher slices zeros (see the module docstring).
@@ -657,6 +671,11 @@ def mvm(interp, op, args):
     if tracer is not None:
         tracer.activation(xb.array, n_mvm, x, rides=rides)
     return [y]
+
+
+def _draws_programming_noise(chip) -> bool:
+    """Whether programming a crossbar of `chip` draws noise (`noisy` with `program_noise`)."""
+    return chip.precision == "noisy" and chip.hardware.program_noise > 0
 
 
 def _shares_periphery(chip, slice_index: int) -> bool:
@@ -1036,8 +1055,11 @@ def holds_stored_tensor(value) -> bool:
 # `imc.accumulate` per column tile.  `fuse_contractions` (a block rewriter)
 # replaces all those ops that share one input `x` (and the `imc.im2col` that
 # produced it, and the `tensor.extract_slice`s feeding them, when nothing else
-# uses them) by one step.  That step runs the original steps unchanged (slow
-# path) until one such run succeeded in `ideal` precision; later runs take the
+# uses them) by one step.  Its first run (`_first_run`) executes the programs,
+# slices and im2col as ops and each MVM's checks in its place, validates the
+# fast path from the programmed tiles and computes the products as the fast
+# path does (else, e.g. for a shape it does not cover, the MVMs and
+# accumulates then run as ops); later runs take the
 # fast path when the weights the tiles come from are the same read-only arrays
 # (so each tile is the same data as in the validated run):
 #   * the group's `imc.program`s are replayed in order on the chip state (a
@@ -1059,12 +1081,14 @@ def holds_stored_tensor(value) -> bool:
 #     holds the float tile and higher slices zeros), plus the
 #     counters the MVMs/accumulates/im2col would add (precomputed per shape).
 # `quantized` and `noisy` take a fast path too (`fast_converted`): validated
-# by a slow run like `ideal`'s, it lists the conductances of each run of
+# like `ideal`'s, it lists the conductances of each run of
 # MVMs that read one row tile (`_ConvertedRun`) and executes the MVMs of a run
-# as one stack (`_run_converted`), the values and read-noise draws of the ops.
-# Under `noisy` with programming noise it needs every tile held as validated
-# (a reprogramming draws fresh noise: the ops do it); while calibrating, the
-# ops run.
+# as one stack (`_run_converted`), the values and read-noise draws of the ops;
+# while calibrating, it records each op's partial sums as the op would.
+# Under `noisy` with programming noise the first run executes the ops in
+# order (programs and MVMs draw from one generator, interleaved) and later
+# runs need every tile held as validated (a reprogramming draws fresh
+# noise: the ops do it).
 # ---------------------------------------------------------------------------
 
 FUSED_CONTRACTION = "imc.fused_contraction"
@@ -1104,7 +1128,8 @@ class _ConvertedRun:
 
     `g` lists their conductances (nm tiles of rows x cols, as programmed), `steps`
     their ADC steps (nm x 1 x 1 x 1, `_adc_step` of each op's full scale;
-    None without ADC), `scales` their per-column weight scales."""
+    None without ADC), `scales` their per-column weight scales, `ops` the
+    MVM ops."""
 
     r0: int
     rows: int
@@ -1117,6 +1142,7 @@ class _ConvertedRun:
     steps: np.ndarray | None
     scales: list
     exact: bool  # G holds integers (no programming noise): packed matmul
+    ops: list = None  # the MVM ops (what `chip.calibration` records)
 
     @property
     def column_max(self) -> int:
@@ -1128,8 +1154,8 @@ class _ConvertedRun:
 
 
 def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
-    """Groups `mvms` — (r0, xbar, static attributes) in execution order — into
-    `_ConvertedRun`s of consecutive MVMs."""
+    """Groups `mvms` — (r0, xbar, static attributes, op) in execution order —
+    into `_ConvertedRun`s of consecutive MVMs."""
     hw = chip.hardware
     exact = not (chip.precision == "noisy" and hw.program_noise > 0)
     runs, pending = [], []
@@ -1137,19 +1163,20 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
     def close():
         if pending:
             run = pending[0][0]
-            run.g = [g for _, g, _, _ in pending]
-            run.scales = [scale for _, _, scale, _ in pending]
+            run.g = [g for _, g, _, _, _ in pending]
+            run.scales = [scale for _, _, scale, _, _ in pending]
+            run.ops = [op for *_, op in pending]
             if run.adc > 0:
-                steps = [_adc_step(run.adc, fs or hw.adc_range * run.column_max) for *_, fs in pending]
+                steps = [_adc_step(run.adc, fs or hw.adc_range * run.column_max) for _, _, _, fs, _ in pending]
                 run.steps = np.array(steps, dtype=np.float32).reshape(-1, 1, 1, 1)
             runs.append(run)
             pending.clear()
 
-    for r0, xb, st in mvms:
+    for r0, xb, st, op in mvms:
         run = _ConvertedRun(r0, xb.rows, xb.cols, st.input_bits, st.dac_bits, st.adc_bits, 2**xb.cb - 1, None, None, None, exact)
         if pending and pending[0][0].key() != run.key():
             close()
-        pending.append((run, xb.conductance, xb.scale, st.adc_full_scale))
+        pending.append((run, xb.conductance, xb.scale, st.adc_full_scale, op))
     close()
     return runs
 
@@ -1158,8 +1185,11 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
     """The outputs of the MVMs of `runs` (in execution order) on input `x`
     (batch x K float32), in `chip`'s precision (`quantized` or `noisy`):
     the values `_mvm_converted` gives one op at a time, with read noise drawn
-    in the same order from `chip.rng` (one draw per run, `_ReadNoiseDraws`)."""
+    in the same order from `chip.rng` (one draw per run, `_ReadNoiseDraws`);
+    while `chip.calibration` records, each op's partial sums are recorded and
+    pass the ADC unconverted, as the op does."""
     hw = chip.hardware
+    calibration = chip.calibration
     inputs: dict[tuple, _InputCycles] = {}
     for run in runs:
         key = (run.r0, run.rows, run.ib, run.db)
@@ -1183,7 +1213,11 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
             _partials(inp, run.g, run.column_max if run.exact else None, out=partial, work=work)
             if noise is not None and noise[i] is not None:
                 _add_drawn_noise(partial, *noise[i], draws.next())
-            if run.steps is not None:
+            if calibration is not None:
+                uncalibrated = hw.adc_range * run.column_max
+                for k, op in enumerate(run.ops):
+                    calibration.record(op, partial[k], uncalibrated)
+            elif run.steps is not None:
                 _adc_inplace(partial, run.adc, 0.0, step=run.steps)
             ys.extend(_shift_added(partial[k], run.db, inp.xscale, scale) for k, scale in enumerate(run.scales))
         return ys
@@ -1225,6 +1259,22 @@ class ContractionGroup:
         self.root_slots = root_slots
         self.reads = sorted({s for _, _, ins, _ in sub_steps for s in ins})
         self.first_op = sub_steps[0][1]
+        # A first run (`_first_run`): the steps but the MVMs' products and
+        # the accumulates (the MVMs only checked), then those.
+        # (An interpreter with its own `imc.mvm` runs the ops: no prelude.)
+        self.prelude, self.deferred = [], []
+        for step in sub_steps:
+            fn, op, ins, outs = step
+            if op.name == "imc.mvm" and fn is not mvm:
+                self.prelude = None
+                break
+            if op.name == "imc.mvm":
+                self.prelude.append((check_mvm, op, ins, []))
+                self.deferred.append((mvm_unchecked, op, ins, outs))
+            elif op.name == "imc.accumulate":
+                self.deferred.append(step)
+            else:
+                self.prelude.append(step)
         self._invalidate()
 
     def _invalidate(self):
@@ -1245,16 +1295,20 @@ class ContractionGroup:
 
     # -- slow path + validation -------------------------------------------------
     def slow(self, interp, ex, args):
+        """A call off the fast path: `_first_run`; or, under programming noise
+        (a program draws it, an MVM reads it: the draws interleave) or with an
+        interpreter's own `imc.mvm`, the ops in order, then the fast path
+        validated from what they did."""
+        if ex is not None and self.prelude is not None and not _draws_programming_noise(ex.chip):
+            return self._first_run(interp, ex, args)
         interp.exec_steps(self.sub_steps)
         env = interp.env
-        if ex is not None and ex.chip.precision != "ideal" and ex.chip.calibration is None:
+        if ex is not None:
             try:
-                self._validate_converted(ex, env, args)
-            except Exception:  # a shape this fast path does not cover: stay on the slow path
-                self._invalidate()
-        if ex is not None and ex.chip.precision == "ideal":
-            try:
-                self._validate(ex, env, args)
+                if ex.chip.precision == "ideal":
+                    self._validate(ex, env, args)
+                else:
+                    self._validate_converted(ex, env, args)
             except Exception:  # a shape this fast path does not cover: stay on the slow path
                 self._invalidate()
             if self.weff is not None:
@@ -1263,6 +1317,39 @@ class ContractionGroup:
                 cols, _ = self._columns(args[0])
                 if cols.shape[1] == self.weff.shape[0]:
                     return self._products(cols)
+        return [env[s] for s in self.out_slots]
+
+    def _first_run(self, interp, ex, args):
+        """A run that validates the fast path on its way: the prelude (the
+        programs, the slices and the im2col as ops, each MVM's checks in its
+        place), then the products the fast path computes and the counters of
+        the MVMs and accumulates; the deferred ops themselves if the fast path
+        cannot take this group. The same values, counters and errors as the
+        ops in order: an MVM reads its own program's conductances, and a
+        reprogramming raises at the MVM it precedes."""
+        interp.exec_steps(self.prelude)
+        env = interp.env
+        try:
+            if ex.chip.precision == "ideal":
+                self._validate(ex, env, args)
+                ok = self.weff is not None
+            else:
+                self._validate_converted(ex, env, args)
+                ok = self.converted is not None
+        except Exception:  # a shape the fast path does not cover: the ops run
+            self._invalidate()
+            ok = False
+        if ok:
+            if ex.chip.precision == "ideal":
+                cols, _ = self._columns(args[0])
+                out = self._products(cols) if cols.shape[1] == self.weff.shape[0] else None
+            else:
+                cols = env[self.x_slot]
+                out = self._converted_products(ex, cols) if cols.shape[1] == self.x_cols else None
+            if out is not None:
+                self._add_events(ex, self._events(ex, args[0], cols, im2col=False))
+                return out
+        interp.exec_steps(self.deferred)
         return [env[s] for s in self.out_slots]
 
     def _revalidated_input(self, ex, env, args):
@@ -1284,8 +1371,8 @@ class ContractionGroup:
             return
         k = x.shape[1]
         blocks, splits, start = [], [], 0
-        for _, out_slot, mvms in self.accs:
-            cols = env[out_slot].shape[1]
+        for _, _, mvms in self.accs:
+            cols = env[mvms[0][1]].cols
             w = np.zeros((k, cols), dtype=np.float32)
             for _, prog_slot, r0, shift in mvms:
                 xb = env[prog_slot]
@@ -1337,7 +1424,7 @@ class ContractionGroup:
             if xin.shape != (x.shape[0], xb.rows) or r0 + xb.rows > x.shape[1]:
                 return
             order[(a, i)] = len(mvms)
-            mvms.append((r0, xb, _static(op)))
+            mvms.append((r0, xb, _static(op), op))
         self.acc_terms = [[(order[(a, i)], m[3]) for i, m in enumerate(acc[2])] for a, acc in enumerate(self.accs)]
         self.converted = _converted_runs(mvms, ex.chip)
         self.x_cols = x.shape[1]
@@ -1529,10 +1616,15 @@ class ContractionGroup:
         if cols.ndim != 2 or cols.shape[1] != self.x_cols:
             return None
         self.program(ex)
-        ys = _run_converted(self.converted, cols, chip, ex.work)
-        out = [_accumulated(ys, terms) for terms in self.acc_terms]
+        out = self._converted_products(ex, cols)
         self._count(ex, key, x, cols)
         return out
+
+    def _converted_products(self, ex, cols) -> list:
+        """The accumulates' results on the group's input `cols` (batch x K),
+        the MVMs executed as `_run_converted` stacks."""
+        ys = _run_converted(self.converted, cols, ex.chip, ex.work)
+        return [_accumulated(ys, terms) for terms in self.acc_terms]
 
     def _holds_conductances(self, chip) -> bool:
         """True if every program of the group finds its tile held with the
@@ -1552,6 +1644,10 @@ class ContractionGroup:
         events = self.events.get(key)
         if events is None:
             events = self.events[key] = self._events(ex, x, cols)
+        self._add_events(ex, events)
+
+    @staticmethod
+    def _add_events(ex, events):
         add = ex.report.add
         for row, ev, busy in events:
             add(row, **ev)
@@ -1559,8 +1655,9 @@ class ContractionGroup:
             for array, n in busy.items():
                 b[array] = b.get(array, 0) + n
 
-    def _events(self, ex, x, cols):
-        """[(row, events, busy)]: what the replaced ops add per execution."""
+    def _events(self, ex, x, cols, im2col: bool = True):
+        """[(row, events, busy)]: what the replaced ops add per execution
+        (without the im2col's if not `im2col`)."""
         per_row: dict[int, tuple] = {}
 
         def bucket(op):
@@ -1577,7 +1674,7 @@ class ContractionGroup:
 
         batch = cols.shape[0]
         itemsize = cols.dtype.itemsize
-        if self.im2col_op is not None:
+        if self.im2col_op is not None and im2col:
             add(self.im2col_op, {"spad_read_bytes": x.nbytes, "spad_write_bytes": cols.nbytes})
         chip = ex.chip
         for acc_op, _, mvms in self.accs:
@@ -1624,7 +1721,7 @@ def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarr
 def _run_fused_contraction(interp, op, args):
     group: ContractionGroup = op.static
     ex = interp.get_data(EXECUTION)
-    if ex is not None and ex.chip.calibration is None and group.ready(ex.chip, args):
+    if ex is not None and group.ready(ex.chip, args):
         if ex.chip.precision == "ideal":
             out = group.fast(ex, args[0])
         else:
