@@ -113,6 +113,11 @@ class _Spec:
         return f">= {_fmt(self.lo)}"
 
 
+def _adc_energy_shape(bits: int) -> float:
+    """ZigZag's ADC energy per conversion for `bits` bits, up to Vdd**2 (fJ / V^2)."""
+    return 100.0 * bits + 0.001 * 4.0**bits
+
+
 def _fmt(x: float | None) -> str:
     return repr(x) if isinstance(x, float) and not x.is_integer() else str(int(x))
 
@@ -128,6 +133,8 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("dac_bits", "crossbar.dac_bits", "int", 1, 16),
     _Spec("adc_bits", "crossbar.adc_bits", "int", 0, 16),
     _Spec("adc_range", "crossbar.adc_range", "float", 0.0, 1.0, lo_open=True),
+    # Optional; 0 (the default) means `adc_bits` (resolved on construction).
+    _Spec("adc_energy_bits", "crossbar.adc_energy_bits", "int", 0, 16, required=False, default=0),
     _Spec(
         "bit_slices", "crossbar.bit_slices", "str", required=False, default="adjacent", choices=("adjacent", "separate")
     ),
@@ -406,6 +413,7 @@ class Hardware:
     dac_bits: int
     adc_bits: int
     adc_range: float
+    adc_energy_bits: int  # the resolution `energy.adc` is given at (see `adc_energy_pj`)
     bit_slices: str  # "adjacent": a weight's slices share row DACs, shift-and-add in the periphery
     # [chip]
     crossbars_per_core: int
@@ -431,6 +439,8 @@ class Hardware:
         where = f"hardware {self.name!r}" if isinstance(self.name, str) else "hardware"
         if self.activation_bits == 0 and isinstance(self.input_bits, int):
             object.__setattr__(self, "activation_bits", self.input_bits)  # the default: as wide as the inputs
+        if self.adc_energy_bits == 0 and isinstance(self.adc_bits, int):
+            object.__setattr__(self, "adc_energy_bits", self.adc_bits)  # the default: given at the chip's ADC
         for spec in _SPECS:
             object.__setattr__(
                 self, spec.attr, _check(spec, getattr(self, spec.attr), spec.attr, where)
@@ -484,6 +494,18 @@ class Hardware:
     def is_analog(self) -> bool:
         """True when column sums go through an ADC (``adc_bits > 0``)."""
         return self.adc_bits > 0
+
+    @property
+    def adc_energy_pj(self) -> float:
+        """Energy of one ADC conversion at ``adc_bits``: ``energy.adc``, given
+        at ``adc_energy_bits``, scaled by ZigZag's ADC model, whose energy per
+        conversion is ``(k5 * N + k6 * 4**N) * Vdd**2`` for N bits (k5 = 100 fF,
+        k6 = 0.001 fF: linear in N at low resolution, 4x per bit at high;
+        ``ImcArray.get_adc_cost``, zigzag/hardware/architecture/imc_array.py).
+        Equal to ``energy.adc`` when the two resolutions are equal."""
+        if self.adc_bits == self.adc_energy_bits or self.adc_bits == 0 or self.adc_energy_bits == 0:
+            return self.energy.adc
+        return self.energy.adc * _adc_energy_shape(self.adc_bits) / _adc_energy_shape(self.adc_energy_bits)
 
     @property
     def crossbar_cells(self) -> int:
@@ -815,7 +837,7 @@ class Hardware:
             f"clock {self.clock_ghz:g} GHz",
             f"  noise: program {self.program_noise:g}, read {self.read_noise:g}; "
             f"mvm {self.energy.mvm:g} pJ / {self.latency.mvm:g} ns, "
-            f"adc {self.energy.adc:g} pJ, dram {self.energy.dram_read_byte:g} pJ/B",
+            f"adc {self.adc_energy_pj:g} pJ, dram {self.energy.dram_read_byte:g} pJ/B",
             f"  area: {self.area_mm2:.2f} mm^2",
         ]
         return "\n".join(lines)
@@ -996,6 +1018,8 @@ def _from_toml(text: str, source: str, stack: tuple[str, ...]) -> Hardware:
                 inherited[f"{_LATENCY_SECTION}.{k}"] = getattr(base.latency, k)
         for k in AREA_KEYS:
             inherited[f"{_AREA_SECTION}.{k}"] = getattr(base.area, k)
+        if f"{_ENERGY_SECTION}.adc" in flat:  # a file's own ADC energy is at its own resolution
+            inherited.pop("crossbar.adc_energy_bits")
         flat = {**inherited, **flat}
 
     d: dict[str, Any] = {}

@@ -127,7 +127,7 @@ def price(events: dict, hardware, busy: list[dict] = ()) -> Counters:
         "cell_program": (events["cells"], e.cell_program, 0.0),
         "mvm": (events["mvm"], e.mvm, l.mvm),
         "dac": (events["dac"], e.dac, 0.0),
-        "adc": (events["adc"], e.adc, 0.0),
+        "adc": (events["adc"], hardware.adc_energy_pj, 0.0),
         "digital_op": (events["digital_ops"], e.digital_op, l.digital_op),
     }
     for kind, (count, pj, _) in priced.items():

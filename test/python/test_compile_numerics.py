@@ -302,3 +302,19 @@ def test_digital_imc_has_no_adc(precision):
     assert compiled.report.to_dict()["totals"]["energy_by_event_pj"].get("adc", 0.0) == 0.0
     tol = 1e-4 if precision == "ideal" else 0.05  # 8-bit weights and inputs, exact accumulation
     assert rel_err(y, eager(model, inputs)) < tol
+
+
+def test_adc_energy_follows_the_adc_resolution():
+    """A chip derived with fewer or more ADC bits pays `Hardware.adc_energy_pj`
+    per conversion (the same conversions, another price)."""
+    model = models.create("lenet5")
+    inputs = models.example_inputs("lenet5")
+    per_conversion = {}
+    for bits in (4, 8, 10):
+        hw = Hardware.preset("default").replace(adc_bits=bits)
+        compiled = imc.compile(model, inputs, hardware=hw, precision="quantized")
+        compiled(*inputs)
+        totals = compiled.report.to_dict()["totals"]
+        per_conversion[bits] = totals["energy_by_event_pj"]["adc"] / totals["adc_conversions"]
+        assert per_conversion[bits] == pytest.approx(hw.adc_energy_pj)
+    assert per_conversion[4] < per_conversion[8] == Hardware.preset("default").energy.adc < per_conversion[10]

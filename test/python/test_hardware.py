@@ -333,6 +333,28 @@ def test_base_inherits_and_overrides():
     )
 
 
+def test_adc_energy_scales_with_the_resolution_from_where_it_is_given(tmp_path):
+    """`energy.adc` is one conversion at `adc_energy_bits` (default: the
+    file's `adc_bits`); other resolutions scale it by ZigZag's ADC model
+    (100 N + 0.001 4^N), which `replace`, `override` and `base` keep."""
+    hw = Hardware.preset("default")
+    assert hw.adc_bits == hw.adc_energy_bits == 8 and hw.adc_energy_pj == hw.energy.adc
+    shape = lambda n: 100 * n + 0.001 * 4**n  # noqa: E731
+    for bits in (4, 6, 10):
+        for derived in (hw.replace(adc_bits=bits), hw.override(f"crossbar.adc_bits={bits}")):
+            assert derived.adc_energy_bits == 8
+            assert derived.adc_energy_pj == pytest.approx(hw.energy.adc * shape(bits) / shape(8))
+    assert hw.replace(adc_bits=4).adc_energy_pj < hw.energy.adc < hw.replace(adc_bits=10).adc_energy_pj
+    assert Hardware.from_dict(hw.replace(adc_bits=6).to_dict()).adc_energy_pj == hw.replace(adc_bits=6).adc_energy_pj
+    inherits = Hardware.from_file(INPUTS / "good_small.toml")  # base = "default", adc_bits = 6
+    assert inherits.adc_energy_bits == 8 and inherits.adc_energy_pj < inherits.energy.adc
+    own = tmp_path / "own_adc.toml"
+    own.write_text((INPUTS / "good_small.toml").read_text() + "\n[energy_pj]\nadc = 1.0\n")
+    own_hw = Hardware.from_file(own)
+    assert (own_hw.adc_bits, own_hw.adc_energy_bits, own_hw.adc_energy_pj) == (6, 6, 1.0)
+    assert Hardware.preset("metis").adc_energy_pj == 0.0
+
+
 def test_direct_construction_validates():
     hw = Hardware.preset("default")
     with pytest.raises(HardwareError, match=r"xbar_rows = 0 is out of range"):
