@@ -410,8 +410,10 @@ class Tracer:
         self._program_ns = lat.cell_program
         self._arrays = max(1, hardware.total_crossbars)
         self.memory = _Memory()
-        self.chain = _Memory()  # the same accesses, timed as if every resource were unlimited
-        self.chain_ns = 0.0  # the longest dependency chain so far
+        # The same accesses, timed as if every resource were unlimited (None:
+        # not followed, `follow_chain(False)`), and the longest chain so far.
+        self.chain: _Memory | None = _Memory()
+        self.chain_ns = 0.0
         self._end_ns = 0.0
         self.resources: dict[str, _Resource] = {}
         self.steps: list[tuple] = []  # (layer, resource, start, end, {resource: ns})
@@ -432,7 +434,8 @@ class Tracer:
     def idle(self) -> None:
         """The chip idle at time 0 with every buffer settled (a call in isolation)."""
         self.memory.clear()
-        self.chain.clear()
+        if self.chain is not None:
+            self.chain.clear()
         self.chain_ns = 0.0
         self._end_ns = 0.0
         self.resources.clear()
@@ -440,6 +443,12 @@ class Tracer:
         self.totals = {}
         self.mvm_steps = {}
         self._activations.clear()
+
+    def follow_chain(self, follow: bool) -> None:
+        """Whether to follow the longest dependency chain (`chain_ns`; half
+        the tracer's bookkeeping). Turned back on, it starts afresh."""
+        self.chain = _Memory() if follow else None
+        self.chain_ns = 0.0
 
     @property
     def end_ns(self) -> float:
@@ -516,7 +525,8 @@ class Tracer:
         if move is not None and not events.get("dram_read_bytes") and not events.get("dram_write_bytes"):
             # Each element is passed on when its source is ready; the bytes
             # the move counts still take their time on the scratchpad port.
-            moved = [(m, *move(m, op, args, results)) for m in (self.memory, self.chain)]
+            memories = (self.memory,) if self.chain is None else (self.memory, self.chain)
+            moved = [(m, *move(m, op, args, results)) for m in memories]
             self.place(self.row_for(op).name, moved[0][3], [])
             for memory, dest, times, _ in moved:
                 memory.copy_into(dest, times)
@@ -555,10 +565,11 @@ class Tracer:
         activation, self._activation = self._activation, None
         # The same step with unlimited resources: the longest dependency chain.
         chain = self.chain
-        took = max(max(busy.values(), default=0.0), ride_ns)
-        chain_end = _ready(chain, reads, writes, self.chain_ns if last else 0.0) + took
-        _commit(chain, reads, writes, chain_end)
-        self.chain_ns = max(self.chain_ns, chain_end)
+        if chain is not None:
+            took = max(max(busy.values(), default=0.0), ride_ns)
+            chain_end = _ready(chain, reads, writes, self.chain_ns if last else 0.0) + took
+            _commit(chain, reads, writes, chain_end)
+            self.chain_ns = max(self.chain_ns, chain_end)
         resources = self.resources
         used = []
         for name, ns in busy.items():
@@ -729,8 +740,12 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True) -> Timeline:
     layers, busy = tracer.layer_spans()
     steps = [(layer, resource, start, end) for layer, resource, start, end, _ in tracer.steps]
     ends = [warm]
-    for _ in range(stream - 1):
-        runner(*inputs)
-        ends.append(tracer.end_ns)
+    tracer.follow_chain(False)  # (the stream's interval needs no chain)
+    try:
+        for _ in range(stream - 1):
+            runner(*inputs)
+            ends.append(tracer.end_ns)
+    finally:
+        tracer.follow_chain(True)
     interval = (ends[-1] - ends[0]) / (len(ends) - 1)
     return Timeline(cold, warm, interval, bound, bounding, chain, layers, busy, steps, resource_ns=bounds, outputs=outputs)

@@ -92,28 +92,39 @@ def register_block_rewriter(fn: Callable) -> None:
         _BLOCK_REWRITERS.append(fn)
 
 
+def _reads_within(op) -> frozenset:
+    """The slots `op` reads besides its operands: its fused steps' `reads`
+    and what its regions read (computed once per op: a compiled op's regions
+    are final when it is made, and so is a fused step's `static`)."""
+    reads = op.nested_reads
+    if reads is None:
+        found = set(getattr(op.static, "reads", None) or ())
+        for region in op.regions:
+            for block in region.blocks:
+                found.update(block.yield_slots)
+                for _, sub, ins, _ in block.steps:
+                    found.update(ins)
+                    found.update(_reads_within(sub))
+        reads = op.nested_reads = frozenset(found)
+    return reads
+
+
 def slot_uses(steps, yield_slots) -> dict[int, list[int]]:
     """slot -> indices of the steps of a block that read it (reads in nested
     regions and a fused step's ``op.static.reads`` count as their step; -1:
     the block terminator). For block rewriters."""
     uses: dict[int, list[int]] = {}
-
-    def nested_reads(op, out):
-        reads = getattr(op.static, "reads", None)
-        if reads:
-            out.update(reads)
-        for region in op.regions:
-            for block in region.blocks:
-                out.update(block.yield_slots)
-                for _, sub, ins, _ in block.steps:
-                    out.update(ins)
-                    nested_reads(sub, out)
-
     for i, (_, op, ins, _) in enumerate(steps):
-        read = set(ins)
-        nested_reads(op, read)
+        within = op.nested_reads
+        if within is None:
+            within = _reads_within(op)
+        read = within.union(ins) if within else (ins if len(ins) < 2 else set(ins))
         for s in read:
-            uses.setdefault(s, []).append(i)
+            got = uses.get(s)
+            if got is None:
+                uses[s] = [i]
+            else:
+                got.append(i)
     for s in yield_slots:
         uses.setdefault(s, []).append(-1)
     return uses
@@ -228,7 +239,7 @@ class CompiledOp:
       result_types: the MLIR result types.
     """
 
-    __slots__ = ("name", "ir", "regions", "static", "_result_types", "_loc", "hooked")
+    __slots__ = ("name", "ir", "regions", "static", "_result_types", "_loc", "hooked", "nested_reads")
 
     def __init__(self, name: str, op, regions: list["CompiledRegion"]):
         self.name = name
@@ -238,6 +249,7 @@ class CompiledOp:
         self._result_types = None
         self._loc = None
         self.hooked = None  # whether hooks want its executions (asked once)
+        self.nested_reads = None  # `_reads_within`, once asked
 
     @property
     def result_types(self) -> list:
