@@ -69,8 +69,10 @@ class Calibration:
 
     def record(self, op, partial: np.ndarray, uncalibrated: float) -> None:
         """One execution of MVM `op`: its pre-ADC partial sums (cycles x batch x cols)."""
-        a = np.abs(partial)
-        stat = float(a.max()) if self.percentile is None else float(np.percentile(a, self.percentile))
+        if self.percentile is None:  # max |p| without an |p| array
+            stat = max(float(partial.max()), -float(partial.min()))
+        else:
+            stat = float(np.percentile(np.abs(partial), self.percentile))
         entry = self.ops.get(id(op))
         if entry is None:
             self.ops[id(op)] = [op, stat, uncalibrated]
