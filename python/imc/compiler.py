@@ -252,30 +252,25 @@ def _calibration_policy(calibrate, precision: str) -> str | None:
     return policy
 
 
-def _build(importer, **options) -> CompiledModel:
-    """`_build_unpaused` with the garbage collector paused."""
-    with gc_paused():
-        return _build_unpaused(importer, **options)
-
-
-def _build_unpaused(importer, *, hardware, precision, seed, pipeline, progress=None, calibrate=None) -> CompiledModel:
+def _build(importer, *, hardware, precision, seed, pipeline, progress=None, calibrate=None) -> CompiledModel:
     """Imports (`importer(context)`), runs `pipeline` and prepares the
-    interpreter: `_build` without pausing the garbage collector."""
-    hw = Hardware.resolve(hardware)
-    context = make_context()
-    timings = {}
-    with context:
-        t0 = time.perf_counter()
-        if progress:
-            progress("import")
-        module = importer(context)
-        t1 = time.perf_counter()
-        timings["import"] = t1 - t0
-        if progress:
-            progress("map")
-        remarks = run_pipeline(module, pipeline, hardware=hw)
-        timings["map"] = time.perf_counter() - t1
-    return CompiledModel(module, context, hw, remarks, timings, precision=precision, seed=seed, calibrate=calibrate)
+    interpreter, with the garbage collector paused (`gc_paused`)."""
+    with gc_paused():
+        hw = Hardware.resolve(hardware)
+        context = make_context()
+        timings = {}
+        with context:
+            t0 = time.perf_counter()
+            if progress:
+                progress("import")
+            module = importer(context)
+            t1 = time.perf_counter()
+            timings["import"] = t1 - t0
+            if progress:
+                progress("map")
+            remarks = run_pipeline(module, pipeline, hardware=hw)
+            timings["map"] = time.perf_counter() - t1
+        return CompiledModel(module, context, hw, remarks, timings, precision=precision, seed=seed, calibrate=calibrate)
 
 
 def _check_executable(runner: Runner) -> None:

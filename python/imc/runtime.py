@@ -344,6 +344,17 @@ class Runner:
         # call boundary; memref ones are DRAM buffers the program moves itself.
         self._tensor_args, self._tensor_results = _tensor_io(func)
 
+    @contextlib.contextmanager
+    def untraced(self):
+        """Calls inside the block are not placed on the timeline (faster; the
+        chip's state still changes); the tracer is back for the calls after."""
+        tracer = self.tracer
+        self.tracer = self.report.tracer = self.interpreter.tracer = None
+        try:
+            yield
+        finally:
+            self.tracer = self.report.tracer = self.interpreter.tracer = tracer
+
     def row_for(self, op):
         row = self._rows.get(id(op))
         if row is None:

@@ -721,14 +721,11 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True) -> Timeline:
         raise ValueError(f"stream must be >= 2 calls, got {stream}")
     if cold:
         outputs = runner(*inputs)
-        cold = tracer.end_ns
+        cold_ns = tracer.end_ns
     else:
-        runner.tracer = runner.report.tracer = runner.interpreter.tracer = None
-        try:
+        with runner.untraced():
             outputs = runner(*inputs)
-        finally:
-            runner.tracer = runner.report.tracer = runner.interpreter.tracer = tracer
-        cold = None
+        cold_ns = None
     tracer.idle()
     runner(*inputs)
     warm = tracer.end_ns
@@ -748,4 +745,4 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True) -> Timeline:
     finally:
         tracer.follow_chain(True)
     interval = (ends[-1] - ends[0]) / (len(ends) - 1)
-    return Timeline(cold, warm, interval, bound, bounding, chain, layers, busy, steps, resource_ns=bounds, outputs=outputs)
+    return Timeline(cold_ns, warm, interval, bound, bounding, chain, layers, busy, steps, resource_ns=bounds, outputs=outputs)

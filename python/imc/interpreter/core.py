@@ -115,16 +115,8 @@ def slot_uses(steps, yield_slots) -> dict[int, list[int]]:
     the block terminator). For block rewriters."""
     uses: dict[int, list[int]] = {}
     for i, (_, op, ins, _) in enumerate(steps):
-        within = op.nested_reads
-        if within is None:
-            within = _reads_within(op)
-        read = within.union(ins) if within else (ins if len(ins) < 2 else set(ins))
-        for s in read:
-            got = uses.get(s)
-            if got is None:
-                uses[s] = [i]
-            else:
-                got.append(i)
+        for s in _reads_within(op).union(ins):
+            uses.setdefault(s, []).append(i)
     for s in yield_slots:
         uses.setdefault(s, []).append(-1)
     return uses

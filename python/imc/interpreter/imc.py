@@ -98,6 +98,12 @@ class Chip:
         self.spad = None  # Scratchpad, created by the first imc.spad_alloc
         self.calibration = None  # an `imc.calibration` recorder while calibrating
 
+    @property
+    def draws_program_noise(self) -> bool:
+        """Whether programming a crossbar draws noise (`noisy` with
+        `program_noise`): the conductances are then not the integer levels."""
+        return self.precision == "noisy" and self.hardware.program_noise > 0
+
     def contiguous(self, x: np.ndarray) -> np.ndarray:
         """`x` in C order (NumPy's matmul is much slower on strided views);
         the last conversion is reused, as all column tiles share one input."""
@@ -159,7 +165,7 @@ class Chip:
         scale, mag, sign = self._quantized(tile, wb)
         digit = (mag >> (s * cb)) & (2**cb - 1)
         g = (sign * digit).astype(np.float32)
-        if self.precision == "noisy" and self.hardware.program_noise > 0:
+        if self.draws_program_noise:
             g = g + self.rng.normal(0.0, self.hardware.program_noise * (2**cb - 1), g.shape).astype(np.float32)
         return g, scale
 
@@ -596,7 +602,7 @@ def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
     cell_max = 2**xb.cb - 1
     noisy = chip.precision == "noisy"
     column_max = rows * (2 ** st.dac_bits - 1) * cell_max  # the largest possible column sum
-    exact = not (noisy and hw.program_noise > 0)  # G holds integers
+    exact = not chip.draws_program_noise  # G holds integers
     partial = _partials(inp, xb.conductance, column_max if exact else None)
     if noisy and hw.read_noise > 0:
         _add_read_noise(chip.rng, partial, hw.read_noise * cell_max * inp.norm)
@@ -671,11 +677,6 @@ def mvm_unchecked(interp, op, args) -> list:
     if tracer is not None:
         tracer.activation(xb.array, n_mvm, x, rides=rides)
     return [y]
-
-
-def _draws_programming_noise(chip) -> bool:
-    """Whether programming a crossbar of `chip` draws noise (`noisy` with `program_noise`)."""
-    return chip.precision == "noisy" and chip.hardware.program_noise > 0
 
 
 def _shares_periphery(chip, slice_index: int) -> bool:
@@ -1157,7 +1158,7 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
     """Groups `mvms` — (r0, xbar, static attributes, op) in execution order —
     into `_ConvertedRun`s of consecutive MVMs."""
     hw = chip.hardware
-    exact = not (chip.precision == "noisy" and hw.program_noise > 0)
+    exact = not chip.draws_program_noise
     runs, pending = [], []
 
     def close():
@@ -1299,24 +1300,16 @@ class ContractionGroup:
         (a program draws it, an MVM reads it: the draws interleave) or with an
         interpreter's own `imc.mvm`, the ops in order, then the fast path
         validated from what they did."""
-        if ex is not None and self.prelude is not None and not _draws_programming_noise(ex.chip):
+        if ex is not None and self.prelude is not None and not ex.chip.draws_program_noise:
             return self._first_run(interp, ex, args)
         interp.exec_steps(self.sub_steps)
         env = interp.env
-        if ex is not None:
-            try:
-                if ex.chip.precision == "ideal":
-                    self._validate(ex, env, args)
-                else:
-                    self._validate_converted(ex, env, args)
-            except Exception:  # a shape this fast path does not cover: stay on the slow path
-                self._invalidate()
-            if self.weff is not None:
-                # Same values as the fast path gives on later calls (one matmul
-                # sums in another order than the tiles): calls stay bit-identical.
-                cols, _ = self._columns(args[0])
-                if cols.shape[1] == self.weff.shape[0]:
-                    return self._products(cols)
+        if ex is not None and self._validated(ex, env, args) and ex.chip.precision == "ideal":
+            # Same values as the fast path gives on later calls (one matmul
+            # sums in another order than the tiles): calls stay bit-identical.
+            out, _ = self._ideal_products(args[0])
+            if out is not None:
+                return out
         return [env[s] for s in self.out_slots]
 
     def _first_run(self, interp, ex, args):
@@ -1329,20 +1322,9 @@ class ContractionGroup:
         reprogramming raises at the MVM it precedes."""
         interp.exec_steps(self.prelude)
         env = interp.env
-        try:
+        if self._validated(ex, env, args):
             if ex.chip.precision == "ideal":
-                self._validate(ex, env, args)
-                ok = self.weff is not None
-            else:
-                self._validate_converted(ex, env, args)
-                ok = self.converted is not None
-        except Exception:  # a shape the fast path does not cover: the ops run
-            self._invalidate()
-            ok = False
-        if ok:
-            if ex.chip.precision == "ideal":
-                cols, _ = self._columns(args[0])
-                out = self._products(cols) if cols.shape[1] == self.weff.shape[0] else None
+                out, cols = self._ideal_products(args[0])
             else:
                 cols = env[self.x_slot]
                 out = self._converted_products(ex, cols) if cols.shape[1] == self.x_cols else None
@@ -1351,6 +1333,25 @@ class ContractionGroup:
                 return out
         interp.exec_steps(self.deferred)
         return [env[s] for s in self.out_slots]
+
+    def _validated(self, ex, env, args) -> bool:
+        """Validates the fast path of `ex`'s precision from the ops just run;
+        False if it does not cover this group."""
+        try:
+            if ex.chip.precision == "ideal":
+                self._validate(ex, env, args)
+                return self.weff is not None
+            self._validate_converted(ex, env, args)
+            return self.converted is not None
+        except Exception:  # a shape the fast path does not cover: the ops run
+            self._invalidate()
+            return False
+
+    def _ideal_products(self, x):
+        """(the validated `ideal` products on the group's input `x`, else
+        None; the matmul's left operand)."""
+        cols, _ = self._columns(x)
+        return (self._products(cols) if cols.shape[1] == self.weff.shape[0] else None), cols
 
     def _revalidated_input(self, ex, env, args):
         """After a slow run: forgets the fast path, records the group's
@@ -1605,7 +1606,7 @@ class ContractionGroup:
         of the op-by-op run), the accumulates as the op sums; None if this
         call needs the slow path."""
         chip = ex.chip
-        if chip.precision == "noisy" and chip.hardware.program_noise > 0 and not self._holds_conductances(chip):
+        if chip.draws_program_noise and not self._holds_conductances(chip):
             return None  # a (re)programming draws fresh programming noise: the ops do it
         if self.im2col_op is not None:
             st = _static(self.im2col_op)
