@@ -340,6 +340,14 @@ def _check_range(op, name: str, value: int, bounds: tuple[int, int]) -> bool:
     return _fail(op, f"{name} = {value} is out of range [{lo}, {hi}]")
 
 
+def _grouped_kn(shape, transposed: bool) -> tuple[int, tuple[int, int]]:
+    """(groups, (K, N) of one group) of a contraction or tile weight of rank
+    2 (one group) or 3 (groups first), `transposed` when it is N x K."""
+    groups, matrix = (1, shape) if len(shape) == 2 else (shape[0], shape[1:])
+    k, n = (matrix[1], matrix[0]) if transposed else (matrix[0], matrix[1])
+    return groups, (k, n)
+
+
 def _xbar_geometry(op, xbar_type) -> tuple[int, int] | None:
     """(rows, cols) of an `!imc.xbar`, or None after reporting a bad geometry."""
     t = XbarType(xbar_type)
@@ -496,9 +504,16 @@ class ContractOp(Imc.Operation, name="contract", traits=[Pure]):
     `kind` records the source (matmul, linear, batch_matmul, conv1d, conv2d,
     generic). `imc-tile` turns it into programs, MVMs and accumulations.
 
+    A weight of rank 3 is a grouped contraction (grouped and depthwise
+    convolutions): G groups of K_g x N_g (N_g x K_g when transposed); group
+    g reads inputs [g*K_g, (g+1)*K_g) and writes results [g*N_g, (g+1)*N_g),
+    so the input's last dimension is G*K_g and the result's G*N_g.
+
     Example:
         %y = "imc.contract"(%x, %w) {kind = "linear", transpose_weight = true}
             : (tensor<8x512xf32>, tensor<1024x512xf32>) -> tensor<8x1024xf32>
+        %z = "imc.contract"(%cols, %dw) {kind = "conv2d", transpose_weight = true}
+            : (tensor<64x288xf32>, tensor<32x1x9xf32>) -> tensor<64x32xf32>
     """
 
     input: Operand[ir.RankedTensorType]
@@ -517,11 +532,12 @@ class ContractOp(Imc.Operation, name="contract", traits=[Pure]):
             return _fail(self, f"kind '{kind}' is not one of {', '.join(CONTRACT_KINDS)}")
         if x.rank < 1:
             return _fail(self, "input must have rank >= 1")
-        if w.rank != 2:
-            return _fail(self, f"weight must have rank 2, got rank {w.rank}")
+        if w.rank not in (2, 3):
+            return _fail(self, f"weight must have rank 2 (or 3: groups), got rank {w.rank}")
         if not _is_flag(self.transpose_weight):
             return _fail(self, "transpose_weight must be a boolean (true or false)")
-        k, n = (w.shape[1], w.shape[0]) if _int(self.transpose_weight) else w.shape
+        groups, (k, n) = _grouped_kn(w.shape, _int(self.transpose_weight))
+        k, n = groups * k, groups * n
         if x.shape[-1] != k:
             return _fail(self, f"input reduction size {x.shape[-1]} does not match weight reduction size {k}")
         expected = list(x.shape[:-1]) + [n]
@@ -592,7 +608,11 @@ class ProgramOp(Imc.Operation, name="program"):
     """Programs one bit slice of a weight tile into a crossbar.
 
     The tile (a tensor or memref slice of the weight, rows x cols, or cols x rows
-    when `transpose = true`) must fit the crossbar geometry. Weights are
+    when `transpose = true`) must fit the crossbar geometry. A tile of rank 3,
+    G x rows x cols (G x cols x rows when transposed), is G groups of a grouped
+    contraction laid out block-diagonally: G*rows x G*cols cells of which
+    only the G diagonal blocks hold weights (the other cells hold zero), so
+    one MVM computes every group from its own rows and columns. Weights are
     quantized to `weight_bits`; each cell holds `cell_bits`, so a weight spans
     ceil(weight_bits / cell_bits) slices and this op stores slice `slice`
     (bits [slice*cell_bits, (slice+1)*cell_bits)). `array` is the physical
@@ -607,6 +627,10 @@ class ProgramOp(Imc.Operation, name="program"):
                 offset = array<i64: 0, 64>, slice = 0 : i64, transpose = false,
                 weight_bits = 8 : i64}
             : (tensor<128x64xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+        %dw = "imc.program"(%filters) {array = 4 : i64, cell_bits = 2 : i64,
+                offset = array<i64: 0, 0>, slice = 0 : i64, transpose = true,
+                weight_bits = 8 : i64}
+            : (tensor<14x1x9xf32>) -> !imc.xbar<128 : i64, 128 : i64>
     """
 
     weight: Operand[ir.RankedTensorType | ir.MemRefType]
@@ -624,11 +648,12 @@ class ProgramOp(Imc.Operation, name="program"):
         if geometry is None:
             return False
         t = ir.ShapedType(self.weight.type)
-        if t.rank != 2:
-            return _fail(self, f"weight tile must have rank 2, got rank {t.rank}")
+        if t.rank not in (2, 3):
+            return _fail(self, f"weight tile must have rank 2 (or 3: diagonal blocks), got rank {t.rank}")
         if not _is_flag(self.transpose):
             return _fail(self, "transpose must be a boolean (true or false)")
-        rows, cols = (t.shape[1], t.shape[0]) if _int(self.transpose) else t.shape
+        groups, (rows, cols) = _grouped_kn(t.shape, _int(self.transpose))
+        rows, cols = groups * rows, groups * cols
         if rows > geometry[0] or cols > geometry[1]:
             return _fail(
                 self,

@@ -13,6 +13,8 @@ read ops that verified (`imc.dialects.imc`): they do not check what the
 verifier checks.
 """
 
+import math
+
 from torch_mlir import ir
 
 from imc.ir_utils import i64_array, i64_attr
@@ -163,21 +165,33 @@ class ProgramView(TypedView):
         return _ints(self._attribute("offset"))
 
     @cached_property
-    def weight_shape(self) -> tuple[int, int]:
-        """The shape of the weight operand (before `transpose`)."""
+    def weight_shape(self) -> tuple[int, ...]:
+        """The shape of the weight operand (before `transpose`): rows x cols,
+        or groups x rows x cols for diagonal blocks."""
         return tuple(ir.ShapedType(self.weight.type).shape)
+
+    @property
+    def groups(self) -> int:
+        """Diagonal blocks of the tile (1: a plain tile)."""
+        shape = self.weight_shape
+        return shape[0] if len(shape) == 3 else 1
+
+    @property
+    def block_shape(self) -> tuple[int, int]:
+        """(rows, cols) of one diagonal block (of the whole tile if `groups` is 1)."""
+        rows, cols = self.weight_shape[-2:]
+        return (cols, rows) if self.transpose else (rows, cols)
 
     @property
     def tile_shape(self) -> tuple[int, int]:
         """(rows, cols) the tile occupies on the crossbar."""
-        rows, cols = self.weight_shape
-        return (cols, rows) if self.transpose else (rows, cols)
+        (rows, cols), g = self.block_shape, self.groups
+        return g * rows, g * cols
 
     @property
     def cells(self) -> int:
-        """Cells the tile occupies."""
-        rows, cols = self.weight_shape
-        return rows * cols
+        """Cells that hold weights (the diagonal blocks' only)."""
+        return math.prod(self.weight_shape)
 
     @property
     def bits_per_cell(self) -> int:

@@ -49,8 +49,11 @@ class _Mapper:
 
     # -- helpers --------------------------------------------------------------
     def contract(self, x, w, *, transpose_weight: bool, kind: str, loc) -> ir.Value:
-        """`x @ W` (W = transpose(w) if transpose_weight) for a 2-D input."""
-        n = _shape(w)[0] if transpose_weight else _shape(w)[1]
+        """`x @ W` (W = transpose(w) if transpose_weight) for a 2-D input; a
+        rank-3 `w` holds the groups of a grouped contraction."""
+        ws = _shape(w)
+        groups, ws = (ws[0], ws[1:]) if len(ws) == 3 else (1, ws)
+        n = groups * (ws[0] if transpose_weight else ws[1])
         xt = ir.RankedTensorType(x.type)
         result = tensor_type(list(xt.shape[:-1]) + [n], xt.element_type)
         attributes = {"kind": ir.StringAttr.get(kind), "transpose_weight": bool_attr(transpose_weight)}
@@ -183,64 +186,61 @@ class _Mapper:
             value = transpose(y, [0, spatial + 1, *range(1, spatial + 1)], loc=loc)
             self.finish(op, rewriter, value, init)
 
-    def _per_group(self, op, rewriter, groups: int, group_slices, kernel, out_spatial, layout) -> None:
-        """One im2col + imc.contract per group, concatenated along the outputs.
+    def _grouped(self, op, rewriter, x, w_groups, kernel, out_spatial, layout) -> None:
+        """im2col(x) and one grouped `imc.contract` of its column groups.
 
-        `group_slices(g, loc)` gives group g's (input N x C_g x spatial,
-        weight rows F_g x C_g*prod(kernel)); `layout(y, loc)` turns the
-        N*prod(out) x (groups*F_g) result into the op's result layout.
-        """
+        `x` is N x (G*C_g) x spatial (channels group-major), `w_groups` the
+        G x F_g x C_g*prod(kernel) filters; `layout(y, loc)` turns the
+        N*prod(out) x (G*F_g) result into the op's result layout. im2col
+        orders its columns (c, k...), so group g reads the columns
+        [g*C_g*prod(kernel), (g+1)*C_g*prod(kernel)): one crossbar read
+        computes every group whose block sits on that crossbar."""
         strides = dense_i64s(op, "strides", 1, len(kernel))
         dilations = dense_i64s(op, "dilations", 1, len(kernel))
         with ir.InsertionPoint(op), op.location:
             loc = op.location
-            parts = []
-            for g in range(groups):
-                xg, wg = group_slices(g, loc)
-                parts.append(self._conv(xg, wg, kernel, strides, dilations, out_spatial, "conv2d", loc))
-            self.finish(op, rewriter, layout(_concat_cols(parts, loc), loc), op.operands[2])
+            y = self._conv(x, w_groups, kernel, strides, dilations, out_spatial, "conv2d", loc)
+            self.finish(op, rewriter, layout(y, loc), op.operands[2])
 
     def grouped_conv(self, op, rewriter):
-        """linalg.conv_2d_ngchw_gfchw -> one im2col + imc.contract per group."""
+        """linalg.conv_2d_ngchw_gfchw -> im2col + one grouped imc.contract."""
         op = op.operation
         x, w, init = op.operands[0], op.operands[1], op.operands[2]
         if not is_weight(w) and not _is_slice_of_weight(w):
             return self._stays(op, "the filter is not a weight")
-        n, g, cg, h, wd = _shape(x)
-        _, fg, _, kh, kw = _shape(w)
+        n, g, _, _, _ = _shape(x)
+        _, fg, _, _, _ = _shape(w)
+        kernel = _shape(w)[3:]
         out = _shape(init)
-
-        def group_slices(gi, loc):
-            xg = collapse(extract_slice(x, [0, gi, 0, 0, 0], [n, 1, cg, h, wd], loc=loc), [[0, 1], [2], [3], [4]], loc=loc)
-            wg = collapse(extract_slice(w, [gi, 0, 0, 0, 0], [1, fg, cg, kh, kw], loc=loc), [[0, 1], [2, 3, 4]], loc=loc)
-            return xg, wg
+        with ir.InsertionPoint(op), op.location:
+            loc = op.location
+            xs = collapse(x, [[0], [1, 2], [3], [4]], loc=loc)
+            ws = collapse(w, [[0], [1], [2, 3, 4]], loc=loc)
 
         def layout(y, loc):
             y = expand(y, [n, out[3], out[4], g, fg], [[0, 1, 2], [3, 4]], loc=loc)
             return transpose(y, [0, 3, 4, 1, 2], loc=loc)
 
-        self._per_group(op, rewriter, g, group_slices, [kh, kw], out[3:], layout)
+        self._grouped(op, rewriter, xs, ws, kernel, out[3:], layout)
 
     def depthwise_conv(self, op, rewriter):
-        """linalg.depthwise_conv_2d_nchw_chw -> one im2col + imc.contract per channel."""
+        """linalg.depthwise_conv_2d_nchw_chw -> im2col + one grouped imc.contract
+        (a group per channel)."""
         op = op.operation
         x, w, init = op.operands[0], op.operands[1], op.operands[2]
         if not is_weight(w):
             return self._stays(op, "the filter is not a weight")
-        n, c, h, wd = _shape(x)
+        n, c, _, _ = _shape(x)
         _, kh, kw = _shape(w)
         out = _shape(init)
-
-        def group_slices(ci, loc):
-            xc = extract_slice(x, [0, ci, 0, 0], [n, 1, h, wd], loc=loc)
-            wc = collapse(extract_slice(w, [ci, 0, 0], [1, kh, kw], loc=loc), [[0], [1, 2]], loc=loc)
-            return xc, wc
+        with ir.InsertionPoint(op), op.location:
+            ws = expand(collapse(w, [[0], [1, 2]], loc=op.location), [c, 1, kh * kw], [[0], [1, 2]], loc=op.location)
 
         def layout(y, loc):
             y = expand(y, [n, out[2], out[3], c], [[0, 1, 2], [3]], loc=loc)
             return transpose(y, [0, 3, 1, 2], loc=loc)
 
-        self._per_group(op, rewriter, c, group_slices, [kh, kw], out[2:], layout)
+        self._grouped(op, rewriter, x, ws, [kh, kw], out[2:], layout)
 
 
 def _on_tensors(pattern):
@@ -269,14 +269,6 @@ def _prod(values) -> int:
     return p
 
 
-def _concat_cols(parts, loc):
-    if len(parts) == 1:
-        return parts[0]
-    t = ir.RankedTensorType(parts[0].type)
-    cols = sum(_shape(p)[1] for p in parts)
-    return tensor.concat(tensor_type([t.shape[0], cols], t.element_type), 1, parts, loc=loc)
-
-
 def _is_slice_of_weight(value) -> bool:
     owner = value.owner
     if isinstance(owner, ir.Block):
@@ -295,7 +287,9 @@ class ImcMapContractions(ImcPass):
     `nn.Linear` imports), matmul-shaped `linalg.generic`, and convolutions
     (`conv_1d_ncw_fcw`, `conv_2d_nchw_fchw`, grouped `conv_2d_ngchw_gfchw`,
     depthwise `depthwise_conv_2d_nchw_chw`) through `imc.im2col` into one
-    `imc.contract` per weight (per group for grouped convolutions). A
+    `imc.contract` per weight (grouped and depthwise convolutions: one
+    grouped contract, its weight G x F_g x K_g, that `imc-tile` lays out as
+    diagonal blocks). A
     non-zero initial value (a bias) is added by a `linalg.add`. Weights are
     never copied: the contract's weight operand is the constant itself or a
     reshape/slice of it. Contractions of two activations (attention's QK^T

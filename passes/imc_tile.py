@@ -23,7 +23,10 @@ class ImcTile(ImcPass):
 
     For a contraction `x @ W` with W of K x N: row tiles of at most `rows`
     reduction rows produce partial sums that `imc.accumulate` adds; column
-    tiles of at most `cols` outputs are concatenated (`tensor.concat`); a
+    tiles of at most `cols` outputs are concatenated (`tensor.concat`). A
+    grouped contraction (G groups of K_g x N_g) puts as many groups as fit
+    (min(rows / K_g, cols / N_g)) on one crossbar as diagonal blocks of one
+    tile, read by one MVM; a group larger than the crossbar is tiled alone. A
     weight of `weight-bits` spans ceil(weight-bits / cell-bits) bit slices,
     each programmed into its own crossbar (`imc.program`, slice s) and
     shift-and-added with shift s*cell-bits. Inputs wider than the DAC are fed
@@ -82,7 +85,7 @@ class ImcTile(ImcPass):
         transposed = bool(ir.IntegerAttr(op.transpose_weight).value)
         xt = ir.RankedTensorType(x.type)
         ws = list(ir.RankedTensorType(w.type).shape)
-        k, n = (ws[1], ws[0]) if transposed else ws
+        k = xt.shape[-1]
         lead = list(xt.shape[:-1])
         m = math.prod(lead)
         et = xt.element_type
@@ -94,25 +97,75 @@ class ImcTile(ImcPass):
                 x2 = collapse(x, [list(range(len(lead))), [len(lead)]], loc=loc)
             else:
                 x2 = x
-            row_tiles = tile_ranges(k, p["rows"])
-            inputs = [extract_slice(x2, [0, r0], [m, rn], loc=loc) for r0, rn in row_tiles]
-            col_tiles = []
-            for c0, cn in tile_ranges(n, p["cols"]):
-                out_t = tensor_type([m, cn], et)
-                partials = []
-                for (r0, rn), xin in zip(row_tiles, inputs):
-                    if transposed:
-                        tile = extract_slice(w, [c0, r0], [cn, rn], loc=loc)
-                    else:
-                        tile = extract_slice(w, [r0, c0], [rn, cn], loc=loc)
-                    partials += _program_and_multiply(tile, xin, out_t, transposed, attrs, loc)
-                col_tiles.append(build(AccumulateOp, partials, {"shifts": attrs.shifts(len(row_tiles))}, [out_t], loc=loc).result)
-            y = col_tiles[0] if len(col_tiles) == 1 else tensor.concat(tensor_type([m, n], et), 1, col_tiles, loc=loc)
+            if len(ws) == 2:
+                y = _tile_matrix(x2, w, transposed, p, attrs, loc)
+            else:
+                y = _tile_groups(x2, w, transposed, p, attrs, loc)
+            n = ir.RankedTensorType(y.type).shape[1]
             if not lead:
                 y = collapse(y, [[0, 1]], loc=loc)
             elif len(lead) != 1:
                 y = expand(y, lead + [n], [list(range(len(lead))), [len(lead)]], loc=loc)
         rewriter.replace_op(op, [y])
+
+
+def _concat(parts: list, m: int, et, loc) -> ir.Value:
+    """`parts` (m x n_i) side by side."""
+    if len(parts) == 1:
+        return parts[0]
+    n = sum(ir.RankedTensorType(v.type).shape[1] for v in parts)
+    return tensor.concat(tensor_type([m, n], et), 1, parts, loc=loc)
+
+
+def _tile_matrix(x2, w, transposed: bool, p: dict, attrs: "_TileAttrs", loc) -> ir.Value:
+    """`x2 @ W` (m x K times K x N, W = transpose(w) if `transposed`) tiled:
+    row tiles of at most `rows` accumulate, column tiles of at most `cols`
+    are concatenated."""
+    ws = ir.RankedTensorType(w.type).shape
+    k, n = (ws[1], ws[0]) if transposed else (ws[0], ws[1])
+    xt = ir.RankedTensorType(x2.type)
+    m, et = xt.shape[0], xt.element_type
+    row_tiles = tile_ranges(k, p["rows"])
+    inputs = [extract_slice(x2, [0, r0], [m, rn], loc=loc) for r0, rn in row_tiles]
+    col_tiles = []
+    for c0, cn in tile_ranges(n, p["cols"]):
+        out_t = tensor_type([m, cn], et)
+        partials = []
+        for (r0, rn), xin in zip(row_tiles, inputs):
+            if transposed:
+                tile = extract_slice(w, [c0, r0], [cn, rn], loc=loc)
+            else:
+                tile = extract_slice(w, [r0, c0], [rn, cn], loc=loc)
+            partials += _program_and_multiply(tile, xin, out_t, transposed, attrs, loc)
+        col_tiles.append(build(AccumulateOp, partials, {"shifts": attrs.shifts(len(row_tiles))}, [out_t], loc=loc).result)
+    return _concat(col_tiles, m, et, loc)
+
+
+def _tile_groups(x2, w, transposed: bool, p: dict, attrs: "_TileAttrs", loc) -> ir.Value:
+    """A grouped contraction (`w` G x K_g x N_g, or G x N_g x K_g if
+    `transposed`): as many groups as fit one crossbar in one tile of
+    diagonal blocks (a rank-3 `imc.program`), its MVM reading the groups'
+    input columns; a group larger than the crossbar is tiled on its own."""
+    ws = list(ir.RankedTensorType(w.type).shape)
+    groups, block = ws[0], ws[1:]
+    kg, ng = (block[1], block[0]) if transposed else (block[0], block[1])
+    xt = ir.RankedTensorType(x2.type)
+    m, et = xt.shape[0], xt.element_type
+    parts = []
+    if kg <= p["rows"] and ng <= p["cols"]:
+        per_tile = min(groups, p["rows"] // kg, p["cols"] // ng)
+        for g0, gn in tile_ranges(groups, per_tile):
+            xin = extract_slice(x2, [0, g0 * kg], [m, gn * kg], loc=loc)
+            tile = extract_slice(w, [g0, 0, 0], [gn, *block], loc=loc)
+            out_t = tensor_type([m, gn * ng], et)
+            partials = _program_and_multiply(tile, xin, out_t, transposed, attrs, loc)
+            parts.append(build(AccumulateOp, partials, {"shifts": attrs.shifts(1)}, [out_t], loc=loc).result)
+    else:
+        for g in range(groups):
+            wg = collapse(extract_slice(w, [g, 0, 0], [1, *block], loc=loc), [[0, 1], [2]], loc=loc)
+            xg = extract_slice(x2, [0, g * kg], [m, kg], loc=loc)
+            parts.append(_tile_matrix(xg, wg, transposed, p, attrs, loc))
+    return _concat(parts, m, et, loc)
 
 
 def _program_and_multiply(tile, xin, out_t, transposed: bool, attrs: "_TileAttrs", loc) -> list:

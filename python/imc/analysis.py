@@ -776,7 +776,7 @@ def _program_info(op, pos: int, lname: str, alias: dict) -> "_ProgramInfo":
         root, region = src
         window = None if region is None else (region[0], tuple(region[1]), tuple(region[2]))
         identity = (root.key, window, program.transpose, program.slice, program.cell_bits, program.weight_bits)
-        bits = shape[0] * shape[1] * program.bits_per_cell
+        bits = program.cells * program.bits_per_cell
     else:  # a tile of activations: already on chip, no DRAM bytes
         identity = ("activation", pos)
         bits = 0

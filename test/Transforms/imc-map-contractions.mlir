@@ -173,26 +173,21 @@ func.func @conv1d(%x: tensor<2x4x10xf32>) -> tensor<2x6x8xf32> {
   return %y : tensor<2x6x8xf32>
 }
 
-// Grouped conv (groups = 2) as torch-mlir imports it: one im2col and one
-// contract per group, each on a slice of the (reshaped) weight constant;
-// the group results are concatenated along the filters.
+// Grouped conv (groups = 2) as torch-mlir imports it: one im2col of the
+// whole input (its columns group-major) and one grouped contract whose
+// weight is the G x F_g x (C_g*3*3) reshape of the constant (no copy, no
+// per-group ops).
 // CHECK-LABEL: func.func @grouped_conv
 // CHECK: %[[W:.*]] = arith.constant dense<1.000000e+00> : tensor<4x2x3x3xf32>
 // CHECK: %[[XG:.*]] = tensor.expand_shape %{{.*}} {{\[}}[0], [1, 2], [3], [4]] output_shape [1, 2, 2, 5, 5]
 // CHECK: %[[WG:.*]] = tensor.expand_shape %[[W]] {{\[}}[0, 1], [2], [3], [4]] output_shape [2, 2, 2, 3, 3]
-// CHECK: tensor.extract_slice %[[XG]][0, 0, 0, 0, 0] [1, 1, 2, 5, 5] [1, 1, 1, 1, 1]
-// CHECK: %[[W0:.*]] = tensor.extract_slice %[[WG]][0, 0, 0, 0, 0] [1, 2, 2, 3, 3] [1, 1, 1, 1, 1]
-// CHECK: %[[W0R:.*]] = tensor.collapse_shape %[[W0]] {{\[}}[0, 1], [2, 3, 4]] : tensor<1x2x2x3x3xf32> into tensor<2x18xf32>
-// CHECK: %[[COLS0:.*]] = "imc.im2col"(%{{.*}}) {dilations = array<i64: 1, 1>, kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>} : (tensor<1x2x5x5xf32>) -> tensor<9x18xf32>
-// CHECK: %[[C0:.*]] = "imc.contract"(%[[COLS0]], %[[W0R]]) {kind = "conv2d", transpose_weight = true} : (tensor<9x18xf32>, tensor<2x18xf32>) -> tensor<9x2xf32>
-// CHECK: tensor.extract_slice %[[XG]][0, 1, 0, 0, 0] [1, 1, 2, 5, 5] [1, 1, 1, 1, 1]
-// CHECK: %[[W1:.*]] = tensor.extract_slice %[[WG]][1, 0, 0, 0, 0] [1, 2, 2, 3, 3] [1, 1, 1, 1, 1]
-// CHECK: %[[W1R:.*]] = tensor.collapse_shape %[[W1]]
-// CHECK: %[[C1:.*]] = "imc.contract"(%{{.*}}, %[[W1R]]) {kind = "conv2d", transpose_weight = true} : (tensor<9x18xf32>, tensor<2x18xf32>) -> tensor<9x2xf32>
-// CHECK: %[[CAT:.*]] = tensor.concat dim(1) %[[C0]], %[[C1]] : (tensor<9x2xf32>, tensor<9x2xf32>) -> tensor<9x4xf32>
-// CHECK: %[[EX:.*]] = tensor.expand_shape %[[CAT]] {{\[}}[0, 1, 2], [3, 4]] output_shape [1, 3, 3, 2, 2]
-// CHECK: %[[T:.*]] = linalg.transpose ins(%[[EX]] : tensor<1x3x3x2x2xf32>) outs(%{{.*}} : tensor<1x2x2x3x3xf32>) permutation = [0, 3, 4, 1, 2]
+// CHECK: %[[X:.*]] = tensor.collapse_shape %[[XG]] {{\[}}[0], [1, 2], [3], [4]] : tensor<1x2x2x5x5xf32> into tensor<1x4x5x5xf32>
+// CHECK: %[[WR:.*]] = tensor.collapse_shape %[[WG]] {{\[}}[0], [1], [2, 3, 4]] : tensor<2x2x2x3x3xf32> into tensor<2x2x18xf32>
+// CHECK: %[[COLS:.*]] = "imc.im2col"(%[[X]]) {dilations = array<i64: 1, 1>, kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>} : (tensor<1x4x5x5xf32>) -> tensor<9x36xf32>
+// CHECK: %[[C:.*]] = "imc.contract"(%[[COLS]], %[[WR]]) {kind = "conv2d", transpose_weight = true} : (tensor<9x36xf32>, tensor<2x2x18xf32>) -> tensor<9x4xf32>
 // CHECK-NOT: "imc.contract"
+// CHECK: %[[EX:.*]] = tensor.expand_shape %[[C]] {{\[}}[0, 1, 2], [3, 4]] output_shape [1, 3, 3, 2, 2]
+// CHECK: %[[T:.*]] = linalg.transpose ins(%[[EX]] : tensor<1x3x3x2x2xf32>) outs(%{{.*}} : tensor<1x2x2x3x3xf32>) permutation = [0, 3, 4, 1, 2]
 // CHECK: return %[[T]]
 func.func @grouped_conv(%x: tensor<1x4x5x5xf32>) -> tensor<1x2x2x3x3xf32> {
   %w = arith.constant dense<1.0> : tensor<4x2x3x3xf32>
@@ -206,41 +201,25 @@ func.func @grouped_conv(%x: tensor<1x4x5x5xf32>) -> tensor<1x2x2x3x3xf32> {
   return %y : tensor<1x2x2x3x3xf32>
 }
 
-// Depthwise: one 1-filter contract per channel, filter from a reshape of the
-// constant (as torch-mlir imports a groups == channels Conv2d).
+// Depthwise: one grouped contract, a group per channel (1 filter of 3*3
+// weights each), its filters a reshape of the constant (as torch-mlir
+// imports a groups == channels Conv2d).
 // CHECK-LABEL: func.func @depthwise(
 // CHECK-SAME: %[[X:.*]]: tensor<1x3x5x5xf32>)
 // CHECK: %[[W4:.*]] = arith.constant dense<1.000000e+00> : tensor<3x1x3x3xf32>
-// CHECK: %[[W:.*]] = tensor.collapse_shape %[[W4]]
-// CHECK-COUNT-3: "imc.contract"(%{{.*}}, %{{.*}}) {kind = "conv2d", transpose_weight = true} : (tensor<9x9xf32>, tensor<1x9xf32>) -> tensor<9x1xf32>
-// CHECK: %[[CAT:.*]] = tensor.concat dim(1) %{{.*}}, %{{.*}}, %{{.*}} : (tensor<9x1xf32>, tensor<9x1xf32>, tensor<9x1xf32>) -> tensor<9x3xf32>
-// CHECK: %[[EX:.*]] = tensor.expand_shape %[[CAT]] {{\[}}[0, 1, 2], [3]] output_shape [1, 3, 3, 3]
+// CHECK: %[[W3:.*]] = tensor.collapse_shape %[[W4]]
+// CHECK: %[[W2:.*]] = tensor.collapse_shape %[[W3]] {{\[}}[0], [1, 2]] : tensor<3x3x3xf32> into tensor<3x9xf32>
+// CHECK: %[[W:.*]] = tensor.expand_shape %[[W2]] {{\[}}[0], [1, 2]] output_shape [3, 1, 9] : tensor<3x9xf32> into tensor<3x1x9xf32>
+// CHECK: %[[COLS:.*]] = "imc.im2col"(%[[X]]) {{.*}} : (tensor<1x3x5x5xf32>) -> tensor<9x27xf32>
+// CHECK: %[[C:.*]] = "imc.contract"(%[[COLS]], %[[W]]) {kind = "conv2d", transpose_weight = true} : (tensor<9x27xf32>, tensor<3x1x9xf32>) -> tensor<9x3xf32>
+// CHECK-NOT: "imc.contract"
+// CHECK: %[[EX:.*]] = tensor.expand_shape %[[C]] {{\[}}[0, 1, 2], [3]] output_shape [1, 3, 3, 3]
 // CHECK: %[[T:.*]] = linalg.transpose ins(%[[EX]] : tensor<1x3x3x3xf32>) outs(%{{.*}} : tensor<1x3x3x3xf32>) permutation = [0, 3, 1, 2]
 // CHECK-NOT: linalg.depthwise
 // CHECK: return %[[T]]
 func.func @depthwise(%x: tensor<1x3x5x5xf32>) -> tensor<1x3x3x3xf32> {
   %w4 = arith.constant dense<1.0> : tensor<3x1x3x3xf32>
   %w = tensor.collapse_shape %w4 [[0, 1], [2], [3]] : tensor<3x1x3x3xf32> into tensor<3x3x3xf32>
-  %zero = arith.constant 0.0 : f32
-  %e = tensor.empty() : tensor<1x3x3x3xf32>
-  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<1x3x3x3xf32>) -> tensor<1x3x3x3xf32>
-  %y = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
-      ins(%x, %w : tensor<1x3x5x5xf32>, tensor<3x3x3xf32>) outs(%init : tensor<1x3x3x3xf32>) -> tensor<1x3x3x3xf32>
-  return %y : tensor<1x3x3x3xf32>
-}
-
-// Per-channel slices of the depthwise filter, in channel order (checked
-// separately so the CHECK-COUNT above stays readable).
-// CHECK-LABEL: func.func @depthwise_slices
-// CHECK: %[[W:.*]] = arith.constant dense<1.000000e+00> : tensor<3x3x3xf32>
-// CHECK: tensor.extract_slice %[[X:.*]][0, 0, 0, 0] [1, 1, 5, 5]
-// CHECK: tensor.extract_slice %[[W]][0, 0, 0] [1, 3, 3] [1, 1, 1]
-// CHECK: tensor.extract_slice %[[X]][0, 1, 0, 0] [1, 1, 5, 5]
-// CHECK: tensor.extract_slice %[[W]][1, 0, 0] [1, 3, 3] [1, 1, 1]
-// CHECK: tensor.extract_slice %[[X]][0, 2, 0, 0] [1, 1, 5, 5]
-// CHECK: tensor.extract_slice %[[W]][2, 0, 0] [1, 3, 3] [1, 1, 1]
-func.func @depthwise_slices(%x: tensor<1x3x5x5xf32>) -> tensor<1x3x3x3xf32> {
-  %w = arith.constant dense<1.0> : tensor<3x3x3xf32>
   %zero = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<1x3x3x3xf32>
   %init = linalg.fill ins(%zero : f32) outs(%e : tensor<1x3x3x3xf32>) -> tensor<1x3x3x3xf32>
@@ -297,4 +276,4 @@ func.func @activation_batch_matmul(%a: tensor<2x3x4xf32>, %b: tensor<2x4x5xf32>)
 }
 
 // The summary names what is left for the digital unit.
-// REMARK: remark: [imc-map-contractions] mapped 13 contractions to crossbars; left for the digital unit: {{.*}}linalg.add x1, linalg.batch_matmul x1, {{.*}}linalg.matmul x1,
+// REMARK: remark: [imc-map-contractions] mapped 12 contractions to crossbars; left for the digital unit: {{.*}}linalg.add x1, linalg.batch_matmul x1, {{.*}}linalg.matmul x1,

@@ -111,6 +111,53 @@ func.func @rank3(%x: tensor<2x3x16xf32>) -> tensor<2x3x8xf32> {
   return %y : tensor<2x3x8xf32>
 }
 
+// A grouped contraction (20 groups of 9 inputs x 1 output, as a depthwise
+// 3x3 conv maps): as many groups as fit one crossbar's rows (128 / 9 = 14)
+// in one tile of diagonal blocks, programmed as a rank-3 slice of the
+// weight and read by one MVM on the groups' input columns; then the other 6.
+// CHECK-LABEL: func.func @groups
+// CHECK-SAME: (%[[X:.*]]: tensor<4x180xf32>)
+// CHECK: %[[W:.*]] = arith.constant dense<1.000000e+00> : tensor<20x1x9xf32>
+// CHECK: %[[X0:.*]] = tensor.extract_slice %[[X]][0, 0] [4, 126] [1, 1]
+// CHECK: %[[W0:.*]] = tensor.extract_slice %[[W]][0, 0, 0] [14, 1, 9] [1, 1, 1] : tensor<20x1x9xf32> to tensor<14x1x9xf32>
+// CHECK: %[[P0:.*]] = "imc.program"(%[[W0]]) {{.*}}slice = 0 : i64, transpose = true{{.*}} : (tensor<14x1x9xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+// CHECK: "imc.mvm"(%[[P0]], %[[X0]]) {{.*}} : (!imc.xbar<128 : i64, 128 : i64>, tensor<4x126xf32>) -> tensor<4x14xf32>
+// CHECK: %[[A0:.*]] = "imc.accumulate"({{.*}}) {shifts = array<i64: 0, 2, 4, 6>} : ({{.*}}) -> tensor<4x14xf32>
+// CHECK: %[[X1:.*]] = tensor.extract_slice %[[X]][0, 126] [4, 54] [1, 1]
+// CHECK: %[[W1:.*]] = tensor.extract_slice %[[W]][14, 0, 0] [6, 1, 9] [1, 1, 1]
+// CHECK: "imc.program"(%[[W1]]) {{.*}} : (tensor<6x1x9xf32>)
+// CHECK: "imc.mvm"(%{{.*}}, %[[X1]]) {{.*}} -> tensor<4x6xf32>
+// CHECK: %[[A1:.*]] = "imc.accumulate"({{.*}}) -> tensor<4x6xf32>
+// CHECK: %[[Y:.*]] = tensor.concat dim(1) %[[A0]], %[[A1]] : (tensor<4x14xf32>, tensor<4x6xf32>) -> tensor<4x20xf32>
+// CHECK: return %[[Y]]
+// 64 rows: 7 groups per tile (2 bit slices of 4-bit weights each).
+// OPT-LABEL: func.func @groups
+// OPT-COUNT-2: "imc.program"(%{{.*}}) {{.*}} : (tensor<7x1x9xf32>) -> !imc.xbar<64 : i64, 32 : i64>
+// OPT: "imc.accumulate"({{.*}}) {shifts = array<i64: 0, 2>} : ({{.*}}) -> tensor<4x7xf32>
+// OPT-COUNT-2: "imc.program"(%{{.*}}) {{.*}} : (tensor<7x1x9xf32>)
+// OPT-COUNT-2: "imc.program"(%{{.*}}) {{.*}} : (tensor<6x1x9xf32>)
+// OPT: tensor.concat dim(1) {{.*}} -> tensor<4x20xf32>
+func.func @groups(%x: tensor<4x180xf32>) -> tensor<4x20xf32> {
+  %w = arith.constant dense<1.0> : tensor<20x1x9xf32>
+  %y = "imc.contract"(%x, %w) {kind = "conv2d", transpose_weight = true} : (tensor<4x180xf32>, tensor<20x1x9xf32>) -> tensor<4x20xf32>
+  return %y : tensor<4x20xf32>
+}
+
+// A group taller than the crossbar (200 inputs > 128 rows) is tiled on its
+// own: its 2-D weight, row tiles of 128 and 72 accumulated.
+// CHECK-LABEL: func.func @large_groups
+// CHECK: %[[G0:.*]] = tensor.collapse_shape %{{.*}} {{\[}}[0, 1], [2]] : tensor<1x3x200xf32> into tensor<3x200xf32>
+// CHECK: tensor.extract_slice %[[G0]][0, 0] [3, 128] [1, 1]
+// CHECK: tensor.extract_slice %[[G0]][0, 128] [3, 72] [1, 1]
+// CHECK: "imc.accumulate"({{.*}}) {shifts = array<i64: 0, 2, 4, 6, 0, 2, 4, 6>} : ({{.*}}) -> tensor<2x3xf32>
+// CHECK: tensor.extract_slice %{{.*}}[1, 0, 0] [1, 3, 200] [1, 1, 1]
+// CHECK: tensor.concat dim(1) %{{.*}}, %{{.*}} : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x6xf32>
+func.func @large_groups(%x: tensor<2x400xf32>) -> tensor<2x6xf32> {
+  %w = arith.constant dense<1.0> : tensor<2x3x200xf32>
+  %y = "imc.contract"(%x, %w) {kind = "conv2d", transpose_weight = true} : (tensor<2x400xf32>, tensor<2x3x200xf32>) -> tensor<2x6xf32>
+  return %y : tensor<2x6xf32>
+}
+
 // Nothing to tile: the function is unchanged.
 // CHECK-LABEL: func.func @no_contract
 // CHECK-SAME: (%[[X:.*]]: tensor<4xf32>, %[[W:.*]]: tensor<4x4xf32>)

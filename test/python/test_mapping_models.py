@@ -27,6 +27,7 @@ from torch_mlir import ir
 from imc import models
 from imc.context import make_context
 from imc.dialects.imc import XbarType
+from imc.dialects.imc_ops import ProgramView
 from imc.frontend import import_torch
 from imc.hardware import Hardware
 from imc.pipeline import Remark, run_pipeline
@@ -80,8 +81,8 @@ def _is_matmul_generic(op) -> bool:
 def weight_contractions(module) -> tuple[int, set]:
     """(imc.contract ops the mapping must make, weight constants they use).
 
-    One per weight matmul / conv, one per batch of a weight batch_matmul, one
-    per group of a grouped conv and one per channel of a depthwise conv.
+    One per weight matmul / conv (a grouped or depthwise conv too: one
+    grouped contract) and one per batch of a weight batch_matmul.
     """
     expected, roots = 0, set()
     for op in _walk(module):
@@ -92,7 +93,7 @@ def weight_contractions(module) -> tuple[int, set]:
                 continue
             roots.add(root)
             shape = ir.RankedTensorType(op.operands[1].type).shape
-            if name in ("linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw", "linalg.batch_matmul"):
+            if name == "linalg.batch_matmul":
                 expected += shape[0]
             else:
                 expected += 1
@@ -103,8 +104,7 @@ def check_disjoint_tiles(programs, arrays) -> None:
     """Tiles sharing a crossbar use disjoint rows and disjoint columns inside it."""
     by_array: dict[int, list] = {}
     for prog, array in zip(programs, arrays):
-        shape = list(ir.ShapedType(prog.operands[0].type).shape)
-        rows, cols = shape[::-1] if ir.IntegerAttr(prog.attributes["transpose"]).value else shape
+        rows, cols = ProgramView(prog).tile_shape
         r0, c0 = list(ir.DenseI64ArrayAttr(prog.attributes["offset"]))
         by_array.setdefault(array, []).append((r0, rows, c0, cols, XbarType(prog.results[0].type).geometry))
     for array, tiles in by_array.items():
@@ -209,8 +209,12 @@ def test_bert_encoder_keeps_attention_digital():
 def test_mobilenet_v2_depthwise():
     m = _zoo("mobilenet_v2", width_mult=0.5)  # full width: same structure, ~36 s instead of ~20 s
     check_mapped(m)
-    # Depthwise convolutions map per channel, so there are more contracts than convolutions.
-    assert m.expected_contracts > len(m.weights)
+    # One contract per convolution: a depthwise one is grouped (a group per
+    # channel), its tiles diagonal blocks of as many channels as fit.
+    assert m.expected_contracts == len(m.weights)
+    blocks = [ProgramView(op) for op in _walk(m.module) if op.name == "imc.program" and ProgramView(op).groups > 1]
+    assert blocks and all(p.block_shape == (9, 1) and p.tile_shape[0] <= 128 for p in blocks)
+    assert max(p.groups for p in blocks) == 128 // 9
 
 
 def test_resnet18():

@@ -75,8 +75,27 @@ class _Array:
 
     def overlaps(self, offset, shape) -> bool:
         (r0, c0), (r1, c1) = self._offset, offset
-        (h0, w0), (h1, w1) = self._source.shape, shape
+        (h0, w0), (h1, w1) = footprint(self._source), shape
         return r0 < r1 + h1 and r1 < r0 + h0 and c0 < c1 + w1 and c1 < c0 + w0
+
+
+def footprint(tile: np.ndarray) -> tuple[int, int]:
+    """(rows, cols) a programmed tile occupies: rows x cols, or G x rows x
+    cols diagonal blocks (`imc.program` of a rank-3 tile)."""
+    if tile.ndim == 3:
+        g, rows, cols = tile.shape
+        return g * rows, g * cols
+    return tile.shape
+
+
+def block_diagonal(blocks: np.ndarray) -> np.ndarray:
+    """G x rows x cols blocks -> the G*rows x G*cols matrix with them on its
+    diagonal (zeros elsewhere)."""
+    g, rows, cols = blocks.shape
+    out = np.zeros((g, rows, g, cols), dtype=np.float32)
+    index = np.arange(g)
+    out[index, :, index, :] = blocks
+    return out.reshape(g * rows, g * cols)
 
 
 class Chip:
@@ -149,9 +168,9 @@ class Chip:
         """Puts `held` on crossbar `array` (>= 0), dropping the tiles it overlaps.
 
         The array's tile map is replaced, not updated (copy-on-write)."""
-        offset, shape = held._offset, held._source.shape
+        offset, shape = held._offset, footprint(held._source)
         old = self.arrays.get(array)
-        if not old or (len(old) == 1 and offset in old and old[offset]._source.shape == shape):
+        if not old or (len(old) == 1 and offset in old and footprint(old[offset]._source) == shape):
             new = {}  # (empty, or the one tile it replaces)
         else:
             new = {k: t for k, t in old.items() if not t.overlaps(offset, shape)}
@@ -159,7 +178,15 @@ class Chip:
         self.arrays[array] = new
 
     def conductance(self, tile: np.ndarray, s: int, cb: int, wb: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """(G_s, per-column scale or None) for slice `s` of a rows x cols tile."""
+        """(G_s, per-column scale or None) for slice `s` of a rows x cols tile,
+        or of G x rows x cols diagonal blocks (G_s then G*rows x G*cols, zero
+        off the blocks: no weight, no programming noise there)."""
+        if tile.ndim == 3:
+            groups, rows, cols = tile.shape
+            g, scale = self.conductance(tile.transpose(1, 0, 2).reshape(rows, groups * cols), s, cb, wb)
+            if g is not None:
+                g = block_diagonal(g.reshape(rows, groups, cols).transpose(1, 0, 2))
+            return g, scale
         if self.precision == "ideal":
             return (np.ascontiguousarray(tile, dtype=np.float32) if s == 0 else None), None
         scale, mag, sign = self._quantized(tile, wb)
@@ -246,7 +273,7 @@ def _static(op):
 class _Xbar:
     """The runtime value of an `!imc.xbar`: a handle on a programmed array."""
 
-    __slots__ = ("array", "generation", "conductance", "scale", "cb", "s", "rows", "cols", "source", "wb", "offset")
+    __slots__ = ("array", "generation", "conductance", "scale", "cb", "s", "rows", "cols", "column_rows", "source", "wb", "offset")
 
     def __init__(self, array, generation, conductance, scale, cb, s, source, wb, offset=(0, 0)):
         self.offset = offset
@@ -256,7 +283,9 @@ class _Xbar:
         self.scale = scale
         self.cb = cb
         self.s = s
-        self.rows, self.cols = source.shape
+        self.rows, self.cols = footprint(source)
+        # Rows that hold a column's weights: a diagonal block's, or all.
+        self.column_rows = source.shape[-2] if source.ndim == 3 else self.rows
         self.source = source
         self.wb = wb
 
@@ -301,7 +330,7 @@ def program(interp, op, args):
     st = _static(op)
     tile = args[0]
     if st.transpose:
-        tile = tile.T
+        tile = tile.swapaxes(-1, -2)
     chip = ex.chip
     meta = (st.cell_bits, st.weight_bits, st.slice)
     array_id, offset = st.array, st.offset
@@ -313,10 +342,11 @@ def program(interp, op, args):
     chip.generation += 1
     if array_id >= 0:
         chip.place(array_id, _Array(tile, meta, (g, scale), chip.generation, offset))
-    ex.report.add(ex.layer_of(op), **program_events(st, tile.shape[0]))
+    rows = footprint(tile)[0]
+    ex.report.add(ex.layer_of(op), **program_events(st, rows))
     tracer = ex.report.tracer
     if tracer is not None:
-        tracer.programmed(array_id, tile.shape[0])
+        tracer.programmed(array_id, rows)
     return [_Xbar(array_id, chip.generation, g, scale, st.cell_bits, st.slice, tile, st.weight_bits, offset)]
 
 
@@ -597,11 +627,10 @@ def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
     are recorded and pass the ADC unconverted."""
     chip = ex.chip
     hw = chip.hardware
-    rows = x.shape[1]
     inp = ex.inputs.get(x, st.input_bits, st.dac_bits)
     cell_max = 2**xb.cb - 1
     noisy = chip.precision == "noisy"
-    column_max = rows * (2 ** st.dac_bits - 1) * cell_max  # the largest possible column sum
+    column_max = xb.column_rows * (2 ** st.dac_bits - 1) * cell_max  # the largest possible column sum
     exact = not chip.draws_program_noise  # G holds integers
     partial = _partials(inp, xb.conductance, column_max if exact else None)
     if noisy and hw.read_noise > 0:
@@ -817,10 +846,16 @@ def contract(interp, op, args):
     """The pre-tiling contraction, executed as an exact float matmul (digital)."""
     x, w = args
     transposed = _static(op).transpose_weight
-    y = (x @ (w.T if transposed else w)).astype(np.float32)
+    w = w.swapaxes(-1, -2) if transposed else w  # (G x) K x N
+    k = w.shape[-2]
+    if w.ndim == 3:  # grouped: group g reads inputs [g*k, (g+1)*k)
+        groups, _, n = w.shape
+        xs = x.reshape(*x.shape[:-1], groups, k)
+        y = np.einsum("...gk,gkn->...gn", xs, w).reshape(*x.shape[:-1], groups * n).astype(np.float32)
+    else:
+        y = (x @ w).astype(np.float32)
     ex = interp.get_data(EXECUTION)
     if ex is not None:
-        k = w.shape[1] if transposed else w.shape[0]
         ex.report.add(ex.layer_of(op), digital_ops=2 * y.size * k, spad_read_bytes=x.nbytes + w.nbytes, spad_write_bytes=y.nbytes)
     return [y]
 
@@ -1135,6 +1170,7 @@ class _ConvertedRun:
     r0: int
     rows: int
     cols: int
+    column_rows: int  # rows that hold a column's weights (`_Xbar.column_rows`)
     ib: int
     db: int
     adc: int
@@ -1148,10 +1184,10 @@ class _ConvertedRun:
     @property
     def column_max(self) -> int:
         """The largest possible column sum of one cycle (rows x digit x cell)."""
-        return self.rows * (2**self.db - 1) * self.cell_max
+        return self.column_rows * (2**self.db - 1) * self.cell_max
 
     def key(self) -> tuple:
-        return (self.r0, self.rows, self.cols, self.ib, self.db, self.adc, self.cell_max, self.exact)
+        return (self.r0, self.rows, self.cols, self.column_rows, self.ib, self.db, self.adc, self.cell_max, self.exact)
 
 
 def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
@@ -1174,7 +1210,7 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
             pending.clear()
 
     for r0, xb, st, op in mvms:
-        run = _ConvertedRun(r0, xb.rows, xb.cols, st.input_bits, st.dac_bits, st.adc_bits, 2**xb.cb - 1, None, None, None, exact)
+        run = _ConvertedRun(r0, xb.rows, xb.cols, xb.column_rows, st.input_bits, st.dac_bits, st.adc_bits, 2**xb.cb - 1, None, None, None, exact)
         if pending and pending[0][0].key() != run.key():
             close()
         pending.append((run, xb.conductance, xb.scale, st.adc_full_scale, op))
@@ -1371,6 +1407,12 @@ class ContractionGroup:
         if x is None:
             return
         k = x.shape[1]
+        if any(env[slot].source.ndim == 3 for slot in self.prog_slots):
+            self.weff = _GroupedWeights.of(self.accs, env, k, self._im2col_kernel(args, k))
+            if self.weff is not None:
+                self.col_splits = self.weff.splits if len(self.weff.splits) > 1 else None
+                self.chip = ex.chip
+            return
         blocks, splits, start = [], [], 0
         for _, _, mvms in self.accs:
             cols = env[mvms[0][1]].cols
@@ -1388,11 +1430,10 @@ class ContractionGroup:
             start += cols
         weff = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
         if self.im2col_op is not None:
-            p = args[0]
-            kernel = _static(self.im2col_op).kernel
-            c = p.shape[1]
-            if c * math.prod(kernel) != k:
+            kernel = self._im2col_kernel(args, k)
+            if kernel is None:
                 return
+            c = args[0].shape[1]
             # Rows (c, k...) -> (k..., c), the order of the channels-last im2col.
             nsp = len(kernel)
             w4 = weff.reshape(c, *kernel, weff.shape[1])
@@ -1402,6 +1443,14 @@ class ContractionGroup:
         self.weff = np.asfortranarray(weff)
         self.col_splits = splits if len(splits) > 1 else None
         self.chip = ex.chip
+
+    def _im2col_kernel(self, args, k: int):
+        """The im2col's kernel if its columns are the `k` the MVMs read
+        (None: no im2col, or other columns)."""
+        if self.im2col_op is None:
+            return None
+        kernel = _static(self.im2col_op).kernel
+        return kernel if args[0].shape[1] * math.prod(kernel) == k else None
 
     def _validate_converted(self, ex, env, args):
         """After a slow run in `quantized` / `noisy`: the `_ConvertedRun`s of
@@ -1444,9 +1493,11 @@ class ContractionGroup:
             xb = env[outs[0]]
             st = _static(op)
             tile = env[ins[0]]
+            if not isinstance(tile, np.ndarray) or tile.flags.writeable:
+                return False
             if st.transpose:
-                tile = tile.T
-            if not isinstance(tile, np.ndarray) or tile.flags.writeable or tile.shape != (xb.rows, xb.cols):
+                tile = tile.swapaxes(-1, -2)
+            if footprint(tile) != (xb.rows, xb.cols):
                 return False
             if xb.source is not tile and isinstance(xb.source, np.ndarray) and not xb.source.flags.writeable:
                 tile = xb.source  # the same data (the program matched it); identity makes replays cheap
@@ -1585,7 +1636,7 @@ class ContractionGroup:
         return (x if x.flags.c_contiguous or x.flags.f_contiguous else np.ascontiguousarray(x)), x.shape
 
     def _products(self, cols) -> list:
-        y = cols @ self.weff
+        y = self.weff.products(cols) if isinstance(self.weff, _GroupedWeights) else cols @ self.weff
         y.flags.writeable = False  # its column views may be joined by tensor.concat
         if self.col_splits is None:
             return [y]
@@ -1695,6 +1746,81 @@ class ContractionGroup:
             shifts = _static(acc_op).shifts
             add(acc_op, accumulate_events_for(chip, shifts, batch * out_cols, batch * out_cols * 4))
         return list(per_row.values())
+
+
+class _GroupedWeights:
+    """The `ideal` weights of a grouped contraction tiled as diagonal blocks
+    (`imc-tile`): `w` is G x R x F, group g's R rows read the group's input
+    columns [g*R, (g+1)*R) (in the im2col's (c, k...) order when `kernel` is
+    set: R = C_g * prod(kernel)) and write outputs [g*F, (g+1)*F).
+    `products` computes them without the zeros off the blocks."""
+
+    def __init__(self, w: np.ndarray, kernel, splits: list):
+        self.w = w
+        self.kernel = kernel
+        self.splits = splits  # per accumulate: its output columns
+        groups, rows, cols = w.shape
+        self.shape = (groups * rows, groups * cols)  # (input columns, outputs), as a dense W_eff's
+        self.depthwise = None
+        if kernel is not None:
+            k = math.prod(kernel)
+            # Depthwise (one channel and one output per group): the K kernel
+            # positions' weights per channel, K x G, for K multiply-adds.
+            self.depthwise = np.ascontiguousarray(w[:, :, 0].T) if rows == k and cols == 1 else None
+
+    @classmethod
+    def of(cls, accs, env, k: int, kernel) -> "_GroupedWeights | None":
+        """From the accumulates of a validated run (`env` holds their
+        crossbars), or None unless each accumulate reads one tile of
+        diagonal blocks of one shape and together they cover the `k` input
+        columns in order."""
+        blocks, splits, start, r0_next = {}, [], 0, 0
+        block_shape = None
+        for _, _, mvms in accs:
+            r0 = mvms[0][2]
+            first = env[mvms[0][1]]
+            if first.source.ndim != 3 or r0 != r0_next:
+                return None
+            groups, rows, cols = first.source.shape
+            if block_shape is None:
+                block_shape = (rows, cols)
+            if (rows, cols) != block_shape:
+                return None
+            w = np.zeros((groups, rows, cols), dtype=np.float32)
+            index = np.arange(groups)
+            for _, prog_slot, r, shift in mvms:
+                xb = env[prog_slot]
+                if r != r0 or xb.source.shape != first.source.shape:
+                    return None
+                if xb.conductance is None:  # higher ideal slices hold zeros
+                    continue
+                diagonal = xb.conductance.reshape(groups, rows, groups, cols)[index, :, index, :]
+                w += diagonal * np.float32(2.0**shift) if shift else diagonal
+            blocks[r0 // rows] = w
+            splits.append((start, start + groups * cols))
+            start += groups * cols
+            r0_next = r0 + groups * rows
+        if r0_next != k:
+            return None
+        return cls(np.concatenate([blocks[g] for g in sorted(blocks)]), kernel, splits)
+
+    def products(self, cols: np.ndarray) -> np.ndarray:
+        """`cols` (batch x G*R; with a kernel, the channels-last im2col, (k..., c)
+        order) times the blocks: batch x G*F."""
+        groups, rows, outs = self.w.shape
+        m = cols.shape[0]
+        if self.kernel is None:
+            xg = cols.reshape(m, groups, rows).transpose(1, 0, 2)
+        else:
+            k = math.prod(self.kernel)
+            xr = cols.reshape(m, k, groups, rows // k)
+            if self.depthwise is not None:
+                y = xr[:, 0, :, 0] * self.depthwise[0]
+                for i in range(1, k):
+                    y += xr[:, i, :, 0] * self.depthwise[i]
+                return y
+            xg = xr.transpose(2, 0, 3, 1).reshape(groups, m, rows)  # rows in (c, k...) order
+        return np.matmul(xg, self.w).transpose(1, 0, 2).reshape(m, groups * outs)
 
 
 def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:

@@ -136,9 +136,27 @@ func.func @contract_input_rank(%x: tensor<f32>, %w: tensor<1x64xf32>) {
 
 // -----
 
-func.func @contract_weight_rank(%x: tensor<8x512xf32>, %w: tensor<2x512x64xf32>) {
-  // expected-error @+1 {{'imc.contract' op weight must have rank 2, got rank 3}}
-  %y = "imc.contract"(%x, %w) {kind = "batch_matmul", transpose_weight = false} : (tensor<8x512xf32>, tensor<2x512x64xf32>) -> tensor<8x64xf32>
+func.func @contract_weight_rank(%x: tensor<8x512xf32>, %w: tensor<2x2x512x64xf32>) {
+  // expected-error @+1 {{'imc.contract' op weight must have rank 2 (or 3: groups), got rank 4}}
+  %y = "imc.contract"(%x, %w) {kind = "batch_matmul", transpose_weight = false} : (tensor<8x512xf32>, tensor<2x2x512x64xf32>) -> tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// A grouped weight (G x K_g x N_g): the input holds G*K_g = 1024 columns.
+func.func @contract_groups_reduction(%x: tensor<8x512xf32>, %w: tensor<2x512x64xf32>) {
+  // expected-error @+1 {{'imc.contract' op input reduction size 512 does not match weight reduction size 1024}}
+  %y = "imc.contract"(%x, %w) {kind = "conv2d", transpose_weight = false} : (tensor<8x512xf32>, tensor<2x512x64xf32>) -> tensor<8x128xf32>
+  return
+}
+
+// -----
+
+// Transposed groups (G x N_g x K_g): 4 groups of 3 outputs.
+func.func @contract_groups_result(%x: tensor<8x36xf32>, %w: tensor<4x3x9xf32>) {
+  // expected-error @+1 {{'imc.contract' op result shape [8, 4] does not match expected [8, 12]}}
+  %y = "imc.contract"(%x, %w) {kind = "conv2d", transpose_weight = true} : (tensor<8x36xf32>, tensor<4x3x9xf32>) -> tensor<8x4xf32>
   return
 }
 
@@ -276,8 +294,17 @@ func.func @program_geometry(%t: tensor<128x64xf32>) {
 // -----
 
 func.func @program_tile_rank(%t: memref<128xf32>) {
-  // expected-error @+1 {{'imc.program' op weight tile must have rank 2, got rank 1}}
+  // expected-error @+1 {{'imc.program' op weight tile must have rank 2 (or 3: diagonal blocks), got rank 1}}
   %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (memref<128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  return
+}
+
+// -----
+
+// 16 diagonal blocks of 9 rows x 1 column occupy 144 rows x 16 columns.
+func.func @program_blocks_fit(%t: tensor<16x1x9xf32>) {
+  // expected-error @+1 {{'imc.program' op weight tile 144x16 does not fit the 128x128 crossbar}}
+  %xb = "imc.program"(%t) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<16x1x9xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   return
 }
 

@@ -20,6 +20,19 @@ func.func @crossbar(%x: tensor<8x512xf32>, %w: tensor<1024x512xf32>, %t: tensor<
   return %y, %s : tensor<8x1024xf32>, tensor<1x64xf32>
 }
 
+// Grouped: a contract over 32 groups of 9 inputs x 1 output, and a tile of
+// 14 such groups as diagonal blocks (126 rows x 14 columns of the crossbar).
+// CHECK-LABEL: func.func @groups
+func.func @groups(%x: tensor<64x288xf32>, %w: tensor<32x1x9xf32>, %t: tensor<14x1x9xf32>, %v: tensor<64x126xf32>) -> (tensor<64x32xf32>, tensor<64x14xf32>) {
+  // CHECK: "imc.contract"(%{{.*}}, %{{.*}}) {kind = "conv2d", transpose_weight = true} : (tensor<64x288xf32>, tensor<32x1x9xf32>) -> tensor<64x32xf32>
+  %y = "imc.contract"(%x, %w) {kind = "conv2d", transpose_weight = true} : (tensor<64x288xf32>, tensor<32x1x9xf32>) -> tensor<64x32xf32>
+  // CHECK: %[[XB:.*]] = "imc.program"(%{{.*}}) {array = 0 : i64, cell_bits = 2 : i64, offset = array<i64: 2, 114>, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<14x1x9xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  %xb = "imc.program"(%t) {offset = array<i64: 2, 114>, array = 0 : i64, cell_bits = 2 : i64, slice = 0 : i64, transpose = true, weight_bits = 8 : i64} : (tensor<14x1x9xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  // CHECK: "imc.mvm"(%[[XB]], %{{.*}}) {{.*}} : (!imc.xbar<128 : i64, 128 : i64>, tensor<64x126xf32>) -> tensor<64x14xf32>
+  %p = "imc.mvm"(%xb, %v) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<128 : i64, 128 : i64>, tensor<64x126xf32>) -> tensor<64x14xf32>
+  return %y, %p : tensor<64x32xf32>, tensor<64x14xf32>
+}
+
 // CHECK-LABEL: func.func @scratchpad
 func.func @scratchpad(%dram: memref<64x64xf32>) {
   // CHECK: %[[B:.*]] = "imc.spad_alloc"() {offset = 0 : i64, size = 4096 : i64} : () -> memref<32x32xf32, 1>
