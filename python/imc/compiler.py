@@ -157,6 +157,7 @@ def compile(
     pipeline: str = DEFAULT_PIPELINE,
     progress=None,
     calibrate: bool | str | None = None,
+    fold_batchnorm: bool = True,
 ) -> CompiledModel:
     """Imports `model` with `example_inputs`, maps it to crossbars, places it.
 
@@ -165,7 +166,10 @@ def compile(
     `DEFAULT_PIPELINE`). `calibrate`: the ADC calibration on the
     example inputs (`imc.calibration`): a policy ("max", "p99.9", ...),
     False for none; by default "max" for quantized and noisy, none for ideal.
-    `progress(stage)` is called as stages start.
+    `progress(stage)` is called as stages start. `fold_batchnorm`: fold
+    each convolution's following per-channel affine ops (an inference
+    BatchNorm) into its weights and bias (`imc.affine_folding`), as a
+    deployment flow does; False keeps them as digital ops.
     Raises `imc.pipeline.CompileError` (a `PipelineError`) when the model uses
     what imc cannot compile (dynamic or empty shapes, complex dtypes, ops the
     interpreter cannot execute; the diagnostics name the op and its source
@@ -175,7 +179,7 @@ def compile(
     if not isinstance(example_inputs, (tuple, list)):
         example_inputs = (example_inputs,)
     return compile_imported(
-        lambda context: import_torch(model, tuple(example_inputs), context=context),
+        lambda context: import_torch(model, tuple(example_inputs), context=context, fold_batchnorm=fold_batchnorm),
         example_inputs,
         hardware=hardware,
         precision=precision,
@@ -231,9 +235,14 @@ def compile_graph(
     )
 
 
+_IMPORT_OPTIONS = ("fold_batchnorm",)
+"""`compile`'s keyword arguments that its importer takes (not `compile_imported`)."""
+
+
 def _compile_defaults() -> dict:
-    """`compile`'s keyword arguments and their defaults."""
-    return {name: p.default for name, p in inspect.signature(compile).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    """`compile`'s keyword arguments but the importer's, with their defaults."""
+    parameters = inspect.signature(compile).parameters.items()
+    return {name: p.default for name, p in parameters if p.kind is p.KEYWORD_ONLY and name not in _IMPORT_OPTIONS}
 
 
 def _calibration_policy(calibrate, precision: str) -> str | None:

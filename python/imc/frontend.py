@@ -57,6 +57,7 @@ from torch_mlir.extras.fx_importer import (
     InputInfo,
 )
 
+from imc.affine_folding import fold_into_convolutions
 from imc.ir_utils import layer_name  # noqa: F401  (re-exported: it used to live here)
 
 __all__ = [
@@ -644,6 +645,7 @@ def import_torch(
     strict: Optional[bool] = None,
     timings: Optional[ImportTimings] = None,
     context: Optional[ir.Context] = None,
+    fold_batchnorm: bool = True,
 ) -> ir.Module:
     """Imports a PyTorch model as a linalg-on-tensors MLIR module.
 
@@ -661,6 +663,9 @@ def import_torch(
         no TorchDynamo graph breaks handling and gives exact stack traces --
         and falls back to strict (TorchDynamo) export, with a warning, if
         non-strict tracing fails.  ``True``/``False`` force one mode.
+      fold_batchnorm: fold the per-channel affine ops after a convolution
+        (an inference BatchNorm) into its weights and bias
+        (:mod:`imc.affine_folding`), as a deployment flow does.
 
     Returns:
       A verified module with a public ``func.func @main`` made of linalg,
@@ -705,6 +710,8 @@ def import_torch(
     importer = _ImcFxImporter(context=context, hooks=FastLiteralHooks())
     graph = prog.graph
     _freeze_state(graph, _lift_state(prog, dict(model.named_buffers())))
+    if fold_batchnorm:
+        fold_into_convolutions(graph)
     owning = getattr(graph, "owning_module", None)
     if owning is not None and any(
         isinstance(c, torch.fx.GraphModule) for c in owning.children()

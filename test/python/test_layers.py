@@ -52,6 +52,7 @@ LAYERS = {
     "imc.timeline": SIMULATION,
     "imc": DRIVER,  # the package itself: `imc.compile`, re-exports
     "imc.frontend": DRIVER,
+    "imc.affine_folding": DRIVER,
     "imc.models": DRIVER,
     "imc.compiler": DRIVER,
     "imc.backend": DRIVER,
@@ -59,7 +60,7 @@ LAYERS = {
     "imc.docgen": DRIVER,
     "imc.sweep": DRIVER,
 }
-TORCH_ALLOWED = ("imc.frontend", "imc.models", "imc.compiler", "imc.backend", "imc.tools.imc_compile", "imc.sweep.point")
+TORCH_ALLOWED = ("imc.frontend", "imc.affine_folding", "imc.models", "imc.compiler", "imc.backend", "imc.tools.imc_compile", "imc.sweep.point")
 
 
 def _layer(module: str) -> int:
