@@ -526,7 +526,11 @@ class Tracer:
             # Each element is passed on when its source is ready; the bytes
             # the move counts still take their time on the scratchpad port.
             memories = (self.memory,) if self.chain is None else (self.memory, self.chain)
-            moved = [(m, *move(m, op, args, results)) for m in memories]
+            found = [(m, move(m, op, args, results)) for m in memories]
+            if found[0][1] is None:  # (a reshape that is a view: no step)
+                self.place(self.row_for(op).name, [], [])
+                return
+            moved = [(m, *f) for m, f in found]
             self.place(self.row_for(op).name, moved[0][3], [])
             for memory, dest, times, _ in moved:
                 memory.copy_into(dest, times)
@@ -682,6 +686,16 @@ def _concat(memory, op, args, results):
     return results[0], np.concatenate([memory.written(a) for a in args], axis=concat_dim(op)), list(args)
 
 
+def _reshape(memory, op, args, results):
+    """A reshape that had to copy (a strided source, e.g. a transposed
+    tensor collapsed): its elements are ready when the source's are; None
+    for a view (nothing moves)."""
+    src, dest = args[0], results[0] if results else None
+    if not isinstance(dest, np.ndarray) or not isinstance(src, np.ndarray) or _root(dest) is _root(src):
+        return None
+    return dest, memory.written(src).reshape(dest.shape), [src]
+
+
 def _pad(memory, op, args, results):
     times = np.zeros(results[0].shape)
     times[pad_region(op, args)] = memory.written(args[0])
@@ -689,11 +703,14 @@ def _pad(memory, op, args, results):
 
 
 # Ops that only move elements (on the scratchpad, or not at all): each
-# returns (the array written, when each of its elements is ready, what is read).
+# returns (the array written, when each of its elements is ready, what is
+# read), or None if nothing moves.
 _MOVES = {
     "tensor.insert_slice": _insert,
     "tensor.concat": _concat,
     "tensor.pad": _pad,
+    "tensor.collapse_shape": _reshape,
+    "tensor.expand_shape": _reshape,
     "bufferization.materialize_in_destination": _store,
     "memref.copy": _copy,
 }

@@ -278,3 +278,18 @@ def test_the_run_tests_programs_are_never_below_their_bound(path):
             _check_bound(timeline)
             ran += 1
     assert ran or path.name == "errors.mlir"
+
+
+def test_a_tensor_reshaped_by_a_copy_keeps_its_producers_time():
+    """A reshape of a strided array copies it (NumPy): the copy's elements
+    are ready when the source's are. MobileNetV2 without BatchNorm folding
+    stores each block's output through such a copy (the projection's
+    BatchNorm on a transposed result, collapsed for its buffer); the next
+    block's expansion conv used to start at time 0 of the call, as if its
+    input were a constant."""
+    model = models.create("mobilenet_v2").eval()
+    inputs = models.example_inputs("mobilenet_v2", size=64)
+    compiled = imc.compile(model, inputs, fold_batchnorm=False)
+    spans = {layer.name: layer for layer in compiled.timeline(inputs, cold=False).layers}
+    projection, expansion = spans["features.2.conv.2"], spans["features.3.conv.0.0"]
+    assert expansion.start_ns >= projection.end_ns, (projection, expansion)
