@@ -95,6 +95,12 @@ def _arg_parser():
         help="named pipeline (imc-tiled: row tiles and line buffers; imc-default: one layer at a time, whole tensors) "
         "or a pass pipeline 'builtin.module(...)' (default: imc-tiled)",
     )
+    p.add_argument(
+        "--no-fold-batchnorm",
+        dest="fold_batchnorm",
+        action="store_false",
+        help="keep each convolution's BatchNorm as digital ops (default: folded into its weights and bias)",
+    )
     p.add_argument("--calls", type=int_at_least(1), default=1, help="run N >= 1 times (weights stay programmed)")
     p.add_argument("--out-dir", default="imc-out", help="where the report and figure go (default: imc-out)")
     p.add_argument("--json", default=None, help="JSON report path (default: OUT_DIR/<model>.json)")
@@ -386,6 +392,7 @@ def _compile_and_check(args, hardware, name: str, json_path: str, figure_path: s
             pipeline=pipeline,
             progress=progress,
             calibrate=args.calibrate,
+            fold_batchnorm=args.fold_batchnorm,
         )
     except (HardwareError, PipelineError) as exc:
         progress.failed()

@@ -65,7 +65,8 @@ class _Imported:
         self.model = models.create(name)
         self.inputs = models.example_inputs(name)
         self.timings = ImportTimings()
-        self.module = import_torch(self.model, self.inputs, timings=self.timings)
+        # As PyTorch has it: BatchNorm left unfolded, every parameter a constant.
+        self.module = import_torch(self.model, self.inputs, timings=self.timings, fold_batchnorm=False)
         self.ops = _walk(self.module)
 
 

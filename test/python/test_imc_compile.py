@@ -78,3 +78,30 @@ def test_a_model_file_that_fails_is_one_line(tmp_path, capsys, source, cls, mess
     err = capsys.readouterr().err
     assert f"imc-compile: error: {message.format(path=path)}" in err
     assert "Traceback" not in err
+
+
+CONV_BN = """import torch
+
+
+class ConvBN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.bn = torch.nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+"""
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_batchnorm_is_folded_unless_asked_not_to(tmp_path, fold):
+    path = tmp_path / "conv_bn.py"
+    path.write_text(CONV_BN)
+    out = tmp_path / "out"
+    extra = [] if fold else ["--no-fold-batchnorm"]
+    argv = [f"{path}:ConvBN", "--input-shape", "1,3,8,8", "--out-dir", str(out), "--no-timeline", *extra]
+    assert main(argv) == 0
+    report = json.loads((out / "conv_bn.json").read_text())
+    assert report["max_relative_error"] < 1e-4
+    assert ("bn" in {layer["name"] for layer in report["layers"]}) != fold
