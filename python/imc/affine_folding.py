@@ -6,8 +6,8 @@ constants: ``(conv - mean) * (1 / sqrt(var + eps)) * gamma + beta``. A
 deployment flow folds it into the convolution's weights and bias (PyTorch's
 ``torch.nn.utils.fusion.fuse_conv_bn_eval``, vendor quantize-then-compile
 flows), so the chip runs no BatchNorm at all. Left in, each BatchNorm is four
-elementwise ops per output element on the digital units and four constant
-vectors read from DRAM on every call.
+elementwise ops per output element on the digital units, with their
+scratchpad traffic.
 
 `fold_into_convolutions` does this on the frozen FX graph the frontend
 imports (parameters already tensors in the nodes' arguments): for every
@@ -18,10 +18,9 @@ or a scalar), the chain becomes ``y = conv(x) * s + t`` and is folded: the
 weight scaled by ``s`` per output channel, and one add of the bias
 ``b * s + t`` after the convolution (what a convolution with a bias is;
 kept as an elementwise op on its output, so that a row-tiled stage adds it
-per tile). The
-constants may be computed from frozen tensors (BatchNorm's ``rsqrt`` of the
-running variance): such a subgraph is evaluated if it only reshapes,
-converts and does arithmetic. Values change by float rounding only (the
+per tile). The constants may be computed from frozen tensors (BatchNorm's
+``rsqrt`` of the running variance): such a subgraph is evaluated if it only
+reshapes, converts and does arithmetic. Values change by float rounding only (the
 folded weights are computed in float64 and stored at the weight's dtype).
 """
 

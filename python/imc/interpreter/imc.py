@@ -1408,7 +1408,10 @@ class ContractionGroup:
             return
         k = x.shape[1]
         if any(env[slot].source.ndim == 3 for slot in self.prog_slots):
-            self.weff = _GroupedWeights.of(self.accs, env, k, self._im2col_kernel(args, k))
+            kernel = self._im2col_kernel(args, k)
+            if self.im2col_op is not None and kernel is None:
+                return
+            self.weff = _GroupedWeights.of(self.accs, env, k, kernel)
             if self.weff is not None:
                 self.col_splits = self.weff.splits if len(self.weff.splits) > 1 else None
                 self.chip = ex.chip
@@ -1774,7 +1777,7 @@ class _GroupedWeights:
         crossbars), or None unless each accumulate reads one tile of
         diagonal blocks of one shape and together they cover the `k` input
         columns in order."""
-        blocks, splits, start, r0_next = {}, [], 0, 0
+        blocks, splits, start, r0_next = [], [], 0, 0
         block_shape = None
         for _, _, mvms in accs:
             r0 = mvms[0][2]
@@ -1784,7 +1787,7 @@ class _GroupedWeights:
             groups, rows, cols = first.source.shape
             if block_shape is None:
                 block_shape = (rows, cols)
-            if (rows, cols) != block_shape:
+            if (rows, cols) != block_shape or (kernel is not None and rows % math.prod(kernel)):
                 return None
             w = np.zeros((groups, rows, cols), dtype=np.float32)
             index = np.arange(groups)
@@ -1796,13 +1799,13 @@ class _GroupedWeights:
                     continue
                 diagonal = xb.conductance.reshape(groups, rows, groups, cols)[index, :, index, :]
                 w += diagonal * np.float32(2.0**shift) if shift else diagonal
-            blocks[r0 // rows] = w
+            blocks.append(w)
             splits.append((start, start + groups * cols))
             start += groups * cols
             r0_next = r0 + groups * rows
         if r0_next != k:
             return None
-        return cls(np.concatenate([blocks[g] for g in sorted(blocks)]), kernel, splits)
+        return cls(np.concatenate(blocks), kernel, splits)
 
     def products(self, cols: np.ndarray) -> np.ndarray:
         """`cols` (batch x G*R; with a kernel, the channels-last im2col, (k..., c)
