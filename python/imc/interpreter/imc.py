@@ -145,8 +145,10 @@ class Chip:
 
     # -- programming ------------------------------------------------------------
     def _quantized(self, tile: np.ndarray, wb: int) -> tuple:
-        """(per-column scale, |q| as int64, sign(q)) of a tile quantized to
-        `wb` bits; the last read-only tile's are kept for its other slices."""
+        """(per-column scale, |q| as int64, sign(q)) of a tile (rows x cols,
+        or G x rows x cols blocks: a scale per block column, G*cols in block
+        order) quantized to `wb` bits; the last read-only tile's are kept for
+        its other slices."""
         # Read-only tiles are views of constants that live as long as the
         # module: the same window means the same data (as in `_same_tile`).
         key = None
@@ -156,10 +158,10 @@ class Chip:
             if last is not None and last[0] == key:
                 return last[2]
         qmax = 2 ** (wb - 1) - 1 if wb > 1 else 1
-        amax = np.max(np.abs(tile), axis=0)
+        amax = np.max(np.abs(tile), axis=-2, keepdims=True)
         scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
         q = np.clip(np.rint(tile / scale), -qmax, qmax)
-        out = (scale, np.abs(q).astype(np.int64), np.sign(q))
+        out = (scale.reshape(-1), np.abs(q).astype(np.int64), np.sign(q))
         # (the tile is kept so that its memory is not reused while the key is)
         self._last_quantized = (key, tile, out) if key is not None else None
         return out
@@ -181,20 +183,22 @@ class Chip:
         """(G_s, per-column scale or None) for slice `s` of a rows x cols tile,
         or of G x rows x cols diagonal blocks (G_s then G*rows x G*cols, zero
         off the blocks: no weight, no programming noise there)."""
-        if tile.ndim == 3:
-            groups, rows, cols = tile.shape
-            g, scale = self.conductance(tile.transpose(1, 0, 2).reshape(rows, groups * cols), s, cb, wb)
-            if g is not None:
-                g = block_diagonal(g.reshape(rows, groups, cols).transpose(1, 0, 2))
-            return g, scale
+        blocks = tile.ndim == 3
         if self.precision == "ideal":
-            return (np.ascontiguousarray(tile, dtype=np.float32) if s == 0 else None), None
+            if s:
+                return None, None
+            g = np.ascontiguousarray(tile, dtype=np.float32)
+            return (block_diagonal(g) if blocks else g), None
         scale, mag, sign = self._quantized(tile, wb)
         digit = (mag >> (s * cb)) & (2**cb - 1)
         g = (sign * digit).astype(np.float32)
         if self.draws_program_noise:
-            g = g + self.rng.normal(0.0, self.hardware.program_noise * (2**cb - 1), g.shape).astype(np.float32)
-        return g, scale
+            # Drawn over the weights' cells in row-major order of the rows x
+            # (G*cols) matrix the blocks' columns make side by side.
+            rows, cols = g.shape[-2], g.shape[-1] * (g.shape[0] if blocks else 1)
+            noise = self.rng.normal(0.0, self.hardware.program_noise * (2**cb - 1), (rows, cols)).astype(np.float32)
+            g = g + (noise.reshape(rows, g.shape[0], -1).transpose(1, 0, 2) if blocks else noise)
+        return (block_diagonal(g) if blocks else g), scale
 
 
 class ImcExecution:
