@@ -8,6 +8,7 @@ from torch_mlir.dialects import bufferization, tensor
 from imc.dialects.imc import stored_element_bytes
 from imc.ir_utils import (
     RESHAPE_OPS,
+    constant_init,
     defining_op,
     dense_i64s,
     find_entry,
@@ -459,7 +460,8 @@ def _fuse_windows(module, epilogues: bool) -> None:
 
 def _fence_inputs(ops, opaque: bool = False) -> None:
     """Routes every operand of `ops` produced outside them (other than by a
-    constant or `tensor.empty`) through a same-type `tensor.cast`, or, when
+    constant, `tensor.empty` or a `constant_init`: a bias broadcast is tiled with its
+    convolution, each trip building its own rows) through a same-type `tensor.cast`, or, when
     `opaque` (fusion with `apply_cleanup`, whose patterns fold casts into
     slices), a `bufferization.materialize_in_destination` into a
     `tensor.empty` marked `imc.fence`, which nothing folds or tiles
@@ -472,7 +474,7 @@ def _fence_inputs(ops, opaque: bool = False) -> None:
             if isinstance(owner, ir.Block) or not isinstance(v.type, ir.RankedTensorType):
                 continue
             owner = owner.operation
-            if owner not in inside and owner.name not in ("arith.constant", "tensor.empty"):
+            if owner not in inside and owner.name not in ("arith.constant", "tensor.empty") and constant_init(v) is None:
                 fences.append((op, i, v))
     for op, i, v in fences:
         with ir.InsertionPoint(op), op.location:

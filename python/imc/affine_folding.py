@@ -15,10 +15,10 @@ imports (parameters already tensors in the nodes' arguments): for every
 its only use, a chain of ``add`` / ``sub`` / ``mul`` / ``div`` with a
 per-output-channel constant (a tensor broadcast over the spatial dimensions,
 or a scalar), the chain becomes ``y = conv(x) * s + t`` and is folded: the
-weight scaled by ``s`` per output channel, and one add of the bias
-``b * s + t`` after the convolution (what a convolution with a bias is;
-kept as an elementwise op on its output, so that a row-tiled stage adds it
-per tile). The constants may be computed from frozen tensors (BatchNorm's
+weight scaled by ``s`` per output channel, the bias ``b * s + t`` the
+convolution's own (torch-mlir initializes the convolution's result with
+the bias broadcast over the rows, which a row-tiled stage builds per tile:
+`imc.ir_utils.constant_init`). The constants may be computed from frozen tensors (BatchNorm's
 ``rsqrt`` of the running variance): such a subgraph is evaluated if it only
 reshapes, converts and does arithmetic. Values change by float rounding only (the
 folded weights are computed in float64 and stored at the weight's dtype).
@@ -147,16 +147,9 @@ def fold_into_convolutions(graph: torch.fx.Graph) -> int:
         old_bias = bias.to(torch.float64) if bias is not None else torch.zeros_like(scale)
         new_bias = (old_bias * scale + shift).to(weight.dtype)
         args = list(conv.args)
-        args[1], args[2] = new_weight, None
+        args[1], args[2] = new_weight, new_bias
         conv.args = tuple(args)
-        # The bias as one add of a per-channel constant after the convolution
-        # (an elementwise op on its rows, as the chain was), not as the
-        # convolution's initial value: a row-tiled stage then computes it per
-        # tile instead of broadcasting a whole tensor before its loop.
-        with graph.inserting_after(conv):
-            add = graph.call_function(aten.add.Tensor, (conv, new_bias.reshape([-1] + [1] * (weight.dim() - 2))))
-        add.meta = dict(conv.meta)
-        last.replace_all_uses_with(add)
+        last.replace_all_uses_with(conv)
         folded += 1
     if folded:
         graph.eliminate_dead_code()

@@ -186,8 +186,9 @@ def is_splat_constant(op) -> bool:
 
 
 def is_zero_fill(value: ir.Value) -> bool:
-    """True if `value` is `linalg.fill` of the constant 0 (or `tensor.empty`),
-    or a `tensor.extract_slice` of one (a tile of a zero-initialized result)."""
+    """True if `value` is `linalg.fill` of the constant 0, a splat constant
+    0 (or `tensor.empty`), or a `tensor.extract_slice` of one (a tile of a
+    zero-initialized result)."""
     op = _op_of(value)
     while op is not None and op.name == "tensor.extract_slice":
         op = _op_of(op.operands[0])
@@ -195,16 +196,58 @@ def is_zero_fill(value: ir.Value) -> bool:
         return False
     if op.name == "tensor.empty":
         return True
+    if is_splat_constant(op):
+        attr = ir.DenseElementsAttr(op.attributes["value"]).get_splat_value()
+        return _zero(attr)
     if op.name != "linalg.fill":
         return False
     scalar = _op_of(op.operands[0])
     if scalar is None or scalar.name != "arith.constant":
         return False
-    attr = scalar.attributes["value"]
+    return _zero(scalar.attributes["value"])
+
+
+def _zero(attr) -> bool:
     try:
         return ir.FloatAttr(attr).value == 0.0
     except ValueError:
         return ir.IntegerAttr(attr).value == 0
+
+
+def constant_init(value: ir.Value):
+    """The op that computes `value` from constants alone, the same along every
+    dimension but the channels (a convolution's initial value: zeros or a
+    broadcast bias), else None: a splat `arith.constant`, a `linalg.fill` of
+    a constant scalar, or a `linalg.broadcast` of a constant vector over
+    dimensions [0, 2, 3] of an N x C x H x W tensor. `rebuild_init` builds
+    it for another shape (a row tile)."""
+    op = _op_of(value)
+    if op is None:
+        return None
+    if op.name == "arith.constant":
+        return op if is_splat_constant(op) else None
+    if op.name not in ("linalg.fill", "linalg.broadcast"):
+        return None
+    source = _op_of(op.operands[0])
+    if source is None or source.name != "arith.constant":
+        return None
+    if op.name == "linalg.broadcast" and list(ir.DenseI64ArrayAttr(op.attributes["dimensions"])) != [0, 2, 3]:
+        return None
+    return op
+
+
+def rebuild_init(op, shape) -> ir.Value:
+    """`op` (a `constant_init`) computed for a tensor of `shape` (the same
+    channels), at the current insertion point."""
+    et = ir.RankedTensorType(op.results[0].type).element_type
+    t = tensor_type(shape, et)
+    if op.name == "arith.constant":
+        splat = ir.DenseElementsAttr(op.attributes["value"]).get_splat_value()
+        return arith.ConstantOp(t, ir.DenseElementsAttr.get_splat(t, splat)).result
+    empty = tensor.EmptyOp(list(shape), et).result
+    if op.name == "linalg.fill":
+        return _value(linalg.fill(op.operands[0], outs=[empty]))
+    return _value(linalg.broadcast(op.operands[0], outs=[empty], dimensions=[0, 2, 3]))
 
 
 def extract_slice(source: ir.Value, offsets, sizes, *, loc=None) -> ir.Value:

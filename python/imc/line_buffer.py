@@ -46,12 +46,14 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith, linalg, scf, tensor
 
 from imc.ir_utils import (
+    constant_init,
     dense_i64s,
     extract_slice,
     index_constant,
     indexing_maps,
     insert_root,
     is_identity_map,
+    rebuild_init,
     single_user,
     tensor_type,
 )
@@ -162,11 +164,15 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
     et = out_t.element_type
     out_rows, lag, carried = rows // fusion.stride, fusion.lag, fusion.carried
     loc = loop.location
-    hoist_before(loop, [consumer.operands[1], consumer.operands[2]])
+    init = consumer.operands[2]
+    # An init computed from constants (zeros, a broadcast bias) is built per
+    # tile; any other is computed whole before the loop and sliced.
+    rebuilt = constant_init(init)
+    hoist_before(loop, [consumer.operands[1], *(rebuilt.operands[:1] if rebuilt is not None else [init])])
     with ir.InsertionPoint(loop), loc:
-        init = consumer.operands[2]
-        iter_args = [init]
-        if lag:  # the tiles' inits: `lag` rows above the output's (any values: those rows are dropped)
+        # (every row of the accumulator is inserted by a trip)
+        iter_args = [init if rebuilt is None else tensor.EmptyOp(list(out_t.shape), et).result]
+        if lag and rebuilt is None:  # the tiles' inits: `lag` rows above the output's (any values: those rows are dropped)
             shape = list(out_t.shape)
             top_rows = extract_slice(init, [0, 0, 0, 0], [shape[0], shape[1], lag, shape[3]])
             init = tensor.concat(tensor_type([shape[0], shape[1], shape[2] + lag, shape[3]], et), 2, [top_rows, init])
@@ -196,7 +202,7 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
             window = tensor.concat(tensor_type([n, c, carried + need, width], et), 2, [new.inner_iter_args[1], window])
         row = arith.DivUIOp(iv, index_constant(fusion.stride)).result if fusion.stride > 1 else iv
         acc = new.inner_iter_args[0]
-        consumed = _consume(fusion, window, row, out_rows, init)
+        consumed = _consume(fusion, window, row, out_rows, rebuilt or init)
         stored = _insert_lagging(consumed, acc, iv, lag) if lag else _insert(consumed, acc, row)
         yields = [stored]
         if carried and lag:
@@ -210,7 +216,7 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
             with ir.InsertionPoint(branch.then_block):
                 bottom = splat([n, c, fusion.top, width], et, fusion.value)
                 tail = tensor.concat(tensor_type([n, c, carried + fusion.top, width], et), 2, [yields[1], bottom])
-                last_rows = _consume(fusion, tail, index_constant(out_t.shape[2]), lag, init)
+                last_rows = _consume(fusion, tail, index_constant(out_t.shape[2]), lag, rebuilt or init)
                 scf.YieldOp([_insert(last_rows, stored, index_constant(out_t.shape[2] - lag))])
             with ir.InsertionPoint(branch.else_block):
                 scf.YieldOp([stored])
@@ -225,7 +231,8 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
 
 def _consume(fusion: WindowFusion, window, row, count: int, init) -> ir.Value:
     """The consumer applied to `window` (rows; padded here with the padding
-    value's columns): `count` rows, their init rows `[row, row + count)` of `init`."""
+    value's columns): `count` rows, their init rows `[row, row + count)` of
+    `init`, or `init` (a `constant_init` op) built for them."""
     consumer = fusion.consumer
     n, c, h, width = ir.RankedTensorType(window.type).shape
     et = ir.RankedTensorType(window.type).element_type
@@ -239,7 +246,10 @@ def _consume(fusion: WindowFusion, window, row, count: int, init) -> ir.Value:
     out_t = ir.RankedTensorType(consumer.results[0].type)
     shape = [n, out_t.shape[1], count, out_t.shape[3]]
     strides = [1, 1, 1, 1]
-    tile_init = tensor.ExtractSliceOp(tensor_type(shape, et), init, [row], [], [], [0, 0, _DYN, 0], shape, strides).result
+    if isinstance(init, ir.Value):
+        tile_init = tensor.ExtractSliceOp(tensor_type(shape, et), init, [row], [], [], [0, 0, _DYN, 0], shape, strides).result
+    else:
+        tile_init = rebuild_init(init, shape)
     build = getattr(linalg, consumer.name.split(".", 1)[1])
     return build(window, consumer.operands[1], outs=[tile_init], strides=dense_i64s(consumer, "strides", 1, 2), dilations=[1, 1])
 
@@ -353,7 +363,8 @@ def row_local_chain(value) -> list:
     up to and including the first 1x1 stride-1 convolution: elementwise ops
     (identity maps on the chain's value and the result; other operands
     without the row dimension, e.g. per-channel batch-norm vectors) and the
-    convolution (weights and a constant-filled init as other operands).
+    convolution (weights and an init computed from constants, `constant_init`:
+    zeros or a broadcast bias, as other operands).
     Each op is the single user of the one before. Empty when the chain does
     not end in such a convolution (then nothing is gained by moving it)."""
     chain, current = [], value
@@ -374,8 +385,7 @@ def _pointwise_conv(op) -> bool:
     kernel = list(ir.RankedTensorType(op.operands[1].type).shape)[-2:]
     if kernel != [1, 1] or dense_i64s(op, "strides", 1, 2) != [1, 1] or dense_i64s(op, "dilations", 1, 2) != [1, 1]:
         return False
-    init = op.operands[2].owner
-    return not isinstance(init, ir.Block) and init.operation.name == "linalg.fill"
+    return constant_init(op.operands[2]) is not None
 
 
 def row_local_elementwise(op, value, *, row_operands: bool = False) -> bool:
@@ -427,7 +437,7 @@ def _fuse_row_local(loop, chain) -> None:
         n_in = len(op.operands) - 1
         outside += [v for v in list(op.operands)[:n_in] if v != prev]
         if op.name == "linalg.conv_2d_nchw_fchw":
-            outside.append(op.operands[2].owner.operation.operands[0])  # the fill's value
+            outside += constant_init(op.operands[2]).operands[:1]  # the fill's value, the bias
         prev = op.results[0]
     hoist_before(loop, outside)
     for insert in inserts:
@@ -470,9 +480,10 @@ def _clone_on_tile(op, tile, value) -> ir.Value:
     `value` (the whole rows), with an init of the tile's shape."""
     t = ir.RankedTensorType(tile.type)
     out_shape = [t.shape[0], ir.RankedTensorType(op.results[0].type).shape[1], *t.shape[2:]]
-    init = tensor.EmptyOp(out_shape, t.element_type).result
     if op.name == "linalg.conv_2d_nchw_fchw":
-        init = linalg.fill(op.operands[2].owner.operation.operands[0], outs=[init])
+        init = rebuild_init(constant_init(op.operands[2]), out_shape)
+    else:
+        init = tensor.EmptyOp(out_shape, t.element_type).result
     clone = op.clone()
     n_in = len(op.operands) - 1
     for i in range(n_in):

@@ -24,6 +24,7 @@ from imc.ir_utils import (
     TRANSFER_ATTR,
     WEIGHT_ARG_ATTR,
     constant_source,
+    defining_op,
     find_function,
     is_splat_constant,
     read_only_as_buffer,
@@ -63,7 +64,7 @@ class _Plan:
 
     __slots__ = (
         "row", "skip", "n_ins", "constant_ins", "splat_ins", "body_ops", "kind", "in_loop", "last_call",
-        "static", "events",
+        "static", "events", "generates",
     )
 
     def __init__(self, row, skip, n_ins=0, constant_ins=(), body_ops=1, kind="", splat_ins=(), in_loop=False):
@@ -78,6 +79,7 @@ class _Plan:
         self.last_call = -1  # the call in which its constants were last read
         self.static = False  # counts depend only on the op's (static) types: computed once
         self.events = None  # ((counter, n), ...) when `static`, after the first execution
+        self.generates = False  # a fill or broadcast of a constant: its result is never stored (`_generated`)
 
 
 class _Counter:
@@ -127,13 +129,16 @@ class _Counter:
             elif name == "memref.copy":
                 n_ins = 1
             consts = [constant_source(o.operands[i]) for i in range(n_ins)]
-            splat_ins = tuple(i for i, c in enumerate(consts) if c is not None and is_splat_constant(c))
+            splat_ins = tuple(
+                i for i, c in enumerate(consts) if (c is not None and is_splat_constant(c)) or _generated(o.operands[i])
+            )
             constant_ins = tuple(i for i, c in enumerate(consts) if c is not None and i not in splat_ins)
             body_ops = 1
             if name == "linalg.generic":
                 body_ops = max(1, sum(1 for b in o.regions[0].blocks for x in b.operations) - 1)
             in_loop = o.parent is not None and o.parent.name != "func.func"
             p = _Plan(row, False, n_ins, constant_ins, body_ops, name, splat_ins, in_loop)
+            p.generates = _generated(o.results[0]) if len(o.results) == 1 else False
             p.static = not (in_loop and constant_ins) and all(
                 _static_value_type(v.type) for v in list(o.operands) + list(o.results)
             )
@@ -213,7 +218,9 @@ class _Counter:
             "digital_ops": int(ops),
             "dram_read_bytes": dram,
             "spad_read_bytes": spad_read,
-            "spad_write_bytes": sum(
+            "spad_write_bytes": 0
+            if p.generates
+            else sum(
                 _moved_bytes(spad, chip, r) for r in results if isinstance(r, np.ndarray) and r.ndim
             ),  # (scalars, like index arithmetic, live in registers: as inputs above)
         }
@@ -240,6 +247,20 @@ class _Counter:
         hook = self.runner.stored_tensor_hook
         if hook is not None and kind.startswith("bufferization.materialize_in_destination"):
             hook(p.row, args[0])
+
+
+def _generated(value) -> bool:
+    """`value` is a tensor result of a `linalg.fill` or `linalg.broadcast` of
+    a constant (an initial value: zeros, a bias broadcast over rows). The
+    digital unit generates its elements as it applies them, as it does a
+    splat constant's: it is never written to the scratchpad, and the op
+    reading it reads only the constant (counted where the fill or broadcast
+    reads it)."""
+    op = defining_op(value)
+    if op is None or op.name not in ("linalg.fill", "linalg.broadcast") or not isinstance(value.type, ir.RankedTensorType):
+        return False
+    source = defining_op(op.operands[0])
+    return source is not None and source.name == "arith.constant"
 
 
 def _moved_bytes(spad, chip, a) -> int:
