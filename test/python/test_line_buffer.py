@@ -116,6 +116,34 @@ def test_depthwise_conv_runs_in_the_expand_loop():
     assert _dram(fused) < _dram(unfused)
 
 
+def _trained_batch_norms(model):
+    """Non-trivial running statistics and affine parameters (fresh ones fold to a zero bias)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 2)
+            m.bias.data.uniform_(-1, 1)
+    return model
+
+
+def test_folded_biases_are_built_per_tile_in_the_fused_loop():
+    # Folded batch norms give the expansion, depthwise and projection convs a
+    # bias: each one's init is the bias broadcast over its rows, which every
+    # trip builds for its own rows (nothing computed whole before the loop),
+    # so the block still runs in one loop and stores nothing.
+    torch.manual_seed(2)
+    hw = DEFAULT.replace(spad_bytes=8192)
+    model = _trained_batch_norms(InvertedResidual(stride=1, residual=True)).eval()
+    fused, unfused, _ = _fused_unfused_plain(model, torch.randn(1, 8, 32, 32), hw, same_mvms=False)
+    assert any("then the 1x1 convolution" in str(r) for r in fused.remarks)
+    assert _stored(fused) == _stored(unfused) - 2
+    text = fused.mlir
+    loop = text.index("scf.for")
+    assert text.count("linalg.broadcast", 0, loop) == 0  # no bias broadcast before the loop
+    assert text.count("linalg.broadcast", loop) >= 3  # one per conv on each trip's rows
+
+
 def test_stride_1_block_runs_expansion_depthwise_and_projection_in_one_loop():
     # MobileNetV2's stride-1 block: the depthwise conv runs one row behind the
     # expansion, and its batch norm, ReLU6 and the 1x1 projection run on each
