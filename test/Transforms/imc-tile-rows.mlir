@@ -50,6 +50,35 @@ func.func @conv_relu(%x: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
 
 // -----
 
+// A convolution with a bias (a folded batch norm): its init is the bias
+// broadcast over the output rows. It is computed from constants alone, so it
+// is not fenced: the broadcast is tiled with the convolution, each trip
+// broadcasting the bias over its own rows; nothing is computed whole before
+// the loop.
+// CHECK-LABEL: func.func @conv_bias
+// CHECK-NOT: linalg.broadcast
+// CHECK: scf.for %[[I:.*]] = %c0 to %c8 step %c2
+// CHECK: %[[INIT:.*]] = linalg.broadcast ins(%{{.*}} : tensor<4xf32>) outs(%{{.*}} : tensor<1x4x2x8xf32>) dimensions = [0, 2, 3]
+// CHECK: linalg.conv_2d_nchw_fchw {{.*}} outs(%[[INIT]] : tensor<1x4x2x8xf32>) -> tensor<1x4x2x8xf32>
+// CHECK-NOT: tensor.cast
+#conv_b = loc("conv")
+func.func @conv_bias(%x: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<1.0> : tensor<4x4x3x3xf32>
+  %b = arith.constant dense<[0.5, -0.5, 1.0, 2.0]> : tensor<4xf32>
+  %pad = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%a: index, %c: index, %d: index, %e: index):
+    tensor.yield %zero : f32
+  } : tensor<1x4x8x8xf32> to tensor<1x4x10x10xf32> loc(#conv_b)
+  %e = tensor.empty() : tensor<1x4x8x8xf32>
+  %init = linalg.broadcast ins(%b : tensor<4xf32>) outs(%e : tensor<1x4x8x8xf32>) dimensions = [0, 2, 3] loc(#conv_b)
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+      ins(%pad, %w : tensor<1x4x10x10xf32>, tensor<4x4x3x3xf32>) outs(%init : tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> loc(#conv_b)
+  return %y : tensor<1x4x8x8xf32>
+}
+
+// -----
+
 // Two stages: each is tiled on its own. The second loop reads slices of
 // the first loop's result (no op of the first stage is pulled into it) and
 // a slice of %skip per tile for the fused residual add.
