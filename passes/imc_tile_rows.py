@@ -460,9 +460,9 @@ def _fuse_windows(module, epilogues: bool) -> None:
 
 def _fence_inputs(ops, opaque: bool = False) -> None:
     """Routes every operand of `ops` produced outside them (other than by a
-    constant, `tensor.empty` or a `constant_init`: a bias broadcast is tiled with its
-    convolution, each trip building its own rows) through a same-type `tensor.cast`, or, when
-    `opaque` (fusion with `apply_cleanup`, whose patterns fold casts into
+    constant, `tensor.empty` or a `constant_init`: a bias broadcast is tiled
+    with its convolution, each trip building its own rows) through a
+    same-type `tensor.cast`, or, when `opaque` (fusion with `apply_cleanup`, whose patterns fold casts into
     slices), a `bufferization.materialize_in_destination` into a
     `tensor.empty` marked `imc.fence`, which nothing folds or tiles
     (`_drop_opaque_fences` removes it after the transform)."""

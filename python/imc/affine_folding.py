@@ -18,10 +18,11 @@ or a scalar), the chain becomes ``y = conv(x) * s + t`` and is folded: the
 weight scaled by ``s`` per output channel, the bias ``b * s + t`` the
 convolution's own (torch-mlir initializes the convolution's result with
 the bias broadcast over the rows, which a row-tiled stage builds per tile:
-`imc.ir_utils.constant_init`). The constants may be computed from frozen tensors (BatchNorm's
-``rsqrt`` of the running variance): such a subgraph is evaluated if it only
-reshapes, converts and does arithmetic. Values change by float rounding only (the
-folded weights are computed in float64 and stored at the weight's dtype).
+`imc.ir_utils.constant_init`). The constants may be computed from frozen
+tensors (BatchNorm's ``rsqrt`` of the running variance): such a subgraph is
+evaluated if it only reshapes, converts and does arithmetic. Values change
+by float rounding only (the folded weights are computed in float64 and
+stored at the weight's dtype).
 """
 
 from __future__ import annotations
