@@ -7,7 +7,7 @@ warm-up call: weights decoded, crossbars programmed) of:
 
 * eager: PyTorch eager CPU time (no_grad);
 * linalg: the interpreter on the imported linalg-on-tensors IR;
-* each pipeline (`imc-default`, `imc-tiled`) compiled with `imc.compile`, run
+* each pipeline (`imc-default`, `imc-tiled`, `imc-pipelined`) compiled with `imc.compile`, run
   in `ideal` precision;
 * the precision modes `quantized` and `noisy` on the `imc-default` program
   (the same compiled module on a fresh chip per mode);
@@ -18,7 +18,7 @@ program, and the relative error max|y - eager| / max|eager|.  With
 fast paths off (one step per op).
 
     python benchmarks/interpreter.py [--repeat N] [--only resnet18|bert]
-        [--pipelines imc-default,imc-tiled] [--precisions ideal,quantized,noisy]
+        [--pipelines imc-default,imc-tiled,imc-pipelined] [--precisions ideal,quantized,noisy]
         [--no-linalg] [--general]
 
 The full run takes several minutes (`noisy` ResNet-18 calls take seconds
@@ -34,7 +34,7 @@ from common import bert_base  # benchmarks/common.py
 
 warnings.filterwarnings("ignore")
 
-PIPELINES = ("imc-default", "imc-tiled")
+PIPELINES = ("imc-default", "imc-tiled", "imc-pipelined")
 PRECISIONS = ("ideal", "quantized", "noisy")
 
 

@@ -121,6 +121,10 @@ class _Counter:
             or (not o.results and not name.startswith("linalg.") and name != "memref.copy")
         ):
             p = _Plan(None, True)
+        elif not self.tracing and _scalars_only(o):
+            # Index and scalar arithmetic (a tiled stage's offsets): registers,
+            # no traffic, no counted work; its layer's row exists as before.
+            p = _Plan(self.runner.row_for(op), True)
         else:
             row = self.runner.row_for(op)
             n_ins = len(o.operands)
@@ -277,6 +281,16 @@ def _static_value_type(t) -> bool:
     if isinstance(t, ir.RankedTensorType):
         return t.has_static_shape
     return not isinstance(t, (ir.ShapedType, ir.MemRefType, ir.UnrankedTensorType))
+
+
+_SCALAR_TYPES = (ir.IndexType, ir.IntegerType, ir.FloatType)
+
+
+def _scalars_only(o) -> bool:
+    """Whether every operand and result of `o` is a scalar (index, integer,
+    float): such an op counts no event (`_Counter.on_op` counts the bytes of
+    arrays and the work of linalg ops only)."""
+    return bool(o.results) and all(isinstance(v.type, _SCALAR_TYPES) for v in list(o.operands) + list(o.results))
 
 
 def _counted_nesting(o) -> bool:

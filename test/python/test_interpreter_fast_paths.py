@@ -269,3 +269,78 @@ def test_loop_carried_insert_slice(fast):
         body = interp._get_compiled("main").body.steps[-1][1].regions[0].block
         kinds = {type(fn).__name__ for fn, op, _, _ in body.steps if op.name == "tensor.insert_slice"}
         assert kinds == ({"_InPlaceInsert"} if fast else {"function"})
+
+
+def _fused_groups(runner):
+    """The contraction groups of every fused step, loop bodies included."""
+    found = []
+
+    def walk(block):
+        for _, op, _, _ in block.steps:
+            if op.name == FUSED_CONTRACTION:
+                found.append(op.static)
+            for region in op.regions:
+                for b in region.blocks:
+                    walk(b)
+
+    walk(runner.interpreter._get_compiled(runner.entry).body)
+    return found
+
+
+class _WideConvs(torch.nn.Module):
+    """Convolutions of 288 and 144 weight rows: three and two row tiles."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(32, 16, 3)
+        self.conv2 = torch.nn.Conv2d(16, 8, 3)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.conv1(x)))
+
+
+@pytest.fixture(scope="module")
+def wide_convs():
+    torch.manual_seed(0)
+    return _WideConvs().eval(), (torch.randn(1, 32, 10, 10),)
+
+
+@pytest.mark.parametrize("pipeline", ["duplicate", "imc-pipelined"])
+@pytest.mark.parametrize("precision", ["ideal", "quantized"])
+def test_row_blocks_of_crossbar_copies_fuse_and_match_the_ops_bit_for_bit(wide_convs, pipeline, precision, monkeypatch):
+    """Contractions whose MVMs split the input rows over copies of their
+    crossbars (the row blocks joined by `tensor.concat` before the
+    accumulates) fuse too; in `ideal` their products are the ops' own
+    arithmetic (`row_blocks`). With the other contractions left to their ops
+    (their fast path sums in another order), over a cold, a validating and a
+    fast call the outputs equal the op-by-op run's bit for bit, and so do the
+    counters."""
+    from imc.interpreter.imc import ContractionGroup
+    from imc.interpreter.row_blocks import RowBlockedWeights
+
+    validate = ContractionGroup._validate
+
+    def row_blocks_only(self, *args):
+        validate(self, *args)
+        if not self.row_blocked:
+            self.weff = None
+
+    monkeypatch.setattr(ContractionGroup, "_validate", row_blocks_only)
+    if pipeline == "duplicate":
+        pipeline = "imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse"
+    model, x = wide_convs
+    compiled, inputs = imc.compile(model, x, pipeline=f"builtin.module({pipeline})"), [t.numpy() for t in x]
+    slow, fast = _runner(compiled, False, precision), _runner(compiled, True, precision)
+    rng = np.random.default_rng(3)
+    with compiled.context:
+        for _ in range(3):
+            xs = [rng.standard_normal(inputs[0].shape).astype(np.float32)]
+            ys, yf = slow(*xs), fast(*xs)
+            for a, b in zip(ys, yf):
+                np.testing.assert_array_equal(b, a)
+    assert _layers(fast.report) == _layers(slow.report)
+    blocked = [g for g in _fused_groups(fast) if g.row_blocked]
+    assert blocked, "no contraction over crossbar copies was fused"
+    if precision == "ideal":
+        assert all(isinstance(g.weff, RowBlockedWeights) for g in blocked)
+        assert max(len(terms) for g in blocked for terms, _ in g.weff.accs) == 3

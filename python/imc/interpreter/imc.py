@@ -40,6 +40,7 @@ from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, v
 from imc.ir_utils import DOUBLE_BUFFER_ATTR, MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, constant_source
 
 from .core import InterpreterError, impl, slot_uses
+from .row_blocks import RowBlockedWeights
 
 PRECISIONS = ("ideal", "quantized", "noisy")
 
@@ -1293,8 +1294,11 @@ class ContractionGroup:
         self.in_slot = in_slot  # input of the fused step: x, or the im2col input
         self.x_slot = x_slot
         self.im2col_op = im2col_op
-        # accs: [(acc_op, out_slot, [(mvm_op, prog_slot, row_offset, shift), ...])]
+        # accs: [(acc_op, out_slot, [(mvm_op, prog_slot, row_offset, shift, block), ...])];
+        # block: None, or (operand, b0, b1) for an MVM of input rows [b0, b1)
+        # whose results an operand's `tensor.concat` joins (`row_blocks`)
         self.accs = accs
+        self.row_blocked = any(entry[4] is not None for _, _, mvms in accs for entry in mvms)
         self.out_slots = [a[1] for a in accs]
         self.prog_slots = prog_slots
         self.root_slots = root_slots
@@ -1312,7 +1316,7 @@ class ContractionGroup:
             if op.name == "imc.mvm":
                 self.prelude.append((check_mvm, op, ins, []))
                 self.deferred.append((mvm_unchecked, op, ins, outs))
-            elif op.name == "imc.accumulate":
+            elif op.name in ("imc.accumulate", "tensor.concat"):  # (a concat joins MVM row blocks)
                 self.deferred.append(step)
             else:
                 self.prelude.append(step)
@@ -1391,7 +1395,13 @@ class ContractionGroup:
         """(the validated `ideal` products on the group's input `x`, else
         None; the matmul's left operand)."""
         cols, _ = self._columns(x)
-        return (self._products(cols) if cols.shape[1] == self.weff.shape[0] else None), cols
+        return (self._products(cols) if self._takes(cols) else None), cols
+
+    def _takes(self, cols) -> bool:
+        """Whether the validated `ideal` products take the left operand `cols`."""
+        if isinstance(self.weff, RowBlockedWeights):
+            return self.weff.takes(cols)
+        return cols.shape[1] == self.weff.shape[0]
 
     def _revalidated_input(self, ex, env, args):
         """After a slow run: forgets the fast path, records the group's
@@ -1411,6 +1421,12 @@ class ContractionGroup:
         if x is None:
             return
         k = x.shape[1]
+        if self.row_blocked:
+            if self.im2col_op is not None and self._im2col_kernel(args, k) is None:
+                return
+            self.weff = RowBlockedWeights.of(self.accs, env, k, x.shape[0])
+            self.chip = ex.chip if self.weff is not None else None
+            return
         if any(env[slot].source.ndim == 3 for slot in self.prog_slots):
             kernel = self._im2col_kernel(args, k)
             if self.im2col_op is not None and kernel is None:
@@ -1424,7 +1440,7 @@ class ContractionGroup:
         for _, _, mvms in self.accs:
             cols = env[mvms[0][1]].cols
             w = np.zeros((k, cols), dtype=np.float32)
-            for _, prog_slot, r0, shift in mvms:
+            for _, prog_slot, r0, shift, _ in mvms:
                 xb = env[prog_slot]
                 if xb.conductance is None:  # higher ideal slices hold zeros
                     continue
@@ -1463,11 +1479,11 @@ class ContractionGroup:
         """After a slow run in `quantized` / `noisy`: the `_ConvertedRun`s of
         the group's MVMs, from the crossbars they read and their inputs."""
         x = self._revalidated_input(ex, env, args)
-        if x is None:
+        if x is None or self.row_blocked:  # (row blocks run as ops)
             return
         where = {}  # MVM op -> (accumulate index, operand index, program slot, r0)
         for a, (_, _, mvms) in enumerate(self.accs):
-            for i, (mvm_op, prog_slot, r0, _) in enumerate(mvms):
+            for i, (mvm_op, prog_slot, r0, _, _) in enumerate(mvms):
                 where[id(mvm_op)] = (a, i, prog_slot, r0)
         order, mvms = {}, []
         for _, op, ins, _ in self.sub_steps:
@@ -1636,13 +1652,18 @@ class ContractionGroup:
         """The matmul's left operand (x, or the im2col of x) and a cache key."""
         if self.im2col_op is not None:
             st = _static(self.im2col_op)
-            cols = _im2col_channels_last(x, st.kernel, st.strides, st.dilations)
+            if self.row_blocked:  # the op's (c, k...) columns: the ops' products exactly
+                cols = im2col_array(x, st.kernel, st.strides, st.dilations)
+            else:
+                cols = _im2col_channels_last(x, st.kernel, st.strides, st.dilations)
             return cols, (x.shape, cols.shape)
         # BLAS takes row- or column-major operands as they are; only other
         # strides need a copy.
         return (x if x.flags.c_contiguous or x.flags.f_contiguous else np.ascontiguousarray(x)), x.shape
 
     def _products(self, cols) -> list:
+        if isinstance(self.weff, RowBlockedWeights):
+            return self.weff.products(cols)
         y = self.weff.products(cols) if isinstance(self.weff, _GroupedWeights) else cols @ self.weff
         y.flags.writeable = False  # its column views may be joined by tensor.concat
         if self.col_splits is None:
@@ -1651,7 +1672,7 @@ class ContractionGroup:
 
     def fast(self, ex, x):
         cols, key = self._columns(x)
-        if cols.shape[1] != self.weff.shape[0]:
+        if not self._takes(cols):
             return None
         self.program(ex)
         out = self._products(cols)
@@ -1738,13 +1759,14 @@ class ContractionGroup:
         chip = ex.chip
         for acc_op, _, mvms in self.accs:
             out_cols = None
-            for mvm_op, prog_slot, _, shift in mvms:
+            for mvm_op, prog_slot, _, shift, block in mvms:
                 array, rows, ncols = self.tiles[prog_slot]
                 out_cols = ncols
                 # A shifted partial is a bit slice > 0 (imc-tile: shift = slice x cell_bits).
                 shared = shift != 0 and _shares_periphery(chip, 1)
+                m = batch if block is None else block[2] - block[1]  # (a row block's MVM reads its rows)
                 n_mvm, ev = mvm_events(
-                    _static(mvm_op), batch, rows, ncols, batch * rows * itemsize, batch * ncols * 4, shares_periphery=shared
+                    _static(mvm_op), m, rows, ncols, m * rows * itemsize, m * ncols * 4, shares_periphery=shared
                 )
                 add(mvm_op, ev)
                 if not _static(mvm_op).shares_activation:
@@ -1795,7 +1817,7 @@ class _GroupedWeights:
                 return None
             w = np.zeros((groups, rows, cols), dtype=np.float32)
             index = np.arange(groups)
-            for _, prog_slot, r, shift in mvms:
+            for _, prog_slot, r, shift, _ in mvms:
                 xb = env[prog_slot]
                 if r != r0 or xb.source.shape != first.source.shape:
                     return None
@@ -1877,6 +1899,40 @@ def _static_slice_2d(op):
     return offsets[0], offsets[1], sizes[0], sizes[1]
 
 
+def _shape_2d(t):
+    """The shape of a 2-D shaped type, else None."""
+    shape = ir.ShapedType(t).shape if isinstance(t, ir.ShapedType) else None
+    return shape if shape is not None and len(shape) == 2 else None
+
+
+def _row_block(steps, e):
+    """(e, b0, b1) if step `e` is a static `tensor.extract_slice` of input
+    rows [b0, b1) and every column of a 2-D tensor (a copy's share of an MVM
+    input, `imc-place-crossbars{duplicate=true}`), else None."""
+    if e is None or len(steps[e][2]) != 1:
+        return None
+    sl = _static_slice_2d(steps[e][1])
+    src_shape = _shape_2d(steps[e][1].ir.operands[0].type)
+    if sl is None or src_shape is None or sl[1] != 0 or sl[3] != src_shape[1] or src_shape[0] < 0:
+        return None
+    return e, sl[0], sl[0] + sl[2]
+
+
+def _joins_row_blocks(concat, blocks) -> bool:
+    """Whether `tensor.concat` `concat` joins, along dim 0, MVM results of
+    the row blocks `blocks` ((operand, b0, b1) in operand order) that tile
+    its rows in order."""
+    if ir.IntegerAttr(concat.ir.attributes["dim"]).value != 0:
+        return False
+    shape = _shape_2d(concat.ir.results[0].type)
+    reach = 0
+    for _, b0, b1 in blocks:
+        if b0 != reach or b1 <= b0:
+            return False
+        reach = b1
+    return shape is not None and blocks != [] and reach == shape[0]
+
+
 def _touches_crossbars(op) -> bool:
     """True if `op` (or an op nested in it) programs or reads crossbars, or
     calls a function (which might)."""
@@ -1946,38 +2002,54 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
         shifts = _static(op).shifts
         if len(shifts) != len(ins):
             continue
-        x_slot, mvms, ok = None, [], True
-        for s, shift in zip(ins, shifts):
-            m = step_of(s, "imc.mvm")
-            p = step_of(steps[m][2][0], "imc.program") if m is not None else None
-            if p is None:
+        x_slot, mvms, joins, ok = None, [], [], True
+        for operand, (s, shift) in enumerate(zip(ins, shifts)):
+            # An operand is one MVM's result, or the row blocks of copies of
+            # its crossbar joined (`row_blocks`).
+            j = step_of(s, "tensor.concat")
+            if j is not None:
+                joins.append(j)
+            for part in (steps[j][2] if j is not None else [s]):
+                m = step_of(part, "imc.mvm")
+                p = step_of(steps[m][2][0], "imc.program") if m is not None else None
+                if p is None:
+                    ok = False
+                    break
+                xs, slices, block = steps[m][2][1], (), None
+                if j is not None:
+                    found = _row_block(steps, step_of(xs, "tensor.extract_slice"))
+                    if found is None:
+                        ok = False
+                        break
+                    e, b0, b1 = found
+                    xs, slices, block = steps[e][2][0], (e,), (operand, b0, b1)
+                e = step_of(xs, "tensor.extract_slice")
+                r0 = 0
+                if e is not None and len(steps[e][2]) == 1:
+                    sl = _static_slice_2d(steps[e][1])
+                    src_shape = _shape_2d(steps[e][1].ir.operands[0].type)
+                    if sl is not None and src_shape is not None and sl[0] == 0 and sl[2] == src_shape[0]:
+                        xs, r0, slices = steps[e][2][0], sl[1], slices + (e,)
+                if x_slot is None:
+                    x_slot = xs
+                elif xs != x_slot:
+                    ok = False
+                    break
+                mvms.append((m, p, r0, shift, slices, block))
+            if not ok or (j is not None and not _joins_row_blocks(steps[j][1], [e for *_, e in mvms if e and e[0] == operand])):
                 ok = False
                 break
-            xs = steps[m][2][1]
-            e = step_of(xs, "tensor.extract_slice")
-            r0, slice_idx = 0, None
-            if e is not None and len(steps[e][2]) == 1:
-                sl = _static_slice_2d(steps[e][1])
-                src_type = steps[e][1].ir.operands[0].type
-                src_shape = ir.ShapedType(src_type).shape if isinstance(src_type, ir.ShapedType) else None
-                if sl is not None and src_shape is not None and len(src_shape) == 2 and sl[0] == 0 and sl[2] == src_shape[0]:
-                    xs, r0, slice_idx = steps[e][2][0], sl[1], e
-            if x_slot is None:
-                x_slot = xs
-            elif xs != x_slot:
-                ok = False
-                break
-            mvms.append((m, p, r0, shift, slice_idx))
         if ok and mvms and len(set(m for m, *_ in mvms)) == len(mvms):
-            groups.setdefault(x_slot, []).append((i, mvms))
+            groups.setdefault(x_slot, []).append((i, mvms, joins))
 
     replaced: dict[int, tuple] = {}  # step index of the fused step -> step
     removed: set[int] = set()
     for x_slot, accs in groups.items():
         core = set()
-        for i, mvms in accs:
+        for i, mvms, joins in accs:
             core.add(i)
-            for m, p, _, _, _ in mvms:
+            core.update(joins)
+            for m, p, *_ in mvms:
                 core.update((m, p))
         if core & removed:
             continue
@@ -1986,12 +2058,11 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
             continue
         # optional: x slices, weight view chains, the im2col producing x
         candidates = set()
-        x_slices = {e for _, mvms in accs for *_, e in mvms if e is not None}
+        x_slices = {e for _, mvms, _ in accs for m in mvms for e in m[4]}
         roots = []
-        for _, mvms in accs:
-            for _, p, _, _, e in mvms:
-                if e is not None:
-                    candidates.add(e)
+        for _, mvms, _ in accs:
+            for _, p, _, _, slices, _ in mvms:
+                candidates.update(slices)
                 s = steps[p][2][0]
                 while True:
                     j = producer.get(s)
@@ -2003,11 +2074,11 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
         im2col_idx = step_of(x_slot, "imc.im2col")
         if im2col_idx is not None:
             candidates.add(im2col_idx)
-        out_slots = {steps[i][3][0] for i, _ in accs}
+        out_slots = {steps[i][3][0] for i, *_ in accs}
         members = None
         # Optional members before the first core op widen the span the fused
         # step moves across; if that span is unsafe, keep them as plain steps.
-        program_idx = {p for _, mvms in accs for _, p, _, _, _ in mvms}
+        program_idx = {p for _, mvms, _ in accs for _, p, *_ in mvms}
         programs_const = all(weight_is_constant(p) for p in program_idx)
         for allowed in (candidates - removed, {j for j in candidates - removed if j > min(core)}):
             trial = set(core)
@@ -2026,9 +2097,13 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
             im2col_idx = None
         hi = max(members)
         acc_list = []
-        for i, mvms in sorted(accs):
+        for i, mvms, _ in sorted(accs, key=lambda acc: acc[0]):
             acc_list.append(
-                (steps[i][1], steps[i][3][0], [(steps[m][1], steps[p][3][0], r0, shift) for m, p, r0, shift, _ in mvms])
+                (
+                    steps[i][1],
+                    steps[i][3][0],
+                    [(steps[m][1], steps[p][3][0], r0, shift, block) for m, p, r0, shift, _, block in mvms],
+                )
             )
         root_slots = list(dict.fromkeys(roots))
         in_slot = steps[im2col_idx][2][0] if im2col_idx is not None else x_slot
@@ -2038,7 +2113,7 @@ def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
             x_slot,
             steps[im2col_idx][1] if im2col_idx is not None else None,
             acc_list,
-            list(dict.fromkeys(steps[p][3][0] for _, mvms in accs for _, p, _, _, _ in mvms)),
+            list(dict.fromkeys(steps[p][3][0] for _, mvms, _ in accs for _, p, *_ in mvms)),
             root_slots,
         )
         from .core import CompiledOp

@@ -12,7 +12,7 @@ import numpy as np
 from torch_mlir import ir
 
 from .core import DYNAMIC, check_index, element_dtype, impl
-from .tensor import _index, _reduced_shape, _slices, mixed_values, static_shape
+from .tensor import _index, _reduced_shape, _slice_static, _slices, mixed_values, static_shape
 
 
 def _alloc(interp, op, args):
@@ -40,7 +40,7 @@ def subview(interp, op, args):
     src = args[0]
     o, s, st = _slices(op, args[1:])
     r = src[_index(o, s, st, src.shape, op)]
-    rshape = op.result_types[0].shape
+    rshape = _slice_static(op)[5]
     if len(rshape) != r.ndim:
         r = _view_reshape(op, r, _reduced_shape(s, rshape))
     return (r,)

@@ -55,6 +55,7 @@ def _slice_static(op):
             list(ir.DenseI64ArrayAttr(a["static_strides"])),
             _segments(op),
             [None, None, None],  # `extract_slice`'s cache: (source shape, index, result shape)
+            tuple(op.result_types[0].shape),  # the result type's shape (DYNAMIC where dynamic)
         )
     return st
 
@@ -88,7 +89,7 @@ def extract_slice(interp, op, args):
     o, s, st = _slices(op, args[1:])
     idx = _index(o, s, st, src.shape, op)
     r = src[idx]
-    rshape = op.result_types[0].shape
+    rshape = _slice_static(op)[5]
     reduced = None
     if len(rshape) != r.ndim:
         reduced = _reduced_shape(s, rshape)
