@@ -27,6 +27,7 @@ from imc.ir_utils import (
     defining_op,
     find_function,
     is_splat_constant,
+    linalg_input_count,
     read_only_as_buffer,
 )
 from imc.interpreter import Interpreter
@@ -128,8 +129,8 @@ class _Counter:
         else:
             row = self.runner.row_for(op)
             n_ins = len(o.operands)
-            if name.startswith("linalg.") and "operandSegmentSizes" in o.attributes:
-                n_ins = list(ir.DenseI32ArrayAttr(o.attributes["operandSegmentSizes"]))[0]
+            if name.startswith("linalg.") and (ins := linalg_input_count(o)) is not None:
+                n_ins = ins  # (its outs are written, not read: a transpose's or broadcast's init too)
             elif name == "memref.copy":
                 n_ins = 1
             consts = [constant_source(o.operands[i]) for i in range(n_ins)]

@@ -111,3 +111,30 @@ def test_only_per_channel_affine_maps_of_a_convolution_fold(model_class, folds):
     np.testing.assert_allclose(kept(x).numpy(), expected, rtol=1e-5, atol=1e-5)
     fewer = folded.report.totals.digital_ops < kept.report.totals.digital_ops
     assert fewer == folds
+
+
+def test_a_bias_costs_one_add_per_output_and_its_vector_once():
+    """A convolution's bias is its initial value, a broadcast of the bias
+    vector that the digital unit generates (imc.runtime: nothing stored):
+    against the same convolution without a bias, a call does one add per
+    output element more (reading the MVM result, writing the sum) and reads
+    the bias vector once from DRAM, nothing else."""
+    torch.manual_seed(0)
+    with_bias = nn.Conv2d(4, 8, 3, padding=1).eval()
+    without = nn.Conv2d(4, 8, 3, padding=1, bias=False).eval()
+    without.weight.data.copy_(with_bias.weight.data)
+    x = torch.randn(1, 4, 8, 8)
+    totals = {}
+    for name, model in (("bias", with_bias), ("none", without)):
+        compiled = imc.compile(model, (x,), pipeline="builtin.module(imc-default)")
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+        assert "linalg.broadcast" in compiled.mlir or name == "none"
+        totals[name] = compiled.report.totals
+    out = 8 * 8 * 8  # output elements
+    out_bytes = out * 4  # the sum and the MVM result inside the layer, at the host's f32
+    diff = lambda k: getattr(totals["bias"], k) - getattr(totals["none"], k)  # noqa: E731
+    assert diff("digital_ops") == out
+    assert diff("spad_read_bytes") == out_bytes
+    assert diff("spad_write_bytes") == out_bytes
+    assert diff("dram_read_bytes") == 8 * 4  # the bias vector, f32
+    assert diff("mvm_count") == 0
