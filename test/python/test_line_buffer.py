@@ -169,10 +169,12 @@ def test_stride_1_block_runs_expansion_depthwise_and_projection_in_one_loop():
     stride=st.sampled_from([1, 2]),
     pool=st.sampled_from([(2, 2, 0), (3, 2, 1), (2, 2, 1), (3, 1, 1)]),
     spad=st.sampled_from([1024, 4096, 65536]),
+    trained=st.booleans(),  # batch norms that fold to a non-zero bias (the conv's init, built per tile)
 )
-def test_random_conv_pool_chains_are_placed_proved_and_exact(size, k, stride, pool, spad):
+def test_random_conv_pool_chains_are_placed_proved_and_exact(size, k, stride, pool, spad, trained):
     torch.manual_seed(size + k + stride + spad)
-    model, x = Stem(cin=4, cout=4, k=k, stride=stride, pool=pool).eval(), torch.randn(1, 4, size, size)
+    model, x = Stem(cin=4, cout=4, k=k, stride=stride, pool=pool), torch.randn(1, 4, size, size)
+    model = (_trained_batch_norms(model) if trained else model).eval()
     compiled = imc.compile(model, (x,), hardware=DEFAULT.replace(spad_bytes=spad), pipeline=TILED)
     torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
     assert _verified(compiled)
@@ -185,11 +187,12 @@ def test_random_conv_pool_chains_are_placed_proved_and_exact(size, k, stride, po
     stride=st.sampled_from([1, 2]),
     spad=st.sampled_from([2048, 65536]),
     residual=st.booleans(),
+    trained=st.booleans(),  # batch norms that fold to non-zero biases
 )
-def test_random_inverted_residuals_are_placed_proved_and_exact(size, expand, stride, spad, residual):
+def test_random_inverted_residuals_are_placed_proved_and_exact(size, expand, stride, spad, residual, trained):
     torch.manual_seed(size + expand + stride)
     block = InvertedResidual(cin=4, expand=expand, cout=4, stride=stride, residual=residual and stride == 1)
-    model, x = block.eval(), torch.randn(1, 4, size, size)
+    model, x = (_trained_batch_norms(block) if trained else block).eval(), torch.randn(1, 4, size, size)
     compiled = imc.compile(model, (x,), hardware=DEFAULT.replace(spad_bytes=spad), pipeline=TILED)
     torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
     assert _verified(compiled)
