@@ -46,6 +46,7 @@ __all__ = [
     "stored_bytes",
     "shaped_bytes",
     "build",
+    "grouped_kn",
 ]
 
 SPAD_SPACE = 1
@@ -340,7 +341,7 @@ def _check_range(op, name: str, value: int, bounds: tuple[int, int]) -> bool:
     return _fail(op, f"{name} = {value} is out of range [{lo}, {hi}]")
 
 
-def _grouped_kn(shape, transposed: bool) -> tuple[int, tuple[int, int]]:
+def grouped_kn(shape, transposed: bool) -> tuple[int, tuple[int, int]]:
     """(groups, (K, N) of one group) of a contraction or tile weight of rank
     2 (one group) or 3 (groups first), `transposed` when it is N x K."""
     groups, matrix = (1, shape) if len(shape) == 2 else (shape[0], shape[1:])
@@ -536,7 +537,7 @@ class ContractOp(Imc.Operation, name="contract", traits=[Pure]):
             return _fail(self, f"weight must have rank 2 (or 3: groups), got rank {w.rank}")
         if not _is_flag(self.transpose_weight):
             return _fail(self, "transpose_weight must be a boolean (true or false)")
-        groups, (k, n) = _grouped_kn(w.shape, _int(self.transpose_weight))
+        groups, (k, n) = grouped_kn(w.shape, _int(self.transpose_weight))
         k, n = groups * k, groups * n
         if x.shape[-1] != k:
             return _fail(self, f"input reduction size {x.shape[-1]} does not match weight reduction size {k}")
@@ -652,7 +653,7 @@ class ProgramOp(Imc.Operation, name="program"):
             return _fail(self, f"weight tile must have rank 2 (or 3: diagonal blocks), got rank {t.rank}")
         if not _is_flag(self.transpose):
             return _fail(self, "transpose must be a boolean (true or false)")
-        groups, (rows, cols) = _grouped_kn(t.shape, _int(self.transpose))
+        groups, (rows, cols) = grouped_kn(t.shape, _int(self.transpose))
         rows, cols = groups * rows, groups * cols
         if rows > geometry[0] or cols > geometry[1]:
             return _fail(

@@ -29,6 +29,7 @@ from .imc import (
     QuantizeOp,
     SpadAllocOp,
     XbarType,
+    grouped_kn,
     is_spad,
 )
 
@@ -173,14 +174,12 @@ class ProgramView(TypedView):
     @property
     def groups(self) -> int:
         """Diagonal blocks of the tile (1: a plain tile)."""
-        shape = self.weight_shape
-        return shape[0] if len(shape) == 3 else 1
+        return grouped_kn(self.weight_shape, self.transpose)[0]
 
     @property
     def block_shape(self) -> tuple[int, int]:
         """(rows, cols) of one diagonal block (of the whole tile if `groups` is 1)."""
-        rows, cols = self.weight_shape[-2:]
-        return (cols, rows) if self.transpose else (rows, cols)
+        return grouped_kn(self.weight_shape, self.transpose)[1]
 
     @property
     def tile_shape(self) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import tensor
 from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
 
-from imc.dialects.imc import ContractOp, Im2colOp, build
+from imc.dialects.imc import ContractOp, Im2colOp, build, grouped_kn
 from imc.ir_utils import (
     WEIGHT_VIEW_OPS,
     add,
@@ -51,9 +51,8 @@ class _Mapper:
     def contract(self, x, w, *, transpose_weight: bool, kind: str, loc) -> ir.Value:
         """`x @ W` (W = transpose(w) if transpose_weight) for a 2-D input; a
         rank-3 `w` holds the groups of a grouped contraction."""
-        ws = _shape(w)
-        groups, ws = (ws[0], ws[1:]) if len(ws) == 3 else (1, ws)
-        n = groups * (ws[0] if transpose_weight else ws[1])
+        groups, (_, n) = grouped_kn(_shape(w), transpose_weight)
+        n *= groups
         xt = ir.RankedTensorType(x.type)
         result = tensor_type(list(xt.shape[:-1]) + [n], xt.element_type)
         attributes = {"kind": ir.StringAttr.get(kind), "transpose_weight": bool_attr(transpose_weight)}

@@ -7,7 +7,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import tensor
 from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
 
-from imc.dialects.imc import BIT_RANGES, XBAR_DIM_RANGE, AccumulateOp, ContractOp, MvmOp, ProgramOp, XbarType, build
+from imc.dialects.imc import BIT_RANGES, XBAR_DIM_RANGE, AccumulateOp, ContractOp, MvmOp, ProgramOp, XbarType, build, grouped_kn
 from imc.ir_utils import bool_attr, collapse, expand, extract_slice, i64_array, i64_attr, tensor_type
 from imc.pass_base import ImcPass
 
@@ -121,8 +121,7 @@ def _tile_matrix(x2, w, transposed: bool, p: dict, attrs: "_TileAttrs", loc) -> 
     """`x2 @ W` (m x K times K x N, W = transpose(w) if `transposed`) tiled:
     row tiles of at most `rows` accumulate, column tiles of at most `cols`
     are concatenated."""
-    ws = ir.RankedTensorType(w.type).shape
-    k, n = (ws[1], ws[0]) if transposed else (ws[0], ws[1])
+    _, (k, n) = grouped_kn(ir.RankedTensorType(w.type).shape, transposed)
     xt = ir.RankedTensorType(x2.type)
     m, et = xt.shape[0], xt.element_type
     row_tiles = tile_ranges(k, p["rows"])
@@ -147,8 +146,8 @@ def _tile_groups(x2, w, transposed: bool, p: dict, attrs: "_TileAttrs", loc) -> 
     diagonal blocks (a rank-3 `imc.program`), its MVM reading the groups'
     input columns; a group larger than the crossbar is tiled on its own."""
     ws = list(ir.RankedTensorType(w.type).shape)
-    groups, block = ws[0], ws[1:]
-    kg, ng = (block[1], block[0]) if transposed else (block[0], block[1])
+    block = ws[1:]
+    groups, (kg, ng) = grouped_kn(ws, transposed)
     xt = ir.RankedTensorType(x2.type)
     m, et = xt.shape[0], xt.element_type
     parts = []
