@@ -13,6 +13,9 @@ __all__ = [
     "i64_array",
     "is_splat_constant",
     "constant_source",
+    "constant_fill",
+    "constant_init",
+    "rebuild_init",
     "RESHAPE_OPS",
     "PLACEMENT_ATTR",
     "TRANSFER_ATTR",
@@ -214,6 +217,17 @@ def _zero(attr) -> bool:
         return ir.IntegerAttr(attr).value == 0
 
 
+def constant_fill(value: ir.Value):
+    """The `linalg.fill` or `linalg.broadcast` that computes the tensor
+    `value` from an `arith.constant` (zeros, a bias broadcast over rows),
+    else None."""
+    op = _op_of(value)
+    if op is None or op.name not in ("linalg.fill", "linalg.broadcast") or not isinstance(value.type, ir.RankedTensorType):
+        return None
+    source = _op_of(op.operands[0])
+    return op if source is not None and source.name == "arith.constant" else None
+
+
 def constant_init(value: ir.Value):
     """The op that computes `value` from constants alone, the same along every
     dimension but the channels (a convolution's initial value: zeros or a
@@ -222,16 +236,10 @@ def constant_init(value: ir.Value):
     dimensions [0, 2, 3] of an N x C x H x W tensor. `rebuild_init` builds
     it for another shape (a row tile)."""
     op = _op_of(value)
-    if op is None:
-        return None
-    if op.name == "arith.constant":
+    if op is not None and op.name == "arith.constant":
         return op if is_splat_constant(op) else None
-    if op.name not in ("linalg.fill", "linalg.broadcast"):
-        return None
-    source = _op_of(op.operands[0])
-    if source is None or source.name != "arith.constant":
-        return None
-    if op.name == "linalg.broadcast" and list(ir.DenseI64ArrayAttr(op.attributes["dimensions"])) != [0, 2, 3]:
+    op = constant_fill(value)
+    if op is not None and op.name == "linalg.broadcast" and list(ir.DenseI64ArrayAttr(op.attributes["dimensions"])) != [0, 2, 3]:
         return None
     return op
 

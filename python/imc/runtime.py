@@ -23,8 +23,8 @@ from imc.ir_utils import (
     layer_name,
     TRANSFER_ATTR,
     WEIGHT_ARG_ATTR,
+    constant_fill,
     constant_source,
-    defining_op,
     find_function,
     is_splat_constant,
     linalg_input_count,
@@ -122,7 +122,7 @@ class _Counter:
             or (not o.results and not name.startswith("linalg.") and name != "memref.copy")
         ):
             p = _Plan(None, True)
-        elif not self.tracing and _scalars_only(o):
+        elif _scalars_only(o):
             # Index and scalar arithmetic (a tiled stage's offsets): registers,
             # no traffic, no counted work; its layer's row exists as before.
             p = _Plan(self.runner.row_for(op), True)
@@ -255,17 +255,12 @@ class _Counter:
 
 
 def _generated(value) -> bool:
-    """`value` is a tensor result of a `linalg.fill` or `linalg.broadcast` of
-    a constant (an initial value: zeros, a bias broadcast over rows). The
-    digital unit generates its elements as it applies them, as it does a
-    splat constant's: it is never written to the scratchpad, and the op
-    reading it reads only the constant (counted where the fill or broadcast
-    reads it)."""
-    op = defining_op(value)
-    if op is None or op.name not in ("linalg.fill", "linalg.broadcast") or not isinstance(value.type, ir.RankedTensorType):
-        return False
-    source = defining_op(op.operands[0])
-    return source is not None and source.name == "arith.constant"
+    """`value` is a fill or broadcast of a constant (`constant_fill`: an
+    initial value, zeros or a bias broadcast over rows). The digital unit
+    generates its elements as it applies them, as it does a splat
+    constant's: it is never written to the scratchpad, and the op reading it
+    reads only the constant (counted where the fill or broadcast reads it)."""
+    return constant_fill(value) is not None
 
 
 def _moved_bytes(spad, chip, a) -> int:
