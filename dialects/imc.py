@@ -35,6 +35,9 @@ __all__ = [
     "SpadAllocOp",
     "SpadFreeOp",
     "DmaOp",
+    "TransferOutOp",
+    "TransferInOp",
+    "transfer_groups",
     "SPAD_SPACE",
     "CONTRACT_KINDS",
     "BIT_RANGES",
@@ -938,6 +941,111 @@ class DmaOp(Imc.Operation, name="dma"):
         if list(spad.shape) != window["sizes"]:
             return _fail(self, f"scratchpad buffer shape {list(spad.shape)} does not match sizes {window['sizes']}")
         return True
+
+
+def transfer_groups(count: int, tile: int, buffers: int) -> list[tuple[int, int, int]]:
+    """The DMAs of a transfer of `count` elements in tiles of `tile` through
+    `buffers` staging buffers, as (trips, elements per DMA, DMAs per trip)
+    groups in order: whole trips that fill every buffer, then (when
+    `count` is not a multiple of `tile * buffers`) one trip of the remaining
+    whole tiles and one of the last, short tile."""
+    per_trip = tile * buffers
+    q, rest = divmod(count, per_trip)
+    groups = [(q, tile, buffers)] if q else []
+    if rest // tile:
+        groups.append((1, tile, rest // tile))
+    if rest % tile:
+        groups.append((1, rest % tile, 1))
+    return groups
+
+
+def _verify_transfer(op, tensor, dram) -> bool:
+    """The rules `imc.transfer_in` and `imc.transfer_out` share."""
+    t, m = ir.RankedTensorType(tensor.type), ir.MemRefType(dram.type)
+    if t.rank != 1 or m.rank != 1:
+        return _fail(op, f"moves between a 1-D tensor and a 1-D DRAM memref, got {t} and {m}")
+    if is_spad(m):
+        return _fail(op, f"memref {m} must be in DRAM, not in the scratchpad (memory space {SPAD_SPACE})")
+    if t.element_type != m.element_type:
+        return _fail(op, f"element types differ: {t.element_type} vs {m.element_type}")
+    offset, tile, buffers, staging = (_int(op.offset), _int(op.tile), _int(op.buffers), _int(op.staging))
+    if offset < 0 or offset + t.shape[0] > m.shape[0]:
+        return _fail(op, f"DRAM window [{offset}, {offset + t.shape[0]}) is outside the memref's {m.shape[0]} elements")
+    if tile < 1:
+        return _fail(op, f"tile = {tile} must be positive")
+    if not _check_range(op, "buffers", buffers, (1, 2)):
+        return False
+    if staging < 0:
+        return _fail(op, f"staging = {staging} must be non-negative")
+    hw = _hardware_of(op)
+    if hw is None or hw is False:
+        return hw is None
+    elem = stored_element_bytes(t.element_type, hw)
+    end = staging + max((width - 1) * tile + size for _, size, width in transfer_groups(t.shape[0], tile, buffers)) * elem
+    if end > hw.spad_bytes:
+        return _fail(op, f"staging buffers [{staging}, {end}) exceed the scratchpad capacity of {hw.spad_bytes} bytes")
+    if staging % hw.spad_alignment:
+        return _fail(op, f"staging = {staging} is not aligned to {hw.spad_alignment} bytes")
+    return True
+
+
+class TransferOutOp(Imc.Operation, name="transfer_out"):
+    """Stores a tensor to DRAM through scratchpad staging buffers.
+
+    Moves the 1-D `source` to `target[offset : offset + n]` (`target`: a 1-D
+    DRAM memref, the tensor's n elements) in DMAs of `tile` elements: the
+    datapath writes a tile into a staging buffer, a DMA copies the buffer to
+    DRAM. There are `buffers` staging buffers (1, or 2 for double
+    buffering: a trip fills both before its DMAs, so one buffer's DMA
+    overlaps the use of the other); buffer k is `tile` elements at
+    scratchpad byte `staging + k * tile * element bytes` (elements as the
+    chip stores them). They are allocated for the op's duration: no live
+    scratchpad buffer may overlap them. The trips are `transfer_groups`;
+    `imc-lower-transfers` writes them out as DMA loops.
+
+    Example:
+        "imc.transfer_out"(%t, %dram) {buffers = 2 : i64, offset = 0 : i64,
+                staging = 8192 : i64, tile = 1024 : i64}
+            : (tensor<5000xf32>, memref<5000xf32>) -> ()
+    """
+
+    source: Operand[ir.RankedTensorType]
+    target: Operand[ir.MemRefType]
+    offset: ir.IntegerAttr
+    staging: ir.IntegerAttr
+    tile: ir.IntegerAttr
+    buffers: ir.IntegerAttr
+
+    @_verifier(local=False)  # reads the module's hardware
+    def verify_invariants(self) -> bool:
+        return _verify_transfer(self, self.source, self.target)
+
+
+class TransferInOp(Imc.Operation, name="transfer_in"):
+    """Loads a tensor from DRAM through scratchpad staging buffers.
+
+    The result (1-D, n elements) is `source[offset : offset + n]` (`source`:
+    a 1-D DRAM memref), moved as `imc.transfer_out` moves a tensor, the
+    other way: a DMA copies a tile of `tile` elements from DRAM into a
+    staging buffer, the datapath reads it from there. `buffers`, `staging`
+    and the trips are as for `imc.transfer_out`.
+
+    Example:
+        %t = "imc.transfer_in"(%dram) {buffers = 1 : i64, offset = 1000 : i64,
+                staging = 0 : i64, tile = 1024 : i64}
+            : (memref<5000xf32>) -> tensor<4000xf32>
+    """
+
+    source: Operand[ir.MemRefType]
+    offset: ir.IntegerAttr
+    staging: ir.IntegerAttr
+    tile: ir.IntegerAttr
+    buffers: ir.IntegerAttr
+    result: Result[ir.RankedTensorType]
+
+    @_verifier(local=False)  # reads the module's hardware
+    def verify_invariants(self) -> bool:
+        return _verify_transfer(self, self.result, self.source)
 
 
 # ---------------------------------------------------------------------------

@@ -28,9 +28,12 @@ from .imc import (
     ProgramOp,
     QuantizeOp,
     SpadAllocOp,
+    TransferInOp,
+    TransferOutOp,
     XbarType,
     grouped_kn,
     is_spad,
+    transfer_groups,
 )
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "ContractView",
     "SpadAllocView",
     "DmaView",
+    "TransferView",
     "VIEWS",
     "view_of",
 ]
@@ -419,10 +423,66 @@ class DmaView(TypedView):
         return self.target if is_spad(self.source.type) else self.source
 
 
+class TransferView(TypedView):
+    """`imc.transfer_in` / `imc.transfer_out`: a tensor moved between the
+    datapath and a DRAM window through scratchpad staging buffers."""
+
+    OP = TransferOutOp  # (and TransferInOp: the same attributes)
+
+    @property
+    def loads(self) -> bool:
+        """True for `imc.transfer_in` (DRAM to the datapath)."""
+        return self.op.name == TransferInOp.OPERATION_NAME
+
+    @property
+    def dram(self) -> ir.Value:
+        return self.op.operands[0 if self.loads else 1]
+
+    @property
+    def tensor_type(self) -> ir.RankedTensorType:
+        """The type of the tensor moved (the result of a load, the source of a store)."""
+        return ir.RankedTensorType((self.op.results[0] if self.loads else self.op.operands[0]).type)
+
+    @cached_property
+    def count(self) -> int:
+        """Elements moved."""
+        return self.tensor_type.shape[0]
+
+    @cached_property
+    def offset(self) -> int:
+        """The first DRAM element."""
+        return _int(self._attribute("offset"))
+
+    @cached_property
+    def staging(self) -> int:
+        """The scratchpad byte of the first staging buffer."""
+        return _int(self._attribute("staging"))
+
+    @cached_property
+    def tile(self) -> int:
+        """Elements per DMA (and per staging buffer)."""
+        return _int(self._attribute("tile"))
+
+    @cached_property
+    def buffers(self) -> int:
+        return _int(self._attribute("buffers"))
+
+    @cached_property
+    def groups(self) -> tuple[tuple[int, int, int], ...]:
+        """(trips, elements per DMA, DMAs per trip), in order (`transfer_groups`)."""
+        return tuple(transfer_groups(self.count, self.tile, self.buffers))
+
+    def staging_span(self, element_bytes: int) -> tuple[int, int]:
+        """The scratchpad bytes [start, end) its staging buffers occupy."""
+        elems = max((width - 1) * self.tile + size for _, size, width in self.groups)
+        return self.staging, self.staging + elems * element_bytes
+
+
 VIEWS: dict[str, type[TypedView]] = {
     cls.OP.OPERATION_NAME: cls
     for cls in (ProgramView, MvmView, AccumulateView, QuantizeView, Im2colView, ContractView, SpadAllocView, DmaView)
 }
+VIEWS[TransferOutOp.OPERATION_NAME] = VIEWS[TransferInOp.OPERATION_NAME] = TransferView
 """Op name -> its view class."""
 
 

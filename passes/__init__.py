@@ -13,6 +13,7 @@ PASSES: dict[str, str] = {
     "imc-tile-rows": "imc_tile_rows:ImcTileRows",
     "imc-place-buffers": "imc_place_buffers:ImcPlaceBuffers",
     "imc-place-crossbars": "imc_place_crossbars:ImcPlaceCrossbars",
+    "imc-lower-transfers": "imc_lower_transfers:ImcLowerTransfers",
     "imc-quantize-activations": "imc_quantize_activations:ImcQuantizeActivations",
     "test-imc-fail": "test_imc_fail:TestImcFail",
 }

@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
-from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, stored_element_bytes
+from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, TransferInOp, TransferOutOp, build, stored_element_bytes
 from imc.ir_utils import (
-    DOUBLE_BUFFER_ATTR,
     JOIN_ATTR,
     PLACEMENT_ATTR,
     TENSOR_VIEW_OPS,
-    TRANSFER_ATTR,
     collapse,
     constant_int,
     expand,
@@ -761,101 +759,20 @@ class _Placement:
 
     def _stream(self, piece, dram, lo: int, count: int, elem: int):
         """Moves `count` elements between a datapath tensor and `dram[lo:]`
-        through the staging buffer(s), one `imc.dma` per tile: stores `piece`
-        when given (returns None), else loads and returns the tensor."""
-        base, tile = self.staging_base, self.tile
+        through the staging buffer(s) (`imc.transfer_out` / `transfer_in`,
+        one DMA per tile): stores `piece` when given (returns None), else
+        loads and returns the tensor."""
         et = ir.MemRefType(dram.type).element_type
-        per = max(1, tile // elem)
-        ways = 2 if self.double_buffer else 1
-        q, rem = divmod(count, per * ways)
-        groups = [(q, per, ways)] if q else []
-        if rem:  # the tail: whole tiles, then a short one
-            if rem // per:
-                groups.append((1, per, rem // per))
-            if rem % per:
-                groups.append((1, rem % per, 1))
-        acc = None if piece is not None else tensor.EmptyOp([count], et).result
-        start = 0
-        for trips, size, width in groups:
-            bufs = [
-                SpadAllocOp(
-                    i64_attr(base + w * tile), i64_attr(size * elem), ir.MemRefType.get([size], et, memory_space=i64_attr(1))
-                ).result
-                for w in range(width)
-            ]
-            span = size * width
-            if trips == 1:
-                acc = self._tiles(piece, dram, lo, start, size, bufs, acc)
-            else:
-                # The counter is the tensor offset of the trip's first tile.
-                lb, ub, step = index_constant(start), index_constant(start + trips * span), index_constant(span)
-                consts = (index_constant(lo) if lo else None, index_constant(size) if width > 1 else None)
-                loop = scf.ForOp(lb, ub, step, [] if acc is None else [acc])
-                loop.operation.attributes[TRANSFER_ATTR] = ir.UnitAttr.get()
-                if width > 1:
-                    loop.operation.attributes[DOUBLE_BUFFER_ATTR] = ir.UnitAttr.get()
-                with ir.InsertionPoint(loop.body):
-                    inner = None if acc is None else loop.inner_iter_args[0]
-                    inner = self._tiles(piece, dram, lo, loop.induction_variable, size, bufs, inner, consts)
-                    scf.YieldOp([] if inner is None else [inner])
-                acc = None if acc is None else loop.results[0]
-            for b in bufs:
-                SpadFreeOp(b)
-            start += trips * span
-        return acc
-
-    @staticmethod
-    def _tiles(piece, dram, lo, first, size, bufs, acc, consts=None):
-        """One trip: `len(bufs)` tiles of `size` elements, the first at tensor
-        offset `first` (an int, or an index value in a loop, with `consts` =
-        the index constants (lo, size) it needs) and at `lo + first` in DRAM.
-        All DMAs of a trip are issued before its tiles are used."""
-        et = ir.MemRefType(dram.type).element_type
-        dyn = ir.ShapedType.get_dynamic_size()
-        static = isinstance(first, int)
-        offsets, windows = [], []
-        for w in range(len(bufs)):
-            if static:
-                off = first + w * size
-                offsets.append(off)
-                layout = ir.StridedLayoutAttr.get(lo + off, [1])
-                windows.append(
-                    memref.SubViewOp(ir.MemRefType.get([size], et, layout=layout), dram, [], [], [], [lo + off], [size], [1]).result
-                )
-                continue
-            lo_c, size_c = consts
-            off = first if w == 0 else arith.AddIOp(first, size_c).result
-            offsets.append(off)
-            at = off if lo_c is None else arith.AddIOp(off, lo_c).result
-            layout = ir.StridedLayoutAttr.get(dyn, [1])
-            windows.append(
-                memref.SubViewOp(ir.MemRefType.get([size], et, layout=layout), dram, [at], [], [], [dyn], [size], [1]).result
-            )
-
-        def tslice(src, off):
-            t = ir.RankedTensorType.get([size], et)
-            if static:
-                if off == 0 and ir.RankedTensorType(src.type).shape == [size]:
-                    return src
-                return tensor.ExtractSliceOp(t, src, [], [], [], [off], [size], [1]).result
-            return tensor.ExtractSliceOp(t, src, [off], [], [], [dyn], [size], [1]).result
-
-        dma_attrs = (i64_array([0]), i64_array([size]), i64_array([1]))
-        if piece is not None:  # store: datapath -> staging -> DRAM
-            for buf, off in zip(bufs, offsets):
-                bufferization.MaterializeInDestinationOp(None, tslice(piece, off), buf, writable=True)
-            for buf, win in zip(bufs, windows):
-                DmaOp(buf, win, *dma_attrs)
+        attrs = {
+            "offset": i64_attr(lo),
+            "staging": i64_attr(self.staging_base),
+            "tile": i64_attr(max(1, self.tile // elem)),
+            "buffers": i64_attr(2 if self.double_buffer else 1),
+        }
+        if piece is not None:
+            build(TransferOutOp, [piece, dram], attrs, [])
             return None
-        for buf, win in zip(bufs, windows):  # load: DRAM -> staging -> datapath
-            DmaOp(win, buf, *dma_attrs)
-        for buf, off in zip(bufs, offsets):
-            t = bufferization.ToTensorOp(ir.RankedTensorType.get([size], et), buf).result
-            if static:
-                acc = tensor.InsertSliceOp(t, acc, [], [], [], [off], [size], [1]).result
-            else:
-                acc = tensor.InsertSliceOp(t, acc, [off], [], [], [dyn], [size], [1]).result
-        return acc
+        return build(TransferInOp, [dram], attrs, [ir.RankedTensorType.get([count], et)]).results[0]
 
 
 class _Unsupported(Exception):

@@ -49,7 +49,6 @@ from imc.ir_utils import (
     JOIN_ATTR,
     PLACEMENT_ATTR,
     TENSOR_VIEW_OPS,
-    TRANSFER_ATTR,
     WEIGHT_ARG_ATTR,
     find_function,
     find_nested,
@@ -546,7 +545,7 @@ def lower_bounds(
         lname = loc_names.get(loc)
         if lname is None:
             lname = loc_names[loc] = layer_name(loc)
-        if name in _PLACEMENT_OPS or JOIN_ATTR in op.attributes or TRANSFER_ATTR in op.attributes:
+        if name in _PLACEMENT_OPS or JOIN_ATTR in op.attributes:
             continue  # moves stored tensors; their bound is the capacity term
         if name == "func.call" or (
             op.regions and not (name.startswith("linalg.") or name.startswith("tensor.") or is_tiled_stage(op))
@@ -692,6 +691,8 @@ _PLACEMENT_OPS = {
     "memref.dealloc",
     "imc.spad_alloc",
     "imc.spad_free",
+    "imc.transfer_in",
+    "imc.transfer_out",
     "imc.dma",
     "memref.subview",
 }

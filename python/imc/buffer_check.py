@@ -53,6 +53,9 @@ reports, it never hides a real error):
   maybe live afterwards.
 * A buffer's live range ends at its `imc.spad_free` or at the end of its
   function (a missing free is not an error).
+* `imc.transfer_in`/`transfer_out`: their staging buffers
+  (`TransferView.staging_span`) are live while the op runs: they must fit
+  and be aligned as a buffer, and overlap no live buffer.
 * Unsupported, reported as errors: scratchpad memrefs that cannot be traced
   to an `imc.spad_alloc` in the same function (block arguments, values
   yielded by regions, results of other ops), views outside their buffer, and
@@ -69,7 +72,7 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.dialects.imc import SPAD_SPACE, is_spad, stored_element_bytes
-from imc.dialects.imc_ops import SpadAllocView
+from imc.dialects.imc_ops import SpadAllocView, TransferView
 from imc.ir_utils import MEMREF_VIEW_OPS, find_nested, linalg_input_count
 
 __all__ = ["Violation", "BufferCheck", "check_buffers", "analyze_buffers", "VIOLATION_KINDS"]
@@ -89,6 +92,7 @@ VIOLATION_KINDS = (
 _VIEW_OPS = MEMREF_VIEW_OPS - {"memref.reinterpret_cast"}
 """The views the checker follows to their buffer (a reinterpret_cast's result is an access it cannot trace)."""
 _ALLOC, _FREE, _DMA = "imc.spad_alloc", "imc.spad_free", "imc.dma"
+_TRANSFERS = frozenset({"imc.transfer_in", "imc.transfer_out"})
 _TENSOR_OPERANDS_ONLY = frozenset({"imc.mvm", "imc.accumulate", "imc.im2col", "imc.quantize", "imc.contract"})
 """imc ops whose operands are tensors (or crossbars) by their definition:
 they touch no scratchpad, and `_effects` need not read their operands
@@ -183,10 +187,14 @@ class _Buffer:
     size: int
     ebytes: int
     elements: int
+    staging: bool = False  # the staging buffers of an `imc.transfer_in`/`transfer_out` (live while it runs)
+    allocations: int = 1  # the `imc.spad_alloc`s it stands for (lowered: `imc-lower-transfers`)
 
     @property
     def name(self) -> str:
         """The buffer's SSA name (numbering the function only when asked: errors)."""
+        if self.staging:
+            return f"'{self.op.name}' staging"
         return self.op.results[0].get_name(ir.AsmState(self.func))
 
     @property
@@ -377,18 +385,22 @@ class _Analyzer:
             peak = max(peak, self._summary(name).peak)
         for b in self.buffers.values():  # allocations in loops that never run
             self._check_static(b)
-        return BufferCheck(self.violations, len(self.buffers), peak, self.capacity)
+        count = sum(b.allocations for b in self.buffers.values())
+        return BufferCheck(self.violations, count, peak, self.capacity)
 
     def _collect_buffers(self, func) -> list[_Buffer]:
         allocs = []
 
         def visit(op):
-            if op.name == _ALLOC:
+            if op.name == _ALLOC or op.name in _TRANSFERS:
                 allocs.append(op)
             return ir.WalkResult.ADVANCE
 
         func.walk(visit)
         for op in allocs:
+            if op.name in _TRANSFERS:
+                self.buffers[op] = self._staging_buffer(op, func)
+                continue
             alloc = SpadAllocView(op)
             t = alloc.buffer_type
             b = _Buffer(
@@ -402,12 +414,21 @@ class _Analyzer:
             self.buffers[op] = b
         return [self.buffers[op] for op in allocs]
 
+    def _staging_buffer(self, op, func) -> _Buffer:
+        """The staging buffers of a transfer op, as one buffer over their bytes."""
+        transfer = TransferView(op)
+        ebytes = stored_element_bytes(transfer.tensor_type.element_type, self.hardware)
+        start, end = transfer.staging_span(ebytes)
+        return _Buffer(
+            op=op, func=func, offset=start, size=end - start, ebytes=ebytes, elements=(end - start) // ebytes,
+            staging=True, allocations=sum(width for _, _, width in transfer.groups),
+        )
+
     def _check_static(self, b: _Buffer) -> None:
         """Capacity, alignment and layout of one buffer (once)."""
         if b in self._checked:
             return
         self._checked.add(b)
-        t = ir.MemRefType(b.op.results[0].type)
         if b.end > self.capacity:
             self._report(
                 "capacity", b.op,
@@ -421,6 +442,9 @@ class _Analyzer:
                 f"not a multiple of the {self.alignment}-byte scratchpad alignment",
                 b, (b.offset, b.end),
             )
+        if b.staging:
+            return
+        t = ir.MemRefType(b.op.results[0].type)
         layout = _layout_elements(t)
         if layout is None or not np.array_equal(layout.ravel(), np.arange(b.elements)):
             self._report(
@@ -501,6 +525,8 @@ class _Analyzer:
         name = op.name
         if name == _ALLOC:
             self._alloc(op, state)
+        elif name in _TRANSFERS:
+            self._transfer(op, state)
         elif name == _FREE:
             self._free(op, state)
         elif name == "scf.for":
@@ -549,6 +575,24 @@ class _Analyzer:
         state.status[b] = frozenset({_LIVE})
         state.written[b] = np.zeros(b.elements, dtype=bool)
         self._note_peak(0, state)
+
+    def _transfer(self, op, state: _State) -> None:
+        """A transfer's staging buffers are live while it runs: within the
+        scratchpad, aligned, over no live buffer."""
+        b = self.buffers[op]
+        if self.reporting:
+            self._check_static(b)
+        for other, st in state.status.items():
+            if _LIVE in st and other.overlaps(b):
+                may = "" if st == {_LIVE} else " (live on some path)"
+                self._report(
+                    "overlap", op,
+                    f"staging buffers [{b.offset}, {b.end}) overlap the live buffer {other.describe()}{may} "
+                    f"allocated at {_where(other.op)}",
+                    b, (max(b.offset, other.offset), min(b.end, other.end)),
+                )
+        transfer = TransferView(op)
+        self._note_peak(max(size * width for _, size, width in transfer.groups) * b.ebytes, state)
 
     def _free(self, op, state: _State) -> None:
         view = self._traced(op, 0, op.operands[0])

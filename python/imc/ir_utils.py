@@ -18,8 +18,6 @@ __all__ = [
     "rebuild_init",
     "RESHAPE_OPS",
     "PLACEMENT_ATTR",
-    "TRANSFER_ATTR",
-    "DOUBLE_BUFFER_ATTR",
     "JOIN_ATTR",
     "TENSOR_VIEW_OPS",
     "MEMREF_VIEW_OPS",
@@ -98,13 +96,6 @@ WEIGHT_ARG_ATTR = "imc.weight"
 PLACEMENT_ATTR = "imc.placement"
 """Module attribute: the stage capacity bound the placement planned against,
 per layer (`{layer name: bytes}`) and in total (`total`)."""
-TRANSFER_ATTR = "imc.transfer"
-"""Unit attribute on the `scf.for` loops that move a stored tensor tile by
-tile (analyses skip them: their traffic is the stored tensor's)."""
-DOUBLE_BUFFER_ATTR = "imc.double_buffer"
-"""Unit attribute on an `scf.for` whose trips DMA two tiles into two staging
-buffers before using them: the transfers of one tile overlap the use of the
-other (report: `overlapped_dram_bytes`)."""
 JOIN_ATTR = "imc.join"
 """Unit attribute on the `tensor.concat` that joins a stored tensor's
 scratchpad and DRAM parts: the reader streams both parts, the join moves no
@@ -371,10 +362,9 @@ def _find_entry(module, name: str):
 
 def is_tiled_stage(op) -> bool:
     """A loop or branch of a stage tiled by `imc-tile-rows`: an `scf.for` or
-    `scf.if` with crossbar ops inside that is not a `{imc.transfer}` loop."""
+    `scf.if` with crossbar ops inside."""
     return (
         op.name in ("scf.for", "scf.if")
-        and TRANSFER_ATTR not in op.attributes
         and find_nested(op, lambda o: o.name.startswith("imc.")) is not None
     )
 

@@ -67,7 +67,7 @@ EVENTS = (
     "dac",
     "adc",
     "digital_ops",
-    "overlapped_dram_bytes",  # DRAM bytes of DMAs in double-buffered loops (a subset of the above)
+    "overlapped_dram_bytes",  # DRAM bytes of double-buffered transfer trips (a subset of the above)
 )
 
 
@@ -101,9 +101,9 @@ def price(events: dict, hardware, busy: list[dict] = ()) -> Counters:
     `latency.mvm` (`busy`: per layer, crossbar -> steps; summed over layers,
     which run one after another); programming is row-parallel, so it costs
     `latency.cell_program` per programmed row; every other event is
-    serialized, except that the DRAM transfers of double-buffered loops
-    (`overlapped_dram_bytes`, DMAs in an `scf.for` marked `imc.double_buffer`)
-    overlap the rest of the work: min(their time, the rest's time) is
+    serialized, except that the DRAM bytes of double-buffered transfer trips
+    (`overlapped_dram_bytes`: `imc.transfer_in`/`transfer_out` with two
+    staging buffers) overlap the rest of the work: min(their time, the rest's time) is
     subtracted.
     """
     e, l = hardware.energy, hardware.latency

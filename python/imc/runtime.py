@@ -21,7 +21,6 @@ from imc.ir_utils import (
     ALLOCATION_OPS,
     VIEW_OPS,
     layer_name,
-    TRANSFER_ATTR,
     WEIGHT_ARG_ATTR,
     constant_fill,
     constant_source,
@@ -293,14 +292,11 @@ def _counted_nesting(o) -> bool:
     """Whether an op at this nesting is counted on its own: at function
     level, or inside compute loops and branches (a stage tiled by
     `imc-tile-rows`). Ops in linalg bodies and `tensor.generate`/`tensor.pad`
-    regions are counted through their parent op, and ops in `{imc.transfer}`
-    loops through the DMAs and loads/stores they contain."""
+    regions are counted through their parent op."""
     parent = o.parent
     while parent is not None and parent.name != "func.func":
         name = parent.name
         if name.startswith("linalg.") or name in ("tensor.generate", "tensor.pad"):
-            return False
-        if name == "scf.for" and TRANSFER_ATTR in parent.attributes:
             return False
         parent = parent.parent
     return True

@@ -49,6 +49,8 @@ __all__ = ["Tracer", "Timeline", "LayerSpan"]
 CONTROL_OPS = frozenset(
     {"scf.for", "scf.if", "scf.while", "scf.execute_region", "scf.index_switch", "func.call", "memref.alloca_scope"}
 )
+# Ops that place their own steps (`imc.interpreter.imc_transfer`: one per DMA).
+SELF_TRACED_OPS = frozenset({"imc.transfer_in", "imc.transfer_out"})
 # Ops without results that write operands from this index on (and linalg ops
 # on buffers: their outs).
 _WRITES_OPERAND = {"memref.copy": 1, "bufferization.materialize_in_destination": 1}
@@ -397,7 +399,7 @@ class Tracer:
     its events here (`add`), and the imc op implementations name the arrays
     they occupy (`crossbar`, `programmed`)."""
 
-    control_ops = CONTROL_OPS
+    control_ops = CONTROL_OPS | SELF_TRACED_OPS
 
     def __init__(self, chip, row_for):
         hardware = chip.hardware
@@ -537,6 +539,18 @@ class Tracer:
             return
         reads, writes = self._accesses(op, args, results)
         self.place(self.row_for(op).name, reads, writes)
+
+    def move(self, layer: str, src: np.ndarray, dest: np.ndarray) -> None:
+        """A step that copies `src` into `dest` and counts nothing (as a
+        `bufferization.materialize_in_destination` or `tensor.insert_slice`
+        on the scratchpad): each element of `dest` is ready when its source
+        is (and after every earlier access to it)."""
+        self.begin()
+        memories = (self.memory,) if self.chain is None else (self.memory, self.chain)
+        times = [m.written(src).reshape(dest.shape) for m in memories]
+        self.place(layer, [src], [])
+        for memory, written in zip(memories, times):
+            memory.copy_into(dest, written)
 
     def place(self, layer: str, reads, writes, *, last: bool = False) -> None:
         """Ends the open step (of `layer`, reading and writing these arrays)

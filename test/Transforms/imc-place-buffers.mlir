@@ -52,19 +52,8 @@ func.func @fits(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
 // CHECK: %[[Y:.*]] = linalg.matmul {{.*}}%arg0
 // CHECK: %[[YF:.*]] = tensor.collapse_shape %[[Y]]
 // CHECK: %[[YD:.*]] = memref.alloc() : memref<256xf32>
-// CHECK: %[[S:.*]] = "imc.spad_alloc"() {offset = 768 : i64, size = 256 : i64} : () -> memref<64xf32, 1>
-// CHECK: scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step
-// CHECK:   %[[W:.*]] = memref.subview %[[YD]][%{{.*}}] [64] [1]
-// CHECK:   %[[P:.*]] = tensor.extract_slice %[[YF]][%{{.*}}] [64] [1]
-// CHECK:   bufferization.materialize_in_destination %[[P]] in writable %[[S]]
-// CHECK:   "imc.dma"(%[[S]], %[[W]])
-// CHECK: } {imc.transfer}
-// CHECK: "imc.spad_free"(%[[S]])
-// CHECK: %[[L:.*]] = scf.for {{.*}} iter_args
-// CHECK:   "imc.dma"(%{{.*}}, %[[S2:.*]]) {offsets = array<i64: 0>, sizes = array<i64: 64>, strides = array<i64: 1>}
-// CHECK:   %[[T:.*]] = bufferization.to_tensor %[[S2]]
-// CHECK:   tensor.insert_slice %[[T]]
-// CHECK: } {imc.transfer}
+// CHECK: "imc.transfer_out"(%[[YF]], %[[YD]]) {buffers = 1 : i64, offset = 0 : i64, staging = 768 : i64, tile = 64 : i64} : (tensor<256xf32>, memref<256xf32>) -> ()
+// CHECK: %[[L:.*]] = "imc.transfer_in"(%[[YD]]) {buffers = 1 : i64, offset = 0 : i64, staging = 768 : i64, tile = 64 : i64} : (memref<256xf32>) -> tensor<256xf32>
 // CHECK: %[[YL:.*]] = tensor.expand_shape %[[L]]
 // CHECK: %[[Z:.*]] = linalg.matmul ins(%[[YL]],
 // CHECK: %[[ZF:.*]] = tensor.collapse_shape %[[Z]]
@@ -84,24 +73,10 @@ func.func @fits(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
 // REMARK: remark: [imc-check-buffers] 5 scratchpad buffers, peak 1024 bytes of 1024: placement verified
 
 // Double buffering: two staging buffers of 128 B at [768, 896) and
-// [896, 1024); each trip issues both DMAs before using either tile.
+// [896, 1024) (`imc-lower-transfers` shows the DMA loops).
 // DB-LABEL: func.func @spills
-// DB: %[[A:.*]] = "imc.spad_alloc"() {offset = 768 : i64, size = 128 : i64} : () -> memref<32xf32, 1>
-// DB: %[[B:.*]] = "imc.spad_alloc"() {offset = 896 : i64, size = 128 : i64} : () -> memref<32xf32, 1>
-// DB: scf.for
-// DB:   bufferization.materialize_in_destination %{{.*}} in writable %[[A]]
-// DB:   bufferization.materialize_in_destination %{{.*}} in writable %[[B]]
-// DB:   "imc.dma"(%[[A]],
-// DB:   "imc.dma"(%[[B]],
-// DB: } {imc.double_buffer, imc.transfer}
-// DB: %[[C:.*]] = "imc.spad_alloc"() {offset = 768 : i64, size = 128 : i64}
-// DB: %[[D:.*]] = "imc.spad_alloc"() {offset = 896 : i64, size = 128 : i64}
-// DB: scf.for
-// DB:   "imc.dma"(%{{.*}}, %[[C]])
-// DB:   "imc.dma"(%{{.*}}, %[[D]])
-// DB:   bufferization.to_tensor %[[C]]
-// DB:   bufferization.to_tensor %[[D]]
-// DB: } {imc.double_buffer, imc.transfer}
+// DB: "imc.transfer_out"(%{{.*}}, %{{.*}}) {buffers = 2 : i64, offset = 0 : i64, staging = 768 : i64, tile = 32 : i64} : (tensor<256xf32>, memref<256xf32>) -> ()
+// DB: "imc.transfer_in"(%{{.*}}) {buffers = 2 : i64, offset = 0 : i64, staging = 768 : i64, tile = 32 : i64} : (memref<256xf32>) -> tensor<256xf32>
 #l1 = loc("l1")
 #l2 = loc("l2")
 #l3 = loc("l3")

@@ -83,7 +83,7 @@ def test_scratchpad_examples_agree_with_interpreter(context):
         for v in check_buffers(module.operation, HW):
             by_func.setdefault(_func_of(v.op), []).append(v)
         names = [ir.StringAttr(f.attributes["sym_name"]).value for f in module.body.operations]
-        assert len(names) == 6
+        assert len(names) == 7
         for name in names:
             error = _run(module, name)
             found = by_func.get(name, [])

@@ -1,13 +1,11 @@
 """Views the interpreter hands out instead of copies never leak later writes.
 
 Tensors are immutable values: a buffer written after a tensor was read from
-it must not change that tensor.  Covers the transfer-load fast path (a load
-loop joined by `tensor.concat {imc.join}` may return a view of its DRAM
-window) and the cached static `tensor.extract_slice` / `collapse_shape` /
+it must not change that tensor.  Covers `imc.transfer_in` (it returns a
+read-only view of its DRAM window when no later op can write the buffer)
+and the cached static `tensor.extract_slice` / `collapse_shape` /
 `expand_shape`.
 """
-
-import json
 
 import numpy as np
 import pytest
@@ -16,7 +14,6 @@ from torch_mlir import ir
 from imc.context import make_context
 from imc.hardware import Hardware
 from imc.interpreter import Interpreter
-from imc.interpreter.scf import loads_as_views
 from imc.runtime import Runner
 
 # x[0:8] goes to a scratchpad buffer, x[8:16] to DRAM (two 4-element tiles
@@ -25,48 +22,26 @@ from imc.runtime import Runner
 # store y's second half into the same DRAM buffer.
 _STORED = """
 func.func @main(%x: tensor<16xf32>, %y: tensor<16xf32>) -> (tensor<16xf32>, tensor<8xf32>) {{
-  %c0 = arith.constant 0 : index
-  %c4 = arith.constant 4 : index
-  %c8 = arith.constant 8 : index
   %dram = memref.alloc() : memref<8xf32>
   %spad = "imc.spad_alloc"() {{offset = 0 : i64, size = 32 : i64}} : () -> memref<8xf32, 1>
-  %stage = "imc.spad_alloc"() {{offset = 64 : i64, size = 16 : i64}} : () -> memref<4xf32, 1>
   %xa = tensor.extract_slice %x[0] [8] [1] : tensor<16xf32> to tensor<8xf32>
   bufferization.materialize_in_destination %xa in writable %spad : (tensor<8xf32>, memref<8xf32, 1>) -> ()
   %xb = tensor.extract_slice %x[8] [8] [1] : tensor<16xf32> to tensor<8xf32>
-  scf.for %i = %c0 to %c8 step %c4 {{
-    %w = memref.subview %dram[%i] [4] [1] : memref<8xf32> to memref<4xf32, strided<[1], offset: ?>>
-    %p = tensor.extract_slice %xb[%i] [4] [1] : tensor<8xf32> to tensor<4xf32>
-    bufferization.materialize_in_destination %p in writable %stage : (tensor<4xf32>, memref<4xf32, 1>) -> ()
-    "imc.dma"(%stage, %w) {{offsets = array<i64: 0>, sizes = array<i64: 4>, strides = array<i64: 1>}} : (memref<4xf32, 1>, memref<4xf32, strided<[1], offset: ?>>) -> ()
-  }} {{imc.transfer}}
+  "imc.transfer_out"(%xb, %dram) {{buffers = 1 : i64, offset = 0 : i64, staging = 64 : i64, tile = 4 : i64}} : (tensor<8xf32>, memref<8xf32>) -> ()
   %t0 = bufferization.to_tensor %spad : memref<8xf32, 1> to tensor<8xf32>
-  %e = tensor.empty() : tensor<8xf32>
-  %l = scf.for %i = %c0 to %c8 step %c4 iter_args(%acc = %e) -> (tensor<8xf32>) {{
-    %w = memref.subview %dram[%i] [4] [1] : memref<8xf32> to memref<4xf32, strided<[1], offset: ?>>
-    "imc.dma"(%w, %stage) {{offsets = array<i64: 0>, sizes = array<i64: 4>, strides = array<i64: 1>}} : (memref<4xf32, strided<[1], offset: ?>>, memref<4xf32, 1>) -> ()
-    %v = bufferization.to_tensor %stage : memref<4xf32, 1> to tensor<4xf32>
-    %s = tensor.insert_slice %v into %acc[%i] [4] [1] : tensor<4xf32> into tensor<8xf32>
-    scf.yield %s : tensor<8xf32>
-  }} {{imc.transfer}}
+  %l = "imc.transfer_in"(%dram) {{buffers = 1 : i64, offset = 0 : i64, staging = 64 : i64, tile = 4 : i64}} : (memref<8xf32>) -> tensor<8xf32>
 {between}
   %cat = tensor.concat dim(0) %t0, %l {{imc.join}} : (tensor<8xf32>, tensor<8xf32>) -> tensor<16xf32>
 {after}
-  "imc.spad_free"(%stage) : (memref<4xf32, 1>) -> ()
   "imc.spad_free"(%spad) : (memref<8xf32, 1>) -> ()
   return %cat, {second} : tensor<16xf32>, tensor<8xf32>
 }}
 """
 
-# Stores y[8:16] into %dram (as the store loop above does for x).
+# Stores y[8:16] into %dram (as the store above does for x).
 _OVERWRITE = """
   %yb{n} = tensor.extract_slice %y[8] [8] [1] : tensor<16xf32> to tensor<8xf32>
-  scf.for %i = %c0 to %c8 step %c4 {{
-    %w = memref.subview %dram[%i] [4] [1] : memref<8xf32> to memref<4xf32, strided<[1], offset: ?>>
-    %p = tensor.extract_slice %yb{n}[%i] [4] [1] : tensor<8xf32> to tensor<4xf32>
-    bufferization.materialize_in_destination %p in writable %stage : (tensor<4xf32>, memref<4xf32, 1>) -> ()
-    "imc.dma"(%stage, %w) {{offsets = array<i64: 0>, sizes = array<i64: 4>, strides = array<i64: 1>}} : (memref<4xf32, 1>, memref<4xf32, strided<[1], offset: ?>>) -> ()
-  }} {{imc.transfer}}
+  "imc.transfer_out"(%yb{n}, %dram) {{buffers = 1 : i64, offset = 0 : i64, staging = 64 : i64, tile = 4 : i64}} : (tensor<8xf32>, memref<8xf32>) -> ()
 """
 
 
@@ -74,85 +49,52 @@ def _module(*, between="", after="", second="%xb"):
     return _STORED.format(between=between, after=after, second=second)
 
 
-def _run(text, fast=True):
+def _run(text):
     x = np.arange(16, dtype=np.float32)
     y = -np.arange(16, dtype=np.float32) - 100
     with make_context() as ctx:
         module = ir.Module.parse(text, context=ctx)
         runner = Runner(module, Hardware.resolve("default"))
-        runner.interpreter.fast_paths = fast
         outs = [runner(x, y) for _ in range(2)]
         steps = runner.interpreter._get_compiled("main").body.steps
-        views = [op for _, op, _, _ in steps if op.name == "scf.for" and getattr(op.static, "view", False)]
-        return x, y, outs, views, runner.report.to_json()
-
-
-def test_joined_load_is_a_view_and_later_stores_do_not_leak():
-    x, _, outs, views, _ = _run(_module(after=_OVERWRITE.format(n=1)))
-    assert len(views) == 1, "the joined load loop should be allowed to return a view"
-    for cat, xb in outs:
-        np.testing.assert_array_equal(cat, x)  # not y: the join copied before the store
-        np.testing.assert_array_equal(xb, x[8:])
+        views = [op for _, op, _, _ in steps if op.name == "imc.transfer_in" and op.static.as_view]
+        return x, y, outs, views
 
 
 def test_load_of_a_buffer_never_written_again_is_a_view():
     """The DRAM buffer is stored only before the load: the loaded tensor (also
     returned, not only joined) may share it."""
-    x, _, outs, views, _ = _run(_module(second="%l"))
+    x, _, outs, views = _run(_module(second="%l"))
     assert len(views) == 1
     for cat, l in outs:
         np.testing.assert_array_equal(cat, x)
         np.testing.assert_array_equal(l, x[8:])
 
 
-def test_store_between_load_and_join_keeps_the_copy():
-    """A DRAM store between the load loop and the join: the load must copy."""
-    x, _, outs, views, _ = _run(_module(between=_OVERWRITE.format(n=1)))
-    assert not views
-    for cat, _ in outs:
-        np.testing.assert_array_equal(cat, x)
-
-
-def test_load_read_by_more_than_the_join_keeps_the_copy():
-    """The loaded tensor is also returned; a later store must not change it."""
-    x, _, outs, views, _ = _run(_module(after=_OVERWRITE.format(n=1), second="%l"))
+@pytest.mark.parametrize("where", ["between", "after"])
+def test_a_later_store_keeps_the_copy(where):
+    """A DRAM store after the load (before or after the join that reads it,
+    the loaded tensor also returned): the load must copy."""
+    x, _, outs, views = _run(_module(**{where: _OVERWRITE.format(n=1)}, second="%l"))
     assert not views
     for cat, l in outs:
-        np.testing.assert_array_equal(cat, x)
+        np.testing.assert_array_equal(cat, x)  # not y
         np.testing.assert_array_equal(l, x[8:])
 
 
-@pytest.mark.parametrize(
-    "kw",
-    [
-        dict(after=_OVERWRITE.format(n=1)),
-        dict(between=_OVERWRITE.format(n=1)),
-        dict(second="%l"),
-        dict(after=_OVERWRITE.format(n=1), second="%l"),
-    ],
-)
-def test_views_change_no_value_or_counter(kw, monkeypatch):
-    """With the view rewriter, without it (loads copy) and on the general
-    path: the same outputs; with and without it the same report, byte for
-    byte (the general path attributes the loop ops to more layers, with the
-    same totals)."""
-    from imc.interpreter import core
-
-    text = _module(**kw)
-    _, _, viewed, _, viewed_report = _run(text, fast=True)
-    _, _, general, _, general_report = _run(text, fast=False)
-    monkeypatch.setattr(core, "_BLOCK_REWRITERS", [f for f in core._BLOCK_REWRITERS if f is not loads_as_views])
-    _, _, copied, views, copied_report = _run(text, fast=True)
+def test_a_store_in_a_later_loop_keeps_the_copy():
+    """A store nested in a loop after the load counts as the loop."""
+    loop = """
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %c1 step %c1 {{
+{store}
+  }}
+""".format(store=_OVERWRITE.format(n=1))
+    x, _, outs, views = _run(_module(after=loop, second="%l"))
     assert not views
-    for a, b, c in zip(viewed, copied, general):
-        assert all(u.tobytes() == v.tobytes() == w.tobytes() for u, v, w in zip(a, b, c))
-    assert viewed_report == copied_report
-    assert json.loads(viewed_report)["totals"] == json.loads(general_report)["totals"]
-
-
-def test_rewriter_ignores_blocks_without_transfer_loops():
-    steps = [(None, type("Op", (), {"name": "tensor.empty"})(), [], [0])]
-    assert loads_as_views(None, steps, [0], []) is steps
+    for _, l in outs:
+        np.testing.assert_array_equal(l, x[8:])
 
 
 # Views of a function argument that is a memref: writes after the tensor

@@ -1,5 +1,5 @@
-"""Recorded crossbar replays and vectorized transfer loops give exactly what
-executing the ops gives: outputs, counters, held tiles and generations.
+"""Recorded crossbar replays give exactly what executing the ops gives:
+outputs, counters, held tiles and generations.
 
 A fused contraction (`imc.fused_contraction`) replays its `imc.program`s on
 every call; when the tile maps of its crossbars are those of an earlier replay
@@ -16,7 +16,6 @@ import imc
 from imc import models
 from imc.hardware import Hardware
 from imc.interpreter.imc import FUSED_CONTRACTION, ContractionGroup, ImcExecution, _Array, attach
-from imc.interpreter.scf import _covers, _trip_windows
 from imc.runtime import Runner
 
 SMALL = Hardware.resolve("default").replace(cores=1, crossbars_per_core=4)
@@ -157,51 +156,3 @@ def test_tampered_crossbars_between_calls(two_lenets, monkeypatch, tamper):
     assert after[0] - before[0] == after[1] - before[1] > 0
     outs = slow(*inputs), fast(*inputs)
     _check_same([slow], [fast], slow.chip, fast.chip, outs)
-
-
-# -- transfer loops ------------------------------------------------------------------
-
-
-def _loop_copy(dst, b, src, a, n, trips):
-    for iv in trips:
-        dst[iv + b : iv + b + n] = src[iv + a : iv + a + n]
-
-
-@pytest.mark.parametrize(
-    "lb, ub, step, n, a, b",
-    [(0, 64, 8, 8, 0, 0), (0, 60, 10, 4, 3, 1), (4, 40, 12, 12, -4, 2), (0, 30, 3, 5, 0, 0), (0, 64, 8, 8, 0, 8)],
-)
-def test_trip_windows_copy_like_the_loop(lb, ub, step, n, a, b):
-    rng = np.random.default_rng(0)
-    src = rng.standard_normal(80).astype(np.float32)
-    dst0 = rng.standard_normal(80).astype(np.float32)
-    trips = range(lb, ub, step)
-    expected = dst0.copy()
-    _loop_copy(expected, b, src, a, n, trips)
-    got = dst0.copy()
-    windows = _trip_windows(got, b, src, a, n, trips)
-    if step < n:
-        assert windows is None  # overlapping windows: the last trip wins, only the loop says so
-        return
-    assert windows is not None
-    windows[0][...] = windows[1]
-    np.testing.assert_array_equal(got, expected)
-
-
-def test_trip_windows_refuse_aliasing_and_out_of_bounds():
-    buf = np.arange(64, dtype=np.float32)
-    trips = range(0, 32, 8)
-    assert _trip_windows(buf[8:], 0, buf, 0, 8, trips) is None  # dst overlaps src
-    assert _trip_windows(np.zeros(30, np.float32), 0, buf, 0, 8, trips) is None  # last window beyond dst
-    assert _trip_windows(np.zeros(64, np.float32), 0, buf, -1, 8, trips) is None  # negative start
-    assert _trip_windows(np.zeros((8, 8), np.float32), 0, buf, 0, 8, trips) is None  # not 1-D
-
-
-def test_covers():
-    trips = range(0, 32, 8)
-    assert _covers([(0, 8)], trips, 32)
-    assert not _covers([(0, 8)], trips, 40)  # the tail is never loaded
-    assert not _covers([(4, 8)], trips, 36)  # the head is never loaded
-    assert _covers([(32, 8), (0, 8)], trips, 64)  # two loads, one after the other
-    assert not _covers([(40, 8), (0, 8)], trips, 72)  # a gap between them
-    assert not _covers([(0, 4)], trips, 32)  # gaps between trips

@@ -23,7 +23,7 @@ from .core import (
     register,
     registered_ops,
 )
-from . import arith, bufferization, cf, func, imc, linalg, math, memref, scf, tensor, tm_tensor  # noqa: F401  (registration)
+from . import arith, bufferization, cf, func, imc, imc_transfer, linalg, math, memref, scf, tensor, tm_tensor  # noqa: F401  (registration)
 
 __all__ = [
     "DYNAMIC",

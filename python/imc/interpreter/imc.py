@@ -36,8 +36,8 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.dialects.imc import stored_element_bytes
-from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, view_of
-from imc.ir_utils import DOUBLE_BUFFER_ATTR, MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, constant_source
+from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, TransferView, view_of
+from imc.ir_utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, constant_source
 
 from .core import InterpreterError, impl, slot_uses
 from .row_blocks import RowBlockedWeights
@@ -217,21 +217,19 @@ class ImcExecution:
         self.inputs = _InputCache()  # quantized MVM inputs (quantized / noisy)
         self.work = _Workspace()  # scratch buffers of the fused converting MVMs
 
-    def count_dma(self, op, staged: np.ndarray, *, load: bool, times: int = 1) -> None:
-        """Counts `times` executions of DMA `op` moving `staged` (its scratchpad
-        side): scratchpad bytes as the chip stores them (`stored_nbytes`), DRAM
-        bytes the same unless the DRAM side is a model input or output (host
-        dtype: the DMA converts)."""
+    def count_dma(self, op, staged: np.ndarray, *, load: bool) -> None:
+        """Counts DMA `op` moving `staged` (its scratchpad side): scratchpad
+        bytes as the chip stores them (`stored_nbytes`), DRAM bytes the same
+        unless the DRAM side is a model input or output (host dtype: the DMA
+        converts)."""
         st = _dma_static(op)
-        n = stored_nbytes(self.chip, staged) * times
-        dram = staged.nbytes * times if st.host_dram else n
+        n = stored_nbytes(self.chip, staged)
+        dram = staged.nbytes if st.host_dram else n
         row = self.layer_of(op)
         if load:
             self.report.add(row, dram_read_bytes=dram, spad_write_bytes=n)
         else:
             self.report.add(row, dram_write_bytes=dram, spad_read_bytes=n)
-        if st.overlapped:
-            self.report.add(row, overlapped_dram_bytes=dram)
 
 
 EXECUTION = "imc"
@@ -945,13 +943,19 @@ def _spad_extent(module, hardware) -> tuple[int, int]:
 
     root = module.operation if hasattr(module, "operation") else module
     end, scale = 0, 1
-    for o in walk_ops(root, {"imc.spad_alloc"}):
-        alloc = SpadAllocView(o)
-        t = alloc.buffer_type
-        stored = stored_element_bytes(t.element_type, hardware)
-        itemsize = element_dtype(t.element_type).itemsize
-        scale = max(scale, -(-itemsize // stored))
-        end = max(end, alloc.offset + max(alloc.size, math.prod(t.shape) * stored))
+    for o in walk_ops(root, {"imc.spad_alloc", "imc.transfer_in", "imc.transfer_out"}):
+        if o.name == "imc.spad_alloc":
+            alloc = SpadAllocView(o)
+            et = alloc.buffer_type.element_type
+            stored = stored_element_bytes(et, hardware)
+            top = alloc.offset + max(alloc.size, math.prod(alloc.buffer_type.shape) * stored)
+        else:  # its staging buffers
+            transfer = TransferView(o)
+            et = transfer.tensor_type.element_type
+            stored = stored_element_bytes(et, hardware)
+            top = transfer.staging_span(stored)[1]
+        scale = max(scale, -(-element_dtype(et).itemsize // stored))
+        end = max(end, top)
     return end, scale
 
 
@@ -1051,17 +1055,14 @@ def dma_window(op) -> tuple:
 
 class _DmaFacts:
     """What executing and counting an `imc.dma` reads, decoded once: its
-    DRAM window, whether its loop double-buffers it (`overlapped`) and
-    whether its DRAM side holds a model input or output or a constant at the
-    host dtype rather than a stored tensor (`host_dram`)."""
+    DRAM window and whether its DRAM side holds a model input or output or
+    a constant at the host dtype rather than a stored tensor (`host_dram`)."""
 
-    __slots__ = ("window", "overlapped", "host_dram")
+    __slots__ = ("window", "host_dram")
 
     def __init__(self, op):
         dma = DmaView(op)
         self.window = dma.window
-        parent = dma.op.parent
-        self.overlapped = parent is not None and DOUBLE_BUFFER_ATTR in parent.attributes
         self.host_dram = not holds_stored_tensor(dma.dram)
 
 

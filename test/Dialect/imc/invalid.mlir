@@ -827,3 +827,127 @@ func.func @quantize_range_not_finite(%v: tensor<1x64xf32>) {
   %q = "imc.quantize"(%v) {bits = 8 : i64, high = 0x7F800000 : f32, low = -1.0 : f32} : (tensor<1x64xf32>) -> tensor<1x64xf32>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// imc.transfer_in, imc.transfer_out
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @transfer_rank(%t: tensor<4x4xf32>, %d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_out' op moves between a 1-D tensor and a 1-D DRAM memref, got tensor<4x4xf32> and memref<16xf32>}}
+  "imc.transfer_out"(%t, %d) {buffers = 1 : i64, offset = 0 : i64, staging = 0 : i64, tile = 4 : i64} : (tensor<4x4xf32>, memref<16xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @transfer_in_spad(%d: memref<16xf32, 1>) {
+  // expected-error @+1 {{'imc.transfer_in' op memref memref<16xf32, 1> must be in DRAM, not in the scratchpad (memory space 1)}}
+  %t = "imc.transfer_in"(%d) {buffers = 1 : i64, offset = 0 : i64, staging = 0 : i64, tile = 4 : i64} : (memref<16xf32, 1>) -> tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @transfer_element_types(%t: tensor<16xf16>, %d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_out' op element types differ: f16 vs f32}}
+  "imc.transfer_out"(%t, %d) {buffers = 1 : i64, offset = 0 : i64, staging = 0 : i64, tile = 4 : i64} : (tensor<16xf16>, memref<16xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @transfer_window(%d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_in' op DRAM window [8, 20) is outside the memref's 16 elements}}
+  %t = "imc.transfer_in"(%d) {buffers = 1 : i64, offset = 8 : i64, staging = 0 : i64, tile = 4 : i64} : (memref<16xf32>) -> tensor<12xf32>
+  return
+}
+
+// -----
+
+func.func @transfer_tile(%t: tensor<16xf32>, %d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_out' op tile = 0 must be positive}}
+  "imc.transfer_out"(%t, %d) {buffers = 1 : i64, offset = 0 : i64, staging = 0 : i64, tile = 0 : i64} : (tensor<16xf32>, memref<16xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @transfer_buffers(%t: tensor<16xf32>, %d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_out' op buffers = 3 is out of range [1, 2]}}
+  "imc.transfer_out"(%t, %d) {buffers = 3 : i64, offset = 0 : i64, staging = 0 : i64, tile = 4 : i64} : (tensor<16xf32>, memref<16xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @transfer_staging(%t: tensor<16xf32>, %d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_out' op staging = -64 must be non-negative}}
+  "imc.transfer_out"(%t, %d) {buffers = 1 : i64, offset = 0 : i64, staging = -64 : i64, tile = 4 : i64} : (tensor<16xf32>, memref<16xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @transfer_missing_attribute(%t: tensor<16xf32>, %d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_out' op requires attribute 'staging'}}
+  "imc.transfer_out"(%t, %d) {buffers = 1 : i64, offset = 0 : i64, tile = 4 : i64} : (tensor<16xf32>, memref<16xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @transfer_out_spad(%t: tensor<16xf32>, %d: memref<16xf32, 1>) {
+  // expected-error @+1 {{'imc.transfer_out' op memref memref<16xf32, 1> must be in DRAM, not in the scratchpad (memory space 1)}}
+  "imc.transfer_out"(%t, %d) {buffers = 1 : i64, offset = 0 : i64, staging = 0 : i64, tile = 4 : i64} : (tensor<16xf32>, memref<16xf32, 1>) -> ()
+  return
+}
+
+// -----
+
+func.func @transfer_out_window(%t: tensor<16xf32>, %d: memref<20xf32>) {
+  // expected-error @+1 {{'imc.transfer_out' op DRAM window [8, 24) is outside the memref's 20 elements}}
+  "imc.transfer_out"(%t, %d) {buffers = 1 : i64, offset = 8 : i64, staging = 0 : i64, tile = 4 : i64} : (tensor<16xf32>, memref<20xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @transfer_in_rank(%d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_in' op moves between a 1-D tensor and a 1-D DRAM memref, got tensor<4x4xf32> and memref<16xf32>}}
+  %t = "imc.transfer_in"(%d) {buffers = 1 : i64, offset = 0 : i64, staging = 0 : i64, tile = 4 : i64} : (memref<16xf32>) -> tensor<4x4xf32>
+  return
+}
+
+// -----
+
+func.func @transfer_in_element_types(%d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_in' op element types differ: f16 vs f32}}
+  %t = "imc.transfer_in"(%d) {buffers = 1 : i64, offset = 0 : i64, staging = 0 : i64, tile = 4 : i64} : (memref<16xf32>) -> tensor<16xf16>
+  return
+}
+
+// -----
+
+func.func @transfer_in_tile(%d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_in' op tile = -1 must be positive}}
+  %t = "imc.transfer_in"(%d) {buffers = 1 : i64, offset = 0 : i64, staging = 0 : i64, tile = -1 : i64} : (memref<16xf32>) -> tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @transfer_in_buffers(%d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_in' op buffers = 0 is out of range [1, 2]}}
+  %t = "imc.transfer_in"(%d) {buffers = 0 : i64, offset = 0 : i64, staging = 0 : i64, tile = 4 : i64} : (memref<16xf32>) -> tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @transfer_in_staging(%d: memref<16xf32>) {
+  // expected-error @+1 {{'imc.transfer_in' op staging = -1 must be non-negative}}
+  %t = "imc.transfer_in"(%d) {buffers = 1 : i64, offset = 0 : i64, staging = -1 : i64, tile = 4 : i64} : (memref<16xf32>) -> tensor<16xf32>
+  return
+}

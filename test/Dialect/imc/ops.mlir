@@ -47,6 +47,15 @@ func.func @scratchpad(%dram: memref<64x64xf32>) {
   return
 }
 
+// CHECK-LABEL: func.func @transfers
+func.func @transfers(%t: tensor<200xf32>, %dram: memref<300xf32>) -> tensor<100xf32> {
+  // CHECK: "imc.transfer_out"(%{{.*}}, %{{.*}}) {buffers = 2 : i64, offset = 16 : i64, staging = 512 : i64, tile = 32 : i64} : (tensor<200xf32>, memref<300xf32>) -> ()
+  "imc.transfer_out"(%t, %dram) {buffers = 2 : i64, offset = 16 : i64, staging = 512 : i64, tile = 32 : i64} : (tensor<200xf32>, memref<300xf32>) -> ()
+  // CHECK: "imc.transfer_in"(%{{.*}}) {buffers = 1 : i64, offset = 200 : i64, staging = 0 : i64, tile = 64 : i64} : (memref<300xf32>) -> tensor<100xf32>
+  %l = "imc.transfer_in"(%dram) {buffers = 1 : i64, offset = 200 : i64, staging = 0 : i64, tile = 64 : i64} : (memref<300xf32>) -> tensor<100xf32>
+  return %l : tensor<100xf32>
+}
+
 // CHECK-LABEL: func.func @im2col
 func.func @im2col(%x: tensor<1x16x10x10xf32>, %y: tensor<2x4x9xf32>) -> (tensor<16x144xf32>, tensor<10x12xf32>) {
   // CHECK: "imc.im2col"(%{{.*}}) {dilations = array<i64: 1, 1>, kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>} : (tensor<1x16x10x10xf32>) -> tensor<16x144xf32>

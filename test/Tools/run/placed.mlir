@@ -2,6 +2,8 @@
 // checked against arithmetic done by hand.
 // RUN: %PYTHON -c "import numpy as np; np.save('%t.npy', np.ones((8, 32), np.float32))"
 // RUN: imc-opt %s --hardware %S/../../Inputs/spad-1k.toml --mlir-print-debuginfo -p 'builtin.module(imc-place-buffers{tile-bytes=256}, imc-check-buffers)' | imc-run - --input %t.npy | FileCheck %s
+// The transfers lowered to DMA loops move the same DRAM bytes:
+// RUN: imc-opt %s --hardware %S/../../Inputs/spad-1k.toml --mlir-print-debuginfo -p 'builtin.module(imc-place-buffers{tile-bytes=256}, imc-lower-transfers, imc-check-buffers)' | imc-run - --input %t.npy | FileCheck %s
 
 // x = ones(8x32), w = 0.5 everywhere (a splat constant: an immediate, no DRAM
 // bytes): y = x w = 16, z = y w = 256, v = z w = 4096.

@@ -49,6 +49,16 @@ func.func @overlap() {
   return
 }
 
+// RUN: not imc-run %s --entry staging_overlap 2>&1 | FileCheck %s --check-prefix=STAGING
+// STAGING: scratchpad.mlir:[[# @LINE + 5]]:3: error: staging buffers [64, 80) overlap the live buffer [0, 128) in 'imc.transfer_out'
+func.func @staging_overlap() {
+  %t = arith.constant dense<1.0> : tensor<64xf32>
+  %dram = memref.alloc() : memref<64xf32>
+  %x = "imc.spad_alloc"() {offset = 0 : i64, size = 128 : i64} : () -> memref<4x8xf32, 1>
+  "imc.transfer_out"(%t, %dram) {buffers = 1 : i64, offset = 0 : i64, staging = 64 : i64, tile = 16 : i64} : (tensor<64xf32>, memref<64xf32>) -> ()
+  return
+}
+
 // RUN: not imc-run %s --entry use_after_free 2>&1 | FileCheck %s --check-prefix=FREED
 // FREED: scratchpad.mlir:[[# @LINE + 7]]:3: error: uses a scratchpad buffer at offset 0 that is not allocated (freed?) in 'imc.dma'
 func.func @use_after_free() -> memref<4x8xf32> {
