@@ -37,6 +37,7 @@ __all__ = [
     "DmaOp",
     "TransferOutOp",
     "TransferInOp",
+    "JoinOp",
     "transfer_groups",
     "SPAD_SPACE",
     "CONTRACT_KINDS",
@@ -162,6 +163,7 @@ def _check_fields(op) -> bool:
     the op; this gives the user the clear message first.
     """
     attrs, operands, results, variadic = _fields_of(type(op))
+    dynamic_sizes = getattr(type(op), "DYNAMIC_SIZES", False)
     operation = op.operation
     present = operation.attributes
     for name, kinds in attrs:
@@ -182,13 +184,13 @@ def _check_fields(op) -> bool:
         t = v.type
         if not _is_a(t, kinds):
             return _fail(op, f"operand '{name}' must be of kind {_kind_name(kinds)}, got {t}")
-        if _is_shaped(t) and not t.has_static_shape:
+        if _is_shaped(t) and not t.has_static_shape and not dynamic_sizes:
             return _fail(op, f"operand '{name}' must have a static shape, got {t}")
     for (name, kinds), r in zip(results, op_results):
         t = r.type
         if not _is_a(t, kinds):
             return _fail(op, f"result '{name}' must be of kind {_kind_name(kinds)}, got {t}")
-        if _is_shaped(t) and not t.has_static_shape:
+        if _is_shaped(t) and not t.has_static_shape and not dynamic_sizes:
             return _fail(op, f"result '{name}' must have a static shape, got {t}")
     return True
 
@@ -940,6 +942,51 @@ class DmaOp(Imc.Operation, name="dma"):
                 )
         if list(spad.shape) != window["sizes"]:
             return _fail(self, f"scratchpad buffer shape {list(spad.shape)} does not match sizes {window['sizes']}")
+        return True
+
+
+class JoinOp(Imc.Operation, name="join", traits=[Pure]):
+    """Joins the two parts of a stored tensor along `dim`: `head`, then `tail`.
+
+    `imc-place-buffers` keeps a tensor that does not fit the scratchpad partly
+    on chip and partly in DRAM; its reader reads each part where it is (the
+    on-chip part in place, the DRAM part loaded by `imc.transfer_in` or
+    through a row slab). The join names the whole tensor the reader reads:
+    it moves no bytes (each part was counted where it was written, read or
+    loaded). Both parts have the result's rank, element type and sizes,
+    except along `dim`, where the result's size is the sum of theirs (a
+    tensor in more than two parts is a chain of joins). Sizes may be
+    dynamic (the rows of a tiled stage's last, shorter row window): they
+    must then be dynamic in the parts and the result alike.
+
+    Example:
+        %t = "imc.join"(%on_chip, %loaded) {dim = 0 : i64}
+            : (tensor<192xf32>, tensor<64xf32>) -> tensor<256xf32>
+    """
+
+    head: Operand[ir.RankedTensorType]
+    tail: Operand[ir.RankedTensorType]
+    dim: ir.IntegerAttr
+    result: Result[ir.RankedTensorType]
+
+    DYNAMIC_SIZES = True  # (`_check_fields`: operands and result may have dynamic sizes)
+
+    @_verifier
+    def verify_invariants(self) -> bool:
+        head, tail = ir.RankedTensorType(self.head.type), ir.RankedTensorType(self.tail.type)
+        result = ir.RankedTensorType(self.result.type)
+        if not head.rank == tail.rank == result.rank:
+            return _fail(self, f"parts and result must have one rank, got {head}, {tail} and {result}")
+        if not head.element_type == tail.element_type == result.element_type:
+            return _fail(self, f"parts and result must have one element type, got {head}, {tail} and {result}")
+        dim = _int(self.dim)
+        if not _check_range(self, "dim", dim, (0, head.rank - 1)):
+            return False
+        expected = list(head.shape)
+        dynamic = ir.ShapedType.get_dynamic_size()
+        expected[dim] = dynamic if dynamic in (head.shape[dim], tail.shape[dim]) else head.shape[dim] + tail.shape[dim]
+        if any(a != b for d, (a, b) in enumerate(zip(head.shape, tail.shape)) if d != dim) or list(result.shape) != expected:
+            return _fail(self, f"result {result} is not {head} and {tail} joined along dimension {dim}")
         return True
 
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
-from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, TransferInOp, TransferOutOp, build, stored_element_bytes
+from imc.dialects.imc import DmaOp, JoinOp, SpadAllocOp, SpadFreeOp, TransferInOp, TransferOutOp, build, stored_element_bytes
 from imc.ir_utils import (
-    JOIN_ATTR,
     PLACEMENT_ATTR,
     TENSOR_VIEW_OPS,
     collapse,
@@ -61,7 +60,7 @@ class ImcPlaceBuffers(ImcPass):
     The producer writes each part with `bufferization.materialize_in_destination`
     (a DRAM part is streamed out once); every consumer stage reads the parts
     with `bufferization.to_tensor` (a DRAM part is streamed in once per
-    consumer stage) and joins them (`tensor.concat` marked `imc.join`), before
+    consumer stage) and joins them (`imc.join`), before
     its first op. Values inside a stage, model inputs/outputs, weights and
     constants are not touched.
 
@@ -90,7 +89,7 @@ class ImcPlaceBuffers(ImcPass):
       of whole *planes* (the H x W rows of one channel): each trip reads
       its rows of the on-chip planes in place (views of the chunks) and
       streams the DRAM planes' rows through a slab; the parts are joined
-      along the channels (`tensor.concat` marked `imc.join`). Otherwise it
+      along the channels (`imc.join`). Otherwise it
       is joined whole before the loop, as for any stage;
     * a stored tensor the stage's loop assembles row tile by row tile
       (`tensor.insert_slice` into its iteration argument) is stored by each
@@ -361,6 +360,20 @@ def _remark_stages(program, planned: dict, reasons: dict, shares: dict, state) -
             )
 
 
+
+def _join(parts: list, dim: int) -> ir.Value:
+    """`parts` (tensors at the insertion point) joined in order along `dim`
+    (`imc.join`, a chain of them for more than two)."""
+    joined = parts[0]
+    for part in parts[1:]:
+        head, tail = ir.RankedTensorType(joined.type), ir.RankedTensorType(part.type)
+        shape = list(head.shape)
+        dynamic = ir.ShapedType.get_dynamic_size()
+        shape[dim] = dynamic if dynamic in (head.shape[dim], tail.shape[dim]) else head.shape[dim] + tail.shape[dim]
+        result = ir.RankedTensorType.get(shape, head.element_type)
+        joined = build(JoinOp, [joined, part], {"dim": i64_attr(dim)}, [result]).results[0]
+    return joined
+
 class _Placement:
     """One run's rewriting: the IR that homes each stored tensor, with what
     the run decided: the hardware, the staging buffers (`tile` bytes each,
@@ -486,11 +499,7 @@ class _Placement:
                 if resident < n:
                     lo = resident - home.dram_start // elem
                     loaded.append(self._stream(None, dram, lo, n - resident, elem))
-                joined = loaded[0]
-                if len(loaded) > 1:
-                    cat = tensor.ConcatOp(ir.RankedTensorType.get([n], et), 0, loaded)
-                    cat.operation.attributes[JOIN_ATTR] = ir.UnitAttr.get()
-                    joined = cat.result
+                joined = _join(loaded, 0)
                 whole = expand(joined, list(rtype.shape), [list(range(rtype.rank))], loc=sloc) if rtype.rank != 1 else joined
                 clones: dict = {}
                 for op, index, chain in users.get(s, []):
@@ -610,13 +619,7 @@ class _Placement:
                 how += f", {planes - on_chip} streamed from DRAM through a slab ({slab.rows} rows) at offset {offset:,}"
             state.remark(loc, f"{t.describe()} read in row windows: {how}")
             with ir.InsertionPoint(slab.read), loc:
-                joined = pieces[0]
-                if len(pieces) > 1:
-                    shape = list(ir.RankedTensorType(pieces[0].type).shape)
-                    shape[1] = planes
-                    cat = tensor.ConcatOp(ir.RankedTensorType.get(shape, et), 1, pieces)
-                    cat.operation.attributes[JOIN_ATTR] = ir.UnitAttr.get()
-                    joined = cat.result
+                joined = _join(pieces, 1)
                 if n != 1:
                     rows_t = ir.RankedTensorType(joined.type)
                     flat = tensor.CollapseShapeOp(

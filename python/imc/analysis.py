@@ -46,7 +46,6 @@ from imc.dialects.imc import element_bytes, stored_element_bytes
 from imc.dialects.imc_ops import ProgramView
 from imc.ir_utils import (
     layer_name,
-    JOIN_ATTR,
     PLACEMENT_ATTR,
     TENSOR_VIEW_OPS,
     WEIGHT_ARG_ATTR,
@@ -545,7 +544,7 @@ def lower_bounds(
         lname = loc_names.get(loc)
         if lname is None:
             lname = loc_names[loc] = layer_name(loc)
-        if name in _PLACEMENT_OPS or JOIN_ATTR in op.attributes:
+        if name in _PLACEMENT_OPS:
             continue  # moves stored tensors; their bound is the capacity term
         if name == "func.call" or (
             op.regions and not (name.startswith("linalg.") or name.startswith("tensor.") or is_tiled_stage(op))
@@ -693,6 +692,7 @@ _PLACEMENT_OPS = {
     "imc.spad_free",
     "imc.transfer_in",
     "imc.transfer_out",
+    "imc.join",
     "imc.dma",
     "memref.subview",
 }

@@ -18,7 +18,6 @@ __all__ = [
     "rebuild_init",
     "RESHAPE_OPS",
     "PLACEMENT_ATTR",
-    "JOIN_ATTR",
     "TENSOR_VIEW_OPS",
     "MEMREF_VIEW_OPS",
     "VIEW_OPS",
@@ -96,10 +95,6 @@ WEIGHT_ARG_ATTR = "imc.weight"
 PLACEMENT_ATTR = "imc.placement"
 """Module attribute: the stage capacity bound the placement planned against,
 per layer (`{layer name: bytes}`) and in total (`total`)."""
-JOIN_ATTR = "imc.join"
-"""Unit attribute on the `tensor.concat` that joins a stored tensor's
-scratchpad and DRAM parts: the reader streams both parts, the join moves no
-bytes."""
 
 # Views: one definition of the ops that only rename or window data. Sets
 # that differ from these on purpose are derived from them beside their use.

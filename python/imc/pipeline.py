@@ -100,6 +100,11 @@ def parse_pipeline(text: str) -> list[str]:
     for element in _split_top(text):
         name = _head(element)
         if name in registry.PIPELINES:
+            if _options_of(element).strip() or "{" in element:
+                raise PipelineError(
+                    f"pipeline '{name}' takes no options (in '{element.strip()}'): spell out its passes, "
+                    f"{registry.PIPELINES[name][1]}, and give the options to the pass they belong to"
+                )
             elements.extend(parse_pipeline(registry.PIPELINES[name][1]))
         else:
             elements.append(element)

@@ -109,7 +109,8 @@ class _Counter:
         elif name == "tensor.concat":
             # Joins parts that were written where the whole lives (the column
             # tiles of an MVM result, the row blocks of duplicated crossbars,
-            # a line buffer's kept and new rows, a stored tensor's parts):
+            # a line buffer's kept and new rows; an imc.join of a stored
+            # tensor's parts is an imc op, not counted either):
             # their producers counted the bytes, none move again.
             p = _Plan(None, True)
         elif (

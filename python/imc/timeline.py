@@ -722,6 +722,7 @@ def _pad(memory, op, args, results):
 _MOVES = {
     "tensor.insert_slice": _insert,
     "tensor.concat": _concat,
+    "imc.join": _concat,
     "tensor.pad": _pad,
     "tensor.collapse_shape": _reshape,
     "tensor.expand_shape": _reshape,

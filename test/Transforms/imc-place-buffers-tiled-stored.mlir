@@ -51,7 +51,7 @@
 // CHECK: %[[ROW:.*]] = memref.subview %[[OFFCHIP]][0, 0, %{{.*}}, 0] [1, 2, 1, 10]
 // CHECK: "imc.dma"(%[[ROW]], %{{.*}}) {{.*}}sizes = array<i64: 1, 2, 1, 10>
 // CHECK: %[[LOADED:.*]] = bufferization.to_tensor %{{.*}} restrict : memref<1x2x4x10xf32, strided<[80, 40, 10, 1]>, 1> to tensor<1x2x4x10xf32>
-// CHECK: %[[ROWS:.*]] = tensor.concat dim(1) %[[IN_PLACE]], %[[LOADED]] {imc.join} : (tensor<1x2x4x10xf32>, tensor<1x2x4x10xf32>) -> tensor<1x4x4x10xf32>
+// CHECK: %[[ROWS:.*]] = "imc.join"(%[[IN_PLACE]], %[[LOADED]]) {dim = 1 : i64} : (tensor<1x2x4x10xf32>, tensor<1x2x4x10xf32>) -> tensor<1x4x4x10xf32>
 // CHECK: "imc.im2col"(%[[ROWS]])
 // CHECK: memref.dealloc %[[DRAM]]
 // CHECK: "imc.spad_free"(%[[CHUNK]])

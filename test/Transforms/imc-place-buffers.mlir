@@ -62,7 +62,7 @@ func.func @fits(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
 // CHECK: %[[ZD:.*]] = memref.alloc() : memref<64xf32>
 // CHECK: memref.dealloc %[[YD]]
 // CHECK: %[[A:.*]] = bufferization.to_tensor %[[ZS]] : memref<192xf32, 1> to tensor<192xf32>
-// CHECK: %[[C:.*]] = tensor.concat dim(0) %[[A]], %{{.*}} {imc.join}
+// CHECK: %[[C:.*]] = "imc.join"(%[[A]], %{{.*}}) {dim = 0 : i64} : (tensor<192xf32>, tensor<64xf32>) -> tensor<256xf32>
 // CHECK: %[[ZL:.*]] = tensor.expand_shape %[[C]]
 // CHECK: linalg.matmul ins(%[[ZL]],
 // CHECK: memref.dealloc %[[ZD]]

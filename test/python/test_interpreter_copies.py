@@ -31,7 +31,7 @@ func.func @main(%x: tensor<16xf32>, %y: tensor<16xf32>) -> (tensor<16xf32>, tens
   %t0 = bufferization.to_tensor %spad : memref<8xf32, 1> to tensor<8xf32>
   %l = "imc.transfer_in"(%dram) {{buffers = 1 : i64, offset = 0 : i64, staging = 64 : i64, tile = 4 : i64}} : (memref<8xf32>) -> tensor<8xf32>
 {between}
-  %cat = tensor.concat dim(0) %t0, %l {{imc.join}} : (tensor<8xf32>, tensor<8xf32>) -> tensor<16xf32>
+  %cat = "imc.join"(%t0, %l) {{dim = 0 : i64}} : (tensor<8xf32>, tensor<8xf32>) -> tensor<16xf32>
 {after}
   "imc.spad_free"(%spad) : (memref<8xf32, 1>) -> ()
   return %cat, {second} : tensor<16xf32>, tensor<8xf32>

@@ -1,5 +1,6 @@
 """`imc.transfer_in` and `imc.transfer_out`: a tensor moved between the
-datapath and DRAM through scratchpad staging buffers (`docs/dialect.md`).
+datapath and DRAM through scratchpad staging buffers (`docs/dialect.md`);
+`imc.join`: the parts of a stored tensor as one tensor.
 
 An untraced run moves the whole tensor as one NumPy copy and counts every
 DMA of the op's trips (`TransferView.groups`) in one step per group: each
@@ -29,6 +30,7 @@ from imc.dialects.imc_ops import TransferView
 from imc.ir_utils import MEMREF_VIEW_OPS
 
 from .core import impl
+from .tensor import concat_dim
 from .imc import _exec, _spad, holds_stored_tensor
 
 
@@ -88,6 +90,11 @@ def transfer_in(interp, op, args):
         view.flags.writeable = False
         return [view]
     return [window.copy()]
+
+
+@impl("imc.join")
+def join(interp, op, args):
+    return [np.concatenate(args, axis=concat_dim(op))]
 
 
 def _check_staging(op, spad, span) -> None:

@@ -951,3 +951,39 @@ func.func @transfer_in_staging(%d: memref<16xf32>) {
   %t = "imc.transfer_in"(%d) {buffers = 1 : i64, offset = 0 : i64, staging = -1 : i64, tile = 4 : i64} : (memref<16xf32>) -> tensor<16xf32>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// imc.join
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @join_rank(%a: tensor<4xf32>, %b: tensor<1x4xf32>) {
+  // expected-error @+1 {{'imc.join' op parts and result must have one rank, got tensor<4xf32>, tensor<1x4xf32> and tensor<8xf32>}}
+  %j = "imc.join"(%a, %b) {dim = 0 : i64} : (tensor<4xf32>, tensor<1x4xf32>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @join_element_type(%a: tensor<4xf32>, %b: tensor<4xf16>) {
+  // expected-error @+1 {{'imc.join' op parts and result must have one element type, got tensor<4xf32>, tensor<4xf16> and tensor<8xf32>}}
+  %j = "imc.join"(%a, %b) {dim = 0 : i64} : (tensor<4xf32>, tensor<4xf16>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @join_dim(%a: tensor<4xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{'imc.join' op dim = 1 is out of range [0, 0]}}
+  %j = "imc.join"(%a, %b) {dim = 1 : i64} : (tensor<4xf32>, tensor<4xf32>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @join_sizes(%a: tensor<2x4xf32>, %b: tensor<3x5xf32>) {
+  // expected-error @+1 {{'imc.join' op result tensor<5x4xf32> is not tensor<2x4xf32> and tensor<3x5xf32> joined along dimension 0}}
+  %j = "imc.join"(%a, %b) {dim = 0 : i64} : (tensor<2x4xf32>, tensor<3x5xf32>) -> tensor<5x4xf32>
+  return
+}

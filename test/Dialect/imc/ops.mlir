@@ -56,6 +56,15 @@ func.func @transfers(%t: tensor<200xf32>, %dram: memref<300xf32>) -> tensor<100x
   return %l : tensor<100xf32>
 }
 
+// CHECK-LABEL: func.func @join
+func.func @join(%a: tensor<192xf32>, %b: tensor<64xf32>, %c: tensor<1x2x?x10xf32>, %d: tensor<1x3x?x10xf32>) -> (tensor<256xf32>, tensor<1x5x?x10xf32>) {
+  // CHECK: "imc.join"(%{{.*}}, %{{.*}}) {dim = 0 : i64} : (tensor<192xf32>, tensor<64xf32>) -> tensor<256xf32>
+  %j = "imc.join"(%a, %b) {dim = 0 : i64} : (tensor<192xf32>, tensor<64xf32>) -> tensor<256xf32>
+  // CHECK: "imc.join"(%{{.*}}, %{{.*}}) {dim = 1 : i64} : (tensor<1x2x?x10xf32>, tensor<1x3x?x10xf32>) -> tensor<1x5x?x10xf32>
+  %k = "imc.join"(%c, %d) {dim = 1 : i64} : (tensor<1x2x?x10xf32>, tensor<1x3x?x10xf32>) -> tensor<1x5x?x10xf32>
+  return %j, %k : tensor<256xf32>, tensor<1x5x?x10xf32>
+}
+
 // CHECK-LABEL: func.func @im2col
 func.func @im2col(%x: tensor<1x16x10x10xf32>, %y: tensor<2x4x9xf32>) -> (tensor<16x144xf32>, tensor<10x12xf32>) {
   // CHECK: "imc.im2col"(%{{.*}}) {dilations = array<i64: 1, 1>, kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>} : (tensor<1x16x10x10xf32>) -> tensor<16x144xf32>

@@ -25,6 +25,10 @@
 // RUN: not imc-opt %s -p 'builtin.module(imc-place-buffers{tile-bytes=-5})' 2>&1 | FileCheck %s --check-prefix=RANGE-TILE
 // RANGE-TILE: imc-opt: error: option 'tile-bytes' of pass 'imc-place-buffers' = -5 is out of range [0, 281474976710656]
 
+// A named pipeline takes no options (they were dropped before).
+// RUN: not imc-opt %s -p 'builtin.module(imc-tiled{double-buffer=true})' 2>&1 | FileCheck %s --check-prefix=PIPELINE
+// PIPELINE: imc-opt: error: pipeline 'imc-tiled' takes no options (in 'imc-tiled{double-buffer=true}'): spell out its passes, imc-tile-rows, imc-default, and give the options to the pass they belong to
+
 // RUN: not imc-opt %s --no-such-flag 2>&1 | FileCheck %s --check-prefix=FLAG
 // FLAG: imc-opt: error: unrecognized arguments: --no-such-flag
 
@@ -33,7 +37,7 @@
 
 // A failing pass: its diagnostics, then a repro command line.
 // RUN: not imc-opt %s -p 'builtin.module(test-imc-fail{message="no crossbar left"})' 2>&1 | FileCheck %s --check-prefix=FAIL
-// FAIL: errors.mlir:40:3: error: 'func.return' op no crossbar left
+// FAIL: errors.mlir:[[# @LINE + 4]]:3: error: 'func.return' op no crossbar left
 // FAIL: imc-opt: pass pipeline failed; reproduce with: imc-opt {{.*}}imc-repro-{{.*}}.mlir --pass-pipeline=
 // FAIL-NOT: Traceback
 func.func @f() {
