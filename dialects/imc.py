@@ -473,6 +473,45 @@ def _single_variadic_operand(cls, field: str):
 
 
 # ---------------------------------------------------------------------------
+# Memory effects
+# ---------------------------------------------------------------------------
+
+
+def memory_effects(*effects: tuple, describe: str):
+    """A trait declaring an op's memory effects (`MemoryEffectsOpInterface`),
+    so upstream passes (CSE, canonicalization, hoisting) know what an op
+    touches: each effect is (`"Read"`, `"Write"`, `"Allocate"` or `"Free"`,
+    `"operand"`, `"result"` or None, index), None for state no SSA value
+    names (a crossbar's cells, the staging bytes of a transfer). An effect on
+    an operand applies only when that operand is a memref (a tensor operand
+    is a value: reading it is no memory effect). `describe` is the trait's
+    line in docs/dialect.md."""
+
+    class Effects(ir.MemoryEffectsOpInterface):
+        @staticmethod
+        def get_effects(op, instances):
+            operation = op.operation
+            for effect, where, index in effects:
+                target = None
+                if where == "operand":
+                    if not isinstance(operation.operands[index].type, ir.MemRefType):
+                        continue
+                    target = operation.op_operands[index]
+                elif where == "result":
+                    target = operation.results[index]
+                instances.append(getattr(ir.MemoryEffect, effect), target)
+
+    class MemoryEffects:
+        __doc__ = describe
+
+        @staticmethod
+        def attach(op_name):
+            Effects.attach(op_name)
+
+    return MemoryEffects
+
+
+# ---------------------------------------------------------------------------
 # Types
 # ---------------------------------------------------------------------------
 
@@ -610,7 +649,15 @@ class Im2colOp(Imc.Operation, name="im2col", traits=[Pure]):
         return True
 
 
-class ProgramOp(Imc.Operation, name="program"):
+class ProgramOp(
+    Imc.Operation,
+    name="program",
+    traits=[
+        memory_effects(
+            ("Read", "operand", 0), ("Write", None, 0), describe="reads its weight tile (a memref), writes crossbar cells"
+        )
+    ],
+):
     """Programs one bit slice of a weight tile into a crossbar.
 
     The tile (a tensor or memref slice of the weight, rows x cols, or cols x rows
@@ -829,7 +876,9 @@ class QuantizeOp(Imc.Operation, name="quantize", traits=[Pure]):
 # ---------------------------------------------------------------------------
 
 
-class SpadAllocOp(Imc.Operation, name="spad_alloc"):
+class SpadAllocOp(
+    Imc.Operation, name="spad_alloc", traits=[memory_effects(("Allocate", "result", 0), describe="allocates its result")]
+):
     """Allocates a scratchpad buffer of `size` bytes at byte `offset`.
 
     The result is a statically shaped memref in memory space 1 whose bytes fit
@@ -874,7 +923,9 @@ class SpadAllocOp(Imc.Operation, name="spad_alloc"):
         return True
 
 
-class SpadFreeOp(Imc.Operation, name="spad_free"):
+class SpadFreeOp(
+    Imc.Operation, name="spad_free", traits=[memory_effects(("Free", "operand", 0), describe="frees its operand")]
+):
     """Frees a scratchpad buffer; its bytes may be reused afterwards.
 
     Example:
@@ -890,7 +941,11 @@ class SpadFreeOp(Imc.Operation, name="spad_free"):
         return True
 
 
-class DmaOp(Imc.Operation, name="dma"):
+class DmaOp(
+    Imc.Operation,
+    name="dma",
+    traits=[memory_effects(("Read", "operand", 0), ("Write", "operand", 1), describe="reads its source, writes its target")],
+):
     """Copies a strided window between DRAM and the scratchpad.
 
     Exactly one of `source` and `target` is a scratchpad memref. The window on
@@ -1036,7 +1091,13 @@ def _verify_transfer(op, tensor, dram) -> bool:
     return True
 
 
-class TransferOutOp(Imc.Operation, name="transfer_out"):
+class TransferOutOp(
+    Imc.Operation,
+    name="transfer_out",
+    traits=[
+        memory_effects(("Write", "operand", 1), ("Write", None, 0), describe="writes its DRAM window and its staging bytes")
+    ],
+):
     """Stores a tensor to DRAM through scratchpad staging buffers.
 
     Moves the 1-D `source` to `target[offset : offset + n]` (`target`: a 1-D
@@ -1068,7 +1129,13 @@ class TransferOutOp(Imc.Operation, name="transfer_out"):
         return _verify_transfer(self, self.source, self.target)
 
 
-class TransferInOp(Imc.Operation, name="transfer_in"):
+class TransferInOp(
+    Imc.Operation,
+    name="transfer_in",
+    traits=[
+        memory_effects(("Read", "operand", 0), ("Write", None, 0), describe="reads its DRAM window, writes its staging bytes")
+    ],
+):
     """Loads a tensor from DRAM through scratchpad staging buffers.
 
     The result (1-D, n elements) is `source[offset : offset + n]` (`source`:

@@ -398,11 +398,14 @@ def _rule_lines(rules: list[VerifierRule]) -> list[str]:
 
 
 def _traits(cls) -> str:
-    names = [t.__name__ for t in getattr(cls, "_traits", [])]
-    if not names:
-        return "none (the op has memory effects: it is never folded, hoisted or erased as dead)"
+    traits = getattr(cls, "_traits", [])
+    if not traits:
+        return "none (unknown memory effects: it is never folded, hoisted or erased as dead)"
     described = {"Pure": "Pure (no memory effects, always speculatable)"}
-    return ", ".join(described.get(n, n) for n in names)
+    return ", ".join(
+        f"MemoryEffects ({t.__doc__})" if t.__name__ == "MemoryEffects" else described.get(t.__name__, t.__name__)
+        for t in traits
+    )
 
 
 def _section_for_type(cls) -> list[str]:
