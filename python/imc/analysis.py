@@ -478,15 +478,17 @@ def lower_bounds(
     stream); "op" assumes every op reads and writes whole tensors (A2). On a
     program already placed by `imc-place-buffers` the stage term is the one
     the pass recorded in the module attribute `imc.placement`.
-    Walks the entry function's top-level ops once. Raises `ValueError` naming
-    the op and its location for what the analysis cannot bound (`func.call`,
-    imc ops nested in regions, dynamic shapes).
+    Walks the entry function's top-level ops once (`_Walk`), then adds the
+    terms: compulsory traffic, capacity, digital matmuls. Raises `ValueError`
+    naming the op and its location for what the analysis cannot bound
+    (`func.call`, imc ops nested in regions, dynamic shapes).
     """
+    if granularity not in ("stage", "op"):
+        raise ValueError(f"lower_bounds: granularity '{granularity}' is not 'stage' or 'op'")
     func = _entry_func(module, entry)
-    block = func.regions[0].blocks[0]
-    spad_bits = 8 * int(hardware.spad_bytes)
+    walk = _Walk(func, hardware, activation_bits)
+    walk.run()
     layers: dict[str, LayerBound] = {}
-    loc_names: dict[str, str] = {}
 
     def layer(name: str) -> LayerBound:
         lb = layers.get(name)
@@ -494,179 +496,225 @@ def lower_bounds(
             lb = layers[name] = LayerBound(name)
         return lb
 
-    def elem_bits(t, host: bool = True) -> int:
+    constant_bits = _compulsory(walk, layer)
+    _forced_repeats(layers, hardware, constant_bits)
+    program = ProgramBounds(layers, int(hardware.spad_bytes))
+    if granularity == "stage":
+        _stage_capacity(module, func, hardware, layer, program)
+    else:
+        _op_capacity(walk, hardware, layer, program)
+    program.constant_reread_bytes = max(0, constant_bits // 8 - int(hardware.spad_bytes))
+    _matmul_terms(walk, 8 * int(hardware.spad_bytes), layer)
+    # Layers in program order (first op of each); the I/O row, if used, last.
+    order = {}
+    for pos, lname in walk.compute_layers:
+        order.setdefault(lname, pos)
+    for lname in sorted(layers, key=lambda k: order.get(k, walk.n)):
+        layers[lname] = layers.pop(lname)
+    return program
+
+
+class _Walk:
+    """One walk over the entry function's top-level ops (tiled stages
+    flattened): the root values (model inputs, weights, constants, every
+    computed tensor) with their uses, and what the terms need."""
+
+    def __init__(self, func, hardware, activation_bits: int | None):
+        self.func = func
+        self.hardware = hardware
+        self.activation_bits = activation_bits
+        self.alias: dict = {}  # value -> (root, region); weights: root kind _WEIGHT
+        self.roots: list[_Value] = []
+        self.streamed: set = set()  # inputs read only through DRAM buffers (row slabs): loaded by their readers' DMAs
+        self.programs: list[_ProgramInfo] = []
+        self.splats: set = set()  # roots of splat constants
+        self.constant_regions: dict = {}  # root -> (first layer, regions)
+        self.matmuls: list[tuple] = []
+        self.compute_layers: list[tuple[int, str]] = []  # boundaries that belong to a layer
+        self.outputs: list[tuple] = []
+        self.n = 0
+
+    def elem_bits(self, t, host: bool = True) -> int:
         """Bits of one element: model inputs and outputs (`host`) at their
         IR width, computed tensors as the chip stores them."""
-        if activation_bits is not None:
-            return int(activation_bits)
+        if self.activation_bits is not None:
+            return int(self.activation_bits)
         try:
-            return 8 * (element_bytes(t.element_type) if host else stored_element_bytes(t.element_type, hardware))
+            return 8 * (element_bytes(t.element_type) if host else stored_element_bytes(t.element_type, self.hardware))
         except ValueError:
             raise ValueError(f"lower_bounds: element type {t.element_type} has no bit width") from None
 
-    def make_root(kind, t, pos, lname, key) -> _Value:
+    def make_root(self, kind, t, pos, lname, key) -> _Value:
         if not t.has_static_shape:
             raise ValueError(f"lower_bounds: dynamic shape {t} at {lname} is not supported")
-        e = elem_bits(t, host=kind != _ACT)
+        e = self.elem_bits(t, host=kind != _ACT)
         return _Value(kind, math.prod(t.shape) * e, e, list(t.shape), pos, lname, key)
 
-    # alias: value -> (root, region); weights: root kind _WEIGHT.
-    alias: dict = {}
-    weight_mask = {}
-    if "arg_attrs" in func.attributes:
-        for i, a in enumerate(ir.ArrayAttr(func.attributes["arg_attrs"])):
-            weight_mask[i] = WEIGHT_ARG_ATTR in ir.DictAttr(a)
-    roots: list[_Value] = []
-    streamed: set = set()  # inputs read only through DRAM buffers (row slabs): loaded by their readers' DMAs
-    for i, arg in enumerate(block.arguments):
-        t = _tensor(arg.type)
-        if t is None:
-            continue
-        kind = _WEIGHT if weight_mask.get(i, False) else _INPUT
-        root = make_root(kind, t, -1, IO_LAYER, ("arg", i))
-        alias[arg] = (root, None)
-        roots.append(root)
-        if read_only_as_buffer(arg):
-            streamed.add(root)
+    def run(self) -> None:
+        func = self.func
+        block = func.regions[0].blocks[0]
+        weight_mask = {}
+        if "arg_attrs" in func.attributes:
+            for i, a in enumerate(ir.ArrayAttr(func.attributes["arg_attrs"])):
+                weight_mask[i] = WEIGHT_ARG_ATTR in ir.DictAttr(a)
+        for i, arg in enumerate(block.arguments):
+            t = _tensor(arg.type)
+            if t is None:
+                continue
+            kind = _WEIGHT if weight_mask.get(i, False) else _INPUT
+            root = self.make_root(kind, t, -1, IO_LAYER, ("arg", i))
+            self.alias[arg] = (root, None)
+            self.roots.append(root)
+            if read_only_as_buffer(arg):
+                self.streamed.add(root)
+        loc_names: dict[str, str] = {}
+        ops = _flatten_tiled_stages(block)
+        self.n = len(ops)
+        for pos, view in enumerate(ops):
+            op = view.operation
+            name = op.name
+            loc = str(op.location)
+            lname = loc_names.get(loc)
+            if lname is None:
+                lname = loc_names[loc] = layer_name(loc)
+            if name in _PLACEMENT_OPS:
+                continue  # moves stored tensors; their bound is the capacity term
+            if name == "func.call" or (
+                op.regions and not (name.startswith("linalg.") or name.startswith("tensor.") or is_tiled_stage(op))
+            ):
+                _check_nested(op, loc)
+            if name in TENSOR_VIEW_OPS:
+                self._view(op)
+            elif name == "func.return":
+                self._return(op)
+            elif name in _NO_DATA:
+                self._no_data(op, pos, lname)
+            elif name == "arith.constant":
+                self._constant(op, pos, lname)
+            else:
+                self._compute(op, pos, lname)
 
-    programs: list[_ProgramInfo] = []
-    splats: set = set()  # roots of splat constants
-    constant_regions: dict = {}  # root -> (first layer, regions)
-    matmuls: list[tuple] = []
-    compute_layers: list[tuple[int, str]] = []  # boundaries that belong to a layer
-    outputs: list[tuple] = []
-    ops = _flatten_tiled_stages(block)
-    n = len(ops)
-    for pos, view in enumerate(ops):
-        op = view.operation
-        name = op.name
-        loc = str(op.location)
-        lname = loc_names.get(loc)
-        if lname is None:
-            lname = loc_names[loc] = layer_name(loc)
-        if name in _PLACEMENT_OPS:
-            continue  # moves stored tensors; their bound is the capacity term
-        if name == "func.call" or (
-            op.regions and not (name.startswith("linalg.") or name.startswith("tensor.") or is_tiled_stage(op))
-        ):
-            _check_nested(op, loc)
-        if name in TENSOR_VIEW_OPS:
-            src = alias.get(op.operands[0])
+    def _view(self, op) -> None:
+        src = self.alias.get(op.operands[0])
+        if src is None:
+            return
+        root, region = src
+        t = _tensor(op.results[0].type)
+        if op.name == "tensor.extract_slice" and t is not None:
+            region = _slice_region(op, root, region, t, root.elem_bits)
+        self.alias[op.results[0]] = (root, region)
+
+    def _return(self, op) -> None:
+        for v in op.operands:
+            src = self.alias.get(v)
             if src is None:
                 continue
             root, region = src
-            t = _tensor(op.results[0].type)
-            if name == "tensor.extract_slice" and t is not None:
-                region = _slice_region(op, root, region, t, root.elem_bits)
-            alias[op.results[0]] = (root, region)
-            continue
-        if name == "func.return":
-            for v in op.operands:
-                src = alias.get(v)
-                if src is None:
-                    continue
-                root, region = src
-                t = _tensor(v.type)
-                bits = math.prod(t.shape) * elem_bits(t)
-                root.output = True
-                outputs.append((root, bits))
-            continue
-        if name in _NO_DATA:
-            for r in op.results:
-                t = _tensor(r.type)
-                if t is not None:
-                    alias[r] = (_Value(_EMPTY, 0, 0, list(t.shape), pos, lname, None), None)
-            continue
-        if name == "arith.constant":
-            t = _tensor(op.results[0].type)
+            t = _tensor(v.type)
+            bits = math.prod(t.shape) * self.elem_bits(t)
+            root.output = True
+            self.outputs.append((root, bits))
+
+    def _no_data(self, op, pos, lname) -> None:
+        for r in op.results:
+            t = _tensor(r.type)
             if t is not None:
-                e = 8 * element_bytes(t.element_type) if hasattr(t.element_type, "width") else 8
-                root = _Value(_WEIGHT, math.prod(t.shape) * e, e, list(t.shape), pos, lname, ("const", pos))
-                alias[op.results[0]] = (root, None)
-                if is_splat_constant(op):
-                    splats.add(root)  # an immediate for the digital unit: no bytes
-            continue
-        # A compute op.
-        compute_layers.append((pos, lname))
+                self.alias[r] = (_Value(_EMPTY, 0, 0, list(t.shape), pos, lname, None), None)
+
+    def _constant(self, op, pos, lname) -> None:
+        t = _tensor(op.results[0].type)
+        if t is None:
+            return
+        e = 8 * element_bytes(t.element_type) if hasattr(t.element_type, "width") else 8
+        root = _Value(_WEIGHT, math.prod(t.shape) * e, e, list(t.shape), pos, lname, ("const", pos))
+        self.alias[op.results[0]] = (root, None)
+        if is_splat_constant(op):
+            self.splats.add(root)  # an immediate for the digital unit: no bytes
+
+    def _compute(self, op, pos, lname) -> None:
+        name, alias = op.name, self.alias
+        self.compute_layers.append((pos, lname))
         if name == "imc.program":
-            programs.append(_program_info(op, pos, lname, alias))
+            self.programs.append(_program_info(op, pos, lname, alias))
         operands = list(op.operands)
-        for k, v in enumerate(operands):
+        for v in operands:
             src = alias.get(v)
             if src is None:
                 continue
             root, region = src
             if root.kind in (_INPUT, _ACT):
                 root.uses.append((pos, region))
-            elif root.kind == _WEIGHT and name != "imc.program" and root not in splats:
-                first, regions = constant_regions.setdefault(root, (lname, []))
+            elif root.kind == _WEIGHT and name != "imc.program" and root not in self.splats:
+                first, regions = self.constant_regions.setdefault(root, (lname, []))
                 regions.append(region)
         if name in _MATMULS:
             kinds = [alias[v][0].kind if v in alias else None for v in operands[:2]]
             # linalg matmuls with a weight operand are not activation x activation.
             if name == "imc.contract" or all(k in (_INPUT, _ACT) for k in kinds):
-                matmuls.append((pos, lname, op))
+                self.matmuls.append((pos, lname, op))
         for r in op.results:
             t = _tensor(r.type)
             if t is not None and not t.has_static_shape and op.parent.name != "func.func":
                 continue  # a tile of a tiled stage's datapath value: bounded through the whole stage
             if t is not None:
-                root = make_root(_ACT, t, pos, lname, ("op", pos))
+                root = self.make_root(_ACT, t, pos, lname, ("op", pos))
                 alias[r] = (root, None)
-                roots.append(root)
+                self.roots.append(root)
             # !imc.xbar handles and scalars carry no activation bytes.
 
-    # 1. Compulsory: inputs (first user), outputs (producer), weights, constants.
-    for root in roots:
+
+def _compulsory(walk: _Walk, layer) -> int:
+    """1. Compulsory traffic: model inputs (at their first user), outputs (at
+    their producer), weights, digital-unit constants. Returns the constants'
+    bits."""
+    for root in walk.roots:
         if root.kind == _INPUT and root.uses:
             bits = _union_bits([r for _, r in root.uses], root)
             first = min(p for p, _ in root.uses)
-            lname = next(l for p, l in compute_layers if p == first)
+            lname = next(l for p, l in walk.compute_layers if p == first)
             lb = layer(lname)
             lb.input_bytes += bits // 8
             lb.reasons.append(f"model input read once: {bits // 8:,} B")
-            if root in streamed:
+            if root in walk.streamed:
                 lb.streamed_bytes += bits // 8
-    for root, bits in outputs:
+    for root, bits in walk.outputs:
         lb = layer(root.layer if root.kind == _ACT else IO_LAYER)
         lb.output_bytes += bits // 8
         lb.reasons.append(f"model output written once: {bits // 8:,} B")
-    _weights(programs, layer)
-    for root, (lname, regions) in constant_regions.items():
+    _weights(walk.programs, layer)
+    for root, (lname, regions) in walk.constant_regions.items():
         bits = _union_bits(regions, root)
         lb = layer(lname)
         lb.constant_bytes += bits // 8
         lb.reasons.append(f"digital-unit constant read once: {bits // 8:,} B")
-    total_constant_bits = sum(_union_bits(rs, root) for root, (_, rs) in constant_regions.items())
-    _forced_repeats(layers, hardware, total_constant_bits)
+    return sum(_union_bits(rs, root) for root, (_, rs) in walk.constant_regions.items())
 
-    program = ProgramBounds(layers, int(hardware.spad_bytes))
-    if granularity == "stage":
-        _stage_capacity(module, func, hardware, layer, program)
-    elif granularity != "op":
-        raise ValueError(f"lower_bounds: granularity '{granularity}' is not 'stage' or 'op'")
-    if granularity == "op":  # 2. Capacity: live activation bits between ops.
-        cap_bits, live_bits = _capacity(roots, n, spad_bits)
-        peaks: dict[str, tuple[int, int]] = {}
-        for pos, lname in compute_layers:
-            c = int(cap_bits[pos])
-            if c > peaks.get(lname, (0, 0))[0]:
-                peaks[lname] = (c, int(live_bits[pos]))
-        for lname, (c, live) in peaks.items():
-            lb = layer(lname)
-            lb.capacity_bytes = c // 8
-            lb.reasons.append(
-                f"scratchpad overflow: {_fmt(live // 8)} live beyond {_fmt(hardware.spad_bytes)} at this layer "
-                f"(>= {c // 8:,} B spilled and reloaded)"
-            )
-        if peaks:
-            best = max(peaks.items(), key=lambda kv: kv[1][0])
-            program.capacity_bytes, program.capacity_layer = best[1][0] // 8, best[0]
-    program.constant_reread_bytes = max(0, total_constant_bits // 8 - int(hardware.spad_bytes))
 
-    # 3. Matmul (Smith et al. 2019) for digital contractions.
-    for pos, lname, op in matmuls:
-        mm = _matmul_bytes(op, spad_bits, elem_bits)
+def _op_capacity(walk: _Walk, hardware, layer, program: ProgramBounds) -> None:
+    """2. Capacity at op granularity (A2): live activation bits between ops
+    beyond the scratchpad, at each layer's peak."""
+    cap_bits, live_bits = _capacity(walk.roots, walk.n, 8 * int(hardware.spad_bytes))
+    peaks: dict[str, tuple[int, int]] = {}
+    for pos, lname in walk.compute_layers:
+        c = int(cap_bits[pos])
+        if c > peaks.get(lname, (0, 0))[0]:
+            peaks[lname] = (c, int(live_bits[pos]))
+    for lname, (c, live) in peaks.items():
+        lb = layer(lname)
+        lb.capacity_bytes = c // 8
+        lb.reasons.append(
+            f"scratchpad overflow: {_fmt(live // 8)} live beyond {_fmt(hardware.spad_bytes)} at this layer "
+            f"(>= {c // 8:,} B spilled and reloaded)"
+        )
+    if peaks:
+        best = max(peaks.items(), key=lambda kv: kv[1][0])
+        program.capacity_bytes, program.capacity_layer = best[1][0] // 8, best[0]
+
+
+def _matmul_terms(walk: _Walk, spad_bits: int, layer) -> None:
+    """3. Matmul (Smith et al. 2019) for digital contractions."""
+    for pos, lname, op in walk.matmuls:
+        mm = _matmul_bytes(op, spad_bits, walk.elem_bits)
         if mm:
             bits, flops = mm
             lb = layer(lname)
@@ -674,13 +722,6 @@ def lower_bounds(
             lb.reasons.append(
                 f"digital matmul of {flops:,} MACs exceeds the scratchpad: >= {bits // 8:,} B (Smith et al. 2019)"
             )
-    # Layers in program order (first op of each); the I/O row, if used, last.
-    order = {}
-    for pos, lname in compute_layers:
-        order.setdefault(lname, pos)
-    for lname in sorted(layers, key=lambda k: order.get(k, n)):
-        layers[lname] = layers.pop(lname)
-    return program
 
 
 _PLACEMENT_OPS = {
