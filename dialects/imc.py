@@ -364,6 +364,39 @@ def _xbar_geometry(op, xbar_type) -> tuple[int, int] | None:
     return rows, cols
 
 
+# ---------------------------------------------------------------------------
+# The scratchpad's rules, one message each. The verifiers, `imc-check-buffers`
+# (for every execution, statically) and the interpreter (for the one that
+# runs) report a broken rule in the same words; `buffer` names the bytes at
+# fault as each knows them ("buffer [0, 64)", "scratchpad buffer %0 [0, 64)",
+# "staging area [0, 64)").
+# ---------------------------------------------------------------------------
+
+
+def spad_capacity_error(buffer: str, capacity: int) -> str:
+    return f"{buffer} exceeds the scratchpad capacity of {capacity} bytes"
+
+
+def spad_alignment_error(buffer: str, offset: int, alignment: int) -> str:
+    return f"{buffer} starts at offset {offset}, not a multiple of the {alignment}-byte scratchpad alignment"
+
+
+def spad_overlap_error(buffer: str, live: str) -> str:
+    return f"{buffer} overlaps the live buffer {live}"
+
+
+def spad_unwritten_read_error(span: str, buffer: str) -> str:
+    return f"reads bytes {span} of {buffer} that no imc.dma or op writes before it"
+
+
+def spad_use_after_free_error(buffer: str) -> str:
+    return f"uses {buffer} after its imc.spad_free"
+
+
+def spad_double_free_error(buffer: str) -> str:
+    return f"frees {buffer} that is already freed"
+
+
 def is_spad(shaped_type) -> bool:
     """True if a memref type lives in the scratchpad memory space."""
     space = ir.MemRefType(shaped_type).memory_space
@@ -914,12 +947,9 @@ class SpadAllocOp(
             return _fail(self, f"result needs {need} bytes but only {size} are allocated")
         if hw is not None:
             if offset + size > hw.spad_bytes:
-                return _fail(
-                    self,
-                    f"buffer [{offset}, {offset + size}) exceeds the scratchpad capacity of {hw.spad_bytes} bytes",
-                )
+                return _fail(self, spad_capacity_error(f"buffer [{offset}, {offset + size})", hw.spad_bytes))
             if offset % hw.spad_alignment:
-                return _fail(self, f"offset = {offset} is not aligned to {hw.spad_alignment} bytes")
+                return _fail(self, spad_alignment_error(f"buffer [{offset}, {offset + size})", offset, hw.spad_alignment))
         return True
 
 
@@ -1085,9 +1115,9 @@ def _verify_transfer(op, tensor, dram) -> bool:
     elem = stored_element_bytes(t.element_type, hw)
     end = staging + max((width - 1) * tile + size for _, size, width in transfer_groups(t.shape[0], tile, buffers)) * elem
     if end > hw.spad_bytes:
-        return _fail(op, f"staging buffers [{staging}, {end}) exceed the scratchpad capacity of {hw.spad_bytes} bytes")
+        return _fail(op, spad_capacity_error(f"staging area [{staging}, {end})", hw.spad_bytes))
     if staging % hw.spad_alignment:
-        return _fail(op, f"staging = {staging} is not aligned to {hw.spad_alignment} bytes")
+        return _fail(op, spad_alignment_error(f"staging area [{staging}, {end})", staging, hw.spad_alignment))
     return True
 
 

@@ -71,7 +71,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch_mlir import ir
 
-from imc.dialects.imc import SPAD_SPACE, is_spad, stored_element_bytes
+from imc.dialects.imc import (
+    SPAD_SPACE,
+    is_spad,
+    spad_alignment_error,
+    spad_capacity_error,
+    spad_double_free_error,
+    spad_overlap_error,
+    spad_unwritten_read_error,
+    spad_use_after_free_error,
+    stored_element_bytes,
+)
 from imc.dialects.imc_ops import SpadAllocView, TransferView
 from imc.ir_utils import MEMREF_VIEW_OPS, find_nested, linalg_input_count
 
@@ -203,6 +213,10 @@ class _Buffer:
 
     def describe(self) -> str:
         return f"{self.name} [{self.offset}, {self.end})"
+
+    def label(self) -> str:
+        """What the scratchpad rules' messages call it."""
+        return f"staging area [{self.offset}, {self.end})" if self.staging else f"scratchpad buffer {self.describe()}"
 
     def overlaps(self, other: "_Buffer") -> bool:
         return self.offset < other.end and other.offset < self.end
@@ -431,15 +445,12 @@ class _Analyzer:
         self._checked.add(b)
         if b.end > self.capacity:
             self._report(
-                "capacity", b.op,
-                f"scratchpad buffer {b.describe()} exceeds the scratchpad capacity of {self.capacity} bytes",
+                "capacity", b.op, spad_capacity_error(b.label(), self.capacity),
                 b, (b.offset, b.end),
             )
         if b.offset % self.alignment:
             self._report(
-                "alignment", b.op,
-                f"scratchpad buffer {b.describe()} starts at offset {b.offset}, "
-                f"not a multiple of the {self.alignment}-byte scratchpad alignment",
+                "alignment", b.op, spad_alignment_error(b.label(), b.offset, self.alignment),
                 b, (b.offset, b.end),
             )
         if b.staging:
@@ -568,8 +579,7 @@ class _Analyzer:
                 may = "" if st == {_LIVE} else " (live on some path)"
                 self._report(
                     "overlap", op,
-                    f"scratchpad buffer {b.describe()} overlaps the live buffer {other.describe()}{may} "
-                    f"allocated at {_where(other.op)}",
+                    spad_overlap_error(b.label(), f"{other.describe()}{may} allocated at {_where(other.op)}"),
                     b, (max(b.offset, other.offset), min(b.end, other.end)),
                 )
         state.status[b] = frozenset({_LIVE})
@@ -587,8 +597,7 @@ class _Analyzer:
                 may = "" if st == {_LIVE} else " (live on some path)"
                 self._report(
                     "overlap", op,
-                    f"staging buffers [{b.offset}, {b.end}) overlap the live buffer {other.describe()}{may} "
-                    f"allocated at {_where(other.op)}",
+                    spad_overlap_error(b.label(), f"{other.describe()}{may} allocated at {_where(other.op)}"),
                     b, (max(b.offset, other.offset), min(b.end, other.end)),
                 )
         transfer = TransferView(op)
@@ -603,7 +612,7 @@ class _Analyzer:
         if _FREED in status:
             self._report(
                 "double-free", op,
-                f"frees scratchpad buffer {b.describe()} that {'is' if status == {_FREED} else 'may be'} already freed",
+                spad_double_free_error(b.label()) + ("" if status == {_FREED} else " on some path"),
                 b, (b.offset, b.end),
             )
         state.status[b] = frozenset({_FREED})
@@ -669,12 +678,15 @@ class _Analyzer:
             b = view.buffer
             status = state.get(b)
             if _LIVE not in status or len(status) > 1:
-                when = "after its imc.spad_free" if _FREED in status else "outside its live range"
+                if _FREED in status:
+                    message = spad_use_after_free_error(b.label())
+                else:
+                    message = f"uses {b.label()} outside its live range"
                 if status & {_LIVE}:
-                    when += " on some path"
+                    message += " on some path"
                 self._report(
                     "use-after-free", op,
-                    f"uses scratchpad buffer {b.describe()} {when}",
+                    message,
                     b, (b.offset, b.end),
                 )
                 continue
@@ -692,8 +704,8 @@ class _Analyzer:
                 more = f" and {len(ranges) - 1} more range(s), {idx.size * view.buffer.ebytes} bytes in all" if len(ranges) > 1 else ""
                 self._report(
                     "uninitialized-read", op,
-                    f"reads bytes [{ranges[0][0]}, {ranges[0][1]}){more} of scratchpad buffer "
-                    f"{view.buffer.describe()} that no imc.dma or op writes before it on every path",
+                    spad_unwritten_read_error(f"[{ranges[0][0]}, {ranges[0][1]}){more}", view.buffer.label())
+                    + " on every path",
                     view.buffer, ranges[0],
                 )
                 mask[elements] = True  # report each missing byte once

@@ -127,6 +127,23 @@ def _module_function(name: str):
     return None
 
 
+def _message_helper(node: ast.expr, renderer) -> str | None:
+    """The message of `node` when it calls a dialect function whose body is
+    one `return` of a string (the scratchpad rules' messages,
+    `spad_capacity_error(...)`), rendered with the call's arguments; else None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        return None
+    fn = _module_function(node.func.id)
+    if fn is None:
+        return None
+    fn_def = _function_ast(fn)
+    body = [s for s in fn_def.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+        return None
+    inner = _Renderer(_bind(fn_def, node, renderer), renderer.local_names - {a.arg for a in fn_def.args.args})
+    return inner.message(body[0].value)
+
+
 def _function_ast(fn) -> ast.FunctionDef:
     try:
         source = textwrap.dedent(inspect.getsource(fn))
@@ -194,14 +211,21 @@ class _Renderer:
             return False, None
 
     def text(self, node: ast.expr) -> str:
-        """`node` as message text: a constant, or `{expression}`."""
+        """`node` as message text: a constant, a message helper's text, or `{expression}`."""
+        helper = _message_helper(self.substitute(node), self)
+        if helper is not None:
+            return helper
         ok, value = self.constant(node)
         if ok:
             return str(value)
         return "{" + _pretty(self.substitute(node)) + "}"
 
     def message(self, node: ast.expr) -> str:
-        """The message template of a `_fail` argument (str literal or f-string)."""
+        """The message template of a `_fail` argument (str literal, f-string,
+        or a call of a message helper: `_message_helper`)."""
+        helper = _message_helper(self.substitute(node), self)
+        if helper is not None:
+            return helper
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return node.value
         if isinstance(node, ast.JoinedStr):
@@ -209,6 +233,10 @@ class _Renderer:
             for part in node.values:
                 if isinstance(part, ast.Constant):
                     out.append(str(part.value))
+                    continue
+                inner = self.substitute(part.value)
+                if isinstance(inner, ast.JoinedStr) and part.format_spec is None:  # a message part built by the caller
+                    out.append(_Renderer({}, self.local_names).message(inner))
                     continue
                 ok, value = self.constant(part.value) if part.format_spec is None else (False, None)
                 if ok:

@@ -64,7 +64,7 @@ func.func @overlap() {
 func.func @staging_overlap(%t: tensor<64xf32>) {
   %dram = memref.alloc() : memref<64xf32>
   %x = "imc.spad_alloc"() {offset = 0 : i64, size = 128 : i64} : () -> memref<4x8xf32, 1>
-  // expected-error @+1 {{'imc.transfer_out' op staging buffers [64, 80) overlap the live buffer %0 [0, 128) allocated at line}}
+  // expected-error @+1 {{'imc.transfer_out' op staging area [64, 80) overlaps the live buffer %0 [0, 128) allocated at line}}
   "imc.transfer_out"(%t, %dram) {buffers = 1 : i64, offset = 0 : i64, staging = 64 : i64, tile = 16 : i64} : (tensor<64xf32>, memref<64xf32>) -> ()
   "imc.spad_free"(%x) : (memref<4x8xf32, 1>) -> ()
   "imc.transfer_out"(%t, %dram) {buffers = 1 : i64, offset = 0 : i64, staging = 64 : i64, tile = 16 : i64} : (tensor<64xf32>, memref<64xf32>) -> ()

@@ -90,6 +90,11 @@ def test_scratchpad_examples_agree_with_interpreter(context):
             assert bool(found) == (error is not None), (name, found, error)
             if error is not None:
                 assert _line(found[0].op.location) == _line(error.loc), (name, found[0], error)
+                # One message per rule (imc.dialects.imc.spad_*_error): the
+                # checker's adds the buffer's SSA name and what it knows of
+                # other paths and the live buffer's allocation.
+                said = re.match(r"error: (.*) in '[\w.]+' at loc", str(error)).group(1)
+                assert re.sub(r" %\d+", "", found[0].message).startswith(said), (name, found[0].message, said)
     kinds = {v.kind for vs in by_func.values() for v in vs}
     assert kinds == {"uninitialized-read", "overlap", "use-after-free", "double-free"}
 

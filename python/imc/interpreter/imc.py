@@ -35,7 +35,14 @@ import threading
 import numpy as np
 from torch_mlir import ir
 
-from imc.dialects.imc import stored_element_bytes
+from imc.dialects.imc import (
+    spad_capacity_error,
+    spad_double_free_error,
+    spad_overlap_error,
+    spad_unwritten_read_error,
+    spad_use_after_free_error,
+    stored_element_bytes,
+)
 from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, TransferView, view_of
 from imc.ir_utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, constant_source
 
@@ -889,7 +896,7 @@ class Scratchpad:
         self.memory = np.zeros(self.size * scale, dtype=np.uint8)
         self.valid = np.zeros(self.size * scale, dtype=bool)
         self.live: dict[int, tuple[int, int]] = {}  # base address -> (offset, size)
-        self.freed: set[int] = set()
+        self.freed: dict[int, tuple[int, int]] = {}  # base address -> (offset, size) of a freed buffer
 
         self._base = self.memory.ctypes.data  # the array is never reallocated
 
@@ -917,6 +924,19 @@ class Scratchpad:
         """A bool array shaped like `a`: is each element's first byte valid?"""
         start = a.__array_interface__["data"][0] - self.base
         return np.lib.stride_tricks.as_strided(self.valid[start:], shape=a.shape, strides=a.strides)
+
+    def not_live_error(self, a: np.ndarray) -> str:
+        """The message for a use of `a`, which views no live buffer."""
+        start = self.offset_of(a)
+        for offset, size in self.freed.values():
+            if offset <= start < offset + size:
+                return spad_use_after_free_error(f"scratchpad buffer [{offset}, {offset + size})")
+        return f"uses scratchpad bytes at offset {start} that no imc.spad_alloc allocated"
+
+    def label(self, a: np.ndarray) -> str:
+        """What the scratchpad rules' messages call the buffer `a` views."""
+        held = self.buffer_of(a)
+        return "the scratchpad" if held is None else f"scratchpad buffer [{held[0]}, {held[0] + held[1]})"
 
     def buffer_of(self, a: np.ndarray) -> tuple[int, int] | None:
         start = self.offset_of(a)
@@ -974,11 +994,25 @@ def check_spad_read(interp, op, a) -> None:
         return
     spad = ex.chip.spad
     if spad.buffer_of(a) is None:
-        raise op.error(f"uses a scratchpad buffer at offset {spad.offset_of(a)} that is not allocated (freed?)")
-    if not spad.valid_view(a).all():
-        raise op.error(
-            f"reads scratchpad bytes at offset {spad.offset_of(a)} that were never loaded by a DMA or written"
-        )
+        raise op.error(spad.not_live_error(a))
+    valid = spad.valid_view(a)
+    if not valid.all():
+        raise op.error(spad_unwritten_read_error(_unwritten_span(spad, a, valid), spad.label(a)))
+
+
+def _unwritten_span(spad, a: np.ndarray, valid: np.ndarray) -> str:
+    """The first run of scratchpad bytes of `a` never written, and how many
+    more runs and bytes in all (as `imc-check-buffers` says it)."""
+    elem = max(1, a.itemsize // spad.scale)  # scratchpad bytes per element
+    index = np.nonzero(~valid)
+    origin = a.__array_interface__["data"][0] - spad.base
+    starts = np.sort(origin + sum(i * s for i, s in zip(index, a.strides))) // spad.scale
+    breaks = np.flatnonzero(np.diff(starts) != elem) + 1
+    runs = np.split(starts, breaks)
+    first = f"[{runs[0][0]}, {runs[0][-1] + elem})"
+    if len(runs) == 1:
+        return first
+    return f"{first} and {len(runs) - 1} more range(s), {starts.size * elem} bytes in all"
 
 
 def mark_spad_written(interp, a) -> None:
@@ -1000,14 +1034,16 @@ def spad_alloc(interp, op, args):
         op.static = (alloc.offset, alloc.size, dtype, tuple(t.shape), math.prod(t.shape) * dtype.itemsize)
     offset, size, dtype, shape, nbytes = op.static
     if offset < 0 or offset + size > spad.capacity:
-        raise op.error(f"buffer [{offset}, {offset + size}) is beyond the scratchpad capacity of {spad.capacity} bytes")
+        raise op.error(spad_capacity_error(f"scratchpad buffer [{offset}, {offset + size})", spad.capacity))
     host = spad.host_slice(offset, size)
     if offset + size > spad.size or host.start + nbytes > spad.memory.size:  # not seen by `_spad_extent`
         raise op.error(f"buffer [{offset}, {offset + size}) was not found in the program before it ran")
     for other_offset, other_size in spad.live.values():
         if offset < other_offset + other_size and other_offset < offset + size:
             raise op.error(
-                f"buffer [{offset}, {offset + size}) overlaps the live buffer [{other_offset}, {other_offset + other_size})"
+                spad_overlap_error(
+                    f"scratchpad buffer [{offset}, {offset + size})", f"[{other_offset}, {other_offset + other_size})"
+                )
             )
     view = spad.memory[host.start : host.start + nbytes].view(dtype).reshape(shape)
     spad.live[spad.base + host.start] = (offset, size)
@@ -1021,8 +1057,12 @@ def spad_free(interp, op, args):
     spad = _spad(ex, interp)
     key = args[0].__array_interface__["data"][0]
     if key not in spad.live:
-        raise op.error(f"frees a scratchpad buffer at offset {key - spad.base} that is not allocated (double free?)")
+        if key in spad.freed:
+            offset, size = spad.freed[key]
+            raise op.error(spad_double_free_error(f"scratchpad buffer [{offset}, {offset + size})"))
+        raise op.error(f"frees scratchpad bytes at offset {(key - spad.base) // spad.scale} that no imc.spad_alloc allocated")
     offset, size = spad.live.pop(key)
+    spad.freed[key] = (offset, size)
     spad.valid[spad.host_slice(offset, size)] = False
     return []
 
@@ -1037,7 +1077,7 @@ def dma(interp, op, args):
     if load:
         for a in (dst,):
             if spad.buffer_of(a) is None:
-                raise op.error(f"writes a scratchpad buffer at offset {spad.offset_of(a)} that is not allocated (freed?)")
+                raise op.error(spad.not_live_error(a))
         dst[...] = src[window]
         spad.valid_view(dst)[...] = True  # (mark_spad_written, known to be a scratchpad view)
         ex.count_dma(op, dst, load=True)

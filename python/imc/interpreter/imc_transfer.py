@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from torch_mlir import ir
 
-from imc.dialects.imc import stored_element_bytes
+from imc.dialects.imc import spad_capacity_error, spad_overlap_error, stored_element_bytes
 from imc.dialects.imc_ops import TransferView
 from imc.ir_utils import MEMREF_VIEW_OPS
 
@@ -102,10 +102,10 @@ def _check_staging(op, spad, span) -> None:
     the scratchpad, or over a live buffer."""
     start, end = span
     if end > spad.capacity:
-        raise op.error(f"staging buffers [{start}, {end}) are beyond the scratchpad capacity of {spad.capacity} bytes")
+        raise op.error(spad_capacity_error(f"staging area [{start}, {end})", spad.capacity))
     for offset, size in spad.live.values():
         if start < offset + size and offset < end:
-            raise op.error(f"staging buffers [{start}, {end}) overlap the live buffer [{offset}, {offset + size})")
+            raise op.error(spad_overlap_error(f"staging area [{start}, {end})", f"[{offset}, {offset + size})"))
 
 
 def _count(ex, op, st: _TransferFacts, itemsize: int) -> None:

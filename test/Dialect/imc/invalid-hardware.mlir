@@ -21,7 +21,7 @@ func.func @spad_alloc_capacity() {
 // -----
 
 func.func @spad_alloc_alignment() {
-  // expected-error @+1 {{'imc.spad_alloc' op offset = 96 is not aligned to 64 bytes}}
+  // expected-error @+1 {{'imc.spad_alloc' op buffer [96, 4192) starts at offset 96, not a multiple of the 64-byte scratchpad alignment}}
   %b = "imc.spad_alloc"() {offset = 96 : i64, size = 4096 : i64} : () -> memref<32x32xf32, 1>
   return
 }
@@ -38,7 +38,7 @@ func.func @transfer_staging_fits(%t: tensor<256xf32>, %d: memref<256xf32>) {
 // -----
 
 func.func @transfer_staging_capacity(%t: tensor<256xf32>, %d: memref<256xf32>) {
-  // expected-error @+1 {{'imc.transfer_out' op staging buffers [262080, 262208) exceed the scratchpad capacity of 262144 bytes}}
+  // expected-error @+1 {{'imc.transfer_out' op staging area [262080, 262208) exceeds the scratchpad capacity of 262144 bytes}}
   "imc.transfer_out"(%t, %d) {buffers = 2 : i64, offset = 0 : i64, staging = 262080 : i64, tile = 64 : i64} : (tensor<256xf32>, memref<256xf32>) -> ()
   return
 }
@@ -46,7 +46,7 @@ func.func @transfer_staging_capacity(%t: tensor<256xf32>, %d: memref<256xf32>) {
 // -----
 
 func.func @transfer_staging_alignment(%d: memref<256xf32>) {
-  // expected-error @+1 {{'imc.transfer_in' op staging = 32 is not aligned to 64 bytes}}
+  // expected-error @+1 {{'imc.transfer_in' op staging area [32, 96) starts at offset 32, not a multiple of the 64-byte scratchpad alignment}}
   %t = "imc.transfer_in"(%d) {buffers = 1 : i64, offset = 0 : i64, staging = 32 : i64, tile = 64 : i64} : (memref<256xf32>) -> tensor<256xf32>
   return
 }
@@ -54,7 +54,7 @@ func.func @transfer_staging_alignment(%d: memref<256xf32>) {
 // -----
 
 func.func @transfer_in_staging_capacity(%d: memref<256xf32>) {
-  // expected-error @+1 {{'imc.transfer_in' op staging buffers [262144, 262208) exceed the scratchpad capacity of 262144 bytes}}
+  // expected-error @+1 {{'imc.transfer_in' op staging area [262144, 262208) exceeds the scratchpad capacity of 262144 bytes}}
   %t = "imc.transfer_in"(%d) {buffers = 1 : i64, offset = 0 : i64, staging = 262144 : i64, tile = 64 : i64} : (memref<256xf32>) -> tensor<256xf32>
   return
 }
@@ -62,7 +62,7 @@ func.func @transfer_in_staging_capacity(%d: memref<256xf32>) {
 // -----
 
 func.func @transfer_out_staging_alignment(%t: tensor<256xf32>, %d: memref<256xf32>) {
-  // expected-error @+1 {{'imc.transfer_out' op staging = 32 is not aligned to 64 bytes}}
+  // expected-error @+1 {{'imc.transfer_out' op staging area [32, 96) starts at offset 32, not a multiple of the 64-byte scratchpad alignment}}
   "imc.transfer_out"(%t, %d) {buffers = 1 : i64, offset = 0 : i64, staging = 32 : i64, tile = 64 : i64} : (tensor<256xf32>, memref<256xf32>) -> ()
   return
 }
