@@ -93,7 +93,7 @@ def test_scratchpad_examples_agree_with_interpreter(context):
                 # One message per rule (imc.dialects.imc.spad_*_error): the
                 # checker's adds the buffer's SSA name and what it knows of
                 # other paths and the live buffer's allocation.
-                said = re.match(r"error: (.*) in '[\w.]+' at loc", str(error)).group(1)
+                said = re.match(r"error: '[\w.]+' op (.*) at loc", str(error)).group(1)
                 assert re.sub(r" %\d+", "", found[0].message).startswith(said), (name, found[0].message, said)
     kinds = {v.kind for vs in by_func.values() for v in vs}
     assert kinds == {"uninitialized-read", "overlap", "use-after-free", "double-free"}

@@ -259,9 +259,10 @@ class CompiledOp:
         return self._loc
 
     def error(self, message: str) -> InterpreterError:
-        """An InterpreterError for this op: ``error: <message> in '<name>' at <loc>``."""
+        """An InterpreterError for this op, worded as MLIR's diagnostics (the
+        verifiers' and `imc-check-buffers`'): ``error: '<name>' op <message> at <loc>``."""
         return InterpreterError(
-            f"error: {message} in '{self.name}' at {self.location}", op_name=self.name, loc=self.location
+            f"error: '{self.name}' op {message} at {self.location}", op_name=self.name, loc=self.location
         )
 
     def failure(self, exc: Exception) -> InterpreterError:

@@ -1,7 +1,7 @@
 // An MVM on a crossbar that was reprogrammed with other weights is an error
 // naming the op and its location; no traceback.
 // RUN: not imc-run %s 2>&1 | FileCheck %s
-// CHECK: imc-run: {{.*}}errors.mlir:15:9: error: crossbar 0 was reprogrammed with other weights before this MVM in 'imc.mvm'
+// CHECK: imc-run: {{.*}}errors.mlir:15:9: error: 'imc.mvm' op crossbar 0 was reprogrammed with other weights before this MVM
 // CHECK-NOT: Traceback
 
 // RUN: not imc-run %s --entry nope 2>&1 | FileCheck %s --check-prefix=ENTRY

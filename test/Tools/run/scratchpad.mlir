@@ -32,7 +32,7 @@ func.func @main() -> memref<8x8xf32> {
 }
 
 // RUN: not imc-run %s --entry never_loaded 2>&1 | FileCheck %s --check-prefix=UNLOADED
-// UNLOADED: scratchpad.mlir:[[# @LINE + 5]]:3: error: reads bytes [0, 32) of scratchpad buffer [0, 128) that no imc.dma or op writes before it in 'imc.dma'
+// UNLOADED: scratchpad.mlir:[[# @LINE + 5]]:3: error: 'imc.dma' op reads bytes [0, 32) of scratchpad buffer [0, 128) that no imc.dma or op writes before it
 // UNLOADED-NOT: Traceback
 func.func @never_loaded() -> memref<4x8xf32> {
   %out = memref.alloc() : memref<4x8xf32>
@@ -42,7 +42,7 @@ func.func @never_loaded() -> memref<4x8xf32> {
 }
 
 // RUN: not imc-run %s --entry overlap 2>&1 | FileCheck %s --check-prefix=OVERLAP
-// OVERLAP: scratchpad.mlir:[[# @LINE + 3]]:8: error: scratchpad buffer [64, 192) overlaps the live buffer [0, 128) in 'imc.spad_alloc'
+// OVERLAP: scratchpad.mlir:[[# @LINE + 3]]:8: error: 'imc.spad_alloc' op scratchpad buffer [64, 192) overlaps the live buffer [0, 128)
 func.func @overlap() {
   %x = "imc.spad_alloc"() {offset = 0 : i64, size = 128 : i64} : () -> memref<4x8xf32, 1>
   %y = "imc.spad_alloc"() {offset = 64 : i64, size = 128 : i64} : () -> memref<4x8xf32, 1>
@@ -50,7 +50,7 @@ func.func @overlap() {
 }
 
 // RUN: not imc-run %s --entry staging_overlap 2>&1 | FileCheck %s --check-prefix=STAGING
-// STAGING: scratchpad.mlir:[[# @LINE + 5]]:3: error: staging area [64, 80) overlaps the live buffer [0, 128) in 'imc.transfer_out'
+// STAGING: scratchpad.mlir:[[# @LINE + 5]]:3: error: 'imc.transfer_out' op staging area [64, 80) overlaps the live buffer [0, 128)
 func.func @staging_overlap() {
   %t = arith.constant dense<1.0> : tensor<64xf32>
   %dram = memref.alloc() : memref<64xf32>
@@ -60,7 +60,7 @@ func.func @staging_overlap() {
 }
 
 // RUN: not imc-run %s --entry use_after_free 2>&1 | FileCheck %s --check-prefix=FREED
-// FREED: scratchpad.mlir:[[# @LINE + 7]]:3: error: uses scratchpad buffer [0, 128) after its imc.spad_free in 'imc.dma'
+// FREED: scratchpad.mlir:[[# @LINE + 7]]:3: error: 'imc.dma' op uses scratchpad buffer [0, 128) after its imc.spad_free
 func.func @use_after_free() -> memref<4x8xf32> {
   %a = arith.constant dense<1.0> : memref<4x8xf32>
   %out = memref.alloc() : memref<4x8xf32>
@@ -72,7 +72,7 @@ func.func @use_after_free() -> memref<4x8xf32> {
 }
 
 // RUN: not imc-run %s --entry double_free 2>&1 | FileCheck %s --check-prefix=DOUBLE
-// DOUBLE: error: frees scratchpad buffer [0, 128) that is already freed in 'imc.spad_free'
+// DOUBLE: error: 'imc.spad_free' op frees scratchpad buffer [0, 128) that is already freed
 func.func @double_free() {
   %x = "imc.spad_alloc"() {offset = 0 : i64, size = 128 : i64} : () -> memref<4x8xf32, 1>
   "imc.spad_free"(%x) : (memref<4x8xf32, 1>) -> ()
@@ -82,7 +82,7 @@ func.func @double_free() {
 
 // Compute ops are checked too: linalg.add reads a buffer nothing wrote.
 // RUN: not imc-run %s --entry compute_reads_unloaded 2>&1 | FileCheck %s --check-prefix=COMPUTE
-// COMPUTE: scratchpad.mlir:[[# @LINE + 6]]:3: error: reads bytes [128, 160) of scratchpad buffer [128, 256) that no imc.dma or op writes before it in 'linalg.add'
+// COMPUTE: scratchpad.mlir:[[# @LINE + 6]]:3: error: 'linalg.add' op reads bytes [128, 160) of scratchpad buffer [128, 256) that no imc.dma or op writes before it
 func.func @compute_reads_unloaded() {
   %a = arith.constant dense<1.0> : memref<4x8xf32>
   %x = "imc.spad_alloc"() {offset = 0 : i64, size = 128 : i64} : () -> memref<4x8xf32, 1>
