@@ -21,6 +21,8 @@ class ImcCheckBuffers(ImcPass):
 
     Each violation is an error at its op naming the buffer and byte range;
     on success a remark gives the buffer count and the peak live bytes.
+
+    Docs: docs/analysis.md ("Buffer placement"); the rules in `imc.buffer_check`.
     """
 
     name = "imc-check-buffers"

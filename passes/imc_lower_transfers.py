@@ -29,9 +29,13 @@ class ImcLowerTransfers(ImcPass):
 
     Run it for a chip's code generator, or to read the DMA program; imc's
     pipelines keep the ops, which the interpreter, the buffer checker and
-    the analyses implement directly (docs/dialect.md). The lowered program
-    computes the same values and moves the same DMA bytes; only the
-    report's split of overlapped DRAM bytes is the op's.
+    the analyses implement directly. Run by `imc-run`, the lowered program
+    computes the same values and moves the same DRAM bytes (test/Tools/run/
+    placed.mlir); its report differs where the ops say more than loops do:
+    no DRAM bytes count as overlapped, and the loads' `tensor.insert_slice`s
+    count as scratchpad traffic.
+
+    Docs: docs/dialect.md (`imc.transfer_out`, `imc.transfer_in`); docs/analysis.md ("Buffer placement").
     """
 
     name = "imc-lower-transfers"

@@ -296,6 +296,8 @@ class ImcMapContractions(ImcPass):
     which maps them with the right operand reprogrammed on every call.
     Every contraction left unmapped gets a remark, and a summary remark lists
     the op kinds left for the digital unit.
+
+    Docs: docs/dialect.md (`imc.contract`, `imc.im2col`); docs/interpreter.md ("Grouped and depthwise convolutions").
     """
 
     name = "imc-map-contractions"

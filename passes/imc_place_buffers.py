@@ -127,6 +127,8 @@ class ImcPlaceBuffers(ImcPass):
     a second plan kept when no slab grows, a stored tensor's slabs for the
     planes the first plan leaves in DRAM. A stage whose full-size slabs and
     the staging buffers do not fit is an error.
+
+    Docs: docs/analysis.md ("Buffer placement").
     """
 
     name = "imc-place-buffers"

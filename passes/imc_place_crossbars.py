@@ -222,6 +222,8 @@ class ImcPlaceCrossbars(ImcPass):
     last-trip copy of a layer in an `imc.line_buffer` loop, or layers that
     share weights) are one tile: they get the same crossbar and offset, and
     only the first to run programs it.
+
+    Docs: docs/interpreter.md ("Counting model", "Shared activations"); docs/analysis.md (weights).
     """
 
     name = "imc-place-crossbars"

@@ -36,6 +36,8 @@ class ImcQuantizeActivations(ImcPass):
     The range is uncalibrated (`low = high = 0.0`, each execution takes its
     input's range) until `imc.calibration` sets it. A value that is already
     an `imc.quantize` result, and non-float tensors, are left alone.
+
+    Docs: docs/interpreter.md ("quantized"); docs/dialect.md (`imc.quantize`).
     """
 
     name = "imc-quantize-activations"

@@ -37,6 +37,8 @@ class ImcTile(ImcPass):
     original weight (transposed weights are programmed with `transpose = true`).
     Options default to the module's hardware description. Programs are
     unplaced (`array = -1`) until `imc-place-crossbars`.
+
+    Docs: docs/dialect.md (`imc.program`, `imc.mvm`, `imc.accumulate`); docs/interpreter.md ("Counting model").
     """
 
     name = "imc-tile"

@@ -175,6 +175,8 @@ class ImcTileRows(ImcPass):
     rows, the halo. The loop reads the halo rows of every trip from the stage
     input again; `imc-place-buffers` streams the rows from DRAM through a
     slab that keeps them on chip.
+
+    Docs: docs/analysis.md ("Buffer placement": `imc-tile-rows`, line buffers).
     """
 
     name = "imc-tile-rows"
