@@ -816,8 +816,51 @@ def quantize_array(x: np.ndarray, bits: int, low: float, high: float) -> np.ndar
     return (q * step).astype(x.dtype, copy=False)
 
 
+class _GatherIndexCache:
+    """Flat gather indices of an im2col, per (input shape, kernel, strides,
+    dilations, column order): the columns of any input of that shape are one
+    `np.take` of its elements (a copy: the same values as the strided
+    windows, several times faster for small-channel tiles and the small row
+    tiles of a pipelined program). Least recently used indices are dropped
+    beyond `limit` bytes."""
+
+    def __init__(self, limit: int = 256 << 20):
+        self.limit = limit
+        self.nbytes = 0
+        self.indices: dict[tuple, np.ndarray] = {}
+
+    def get(self, key: tuple, build) -> np.ndarray:
+        """The index of `key`, built by `build()` on first use."""
+        index = self.indices.pop(key, None)
+        if index is None:
+            index = build()
+            self.nbytes += index.nbytes
+            while self.indices and self.nbytes > self.limit:
+                self.nbytes -= self.indices.pop(next(iter(self.indices))).nbytes
+        self.indices[key] = index  # (re)inserted last: most recently used
+        return index
+
+
+_IM2COL_INDICES = _GatherIndexCache()
+
+
+def _gathered_im2col(strided_im2col, x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
+    """`strided_im2col(x, kernel, strides, dilations)` as one gather of `x`'s
+    elements, with the flat index `strided_im2col` gives for the positions of
+    an input of `x`'s shape (cached)."""
+    key = (strided_im2col, x.shape, tuple(kernel), tuple(strides), tuple(dilations))
+    positions = lambda: strided_im2col(np.arange(x.size, dtype=np.intp).reshape(x.shape), kernel, strides, dilations)
+    index = _IM2COL_INDICES.get(key, positions)
+    return np.take(np.ascontiguousarray(x).reshape(-1), index)
+
+
 def im2col_array(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
     """N x C x spatial -> (N*prod(out)) x (C*prod(kernel)), columns ordered (c, k...)."""
+    return _gathered_im2col(_strided_im2col, x, kernel, strides, dilations)
+
+
+def _strided_im2col(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
+    """`im2col_array` as a copy of strided windows of `x`."""
     n, c = x.shape[:2]
     spatial = len(kernel)
     windows = np.lib.stride_tricks.sliding_window_view(
@@ -1854,11 +1897,13 @@ class _GroupedWeights:
 
 
 def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
-    """N x C x spatial -> (N*prod(out)) x (prod(kernel)*C), columns ordered (k..., c).
+    """N x C x spatial -> (N*prod(out)) x (prod(kernel)*C), columns ordered (k..., c)."""
+    return _gathered_im2col(_strided_im2col_channels_last, x, kernel, strides, dilations)
 
-    Built from a channels-last copy, so the gather moves C contiguous values at
-    a time (several times faster than the (c, k...) order of `im2col_array`).
-    """
+
+def _strided_im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
+    """`_im2col_channels_last` as a copy of strided windows of a channels-last
+    copy of `x` (the gather moves C contiguous values at a time)."""
     spatial = len(kernel)
     perm = [0] + list(range(2, 2 + spatial)) + [1]
     xl = np.ascontiguousarray(x.transpose(perm))  # N, spatial..., C
