@@ -13,6 +13,7 @@ import imc
 from imc import models
 from imc.interpreter import InterpreterError
 from imc.interpreter.imc import FUSED_CONTRACTION, _GroupedWeights
+from imc.interpreter.row_blocks import StackedTiles
 from imc.runtime import Runner
 
 
@@ -231,7 +232,8 @@ def test_grouped_contractions_take_a_fast_path_of_their_own(separable, precision
     weights = [op.static.weff for op in _fused_steps(fast)]
     if precision == "ideal":
         assert sum(isinstance(w, _GroupedWeights) for w in weights) == 2
-        assert sum(isinstance(w, np.ndarray) for w in weights) == 1
+        # (the pointwise conv: 25 input rows, the ops' own products, `StackedTiles`)
+        assert sum(isinstance(w, StackedTiles) for w in weights) == 1
 
 
 _LOOP_INSERT = """
@@ -342,5 +344,6 @@ def test_row_blocks_of_crossbar_copies_fuse_and_match_the_ops_bit_for_bit(wide_c
     blocked = [g for g in _fused_groups(fast) if g.row_blocked]
     assert blocked, "no contraction over crossbar copies was fused"
     if precision == "ideal":
-        assert all(isinstance(g.weff, RowBlockedWeights) for g in blocked)
+        # (stacked when every accumulate reads the same row tiles and blocks)
+        assert all(isinstance(g.weff, (RowBlockedWeights, StackedTiles)) for g in blocked)
         assert max(len(terms) for g in blocked for terms, _ in g.weff.accs) == 3

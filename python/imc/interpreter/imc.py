@@ -40,7 +40,7 @@ from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, T
 from imc.ir_utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, constant_source
 
 from .core import InterpreterError, impl, slot_uses
-from .row_blocks import RowBlockedWeights
+from .row_blocks import RowBlockedWeights, StackedTiles, Term
 
 PRECISIONS = ("ideal", "quantized", "noisy")
 
@@ -1188,6 +1188,16 @@ def _i64s(op, name):
 
 _MAX_REPLAYS = 4  # recorded replays kept per group (e.g. models sharing a chip)
 
+# An unsplit `ideal` contraction of at most this many input rows (a loop trip
+# of `imc-pipelined`, a 7x7 layer) computes its products as its ops do
+# (`StackedTiles`) instead of as one matmul by the combined weight matrix:
+# BLAS packs all of W_eff anew on every call, which for a few rows costs more
+# than the products (ResNet-18's layer4 trips: 7 x 4608 by 4608 x 512).
+STACKED_BATCH_ROWS = 64
+
+# `ideal` weights whose products are the ops' own arithmetic, bit for bit.
+_OPS_ARITHMETIC = (RowBlockedWeights, StackedTiles)
+
 
 @dataclasses.dataclass(slots=True)
 class _Replay:
@@ -1443,7 +1453,7 @@ class ContractionGroup:
 
     def _takes(self, cols) -> bool:
         """Whether the validated `ideal` products take the left operand `cols`."""
-        if isinstance(self.weff, RowBlockedWeights):
+        if isinstance(self.weff, _OPS_ARITHMETIC):
             return self.weff.takes(cols)
         return cols.shape[1] == self.weff.shape[0]
 
@@ -1468,7 +1478,8 @@ class ContractionGroup:
         if self.row_blocked:
             if self.im2col_op is not None and self._im2col_kernel(args, k) is None:
                 return
-            self.weff = RowBlockedWeights.of(self.accs, env, k, x.shape[0])
+            blocked = RowBlockedWeights.of(self.accs, env, k, x.shape[0])
+            self.weff = (StackedTiles.of(blocked.accs, k, x.shape[0]) if blocked is not None else None) or blocked
             self.chip = ex.chip if self.weff is not None else None
             return
         if any(env[slot].source.ndim == 3 for slot in self.prog_slots):
@@ -1480,6 +1491,11 @@ class ContractionGroup:
                 self.col_splits = self.weff.splits if len(self.weff.splits) > 1 else None
                 self.chip = ex.chip
             return
+        if x.shape[0] <= STACKED_BATCH_ROWS and (self.im2col_op is None or self._im2col_kernel(args, k) is not None):
+            self.weff = self._stacked_tiles(env, k, x.shape[0])
+            if self.weff is not None:
+                self.chip = ex.chip
+                return
         blocks, splits, start = [], [], 0
         for _, _, mvms in self.accs:
             cols = env[mvms[0][1]].cols
@@ -1510,6 +1526,28 @@ class ContractionGroup:
         self.weff = np.asfortranarray(weff)
         self.col_splits = splits if len(splits) > 1 else None
         self.chip = ex.chip
+
+    def _stacked_tiles(self, env, k: int, batch: int) -> StackedTiles | None:
+        """The ops' own products of an unsplit contraction (one row block of
+        all `batch` input rows per MVM) as `StackedTiles`, or None unless
+        they stack (e.g. accumulates over different row tiles). An
+        accumulate skips the zero products of the higher `ideal` slices and
+        returns its one live unshifted product itself, as the op does."""
+        accs = []
+        for _, _, mvms in self.accs:
+            terms = []
+            for _, prog_slot, r0, shift, _ in mvms:
+                xb = env[prog_slot]
+                g = xb.conductance
+                if g is None:  # a higher ideal slice: zeros, skipped by the accumulate
+                    continue
+                if g.dtype != np.float32 or g.shape != (xb.rows, xb.cols) or r0 + xb.rows > k:
+                    return None
+                terms.append(Term(r0, xb.rows, g, shift, [(0, batch)]))
+            if not terms:
+                return None
+            accs.append((terms, len(terms) == 1 and terms[0].shift == 0))
+        return StackedTiles.of(accs, k, batch)
 
     def _im2col_kernel(self, args, k: int):
         """The im2col's kernel if its columns are the `k` the MVMs read
@@ -1696,7 +1734,7 @@ class ContractionGroup:
         """The matmul's left operand (x, or the im2col of x) and a cache key."""
         if self.im2col_op is not None:
             st = _static(self.im2col_op)
-            if self.row_blocked:  # the op's (c, k...) columns: the ops' products exactly
+            if isinstance(self.weff, _OPS_ARITHMETIC):  # the op's (c, k...) columns: the ops' products exactly
                 cols = im2col_array(x, st.kernel, st.strides, st.dilations)
             else:
                 cols = _im2col_channels_last(x, st.kernel, st.strides, st.dilations)
@@ -1706,7 +1744,7 @@ class ContractionGroup:
         return (x if x.flags.c_contiguous or x.flags.f_contiguous else np.ascontiguousarray(x)), x.shape
 
     def _products(self, cols) -> list:
-        if isinstance(self.weff, RowBlockedWeights):
+        if isinstance(self.weff, _OPS_ARITHMETIC):
             return self.weff.products(cols)
         y = self.weff.products(cols) if isinstance(self.weff, _GroupedWeights) else cols @ self.weff
         y.flags.writeable = False  # its column views may be joined by tensor.concat
