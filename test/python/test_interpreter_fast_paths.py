@@ -441,3 +441,33 @@ def test_stacked_tiles_sum_as_the_accumulate_op():
         np.testing.assert_array_equal(y, expected)
     other = [(accs[0][0], False), (accs[1][0][:2], False)]
     assert StackedTiles.of(other, k, m) is None
+
+
+def test_static_views_of_weights_are_folded_out_of_loop_bodies(wide_convs):
+    """With fast paths on, the static views of constants (a weight's reshape
+    and its crossbar tiles' slices) run once, when the function is compiled,
+    not on every loop trip; the ops stay alive (hooks key their state by
+    `id(op)`); without fast paths they are steps."""
+    model, x = wide_convs
+    compiled = imc.compile(model, x, pipeline="builtin.module(imc-pipelined)")
+    counts = {}
+    for fast in (False, True):
+        r = _runner(compiled, fast)
+        with compiled.context:
+            r.interpreter.prepare()
+        names = []
+
+        def walk(block, depth):
+            for _, op, _, _ in block.steps:
+                if depth and op.name in ("tensor.extract_slice", "tensor.collapse_shape"):
+                    names.append(str(op.ir.results[0].type))
+                for sub in [o for _, o, _, _ in op.static.sub_steps] if op.name == FUSED_CONTRACTION else [op]:
+                    for region in sub.regions:
+                        for b in region.blocks:
+                            walk(b, depth + 1)
+
+        walk(r.interpreter._get_compiled(r.entry).body, 0)
+        weight_views = [t for t in names if t in ("tensor<16x288xf32>", "tensor<8x144xf32>")]  # the weights' reshapes
+        counts[fast] = (len(weight_views), len(r.interpreter._folded_ops))
+    assert counts[False][0] > 0 and counts[False][1] == 0
+    assert counts[True] == (0, counts[True][1]) and counts[True][1] > 0
