@@ -1189,11 +1189,13 @@ def _i64s(op, name):
 _MAX_REPLAYS = 4  # recorded replays kept per group (e.g. models sharing a chip)
 
 # An unsplit `ideal` contraction of at most this many input rows (a loop trip
-# of `imc-pipelined`, a 7x7 layer) computes its products as its ops do
-# (`StackedTiles`) instead of as one matmul by the combined weight matrix:
-# BLAS packs all of W_eff anew on every call, which for a few rows costs more
-# than the products (ResNet-18's layer4 trips: 7 x 4608 by 4608 x 512).
-STACKED_BATCH_ROWS = 64
+# of `imc-pipelined`) computes its products as its ops do (`StackedTiles`)
+# instead of as one matmul by the combined weight matrix: BLAS packs all of
+# W_eff anew on every call, which for a few rows costs more than the
+# products (ResNet-18's layer4 trips: 7 x 4608 by 4608 x 512, 1.8x faster
+# stacked with two BLAS threads, 3.5x with one). From about 32 rows on, one
+# matmul is faster again with two threads (49 rows: 1.3x).
+STACKED_BATCH_ROWS = 32
 
 # `ideal` weights whose products are the ops' own arithmetic, bit for bit.
 _OPS_ARITHMETIC = (RowBlockedWeights, StackedTiles)
@@ -1935,13 +1937,12 @@ class _GroupedWeights:
 
 
 def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
-    """N x C x spatial -> (N*prod(out)) x (prod(kernel)*C), columns ordered (k..., c)."""
-    return _gathered_im2col(_strided_im2col_channels_last, x, kernel, strides, dilations)
+    """N x C x spatial -> (N*prod(out)) x (prod(kernel)*C), columns ordered (k..., c).
 
-
-def _strided_im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
-    """`_im2col_channels_last` as a copy of strided windows of a channels-last
-    copy of `x` (the gather moves C contiguous values at a time)."""
+    Built from a channels-last copy, so the gather moves C contiguous values at
+    a time (several times faster than the (c, k...) order of `im2col_array`,
+    and than a gather by index, `_gathered_im2col`).
+    """
     spatial = len(kernel)
     perm = [0] + list(range(2, 2 + spatial)) + [1]
     xl = np.ascontiguousarray(x.transpose(perm))  # N, spatial..., C
