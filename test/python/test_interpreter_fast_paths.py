@@ -12,7 +12,8 @@ from torch_mlir import ir
 import imc
 from imc import models
 from imc.interpreter import InterpreterError
-from imc.interpreter.imc import FUSED_CONTRACTION, _GroupedWeights
+from imc.interpreter.imc import FUSED_CONTRACTION, STACKED_BATCH_ROWS, _GroupedWeights
+from imc.interpreter.row_blocks import StackedTiles
 from imc.runtime import Runner
 
 
@@ -231,7 +232,8 @@ def test_grouped_contractions_take_a_fast_path_of_their_own(separable, precision
     weights = [op.static.weff for op in _fused_steps(fast)]
     if precision == "ideal":
         assert sum(isinstance(w, _GroupedWeights) for w in weights) == 2
-        assert sum(isinstance(w, np.ndarray) for w in weights) == 1
+        # (the pointwise conv: 25 input rows, the ops' own products, `StackedTiles`)
+        assert sum(isinstance(w, StackedTiles) for w in weights) == 1
 
 
 _LOOP_INSERT = """
@@ -342,5 +344,130 @@ def test_row_blocks_of_crossbar_copies_fuse_and_match_the_ops_bit_for_bit(wide_c
     blocked = [g for g in _fused_groups(fast) if g.row_blocked]
     assert blocked, "no contraction over crossbar copies was fused"
     if precision == "ideal":
-        assert all(isinstance(g.weff, RowBlockedWeights) for g in blocked)
+        # (stacked when every accumulate reads the same row tiles and blocks)
+        assert all(isinstance(g.weff, (RowBlockedWeights, StackedTiles)) for g in blocked)
         assert max(len(terms) for g in blocked for terms, _ in g.weff.accs) == 3
+
+
+def _stacked_groups(runner):
+    return [g for g in _fused_groups(runner) if isinstance(g.weff, StackedTiles)]
+
+
+@pytest.mark.parametrize("chip", ["default", "small"])
+def test_contractions_of_a_few_rows_give_the_ops_products_bit_for_bit(wide_convs, chip):
+    """`imc-pipelined` row tiles multiply a few input rows per loop trip: such
+    unsplit contractions compute the ops' own products (`StackedTiles`,
+    one gemm per tile, the accumulates' sums in operand order), so over a
+    cold, a validating and two fast calls the outputs equal the op-by-op
+    run's bit for bit, and so do the counters. On a chip too small for the
+    weights the crossbars are reprogrammed between trips and calls: the
+    replayed programs count it as the ops do."""
+    from imc.hardware import Hardware
+
+    hw = Hardware.resolve("default")
+    if chip == "small":
+        hw = hw.replace(cores=1, crossbars_per_core=4)
+    model, x = wide_convs
+    compiled = imc.compile(model, x, hardware=hw, pipeline="builtin.module(imc-pipelined)")
+    slow, fast = _runner(compiled, False), _runner(compiled, True)
+    rng = np.random.default_rng(5)
+    with compiled.context:
+        for _ in range(4):
+            xs = [rng.standard_normal(x[0].shape).astype(np.float32)]
+            for a, b in zip(slow(*xs), fast(*xs)):
+                np.testing.assert_array_equal(b, a)
+    assert _layers(fast.report) == _layers(slow.report)
+    stacked = _stacked_groups(fast)
+    assert stacked and all(g.weff.batch <= STACKED_BATCH_ROWS for g in stacked)
+    if chip == "small":
+        first = _runner(compiled, False)
+        with compiled.context:
+            first(*xs)
+        assert fast.report.totals.xbar_program_events > 3 * first.report.totals.xbar_program_events
+
+
+def test_stacked_group_reprograms_a_crossbar_overwritten_between_calls(lenet, monkeypatch):
+    """Other weights landing on a crossbar of a stacked group between calls
+    (new generation, other data): the group's recorded replay no longer
+    applies, its program reprograms the tile and counts it, and its stacked
+    products stay the ops' bit for bit (the tile holds the group's weights
+    again). (Every group stacks here, so the whole output is the ops'.)"""
+    import imc.interpreter.imc as interpreter_imc
+
+    monkeypatch.setattr(interpreter_imc, "STACKED_BATCH_ROWS", 1 << 30)
+    compiled, inputs = lenet
+    runners = [_runner(compiled, False), _runner(compiled, True)]
+    for r in runners:
+        r(*inputs)
+        r(*inputs)
+    group = _stacked_groups(runners[1])[-1]
+    array = group.group_arrays[0]
+    outs = []
+    for r in runners:
+        before = r.report.totals.xbar_program_events
+        chip = r.chip
+        held = next(iter(chip.arrays[array].values()))
+        chip.generation += 1
+        held.generation = chip.generation
+        held.source = held.source + 1.0  # other weights
+        outs.append(r(*inputs)[0])
+        assert r.report.totals.xbar_program_events == before + 1
+    np.testing.assert_array_equal(outs[1], outs[0])
+    assert _layers(runners[1].report) == _layers(runners[0].report)
+    assert group.replays and group.weff is not None
+
+
+def test_stacked_tiles_sum_as_the_accumulate_op():
+    """`StackedTiles` against the accumulate's own arithmetic on synthetic
+    tiles: row tiles of two heights, a shifted operand, accumulates of two
+    widths; accumulates over different row tiles do not stack."""
+    from imc.interpreter.row_blocks import Term
+
+    rng = np.random.default_rng(0)
+    m, k = 6, 300
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    tiles = [(0, 128, 0), (128, 128, 2), (256, 44, 0)]
+    accs = []
+    for width in (128, 128, 40):
+        terms = [Term(r0, rows, rng.standard_normal((rows, width)).astype(np.float32), shift, [(0, m)]) for r0, rows, shift in tiles]
+        accs.append((terms, False))
+    stacked = StackedTiles.of(accs, k, m)
+    assert stacked is not None and len(stacked.parts) == 2
+    for (terms, _), y in zip(accs, stacked.products(x)):
+        expected = np.zeros((m, terms[0].g.shape[1]), dtype=np.float32)
+        for t in terms:
+            p = np.ascontiguousarray(x[:, t.r0 : t.r0 + t.rows]) @ t.g
+            expected += p * np.float32(2.0**t.shift) if t.shift else p
+        np.testing.assert_array_equal(y, expected)
+    other = [(accs[0][0], False), (accs[1][0][:2], False)]
+    assert StackedTiles.of(other, k, m) is None
+
+
+def test_static_views_of_weights_are_folded_out_of_loop_bodies(wide_convs):
+    """With fast paths on, the static views of constants (a weight's reshape
+    and its crossbar tiles' slices) run once, when the function is compiled,
+    not on every loop trip; the ops stay alive (hooks key their state by
+    `id(op)`); without fast paths they are steps."""
+    model, x = wide_convs
+    compiled = imc.compile(model, x, pipeline="builtin.module(imc-pipelined)")
+    counts = {}
+    for fast in (False, True):
+        r = _runner(compiled, fast)
+        with compiled.context:
+            r.interpreter.prepare()
+        names = []
+
+        def walk(block, depth):
+            for _, op, _, _ in block.steps:
+                if depth and op.name in ("tensor.extract_slice", "tensor.collapse_shape"):
+                    names.append(str(op.ir.results[0].type))
+                for sub in [o for _, o, _, _ in op.static.sub_steps] if op.name == FUSED_CONTRACTION else [op]:
+                    for region in sub.regions:
+                        for b in region.blocks:
+                            walk(b, depth + 1)
+
+        walk(r.interpreter._get_compiled(r.entry).body, 0)
+        weight_views = [t for t in names if t in ("tensor<16x288xf32>", "tensor<8x144xf32>")]  # the weights' reshapes
+        counts[fast] = (len(weight_views), len(r.interpreter._folded_ops))
+    assert counts[False][0] > 0 and counts[False][1] == 0
+    assert counts[True] == (0, counts[True][1]) and counts[True][1] > 0

@@ -73,6 +73,10 @@ TERMINATORS = frozenset(
 
 _REGISTRY: dict[str, ImplFn] = {}
 
+# Ops whose result is a view of their one tensor operand, fixed by static
+# attributes: of a constant, a constant (see `Interpreter._fold_constant_views`).
+_FOLDABLE_VIEWS = frozenset({"tensor.extract_slice", "tensor.collapse_shape", "tensor.expand_shape"})
+
 # fn(interp, steps, yield_slots, arg_slots) -> steps: rewrites a compiled block's steps
 # (e.g. fuses groups of ops into one step); see `register_block_rewriter`.
 _BLOCK_REWRITERS: list[Callable] = []
@@ -376,6 +380,7 @@ class Interpreter:
         # Per-run state of dialect implementations, registered by whoever
         # runs the interpreter (`set_data`).
         self._data: dict[str, Any] = {}
+        self._folded_ops: list = []  # the ops `_fold_constant_views` executed at compile time
 
     # ----------------------------------------------------------------- API
     def register(self, name: str, fn: ImplFn) -> None:
@@ -630,9 +635,41 @@ class Interpreter:
             outs = [self._slot(r, slots, template) for r in op.results]
             steps.append((fn, CompiledOp(name, op, regions), ins, outs))
         if self.fast_paths:
+            steps = self._fold_constant_views(steps, template)
             for rewrite in _BLOCK_REWRITERS:
                 steps = rewrite(self, steps, yield_slots, arg_slots)
         return CompiledBlock(arg_slots, steps, yield_slots, terminator)
+
+    def _fold_constant_views(self, steps: list, template: list) -> list:
+        """Fast path: executes now, once, the static views of constants (a
+        weight's reshape and its crossbar tiles' slices, also in loop bodies,
+        where they would run on every trip) and keeps their results as
+        constants of the frame. Only ops the hooks do not count are folded
+        (and none runs traced: fast paths are off then); an op that raises
+        stays a step, to raise where it runs."""
+        kept = []
+        for step in steps:
+            fn, op, ins, outs = step
+            if (
+                op.name in _FOLDABLE_VIEWS
+                and len(ins) == 1
+                and len(outs) == 1
+                and isinstance(template[ins[0]], np.ndarray)
+                and not template[ins[0]].flags.writeable
+                and (self._on_op is None or not self.hooks_want(op))
+            ):
+                try:
+                    (value,) = fn(self, op, [template[ins[0]]])
+                except Exception:
+                    value = None
+                if isinstance(value, np.ndarray) and not value.flags.writeable:
+                    template[outs[0]] = value
+                    # (kept alive: hooks key their state by `id(op)`, which a
+                    # dropped op would hand on to an op compiled later)
+                    self._folded_ops.append(op)
+                    continue
+            kept.append(step)
+        return kept
 
     # ----------------------------------------------------------- resources
     def resource(self, name: str) -> np.ndarray | None:

@@ -47,7 +47,7 @@ from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, T
 from imc.ir_utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, constant_source
 
 from .core import InterpreterError, impl, slot_uses
-from .row_blocks import RowBlockedWeights
+from .row_blocks import RowBlockedWeights, StackedTiles, Term
 
 PRECISIONS = ("ideal", "quantized", "noisy")
 
@@ -823,8 +823,51 @@ def quantize_array(x: np.ndarray, bits: int, low: float, high: float) -> np.ndar
     return (q * step).astype(x.dtype, copy=False)
 
 
+class _GatherIndexCache:
+    """Flat gather indices of an im2col, per (input shape, kernel, strides,
+    dilations, column order): the columns of any input of that shape are one
+    `np.take` of its elements (a copy: the same values as the strided
+    windows, several times faster for small-channel tiles and the small row
+    tiles of a pipelined program). Least recently used indices are dropped
+    beyond `limit` bytes."""
+
+    def __init__(self, limit: int = 256 << 20):
+        self.limit = limit
+        self.nbytes = 0
+        self.indices: dict[tuple, np.ndarray] = {}
+
+    def get(self, key: tuple, build) -> np.ndarray:
+        """The index of `key`, built by `build()` on first use."""
+        index = self.indices.pop(key, None)
+        if index is None:
+            index = build()
+            self.nbytes += index.nbytes
+            while self.indices and self.nbytes > self.limit:
+                self.nbytes -= self.indices.pop(next(iter(self.indices))).nbytes
+        self.indices[key] = index  # (re)inserted last: most recently used
+        return index
+
+
+_IM2COL_INDICES = _GatherIndexCache()
+
+
+def _gathered_im2col(strided_im2col, x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
+    """`strided_im2col(x, kernel, strides, dilations)` as one gather of `x`'s
+    elements, with the flat index `strided_im2col` gives for the positions of
+    an input of `x`'s shape (cached)."""
+    key = (strided_im2col, x.shape, tuple(kernel), tuple(strides), tuple(dilations))
+    positions = lambda: strided_im2col(np.arange(x.size, dtype=np.intp).reshape(x.shape), kernel, strides, dilations)
+    index = _IM2COL_INDICES.get(key, positions)
+    return np.take(np.ascontiguousarray(x).reshape(-1), index)
+
+
 def im2col_array(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
     """N x C x spatial -> (N*prod(out)) x (C*prod(kernel)), columns ordered (c, k...)."""
+    return _gathered_im2col(_strided_im2col, x, kernel, strides, dilations)
+
+
+def _strided_im2col(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
+    """`im2col_array` as a copy of strided windows of `x`."""
     n, c = x.shape[:2]
     spatial = len(kernel)
     windows = np.lib.stride_tricks.sliding_window_view(
@@ -1185,6 +1228,18 @@ def _i64s(op, name):
 
 _MAX_REPLAYS = 4  # recorded replays kept per group (e.g. models sharing a chip)
 
+# An unsplit `ideal` contraction of at most this many input rows (a loop trip
+# of `imc-pipelined`) computes its products as its ops do (`StackedTiles`)
+# instead of as one matmul by the combined weight matrix: BLAS packs all of
+# W_eff anew on every call, which for a few rows costs more than the
+# products (ResNet-18's layer4 trips: 7 x 4608 by 4608 x 512, 1.8x faster
+# stacked with two BLAS threads, 3.5x with one). From about 32 rows on, one
+# matmul is faster again with two threads (49 rows: 1.3x).
+STACKED_BATCH_ROWS = 32
+
+# `ideal` weights whose products are the ops' own arithmetic, bit for bit.
+_OPS_ARITHMETIC = (RowBlockedWeights, StackedTiles)
+
 
 @dataclasses.dataclass(slots=True)
 class _Replay:
@@ -1440,7 +1495,7 @@ class ContractionGroup:
 
     def _takes(self, cols) -> bool:
         """Whether the validated `ideal` products take the left operand `cols`."""
-        if isinstance(self.weff, RowBlockedWeights):
+        if isinstance(self.weff, _OPS_ARITHMETIC):
             return self.weff.takes(cols)
         return cols.shape[1] == self.weff.shape[0]
 
@@ -1465,7 +1520,8 @@ class ContractionGroup:
         if self.row_blocked:
             if self.im2col_op is not None and self._im2col_kernel(args, k) is None:
                 return
-            self.weff = RowBlockedWeights.of(self.accs, env, k, x.shape[0])
+            blocked = RowBlockedWeights.of(self.accs, env, k, x.shape[0])
+            self.weff = (StackedTiles.of(blocked.accs, k, x.shape[0]) if blocked is not None else None) or blocked
             self.chip = ex.chip if self.weff is not None else None
             return
         if any(env[slot].source.ndim == 3 for slot in self.prog_slots):
@@ -1477,6 +1533,11 @@ class ContractionGroup:
                 self.col_splits = self.weff.splits if len(self.weff.splits) > 1 else None
                 self.chip = ex.chip
             return
+        if x.shape[0] <= STACKED_BATCH_ROWS and (self.im2col_op is None or self._im2col_kernel(args, k) is not None):
+            self.weff = self._stacked_tiles(env, k, x.shape[0])
+            if self.weff is not None:
+                self.chip = ex.chip
+                return
         blocks, splits, start = [], [], 0
         for _, _, mvms in self.accs:
             cols = env[mvms[0][1]].cols
@@ -1507,6 +1568,28 @@ class ContractionGroup:
         self.weff = np.asfortranarray(weff)
         self.col_splits = splits if len(splits) > 1 else None
         self.chip = ex.chip
+
+    def _stacked_tiles(self, env, k: int, batch: int) -> StackedTiles | None:
+        """The ops' own products of an unsplit contraction (one row block of
+        all `batch` input rows per MVM) as `StackedTiles`, or None unless
+        they stack (e.g. accumulates over different row tiles). An
+        accumulate skips the zero products of the higher `ideal` slices and
+        returns its one live unshifted product itself, as the op does."""
+        accs = []
+        for _, _, mvms in self.accs:
+            terms = []
+            for _, prog_slot, r0, shift, _ in mvms:
+                xb = env[prog_slot]
+                g = xb.conductance
+                if g is None:  # a higher ideal slice: zeros, skipped by the accumulate
+                    continue
+                if g.dtype != np.float32 or g.shape != (xb.rows, xb.cols) or r0 + xb.rows > k:
+                    return None
+                terms.append(Term(r0, xb.rows, g, shift, [(0, batch)]))
+            if not terms:
+                return None
+            accs.append((terms, len(terms) == 1 and terms[0].shift == 0))
+        return StackedTiles.of(accs, k, batch)
 
     def _im2col_kernel(self, args, k: int):
         """The im2col's kernel if its columns are the `k` the MVMs read
@@ -1693,7 +1776,7 @@ class ContractionGroup:
         """The matmul's left operand (x, or the im2col of x) and a cache key."""
         if self.im2col_op is not None:
             st = _static(self.im2col_op)
-            if self.row_blocked:  # the op's (c, k...) columns: the ops' products exactly
+            if isinstance(self.weff, _OPS_ARITHMETIC):  # the op's (c, k...) columns: the ops' products exactly
                 cols = im2col_array(x, st.kernel, st.strides, st.dilations)
             else:
                 cols = _im2col_channels_last(x, st.kernel, st.strides, st.dilations)
@@ -1703,7 +1786,7 @@ class ContractionGroup:
         return (x if x.flags.c_contiguous or x.flags.f_contiguous else np.ascontiguousarray(x)), x.shape
 
     def _products(self, cols) -> list:
-        if isinstance(self.weff, RowBlockedWeights):
+        if isinstance(self.weff, _OPS_ARITHMETIC):
             return self.weff.products(cols)
         y = self.weff.products(cols) if isinstance(self.weff, _GroupedWeights) else cols @ self.weff
         y.flags.writeable = False  # its column views may be joined by tensor.concat
@@ -1897,7 +1980,8 @@ def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarr
     """N x C x spatial -> (N*prod(out)) x (prod(kernel)*C), columns ordered (k..., c).
 
     Built from a channels-last copy, so the gather moves C contiguous values at
-    a time (several times faster than the (c, k...) order of `im2col_array`).
+    a time (several times faster than the (c, k...) order of `im2col_array`,
+    and than a gather by index, `_gathered_im2col`).
     """
     spatial = len(kernel)
     perm = [0] + list(range(2, 2 + spatial)) + [1]
