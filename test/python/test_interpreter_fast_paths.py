@@ -49,6 +49,15 @@ def _layers(report):
     return d["totals"], [(l["name"], {k: v for k, v in l.items()}) for l in d["layers"]]
 
 
+def _overwrite(chip, array: int) -> None:
+    """Another model's weights in `array`'s first held tile (a new generation):
+    the next program of that tile must reprogram it."""
+    held = next(iter(chip.arrays[array].values()))
+    chip.generation += 1
+    held.generation = chip.generation
+    held.source = held.source + 1.0  # other weights
+
+
 @pytest.mark.parametrize("which", ["lenet", "bert"])
 def test_fast_path_matches_general_path(which, request):
     compiled, inputs = request.getfixturevalue(which)
@@ -141,12 +150,7 @@ def test_crossbar_overwritten_between_calls_is_reprogrammed(lenet):
         r(*inputs)
         r(*inputs)
         before = r.report.totals.xbar_program_events
-        chip = r.chip
-        array = max(chip.arrays)
-        held = next(iter(chip.arrays[array].values()))
-        chip.generation += 1
-        held.generation = chip.generation
-        held.source = held.source + 1.0  # other weights
+        _overwrite(r.chip, max(r.chip.arrays))
         outs.append(r(*inputs)[0])
         assert r.report.totals.xbar_program_events == before + 1
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
@@ -405,11 +409,7 @@ def test_stacked_group_reprograms_a_crossbar_overwritten_between_calls(lenet, mo
     outs = []
     for r in runners:
         before = r.report.totals.xbar_program_events
-        chip = r.chip
-        held = next(iter(chip.arrays[array].values()))
-        chip.generation += 1
-        held.generation = chip.generation
-        held.source = held.source + 1.0  # other weights
+        _overwrite(r.chip, array)
         outs.append(r(*inputs)[0])
         assert r.report.totals.xbar_program_events == before + 1
     np.testing.assert_array_equal(outs[1], outs[0])
