@@ -39,6 +39,8 @@ __all__ = [
     "TransferInOp",
     "JoinOp",
     "transfer_groups",
+    "staging_elements",
+    "joined_shape",
     "SPAD_SPACE",
     "CONTRACT_KINDS",
     "BIT_RANGES",
@@ -1067,9 +1069,7 @@ class JoinOp(Imc.Operation, name="join", traits=[Pure]):
         dim = _int(self.dim)
         if not _check_range(self, "dim", dim, (0, head.rank - 1)):
             return False
-        expected = list(head.shape)
-        dynamic = ir.ShapedType.get_dynamic_size()
-        expected[dim] = dynamic if dynamic in (head.shape[dim], tail.shape[dim]) else head.shape[dim] + tail.shape[dim]
+        expected = joined_shape(head.shape, tail.shape, dim)
         if any(a != b for d, (a, b) in enumerate(zip(head.shape, tail.shape)) if d != dim) or list(result.shape) != expected:
             return _fail(self, f"result {result} is not {head} and {tail} joined along dimension {dim}")
         return True
@@ -1089,6 +1089,20 @@ def transfer_groups(count: int, tile: int, buffers: int) -> list[tuple[int, int,
     if rest % tile:
         groups.append((1, rest % tile, 1))
     return groups
+
+
+def staging_elements(count: int, tile: int, buffers: int) -> int:
+    """The elements a transfer's staging buffers span: buffer k starts at
+    element k * tile; the widest trip reaches the end of its last tile."""
+    return max((width - 1) * tile + size for _, size, width in transfer_groups(count, tile, buffers))
+
+
+def joined_shape(head: Sequence[int], tail: Sequence[int], dim: int) -> list[int]:
+    """`head`'s shape with `tail`'s size added along `dim` (dynamic if either is)."""
+    dynamic = ir.ShapedType.get_dynamic_size()
+    shape = list(head)
+    shape[dim] = dynamic if dynamic in (head[dim], tail[dim]) else head[dim] + tail[dim]
+    return shape
 
 
 def _verify_transfer(op, tensor, dram) -> bool:
@@ -1113,7 +1127,7 @@ def _verify_transfer(op, tensor, dram) -> bool:
     if hw is None or hw is False:
         return hw is None
     elem = stored_element_bytes(t.element_type, hw)
-    end = staging + max((width - 1) * tile + size for _, size, width in transfer_groups(t.shape[0], tile, buffers)) * elem
+    end = staging + staging_elements(t.shape[0], tile, buffers) * elem
     if end > hw.spad_bytes:
         return _fail(op, spad_capacity_error(f"staging area [{staging}, {end})", hw.spad_bytes))
     if staging % hw.spad_alignment:

@@ -33,6 +33,7 @@ from .imc import (
     XbarType,
     grouped_kn,
     is_spad,
+    staging_elements,
     transfer_groups,
 )
 
@@ -474,8 +475,7 @@ class TransferView(TypedView):
 
     def staging_span(self, element_bytes: int) -> tuple[int, int]:
         """The scratchpad bytes [start, end) its staging buffers occupy."""
-        elems = max((width - 1) * self.tile + size for _, size, width in self.groups)
-        return self.staging, self.staging + elems * element_bytes
+        return self.staging, self.staging + staging_elements(self.count, self.tile, self.buffers) * element_bytes
 
 
 VIEWS: dict[str, type[TypedView]] = {

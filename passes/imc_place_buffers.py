@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
-from imc.dialects.imc import DmaOp, JoinOp, SpadAllocOp, SpadFreeOp, TransferInOp, TransferOutOp, build, stored_element_bytes
+from imc.dialects.imc import (
+    DmaOp,
+    JoinOp,
+    SpadAllocOp,
+    SpadFreeOp,
+    TransferInOp,
+    TransferOutOp,
+    build,
+    joined_shape,
+    stored_element_bytes,
+)
 from imc.ir_utils import (
     PLACEMENT_ATTR,
     TENSOR_VIEW_OPS,
@@ -369,10 +379,7 @@ def _join(parts: list, dim: int) -> ir.Value:
     joined = parts[0]
     for part in parts[1:]:
         head, tail = ir.RankedTensorType(joined.type), ir.RankedTensorType(part.type)
-        shape = list(head.shape)
-        dynamic = ir.ShapedType.get_dynamic_size()
-        shape[dim] = dynamic if dynamic in (head.shape[dim], tail.shape[dim]) else head.shape[dim] + tail.shape[dim]
-        result = ir.RankedTensorType.get(shape, head.element_type)
+        result = ir.RankedTensorType.get(joined_shape(head.shape, tail.shape, dim), head.element_type)
         joined = build(JoinOp, [joined, part], {"dim": i64_attr(dim)}, [result]).results[0]
     return joined
 

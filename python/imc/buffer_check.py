@@ -199,6 +199,7 @@ class _Buffer:
     elements: int
     staging: bool = False  # the staging buffers of an `imc.transfer_in`/`transfer_out` (live while it runs)
     allocations: int = 1  # the `imc.spad_alloc`s it stands for (lowered: `imc-lower-transfers`)
+    live_bytes: int = 0  # staging: the most bytes its buffers hold at once (one trip's)
 
     @property
     def name(self) -> str:
@@ -436,6 +437,7 @@ class _Analyzer:
         return _Buffer(
             op=op, func=func, offset=start, size=end - start, ebytes=ebytes, elements=(end - start) // ebytes,
             staging=True, allocations=sum(width for _, _, width in transfer.groups),
+            live_bytes=max(size * width for _, size, width in transfer.groups) * ebytes,
         )
 
     def _check_static(self, b: _Buffer) -> None:
@@ -574,14 +576,7 @@ class _Analyzer:
                 f"loop iteration {'is' if status == {_LIVE} else 'may be'} still live (not freed on every path)",
                 b, (b.offset, b.end),
             )
-        for other, st in state.status.items():
-            if other is not b and _LIVE in st and other.overlaps(b):
-                may = "" if st == {_LIVE} else " (live on some path)"
-                self._report(
-                    "overlap", op,
-                    spad_overlap_error(b.label(), f"{other.describe()}{may} allocated at {_where(other.op)}"),
-                    b, (max(b.offset, other.offset), min(b.end, other.end)),
-                )
+        self._check_overlaps(op, b, state)
         state.status[b] = frozenset({_LIVE})
         state.written[b] = np.zeros(b.elements, dtype=bool)
         self._note_peak(0, state)
@@ -592,16 +587,19 @@ class _Analyzer:
         b = self.buffers[op]
         if self.reporting:
             self._check_static(b)
+        self._check_overlaps(op, b, state)
+        self._note_peak(b.live_bytes, state)
+
+    def _check_overlaps(self, op, b: _Buffer, state: _State) -> None:
+        """Reports every other buffer that may be live and overlaps `b`."""
         for other, st in state.status.items():
-            if _LIVE in st and other.overlaps(b):
+            if other is not b and _LIVE in st and other.overlaps(b):
                 may = "" if st == {_LIVE} else " (live on some path)"
                 self._report(
                     "overlap", op,
                     spad_overlap_error(b.label(), f"{other.describe()}{may} allocated at {_where(other.op)}"),
                     b, (max(b.offset, other.offset), min(b.end, other.end)),
                 )
-        transfer = TransferView(op)
-        self._note_peak(max(size * width for _, size, width in transfer.groups) * b.ebytes, state)
 
     def _free(self, op, state: _State) -> None:
         view = self._traced(op, 0, op.operands[0])

@@ -981,6 +981,13 @@ class Scratchpad:
         held = self.buffer_of(a)
         return "the scratchpad" if held is None else f"scratchpad buffer [{held[0]}, {held[0] + held[1]})"
 
+    def live_overlap(self, start: int, end: int) -> tuple[int, int] | None:
+        """The bytes [offset, end) of a live buffer that overlaps [start, end), if any."""
+        for offset, size in self.live.values():
+            if start < offset + size and offset < end:
+                return offset, offset + size
+        return None
+
     def buffer_of(self, a: np.ndarray) -> tuple[int, int] | None:
         start = self.offset_of(a)
         for offset, size in self.live.values():
@@ -1081,13 +1088,9 @@ def spad_alloc(interp, op, args):
     host = spad.host_slice(offset, size)
     if offset + size > spad.size or host.start + nbytes > spad.memory.size:  # not seen by `_spad_extent`
         raise op.error(f"buffer [{offset}, {offset + size}) was not found in the program before it ran")
-    for other_offset, other_size in spad.live.values():
-        if offset < other_offset + other_size and other_offset < offset + size:
-            raise op.error(
-                spad_overlap_error(
-                    f"scratchpad buffer [{offset}, {offset + size})", f"[{other_offset}, {other_offset + other_size})"
-                )
-            )
+    live = spad.live_overlap(offset, offset + size)
+    if live is not None:
+        raise op.error(spad_overlap_error(f"scratchpad buffer [{offset}, {offset + size})", f"[{live[0]}, {live[1]})"))
     view = spad.memory[host.start : host.start + nbytes].view(dtype).reshape(shape)
     spad.live[spad.base + host.start] = (offset, size)
     spad.valid[host] = False

@@ -103,9 +103,9 @@ def _check_staging(op, spad, span) -> None:
     start, end = span
     if end > spad.capacity:
         raise op.error(spad_capacity_error(f"staging area [{start}, {end})", spad.capacity))
-    for offset, size in spad.live.values():
-        if start < offset + size and offset < end:
-            raise op.error(spad_overlap_error(f"staging area [{start}, {end})", f"[{offset}, {offset + size})"))
+    live = spad.live_overlap(start, end)
+    if live is not None:
+        raise op.error(spad_overlap_error(f"staging area [{start}, {end})", f"[{live[0]}, {live[1]})"))
 
 
 def _count(ex, op, st: _TransferFacts, itemsize: int) -> None:
