@@ -39,6 +39,7 @@ __all__ = [
     "TransferInOp",
     "JoinOp",
     "transfer_groups",
+    "TRANSFER_OPS",
     "staging_elements",
     "joined_shape",
     "SPAD_SPACE",
@@ -1204,6 +1205,10 @@ class TransferInOp(
     @_verifier(local=False)  # reads the module's hardware
     def verify_invariants(self) -> bool:
         return _verify_transfer(self, self.result, self.source)
+
+
+TRANSFER_OPS = frozenset({TransferOutOp.OPERATION_NAME, TransferInOp.OPERATION_NAME})
+"""The names of the ops that move a tensor between the datapath and DRAM."""
 
 
 # ---------------------------------------------------------------------------

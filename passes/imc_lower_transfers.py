@@ -5,12 +5,11 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
-from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, stored_element_bytes
+from imc.dialects.imc import TRANSFER_OPS, DmaOp, SpadAllocOp, SpadFreeOp, stored_element_bytes
 from imc.dialects.imc_ops import TransferView
 from imc.ir_utils import i64_array, i64_attr, index_constant, walk_ops
 from imc.pass_base import ImcPass
 
-_TRANSFERS = {"imc.transfer_in", "imc.transfer_out"}
 
 
 @dataclass
@@ -43,7 +42,7 @@ class ImcLowerTransfers(ImcPass):
 
     def run(self, module, state) -> None:
         hardware = state.hardware
-        for op in list(walk_ops(module, _TRANSFERS)):
+        for op in list(walk_ops(module, TRANSFER_OPS)):
             view = TransferView(op)
             elem = stored_element_bytes(view.tensor_type.element_type, hardware)
             with ir.InsertionPoint(op), op.location:

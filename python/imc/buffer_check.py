@@ -73,6 +73,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import (
     SPAD_SPACE,
+    TRANSFER_OPS,
     is_spad,
     spad_alignment_error,
     spad_capacity_error,
@@ -102,7 +103,7 @@ VIOLATION_KINDS = (
 _VIEW_OPS = MEMREF_VIEW_OPS - {"memref.reinterpret_cast"}
 """The views the checker follows to their buffer (a reinterpret_cast's result is an access it cannot trace)."""
 _ALLOC, _FREE, _DMA = "imc.spad_alloc", "imc.spad_free", "imc.dma"
-_TRANSFERS = frozenset({"imc.transfer_in", "imc.transfer_out"})
+_TRANSFERS = TRANSFER_OPS
 _TENSOR_OPERANDS_ONLY = frozenset({"imc.mvm", "imc.accumulate", "imc.im2col", "imc.quantize", "imc.contract"})
 """imc ops whose operands are tensors (or crossbars) by their definition:
 they touch no scratchpad, and `_effects` need not read their operands

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from imc.dialects.imc import TRANSFER_OPS
 from imc.interpreter.imc import dma_window
 from imc.interpreter.tensor import concat_dim, insert_slice_index, pad_region
 from imc.ir_utils import TIMELINE_VIEW_OPS as VIEW_OPS, linalg_input_count  # ops with no work and no access
@@ -50,7 +51,7 @@ CONTROL_OPS = frozenset(
     {"scf.for", "scf.if", "scf.while", "scf.execute_region", "scf.index_switch", "func.call", "memref.alloca_scope"}
 )
 # Ops that place their own steps (`imc.interpreter.imc_transfer`: one per DMA).
-SELF_TRACED_OPS = frozenset({"imc.transfer_in", "imc.transfer_out"})
+SELF_TRACED_OPS = TRANSFER_OPS
 # Ops without results that write operands from this index on (and linalg ops
 # on buffers: their outs).
 _WRITES_OPERAND = {"memref.copy": 1, "bufferization.materialize_in_destination": 1}

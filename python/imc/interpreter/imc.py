@@ -36,6 +36,7 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.dialects.imc import (
+    TRANSFER_OPS,
     spad_capacity_error,
     spad_double_free_error,
     spad_overlap_error,
@@ -1013,7 +1014,7 @@ def _spad_extent(module, hardware) -> tuple[int, int]:
 
     root = module.operation if hasattr(module, "operation") else module
     end, scale = 0, 1
-    for o in walk_ops(root, {"imc.spad_alloc", "imc.transfer_in", "imc.transfer_out"}):
+    for o in walk_ops(root, {"imc.spad_alloc", *TRANSFER_OPS}):
         if o.name == "imc.spad_alloc":
             alloc = SpadAllocView(o)
             et = alloc.buffer_type.element_type
