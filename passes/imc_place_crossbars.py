@@ -171,6 +171,55 @@ def _executions(op) -> int:
     return n
 
 
+def _time_multiplexed(slot_cells: list[int], total: int, pool: int) -> tuple[list[int], set, int]:
+    """(crossbar per slot, resident slots, rotating slots): the `total - pool`
+    slots that cost the most cells per call stay resident; the others rotate,
+    in program order, over the last `pool` crossbars."""
+    resident_slots = total - pool
+    order = sorted(range(len(slot_cells)), key=lambda i: -slot_cells[i])
+    resident = set(order[:resident_slots])
+    assignment, next_slot, rotating = [], 0, 0
+    for i in range(len(slot_cells)):
+        if i in resident:
+            assignment.append(next_slot)
+            next_slot += 1
+        else:
+            assignment.append(resident_slots + rotating % pool)
+            rotating += 1
+    return assignment, resident, rotating
+
+
+def _widened_pool(programs, packed, slot_cells: list[int], total: int) -> tuple:
+    """`_time_multiplexed` with the automatic pool: one crossbar, widened
+    while a loop programs more rotating slots than the pool holds (they
+    would evict each other on every trip) and the chip can hold them.
+    Returns (pool, assignment, rotating, what the remark adds)."""
+    loops: dict = {}  # outermost loop around a program -> its slots
+    for op, (slot, _, _) in zip(programs, packed):
+        loop = _outer_loop(op)
+        if loop is not None:
+            loops.setdefault(loop, set()).add(slot)
+    pool = 1
+    while True:
+        assignment, resident, rotating = _time_multiplexed(slot_cells, total, pool)
+        widest = max((len(slots - resident) for slots in loops.values()), default=0)
+        if widest <= pool or widest >= total:
+            break
+        pool = widest
+    widened = " (as many as one loop programs: each once per call, not on every trip)" if pool > 1 else ""
+    return pool, assignment, rotating, widened
+
+
+def _outer_loop(op):
+    """The outermost `scf.for` around `op` in its function, or None."""
+    loop, parent = None, op.parent
+    while parent is not None and parent.name != "func.func":
+        if parent.name == "scf.for":
+            loop = parent
+        parent = parent.parent
+    return loop
+
+
 def _trip_count(loop) -> int | None:
     from imc.ir_utils import defining_op
 
@@ -196,11 +245,16 @@ class ImcPlaceCrossbars(ImcPass):
     whole program and, since crossbars keep their contents, once across calls.
 
     When they do not fit, crossbars are time-multiplexed: `pool` crossbars
-    (default 1) rotate through the tiles that are not resident, in program
-    order, and the other crossbars keep resident the tiles that would cost
-    the most cells to reprogram per call: a tile's cells times the trips of
-    the loops around it (a tile in a stage tiled by `imc-tile-rows` runs on
-    every trip, so a non-resident one is reprogrammed on every trip).
+    rotate through the tiles that are not resident, in program order, and
+    the other crossbars keep resident the tiles that would cost the most
+    cells to reprogram per call: a tile's cells times the trips of the loops
+    around it (a tile in a stage tiled by `imc-tile-rows` runs on every
+    trip). With the default `pool=0` the pool is one crossbar, widened while
+    a loop programs more rotating tiles than the pool holds (they would
+    evict each other on every trip) to that loop's count, if the chip has
+    room: each of them is then programmed once per call, on the loop's
+    first trip (a transformer's feed-forward block in one row loop on a chip
+    that cannot hold the whole model).
     A remark says how many cells are reprogrammed per call and on the first
     call; the figures come from `reprogramming`, which replays the placed
     program on the interpreter's model of the crossbars, so the remark
@@ -235,8 +289,12 @@ class ImcPlaceCrossbars(ImcPass):
     )
     pack: bool = field(default=True, metadata={"help": "share crossbars between small tiles (disjoint rows and columns)"})
     pool: int = field(
-        default=1,
-        metadata={"help": "crossbars that rotate through non-resident tiles when the model does not fit", "range": (1, 1 << 36)},
+        default=0,
+        metadata={
+            "help": "crossbars that rotate through non-resident tiles when the model does not fit (0: one, or as many as "
+            "the most non-resident tiles one loop programs, so that a loop programs each once per call, not on every trip)",
+            "range": (0, 1 << 36),
+        },
     )
     duplicate: bool = field(
         default=False, metadata={"help": "copy the busiest layers onto spare crossbars and split their inputs between copies"}
@@ -251,8 +309,8 @@ class ImcPlaceCrossbars(ImcPass):
         programs = walk_ops(module, {ProgramOp.OPERATION_NAME})
         if not programs:
             return
-        if total <= 0 or self.pool <= 0:
-            state.error(module, f"crossbars = {total} and pool = {self.pool} must be positive")
+        if total <= 0 or self.pool < 0:
+            state.error(module, f"crossbars = {total} must be positive and pool = {self.pool} not negative")
             return
         if self.objective not in _OBJECTIVES:
             state.error(module, f"objective = '{self.objective}' is not one of {', '.join(_OBJECTIVES)}")
@@ -283,21 +341,14 @@ class ImcPlaceCrossbars(ImcPass):
                 + (f" ({shared} share a crossbar with another tile)" if shared else "")
             )
         else:
-            pool = min(self.pool, total)
-            resident_slots = total - pool
-            order = sorted(range(slots), key=lambda i: -slot_cells[i])
-            resident = set(order[:resident_slots])
-            assignment, next_slot, rotating = [], 0, 0
-            for i in range(slots):
-                if i in resident:
-                    assignment.append(next_slot)
-                    next_slot += 1
-                else:
-                    assignment.append(resident_slots + rotating % pool)
-                    rotating += 1
+            if self.pool:
+                pool, widened = min(self.pool, total), ""
+                assignment, _, rotating = _time_multiplexed(slot_cells, total, pool)
+            else:  # automatic: one crossbar, widened to hold a loop's rotating tiles
+                pool, assignment, rotating, widened = _widened_pool(programs, packed, slot_cells, total)
             message = (
                 f"{len(programs)} crossbar tiles need {slots} crossbars but the chip has {total}: "
-                f"{resident_slots} stay resident, {rotating} are time-multiplexed over {pool} crossbar(s)"
+                f"{total - pool} stay resident, {rotating} are time-multiplexed over {pool} crossbar(s){widened}"
             )
         for op, (slot, r, c) in zip(programs, packed):
             ProgramView(op).place(assignment[slot], (r, c))

@@ -6,7 +6,8 @@
 // RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4})' | FileCheck %s --check-prefix=POOL1
 // RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4})' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=POOL1-REMARK
 // RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4 pool=2 pack=false})' --imc-remarks 2>&1 | FileCheck %s --check-prefix=NOPACK-POOL2
-// RUN: not imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{pool=0})' 2>&1 | FileCheck %s --check-prefix=ERR
+// RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4 pool=1})' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=FIXED1-REMARK
+// RUN: not imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{pool=-1})' 2>&1 | FileCheck %s --check-prefix=ERR
 
 // Three tiles, none of which fits next to the previous one: arrays 0, 1, 2
 // in program order, on every chip size.
@@ -23,7 +24,7 @@
 // POOL2: array = 1 : i64
 // POOL2: array = 2 : i64
 // POOL2-REMARK: remark: [imc-place-crossbars] 3 crossbar tiles placed on 3 of 4 crossbars; each weight tile is programmed once
-// ERR: imc-opt: error: option 'pool' of pass 'imc-place-crossbars' = 0 is out of range [1, 68719476736]
+// ERR: imc-opt: error: option 'pool' of pass 'imc-place-crossbars' = -1 is out of range [0, 68719476736]
 func.func @fits(%a: tensor<128x128xf32>, %b: tensor<4x4xf32>, %x: tensor<1x128xf32>) -> (tensor<1x128xf32>, tensor<1x128xf32>) {
   %xa0 = "imc.program"(%a) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 4 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
   %xa1 = "imc.program"(%a) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 4 : i64, slice = 1 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
@@ -138,6 +139,44 @@ func.func @first(%w: tensor<128x128xf32>) {
 }
 func.func @second(%w: tensor<128x128xf32>) {
   %0 = "imc.program"(%w) {array = -1 : i64, cell_bits = 8 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  return
+}
+
+// -----
+
+// Two loops of 4 trips, each programming three full tiles (6 crossbars'
+// worth) on 4 crossbars. With a fixed pool of 1, the first loop's tiles
+// stay resident and the second loop's three rotate through one crossbar,
+// evicting each other on every trip: 12 programming events per call. The
+// automatic pool (the default) widens to the 3 rotating tiles of one loop:
+// 1 tile stays resident (array 0) and 5 rotate over arrays 1..3 in program
+// order (C, D, E, F, G -> 1, 2, 3, 1, 2). Per call, F and G evicted C and D
+// on the call before: C, D, F, G are programmed once each (on their loop's
+// first trip), and E keeps array 3.
+// REMARK: remark: [imc-place-crossbars] 6 crossbar tiles placed on 6 of 4096 crossbars; each weight tile is programmed once (98304 cells on the first call)
+// POOL1-LABEL: func.func @loops
+// POOL1: "imc.program"(%{{.*}}) {array = 0 : i64
+// POOL1: "imc.program"(%{{.*}}) {array = 1 : i64
+// POOL1: "imc.program"(%{{.*}}) {array = 2 : i64
+// POOL1: "imc.program"(%{{.*}}) {array = 3 : i64
+// POOL1: "imc.program"(%{{.*}}) {array = 1 : i64
+// POOL1: "imc.program"(%{{.*}}) {array = 2 : i64
+// POOL1-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 4: 1 stay resident, 5 are time-multiplexed over 3 crossbar(s) (as many as one loop programs: each once per call, not on every trip), reprogramming 65536 cells per call (4 programming events; the first call programs 98304 cells)
+// FIXED1-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 4: 3 stay resident, 3 are time-multiplexed over 1 crossbar(s), reprogramming 196608 cells per call (12 programming events; the first call programs 245760 cells)
+func.func @loops(%b: tensor<128x128xf32>, %c: tensor<128x128xf32>, %d: tensor<128x128xf32>, %e: tensor<128x128xf32>, %f: tensor<128x128xf32>, %g: tensor<128x128xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.for %i = %c0 to %c4 step %c1 {
+    %bx = "imc.program"(%b) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+    %cx = "imc.program"(%c) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+    %dx = "imc.program"(%d) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  }
+  scf.for %i = %c0 to %c4 step %c1 {
+    %ex = "imc.program"(%e) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+    %fx = "imc.program"(%f) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+    %gx = "imc.program"(%g) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<128x128xf32>) -> !imc.xbar<128 : i64, 128 : i64>
+  }
   return
 }
 
