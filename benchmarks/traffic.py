@@ -2,11 +2,10 @@
 
 For ResNet-18 (batch 1, 3x224x224), MobileNetV2 (3x224x224) and BERT-base
 (sequence 128), on the default chip with a 256 KiB and a 64 KiB scratchpad,
-compiles with `imc.compile` (`imc-default`; for the convolution models also
-`imc-tiled`), runs two calls on the interpreter (the counts come from
-executing the IR) and prints, per call, the DRAM bytes of the cold call (the
-first: weights programmed) and of the warm call (the second: weights already
-in the crossbars) next to
+compiles with `imc.compile` (`imc-default` and `imc-tiled`), runs two calls
+on the interpreter (the counts come from executing the IR) and prints, per
+call, the DRAM bytes of the cold call (the first: weights programmed) and of
+the warm call (the second: weights already in the crossbars) next to
 
   * the physical floor (model inputs and outputs once, every distinct weight
     tile once, constants once; warm: inputs and outputs),
@@ -125,8 +124,7 @@ def main(argv=None) -> int:
     if args.only in (None, "bert"):
         models.append(bert_base())
     for name, model, inputs in models:
-        # BERT has no convolution stages: imc-tiled is imc-default there.
-        pipelines = [LAYER_AT_A_TIME, TILED] if name != "bert" and not name.startswith("bert") else [LAYER_AT_A_TIME]
+        pipelines = [LAYER_AT_A_TIME, TILED]  # (BERT: imc-tiled runs each feed-forward block in one row loop)
         for spad in args.spad:
             hw = default.replace(spad_bytes=spad * 1024)
             for pipeline in pipelines:

@@ -13,6 +13,7 @@ from imc.ir_utils import (
     dense_i64s,
     find_entry,
     find_nested,
+    layer_name,
     ops_with_attribute,
     single_user,
     weight_of,
@@ -62,6 +63,8 @@ class _Stage:
     live: int = 0  # bytes of the stored tensors live at the stage (before tiling)
     chain: ir.Operation | None = None  # a 1x1 conv after the window consumer, run in the loop too
     fence: list = field(default_factory=list)  # ops whose outside operands are fenced
+    hidden: ir.Value | None = None  # a matmul chain's first result, read by its second matmul
+    chained: ir.Operation | None = None  # a matmul chain's second matmul
 
     @property
     def matmul(self) -> bool:
@@ -140,6 +143,16 @@ class ImcTileRows(ImcPass):
     slabs take scratchpad (`imc-place-buffers` keeps an on-chip prefix of
     row tiles of the [1, M, K] tensors between them).
 
+    With `matmul-chains` (the default), two consecutive matmul stages where
+    the second's input is the first's result and nothing else reads it (a
+    transformer's feed-forward block: Linear, GELU, Linear, residual) are
+    one stage: the first's input, the second's root, tiled over rows as
+    above with the first's result rows (the hidden rows) counted in each
+    trip's bytes. Each trip computes its hidden rows and the second matmul
+    reads them at once, so the hidden tensor is never stored whole. Such a
+    chain is tiled when its input, hidden and output tensors together
+    exceed the scratchpad; single matmul stages only with `matmuls`.
+
     With `line-buffers` (the default), an NCHW pooling or convolution
     (`imc.line_buffer.WINDOW_OPS`: e.g. ResNet's max pooling, a MobileNet
     stride-2 depthwise conv) that alone reads a tiled conv stage's root
@@ -182,7 +195,8 @@ class ImcTileRows(ImcPass):
     name = "imc-tile-rows"
     summary = (
         "Tile convolution stages that do not fit the scratchpad over output rows (with the halo; a pooling or conv "
-        "reading one, and a 1x1 conv after it, run in its loop through a line buffer), and matmul stages with matmuls=true"
+        "reading one, and a 1x1 conv after it, run in its loop through a line buffer), two linears in a row in one loop "
+        "(matmul-chains), and single matmul stages with matmuls=true"
     )
 
     rows: int = field(
@@ -195,6 +209,10 @@ class ImcTileRows(ImcPass):
     matmuls: bool = field(
         default=False,
         metadata={"help": "also tile matmul stages over rows (more DRAM traffic than untiled: a model input read by two stages is streamed twice)"},
+    )
+    matmul_chains: bool = field(
+        default=True,
+        metadata={"help": "run a matmul stage that reads only the result of the matmul stage before it in that stage's loop (a transformer's feed-forward block: its hidden activations are never stored whole)"},
     )
     line_buffers: bool = field(
         default=True,
@@ -227,10 +245,12 @@ class ImcTileRows(ImcPass):
                 if stage is not None:
                     stage.live = live[st.index]
                     stages.append(stage)
-            elif not convs and self.matmuls:
+            elif not convs and (self.matmuls or self.matmul_chains):
                 stage = _matmul_stage(st.ops)
                 if stage is not None:
                     stages.append(stage)
+        if self.matmul_chains:
+            stages = _chain_matmul_stages(stages, keep_single=self.matmuls)
         # A conv moved into its producer's loop is not tiled on its own (the
         # first of a chain of such convs keeps its window; the next is tiled).
         # A lagging fusion (A -> B) gives way when B's own reader C fuses
@@ -358,27 +378,37 @@ class ImcTileRows(ImcPass):
 
     def _plan_matmul(self, stage: _Stage, capacity: int, state) -> bool:
         """Chooses the rows of a matmul stage and remarks on it; False when
-        the stage fits (input and root together) and is left alone."""
+        the stage fits (input and root together) and is left alone. A chain
+        (`_chain_matmul_stages`) also holds its hidden rows on each trip."""
         m = _shape(stage.root.results[0])[stage.row_dim]
         hw = self._hardware
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
-        if not self.rows and whole_in + whole_out <= capacity:
+        hidden = tensor_bytes(stage.hidden.type, hw) if stage.hidden is not None else 0
+        if not self.rows and whole_in + hidden + whole_out <= capacity:
             return False
-        per_in, per_out = whole_in // m, whole_out // m
+        per_in, per_hidden, per_out = whole_in // m, hidden // m, whole_out // m
+        per_row = per_in + per_hidden + per_out
         if self.rows:
             rows = min(self.rows, m)
         else:
             budget = capacity // 4  # the rest: tensors that live across the stage
-            rows = max([r for r in range(1, m + 1) if m % r == 0 and r * (per_in + per_out) <= budget], default=1)
+            rows = max([r for r in range(1, m + 1) if m % r == 0 and r * per_row <= budget], default=1)
         if rows >= m:
             return False
         stage.rows = rows
         slab, out = rows * per_in, rows * per_out
-        fits = "" if slab + out <= capacity else f"; does not fit even so ({slab + out:,} B > {capacity:,} B)"
+        need = rows * per_row
+        fits = "" if need <= capacity else f"; does not fit even so ({need:,} B > {capacity:,} B)"
+        chained = (
+            f"; the next linear ('{layer_name(stage.chained.location)}') runs on each trip's {rows * per_hidden:,} B of "
+            "hidden rows, which are never stored whole"
+            if stage.hidden is not None
+            else ""
+        )
         state.remark(
             stage.anchor.location,
             f"tiled over output rows: {-(-m // rows)} tiles of {rows} rows; input slab {slab:,} B "
-            f"({rows} rows, no halo), output tile {out:,} B{fits}",
+            f"({rows} rows, no halo), output tile {out:,} B{fits}{chained}",
         )
         return True
 
@@ -577,3 +607,40 @@ def _matmul_stage(ops) -> _Stage | None:
     if not ir.RankedTensorType(value.type).has_static_shape:
         return None
     return _Stage(mm, list(ops), root, value, row_dim=rank - 2, fence=[v for v in views if v not in inside])
+
+
+def _chain_matmul_stages(stages: list[_Stage], keep_single: bool) -> list[_Stage]:
+    """Joins each matmul stage B whose input is the result of the matmul
+    stage A just before it, and nothing else reads, into one stage: A's ops
+    and B's, A's input, B's root; tiled over rows, A's rows feed B's on each
+    trip. Stages that join no other are kept when `keep_single`."""
+    out: list[_Stage] = []
+    for stage in stages:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and stage.matmul
+            and prev.matmul
+            and prev.hidden is None
+            and stage.input == prev.root.results[0]
+            and _only_read_by(prev.root.results[0], set(stage.ops) | set(stage.fence))
+        ):
+            out[-1] = _Stage(
+                prev.anchor, prev.ops + stage.ops, stage.root, prev.input, row_dim=stage.row_dim,
+                fence=prev.fence + stage.fence, hidden=stage.input, chained=stage.anchor,
+            )
+            continue
+        out.append(stage)
+    return [s for s in out if keep_single or s.hidden is not None or not s.matmul]
+
+
+def _only_read_by(value, readers: set) -> bool:
+    """Every use of `value` is by an op of `readers` (or a reshape they read through)."""
+    for use in value.uses:
+        owner = use.owner
+        if owner in readers:
+            continue
+        if owner.name in RESHAPE_OPS and all(u.owner in readers for u in owner.results[0].uses):
+            continue
+        return False
+    return True

@@ -1,6 +1,6 @@
-// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{matmuls=true}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' | FileCheck %s
-// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{matmuls=true}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
-// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{matmuls=true}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' | FileCheck %s --check-prefix=BOTH
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{matmuls=true matmul-chains=false}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' | FileCheck %s
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{matmuls=true matmul-chains=false}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-2k.toml -p 'builtin.module(imc-tile-rows{matmuls=true matmul-chains=false}, imc-map-to-crossbars, imc-place-buffers{tile-bytes=64}, imc-check-buffers)' | FileCheck %s --check-prefix=BOTH
 
 // An MLP block as torch-mlir imports it (Linear(16, 32) + ReLU, then
 // Linear(32, 16) + the residual) on [1, 16, 16] tokens, with a 2 KiB

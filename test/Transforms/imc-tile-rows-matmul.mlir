@@ -1,7 +1,9 @@
-// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{matmuls=true})' | FileCheck %s
-// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{matmuls=true})' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
-// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{matmuls=true rows=4})' | FileCheck %s --check-prefix=ROWS4
-// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows)' | FileCheck %s --check-prefix=OFF
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{matmuls=true matmul-chains=false})' | FileCheck %s
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{matmuls=true matmul-chains=false})' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{matmuls=true matmul-chains=false rows=4})' | FileCheck %s --check-prefix=ROWS4
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{matmul-chains=false})' | FileCheck %s --check-prefix=OFF
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows)' | FileCheck %s --check-prefix=CHAIN
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=CHAIN-REMARK
 
 // A Linear + GELU as torch-mlir imports it: the [1, 8, 16] activation is
 // collapsed to [8, 16], multiplied by the transposed weight, the bias is
@@ -96,6 +98,26 @@ func.func @linear_gelu(%x: tensor<1x8x16xf32>) -> tensor<1x8x32xf32> {
 // CHECK-NOT: materialize_in_destination
 // CHECK: return
 // REMARK: "lin2": remark: [imc-tile-rows] tiled over output rows: 8 tiles of 1 rows; input slab 64 B (1 rows, no halo), output tile 256 B
+// With matmul chains (imc-tile-rows' default; single matmul stages are not
+// tiled), the second linear reads only the first one's result, so both
+// run in one loop: a row is 32 B of input, 64 B of hidden row (the first
+// linear's, bias and ReLU included) and 256 B of output; 352 B exceed the
+// 256 B budget, so 1 row per trip. The hidden [8, 16] tensor is never
+// built whole: each trip computes its row and the second matmul reads it.
+// CHAIN-LABEL: func.func @two_linears
+// CHAIN-NOT: linalg.matmul
+// CHAIN: scf.for %[[I:.*]] = %c0 to %c8 step %c1 iter_args(%[[ACC:.*]] = %{{.*}}) -> (tensor<8x64xf32>)
+// CHAIN: tensor.extract_slice %arg0[0, %[[I]], 0] [1, 1, 8] [1, 1, 1]
+// CHAIN: %[[H:.*]] = linalg.matmul {{.*}} -> tensor<1x16xf32>
+// CHAIN: %[[R:.*]] = linalg.generic {{.*}} ins(%[[H]], %{{.*}} : tensor<1x16xf32>, tensor<16xf32>)
+// CHAIN: arith.maximumf
+// CHAIN: linalg.matmul ins(%[[R]], %{{.*}} : tensor<1x16xf32>, tensor<16x64xf32>) {{.*}} -> tensor<1x64xf32>
+// CHAIN: tensor.insert_slice %{{.*}} into %[[ACC]][%[[I]], 0] [1, 64] [1, 1]
+// CHAIN: scf.yield
+// CHAIN-NOT: linalg.matmul
+// CHAIN: return
+// CHAIN-REMARK: "lin1": remark: [imc-tile-rows] tiled over output rows: 8 tiles of 1 rows; input slab 32 B (1 rows, no halo), output tile 256 B; the next linear ('lin2') runs on each trip's 64 B of hidden rows, which are never stored whole
+// CHAIN-REMARK-NOT: remark
 #map = affine_map<(d0, d1) -> (d0, d1)>
 #bias = affine_map<(d0, d1) -> (d1)>
 #lin1 = loc("lin1")

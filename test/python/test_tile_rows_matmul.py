@@ -30,7 +30,7 @@ def block():
     return MLPBlock().eval(), torch.randn(1, M, D)
 
 
-MATMULS = "builtin.module(imc-tile-rows{matmuls=true}, imc-default)"
+MATMULS = "builtin.module(imc-tile-rows{matmuls=true matmul-chains=false}, imc-default)"
 
 
 def _compile(model, x, spad, pipeline=MATMULS):
@@ -135,10 +135,50 @@ def test_mlp_that_fits_is_left_alone(block):
     assert not _remarks(compiled, "imc-tile-rows")
 
 
-def test_imc_tiled_leaves_matmul_stages_alone(block):
-    """Matmul stages are tiled only with `imc-tile-rows{matmuls=true}`:
-    `imc-tiled` compiles the block like `imc-default`."""
+def test_imc_tiled_runs_the_block_as_one_loop(block):
+    """`imc-tiled` (`imc-tile-rows` with `matmul-chains`, its default) runs
+    the second linear in the first one's loop: each trip computes its rows
+    of the hidden tensor and consumes them at once, so the hidden tensor is
+    never stored (no store or read of it in the placement, no DRAM bytes
+    for it), and the values are PyTorch's."""
     model, x = block
+    compiled, hw = _compile(model, x, 16384, pipeline="imc-tiled")
+    assert _loops_with_mvms(compiled.mlir) == 1
+    (tiled,) = _remarks(compiled, "imc-tile-rows")
+    assert "tiled over output rows: 16 tiles of 2 rows" in tiled and "hidden rows, which are never stored whole" in tiled
+    assert any("placement verified" in r for r in _remarks(compiled, "imc-check-buffers"))
+    y = compiled(x)
+    ref = model(x)
+    assert ((y - ref).norm() / ref.norm()).item() < 1e-5
+    assert not any("stored row tile by row tile" in r for r in _remarks(compiled, "imc-place-buffers"))
+    # By hand: weights, biases and the output once, and the model input
+    # once too: each trip reads its rows once for the first linear and the
+    # residual (`_compulsory` counts them twice: two stages).
+    reads, writes = _compulsory(hw)
+    t = compiled.report.totals
+    assert (t.dram_read_bytes, t.dram_write_bytes) == (reads - M * D * 4, writes)
+    plain, _ = _compile(model, x, 16384, pipeline="imc-default")
+    plain(x)
+    p = plain.report.totals
+    assert t.xbar_program_events == p.xbar_program_events  # each weight tile programmed once
+
+
+def test_a_hidden_tensor_read_elsewhere_is_not_chained():
+    """A hidden tensor that another op also reads must exist whole: the
+    second linear is not moved into the first one's loop."""
+
+    class Branching(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1 = torch.nn.Linear(D, H)
+            self.l2 = torch.nn.Linear(H, D)
+
+        def forward(self, x):
+            h = self.l1(x)
+            return self.l2(h), h.sum()
+
+    torch.manual_seed(0)
+    model, x = Branching().eval(), torch.randn(1, M, D)
     compiled, _ = _compile(model, x, 16384, pipeline="imc-tiled")
     assert _loops_with_mvms(compiled.mlir) == 0
     assert not _remarks(compiled, "imc-tile-rows")
