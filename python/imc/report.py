@@ -74,19 +74,43 @@ EVENTS = (
 class LayerRow:
     """One source layer: raw event counts; counters are priced when read."""
 
-    __slots__ = ("name", "location", "events", "busy", "floor_bytes", "bound_bytes", "layer_bound_bytes", "remark", "_hardware")
+    __slots__ = (
+        "name", "location", "events", "_busy", "_pending", "floor_bytes", "bound_bytes", "layer_bound_bytes", "remark", "_hardware",
+    )
 
     def __init__(self, name: str, location: str, hardware):
         self.name = name
         self.location = location
         self.events = dict.fromkeys(EVENTS, 0)
-        self.busy: dict[int, int] = {}  # crossbar -> MVM steps in this layer
+        self._busy: dict[int, int] = {}  # crossbar -> MVM steps in this layer
+        self._pending: dict[int, list] = {}  # id(steps) -> [steps, times added]: `add_busy`, not yet summed
         # Filled by `imc.analysis.ProgramBounds.annotate` (None until then):
         self.floor_bytes = None  # the physical floor: what every schedule moves
         self.bound_bytes = None  # the I/O lower bound over all schedules without recomputation
         self.layer_bound_bytes = None  # the bound of schedules that run layers one at a time
         self.remark = None  # why the measured bytes exceed the floor
         self._hardware = hardware
+
+    @property
+    def busy(self) -> dict[int, int]:
+        """Crossbar -> MVM steps in this layer (what `add_busy` added, summed)."""
+        if self._pending:
+            busy = self._busy
+            for steps, times in self._pending.values():
+                for array, n in steps.items():
+                    busy[array] = busy.get(array, 0) + n * times
+            self._pending.clear()
+        return self._busy
+
+    def add_busy(self, steps: dict[int, int]) -> None:
+        """Adds `steps` (crossbar -> MVM steps; not changed afterwards) to
+        `busy`: summed when read, so a loop adding the same steps on every
+        trip costs one count per trip."""
+        entry = self._pending.get(id(steps))
+        if entry is None:
+            self._pending[id(steps)] = [steps, 1]
+        else:
+            entry[1] += 1
 
     @property
     def counters(self) -> Counters:

@@ -1859,9 +1859,7 @@ class ContractionGroup:
         add = ex.report.add
         for row, ev, busy in events:
             add(row, **ev)
-            b = row.busy
-            for array, n in busy.items():
-                b[array] = b.get(array, 0) + n
+            row.add_busy(busy)
 
     def _events(self, ex, x, cols, im2col: bool = True):
         """[(row, events, busy)]: what the replaced ops add per execution
