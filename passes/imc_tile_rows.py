@@ -151,7 +151,9 @@ class ImcTileRows(ImcPass):
     trip's bytes. Each trip computes its hidden rows and the second matmul
     reads them at once, so the hidden tensor is never stored whole. Such a
     chain is tiled when its input, hidden and output tensors together
-    exceed the scratchpad; single matmul stages only with `matmuls`.
+    exceed the scratchpad, and not built when the two weights need more
+    crossbar tiles than the chip has (the loop would reprogram them on every
+    trip); single matmul stages are tiled only with `matmuls`.
 
     With `line-buffers` (the default), an NCHW pooling or convolution
     (`imc.line_buffer.WINDOW_OPS`: e.g. ResNet's max pooling, a MobileNet
@@ -250,7 +252,7 @@ class ImcTileRows(ImcPass):
                 if stage is not None:
                     stages.append(stage)
         if self.matmul_chains:
-            stages = _chain_matmul_stages(stages, keep_single=self.matmuls)
+            stages = _chain_matmul_stages(stages, keep_single=self.matmuls, crossbars=state.hardware)
         # A conv moved into its producer's loop is not tiled on its own (the
         # first of a chain of such convs keeps its window; the next is tiled).
         # A lagging fusion (A -> B) gives way when B's own reader C fuses
@@ -609,10 +611,12 @@ def _matmul_stage(ops) -> _Stage | None:
     return _Stage(mm, list(ops), root, value, row_dim=rank - 2, fence=[v for v in views if v not in inside])
 
 
-def _chain_matmul_stages(stages: list[_Stage], keep_single: bool) -> list[_Stage]:
+def _chain_matmul_stages(stages: list[_Stage], keep_single: bool, crossbars) -> list[_Stage]:
     """Joins each matmul stage B whose input is the result of the matmul
     stage A just before it, and nothing else reads, into one stage: A's ops
     and B's, A's input, B's root; tiled over rows, A's rows feed B's on each
+    trip. Not when the two weights need more crossbar tiles than the chip
+    (`crossbars`, a `Hardware`) has: the loop would reprogram them on every
     trip. Stages that join no other are kept when `keep_single`."""
     out: list[_Stage] = []
     for stage in stages:
@@ -624,6 +628,7 @@ def _chain_matmul_stages(stages: list[_Stage], keep_single: bool) -> list[_Stage
             and prev.hidden is None
             and stage.input == prev.root.results[0]
             and _only_read_by(prev.root.results[0], set(stage.ops) | set(stage.fence))
+            and _crossbar_tiles(prev.anchor, crossbars) + _crossbar_tiles(stage.anchor, crossbars) <= crossbars.total_crossbars
         ):
             out[-1] = _Stage(
                 prev.anchor, prev.ops + stage.ops, stage.root, prev.input, row_dim=stage.row_dim,
@@ -632,6 +637,13 @@ def _chain_matmul_stages(stages: list[_Stage], keep_single: bool) -> list[_Stage
             continue
         out.append(stage)
     return [s for s in out if keep_single or s.hidden is not None or not s.matmul]
+
+
+def _crossbar_tiles(matmul, hw) -> int:
+    """Crossbar tiles of a matmul's weight [K, N] on `hw`, as `imc-tile`
+    cuts it: row tiles x column tiles x bit slices."""
+    k, n = _shape(matmul.operands[1])
+    return -(-k // hw.xbar_rows) * -(-n // hw.xbar_cols) * hw.weight_slices
 
 
 def _only_read_by(value, readers: set) -> bool:

@@ -2,8 +2,12 @@
 over its token rows computes what PyTorch does, passes `imc-check-buffers`,
 and moves the DRAM bytes its buffer homes imply."""
 
+import re
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import imc
 from imc.hardware import Hardware
@@ -182,3 +186,77 @@ def test_a_hidden_tensor_read_elsewhere_is_not_chained():
     compiled, _ = _compile(model, x, 16384, pipeline="imc-tiled")
     assert _loops_with_mvms(compiled.mlir) == 0
     assert not _remarks(compiled, "imc-tile-rows")
+
+
+class FeedForward(torch.nn.Module):
+    """Linear -> GELU -> Linear (+ the residual): a transformer's
+    feed-forward block, then a Linear head that reads its result."""
+
+    def __init__(self, d, h, residual):
+        super().__init__()
+        self.l1 = torch.nn.Linear(d, h)
+        self.l2 = torch.nn.Linear(h, d)
+        self.head = torch.nn.Linear(d, d)
+        self.residual = residual
+
+    def forward(self, x):
+        y = self.l2(torch.nn.functional.gelu(self.l1(x)))
+        return self.head(y + x if self.residual else y)
+
+
+def _tiles(k, n, hw):
+    """Crossbar tiles of a k x n weight (row tiles x column tiles x bit slices)."""
+    return -(-k // hw.xbar_rows) * -(-n // hw.xbar_cols) * hw.weight_slices
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    tokens=st.sampled_from([8, 12, 32]),
+    d=st.sampled_from([16, 48]),
+    h=st.sampled_from([64, 200]),
+    spad=st.sampled_from([2048, 8192, 65536]),
+    residual=st.booleans(),
+    crossbars=st.sampled_from(["plenty", "few"]),  # "few": as many crossbars as the block's two weights cut into
+)
+def test_random_feed_forward_blocks_are_chained_proved_and_exact(tokens, d, h, spad, residual, crossbars):
+    """`imc-tiled` on random feed-forward blocks (and a head), scratchpads
+    and crossbar counts (with "few", the chip time-multiplexes): the values
+    are PyTorch's, `imc-check-buffers` proves the placement, a chain stores
+    one tensor fewer than `imc-default` (its hidden one), and its loop
+    programs each weight tile at most once per call (the widened crossbar
+    pool)."""
+    torch.manual_seed(tokens + d + h)
+    model, x = FeedForward(d, h, residual).eval(), torch.randn(1, tokens, d)
+    hw = Hardware.preset("default").replace(spad_bytes=spad)
+    if crossbars == "few":
+        hw = hw.replace(cores=1, crossbars_per_core=_tiles(d, h, hw) + _tiles(h, d, hw))
+    tiled = imc.compile(model, (x,), hardware=hw, pipeline="imc-tiled")
+    plain = imc.compile(model, (x,), hardware=hw, pipeline="imc-default")
+    chained = any("never stored whole" in r for r in _remarks(tiled, "imc-tile-rows"))
+    torch.testing.assert_close(tiled(x), model(x), rtol=1e-4, atol=1e-5)
+    assert any("placement verified" in r for r in _remarks(tiled, "imc-check-buffers"))
+    assert chained == (_loops_with_mvms(tiled.mlir) == 1)
+    if chained:
+        assert _stored(tiled) == _stored(plain) - 1
+        (placed,) = _remarks(tiled, "imc-place-crossbars")
+        tiles = int(re.search(r"(\d+) crossbar tiles", placed).group(1))
+        cold = tiled.report.totals.xbar_program_events
+        tiled(x)
+        assert tiled.report.totals.xbar_program_events - cold <= tiles  # a warm call: each tile at most once
+
+
+def _stored(compiled) -> int:
+    """Tensors `imc-place-buffers` stores between stages (its summary remark)."""
+    (summary,) = [r for r in _remarks(compiled, "imc-place-buffers") if "stored tensors over" in r]
+    return int(re.search(r"(\d+) stored tensors over", summary).group(1))
+
+
+def test_a_chain_whose_weights_exceed_the_crossbars_is_not_chained(block):
+    """Two linears whose weights need more crossbar tiles than the chip has
+    would be reprogrammed on every trip of a shared loop: not chained."""
+    model, x = block
+    hw = Hardware.preset("default").replace(spad_bytes=16384, activation_bits=32)
+    need = _tiles(D, H, hw) + _tiles(H, D, hw)
+    for crossbars, chained in ((need, 1), (need - 1, 0)):
+        compiled = imc.compile(model, (x,), hardware=hw.replace(cores=1, crossbars_per_core=crossbars), pipeline="imc-tiled")
+        assert _loops_with_mvms(compiled.mlir) == chained
