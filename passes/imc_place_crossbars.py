@@ -192,7 +192,8 @@ def _time_multiplexed(slot_cells: list[int], total: int, pool: int) -> tuple[lis
 def _widened_pool(programs, packed, slot_cells: list[int], total: int) -> tuple:
     """`_time_multiplexed` with the automatic pool: one crossbar, widened
     while a loop programs more rotating slots than the pool holds (they
-    would evict each other on every trip) and the chip can hold them.
+    would evict each other on every trip) and the chip has that many
+    crossbars.
     Returns (pool, assignment, rotating, what the remark adds)."""
     loops: dict = {}  # outermost loop around a program -> its slots
     for op, (slot, _, _) in zip(programs, packed):
@@ -203,7 +204,7 @@ def _widened_pool(programs, packed, slot_cells: list[int], total: int) -> tuple:
     while True:
         assignment, resident, rotating = _time_multiplexed(slot_cells, total, pool)
         widest = max((len(slots - resident) for slots in loops.values()), default=0)
-        if widest <= pool or widest >= total:
+        if widest <= pool or widest > total:
             break
         pool = widest
     widened = " (as many as one loop programs: each once per call, not on every trip)" if pool > 1 else ""

@@ -7,6 +7,7 @@
 // RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4})' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=POOL1-REMARK
 // RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4 pool=2 pack=false})' --imc-remarks 2>&1 | FileCheck %s --check-prefix=NOPACK-POOL2
 // RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=4 pool=1})' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=FIXED1-REMARK
+// RUN: imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{crossbars=3})' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=ALL3-REMARK
 // RUN: not imc-opt %s --split-input-file -p 'builtin.module(imc-place-crossbars{pool=-1})' 2>&1 | FileCheck %s --check-prefix=ERR
 
 // Three tiles, none of which fits next to the previous one: arrays 0, 1, 2
@@ -162,6 +163,9 @@ func.func @second(%w: tensor<128x128xf32>) {
 // POOL1: "imc.program"(%{{.*}}) {array = 1 : i64
 // POOL1: "imc.program"(%{{.*}}) {array = 2 : i64
 // POOL1-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 4: 1 stay resident, 5 are time-multiplexed over 3 crossbar(s) (as many as one loop programs: each once per call, not on every trip), reprogramming 65536 cells per call (4 programming events; the first call programs 98304 cells)
+// With 3 crossbars, one loop's 3 tiles take them all: none stays resident,
+// each loop programs its tiles once per call.
+// ALL3-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 3: 0 stay resident, 6 are time-multiplexed over 3 crossbar(s) (as many as one loop programs: each once per call, not on every trip), reprogramming 98304 cells per call (6 programming events; the first call programs 98304 cells)
 // FIXED1-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 4: 3 stay resident, 3 are time-multiplexed over 1 crossbar(s), reprogramming 196608 cells per call (12 programming events; the first call programs 245760 cells)
 func.func @loops(%b: tensor<128x128xf32>, %c: tensor<128x128xf32>, %d: tensor<128x128xf32>, %e: tensor<128x128xf32>, %f: tensor<128x128xf32>, %g: tensor<128x128xf32>) {
   %c0 = arith.constant 0 : index
