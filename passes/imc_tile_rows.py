@@ -252,7 +252,7 @@ class ImcTileRows(ImcPass):
                 if stage is not None:
                     stages.append(stage)
         if self.matmul_chains:
-            stages = _chain_matmul_stages(stages, keep_single=self.matmuls, crossbars=state.hardware)
+            stages = _chain_matmul_stages(stages, keep_single=self.matmuls, hardware=state.hardware)
         # A conv moved into its producer's loop is not tiled on its own (the
         # first of a chain of such convs keeps its window; the next is tiled).
         # A lagging fusion (A -> B) gives way when B's own reader C fuses
@@ -611,13 +611,13 @@ def _matmul_stage(ops) -> _Stage | None:
     return _Stage(mm, list(ops), root, value, row_dim=rank - 2, fence=[v for v in views if v not in inside])
 
 
-def _chain_matmul_stages(stages: list[_Stage], keep_single: bool, crossbars) -> list[_Stage]:
+def _chain_matmul_stages(stages: list[_Stage], keep_single: bool, hardware) -> list[_Stage]:
     """Joins each matmul stage B whose input is the result of the matmul
     stage A just before it, and nothing else reads, into one stage: A's ops
     and B's, A's input, B's root; tiled over rows, A's rows feed B's on each
-    trip. Not when the two weights need more crossbar tiles than the chip
-    (`crossbars`, a `Hardware`) has: the loop would reprogram them on every
-    trip. Stages that join no other are kept when `keep_single`."""
+    trip. Not when the two weights need more crossbar tiles than
+    `hardware` has crossbars: the loop would reprogram them on every trip.
+    Stages that join no other are kept when `keep_single`."""
     out: list[_Stage] = []
     for stage in stages:
         prev = out[-1] if out else None
@@ -628,7 +628,7 @@ def _chain_matmul_stages(stages: list[_Stage], keep_single: bool, crossbars) -> 
             and prev.hidden is None
             and stage.input == prev.root.results[0]
             and _only_read_by(prev.root.results[0], set(stage.ops) | set(stage.fence))
-            and _crossbar_tiles(prev.anchor, crossbars) + _crossbar_tiles(stage.anchor, crossbars) <= crossbars.total_crossbars
+            and _crossbar_tiles(prev.anchor, hardware) + _crossbar_tiles(stage.anchor, hardware) <= hardware.total_crossbars
         ):
             out[-1] = _Stage(
                 prev.anchor, prev.ops + stage.ops, stage.root, prev.input, row_dim=stage.row_dim,
