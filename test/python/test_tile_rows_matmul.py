@@ -17,15 +17,21 @@ M, D, H = 32, 64, 256  # tokens, model width, hidden width
 
 
 class MLPBlock(torch.nn.Module):
-    """Linear(64, 256) -> GELU -> Linear(256, 64), plus the residual."""
+    """Linear(d, h) -> GELU -> Linear(h, d) (a transformer's feed-forward
+    block; by default 64 -> 256 -> 64), plus the residual unless not
+    `residual`, then a Linear(d, d) head if `head`."""
 
-    def __init__(self):
+    def __init__(self, d=D, h=H, residual=True, head=False):
         super().__init__()
-        self.l1 = torch.nn.Linear(D, H)
-        self.l2 = torch.nn.Linear(H, D)
+        self.l1 = torch.nn.Linear(d, h)
+        self.l2 = torch.nn.Linear(h, d)
+        self.head = torch.nn.Linear(d, d) if head else None
+        self.residual = residual
 
     def forward(self, x):
-        return self.l2(torch.nn.functional.gelu(self.l1(x))) + x
+        y = self.l2(torch.nn.functional.gelu(self.l1(x)))
+        y = y + x if self.residual else y
+        return self.head(y) if self.head is not None else y
 
 
 @pytest.fixture(scope="module")
@@ -188,22 +194,6 @@ def test_a_hidden_tensor_read_elsewhere_is_not_chained():
     assert not _remarks(compiled, "imc-tile-rows")
 
 
-class FeedForward(torch.nn.Module):
-    """Linear -> GELU -> Linear (+ the residual): a transformer's
-    feed-forward block, then a Linear head that reads its result."""
-
-    def __init__(self, d, h, residual):
-        super().__init__()
-        self.l1 = torch.nn.Linear(d, h)
-        self.l2 = torch.nn.Linear(h, d)
-        self.head = torch.nn.Linear(d, d)
-        self.residual = residual
-
-    def forward(self, x):
-        y = self.l2(torch.nn.functional.gelu(self.l1(x)))
-        return self.head(y + x if self.residual else y)
-
-
 def _tiles(k, n, hw):
     """Crossbar tiles of a k x n weight (row tiles x column tiles x bit slices)."""
     return -(-k // hw.xbar_rows) * -(-n // hw.xbar_cols) * hw.weight_slices
@@ -226,7 +216,7 @@ def test_random_feed_forward_blocks_are_chained_proved_and_exact(tokens, d, h, s
     programs each weight tile at most once per call (the widened crossbar
     pool)."""
     torch.manual_seed(tokens + d + h)
-    model, x = FeedForward(d, h, residual).eval(), torch.randn(1, tokens, d)
+    model, x = MLPBlock(d, h, residual, head=True).eval(), torch.randn(1, tokens, d)
     hw = Hardware.preset("default").replace(spad_bytes=spad)
     if crossbars == "few":
         hw = hw.replace(cores=1, crossbars_per_core=_tiles(d, h, hw) + _tiles(h, d, hw))
