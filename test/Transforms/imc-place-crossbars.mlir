@@ -149,23 +149,24 @@ func.func @second(%w: tensor<128x128xf32>) {
 // worth) on 4 crossbars. With a fixed pool of 1, the first loop's tiles
 // stay resident and the second loop's three rotate through one crossbar,
 // evicting each other on every trip: 12 programming events per call. The
-// automatic pool (the default) widens to the 3 rotating tiles of one loop:
-// 1 tile stays resident (array 0) and 5 rotate over arrays 1..3 in program
-// order (C, D, E, F, G -> 1, 2, 3, 1, 2). Per call, F and G evicted C and D
-// on the call before: C, D, F, G are programmed once each (on their loop's
-// first trip), and E keeps array 3.
+// automatic pool (the default) is the fewest rotating crossbars P with
+// which every loop keeps all but P of its tiles resident: P = 1 would need
+// 2 + 2 residents on 3 crossbars, P = 2 needs 1 + 1 on 2. So B and E stay
+// resident (arrays 0 and 1) and C, D, F, G rotate over arrays 2 and 3 in
+// program order: per call F and G evicted C and D on the call before, so
+// each of the four is programmed once per call, on its loop's first trip.
+// With 3 crossbars P = 3: none stays resident, each loop programs its
+// tiles once per call.
 // REMARK: remark: [imc-place-crossbars] 6 crossbar tiles placed on 6 of 4096 crossbars; each weight tile is programmed once (98304 cells on the first call)
 // POOL1-LABEL: func.func @loops
 // POOL1: "imc.program"(%{{.*}}) {array = 0 : i64
-// POOL1: "imc.program"(%{{.*}}) {array = 1 : i64
 // POOL1: "imc.program"(%{{.*}}) {array = 2 : i64
 // POOL1: "imc.program"(%{{.*}}) {array = 3 : i64
 // POOL1: "imc.program"(%{{.*}}) {array = 1 : i64
 // POOL1: "imc.program"(%{{.*}}) {array = 2 : i64
-// POOL1-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 4: 1 stay resident, 5 are time-multiplexed over 3 crossbar(s) (as many as one loop programs: each once per call, not on every trip), reprogramming 65536 cells per call (4 programming events; the first call programs 98304 cells)
-// With 3 crossbars, one loop's 3 tiles take them all: none stays resident,
-// each loop programs its tiles once per call.
-// ALL3-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 3: 0 stay resident, 6 are time-multiplexed over 3 crossbar(s) (as many as one loop programs: each once per call, not on every trip), reprogramming 98304 cells per call (6 programming events; the first call programs 98304 cells)
+// POOL1: "imc.program"(%{{.*}}) {array = 3 : i64
+// POOL1-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 4: 2 stay resident, 4 are time-multiplexed over 2 crossbar(s) (each loop keeps all but that many of its tiles resident: each once per call, not on every trip), reprogramming 65536 cells per call (4 programming events; the first call programs 98304 cells)
+// ALL3-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 3: 0 stay resident, 6 are time-multiplexed over 3 crossbar(s) (each loop keeps all but that many of its tiles resident: each once per call, not on every trip), reprogramming 98304 cells per call (6 programming events; the first call programs 98304 cells)
 // FIXED1-REMARK: remark: [imc-place-crossbars] 6 crossbar tiles need 6 crossbars but the chip has 4: 3 stay resident, 3 are time-multiplexed over 1 crossbar(s), reprogramming 196608 cells per call (12 programming events; the first call programs 245760 cells)
 func.func @loops(%b: tensor<128x128xf32>, %c: tensor<128x128xf32>, %d: tensor<128x128xf32>, %e: tensor<128x128xf32>, %f: tensor<128x128xf32>, %g: tensor<128x128xf32>) {
   %c0 = arith.constant 0 : index
