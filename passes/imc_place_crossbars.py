@@ -257,12 +257,12 @@ class ImcPlaceCrossbars(ImcPass):
     around it (a tile in a stage tiled by `imc-tile-rows` runs on every
     trip). With the default `pool=0` the pool is the fewest crossbars P
     with which every loop keeps all but at most P of its tiles resident
-    (its costliest ones); more rotating tiles in one loop than the pool
-    holds would evict each other on every trip, as few as that are each
-    programmed once per call, on the loop's first trip. Without loops P is
-    1 (a transformer's feed-forward blocks, each in one row loop, on a chip
-    that cannot hold the whole model: BERT-base on `default` keeps 3,211
-    tiles resident and rotates the rest over 885 crossbars).
+    (its costliest ones): a loop's rotating tiles then fit the pool and are
+    each programmed once per call, on the loop's first trip, where more
+    than the pool holds would evict each other on every trip. Without loops
+    P is 1. (A transformer's feed-forward blocks, each in one row loop, on a
+    chip that cannot hold the whole model: BERT-base on `default` keeps
+    3,211 tiles resident and rotates the rest over 885 crossbars.)
     A remark says how many cells are reprogrammed per call and on the first
     call; the figures come from `reprogramming`, which replays the placed
     program on the interpreter's model of the crossbars, so the remark
@@ -353,7 +353,7 @@ class ImcPlaceCrossbars(ImcPass):
             if self.pool:
                 pool, widened = min(self.pool, total), ""
                 assignment, rotating = _time_multiplexed(slot_cells, total, pool)
-            else:  # automatic: one crossbar, widened to hold a loop's rotating tiles
+            else:  # automatic: the fewest crossbars that hold each loop's rotating tiles
                 pool, assignment, rotating, widened = _widened_pool(programs, packed, slot_cells, total)
             message = (
                 f"{len(programs)} crossbar tiles need {slots} crossbars but the chip has {total}: "
