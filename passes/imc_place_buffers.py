@@ -372,7 +372,6 @@ def _remark_stages(program, planned: dict, reasons: dict, shares: dict, state) -
             )
 
 
-
 def _join(parts: list, dim: int) -> ir.Value:
     """`parts` (tensors at the insertion point) joined in order along `dim`
     (`imc.join`, a chain of them for more than two)."""
@@ -382,6 +381,7 @@ def _join(parts: list, dim: int) -> ir.Value:
         result = ir.RankedTensorType.get(joined_shape(head.shape, tail.shape, dim), head.element_type)
         joined = build(JoinOp, [joined, part], {"dim": i64_attr(dim)}, [result]).results[0]
     return joined
+
 
 class _Placement:
     """One run's rewriting: the IR that homes each stored tensor, with what

@@ -103,7 +103,6 @@ VIOLATION_KINDS = (
 _VIEW_OPS = MEMREF_VIEW_OPS - {"memref.reinterpret_cast"}
 """The views the checker follows to their buffer (a reinterpret_cast's result is an access it cannot trace)."""
 _ALLOC, _FREE, _DMA = "imc.spad_alloc", "imc.spad_free", "imc.dma"
-_TRANSFERS = TRANSFER_OPS
 _TENSOR_OPERANDS_ONLY = frozenset({"imc.mvm", "imc.accumulate", "imc.im2col", "imc.quantize", "imc.contract"})
 """imc ops whose operands are tensors (or crossbars) by their definition:
 they touch no scratchpad, and `_effects` need not read their operands
@@ -408,13 +407,13 @@ class _Analyzer:
         allocs = []
 
         def visit(op):
-            if op.name == _ALLOC or op.name in _TRANSFERS:
+            if op.name == _ALLOC or op.name in TRANSFER_OPS:
                 allocs.append(op)
             return ir.WalkResult.ADVANCE
 
         func.walk(visit)
         for op in allocs:
-            if op.name in _TRANSFERS:
+            if op.name in TRANSFER_OPS:
                 self.buffers[op] = self._staging_buffer(op, func)
                 continue
             alloc = SpadAllocView(op)
@@ -539,7 +538,7 @@ class _Analyzer:
         name = op.name
         if name == _ALLOC:
             self._alloc(op, state)
-        elif name in _TRANSFERS:
+        elif name in TRANSFER_OPS:
             self._transfer(op, state)
         elif name == _FREE:
             self._free(op, state)
