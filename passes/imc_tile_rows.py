@@ -20,7 +20,7 @@ from imc.ir_utils import (
 )
 from imc.pass_base import ImcPass, PassFailure
 from imc.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
-from imc.row_epilogue import fuse_epilogue, row_local_epilogue
+from imc.row_epilogue import fuse_epilogue, row_local_epilogue, row_operands, skip_branch
 from imc.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
@@ -173,7 +173,13 @@ class ImcTileRows(ImcPass):
     inserted (`imc.row_epilogue`), the skip branch's rows taken from the
     rows the trip's convolution reads (the block's own input) or from one
     row window of it per trip; the block's output then leaves the loop row
-    by row, and the next block can start on its first rows. `R` is
+    by row, and the next block can start on its first rows. A downsample
+    branch (a 1x1 convolution, of the first convolution's stride, of the
+    block's input, and its elementwise ops) then runs in the loop as well
+    instead of as a stage of its own: each trip computes its rows from the
+    input rows the first convolution reads and keeps the `lag` rows the
+    next trip adds in a line buffer (`imc.row_epilogue`), so the branch's
+    output is never stored either. `R` is
     chosen as above for the consumer's rows, and the stage is tiled even
     when its whole tensors fit. A consumer moved into a loop is not tiled
     on its own, and a lagging pair gives way when its consumer has a
@@ -222,7 +228,7 @@ class ImcTileRows(ImcPass):
     )
     epilogues: bool = field(
         default=True,
-        metadata={"help": "with line-buffers: also move a residual block's epilogue after a fused loop (batch norm, the add of the skip branch, ReLU) into it, row tile by row tile"},
+        metadata={"help": "with line-buffers: also move a residual block's epilogue after a fused loop (batch norm, the add of the skip branch, ReLU) into it, row tile by row tile, and a 1x1 downsample branch with it"},
     )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 
@@ -276,6 +282,9 @@ class ImcTileRows(ImcPass):
                 if stage.chain is not None:
                     consumed.add(stage.chain)
         stages = [s for s in stages if s.anchor not in consumed]
+        branches = {}  # a fused stage's anchor -> the downsample conv its loop computes
+        if self.line_buffers and self.epilogues:
+            stages, branches = _without_absorbed_skips(stages)
         tiled = []
         for stage in stages:
             if stage.matmul:
@@ -315,6 +324,14 @@ class ImcTileRows(ImcPass):
                     if stage.chain is not None
                     else ""
                 )
+                branch = branches.get(stage.anchor)
+                if branch is not None:
+                    chained += (
+                        f"; the residual add's downsample branch (layer '{layer_name(branch.location)}', a 1x1 "
+                        "convolution of the block's input) computed on each trip from the input rows the first "
+                        f"convolution reads, its last {w.lag} rows kept for the next trip (each row computed once, "
+                        "its output never stored)"
+                    )
                 pooled = (
                     f"; '{w.consumer.name}' fused: {stage.rows} rows per tile, read with the "
                     f"{w.carried} rows before them kept in a {line:,} B line buffer{lag} (each row of the stage "
@@ -490,6 +507,35 @@ def _fuse_windows(module, epilogues: bool) -> None:
         del op.attributes[CHAIN_ATTR]
     if consumers:  # erase the replaced loops, pads and consumers
         passmanager.PassManager.parse("builtin.module(canonicalize)").run(module)
+
+
+def _without_absorbed_skips(stages: list[_Stage]) -> tuple[list[_Stage], dict]:
+    """`stages` without the downsample branches that a lagging fused loop
+    computes row by row in its epilogue (`imc.row_epilogue.skip_branch`: a
+    1x1 convolution of the block's input, added to the loop's rows): left
+    untiled here, the branch moves into that loop (`_fuse_windows`) and its
+    output is never stored whole. Also returns, per fused stage's anchor,
+    the branch's convolution."""
+    by_anchor = {s.anchor: s for s in stages}
+    absorbed, branches = set(), {}
+    for stage in stages:
+        w = stage.window
+        if w is None or not w.lag or stage.chain is not None:
+            continue
+        rows = w.consumer.results[0]
+        epilogue = row_local_epilogue(rows)
+        skips = row_operands(epilogue, rows)
+        branch = skip_branch(skips[0]) if len(skips) == 1 else None
+        other = by_anchor.get(branch[0]) if branch else None
+        if other is None or other is stage or branch[0].operands[0] != stage.input:
+            continue  # (the branch's rows come from the window of the loop's input)
+        strides = dense_i64s(stage.anchor, "strides", 1, 2)
+        if strides != dense_i64s(branch[0], "strides", 1, 2) or strides[0] != strides[1]:
+            continue
+        if other.root in [op.operation for op in branch + epilogue]:
+            absorbed.add(other.anchor)
+            branches[stage.anchor] = other.anchor
+    return [s for s in stages if s.anchor not in absorbed], branches
 
 
 def _fence_inputs(ops, opaque: bool = False) -> None:

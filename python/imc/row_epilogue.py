@@ -28,6 +28,18 @@ operand's rows `[i - lag, i + R)`:
   convolution (the identity skip), they are rows of the padded window that
   convolution reads already (a zero row above row 0 on the first trip):
   no second read;
+* when the row operand is a downsample branch (`skip_branch`: a 1x1
+  convolution without padding, of stride `s`, of the input `B` of the
+  loop's first convolution, itself of stride `s`, and elementwise ops after
+  it, none read by anything else), the trip computes the branch's rows
+  `[i, i + R)` from the rows of `B` that convolution reads already (its
+  padded window: no second read of `B`) and keeps the last `lag` of them
+  for the next trip in a line buffer (an iteration argument, zeros before
+  the first trip: the rows above the output, trimmed off), so its rows
+  `[i - lag, i + R)` are the carried rows and its own. Each row of the
+  branch is computed once, and the branch's output is never stored:
+  `imc-tile-rows` leaves the branch's stage untiled for this (its
+  `_without_absorbed_skips`);
 * otherwise (a downsample branch's output) the trip reads rows
   `[max(i - lag, 0), +R + lag)` of it once (one row window, so
   `imc-place-buffers` streams it or views it in place like any other) and
@@ -38,12 +50,21 @@ operand's rows `[i - lag, i + R)`:
 from __future__ import annotations
 
 from torch_mlir import ir
-from torch_mlir.dialects import arith, tensor
+from torch_mlir.dialects import arith, scf, tensor
 
-from imc.ir_utils import constant_int, dense_i64s, extract_slice, index_constant, single_user, tensor_type
+from imc.ir_utils import (
+    constant_init,
+    constant_int,
+    dense_i64s,
+    extract_slice,
+    index_constant,
+    rebuild_init,
+    single_user,
+    tensor_type,
+)
 from imc.line_buffer import accumulator_inserts, hoist_before, row_local_elementwise, splat, trimmed_tile
 
-__all__ = ["row_local_epilogue", "fuse_epilogue"]
+__all__ = ["row_local_epilogue", "fuse_epilogue", "skip_branch", "row_operands"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 
@@ -60,7 +81,7 @@ def row_local_epilogue(value) -> list:
     return chain
 
 
-def _row_operands(chain, value) -> list:
+def row_operands(chain, value) -> list:
     """The chain's other operands read row by row (the skip branch), in order, once each."""
     out, prev = [], value
     for op in chain:
@@ -82,18 +103,25 @@ def fuse_epilogue(loop, chain, lag: int) -> bool:
     iv = body.arguments[0]
     inserts = accumulator_inserts(loop)
     entries = [trimmed_tile(op) for op in inserts]
-    row_operands = _row_operands(chain, view)
+    skips = row_operands(chain, view)
     lb, ub, step = (constant_int(v) for v in list(loop.operands)[:3])
     height = ir.RankedTensorType(view.type).shape[2]
-    if not inserts or not lag or len(row_operands) != 1:
+    if not inserts or not lag or len(skips) != 1:
         return False
-    x = row_operands[0]
+    x = skips[0]
     if lb != 0 or not step or step < lag or ub != height or ub % step:
         return False
     window = _input_window(loop, x, step)
     if window is not None and window[1] < lag:
         window = None
-    if window is None and ub // step < 2:
+    branch = source_window = None
+    if window is None and (branch := skip_branch(x, loop)) is not None:
+        stride = dense_i64s(branch[0], "strides", 1, 2)
+        source_window = _input_window(loop, branch[0].operands[0], step, stride[0])
+        columns = stride[1] * (ir.RankedTensorType(x.type).shape[3] - 1) + 1  # of the source, read by the branch
+        if stride[0] != stride[1] or source_window is None or source_window[2] + columns > ir.RankedTensorType(source_window[0].type).shape[3]:
+            branch = None
+    if window is None and branch is None and ub // step < 2:
         return False  # (a row window of `x` of `step + lag` rows would not fit it)
     starts = []  # per insert: its tile's first row in the trip's rows of `x`
     for (enters, _), insert in zip(entries, inserts):
@@ -106,12 +134,30 @@ def fuse_epilogue(loop, chain, lag: int) -> bool:
             return False
     with loop.location:
         inside = [view] + [op.results[0] for op in chain]
-        hoist_before(loop, [v for op in chain for v in list(op.operands)[: len(op.operands) - 1] if v not in inside])
+        outside = [v for op in chain for v in list(op.operands)[: len(op.operands) - 1] if v not in inside]
+        if branch is not None:  # (computed in the loop: its own operands move before it instead)
+            outside = [v for v in outside if v != x] + _branch_operands(branch)
+        hoist_before(loop, outside)
         n, c, _, w = ir.RankedTensorType(x.type).shape
         if window is not None:  # the rows the trip's convolution reads already
             source, top, left = window
             with ir.InsertionPoint.after(source.owner):
                 rows_of_x = extract_slice(source, [0, 0, top - lag, left], [n, c, step + lag, w])
+        elif branch is not None:  # computed from them, behind the rows the last trip kept
+            et = ir.RankedTensorType(x.type).element_type
+            with ir.InsertionPoint(loop):
+                above = splat([n, c, lag, w], et, ir.FloatAttr.get(et, 0.0))  # (rows above the output: trimmed off)
+            loop = _with_iter_arg(loop, above)
+            view, body = loop.results[0], loop.regions[0].blocks[0]
+            source, top, left = source_window
+            b_t = ir.RankedTensorType(branch[0].operands[0].type)
+            with ir.InsertionPoint.after(source.owner):
+                rows_of_b = extract_slice(source, [0, 0, top, left], [b_t.shape[0], b_t.shape[1], stride[0] * (step - 1) + 1, columns])
+                own = _on_rows(branch, rows_of_b, step)
+                rows_of_x = tensor.concat(tensor_type([n, c, lag + step, w], et), 2, [body.arguments[-1], own])
+                kept = extract_slice(own, [0, 0, step - lag, 0], [n, c, lag, w])
+            terminator = list(body.operations)[-1]
+            terminator.operands[len(terminator.operands) - 1] = kept
         else:  # a row window of its own
             with ir.InsertionPoint.at_block_begin(body):
                 rows_of_x = _lagged_window(x, iv, step, lag)
@@ -128,27 +174,125 @@ def fuse_epilogue(loop, chain, lag: int) -> bool:
     return True
 
 
-def _input_window(loop, x, step: int):
+def skip_branch(x, loop=None) -> list | None:
+    """The ops that compute `x` (a residual block's downsample branch), in
+    order: a 1x1 `linalg.conv_2d_nchw_fchw` without padding (any stride; its
+    init a `constant_init`: zeros or a broadcast bias) of a tensor computed
+    before `loop` (when given), then elementwise ops that each compute row
+    `r` of their result from row `r` of the one before; each result read only
+    by the next op, `x` only by its reader. None for any other `x`."""
+    if single_user(x) is None:
+        return None
+    chain, current = [], x
+    while True:
+        owner = current.owner
+        if isinstance(owner, ir.Block):
+            return None
+        op = owner.operation
+        if op.name == "linalg.conv_2d_nchw_fchw":
+            break
+        inputs = [v for v in list(op.operands)[: len(op.operands) - 1] if v.type == current.type]
+        if len(inputs) != 1 or single_user(inputs[0]) is None or not row_local_elementwise(op, inputs[0]):
+            return None
+        chain.append(op)
+        current = inputs[0]
+    kernel = list(ir.RankedTensorType(op.operands[1].type).shape)[-2:]
+    if kernel != [1, 1] or constant_init(op.operands[2]) is None:
+        return None
+    source = op.operands[0]
+    if loop is not None and not _before(source, loop):
+        return None
+    chain.append(op)
+    return chain[::-1]
+
+
+def _before(value, loop) -> bool:
+    """`value` is defined before `loop`, in the same block (or is an argument of an enclosing block)."""
+    owner = value.owner
+    if isinstance(owner, ir.Block):
+        return True
+    op = owner.operation
+    return op.block == loop.block and op.is_before_in_block(loop)
+
+
+def _branch_operands(branch) -> list:
+    """What the branch's ops read other than the branch's own values (its
+    source, weights, biases and the convolution's init operands)."""
+    conv = branch[0]
+    out = [conv.operands[0], conv.operands[1], *constant_init(conv.operands[2]).operands[:1]]
+    prev = conv.results[0]
+    for op in branch[1:]:
+        out += [v for v in list(op.operands)[: len(op.operands) - 1] if v != prev]
+        prev = op.results[0]
+    return out
+
+
+def _on_rows(branch, rows, count: int) -> ir.Value:
+    """The branch's ops applied to `rows` of its source (the rows of `count`
+    output rows), at the current insertion point: `count` rows of its result."""
+    conv = branch[0]
+    out_t = ir.RankedTensorType(conv.results[0].type)
+    shape = [out_t.shape[0], out_t.shape[1], count, out_t.shape[3]]
+    init = rebuild_init(constant_init(conv.operands[2]), shape)
+    clone = conv.clone()
+    clone.operands[0] = rows
+    clone.operands[2] = init
+    clone.results[0].set_type(tensor_type(shape, out_t.element_type))
+    tile, prev = clone.results[0], conv.results[0]
+    for op in branch[1:]:
+        tile, prev = _clone_on_tile(op, tile, prev, {}), op.results[0]
+    return tile
+
+
+def _with_iter_arg(loop, init):
+    """`loop` with one more iteration argument, initialised to `init` and
+    yielded unchanged (the caller sets what the new loop yields for it):
+    the body moves into the new loop, `loop`'s results are replaced by the
+    new loop's, and `loop` is left dead with an empty body (for canonicalize)."""
+    body = loop.regions[0].blocks[0]
+    old_yield = list(body.operations)[-1]
+    with ir.InsertionPoint(loop), loop.location:
+        new = scf.ForOp(loop.operands[0], loop.operands[1], loop.operands[2], [*list(loop.operands)[3:], init])
+    new_body = new.regions[0].blocks[0]
+    with ir.InsertionPoint(new_body), loop.location:
+        new_yield = scf.YieldOp([*old_yield.operands, new_body.arguments[len(new_body.arguments) - 1]])
+    for op in list(body.operations):
+        if op != old_yield:
+            op.move_before(new_yield)
+    for old, arg in zip(body.arguments, new_body.arguments):
+        old.replace_all_uses_with(arg)
+    for i, arg in enumerate(list(body.arguments)[1:]):
+        old_yield.operands[i] = arg  # (the dead loop yields its own arguments)
+    for old, result in zip(loop.results, new.results):
+        old.replace_all_uses_with(result)
+    return new.operation
+
+
+def _input_window(loop, x, step: int, stride: int = 1):
     """(the padded rows of `x` the trip's convolution reads, its top and left
-    padding) when the loop's root is a stride-1 convolution of `x` with
-    "same" padding (rows `[iv - top, iv + step + top)` of `x`, zero rows
-    outside it), else None."""
+    padding) when the loop's root is a convolution of `x` of `stride` `s`
+    with odd kernels and "same" padding (rows `[s i - top, s (i + step - 1)
+    - top + kh)` of `x`, zero rows outside it), else None."""
     body = loop.regions[0].blocks[0]
     n, c, _, w = ir.RankedTensorType(x.type).shape
     for op in body.operations:
         op = op.operation
-        if op.name not in _STRIDE_1_CONVS or dense_i64s(op, "strides", 1, 2) != [1, 1] or dense_i64s(op, "dilations", 1, 2) != [1, 1]:
+        if op.name not in _CONVS or dense_i64s(op, "strides", 1, 2) != [stride, stride] or dense_i64s(op, "dilations", 1, 2) != [1, 1]:
             continue
         source = op.operands[0]
         kh, kw = ir.RankedTensorType(op.operands[1].type).shape[-2:]
-        if kh % 2 == 0 or kw % 2 == 0 or list(ir.RankedTensorType(source.type).shape) != [n, c, step + kh - 1, w + kw - 1]:
+        rows = stride * (step - 1) + kh
+        shape = list(ir.RankedTensorType(source.type).shape)
+        # (strided, the padding columns that no window reaches are left off)
+        width = shape[3] == w + kw - 1 if stride == 1 else w <= shape[3] <= w + kw - 1
+        if kh % 2 == 0 or kw % 2 == 0 or shape[:3] != [n, c, rows] or not width:
             continue
         if not isinstance(source.owner, ir.Block) and _reads(source.owner.operation, x, body, 3):
             return source, (kh - 1) // 2, (kw - 1) // 2
     return None
 
 
-_STRIDE_1_CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.depthwise_conv_2d_nchw_chw")
+_CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.depthwise_conv_2d_nchw_chw")
 
 
 def _reads(op, x, body, depth: int) -> bool:

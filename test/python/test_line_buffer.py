@@ -6,7 +6,7 @@ the result is PyTorch's."""
 import re
 
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import imc
@@ -234,3 +234,53 @@ def test_last_trip_copy_stays_on_the_interpreter_fast_path(monkeypatch):
     torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
     assert not validations
     assert compiled.report.totals.mvm_count == warm * 3 // 2
+
+
+class DownsampleBlock(torch.nn.Module):
+    """torchvision's BasicBlock with a downsample branch: conv-BN-ReLU,
+    conv-BN, plus a 1x1 conv-BN of the block's input (stride `stride`), ReLU."""
+
+    def __init__(self, cin=4, cout=8, stride=2):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(cout)
+        self.conv2 = torch.nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(cout)
+        self.down = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1, stride=stride, bias=False), torch.nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.down(x))
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    cin=st.sampled_from([3, 8]),
+    cout=st.sampled_from([8, 16]),
+    size=st.sampled_from([8, 12, 16]),
+    stride=st.sampled_from([1, 2]),
+    rows=st.sampled_from([1, 2, 4]),
+    spad=st.sampled_from([4096, 65536]),
+)
+def test_downsample_branch_runs_in_the_block_loop_row_by_row(cin, cout, size, stride, rows, spad):
+    # The 1x1 downsample conv moves into the loop of conv1 and conv2 (its
+    # stage is not tiled on its own): each trip computes the branch's rows
+    # from the block input's rows conv1 reads and keeps the one row conv2's
+    # lag needs on the next trip, so the branch's output is never stored and
+    # each of its rows is computed once.
+    assume(rows < size // stride)  # (one trip: nothing runs behind)
+    torch.manual_seed(cin + cout + size + stride + rows)
+    model = _trained_batch_norms(DownsampleBlock(cin, cout, stride)).eval()
+    x = torch.randn(1, cin, size, size)
+    hw = DEFAULT.replace(spad_bytes=spad)
+    fused = imc.compile(model, (x,), hardware=hw, pipeline=f"builtin.module(imc-tile-rows{{rows={rows}}}, imc-default)")
+    plain = imc.compile(model, (x,), hardware=hw, pipeline="builtin.module(imc-default)")
+    ref = model(x)
+    for c in (fused, plain):
+        torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
+    assert _verified(fused)
+    assert _stored(fused) < _stored(plain)
+    assert any("downsample branch (layer 'down.0'" in str(r) for r in fused.remarks)
+    mvms = lambda c, layer: c.report.layers[layer].counters.mvm_count  # noqa: E731
+    assert mvms(fused, "down.0") == mvms(plain, "down.0")
+    assert mvms(fused, "conv1") == mvms(plain, "conv1")
