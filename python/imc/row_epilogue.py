@@ -116,10 +116,10 @@ def fuse_epilogue(loop, chain, lag: int) -> bool:
         window = None
     branch = source_window = None
     if window is None and (branch := skip_branch(x, loop)) is not None:
-        stride = dense_i64s(branch[0], "strides", 1, 2)
-        source_window = _input_window(loop, branch[0].operands[0], step, stride[0])
-        columns = stride[1] * (ir.RankedTensorType(x.type).shape[3] - 1) + 1  # of the source, read by the branch
-        if stride[0] != stride[1] or source_window is None or source_window[2] + columns > ir.RankedTensorType(source_window[0].type).shape[3]:
+        strides = dense_i64s(branch[0], "strides", 1, 2)
+        source_window = _input_window(loop, branch[0].operands[0], step, strides[0])
+        columns = strides[1] * (ir.RankedTensorType(x.type).shape[3] - 1) + 1  # of the source, read by the branch
+        if strides[0] != strides[1] or source_window is None or source_window[2] + columns > ir.RankedTensorType(source_window[0].type).shape[3]:
             branch = None
     if window is None and branch is None and ub // step < 2:
         return False  # (a row window of `x` of `step + lag` rows would not fit it)
@@ -152,7 +152,7 @@ def fuse_epilogue(loop, chain, lag: int) -> bool:
             source, top, left = source_window
             b_t = ir.RankedTensorType(branch[0].operands[0].type)
             with ir.InsertionPoint.after(source.owner):
-                rows_of_b = extract_slice(source, [0, 0, top, left], [b_t.shape[0], b_t.shape[1], stride[0] * (step - 1) + 1, columns])
+                rows_of_b = extract_slice(source, [0, 0, top, left], [b_t.shape[0], b_t.shape[1], strides[0] * (step - 1) + 1, columns])
                 own = _on_rows(branch, rows_of_b, step)
                 rows_of_x = tensor.concat(tensor_type([n, c, lag + step, w], et), 2, [body.arguments[-1], own])
                 kept = extract_slice(own, [0, 0, step - lag, 0], [n, c, lag, w])
