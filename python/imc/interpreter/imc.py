@@ -152,6 +152,14 @@ class Chip:
             z.flags.writeable = False
         return z
 
+    @staticmethod
+    def zero_product(shape) -> np.ndarray:
+        """A read-only zero array of its own (its one element broadcast):
+        the product of an all-zero slice while the timeline is traced, where
+        each product must be an array of its own (its readers wait for its
+        MVM), without allocating its elements."""
+        return np.broadcast_to(np.zeros(1, dtype=np.float32), shape)
+
     # -- programming ------------------------------------------------------------
     def _quantized(self, tile: np.ndarray, wb: int) -> tuple:
         """(per-column scale, |q| as int64, sign(q)) of a tile (rows x cols,
@@ -701,7 +709,7 @@ def mvm_unchecked(interp, op, args) -> list:
             # Traced, the product is an array of its own: the crossbar still
             # computes it, and its readers wait for it (a shared constant
             # would be ready from the first such MVM on).
-            y = chip.zeros((batch, xb.cols)) if tracer is None else np.zeros((batch, xb.cols), dtype=np.float32)
+            y = chip.zeros((batch, xb.cols)) if tracer is None else chip.zero_product((batch, xb.cols))
         else:
             y = chip.contiguous(x) @ xb.conductance
     else:
@@ -768,12 +776,18 @@ def accumulate_events_for(chip, shifts, out_size: int, part_nbytes: int) -> dict
     return accumulate_events(n, out_size, n * part_nbytes, part_nbytes)
 
 
+def _one_zero(p: np.ndarray) -> bool:
+    """Whether every element of `p` is one element (zero strides) holding 0
+    (`Chip.zero_product`)."""
+    return p.size > 1 and not any(p.strides) and not p.flat[0]
+
+
 @impl("imc.accumulate")
 def accumulate(interp, op, args):
     ex = _exec(interp)
     shifts = _static(op).shifts
     zeros = ex.chip._zeros.get(args[0].shape)
-    live = [(p, s) for p, s in zip(args, shifts) if p is not zeros]
+    live = [(p, s) for p, s in zip(args, shifts) if p is not zeros and not _one_zero(p)]
     if len(live) == 1 and live[0][1] == 0:
         out = live[0][0]
     else:
