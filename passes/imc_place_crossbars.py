@@ -171,12 +171,13 @@ def _executions(op) -> int:
     return n
 
 
-def _time_multiplexed(slot_cells: list[int], total: int, pool: int, required: set = frozenset()) -> tuple[list[int], int]:
+def _time_multiplexed(slot_cells: list, total: int, pool: int, required: set = frozenset()) -> tuple[list[int], int]:
     """(crossbar per slot, rotating slots): `required` and then the slots
-    that cost the most cells per call fill the `total - pool` resident
-    crossbars; the others rotate, in program order, over the last `pool`."""
+    that cost the most cells per call (or whatever `slot_cells` ranks
+    highest) fill the `total - pool` resident crossbars; the others rotate,
+    in program order, over the last `pool`."""
     resident_slots = total - pool
-    order = sorted((i for i in range(len(slot_cells)) if i not in required), key=lambda i: -slot_cells[i])
+    order = sorted((i for i in range(len(slot_cells)) if i not in required), key=slot_cells.__getitem__, reverse=True)
     resident = set(required) | set(order[: resident_slots - len(required)])
     assignment, next_slot, rotating = [], 0, 0
     for i in range(len(slot_cells)):
@@ -197,23 +198,125 @@ def _widened_pool(programs, packed, slot_cells: list[int], total: int) -> tuple:
     One crossbar when there is no loop; when even P = `total` cannot hold
     a loop, one crossbar too (that loop reprograms on every trip).
     Returns (pool, assignment, rotating, what the remark adds)."""
-    loops: dict = {}  # outermost loop around a program -> its slots
+    loops = _loop_slots(programs, packed)
+    sizes = [len(slots) for slots in loops.values()]
+    pool = next((p for p in range(1, total + 1) if sum(max(0, n - p) for n in sizes) <= total - p), 1)
+    placed = _pooled(loops, slot_cells, total, pool)
+    if placed is None:  # (loops that share slots; keep it simple)
+        pool, placed = 1, _time_multiplexed(slot_cells, total, 1)
+    widened = " (each loop keeps all but that many of its tiles resident: each once per call, not on every trip)" if pool > 1 else ""
+    return (pool, *placed, widened)
+
+
+def _loop_slots(programs, packed) -> dict:
+    """The outermost loop around each program that has one -> its slots."""
+    loops: dict = {}
     for op, (slot, _, _) in zip(programs, packed):
         loop = _outer_loop(op)
         if loop is not None:
             loops.setdefault(loop, set()).add(slot)
-    sizes = [len(slots) for slots in loops.values()]
-    pool = next((p for p in range(1, total + 1) if sum(max(0, n - p) for n in sizes) <= total - p), 1)
+    return loops
+
+
+def _pooled(loops: dict, slot_cells: list[int], total: int, pool: int, rank: list | None = None) -> tuple | None:
+    """`_time_multiplexed` over `pool` crossbars with each loop keeping all
+    but `pool` of its slots resident (its costliest); None when those do not
+    fit the `total - pool` resident crossbars. The other residents are the
+    slots `rank` ranks highest (default: `slot_cells`)."""
     required = set()
     for slots in loops.values():
         keep = len(slots) - pool
         if keep > 0:
             required.update(sorted(slots, key=lambda i: -slot_cells[i])[:keep])
-    if len(required) > total - pool:  # (loops that share slots; keep it simple)
-        pool, required = 1, set()
-    assignment, rotating = _time_multiplexed(slot_cells, total, pool, required)
-    widened = " (each loop keeps all but that many of its tiles resident: each once per call, not on every trip)" if pool > 1 else ""
+    if len(required) > total - pool:
+        return None
+    return _time_multiplexed(slot_cells if rank is None else rank, total, pool, required)
+
+
+def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: int, latency) -> tuple | None:
+    """The automatic pool widened for time (objective throughput or latency):
+    a rotating crossbar performs the MVMs of every tile it holds in turn and
+    writes each of them on every call, so a pool of a few crossbars holding
+    most of a model's tiles is the chip's bottleneck while thousands of
+    resident crossbars wait. Each MVM of a tile costs its input rows x input
+    cycles x executions steps of `latency.mvm`; a rotating tile also costs its
+    rows x `latency.cell_program` per call. The residents are then the
+    busiest slots (not the costliest to reprogram; loops still keep theirs),
+    and the pool widens from `fewest` to a P (found by doubling, then
+    bisection) at which the busiest rotating crossbar is no busier than the
+    busiest resident one, or to the P with the least busy crossbar if none
+    is; each crossbar taken from the residents makes one more tile rotate
+    (its cells are reprogrammed on every call: the energy objective keeps
+    `fewest`).
+    Returns `_widened_pool`'s tuple, or None to keep `fewest`."""
+    step_ns, row_ns = latency.mvm, latency.cell_program
+    busy = [0.0] * len(slot_cells)  # per slot and call: MVM time
+    program = [0.0] * len(slot_cells)  # per slot: the time to write its tiles once
+    for op, (slot, _, _) in zip(programs, packed):
+        program[slot] += ProgramView(op).tile_shape[0] * row_ns
+        for mvm in _mvm_users(op):
+            view = MvmView(mvm)
+            if not view.shares_activation:
+                busy[slot] += _rows_of(mvm) * view.cycles * _executions(mvm) * step_ns
+    loops = _loop_slots(programs, packed)
+    rank = list(zip(busy, slot_cells))
+
+    def placed(pool):
+        found = _pooled(loops, slot_cells, total, pool, rank)
+        if found is None:
+            return None
+        assignment, rotating = found
+        loads = [0.0] * total
+        for slot, array in enumerate(assignment):
+            loads[array] += busy[slot] + (program[slot] if array >= total - pool else 0.0)
+        resident = max(loads[: total - pool], default=0.0)
+        rotating_busiest = max(loads[total - pool :], default=0.0)
+        return pool, assignment, rotating, resident, rotating_busiest
+
+    first = placed(fewest)
+    if first is None or first[4] <= first[3]:
+        return None
+    tried = [first]
+    low, high = fewest, None
+    pool = fewest
+    while high is None and pool < total:
+        pool = min(total, pool * 2)
+        found = placed(pool)
+        if found is None:
+            break
+        tried.append(found)
+        if found[4] <= found[3]:
+            high = pool
+        else:
+            low = pool
+    while high is not None and high - low > 1:
+        mid = (low + high) // 2
+        found = placed(mid)
+        if found is not None:
+            tried.append(found)
+        if found is not None and found[4] <= found[3]:
+            high = mid
+        else:
+            low = mid
+    fits = [t for t in tried if t[4] <= t[3]]
+    best = min(fits, key=lambda t: t[0]) if fits else min(tried, key=lambda t: (max(t[3], t[4]), t[0]))
+    pool, assignment, rotating, resident, rotating_busiest = best
+    if pool == fewest:
+        return None
+    why = (
+        "so that no rotating crossbar is busier than the busiest resident one"
+        if rotating_busiest <= resident
+        else "to the pool whose busiest crossbar comes closest to the busiest resident one"
+    )
+    widened = (
+        f" (widened from {fewest} {why}: about {_us(rotating_busiest)} against {_us(resident)} of MVMs and writes per "
+        f"call; objective=energy keeps {fewest})"
+    )
     return pool, assignment, rotating, widened
+
+
+def _us(ns: float) -> str:
+    return f"{ns / 1000:,.1f} us"
 
 
 def _outer_loop(op):
@@ -262,7 +365,13 @@ class ImcPlaceCrossbars(ImcPass):
     than the pool holds would evict each other on every trip. Without loops
     P is 1. (A transformer's feed-forward blocks, each in one row loop, on a
     chip that cannot hold the whole model: BERT-base on `default` keeps
-    3,211 tiles resident and rotates the rest over 885 crossbars.)
+    3,211 tiles resident and rotates the rest over 885 crossbars.) With
+    `objective` throughput or latency (not energy), the automatic pool then
+    widens until no rotating crossbar is busier per call (its tiles' MVMs and
+    their writes, from the hardware's latencies) than the busiest resident
+    one: a pool that performs most of a model's MVMs one tile after another
+    would otherwise bound the chip's latency while the resident crossbars
+    wait (`_balanced_pool`); each crossbar it takes makes one more tile rotate.
     A remark says how many cells are reprogrammed per call and on the first
     call; the figures come from `reprogramming`, which replays the placed
     program on the interpreter's model of the crossbars, so the remark
@@ -310,7 +419,11 @@ class ImcPlaceCrossbars(ImcPass):
     )
     objective: str = field(
         default="throughput",
-        metadata={"help": "what duplicate=true optimizes: throughput (the bottleneck layer), latency (summed layer time) or energy (no copies)"},
+        metadata={
+            "help": "what duplicate=true optimizes: throughput (the bottleneck layer), latency (summed layer time) or energy "
+            "(no copies); with the automatic pool, throughput and latency also widen the pool until no rotating crossbar is "
+            "busier than the busiest resident one"
+        },
     )
 
     def run(self, module, state) -> None:
@@ -353,8 +466,12 @@ class ImcPlaceCrossbars(ImcPass):
             if self.pool:
                 pool, widened = min(self.pool, total), ""
                 assignment, rotating = _time_multiplexed(slot_cells, total, pool)
-            else:  # automatic: the fewest crossbars that hold each loop's rotating tiles
+            else:  # automatic: the fewest crossbars that hold each loop's rotating tiles, widened by the objective
                 pool, assignment, rotating, widened = _widened_pool(programs, packed, slot_cells, total)
+                if self.objective != "energy":
+                    balanced = _balanced_pool(programs, packed, slot_cells, total, pool, state.hardware.latency)
+                    if balanced is not None:
+                        pool, assignment, rotating, widened = balanced
             message = (
                 f"{len(programs)} crossbar tiles need {slots} crossbars but the chip has {total}: "
                 f"{total - pool} stay resident, {rotating} are time-multiplexed over {pool} crossbar(s){widened}"

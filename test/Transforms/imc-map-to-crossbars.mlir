@@ -1,6 +1,7 @@
 // RUN: imc-opt %s -p 'builtin.module(imc-map-to-crossbars)' | FileCheck %s
 // RUN: imc-opt %s -p 'builtin.module(imc-map-to-crossbars)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
-// RUN: imc-opt %s -p 'builtin.module(imc-map-contractions, imc-tile{rows=16 cols=8 weight-bits=4}, imc-place-crossbars{crossbars=6}, cse)' --imc-remarks 2>&1 | FileCheck %s --check-prefix=SMALL
+// RUN: imc-opt %s -p 'builtin.module(imc-map-contractions, imc-tile{rows=16 cols=8 weight-bits=4}, imc-place-crossbars{crossbars=6 objective=energy}, cse)' --imc-remarks 2>&1 | FileCheck %s --check-prefix=SMALL
+// RUN: imc-opt %s -p 'builtin.module(imc-map-contractions, imc-tile{rows=16 cols=8 weight-bits=4}, imc-place-crossbars{crossbars=6}, cse)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=SMALL-TIME
 
 // The named pipeline end to end on a conv (via im2col) followed by a linear
 // layer with a bias: map -> tile (default 128x128 crossbars, 8-bit weights in
@@ -44,7 +45,17 @@
 // row tiles 16 + 2, the linear's 64 x 10 needs 4 row x 2 column tiles: 20
 // programs. Only the conv's two 2x4 tail tiles share a crossbar, so they
 // need 19 crossbars; the chip has 6, so the five fullest (8x16 linear tiles)
-// stay resident and 14 rotate through the sixth.
+// stay resident and 14 rotate through the sixth (objective=energy: the
+// fewest cells reprogrammed per call).
+// With the default objective (throughput) the pool widens for time: each
+// conv MVM takes 16 pixels x 8 input cycles x 100 ns = 12.8 us and each
+// linear MVM 0.8 us, so the crossbar of the two conv tail tiles is the
+// busiest (25.6 us) and the 3 conv crossbars stay resident with one linear
+// one. Fourteen rotating linear tiles on one crossbar would take 14 x (0.8
+// + 16 rows x 85.69 ns of writing) = 30.4 us, more than 25.6; on two, 8 x
+// 2.17 = 17.4 us. The 15 rotating linear tiles reprogram 8 x 128 + 8 x 32 -
+// 128 = 1152 cells per call.
+// SMALL-TIME: remark: [imc-place-crossbars] 20 crossbar tiles need 19 crossbars but the chip has 6: 4 stay resident, 15 are time-multiplexed over 2 crossbar(s) (widened from 1 so that no rotating crossbar is busier than the busiest resident one: about 17.4 us against 25.6 us of MVMs and writes per call; objective=energy keeps 1), reprogramming 1152 cells per call
 // SMALL: remark: [imc-place-crossbars] 20 crossbar tiles need 19 crossbars but the chip has 6: 5 stay resident, 14 are time-multiplexed over 1 crossbar(s), reprogramming 784 cells per call
 // SMALL-LABEL: func.func @conv_linear
 // SMALL: "imc.program"(%{{.*}}) {array = 5 : i64, {{.*}} : (tensor<4x16xf32>) -> !imc.xbar<16 : i64, 8 : i64>

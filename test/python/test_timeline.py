@@ -295,3 +295,47 @@ def test_a_tensor_reshaped_by_a_copy_keeps_its_producers_time():
     spans = {layer.name: layer for layer in compiled.timeline(inputs, cold=False).layers}
     projection, expansion = spans["features.2.conv.2"], spans["features.3.conv.0.0"]
     assert expansion.start_ns >= projection.end_ns, (projection, expansion)
+
+
+def _layer_at_a_time(place: str) -> str:
+    return (
+        f"builtin.module(imc-map-contractions, imc-tile, imc-place-crossbars{place}, cse, "
+        "imc-quantize-activations, imc-place-buffers, imc-check-buffers)"
+    )
+
+
+def test_the_rotating_pool_widens_until_it_is_not_the_bottleneck():
+    """LeNet-5 on 8 crossbars of 32 x 32 cells: with objective=energy one crossbar rotates
+    through every tile that is not resident and performs their MVMs one
+    after another; the default objective widens the pool (here to 4
+    crossbars, whose busiest comes within 3 % of conv1's). The widened chip's
+    busiest crossbar and warm call are shorter, a few more cells are
+    reprogrammed per call, and it computes the same."""
+    model = models.create("lenet5")
+    inputs = models.example_inputs("lenet5")
+    hw = Hardware.preset("default").override("chip.cores=1", "crossbar.rows=32", "crossbar.cols=32", source="test")
+    energy = imc.compile(model, inputs, hardware=hw, pipeline=_layer_at_a_time("{objective=energy}"))
+    balanced = imc.compile(model, inputs, hardware=hw, pipeline=_layer_at_a_time(""))
+    remarks = [str(r) for r in balanced.remarks if "imc-place-crossbars" in str(r)]
+    assert any("widened from 1 to the pool whose busiest crossbar comes closest" in r for r in remarks), remarks
+    assert all("widened" not in str(r) for r in energy.remarks)
+    with torch.no_grad():
+        ref = model(*inputs)
+    assert torch.allclose(balanced(*inputs), ref, rtol=1e-4, atol=1e-4)
+
+    def busiest_and_cells(compiled):
+        runner = Runner(compiled.module, compiled.hardware, trace=True)
+        with compiled.context:
+            with runner.untraced():
+                runner(*_arrays(inputs))
+            before = runner.report.totals.xbar_cells_programmed
+            runner.tracer.idle()
+            runner(*_arrays(inputs))
+        return max(runner.tracer.mvm_steps.values()), runner.report.totals.xbar_cells_programmed - before
+
+    (steps_e, cells_e), (steps_b, cells_b) = busiest_and_cells(energy), busiest_and_cells(balanced)
+    assert steps_b < steps_e
+    assert cells_b >= cells_e
+    fast, slow = balanced.timeline(inputs), energy.timeline(inputs)
+    _check_bound(fast)
+    assert fast.warm_makespan_ns < slow.warm_makespan_ns
