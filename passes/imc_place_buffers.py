@@ -486,8 +486,17 @@ class _Placement:
                 if home.dram_start < t.size:
                     k = n - home.dram_start // elem
                     dram = memref.AllocOp(ir.MemRefType.get([k], et), [], []).result
-                    piece = extract_slice(flat, [home.dram_start // elem], [k], loc=loc)
-                    self._stream(piece, dram, 0, k, elem)
+                    bands = _row_bands(value, producer, home.dram_start // elem, self.tile // elem)
+                    if bands:
+                        self._store_bands(value, dram, bands, loc)
+                        state.remark(
+                            loc,
+                            f"{t.describe()}: planes [{bands[0]}, {rtype.shape[1]}) stored to DRAM {bands[1]} rows at a "
+                            f"time after its loop (each band's DMA reads only rows the loop has written)",
+                        )
+                    else:
+                        piece = extract_slice(flat, [home.dram_start // elem], [k], loc=loc)
+                        self._stream(piece, dram, 0, k, elem)
         chunk_bufs.sort(key=lambda cb: cb[0].start)
         # Read j: the chunks still held, then the rest from DRAM; before the
         # consumer stage's first op.
@@ -599,6 +608,34 @@ class _Placement:
             ),
         )
         return chunk_bufs, dram
+
+    def _store_bands(self, value, dram, bands, loc) -> None:
+        """Stores the DRAM planes of `value` ([1, C, H, W], planes [first, C)
+        into `dram`), which a tiled loop computed, after the loop one band
+        of rows at a time (`bands`: (first plane, rows per band)), each
+        through the staging buffer in as many planes per `imc.dma` as it
+        holds: a band's DMA reads only the rows it moves, so it can start as
+        soon as the loop's trips have written them (docs/interpreter.md,
+        "Timeline"), where one transfer of whole planes waits for the loop's
+        last trip."""
+        first, band = bands
+        et = ir.RankedTensorType(value.type).element_type
+        elem = stored_element_bytes(et, self.hardware)
+        _, c, h, w = _plane_shape(value)
+        dview = _as_planes(dram, h, w)
+        k = c - first
+        per = max(1, min(k, self.tile // (band * w * elem)))
+        for r0 in range(0, h, band):
+            rows = min(band, h - r0)
+            for a in range(first, c, per):
+                m = min(per, c - a)
+                out_t = ir.MemRefType.get([1, m, rows, w], et, memory_space=i64_attr(1))
+                buf = SpadAllocOp(i64_attr(self.staging_base), i64_attr(m * rows * w * elem), out_t).result
+                piece = extract_slice(value, [0, a, r0, 0], [1, m, rows, w], loc=loc)
+                bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
+                dst = row_view(_planes(dview, a - first, m), index_constant(r0), rows)
+                DmaOp(buf, dst, i64_array([0, 0, 0, 0]), i64_array([1, m, rows, w]), i64_array([1, 1, 1, 1]))
+                SpadFreeOp(buf)
 
     def _read_rows(self, t, home, j, chunk_bufs, dram, reads, first, loc, state) -> None:
         """Read j of `t` by a tiled stage, in row windows (`reads`): the planes
@@ -867,6 +904,34 @@ def _as_planes(buf, h: int, w: int) -> ir.Value:
     its memory space)."""
     n = ir.MemRefType(buf.type).shape[0]
     return expand_buffer(buf, [1, n // (h * w), h, w], [[0, 1, 2, 3]])
+
+
+def _row_bands(value, producer, first_element: int, staged_elements: int):
+    """(first DRAM plane, rows per band) when `value` is a [1, C, H, W]
+    result of a loop over its H rows (upper bound H, a constant step: the
+    rows of a trip) whose DRAM part starts at a plane boundary
+    (`first_element`) and one plane's band fits the staging buffer
+    (`staged_elements`), else None: see `_store_bands`."""
+    if producer.name != "scf.for":
+        return None
+    t = ir.RankedTensorType(value.type)
+    if t.rank != 4 or not t.has_static_shape or t.shape[0] != 1:
+        return None
+    _, c, h, w = t.shape
+    if first_element % (h * w):
+        return None
+    from imc.ir_utils import defining_op
+
+    bounds = []
+    for v in list(producer.operands)[:3]:
+        d = defining_op(v)
+        if d is None or d.name != "arith.constant":
+            return None
+        bounds.append(ir.IntegerAttr(d.attributes["value"]).value)
+    lb, ub, step = bounds
+    if lb != 0 or ub != h or not 0 < step < h or step * w > staged_elements:
+        return None
+    return first_element // (h * w), step
 
 
 @dataclass
