@@ -920,16 +920,8 @@ def _row_bands(value, producer, first_element: int, staged_elements: int):
     _, c, h, w = t.shape
     if first_element % (h * w):
         return None
-    from imc.ir_utils import defining_op
-
-    bounds = []
-    for v in list(producer.operands)[:3]:
-        d = defining_op(v)
-        if d is None or d.name != "arith.constant":
-            return None
-        bounds.append(ir.IntegerAttr(d.attributes["value"]).value)
-    lb, ub, step = bounds
-    if lb != 0 or ub != h or not 0 < step < h or step * w > staged_elements:
+    lb, ub, step = (constant_int(v) for v in list(producer.operands)[:3])
+    if lb != 0 or ub != h or step is None or not 0 < step < h or step * w > staged_elements:
         return None
     return first_element // (h * w), step
 
