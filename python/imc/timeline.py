@@ -165,7 +165,7 @@ class _Located:
         offset = a.__array_interface__["data"][0] - root.__array_interface__["data"][0] if a is not root else 0
         strides = a.strides
         # (a root of one element is all of its broadcast views: `Chip.zero_product`)
-        self.whole = offset == 0 and (root.size == 1 == min(a.size, 1) or a.size * a.itemsize == root.nbytes and all(strides))
+        self.whole = offset == 0 and ((root.size == 1 and a.size > 0) or (a.size * a.itemsize == root.nbytes and all(strides)))
         if offset % k or any(s % k for s in strides) or not root.flags.c_contiguous:
             self.where, self.whole = None, True
         else:
