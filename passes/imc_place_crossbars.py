@@ -247,7 +247,8 @@ def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: 
     busiest resident one, or to the P with the least busy crossbar if none
     is; each crossbar taken from the residents makes one more tile rotate
     (its cells are reprogrammed on every call: the energy objective keeps
-    `fewest`).
+    `fewest`). A widened pool whose busiest crossbar is not less busy than
+    that of the placement it replaces is not taken.
     Returns `_widened_pool`'s tuple, or None to keep `fewest`."""
     step_ns, row_ns = latency.mvm, latency.cell_program
     busy = [0.0] * len(slot_cells)  # per slot and call: MVM time
@@ -261,7 +262,7 @@ def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: 
     loops = _loop_slots(programs, packed)
     rank = list(zip(busy, slot_cells))
 
-    def placed(pool):
+    def placed(pool, rank=rank):
         found = _pooled(loops, slot_cells, total, pool, rank)
         if found is None:
             return None
@@ -301,7 +302,8 @@ def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: 
     fits = [t for t in tried if t[4] <= t[3]]
     best = min(fits, key=lambda t: t[0]) if fits else min(tried, key=lambda t: (max(t[3], t[4]), t[0]))
     pool, assignment, rotating, resident, rotating_busiest = best
-    if pool == fewest:
+    kept = placed(fewest, None)  # the placement without widening, as `_widened_pool` made it
+    if pool == fewest or (kept is not None and max(kept[3], kept[4]) <= max(resident, rotating_busiest)):
         return None
     why = (
         "so that no rotating crossbar is busier than the busiest resident one"
