@@ -239,13 +239,16 @@ def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: 
     writes each of them on every call, so a pool of a few crossbars holding
     most of a model's tiles is the chip's bottleneck while thousands of
     resident crossbars wait. Each MVM of a tile costs its input rows x input
-    cycles x executions steps of `latency.mvm`; a rotating tile also costs its
+    cycles x executions steps of `latency.mvm` (MVMs of tiles packed on one
+    crossbar that read the same input count once: they share an
+    activation); a rotating tile also costs its
     rows x `latency.cell_program` per call. The residents are then the
     busiest slots (not the costliest to reprogram; loops still keep theirs),
     and the pool widens from `fewest` to a P (found by doubling, then
     bisection) at which the busiest rotating crossbar is no busier than the
-    busiest resident one, or to the P with the least busy crossbar if none
-    is; each crossbar taken from the residents makes one more tile rotate
+    busiest resident one, or, if none is, to the P with the least busy
+    crossbar among those tried (the doubling steps and up to `_NEAR` pools
+    around the best of them); each crossbar taken from the residents makes one more tile rotate
     (its cells are reprogrammed on every call: the energy objective keeps
     `fewest`). A widened pool whose busiest crossbar is not less busy than
     that of the placement it replaces is not taken.
@@ -253,12 +256,18 @@ def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: 
     step_ns, row_ns = latency.mvm, latency.cell_program
     busy = [0.0] * len(slot_cells)  # per slot and call: MVM time
     program = [0.0] * len(slot_cells)  # per slot: the time to write its tiles once
+    # MVMs of tiles packed on one crossbar that read the same input share one
+    # activation (`MvmView.shares_activation`, which needs the placement): the
+    # longest counts, per (slot, input).
+    reads: dict = {}
     for op, (slot, _, _) in zip(programs, packed):
         program[slot] += ProgramView(op).tile_shape[0] * row_ns
         for mvm in _mvm_users(op):
-            view = MvmView(mvm)
-            if not view.shares_activation:
-                busy[slot] += _rows_of(mvm) * view.cycles * _executions(mvm) * step_ns
+            key = (slot, mvm.operands[1])
+            steps = _rows_of(mvm) * MvmView(mvm).cycles * _executions(mvm) * step_ns
+            reads[key] = max(reads.get(key, 0.0), steps)
+    for (slot, _), ns in reads.items():
+        busy[slot] += ns
     loops = _loop_slots(programs, packed)
     rank = list(zip(busy, slot_cells))
 
@@ -300,6 +309,12 @@ def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: 
         else:
             low = mid
     fits = [t for t in tried if t[4] <= t[3]]
+    if not fits:  # the doubling steps may skip the best pool: try every pool near the best one
+        near = min(tried, key=lambda t: (max(t[3], t[4]), t[0]))[0]
+        for p in range(max(fewest, near // 2), min(total, near * 2, near // 2 + _NEAR) + 1):
+            found = placed(p) if p not in {t[0] for t in tried} else None
+            if found is not None:
+                tried.append(found)
     best = min(fits, key=lambda t: t[0]) if fits else min(tried, key=lambda t: (max(t[3], t[4]), t[0]))
     pool, assignment, rotating, resident, rotating_busiest = best
     kept = placed(fewest, None)  # the placement without widening, as `_widened_pool` made it
@@ -315,6 +330,10 @@ def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: 
         f"call; objective=energy keeps {fewest})"
     )
     return pool, assignment, rotating, widened
+
+
+_NEAR = 64
+"""`_balanced_pool` tries at most this many pools around the best one that the doubling found, when none fits."""
 
 
 def _us(ns: float) -> str:

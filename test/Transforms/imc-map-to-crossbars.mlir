@@ -49,13 +49,15 @@
 // fewest cells reprogrammed per call).
 // With the default objective (throughput) the pool widens for time: each
 // conv MVM takes 16 pixels x 8 input cycles x 100 ns = 12.8 us and each
-// linear MVM 0.8 us, so the crossbar of the two conv tail tiles is the
-// busiest (25.6 us) and the 3 conv crossbars stay resident with one linear
-// one. Fourteen rotating linear tiles on one crossbar would take 14 x (0.8
-// + 16 rows x 85.69 ns of writing) = 30.4 us, more than 25.6; on two, 8 x
-// 2.17 = 17.4 us. The 15 rotating linear tiles reprogram 8 x 128 + 8 x 32 -
-// 128 = 1152 cells per call.
-// SMALL-TIME: remark: [imc-place-crossbars] 20 crossbar tiles need 19 crossbars but the chip has 6: 4 stay resident, 15 are time-multiplexed over 2 crossbar(s) (widened from 1 so that no rotating crossbar is busier than the busiest resident one: about 17.4 us against 25.6 us of MVMs and writes per call; objective=energy keeps 1), reprogramming 1152 cells per call
+// linear MVM 0.8 us; the two conv tail tiles share a crossbar and their
+// input, so they compute in one activation (12.8 us). The 3 conv crossbars
+// are the busiest and stay resident. Rotating linear tiles take 0.8 + 16
+// rows x 85.69 ns of writing = 2.17 us each: on one crossbar 14 of them take
+// 30.4 us, on two 8 x 2.17 = 17.4 us, on three (none resident) 6 x 2.17 =
+// 13.0 us, the closest to 12.8 that any pool gets; on four the conv tail
+// crossbar rotates too (22.9 us). The 16 rotating linear tiles reprogram
+// 8 x 128 + 8 x 32 = 1280 cells per call.
+// SMALL-TIME: remark: [imc-place-crossbars] 20 crossbar tiles need 19 crossbars but the chip has 6: 3 stay resident, 16 are time-multiplexed over 3 crossbar(s) (widened from 1 to the pool whose busiest crossbar comes closest to the busiest resident one: about 13.0 us against 12.8 us of MVMs and writes per call; objective=energy keeps 1), reprogramming 1280 cells per call
 // SMALL: remark: [imc-place-crossbars] 20 crossbar tiles need 19 crossbars but the chip has 6: 5 stay resident, 14 are time-multiplexed over 1 crossbar(s), reprogramming 784 cells per call
 // SMALL-LABEL: func.func @conv_linear
 // SMALL: "imc.program"(%{{.*}}) {array = 5 : i64, {{.*}} : (tensor<4x16xf32>) -> !imc.xbar<16 : i64, 8 : i64>
