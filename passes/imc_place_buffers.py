@@ -585,13 +585,7 @@ class _Placement:
                 piece = extract_slice(tile, [0, first, 0, 0], [1, k, rows, w], loc=loc)
                 bufferization.MaterializeInDestinationOp(None, piece, row_view(view, lo, rows), writable=True)
             if out is not None:
-                for a in range(on_chip, c, per):
-                    k = min(per, c - a)
-                    piece = extract_slice(tile, [0, a, 0, 0], [1, k, rows, w], loc=loc)
-                    buf = out if k == per else view_along(out, 1, 0, k)
-                    bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
-                    dst = row_view(_planes(dview, a - on_chip, k), lo, rows)
-                    DmaOp(buf, dst, i64_array([0, 0, 0, 0]), i64_array([1, k, rows, w]), i64_array([1, 1, 1, 1]))
+                _rows_to_dram(tile, on_chip, out, dview, lo, loc)
                 if staged:
                     SpadFreeOp(out)
         if out is not None and not staged:
@@ -623,19 +617,14 @@ class _Placement:
         elem = stored_element_bytes(et, self.hardware)
         _, c, h, w = _plane_shape(value)
         dview = _as_planes(dram, h, w)
-        k = c - first
-        per = max(1, min(k, self.tile // (band * w * elem)))
+        per = max(1, min(c - first, self.tile // (band * w * elem)))
         for r0 in range(0, h, band):
             rows = min(band, h - r0)
-            for a in range(first, c, per):
-                m = min(per, c - a)
-                out_t = ir.MemRefType.get([1, m, rows, w], et, memory_space=i64_attr(1))
-                buf = SpadAllocOp(i64_attr(self.staging_base), i64_attr(m * rows * w * elem), out_t).result
-                piece = extract_slice(value, [0, a, r0, 0], [1, m, rows, w], loc=loc)
-                bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
-                dst = row_view(_planes(dview, a - first, m), index_constant(r0), rows)
-                DmaOp(buf, dst, i64_array([0, 0, 0, 0]), i64_array([1, m, rows, w]), i64_array([1, 1, 1, 1]))
-                SpadFreeOp(buf)
+            out_t = ir.MemRefType.get([1, per, rows, w], et, memory_space=i64_attr(1))
+            out = SpadAllocOp(i64_attr(self.staging_base), i64_attr(per * rows * w * elem), out_t).result
+            tile = extract_slice(value, [0, 0, r0, 0], [1, c, rows, w], loc=loc)
+            _rows_to_dram(tile, first, out, dview, index_constant(r0), loc)
+            SpadFreeOp(out)
 
     def _read_rows(self, t, home, j, chunk_bufs, dram, reads, first, loc, state) -> None:
         """Read j of `t` by a tiled stage, in row windows (`reads`): the planes
@@ -904,6 +893,22 @@ def _as_planes(buf, h: int, w: int) -> ir.Value:
     its memory space)."""
     n = ir.MemRefType(buf.type).shape[0]
     return expand_buffer(buf, [1, n // (h * w), h, w], [[0, 1, 2, 3]])
+
+
+def _rows_to_dram(tile, first: int, out, dview, lo, loc) -> None:
+    """Planes [first, C) of `tile` ([1, C, R, W]: rows [lo, lo + R) of a
+    tensor; `lo` an index value) into those rows of the DRAM planes `dview`
+    (its plane 0 the tensor's plane `first`) through the scratchpad buffer
+    `out` ([1, P, R, W]): P planes per `imc.dma`."""
+    _, c, rows, w = ir.RankedTensorType(tile.type).shape
+    per = ir.MemRefType(out.type).shape[1]
+    for a in range(first, c, per):
+        k = min(per, c - a)
+        piece = extract_slice(tile, [0, a, 0, 0], [1, k, rows, w], loc=loc)
+        buf = out if k == per else view_along(out, 1, 0, k)
+        bufferization.MaterializeInDestinationOp(None, piece, buf, writable=True)
+        dst = row_view(_planes(dview, a - first, k), lo, rows)
+        DmaOp(buf, dst, i64_array([0, 0, 0, 0]), i64_array([1, k, rows, w]), i64_array([1, 1, 1, 1]))
 
 
 def _row_bands(value, producer, first_element: int, staged_elements: int):

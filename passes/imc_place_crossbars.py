@@ -190,15 +190,15 @@ def _time_multiplexed(slot_cells: list, total: int, pool: int, required: set = f
     return assignment, rotating
 
 
-def _widened_pool(programs, packed, slot_cells: list[int], total: int) -> tuple:
+def _widened_pool(loops: dict, slot_cells: list[int], total: int) -> tuple:
     """`_time_multiplexed` with the automatic pool: the fewest rotating
     crossbars P such that every loop keeps all but at most P of its slots
     resident (a loop's rotating slots would evict each other on every trip
     if they were more than the pool), each loop keeping its costliest slots.
     One crossbar when there is no loop; when even P = `total` cannot hold
     a loop, one crossbar too (that loop reprograms on every trip).
+    `loops` maps each loop to its slots (`_loop_slots`).
     Returns (pool, assignment, rotating, what the remark adds)."""
-    loops = _loop_slots(programs, packed)
     sizes = [len(slots) for slots in loops.values()]
     pool = next((p for p in range(1, total + 1) if sum(max(0, n - p) for n in sizes) <= total - p), 1)
     placed = _pooled(loops, slot_cells, total, pool)
@@ -233,7 +233,7 @@ def _pooled(loops: dict, slot_cells: list[int], total: int, pool: int, rank: lis
     return _time_multiplexed(slot_cells if rank is None else rank, total, pool, required)
 
 
-def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: int, latency) -> tuple | None:
+def _balanced_pool(programs, packed, loops: dict, slot_cells: list[int], total: int, unwidened: tuple, latency) -> tuple | None:
     """The automatic pool widened for time (objective throughput or latency):
     a rotating crossbar performs the MVMs of every tile it holds in turn and
     writes each of them on every call, so a pool of a few crossbars holding
@@ -251,38 +251,23 @@ def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: 
     around the best of them); each crossbar taken from the residents makes one more tile rotate
     (its cells are reprogrammed on every call: the energy objective keeps
     `fewest`). A widened pool whose busiest crossbar is not less busy than
-    that of the placement it replaces is not taken.
-    Returns `_widened_pool`'s tuple, or None to keep `fewest`."""
-    step_ns, row_ns = latency.mvm, latency.cell_program
-    busy = [0.0] * len(slot_cells)  # per slot and call: MVM time
-    program = [0.0] * len(slot_cells)  # per slot: the time to write its tiles once
-    # MVMs of tiles packed on one crossbar that read the same input share one
-    # activation (`MvmView.shares_activation`, which needs the placement): the
-    # longest counts, per (slot, input).
-    reads: dict = {}
-    for op, (slot, _, _) in zip(programs, packed):
-        program[slot] += ProgramView(op).tile_shape[0] * row_ns
-        for mvm in _mvm_users(op):
-            key = (slot, mvm.operands[1])
-            steps = _rows_of(mvm) * MvmView(mvm).cycles * _executions(mvm) * step_ns
-            reads[key] = max(reads.get(key, 0.0), steps)
-    for (slot, _), ns in reads.items():
-        busy[slot] += ns
-    loops = _loop_slots(programs, packed)
+    that of `unwidened` (`_widened_pool`'s placement over `fewest`) is not
+    taken. Returns `_widened_pool`'s tuple, or None to keep `unwidened`."""
+    busy, program = _slot_times(programs, packed, len(slot_cells), latency)
     rank = list(zip(busy, slot_cells))
 
-    def placed(pool, rank=rank):
-        found = _pooled(loops, slot_cells, total, pool, rank)
-        if found is None:
-            return None
-        assignment, rotating = found
-        loads = [0.0] * total
+    def loads(assignment, pool) -> tuple[float, float]:
+        """(busiest resident, busiest rotating crossbar) per call."""
+        per_array = [0.0] * total
         for slot, array in enumerate(assignment):
-            loads[array] += busy[slot] + (program[slot] if array >= total - pool else 0.0)
-        resident = max(loads[: total - pool], default=0.0)
-        rotating_busiest = max(loads[total - pool :], default=0.0)
-        return pool, assignment, rotating, resident, rotating_busiest
+            per_array[array] += busy[slot] + (program[slot] if array >= total - pool else 0.0)
+        return max(per_array[: total - pool], default=0.0), max(per_array[total - pool :], default=0.0)
 
+    def placed(pool):
+        found = _pooled(loops, slot_cells, total, pool, rank)
+        return None if found is None else (pool, *found, *loads(found[0], pool))
+
+    fewest = unwidened[0]
     first = placed(fewest)
     if first is None or first[4] <= first[3]:
         return None
@@ -311,14 +296,14 @@ def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: 
     fits = [t for t in tried if t[4] <= t[3]]
     if not fits:  # the doubling steps may skip the best pool: try every pool near the best one
         near = min(tried, key=lambda t: (max(t[3], t[4]), t[0]))[0]
+        seen = {t[0] for t in tried}
         for p in range(max(fewest, near // 2), min(total, near * 2, near // 2 + _NEAR) + 1):
-            found = placed(p) if p not in {t[0] for t in tried} else None
+            found = placed(p) if p not in seen else None
             if found is not None:
                 tried.append(found)
     best = min(fits, key=lambda t: t[0]) if fits else min(tried, key=lambda t: (max(t[3], t[4]), t[0]))
     pool, assignment, rotating, resident, rotating_busiest = best
-    kept = placed(fewest, None)  # the placement without widening, as `_widened_pool` made it
-    if pool == fewest or (kept is not None and max(kept[3], kept[4]) <= max(resident, rotating_busiest)):
+    if pool == fewest or max(loads(unwidened[1], fewest)) <= max(resident, rotating_busiest):
         return None
     why = (
         "so that no rotating crossbar is busier than the busiest resident one"
@@ -330,6 +315,25 @@ def _balanced_pool(programs, packed, slot_cells: list[int], total: int, fewest: 
         f"call; objective=energy keeps {fewest})"
     )
     return pool, assignment, rotating, widened
+
+
+def _slot_times(programs, packed, slots: int, latency) -> tuple[list[float], list[float]]:
+    """Per slot (ns per call): its MVMs' time (input rows x input cycles x
+    executions x `latency.mvm`; MVMs of tiles packed on one crossbar that
+    read the same input share one activation, `MvmView.shares_activation`,
+    which needs the placement: the longest counts) and the time to write
+    its tiles once (rows x `latency.cell_program`)."""
+    busy, program = [0.0] * slots, [0.0] * slots
+    reads: dict = {}  # (slot, input) -> the longest MVM time
+    for op, (slot, _, _) in zip(programs, packed):
+        program[slot] += ProgramView(op).tile_shape[0] * latency.cell_program
+        for mvm in _mvm_users(op):
+            key = (slot, mvm.operands[1])
+            ns = _rows_of(mvm) * MvmView(mvm).cycles * _executions(mvm) * latency.mvm
+            reads[key] = max(reads.get(key, 0.0), ns)
+    for (slot, _), ns in reads.items():
+        busy[slot] += ns
+    return busy, program
 
 
 _NEAR = 64
@@ -488,9 +492,11 @@ class ImcPlaceCrossbars(ImcPass):
                 pool, widened = min(self.pool, total), ""
                 assignment, rotating = _time_multiplexed(slot_cells, total, pool)
             else:  # automatic: the fewest crossbars that hold each loop's rotating tiles, widened by the objective
-                pool, assignment, rotating, widened = _widened_pool(programs, packed, slot_cells, total)
+                loops = _loop_slots(programs, packed)
+                pool, assignment, rotating, widened = _widened_pool(loops, slot_cells, total)
                 if self.objective != "energy":
-                    balanced = _balanced_pool(programs, packed, slot_cells, total, pool, state.hardware.latency)
+                    unwidened = (pool, assignment)
+                    balanced = _balanced_pool(programs, packed, loops, slot_cells, total, unwidened, state.hardware.latency)
                     if balanced is not None:
                         pool, assignment, rotating, widened = balanced
             message = (

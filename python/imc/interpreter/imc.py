@@ -145,11 +145,11 @@ class Chip:
         return c
 
     def zeros(self, shape) -> np.ndarray:
-        """A shared read-only zero array: the product of an all-zero slice."""
+        """A shared read-only zero array (one element, broadcast): the product
+        of an all-zero slice."""
         z = self._zeros.get(shape)
         if z is None:
-            z = self._zeros[shape] = np.zeros(shape, dtype=np.float32)
-            z.flags.writeable = False
+            z = self._zeros[shape] = self.zero_product(shape)
         return z
 
     @staticmethod
@@ -157,7 +157,8 @@ class Chip:
         """A read-only zero array of its own (its one element broadcast):
         the product of an all-zero slice while the timeline is traced, where
         each product must be an array of its own (its readers wait for its
-        MVM), without allocating its elements."""
+        MVM), without allocating its elements. `accumulate` skips both kinds
+        (`_one_zero`)."""
         return np.broadcast_to(np.zeros(1, dtype=np.float32), shape)
 
     # -- programming ------------------------------------------------------------
@@ -777,17 +778,16 @@ def accumulate_events_for(chip, shifts, out_size: int, part_nbytes: int) -> dict
 
 
 def _one_zero(p: np.ndarray) -> bool:
-    """Whether every element of `p` is one element (zero strides) holding 0
-    (`Chip.zero_product`)."""
-    return p.size > 1 and not any(p.strides) and not p.flat[0]
+    """Whether `p` has elements, all of them one element (zero strides)
+    holding 0 (`Chip.zeros`, `Chip.zero_product`)."""
+    return p.ndim > 0 and p.size > 0 and not any(p.strides) and not p.flat[0]
 
 
 @impl("imc.accumulate")
 def accumulate(interp, op, args):
     ex = _exec(interp)
     shifts = _static(op).shifts
-    zeros = ex.chip._zeros.get(args[0].shape)
-    live = [(p, s) for p, s in zip(args, shifts) if p is not zeros and not _one_zero(p)]
+    live = [(p, s) for p, s in zip(args, shifts) if not _one_zero(p)]
     if len(live) == 1 and live[0][1] == 0:
         out = live[0][0]
     else:
