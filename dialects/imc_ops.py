@@ -176,17 +176,17 @@ class ProgramView(TypedView):
         or groups x rows x cols for diagonal blocks."""
         return tuple(ir.ShapedType(self.weight.type).shape)
 
-    @property
+    @cached_property
     def groups(self) -> int:
         """Diagonal blocks of the tile (1: a plain tile)."""
         return grouped_kn(self.weight_shape, self.transpose)[0]
 
-    @property
+    @cached_property
     def block_shape(self) -> tuple[int, int]:
         """(rows, cols) of one diagonal block (of the whole tile if `groups` is 1)."""
         return grouped_kn(self.weight_shape, self.transpose)[1]
 
-    @property
+    @cached_property
     def tile_shape(self) -> tuple[int, int]:
         """(rows, cols) the tile occupies on the crossbar."""
         (rows, cols), g = self.block_shape, self.groups

@@ -49,7 +49,7 @@ class Reprogramming:
     exact: bool = True
 
 
-def reprogramming(module, keys: "TileKeys | None" = None) -> Reprogramming:
+def reprogramming(module, keys: "TileKeys | None" = None, views=()) -> Reprogramming:
     """Replays the `imc.program`s of the entry function in execution order
     (loops unrolled by their constant trip counts) on a model of the chip's
     crossbars, the interpreter's: a program writes its tile at its offset of
@@ -59,7 +59,9 @@ def reprogramming(module, keys: "TileKeys | None" = None) -> Reprogramming:
     is one tile).
     Returns the cells and events of the first and of every later call, so
     that a remark states what a run will count (`ImcPlaceCrossbars`).
-    `keys` are the tile keys to share (the pass computed them already).
+    `keys` are the tile keys to share (the pass computed them already);
+    `views` (`ProgramView`s of programs, placed) give what replaying reads
+    of their ops without reading the ops again.
     """
     from imc.ir_utils import find_entry
 
@@ -70,6 +72,8 @@ def reprogramming(module, keys: "TileKeys | None" = None) -> Reprogramming:
     # (computed once, replayed per trip)
     tiles: dict = {}
     tiles[_KEYS] = TileKeys() if keys is None else keys
+    for view in views:
+        tiles[view.op] = _program_facts(view, tiles[_KEYS])
     first = _replay(func.regions[0].blocks[0], state, exact, tiles)
     later = _replay(func.regions[0].blocks[0], state, exact, tiles)
     return Reprogramming(first[0], first[1], later[0], later[1], exact[0])
@@ -127,7 +131,7 @@ def _replayed_ops(block, tiles) -> list[tuple[str, ir.Operation]]:
 def _program(op, state, cost, tiles) -> None:
     found = tiles.get(op)
     if found is None:
-        found = tiles[op] = _program_facts(op, tiles[_KEYS])
+        found = tiles[op] = _program_facts(ProgramView(op), tiles[_KEYS])
     array, (rows, cols), offset, tile = found
     held = state.get(array, {}) if array >= 0 else {}
     if offset in held and held[offset][0] == tile:
@@ -149,10 +153,9 @@ _KEYS = "keys"
 """The key of `_replay`'s `tiles` under which its `TileKeys` live."""
 
 
-def _program_facts(op, keys: "TileKeys") -> tuple:
-    """(array, (rows, cols), offset, tile) of an `imc.program`: what replaying it reads."""
-    program = ProgramView(op)
-    tile = keys(op) or (program.weight, program.slice, program.cell_bits, program.weight_bits, int(program.transpose))
+def _program_facts(program: ProgramView, keys: "TileKeys") -> tuple:
+    """(array, (rows, cols), offset, tile) of an `imc.program` (its view): what replaying it reads."""
+    tile = keys(program.op) or (program.weight, program.slice, program.cell_bits, program.weight_bits, int(program.transpose))
     return program.array, program.tile_shape, program.offset, tile
 
 
@@ -233,7 +236,7 @@ def _pooled(loops: dict, slot_cells: list[int], total: int, pool: int, rank: lis
     return _time_multiplexed(slot_cells if rank is None else rank, total, pool, required)
 
 
-def _balanced_pool(programs, packed, loops: dict, slot_cells: list[int], total: int, unwidened: tuple, latency) -> tuple | None:
+def _balanced_pool(views, packed, loops: dict, slot_cells: list[int], total: int, unwidened: tuple, latency) -> tuple | None:
     """The automatic pool widened for time (objective throughput or latency):
     a rotating crossbar performs the MVMs of every tile it holds in turn and
     writes each of them on every call, so a pool of a few crossbars holding
@@ -252,8 +255,9 @@ def _balanced_pool(programs, packed, loops: dict, slot_cells: list[int], total: 
     (its cells are reprogrammed on every call: the energy objective keeps
     `fewest`). A widened pool whose busiest crossbar is not less busy than
     that of `unwidened` (`_widened_pool`'s placement over `fewest`) is not
-    taken. Returns `_widened_pool`'s tuple, or None to keep `unwidened`."""
-    busy, program = _slot_times(programs, packed, len(slot_cells), latency)
+    taken. `views`: the programs' `ProgramView`s. Returns `_widened_pool`'s
+    tuple, or None to keep `unwidened`."""
+    busy, program = _slot_times(views, packed, len(slot_cells), latency)
     rank = list(zip(busy, slot_cells))
 
     def loads(assignment, pool) -> tuple[float, float]:
@@ -317,17 +321,17 @@ def _balanced_pool(programs, packed, loops: dict, slot_cells: list[int], total: 
     return pool, assignment, rotating, widened
 
 
-def _slot_times(programs, packed, slots: int, latency) -> tuple[list[float], list[float]]:
+def _slot_times(views, packed, slots: int, latency) -> tuple[list[float], list[float]]:
     """Per slot (ns per call): its MVMs' time (input rows x input cycles x
     executions x `latency.mvm`; MVMs of tiles packed on one crossbar that
     read the same input share one activation, `MvmView.shares_activation`,
     which needs the placement: the longest counts) and the time to write
-    its tiles once (rows x `latency.cell_program`)."""
+    its tiles once (rows x `latency.cell_program`). `views`: the programs' `ProgramView`s."""
     busy, program = [0.0] * slots, [0.0] * slots
     reads: dict = {}  # (slot, input) -> the longest MVM time
-    for op, (slot, _, _) in zip(programs, packed):
-        program[slot] += ProgramView(op).tile_shape[0] * latency.cell_program
-        for mvm in _mvm_users(op):
+    for view, (slot, _, _) in zip(views, packed):
+        program[slot] += view.tile_shape[0] * latency.cell_program
+        for mvm in _mvm_users(view.op):
             key = (slot, mvm.operands[1])
             ns = _rows_of(mvm) * MvmView(mvm).cycles * _executions(mvm) * latency.mvm
             reads[key] = max(reads.get(key, 0.0), ns)
@@ -468,7 +472,8 @@ class ImcPlaceCrossbars(ImcPass):
         keys = TileKeys()  # shared with `reprogramming`
         copies = _same_tile_groups(programs, keys)
         all_programs, programs = programs, [p for p in programs if id(p) not in copies]
-        shapes = [tile_shape(p) for p in programs]
+        views = [ProgramView(p) for p in programs]  # one per op: what it decodes, it decodes once
+        shapes = [v.tile_shape for v in views]
         if self.pack:
             rows, cols = XbarType(programs[0].results[0].type).geometry
             packed = pack_diagonally(shapes, rows, cols)
@@ -496,15 +501,15 @@ class ImcPlaceCrossbars(ImcPass):
                 pool, assignment, rotating, widened = _widened_pool(loops, slot_cells, total)
                 if self.objective != "energy":
                     unwidened = (pool, assignment)
-                    balanced = _balanced_pool(programs, packed, loops, slot_cells, total, unwidened, state.hardware.latency)
+                    balanced = _balanced_pool(views, packed, loops, slot_cells, total, unwidened, state.hardware.latency)
                     if balanced is not None:
                         pool, assignment, rotating, widened = balanced
             message = (
                 f"{len(programs)} crossbar tiles need {slots} crossbars but the chip has {total}: "
                 f"{total - pool} stay resident, {rotating} are time-multiplexed over {pool} crossbar(s){widened}"
             )
-        for op, (slot, r, c) in zip(programs, packed):
-            ProgramView(op).place(assignment[slot], (r, c))
+        for view, (slot, r, c) in zip(views, packed):
+            view.place(assignment[slot], (r, c))
         for op in all_programs:
             first = copies.get(id(op))
             if first is not None:
@@ -520,7 +525,7 @@ class ImcPlaceCrossbars(ImcPass):
         # The figures come from replaying the placed program (loops and
         # duplicated layers included), as the interpreter will execute it.
         try:
-            cost = reprogramming(module, keys)
+            cost = reprogramming(module, keys, views if not self.duplicate else ())
         except ValueError:  # no entry function (several and no @main, or a declaration): no call to replay
             cost = None
         about = "" if cost is None or cost.exact else "about "

@@ -137,38 +137,41 @@ def stage_program(func, hardware=None) -> StagedProgram:
     block = func.regions[0].blocks[0]
     ops = [v.operation for v in block.operations]
     names = [op.name for op in ops]
-    # What the walks below read of each op, read once (each read through the
-    # bindings builds new Python objects): operands of the ops that are not
-    # free and all their reads (nested regions included), and results of
-    # those that depend on the inputs.
-    results_of: dict = {}
-    operands_of: dict = {}
+    # What the walks below read of each op, read once and kept by the op's
+    # position (each read through the bindings builds new Python objects,
+    # and an `ir.Operation` key hashes the op's contents): operands of the
+    # ops that are not free and all their reads (nested regions included),
+    # and results of those that depend on the inputs.
+    n = len(ops)
+    results_of: list = [()] * n
+    operands_of: list = [()] * n
+    reads: list = [()] * n  # per compute op: the values it and its regions read (one walk)
     # 1. Roots: which compute op produced the data a value holds. Values
     # computed from constants alone (fills, broadcast biases) are constants:
     # recomputed or read from the constant store, never stored.
     root: dict = {}  # ir.Value -> ir.Value (a compute-op result) or None (also when absent)
     dynamic = {a for a in block.arguments if not is_weight(a)}  # values that depend on the inputs
-    reads: dict = {}  # compute op -> the values it and its regions read (one walk)
-    for op, name in zip(ops, names):
+    for i, (op, name) in enumerate(zip(ops, names)):
         if name in TENSOR_VIEW_OPS:
             source, result = op.operands[0], op.results[0]
             root[result] = root.get(source)
             if source in dynamic:
                 dynamic.add(result)
         elif name not in _FREE_OPS:
-            operands = operands_of[op] = list(op.operands)
-            reads[op] = list(_operands_including_nested(op)) if len(op.regions) else operands
-            if dynamic.isdisjoint(reads[op]):
+            operands = operands_of[i] = list(op.operands)
+            read = reads[i] = list(_operands_including_nested(op)) if len(op.regions) else operands
+            if dynamic.isdisjoint(read):
                 continue  # a constant computation: its results have no root (and are not read here)
-            results = results_of[op] = list(op.results)
+            results = results_of[i] = list(op.results)
             for r in results:
                 root[r] = r
             dynamic.update(results)
     # 2. Raw stages: runs of compute ops with one layer name.
     raw: list[Stage] = []
+    members: list[list[int]] = []  # per raw stage: its ops' positions
     loc_names: dict = {}  # location attribute (uniqued; printing one is slow) -> layer name
-    for op, name in zip(ops, names):
-        if name in _FREE_OPS or name in TENSOR_VIEW_OPS or dynamic.isdisjoint(results_of.get(op, ())):
+    for i, (op, name) in enumerate(zip(ops, names)):
+        if not results_of[i] or name in _FREE_OPS or name in TENSOR_VIEW_OPS:
             continue  # views, placeholders and constant computations are in no stage
         location = op.location
         loc = location.attr
@@ -177,15 +180,19 @@ def stage_program(func, hardware=None) -> StagedProgram:
             lname = loc_names[loc] = layer_name(location)
         if not raw or raw[-1].layer != lname:
             raw.append(Stage(len(raw), lname, location=location))
+            members.append([])
         raw[-1].ops.append(op)
+        members[-1].append(i)
         raw[-1].elementwise &= is_elementwise(op)
     produced: dict[int, set] = {}  # id(stage) -> results of its ops
-    for st in raw:
-        produced[id(st)] = {r for op in st.ops for r in results_of[op]}
+    positions: dict[int, list[int]] = {}  # id(stage) -> its ops' positions
+    for st, mine in zip(raw, members):
+        produced[id(st)] = {r for i in mine for r in results_of[i]}
+        positions[id(st)] = mine
 
     def feeds(a: Stage, b: Stage) -> bool:
         made = produced[id(a)]
-        return any(root.get(v) in made for op in b.ops for v in operands_of[op])
+        return any(root.get(v) in made for i in positions[id(b)] for v in operands_of[i])
 
     # 3. Fuse elementwise stages with the neighbour they exchange data with,
     # and runs of one layer split only by a fused elementwise op.
@@ -196,34 +203,36 @@ def stage_program(func, hardware=None) -> StagedProgram:
             if prev.elementwise and not st.elementwise:
                 prev.layer, prev.location = st.layer, st.location  # a prologue joins the layer it feeds
             prev.ops.extend(st.ops)
+            positions[id(prev)].extend(positions[id(st)])
             prev.elementwise &= st.elementwise
             produced[id(prev)] |= produced[id(st)]
             continue
         st.index = len(stages)
         stages.append(st)
-    stage_of = {}
+    stage_at: list = [None] * n  # per position: its stage's index
     for st in stages:
-        for op in st.ops:
-            stage_of[op] = st.index
+        for i in positions[id(st)]:
+            stage_at[i] = st.index
+    stage_of = {op: st.index for st in stages for op in st.ops}
     # 4. Stored tensors: roots read by a later stage.
     producer: dict = {}
     for st in stages:
-        for op in st.ops:
-            for r in results_of[op]:
+        for i in positions[id(st)]:
+            for r in results_of[i]:
                 producer[r] = st.index
     consumers: dict = {}
     outputs = set()
-    for op, name in zip(ops, names):
+    for i, (op, name) in enumerate(zip(ops, names)):
         if name == "func.return":
             for v in op.operands:
                 r = root.get(v)
                 if r is not None:
                     outputs.add(r)
             continue
-        s = stage_of.get(op)
+        s = stage_at[i]
         if s is None:
             continue
-        for v in reads[op]:
+        for v in reads[i]:
             r = root.get(v)
             if r is None:
                 continue
