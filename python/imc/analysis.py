@@ -36,6 +36,7 @@ only for schedules that run one layer at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -635,7 +636,18 @@ class _Walk:
         name, alias = op.name, self.alias
         self.compute_layers.append((pos, lname))
         if name == "imc.program":
-            self.programs.append(_program_info(op, pos, lname, alias))
+            info = _program_info(op, pos, lname, alias)
+            last = self.programs[-1] if self.programs else None
+            if (
+                last is not None
+                and last.pos == pos - 1
+                and last.identity == info.identity
+                and info.identity[0] != "activation"
+                and 0 <= last.array != info.array >= 0
+                and last.block == info.block
+            ):
+                info = dataclasses.replace(info, copy=True)
+            self.programs.append(info)
         operands = list(op.operands)
         for v in operands:
             src = alias.get(v)
@@ -822,7 +834,7 @@ def _program_info(op, pos: int, lname: str, alias: dict) -> "_ProgramInfo":
     else:  # a tile of activations: already on chip, no DRAM bytes
         identity = ("activation", pos)
         bits = 0
-    return _ProgramInfo(lname, program.array, program.offset, shape, identity, bits)
+    return _ProgramInfo(lname, program.array, program.offset, shape, identity, bits, pos, op.block)
 
 
 @dataclass(frozen=True)
@@ -835,6 +847,9 @@ class _ProgramInfo:
     shape: tuple[int, int]  # (rows, cols) on the crossbar
     identity: tuple  # equal for ops that program the same tile of the same weights
     bits: int  # weight bits the op programs
+    pos: int = -1  # in the walk
+    block: object = None  # the block it is in
+    copy: bool = False  # the same tile as the program right before it, on another crossbar (a copy)
 
 
 def _overlap(o0, s0, o1, s1) -> bool:
@@ -859,21 +874,35 @@ def _weights(programs, layer) -> None:
         layer(p.layer).program_ops += 1
     for lname, bits in unique_bits.items():
         layer(lname).unique_weight_bytes += bits // 8
+    # Which programs write their crossbar in a cold call and in the steady
+    # state (by position in `programs`).
+    writes = {"cold": set(), "warm": set()}
+    index = {id(p): i for i, p in enumerate(programs)}
     for array, ps in by_array.items():
         if array < 0:  # unplaced: programmed each time it executes
             for p in ps:
-                cold[p.layer] = cold.get(p.layer, 0) + p.bits
-                warm[p.layer] = warm.get(p.layer, 0) + p.bits
+                writes["cold"].add(index[id(p)])
+                writes["warm"].add(index[id(p)])
             continue
         held: list[tuple] = []  # (offset, shape, identity)
-        for call in (cold, warm):  # a cold call, then the steady state
+        for call in ("cold", "warm"):  # a cold call, then the steady state
             for p in ps:
                 if not any(h == (p.offset, p.shape, p.identity) for h in held):
-                    call[p.layer] = call.get(p.layer, 0) + p.bits
-                    if call is warm:
-                        shared[p.layer] = shared.get(p.layer, 0) + 1
+                    writes[call].add(index[id(p)])
                 held = [h for h in held if not _overlap(h[0], h[1], p.offset, p.shape)]
                 held.append((p.offset, p.shape, p.identity))
+    # A copy written right after the program before it (the same tile on
+    # another crossbar) shares that program's DRAM transfer (the interpreter's
+    # `copy_of`).
+    for call, bits_of in (("cold", cold), ("warm", warm)):
+        written = writes[call]
+        for i in sorted(written):
+            p = programs[i]
+            if p.copy and i - 1 in written:
+                continue
+            bits_of[p.layer] = bits_of.get(p.layer, 0) + p.bits
+            if call == "warm" and p.array >= 0:
+                shared[p.layer] = shared.get(p.layer, 0) + 1
     for lname, bits in cold.items():
         lb = layer(lname)
         lb.weight_bytes += bits // 8

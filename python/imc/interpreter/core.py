@@ -233,9 +233,10 @@ class CompiledOp:
       static: free slot for the implementation to cache decoded attributes;
         ``None`` until the implementation sets it.
       result_types: the MLIR result types.
+      prev: the step before it in its block (``CompiledOp``), or ``None``.
     """
 
-    __slots__ = ("name", "ir", "regions", "static", "_result_types", "_loc", "hooked", "nested_reads")
+    __slots__ = ("name", "ir", "regions", "static", "_result_types", "_loc", "hooked", "nested_reads", "prev")
 
     def __init__(self, name: str, op, regions: list["CompiledRegion"]):
         self.name = name
@@ -246,6 +247,7 @@ class CompiledOp:
         self._loc = None
         self.hooked = None  # whether hooks want its executions (asked once)
         self.nested_reads = None  # `_reads_within`, once asked
+        self.prev = None
 
     @property
     def result_types(self) -> list:
@@ -633,7 +635,9 @@ class Interpreter:
             regions = [self._compile_region(r, slots, template) for r in op.regions] if len(op.regions) else []
             ins = [self._operand_slot(v, slots, op) for v in op.operands]
             outs = [self._slot(r, slots, template) for r in op.results]
-            steps.append((fn, CompiledOp(name, op, regions), ins, outs))
+            compiled = CompiledOp(name, op, regions)
+            compiled.prev = steps[-1][1] if steps else None
+            steps.append((fn, compiled, ins, outs))
         if self.fast_paths:
             steps = self._fold_constant_views(steps, template)
             for rewrite in _BLOCK_REWRITERS:

@@ -232,6 +232,7 @@ class ImcExecution:
         self.report = report
         self.layer_of = layer_of  # CompiledOp -> LayerRow
         self.inputs = _InputCache()  # quantized MVM inputs (quantized / noisy)
+        self.last_written = None  # the last `imc.program` executed, if it wrote its crossbar (`copy_of`)
         self.work = _Workspace()  # scratch buffers of the fused converting MVMs
 
     def count_dma(self, op, staged: np.ndarray, *, load: bool) -> None:
@@ -357,27 +358,61 @@ def program(interp, op, args):
     tiles = chip.arrays.get(array_id) if array_id >= 0 else None
     held = tiles.get(offset) if tiles else None
     if held is not None and held.meta == meta and _same_tile(held, tile):
+        ex.last_written = None
         return [_Xbar(array_id, held.generation, held.conductance[0], held.conductance[1], st.cell_bits, st.slice, held.source, st.weight_bits, offset)]
     g, scale = chip.conductance(tile, st.slice, st.cell_bits, st.weight_bits)
     chip.generation += 1
     if array_id >= 0:
         chip.place(array_id, _Array(tile, meta, (g, scale), chip.generation, offset))
     rows = footprint(tile)[0]
-    ex.report.add(ex.layer_of(op), **program_events(st, rows))
+    copy = copy_of(op)
+    ex.report.add(ex.layer_of(op), **program_events(st, rows, broadcast=copy is not None and ex.last_written is copy))
+    ex.last_written = op
     tracer = ex.report.tracer
     if tracer is not None:
         tracer.programmed(array_id, rows)
     return [_Xbar(array_id, chip.generation, g, scale, st.cell_bits, st.slice, tile, st.weight_bits, offset)]
 
 
-def program_events(st: ProgramView, rows: int) -> dict:
-    """Report events of one `imc.program` (`st`) that writes a tile of `rows` rows."""
+def program_events(st: ProgramView, rows: int, *, broadcast: bool = False) -> dict:
+    """Report events of one `imc.program` (`st`) that writes a tile of `rows`
+    rows. `broadcast`: the tile's DRAM transfer is the one that just wrote
+    the same tile into another crossbar (`copy_of`): no DRAM bytes of its own."""
     return {
         "cells": st.cells,
         "program_rows": rows,
         "program_events": 1,
-        "dram_read_bytes": -(-st.cells * st.cell_bits // 8),
+        "dram_read_bytes": 0 if broadcast else -(-st.cells * st.cell_bits // 8),
     }
+
+
+def copy_of(op):
+    """The `imc.program` step right before `op` (a compiled `imc.program`)
+    when it programs the same tile (the same weight value, slice, transpose
+    and bits) onto another placed crossbar, else None: the copies of a layer
+    that `imc-place-crossbars{duplicate=true}` puts on spare crossbars, each
+    right before the next. When both write, one DRAM transfer of the tile
+    writes both crossbars (docs/interpreter.md, "Counting model"). Decided
+    once per op (kept on its view)."""
+    st = _static(op)
+    found = getattr(st, "_copy_of", _UNDECIDED)
+    if found is _UNDECIDED:
+        found, prev = None, op.prev
+        if prev is not None and prev.name == "imc.program" and st.array >= 0:
+            other = _static(prev)
+            if (
+                other.array >= 0
+                and other.array != st.array
+                and (other.slice, other.transpose, other.cell_bits, other.weight_bits)
+                == (st.slice, st.transpose, st.cell_bits, st.weight_bits)
+                and prev.ir.operands[0] == op.ir.operands[0]
+            ):
+                found = prev
+        st._copy_of = found
+    return found
+
+
+_UNDECIDED = object()
 
 
 def _adc_step(bits: int, full_scale: float) -> np.float32:
@@ -1264,7 +1299,8 @@ class _Replay:
     """One recorded `ContractionGroup.program` run: entry tile maps of the
     group's arrays, their end maps, the placed tiles still held with their
     generation minus the entry generation, the generation bumps and the
-    per-row counters."""
+    per-row counters; `last_written` the group's last program if it wrote
+    (`ImcExecution.last_written`)."""
 
     entry: tuple
     revision: int
@@ -1272,6 +1308,7 @@ class _Replay:
     written: list
     bumps: int
     counters: list
+    last_written: object = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -1651,10 +1688,14 @@ class ContractionGroup:
         roots = args[1:]
         if not all(isinstance(r, np.ndarray) and not r.flags.writeable for r in roots):
             return False
-        programs, tiles = [], {}
+        programs, tiles, program_ops = [], {}, []
+        copies = []  # per program: whether it is a copy of the program before it in the group (`copy_of`)
         for _, op, ins, outs in self.sub_steps:
             if op.name != "imc.program":
                 continue
+            copy = copy_of(op)
+            if copy is not None and (not program_ops or program_ops[-1] is not copy):
+                return False  # a copy of a program outside the group: the slow path counts it
             xb = env[outs[0]]
             st = _static(op)
             tile = env[ins[0]]
@@ -1670,13 +1711,18 @@ class ContractionGroup:
             programs.append(
                 (xb.array, xb.offset, meta, tile, (xb.conductance, xb.scale), ex.layer_of(op), program_events(st, xb.rows))
             )
+            copies.append((copy is not None, program_events(st, xb.rows, broadcast=True)))
+            program_ops.append(op)
             tiles[outs[0]] = (xb.array, xb.rows, xb.cols)
         self.programs = programs
+        self.program_ops = program_ops
+        self.copies = copies
         self.tiles = tiles
         self.group_arrays = tuple(dict.fromkeys(p[0] for p in programs if p[0] >= 0))
         self._placed = [None] * len(programs)
-        totals: dict = {}
-        for *_, row, events in programs:
+        totals: dict = {}  # every program writes (a copy then shares its transfer)
+        for (*_, row, events), (copy, broadcast) in zip(programs, copies):
+            events = broadcast if copy else events
             acc = totals.setdefault(id(row), (row, dict.fromkeys(events, 0)))[1]
             for name, n in events.items():
                 acc[name] += n
@@ -1725,6 +1771,7 @@ class ContractionGroup:
                 add = ex.report.add
                 for row, events in replay.counters:
                     add(row, **events)
+                ex.last_written = replay.last_written
                 return
         g0 = chip.generation
         placed = self._placed
@@ -1749,14 +1796,18 @@ class ContractionGroup:
             else:
                 chip.generation += 1
             done.append(k)
-        # Counters of the programs that wrote, summed per layer row.
+        # Counters of the programs that wrote, summed per layer row (a copy
+        # whose original just wrote shares its transfer: `copy_of`).
         if len(done) == len(self.programs):
             per_row = self.program_totals
         else:
             per_row = {}
-            programs = self.programs
+            programs, copies = self.programs, self.copies
+            wrote = set(done)
             for k in done:
                 _, _, _, _, _, row, events = programs[k]
+                if copies[k][0] and k - 1 in wrote:
+                    events = copies[k][1]
                 acc = per_row.get(id(row))
                 if acc is None:
                     per_row[id(row)] = (row, dict(events))
@@ -1768,9 +1819,11 @@ class ContractionGroup:
         add = ex.report.add
         for row, events in counters:
             add(row, **events)
-        self._record(chip, entry, revision, g0, counters)
+        last = len(self.programs) - 1
+        ex.last_written = self.program_ops[last] if last >= 0 and done and done[-1] == last else None
+        self._record(chip, entry, revision, g0, counters, ex.last_written)
 
-    def _record(self, chip, entry, revision, g0, counters):
+    def _record(self, chip, entry, revision, g0, counters, last_written=None):
         """Remembers the replay just made from the entry maps `entry`, unless
         its outcome could depend on data (a held tile that is not read-only)."""
         for tiles in entry:
@@ -1787,7 +1840,7 @@ class ContractionGroup:
             for held in tiles.values()
             if id(held) in mine and held.generation > g0
         ]
-        replay = _Replay(entry, revision, end, written, chip.generation - g0, counters)
+        replay = _Replay(entry, revision, end, written, chip.generation - g0, counters, last_written)
         self.replays = [replay] + self.replays[: _MAX_REPLAYS - 1]
 
     def _columns(self, x):
