@@ -236,7 +236,9 @@ def _pooled(loops: dict, slot_cells: list[int], total: int, pool: int, rank: lis
     return _time_multiplexed(slot_cells if rank is None else rank, total, pool, required)
 
 
-def _balanced_pool(views, packed, loops: dict, slot_cells: list[int], total: int, unwidened: tuple, latency) -> tuple | None:
+def _balanced_pool(
+    views, packed, loops: dict, slot_cells: list[int], total: int, unwidened: tuple, latency, cell_bits: int
+) -> tuple | None:
     """The automatic pool widened for time (objective throughput or latency):
     a rotating crossbar performs the MVMs of every tile it holds in turn and
     writes each of them on every call, so a pool of a few crossbars holding
@@ -252,20 +254,32 @@ def _balanced_pool(views, packed, loops: dict, slot_cells: list[int], total: int
     busiest resident one, or, if none is, to the P with the least busy
     crossbar among those tried (the doubling steps and up to `_NEAR` pools
     around the best of them); each crossbar taken from the residents makes one more tile rotate
-    (its cells are reprogrammed on every call: the energy objective keeps
-    `fewest`). A widened pool whose busiest crossbar is not less busy than
-    that of `unwidened` (`_widened_pool`'s placement over `fewest`) is not
-    taken. `views`: the programs' `ProgramView`s. Returns `_widened_pool`'s
-    tuple, or None to keep `unwidened`."""
-    busy, program = _slot_times(views, packed, len(slot_cells), latency)
+    (its cells are reprogrammed on every call, and read from DRAM again: the
+    energy objective keeps `fewest`). Of the pools tried, the one taken has
+    the least per-call time of the busiest of: the busiest resident
+    crossbar, the busiest rotating one, and the DRAM channel reading the
+    rotating tiles' weights (cells x `cell_bits` / 8 bytes at
+    `latency.dram_read_byte`), which grows as the pool widens; it is not
+    taken unless that time is less than `unwidened`'s (`_widened_pool`'s
+    placement over `fewest`): a pool that shortens crossbars that are not
+    the bottleneck would only re-read more weights. `views`: the programs'
+    `ProgramView`s. Returns `_widened_pool`'s tuple, or None to keep
+    `unwidened`."""
+    busy, program, cells = _slot_times(views, packed, len(slot_cells), latency)
     rank = list(zip(busy, slot_cells))
+    read_ns = [c * cell_bits / 8 * latency.dram_read_byte for c in cells]  # a rotating slot's weights, per call
 
-    def loads(assignment, pool) -> tuple[float, float]:
-        """(busiest resident, busiest rotating crossbar) per call."""
+    def loads(assignment, pool) -> tuple[float, float, float]:
+        """(busiest resident crossbar, busiest rotating crossbar, DRAM reads
+        of the rotating tiles' weights) per call."""
         per_array = [0.0] * total
+        dram = 0.0
         for slot, array in enumerate(assignment):
-            per_array[array] += busy[slot] + (program[slot] if array >= total - pool else 0.0)
-        return max(per_array[: total - pool], default=0.0), max(per_array[total - pool :], default=0.0)
+            rotates = array >= total - pool
+            per_array[array] += busy[slot] + (program[slot] if rotates else 0.0)
+            if rotates:
+                dram += read_ns[slot]
+        return max(per_array[: total - pool], default=0.0), max(per_array[total - pool :], default=0.0), dram
 
     def placed(pool):
         found = _pooled(loops, slot_cells, total, pool, rank)
@@ -306,8 +320,9 @@ def _balanced_pool(views, packed, loops: dict, slot_cells: list[int], total: int
             if found is not None:
                 tried.append(found)
     best = min(fits, key=lambda t: t[0]) if fits else min(tried, key=lambda t: (max(t[3], t[4]), t[0]))
-    pool, assignment, rotating, resident, rotating_busiest = best
-    if pool == fewest or max(loads(unwidened[1], fewest)) <= max(resident, rotating_busiest):
+    best = min([best] + tried, key=lambda t: (max(t[3:6]), t is not best, t[0]))  # the DRAM reads count too
+    pool, assignment, rotating, resident, rotating_busiest, _ = best
+    if pool == fewest or max(loads(unwidened[1], fewest)) <= max(best[3:6]):
         return None
     why = (
         "so that no rotating crossbar is busier than the busiest resident one"
@@ -321,23 +336,26 @@ def _balanced_pool(views, packed, loops: dict, slot_cells: list[int], total: int
     return pool, assignment, rotating, widened
 
 
-def _slot_times(views, packed, slots: int, latency) -> tuple[list[float], list[float]]:
+def _slot_times(views, packed, slots: int, latency) -> tuple[list[float], list[float], list[int]]:
     """Per slot (ns per call): its MVMs' time (input rows x input cycles x
     executions x `latency.mvm`; MVMs of tiles packed on one crossbar that
     read the same input share one activation, `MvmView.shares_activation`,
     which needs the placement: the longest counts) and the time to write
-    its tiles once (rows x `latency.cell_program`). `views`: the programs' `ProgramView`s."""
-    busy, program = [0.0] * slots, [0.0] * slots
+    its tiles once (rows x `latency.cell_program`), and its tiles' cells.
+    `views`: the programs' `ProgramView`s."""
+    busy, program, cells = [0.0] * slots, [0.0] * slots, [0] * slots
     reads: dict = {}  # (slot, input) -> the longest MVM time
     for view, (slot, _, _) in zip(views, packed):
-        program[slot] += view.tile_shape[0] * latency.cell_program
+        rows, cols = view.tile_shape
+        program[slot] += rows * latency.cell_program
+        cells[slot] += rows * cols
         for mvm in _mvm_users(view.op):
             key = (slot, mvm.operands[1])
             ns = _rows_of(mvm) * MvmView(mvm).cycles * _executions(mvm) * latency.mvm
             reads[key] = max(reads.get(key, 0.0), ns)
     for (slot, _), ns in reads.items():
         busy[slot] += ns
-    return busy, program
+    return busy, program, cells
 
 
 _NEAR = 64
@@ -400,7 +418,11 @@ class ImcPlaceCrossbars(ImcPass):
     their writes, from the hardware's latencies) than the busiest resident
     one: a pool that performs most of a model's MVMs one tile after another
     would otherwise bound the chip's latency while the resident crossbars
-    wait (`_balanced_pool`); each crossbar it takes makes one more tile rotate.
+    wait (`_balanced_pool`); each crossbar it takes makes one more tile rotate,
+    whose weights are read from DRAM on every call, so the pool widens only
+    as far as that shortens the busiest of those crossbars and the DRAM
+    channel's reads of the rotating weights (BERT-base on `default` under
+    `imc-tiled` keeps its 885: a wider pool only re-read more weights).
     A remark says how many cells are reprogrammed per call and on the first
     call; the figures come from `reprogramming`, which replays the placed
     program on the interpreter's model of the crossbars, so the remark
@@ -501,7 +523,9 @@ class ImcPlaceCrossbars(ImcPass):
                 pool, assignment, rotating, widened = _widened_pool(loops, slot_cells, total)
                 if self.objective != "energy":
                     unwidened = (pool, assignment)
-                    balanced = _balanced_pool(views, packed, loops, slot_cells, total, unwidened, state.hardware.latency)
+                    balanced = _balanced_pool(
+                        views, packed, loops, slot_cells, total, unwidened, state.hardware.latency, state.hardware.cell_bits
+                    )
                     if balanced is not None:
                         pool, assignment, rotating, widened = balanced
             message = (
