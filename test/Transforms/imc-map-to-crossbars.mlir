@@ -2,6 +2,7 @@
 // RUN: imc-opt %s -p 'builtin.module(imc-map-to-crossbars)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
 // RUN: imc-opt %s -p 'builtin.module(imc-map-contractions, imc-tile{rows=16 cols=8 weight-bits=4}, imc-place-crossbars{crossbars=6 objective=energy}, cse)' --imc-remarks 2>&1 | FileCheck %s --check-prefix=SMALL
 // RUN: imc-opt %s -p 'builtin.module(imc-map-contractions, imc-tile{rows=16 cols=8 weight-bits=4}, imc-place-crossbars{crossbars=6}, cse)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=SMALL-TIME
+// RUN: imc-opt %s --hardware %S/../Inputs/slow-dram.toml -p 'builtin.module(imc-map-contractions, imc-tile{rows=16 cols=8 weight-bits=4}, imc-place-crossbars{crossbars=6}, cse)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=SLOW-DRAM
 
 // The named pipeline end to end on a conv (via im2col) followed by a linear
 // layer with a bias: map -> tile (default 128x128 crossbars, 8-bit weights in
@@ -59,6 +60,9 @@
 // 8 x 128 + 8 x 32 = 1280 cells per call.
 // SMALL-TIME: remark: [imc-place-crossbars] 20 crossbar tiles need 19 crossbars but the chip has 6: 3 stay resident, 16 are time-multiplexed over 3 crossbar(s) (widened from 1 to the pool whose busiest crossbar comes closest to the busiest resident one: about 13.0 us against 12.8 us of MVMs and writes per call; objective=energy keeps 1), reprogramming 1280 cells per call
 // SMALL: remark: [imc-place-crossbars] 20 crossbar tiles need 19 crossbars but the chip has 6: 5 stay resident, 14 are time-multiplexed over 1 crossbar(s), reprogramming 784 cells per call
+// With a 2 MB/s DRAM channel the wider pool's weights (1280 cells re-read per call
+// instead of 784) would take longer to read than the MVM time it saves: no widening.
+// SLOW-DRAM: remark: [imc-place-crossbars] 20 crossbar tiles need 19 crossbars but the chip has 6: 5 stay resident, 14 are time-multiplexed over 1 crossbar(s), reprogramming 784 cells per call
 // SMALL-LABEL: func.func @conv_linear
 // SMALL: "imc.program"(%{{.*}}) {array = 5 : i64, {{.*}} : (tensor<4x16xf32>) -> !imc.xbar<16 : i64, 8 : i64>
 // SMALL: "imc.program"(%{{.*}}) {array = 5 : i64, {{.*}} : (tensor<4x2xf32>) -> !imc.xbar<16 : i64, 8 : i64>
