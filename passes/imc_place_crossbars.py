@@ -10,11 +10,6 @@ from imc.ir_utils import WEIGHT_VIEW_OPS, walk_ops
 from imc.pass_base import ImcPass
 
 
-def tile_shape(program) -> tuple[int, int]:
-    """(rows, cols) the tile occupies on the crossbar."""
-    return ProgramView(program).tile_shape
-
-
 def pack_diagonally(shapes: list[tuple[int, int]], rows: int, cols: int) -> list[tuple[int, int, int]]:
     """(slot, row, col) per tile: tiles share a crossbar along its diagonal.
 
