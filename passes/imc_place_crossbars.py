@@ -544,7 +544,7 @@ class ImcPlaceCrossbars(ImcPass):
         # The figures come from replaying the placed program (loops and
         # duplicated layers included), as the interpreter will execute it.
         try:
-            cost = reprogramming(module, keys, views if not self.duplicate else ())
+            cost = reprogramming(module, keys, views)  # (duplication adds programs; it changes none of these)
         except ValueError:  # no entry function (several and no @main, or a declaration): no call to replay
             cost = None
         about = "" if cost is None or cost.exact else "about "

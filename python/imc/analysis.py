@@ -858,9 +858,9 @@ def _overlap(o0, s0, o1, s1) -> bool:
 
 def _weights(programs, layer) -> None:
     """Crossbar weights: cold-call and warm-call programming bits per layer."""
-    by_array: dict[int, list[_ProgramInfo]] = {}
-    for p in programs:
-        by_array.setdefault(p.array, []).append(p)
+    by_array: dict[int, list[tuple[int, _ProgramInfo]]] = {}  # array -> (position in `programs`, program)
+    for i, p in enumerate(programs):
+        by_array.setdefault(p.array, []).append((i, p))
     cold: dict[str, int] = {}
     warm: dict[str, int] = {}
     shared: dict[str, int] = {}
@@ -877,18 +877,17 @@ def _weights(programs, layer) -> None:
     # Which programs write their crossbar in a cold call and in the steady
     # state (by position in `programs`).
     writes = {"cold": set(), "warm": set()}
-    index = {id(p): i for i, p in enumerate(programs)}
     for array, ps in by_array.items():
         if array < 0:  # unplaced: programmed each time it executes
-            for p in ps:
-                writes["cold"].add(index[id(p)])
-                writes["warm"].add(index[id(p)])
+            for i, _ in ps:
+                writes["cold"].add(i)
+                writes["warm"].add(i)
             continue
         held: list[tuple] = []  # (offset, shape, identity)
         for call in ("cold", "warm"):  # a cold call, then the steady state
-            for p in ps:
+            for i, p in ps:
                 if not any(h == (p.offset, p.shape, p.identity) for h in held):
-                    writes[call].add(index[id(p)])
+                    writes[call].add(i)
                 held = [h for h in held if not _overlap(h[0], h[1], p.offset, p.shape)]
                 held.append((p.offset, p.shape, p.identity))
     # A copy written right after the program before it (the same tile on

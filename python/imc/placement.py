@@ -168,7 +168,7 @@ def stage_program(func, hardware=None) -> StagedProgram:
             dynamic.update(results)
     # 2. Raw stages: runs of compute ops with one layer name.
     raw: list[Stage] = []
-    members: list[list[int]] = []  # per raw stage: its ops' positions
+    positions: dict[int, list[int]] = {}  # id(stage) -> its ops' positions
     loc_names: dict = {}  # location attribute (uniqued; printing one is slow) -> layer name
     for i, (op, name) in enumerate(zip(ops, names)):
         if not results_of[i] or name in _FREE_OPS or name in TENSOR_VIEW_OPS:
@@ -180,15 +180,13 @@ def stage_program(func, hardware=None) -> StagedProgram:
             lname = loc_names[loc] = layer_name(location)
         if not raw or raw[-1].layer != lname:
             raw.append(Stage(len(raw), lname, location=location))
-            members.append([])
+            positions[id(raw[-1])] = []
         raw[-1].ops.append(op)
-        members[-1].append(i)
+        positions[id(raw[-1])].append(i)
         raw[-1].elementwise &= is_elementwise(op)
     produced: dict[int, set] = {}  # id(stage) -> results of its ops
-    positions: dict[int, list[int]] = {}  # id(stage) -> its ops' positions
-    for st, mine in zip(raw, members):
-        produced[id(st)] = {r for i in mine for r in results_of[i]}
-        positions[id(st)] = mine
+    for st in raw:
+        produced[id(st)] = {r for i in positions[id(st)] for r in results_of[i]}
 
     def feeds(a: Stage, b: Stage) -> bool:
         made = produced[id(a)]
