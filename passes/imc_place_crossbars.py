@@ -467,8 +467,8 @@ class ImcPlaceCrossbars(ImcPass):
         default="throughput",
         metadata={
             "help": "what duplicate=true optimizes: throughput (the bottleneck layer), latency (summed layer time) or energy "
-            "(no copies); with the automatic pool, throughput and latency also widen the pool until no rotating crossbar is "
-            "busier than the busiest resident one"
+            "(no copies); with the automatic pool, throughput and latency also widen the pool while that shortens the busiest "
+            "of its crossbars and the DRAM reads of its weights"
         },
     )
 
