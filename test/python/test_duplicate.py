@@ -1,5 +1,6 @@
 """Duplicating the busiest layers on spare crossbars: same results, less MVM time per call."""
 
+import numpy as np
 import torch
 
 import imc
@@ -53,7 +54,8 @@ def test_copies_share_one_dram_transfer_per_tile():
     each tile (docs/interpreter.md, "Counting model"): the cold call reads the
     same weight bytes as without copies while it programs more cells; the
     lower bound agrees (never above the measured bytes), and the fused fast
-    path counts what the ops count, values bit for bit."""
+    path counts what the ops count, values up to float rounding (its one
+    matmul sums in another order than the tiles)."""
     model, x = models.create("lenet5"), models.example_inputs("lenet5")
     (base_bytes, base_cells, _), base_warm, _, _, _ = _cold_and_warm(model, x, False)
     (dup_bytes, dup_cells, dup_events), dup_warm, ys, bound, measured = _cold_and_warm(model, x, True)
@@ -63,4 +65,4 @@ def test_copies_share_one_dram_transfer_per_tile():
     slow_cold, slow_warm, slow_ys, _, _ = _cold_and_warm(model, x, True, fast_paths=False)
     assert slow_cold == (dup_bytes, dup_cells, dup_events) and slow_warm == dup_warm
     for y, z in zip(ys, slow_ys):
-        assert (y == z).all()
+        np.testing.assert_allclose(y, z, rtol=1e-5, atol=1e-6 * float(np.abs(z).max()))

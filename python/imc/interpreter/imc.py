@@ -48,7 +48,7 @@ from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, T
 from imc.ir_utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, constant_source
 
 from .core import InterpreterError, impl, slot_uses
-from .row_blocks import RowBlockedWeights, StackedTiles, Term
+from .row_blocks import RowBlockedWeights, StackedTiles, Term, same_values
 
 PRECISIONS = ("ideal", "quantized", "noisy")
 
@@ -1336,6 +1336,10 @@ class _ConvertedRun:
     scales: list
     exact: bool  # G holds integers (no programming noise): packed matmul
     ops: list = None  # the MVM ops (what `chip.calibration` records)
+    # per MVM: None, or the row blocks [(op, ADC full scale, b0, b1)] of an
+    # operand whose MVMs read them on copies of its tile (`steps` is then
+    # nm x 1 x batch x 1: a step per input row); None if no MVM has blocks
+    blocks: list = None
 
     @property
     def column_max(self) -> int:
@@ -1347,7 +1351,8 @@ class _ConvertedRun:
 
 
 def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
-    """Groups `mvms` — (r0, xbar, static attributes, op) in execution order —
+    """Groups `mvms` — (r0, xbar, static attributes, op, row blocks) in
+    execution order, the row blocks None or [(op, ADC full scale, b0, b1)] —
     into `_ConvertedRun`s of consecutive MVMs."""
     hw = chip.hardware
     exact = not chip.draws_program_noise
@@ -1356,20 +1361,30 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
     def close():
         if pending:
             run = pending[0][0]
-            run.g = [g for _, g, _, _, _ in pending]
-            run.scales = [scale for _, _, scale, _, _ in pending]
-            run.ops = [op for *_, op in pending]
+            run.g = [p[1] for p in pending]
+            run.scales = [p[2] for p in pending]
+            run.ops = [p[4] for p in pending]
+            blocks = [p[5] for p in pending]
+            run.blocks = blocks if any(b is not None for b in blocks) else None
             if run.adc > 0:
-                steps = [_adc_step(run.adc, fs or hw.adc_range * run.column_max) for _, _, _, fs, _ in pending]
-                run.steps = np.array(steps, dtype=np.float32).reshape(-1, 1, 1, 1)
+                uncalibrated = hw.adc_range * run.column_max
+                if run.blocks is None:
+                    steps = [_adc_step(run.adc, p[3] or uncalibrated) for p in pending]
+                    run.steps = np.array(steps, dtype=np.float32).reshape(-1, 1, 1, 1)
+                else:  # a step per input row: each row block's op converts with its own
+                    batch = next(b[-1][3] for b in blocks if b)
+                    run.steps = np.empty((len(pending), 1, batch, 1), dtype=np.float32)
+                    for k, p in enumerate(pending):
+                        for _, fs, b0, b1 in p[5] or [(None, p[3], 0, batch)]:
+                            run.steps[k, :, b0:b1] = _adc_step(run.adc, fs or uncalibrated)
             runs.append(run)
             pending.clear()
 
-    for r0, xb, st, op in mvms:
+    for r0, xb, st, op, blocks in mvms:
         run = _ConvertedRun(r0, xb.rows, xb.cols, xb.column_rows, st.input_bits, st.dac_bits, st.adc_bits, 2**xb.cb - 1, None, None, None, exact)
         if pending and pending[0][0].key() != run.key():
             close()
-        pending.append((run, xb.conductance, xb.scale, st.adc_full_scale, op))
+        pending.append((run, xb.conductance, xb.scale, st.adc_full_scale, op, blocks))
     close()
     return runs
 
@@ -1409,10 +1424,21 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
             if calibration is not None:
                 uncalibrated = hw.adc_range * run.column_max
                 for k, op in enumerate(run.ops):
-                    calibration.record(op, partial[k], uncalibrated)
+                    blocks = run.blocks[k] if run.blocks else None
+                    if blocks is None:
+                        calibration.record(op, partial[k], uncalibrated)
+                        continue
+                    for op_b, _, b0, b1 in blocks:
+                        calibration.record(op_b, partial[k][:, b0:b1], uncalibrated)
             elif run.steps is not None:
                 _adc_inplace(partial, run.adc, 0.0, step=run.steps)
-            ys.extend(_shift_added(partial[k], run.db, inp.xscale, scale) for k, scale in enumerate(run.scales))
+            for k, scale in enumerate(run.scales):
+                blocks = run.blocks[k] if run.blocks else None
+                if blocks is None:
+                    ys.append(_shift_added(partial[k], run.db, inp.xscale, scale))
+                else:  # each block as its op converts it, joined as the concat joins them
+                    parts = [_shift_added(partial[k][:, b0:b1], run.db, inp.xscale[b0:b1], scale) for *_, b0, b1 in blocks]
+                    ys.append(np.concatenate(parts))
         return ys
     finally:
         if draws is not None:
@@ -1431,6 +1457,21 @@ def _accumulated(ys: list, terms: list) -> np.ndarray:
         else:
             out += ys[k]
     return out
+
+
+def _copy_reads_alike(entry, r0: int, xb, st) -> bool:
+    """Whether an MVM on `xb` (attributes `st`) reads input columns `r0` as
+    the first row block `entry` (r0, xbar, attributes, ...) does: a copy of
+    its tile (equal conductances and scales) with the same converters (its
+    ADC full scale may differ)."""
+    r, first, fst = entry[0], entry[1], entry[2]
+    return (
+        r == r0
+        and (xb.rows, xb.cols, xb.column_rows, xb.cb) == (first.rows, first.cols, first.column_rows, first.cb)
+        and (st.input_bits, st.dac_bits, st.adc_bits) == (fst.input_bits, fst.dac_bits, fst.adc_bits)
+        and same_values(xb.conductance, first.conductance)
+        and same_values(xb.scale, first.scale)
+    )
 
 
 class ContractionGroup:
@@ -1483,7 +1524,7 @@ class ContractionGroup:
         self.col_splits = None
         self.converted = None  # quantized / noisy: [_ConvertedRun] in execution order
         self.acc_terms = None  # per accumulate: [(MVM index in execution order, shift)]
-        self.x_cols = None
+        self.x_cols = self.x_rows = None
         self.events: dict = {}
         self.group_arrays = ()  # the crossbars the programs write, in first-use order
         self.replays: list[_Replay] = []  # most recent first
@@ -1522,7 +1563,7 @@ class ContractionGroup:
                 out, cols = self._ideal_products(args[0])
             else:
                 cols = env[self.x_slot]
-                out = self._converted_products(ex, cols) if cols.shape[1] == self.x_cols else None
+                out = self._converted_products(ex, cols) if self._takes_converted(cols) else None
             if out is not None:
                 self._add_events(ex, self._events(ex, args[0], cols, im2col=False))
                 return out
@@ -1572,18 +1613,26 @@ class ContractionGroup:
         if x is None:
             return
         k = x.shape[1]
+        accs = self.accs
         if self.row_blocked:
             if self.im2col_op is not None and self._im2col_kernel(args, k) is None:
                 return
-            blocked = RowBlockedWeights.of(self.accs, env, k, x.shape[0])
-            self.weff = (StackedTiles.of(blocked.accs, k, x.shape[0]) if blocked is not None else None) or blocked
-            self.chip = ex.chip if self.weff is not None else None
-            return
+            blocked = RowBlockedWeights.of(accs, env, k, x.shape[0])
+            if blocked is None:
+                return
+            if x.shape[0] <= STACKED_BATCH_ROWS:
+                self.weff = StackedTiles.of(blocked.accs, k, x.shape[0]) or blocked
+                self.chip = ex.chip
+                return
+            # Many rows: the copies hold equal tiles (checked), so the
+            # products are those of the unsplit contraction of each
+            # operand's first block.
+            accs = [(acc, slot, [e for e in mvms if e[4][1] == 0]) for acc, slot, mvms in accs]
         if any(env[slot].source.ndim == 3 for slot in self.prog_slots):
             kernel = self._im2col_kernel(args, k)
             if self.im2col_op is not None and kernel is None:
                 return
-            self.weff = _GroupedWeights.of(self.accs, env, k, kernel)
+            self.weff = _GroupedWeights.of(accs, env, k, kernel)
             if self.weff is not None:
                 self.col_splits = self.weff.splits if len(self.weff.splits) > 1 else None
                 self.chip = ex.chip
@@ -1594,7 +1643,7 @@ class ContractionGroup:
                 self.chip = ex.chip
                 return
         blocks, splits, start = [], [], 0
-        for _, _, mvms in self.accs:
+        for _, _, mvms in accs:
             cols = env[mvms[0][1]].cols
             w = np.zeros((k, cols), dtype=np.float32)
             for _, prog_slot, r0, shift, _ in mvms:
@@ -1656,31 +1705,51 @@ class ContractionGroup:
 
     def _validate_converted(self, ex, env, args):
         """After a slow run in `quantized` / `noisy`: the `_ConvertedRun`s of
-        the group's MVMs, from the crossbars they read and their inputs."""
+        the group's MVMs, from the crossbars they read and their inputs. The
+        row blocks of an operand (its MVMs on copies of one tile) are one
+        entry of all rows, each block with its own op's ADC step; not under
+        read noise (the ops draw it block by block)."""
         x = self._revalidated_input(ex, env, args)
-        if x is None or self.row_blocked:  # (row blocks run as ops)
+        if x is None:
             return
-        where = {}  # MVM op -> (accumulate index, operand index, program slot, r0)
+        chip = ex.chip
+        if self.row_blocked and chip.precision == "noisy" and chip.hardware.read_noise > 0:
+            return
+        where = {}  # MVM op -> ((accumulate index, operand index), program slot, r0, shift, block)
         for a, (_, _, mvms) in enumerate(self.accs):
-            for i, (mvm_op, prog_slot, r0, _, _) in enumerate(mvms):
-                where[id(mvm_op)] = (a, i, prog_slot, r0)
-        order, mvms = {}, []
+            for i, (mvm_op, prog_slot, r0, shift, block) in enumerate(mvms):
+                if self.row_blocked and block is None:
+                    return
+                where[id(mvm_op)] = ((a, i if block is None else block[0]), prog_slot, r0, shift, block)
+        order, mvms, shifts = {}, [], {}
         for _, op, ins, _ in self.sub_steps:
             if op.name != "imc.mvm":
                 continue
-            a, i, prog_slot, r0 = where[id(op)]
+            key, prog_slot, r0, shift, block = where[id(op)]
             xb, xin = env[prog_slot], env[ins[1]]
             g = xb.conductance
             if not isinstance(g, np.ndarray) or g.shape != (xb.rows, xb.cols) or xb.scale is None:
                 return
-            if xin.shape != (x.shape[0], xb.rows) or r0 + xb.rows > x.shape[1]:
+            rows = x.shape[0] if block is None else block[2] - block[1]
+            if xin.shape != (rows, xb.rows) or r0 + xb.rows > x.shape[1]:
                 return
-            order[(a, i)] = len(mvms)
-            mvms.append((r0, xb, _static(op), op))
-        self.acc_terms = [[(order[(a, i)], m[3]) for i, m in enumerate(acc[2])] for a, acc in enumerate(self.accs)]
-        self.converted = _converted_runs(mvms, ex.chip)
-        self.x_cols = x.shape[1]
-        self.chip = ex.chip
+            st = _static(op)
+            if key not in order:
+                order[key], shifts[key] = len(mvms), shift
+                mvms.append((r0, xb, st, op, None if block is None else []))
+            elif block is None or not _copy_reads_alike(mvms[order[key]], r0, xb, st) or shifts[key] != shift:
+                return
+            if block is not None:
+                mvms[order[key]][4].append((op, st.adc_full_scale, block[1], block[2]))
+        for *_, blocks in mvms:
+            if blocks is not None:
+                blocks.sort(key=lambda b: b[2])
+                if [b[2] for b in blocks] != [0] + [b[3] for b in blocks[:-1]] or blocks[-1][3] != x.shape[0]:
+                    return  # the blocks do not tile the input rows in order
+        self.acc_terms = [[(order[key], shifts[key]) for key in sorted({where[id(m[0])][0] for m in acc[2]})] for acc in self.accs]
+        self.converted = _converted_runs(mvms, chip)
+        self.x_cols, self.x_rows = x.shape[1], x.shape[0]
+        self.chip = chip
 
     def _collect_programs(self, ex, env, args) -> bool:
         """Records the group's `imc.program`s as the slow run executed them
@@ -1888,12 +1957,17 @@ class ContractionGroup:
             key = (x.shape, cols.shape)
         else:
             cols, key = x, x.shape
-        if cols.ndim != 2 or cols.shape[1] != self.x_cols:
+        if not self._takes_converted(cols):
             return None
         self.program(ex)
         out = self._converted_products(ex, cols)
         self._count(ex, key, x, cols)
         return out
+
+    def _takes_converted(self, cols) -> bool:
+        """Whether the validated `quantized` / `noisy` runs take the input
+        `cols` (row blocks: the rows they tile)."""
+        return cols.ndim == 2 and cols.shape[1] == self.x_cols and (not self.row_blocked or cols.shape[0] == self.x_rows)
 
     def _converted_products(self, ex, cols) -> list:
         """The accumulates' results on the group's input `cols` (batch x K),

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RowBlockedWeights", "StackedTiles", "Term"]
+__all__ = ["RowBlockedWeights", "StackedTiles", "Term", "same_values"]
 
 
 class Term:
@@ -99,7 +99,7 @@ class RowBlockedWeights:
                     reach = b1
                     if (xb.conductance is None) != (first.conductance is None):
                         return None
-                    if xb.conductance is not None and not _same_values(xb.conductance, first.conductance):
+                    if xb.conductance is not None and not same_values(xb.conductance, first.conductance):
                         return None
                 if reach != batch or r0 + first.rows > k:
                     return None
@@ -137,7 +137,7 @@ class RowBlockedWeights:
         return outs
 
 
-def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+def same_values(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal conductances in the same layout (the op multiplies each as it is)."""
     return a is b or (
         a.shape == b.shape and a.dtype == b.dtype and a.strides == b.strides and np.array_equal(a, b)
