@@ -4,11 +4,12 @@ latency bound and the old serialized figure.
 For ResNet-18 (3x224x224) and BERT-base (sequence 128), and with
 `--models resnet50` ResNet-50 (3x224x224), batch 1, on the
 `default`, `isaac` and `metis` presets and the pipelines `imc-tiled` (the
-default: row tiles, line buffers), `imc-default` (one layer at a time) and
-`duplicate` (`imc-default` with `imc-place-crossbars{duplicate=true}`, the
-busiest layers copied onto spare crossbars), `tiled+dup` (both) and
-`imc-pipelined` (`tiled+dup` with tiles of at most 4 rows on every conv
-stage, also the ones that fit: layers overlap row by row): compiles with `imc.compile`,
+default: row tiles, line buffers, the busiest layers copied onto spare
+crossbars by `imc-place-crossbars{duplicate=true}`), `no-copies`
+(`imc-tiled` without the copies), `imc-default` (one layer at a time, no
+copies), `duplicate` (`imc-default` with the copies) and `imc-pipelined`
+(`imc-tiled` with tiles of at most 4 rows on every conv stage, also the
+ones that fit: layers overlap row by row): compiles with `imc.compile`,
 runs a cold and a warm call for the serialized latency (`latency_ns`: one
 layer after another), then the traced timeline (`CompiledModel.timeline`,
 docs/interpreter.md, "Timeline"): a cold and a warm call on an idle chip and
@@ -22,7 +23,7 @@ its throughput, and the cold call's latency. "bound" is the resource bound
 "/bound" divides the timeline by the first, "/both" by the larger of the two.
 
     python benchmarks/latency.py [--models resnet18 resnet50 bert] [--hardware default isaac metis]
-                                 [--pipelines imc-tiled imc-default duplicate tiled+dup imc-pipelined]
+                                 [--pipelines imc-tiled no-copies imc-default duplicate imc-pipelined]
 """
 
 import argparse
@@ -39,9 +40,9 @@ _DUPLICATE = (
 )
 PIPELINES = {
     "imc-tiled": "builtin.module(imc-tiled)",
+    "no-copies": "builtin.module(imc-tile-rows, imc-default)",
     "imc-default": "builtin.module(imc-default)",
     "duplicate": f"builtin.module({_DUPLICATE})",
-    "tiled+dup": f"builtin.module(imc-tile-rows, {_DUPLICATE})",
     "imc-pipelined": "builtin.module(imc-pipelined)",
 }
 

@@ -28,11 +28,12 @@ PIPELINES: dict[str, tuple[str, str]] = {
         "imc-map-to-crossbars, imc-quantize-activations, imc-place-buffers, imc-check-buffers",
     ),
     "imc-tiled": (
-        "imc-default after tiling convolution stages over output rows (their working sets on chip; a following pooling or conv, and a 1x1 conv after it, fused through a line buffer) and running two linears in a row (a feed-forward block) in one row loop when they do not fit; imc.compile's default",
-        "imc-tile-rows, imc-default",
+        "imc-default after tiling convolution stages over output rows (their working sets on chip; a following pooling or conv, and a 1x1 conv after it, fused through a line buffer) and running two linears in a row (a feed-forward block) in one row loop when they do not fit, with the bottleneck layers copied onto spare crossbars (imc-place-crossbars{duplicate=true}); imc.compile's default",
+        "imc-tile-rows, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
+        "imc-quantize-activations, imc-place-buffers, imc-check-buffers",
     ),
     "imc-pipelined": (
-        "for latency and throughput: imc-tiled with tiles of at most 4 output rows on every convolution stage (layers overlap row by row even when their tensors fit the scratchpad) and the bottleneck layer copied onto spare crossbars (imc-place-crossbars{duplicate=true})",
+        "for latency and throughput: imc-tiled with tiles of at most 4 output rows on every convolution stage (layers overlap row by row even when their tensors fit the scratchpad)",
         "imc-tile-rows{rows=4}, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
         "imc-quantize-activations, imc-place-buffers, imc-check-buffers",
     ),

@@ -10,9 +10,11 @@ runs with seeded random inputs on the reference interpreter and is checked
 against PyTorch eager; the per-layer report is printed and written as JSON,
 and a PNG figure shows per-layer DRAM traffic next to the floor and bounds,
 latency next to its bound, and energy by event kind.
-`--pipeline imc-tiled` also tiles convolution stages that do not fit the
-scratchpad over output rows, running a pooling or convolution that reads one
-in its loop through a line buffer (slower to interpret: one step per tile).
+The default pipeline, `imc-tiled`, tiles convolution stages that do not fit
+the scratchpad over output rows, running a pooling or convolution that reads
+one in its loop through a line buffer, and copies the busiest layers onto
+spare crossbars; `--pipeline imc-default` runs one layer at a time on whole
+tensors without copies.
 Mistakes (a bad model file, a model that fails on the given input shapes,
 unwritable outputs) are one-line errors naming the file, exit 1 (2 for a bad
 command line); `tools/_errors.py` is the one error path.

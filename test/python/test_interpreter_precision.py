@@ -216,7 +216,8 @@ def test_programming_noise_has_the_model_statistics():
         for o in exact.chip.arrays[a]
     ]
     z = np.concatenate(diffs) / (hw.program_noise * (2**hw.cell_bits - 1))
-    assert z.size == 128 * 128 * math.ceil(hw.weight_bits / hw.cell_bits)
+    # every programmed cell (of the tiles and of their copies on spare crossbars)
+    assert z.size == exact.report.totals.xbar_cells_programmed >= 128 * 128 * math.ceil(hw.weight_bits / hw.cell_bits)
     assert abs(z.mean()) < 4 / math.sqrt(z.size)
     assert abs(z.std() - 1) < 0.02
 
@@ -276,7 +277,9 @@ def test_fused_converting_path_matches_op_by_op(name, mode, multiplexed, monkeyp
     hw = Hardware.preset("default").replace(**overrides)
     if multiplexed:
         hw = hw.replace(cores=1, crossbars_per_core=4)
-    compiled = imc.compile(model, (x,), hardware=hw)
+    # (no crossbar copies: under read noise their row blocks run as ops;
+    # quantized copies: test_interpreter_fast_paths.py)
+    compiled = imc.compile(model, (x,), hardware=hw, pipeline="builtin.module(imc-tile-rows, imc-default)")
     hw = compiled.hardware.replace(**noise)
     hits = _fast_path_hits(monkeypatch)
     runs = []

@@ -22,6 +22,8 @@ class Relu(torch.nn.Module):
         return torch.relu(x)
 
 
+# `imc-tiled` without crossbar copies (`imc-place-crossbars{duplicate=true}`)
+NO_COPIES = "builtin.module(imc-tile-rows, imc-default)"
 # Fast memories, so that the crossbars bound the linear layers below.
 FAST_MEMORY = DEFAULT.replace(dram_bandwidth_gbps=1e6, spad_bandwidth_gbps=1e6)
 
@@ -65,7 +67,7 @@ def test_crossbar_bound_layer():
     # A 128 -> 128 linear on a batch of 512: one 128x128 tile, 4 bit slices
     # on 4 arrays; each array runs 512 inputs x 8 input cycles of 100 ns, all
     # four at once. (Smaller tiles would share arrays: diagonal packing.)
-    t = _linear_totals(128, 128, 512)
+    t = _linear_totals(128, 128, 512, NO_COPIES)
     assert t.mvm_count == 4 * 512 * 8
     assert t.bounding_resource == "crossbars"
     assert t.resource_ns["crossbars"] == pytest.approx(512 * 8 * DEFAULT.latency.mvm)
@@ -76,7 +78,7 @@ def test_crossbar_bound_layer():
 def test_duplicated_tiles_share_the_steps():
     # More arrays for the same layer (imc-place-crossbars duplicates it into
     # spare arrays): the busiest array's steps shrink, and so does the bound.
-    single = _linear_totals(64, 32, 512)
+    single = _linear_totals(64, 32, 512, NO_COPIES)
     dup = _linear_totals(64, 32, 512, "builtin.module(imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, "
                          "cse, imc-place-buffers, imc-check-buffers)")
     assert dup.mvm_count == single.mvm_count

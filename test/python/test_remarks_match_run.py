@@ -23,7 +23,8 @@ _REMARK = re.compile(
 
 
 def _place_remark(compiled) -> str:
-    (remark,) = [str(r) for r in compiled.remarks if r.pass_name == "imc-place-crossbars"]
+    # (the placement remark; with `duplicate=true` others say what it copied)
+    (remark,) = [str(r) for r in compiled.remarks if r.pass_name == "imc-place-crossbars" and "crossbar tiles" in str(r)]
     return remark
 
 

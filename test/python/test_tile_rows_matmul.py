@@ -167,10 +167,8 @@ def test_imc_tiled_runs_the_block_as_one_loop(block):
     reads, writes = _compulsory(hw)
     t = compiled.report.totals
     assert (t.dram_read_bytes, t.dram_write_bytes) == (reads - M * D * 4, writes)
-    plain, _ = _compile(model, x, 16384, pipeline="imc-default")
-    plain(x)
-    p = plain.report.totals
-    assert t.xbar_program_events == p.xbar_program_events  # each weight tile programmed once
+    # each weight tile (and each copy of one on a spare crossbar) programmed once
+    assert t.xbar_program_events == compiled.mlir.count("imc.program")
 
 
 def test_a_hidden_tensor_read_elsewhere_is_not_chained():
@@ -228,7 +226,7 @@ def test_random_feed_forward_blocks_are_chained_proved_and_exact(tokens, d, h, s
     assert chained == (_loops_with_mvms(tiled.mlir) == 1)
     if chained:
         assert _stored(tiled) == _stored(plain) - 1
-        (placed,) = _remarks(tiled, "imc-place-crossbars")
+        (placed,) = [r for r in _remarks(tiled, "imc-place-crossbars") if "crossbar tiles" in r]  # (not the copies')
         tiles = int(re.search(r"(\d+) crossbar tiles", placed).group(1))
         cold = tiled.report.totals.xbar_program_events
         tiled(x)
