@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
-from imc.dialects.imc import MvmOp, ProgramOp, XbarType, build
+from imc.dialects.imc import MvmOp, ProgramOp, XbarType, build, element_bytes
 from imc.dialects.imc_ops import MvmView, ProgramView
 from imc.ir_utils import WEIGHT_VIEW_OPS, walk_ops
 from imc.pass_base import ImcPass
@@ -433,6 +433,10 @@ class ImcPlaceCrossbars(ImcPass):
     `latency` copies, crossbar by crossbar, where a copy saves the most MVM
     time summed over the layers (layers run one after another); `energy`
     makes no copies (each costs its programming and no MVM energy is saved).
+    A copy is made only while it shortens its layer: the scratchpad time of
+    the layer's MVMs (their inputs and results on the chip's one port) does
+    not divide, so a layer whose MVM time per copy is already below it gets
+    no more copies.
 
     Ops that program the same slice of the same weights (a constant or an
     argument, through static slices, reshapes and transposes; e.g. the
@@ -656,32 +660,55 @@ def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, mod
     """Gives layers extra copies on spare crossbars, for `objective`.
 
     A layer is the set of programs from one source location. Its MVM time is
-    its busiest crossbar's: the rows fed to the programs on that crossbar
-    (but not to an MVM that shares another's activation).
-    A layer can get one more copy if enough crossbars are spare (one per
-    crossbar the layer uses; packed offsets are kept) and its inputs have
-    more rows than copies. `throughput`: repeatedly the layer with the
-    longest time per copy gets a copy, until that layer cannot; `latency`:
-    repeatedly the copy that saves the most time per crossbar it takes.
-    Each MVM's input rows are then split between the copies and the results
-    concatenated, so the layer's time divides by the number of copies.
-    Copies are programmed too: cells programmed grow.
+    its busiest crossbar's: its MVMs' input rows times their input cycles
+    times `latency.mvm` on that crossbar (an MVM that shares another's
+    activation adds none). Its MVMs also read their inputs from and write
+    their results to the scratchpad, one port for the whole chip: that time
+    copies do not divide (the same bytes move), so a layer is copied only
+    while its MVM time per copy is above it (a copy shortens the layer).
+    A layer can get one more copy if it shortens it, enough crossbars are
+    spare (one per crossbar the layer uses; packed offsets are kept) and its
+    inputs have more rows than copies. `throughput`: repeatedly the layer
+    with the longest time per copy gets a copy, until that layer cannot;
+    `latency`: repeatedly the copy that saves the most time per crossbar it
+    takes. Each MVM's input rows are then split between the copies and the
+    results concatenated, so the layer's MVM time divides by the number of
+    copies. Copies are programmed too: cells programmed grow.
     """
+    hw = state.hardware
+    lat = hw.latency
+    adjacent = hw.bit_slices == "adjacent"
     layers: dict[str, dict] = {}
     for op, (slot, _, _) in zip(programs, packed):
-        layer = layers.setdefault(str(op.location), {"programs": [], "load": {}, "slots": set()})
-        # (an MVM computed in another's activation adds no time: `MvmView.shares_activation`)
-        rows = sum(_rows_of(m) for m in _mvm_users(op) if not MvmView(m).shares_activation)
+        layer = layers.setdefault(str(op.location), {"programs": [], "load": {}, "slots": set(), "spad_ns": 0.0})
+        load = 0.0
+        periphery = adjacent and ProgramView(op).slice > 0  # (rides slice 0's input read and result write)
+        for m in _mvm_users(op):
+            view = MvmView(m)
+            rows = _rows_of(m)
+            # (an MVM computed in another's activation adds no time: `MvmView.shares_activation`)
+            if not view.shares_activation:
+                load += rows * view.cycles * lat.mvm
+            if not periphery:
+                x_t, y_t = ir.ShapedType(view.input.type), ir.ShapedType(m.results[0].type)
+                x_bytes = x_t.shape[0] * x_t.shape[1] * element_bytes(x_t.element_type)
+                y_bytes = y_t.shape[0] * y_t.shape[1] * element_bytes(y_t.element_type)
+                layer["spad_ns"] += x_bytes * lat.spad_read_byte + y_bytes * lat.spad_write_byte
         layer["programs"].append(op)
         layer["slots"].add(slot)
-        layer["load"][slot] = layer["load"].get(slot, 0) + rows
+        layer["load"][slot] = layer["load"].get(slot, 0.0) + load
     copies = {key: 1 for key in layers}
     max_rows = {key: max((_rows_of(m) for p in l["programs"] for m in _mvm_users(p)), default=0) for key, l in layers.items()}
-    def can_copy(k) -> bool:
-        return len(layers[k]["slots"]) <= spare and copies[k] < max_rows[k]
 
     def time_per_copy(k, n) -> float:
-        return max(layers[k]["load"].values()) / n
+        return max(max(layers[k]["load"].values()) / n, layers[k]["spad_ns"])
+
+    def can_copy(k) -> bool:
+        return (
+            len(layers[k]["slots"]) <= spare
+            and copies[k] < max_rows[k]
+            and time_per_copy(k, copies[k] + 1) < time_per_copy(k, copies[k])
+        )
 
     while True:
         if objective == "throughput":
@@ -715,7 +742,7 @@ def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, mod
         duplicated += 1
         state.remark(module, f"layer at {key}: {k} copies on spare crossbars; its MVM time divides by {k}")
     if not duplicated:
-        state.remark(module, "duplicate: no layer could be copied (not enough spare crossbars or single-row inputs)")
+        state.remark(module, "duplicate: no layer could be copied (not enough spare crossbars, single-row inputs, or no copy would shorten a layer: its MVMs' scratchpad time is already longer)")
 
 
 def _split_mvms(program, extra_arrays: list[int]) -> None:
