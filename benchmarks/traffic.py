@@ -24,7 +24,8 @@ stride 1, padding 1, 8-bit activations and weights, 128x128 crossbars,
 rewrites; weights programmed once plus input and output moved once is
 438,272 bytes. The layer's working set (200,704 B in, 200,704 B out) is 12x
 the buffer, so it is compiled with `imc-tiled` (imc-tile-rows, then
-imc-default): the conv runs over tiles of output rows, its input rows
+imc-default's passes, the layer copied onto spare crossbars): the conv runs
+over tiles of output rows, its input rows
 stream through a scratchpad slab that keeps the 2-row halo, and the placement
 is proved by `imc-check-buffers`. It is also shown untiled.
 
@@ -166,7 +167,7 @@ def main(argv=None) -> int:
             f"  imc, tiled ({TILED}): {moved:,} B of DRAM traffic ({t.dram_read_bytes:,} read, "
             f"{t.dram_write_bytes:,} written); {programs} crossbar programming events for "
             f"{t.xbar_cells_programmed:,} cells ({t.xbar_cells_programmed // (64 * 9 * 64 * 4)}x the weights' cells: "
-            f"each weight slice programmed once)"
+            f"each weight slice and each copy of it on a spare crossbar programmed once)"
         )
         for r in compiled.remarks:
             if "imc-tile-rows" in str(r) or "streamed in rows" in str(r) or "imc-check-buffers" in str(r):
