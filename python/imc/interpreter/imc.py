@@ -1332,13 +1332,13 @@ class _ConvertedRun:
     adc: int
     cell_max: int
     g: list  # of rows x cols float32 arrays
-    steps: np.ndarray | None
+    steps: np.ndarray | list | None  # (a list with `blocks`, below)
     scales: list
     exact: bool  # G holds integers (no programming noise): packed matmul
     ops: list = None  # the MVM ops (what `chip.calibration` records)
     # per MVM: None, or the row blocks [(op, ADC full scale, b0, b1)] of an
-    # operand whose MVMs read them on copies of its tile (`steps` is then
-    # nm x 1 x batch x 1: a step per input row); None if no MVM has blocks
+    # operand whose MVMs read them on copies of its tile (`steps` is then,
+    # per MVM, its blocks' [(b0, b1, ADC step)]); None if no MVM has blocks
     blocks: list = None
 
     @property
@@ -1371,12 +1371,12 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
                 if run.blocks is None:
                     steps = [_adc_step(run.adc, p[3] or uncalibrated) for p in pending]
                     run.steps = np.array(steps, dtype=np.float32).reshape(-1, 1, 1, 1)
-                else:  # a step per input row: each row block's op converts with its own
+                else:  # per MVM, its row blocks' (b0, b1, step): each block's op converts with its own
                     batch = next(b[-1][3] for b in blocks if b)
-                    run.steps = np.empty((len(pending), 1, batch, 1), dtype=np.float32)
-                    for k, p in enumerate(pending):
-                        for _, fs, b0, b1 in p[5] or [(None, p[3], 0, batch)]:
-                            run.steps[k, :, b0:b1] = _adc_step(run.adc, fs or uncalibrated)
+                    run.steps = [
+                        [(b0, b1, _adc_step(run.adc, fs or uncalibrated)) for _, fs, b0, b1 in p[5] or [(None, p[3], 0, batch)]]
+                        for p in pending
+                    ]
             runs.append(run)
             pending.clear()
 
@@ -1430,6 +1430,10 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
                         continue
                     for op_b, _, b0, b1 in blocks:
                         calibration.record(op_b, partial[k][:, b0:b1], uncalibrated)
+            elif run.blocks is not None and run.steps is not None:
+                for k, spans in enumerate(run.steps):  # (a scalar step per block: the fastest broadcast)
+                    for b0, b1, step in spans:
+                        _adc_inplace(partial[k][:, b0:b1], run.adc, 0.0, step=step)
             elif run.steps is not None:
                 _adc_inplace(partial, run.adc, 0.0, step=run.steps)
             for k, scale in enumerate(run.scales):
@@ -1746,7 +1750,10 @@ class ContractionGroup:
                 blocks.sort(key=lambda b: b[2])
                 if [b[2] for b in blocks] != [0] + [b[3] for b in blocks[:-1]] or blocks[-1][3] != x.shape[0]:
                     return  # the blocks do not tile the input rows in order
-        self.acc_terms = [[(order[key], shifts[key]) for key in sorted({where[id(m[0])][0] for m in acc[2]})] for acc in self.accs]
+        self.acc_terms = [
+            [(order[key], shifts[key]) for key in sorted({(a, i if e[4] is None else e[4][0]) for i, e in enumerate(acc[2])})]
+            for a, acc in enumerate(self.accs)
+        ]  # (per accumulate, its operands in order; a KeyError: a shape not covered, the ops run)
         self.converted = _converted_runs(mvms, chip)
         self.x_cols, self.x_rows = x.shape[1], x.shape[0]
         self.chip = chip
