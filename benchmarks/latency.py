@@ -4,8 +4,8 @@ latency bound and the old serialized figure.
 For ResNet-18 (3x224x224) and BERT-base (sequence 128), and with
 `--models resnet50` ResNet-50 (3x224x224), batch 1, on the
 `default`, `isaac` and `metis` presets and the pipelines `imc-tiled` (the
-default: row tiles, line buffers, the busiest layers copied onto spare
-crossbars by `imc-place-crossbars{duplicate=true}`), `no-copies`
+default: row tiles, line buffers, layers copied onto spare crossbars by
+`imc-place-crossbars{duplicate=true objective=latency}`), `no-copies`
 (`imc-tiled` without the copies), `imc-default` (one layer at a time, no
 copies), `duplicate` (`imc-default` with the copies) and `imc-pipelined`
 (`imc-tiled` with tiles of at most 4 rows on every conv stage, also the

@@ -12,9 +12,9 @@ and a PNG figure shows per-layer DRAM traffic next to the floor and bounds,
 latency next to its bound, and energy by event kind.
 The default pipeline, `imc-tiled`, tiles convolution stages that do not fit
 the scratchpad over output rows, running a pooling or convolution that reads
-one in its loop through a line buffer, and copies the busiest layers onto
-spare crossbars; `--pipeline imc-default` runs one layer at a time on whole
-tensors without copies.
+one in its loop through a line buffer, and copies layers onto spare
+crossbars where that shortens them; `--pipeline imc-default` runs one layer
+at a time on whole tensors without copies.
 Mistakes (a bad model file, a model that fails on the given input shapes,
 unwritable outputs) are one-line errors naming the file, exit 1 (2 for a bad
 command line); `tools/_errors.py` is the one error path.

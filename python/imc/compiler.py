@@ -18,7 +18,8 @@ DEFAULT_PIPELINE = "builtin.module(imc-tiled)"
 """What `compile`, `compile_graph` (`torch.compile(backend="imc")`) and
 `imc-compile` run: convolution stages tiled over output rows, a pooling or
 conv fused into its producer's loop through a line buffer, residual outputs
-written over their inputs, the busiest layers copied onto spare crossbars.
+written over their inputs, layers copied onto spare crossbars where that
+shortens them.
 `builtin.module(imc-default)` is the layer-at-a-time pipeline (whole
 tensors between layers, no copies), kept to compare."""
 
