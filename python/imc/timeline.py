@@ -268,11 +268,20 @@ class _Memory:
         """`a`'s elements become copies of elements written at `written`
         (a free copy: each element is ready when its source is, and after
         every earlier access to it)."""
-        times, where, _ = self._locate(a)
+        times, where, whole = self._locate(a)
         times.settle_reads()
         if where is None:
             t = max(float(np.max(written, initial=0.0)), self.ready_to_write(a))
             times.w = times.r = t
+            return
+        new = np.asarray(written, dtype=np.float64).reshape(-1)
+        if whole and isinstance(times.w, float) and isinstance(times.r, float) and a.flags.c_contiguous and new.size == times.size:
+            # All of a uniformly timed array (a concat's result): `written`
+            # (a fresh array, as every caller passes) becomes its times.
+            floor = max(times.w, times.r)
+            if floor > 0.0:
+                np.maximum(new, floor, out=new)
+            times.w = new
             return
         w = self._view(times, "w", where)
         r = times.r
@@ -524,6 +533,11 @@ class Tracer:
         events = self.events
         if name == "bufferization.to_tensor" and not any(events.values()):
             self.events = None  # (returns its buffer: no access)
+            return
+        if name == "imc.program" and not self.busy and not any(events.values()):
+            # A held tile: nothing is written, so no step (as one it would
+            # write the crossbar's token at the time it already holds).
+            self.events = None
             return
         move = _MOVES.get(name)
         if move is not None and not events.get("dram_read_bytes") and not events.get("dram_write_bytes"):
