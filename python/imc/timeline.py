@@ -274,14 +274,15 @@ class _Memory:
             t = max(float(np.max(written, initial=0.0)), self.ready_to_write(a))
             times.w = times.r = t
             return
-        new = np.asarray(written, dtype=np.float64).reshape(-1)
-        if whole and isinstance(times.w, float) and isinstance(times.r, float) and a.flags.c_contiguous and new.size == times.size:
+        uniform = isinstance(times.w, float) and isinstance(times.r, float)
+        if whole and uniform and a.flags.c_contiguous and np.size(written) == times.size:
             # All of a uniformly timed array (a concat's result): `written`
             # (a fresh array, as every caller passes) becomes its times.
+            flat = np.asarray(written, dtype=np.float64).reshape(-1)
             floor = max(times.w, times.r)
             if floor > 0.0:
-                np.maximum(new, floor, out=new)
-            times.w = new
+                np.maximum(flat, floor, out=flat)
+            times.w = flat
             return
         w = self._view(times, "w", where)
         r = times.r
