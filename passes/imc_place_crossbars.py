@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
-from imc.dialects.imc import MvmOp, ProgramOp, XbarType, build, element_bytes
+from imc.dialects.imc import MvmOp, ProgramOp, XbarType, build, shaped_bytes
 from imc.dialects.imc_ops import MvmView, ProgramView
 from imc.ir_utils import WEIGHT_VIEW_OPS, walk_ops
 from imc.pass_base import ImcPass
@@ -690,9 +690,7 @@ def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, mod
             if not view.shares_activation:
                 load += rows * view.cycles * lat.mvm
             if not periphery:
-                x_t, y_t = ir.ShapedType(view.input.type), ir.ShapedType(m.results[0].type)
-                x_bytes = x_t.shape[0] * x_t.shape[1] * element_bytes(x_t.element_type)
-                y_bytes = y_t.shape[0] * y_t.shape[1] * element_bytes(y_t.element_type)
+                x_bytes, y_bytes = shaped_bytes(view.input.type), shaped_bytes(m.results[0].type)
                 layer["spad_ns"] += x_bytes * lat.spad_read_byte + y_bytes * lat.spad_write_byte
         layer["programs"].append(op)
         layer["slots"].add(slot)

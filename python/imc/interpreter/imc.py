@@ -1463,17 +1463,15 @@ def _accumulated(ys: list, terms: list) -> np.ndarray:
     return out
 
 
-def _copy_reads_alike(entry, r0: int, xb, st) -> bool:
-    """Whether an MVM on `xb` (attributes `st`) reads input columns `r0` as
-    the first row block `entry` (r0, xbar, attributes, ...) does: a copy of
-    its tile (equal conductances and scales) with the same converters (its
-    ADC full scale may differ)."""
-    r, first, fst = entry[0], entry[1], entry[2]
+def _converts_alike(entry, xb, st) -> bool:
+    """Whether an MVM on `xb` (attributes `st`), a row block on a copy of
+    the tile of `entry` (r0, xbar, attributes, ...), scales and converts its
+    products as that entry's first block does (its ADC full scale may differ)."""
+    first, fst = entry[1], entry[2]
     return (
-        r == r0
-        and (xb.rows, xb.cols, xb.column_rows, xb.cb) == (first.rows, first.cols, first.column_rows, first.cb)
+        xb.column_rows == first.column_rows
+        and xb.cb == first.cb
         and (st.input_bits, st.dac_bits, st.adc_bits) == (fst.input_bits, fst.dac_bits, fst.adc_bits)
-        and same_values(xb.conductance, first.conductance)
         and same_values(xb.scale, first.scale)
     )
 
@@ -1710,20 +1708,22 @@ class ContractionGroup:
     def _validate_converted(self, ex, env, args):
         """After a slow run in `quantized` / `noisy`: the `_ConvertedRun`s of
         the group's MVMs, from the crossbars they read and their inputs. The
-        row blocks of an operand (its MVMs on copies of one tile) are one
-        entry of all rows, each block with its own op's ADC step; not under
-        read noise (the ops draw it block by block)."""
+        row blocks of an operand (its MVMs on copies of one tile, which
+        `RowBlockedWeights.of` checks tile the input rows with equal tiles)
+        are one entry of all rows, each block with its own op's ADC step; not
+        under read noise (the ops draw it block by block)."""
         x = self._revalidated_input(ex, env, args)
         if x is None:
             return
         chip = ex.chip
-        if self.row_blocked and chip.precision == "noisy" and chip.hardware.read_noise > 0:
+        if self.row_blocked and (
+            (chip.precision == "noisy" and chip.hardware.read_noise > 0)
+            or RowBlockedWeights.of(self.accs, env, x.shape[1], x.shape[0]) is None
+        ):
             return
         where = {}  # MVM op -> ((accumulate index, operand index), program slot, r0, shift, block)
         for a, (_, _, mvms) in enumerate(self.accs):
             for i, (mvm_op, prog_slot, r0, shift, block) in enumerate(mvms):
-                if self.row_blocked and block is None:
-                    return
                 where[id(mvm_op)] = ((a, i if block is None else block[0]), prog_slot, r0, shift, block)
         order, mvms, shifts = {}, [], {}
         for _, op, ins, _ in self.sub_steps:
@@ -1741,15 +1741,13 @@ class ContractionGroup:
             if key not in order:
                 order[key], shifts[key] = len(mvms), shift
                 mvms.append((r0, xb, st, op, None if block is None else []))
-            elif block is None or not _copy_reads_alike(mvms[order[key]], r0, xb, st) or shifts[key] != shift:
+            elif block is None or not _converts_alike(mvms[order[key]], xb, st):
                 return
             if block is not None:
                 mvms[order[key]][4].append((op, st.adc_full_scale, block[1], block[2]))
         for *_, blocks in mvms:
             if blocks is not None:
-                blocks.sort(key=lambda b: b[2])
-                if [b[2] for b in blocks] != [0] + [b[3] for b in blocks[:-1]] or blocks[-1][3] != x.shape[0]:
-                    return  # the blocks do not tile the input rows in order
+                blocks.sort(key=lambda b: b[2])  # (joined in row order, as the concat joins them)
         self.acc_terms = [
             [(order[key], shifts[key]) for key in sorted({(a, i if e[4] is None else e[4][0]) for i, e in enumerate(acc[2])})]
             for a, acc in enumerate(self.accs)
