@@ -28,6 +28,8 @@ below `imc.report.resource_times` of the same events (the latency bound).
 The *latency* of a call is its makespan on an idle chip; the *throughput*
 of a stream of calls comes from calls issued back to back on one chip, each
 as soon as its data and resources allow (the buffers they share order them).
+The stream's calls replay the warm call's recorded steps (`Tracer.replay`)
+instead of executing the program again.
 """
 
 from __future__ import annotations
@@ -157,10 +159,12 @@ class _Located:
     the whole memory stands for the array, conservatively); `whole` whether
     it covers all of it."""
 
-    __slots__ = ("root", "where", "whole")
+    __slots__ = ("root", "where", "whole", "shape", "contiguous")
 
     def __init__(self, a: np.ndarray):
         root = self.root = _root(a)
+        self.shape = a.shape
+        self.contiguous = a.flags.c_contiguous
         k = root.itemsize
         offset = a.__array_interface__["data"][0] - root.__array_interface__["data"][0] if a is not root else 0
         strides = a.strides
@@ -255,27 +259,30 @@ class _Memory:
         else:
             self._view(times, "w", where)[...] = t
 
-    def written(self, a: np.ndarray) -> np.ndarray:
-        """When each element of `a` was written (an array shaped like `a`)."""
-        times, where, whole = self._locate(a)
+    def written(self, a) -> np.ndarray:
+        """When each element of `a` (an array or its `_Located`) was written
+        (an array shaped like `a`)."""
+        loc = a if isinstance(a, _Located) else _Located(a)
+        times, where, whole = self._locate(loc)
         if isinstance(times.w, float):
-            return np.full(a.shape, times.w)
+            return np.full(loc.shape, times.w)
         if where is None:
-            return np.full(a.shape, float(times.w.max(initial=0.0)))
+            return np.full(loc.shape, float(times.w.max(initial=0.0)))
         return self._view(times, "w", where).copy()
 
-    def copy_into(self, a: np.ndarray, written: np.ndarray) -> None:
-        """`a`'s elements become copies of elements written at `written`
-        (a free copy: each element is ready when its source is, and after
-        every earlier access to it)."""
-        times, where, whole = self._locate(a)
+    def copy_into(self, a, written: np.ndarray) -> None:
+        """`a`'s elements (an array or its `_Located`) become copies of
+        elements written at `written` (a free copy: each element is ready
+        when its source is, and after every earlier access to it)."""
+        loc = a if isinstance(a, _Located) else _Located(a)
+        times, where, whole = self._locate(loc)
         times.settle_reads()
         if where is None:
             t = max(float(np.max(written, initial=0.0)), self.ready_to_write(a))
             times.w = times.r = t
             return
         uniform = isinstance(times.w, float) and isinstance(times.r, float)
-        if whole and uniform and a.flags.c_contiguous and np.size(written) == times.size:
+        if whole and uniform and loc.contiguous and np.size(written) == times.size:
             # All of a uniformly timed array (a concat's result): `written`
             # (a fresh array, as every caller passes) becomes its times.
             flat = np.asarray(written, dtype=np.float64).reshape(-1)
@@ -443,6 +450,10 @@ class Tracer:
         self._activations: dict[int, tuple] = {}
         self._ride = None  # of the open step: (array, its own MVM steps, what it reads)
         self._activation = None  # of the open step: (array, ns, what it reads)
+        # The steps of the call being recorded (`replay`), else None.
+        self.recording: list | None = None
+        self._replays = 0
+        self._kept: dict = {}  # the last replay's stand-ins for the recorded call's own arrays
 
     # -- state ----------------------------------------------------------------
     def idle(self) -> None:
@@ -485,18 +496,17 @@ class Tracer:
         (its tile included) was ready when it started; else, or without
         `rides`, it keeps the array busy for its own steps."""
         read = _Located(x)
-        key = (id(read.root), read.where)
         if rides and array >= 0:
-            self._ride = (array, steps, key)
+            self._ride = (array, steps, read)
             return
-        self._own_activation(array, steps, key)
+        self._own_activation(array, steps, read)
 
-    def _own_activation(self, array: int, steps: int, key) -> None:
+    def _own_activation(self, array: int, steps: int, read: _Located) -> None:
         self.mvm_steps[array] = self.mvm_steps.get(array, 0) + steps
         ns = steps * self._mvm_ns
         self._occupy(array, ns)
         if array >= 0:
-            self._activation = (array, ns, key)
+            self._activation = (array, ns, read)
 
     def programmed(self, array: int, rows: int) -> None:
         self._occupy(array, rows * self._program_ns)
@@ -544,15 +554,12 @@ class Tracer:
         if move is not None and not events.get("dram_read_bytes") and not events.get("dram_write_bytes"):
             # Each element is passed on when its source is ready; the bytes
             # the move counts still take their time on the scratchpad port.
-            memories = (self.memory,) if self.chain is None else (self.memory, self.chain)
-            found = [(m, move(m, op, args, results)) for m in memories]
-            if found[0][1] is None:  # (a reshape that is a view: no step)
+            plan = move(op, args, results)
+            if plan is None:  # (a reshape that is a view: no step)
                 self.place(self.row_for(op).name, [], [])
                 return
-            moved = [(m, *f) for m, f in found]
-            self.place(self.row_for(op).name, moved[0][3], [])
-            for memory, dest, times, _ in moved:
-                memory.copy_into(dest, times)
+            dest, sources, reads, assemble = plan
+            self._copy_step(self.row_for(op).name, _Located(dest), [_Located(a) for a in sources], reads, assemble)
             return
         reads, writes = self._accesses(op, args, results)
         self.place(self.row_for(op).name, reads, writes)
@@ -563,11 +570,24 @@ class Tracer:
         on the scratchpad): each element of `dest` is ready when its source
         is (and after every earlier access to it)."""
         self.begin()
+        self._copy_step(layer, _Located(dest), [_Located(src)], 1, _Reshaped(dest.shape))
+
+    def _copy_step(self, layer: str, dest: _Located, sources: list, reads: int, assemble) -> None:
+        """The open step copies elements of `sources` into `dest`, reading
+        the first `reads` of them: `assemble(*times)`, given when each
+        source's elements were written, says when each of `dest`'s were
+        (before the step's own time: a move passes elements on)."""
         memories = (self.memory,) if self.chain is None else (self.memory, self.chain)
-        times = [m.written(src).reshape(dest.shape) for m in memories]
-        self.place(layer, [src], [])
+        times = [assemble(*[m.written(a) for a in sources]) for m in memories]
+        recording = self.recording
+        mark = len(recording) if recording is not None else 0
+        self.place(layer, sources[:reads], [])
         for memory, written in zip(memories, times):
             memory.copy_into(dest, written)
+        if recording is not None:  # one entry: the step's times come before its place
+            placed = recording[mark] if len(recording) > mark else None
+            del recording[mark:]
+            recording.append((_MOVE, _Recorded.of(dest), [_Recorded.of(a) for a in sources], assemble, placed))
 
     def place(self, layer: str, reads, writes, *, last: bool = False) -> None:
         """Ends the open step (of `layer`, reading and writing these arrays)
@@ -585,18 +605,20 @@ class Tracer:
                 busy[resource] = busy.get(resource, 0.0) + n * ns / units
         if not busy and not reads and not writes and ride is None:
             return
-        reads = [a if isinstance(a, _CrossbarToken) else _Located(a) for a in reads]
-        writes = [a if isinstance(a, _CrossbarToken) else _Located(a) for a in writes]
+        reads = [a if isinstance(a, (_CrossbarToken, _Located)) else _Located(a) for a in reads]
+        writes = [a if isinstance(a, (_CrossbarToken, _Located)) else _Located(a) for a in writes]
+        if self.recording is not None:
+            self._record(layer, reads, writes, busy, ride, last)
         memory = self.memory
         ready = _ready(memory, reads, writes, self.end_ns if last else 0.0)
         ride_ns, rides_until = 0.0, None
         if ride is not None:
-            array, steps, key = ride
+            array, steps, read = ride
             act = self._activations.get(array)
-            if act is not None and act[2] == key and ready <= act[0]:
+            if act is not None and act[2] == (id(read.root), read.where) and ready <= act[0]:
                 ready, rides_until, ride_ns = act[0], act[1], act[1] - act[0]
             else:  # its tile was not in place when the activation began: one of its own (added to `busy`, which is `self.busy`)
-                self._own_activation(array, steps, key)
+                self._own_activation(array, steps, read)
         activation, self._activation = self._activation, None
         # The same step with unlimited resources: the longest dependency chain.
         chain = self.chain
@@ -631,7 +653,8 @@ class Tracer:
             r.reserve(start, ns)
         _commit(memory, reads, writes, end)
         if activation is not None:
-            self._activations[activation[0]] = (start, start + activation[1], activation[2])
+            read = activation[2]
+            self._activations[activation[0]] = (start, start + activation[1], (id(read.root), read.where))
         if busy or rides_until is not None:
             self.steps.append((layer, primary, start, end, busy))
         self._end_ns = max(self._end_ns, end)
@@ -677,6 +700,57 @@ class Tracer:
             hit = self._effects[key] = (op, first)  # (the op is kept: its id stays its own)
         return hit[1]
 
+    # -- replay -------------------------------------------------------------------
+    def _record(self, layer, reads, writes, busy, ride, last) -> None:
+        activation = self._activation
+        self.recording.append((
+            _PLACE,
+            layer,
+            [_Recorded.of(a) for a in reads],
+            [_Recorded.of(a) for a in writes],
+            dict(busy),
+            None if ride is None else (ride[0], ride[1], _Recorded.of(ride[2])),
+            None if activation is None else (activation[0], activation[1], _Recorded.of(activation[2])),
+            last,
+        ))
+
+    def replay(self, recording: list) -> None:
+        """Places the steps of a recorded call (`recording`, filled while
+        `self.recording` was a list) again, as a call that runs the same
+        ops on the chip as it is now: the next call of a stream, without
+        executing it. Arrays the recorded call left alive (scratchpad and
+        DRAM buffers, weights, the inputs) are the same arrays again, with
+        their access times; those it made and dropped (its SSA values) are
+        new ones, as a real call's would be."""
+        self._replays += 1
+        call, fresh = self._replays, {}
+        memories = (self.memory,) if self.chain is None else (self.memory, self.chain)
+
+        def located(a):
+            return a if isinstance(a, _CrossbarToken) else a.located(call, fresh)
+
+        def place(entry) -> None:
+            _, layer, reads, writes, busy, ride, activation, last = entry
+            self.events, self.busy, self._depth = {}, dict(busy), 0
+            self._ride = None if ride is None else (ride[0], ride[1], located(ride[2]))
+            self._activation = None if activation is None else (activation[0], activation[1], located(activation[2]))
+            self.place(layer, [located(a) for a in reads], [located(a) for a in writes], last=last)
+
+        for entry in recording:
+            if entry[0] is _PLACE:
+                place(entry)
+                continue
+            _, dest, sources, assemble, placed = entry
+            sources = [located(a) for a in sources]
+            times = [assemble(*[m.written(a) for a in sources]) for m in memories]
+            if placed is not None:
+                place(placed)
+            dest = located(dest)
+            for memory, written in zip(memories, times):
+                memory.copy_into(dest, written)
+        # (kept until the next replay: an activation's key holds ids of them)
+        self._kept = fresh
+
     # -- summaries --------------------------------------------------------------
     def layer_spans(self) -> tuple[list[LayerSpan], dict]:
         spans: dict[str, LayerSpan] = {}
@@ -697,45 +771,141 @@ class Tracer:
         return sorted(spans.values(), key=lambda s: s.start_ns), classes
 
 
-def _insert(memory, op, args, results):
-    times = memory.written(args[1])
-    region = insert_slice_index(op, args)
-    times[region] = memory.written(args[0]).reshape(times[region].shape)
-    return results[0], times, [args[0]]
+_PLACE, _MOVE = "place", "move"  # `Tracer.recording` entries
 
 
-def _store(memory, op, args, results):
+class _Fresh:
+    """Stands for an array a recorded call made and dropped, in a replay."""
+
+    __slots__ = ("size", "__weakref__")
+
+    def __init__(self, size: int):
+        self.size = size
+
+
+class _Recorded:
+    """An access of a recorded step (`_Located`), without keeping its array
+    alive: whether the array outlives the call tells a replay whether its
+    next call uses the same array or a new one."""
+
+    __slots__ = ("ref", "size", "where", "whole", "shape", "contiguous", "live", "call", "loc")
+
+    @staticmethod
+    def of(a):
+        if isinstance(a, _CrossbarToken):
+            return a
+        r = _Recorded()
+        r.ref, r.size = weakref.ref(a.root), a.root.size
+        r.where, r.whole, r.shape, r.contiguous = a.where, a.whole, a.shape, a.contiguous
+        r.live = r.call = r.loc = None
+        return r
+
+    def _at(self, root) -> _Located:
+        loc = _Located.__new__(_Located)
+        loc.root, loc.where, loc.whole, loc.shape, loc.contiguous = root, self.where, self.whole, self.shape, self.contiguous
+        return loc
+
+    def located(self, call: int, fresh: dict) -> _Located:
+        """This access in replayed call `call` (`fresh`: the call's stand-ins
+        by recorded array)."""
+        if self.live is not None:
+            return self.live
+        root = self.ref()
+        if root is not None:  # outlived the call: the same array in every call
+            self.live = self._at(root)
+            return self.live
+        if self.call != call:
+            stand_in = fresh.get(id(self.ref))  # (a dead reference has no hash; the recording keeps it, so its id is its own)
+            if stand_in is None:
+                stand_in = fresh[id(self.ref)] = _Fresh(self.size)
+            self.call, self.loc = call, self._at(stand_in)
+        return self.loc
+
+
+class _Reshaped:
+    """Times of a moved array: its one source's, reshaped."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def __call__(self, src):
+        return src.reshape(self.shape)
+
+
+class _Inserted:
+    """Times of an `insert_slice`'s result: the destination's, the source's in its region."""
+
+    __slots__ = ("region",)
+
+    def __init__(self, region):
+        self.region = region
+
+    def __call__(self, src, dest):
+        dest[self.region] = src.reshape(dest[self.region].shape)
+        return dest
+
+
+class _Padded:
+    """Times of a `tensor.pad`'s result: its padding is written at 0, its interior when the source was."""
+
+    __slots__ = ("shape", "region")
+
+    def __init__(self, shape, region):
+        self.shape, self.region = shape, region
+
+    def __call__(self, src):
+        times = np.zeros(self.shape)
+        times[self.region] = src
+        return times
+
+
+class _Concatenated:
+    __slots__ = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def __call__(self, *parts):
+        return np.concatenate(parts, axis=self.axis)
+
+
+def _insert(op, args, results):
+    return results[0], [args[0], args[1]], 1, _Inserted(insert_slice_index(op, args))
+
+
+def _store(op, args, results):
     dest = results[0] if results else args[1]
-    return dest, memory.written(args[0]).reshape(dest.shape), [args[0]]
+    return dest, [args[0]], 1, _Reshaped(dest.shape)
 
 
-def _copy(memory, op, args, results):
-    return args[1], memory.written(args[0]).reshape(args[1].shape), [args[0]]
+def _copy(op, args, results):
+    return args[1], [args[0]], 1, _Reshaped(args[1].shape)
 
 
-def _concat(memory, op, args, results):
-    return results[0], np.concatenate([memory.written(a) for a in args], axis=concat_dim(op)), list(args)
+def _concat(op, args, results):
+    return results[0], list(args), len(args), _Concatenated(concat_dim(op))
 
 
-def _reshape(memory, op, args, results):
+def _reshape(op, args, results):
     """A reshape that had to copy (a strided source, e.g. a transposed
     tensor collapsed): its elements are ready when the source's are; None
     for a view (nothing moves)."""
     src, dest = args[0], results[0] if results else None
     if not isinstance(dest, np.ndarray) or not isinstance(src, np.ndarray) or _root(dest) is _root(src):
         return None
-    return dest, memory.written(src).reshape(dest.shape), [src]
+    return dest, [src], 1, _Reshaped(dest.shape)
 
 
-def _pad(memory, op, args, results):
-    times = np.zeros(results[0].shape)
-    times[pad_region(op, args)] = memory.written(args[0])
-    return results[0], times, [args[0]]
+def _pad(op, args, results):
+    return results[0], [args[0]], 1, _Padded(results[0].shape, pad_region(op, args))
 
 
 # Ops that only move elements (on the scratchpad, or not at all): each
-# returns (the array written, when each of its elements is ready, what is
-# read), or None if nothing moves.
+# returns (the array written, the arrays its times come from, how many of
+# those (the first) it reads, and how its times come from theirs: a callable
+# `Tracer._copy_step` gives their `written` times), or None if nothing moves.
 _MOVES = {
     "tensor.insert_slice": _insert,
     "tensor.concat": _concat,
@@ -757,12 +927,17 @@ def _dma_accesses(op, args, spad) -> tuple[list, list]:
     return [src], [dst[window]]
 
 
-def measure(runner, inputs, *, stream: int = 3, cold: bool = True) -> Timeline:
+def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool = True) -> Timeline:
     """Runs a tracing `imc.runtime.Runner` (`trace=True`, fresh): a cold call
     and a warm call, each on an idle chip, then `stream` - 1 more warm calls
     issued right after the warm one. Returns their `Timeline`. Without
     `cold`, the cold call only programs the chip, untraced (faster; no
-    `cold_makespan_ns`): the warm call starts on an idle chip either way."""
+    `cold_makespan_ns`): the warm call starts on an idle chip either way.
+    With `replay`, the stream's calls are the warm call's recorded steps
+    placed again (`Tracer.replay`: the same ops on the same chip, without
+    executing them again; the same timeline, faster)."""
+    from imc.runtime import gc_paused
+
     tracer = runner.tracer
     if tracer is None or runner.report.calls:
         raise ValueError("measure needs a fresh Runner(..., trace=True)")
@@ -776,7 +951,12 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True) -> Timeline:
             outputs = runner(*inputs)
         cold_ns = None
     tracer.idle()
-    runner(*inputs)
+    tracer.recording = [] if replay else None
+    try:
+        runner(*inputs)
+        recording = tracer.recording
+    finally:
+        tracer.recording = None
     warm = tracer.end_ns
     events = dict.fromkeys(EVENTS, 0)
     events.update(tracer.totals)
@@ -789,7 +969,11 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True) -> Timeline:
     tracer.follow_chain(False)  # (the stream's interval needs no chain)
     try:
         for _ in range(stream - 1):
-            runner(*inputs)
+            if replay:
+                with gc_paused():  # (as a call is)
+                    tracer.replay(recording)
+            else:
+                runner(*inputs)
             ends.append(tracer.end_ns)
     finally:
         tracer.follow_chain(True)

@@ -282,6 +282,52 @@ def test_the_run_tests_programs_are_never_below_their_bound(path):
     assert ran or path.name == "errors.mlir"
 
 
+def _stream_replayed_and_executed(make_runner, inputs) -> None:
+    """A stream of calls replayed from the warm call's recorded steps
+    (`measure`'s default) is placed exactly as the same calls executed."""
+    replayed = measure(make_runner(), inputs, stream=4)
+    executed = measure(make_runner(), inputs, stream=4, replay=False)
+    assert replayed.interval_ns == executed.interval_ns
+    assert replayed.to_dict() == executed.to_dict()
+
+
+@pytest.mark.parametrize("path", sorted(RUN_TESTS.glob("*.mlir")), ids=lambda p: p.name)
+def test_a_replayed_stream_is_the_executed_stream_on_the_run_tests(path):
+    """The run tests' DMA loops, line buffers and reused scratchpad buffers:
+    buffers that live across calls keep their times, each call's own values
+    are new arrays in the next call."""
+    from torch_mlir import ir
+
+    from imc.context import make_context
+    from imc.interpreter import InterpreterError
+    from imc.ir_utils import find_function
+
+    with make_context(), ir.Location.unknown():
+        module = ir.Module.parse(path.read_text())
+        for hw_path, entry in _entries(path):
+            hw = Hardware.from_toml(hw_path.read_text()) if hw_path else Hardware.from_module(module.operation, default="default")
+            func = find_function(module, entry)
+            types = list(ir.FunctionType(ir.TypeAttr(func.attributes["function_type"]).value).inputs)
+            rng = np.random.default_rng(0)
+            inputs = [rng.standard_normal(list(ir.ShapedType(t).shape)).astype(np.float32) for t in types]
+            try:
+                _stream_replayed_and_executed(lambda: Runner(module, hw, entry=entry, trace=True), inputs)
+            except (InterpreterError, ValueError):
+                continue
+
+
+@pytest.mark.parametrize("pipeline", [LAYER_AT_A_TIME, TILED, "builtin.module(imc-pipelined)"])
+def test_a_replayed_stream_is_the_executed_stream(pipeline):
+    """Whole layers, tiled stages and the pipelined schedule's copied
+    crossbars (MVMs that share an activation) on a conv/pool/residual model."""
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(Stem(cin=3, cout=8), ConvBlock(8), ConvBlock(8)).eval()
+    x = torch.randn(1, 3, 32, 32)
+    compiled = imc.compile(model, (x,), hardware=Hardware.preset("default").replace(spad_bytes=16384), pipeline=pipeline)
+    with compiled.context:
+        _stream_replayed_and_executed(lambda: Runner(compiled.module, compiled.hardware, trace=True), _arrays((x,)))
+
+
 def test_a_tensor_reshaped_by_a_copy_keeps_its_producers_time():
     """A reshape of a strided array copies it (NumPy): the copy's elements
     are ready when the source's are. MobileNetV2 without BatchNorm folding

@@ -31,6 +31,7 @@ import dataclasses
 import math
 import queue
 import threading
+import weakref
 
 import numpy as np
 from torch_mlir import ir
@@ -138,10 +139,10 @@ class Chip:
         if x.flags.c_contiguous:
             return x
         last = self._contiguous
-        if last is not None and last[0] is x:
+        if last is not None and last[0]() is x:
             return last[1]
         c = np.ascontiguousarray(x)
-        self._contiguous = (x, c)
+        self._contiguous = (weakref.ref(x), c)  # (not kept alive: `imc.timeline.Tracer.replay` tells a call's own arrays by that)
         return c
 
     def zeros(self, shape) -> np.ndarray:
