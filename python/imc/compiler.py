@@ -103,7 +103,7 @@ class CompiledModel:
         self._bounds.annotate(self.report, io_row=IO_LAYER)
         return self._bounds
 
-    def timeline(self, inputs, *, stream: int = 3, cold: bool = True):
+    def timeline(self, inputs, *, stream: int = 3, cold: bool = True, chain: bool = True):
         """The program on the chip's timeline (`imc.timeline`): a cold and a
         warm call on an idle chip and a stream of warm calls, run on a fresh
         chip with every op executed as itself (slower than a call; `.report`
@@ -112,14 +112,15 @@ class CompiledModel:
         The calls run in `ideal` precision whatever the model's: the
         timeline is the same in every precision mode (the same ops, events
         and data dependencies; only the values differ), and `ideal` computes
-        them fastest. `cold=False` leaves the cold call untraced
-        (`imc.timeline.measure`); `timeline.outputs` are its results."""
+        them fastest. `cold=False` leaves the cold call untraced and
+        `chain=False` the longest dependency chain unfollowed
+        (`imc.timeline.measure`); `timeline.outputs` are the cold call's results."""
         from imc.timeline import measure
 
         arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
         runner = Runner(self.module, self.hardware, precision="ideal", seed=self.seed, trace=True)
         with self.context:
-            timeline = measure(runner, arrays, stream=stream, cold=cold)
+            timeline = measure(runner, arrays, stream=stream, cold=cold, chain=chain)
         self.report.extra["timeline"] = timeline.to_dict()
         return timeline
 

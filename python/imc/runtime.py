@@ -383,6 +383,12 @@ class Runner:
         finally:
             self.tracer = self.report.tracer = self.interpreter.tracer = tracer
 
+    def replay(self, recording: list) -> None:
+        """A call placed on the timeline from a recorded one's steps
+        (`imc.timeline.Tracer.replay`), without executing it."""
+        with gc_paused():  # (as a call is)
+            self.tracer.replay(recording)
+
     def row_for(self, op):
         row = self._rows.get(id(op))
         if row is None:

@@ -322,7 +322,7 @@ class Timeline:
     interval_ns: float  # steady-state time between the ends of consecutive calls in a stream
     bound_ns: float  # the warm call's resource bound (`imc.report.resource_times` of its events)
     bounding_resource: str
-    chain_ns: float  # the warm call's longest dependency chain (every resource unlimited)
+    chain_ns: float | None  # the warm call's longest dependency chain (every resource unlimited; None: not followed)
     layers: list[LayerSpan]  # of the warm call, in first-start order
     busy_ns: dict  # resource class -> its work in the warm call
     steps: list  # of the warm call: (layer, resource, start, end)
@@ -333,7 +333,7 @@ class Timeline:
     def latency_bound_ns(self) -> float:
         """No schedule of this program's steps is faster: neither the chip's
         busiest resource nor its longest dependency chain allows it."""
-        return max(self.bound_ns, self.chain_ns)
+        return max(self.bound_ns, self.chain_ns or 0.0)
 
     @property
     def throughput_per_s(self) -> float:
@@ -360,8 +360,9 @@ class Timeline:
         ratio = lambda b: f"{self.warm_makespan_ns / b:.2f}x" if b else "-"  # noqa: E731
         return (
             f"timeline: a warm call takes {self.warm_makespan_ns / 1e3:,.3f} us on an idle chip "
-            f"({ratio(self.bound_ns)} its resource bound {self.bound_ns / 1e3:,.3f} us, {self.bounding_resource}-bound; "
-            f"{ratio(self.chain_ns)} its longest dependency chain {self.chain_ns / 1e3:,.3f} us), "
+            f"({ratio(self.bound_ns)} its resource bound {self.bound_ns / 1e3:,.3f} us, {self.bounding_resource}-bound"
+            + (f"; {ratio(self.chain_ns)} its longest dependency chain {self.chain_ns / 1e3:,.3f} us" if self.chain_ns is not None else "")
+            + "), "
             + (f"a cold call {self.cold_makespan_ns / 1e3:,.3f} us; " if self.cold_makespan_ns is not None else "")
             + "calls in a stream end every "
             f"{self.interval_ns / 1e3:,.3f} us ({self.throughput_per_s:,.1f} inferences/s)"
@@ -927,7 +928,7 @@ def _dma_accesses(op, args, spad) -> tuple[list, list]:
     return [src], [dst[window]]
 
 
-def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool = True) -> Timeline:
+def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool = True, chain: bool = True) -> Timeline:
     """Runs a tracing `imc.runtime.Runner` (`trace=True`, fresh): a cold call
     and a warm call, each on an idle chip, then `stream` - 1 more warm calls
     issued right after the warm one. Returns their `Timeline`. Without
@@ -935,14 +936,15 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool 
     `cold_makespan_ns`): the warm call starts on an idle chip either way.
     With `replay`, the stream's calls are the warm call's recorded steps
     placed again (`Tracer.replay`: the same ops on the same chip, without
-    executing them again; the same timeline, faster)."""
-    from imc.runtime import gc_paused
-
+    executing them again; the same timeline, faster). Without `chain`, the
+    longest dependency chain is not followed (`chain_ns` None; a third
+    faster)."""
     tracer = runner.tracer
     if tracer is None or runner.report.calls:
         raise ValueError("measure needs a fresh Runner(..., trace=True)")
     if stream < 2:
         raise ValueError(f"stream must be >= 2 calls, got {stream}")
+    tracer.follow_chain(chain)
     if cold:
         outputs = runner(*inputs)
         cold_ns = tracer.end_ns
@@ -962,7 +964,7 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool 
     events.update(tracer.totals)
     bounds = resource_times(events, runner.hardware, [tracer.mvm_steps])
     bounding, bound = max(bounds.items(), key=lambda kv: kv[1])
-    chain = tracer.chain_ns
+    chain_ns = tracer.chain_ns if chain else None
     layers, busy = tracer.layer_spans()
     steps = [(layer, resource, start, end) for layer, resource, start, end, _ in tracer.steps]
     ends = [warm]
@@ -970,12 +972,11 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool 
     try:
         for _ in range(stream - 1):
             if replay:
-                with gc_paused():  # (as a call is)
-                    tracer.replay(recording)
+                runner.replay(recording)
             else:
                 runner(*inputs)
             ends.append(tracer.end_ns)
     finally:
         tracer.follow_chain(True)
     interval = (ends[-1] - ends[0]) / (len(ends) - 1)
-    return Timeline(cold_ns, warm, interval, bound, bounding, chain, layers, busy, steps, resource_ns=bounds, outputs=outputs)
+    return Timeline(cold_ns, warm, interval, bound, bounding, chain_ns, layers, busy, steps, resource_ns=bounds, outputs=outputs)

@@ -189,6 +189,19 @@ def test_an_untraced_cold_call_leaves_the_warm_timeline_unchanged(pipeline):
     assert "a cold call" in traced.summary() and "a cold call" not in untraced.summary()
 
 
+def test_a_timeline_without_its_chain_is_the_same_timeline():
+    """`chain=False` (what a sweep point measures) leaves out only the
+    longest dependency chain."""
+    model = models.create("lenet5")
+    inputs = models.example_inputs("lenet5")
+    compiled = imc.compile(model, inputs, hardware="default")
+    full, lean = compiled.timeline(inputs, cold=False), compiled.timeline(inputs, cold=False, chain=False)
+    assert full.chain_ns > 0 and lean.chain_ns is None
+    assert lean.to_dict() | {"chain_ns": 0} == full.to_dict() | {"chain_ns": 0}
+    assert lean.steps == full.steps
+    assert "dependency chain" in full.summary() and "dependency chain" not in lean.summary()
+
+
 @pytest.mark.parametrize("preset", ["default", "isaac", "metis", "puma"])
 @pytest.mark.parametrize("name", ["mlp", "lenet5"])
 def test_zoo_timelines_are_never_below_their_bound(name, preset):
@@ -316,16 +329,19 @@ def test_a_replayed_stream_is_the_executed_stream_on_the_run_tests(path):
                 continue
 
 
+@pytest.mark.parametrize("precision", ["ideal", "quantized"])
 @pytest.mark.parametrize("pipeline", [LAYER_AT_A_TIME, TILED, "builtin.module(imc-pipelined)"])
-def test_a_replayed_stream_is_the_executed_stream(pipeline):
+def test_a_replayed_stream_is_the_executed_stream(pipeline, precision):
     """Whole layers, tiled stages and the pipelined schedule's copied
-    crossbars (MVMs that share an activation) on a conv/pool/residual model."""
+    crossbars (MVMs that share an activation) on a conv/pool/residual model;
+    in `quantized` too (whose MVM input cache must not keep a call's values
+    alive)."""
     torch.manual_seed(2)
     model = torch.nn.Sequential(Stem(cin=3, cout=8), ConvBlock(8), ConvBlock(8)).eval()
     x = torch.randn(1, 3, 32, 32)
     compiled = imc.compile(model, (x,), hardware=Hardware.preset("default").replace(spad_bytes=16384), pipeline=pipeline)
     with compiled.context:
-        _stream_replayed_and_executed(lambda: Runner(compiled.module, compiled.hardware, trace=True), _arrays((x,)))
+        _stream_replayed_and_executed(lambda: Runner(compiled.module, compiled.hardware, precision=precision, trace=True), _arrays((x,)))
 
 
 def test_a_tensor_reshaped_by_a_copy_keeps_its_producers_time():

@@ -449,7 +449,9 @@ class _InputCycles:
     __slots__ = ("x", "copy", "ib", "db", "cycles", "xscale", "digits", "_packed", "_norm", "nbytes")
 
     def __init__(self, x: np.ndarray, ib: int, db: int):
-        self.x = x  # (the reference keeps the object alive: its id is not reused)
+        # (by weak reference: identity is compared, and a call's values are not
+        # kept alive, which `imc.timeline.Tracer.replay` tells them by)
+        self.x = weakref.ref(x)
         self.copy = np.array(x, dtype=x.dtype)  # its contents when quantized
         self.ib, self.db = ib, db
         self.cycles = -(-ib // db)
@@ -475,7 +477,7 @@ class _InputCycles:
 
     def holds(self, x: np.ndarray, ib: int, db: int) -> bool:
         """True if `x` is the quantized input, unchanged since."""
-        return x is self.x and ib == self.ib and db == self.db and np.array_equal(x, self.copy)
+        return x is self.x() and ib == self.ib and db == self.db and np.array_equal(x, self.copy)
 
     def packed(self, base: int) -> np.ndarray:
         p = self._packed.get(base)
@@ -511,7 +513,7 @@ class _InputCache:
 
     def get(self, x: np.ndarray, ib: int, db: int) -> _InputCycles:
         for e in self.entries:
-            if e.x is x:
+            if e.x() is x:
                 if e.holds(x, ib, db):
                     return e
                 self.entries.remove(e)
