@@ -87,7 +87,9 @@ class _Times:
     def array(self, name: str) -> np.ndarray:
         v = getattr(self, name)
         if isinstance(v, float):
-            v = np.full(self.size, v)
+            # (zeros come from calloc: a large memory, e.g. the scratchpad,
+            # pays only for the pages its steps touch)
+            v = np.zeros(self.size) if v == 0.0 else np.full(self.size, v)
             setattr(self, name, v)
         return v
 
@@ -451,6 +453,7 @@ class Tracer:
         self._activations: dict[int, tuple] = {}
         self._ride = None  # of the open step: (array, its own MVM steps, what it reads)
         self._activation = None  # of the open step: (array, ns, what it reads)
+        self._input = (None, None)  # of the open step: the array its MVM reads and its `_Located`
         # The steps of the call being recorded (`replay`), else None.
         self.recording: list | None = None
         self._replays = 0
@@ -497,6 +500,7 @@ class Tracer:
         (its tile included) was ready when it started; else, or without
         `rides`, it keeps the array busy for its own steps."""
         read = _Located(x)
+        self._input = (x, read)  # (the step's reads locate it once)
         if rides and array >= 0:
             self._ride = (array, steps, read)
             return
@@ -536,6 +540,7 @@ class Tracer:
         self._depth = 0
         self.events = None
         self._ride = self._activation = None
+        self._input = (None, None)
 
     def end(self, op, args, results) -> None:
         self._depth -= 1
@@ -604,9 +609,14 @@ class Tracer:
             if rate is not None and n:
                 resource, ns, units = rate
                 busy[resource] = busy.get(resource, 0.0) + n * ns / units
+        x, x_located = self._input
+        if x is not None:
+            self._input = (None, None)
         if not busy and not reads and not writes and ride is None:
             return
-        reads = [a if isinstance(a, (_CrossbarToken, _Located)) else _Located(a) for a in reads]
+        reads = [
+            a if isinstance(a, (_CrossbarToken, _Located)) else x_located if a is x else _Located(a) for a in reads
+        ]
         writes = [a if isinstance(a, (_CrossbarToken, _Located)) else _Located(a) for a in writes]
         if self.recording is not None:
             self._record(layer, reads, writes, busy, ride, last)
