@@ -11,6 +11,7 @@ from torch_mlir import ir
 
 import imc
 from imc import models
+from imc.hardware import Hardware
 from imc.interpreter import InterpreterError
 from imc.interpreter.imc import FUSED_CONTRACTION, STACKED_BATCH_ROWS, _GroupedWeights
 from imc.interpreter.row_blocks import StackedTiles
@@ -316,14 +317,15 @@ def wide_convs():
 
 
 @pytest.mark.parametrize("pipeline", ["duplicate", "imc-pipelined"])
-@pytest.mark.parametrize("precision", ["ideal", "quantized"])
+@pytest.mark.parametrize("precision", ["ideal", "quantized", "noisy"])
 def test_row_blocks_of_crossbar_copies_fuse_and_match_the_ops(wide_convs, pipeline, precision, monkeypatch):
     """Contractions whose MVMs split the input rows over copies of their
     crossbars (the row blocks joined by `tensor.concat` before the
     accumulates) fuse too. In `ideal`, a few rows (an `imc-pipelined` trip)
     take the ops' own arithmetic (`row_blocks`), more rows the one matmul of
     an unsplit contraction; in `quantized` each operand's blocks are one
-    stacked MVM of all rows, each block through its own op's ADC step. With
+    stacked MVM of all rows, each block through its own op's ADC step; in
+    `noisy` (read noise) each block also gets its own op's draw. With
     the other contractions left to their ops (their `ideal` fast path sums
     in another order), over a cold, a validating and a fast call the outputs
     equal the op-by-op run's (bit for bit but for the one matmul), and the
@@ -343,11 +345,12 @@ def test_row_blocks_of_crossbar_copies_fuse_and_match_the_ops(wide_convs, pipeli
         pipeline = "imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse"
     one_matmul = precision == "ideal" and pipeline != "imc-pipelined"  # 64 rows per call
     model, x = wide_convs
-    compiled, inputs = imc.compile(model, x, pipeline=f"builtin.module({pipeline})"), [t.numpy() for t in x]
-    if precision == "quantized":
+    hw = Hardware.preset("default").replace(read_noise=0.05, program_noise=0.0) if precision == "noisy" else "default"
+    compiled, inputs = imc.compile(model, x, hardware=hw, pipeline=f"builtin.module({pipeline})"), [t.numpy() for t in x]
+    if precision != "ideal":
         # Calibrated, each copy's MVM converts with its own ADC range; the
         # fused calibrating call records what the ops record.
-        by_ops = imc.compile(model, x, pipeline=f"builtin.module({pipeline})")
+        by_ops = imc.compile(model, x, hardware=hw, pipeline=f"builtin.module({pipeline})")
         monkeypatch.setenv("IMC_INTERPRETER_FAST_PATHS", "0")
         by_ops.calibrate(x)
         monkeypatch.delenv("IMC_INTERPRETER_FAST_PATHS")

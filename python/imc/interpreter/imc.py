@@ -1409,12 +1409,7 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
     inps = [inputs[(run.r0, run.rows, run.ib, run.db)] for run in runs]
     noise = draws = None
     if chip.precision == "noisy" and hw.read_noise > 0:
-        noise = []  # per run: (std, active cycles) or None
-        for run, inp in zip(runs, inps):
-            std = hw.read_noise * run.cell_max * inp.norm
-            active = _read_noise_cycles(std)
-            noise.append((std, active) if active.size else None)
-        shapes = [(len(run.scales), n[1].size) + inp.digits.shape[1:2] + (run.cols,) for run, inp, n in zip(runs, inps, noise) if n]
+        noise, shapes = _read_noise_plan(runs, inps, hw.read_noise)
         draws = _ReadNoiseDraws(chip.rng, shapes, work) if shapes else None
     try:
         ys = []
@@ -1423,7 +1418,11 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
             partial = work.get("partial", (len(run.scales), c, batch, run.cols))
             _partials(inp, run.g, run.column_max if run.exact else None, out=partial, work=work)
             if noise is not None and noise[i] is not None:
-                _add_drawn_noise(partial, *noise[i], draws.next())
+                if run.blocks is None:
+                    _add_drawn_noise(partial, *noise[i], draws.next())
+                else:  # each block as its op draws it
+                    for k, b0, b1, std, active in noise[i]:
+                        _add_drawn_noise(partial[k][:, b0:b1], std, active, draws.next())
             if calibration is not None:
                 uncalibrated = hw.adc_range * run.column_max
                 for k, op in enumerate(run.ops):
@@ -1450,6 +1449,33 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
     finally:
         if draws is not None:
             draws.close()
+
+
+def _read_noise_plan(runs: list, inps: list, read_noise: float) -> tuple[list, list]:
+    """Per run of `_run_converted`, the read noise its ops draw — (std,
+    active cycles) for all its MVMs at once, or per row block of each MVM
+    [(MVM index, b0, b1, std, active cycles)] (`_ConvertedRun.blocks`), None
+    when nothing is drawn — and the shapes of the draws, in the ops' order."""
+    noise, shapes = [], []
+    for run, inp in zip(runs, inps):
+        std = read_noise * run.cell_max * inp.norm
+        batch = inp.digits.shape[1]
+        if run.blocks is None:
+            active = _read_noise_cycles(std)
+            noise.append((std, active) if active.size else None)
+            if active.size:
+                shapes.append((len(run.scales), active.size, batch, run.cols))
+            continue
+        draws = []
+        for k, blocks in enumerate(run.blocks):
+            for b0, b1 in [(b[2], b[3]) for b in blocks] if blocks else [(0, batch)]:
+                block_std = std[:, b0:b1]
+                active = _read_noise_cycles(block_std)
+                if active.size:
+                    draws.append((k, b0, b1, block_std, active))
+                    shapes.append((active.size, b1 - b0, run.cols))
+        noise.append(draws or None)
+    return noise, shapes
 
 
 def _accumulated(ys: list, terms: list) -> np.ndarray:
@@ -1713,15 +1739,15 @@ class ContractionGroup:
         the group's MVMs, from the crossbars they read and their inputs. The
         row blocks of an operand (its MVMs on copies of one tile, which
         `RowBlockedWeights.of` checks tile the input rows with equal tiles)
-        are one entry of all rows, each block with its own op's ADC step; not
-        under read noise (the ops draw it block by block)."""
+        are one entry of all rows, each block with its own op's ADC step and,
+        under read noise, its own draw (taken in the ops' order: checked);
+        not under programming noise (the copies' conductances differ)."""
         x = self._revalidated_input(ex, env, args)
         if x is None:
             return
         chip = ex.chip
         if self.row_blocked and (
-            (chip.precision == "noisy" and chip.hardware.read_noise > 0)
-            or RowBlockedWeights.of(self.accs, env, x.shape[1], x.shape[0]) is None
+            chip.draws_program_noise or RowBlockedWeights.of(self.accs, env, x.shape[1], x.shape[0]) is None
         ):
             return
         where = {}  # MVM op -> ((accumulate index, operand index), program slot, r0, shift, block)
@@ -1729,6 +1755,7 @@ class ContractionGroup:
             for i, (mvm_op, prog_slot, r0, shift, block) in enumerate(mvms):
                 where[id(mvm_op)] = ((a, i if block is None else block[0]), prog_slot, r0, shift, block)
         order, mvms, shifts = {}, [], {}
+        executed = []  # per MVM op, in order: (its entry, its block's first row)
         for _, op, ins, _ in self.sub_steps:
             if op.name != "imc.mvm":
                 continue
@@ -1748,9 +1775,12 @@ class ContractionGroup:
                 return
             if block is not None:
                 mvms[order[key]][4].append((op, st.adc_full_scale, block[1], block[2]))
+            executed.append((order[key], 0 if block is None else block[1]))
         for *_, blocks in mvms:
             if blocks is not None:
                 blocks.sort(key=lambda b: b[2])  # (joined in row order, as the concat joins them)
+        if self.row_blocked and chip.precision == "noisy" and executed != sorted(executed):
+            return  # the ops draw read noise in another order than `_run_converted` would
         self.acc_terms = [
             [(order[key], shifts[key]) for key in sorted({(a, i if e[4] is None else e[4][0]) for i, e in enumerate(acc[2])})]
             for a, acc in enumerate(self.accs)
