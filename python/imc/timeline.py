@@ -261,6 +261,11 @@ class _Memory:
         else:
             self._view(times, "w", where)[...] = t
 
+    def uniform_written(self, a: _Located) -> float | None:
+        """When all of `a`'s memory was written, if at one time; else None."""
+        w = self._locate(a)[0].w
+        return w if isinstance(w, float) else None
+
     def written(self, a) -> np.ndarray:
         """When each element of `a` (an array or its `_Located`) was written
         (an array shaped like `a`)."""
@@ -584,7 +589,7 @@ class Tracer:
         source's elements were written, says when each of `dest`'s were
         (before the step's own time: a move passes elements on)."""
         memories = (self.memory,) if self.chain is None else (self.memory, self.chain)
-        times = [assemble(*[m.written(a) for a in sources]) for m in memories]
+        times = [_assembled(m, assemble, sources) for m in memories]
         recording = self.recording
         mark = len(recording) if recording is not None else 0
         self.place(layer, sources[:reads], [])
@@ -753,7 +758,7 @@ class Tracer:
                 continue
             _, dest, sources, assemble, placed = entry
             sources = [located(a) for a in sources]
-            times = [assemble(*[m.written(a) for a in sources]) for m in memories]
+            times = [_assembled(m, assemble, sources) for m in memories]
             if placed is not None:
                 place(placed)
             dest = located(dest)
@@ -873,6 +878,8 @@ class _Padded:
 
 
 class _Concatenated:
+    """Times of a `tensor.concat`'s result: its parts', joined along `axis`."""
+
     __slots__ = ("axis",)
 
     def __init__(self, axis):
@@ -880,6 +887,30 @@ class _Concatenated:
 
     def __call__(self, *parts):
         return np.concatenate(parts, axis=self.axis)
+
+    def uniform(self, shapes, times) -> np.ndarray:
+        """The same for parts of `shapes` each written at one time (the
+        column tiles or row blocks of MVM results): filled, not built per part."""
+        axis = self.axis
+        shape = list(shapes[0])
+        shape[axis] = sum(s[axis] for s in shapes)
+        out = np.empty(shape)
+        index = [slice(None)] * len(shape)
+        start = 0
+        for s, t in zip(shapes, times):
+            index[axis] = slice(start, start + s[axis])
+            out[tuple(index)] = t
+            start += s[axis]
+        return out
+
+
+def _assembled(memory: _Memory, assemble, sources: list) -> np.ndarray:
+    """When each element a move writes was written: `assemble` of its sources' times."""
+    if type(assemble) is _Concatenated:
+        uniform = [memory.uniform_written(a) for a in sources]
+        if None not in uniform:
+            return assemble.uniform([a.shape for a in sources], uniform)
+    return assemble(*[memory.written(a) for a in sources])
 
 
 def _insert(op, args, results):
