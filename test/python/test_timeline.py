@@ -266,32 +266,39 @@ def _entries(path):
     return [(hw, name) for name in sorted(set(re.findall(r"^func\.func @(\w+)\(", text, re.M)))]
 
 
-@pytest.mark.parametrize("path", sorted(RUN_TESTS.glob("*.mlir")), ids=lambda p: p.name)
-def test_the_run_tests_programs_are_never_below_their_bound(path):
-    """Every function of the imc-run lit tests that runs (the error cases
-    raise and are skipped) has a timeline at or above its bound."""
+def _run_test_functions(path):
+    """(module, hardware, entry, seeded inputs) of each function of an
+    imc-run lit test, parsed in a context of its own (a generator: consume
+    it inside the loop that uses them)."""
     from torch_mlir import ir
 
     from imc.context import make_context
-    from imc.interpreter import InterpreterError
     from imc.ir_utils import find_function
 
-    context = make_context()
-    with context, ir.Location.unknown():
+    with make_context(), ir.Location.unknown():
         module = ir.Module.parse(path.read_text())
-        ran = 0
         for hw_path, entry in _entries(path):
             hw = Hardware.from_toml(hw_path.read_text()) if hw_path else Hardware.from_module(module.operation, default="default")
             func = find_function(module, entry)
             types = list(ir.FunctionType(ir.TypeAttr(func.attributes["function_type"]).value).inputs)
             rng = np.random.default_rng(0)
-            inputs = [rng.standard_normal(list(ir.ShapedType(t).shape)).astype(np.float32) for t in types]
-            try:
-                timeline = measure(Runner(module, hw, entry=entry, trace=True), inputs)
-            except (InterpreterError, ValueError):
-                continue
-            _check_bound(timeline)
-            ran += 1
+            yield module, hw, entry, [rng.standard_normal(list(ir.ShapedType(t).shape)).astype(np.float32) for t in types]
+
+
+@pytest.mark.parametrize("path", sorted(RUN_TESTS.glob("*.mlir")), ids=lambda p: p.name)
+def test_the_run_tests_programs_are_never_below_their_bound(path):
+    """Every function of the imc-run lit tests that runs (the error cases
+    raise and are skipped) has a timeline at or above its bound."""
+    from imc.interpreter import InterpreterError
+
+    ran = 0
+    for module, hw, entry, inputs in _run_test_functions(path):
+        try:
+            timeline = measure(Runner(module, hw, entry=entry, trace=True), inputs)
+        except (InterpreterError, ValueError):
+            continue
+        _check_bound(timeline)
+        ran += 1
     assert ran or path.name == "errors.mlir"
 
 
@@ -309,24 +316,13 @@ def test_a_replayed_stream_is_the_executed_stream_on_the_run_tests(path):
     """The run tests' DMA loops, line buffers and reused scratchpad buffers:
     buffers that live across calls keep their times, each call's own values
     are new arrays in the next call."""
-    from torch_mlir import ir
-
-    from imc.context import make_context
     from imc.interpreter import InterpreterError
-    from imc.ir_utils import find_function
 
-    with make_context(), ir.Location.unknown():
-        module = ir.Module.parse(path.read_text())
-        for hw_path, entry in _entries(path):
-            hw = Hardware.from_toml(hw_path.read_text()) if hw_path else Hardware.from_module(module.operation, default="default")
-            func = find_function(module, entry)
-            types = list(ir.FunctionType(ir.TypeAttr(func.attributes["function_type"]).value).inputs)
-            rng = np.random.default_rng(0)
-            inputs = [rng.standard_normal(list(ir.ShapedType(t).shape)).astype(np.float32) for t in types]
-            try:
-                _stream_replayed_and_executed(lambda: Runner(module, hw, entry=entry, trace=True), inputs)
-            except (InterpreterError, ValueError):
-                continue
+    for module, hw, entry, inputs in _run_test_functions(path):
+        try:
+            _stream_replayed_and_executed(lambda: Runner(module, hw, entry=entry, trace=True), inputs)
+        except (InterpreterError, ValueError):
+            continue
 
 
 @pytest.mark.parametrize("precision", ["ideal", "quantized"])
