@@ -190,6 +190,10 @@ class _Memory:
         self._roots.clear()
         self.crossbars.clear()
 
+    def forget(self, root) -> None:
+        """Drops the access times of `root`'s memory (nothing reads it again)."""
+        self._roots.pop(id(root), None)
+
     def known(self, a: np.ndarray) -> bool:
         return id(_root(a)) in self._roots
 
@@ -463,6 +467,7 @@ class Tracer:
         self.recording: list | None = None
         self._replays = 0
         self._kept: dict = {}  # the last replay's stand-ins for the recorded call's own arrays
+        self._last_uses: tuple = (None, {})  # (a recording, `_last_uses` of it)
 
     # -- state ----------------------------------------------------------------
     def idle(self) -> None:
@@ -741,6 +746,9 @@ class Tracer:
         self._replays += 1
         call, fresh = self._replays, {}
         memories = (self.memory,) if self.chain is None else (self.memory, self.chain)
+        if self._last_uses[0] is not recording:
+            self._last_uses = (recording, _last_uses(recording))
+        last_uses = self._last_uses[1]
 
         def located(a):
             return a if isinstance(a, _CrossbarToken) else a.located(call, fresh)
@@ -752,19 +760,25 @@ class Tracer:
             self._activation = None if activation is None else (activation[0], activation[1], located(activation[2]))
             self.place(layer, [located(a) for a in reads], [located(a) for a in writes], last=last)
 
-        for entry in recording:
+        for i, entry in enumerate(recording):
             if entry[0] is _PLACE:
                 place(entry)
-                continue
-            _, dest, sources, assemble, placed = entry
-            sources = [located(a) for a in sources]
-            times = [_assembled(m, assemble, sources) for m in memories]
-            if placed is not None:
-                place(placed)
-            dest = located(dest)
-            for memory, written in zip(memories, times):
-                memory.copy_into(dest, written)
-        # (kept until the next replay: an activation's key holds ids of them)
+            else:
+                _, dest, sources, assemble, placed = entry
+                sources = [located(a) for a in sources]
+                times = [_assembled(m, assemble, sources) for m in memories]
+                if placed is not None:
+                    place(placed)
+                dest = located(dest)
+                for memory, written in zip(memories, times):
+                    memory.copy_into(dest, written)
+            for ref in last_uses.get(i, ()):  # a value the call no longer reads: its times go, as its array would
+                stand_in = fresh.get(id(ref))
+                if stand_in is not None:
+                    for memory in memories:
+                        memory.forget(stand_in)
+        # (the stand-ins themselves are kept until the next replay: their ids
+        # stay their own while activations are keyed by them)
         self._kept = fresh
 
     # -- summaries --------------------------------------------------------------
@@ -788,6 +802,37 @@ class Tracer:
 
 
 _PLACE, _MOVE = "place", "move"  # `Tracer.recording` entries
+
+
+def _last_uses(recording: list) -> dict:
+    """Entry index -> the references of the recorded call's own arrays (dead
+    now) whose last access that entry is."""
+    last = {}
+    for i, entry in enumerate(recording):
+        for a in _accessed(entry):
+            if isinstance(a, _Recorded) and a.ref() is None:
+                last[id(a.ref)] = (i, a.ref)
+    by_entry: dict = {}
+    for i, ref in last.values():
+        by_entry.setdefault(i, []).append(ref)
+    return by_entry
+
+
+def _accessed(entry):
+    """The recorded accesses of a `Tracer.recording` entry."""
+    if entry[0] is _PLACE:
+        _, _, reads, writes, _, ride, activation, _ = entry
+        yield from reads
+        yield from writes
+        for held in (ride, activation):
+            if held is not None:
+                yield held[2]
+        return
+    _, dest, sources, _, placed = entry
+    yield dest
+    yield from sources
+    if placed is not None:
+        yield from _accessed(placed)
 
 
 class _Fresh:
