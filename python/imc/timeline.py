@@ -178,6 +178,13 @@ class _Located:
             self.where = (offset // k, a.shape, tuple(s // k * 8 for s in strides))
 
 
+def _located_at(root, where, whole: bool, shape, contiguous: bool) -> _Located:
+    """A `_Located` from its fields (a recorded access, `_Recorded`, on a given root)."""
+    loc = _Located.__new__(_Located)
+    loc.root, loc.where, loc.whole, loc.shape, loc.contiguous = root, where, whole, shape, contiguous
+    return loc
+
+
 class _Memory:
     """Element-wise access times of every host array (keyed by the array that
     owns the memory; forgotten when it is freed)."""
@@ -270,10 +277,8 @@ class _Memory:
         w = self._locate(a)[0].w
         return w if isinstance(w, float) else None
 
-    def written(self, a) -> np.ndarray:
-        """When each element of `a` (an array or its `_Located`) was written
-        (an array shaped like `a`)."""
-        loc = a if isinstance(a, _Located) else _Located(a)
+    def written(self, loc: _Located) -> np.ndarray:
+        """When each element of an array (`loc`) was written (an array shaped like it)."""
         times, where, whole = self._locate(loc)
         if isinstance(times.w, float):
             return np.full(loc.shape, times.w)
@@ -281,15 +286,14 @@ class _Memory:
             return np.full(loc.shape, float(times.w.max(initial=0.0)))
         return self._view(times, "w", where).copy()
 
-    def copy_into(self, a, written: np.ndarray) -> None:
-        """`a`'s elements (an array or its `_Located`) become copies of
-        elements written at `written` (a free copy: each element is ready
-        when its source is, and after every earlier access to it)."""
-        loc = a if isinstance(a, _Located) else _Located(a)
+    def copy_into(self, loc: _Located, written: np.ndarray) -> None:
+        """An array's elements (`loc`) become copies of elements written at
+        `written` (a free copy: each element is ready when its source is, and
+        after every earlier access to it)."""
         times, where, whole = self._locate(loc)
         times.settle_reads()
         if where is None:
-            t = max(float(np.max(written, initial=0.0)), self.ready_to_write(a))
+            t = max(float(np.max(written, initial=0.0)), self.ready_to_write(loc))
             times.w = times.r = t
             return
         uniform = isinstance(times.w, float) and isinstance(times.r, float)
@@ -462,7 +466,6 @@ class Tracer:
         self._activations: dict[int, tuple] = {}
         self._ride = None  # of the open step: (array, its own MVM steps, what it reads)
         self._activation = None  # of the open step: (array, ns, what it reads)
-        self._input = (None, None)  # of the open step: the array its MVM reads and its `_Located`
         # The steps of the call being recorded (`replay`), else None.
         self.recording: list | None = None
         self._replays = 0
@@ -510,7 +513,6 @@ class Tracer:
         (its tile included) was ready when it started; else, or without
         `rides`, it keeps the array busy for its own steps."""
         read = _Located(x)
-        self._input = (x, read)  # (the step's reads locate it once)
         if rides and array >= 0:
             self._ride = (array, steps, read)
             return
@@ -550,7 +552,6 @@ class Tracer:
         self._depth = 0
         self.events = None
         self._ride = self._activation = None
-        self._input = (None, None)
 
     def end(self, op, args, results) -> None:
         self._depth -= 1
@@ -590,11 +591,11 @@ class Tracer:
 
     def _copy_step(self, layer: str, dest: _Located, sources: list, reads: int, assemble) -> None:
         """The open step copies elements of `sources` into `dest`, reading
-        the first `reads` of them: `assemble(*times)`, given when each
-        source's elements were written, says when each of `dest`'s were
-        (before the step's own time: a move passes elements on)."""
+        the first `reads` of them: `assemble.times` says, from when the
+        sources' elements were written, when each of `dest`'s were (before
+        the step's own time: a move passes elements on)."""
         memories = (self.memory,) if self.chain is None else (self.memory, self.chain)
-        times = [_assembled(m, assemble, sources) for m in memories]
+        times = [assemble.times(m, sources) for m in memories]
         recording = self.recording
         mark = len(recording) if recording is not None else 0
         self.place(layer, sources[:reads], [])
@@ -619,14 +620,9 @@ class Tracer:
             if rate is not None and n:
                 resource, ns, units = rate
                 busy[resource] = busy.get(resource, 0.0) + n * ns / units
-        x, x_located = self._input
-        if x is not None:
-            self._input = (None, None)
         if not busy and not reads and not writes and ride is None:
             return
-        reads = [
-            a if isinstance(a, (_CrossbarToken, _Located)) else x_located if a is x else _Located(a) for a in reads
-        ]
+        reads = [a if isinstance(a, (_CrossbarToken, _Located)) else _Located(a) for a in reads]
         writes = [a if isinstance(a, (_CrossbarToken, _Located)) else _Located(a) for a in writes]
         if self.recording is not None:
             self._record(layer, reads, writes, busy, ride, last)
@@ -766,7 +762,7 @@ class Tracer:
             else:
                 _, dest, sources, assemble, placed = entry
                 sources = [located(a) for a in sources]
-                times = [_assembled(m, assemble, sources) for m in memories]
+                times = [assemble.times(m, sources) for m in memories]
                 if placed is not None:
                     place(placed)
                 dest = located(dest)
@@ -862,9 +858,7 @@ class _Recorded:
         return r
 
     def _at(self, root) -> _Located:
-        loc = _Located.__new__(_Located)
-        loc.root, loc.where, loc.whole, loc.shape, loc.contiguous = root, self.where, self.whole, self.shape, self.contiguous
-        return loc
+        return _located_at(root, self.where, self.whole, self.shape, self.contiguous)
 
     def located(self, call: int, fresh: dict) -> _Located:
         """This access in replayed call `call` (`fresh`: the call's stand-ins
@@ -883,7 +877,17 @@ class _Recorded:
         return self.loc
 
 
-class _Reshaped:
+class _Assembled:
+    """How a move's times come from its sources': `times(memory, sources)`
+    calls the instance on each source's `written` times."""
+
+    __slots__ = ()
+
+    def times(self, memory: _Memory, sources: list) -> np.ndarray:
+        return self(*[memory.written(a) for a in sources])
+
+
+class _Reshaped(_Assembled):
     """Times of a moved array: its one source's, reshaped."""
 
     __slots__ = ("shape",)
@@ -895,7 +899,7 @@ class _Reshaped:
         return src.reshape(self.shape)
 
 
-class _Inserted:
+class _Inserted(_Assembled):
     """Times of an `insert_slice`'s result: the destination's, the source's in its region."""
 
     __slots__ = ("region",)
@@ -908,7 +912,7 @@ class _Inserted:
         return dest
 
 
-class _Padded:
+class _Padded(_Assembled):
     """Times of a `tensor.pad`'s result: its padding is written at 0, its interior when the source was."""
 
     __slots__ = ("shape", "region")
@@ -922,7 +926,7 @@ class _Padded:
         return times
 
 
-class _Concatenated:
+class _Concatenated(_Assembled):
     """Times of a `tensor.concat`'s result: its parts', joined along `axis`."""
 
     __slots__ = ("axis",)
@@ -933,29 +937,23 @@ class _Concatenated:
     def __call__(self, *parts):
         return np.concatenate(parts, axis=self.axis)
 
-    def uniform(self, shapes, times) -> np.ndarray:
-        """The same for parts of `shapes` each written at one time (the
-        column tiles or row blocks of MVM results): filled, not built per part."""
+    def times(self, memory: _Memory, sources: list) -> np.ndarray:
+        """Parts each written at one time (the column tiles or row blocks of
+        MVM results) fill their times in one pass, not an array per part."""
+        uniform = [memory.uniform_written(a) for a in sources]
+        if None in uniform:
+            return super().times(memory, sources)
         axis = self.axis
-        shape = list(shapes[0])
-        shape[axis] = sum(s[axis] for s in shapes)
+        shape = list(sources[0].shape)
+        shape[axis] = sum(a.shape[axis] for a in sources)
         out = np.empty(shape)
         index = [slice(None)] * len(shape)
         start = 0
-        for s, t in zip(shapes, times):
-            index[axis] = slice(start, start + s[axis])
+        for a, t in zip(sources, uniform):
+            index[axis] = slice(start, start + a.shape[axis])
             out[tuple(index)] = t
-            start += s[axis]
+            start += a.shape[axis]
         return out
-
-
-def _assembled(memory: _Memory, assemble, sources: list) -> np.ndarray:
-    """When each element a move writes was written: `assemble` of its sources' times."""
-    if type(assemble) is _Concatenated:
-        uniform = [memory.uniform_written(a) for a in sources]
-        if None not in uniform:
-            return assemble.uniform([a.shape for a in sources], uniform)
-    return assemble(*[memory.written(a) for a in sources])
 
 
 def _insert(op, args, results):
@@ -991,8 +989,8 @@ def _pad(op, args, results):
 
 # Ops that only move elements (on the scratchpad, or not at all): each
 # returns (the array written, the arrays its times come from, how many of
-# those (the first) it reads, and how its times come from theirs: a callable
-# `Tracer._copy_step` gives their `written` times), or None if nothing moves.
+# those (the first) it reads, and how its times come from theirs: an
+# `_Assembled`), or None if nothing moves.
 _MOVES = {
     "tensor.insert_slice": _insert,
     "tensor.concat": _concat,

@@ -1738,17 +1738,15 @@ class ContractionGroup:
         """After a slow run in `quantized` / `noisy`: the `_ConvertedRun`s of
         the group's MVMs, from the crossbars they read and their inputs. The
         row blocks of an operand (its MVMs on copies of one tile, which
-        `RowBlockedWeights.of` checks tile the input rows with equal tiles)
-        are one entry of all rows, each block with its own op's ADC step and,
-        under read noise, its own draw (taken in the ops' order: checked);
-        not under programming noise (the copies' conductances differ)."""
+        `RowBlockedWeights.of` checks tile the input rows with equal
+        conductances: not under programming noise) are one entry of all
+        rows, each block with its own op's ADC step and, under read noise,
+        its own draw (taken in the ops' order: checked)."""
         x = self._revalidated_input(ex, env, args)
         if x is None:
             return
         chip = ex.chip
-        if self.row_blocked and (
-            chip.draws_program_noise or RowBlockedWeights.of(self.accs, env, x.shape[1], x.shape[0]) is None
-        ):
+        if self.row_blocked and RowBlockedWeights.of(self.accs, env, x.shape[1], x.shape[0]) is None:
             return
         where = {}  # MVM op -> ((accumulate index, operand index), program slot, r0, shift, block)
         for a, (_, _, mvms) in enumerate(self.accs):
