@@ -680,12 +680,15 @@ def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, mod
     adjacent = hw.bit_slices == "adjacent"
     layers: dict[str, dict] = {}
     for op, (slot, _, _) in zip(programs, packed):
-        layer = layers.setdefault(str(op.location), {"programs": [], "load": {}, "slots": set(), "spad_ns": 0.0})
+        layer = layers.setdefault(
+            str(op.location), {"programs": [], "load": {}, "slots": set(), "spad_ns": 0.0, "max_rows": 0}
+        )
         load = 0.0
         periphery = adjacent and ProgramView(op).slice > 0  # (rides slice 0's input read and result write)
         for m in _mvm_users(op):
             view = MvmView(m)
             rows = _rows_of(m)
+            layer["max_rows"] = max(layer["max_rows"], rows)
             # (an MVM computed in another's activation adds no time: `MvmView.shares_activation`)
             if not view.shares_activation:
                 load += rows * view.cycles * lat.mvm
@@ -696,7 +699,6 @@ def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, mod
         layer["slots"].add(slot)
         layer["load"][slot] = layer["load"].get(slot, 0.0) + load
     copies = {key: 1 for key in layers}
-    max_rows = {key: max((_rows_of(m) for p in l["programs"] for m in _mvm_users(p)), default=0) for key, l in layers.items()}
 
     def time_per_copy(k, n) -> float:
         return max(max(layers[k]["load"].values()) / n, layers[k]["spad_ns"])
@@ -704,7 +706,7 @@ def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, mod
     def can_copy(k) -> bool:
         return (
             len(layers[k]["slots"]) <= spare
-            and copies[k] < max_rows[k]
+            and copies[k] < layers[k]["max_rows"]
             and time_per_copy(k, copies[k] + 1) < time_per_copy(k, copies[k])
         )
 
