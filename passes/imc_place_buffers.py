@@ -37,7 +37,7 @@ from imc.ir_utils import (
 )
 from imc.pass_base import ImcPass, PassFailure
 from imc.in_place import in_place_pairs
-from imc.placement import capacity_bound, plan_homes, stage_program
+from imc.placement import Unplaceable, capacity_bound, plan_homes, stage_program
 from imc.row_slabs import (
     expand_buffer,
     find_row_slabs,
@@ -131,6 +131,15 @@ class ImcPlaceBuffers(ImcPass):
     kept only when it moves no more DRAM bytes than the plan without; a
     remark names each pair.
 
+    A stored tensor that a tiled stage's loop reads other than in row
+    windows (an attention's keys and values, `imc-tile-rows{attention}`) is
+    read whole by every trip, so it must be whole on chip then: the plan
+    keeps it so (`plan_homes(pinned=...)`: those bytes never leave the
+    chip before that read, and their chunks are placed first), and it is an
+    error naming the loop when the scratchpad cannot (a transfer from DRAM
+    before the loop would be counted once for reads that happen on every
+    trip).
+
     A stage's slabs lie side by side in bytes the plan reserves at that
     stage (`plan_homes(reserve=...)`: taken off the capacity there, below the
     staging buffers): first every slab at full size (all channels), then, in
@@ -170,8 +179,9 @@ class ImcPlaceBuffers(ImcPass):
         # All uses first: rewriting invalidates the bindings' op identities.
         users = [_uses_by_stage(program, t.value) for t in program.tensors]
         rows = _find_row_access(program, func, hw, users, self.in_place)
+        whole = _whole_reads_in_loops(program, users, rows.slabs)
         tile, staging = self._staging_buffers(module, hw, state)
-        layout = _plan_layout(program, hw, rows, tile, staging, state)
+        layout = _plan_layout(program, hw, rows, tile, staging, state, whole)
         shares = layout.bound.layer_shares(program)
         module.attributes[PLACEMENT_ATTR] = ir.DictAttr.get(
             {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(layout.bound.bytes)}
@@ -300,16 +310,26 @@ class _Layout:
     slab_at: dict  # slab's key op (its read, or a row store's insert) -> its scratchpad offset
 
 
-def _plan_layout(program, hw, rows: _RowAccess, tile: int, staging: int, state) -> _Layout:
+def _plan_layout(program, hw, rows: _RowAccess, tile: int, staging: int, state, whole: dict) -> _Layout:
     """The slabs of a tiled stage (input rows; output rows on their way to
     DRAM) lie side by side in bytes the plan reserves for that stage (at the
     top, below the staging buffers). First with every slab at full size
     (safe whatever the split) but none for the tensors written over that the
     plan keeps whole on chip; then, with the slabs a stored tensor needs for
     its DRAM planes only, kept when no slab grows. An error when a stage's
-    slabs and the staging buffers do not fit."""
+    slabs and the staging buffers do not fit, or when a tensor a tiled stage
+    reads whole on every trip (`whole`) cannot stay whole on chip."""
     align = hw.spad_alignment
     pairs = rows.pairs
+    try:
+        layout = _plan_layout_pinned(program, hw, rows, tile, staging, state, frozenset(whole), pairs, align)
+    except Unplaceable:
+        _whole_reads_error(program, whole, None, state)
+    _whole_reads_error(program, whole, layout.plan, state)
+    return layout
+
+
+def _plan_layout_pinned(program, hw, rows, tile, staging, state, pinned, pairs, align) -> _Layout:
     slab_stores = [st for i, st in rows.stores.items() if i not in rows.prefix_rows and st.nbytes // st.channels > tile]
     # A tensor written over (X of a pair) stays whole on chip when its pair
     # is kept: its row reads need no slab then. Tried first, with fewer such
@@ -322,7 +342,7 @@ def _plan_layout(program, hw, rows: _RowAccess, tile: int, staging: int, state) 
         reserve = _reserve(by_stage, align)
         if staging + max(reserve.values(), default=0) >= hw.spad_bytes:
             break
-        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs)
+        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs, pinned=pinned)
         whole = {i for i in overwritten if plan.homes[i].dram_start >= program.tensors[i].size}
         if overwritten <= whole:
             break
@@ -342,10 +362,12 @@ def _plan_layout(program, hw, rows: _RowAccess, tile: int, staging: int, state) 
         raise PassFailure()
     bound = capacity_bound(program, hw.spad_bytes, pairs)
     if plan is None:
-        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs)
+        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs, pinned=pinned)
     if rows.slab_reads or slab_stores:
         needs = _slab_needs(program, rows.streamed, rows.slab_reads, slab_stores, plan)
-        tighter = plan_homes(program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align), in_place=pairs)
+        tighter = plan_homes(
+            program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align), in_place=pairs, pinned=pinned
+        )
         again = _reserve(_slab_needs(program, rows.streamed, rows.slab_reads, slab_stores, tighter), align)
         if all(again.get(k, 0) <= b for k, b in _reserve(needs, align).items()) and set(again) <= set(needs):
             plan, by_stage = tighter, needs
@@ -1119,6 +1141,45 @@ def _row_reads(program, users, slabs) -> dict:
         uses = users[i].get(k, [])
         if len(uses) == len(group) and all(not chain and any(user == g.read for g in group) for user, _, chain in uses):
             out[(i, k)] = group
+    return out
+
+
+def _whole_reads_error(program, whole: dict, plan, state) -> None:
+    """An error on the first tiled stage of `whole` whose tensor `plan` does
+    not keep whole on chip (any, without a plan: none could)."""
+    index = {t.value: i for i, t in enumerate(program.tensors)}
+    for (value, k), loop in whole.items():
+        t = program.tensors[index[value]]
+        if plan is not None and plan.homes[index[value]].resident[t.consumers.index(k)] >= t.size:
+            continue
+        kept = "" if plan is None else f" (the plan keeps {plan.homes[index[value]].resident[t.consumers.index(k)]:,} B)"
+        state.error(
+            loop,
+            f"this tiled stage reads {t.describe()} whole on every trip, but the scratchpad cannot hold it whole "
+            f"beside the other tensors live at this stage and the staging buffers{kept}; run the stage untiled "
+            "(imc-tile-rows{attention=false})",
+        )
+        raise PassFailure()
+
+
+def _whole_reads_in_loops(program, users, slabs) -> dict:
+    """(tensor value, consumer stage) -> the tiled loop that reads the stored
+    tensor on its trips other than in row windows (`slabs`: an attention's
+    keys and values): every trip reads all of it, so it must stay whole on
+    chip."""
+    windows = {slab.read for slab in slabs}
+    out = {}
+    for i, t in enumerate(program.tensors):
+        for k, uses in users[i].items():
+            for user, _, _ in uses:
+                if user in windows:
+                    continue
+                loop = user.parent
+                while loop is not None and not is_tiled_stage(loop):
+                    loop = loop.parent
+                if loop is not None and program.stage_of.get(loop) == k:
+                    out[(t.value, k)] = loop
+                    break
     return out
 
 

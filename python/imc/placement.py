@@ -8,7 +8,10 @@ placement"):
   (`imc.ir_utils.layer_name` of their location); an elementwise stage (only
   all-parallel `linalg.generic`/elementwise ops) merges with the adjacent
   stage it feeds or reads from (epilogue/prologue fusion: a conv's bias,
-  batch norm and ReLU run on its outputs as they stream out of the ADCs).
+  batch norm and ReLU run on its outputs as they stream out of the ADCs),
+  and a stage of transposes (and elementwise ops) with the stage just
+  before it when it reads it (the producer writes its results at the
+  permuted addresses: a transformer's heads split after a projection).
 * Values inside a stage stream through the datapath (crossbar inputs, ADC
   outputs, partial sums in the cores' output registers, the digital unit's
   pipeline): an im2col matrix is an addressing pattern over the stage's input,
@@ -51,6 +54,7 @@ __all__ = [
     "Home",
     "HomePlan",
     "plan_homes",
+    "Unplaceable",
     "merge_in_place",
     "live_bytes",
 ]
@@ -170,6 +174,7 @@ def stage_program(func, hardware=None) -> StagedProgram:
     raw: list[Stage] = []
     positions: dict[int, list[int]] = {}  # id(stage) -> its ops' positions
     loc_names: dict = {}  # location attribute (uniqued; printing one is slow) -> layer name
+    layout, moves = set(), set()  # id(stage): it has a transpose / an op that is neither
     for i, (op, name) in enumerate(zip(ops, names)):
         if not results_of[i] or name in _FREE_OPS or name in TENSOR_VIEW_OPS:
             continue  # views, placeholders and constant computations are in no stage
@@ -184,6 +189,11 @@ def stage_program(func, hardware=None) -> StagedProgram:
         raw[-1].ops.append(op)
         positions[id(raw[-1])].append(i)
         raw[-1].elementwise &= is_elementwise(op)
+        if name == "linalg.transpose":
+            layout.add(id(raw[-1]))
+        elif not is_elementwise(op):
+            moves.add(id(raw[-1]))
+    layout -= moves  # stages of transposes and elementwise ops only
     produced: dict[int, set] = {}  # id(stage) -> results of its ops
     for st in raw:
         produced[id(st)] = {r for i in positions[id(st)] for r in results_of[i]}
@@ -193,11 +203,14 @@ def stage_program(func, hardware=None) -> StagedProgram:
         return any(root.get(v) in made for i in positions[id(b)] for v in operands_of[i])
 
     # 3. Fuse elementwise stages with the neighbour they exchange data with,
-    # and runs of one layer split only by a fused elementwise op.
+    # a stage of transposes (and elementwise ops) with the stage before it
+    # when it reads it (the producer writes its results at the permuted
+    # addresses), and runs of one layer split only by a fused elementwise op.
     stages: list[Stage] = []
     for st in raw:
         prev = stages[-1] if stages else None
-        if prev is not None and (prev.layer == st.layer or ((st.elementwise or prev.elementwise) and feeds(prev, st))):
+        mergeable = st.elementwise or prev is not None and (prev.elementwise or id(st) in layout)
+        if prev is not None and (prev.layer == st.layer or (mergeable and feeds(prev, st))):
             if prev.elementwise and not st.elementwise:
                 prev.layer, prev.location = st.layer, st.location  # a prologue joins the layer it feeds
             prev.ops.extend(st.ops)
@@ -331,10 +344,16 @@ def _excess(program: StagedProgram, spad_bytes: int, reserve=None) -> list[int]:
     return [max(0, live - (spad_bytes - reserve.get(k, 0))) for k, live in enumerate(live_bytes(program))]
 
 
-def _solve(program: StagedProgram, spad_bytes: int, *, monotone: bool, reserve=None):
+class Unplaceable(Exception):
+    """No plan keeps every pinned read of a stored tensor on chip."""
+
+
+def _solve(program: StagedProgram, spad_bytes: int, *, monotone: bool, reserve=None, pinned=frozenset()):
     """min sum_i (w_i + sum_j y_ij) s.t. for every stage k the bytes off chip
     cover E_k, 0 <= y_ij <= size_i, y_ij <= w_i (and y_ij <= y_i,j+1 when
-    `monotone`: bytes leave the chip but never come back). Returns (y, w, opt)."""
+    `monotone`: bytes leave the chip but never come back); y_ij = 0 where
+    (tensor i's value, its j-th consumer stage) is `pinned`. Returns (y, w,
+    opt); `Unplaceable` when no plan keeps the pinned reads on chip."""
     import numpy as np
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
@@ -375,8 +394,12 @@ def _solve(program: StagedProgram, spad_bytes: int, *, monotone: bool, reserve=N
             rhs.append(0.0)
             r += 1
     a_ub = coo_matrix((vals, (rows, cols)), shape=(r, nvar)).tocsr()
-    bounds = [(0, tensors[i].size) for i, _ in index] + [(0, t.size) for t in tensors]
+    bounds = [
+        (0, 0 if (tensors[i].value, tensors[i].consumers[j]) in pinned else tensors[i].size) for i, j in index
+    ] + [(0, t.size) for t in tensors]
     res = linprog(np.ones(nvar), A_ub=a_ub, b_ub=np.array(rhs), bounds=bounds, method="highs")
+    if res.status == 2 and pinned:
+        raise Unplaceable("the tensors read whole by tiled stages do not fit on chip beside what else is live")
     if res.status != 0:
         raise RuntimeError(f"capacity bound: linear program failed: {res.message}")
     x = res.x
@@ -454,7 +477,9 @@ class HomePlan:
         return sum(h.dram_traffic(t) for t, h in zip(program.tensors, self.homes))
 
 
-def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1, *, reserve=None, in_place=()) -> HomePlan:
+def plan_homes(
+    program: StagedProgram, spad_bytes: int, alignment: int = 1, *, reserve=None, in_place=(), pinned=frozenset()
+) -> HomePlan:
     """Scratchpad and DRAM homes for the stored tensors.
 
     `in_place`: pairs (X, Y) of tensor indices where Y may be written over X
@@ -485,14 +510,19 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1, *, r
     stage): they are taken off the capacity at that stage, at the top of the
     scratchpad (`HomePlan.reserved` gives their offsets), and no chunk live
     at that stage overlaps them.
+
+    `pinned`: (tensor value, consumer stage) pairs whose read must find the
+    whole tensor on chip (a tiled stage that reads it on every trip); the
+    linear program keeps those bytes on chip (`Unplaceable` when it cannot);
+    the caller checks that the chunks placed hold them.
     """
     if in_place:
-        shared = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place))
-        apart = plan_homes(program, spad_bytes, alignment, reserve=reserve)
+        shared = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place), pinned)
+        apart = plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned)
         return shared if shared.dram_traffic(program) <= apart.dram_traffic(program) else apart
     reserve = {k: -(-b // alignment) * alignment for k, b in (reserve or {}).items() if b > 0}
     tensors = program.tensors
-    y, _, _ = _solve(program, spad_bytes, monotone=True, reserve=reserve)
+    y, _, _ = _solve(program, spad_bytes, monotone=True, reserve=reserve, pinned=pinned)
     wanted = []  # per tensor: resident bytes per segment (non-increasing)
     for t, ys in zip(tensors, y):
         g = t.granule or t.elem
@@ -513,13 +543,19 @@ def plan_homes(program: StagedProgram, spad_bytes: int, alignment: int = 1, *, r
         if r > (rs[j + 1] if j + 1 < len(rs) else 0)
     ]
     offsets = {k: spad_bytes - b for k, b in reserve.items()}
-    placement = best_fit(
-        chunks_of,
-        spad_bytes,
-        alignment,
-        key=lambda b: (b.start, -b.end, *map(int, b.name.split(":"))),
-        reserved=[(k, k, offsets[k], b) for k, b in reserve.items()],
-    )
+    reserved = [(k, k, offsets[k], b) for k, b in reserve.items()]
+    order = lambda b: (b.start, -b.end, *map(int, b.name.split(":")))  # noqa: E731
+    # Chunks of pinned tensors are placed first (then fixed), so that the
+    # others' fragments do not split the room they need.
+    held = {i for i, t in enumerate(tensors) if any((t.value, k) in pinned for k in t.consumers)}
+    first = [b for b in chunks_of if int(b.name.split(":")[0]) in held]
+    placement = best_fit(first, spad_bytes, alignment, key=order, reserved=reserved)
+    fixed = [(b.start, b.end, placement.offsets[b.name], placement.kept[b.name]) for b in first if b.name in placement.offsets]
+    rest = best_fit([b for b in chunks_of if b not in first], spad_bytes, alignment, key=order, reserved=reserved + fixed)
+    placement.offsets.update(rest.offsets)
+    placement.kept.update(rest.kept)
+    placement.spilled += rest.spilled
+    placement.peak_bytes = max(placement.peak_bytes, rest.peak_bytes)
     got = {tuple(map(int, name.split(":"))): (placement.offsets[name], placement.kept[name]) for name in placement.offsets}
     homes = []
     for i, (t, rs) in enumerate(zip(tensors, wanted)):
@@ -566,10 +602,10 @@ def merge_in_place(program: StagedProgram, pairs) -> tuple[StagedProgram, list[l
     return StagedProgram(program.stages, [tensors[g] for g in order], program.stage_of), [groups[g] for g in order]
 
 
-def _plan_in_place(program, spad_bytes, alignment, reserve, pairs) -> HomePlan:
+def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozenset()) -> HomePlan:
     """`plan_homes` with in-place pairs (see there)."""
     merged, groups = merge_in_place(program, pairs)
-    plan = plan_homes(merged, spad_bytes, alignment, reserve=reserve)
+    plan = plan_homes(merged, spad_bytes, alignment, reserve=reserve, pinned=pinned)
     homes = [None] * len(program.tensors)
     for chain, home, t in zip(groups, plan.homes, merged.tensors):
         first = 0  # the merged tensor's read index of this member's first read
@@ -580,8 +616,8 @@ def _plan_in_place(program, spad_bytes, alignment, reserve, pairs) -> HomePlan:
             if not last and min(resident) < t.size:  # not whole on chip: drop the chain's last pair, plan again
                 rest = [p for p in pairs if p != (chain[-2], chain[-1])]
                 if not rest:
-                    return plan_homes(program, spad_bytes, alignment, reserve=reserve)
-                return _plan_in_place(program, spad_bytes, alignment, reserve, rest)
+                    return plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned)
+                return _plan_in_place(program, spad_bytes, alignment, reserve, rest, pinned)
             chunks = [
                 Chunk(c.start, c.end, c.offset, min(c.until - first, n - 1), handed_over=c.until >= first + n)
                 for c in home.chunks

@@ -11,7 +11,7 @@ import imc
 from imc import models
 from imc.hardware import Hardware
 from imc.ir_utils import find_function
-from imc.placement import Stage, StagedProgram, StoredTensor, capacity_bound, plan_homes, stage_program
+from imc.placement import Stage, StagedProgram, StoredTensor, Unplaceable, capacity_bound, plan_homes, stage_program
 
 DEFAULT = Hardware.preset("default")
 
@@ -204,3 +204,33 @@ def test_transfers_count_the_same_stepped_dma_by_dma():
         assert row.events == traced.report.layers[name].events, name
     overlapped = sum(r.events["overlapped_dram_bytes"] for r in fast.report.layers.values())
     assert overlapped > 0
+
+
+# -- pinned reads (a tiled stage that reads a tensor whole on every trip) ------------
+
+
+def _named(n_stages, tensors):
+    """A synthetic program: `tensors` = [(name, size, producer, [readers])]."""
+    stages = [Stage(k, f"s{k}") for k in range(n_stages)]
+    return StagedProgram(stages, [StoredTensor(name, size, p, sorted(cs)) for name, size, p, cs in tensors], {})
+
+
+def test_a_pinned_read_keeps_its_tensor_whole_on_chip():
+    # a (1,024 B, read once) and b (512 B, read twice) are both live at
+    # stages 1 and 2 of a 1,024 B scratchpad: 512 B must be off chip. a's
+    # bytes cost a write and one read, b's a write and two: the plan spills
+    # a. With a's read pinned (a loop reads it whole on every trip), a stays
+    # whole on chip and b spills instead.
+    prog = _named(4, [("a", 1024, 0, [2]), ("b", 512, 1, [2, 3])])
+    free = plan_homes(prog, 1024)
+    assert free.homes[0].resident[0] < 1024
+    pinned = plan_homes(prog, 1024, pinned=frozenset({("a", 2)}))
+    assert pinned.homes[0].resident[0] == 1024
+    assert pinned.homes[1].dram_start < 512
+    assert pinned.dram_traffic(prog) > free.dram_traffic(prog)
+
+
+def test_pinned_reads_that_cannot_all_stay_on_chip_are_unplaceable():
+    prog = _named(4, [("a", 1024, 0, [2]), ("b", 512, 1, [2, 3])])
+    with pytest.raises(Unplaceable):
+        plan_homes(prog, 1024, pinned=frozenset({("a", 2), ("b", 2)}))
