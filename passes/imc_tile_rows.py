@@ -19,6 +19,7 @@ from imc.ir_utils import (
     weight_of,
 )
 from imc.pass_base import ImcPass, PassFailure
+from imc.row_attention import AttentionRows, attention_rows
 from imc.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
 from imc.row_epilogue import fuse_epilogue, row_local_epilogue, row_operands, skip_branch
 from imc.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
@@ -65,6 +66,7 @@ class _Stage:
     fence: list = field(default_factory=list)  # ops whose outside operands are fenced
     hidden: ir.Value | None = None  # a matmul chain's first result, read by its second matmul
     chained: ir.Operation | None = None  # a matmul chain's second matmul
+    attention: AttentionRows | None = None  # the attention a query-row stage runs (keys and values whole)
 
     @property
     def matmul(self) -> bool:
@@ -155,6 +157,23 @@ class ImcTileRows(ImcPass):
     crossbar tiles than the chip has (the loop would reprogram them on every
     trip); single matmul stages are tiled only with `matmuls`.
 
+    With `attention` (the default), a self-attention (`imc.row_attention`:
+    a stage with a scores and a context batch matmul between a query
+    projection and an output projection) runs in one loop over query rows,
+    from the query projection to the output projection's consumers (the
+    residual add): each trip projects its rows, computes their scores,
+    softmax and context and projects them out, so the queries, scores and
+    context are never stored whole. The keys and values are computed
+    before the loop (their transposes right after their projections, so
+    they are stored transposed only) and read whole by every trip:
+    `imc-place-buffers` keeps them whole on chip. The rows are the most
+    that divide the tokens and whose input, output, queries, context,
+    scores and probabilities fit what the scratchpad leaves beside the
+    keys and values, a staging buffer of 1/16 of it and the tensors live
+    across the attention, and at most a quarter of it (or the option
+    `rows`); the attention is left as it is when all its tensors fit the
+    scratchpad, or, with a remark, when not even one row fits.
+
     With `line-buffers` (the default), an NCHW pooling or convolution
     (`imc.line_buffer.WINDOW_OPS`: e.g. ResNet's max pooling, a MobileNet
     stride-2 depthwise conv) that alone reads a tiled conv stage's root
@@ -204,7 +223,7 @@ class ImcTileRows(ImcPass):
     summary = (
         "Tile convolution stages that do not fit the scratchpad over output rows (with the halo; a pooling or conv "
         "reading one, and a 1x1 conv after it, run in its loop through a line buffer), two linears in a row in one loop "
-        "(matmul-chains), and single matmul stages with matmuls=true"
+        "(matmul-chains), a self-attention over query rows (attention), and single matmul stages with matmuls=true"
     )
 
     rows: int = field(
@@ -221,6 +240,10 @@ class ImcTileRows(ImcPass):
     matmul_chains: bool = field(
         default=True,
         metadata={"help": "run a matmul stage that reads only the result of the matmul stage before it in that stage's loop (a transformer's feed-forward block: its hidden activations are never stored whole)"},
+    )
+    attention: bool = field(
+        default=True,
+        metadata={"help": "run a self-attention with its query and output projections in one loop over query rows (keys and values computed before it and read whole by every trip: the queries, scores and context are never stored whole)"},
     )
     line_buffers: bool = field(
         default=True,
@@ -257,6 +280,8 @@ class ImcTileRows(ImcPass):
                 stage = _matmul_stage(st.ops)
                 if stage is not None:
                     stages.append(stage)
+        if self.attention:
+            stages = _attention_stages(stages, program)
         if self.matmul_chains:
             stages = _chain_matmul_stages(stages, keep_single=self.matmuls, hardware=state.hardware)
         # A conv moved into its producer's loop is not tiled on its own (the
@@ -402,6 +427,8 @@ class ImcTileRows(ImcPass):
         m = _shape(stage.root.results[0])[stage.row_dim]
         hw = self._hardware
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
+        if stage.attention is not None:
+            return self._plan_attention(stage, capacity, state)
         hidden = tensor_bytes(stage.hidden.type, hw) if stage.hidden is not None else 0
         if not self.rows and whole_in + hidden + whole_out <= capacity:
             return False
@@ -428,6 +455,46 @@ class ImcTileRows(ImcPass):
             stage.anchor.location,
             f"tiled over output rows: {-(-m // rows)} tiles of {rows} rows; input slab {slab:,} B "
             f"({rows} rows, no halo), output tile {out:,} B{fits}{chained}",
+        )
+        return True
+
+    def _plan_attention(self, stage: _Stage, capacity: int, state) -> bool:
+        """Chooses the query rows of an attention stage (`imc.row_attention`)
+        and remarks on it; False (the stage is left as it is) when all its
+        tensors fit the scratchpad, or when its keys and values, which every
+        trip reads whole and `imc-place-buffers` then keeps whole on chip,
+        and the trip's rows do not fit beside the staging buffer and the
+        tensors live across the attention."""
+        m = _shape(stage.root.results[0])[stage.row_dim]
+        hw, a = self._hardware, stage.attention
+        whole = tensor_bytes(a.keys.type, hw) + tensor_bytes(a.values.type, hw)
+        whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
+        # Per query row: its queries and context, its scores and probabilities.
+        hidden = 2 * tensor_bytes(a.scores.type, hw) + 2 * whole_in
+        if not self.rows and whole_in + whole + hidden + whole_out <= capacity:
+            return False
+        per_in, per_hidden, per_out = whole_in // m, hidden // m, whole_out // m
+        per_row = per_in + per_hidden + per_out
+        room = capacity - capacity // 16 - whole - a.across
+        if self.rows:
+            rows = min(self.rows, m)
+        else:
+            rows = max([r for r in range(1, m + 1) if m % r == 0 and r * per_row <= min(room, capacity // 4)], default=0)
+        if rows == 0 or rows * per_row > room:
+            state.remark(
+                stage.anchor.location,
+                f"attention not run over query rows: its keys and values ({whole:,} B), which every trip reads whole, "
+                f"and {max(rows, 1)} query row(s) ({max(rows, 1) * per_row:,} B) do not fit the {capacity:,} B "
+                f"scratchpad beside a staging buffer{f' and {a.across:,} B of tensors live across it' if a.across else ''}",
+            )
+            return False
+        stage.rows = rows
+        state.remark(
+            stage.anchor.location,
+            f"attention over query rows: {-(-m // rows)} tiles of {rows} rows, from the query projection to the output "
+            f"projection ('{layer_name(a.output.location)}'); its keys and values ({whole:,} B) stay on chip, read "
+            f"whole by every trip; each trip's {rows * per_hidden:,} B of queries, scores and context are never stored "
+            "whole",
         )
         return True
 
@@ -682,7 +749,7 @@ def _chain_matmul_stages(stages: list[_Stage], keep_single: bool, hardware) -> l
             )
             continue
         out.append(stage)
-    return [s for s in out if keep_single or s.hidden is not None or not s.matmul]
+    return [s for s in out if keep_single or s.hidden is not None or s.attention is not None or not s.matmul]
 
 
 def _crossbar_tiles(matmul, hw) -> int:
@@ -702,3 +769,32 @@ def _only_read_by(value, readers: set) -> bool:
             continue
         return False
     return True
+
+
+# -- attention stages ---------------------------------------------------------------
+
+
+def _attention_stages(stages: list[_Stage], program) -> list[_Stage]:
+    """Joins each matmul stage whose input is a self-attention's context (an
+    output projection) with the attention and the query projection before
+    it into one stage tiled over query rows (`imc.row_attention`), at the
+    output projection's place; the other stages are returned unchanged."""
+    by_anchor = {s.anchor: s for s in stages if s.matmul}
+    joined = {}  # the query's and the output projection's anchors -> the joined stage
+    for stage in stages:
+        if not stage.matmul or stage.hidden is not None:
+            continue
+        rows = attention_rows(stage, program, by_anchor)
+        if rows is None:
+            continue
+        fused = _Stage(rows.anchor, rows.ops, rows.root, rows.input, row_dim=stage.row_dim, fence=rows.views)
+        fused.attention = rows
+        joined[rows.anchor] = joined[stage.anchor] = fused
+    out = []
+    for stage in stages:
+        fused = joined.get(stage.anchor)
+        if fused is None:
+            out.append(stage)
+        elif stage.anchor != fused.anchor:
+            out.append(fused)
+    return out

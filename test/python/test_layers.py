@@ -40,6 +40,7 @@ LAYERS = {
     "imc.row_slabs": TRANSFORMS,
     "imc.line_buffer": TRANSFORMS,
     "imc.row_epilogue": TRANSFORMS,
+    "imc.row_attention": TRANSFORMS,
     "imc.in_place": TRANSFORMS,
     "imc.allocator": TRANSFORMS,
     "imc.buffer_check": TRANSFORMS,
