@@ -325,6 +325,7 @@ def _plan_layout(program, hw, rows: _RowAccess, tile: int, staging: int, state, 
         layout = _plan_layout_pinned(program, hw, rows, tile, staging, state, frozenset(whole), pairs, align)
     except Unplaceable:
         _whole_reads_error(program, whole, None, state)
+        raise PassFailure() from None
     _whole_reads_error(program, whole, layout.plan, state)
     return layout
 
@@ -1145,8 +1146,9 @@ def _row_reads(program, users, slabs) -> dict:
 
 
 def _whole_reads_error(program, whole: dict, plan, state) -> None:
-    """An error on the first tiled stage of `whole` whose tensor `plan` does
-    not keep whole on chip (any, without a plan: none could)."""
+    """An error (PassFailure) on the first tiled stage of `whole` whose
+    tensor `plan` does not keep whole on chip (the first, without a plan:
+    none could)."""
     index = {t.value: i for i, t in enumerate(program.tensors)}
     for (value, k), loop in whole.items():
         t = program.tensors[index[value]]

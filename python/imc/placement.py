@@ -544,14 +544,14 @@ def plan_homes(
     ]
     offsets = {k: spad_bytes - b for k, b in reserve.items()}
     reserved = [(k, k, offsets[k], b) for k, b in reserve.items()]
-    order = lambda b: (b.start, -b.end, *map(int, b.name.split(":")))  # noqa: E731
     # Chunks of pinned tensors are placed first (then fixed), so that the
     # others' fragments do not split the room they need.
     held = {i for i, t in enumerate(tensors) if any((t.value, k) in pinned for k in t.consumers)}
     first = [b for b in chunks_of if int(b.name.split(":")[0]) in held]
-    placement = best_fit(first, spad_bytes, alignment, key=order, reserved=reserved)
+    others = [b for b in chunks_of if int(b.name.split(":")[0]) not in held]
+    placement = best_fit(first, spad_bytes, alignment, key=_chunk_order, reserved=reserved)
     fixed = [(b.start, b.end, placement.offsets[b.name], placement.kept[b.name]) for b in first if b.name in placement.offsets]
-    rest = best_fit([b for b in chunks_of if b not in first], spad_bytes, alignment, key=order, reserved=reserved + fixed)
+    rest = best_fit(others, spad_bytes, alignment, key=_chunk_order, reserved=reserved + fixed)
     placement.offsets.update(rest.offsets)
     placement.kept.update(rest.kept)
     placement.spilled += rest.spilled
@@ -574,6 +574,11 @@ def plan_homes(
         dram_start = min(resident) if resident else t.size
         homes.append(Home(chunks, dram_start, resident))
     return HomePlan(homes, placement.peak_bytes, offsets)
+
+
+def _chunk_order(chunk):
+    """Chunks by producer, then longer lives first, then tensor and read."""
+    return (chunk.start, -chunk.end, *map(int, chunk.name.split(":")))
 
 
 def merge_in_place(program: StagedProgram, pairs) -> tuple[StagedProgram, list[list[int]]]:
