@@ -424,11 +424,11 @@ class ImcTileRows(ImcPass):
         """Chooses the rows of a matmul stage and remarks on it; False when
         the stage fits (input and root together) and is left alone. A chain
         (`_chain_matmul_stages`) also holds its hidden rows on each trip."""
+        if stage.attention is not None:
+            return self._plan_attention(stage, capacity, state)
         m = _shape(stage.root.results[0])[stage.row_dim]
         hw = self._hardware
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
-        if stage.attention is not None:
-            return self._plan_attention(stage, capacity, state)
         hidden = tensor_bytes(stage.hidden.type, hw) if stage.hidden is not None else 0
         if not self.rows and whole_in + hidden + whole_out <= capacity:
             return False
@@ -784,12 +784,12 @@ def _attention_stages(stages: list[_Stage], program) -> list[_Stage]:
     for stage in stages:
         if not stage.matmul or stage.hidden is not None:
             continue
-        rows = attention_rows(stage, program, by_anchor)
-        if rows is None:
+        found = attention_rows(stage, program, by_anchor)
+        if found is None:
             continue
-        fused = _Stage(rows.anchor, rows.ops, rows.root, rows.input, row_dim=stage.row_dim, fence=rows.views)
-        fused.attention = rows
-        joined[rows.anchor] = joined[stage.anchor] = fused
+        fused = _Stage(found.anchor, found.ops, found.root, found.input, row_dim=stage.row_dim, fence=found.views)
+        fused.attention = found
+        joined[found.anchor] = joined[stage.anchor] = fused
     out = []
     for stage in stages:
         fused = joined.get(stage.anchor)
