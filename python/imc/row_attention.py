@@ -97,16 +97,18 @@ def attention_rows(proj, program, by_anchor: dict) -> AttentionRows | None:
     if len(bmms) != 2:
         return None
     scores, context = bmms
-    query = _query_projection(scores.operands[0], by_anchor)
+    query, path = _query_projection(scores.operands[0], by_anchor)
     if query is None or query is proj or query.hidden is not None:
         return None
+    # The reductions are squeezed before the keys' and values' ops move: a
+    # move may clone their operands, and an op's hash follows its operands.
     kv = _producers_within(core, [scores.operands[1], context.operands[1]])
-    for chain in _chains(kv):
-        _hoist(chain)
+    chains = _chains(kv)
     core = [_squeezed(op) if op not in kv else op for op in core]
-    # (An op's hash follows its operands, which the rewrites above change.)
+    for chain in chains:
+        _hoist(chain)
     kv = _producers_within(core, [scores.operands[1], context.operands[1]])
-    allowed = set(query.ops) | (set(core) - kv) | set(proj.ops) | set(_path(scores.operands[0], query.anchor))
+    allowed = set(query.ops) | (set(core) - kv) | set(proj.ops) | set(path)
     inside = _backward_within(proj.root, allowed)
     if scores not in inside or context not in inside or query.anchor not in inside:
         return None
@@ -119,29 +121,20 @@ def attention_rows(proj, program, by_anchor: dict) -> AttentionRows | None:
     )
 
 
-def _path(value, end) -> list:
-    """The ops `value` is computed from through first operands, up to `end`."""
-    ops = []
-    while (op := defining_op(value)) is not None and op != end:
-        ops.append(op)
-        value = op.operands[0]
-    return ops
-
-
-def _query_projection(value, by_anchor: dict):
-    """The matmul stage of `by_anchor` that `value` (the scores' left operand)
-    comes from through reshapes, transposes and elementwise ops (first
-    operands), its root on the way; else None."""
+def _query_projection(value, by_anchor: dict) -> tuple:
+    """(the matmul stage of `by_anchor` that `value`, the scores' left
+    operand, comes from through reshapes, transposes and elementwise ops
+    (first operands), its root on the way; the ops on the way), or (None, [])."""
     seen = []
     while (op := defining_op(value)) is not None and op not in by_anchor:
         if op.name not in RESHAPE_OPS and op.name != "linalg.transpose" and not is_elementwise(op):
-            return None
+            return None, []
         seen.append(op)
         value = op.operands[0]
     query = by_anchor.get(op) if op is not None else None
     if query is None or (query.root != query.anchor and query.root not in seen):
-        return None
-    return query
+        return None, []
+    return query, seen
 
 
 def _chains(ops: set) -> list[list]:
@@ -173,8 +166,13 @@ def _hoist(chain: list) -> bool:
     chain = views + chain
     members = set(chain)
     nested = []
+
+    def collect(o):
+        nested.append(o.operation)
+        return ir.WalkResult.ADVANCE
+
     for op in chain:
-        op.walk(lambda o: nested.append(o.operation) or ir.WalkResult.ADVANCE)
+        op.walk(collect)
     late = []
     for op in nested:
         for i, v in enumerate(op.operands):
