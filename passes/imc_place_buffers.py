@@ -1152,9 +1152,10 @@ def _whole_reads_error(program, whole: dict, plan, state) -> None:
     index = {t.value: i for i, t in enumerate(program.tensors)}
     for (value, k), loop in whole.items():
         t = program.tensors[index[value]]
-        if plan is not None and plan.homes[index[value]].resident[t.consumers.index(k)] >= t.size:
+        resident = None if plan is None else plan.homes[index[value]].resident[t.consumers.index(k)]
+        if resident is not None and resident >= t.size:
             continue
-        kept = "" if plan is None else f" (the plan keeps {plan.homes[index[value]].resident[t.consumers.index(k)]:,} B)"
+        kept = "" if resident is None else f" (the plan keeps {resident:,} B)"
         state.error(
             loop,
             f"this tiled stage reads {t.describe()} whole on every trip, but the scratchpad cannot hold it whole "

@@ -188,10 +188,11 @@ def stage_program(func, hardware=None) -> StagedProgram:
             positions[id(raw[-1])] = []
         raw[-1].ops.append(op)
         positions[id(raw[-1])].append(i)
-        raw[-1].elementwise &= is_elementwise(op)
+        elementwise = is_elementwise(op)
+        raw[-1].elementwise &= elementwise
         if name == "linalg.transpose":
             layout.add(id(raw[-1]))
-        elif not is_elementwise(op):
+        elif not elementwise:
             moves.add(id(raw[-1]))
     layout -= moves  # stages of transposes and elementwise ops only
     produced: dict[int, set] = {}  # id(stage) -> results of its ops
