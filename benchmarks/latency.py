@@ -36,7 +36,7 @@ warnings.filterwarnings("ignore")
 
 _DUPLICATE = (
     "imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
-    "imc-quantize-activations, imc-place-buffers, imc-check-buffers"
+    "imc-quantize-activations, imc-place-buffers, imc-check-buffers, imc-group-contractions"
 )
 PIPELINES = {
     "imc-tiled": "builtin.module(imc-tiled)",

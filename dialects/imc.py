@@ -38,6 +38,8 @@ __all__ = [
     "TransferOutOp",
     "TransferInOp",
     "JoinOp",
+    "TiledContractOp",
+    "YieldOp",
     "transfer_groups",
     "TRANSFER_OPS",
     "staging_elements",
@@ -1074,6 +1076,91 @@ class JoinOp(Imc.Operation, name="join", traits=[Pure]):
         if any(a != b for d, (a, b) in enumerate(zip(head.shape, tail.shape)) if d != dim) or list(result.shape) != expected:
             return _fail(self, f"result {result} is not {head} and {tail} joined along dimension {dim}")
         return True
+
+
+class TiledContractOp(Imc.Operation, name="tiled_contract"):
+    """One tiled contraction `x @ W`: the crossbar ops that compute it tile by tile.
+
+    The body holds the programs of the weight tiles (one per tile and bit
+    slice, with the slices of the weight they read), the MVMs of `x`'s column
+    slices (or of row blocks of them, for copies of a tile) on those
+    crossbars, one `imc.accumulate` per column tile of the result and the
+    `tensor.concat` (along dimension 1) that joins the column tiles when
+    there are several; optionally the `imc.im2col` that makes `x` and the
+    slices of `x` the MVMs read. It ends with `imc.yield` of the result: the
+    concat's, or the one accumulate's. The body reads values defined above
+    it (the input and the weights); nothing outside reads a value defined
+    inside.
+
+    `imc-group-contractions` forms the op at the end of a pipeline. The
+    interpreter executes it as its body's ops or, on a fast path, in one
+    step (in `ideal` precision one matmul by the weights the crossbars hold;
+    `docs/interpreter.md`, "Fast paths") with the same values, counters and
+    errors; the analyses and the timeline see the body's ops.
+
+    Example:
+        %y = "imc.tiled_contract"() ({
+          %xb = "imc.program"(%w) {array = -1 : i64, cell_bits = 8 : i64, offset = array<i64: 0, 0>,
+              slice = 0 : i64, transpose = false, weight_bits = 8 : i64}
+              : (tensor<64x64xf32>) -> !imc.xbar<64 : i64, 64 : i64>
+          %p = "imc.mvm"(%xb, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64}
+              : (!imc.xbar<64 : i64, 64 : i64>, tensor<1x64xf32>) -> tensor<1x64xf32>
+          %s = "imc.accumulate"(%p) {shifts = array<i64: 0>} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+          "imc.yield"(%s) : (tensor<1x64xf32>) -> ()
+        }) : () -> tensor<1x64xf32>
+    """
+
+    result: Result[ir.RankedTensorType]
+    body: ext.Region
+
+    @_verifier(local=False)
+    def verify_invariants(self) -> bool:
+        blocks = list(self.operation.regions[0].blocks)
+        if len(blocks) != 1:
+            return _fail(self, f"body must have one block, got {len(blocks)}")
+        if len(blocks[0].arguments):
+            return _fail(self, "body block must have no arguments")
+        return True
+
+    def verify_region_invariants(self) -> bool:
+        op = self.operation
+        # (the body ends with a terminator, and every terminator but `imc.yield`
+        # is verified to have another parent before this runs)
+        yielded = list(list(op.regions[0].blocks[0].operations)[-1].operation.operands)
+        if len(yielded) != 1 or yielded[0].type != op.results[0].type:
+            return _fail(self, f"body must yield one value of the result type {op.results[0].type}")
+        owner = yielded[0].owner
+        tiles = [yielded[0]]
+        if not isinstance(owner, ir.Block) and owner.name == "tensor.concat":
+            tiles = list(owner.operands)
+        for v in tiles:
+            producer = v.owner
+            if isinstance(producer, ir.Block) or producer.name != "imc.accumulate" or producer.parent != op:
+                return _fail(self, "must yield an 'imc.accumulate' of its body, or a 'tensor.concat' of them")
+        return True
+
+
+class YieldOp(Imc.Operation, name="yield", traits=[Pure, ir.IsTerminatorTrait]):
+    """Ends the body of an `imc.tiled_contract`: its operand is the op's result.
+
+    Example:
+        %y = "imc.tiled_contract"() ({
+          %s = "imc.accumulate"(%p) {shifts = array<i64: 0>} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+          "imc.yield"(%s) : (tensor<1x64xf32>) -> ()
+        }) : () -> tensor<1x64xf32>
+    """
+
+    values: Sequence[Operand[ir.RankedTensorType]]
+
+    @_verifier(local=False)
+    def verify_invariants(self) -> bool:
+        parent = self.operation.parent
+        if parent is None or parent.name != "imc.tiled_contract":
+            return _fail(self, "must end the body of an 'imc.tiled_contract'")
+        return True
+
+
+_single_variadic_operand(YieldOp, "values")
 
 
 def transfer_groups(count: int, tile: int, buffers: int) -> list[tuple[int, int, int]]:

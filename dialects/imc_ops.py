@@ -14,10 +14,11 @@ verifier checks.
 """
 
 import math
+from typing import NamedTuple
 
 from torch_mlir import ir
 
-from imc.ir_utils import i64_array, i64_attr
+from imc.ir_utils import defining_op, i64_array, i64_attr
 
 from .imc import (
     AccumulateOp,
@@ -28,6 +29,7 @@ from .imc import (
     ProgramOp,
     QuantizeOp,
     SpadAllocOp,
+    TiledContractOp,
     TransferInOp,
     TransferOutOp,
     XbarType,
@@ -478,9 +480,187 @@ class TransferView(TypedView):
         return self.staging, self.staging + staging_elements(self.count, self.tile, self.buffers) * element_bytes
 
 
+# ---------------------------------------------------------------------------
+# One tiled contraction: its accumulates, their MVMs and programs.
+# ---------------------------------------------------------------------------
+
+
+class MvmTerm(NamedTuple):
+    """One partial sum of an accumulate: an MVM of an input's columns
+    [`col_offset`, `col_offset` + the tile's rows) (and, for a copy of a
+    tile, of its rows [b0, b1): `block` = (operand, b0, b1), the accumulate
+    operand whose `tensor.concat` joins the copies' results) on the crossbar
+    `program` programmed, shifted left by `shift` bits. `slices` are the
+    `tensor.extract_slice`s between the input and the MVM (row block, then
+    columns)."""
+
+    mvm: ir.Operation
+    program: ir.Operation
+    col_offset: int
+    shift: int
+    slices: tuple
+    block: tuple | None
+
+
+class AccumulateTerms(NamedTuple):
+    """An `imc.accumulate` as one column tile of `x @ W`: its MVM terms in
+    operand order, the input `x` they all read, and the `tensor.concat`s
+    that join copies' row blocks."""
+
+    accumulate: ir.Operation
+    x: ir.Value
+    terms: tuple
+    joins: tuple
+
+
+def _producer(value, name: str, producer):
+    """The op named `name` that defines `value`, if `producer` names it."""
+    op = producer(value)
+    return op if op is not None and op.name == name else None
+
+
+def _static_slice_2d(op):
+    """(row offset, col offset, rows, cols) of a static unit-stride 2-D
+    `tensor.extract_slice` of a 2-D tensor, else None."""
+    if len(op.operands) != 1:
+        return None
+    attributes = op.attributes
+    offsets = list(ir.DenseI64ArrayAttr(attributes["static_offsets"]))
+    sizes = list(ir.DenseI64ArrayAttr(attributes["static_sizes"]))
+    strides = list(ir.DenseI64ArrayAttr(attributes["static_strides"]))
+    if len(offsets) != 2 or strides != [1, 1] or any(v < 0 for v in offsets + sizes):
+        return None
+    source = ir.ShapedType(op.operands[0].type).shape
+    if len(source) != 2 or any(d < 0 for d in source):
+        return None
+    return offsets[0], offsets[1], sizes[0], sizes[1], source
+
+
+def _joins_row_blocks(concat, blocks) -> bool:
+    """Whether `tensor.concat` `concat` joins, along dim 0, MVM results of
+    the row blocks `blocks` ((operand, b0, b1) in operand order) that tile
+    its rows in order."""
+    if ir.IntegerAttr(concat.attributes["dim"]).value != 0:
+        return False
+    shape = ir.ShapedType(concat.results[0].type).shape
+    reach = 0
+    for _, b0, b1 in blocks:
+        if b0 != reach or b1 <= b0:
+            return False
+        reach = b1
+    return len(shape) == 2 and blocks != [] and reach == shape[0]
+
+
+def accumulate_terms(acc, producer=defining_op, memo: dict | None = None) -> AccumulateTerms | None:
+    """`acc` decoded as one column tile of a tiled contraction (what
+    `imc-tile` and `imc-place-crossbars` emit), else None: each operand is
+    an `imc.mvm` of an `imc.program`, or a `tensor.concat` of MVMs of copies
+    of one tile, each on a row block of the input; every MVM reads the same
+    input `x`, directly or through a slice of its columns (all its rows).
+    `producer(value)` gives the op that defines a value, or None for a value
+    not to look through (one defined outside the block being read). `memo` keeps the decoded slices (one dict per walk: the
+    MVMs of many accumulates read the same slices of `x`)."""
+    if memo is None:
+        memo = {}
+
+    def static_slice(op):
+        found = memo.get(op, memo)
+        if found is memo:
+            found = memo[op] = _static_slice_2d(op)
+        return found
+
+    acc = acc.operation
+    shifts = AccumulateView(acc).shifts
+    operands = list(acc.operands)
+    if len(shifts) != len(operands) or len(acc.results) != 1:
+        return None
+    x, terms, joins = None, [], []
+    for operand, (value, shift) in enumerate(zip(operands, shifts)):
+        concat = _producer(value, "tensor.concat", producer)
+        if concat is not None:
+            joins.append(concat)
+        blocks = []
+        for part in list(concat.operands) if concat is not None else [value]:
+            mvm = _producer(part, "imc.mvm", producer)
+            program = _producer(mvm.operands[0], "imc.program", producer) if mvm is not None else None
+            if program is None:
+                return None
+            xs, slices, block = mvm.operands[1], (), None
+            if concat is not None:
+                rows = _producer(xs, "tensor.extract_slice", producer)
+                sl = static_slice(rows) if rows is not None else None
+                if sl is None or sl[1] != 0 or sl[3] != sl[4][1]:
+                    return None
+                xs, slices, block = rows.operands[0], (rows,), (operand, sl[0], sl[0] + sl[2])
+                blocks.append(block)
+            cols = _producer(xs, "tensor.extract_slice", producer)
+            col_offset = 0
+            if cols is not None:
+                sl = static_slice(cols)
+                if sl is not None and sl[0] == 0 and sl[2] == sl[4][0]:
+                    xs, col_offset, slices = cols.operands[0], sl[1], slices + (cols,)
+            if x is None:
+                x = xs
+            elif xs != x:
+                return None
+            terms.append(MvmTerm(mvm, program, col_offset, shift, slices, block))
+        if concat is not None and not _joins_row_blocks(concat, blocks):
+            return None
+    if not terms or len({t.mvm for t in terms}) != len(terms):
+        return None
+    return AccumulateTerms(acc, x, tuple(terms), tuple(joins))
+
+
+class TiledContractView(TypedView):
+    """`imc.tiled_contract`: one tiled contraction's ops in a region."""
+
+    OP = TiledContractOp
+
+    @cached_property
+    def body(self) -> ir.Block:
+        return self.op.regions[0].blocks[0]
+
+    @cached_property
+    def joined(self) -> ir.Operation | None:
+        """The `tensor.concat` of the column tiles the op yields, if any."""
+        owner = list(self.body.operations)[-1].operation.operands[0].owner
+        return owner.operation if not isinstance(owner, ir.Block) and owner.name == "tensor.concat" else None
+
+    @cached_property
+    def accumulates(self) -> tuple[AccumulateTerms, ...] | None:
+        """The column tiles' accumulates decoded (`accumulate_terms`), in
+        column order; None if one does not decode or they read different
+        inputs."""
+        mine = {op.operation for op in self.body.operations}
+
+        def producer(value):
+            op = defining_op(value)
+            return op if op in mine else None
+
+        joined = self.joined
+        tiles = joined.operands if joined is not None else list(self.body.operations)[-1].operation.operands
+        found = []
+        for value in tiles:
+            decoded = accumulate_terms(value.owner, producer)
+            if decoded is None or (found and decoded.x != found[0].x):
+                return None
+            found.append(decoded)
+        return tuple(found)
+
+
 VIEWS: dict[str, type[TypedView]] = {
     cls.OP.OPERATION_NAME: cls
-    for cls in (ProgramView, MvmView, AccumulateView, QuantizeView, Im2colView, ContractView, SpadAllocView, DmaView)
+    for cls in (
+        ProgramView,
+        MvmView,
+        AccumulateView,
+        QuantizeView,
+        Im2colView,
+        ContractView,
+        SpadAllocView,
+        DmaView,
+        TiledContractView,
+    )
 }
 VIEWS[TransferOutOp.OPERATION_NAME] = VIEWS[TransferInOp.OPERATION_NAME] = TransferView
 """Op name -> its view class."""

@@ -8,6 +8,7 @@ import importlib
 
 PASSES: dict[str, str] = {
     "imc-check-buffers": "imc_check_buffers:ImcCheckBuffers",
+    "imc-group-contractions": "imc_group_contractions:ImcGroupContractions",
     "imc-map-contractions": "imc_map_contractions:ImcMapContractions",
     "imc-tile": "imc_tile:ImcTile",
     "imc-tile-rows": "imc_tile_rows:ImcTileRows",
@@ -25,17 +26,17 @@ PIPELINES: dict[str, tuple[str, str]] = {
     ),
     "imc-default": (
         "linalg-on-tensors -> placed crossbars and buffers, one layer at a time on whole tensors, verified",
-        "imc-map-to-crossbars, imc-quantize-activations, imc-place-buffers, imc-check-buffers",
+        "imc-map-to-crossbars, imc-quantize-activations, imc-place-buffers, imc-check-buffers, imc-group-contractions",
     ),
     "imc-tiled": (
         "imc-default after tiling convolution stages over output rows (their working sets on chip; a following pooling or conv, and a 1x1 conv after it, fused through a line buffer) and running two linears in a row (a feed-forward block) and a self-attention (over query rows, its keys and values kept on chip) in one row loop each when they do not fit, with layers copied onto spare crossbars where that shortens the layers' summed time (imc-place-crossbars{duplicate=true objective=latency}: layers mostly run one after another); imc.compile's default",
         "imc-tile-rows, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true objective=latency}, cse, "
-        "imc-quantize-activations, imc-place-buffers, imc-check-buffers",
+        "imc-quantize-activations, imc-place-buffers, imc-check-buffers, imc-group-contractions",
     ),
     "imc-pipelined": (
         "for latency and throughput: imc-tiled with tiles of at most 4 output rows on every convolution stage (layers overlap row by row even when their tensors fit the scratchpad) and copies for the pipeline's bottleneck (imc-place-crossbars{duplicate=true}, objective throughput)",
         "imc-tile-rows{rows=4}, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
-        "imc-quantize-activations, imc-place-buffers, imc-check-buffers",
+        "imc-quantize-activations, imc-place-buffers, imc-check-buffers, imc-group-contractions",
     ),
 }
 """Named pipelines: flag -> (summary, pipeline elements)."""

@@ -581,11 +581,17 @@ class _Walk:
             if name in _PLACEMENT_OPS:
                 continue  # moves stored tensors; their bound is the capacity term
             if name == "func.call" or (
-                op.regions and not (name.startswith("linalg.") or name.startswith("tensor.") or is_tiled_stage(op))
+                op.regions
+                and not (name.startswith("linalg.") or name.startswith("tensor.") or is_tiled_stage(op))
+                and name != "imc.tiled_contract"
             ):
                 _check_nested(op, loc)
             if name in TENSOR_VIEW_OPS:
                 self._view(op)
+            elif name == "imc.tiled_contract":  # its body's ops came before it: its result is the yielded tensor
+                yielded = list(op.regions[0].blocks[0].operations)[-1].operands[0]
+                if yielded in self.alias:
+                    self.alias[op.results[0]] = self.alias[yielded]
             elif name == "func.return":
                 self._return(op)
             elif name in _NO_DATA:
@@ -784,7 +790,8 @@ def _stage_capacity(module, func, hardware, layer, program: ProgramBounds) -> No
 
 def _flatten_tiled_stages(block, inside: bool = False) -> list:
     """`block`'s ops, with the bodies of tiled-stage loops (and of the loops
-    and branches inside them) inlined before the loop or branch op itself.
+    and branches inside them) and of `imc.tiled_contract`s inlined before
+    the loop, branch or contraction op itself.
     Each nested op is walked once, as if the loop ran once: inputs, outputs
     and weights are counted by the data they touch, not by trips.
     Terminators inside are dropped."""
@@ -795,6 +802,8 @@ def _flatten_tiled_stages(block, inside: bool = False) -> list:
             for region in op.regions:
                 for inner in region.blocks:
                     out.extend(v for v in _flatten_tiled_stages(inner, True) if v.operation.name != "scf.yield")
+        elif op.name == "imc.tiled_contract":
+            out.extend(v for v in op.regions[0].blocks[0].operations if v.operation.name != "imc.yield")
         out.append(view)
     return out
 

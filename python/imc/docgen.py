@@ -154,8 +154,10 @@ def _function_ast(fn) -> ast.FunctionDef:
     return node
 
 
-def _class_verifier_ast(cls) -> ast.FunctionDef:
-    """The `verify_invariants` definition written in the body of `cls`.
+def _class_verifier_asts(cls) -> list[ast.FunctionDef]:
+    """The `verify_invariants` definition written in the body of `cls`, and
+    its `verify_region_invariants` (run after the ops in its regions
+    verified) if it has one.
 
     The class source is parsed (rather than the method) because `@_verifier`
     replaces the method with a wrapper whose own source is the wrapper's.
@@ -165,11 +167,14 @@ def _class_verifier_ast(cls) -> ast.FunctionDef:
     except (OSError, TypeError) as exc:
         raise RuntimeError(f"cannot read the source of {cls.__qualname__} to document its rules: {exc}") from exc
     class_def = ast.parse(source).body[0]
+    found = {}
     for node in class_def.body:
-        if isinstance(node, ast.FunctionDef) and node.name == "verify_invariants":
+        if isinstance(node, ast.FunctionDef) and node.name in ("verify_invariants", "verify_region_invariants"):
             node.decorator_list = []  # `@_verifier(...)` is the wrapper, not the op's rules
-            return node
-    raise RuntimeError(f"{cls.__qualname__} defines no verify_invariants")
+            found[node.name] = node
+    if "verify_invariants" not in found:
+        raise RuntimeError(f"{cls.__qualname__} defines no verify_invariants")
+    return [found[name] for name in ("verify_invariants", "verify_region_invariants") if name in found]
 
 
 class _Renderer:
@@ -372,12 +377,13 @@ def field_check_rules() -> list[VerifierRule]:
 
 
 def verifier_rules(op_cls) -> list[VerifierRule]:
-    """The op-specific rules of `op_cls.verify_invariants`, in source order.
+    """The op-specific rules of `op_cls.verify_invariants` (then of its
+    `verify_region_invariants`), in source order.
 
     Does not include `field_check_rules()`, which `@_verifier` runs before them.
     Duplicates (the same template reached twice) are listed once.
     """
-    rules = _collect(_class_verifier_ast(op_cls), _Renderer(), (_FAIL,))
+    rules = [r for fn in _class_verifier_asts(op_cls) for r in _collect(fn, _Renderer(), (_FAIL,))]
     seen, unique = set(), []
     for r in rules:
         if r.template not in seen:
@@ -473,7 +479,8 @@ def _section_for_op(cls) -> list[str]:
         [(f"`{f.name}`", _constraint_name(f.constraint), _variadicity(f)) for f in results],
     )
     if regions:
-        out += ["", "Regions: " + ", ".join(f"`{r.name}`" for r in regions) + "."]
+        out += ["", "Regions:", ""]
+        out += _table(("Name", "Count"), [(f"`{r.name}`", _variadicity(r)) for r in regions])
     out += ["", "Verifier rules (after the field checks):", ""]
     out += _rule_lines(verifier_rules(cls))
     out.append("")

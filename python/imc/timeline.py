@@ -50,7 +50,16 @@ __all__ = ["Tracer", "Timeline", "LayerSpan"]
 
 # Ops that execute their regions' steps (which are traced themselves).
 CONTROL_OPS = frozenset(
-    {"scf.for", "scf.if", "scf.while", "scf.execute_region", "scf.index_switch", "func.call", "memref.alloca_scope"}
+    {
+        "scf.for",
+        "scf.if",
+        "scf.while",
+        "scf.execute_region",
+        "scf.index_switch",
+        "func.call",
+        "memref.alloca_scope",
+        "imc.tiled_contract",
+    }
 )
 # Ops that place their own steps (`imc.interpreter.imc_transfer`: one per DMA).
 SELF_TRACED_OPS = TRANSFER_OPS

@@ -135,14 +135,21 @@ def _operand_types(statement: str) -> list[str]:
 
 def wrap_example(example: str) -> str:
     """A module with `example` (generic-form ops) in a function whose arguments
-    are the example's free SSA values, typed from the ops' functional types."""
+    are the example's free SSA values, typed from the ops' functional types.
+    A line indented under an op continues it, unless that op opens a region
+    (`({`): the region's ops are statements of their own, up to its `})`."""
     statements, defined, args = [], set(), {}
     for line in example.splitlines():
-        if line[:1].isspace() and statements:
-            statements[-1] += " " + line.strip()
-        elif line.strip():
-            statements.append(line.strip())
-    for st in statements:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if statements and indent > statements[-1][0] and not statements[-1][1].endswith("({"):
+            statements[-1] = (statements[-1][0], statements[-1][1] + " " + line.strip())
+        else:
+            statements.append((indent, line.strip()))
+    for _, st in statements:
+        if st.startswith("}"):
+            continue  # the end of a region
         m = re.match(r'(?:(?P<results>%[\w.]+(?:\s*,\s*%[\w.]+)*)\s*=\s*)?"[\w.]+"\((?P<operands>[^)]*)\)', st)
         assert m, f"not a generic-form op: {st!r}"
         names = [n.strip() for n in m.group("operands").split(",") if n.strip()]
@@ -155,7 +162,7 @@ def wrap_example(example: str) -> str:
         if m.group("results"):
             defined.update(r.strip() for r in m.group("results").split(","))
     signature = ", ".join(f"{n}: {t}" for n, t in args.items())
-    body = "\n".join("  " + s for s in statements)
+    body = "\n".join("  " + " " * indent + st for indent, st in statements)
     return f"func.func @example({signature}) {{\n{body}\n  return\n}}\n"
 
 
@@ -178,8 +185,9 @@ def test_op_example_parses_and_verifies(cls):
         except ir.MLIRError as exc:
             pytest.fail(f"the docstring example of {cls.OPERATION_NAME} does not parse/verify:\n{source}\n{exc}")
         assert module.operation.verify()
-        ops = [op for op in module.body.operations[0].regions[0].blocks[0].operations]
-        assert any(op.operation.name == cls.OPERATION_NAME for op in ops)
+        names = []
+        module.operation.walk(lambda op: names.append(op.name) or ir.WalkResult.ADVANCE)
+        assert cls.OPERATION_NAME in names
 
 
 @pytest.mark.parametrize("cls", dialect.TYPES, ids=lambda c: c.type_name)

@@ -13,7 +13,7 @@ import imc
 from imc import models
 from imc.hardware import Hardware
 from imc.interpreter import InterpreterError
-from imc.interpreter.imc import FUSED_CONTRACTION, STACKED_BATCH_ROWS, _GroupedWeights
+from imc.interpreter.imc import STACKED_BATCH_ROWS, _GroupedWeights
 from imc.interpreter.row_blocks import StackedTiles
 from imc.runtime import Runner
 
@@ -44,9 +44,14 @@ def _runner(compiled, fast, precision="ideal"):
     return r
 
 
+TILED_CONTRACT = "imc.tiled_contract"
+
+
 def _fused_steps(runner):
+    """The function's `imc.tiled_contract` steps that ran in one step (their
+    `static` is their `ContractionGroup`; False when they ran as ops)."""
     cf = runner.interpreter._get_compiled(runner.entry)
-    return [op for _, op, _, _ in cf.body.steps if op.name == FUSED_CONTRACTION]
+    return [op for _, op, _, _ in cf.body.steps if op.name == TILED_CONTRACT and op.static]
 
 
 def _layers(report):
@@ -288,7 +293,7 @@ def _fused_groups(runner):
 
     def walk(block):
         for _, op, _, _ in block.steps:
-            if op.name == FUSED_CONTRACTION:
+            if op.name == TILED_CONTRACT and op.static:
                 found.append(op.static)
             for region in op.regions:
                 for b in region.blocks:
@@ -342,7 +347,7 @@ def test_row_blocks_of_crossbar_copies_fuse_and_match_the_ops(wide_convs, pipeli
 
     monkeypatch.setattr(ContractionGroup, "_validate", row_blocks_only)
     if pipeline == "duplicate":
-        pipeline = "imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse"
+        pipeline = "imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, imc-group-contractions"
     one_matmul = precision == "ideal" and pipeline != "imc-pipelined"  # 64 rows per call
     model, x = wide_convs
     hw = Hardware.preset("default").replace(read_noise=0.05, program_noise=0.0) if precision == "noisy" else "default"
@@ -491,10 +496,9 @@ def test_static_views_of_weights_are_folded_out_of_loop_bodies(wide_convs):
             for _, op, _, _ in block.steps:
                 if depth and op.name in ("tensor.extract_slice", "tensor.collapse_shape"):
                     names.append(str(op.ir.results[0].type))
-                for sub in [o for _, o, _, _ in op.static.sub_steps] if op.name == FUSED_CONTRACTION else [op]:
-                    for region in sub.regions:
-                        for b in region.blocks:
-                            walk(b, depth + 1)
+                for region in op.regions:
+                    for b in region.blocks:
+                        walk(b, depth + (op.name != TILED_CONTRACT))
 
         walk(r.interpreter._get_compiled(r.entry).body, 0)
         weight_views = [t for t in names if t in ("tensor<16x288xf32>", "tensor<8x144xf32>")]  # the weights' reshapes

@@ -1,7 +1,7 @@
 """Recorded crossbar replays give exactly what executing the ops gives:
 outputs, counters, held tiles and generations.
 
-A fused contraction (`imc.fused_contraction`) replays its `imc.program`s on
+A fused contraction (an `imc.tiled_contract` run in one step) replays its `imc.program`s on
 every call; when the tile maps of its crossbars are those of an earlier replay
 it applies the recorded outcome at once (`ContractionGroup.program`). These
 tests run chips small enough that tiles are time-multiplexed (reprogrammed on
@@ -15,7 +15,7 @@ import pytest
 import imc
 from imc import models
 from imc.hardware import Hardware
-from imc.interpreter.imc import FUSED_CONTRACTION, ContractionGroup, ImcExecution, _Array, attach
+from imc.interpreter.imc import ContractionGroup, ImcExecution, _Array, attach
 from imc.runtime import Runner
 
 SMALL = Hardware.resolve("default").replace(cores=1, crossbars_per_core=4)
@@ -99,7 +99,8 @@ def test_time_multiplexed_chip_replays_match_general_path(two_lenets, monkeypatc
         x = [rng.standard_normal(inputs[0].shape).astype(np.float32)]
         outs = slow(*x), fast(*x)
         _check_same([slow], [fast], slow.chip, fast.chip, outs)
-    groups = [op.static for _, op, _, _ in fast.interpreter._get_compiled(fast.entry).body.steps if op.name == FUSED_CONTRACTION]
+    steps = fast.interpreter._get_compiled(fast.entry).body.steps
+    groups = [op.static for _, op, _, _ in steps if op.name == "imc.tiled_contract" and op.static]
     assert groups and all(g.weff is not None for g in groups)
     # tiles really are reprogrammed on every call, and recorded replays were applied
     programs_per_call = slow.report.totals.xbar_program_events / 5

@@ -68,6 +68,7 @@ TERMINATORS = frozenset(
         "bufferization.yield",
         "tm_tensor.yield",
         "memref.alloca_scope.return",
+        "imc.yield",
     }
 )
 

@@ -45,10 +45,10 @@ from imc.dialects.imc import (
     spad_use_after_free_error,
     stored_element_bytes,
 )
-from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, TransferView, view_of
-from imc.ir_utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, constant_source
+from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, TiledContractView, TransferView, view_of
+from imc.ir_utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS
 
-from .core import InterpreterError, impl, slot_uses
+from .core import InterpreterError, impl
 from .row_blocks import RowBlockedWeights, StackedTiles, Term, same_values
 
 PRECISIONS = ("ideal", "quantized", "noisy")
@@ -1233,10 +1233,12 @@ def holds_stored_tensor(value) -> bool:
 #
 # The tiling passes lower `x @ W` to, per (row tile, column tile, bit slice),
 # `imc.program` of a weight tile + `imc.mvm` of a column slice of `x`, and one
-# `imc.accumulate` per column tile.  `fuse_contractions` (a block rewriter)
-# replaces all those ops that share one input `x` (and the `imc.im2col` that
-# produced it, and the `tensor.extract_slice`s feeding them, when nothing else
-# uses them) by one step.  Its first run (`_first_run`) executes the programs,
+# `imc.accumulate` per column tile; `imc-group-contractions` puts those ops
+# (with the `imc.im2col` that produced `x`, the `tensor.extract_slice`s
+# feeding them and the concat of the column tiles) in one
+# `imc.tiled_contract`, which runs as one step (`tiled_contract`: the body
+# decoded once into a `ContractionGroup`, the concat run after it).
+# The group's first run (`_first_run`) executes the programs,
 # slices and im2col as ops and each MVM's checks in its place, validates the
 # fast path from the programmed tiles and computes the products as the fast
 # path does (else, e.g. for a shape it does not cover, the MVMs and
@@ -1271,16 +1273,6 @@ def holds_stored_tensor(value) -> bool:
 # runs need every tile held as validated (a reprogramming draws fresh
 # noise: the ops do it).
 # ---------------------------------------------------------------------------
-
-FUSED_CONTRACTION = "imc.fused_contraction"
-# Ops that only view memory: moving the fused step past them changes nothing.
-_PURE_MEMORY_READS = frozenset({"bufferization.to_tensor"})
-_UNSAFE_PREFIXES = ("imc.", "scf.", "func.", "memref.", "bufferization.", "cf.")
-
-
-def _i64s(op, name):
-    return list(ir.DenseI64ArrayAttr(op.ir.attributes[name]))
-
 
 _MAX_REPLAYS = 4  # recorded replays kept per group (e.g. models sharing a chip)
 
@@ -1525,8 +1517,7 @@ class ContractionGroup:
         self.out_slots = [a[1] for a in accs]
         self.prog_slots = prog_slots
         self.root_slots = root_slots
-        self.reads = sorted({s for _, _, ins, _ in sub_steps for s in ins})
-        self.first_op = sub_steps[0][1]
+        self.tail = []  # the steps of its `imc.tiled_contract` after it (the concat of its column tiles)
         # A first run (`_first_run`): the steps but the MVMs' products and
         # the accumulates (the MVMs only checked), then those.
         # (An interpreter with its own `imc.mvm` runs the ops: no prelude.)
@@ -2178,8 +2169,7 @@ def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarr
     return windows.transpose(order).reshape(n * math.prod(out_dims), math.prod(kernel) * c)
 
 
-def _run_fused_contraction(interp, op, args):
-    group: ContractionGroup = op.static
+def _run_fused_contraction(interp, group: "ContractionGroup", args):
     ex = interp.get_data(EXECUTION)
     if ex is not None and group.ready(ex.chip, args):
         if ex.chip.precision == "ideal":
@@ -2191,253 +2181,79 @@ def _run_fused_contraction(interp, op, args):
     return group.slow(interp, ex, args)
 
 
-def _static_slice_2d(op):
-    """(row offset, col offset, rows, cols) of a static unit-stride 2-D
-    `tensor.extract_slice`, else None."""
-    try:
-        offsets, sizes, strides = _i64s(op, "static_offsets"), _i64s(op, "static_sizes"), _i64s(op, "static_strides")
-    except (KeyError, ValueError):
-        return None
-    if len(offsets) != 2 or strides != [1, 1] or any(v < 0 for v in offsets + sizes):
-        return None
-    return offsets[0], offsets[1], sizes[0], sizes[1]
+@impl("imc.tiled_contract")
+def tiled_contract(interp, op, args):
+    """Its body in one step: the `ContractionGroup` decoded from it once (kept
+    as `op.static`; False: the body runs as ops, as it does under a tracer,
+    which places each op), then its `tail`."""
+    group = op.static
+    if group is None:
+        group = op.static = _plan_tiled_contract(interp, op)
+    body = op.regions[0].block
+    if group is False or interp.tracer is not None:
+        return interp.run_block(body, [])
+    env = interp.env
+    outs = _run_fused_contraction(interp, group, [env[group.in_slot]] + [env[s] for s in group.root_slots])
+    for s, v in zip(group.out_slots, outs):
+        env[s] = v
+    if group.tail:
+        interp.exec_steps(group.tail)
+    return [env[s] for s in body.yield_slots]
 
 
-def _shape_2d(t):
-    """The shape of a 2-D shaped type, else None."""
-    shape = ir.ShapedType(t).shape if isinstance(t, ir.ShapedType) else None
-    return shape if shape is not None and len(shape) == 2 else None
-
-
-def _row_block(steps, e):
-    """(e, b0, b1) if step `e` is a static `tensor.extract_slice` of input
-    rows [b0, b1) and every column of a 2-D tensor (a copy's share of an MVM
-    input, `imc-place-crossbars{duplicate=true}`), else None."""
-    if e is None or len(steps[e][2]) != 1:
-        return None
-    sl = _static_slice_2d(steps[e][1])
-    src_shape = _shape_2d(steps[e][1].ir.operands[0].type)
-    if sl is None or src_shape is None or sl[1] != 0 or sl[3] != src_shape[1] or src_shape[0] < 0:
-        return None
-    return e, sl[0], sl[0] + sl[2]
-
-
-def _joins_row_blocks(concat, blocks) -> bool:
-    """Whether `tensor.concat` `concat` joins, along dim 0, MVM results of
-    the row blocks `blocks` ((operand, b0, b1) in operand order) that tile
-    its rows in order."""
-    if ir.IntegerAttr(concat.ir.attributes["dim"]).value != 0:
+def _plan_tiled_contract(interp, op) -> "ContractionGroup | bool":
+    """The fast path's `ContractionGroup` for an `imc.tiled_contract` (off
+    the fast paths, or for a body its typed view does not decode: False)."""
+    steps = op.regions[0].block.steps
+    view = TiledContractView(op.ir)
+    decoded = view.accumulates if interp.fast_paths else None
+    if not decoded:
         return False
-    shape = _shape_2d(concat.ir.results[0].type)
-    reach = 0
-    for _, b0, b1 in blocks:
-        if b0 != reach or b1 <= b0:
-            return False
-        reach = b1
-    return shape is not None and blocks != [] and reach == shape[0]
+    compiled, slot, producer = {}, {}, {}
+    for k, (_, sub, ins, outs) in enumerate(steps):
+        compiled[sub.ir.operation] = sub
+        for v, s in zip(sub.ir.operands, ins):
+            slot[v] = s
+        for r, s in zip(sub.ir.results, outs):
+            slot[r] = s
+            producer[s] = k
+    joined = view.joined
+    tail = [step for step in steps if joined is not None and step[1].ir.operation == joined]
+    x_slot = slot[decoded[0].x]
+    in_slot, im2col_op = x_slot, None
+    k = producer.get(x_slot)
+    if k is not None and steps[k][1].name == "imc.im2col":
+        in_slot, im2col_op = steps[k][2][0], steps[k][1]
+    accs, programs, roots = [], [], []
+    for acc in decoded:
+        mvms = []
+        for t in acc.terms:
+            mvms.append((compiled[t.mvm], slot[t.program.results[0]], t.col_offset, t.shift, t.block))
+            programs.append(slot[t.program.results[0]])
+            s = slot[t.program.operands[0]]
+            while (k := producer.get(s)) is not None and steps[k][1].name in WEIGHT_VIEW_OPS and len(steps[k][2]) == 1:
+                s = steps[k][2][0]
+            roots.append(s)
+        accs.append((compiled[acc.accumulate], slot[acc.accumulate.results[0]], mvms))
+    sub_steps = [step for step in steps if step not in tail]
+    group = ContractionGroup(
+        sub_steps, in_slot, x_slot, im2col_op, accs, list(dict.fromkeys(programs)), list(dict.fromkeys(roots))
+    )
+    group.tail = tail
+    return group
 
 
-def _touches_crossbars(op) -> bool:
-    """True if `op` (or an op nested in it) programs or reads crossbars, or
-    calls a function (which might)."""
-    name = op.name
-    if name in ("imc.program", "imc.mvm", FUSED_CONTRACTION) or name.startswith("func."):
-        return True
-    return any(_touches_crossbars(sub) for region in op.regions for block in region.blocks for _, sub, _, _ in block.steps)
-
-
-def _span_is_safe(steps, members, removed, out_slots, x_first, programs_const) -> bool:
-    """True if the group can run as one step at its last member.
-
-    Non-member steps after the group's first reader of x must not write memory
-    or touch crossbars (full rules: no imc/memory/control ops, nothing on
-    memrefs, no reads of the group's results); steps before it are only
-    passed by programs of constant weights (and their view chains), so they
-    must just not touch crossbars."""
-    for j in range(min(members), max(members) + 1):
-        if j in members:
-            continue
-        _, op, _, _ = steps[j]
-        if j in removed:
-            return False
-        if j < x_first and programs_const:
-            if _touches_crossbars(op):
-                return False
-            continue
-        if op.name not in _PURE_MEMORY_READS:
-            if op.name.startswith(_UNSAFE_PREFIXES):
-                return False
-            if any(isinstance(v.type, ir.MemRefType) for v in list(op.ir.operands) + list(op.ir.results)):
-                return False
-        if any(s in out_slots for s in slot_uses([steps[j]], [])):
-            return False
-    return True
-
-
-def fuse_contractions(interp, steps, yield_slots, arg_slots=()):
-    """Block rewriter: fuses each tiled contraction into one step (see above)."""
-    if not any(op.name == "imc.accumulate" for _, op, _, _ in steps):
-        return steps
-    producer = {}
-    for i, (_, _, _, outs) in enumerate(steps):
-        for s in outs:
-            producer[s] = i
-    uses = slot_uses(steps, yield_slots)
-
-    def step_of(slot, name):
-        i = producer.get(slot)
-        if i is not None and steps[i][1].name == name:
-            return i
-        return None
-
-    weight_constant: dict[int, bool] = {}  # a program's weight slot -> a view of a constant? (bit slices share it)
-
-    def weight_is_constant(p) -> bool:
-        slot = steps[p][2][0]
-        found = weight_constant.get(slot)
-        if found is None:
-            found = weight_constant[slot] = constant_source(steps[p][1].ir.operands[0], WEIGHT_VIEW_OPS) is not None
-        return found
-
-    groups: dict[int, list] = {}
-    for i, (_, op, ins, outs) in enumerate(steps):
-        if op.name != "imc.accumulate" or len(outs) != 1:
-            continue
-        shifts = _static(op).shifts
-        if len(shifts) != len(ins):
-            continue
-        x_slot, mvms, joins, ok = None, [], [], True
-        for operand, (s, shift) in enumerate(zip(ins, shifts)):
-            # An operand is one MVM's result, or the row blocks of copies of
-            # its crossbar joined (`row_blocks`).
-            j = step_of(s, "tensor.concat")
-            if j is not None:
-                joins.append(j)
-            for part in (steps[j][2] if j is not None else [s]):
-                m = step_of(part, "imc.mvm")
-                p = step_of(steps[m][2][0], "imc.program") if m is not None else None
-                if p is None:
-                    ok = False
-                    break
-                xs, slices, block = steps[m][2][1], (), None
-                if j is not None:
-                    found = _row_block(steps, step_of(xs, "tensor.extract_slice"))
-                    if found is None:
-                        ok = False
-                        break
-                    e, b0, b1 = found
-                    xs, slices, block = steps[e][2][0], (e,), (operand, b0, b1)
-                e = step_of(xs, "tensor.extract_slice")
-                r0 = 0
-                if e is not None and len(steps[e][2]) == 1:
-                    sl = _static_slice_2d(steps[e][1])
-                    src_shape = _shape_2d(steps[e][1].ir.operands[0].type)
-                    if sl is not None and src_shape is not None and sl[0] == 0 and sl[2] == src_shape[0]:
-                        xs, r0, slices = steps[e][2][0], sl[1], slices + (e,)
-                if x_slot is None:
-                    x_slot = xs
-                elif xs != x_slot:
-                    ok = False
-                    break
-                mvms.append((m, p, r0, shift, slices, block))
-            if not ok or (j is not None and not _joins_row_blocks(steps[j][1], [e for *_, e in mvms if e and e[0] == operand])):
-                ok = False
-                break
-        if ok and mvms and len(set(m for m, *_ in mvms)) == len(mvms):
-            groups.setdefault(x_slot, []).append((i, mvms, joins))
-
-    replaced: dict[int, tuple] = {}  # step index of the fused step -> step
-    removed: set[int] = set()
-    for x_slot, accs in groups.items():
-        core = set()
-        for i, mvms, joins in accs:
-            core.add(i)
-            core.update(joins)
-            for m, p, *_ in mvms:
-                core.update((m, p))
-        if core & removed:
-            continue
-        # programs feed only the group's mvms, mvms only its accumulates
-        if any(u not in core for j in core for s in steps[j][3] if steps[j][1].name != "imc.accumulate" for u in uses.get(s, ())):
-            continue
-        # optional: x slices, weight view chains, the im2col producing x
-        candidates = set()
-        x_slices = {e for _, mvms, _ in accs for m in mvms for e in m[4]}
-        roots = []
-        for _, mvms, _ in accs:
-            for _, p, _, _, slices, _ in mvms:
-                candidates.update(slices)
-                s = steps[p][2][0]
-                while True:
-                    j = producer.get(s)
-                    if j is None or steps[j][1].name not in WEIGHT_VIEW_OPS or len(steps[j][2]) != 1:
-                        break
-                    candidates.add(j)
-                    s = steps[j][2][0]
-                roots.append(s)
-        im2col_idx = step_of(x_slot, "imc.im2col")
-        if im2col_idx is not None:
-            candidates.add(im2col_idx)
-        out_slots = {steps[i][3][0] for i, *_ in accs}
-        members = None
-        # Optional members before the first core op widen the span the fused
-        # step moves across; if that span is unsafe, keep them as plain steps.
-        program_idx = {p for _, mvms, _ in accs for _, p, *_ in mvms}
-        programs_const = all(weight_is_constant(p) for p in program_idx)
-        for allowed in (candidates - removed, {j for j in candidates - removed if j > min(core)}):
-            trial = set(core)
-            for j in sorted(allowed, reverse=True):
-                if all(u in trial for s in steps[j][3] for u in uses.get(s, ())):
-                    trial.add(j)
-            # x readers: everything but the programs and their weight chains
-            weight_side = program_idx | {j for j in trial - core if steps[j][1].name in WEIGHT_VIEW_OPS and j not in x_slices}
-            x_first = min(trial - weight_side)
-            if _span_is_safe(steps, trial, removed, out_slots, x_first, programs_const):
-                members = trial
-                break
-        if members is None:
-            continue
-        if im2col_idx is not None and im2col_idx not in members:
-            im2col_idx = None
-        hi = max(members)
-        acc_list = []
-        for i, mvms, _ in sorted(accs, key=lambda acc: acc[0]):
-            acc_list.append(
-                (
-                    steps[i][1],
-                    steps[i][3][0],
-                    [(steps[m][1], steps[p][3][0], r0, shift, block) for m, p, r0, shift, _, block in mvms],
-                )
-            )
-        root_slots = list(dict.fromkeys(roots))
-        in_slot = steps[im2col_idx][2][0] if im2col_idx is not None else x_slot
-        group = ContractionGroup(
-            [steps[j] for j in sorted(members)],
-            in_slot,
-            x_slot,
-            steps[im2col_idx][1] if im2col_idx is not None else None,
-            acc_list,
-            list(dict.fromkeys(steps[p][3][0] for _, mvms, _ in accs for _, p, *_ in mvms)),
-            root_slots,
-        )
-        from .core import CompiledOp
-
-        last_acc = acc_list[-1][0]
-        fused = CompiledOp(FUSED_CONTRACTION, last_acc.ir, [])
-        fused.static = group
-        removed |= members
-        replaced[hi] = (_run_fused_contraction, fused, [in_slot] + root_slots, group.out_slots)
-    if not replaced:
-        return steps
-    out = []
-    for j, step in enumerate(steps):
-        if j in replaced:
-            out.append(replaced[j])
-        elif j not in removed:
-            out.append(step)
-    return out
+def plan_tiled_contracts(interp, steps, yield_slots, arg_slots=()):
+    """Block rewriter: decodes each `imc.tiled_contract` step's group when
+    its block is compiled (`_plan_tiled_contract`), so a compiled program
+    shows its fast-path groups before it first runs. Steps stay as they are."""
+    for _, op, _, _ in steps:
+        if op.name == "imc.tiled_contract" and op.static is None:
+            op.static = _plan_tiled_contract(interp, op)
+    return steps
 
 
 from .core import register_block_rewriter  # noqa: E402
 
-register_block_rewriter(fuse_contractions)
+register_block_rewriter(plan_tiled_contracts)
+

@@ -5,8 +5,8 @@ rows over copies of its crossbars.
 a layer onto spare crossbars and splits each MVM's input rows between the
 copies: an accumulate operand is then `tensor.concat dim(0)` of MVMs that
 read consecutive row blocks of one column slice of the input, each on its own
-copy of the tile. `fuse_contractions` (`imc.interpreter.imc`) fuses these
-too, and in `ideal` the fused step computes exactly what the ops compute
+copy of the tile. An `imc.tiled_contract` of these runs in one step too
+(`imc.interpreter.imc.tiled_contract`), and in `ideal` the step computes exactly what the ops compute
 (not the single `x @ W_eff` of an unsplit contraction, which rounds
 otherwise):
 

@@ -174,9 +174,6 @@ def in_place_loop_inserts(interp, steps, yield_slots, arg_slots):
                     reads[s] = reads.get(s, 0) + 1
                 for _, sub, sub_ins, _ in block.steps:
                     count(sub, sub_ins)
-                    if sub.name == "imc.fused_contraction":
-                        for s in sub.static.reads:
-                            reads[s] = reads.get(s, 0) + 1
 
     for _, op, ins, _ in steps:
         count(op, ins)

@@ -987,3 +987,73 @@ func.func @join_sizes(%a: tensor<2x4xf32>, %b: tensor<3x5xf32>) {
   %j = "imc.join"(%a, %b) {dim = 0 : i64} : (tensor<2x4xf32>, tensor<3x5xf32>) -> tensor<5x4xf32>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// imc.tiled_contract, imc.yield
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @tiled_contract_yields_non_accumulate(%x: tensor<1x64xf32>) -> tensor<1x64xf32> {
+  // expected-error @+1 {{'imc.tiled_contract' op must yield an 'imc.accumulate' of its body, or a 'tensor.concat' of them}}
+  %y = "imc.tiled_contract"() ({
+    "imc.yield"(%x) : (tensor<1x64xf32>) -> ()
+  }) : () -> tensor<1x64xf32>
+  return %y : tensor<1x64xf32>
+}
+
+// -----
+
+func.func @tiled_contract_concat_of_non_accumulates(%x: tensor<1x64xf32>) -> tensor<1x128xf32> {
+  // expected-error @+1 {{'imc.tiled_contract' op must yield an 'imc.accumulate' of its body, or a 'tensor.concat' of them}}
+  %y = "imc.tiled_contract"() ({
+    %a = "imc.accumulate"(%x) {shifts = array<i64: 0>} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+    %j = tensor.concat dim(1) %a, %x : (tensor<1x64xf32>, tensor<1x64xf32>) -> tensor<1x128xf32>
+    "imc.yield"(%j) : (tensor<1x128xf32>) -> ()
+  }) : () -> tensor<1x128xf32>
+  return %y : tensor<1x128xf32>
+}
+
+// -----
+
+func.func @tiled_contract_result_type(%x: tensor<1x64xf32>) -> tensor<1x32xf32> {
+  // expected-error @+1 {{'imc.tiled_contract' op body must yield one value of the result type tensor<1x32xf32>}}
+  %y = "imc.tiled_contract"() ({
+    %a = "imc.accumulate"(%x) {shifts = array<i64: 0>} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+    "imc.yield"(%a) : (tensor<1x64xf32>) -> ()
+  }) : () -> tensor<1x32xf32>
+  return %y : tensor<1x32xf32>
+}
+
+// -----
+
+func.func @tiled_contract_block_arguments(%x: tensor<1x64xf32>) -> tensor<1x64xf32> {
+  // expected-error @+1 {{'imc.tiled_contract' op body block must have no arguments}}
+  %y = "imc.tiled_contract"() ({
+  ^bb0(%i: index):
+    %a = "imc.accumulate"(%x) {shifts = array<i64: 0>} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+    "imc.yield"(%a) : (tensor<1x64xf32>) -> ()
+  }) : () -> tensor<1x64xf32>
+  return %y : tensor<1x64xf32>
+}
+
+// -----
+
+func.func @yield_outside(%x: tensor<1x64xf32>) {
+  // expected-error @+1 {{'imc.yield' op must end the body of an 'imc.tiled_contract'}}
+  "imc.yield"(%x) : (tensor<1x64xf32>) -> ()
+}
+
+// -----
+
+func.func @tiled_contract_two_blocks(%x: tensor<1x64xf32>) -> tensor<1x64xf32> {
+  // expected-error @+1 {{'imc.tiled_contract' op body must have one block, got 2}}
+  %y = "imc.tiled_contract"() ({
+    %a = "imc.accumulate"(%x) {shifts = array<i64: 0>} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+    "imc.yield"(%a) : (tensor<1x64xf32>) -> ()
+  ^bb1:
+    %b = "imc.accumulate"(%x) {shifts = array<i64: 0>} : (tensor<1x64xf32>) -> tensor<1x64xf32>
+    "imc.yield"(%b) : (tensor<1x64xf32>) -> ()
+  }) : () -> tensor<1x64xf32>
+  return %y : tensor<1x64xf32>
+}

@@ -73,3 +73,30 @@ func.func @im2col(%x: tensor<1x16x10x10xf32>, %y: tensor<2x4x9xf32>) -> (tensor<
   %d = "imc.im2col"(%y) {dilations = array<i64: 2>, kernel = array<i64: 3>, strides = array<i64: 1>} : (tensor<2x4x9xf32>) -> tensor<10x12xf32>
   return %c, %d : tensor<16x144xf32>, tensor<10x12xf32>
 }
+
+// One tiled contraction in a region: two column tiles joined.
+// CHECK-LABEL: func.func @tiled_contract
+func.func @tiled_contract(%x: tensor<2x64xf32>, %w: tensor<64x96xf32>) -> tensor<2x96xf32> {
+  // CHECK: %[[Y:.*]] = "imc.tiled_contract"() ({
+  %y = "imc.tiled_contract"() ({
+    // CHECK: tensor.extract_slice
+    %w0 = tensor.extract_slice %w[0, 0] [64, 64] [1, 1] : tensor<64x96xf32> to tensor<64x64xf32>
+    // CHECK: "imc.program"
+    %xb0 = "imc.program"(%w0) {array = -1 : i64, cell_bits = 8 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<64x64xf32>) -> !imc.xbar<64 : i64, 64 : i64>
+    %p0 = "imc.mvm"(%xb0, %x) {adc_bits = 8 : i64, adc_full_scale = 0.000000e+00 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<64 : i64, 64 : i64>, tensor<2x64xf32>) -> tensor<2x64xf32>
+    // CHECK: %[[A0:.*]] = "imc.accumulate"
+    %a0 = "imc.accumulate"(%p0) {shifts = array<i64: 0>} : (tensor<2x64xf32>) -> tensor<2x64xf32>
+    %w1 = tensor.extract_slice %w[0, 64] [64, 32] [1, 1] : tensor<64x96xf32> to tensor<64x32xf32>
+    %xb1 = "imc.program"(%w1) {array = -1 : i64, cell_bits = 8 : i64, offset = array<i64: 0, 0>, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<64x32xf32>) -> !imc.xbar<64 : i64, 64 : i64>
+    %p1 = "imc.mvm"(%xb1, %x) {adc_bits = 8 : i64, adc_full_scale = 0.000000e+00 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<64 : i64, 64 : i64>, tensor<2x64xf32>) -> tensor<2x32xf32>
+    // CHECK: %[[A1:.*]] = "imc.accumulate"
+    %a1 = "imc.accumulate"(%p1) {shifts = array<i64: 0>} : (tensor<2x32xf32>) -> tensor<2x32xf32>
+    // CHECK: %[[J:.*]] = tensor.concat dim(1) %[[A0]], %[[A1]]
+    %j = tensor.concat dim(1) %a0, %a1 : (tensor<2x64xf32>, tensor<2x32xf32>) -> tensor<2x96xf32>
+    // CHECK: "imc.yield"(%[[J]]) : (tensor<2x96xf32>) -> ()
+    "imc.yield"(%j) : (tensor<2x96xf32>) -> ()
+  // CHECK: }) : () -> tensor<2x96xf32>
+  }) : () -> tensor<2x96xf32>
+  // CHECK: return %[[Y]]
+  return %y : tensor<2x96xf32>
+}
