@@ -6,7 +6,7 @@ from imc.buffer_check import analyze_buffers
 from imc.pass_base import ImcPass, PassFailure
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImcCheckBuffers(ImcPass):
     """Checks scratchpad buffers on memref IR; changes nothing.
 

@@ -21,7 +21,7 @@ _MEMBER_OPS = frozenset(
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImcGroupContractions(ImcPass):
     """Wraps each tiled contraction's crossbar ops in one `imc.tiled_contract`.
 

@@ -11,7 +11,7 @@ from imc.ir_utils import i64_array, i64_attr, index_constant, walk_ops
 from imc.pass_base import ImcPass
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImcLowerTransfers(ImcPass):
     """Lowers every transfer op to the DMAs a chip's DMA engine runs.
 

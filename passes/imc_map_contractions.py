@@ -276,7 +276,7 @@ def _is_slice_of_weight(value) -> bool:
     return op.name in WEIGHT_VIEW_OPS and is_weight(op.operands[0])
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImcMapContractions(ImcPass):
     """Maps weight-stationary linalg contractions onto `imc.contract`.
 

@@ -51,7 +51,7 @@ from imc.row_slabs import (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImcPlaceBuffers(ImcPass):
     """Places the tensors passed between layers in the scratchpad and DRAM.
 

@@ -384,7 +384,7 @@ def _trip_count(loop) -> int | None:
     return max(0, -(-(ub - lb) // step)) if step > 0 else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImcPlaceCrossbars(ImcPass):
     """Sets `array` on every `imc.program`: the physical crossbar it occupies.
 

@@ -12,7 +12,7 @@ from imc.pass_base import ImcPass, PassFailure
 from imc.placement import stage_program
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImcQuantizeActivations(ImcPass):
     """Inserts `imc.quantize` on every stored tensor of the entry function.
 

@@ -17,7 +17,7 @@ def tile_ranges(extent: int, tile: int) -> list[tuple[int, int]]:
     return [(start, min(tile, extent - start)) for start in range(0, extent, tile)]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImcTile(ImcPass):
     """Tiles every `imc.contract` to the crossbar geometry.
 

@@ -95,7 +95,7 @@ class _Stage:
         return ", ".join(map(str, sizes))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImcTileRows(ImcPass):
     """Tiles each convolution stage whose working set exceeds the scratchpad
     over its output rows (an `scf.for` computing `rows` output rows per
@@ -265,7 +265,6 @@ class ImcTileRows(ImcPass):
             state.error(module, f"option rows = {self.rows} must be >= 0")
             raise PassFailure()
         capacity = state.hardware.spad_bytes
-        self._hardware = state.hardware
         stages = []
         program = stage_program(func, state.hardware)
         live = live_bytes(program)
@@ -316,7 +315,7 @@ class ImcTileRows(ImcPass):
                 if self._plan_matmul(stage, capacity, state):
                     tiled.append(stage)
                 continue
-            rows, slab, out = self._choose_rows(stage, capacity)
+            rows, slab, out = self._choose_rows(stage, capacity, state.hardware)
             oh = _shape(stage.out)[2]
             if rows >= oh and stage.window is None:
                 continue
@@ -336,7 +335,7 @@ class ImcTileRows(ImcPass):
             pooled = ""
             if stage.window is not None:
                 w = stage.window
-                line = w.carried * tensor_bytes(stage.root.results[0].type, self._hardware) // _shape(stage.root.results[0])[2]
+                line = w.carried * tensor_bytes(stage.root.results[0].type, state.hardware) // _shape(stage.root.results[0])[2]
                 lag = (
                     f", {w.lag} rows behind (its last {w.lag} rows on the last trip; on the first it computes "
                     f"{w.lag} rows above its output, dropped)"
@@ -394,11 +393,10 @@ class ImcTileRows(ImcPass):
             stage.window = plan_window_fusion(chain[-1].results[0])
         return stage
 
-    def _choose_rows(self, stage: _Stage, capacity: int) -> tuple[int, int, int]:
+    def _choose_rows(self, stage: _Stage, capacity: int, hw) -> tuple[int, int, int]:
         """(rows, slab bytes, output tile bytes) for this stage."""
         n, _, oh, ow = _shape(stage.out)
         in_shape = _shape(stage.anchor.operands[0])  # padded input
-        hw = self._hardware
         per_in_row = n * in_shape[1] * in_shape[3] * stored_element_bytes(ir.RankedTensorType(stage.input.type).element_type, hw)
         per_out_row = tensor_bytes(stage.out.type, hw) // oh
 
@@ -427,7 +425,7 @@ class ImcTileRows(ImcPass):
         if stage.attention is not None:
             return self._plan_attention(stage, capacity, state)
         m = _shape(stage.root.results[0])[stage.row_dim]
-        hw = self._hardware
+        hw = state.hardware
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
         hidden = tensor_bytes(stage.hidden.type, hw) if stage.hidden is not None else 0
         if not self.rows and whole_in + hidden + whole_out <= capacity:
@@ -466,7 +464,7 @@ class ImcTileRows(ImcPass):
         and the trip's rows do not fit beside the staging buffer and the
         tensors live across the attention."""
         m = _shape(stage.root.results[0])[stage.row_dim]
-        hw, a = self._hardware, stage.attention
+        hw, a = state.hardware, stage.attention
         whole = tensor_bytes(a.keys.type, hw) + tensor_bytes(a.values.type, hw)
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
         # Per query row: its queries and context, its scores and probabilities.

@@ -7,7 +7,7 @@ from torch_mlir import ir
 from imc.pass_base import ImcPass, PassFailure
 
 
-@dataclass
+@dataclass(frozen=True)
 class TestImcFail(ImcPass):
     """Reports an error at each op with the unit attribute `imc.test_fail`.
 

@@ -20,12 +20,11 @@ from torch_mlir import ir
 
 from imc import passes as registry
 from imc.context import make_context
+from imc.diagnostics import Diagnostic
 from imc.pipeline import (
     PipelineError,
     Remark,
     build_pass_manager,
-    format_diagnostic,
-    format_location,
     write_repro,
 )
 from imc.tools._errors import (
@@ -121,38 +120,22 @@ def _diag_line(location: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _check_diagnostics(diags, expected: list[_Expected], source: str) -> list[str]:
+def _check_diagnostics(diags: list[Diagnostic], expected: list[_Expected], source: str) -> list[str]:
     errors = []
-    for severity, location, message in diags:
-        line = _diag_line(location)
+    for d in diags:
+        line = _diag_line(d.location)
         match = next(
-            (e for e in expected if not e.seen and e.severity == severity and e.line == line and e.text in message),
+            (e for e in expected if not e.seen and e.severity == d.severity and e.line == line and e.text in d.message),
             None,
         )
         if match is None:
-            errors.append(f"{format_location(location, source_name=source)}: error: unexpected {severity}: {message}")
+            errors += Diagnostic("error", f"unexpected {d.severity}: {d.message}", d.location).lines(source)
         else:
             match.seen = True
     for e in expected:
         if not e.seen:
             errors.append(f'{source}:{e.at}:1: error: expected {e.severity} "{e.text}" was not produced')
     return errors
-
-
-_SEVERITY = {}
-
-
-def _severity_name(sev) -> str:
-    if not _SEVERITY:
-        _SEVERITY.update(
-            {
-                ir.DiagnosticSeverity.ERROR: "error",
-                ir.DiagnosticSeverity.WARNING: "warning",
-                ir.DiagnosticSeverity.NOTE: "note",
-                ir.DiagnosticSeverity.REMARK: "remark",
-            }
-        )
-    return _SEVERITY.get(sev, "error")
 
 
 # ---------------------------------------------------------------------------
@@ -164,15 +147,15 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
     """Parses, transforms and prints one chunk. Returns (ok, error lines)."""
     padded = "\n" * (first_line - 1) + text  # keep the file's line numbers
     context = make_context(allow_unregistered=args.allow_unregistered_dialect)
-    collected: list[tuple[str, str, str]] = []
+    collected: list[Diagnostic] = []
     remarks: list[Remark] = []
     with context, ir.Location.unknown():
         if args.verify_diagnostics:
 
             def handler(diag):
-                collected.append((_severity_name(diag.severity), str(diag.location), diag.message))
-                for note in diag.notes:
-                    collected.append(("note", str(note.location), note.message))
+                d = Diagnostic.from_mlir(diag)
+                collected.append(d)
+                collected.extend(d.notes)
                 return True
 
             context.attach_diagnostic_handler(handler)
@@ -184,9 +167,9 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
             module = ir.Module.parse(padded)
         except ir.MLIRError as exc:
             if not args.verify_diagnostics:
-                return False, [l for d in exc.error_diagnostics for l in format_diagnostic(d, source_name=source)]
+                return False, [l for d in exc.error_diagnostics for l in Diagnostic.from_mlir(d).lines(source)]
             for d in exc.error_diagnostics:
-                collected.append((_severity_name(d.severity), str(d.location), d.message))
+                collected.append(Diagnostic.from_mlir(d))
 
         if module is not None and args.hardware_obj is not None:
             # Rules that depend on the chip (scratchpad capacity, ...) apply now.
@@ -196,9 +179,9 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
                 module.operation.verify()
             except ir.MLIRError as exc:
                 if not args.verify_diagnostics:
-                    return False, [l for d in exc.error_diagnostics for l in format_diagnostic(d, source_name=source)]
+                    return False, [l for d in exc.error_diagnostics for l in Diagnostic.from_mlir(d).lines(source)]
                 for d in exc.error_diagnostics:
-                    collected.append((_severity_name(d.severity), str(d.location), d.message))
+                    collected.append(Diagnostic.from_mlir(d))
                 module = None
 
         if module is not None and args.pipeline:
@@ -219,20 +202,20 @@ def _process_chunk(text: str, first_line: int, args, source: str, out) -> tuple[
             except ir.MLIRError as exc:
                 if args.verify_diagnostics:
                     for d in exc.error_diagnostics:
-                        collected.append((_severity_name(d.severity), str(d.location), d.message))
+                        collected.append(Diagnostic.from_mlir(d))
                 else:
-                    errors = [l for d in exc.error_diagnostics for l in format_diagnostic(d, source_name=source)]
+                    errors = [l for d in exc.error_diagnostics for l in Diagnostic.from_mlir(d).lines(source)]
                     errors.append(_repro(snapshot, args))
                     module = None
 
         if args.verify_diagnostics:
             for r in remarks:
-                collected.append(("remark", r.location, r.message))
+                collected.append(Diagnostic("remark", r.message, r.location))
             return not (errs := _check_diagnostics(collected, _expectations(text, first_line), source)), errs
 
         if args.imc_remarks:
             for r in remarks:
-                sys.stderr.write(f"{format_location(r.location, source_name=source)}: remark: [{r.pass_name}] {r.message}\n")
+                sys.stderr.write(Diagnostic("remark", f"[{r.pass_name}] {r.message}", r.location).lines(source)[0] + "\n")
         if module is None:
             return False, errors
         phase(f"printing the result for {source}")

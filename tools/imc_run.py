@@ -13,15 +13,14 @@ line), no traceback (`tools/_errors.py`).
 
 import json
 import math
-import re
 import sys
 
 import numpy as np
 from torch_mlir import ir
 
 from imc.context import make_context
+from imc.diagnostics import Diagnostic
 from imc.ir_utils import find_function
-from imc.pipeline import format_diagnostic, format_location
 from imc.tools._errors import (
     MAX_GENERATED_BYTES,
     SEED,
@@ -135,7 +134,7 @@ def _run(argv: list[str]) -> int:
             module = ir.Module.parse(text)
         except ir.MLIRError as exc:
             for d in exc.error_diagnostics:
-                for line in format_diagnostic(d, source_name=source):
+                for line in Diagnostic.from_mlir(d).lines(source):
                     sys.stderr.write(line + "\n")
             return 1
         try:
@@ -181,14 +180,11 @@ def _run(argv: list[str]) -> int:
                 timeline = measure(traced, inputs)
                 runner.report.extra["timeline"] = timeline.to_dict()
         except InterpreterError as exc:
-            message = str(exc)
-            at = re.search(r" at (loc\(.*\))$", message)
-            loc = exc.loc or (at.group(1) if at else None)
-            if loc:
-                message = message.replace(f" at {loc}", "")
-                message = f"{format_location(loc, source_name=source)}: {message}"
+            d = exc.diagnostic
+            if d.where(source) is None:  # no place in the program: the file is the place (the tools' form)
+                message = f"{d.severity}: {source}: {d.message}"
             else:
-                message = f"error: {source}: {message.removeprefix('error: ')}"
+                message = "\n".join(d.lines(source))
             sys.stderr.write(f"imc-run: {message}\n")
             return 1
         except ValueError as exc:

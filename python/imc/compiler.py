@@ -7,9 +7,10 @@ import numpy as np
 import torch
 
 from imc.context import make_context
+from imc.diagnostics import Diagnostic
 from imc.frontend import import_torch
 from imc.hardware import Hardware
-from imc.pipeline import CompileError, Remark, format_location, run_pipeline
+from imc.pipeline import CompileError, Remark, run_pipeline
 from imc.runtime import Runner, gc_paused
 
 __all__ = ["compile", "compile_graph", "CompiledModel", "DEFAULT_PIPELINE"]
@@ -293,11 +294,12 @@ def _check_executable(runner: Runner) -> None:
     try:
         runner.interpreter.prepare()
     except InterpreterError as exc:
-        where = format_location(exc.loc) if exc.loc else "<unknown>"
-        message = str(exc).removeprefix("error: ")
+        diagnostic = exc.diagnostic
         if exc.op_name:
-            message = (
+            diagnostic = Diagnostic(
+                "error",
                 f"'{exc.op_name}' op cannot be executed by imc's interpreter; rewrite this part of "
-                "the model with supported ops, or run it outside the compiled model"
+                "the model with supported ops, or run it outside the compiled model",
+                diagnostic.location,
             )
-        raise CompileError(f"imc cannot compile this model: {message}", diagnostics=[f"{where}: error: {message}"]) from None
+        raise CompileError(f"imc cannot compile this model: {diagnostic.message}", diagnostics=[diagnostic]) from None

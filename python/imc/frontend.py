@@ -58,6 +58,7 @@ from torch_mlir.extras.fx_importer import (
 )
 
 from imc.affine_folding import fold_into_convolutions
+from imc.diagnostics import Diagnostic
 from imc.ir_utils import layer_name  # noqa: F401  (re-exported: it used to live here)
 
 __all__ = [
@@ -304,16 +305,16 @@ def _node_label(node: torch.fx.Node) -> str:
     return text.replace("::", ".")
 
 
-def _diagnostic(node: torch.fx.Node, message: str) -> str:
-    """`file:line:0: error: 'op' message`, as the pass diagnostics are spelled."""
+def _diagnostic(node: torch.fx.Node, message: str) -> Diagnostic:
+    """An error at the node's source line, about `'op' message` (rendered
+    `file:line:0: error: 'op' message`, as the pass diagnostics are)."""
     file, line = _node_source(node)
-    where = f"{file}:{line}:0: " if file else ""
     module = _module_path(node)
     inside = f" (in {module})" if module else ""
     label = _node_label(node)
     if node.op not in ("placeholder", "get_attr"):
         label = f"'{label}' op"
-    return f"{where}error: {label}{inside} {message}"
+    return Diagnostic("error", f"{label}{inside} {message}", f"{file}:{line}:0" if file else None)
 
 
 def _tensor_values(value: Any):
@@ -378,7 +379,7 @@ def check_graph(graph: torch.fx.Graph, *, what: str) -> None:
             lines = [d for k, d in problems if k == kind]
             diagnostics += lines[:_MAX_PER_KIND]
             if len(lines) > _MAX_PER_KIND:
-                diagnostics.append(f"note: {len(lines) - _MAX_PER_KIND} more ops with {kind}")
+                diagnostics.append(Diagnostic("note", f"{len(lines) - _MAX_PER_KIND} more ops with {kind}"))
         raise CompileError(f"imc cannot compile {what}: it uses {', '.join(kinds)}", diagnostics=diagnostics)
 
 
@@ -598,7 +599,7 @@ def _import_and_lower(
     if marks is not None:
         marks.append(time.perf_counter())
     # The lowering's diagnostics would go to stderr: keep them for the error.
-    captured: list[str] = []
+    captured: list[Diagnostic] = []
     handler = module.context.attach_diagnostic_handler(lambda d: captured.append(_lowering_diagnostic(d)) or True)
     try:
         run_pipeline_with_repro_report(
@@ -609,7 +610,7 @@ def _import_and_lower(
         lower_mlir_module(False, OutputType.LINALG_ON_TENSORS, module)
     except Exception as exc:  # noqa: BLE001 - TorchMlirCompilerError, MLIRError...
         error = _import_failure(what, "the lowering to linalg", exc)
-        errors = [c for c in captured if ": error: " in c or c.startswith("error: ")]
+        errors = [c for c in captured if c.severity == "error"]
         if errors:
             error.diagnostics = errors
         raise error from exc
@@ -621,21 +622,18 @@ def _import_and_lower(
 _TORCH_OPERATOR_RE = re.compile(r"failed to legalize operation 'torch\.operator'.*name = \"torch\.([\w.]+)\"")
 
 
-def _lowering_diagnostic(diag) -> str:
-    """One line for a diagnostic of Torch-MLIR's lowering; an op it cannot
-    lower is named as the ATen op, with what to do."""
-    from imc.pipeline import format_location, severity_name
-
-    severity = severity_name(diag)
-    message = diag.message
-    m = _TORCH_OPERATOR_RE.search(message)
+def _lowering_diagnostic(diag) -> Diagnostic:
+    """A diagnostic of Torch-MLIR's lowering; an op it cannot lower is named
+    as the ATen op, with what to do."""
+    d = Diagnostic.from_mlir(diag)
+    m = _TORCH_OPERATOR_RE.search(d.message)
     if m:
         message = (
             f"'{m.group(1)}' op is not supported by Torch-MLIR's lowering to linalg: imc cannot compile it; "
             "rewrite this part of the model with supported ops, or run it outside the compiled model"
         )
-    where = format_location(str(diag.location))
-    return f"{where}: {severity}: {message}" if where and where != "unknown" else f"{severity}: {message}"
+        d = Diagnostic(d.severity, message, d.location)
+    return Diagnostic(d.severity, d.message, d.location)  # (one line: the notes are Torch-MLIR's internals)
 
 
 def import_torch(

@@ -16,6 +16,8 @@ from typing import ClassVar
 
 from torch_mlir import ir
 
+from imc.diagnostics import Diagnostic, format_location
+
 __all__ = ["ImcPass", "PassFailure", "PipelineError", "CompileError", "PassState", "Remark", "format_location"]
 
 
@@ -26,18 +28,27 @@ class PassFailure(Exception):
 class PipelineError(Exception):
     """A pipeline could not be built or failed while running.
 
-    `diagnostics` are formatted lines (`file:line:col: error: message`);
-    `repro` is a ready command line that reproduces the failure, when known.
+    `diagnostics` are `imc.diagnostics.Diagnostic`s (given as text, a line
+    `file:line:col: error: message` is read into one); `source_name` names
+    the input where a location says `-` (stdin); `repro` is a ready command
+    line that reproduces the failure, when known.
     """
 
-    def __init__(self, message: str, *, diagnostics: list[str] = (), repro: str | None = None):
+    def __init__(
+        self, message: str, *, diagnostics=(), repro: str | None = None, source_name: str | None = None
+    ):
         super().__init__(message)
         self.message = message
-        self.diagnostics = list(diagnostics)
+        self.diagnostics = [d if isinstance(d, Diagnostic) else Diagnostic.parse(d) for d in diagnostics]
         self.repro = repro
+        self.source_name = source_name
+
+    def diagnostic_lines(self) -> list[str]:
+        """The diagnostics as `mlir-opt` prints them."""
+        return [line for d in self.diagnostics for line in d.lines(self.source_name)]
 
     def __str__(self) -> str:
-        lines = [self.message, *self.diagnostics]
+        lines = [self.message, *self.diagnostic_lines()]
         if self.repro:
             lines.append(f"reproduce with: {self.repro}")
         return "\n".join(lines)
@@ -62,7 +73,7 @@ class Remark:
     message: str
 
     def __str__(self) -> str:
-        return f"{format_location(self.location)}: remark: [{self.pass_name}] {self.message}"
+        return str(Diagnostic("remark", f"[{self.pass_name}] {self.message}", self.location))
 
 
 class PassState:
@@ -91,7 +102,8 @@ class PassState:
 class ImcPass:
     """Base of imc passes.
 
-    A pass is a dataclass: `name` is its flag, `summary` one line for
+    A pass is a frozen dataclass (its object is its options; a run keeps its
+    state in locals): `name` is its flag, `summary` one line for
     `--list-passes`, its dataclass fields are its options (typed, with a
     default and `metadata={"help": ..., "range": (lo, hi)}`; every integer
     option declares its inclusive range, checked where the option enters:
@@ -184,14 +196,3 @@ def _unknown(what: str, shown: str, name: str, candidates: list[str]) -> str:
     return f"unknown {what} '{shown}'{hint}"
 
 
-def format_location(loc: str, *, source_name: str | None = None) -> str:
-    """`loc("f.mlir":3:5)` -> `f.mlir:3:5` (the `-` of stdin becomes `source_name`)."""
-    import re
-
-    m = re.search(r'"([^"]*)":(\d+):(\d+)', loc)
-    if not m:
-        return loc[4:-1] if loc.startswith("loc(") else loc
-    name = m.group(1)
-    if name == "-" and source_name:
-        name = source_name
-    return f"{name}:{m.group(2)}:{m.group(3)}"

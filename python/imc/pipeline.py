@@ -17,6 +17,7 @@ from torch_mlir import ir
 from torch_mlir.passmanager import PassManager
 
 from imc import passes as registry
+from imc.diagnostics import Diagnostic
 from imc.pass_base import (  # re-exported: passes and tools import them from here too
     CompileError,
     ImcPass,
@@ -40,7 +41,7 @@ __all__ = [
     "run_pipeline",
     "upstream_pass_names",
     "format_location",
-    "format_diagnostic",
+    "Diagnostic",
 ]
 
 
@@ -223,24 +224,6 @@ def _upstream_error(piece: str, message: str) -> PipelineError:
         return PipelineError(f"unknown option '{m.group(1)}' in '{piece}'")
     return PipelineError(f"invalid pass pipeline '{piece}': {first}")
 
-def severity_name(diag) -> str:
-    """`error`, `warning`, `note` or `remark`: how a diagnostic's severity is printed."""
-    return {
-        ir.DiagnosticSeverity.ERROR: "error",
-        ir.DiagnosticSeverity.WARNING: "warning",
-        ir.DiagnosticSeverity.NOTE: "note",
-        ir.DiagnosticSeverity.REMARK: "remark",
-    }.get(diag.severity, "error")
-
-
-def format_diagnostic(diag, *, source_name: str | None = None) -> list[str]:
-    severity = severity_name(diag)
-    lines = [f"{format_location(str(diag.location), source_name=source_name)}: {severity}: {diag.message}"]
-    for note in diag.notes:
-        lines.extend(format_diagnostic(note, source_name=source_name))
-    return lines
-
-
 def write_repro(snapshot: ir.Operation) -> str:
     """Writes an op (with locations) to a temporary .mlir file; returns its path."""
     fd, path = tempfile.mkstemp(prefix="imc-repro-", suffix=".mlir")
@@ -277,11 +260,10 @@ def run_pipeline(
     # Diagnostics that the bindings' own capture misses (those emitted by
     # Python passes) would go to the context's default handler, i.e. stderr:
     # collect them here so that they travel with the exception instead.
-    captured = []
+    captured: list[Diagnostic] = []
 
     def collect(diag):
-        # A Diagnostic is valid only inside the handler: keep its text.
-        captured.append((diag.severity, str(diag.location), diag.message, format_diagnostic(diag, source_name=source_name)))
+        captured.append(Diagnostic.from_mlir(diag))  # (an ir.Diagnostic is valid only inside the handler)
         return True
 
     handler = op.context.attach_diagnostic_handler(collect)
@@ -291,16 +273,17 @@ def run_pipeline(
             op.verify()
     except ir.MLIRError as exc:
         path = write_repro(snapshot)
-        diagnostics = [line for d in exc.error_diagnostics for line in format_diagnostic(d, source_name=source_name)]
-        diagnostics += [line for *_, lines in captured for line in lines if line not in diagnostics]
+        diagnostics = [Diagnostic.from_mlir(d) for d in exc.error_diagnostics]
+        diagnostics += [d for d in captured if d not in diagnostics]
         if not diagnostics:
-            diagnostics = ["error: a pass failed without emitting a diagnostic"]
+            diagnostics = [Diagnostic("error", "a pass failed without emitting a diagnostic")]
         repro = f"imc-opt {path} --pass-pipeline={shlex.quote('builtin.module(' + ','.join(parse_pipeline(pipeline)) + ')')}"
-        raise PipelineError("pass pipeline failed", diagnostics=diagnostics, repro=repro) from None
+        raise PipelineError(
+            "pass pipeline failed", diagnostics=diagnostics, repro=repro, source_name=source_name
+        ) from None
     finally:
         handler.detach()
     # A run that succeeded may still have warned: those become remarks.
-    for severity, loc, message, _ in captured:
-        kind = "warning" if severity == ir.DiagnosticSeverity.WARNING else "diagnostic"
-        remarks.append(Remark(kind, loc, message))
+    for d in captured:
+        remarks.append(Remark("warning" if d.severity == "warning" else "diagnostic", d.location, d.message))
     return remarks

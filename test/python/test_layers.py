@@ -33,6 +33,7 @@ LAYERS = {
     "imc.ir_utils": IR,
     "imc.hardware": IR,
     "imc.context": IR,
+    "imc.diagnostics": IR,
     "imc.passes": TRANSFORMS,
     "imc.pass_base": TRANSFORMS,
     "imc.pipeline": TRANSFORMS,

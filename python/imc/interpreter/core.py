@@ -31,6 +31,8 @@ import numpy as np
 
 from torch_mlir import ir
 
+from imc.diagnostics import Diagnostic
+
 __all__ = [
     "InterpreterError",
     "Interpreter",
@@ -127,17 +129,29 @@ def slot_uses(steps, yield_slots) -> dict[int, list[int]]:
     return uses
 
 
+_TRAILING_LOCATION = re.compile(r" at (loc\(.*\))$", re.S)
+
+
 class InterpreterError(Exception):
     """An op that cannot be executed, or an invalid runtime condition.
 
     The message names the op and its source location, e.g.
-    ``error: interpreter cannot execute 'foo.bar' at loc("model.py":12:4)``.
+    ``error: interpreter cannot execute 'foo.bar' at loc("model.py":12:4)``;
+    `diagnostic` is the same as an `imc.diagnostics.Diagnostic` (which the
+    tools render as `model.py:12:4: error: interpreter cannot execute ...`).
     """
 
     def __init__(self, message: str, *, op_name: str | None = None, loc: str | None = None):
         super().__init__(message)
         self.op_name = op_name
         self.loc = loc
+        text, where = message.removeprefix("error: "), loc
+        if where is None:  # (most messages end with the place they are about)
+            m = _TRAILING_LOCATION.search(text)
+            where = m.group(1) if m else None
+        if where is not None:
+            text = text.removesuffix(f" at {where}")
+        self.diagnostic = Diagnostic("error", text, where)
 
 
 class InterpreterHooks(Protocol):
