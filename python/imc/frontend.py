@@ -626,14 +626,14 @@ def _lowering_diagnostic(diag) -> Diagnostic:
     """A diagnostic of Torch-MLIR's lowering; an op it cannot lower is named
     as the ATen op, with what to do."""
     d = Diagnostic.from_mlir(diag)
-    m = _TORCH_OPERATOR_RE.search(d.message)
+    message = d.message
+    m = _TORCH_OPERATOR_RE.search(message)
     if m:
         message = (
             f"'{m.group(1)}' op is not supported by Torch-MLIR's lowering to linalg: imc cannot compile it; "
             "rewrite this part of the model with supported ops, or run it outside the compiled model"
         )
-        d = Diagnostic(d.severity, message, d.location)
-    return Diagnostic(d.severity, d.message, d.location)  # (one line: the notes are Torch-MLIR's internals)
+    return Diagnostic(d.severity, message, d.location)  # (without its notes: Torch-MLIR's internals)
 
 
 def import_torch(
