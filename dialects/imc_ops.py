@@ -621,10 +621,15 @@ class TiledContractView(TypedView):
         return self.op.regions[0].blocks[0]
 
     @cached_property
+    def yielded(self) -> ir.Value:
+        """The value its `imc.yield` yields: the op's result."""
+        return list(self.body.operations)[-1].operation.operands[0]
+
+    @cached_property
     def joined(self) -> ir.Operation | None:
         """The `tensor.concat` of the column tiles the op yields, if any."""
-        owner = list(self.body.operations)[-1].operation.operands[0].owner
-        return owner.operation if not isinstance(owner, ir.Block) and owner.name == "tensor.concat" else None
+        op = defining_op(self.yielded)
+        return op if op is not None and op.name == "tensor.concat" else None
 
     @cached_property
     def accumulates(self) -> tuple[AccumulateTerms, ...] | None:
@@ -638,7 +643,7 @@ class TiledContractView(TypedView):
             return op if op in mine else None
 
         joined = self.joined
-        tiles = joined.operands if joined is not None else list(self.body.operations)[-1].operation.operands
+        tiles = joined.operands if joined is not None else [self.yielded]
         found = []
         for value in tiles:
             decoded = accumulate_terms(value.owner, producer)

@@ -6,7 +6,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import TiledContractOp, YieldOp
 from imc.dialects.imc_ops import accumulate_terms
-from imc.ir_utils import WEIGHT_VIEW_OPS, constant_source
+from imc.ir_utils import WEIGHT_VIEW_OPS, constant_source, find_nested, operands_including_nested
 from imc.pass_base import ImcPass
 
 # Ops that only view memory: moving a group past them changes nothing.
@@ -76,18 +76,17 @@ def _blocks_with_accumulates(root) -> list:
     return list(found)
 
 
-def _contractions(ops, index, users, producer) -> list[tuple]:
+def _contractions(ops, users, producer) -> list[tuple]:
     """(output op, accumulates) per contraction of a block: the
     `tensor.concat` along dimension 1 that joins accumulates of one input
     (each read only by it), or one accumulate read by anything else."""
-    decoded, memo = {}, {}
-    for op in ops:
+    decoded, memo, found, joined = {}, {}, [], set()
+    for op in ops:  # (in block order: a concat's accumulates come before it)
         if op.name == "imc.accumulate":
             terms = accumulate_terms(op, producer, memo)
             if terms is not None:
                 decoded[op] = terms
-    found, joined = [], set()
-    for op in ops:
+            continue
         if op.name != "tensor.concat" or ir.IntegerAttr(op.attributes["dim"]).value != 1:
             continue
         accs = [producer(v) for v in op.operands]
@@ -111,7 +110,7 @@ def _groups(block) -> list[list]:
         if op.name in _MEMBER_OPS:
             for r in op.results:
                 defined[r] = i
-        for v in _operands_including_nested(op):
+        for v in _reads(op):
             read.setdefault(v, []).append(i)
 
     def users(value) -> list[int]:
@@ -130,7 +129,7 @@ def _groups(block) -> list[list]:
         return found
 
     found, removed = [], set()
-    for output, accs in sorted(_contractions(ops, index, users, producer), key=lambda c: index[c[0]]):
+    for output, accs in sorted(_contractions(ops, users, producer), key=lambda c: index[c[0]]):
         out = index[output]
         core, program_idx, x_slices, candidates = {out}, set(), set(), set()
         for decoded in accs:
@@ -192,38 +191,24 @@ def _span_is_safe(ops, members, removed, result, x_first, programs_const) -> boo
                 return False
             if any(isinstance(v.type, ir.MemRefType) for v in list(op.operands) + list(op.results)):
                 return False
-        if any(v == result for v in _operands_including_nested(op)):
+        if any(v == result for v in _reads(op)):
             return False
     return True
 
 
-def _operands_including_nested(op) -> list:
-    """The values `op` and the ops nested in it read."""
-    if not len(op.regions):
-        return list(op.operands)
-    found = []
-
-    def visit(inner):
-        found.extend(inner.operands)
-        return ir.WalkResult.ADVANCE
-
-    op.walk(visit)
-    return found
+def _reads(op) -> list:
+    """The values `op` reads, in its regions too (`operands_including_nested`)."""
+    return list(operands_including_nested(op)) if len(op.regions) else list(op.operands)
 
 
 def _touches_crossbars(op) -> bool:
     """True if `op` (or an op nested in it) programs or reads crossbars, or
     calls a function (which might)."""
-    touches = [False]
 
-    def visit(inner):
-        if inner.name in _CROSSBAR_OPS or inner.name.startswith("func."):
-            touches[0] = True
-            return ir.WalkResult.INTERRUPT
-        return ir.WalkResult.ADVANCE
+    def crossbar_op(o) -> bool:
+        return o.name in _CROSSBAR_OPS or o.name.startswith("func.")
 
-    op.walk(visit)
-    return touches[0]
+    return crossbar_op(op) or find_nested(op, crossbar_op) is not None
 
 
 def _wrap(members: list) -> None:

@@ -44,7 +44,7 @@ import numpy as np
 from torch_mlir import ir
 
 from imc.dialects.imc import element_bytes, stored_element_bytes
-from imc.dialects.imc_ops import ProgramView
+from imc.dialects.imc_ops import ProgramView, TiledContractView
 from imc.ir_utils import (
     layer_name,
     PLACEMENT_ATTR,
@@ -589,7 +589,7 @@ class _Walk:
             if name in TENSOR_VIEW_OPS:
                 self._view(op)
             elif name == "imc.tiled_contract":  # its body's ops came before it: its result is the yielded tensor
-                yielded = list(op.regions[0].blocks[0].operations)[-1].operands[0]
+                yielded = TiledContractView(op).yielded
                 if yielded in self.alias:
                     self.alias[op.results[0]] = self.alias[yielded]
             elif name == "func.return":

@@ -35,6 +35,7 @@ __all__ = [
     "walk_ops",
     "find_function",
     "find_nested",
+    "operands_including_nested",
     "layer_name",
 ]
 
@@ -468,6 +469,17 @@ def ops_with_attribute(root, name: str) -> list:
 
     (root.operation if hasattr(root, "operation") else root).walk(visit)
     return found
+
+
+def operands_including_nested(op):
+    """Operands of `op` and of the ops nested in its regions (the values it reads)."""
+    yield from op.operands
+    if not op.regions:
+        return
+    for region in op.regions:
+        for block in region.blocks:
+            for inner in block.operations:
+                yield from operands_including_nested(inner.operation)
 
 
 def find_nested(op, predicate):

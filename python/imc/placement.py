@@ -40,7 +40,7 @@ from torch_mlir import ir
 
 from imc.allocator import Buffer, best_fit
 from imc.dialects.imc import stored_element_bytes
-from imc.ir_utils import TENSOR_VIEW_OPS, is_weight, layer_name
+from imc.ir_utils import TENSOR_VIEW_OPS, is_weight, layer_name, operands_including_nested
 
 __all__ = [
     "Stage",
@@ -163,7 +163,7 @@ def stage_program(func, hardware=None) -> StagedProgram:
                 dynamic.add(result)
         elif name not in _FREE_OPS:
             operands = operands_of[i] = list(op.operands)
-            read = reads[i] = list(_operands_including_nested(op)) if len(op.regions) else operands
+            read = reads[i] = list(operands_including_nested(op)) if len(op.regions) else operands
             if dynamic.isdisjoint(read):
                 continue  # a constant computation: its results have no root (and are not read here)
             results = results_of[i] = list(op.results)
@@ -259,17 +259,6 @@ def stage_program(func, hardware=None) -> StagedProgram:
         tensors.append(StoredTensor(r, size, producer[r], sorted(cs), r in outputs, _elem_bytes(r.type, hardware)))
     tensors.sort(key=lambda t: (t.producer, t.last))
     return StagedProgram(stages, tensors, stage_of)
-
-
-def _operands_including_nested(op):
-    """Operands of `op` and values its regions use from outside."""
-    yield from op.operands
-    if not op.regions:
-        return
-    for region in op.regions:
-        for block in region.blocks:
-            for inner in block.operations:
-                yield from _operands_including_nested(inner.operation)
 
 
 # --------------------------------------------------------------------------- #

@@ -129,9 +129,6 @@ def slot_uses(steps, yield_slots) -> dict[int, list[int]]:
     return uses
 
 
-_TRAILING_LOCATION = re.compile(r" at (loc\(.*\))$", re.S)
-
-
 class InterpreterError(Exception):
     """An op that cannot be executed, or an invalid runtime condition.
 
@@ -145,13 +142,10 @@ class InterpreterError(Exception):
         super().__init__(message)
         self.op_name = op_name
         self.loc = loc
-        text, where = message.removeprefix("error: "), loc
-        if where is None:  # (most messages end with the place they are about)
-            m = _TRAILING_LOCATION.search(text)
-            where = m.group(1) if m else None
-        if where is not None:
-            text = text.removesuffix(f" at {where}")
-        self.diagnostic = Diagnostic("error", text, where)
+        text = message.removeprefix("error: ")
+        if loc is not None:
+            text = text.removesuffix(f" at {loc}")
+        self.diagnostic = Diagnostic("error", text, loc)
 
 
 class InterpreterHooks(Protocol):
@@ -440,7 +434,8 @@ class Interpreter:
         if len(inputs) != len(cf.input_types):
             raise InterpreterError(
                 f"error: function '{entry}' takes {len(cf.input_types)} inputs, got {len(inputs)} "
-                f"at {_location(cf.op)}"
+                f"at {_location(cf.op)}",
+                loc=_location(cf.op),
             )
         args = []
         for i, (x, t) in enumerate(zip(inputs, cf.input_types)):
@@ -479,7 +474,8 @@ class Interpreter:
             arr = np.asarray(x)
             if arr.dtype != dt:
                 raise InterpreterError(
-                    f"error: input #{i} of '{entry}' has dtype {arr.dtype}, expected {dt} at {_location(fop)}"
+                    f"error: input #{i} of '{entry}' has dtype {arr.dtype}, expected {dt} at {_location(fop)}",
+                    loc=_location(fop),
                 )
             if isinstance(t, (ir.RankedTensorType, ir.MemRefType)):
                 shape = t.shape
@@ -487,7 +483,8 @@ class Interpreter:
                     s != DYNAMIC and s != d for s, d in zip(shape, arr.shape)
                 ):
                     raise InterpreterError(
-                        f"error: input #{i} of '{entry}' has shape {arr.shape}, expected {t} at {_location(fop)}"
+                        f"error: input #{i} of '{entry}' has shape {arr.shape}, expected {t} at {_location(fop)}",
+                        loc=_location(fop),
                     )
             if isinstance(t, ir.MemRefType) and not arr.flags.writeable:
                 arr = arr.copy()
@@ -577,7 +574,7 @@ class Interpreter:
 
     def _compile_function(self, name: str, fop) -> _CompiledFunction:
         if len(fop.regions[0].blocks) == 0:
-            raise InterpreterError(f"error: function '{name}' is a declaration at {_location(fop)}")
+            raise InterpreterError(f"error: function '{name}' is a declaration at {_location(fop)}", loc=_location(fop))
         slots: dict = {}
         template: list = []
         ftype = ir.TypeAttr(fop.attributes["function_type"]).value
@@ -600,7 +597,8 @@ class Interpreter:
         s = slots.get(v)
         if s is None:
             raise InterpreterError(
-                f"error: operand of '{op.operation.name}' is not defined in this function at {_location(op)}"
+                f"error: operand of '{op.operation.name}' is not defined in this function at {_location(op)}",
+                loc=_location(op),
             )
         return s
 
@@ -612,7 +610,8 @@ class Interpreter:
             parent = region.owner
             raise InterpreterError(
                 f"error: interpreter supports only single-block regions, '{parent.name}' has "
-                f"{len(blocks)} blocks at {_location(parent)}"
+                f"{len(blocks)} blocks at {_location(parent)}",
+                loc=_location(parent),
             )
         return CompiledRegion([self._compile_block(blocks[0], slots, template)])
 
@@ -637,7 +636,7 @@ class Interpreter:
                     raise
                 except Exception as e:
                     raise InterpreterError(
-                        f"error: cannot decode constant ({type(e).__name__}: {e}) at {_location(op)}"
+                        f"error: cannot decode constant ({type(e).__name__}: {e}) at {_location(op)}", loc=_location(op)
                     ) from e
                 template[self._slot(op.results[0], slots, template)] = value
                 continue

@@ -2218,7 +2218,9 @@ def _plan_tiled_contract(interp, op) -> "ContractionGroup | bool":
             slot[r] = s
             producer[s] = k
     joined = view.joined
-    tail = [step for step in steps if joined is not None and step[1].ir.operation == joined]
+    sub_steps, tail = [], []
+    for step in steps:
+        (tail if joined is not None and step[1].ir.operation == joined else sub_steps).append(step)
     x_slot = slot[decoded[0].x]
     in_slot, im2col_op = x_slot, None
     k = producer.get(x_slot)
@@ -2235,7 +2237,6 @@ def _plan_tiled_contract(interp, op) -> "ContractionGroup | bool":
                 s = steps[k][2][0]
             roots.append(s)
         accs.append((compiled[acc.accumulate], slot[acc.accumulate.results[0]], mvms))
-    sub_steps = [step for step in steps if step not in tail]
     group = ContractionGroup(
         sub_steps, in_slot, x_slot, im2col_op, accs, list(dict.fromkeys(programs)), list(dict.fromkeys(roots))
     )
