@@ -544,7 +544,8 @@ class ImcPlaceCrossbars(ImcPass):
             elif self.objective == "energy":
                 state.remark(module, "duplicate: objective=energy makes no copies (each would cost its programming)")
             else:
-                _duplicate_busiest(programs, packed, total - slots, slots, state, module, self.objective)
+                again = _copies_by_first(copies, all_programs)
+                _duplicate_busiest(programs, packed, again, total - slots, slots, state, module, self.objective)
         # The figures come from replaying the placed program (loops and
         # duplicated layers included), as the interpreter will execute it.
         try:
@@ -563,6 +564,16 @@ class ImcPlaceCrossbars(ImcPass):
             )
         state.remark(module, message)
         state.remarks.insert(first_remark, state.remarks.pop())  # the placement first, then duplication
+
+
+def _copies_by_first(copies: dict, programs) -> dict:
+    """id(first op) -> the ops that program its tile again (`_same_tile_groups` inverted)."""
+    by_first: dict[int, list] = {}
+    for op in programs:
+        first = copies.get(id(op))
+        if first is not None:
+            by_first.setdefault(id(first), []).append(op)
+    return by_first
 
 
 def _same_tile_groups(programs, keys: "TileKeys") -> dict:
@@ -656,14 +667,23 @@ def _rows_of(mvm) -> int:
 _OBJECTIVES = ("throughput", "latency", "energy")
 
 
-def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, module, objective: str) -> None:
+def _duplicate_busiest(programs, packed, again: dict, spare: int, next_array: int, state, module, objective: str) -> None:
     """Gives layers extra copies on spare crossbars, for `objective`.
+
+    `again`: id(program) -> the ops that program its tile again (a line
+    buffer loop's last-trip copy of a layer): their MVMs are split between
+    the same copies, else the rows a lagging layer drains on the last trip
+    run on one copy alone while the others wait (on `isaac`, each of
+    ResNet-18's `layer1` convolutions drained a row of 56 positions x 16
+    input cycles x 100 ns, 89.6 us, so on every call).
 
     A layer is the set of programs from one source location. Its MVM time is
     its busiest crossbar's: its MVMs' input rows times their input cycles
     times `latency.mvm` on that crossbar (an MVM that shares another's
-    activation adds none). Its MVMs also read their inputs from and write
-    their results to the scratchpad, one port for the whole chip: that time
+    activation adds none). It is counted per MVM op, not per call: weighted
+    by their loops' trips, the copies gave ResNet-18 on `default` longer
+    calls (docs/interpreter.md). Its MVMs also read their inputs from and
+    write their results to the scratchpad, one port for the whole chip: that time
     copies do not divide (the same bytes move), so a layer is copied only
     while its MVM time per copy is above it (a copy shortens the layer).
     A layer can get one more copy if it shortens it, enough crossbars are
@@ -738,7 +758,9 @@ def _duplicate_busiest(programs, packed, spare: int, next_array: int, state, mod
                 next_array += 1
         slot_of = {id(op): slot for op, (slot, _, _) in zip(programs, packed)}
         for program in layer["programs"]:
-            _split_mvms(program, [arrays[(c, slot_of[id(program)])] for c in range(1, k)])
+            extra = [arrays[(c, slot_of[id(program)])] for c in range(1, k)]
+            for same_tile in [program, *again.get(id(program), ())]:
+                _split_mvms(same_tile, extra)
         duplicated += 1
         state.remark(module, f"layer at {key}: {k} copies on spare crossbars; its MVM time divides by {k}")
     if not duplicated:
