@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
+from imc.cost_events import event_rates, mvm_events, resource_ns, shares_periphery
 from imc.dialects.imc import MvmOp, ProgramOp, XbarType, build, shaped_bytes
 from imc.dialects.imc_ops import MvmView, ProgramView
 from imc.ir_utils import WEIGHT_VIEW_OPS, walk_ops
@@ -696,25 +697,26 @@ def _duplicate_busiest(programs, packed, again: dict, spare: int, next_array: in
     copies. Copies are programmed too: cells programmed grow.
     """
     hw = state.hardware
-    lat = hw.latency
-    adjacent = hw.bit_slices == "adjacent"
+    rates = event_rates(hw)
     layers: dict[str, dict] = {}
     for op, (slot, _, _) in zip(programs, packed):
         layer = layers.setdefault(
             str(op.location), {"programs": [], "load": {}, "slots": set(), "spad_ns": 0.0, "max_rows": 0}
         )
         load = 0.0
-        periphery = adjacent and ProgramView(op).slice > 0  # (rides slice 0's input read and result write)
+        periphery = shares_periphery(hw, ProgramView(op).slice)
         for m in _mvm_users(op):
             view = MvmView(m)
-            rows = _rows_of(m)
-            layer["max_rows"] = max(layer["max_rows"], rows)
+            x, y = view.input.type, m.results[0].type
+            batch, rows = ir.ShapedType(x).shape
+            steps, events = mvm_events(
+                view, batch, rows, ir.ShapedType(y).shape[1], shaped_bytes(x), shaped_bytes(y), shares_periphery=periphery
+            )
+            layer["max_rows"] = max(layer["max_rows"], batch)
             # (an MVM computed in another's activation adds no time: `MvmView.shares_activation`)
             if not view.shares_activation:
-                load += rows * view.cycles * lat.mvm
-            if not periphery:
-                x_bytes, y_bytes = shaped_bytes(view.input.type), shaped_bytes(m.results[0].type)
-                layer["spad_ns"] += x_bytes * lat.spad_read_byte + y_bytes * lat.spad_write_byte
+                load += steps * hw.latency.mvm
+            layer["spad_ns"] += resource_ns(events, rates).get("scratchpad", 0.0)
         layer["programs"].append(op)
         layer["slots"].add(slot)
         layer["load"][slot] = layer["load"].get(slot, 0.0) + load

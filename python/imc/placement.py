@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from imc.allocator import Buffer, best_fit
+from imc.cost_events import ELEMENTWISE
 from imc.dialects.imc import stored_element_bytes
 from imc.ir_utils import TENSOR_VIEW_OPS, is_weight, layer_name, operands_including_nested
 
@@ -61,12 +62,10 @@ __all__ = [
 
 # Ops that carry no data of their own.
 _FREE_OPS = frozenset({"arith.constant", "tensor.empty", "bufferization.alloc_tensor", "func.return"})
-_ELEMENTWISE_NAMED = frozenset(
-    {
-        "linalg.add", "linalg.sub", "linalg.mul", "linalg.div", "linalg.max", "linalg.min", "linalg.exp", "linalg.fill",
-        "imc.quantize",  # rounding to the stored format, in the producer's output stage
-    }
-)
+_ELEMENTWISE_NAMED = ELEMENTWISE | {
+    "linalg.fill",
+    "imc.quantize",  # rounding to the stored format, in the producer's output stage
+}
 
 
 @dataclass

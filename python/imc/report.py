@@ -7,7 +7,9 @@ energy and latency come from the hardware description's cost table.
 import json
 from dataclasses import dataclass, field
 
-__all__ = ["Counters", "Report", "COUNTERS", "EVENTS", "event_rates", "price", "resource_times"]
+from imc.cost_events import event_rates, resource_ns
+
+__all__ = ["Counters", "Report", "COUNTERS", "EVENTS", "price", "resource_times"]
 
 COUNTERS = (
     "dram_read_bytes",
@@ -176,22 +178,6 @@ def price(events: dict, hardware, busy: list[dict] = ()) -> Counters:
     return c
 
 
-def event_rates(hardware) -> dict[str, tuple[str, float, int]]:
-    """event -> (the shared resource that serves it, ns per event, units of
-    that resource working in parallel): the DRAM channel and the scratchpad
-    port move one byte at a time at their per-byte latency, the digital ops
-    spread over `cores x digital_lanes` units. (`resource_times` and the
-    timeline's steps take their times from here.)"""
-    l = hardware.latency
-    return {
-        "dram_read_bytes": ("dram", l.dram_read_byte, 1),
-        "dram_write_bytes": ("dram", l.dram_write_byte, 1),
-        "spad_read_bytes": ("scratchpad", l.spad_read_byte, 1),
-        "spad_write_bytes": ("scratchpad", l.spad_write_byte, 1),
-        "digital_ops": ("digital", l.digital_op, hardware.cores * hardware.digital_lanes),
-    }
-
-
 def resource_times(events: dict, hardware, busy: list[dict] = ()) -> dict[str, float]:
     """Lower bounds on the time each of the chip's resources needs for `events`
     (docs/interpreter.md, "Latency bound"): no schedule, however it overlaps
@@ -208,9 +194,7 @@ def resource_times(events: dict, hardware, busy: list[dict] = ()) -> dict[str, f
     """
     l = hardware.latency
     arrays = max(1, hardware.total_crossbars)
-    shared = dict.fromkeys(("dram", "scratchpad", "digital"), 0.0)
-    for kind, (resource, ns, units) in event_rates(hardware).items():
-        shared[resource] += events[kind] * ns / units
+    shared = resource_ns(events, event_rates(hardware), dict.fromkeys(("dram", "scratchpad", "digital"), 0.0))
     per_array: dict[int, int] = {}
     for b in busy:
         for array, steps in b.items():

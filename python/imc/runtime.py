@@ -29,6 +29,7 @@ from imc.ir_utils import (
     linalg_input_count,
     read_only_as_buffer,
 )
+from imc.cost_events import digital_ops
 from imc.interpreter import Interpreter
 from imc.interpreter.imc import (
     Chip,
@@ -56,7 +57,6 @@ _UNCOUNTED_OPS = (VIEW_OPS - {"tensor.reshape", "memref.cast", "memref.reinterpr
     "bufferization.to_buffer",
     "cf.assert",
 }
-_ELEMENTWISE = {"linalg.add", "linalg.sub", "linalg.mul", "linalg.div", "linalg.max", "linalg.min", "linalg.exp"}
 
 
 class _Plan:
@@ -204,23 +204,8 @@ class _Counter:
             p.last_call = calls
         spad_read = sum(nbytes) - dram
         out = results[0] if results else None
-        size = getattr(out, "size", 0)
-        kind = p.kind
-        if kind in ("linalg.matmul", "linalg.batch_matmul", "linalg.matvec"):
-            ops = 2 * size * ins[0].shape[-1]
-        elif kind.startswith("linalg.conv") or kind.startswith("linalg.depthwise"):
-            w = ins[1]
-            ops = 2 * size * (w.size // max(1, w.shape[0]))
-        elif kind.startswith("linalg.pooling"):
-            ops = size * ins[1].size
-        elif kind == "linalg.generic":
-            ops = max([size] + [getattr(a, "size", 0) for a in ins]) * p.body_ops
-        elif kind in _ELEMENTWISE:
-            ops = size
-        else:  # copies and layout changes (fill, transpose, broadcast, pad, concat, ...)
-            ops = 0
         events = {
-            "digital_ops": int(ops),
+            "digital_ops": int(digital_ops(p.kind, ins, getattr(out, "size", 0), p.body_ops)),
             "dram_read_bytes": dram,
             "spad_read_bytes": spad_read,
             "spad_write_bytes": 0

@@ -44,7 +44,8 @@ from imc.dialects.imc import TRANSFER_OPS
 from imc.interpreter.imc import dma_window
 from imc.interpreter.tensor import concat_dim, insert_slice_index, pad_region
 from imc.ir_utils import TIMELINE_VIEW_OPS as VIEW_OPS, linalg_input_count  # ops with no work and no access
-from imc.report import EVENTS, event_rates, resource_times
+from imc.cost_events import event_rates, resource_ns
+from imc.report import EVENTS, resource_times
 
 __all__ = ["Tracer", "Timeline", "LayerSpan"]
 
@@ -624,11 +625,7 @@ class Tracer:
         self.events = None
         self._depth = 0
         ride, self._ride = self._ride, None
-        for kind, n in events.items():
-            rate = self._rates.get(kind)
-            if rate is not None and n:
-                resource, ns, units = rate
-                busy[resource] = busy.get(resource, 0.0) + n * ns / units
+        resource_ns(events, self._rates, busy)
         if not busy and not reads and not writes and ride is None:
             return
         reads = [a if isinstance(a, (_CrossbarToken, _Located)) else _Located(a) for a in reads]

@@ -24,7 +24,8 @@ from torch import nn
 
 import imc
 from imc.hardware import Hardware
-from imc.interpreter.imc import _exec, _shares_periphery, _static, check_spad_read, mvm_events
+from imc.cost_events import mvm_events, shares_periphery
+from imc.interpreter.imc import _exec, _static, check_spad_read
 from imc.runtime import Runner
 
 
@@ -71,7 +72,7 @@ def reference_mvm(interp, op, args):
         y = y * xb.scale
     if y.dtype != np.float32:
         y = y.astype(np.float32)
-    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=_shares_periphery(ex.chip, xb.s))
+    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=shares_periphery(ex.chip.hardware, xb.s))
     row = ex.layer_of(op)
     if not st.shares_activation:  # (docs/interpreter.md, "Shared activations")
         row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm

@@ -32,6 +32,7 @@ LAYERS = {
     "imc.dialects": IR,
     "imc.ir_utils": IR,
     "imc.hardware": IR,
+    "imc.cost_events": IR,
     "imc.context": IR,
     "imc.diagnostics": IR,
     "imc.passes": TRANSFORMS,

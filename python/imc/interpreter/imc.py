@@ -45,6 +45,7 @@ from imc.dialects.imc import (
     spad_use_after_free_error,
     stored_element_bytes,
 )
+from imc.cost_events import accumulate_events_for, mvm_events, program_events, shares_periphery
 from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, TiledContractView, TransferView, view_of
 from imc.ir_utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS
 
@@ -373,18 +374,6 @@ def program(interp, op, args):
     if tracer is not None:
         tracer.programmed(array_id, rows)
     return [_Xbar(array_id, chip.generation, g, scale, st.cell_bits, st.slice, tile, st.weight_bits, offset)]
-
-
-def program_events(st: ProgramView, rows: int, *, broadcast: bool = False) -> dict:
-    """Report events of one `imc.program` (`st`) that writes a tile of `rows`
-    rows. `broadcast`: the tile's DRAM transfer is the one that just wrote
-    the same tile into another crossbar (`copy_of`): no DRAM bytes of its own."""
-    return {
-        "cells": st.cells,
-        "program_rows": rows,
-        "program_events": 1,
-        "dram_read_bytes": 0 if broadcast else -(-st.cells * st.cell_bits // 8),
-    }
 
 
 def copy_of(op):
@@ -755,7 +744,7 @@ def mvm_unchecked(interp, op, args) -> list:
         y = _mvm_converted(ex, op, st, xb, x)
     if y.dtype != np.float32:
         y = y.astype(np.float32)
-    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=_shares_periphery(chip, xb.s))
+    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=shares_periphery(chip.hardware, xb.s))
     row = ex.layer_of(op)
     rides = st.shares_activation
     if not rides:
@@ -764,55 +753,6 @@ def mvm_unchecked(interp, op, args) -> list:
     if tracer is not None:
         tracer.activation(xb.array, n_mvm, x, rides=rides)
     return [y]
-
-
-def _shares_periphery(chip, slice_index: int) -> bool:
-    """Whether an MVM on bit slice `slice_index` > 0 rides on slice 0's DACs,
-    input read and result write (`crossbar.bit_slices = "adjacent"`)."""
-    return slice_index > 0 and chip.hardware.bit_slices == "adjacent"
-
-
-def mvm_events(
-    st: MvmView, batch: int, rows: int, cols: int, x_nbytes: int, y_nbytes: int, *, shares_periphery: bool = False
-) -> tuple[int, dict]:
-    """(MVM steps, report events) of one `imc.mvm` of a batch x rows input on a
-    rows x cols tile (`st`: the op's view).
-
-    `shares_periphery`: a higher bit slice of a weight tile whose slices sit
-    in adjacent columns of one array (ISAAC-style, `crossbar.bit_slices =
-    "adjacent"`): the row DACs and the input read are slice 0's, and its
-    column results are shifted and added into slice 0's in the periphery, so
-    it adds no DAC conversions and no scratchpad bytes (its ADCs still
-    convert)."""
-    n_mvm = batch * st.cycles
-    return n_mvm, {
-        "mvm": n_mvm,
-        "dac": 0 if shares_periphery else n_mvm * rows,
-        "adc": n_mvm * cols if st.adc_bits > 0 else 0,
-        "spad_read_bytes": 0 if shares_periphery else x_nbytes,
-        "spad_write_bytes": 0 if shares_periphery else y_nbytes,
-    }
-
-
-def accumulate_events(n_args: int, out_size: int, in_nbytes: int, out_nbytes: int) -> dict:
-    """Report events of one `imc.accumulate` of `n_args` partial sums of
-    `in_nbytes` in all, all of which come from the scratchpad."""
-    return {"digital_ops": out_size * n_args, "spad_read_bytes": in_nbytes, "spad_write_bytes": out_nbytes}
-
-
-def accumulate_events_for(chip, shifts, out_size: int, part_nbytes: int) -> dict:
-    """Report events of one `imc.accumulate` with `shifts` on `chip`.
-
-    With `crossbar.bit_slices = "adjacent"` the shifted partials (bit slices
-    > 0) were already added into their slice 0's result in the periphery:
-    only the unshifted ones (one per row tile) are read and summed, and an
-    accumulate of a single row tile costs nothing (its result is slice 0's)."""
-    n = len(shifts)
-    if chip.hardware.bit_slices == "adjacent":
-        n = sum(1 for s in shifts if s == 0)
-        if n <= 1:
-            return {}
-    return accumulate_events(n, out_size, n * part_nbytes, part_nbytes)
 
 
 def _one_zero(p: np.ndarray) -> bool:
@@ -835,7 +775,7 @@ def accumulate(interp, op, args):
                 out += p * np.float32(2.0**s)
             else:
                 out += p
-    ex.report.add(ex.layer_of(op), **accumulate_events_for(ex.chip, shifts, out.size, out.nbytes))
+    ex.report.add(ex.layer_of(op), **accumulate_events_for(ex.chip.hardware, shifts, out.size, out.nbytes))
     return [out]
 
 
@@ -2057,7 +1997,7 @@ class ContractionGroup:
                 array, rows, ncols = self.tiles[prog_slot]
                 out_cols = ncols
                 # A shifted partial is a bit slice > 0 (imc-tile: shift = slice x cell_bits).
-                shared = shift != 0 and _shares_periphery(chip, 1)
+                shared = shift != 0 and shares_periphery(chip.hardware, 1)
                 m = batch if block is None else block[2] - block[1]  # (a row block's MVM reads its rows)
                 n_mvm, ev = mvm_events(
                     _static(mvm_op), m, rows, ncols, m * rows * itemsize, m * ncols * 4, shares_periphery=shared
@@ -2067,7 +2007,7 @@ class ContractionGroup:
                     busy = bucket(mvm_op)[2]
                     busy[array] = busy.get(array, 0) + n_mvm
             shifts = _static(acc_op).shifts
-            add(acc_op, accumulate_events_for(chip, shifts, batch * out_cols, batch * out_cols * 4))
+            add(acc_op, accumulate_events_for(chip.hardware, shifts, batch * out_cols, batch * out_cols * 4))
         return list(per_row.values())
 
 
