@@ -34,9 +34,9 @@ PIPELINES: dict[str, tuple[str, str]] = {
         "imc-quantize-activations, imc-place-buffers, imc-check-buffers, imc-group-contractions",
     ),
     "imc-pipelined": (
-        "for latency and throughput: imc-tiled with tiles of at most 4 output rows on every convolution stage (layers overlap row by row even when their tensors fit the scratchpad) and copies for the pipeline's bottleneck (imc-place-crossbars{duplicate=true}, objective throughput)",
+        "for latency and throughput: imc-tiled with tiles of at most 4 output rows on every convolution stage (layers overlap row by row even when their tensors fit the scratchpad) and copies for the pipeline's bottleneck (imc-place-crossbars{duplicate=true}, objective throughput), and stored tensors and slabs at bytes of their own where they fit, so that calls overlap (imc-place-buffers{overlap-calls=true})",
         "imc-tile-rows{rows=4}, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
-        "imc-quantize-activations, imc-place-buffers, imc-check-buffers, imc-group-contractions",
+        "imc-quantize-activations, imc-place-buffers{overlap-calls=true}, imc-check-buffers, imc-group-contractions",
     ),
 }
 """Named pipelines: flag -> (summary, pipeline elements)."""

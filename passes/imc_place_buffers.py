@@ -162,6 +162,13 @@ class ImcPlaceBuffers(ImcPass):
         default=False,
         metadata={"help": "two staging buffers: the DMA of the next tile overlaps the use of this one"},
     )
+    overlap_calls: bool = field(
+        default=False,
+        metadata={
+            "help": "give every stored tensor's chunks and every tiled stage's slabs bytes of their own when that moves no "
+            "more DRAM bytes, so that the next call's first stages can run while this call's last ones still read theirs"
+        },
+    )
     in_place: bool = field(
         default=True,
         metadata={"help": "write a stored tensor over the one it replaces where every element is read before it is overwritten (imc.in_place)"},
@@ -181,7 +188,7 @@ class ImcPlaceBuffers(ImcPass):
         rows = _find_row_access(program, func, hw, users, self.in_place)
         whole = _whole_reads_in_loops(program, users, rows.slabs)
         tile, staging = self._staging_buffers(module, hw, state)
-        layout = _plan_layout(program, hw, rows, tile, staging, state, whole)
+        layout = _plan_layout(program, hw, rows, tile, staging, state, whole, self.overlap_calls)
         shares = layout.bound.layer_shares(program)
         module.attributes[PLACEMENT_ATTR] = ir.DictAttr.get(
             {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(layout.bound.bytes)}
@@ -245,6 +252,15 @@ class ImcPlaceBuffers(ImcPass):
             f"{f'; row slabs up to {most:,} B in {len(layout.reserve)} tiled stage(s)' if most else ''}); "
             f"spill traffic {spills:,} B, capacity bound {bound.bytes:,} B{gap}",
         )
+        if self.overlap_calls:
+            state.remark(
+                module,
+                "overlap-calls: every stored tensor and row slab at bytes of its own, so that a call's first stages "
+                "can run while the call before still reads its last ones"
+                if plan.disjoint
+                else "overlap-calls: stored tensors and row slabs share bytes (at bytes of their own they would not fit "
+                "or would move more DRAM bytes), so a call's first stages wait for the call before to free them",
+            )
 
 
 @dataclass
@@ -310,7 +326,7 @@ class _Layout:
     slab_at: dict  # slab's key op (its read, or a row store's insert) -> its scratchpad offset
 
 
-def _plan_layout(program, hw, rows: _RowAccess, tile: int, staging: int, state, whole: dict) -> _Layout:
+def _plan_layout(program, hw, rows: _RowAccess, tile: int, staging: int, state, whole: dict, disjoint: bool) -> _Layout:
     """The slabs of a tiled stage (input rows; output rows on their way to
     DRAM) lie side by side in bytes the plan reserves for that stage (at the
     top, below the staging buffers). First with every slab at full size
@@ -322,7 +338,7 @@ def _plan_layout(program, hw, rows: _RowAccess, tile: int, staging: int, state, 
     align = hw.spad_alignment
     pairs = rows.pairs
     try:
-        layout = _plan_layout_pinned(program, hw, rows, tile, staging, state, frozenset(whole), pairs, align)
+        layout = _plan_layout_pinned(program, hw, rows, tile, staging, state, frozenset(whole), pairs, align, disjoint)
     except Unplaceable:
         _whole_reads_error(program, whole, None, state)
         raise PassFailure() from None
@@ -330,7 +346,7 @@ def _plan_layout(program, hw, rows: _RowAccess, tile: int, staging: int, state, 
     return layout
 
 
-def _plan_layout_pinned(program, hw, rows, tile, staging, state, pinned, pairs, align) -> _Layout:
+def _plan_layout_pinned(program, hw, rows, tile, staging, state, pinned, pairs, align, disjoint) -> _Layout:
     slab_stores = [st for i, st in rows.stores.items() if i not in rows.prefix_rows and st.nbytes // st.channels > tile]
     # A tensor written over (X of a pair) stays whole on chip when its pair
     # is kept: its row reads need no slab then. Tried first, with fewer such
@@ -343,7 +359,9 @@ def _plan_layout_pinned(program, hw, rows, tile, staging, state, pinned, pairs, 
         reserve = _reserve(by_stage, align)
         if staging + max(reserve.values(), default=0) >= hw.spad_bytes:
             break
-        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs, pinned=pinned)
+        plan = plan_homes(
+            program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs, pinned=pinned, disjoint=disjoint
+        )
         whole = {i for i in overwritten if plan.homes[i].dram_start >= program.tensors[i].size}
         if overwritten <= whole:
             break
@@ -363,11 +381,14 @@ def _plan_layout_pinned(program, hw, rows, tile, staging, state, pinned, pairs, 
         raise PassFailure()
     bound = capacity_bound(program, hw.spad_bytes, pairs)
     if plan is None:
-        plan = plan_homes(program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs, pinned=pinned)
+        plan = plan_homes(
+            program, hw.spad_bytes - staging, align, reserve=reserve, in_place=pairs, pinned=pinned, disjoint=disjoint
+        )
     if rows.slab_reads or slab_stores:
         needs = _slab_needs(program, rows.streamed, rows.slab_reads, slab_stores, plan)
         tighter = plan_homes(
-            program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align), in_place=pairs, pinned=pinned
+            program, hw.spad_bytes - staging, align, reserve=_reserve(needs, align), in_place=pairs, pinned=pinned,
+            disjoint=disjoint,
         )
         again = _reserve(_slab_needs(program, rows.streamed, rows.slab_reads, slab_stores, tighter), align)
         if all(again.get(k, 0) <= b for k, b in _reserve(needs, align).items()) and set(again) <= set(needs):

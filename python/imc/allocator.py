@@ -49,7 +49,9 @@ def _align(value: int, alignment: int) -> int:
     return -(-value // alignment) * alignment
 
 
-def best_fit(buffers: list[Buffer], capacity: int, alignment: int = 1, *, key=None, reserved=()) -> Placement:
+def best_fit(
+    buffers: list[Buffer], capacity: int, alignment: int = 1, *, key=None, reserved=(), whole_call: bool = False
+) -> Placement:
     """Places buffers in order of their start (ties: larger first, or `key`,
     which must order by start first) at the smallest free gap that holds
     them; a buffer with a `granule` that finds no such gap keeps what the
@@ -57,6 +59,11 @@ def best_fit(buffers: list[Buffer], capacity: int, alignment: int = 1, *, key=No
     size)`, occupied from program point `start` to `end` (inclusive); no
     buffer live at the same time overlaps them. Returns offsets, kept bytes,
     spills and the peak (of the placed buffers).
+
+    `whole_call`: every buffer and reserved region is taken as live for the
+    whole call, so no two share a byte even when their lives do not meet
+    (a call's first buffers can then be written while the call before still
+    reads its last ones).
 
     Invariants (tested): buffers whose live ranges intersect get disjoint byte
     ranges; every range lies in [0, capacity); offsets are multiples of
@@ -69,10 +76,11 @@ def best_fit(buffers: list[Buffer], capacity: int, alignment: int = 1, *, key=No
     live: list[tuple[int, int, int, str]] = []  # (end, offset, size, name)
     order = sorted(buffers, key=key or (lambda b: (b.start, -b.size, b.name)))
     for buf in order:
-        live = [entry for entry in live if entry[0] >= buf.start]
+        if not whole_call:
+            live = [entry for entry in live if entry[0] >= buf.start]
         kept = buf.size
         occupied = [(offset, offset + sz) for _, offset, sz, _ in live]
-        occupied += [(o, o + sz) for lo, hi, o, sz in reserved if lo <= buf.end and buf.start <= hi]
+        occupied += [(o, o + sz) for lo, hi, o, sz in reserved if whole_call or (lo <= buf.end and buf.start <= hi)]
         best, widest = gaps(occupied, _align(kept, alignment), capacity, alignment)
         if best is None and buf.granule > 0:
             kept, best = widest[0] // buf.granule * buf.granule, widest

@@ -460,6 +460,7 @@ class HomePlan:
     peak_bytes: int
     reserved: dict[int, int] = field(default_factory=dict)  # stage -> offset of its reserved bytes
     in_place: list = field(default_factory=list)  # (X, Y) pairs kept: Y takes X's chunk
+    disjoint: bool = False  # no two chunks or reservations share a byte (`plan_homes(disjoint=True)`)
 
     def dram_traffic(self, program: StagedProgram) -> int:
         """Planned DRAM traffic of the stored tensors."""
@@ -467,7 +468,14 @@ class HomePlan:
 
 
 def plan_homes(
-    program: StagedProgram, spad_bytes: int, alignment: int = 1, *, reserve=None, in_place=(), pinned=frozenset()
+    program: StagedProgram,
+    spad_bytes: int,
+    alignment: int = 1,
+    *,
+    reserve=None,
+    in_place=(),
+    pinned=frozenset(),
+    disjoint: bool = False,
 ) -> HomePlan:
     """Scratchpad and DRAM homes for the stored tensors.
 
@@ -504,11 +512,31 @@ def plan_homes(
     whole tensor on chip (a tiled stage that reads it on every trip); the
     linear program keeps those bytes on chip (`Unplaceable` when it cannot);
     the caller checks that the chunks placed hold them.
+
+    `disjoint`: the chunks and reservations are also placed so that none
+    shares a byte with another, even where their lives do not meet
+    (`best_fit(whole_call=True)`; the stages' reservations stacked below the
+    top); that plan is taken when it moves no more DRAM bytes than the one
+    that reuses bytes. The next call's first stages then need not wait for
+    this call's last ones to read the bytes they write (a chain of in-place
+    pairs still shares its chunks: that is one buffer).
     """
     if in_place:
-        shared = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place), pinned)
-        apart = plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned)
+        shared = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place), pinned, disjoint)
+        apart = plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned, disjoint=disjoint)
         return shared if shared.dram_traffic(program) <= apart.dram_traffic(program) else apart
+    if disjoint:
+        reusing = plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned)
+        if sum(-(-b // alignment) * alignment for b in (reserve or {}).values() if b > 0) >= spad_bytes:
+            return reusing  # (the stages' reservations side by side do not fit)
+        apart = _place_homes(program, spad_bytes, alignment, reserve, pinned, whole_call=True)
+        return apart if apart.dram_traffic(program) <= reusing.dram_traffic(program) else reusing
+    return _place_homes(program, spad_bytes, alignment, reserve, pinned, whole_call=False)
+
+
+def _place_homes(program: StagedProgram, spad_bytes: int, alignment: int, reserve, pinned, *, whole_call: bool) -> HomePlan:
+    """`plan_homes` without in-place pairs: the linear program, then the
+    chunks' offsets (`best_fit`, `whole_call` as there)."""
     reserve = {k: -(-b // alignment) * alignment for k, b in (reserve or {}).items() if b > 0}
     tensors = program.tensors
     y, _, _ = _solve(program, spad_bytes, monotone=True, reserve=reserve, pinned=pinned)
@@ -531,16 +559,22 @@ def plan_homes(
         for j, r in enumerate(rs)
         if r > (rs[j + 1] if j + 1 < len(rs) else 0)
     ]
-    offsets = {k: spad_bytes - b for k, b in reserve.items()}
+    if whole_call:  # stacked below the top, each stage's its own
+        offsets, top = {}, spad_bytes
+        for k in sorted(reserve):
+            top -= reserve[k]
+            offsets[k] = top
+    else:
+        offsets = {k: spad_bytes - b for k, b in reserve.items()}
     reserved = [(k, k, offsets[k], b) for k, b in reserve.items()]
     # Chunks of pinned tensors are placed first (then fixed), so that the
     # others' fragments do not split the room they need.
     held = {i for i, t in enumerate(tensors) if any((t.value, k) in pinned for k in t.consumers)}
     first = [b for b in chunks_of if int(b.name.split(":")[0]) in held]
     others = [b for b in chunks_of if int(b.name.split(":")[0]) not in held]
-    placement = best_fit(first, spad_bytes, alignment, key=_chunk_order, reserved=reserved)
+    placement = best_fit(first, spad_bytes, alignment, key=_chunk_order, reserved=reserved, whole_call=whole_call)
     fixed = [(b.start, b.end, placement.offsets[b.name], placement.kept[b.name]) for b in first if b.name in placement.offsets]
-    rest = best_fit(others, spad_bytes, alignment, key=_chunk_order, reserved=reserved + fixed)
+    rest = best_fit(others, spad_bytes, alignment, key=_chunk_order, reserved=reserved + fixed, whole_call=whole_call)
     placement.offsets.update(rest.offsets)
     placement.kept.update(rest.kept)
     placement.spilled += rest.spilled
@@ -562,7 +596,7 @@ def plan_homes(
         # A byte not on chip for every read is in DRAM from production on.
         dram_start = min(resident) if resident else t.size
         homes.append(Home(chunks, dram_start, resident))
-    return HomePlan(homes, placement.peak_bytes, offsets)
+    return HomePlan(homes, placement.peak_bytes, offsets, disjoint=whole_call)
 
 
 def _chunk_order(chunk):
@@ -596,10 +630,10 @@ def merge_in_place(program: StagedProgram, pairs) -> tuple[StagedProgram, list[l
     return StagedProgram(program.stages, [tensors[g] for g in order], program.stage_of), [groups[g] for g in order]
 
 
-def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozenset()) -> HomePlan:
+def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozenset(), disjoint=False) -> HomePlan:
     """`plan_homes` with in-place pairs (see there)."""
     merged, groups = merge_in_place(program, pairs)
-    plan = plan_homes(merged, spad_bytes, alignment, reserve=reserve, pinned=pinned)
+    plan = plan_homes(merged, spad_bytes, alignment, reserve=reserve, pinned=pinned, disjoint=disjoint)
     homes = [None] * len(program.tensors)
     for chain, home, t in zip(groups, plan.homes, merged.tensors):
         first = 0  # the merged tensor's read index of this member's first read
@@ -610,8 +644,8 @@ def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozen
             if not last and min(resident) < t.size:  # not whole on chip: drop the chain's last pair, plan again
                 rest = [p for p in pairs if p != (chain[-2], chain[-1])]
                 if not rest:
-                    return plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned)
-                return _plan_in_place(program, spad_bytes, alignment, reserve, rest, pinned)
+                    return plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned, disjoint=disjoint)
+                return _plan_in_place(program, spad_bytes, alignment, reserve, rest, pinned, disjoint)
             chunks = [
                 Chunk(c.start, c.end, c.offset, min(c.until - first, n - 1), handed_over=c.until >= first + n)
                 for c in home.chunks
@@ -619,7 +653,7 @@ def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozen
             ]
             homes[i] = Home(chunks, min(resident) if last else t.size, resident)
             first += n
-    return HomePlan(homes, plan.peak_bytes, plan.reserved, pairs)
+    return HomePlan(homes, plan.peak_bytes, plan.reserved, pairs, plan.disjoint)
 
 
 def _elem_bytes(t, hardware=None) -> int:

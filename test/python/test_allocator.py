@@ -41,6 +41,27 @@ def test_freed_space_is_reused():
     assert p.offsets == {"a": 0, "b": 0} and not p.spilled and p.peak_bytes == 100
 
 
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(buffers, st.integers(64, 2048), st.sampled_from([1, 8, 64]))
+def test_whole_call_buffers_share_no_byte(bufs, capacity, alignment):
+    """With `whole_call`, no two placed buffers overlap, whatever their lives,
+    and none is spilled while the buffers placed before it leave room."""
+    p = best_fit(bufs, capacity, alignment, whole_call=True)
+    by_name = {b.name: b for b in bufs}
+    placed = sorted((o, o + p.kept[n]) for n, o in p.offsets.items())
+    assert all(a[1] <= b[0] for a, b in zip(placed, placed[1:]))
+    assert all(hi <= capacity for _, hi in placed)
+    if sum(-(-b.size // alignment) * alignment for b in bufs) <= capacity:
+        assert not p.spilled
+
+
+def test_whole_call_does_not_reuse_freed_space():
+    bufs = [Buffer("a", 0, 1, 100), Buffer("b", 2, 3, 100), Buffer("c", 2, 3, 50)]
+    assert best_fit(bufs, capacity=200).offsets["b"] == 0
+    p = best_fit(bufs, capacity=260, whole_call=True, reserved=[(5, 6, 200, 50)])
+    assert (p.offsets["a"], p.offsets["b"]) == (0, 100) and p.spilled == ["c"]  # the reserved bytes are taken too
+
+
 def test_best_fit_picks_the_smallest_gap():
     # z [0,150), y [150,270) dies at 0, x [270,370): at t=1 the gaps are
     # [150,270) (120 B) and [370,500) (130 B); w (90 B) takes the smaller one.
