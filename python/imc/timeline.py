@@ -40,11 +40,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from imc.cost_events import event_rates, resource_ns
 from imc.dialects.imc import TRANSFER_OPS
 from imc.interpreter.imc import dma_window
 from imc.interpreter.tensor import concat_dim, insert_slice_index, pad_region
 from imc.ir_utils import TIMELINE_VIEW_OPS as VIEW_OPS, linalg_input_count  # ops with no work and no access
-from imc.cost_events import event_rates, resource_ns
 from imc.report import EVENTS, resource_times
 
 __all__ = ["Tracer", "Timeline", "LayerSpan"]

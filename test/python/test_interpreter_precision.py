@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 import imc
-from imc.hardware import Hardware
 from imc.cost_events import mvm_events, shares_periphery
+from imc.hardware import Hardware
 from imc.interpreter.imc import _exec, _static, check_spad_read
 from imc.runtime import Runner
 

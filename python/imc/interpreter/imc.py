@@ -36,6 +36,7 @@ import weakref
 import numpy as np
 from torch_mlir import ir
 
+from imc.cost_events import accumulate_events_for, mvm_events, program_events, shares_periphery
 from imc.dialects.imc import (
     TRANSFER_OPS,
     spad_capacity_error,
@@ -45,8 +46,7 @@ from imc.dialects.imc import (
     spad_use_after_free_error,
     stored_element_bytes,
 )
-from imc.cost_events import accumulate_events_for, mvm_events, program_events, shares_periphery
-from imc.dialects.imc_ops import DmaView, MvmView, ProgramView, SpadAllocView, TiledContractView, TransferView, view_of
+from imc.dialects.imc_ops import DmaView, SpadAllocView, TiledContractView, TransferView, view_of
 from imc.ir_utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS
 
 from .core import InterpreterError, impl
@@ -744,7 +744,8 @@ def mvm_unchecked(interp, op, args) -> list:
         y = _mvm_converted(ex, op, st, xb, x)
     if y.dtype != np.float32:
         y = y.astype(np.float32)
-    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=shares_periphery(chip.hardware, xb.s))
+    shared = shares_periphery(chip.hardware, xb.s)
+    n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=shared)
     row = ex.layer_of(op)
     rides = st.shares_activation
     if not rides:
