@@ -525,23 +525,21 @@ def plan_homes(
         shared = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place), pinned, disjoint)
         apart = plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned, disjoint=disjoint)
         return shared if shared.dram_traffic(program) <= apart.dram_traffic(program) else apart
-    if disjoint:
-        reusing = plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned)
-        if sum(-(-b // alignment) * alignment for b in (reserve or {}).values() if b > 0) >= spad_bytes:
-            return reusing  # (the stages' reservations side by side do not fit)
-        apart = _place_homes(program, spad_bytes, alignment, reserve, pinned, whole_call=True)
-        return apart if apart.dram_traffic(program) <= reusing.dram_traffic(program) else reusing
-    return _place_homes(program, spad_bytes, alignment, reserve, pinned, whole_call=False)
-
-
-def _place_homes(program: StagedProgram, spad_bytes: int, alignment: int, reserve, pinned, *, whole_call: bool) -> HomePlan:
-    """`plan_homes` without in-place pairs: the linear program, then the
-    chunks' offsets (`best_fit`, `whole_call` as there)."""
     reserve = {k: -(-b // alignment) * alignment for k, b in (reserve or {}).items() if b > 0}
-    tensors = program.tensors
+    wanted = _wanted_bytes(program, spad_bytes, reserve, pinned)
+    reusing = _place_chunks(program, wanted, spad_bytes, alignment, reserve, pinned, whole_call=False)
+    if not disjoint or sum(reserve.values()) >= spad_bytes:  # (side by side, the reservations would not fit)
+        return reusing
+    apart = _place_chunks(program, wanted, spad_bytes, alignment, reserve, pinned, whole_call=True)
+    return apart if apart.dram_traffic(program) <= reusing.dram_traffic(program) else reusing
+
+
+def _wanted_bytes(program: StagedProgram, spad_bytes: int, reserve: dict, pinned) -> list[list[int]]:
+    """Per stored tensor, its bytes on chip in each segment between reads
+    (non-increasing): the linear program's solution in whole granules."""
     y, _, _ = _solve(program, spad_bytes, monotone=True, reserve=reserve, pinned=pinned)
-    wanted = []  # per tensor: resident bytes per segment (non-increasing)
-    for t, ys in zip(tensors, y):
+    wanted = []
+    for t, ys in zip(program.tensors, y):
         g = t.granule or t.elem
         rs, prev = [], t.size
         for v in ys:
@@ -549,6 +547,15 @@ def _place_homes(program: StagedProgram, spad_bytes: int, alignment: int, reserv
             rs.append(max(0, r))
             prev = rs[-1]
         wanted.append(rs)
+    return wanted
+
+
+def _place_chunks(
+    program: StagedProgram, wanted: list, spad_bytes: int, alignment: int, reserve: dict, pinned, *, whole_call: bool
+) -> HomePlan:
+    """The homes of `wanted` (`_wanted_bytes`): the chunks' offsets by
+    `best_fit` (`whole_call` as there), and the reservations' offsets."""
+    tensors = program.tensors
     # Chunks: tensor i's bytes [below, r) live from its producer to read j,
     # placed by producer, then longer lives first.
     chunks_of = [
