@@ -198,7 +198,7 @@ def _span_is_safe(ops, members, removed, result, x_first, programs_const) -> boo
 
 def _reads(op) -> list:
     """The values `op` reads, in its regions too (`operands_including_nested`)."""
-    return list(operands_including_nested(op)) if len(op.regions) else list(op.operands)
+    return list(operands_including_nested(op))
 
 
 def _touches_crossbars(op) -> bool:

@@ -16,6 +16,7 @@ import gc
 import numpy as np
 from torch_mlir import ir
 
+from imc.cost_events import digital_ops
 from imc.dialects.imc import is_spad
 from imc.ir_utils import (
     ALLOCATION_OPS,
@@ -29,7 +30,6 @@ from imc.ir_utils import (
     linalg_input_count,
     read_only_as_buffer,
 )
-from imc.cost_events import digital_ops
 from imc.interpreter import Interpreter
 from imc.interpreter.imc import (
     Chip,
