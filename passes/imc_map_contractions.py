@@ -2,14 +2,19 @@
 
 Named `imc-map-contractions` rather than `convert-linalg-to-imc` because it is
 a partial conversion: only contractions with one weight operand move to the
-crossbars; everything else stays as upstream ops for the digital unit.
+crossbars; everything else stays as upstream ops for the digital unit. It runs
+as one (`apply_partial_conversion`, `imc.contract` and `imc.im2col` legal,
+nothing illegal). No type changes, so its patterns are plain rewrite
+patterns, which the conversion driver applies: the bindings' typed
+`add_conversion` patterns with a Python `TypeConverter` crash in the
+torch-mlir 20261001 build.
 """
 
 from dataclasses import dataclass, field
 
 from torch_mlir import ir
 from torch_mlir.dialects import tensor
-from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
+from torch_mlir.rewrite import ConversionTarget, RewritePatternSet, apply_partial_conversion
 
 from imc.dialects.imc import ContractOp, Im2colOp, build, grouped_kn
 from imc.ir_utils import (
@@ -317,7 +322,7 @@ class ImcMapContractions(ImcPass):
         patterns.add("linalg.conv_2d_nchw_fchw", _on_tensors(mapper.conv))
         patterns.add("linalg.conv_2d_ngchw_gfchw", _on_tensors(mapper.grouped_conv))
         patterns.add("linalg.depthwise_conv_2d_nchw_chw", _on_tensors(mapper.depthwise_conv))
-        walk_and_apply_patterns(module, patterns.freeze())
+        apply_partial_conversion(module.operation, _mapped_target(), patterns.freeze())
         _erase_dead_weight_views(module)
         self._summarize(module, state, mapper.mapped)
 
@@ -333,6 +338,15 @@ class ImcMapContractions(ImcPass):
                         counts[name] = counts.get(name, 0) + 1
         left = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
         state.remark(module, f"mapped {mapped} contractions to crossbars; left for the digital unit: {left or 'nothing'}")
+
+
+def _mapped_target() -> ConversionTarget:
+    """`imc.contract` and `imc.im2col` are legal; every other op is left to
+    the patterns and stays as it is where none maps it (a partial
+    conversion: nothing is illegal)."""
+    target = ConversionTarget()
+    target.add_legal_op(ContractOp, Im2colOp)
+    return target
 
 
 def _erase_dead_weight_views(module) -> None:
