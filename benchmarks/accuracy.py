@@ -5,7 +5,7 @@ and preset, compiles with `imc.compile` and runs the example input once per
 precision and calibration policy, and prints the relative L2 error of the
 output against PyTorch (float32) and the fraction of positions whose top-1
 class (argmax over the last dimension) agrees. Uncalibrated, every ADC spans
-the largest possible column sum; calibrated (`imc.calibration`), each MVM's
+the largest possible column sum; calibrated (`imc.sim.calibration`), each MVM's
 ADC spans the partial sums seen on
 the example input ("max") or a percentile of them ("p99.9"). The calibration
 input is the evaluated input here; `--holdout` calibrates on a second seeded
@@ -35,8 +35,8 @@ def main(argv=None) -> int:
     parser.add_argument("--holdout", action="store_true", help="calibrate on another seeded input")
     args = parser.parse_args(argv)
     import imc
-    from imc import models
-    from imc.hardware import Hardware
+    from imc.frontend import models
+    from imc.ir.hardware import Hardware
 
     presets = args.hardware or sorted(Hardware.presets())
 

@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 import imc
-from imc.hardware import Hardware
+from imc.ir.hardware import Hardware
 
 # Cited, not measured: written with the script (commit 763fc1e), source not
 # recorded. Printed only when aihwkit is not installed, labelled as cited.

@@ -11,7 +11,7 @@ def bert_base():
 
         return "bert-base", BertModel(BertConfig()).eval(), (torch.randint(0, 30522, (1, 128), generator=torch.Generator().manual_seed(0)),)
     except ImportError:
-        from imc import models
+        from imc.frontend import models
 
         model = models.create("bert_encoder", layers=12, hidden=768, heads=12)
         return "bert-base (zoo encoder)", model, models.example_inputs("bert_encoder", seq=128)

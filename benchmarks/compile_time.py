@@ -37,7 +37,7 @@ def architectures() -> dict:
     """name -> (label, model factory, inputs factory), in the table's order."""
     import vision_models as vm
 
-    from imc import models
+    from imc.frontend import models
 
     return {
         "resnet18": ("ResNet-18 224x224", lambda: models.create("resnet18"), lambda: models.example_inputs("resnet18")),
@@ -67,11 +67,11 @@ def measure(model, inputs, repeat: int):
 def verification_cost(model, inputs) -> tuple[float, float]:
     """(s, s): imc's pass pipeline on the imported model, verified after every
     pass (imc.compile's default) and verified once at the end, side by side."""
-    from imc.compiler import DEFAULT_PIPELINE
-    from imc.context import make_context
-    from imc.frontend import import_torch
-    from imc.hardware import Hardware
-    from imc.pipeline import run_pipeline
+    from imc.driver.compiler import DEFAULT_PIPELINE
+    from imc.frontend.importer import import_torch
+    from imc.ir.context import make_context
+    from imc.ir.hardware import Hardware
+    from imc.transforms.pipeline import run_pipeline
 
     times = []
     for verify_each in (True, False):
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import imc
-    from imc import models
+    from imc.frontend import models
     from torch_mlir import fx
 
     archs = architectures()

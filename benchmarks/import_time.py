@@ -1,10 +1,10 @@
-"""Import-time benchmark: stock Torch-MLIR vs ``imc.frontend.import_torch``.
+"""Import-time benchmark: stock Torch-MLIR vs ``imc.frontend.importer.import_torch``.
 
 Imports ResNet-18 (batch 1, 3x224x224, eval mode) to linalg-on-tensors with
 
 * ``torch_mlir.fx.export_and_import(model, x, output_type="linalg-on-tensors")``
   (stock; weights go through ``tensor.tolist()``), and
-* ``imc.frontend.import_torch(model, (x,))`` (buffer-protocol weights),
+* ``imc.frontend.importer.import_torch(model, (x,))`` (buffer-protocol weights),
 
 once each in the same process, and prints the wall-clock times side by side,
 their ratio and imc's per-phase breakdown.  Both paths are first warmed up on
@@ -21,8 +21,8 @@ import time
 
 from torch_mlir import fx
 
-from imc import models
-from imc.frontend import ImportTimings, import_torch
+from imc.frontend import models
+from imc.frontend.importer import ImportTimings, import_torch
 
 
 def _warm_up() -> None:

@@ -56,7 +56,7 @@ def _first(out):
 def bench(name, model, inputs, args):
     """Rows (label, seconds, relative error or None, ratio to ideal or None)."""
     import imc
-    from imc.runtime import Runner
+    from imc.sim.runtime import Runner
 
     with torch.no_grad():
         t_eager, ref = _best(lambda: model(*inputs), args.repeat)
@@ -70,9 +70,9 @@ def bench(name, model, inputs, args):
 
     rows = [("eager", t_eager, None, None)]
     if args.linalg:
-        from imc.context import make_context
-        from imc.frontend import import_torch
-        from imc.interpreter import Interpreter
+        from imc.frontend.importer import import_torch
+        from imc.ir.context import make_context
+        from imc.sim.interpreter import Interpreter
 
         with make_context() as context:
             interp = Interpreter(import_torch(model, inputs, context=context))
@@ -134,7 +134,7 @@ def main(argv=None):
         bad = [v for v in value if v not in allowed]
         if bad:
             p.error(f"{flag}: unknown {', '.join(bad)} (choose from {', '.join(allowed)})")
-    from imc import models
+    from imc.frontend import models
 
     print(
         f"{'model':<24} {'run':<34} {'ms':>10} {'vs eager':>10} {'vs default':>11} {'vs ideal':>10}   rel err"

@@ -49,7 +49,7 @@ PIPELINES = {
 
 def warm_call(compiled, inputs):
     """The serialized counters of a warm call (a cold call runs first)."""
-    from imc.report import EVENTS, price
+    from imc.sim.report import EVENTS, price
 
     compiled(*inputs)
     before = {name: dict(row.events) for name, row in compiled.report.layers.items()}
@@ -83,13 +83,13 @@ def main(argv=None) -> int:
     parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=list(PIPELINES))
     args = parser.parse_args(argv)
     import imc
-    from imc import models
+    from imc.frontend import models
 
     todo = []
     if "resnet18" in args.models:
         todo.append(("resnet18", models.create("resnet18").eval(), models.example_inputs("resnet18")))
     if "resnet50" in args.models:
-        todo.append(("resnet50", models.resnet50(), models.resnet18_inputs()))  # (not in ZOO: imc.models)
+        todo.append(("resnet50", models.resnet50(), models.resnet18_inputs()))  # (not in ZOO: imc.frontend.models)
     if "bert" in args.models:
         todo.append(bert_base())
     print(

@@ -32,7 +32,7 @@ AXELERA_FPS = {"resnet18": 3904, "resnet50": 1946}
 
 
 def _model(name):
-    from imc import models
+    from imc.frontend import models
 
     model = models.resnet50() if name == "resnet50" else models.create(name)
     return model, models.resnet18_inputs(size=224)

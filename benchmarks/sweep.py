@@ -6,7 +6,7 @@
    which a process then reuses for the model's other points, as a sweep's
    workers do). Target: <= 10 s per point.
 2. A ResNet-18 grid (default 24 points: crossbar rows x ADC bits x scratchpad
-   size on the default chip) through `imc.sweep.run_sweep` with 1 and then 2
+   size on the default chip) through `imc.driver.sweep.run_sweep` with 1 and then 2
    Ray workers, each into a fresh results directory (nothing cached), Ray
    start-up included. Target: scaling >= 1.7x from 1 to 2 workers.
    Prints the Pareto table of the 2-worker run.
@@ -59,9 +59,9 @@ def main():
     ap.add_argument("--out", default=None, help="keep the results here (default: a temporary directory)")
     args = ap.parse_args()
 
-    from imc.sweep import evaluate, parse_spec, pareto_table, run_sweep
-    from imc.sweep.point import Point
-    from imc.sweep.report import load_results
+    from imc.driver.sweep import evaluate, parse_spec, pareto_table, run_sweep
+    from imc.driver.sweep.point import Point
+    from imc.driver.sweep.report import load_results
 
     timeline = "false" if args.no_timeline else "true"
     spec = parse_spec(GRID.format(size=args.size, batch=args.batch, reference=args.reference, timeline=timeline),

@@ -49,7 +49,7 @@ LAYER_AT_A_TIME = "builtin.module(imc-default)"
 
 
 def _zoo(name):
-    from imc import models
+    from imc.frontend import models
 
     return name, models.create(name).eval(), models.example_inputs(name, size=224)  # 3x224x224
 
@@ -58,7 +58,7 @@ class Traffic:
     """Measured DRAM bytes of a cold and a warm call with the floor and bounds."""
 
     def __init__(self, compiled, inputs):
-        from imc.analysis import IO_LAYER
+        from imc.sim.analysis import IO_LAYER
 
         def moved():
             t = compiled.report.totals
@@ -113,8 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", type=int, default=3, help="layers with the largest excess over their floor to show")
     parser.add_argument("--spad", type=int, nargs="+", default=[256, 64], help="scratchpad sizes in KiB")
     args = parser.parse_args(argv)
-    from imc.hardware import Hardware
-    from imc.pipeline import PipelineError
+    from imc.ir.hardware import Hardware
+    from imc.transforms.pipeline import PipelineError
 
     default = Hardware.preset("default")
     results = []

@@ -53,7 +53,7 @@ class ZigZagLayer(torch.nn.Module):
 def zigzag_hardware():
     """The traffic comparison's chip: the default preset with a 32 KiB buffer
     (128x128 crossbars, 8-bit weights and inputs, as ZigZag's example)."""
-    from imc.hardware import Hardware
+    from imc.ir.hardware import Hardware
 
     return Hardware.preset("default").replace(
         name="zigzag-aimc", spad_bytes=32 * 1024, weight_bits=8, input_bits=8, xbar_rows=128, xbar_cols=128
@@ -64,11 +64,11 @@ def zigzag_example_bound() -> int:
     """Compulsory DRAM bytes of ZigZag's AIMC example layer, from a compiled conv.
 
     Weights once plus input and output once (36,864 + 200,704 + 200,704 =
-    438,272 bytes), computed by `imc.analysis.lower_bounds` on the layer
+    438,272 bytes), computed by `imc.sim.analysis.lower_bounds` on the layer
     compiled by `imc.compile`.
     """
-    from imc.analysis import lower_bounds
-    from imc.compiler import compile as imc_compile
+    from imc.driver.compiler import compile as imc_compile
+    from imc.sim.analysis import lower_bounds
 
     hw = zigzag_hardware()
     conv = torch.nn.Conv2d(64, 64, 3, stride=1, padding=1, bias=False).eval()
@@ -150,7 +150,7 @@ def _warm_counts(hardware) -> str:
 
 def main() -> int:
     warnings.filterwarnings("ignore")
-    from imc.hardware import Hardware
+    from imc.ir.hardware import Hardware
 
     core = Hardware.from_file(CORE)
     tclk = core.latency.mvm

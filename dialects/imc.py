@@ -7,7 +7,7 @@ and the broken rule.
 Memory spaces: a memref without a memory space (or with `0`) lives in DRAM; a
 memref in memory space `1` (`SPAD_SPACE`) lives in the on-chip scratchpad.
 
-Load the dialect into a context with `load(context)` (or `imc.context.make_context()`).
+Load the dialect into a context with `load(context)` (or `imc.ir.context.make_context()`).
 """
 
 
@@ -466,7 +466,7 @@ def _hardware_of(op):
     module = _enclosing_module(op)
     if module is None or "imc.hardware" not in module.attributes:
         return None
-    from imc.hardware import Hardware, HardwareError  # lazy: the dialect does not need it
+    from imc.ir.hardware import Hardware, HardwareError  # lazy: the dialect does not need it
 
     try:
         return Hardware.from_attr(module.attributes["imc.hardware"])
@@ -781,7 +781,7 @@ class MvmOp(Imc.Operation, name="mvm", traits=[Pure]):
     cycles); each column's partial sum goes through an `adc_bits` ADC
     (0 = digital, no ADC). The ADC spans +-`adc_full_scale`, in units of a
     column sum of input digits times cell levels: a calibrated range (set by
-    `imc.calibration`), or 0.0, uncalibrated: the hardware's `adc_range`
+    `imc.sim.calibration`), or 0.0, uncalibrated: the hardware's `adc_range`
     times the largest possible column sum.
 
     Example:

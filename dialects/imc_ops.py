@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from torch_mlir import ir
 
-from imc.ir_utils import defining_op, i64_array, i64_attr
+from imc.ir.utils import defining_op, i64_array, i64_attr
 
 from .imc import (
     AccumulateOp,

@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass
 
-from imc.buffer_check import analyze_buffers
-from imc.pass_base import ImcPass, PassFailure
+from imc.transforms.buffer_check import analyze_buffers
+from imc.transforms.pass_base import ImcPass, PassFailure
 
 
 @dataclass(frozen=True)
@@ -15,14 +15,14 @@ class ImcCheckBuffers(ImcPass):
     buffer fits the hardware scratchpad (`offset + size <= spad_bytes`,
     aligned offset) and (3) every scratchpad read is preceded on every path by
     an `imc.dma` or op writing those bytes, and no buffer is used after its
-    `imc.spad_free`. `imc.buffer_check` documents the conservative rules
+    `imc.spad_free`. `imc.transforms.buffer_check` documents the conservative rules
     (loops run 0..n times, `scf.if` writes count only when both branches
     write, unknown views read everything and write nothing).
 
     Each violation is an error at its op naming the buffer and byte range;
     on success a remark gives the buffer count and the peak live bytes.
 
-    Docs: docs/analysis.md ("Buffer placement"); the rules in `imc.buffer_check`.
+    Docs: docs/analysis.md ("Buffer placement"); the rules in `imc.transforms.buffer_check`.
     """
 
     name = "imc-check-buffers"

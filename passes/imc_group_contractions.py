@@ -6,8 +6,8 @@ from torch_mlir import ir
 
 from imc.dialects.imc import TiledContractOp, YieldOp
 from imc.dialects.imc_ops import accumulate_terms
-from imc.ir_utils import WEIGHT_VIEW_OPS, constant_source, find_nested, operands_including_nested
-from imc.pass_base import ImcPass
+from imc.ir.utils import WEIGHT_VIEW_OPS, constant_source, find_nested, operands_including_nested
+from imc.transforms.pass_base import ImcPass
 
 # Ops that only view memory: moving a group past them changes nothing.
 _PURE_MEMORY_READS = frozenset({"bufferization.to_tensor"})

@@ -7,8 +7,8 @@ from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
 from imc.dialects.imc import TRANSFER_OPS, DmaOp, SpadAllocOp, SpadFreeOp, stored_element_bytes
 from imc.dialects.imc_ops import TransferView
-from imc.ir_utils import i64_array, i64_attr, index_constant, walk_ops
-from imc.pass_base import ImcPass
+from imc.ir.utils import i64_array, i64_attr, index_constant, walk_ops
+from imc.transforms.pass_base import ImcPass
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from torch_mlir.dialects import tensor
 from torch_mlir.rewrite import ConversionTarget, RewritePatternSet, apply_partial_conversion
 
 from imc.dialects.imc import ContractOp, Im2colOp, build, grouped_kn
-from imc.ir_utils import (
+from imc.ir.utils import (
     WEIGHT_VIEW_OPS,
     add,
     bool_attr,
@@ -33,7 +33,7 @@ from imc.ir_utils import (
     walk_ops,
     weight_of,
 )
-from imc.pass_base import ImcPass
+from imc.transforms.pass_base import ImcPass
 
 
 def _shape(value) -> list[int]:

@@ -18,7 +18,7 @@ from imc.dialects.imc import (
     joined_shape,
     stored_element_bytes,
 )
-from imc.ir_utils import (
+from imc.ir.utils import (
     PLACEMENT_ATTR,
     TENSOR_VIEW_OPS,
     collapse,
@@ -35,10 +35,10 @@ from imc.ir_utils import (
     row_tile_insert,
     top_level,
 )
-from imc.pass_base import ImcPass, PassFailure
-from imc.in_place import in_place_pairs
-from imc.placement import Unplaceable, capacity_bound, plan_homes, stage_program
-from imc.row_slabs import (
+from imc.transforms.in_place import in_place_pairs
+from imc.transforms.pass_base import ImcPass, PassFailure
+from imc.transforms.placement import Unplaceable, capacity_bound, plan_homes, stage_program
+from imc.transforms.row_slabs import (
     expand_buffer,
     find_row_slabs,
     load_rows,
@@ -76,13 +76,13 @@ class ImcPlaceBuffers(ImcPass):
 
     What stays on chip, and until which read, solves the capacity bound's
     linear program with bytes that leave the chip never coming back
-    (`imc.placement.plan_homes`): a tensor may be split into scratchpad chunks
+    (`imc.transforms.placement.plan_homes`): a tensor may be split into scratchpad chunks
     freed after different reads and a DRAM part read by every later stage
     (`memref.subview`s of it). Offsets come from best fit over the chunks'
     lives, aligned to the hardware's `spad_alignment`. One remark per stage
     gives the DRAM bytes planned, the bound's share and why they differ; a
     summary remark gives the totals. The module attribute `imc.placement`
-    records the capacity bound per layer for `imc.analysis.lower_bounds`.
+    records the capacity bound per layer for `imc.sim.analysis.lower_bounds`.
 
     Sizes are bytes as the chip stores elements (`stored_element_bytes`:
     floating-point data at the hardware's `activation_bits`, although the IR
@@ -91,7 +91,7 @@ class ImcPlaceBuffers(ImcPass):
     verify against it.
 
     Stages tiled by `imc-tile-rows` (top-level loops with crossbar ops) read
-    their inputs in row windows, one window per trip (`imc.row_slabs`):
+    their inputs in row windows, one window per trip (`imc.transforms.row_slabs`):
 
     * a model input streams from DRAM through a scratchpad *slab* that keeps
       the halo: each row is loaded once, by one `imc.dma`;
@@ -121,7 +121,7 @@ class ImcPlaceBuffers(ImcPass):
     The chunks are zero-filled before the producer's loop, as above.
 
     With `in-place` (the default), a stored tensor Y may be *written over*
-    the tensor X it replaces (`imc.in_place`: Y made in X's last reader,
+    the tensor X it replaces (`imc.transforms.in_place`: Y made in X's last reader,
     same type, every read of X there element by element or in row windows
     no later than the rows of Y already made, as in a residual block whose
     convolutions run through a line buffer): the plan treats the chain X,
@@ -171,7 +171,7 @@ class ImcPlaceBuffers(ImcPass):
     )
     in_place: bool = field(
         default=True,
-        metadata={"help": "write a stored tensor over the one it replaces where every element is read before it is overwritten (imc.in_place)"},
+        metadata={"help": "write a stored tensor over the one it replaces where every element is read before it is overwritten (imc.transforms.in_place)"},
     )
 
     def run(self, module, state) -> None:
@@ -274,7 +274,7 @@ class _RowAccess:
     stores: dict  # tensor index -> its `_RowStore` (stored row tile by row tile)
     prefix_rows: dict  # tensor index -> the row granule of a [1, M, K] tensor with an on-chip prefix
     slab_reads: dict  # the `rowwise` reads that go through slabs (not of a prefix tensor)
-    pairs: list  # (X, Y): stored tensor Y written over X (`imc.in_place`)
+    pairs: list  # (X, Y): stored tensor Y written over X (`imc.transforms.in_place`)
 
     def of_tensor(self, i: int) -> dict:
         """Consumer stage -> the row reads of tensor `i` by it."""
@@ -308,7 +308,7 @@ def _find_row_access(program, func, hw, users, in_place: bool) -> _RowAccess:
         # prefix of whole row tiles of a matmul stage's rows.
         t.granule = prefix_rows.get(i, h) * w * t.elem
     slab_reads = {key: group for key, group in rowwise.items() if key[0] not in prefix_rows}
-    # A stored tensor written over the one it replaces (`imc.in_place`).
+    # A stored tensor written over the one it replaces (`imc.transforms.in_place`).
     pairs = []
     if in_place:
         pairs = [(i, j) for i, j in in_place_pairs(program, slabs) if i not in prefix_rows and j not in prefix_rows]
@@ -319,8 +319,8 @@ def _find_row_access(program, func, hw, users, in_place: bool) -> _RowAccess:
 class _Layout:
     """The plan of the homes and where the row slabs lie (`_plan_layout`)."""
 
-    bound: object  # `imc.placement.CapacityBound`
-    plan: object  # `imc.placement.HomePlan`
+    bound: object  # `imc.transforms.placement.CapacityBound`
+    plan: object  # `imc.transforms.placement.HomePlan`
     reserve: dict  # stage -> bytes reserved for its slabs
     most: int  # the largest reservation
     slab_at: dict  # slab's key op (its read, or a row store's insert) -> its scratchpad offset
@@ -473,7 +473,7 @@ class _Placement:
 
     def stream_slabs(self, func, slabs, state) -> None:
         """Model inputs read in row windows by tiled stages: loaded row by row
-        into slabs that keep the halo (`imc.row_slabs`)."""
+        into slabs that keep the halo (`imc.transforms.row_slabs`)."""
         buffers: dict = {}  # model input -> its read-only DRAM buffer
         block = func.regions[0].blocks[0]
         for slab in slabs:
@@ -674,7 +674,7 @@ class _Placement:
         """Read j of `t` by a tiled stage, in row windows (`reads`): the planes
         (rows of one channel) still on chip are read in place from their
         chunks, the others are loaded into a slab that keeps the halo
-        (`imc.row_slabs`); the parts are joined along the channels. The new
+        (`imc.transforms.row_slabs`); the parts are joined along the channels. The new
         ops are at the stage's location `loc` (its traffic is the stage's)."""
         rtype = ir.RankedTensorType(t.value.type)
         n, c, h, w = _plane_shape(t.value)
@@ -913,7 +913,7 @@ def _record_hardware(module, hw) -> None:
     """Attaches `hw` as the module's `imc.hardware` when it has none: buffer
     sizes depend on its `activation_bits`, and the verifier checks them
     against it."""
-    from imc.hardware import ATTR_NAME
+    from imc.ir.hardware import ATTR_NAME
 
     op = module.operation if hasattr(module, "operation") else module
     if ATTR_NAME not in op.attributes:

@@ -4,11 +4,11 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
-from imc.cost_events import event_rates, mvm_events, resource_ns, shares_periphery
 from imc.dialects.imc import MvmOp, ProgramOp, XbarType, build, shaped_bytes
 from imc.dialects.imc_ops import MvmView, ProgramView
-from imc.ir_utils import WEIGHT_VIEW_OPS, walk_ops
-from imc.pass_base import ImcPass
+from imc.ir.cost_events import event_rates, mvm_events, resource_ns, shares_periphery
+from imc.ir.utils import WEIGHT_VIEW_OPS, walk_ops
+from imc.transforms.pass_base import ImcPass
 
 
 def pack_diagonally(shapes: list[tuple[int, int]], rows: int, cols: int) -> list[tuple[int, int, int]]:
@@ -59,7 +59,7 @@ def reprogramming(module, keys: "TileKeys | None" = None, views=()) -> Reprogram
     `views` (`ProgramView`s of programs, placed) give what replaying reads
     of their ops without reading the ops again.
     """
-    from imc.ir_utils import find_entry
+    from imc.ir.utils import find_entry
 
     func = find_entry(module)
     state: dict[int, dict[tuple[int, int], tuple]] = {}
@@ -373,7 +373,7 @@ def _outer_loop(op):
 
 
 def _trip_count(loop) -> int | None:
-    from imc.ir_utils import defining_op
+    from imc.ir.utils import defining_op
 
     bounds = []
     for v in list(loop.operands)[:3]:
@@ -441,7 +441,7 @@ class ImcPlaceCrossbars(ImcPass):
 
     Ops that program the same slice of the same weights (a constant or an
     argument, through static slices, reshapes and transposes; e.g. the
-    last-trip copy of a layer in an `imc.line_buffer` loop, or layers that
+    last-trip copy of a layer in an `imc.transforms.line_buffer` loop, or layers that
     share weights) are one tile: they get the same crossbar and offset, and
     only the first to run programs it.
 
@@ -773,7 +773,7 @@ def _split_mvms(program, extra_arrays: list[int]) -> None:
     """Clones `program` onto `extra_arrays` and splits each of its MVMs by rows."""
     from torch_mlir.dialects import tensor
 
-    from imc.ir_utils import extract_slice, tensor_type
+    from imc.ir.utils import extract_slice, tensor_type
 
     clones = []
     for array in extra_arrays:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from imc.dialects.imc import QuantizeOp
-from imc.ir_utils import find_entry, i64_attr, insert_root, row_tile_insert, top_level
-from imc.line_buffer import accumulator_inserts, trimmed_tile
-from imc.pass_base import ImcPass, PassFailure
-from imc.placement import stage_program
+from imc.ir.utils import find_entry, i64_attr, insert_root, row_tile_insert, top_level
+from imc.transforms.line_buffer import accumulator_inserts, trimmed_tile
+from imc.transforms.pass_base import ImcPass, PassFailure
+from imc.transforms.placement import stage_program
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,10 @@ class ImcQuantizeActivations(ImcPass):
       lagging line buffer, an `scf.if` whose branches insert the last
       trip's rows too) quantizes each `%tile` before its insert instead,
       with one op for all trips (two behind a lagging line buffer: the
-      trip's rows and the last rows; `imc.calibration` gives them one range).
+      trip's rows and the last rows; `imc.sim.calibration` gives them one range).
 
     The range is uncalibrated (`low = high = 0.0`, each execution takes its
-    input's range) until `imc.calibration` sets it. A value that is already
+    input's range) until `imc.sim.calibration` sets it. A value that is already
     an `imc.quantize` result, and non-float tensors, are left alone.
 
     Docs: docs/interpreter.md ("quantized"); docs/dialect.md (`imc.quantize`).

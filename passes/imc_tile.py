@@ -8,8 +8,8 @@ from torch_mlir.dialects import tensor
 from torch_mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
 
 from imc.dialects.imc import BIT_RANGES, XBAR_DIM_RANGE, AccumulateOp, ContractOp, MvmOp, ProgramOp, XbarType, build, grouped_kn
-from imc.ir_utils import bool_attr, collapse, expand, extract_slice, i64_array, i64_attr, tensor_type
-from imc.pass_base import ImcPass
+from imc.ir.utils import bool_attr, collapse, expand, extract_slice, i64_array, i64_attr, tensor_type
+from imc.transforms.pass_base import ImcPass
 
 
 def tile_ranges(extent: int, tile: int) -> list[tuple[int, int]]:

@@ -6,7 +6,7 @@ from torch_mlir import ir, passmanager
 from torch_mlir.dialects import bufferization, tensor
 
 from imc.dialects.imc import stored_element_bytes
-from imc.ir_utils import (
+from imc.ir.utils import (
     RESHAPE_OPS,
     constant_init,
     defining_op,
@@ -18,11 +18,11 @@ from imc.ir_utils import (
     single_user,
     weight_of,
 )
-from imc.pass_base import ImcPass, PassFailure
-from imc.row_attention import AttentionRows, attention_rows
-from imc.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
-from imc.row_epilogue import fuse_epilogue, row_local_epilogue, row_operands, skip_branch
-from imc.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
+from imc.transforms.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
+from imc.transforms.pass_base import ImcPass, PassFailure
+from imc.transforms.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
+from imc.transforms.row_attention import AttentionRows, attention_rows
+from imc.transforms.row_epilogue import fuse_epilogue, row_local_epilogue, row_operands, skip_branch
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
 MATMUL = "linalg.matmul"
@@ -102,7 +102,7 @@ class ImcTileRows(ImcPass):
     iteration).
 
     Input: linalg-on-tensors (before `imc-map-to-crossbars`). A *stage* is
-    an `imc.placement` stage with one 2-D NCHW convolution: the conv, its pad
+    an `imc.transforms.placement` stage with one 2-D NCHW convolution: the conv, its pad
     and elementwise prologue, and its elementwise consumers of the same
     N x C x H x W shape, each the single user of the previous one (bias,
     batch norm, ReLU, a residual add: other operands are sliced per tile);
@@ -115,7 +115,7 @@ class ImcTileRows(ImcPass):
     (kernel - 1) * dilation + 1` rows, the tile plus the (K-1)-row halo
     (padding rows at the borders are produced inside the loop). `rows` is the
     largest divisor of the output height whose slab plus output rows fit
-    what the stored tensors live across the stage (`imc.placement`, before
+    what the stored tensors live across the stage (`imc.transforms.placement`, before
     tiling) and a staging buffer of 1/16 of the scratchpad leave, and at
     least a quarter of the scratchpad (`imc-place-buffers` reserves the slabs
     at that stage); at least 1, or the option `rows` when set. Without
@@ -157,7 +157,7 @@ class ImcTileRows(ImcPass):
     crossbar tiles than the chip has (the loop would reprogram them on every
     trip); single matmul stages are tiled only with `matmuls`.
 
-    With `attention` (the default), a self-attention (`imc.row_attention`:
+    With `attention` (the default), a self-attention (`imc.transforms.row_attention`:
     a stage with a scores and a context batch matmul between a query
     projection and an output projection) runs in one loop over query rows,
     from the query projection to the output projection's consumers (the
@@ -175,10 +175,10 @@ class ImcTileRows(ImcPass):
     scratchpad, or, with a remark, when not even one row fits.
 
     With `line-buffers` (the default), an NCHW pooling or convolution
-    (`imc.line_buffer.WINDOW_OPS`: e.g. ResNet's max pooling, a MobileNet
+    (`imc.transforms.line_buffer.WINDOW_OPS`: e.g. ResNet's max pooling, a MobileNet
     stride-2 depthwise conv) that alone reads a tiled conv stage's root
     (through one constant `tensor.pad`) moves into the stage's loop when it
-    can without recomputation (`imc.line_buffer`): the loop computes `R * s`
+    can without recomputation (`imc.transforms.line_buffer`): the loop computes `R * s`
     rows per trip (`s` the consumer's row stride) and applies the consumer
     to them and the `p` rows before them (`p` its top padding), which it
     carries from trip to trip in a line buffer (an iteration argument); it
@@ -189,7 +189,7 @@ class ImcTileRows(ImcPass):
     elementwise consumers stay after the loop (in its stage), except a
     residual block's: with `epilogues` (the default) its batch norm, the
     add of the skip branch and the ReLU run on each row tile before it is
-    inserted (`imc.row_epilogue`), the skip branch's rows taken from the
+    inserted (`imc.transforms.row_epilogue`), the skip branch's rows taken from the
     rows the trip's convolution reads (the block's own input) or from one
     row window of it per trip; the block's output then leaves the loop row
     by row, and the next block can start on its first rows. A downsample
@@ -197,7 +197,7 @@ class ImcTileRows(ImcPass):
     block's input, and its elementwise ops) then runs in the loop as well
     instead of as a stage of its own: each trip computes its rows from the
     input rows the first convolution reads and keeps the `lag` rows the
-    next trip adds in a line buffer (`imc.row_epilogue`), so the branch's
+    next trip adds in a line buffer (`imc.transforms.row_epilogue`), so the branch's
     output is never stored either. `R` is
     chosen as above for the consumer's rows, and the stage is tiled even
     when its whole tensors fit. A consumer moved into a loop is not tiled
@@ -205,7 +205,7 @@ class ImcTileRows(ImcPass):
     lag-free pair of its own, except when that pair's reader is a 1x1
     stride-1 convolution (a MobileNet projection after its depthwise conv):
     then the chain runs in one loop, lagging or not
-    (`imc.line_buffer.fuse_row_local`): each trip also applies the
+    (`imc.transforms.line_buffer.fuse_row_local`): each trip also applies the
     consumer's elementwise ops and that convolution to the consumer's rows,
     and yields the convolution's rows. Longer chains are not built.
 
@@ -457,7 +457,7 @@ class ImcTileRows(ImcPass):
         return True
 
     def _plan_attention(self, stage: _Stage, capacity: int, state) -> bool:
-        """Chooses the query rows of an attention stage (`imc.row_attention`)
+        """Chooses the query rows of an attention stage (`imc.transforms.row_attention`)
         and remarks on it; False (the stage is left as it is) when all its
         tensors fit the scratchpad, or when its keys and values, which every
         trip reads whole and `imc-place-buffers` then keeps whole on chip,
@@ -548,7 +548,7 @@ def _name_loops(module) -> None:
 
 def _fuse_windows(module, epilogues: bool) -> None:
     """Moves each consumer tagged `imc.fuse_window` into the loop that now
-    produces its input (`imc.line_buffer.fuse_window`)."""
+    produces its input (`imc.transforms.line_buffer.fuse_window`)."""
     consumers = ops_with_attribute(module, WINDOW_ATTR)
     for consumer in consumers:
         del consumer.attributes[WINDOW_ATTR]
@@ -576,7 +576,7 @@ def _fuse_windows(module, epilogues: bool) -> None:
 
 def _without_absorbed_skips(stages: list[_Stage]) -> tuple[list[_Stage], dict]:
     """`stages` without the downsample branches that a lagging fused loop
-    computes row by row in its epilogue (`imc.row_epilogue.skip_branch`: a
+    computes row by row in its epilogue (`imc.transforms.row_epilogue.skip_branch`: a
     1x1 convolution of the block's input, added to the loop's rows): left
     untiled here, the branch moves into that loop (`_fuse_windows`) and its
     output is never stored whole. Also returns, per fused stage's anchor,
@@ -775,7 +775,7 @@ def _only_read_by(value, readers: set) -> bool:
 def _attention_stages(stages: list[_Stage], program) -> list[_Stage]:
     """Joins each matmul stage whose input is a self-attention's context (an
     output projection) with the attention and the query projection before
-    it into one stage tiled over query rows (`imc.row_attention`), at the
+    it into one stage tiled over query rows (`imc.transforms.row_attention`), at the
     output projection's place; the other stages are returned unchanged."""
     by_anchor = {s.anchor: s for s in stages if s.matmul}
     joined = {}  # the query's and the output projection's anchors -> the joined stage

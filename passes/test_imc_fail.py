@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
-from imc.pass_base import ImcPass, PassFailure
+from imc.transforms.pass_base import ImcPass, PassFailure
 
 
 @dataclass(frozen=True)

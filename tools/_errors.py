@@ -207,7 +207,7 @@ def tool_main(prog: str, run):
             return _supervised(prog, argv, lambda: _guarded(prog, run, argv, debug))
         if not debug or "IMC_DEBUG" in os.environ:
             return _guarded(prog, run, argv, debug)
-        os.environ["IMC_DEBUG"] = "1"  # crashing passes report their traceback too (imc.pipeline)
+        os.environ["IMC_DEBUG"] = "1"  # crashing passes report their traceback too (imc.transforms.pipeline)
         try:
             return _guarded(prog, run, argv, debug)
         finally:

@@ -60,10 +60,10 @@ def _input_shape(text: str) -> tuple[int, ...]:
 
 
 def _calibration_policy(text: str):
-    """`--calibrate`: a policy of `imc.calibration`, or False for 'off'."""
+    """`--calibrate`: a policy of `imc.sim.calibration`, or False for 'off'."""
     from argparse import ArgumentTypeError
 
-    from imc.calibration import POLICY_HELP, check_policy
+    from imc.sim.calibration import POLICY_HELP, check_policy
 
     if text == "off":
         return False
@@ -327,7 +327,7 @@ def _print_largest_excess(report, count: int = 3) -> None:
 def _run(argv: list[str]) -> int:
     parser = _arg_parser()
     args = parser.parse_args(argv)
-    from imc import models
+    from imc.frontend import models
 
     if args.list_models:
         for name in sorted(models.ZOO):
@@ -347,7 +347,7 @@ def _run(argv: list[str]) -> int:
     for path, flag in ((args.json, "--json"), (args.figure, "--figure"), (args.trace, "--trace")):
         if path is not None:
             check_output_file(path, flag)
-    from imc.hardware import Hardware, HardwareError
+    from imc.ir.hardware import Hardware, HardwareError
 
     try:
         hardware = Hardware.resolve(args.hardware)
@@ -367,9 +367,9 @@ def _compile_and_check(args, hardware, name: str, json_path: str, figure_path: s
     import torch
 
     import imc
-    from imc import models
-    from imc.hardware import HardwareError
-    from imc.pipeline import PipelineError
+    from imc.frontend import models
+    from imc.ir.hardware import HardwareError
+    from imc.transforms.pipeline import PipelineError
 
     torch.manual_seed(args.seed)
     shapes = args.input_shape

@@ -19,14 +19,8 @@ from dataclasses import dataclass
 from torch_mlir import ir
 
 from imc import passes as registry
-from imc.context import make_context
-from imc.diagnostics import Diagnostic
-from imc.pipeline import (
-    PipelineError,
-    Remark,
-    build_pass_manager,
-    write_repro,
-)
+from imc.ir.context import make_context
+from imc.ir.diagnostics import Diagnostic
 from imc.tools._errors import (
     ArgumentParser,
     UserError,
@@ -36,6 +30,12 @@ from imc.tools._errors import (
     phase,
     read_text,
     tool_main,
+)
+from imc.transforms.pipeline import (
+    PipelineError,
+    Remark,
+    build_pass_manager,
+    write_repro,
 )
 
 SPLIT_MARKER = re.compile(r"^// -----\s*$", re.M)
@@ -245,7 +245,7 @@ def _run(argv: list[str]) -> int:
         check_output_file(args.output, "-o")  # before any work
     args.hardware_obj = None
     if args.hardware is not None:
-        from imc.hardware import Hardware, HardwareError
+        from imc.ir.hardware import Hardware, HardwareError
 
         try:
             args.hardware_obj = Hardware.resolve(args.hardware)

@@ -18,9 +18,9 @@ import sys
 import numpy as np
 from torch_mlir import ir
 
-from imc.context import make_context
-from imc.diagnostics import Diagnostic
-from imc.ir_utils import find_function
+from imc.ir.context import make_context
+from imc.ir.diagnostics import Diagnostic
+from imc.ir.utils import find_function
 from imc.tools._errors import (
     MAX_GENERATED_BYTES,
     SEED,
@@ -66,7 +66,7 @@ def _arg_parser():
 
 def _random_input(source: str, entry: str, i: int, t: ir.Type, rng) -> np.ndarray:
     """A seeded random value for argument #i of type `t` (a 0-d array for a scalar)."""
-    from imc.interpreter import InterpreterError, element_dtype
+    from imc.sim.interpreter import InterpreterError, element_dtype
 
     where = f"{source}: @{entry} argument #{i} ({t})"
     try:
@@ -118,9 +118,9 @@ def _load_input(path: str) -> np.ndarray:
 
 def _run(argv: list[str]) -> int:
     args = _arg_parser().parse_args(argv)
-    from imc.hardware import Hardware, HardwareError
-    from imc.interpreter import InterpreterError
-    from imc.runtime import Runner
+    from imc.ir.hardware import Hardware, HardwareError
+    from imc.sim.interpreter import InterpreterError
+    from imc.sim.runtime import Runner
 
     for path, flag in ((args.json, "--json"), (args.output, "--output"), (args.trace, "--trace")):
         if path is not None:
@@ -173,7 +173,7 @@ def _run(argv: list[str]) -> int:
                 outputs = runner(*inputs)
             timeline = None
             if args.timeline or args.trace:
-                from imc.timeline import measure
+                from imc.sim.timeline import measure
 
                 phase(f"tracing @{args.entry} of {source}")
                 traced = Runner(module, hw, precision="ideal", seed=args.seed, entry=args.entry, trace=True)  # (the same timeline in every precision)

@@ -35,7 +35,7 @@ def _arg_parser():
 
 
 def _report(out_dir: str) -> int:
-    from imc.sweep import report
+    from imc.driver.sweep import report
 
     try:
         text, paths = report(out_dir)
@@ -57,7 +57,7 @@ def _run(argv: list[str]) -> int:
     if not args.sweep or not args.out:
         parser.error("give a sweep file and --out DIR (or --report DIR)")
 
-    from imc.sweep import SweepError, load_spec, run_sweep
+    from imc.driver.sweep import SweepError, load_spec, run_sweep
 
     try:
         spec = load_spec(args.sweep)

@@ -5,21 +5,21 @@
     print(compiled.report)     # what moved where, layer by layer
 """
 
-from imc.hardware import Hardware, HardwareError
+from imc.ir.hardware import Hardware, HardwareError
 
 __all__ = ["compile", "last_report", "Hardware", "HardwareError", "CompileError", "PipelineError"]
 
 
 def last_report():
     """The report of the most recent call of a `torch.compile(..., backend="imc")` graph."""
-    from imc.backend import last_report as _last
+    from imc.driver.backend import last_report as _last
 
     return _last()
 
 
 def compile(model, example_inputs, **kwargs):
-    """See `imc.compiler.compile`."""
-    from imc.compiler import compile as _compile
+    """See `imc.driver.compiler.compile`."""
+    from imc.driver.compiler import compile as _compile
 
     return _compile(model, example_inputs, **kwargs)
 
@@ -28,7 +28,7 @@ def __getattr__(name):
     # `imc.CompileError` / `imc.PipelineError` without importing the MLIR
     # bindings on `import imc`.
     if name in ("CompileError", "PipelineError"):
-        from imc import pipeline
+        from imc.transforms import pipeline
 
         return getattr(pipeline, name)
     raise AttributeError(f"module 'imc' has no attribute {name!r}")

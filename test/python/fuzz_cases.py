@@ -38,7 +38,7 @@ class Case:
     def command(self) -> str:
         """The shell command that reproduces this case in its sandbox."""
         if self.tool == "hardware-loader":
-            cmd = f"python -c 'from imc.hardware import Hardware; Hardware.from_file({self.argv[0]!r})'"
+            cmd = f"python -c 'from imc.ir.hardware import Hardware; Hardware.from_file({self.argv[0]!r})'"
         else:
             cmd = shlex.join([self.tool, *self.argv])
         if self.stdin:
@@ -94,8 +94,8 @@ class Corpus:
 
 def _hardware_attrs() -> list[bytes]:
     """The presets as `imc.hardware` attribute text (a context of its own, single-threaded: workers fork later)."""
-    from imc.context import make_context
-    from imc.hardware import Hardware
+    from imc.ir.context import make_context
+    from imc.ir.hardware import Hardware
 
     context = make_context()
     context.enable_multithreading(False)

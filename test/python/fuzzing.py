@@ -93,7 +93,7 @@ class Outcome:
 
 def _hardware_loader(argv: list[str]) -> int:
     """`Hardware.from_file`, then a round trip through TOML that must agree."""
-    from imc.hardware import Hardware, HardwareError
+    from imc.ir.hardware import Hardware, HardwareError
 
     try:
         hw = Hardware.from_file(argv[0])
@@ -729,8 +729,8 @@ def _warm_up() -> None:
     """Imports what the tools import, once, before the workers fork."""
     import numpy  # noqa: F401
 
-    import imc.hardware  # noqa: F401
-    import imc.runtime  # noqa: F401
+    import imc.ir.hardware  # noqa: F401
+    import imc.sim.runtime  # noqa: F401
     import imc.tools.imc_compile  # noqa: F401
     import imc.tools.imc_opt  # noqa: F401
     import imc.tools.imc_run  # noqa: F401

@@ -1,12 +1,12 @@
-"""`imc.accuracy`: per-layer error of quantized/noisy against ideal."""
+"""`imc.sim.accuracy`: per-layer error of quantized/noisy against ideal."""
 
 import numpy as np
 import pytest
 import torch
 
 import imc
-from imc import models
-from imc.accuracy import OUTPUTS
+from imc.frontend import models
+from imc.sim.accuracy import OUTPUTS
 
 
 def _lenet():

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import imc
-from imc import models
-from imc.hardware import Hardware, HardwareError
+from imc.frontend import models
+from imc.ir.hardware import Hardware, HardwareError
 from test_tile_rows import StridedStem  # a 7x7 stride-2 stem, small
 
 DEFAULT = Hardware.preset("default")
@@ -97,7 +97,7 @@ def test_streamed_model_input_moves_at_host_dtype_into_an_8_bit_slab():
 def test_quantize_array_rounds_to_the_format():
     import numpy as np
 
-    from imc.interpreter.imc import quantize_array
+    from imc.sim.interpreter.imc import quantize_array
 
     x = np.array([-1.0, -0.26, 0.0, 0.26, 0.9, 3.0], dtype=np.float32)
     # Signed 3 bits over [-1, 1]: 3 steps of 1/3 each side, beyond clips.

@@ -1,5 +1,5 @@
 """Per-channel affine ops after a convolution (an inference BatchNorm) are
-folded into its weights and bias by the frontend (`imc.affine_folding`):
+folded into its weights and bias by the frontend (`imc.frontend.affine_folding`):
 the same outputs up to float rounding, no digital ops left for them, and
 nothing folded that is not a per-channel affine map of the convolution's
 own output."""
@@ -115,7 +115,7 @@ def test_only_per_channel_affine_maps_of_a_convolution_fold(model_class, folds):
 
 def test_a_bias_costs_one_add_per_output_and_its_vector_once():
     """A convolution's bias is its initial value, a broadcast of the bias
-    vector that the digital unit generates (imc.runtime: nothing stored):
+    vector that the digital unit generates (imc.sim.runtime: nothing stored):
     against the same convolution without a bias, a call does one add per
     output element more (reading the MVM result, writing the sum) and reads
     the bias vector once from DRAM, nothing else."""

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imc.allocator import Buffer, best_fit
+from imc.transforms.allocator import Buffer, best_fit
 
 
 def _overlap(a, b):

@@ -1,4 +1,4 @@
-"""Tests of `imc.analysis`: per-layer I/O lower bounds of mapped programs."""
+"""Tests of `imc.sim.analysis`: per-layer I/O lower bounds of mapped programs."""
 
 import math
 import sys
@@ -9,11 +9,11 @@ import torch
 from torch_mlir import ir
 
 import imc
-from imc import models
-from imc.analysis import IO_LAYER, lower_bounds
-from imc.compiler import DEFAULT_PIPELINE
-from imc.context import make_context
-from imc.hardware import Hardware
+from imc.driver.compiler import DEFAULT_PIPELINE
+from imc.frontend import models
+from imc.ir.context import make_context
+from imc.ir.hardware import Hardware
+from imc.sim.analysis import IO_LAYER, lower_bounds
 
 # float32 activations: the hand-computed cases count 4-byte elements.
 DEFAULT = Hardware.preset("default").replace(activation_bits=32)
@@ -276,7 +276,7 @@ def test_splat_constants_are_immediates():
     # read from DRAM (16 B here) by each op that uses it.
     import numpy as np
 
-    from imc.runtime import run_module
+    from imc.sim.runtime import run_module
 
     text = """
 func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {

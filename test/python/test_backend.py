@@ -8,14 +8,14 @@ import textwrap
 import pytest
 import torch
 
-from imc import models
+from imc.frontend import models
 
 SCRIPT = textwrap.dedent(
     """
     import json, re, sys
     import torch
     assert "imc" not in sys.modules
-    from imc.models import ZOO, create, example_inputs   # definitions only
+    from imc.frontend.models import ZOO, create, example_inputs   # definitions only
     results = {}
     for name in sys.argv[1:]:
         torch._dynamo.reset()
@@ -26,14 +26,14 @@ SCRIPT = textwrap.dedent(
             ref = model(*inputs)
             outs = [compiled(*inputs) for _ in range(3)]
         err = max(float((o - ref).abs().max() / ref.abs().max().clamp_min(1e-12)) for o in outs)
-        import imc.backend
-        graphs = imc.backend.compiled_graphs()
+        import imc.driver.backend
+        graphs = imc.driver.backend.compiled_graphs()
         # Distinct programs (a loop's last-trip copy of an op programs the
         # same weights on the same crossbar as the op itself).
         programs = sum(len(set(re.findall(r'"imc.program"\\(([^)]*)\\) (\\{[^}]*\\})', g.mlir))) for g in graphs)
         events = sum(g.report.totals.xbar_program_events for g in graphs)
         calls = [g.report.calls for g in graphs]
-        imc.backend._GRAPHS.clear()
+        imc.driver.backend._GRAPHS.clear()
         results[name] = {"err": err, "programs": programs, "events": events, "calls": calls}
     print(json.dumps(results))
     """
@@ -42,10 +42,10 @@ SCRIPT = textwrap.dedent(
 
 def _run(names):
     # The zoo module is imported by the script; `imc` itself must come through
-    # the entry point. models lives in imc.models, so check the backend lookup
+    # the entry point. models lives in imc.frontend.models, so check the backend lookup
     # happens before any other imc module is loaded.
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT.replace('assert "imc" not in sys.modules\n    from imc.models', 'assert "imc" not in sys.modules\n    import torch._dynamo\n    assert torch._dynamo.list_backends().count("imc") == 1\n    from imc.models'), *names],
+        [sys.executable, "-c", SCRIPT.replace('assert "imc" not in sys.modules\n    from imc.frontend.models', 'assert "imc" not in sys.modules\n    import torch._dynamo\n    assert torch._dynamo.list_backends().count("imc") == 1\n    from imc.frontend.models'), *names],
         capture_output=True,
         text=True,
         timeout=900,
@@ -86,22 +86,22 @@ class _Broken(torch.nn.Module):
 
 
 def test_graph_breaks_and_new_shapes_recompile():
-    import imc.backend
+    import imc.driver.backend
 
     torch._dynamo.reset()
-    imc.backend._GRAPHS.clear()
+    imc.driver.backend._GRAPHS.clear()
     model = _Broken().eval()
     compiled = torch.compile(model, backend="imc")
     x = torch.randn(4, 16)
     with torch.no_grad():
         assert torch.allclose(compiled(x), model(x), rtol=1e-4, atol=1e-6)
-        graphs = imc.backend.compiled_graphs()
+        graphs = imc.driver.backend.compiled_graphs()
         assert len(graphs) == 2  # one per side of the break, both on crossbars
         assert all(g.report.totals.xbar_program_events > 0 for g in graphs)
         y = torch.randn(7, 16)  # a new shape: a new static compile
         assert torch.allclose(compiled(y), model(y), rtol=1e-4, atol=1e-6)
-        assert len(imc.backend.compiled_graphs()) == 4
-    assert imc.last_report() is imc.backend.compiled_graphs()[-1].report
+        assert len(imc.driver.backend.compiled_graphs()) == 4
+    assert imc.last_report() is imc.driver.backend.compiled_graphs()[-1].report
 
 
 def test_unknown_backend_option_is_an_error():

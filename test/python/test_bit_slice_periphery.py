@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import imc
-from imc.hardware import Hardware
+from imc.ir.hardware import Hardware
 
 DEFAULT = Hardware.preset("default")  # 128x128 arrays, 8-bit weights on 2-bit cells, 8-bit inputs via 1-bit DACs
 

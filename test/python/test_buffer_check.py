@@ -1,4 +1,4 @@
-"""Tests of `imc.buffer_check` (the `imc-check-buffers` analysis).
+"""Tests of `imc.transforms.buffer_check` (the `imc-check-buffers` analysis).
 
 The static verdict is compared with the interpreter, which checks the same
 rules dynamically (overlap, capacity, never-loaded reads, use after free,
@@ -13,12 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch_mlir import ir
 
-from imc.buffer_check import VIOLATION_KINDS, analyze_buffers, check_buffers
-from imc.context import make_context
-from imc.hardware import Hardware
-from imc.interpreter import InterpreterError
-from imc.pipeline import PipelineError, run_pipeline
-from imc.runtime import Runner
+from imc.ir.context import make_context
+from imc.ir.hardware import Hardware
+from imc.sim.interpreter import InterpreterError
+from imc.sim.runtime import Runner
+from imc.transforms.buffer_check import VIOLATION_KINDS, analyze_buffers, check_buffers
+from imc.transforms.pipeline import PipelineError, run_pipeline
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SPAD = 512

@@ -1,4 +1,4 @@
-"""ADC calibration (`imc.calibration`): ranges from partial-sum statistics."""
+"""ADC calibration (`imc.sim.calibration`): ranges from partial-sum statistics."""
 
 import numpy as np
 import pytest
@@ -6,9 +6,9 @@ import torch
 from torch_mlir import ir
 
 import imc
-from imc import models
-from imc.hardware import Hardware
-from imc.ir_utils import walk_ops
+from imc.frontend import models
+from imc.ir.hardware import Hardware
+from imc.ir.utils import walk_ops
 
 DEFAULT = Hardware.preset("default")
 
@@ -69,7 +69,7 @@ def test_fused_contractions_calibrate_as_the_ops_do(policy, monkeypatch):
     """Calibration records each MVM's partial sums from the fused
     contractions' stacks (`_run_converted`) as from the ops one by one: the
     same ranges, to the bit."""
-    from imc.runtime import Runner
+    from imc.sim.runtime import Runner
 
     model, x, _ = _lenet()
     scales = []
@@ -132,7 +132,7 @@ def test_bad_policy_is_an_error_before_compiling(policy):
 
 
 def test_backend_calibrates_on_the_first_call():
-    from imc.backend import last_report
+    from imc.driver.backend import last_report
 
     model, x, ref = _lenet()
     torch._dynamo.reset()

@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import zigzag  # noqa: E402  (the fixture lives with the benchmarks; it shadows the zigzag-dse package here)
 
-from imc.hardware import Hardware  # noqa: E402
+from imc.ir.hardware import Hardware  # noqa: E402
 
 
 def test_zigzag_core_is_one_array_of_8_bit_weights_with_2_bit_input_cycles():

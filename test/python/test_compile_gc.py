@@ -1,12 +1,13 @@
 """`imc.compile` and a compiled model's call pause Python's cyclic garbage
-collector (`imc.runtime.gc_paused`) and leave it as they found it."""
+collector (`imc.sim.runtime.gc_paused`) and leave it as they found it."""
 
 import gc
 
 import pytest
 
 import imc
-from imc import compiler, models
+from imc.driver import compiler
+from imc.frontend import models
 
 
 def test_the_collector_is_paused_while_compiling():

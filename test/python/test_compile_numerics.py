@@ -6,7 +6,7 @@ an independent NumPy model of the documented precision conventions.
   ``imc.program`` ops in the IR) and MVM counts match the IR and triple.
 * ``quantized``: a single linear layer matches :func:`reference_quantized_linear`,
   written from the conventions in the module docstring of
-  ``imc.interpreter.imc`` (not from its functions).
+  ``imc.sim.interpreter.imc`` (not from its functions).
 * ``noisy``: seeded and reproducible, and noisier than ``quantized``.
 * Digital IMC (``metis``, adc_bits = 0) performs no ADC conversions.
 """
@@ -20,8 +20,8 @@ from torch import nn
 from torch_mlir import ir
 
 import imc
-from imc import models
-from imc.hardware import Hardware
+from imc.frontend import models
+from imc.ir.hardware import Hardware
 
 
 # -- helpers -------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The dialect reference (docs/dialect.md) is generated, complete and in sync.
 
-- docs/dialect.md equals `imc.docgen.render_dialect_doc()`;
+- docs/dialect.md equals `imc.driver.docgen.render_dialect_doc()`;
 - every op and type of the dialect, and every declared field, is documented;
 - every op and type docstring carries an MLIR example that parses and verifies;
 - every verifier rule has a negative test in test/Dialect/imc/invalid*.mlir and
@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from torch_mlir import ir
 
-from imc import docgen
-from imc.context import make_context
 from imc.dialects import imc as dialect
+from imc.driver import docgen
+from imc.ir.context import make_context
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "dialect.md"
 NEGATIVE_TESTS = sorted((REPO / "test" / "Dialect" / "imc").glob("invalid*.mlir"))
-REGENERATE = "python -m imc.docgen > docs/dialect.md"
+REGENERATE = "python -m imc.driver.docgen > docs/dialect.md"
 
 _EXPECTED_ERROR = re.compile(r"expected-error\s*(?:@\S+)?\s*\{\{(.*?)\}\}")
 _OP_MESSAGE = re.compile(r"'(?P<op>[\w.]+)' op (?P<message>.*)", re.S)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 import imc
-from imc import models
+from imc.frontend import models
 
 PIPELINE = "builtin.module(imc-map-contractions, imc-tile, imc-place-crossbars{{duplicate={}}}, cse)"
 
@@ -33,7 +33,7 @@ def _cold_and_warm(model, x, dup: bool, *, fast_paths: bool = True):
     """((DRAM read bytes, cells, program events) of a cold call, DRAM read bytes
     of a warm call, the outputs of both calls, and after one call of the
     compiled model its layer-at-a-time bound and measured DRAM bytes)."""
-    from imc.runtime import Runner
+    from imc.sim.runtime import Runner
 
     compiled = imc.compile(model, x, pipeline=PIPELINE.format(str(dup).lower()))
     runner = Runner(compiled.module, compiled.hardware, precision="ideal")
@@ -88,7 +88,7 @@ def _mvm_arrays(module) -> dict:
     """(layer, drained) -> the crossbars the layer's MVMs run on, where
     `drained` tells the MVMs of a loop's last-trip `scf.if` from the others."""
     from imc.dialects.imc_ops import ProgramView
-    from imc.ir_utils import walk_ops
+    from imc.ir.utils import walk_ops
 
     arrays: dict = {}
     for mvm in walk_ops(module.operation, {"imc.mvm"}):

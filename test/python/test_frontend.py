@@ -1,4 +1,4 @@
-"""Tests for imc.frontend (PyTorch -> linalg import) and the imc.models zoo."""
+"""Tests for imc.frontend.importer (PyTorch -> linalg import) and the imc.frontend.models zoo."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from torch import nn
 
 from torch_mlir import ir
 
-from imc import models
-from imc.pipeline import CompileError
-from imc.frontend import (
+from imc.frontend import models
+from imc.frontend.importer import (
     FastLiteralHooks,
     ImportTimings,
     constant_to_numpy,
     import_torch,
     layer_name,
 )
+from imc.transforms.pipeline import CompileError
 
 CONTRACTIONS = (
     "linalg.matmul",
@@ -123,7 +123,7 @@ def test_zoo_weights_are_constants_with_torch_values(imported):
 
 def test_zoo_contractions_are_located_in_model_source(imported):
     source = inspect.getsourcefile(type(imported.model))
-    assert os.sep + os.path.join("imc", "models") + os.sep in source
+    assert os.sep + os.path.join("imc", "frontend", "models") + os.sep in source
     for op in imported.ops:
         if _is_contraction(op):
             loc = str(op.location)

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 import imc
-from imc.frontend import _ImcFxImporter, import_torch
-from imc.hardware import Hardware
-from imc.pipeline import CompileError, PipelineError
+from imc.frontend.importer import _ImcFxImporter, import_torch
+from imc.ir.hardware import Hardware
+from imc.transforms.pipeline import CompileError, PipelineError
 
 
 def _line_of(fn) -> int:

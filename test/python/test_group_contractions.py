@@ -11,9 +11,9 @@ import pytest
 from torch_mlir import ir
 
 import imc
-from imc import models
-from imc.interpreter.imc import ContractionGroup
-from imc.runtime import Runner
+from imc.frontend import models
+from imc.sim.interpreter.imc import ContractionGroup
+from imc.sim.runtime import Runner
 
 
 def _crossbar_ops(module) -> tuple[int, int, int]:

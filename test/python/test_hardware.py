@@ -1,4 +1,4 @@
-"""Tests for imc.hardware: presets, the TOML format, validation messages,
+"""Tests for imc.ir.hardware: presets, the TOML format, validation messages,
 overrides and the MLIR attribute round trip."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from torch_mlir import ir
 
-from imc.hardware import (
+from imc.ir.hardware import (
     AREA_DEFAULTS,
     ATTR_NAME,
     COST_KEYS,
@@ -24,7 +24,7 @@ from imc.hardware import (
 )
 
 INPUTS = Path(__file__).resolve().parents[1] / "Hardware" / "Inputs"
-PRESET_DIR = Path(__file__).resolve().parents[2] / "python" / "imc" / "presets"
+PRESET_DIR = Path(__file__).resolve().parents[2] / "python" / "imc" / "ir" / "presets"
 PRESETS = sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
@@ -187,7 +187,7 @@ def test_from_module_rejects_bad_attribute(ctx, text, pattern):
 def test_from_attr_validates_each_attribute_once(ctx, monkeypatch):
     """Op verifiers and passes look the hardware up per op: the attribute is
     parsed and validated once per context, an error too."""
-    import imc.hardware as hardware_module
+    import imc.ir.hardware as hardware_module
 
     parsed = []
     real = hardware_module._parse_attr

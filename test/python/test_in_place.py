@@ -1,4 +1,4 @@
-"""A stored tensor written over the tensor it replaces (`imc.in_place`,
+"""A stored tensor written over the tensor it replaces (`imc.transforms.in_place`,
 `imc-place-buffers{in-place}`): where it is safe, where it is not, and what
 it saves."""
 
@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import imc
-from imc.hardware import Hardware
-from imc.in_place import in_place_pairs
-from imc.ir_utils import find_entry
-from imc.placement import capacity_bound, plan_homes, stage_program
+from imc.ir.hardware import Hardware
+from imc.ir.utils import find_entry
+from imc.transforms.in_place import in_place_pairs
+from imc.transforms.placement import capacity_bound, plan_homes, stage_program
 from test_placement import _program, programs
 from test_tile_rows import ConvBlock  # conv-BN-ReLU, conv-BN, residual add, ReLU
 
@@ -61,9 +61,9 @@ def _written_over(compiled) -> int:
 
 def _pairs(model, x, hw, pipeline):
     """(stage layers of X, of Y) for each in-place pair of `model` compiled up to the placement."""
-    from imc.context import make_context
-    from imc.frontend import import_torch
-    from imc.pipeline import run_pipeline
+    from imc.frontend.importer import import_torch
+    from imc.ir.context import make_context
+    from imc.transforms.pipeline import run_pipeline
 
     module = import_torch(model, (x,), context=make_context())
     with module.context:

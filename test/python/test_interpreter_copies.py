@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from torch_mlir import ir
 
-from imc.context import make_context
-from imc.hardware import Hardware
-from imc.interpreter import Interpreter
-from imc.runtime import Runner
+from imc.ir.context import make_context
+from imc.ir.hardware import Hardware
+from imc.sim.interpreter import Interpreter
+from imc.sim.runtime import Runner
 
 # x[0:8] goes to a scratchpad buffer, x[8:16] to DRAM (two 4-element tiles
 # through a staging buffer), both are loaded back and joined.  `{between}` is
@@ -136,7 +136,7 @@ func.func @main(%t: tensor<?xf32>) -> tensor<2xf32> {
 
 
 def test_cached_static_slice_rechecks_a_new_source_shape():
-    from imc.interpreter import InterpreterError
+    from imc.sim.interpreter import InterpreterError
 
     with make_context() as ctx:
         interp = Interpreter(ir.Module.parse(_DYNAMIC_SLICE, context=ctx))

@@ -10,10 +10,10 @@ import pytest
 import scipy.special
 from torch_mlir import ir
 
-from imc.interpreter import Interpreter
-from imc.interpreter.arith import select_into
-import imc.interpreter.math as imc_math
-from imc.interpreter.math import erf, erf_float32, parallel_unary
+from imc.sim.interpreter import Interpreter
+from imc.sim.interpreter.arith import select_into
+import imc.sim.interpreter.math as imc_math
+from imc.sim.interpreter.math import erf, erf_float32, parallel_unary
 
 
 def _parse(text):
@@ -440,7 +440,7 @@ func.func @main(%x: tensor<{xshape}x{t}>, %v0: tensor<{oshape}x{t}>, %i0: tensor
 def test_value_index_reduction_matches_sequential_loop(comb, cmp, t, swap, cswap, k, dead_index, monkeypatch):
     """Both results match the loop; with the index result unused (softmax's
     max), the values still do, computed without the indices."""
-    import imc.interpreter.linalg as linalg
+    import imc.sim.interpreter.linalg as linalg
 
     dims = ["d0", "d1", "d2"]
     shape = [3, 50, 6]
@@ -516,7 +516,7 @@ func.func @main(%x: tensor<64x{dtype}>, %k: tensor<64x{dtype}>) -> (tensor<64x{d
 def test_max_select_is_bit_exact(dtype):
     """ReLU's cmpf ugt + select runs as one maximum: the same bits, including
     NaN (in x and in the bound), infinities and the sign of zero on ties."""
-    from imc.interpreter import Interpreter
+    from imc.sim.interpreter import Interpreter
 
     npdt = np.float32 if dtype == "f32" else np.float64
     specials = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0], npdt)

@@ -10,12 +10,12 @@ import torch
 from torch_mlir import ir
 
 import imc
-from imc import models
-from imc.hardware import Hardware
-from imc.interpreter import InterpreterError
-from imc.interpreter.imc import STACKED_BATCH_ROWS, _GroupedWeights
-from imc.interpreter.row_blocks import StackedTiles
-from imc.runtime import Runner
+from imc.frontend import models
+from imc.ir.hardware import Hardware
+from imc.sim.interpreter import InterpreterError
+from imc.sim.interpreter.imc import STACKED_BATCH_ROWS, _GroupedWeights
+from imc.sim.interpreter.row_blocks import StackedTiles
+from imc.sim.runtime import Runner
 
 
 def _compiled(name, **kw):
@@ -90,7 +90,7 @@ def test_fast_path_matches_general_path(which, request):
 def test_small_chip_with_crossbar_reuse_and_scratchpad():
     """A chip too small for the weights: tiles are reprogrammed on every call
     (also within one contraction) and inputs come from scratchpad buffers."""
-    from imc.hardware import Hardware
+    from imc.ir.hardware import Hardware
 
     hw = Hardware.resolve("default").replace(cores=1, crossbars_per_core=4)
     model, inputs = models.create("lenet5"), models.example_inputs("lenet5")
@@ -269,8 +269,8 @@ func.func @main(%init: tensor<8xf32>, %x: tensor<2xf32>) -> (tensor<8xf32>, tens
 @pytest.mark.parametrize("fast", [False, True])
 def test_loop_carried_insert_slice(fast):
     """The in-place loop insert never changes the loop's init value or earlier results."""
-    from imc.context import make_context
-    from imc.interpreter import Interpreter
+    from imc.ir.context import make_context
+    from imc.sim.interpreter import Interpreter
 
     with make_context() as ctx:
         module = ir.Module.parse(_LOOP_INSERT, context=ctx)
@@ -335,8 +335,8 @@ def test_row_blocks_of_crossbar_copies_fuse_and_match_the_ops(wide_convs, pipeli
     in another order), over a cold, a validating and a fast call the outputs
     equal the op-by-op run's (bit for bit but for the one matmul), and the
     counters are the same."""
-    from imc.interpreter.imc import ContractionGroup
-    from imc.interpreter.row_blocks import RowBlockedWeights
+    from imc.sim.interpreter.imc import ContractionGroup
+    from imc.sim.interpreter.row_blocks import RowBlockedWeights
 
     validate = ContractionGroup._validate
 
@@ -401,7 +401,7 @@ def test_contractions_of_a_few_rows_give_the_ops_products_bit_for_bit(wide_convs
     run's bit for bit, and so do the counters. On a chip too small for the
     weights the crossbars are reprogrammed between trips and calls: the
     replayed programs count it as the ops do."""
-    from imc.hardware import Hardware
+    from imc.ir.hardware import Hardware
 
     hw = Hardware.resolve("default")
     if chip == "small":
@@ -431,7 +431,7 @@ def test_stacked_group_reprograms_a_crossbar_overwritten_between_calls(lenet, mo
     applies, its program reprograms the tile and counts it, and its stacked
     products stay the ops' bit for bit (the tile holds the group's weights
     again). (Every group stacks here, so the whole output is the ops'.)"""
-    import imc.interpreter.imc as interpreter_imc
+    import imc.sim.interpreter.imc as interpreter_imc
 
     monkeypatch.setattr(interpreter_imc, "STACKED_BATCH_ROWS", 1 << 30)
     compiled, inputs = lenet
@@ -456,7 +456,7 @@ def test_stacked_tiles_sum_as_the_accumulate_op():
     """`StackedTiles` against the accumulate's own arithmetic on synthetic
     tiles: row tiles of two heights, a shifted operand, accumulates of two
     widths; accumulates over different row tiles do not stack."""
-    from imc.interpreter.row_blocks import Term
+    from imc.sim.interpreter.row_blocks import Term
 
     rng = np.random.default_rng(0)
     m, k = 6, 300

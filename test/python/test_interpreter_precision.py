@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 import imc
-from imc.cost_events import mvm_events, shares_periphery
-from imc.hardware import Hardware
-from imc.interpreter.imc import _exec, _static, check_spad_read
-from imc.runtime import Runner
+from imc.ir.cost_events import mvm_events, shares_periphery
+from imc.ir.hardware import Hardware
+from imc.sim.interpreter.imc import _exec, _static, check_spad_read
+from imc.sim.runtime import Runner
 
 
 def _reference_adc(partial, bits, full_scale):
@@ -236,7 +236,7 @@ MODES = {
 
 def _fast_path_hits(monkeypatch):
     """Counts the fused steps that ran `ContractionGroup.fast_converted` to the end."""
-    from imc.interpreter.imc import ContractionGroup
+    from imc.sim.interpreter.imc import ContractionGroup
 
     hits = []
     real = ContractionGroup.fast_converted
@@ -269,7 +269,7 @@ def test_fused_converting_path_matches_op_by_op(name, mode, multiplexed, monkeyp
     programming noise every call reprograms (fresh noise): the ops run."""
     precision, noise = MODES[mode]
     if mode == "noisy-threaded-draws":
-        from imc.interpreter import imc as interp_imc
+        from imc.sim.interpreter import imc as interp_imc
 
         monkeypatch.setattr(interp_imc, "_THREADED_DRAWS", 1)
     factory, shape, overrides = CASES[name]

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import imc
-from imc import models
-from imc.hardware import Hardware
-from imc.interpreter.imc import ContractionGroup, ImcExecution, _Array, attach
-from imc.runtime import Runner
+from imc.frontend import models
+from imc.ir.hardware import Hardware
+from imc.sim.interpreter.imc import ContractionGroup, ImcExecution, _Array, attach
+from imc.sim.runtime import Runner
 
 SMALL = Hardware.resolve("default").replace(cores=1, crossbars_per_core=4)
 

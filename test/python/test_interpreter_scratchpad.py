@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import imc
-from imc.hardware import Hardware
+from imc.ir.hardware import Hardware
 
 
 class _Mlp(nn.Module):

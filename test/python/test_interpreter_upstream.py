@@ -11,8 +11,8 @@ import torch
 import torch.nn as nn
 from torch_mlir import fx, ir
 
-from imc.interpreter import Interpreter, InterpreterError, register
-from imc.interpreter.math import erf
+from imc.sim.interpreter import Interpreter, InterpreterError, register
+from imc.sim.interpreter.math import erf
 
 RTOL, ATOL = 1e-4, 1e-5
 

@@ -1,4 +1,4 @@
-"""The latency bound (`imc.report.resource_times`): per resource, the least
+"""The latency bound (`imc.sim.report.resource_times`): per resource, the least
 time any schedule of the counted events needs on the chip; hand-computed
 cases, and the serialized latency never below it."""
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import imc
-from imc import models
-from imc.hardware import Hardware
+from imc.frontend import models
+from imc.ir.hardware import Hardware
 
 DEFAULT = Hardware.preset("default")
 

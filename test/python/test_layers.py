@@ -1,14 +1,17 @@
-"""The package's layers and the direction of its imports.
+"""The package's layers, each a folder, and the direction of its imports.
 
-Layers, lowest first: IR (the dialect, attributes, IR helpers, the hardware
-description) <- transforms (passes, their planners, the pass manager) <-
-simulation (the interpreter; above it the runtime, report, analyses) <- driver (frontend,
-compiler, backend, tools, models, sweeps). A module imports only modules of its own
-layer or below; only the frontend, the models and the driver (a sweep point
+Layers, lowest first: IR (`dialects/` = `imc.dialects`, the dialect; `imc.ir`:
+attributes, IR helpers, the hardware description, op costs) <- transforms
+(`passes/` = `imc.passes`, one pass per file; `imc.transforms`: their planners
+and the pass manager) <- simulation (`imc.sim`: the interpreter
+`imc.sim.interpreter`, above it the runtime, report, analyses) <- driver
+(`imc.frontend`: the torch importer and the model zoo; `imc.driver`: compiler,
+backend, sweeps; `tools/` = `imc.tools`). A module imports only modules of its own
+layer or below; only the frontend and the driver (a sweep point
 builds its model) import torch. Inside the simulation layer the interpreter
 sits below the runtime that counts on it, and its dialects reach the imc ops'
 chip and counters only through what the runtime registers
-(`Interpreter.get_data`), never by importing `imc.interpreter.imc`.
+(`Interpreter.get_data`), never by importing `imc.sim.interpreter.imc`.
 Lazy imports inside functions count too. Importing the passes and running
 `imc-opt` on a placed program does not import torch (checked in a subprocess).
 """
@@ -28,42 +31,21 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"imc": ROOT / "python/imc", "imc.dialects": ROOT / "dialects", "imc.passes": ROOT / "passes", "imc.tools": ROOT / "tools"}
 
 IR, TRANSFORMS, INTERPRETER, SIMULATION, DRIVER = range(5)
+# One folder per layer (two where the required top-level folders hold part of
+# one): a module's layer is its folder's.
 LAYERS = {
-    "imc.dialects": IR,
-    "imc.ir_utils": IR,
-    "imc.hardware": IR,
-    "imc.cost_events": IR,
-    "imc.context": IR,
-    "imc.diagnostics": IR,
-    "imc.passes": TRANSFORMS,
-    "imc.pass_base": TRANSFORMS,
-    "imc.pipeline": TRANSFORMS,
-    "imc.placement": TRANSFORMS,
-    "imc.row_slabs": TRANSFORMS,
-    "imc.line_buffer": TRANSFORMS,
-    "imc.row_epilogue": TRANSFORMS,
-    "imc.row_attention": TRANSFORMS,
-    "imc.in_place": TRANSFORMS,
-    "imc.allocator": TRANSFORMS,
-    "imc.buffer_check": TRANSFORMS,
-    "imc.interpreter": INTERPRETER,  # the bottom of the simulation layer
-    "imc.runtime": SIMULATION,
-    "imc.report": SIMULATION,
-    "imc.analysis": SIMULATION,
-    "imc.calibration": SIMULATION,
-    "imc.accuracy": SIMULATION,
-    "imc.timeline": SIMULATION,
-    "imc": DRIVER,  # the package itself: `imc.compile`, re-exports
+    "imc.dialects": IR,  # dialects/
+    "imc.ir": IR,
+    "imc.passes": TRANSFORMS,  # passes/
+    "imc.transforms": TRANSFORMS,
+    "imc.sim.interpreter": INTERPRETER,  # the bottom of the simulation layer
+    "imc.sim": SIMULATION,
     "imc.frontend": DRIVER,
-    "imc.affine_folding": DRIVER,
-    "imc.models": DRIVER,
-    "imc.compiler": DRIVER,
-    "imc.backend": DRIVER,
-    "imc.tools": DRIVER,
-    "imc.docgen": DRIVER,
-    "imc.sweep": DRIVER,
+    "imc.driver": DRIVER,
+    "imc.tools": DRIVER,  # tools/
+    "imc": DRIVER,  # the package itself: `imc.compile`, re-exports
 }
-TORCH_ALLOWED = ("imc.frontend", "imc.affine_folding", "imc.models", "imc.compiler", "imc.backend", "imc.tools.imc_compile", "imc.sweep.point")
+TORCH_ALLOWED = ("imc.frontend", "imc.driver.compiler", "imc.driver.backend", "imc.tools.imc_compile", "imc.driver.sweep.point")
 
 
 def _layer(module: str) -> int:
@@ -116,6 +98,12 @@ def test_every_module_has_a_layer():
         _layer(module)
 
 
+def test_folders_are_layers():
+    """The package root holds only `__init__.py`: every module lives in its layer's folder."""
+    loose = [p.name for p in SOURCES["imc"].glob("*.py") if p.name != "__init__.py"]
+    assert not loose, f"modules outside a layer folder: {loose} (move them into ir/, transforms/, sim/, frontend/ or driver/)"
+
+
 @pytest.mark.parametrize("module,path", MODULES, ids=[m for m, _ in MODULES])
 def test_imports_go_down(module, path):
     own = _layer(module)
@@ -135,16 +123,16 @@ def test_imports_go_down(module, path):
 
 
 def test_interpreter_dialects_do_not_import_the_imc_execution():
-    """Only the imc dialect's modules (`imc.interpreter.imc*`, and the
-    package, which registers every dialect) import `imc.interpreter.imc`:
+    """Only the imc dialect's modules (`imc.sim.interpreter.imc*`, and the
+    package, which registers every dialect) import `imc.sim.interpreter.imc`:
     the other dialects' fast paths reach its chip and counters through the
     registered execution."""
     wrong = []
     for module, path in MODULES:
-        if not module.startswith("imc.interpreter.") or module.startswith("imc.interpreter.imc"):
+        if not module.startswith("imc.sim.interpreter.") or module.startswith("imc.sim.interpreter.imc"):
             continue
         for target, line in _imports(module, path):
-            if target == "imc.interpreter.imc" or target.startswith("imc.interpreter.imc."):
+            if target == "imc.sim.interpreter.imc" or target.startswith("imc.sim.interpreter.imc."):
                 wrong.append(f"{path.name}:{line}: {module} imports {target}")
     assert not wrong, "\n".join(wrong)
 
@@ -187,13 +175,13 @@ def test_passes_and_imc_opt_do_not_import_torch(tmp_path):
 
 KNOWN_CYCLES = [
     # core decodes `arith.constant` through arith's decoder (a lazy import); to be removed.
-    {"imc.interpreter.arith", "imc.interpreter.core"},
+    {"imc.sim.interpreter.arith", "imc.sim.interpreter.core"},
 ]
 
 
 def test_no_import_cycles():
     """No two modules import each other, directly or through others, lazily or not
-    (`imc.pipeline` <-> `imc.passes` was one: passes now import `imc.pass_base`)."""
+    (`imc.transforms.pipeline` <-> `imc.passes` was one: passes now import `imc.transforms.pass_base`)."""
     names = {m for m, _ in MODULES}
     graph = {}
     for module, path in MODULES:

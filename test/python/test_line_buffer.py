@@ -1,5 +1,5 @@
 """A pooling or convolution fused into its producer conv's row loop through
-a line buffer (`imc-tile-rows{line-buffers}`, `imc.line_buffer`): the
+a line buffer (`imc-tile-rows{line-buffers}`, `imc.transforms.line_buffer`): the
 producer's output is never stored, each of its rows is computed once, and
 the result is PyTorch's."""
 
@@ -10,8 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import imc
-from imc import models
-from imc.hardware import Hardware
+from imc.frontend import models
+from imc.ir.hardware import Hardware
 from test_tile_rows import ConvBlock  # conv-BN-ReLU, conv-BN, residual add, ReLU
 
 DEFAULT = Hardware.preset("default")
@@ -224,7 +224,7 @@ def test_last_trip_copy_stays_on_the_interpreter_fast_path(monkeypatch):
     # The last-trip copy of a lagging reader re-derives its weight views once
     # per call: warm calls still take the fused fast path (no re-validation
     # by the slow path) and count what the first warm call counted.
-    from imc.interpreter import imc as interp_imc
+    from imc.sim.interpreter import imc as interp_imc
 
     torch.manual_seed(3)
     model, x = ConvBlock().eval(), torch.randn(1, 8, 32, 32)

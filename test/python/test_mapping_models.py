@@ -24,13 +24,13 @@ import pytest
 import torch
 from torch_mlir import ir
 
-from imc import models
-from imc.context import make_context
 from imc.dialects.imc import XbarType
 from imc.dialects.imc_ops import ProgramView
-from imc.frontend import import_torch
-from imc.hardware import Hardware
-from imc.pipeline import Remark, run_pipeline
+from imc.frontend import models
+from imc.frontend.importer import import_torch
+from imc.ir.context import make_context
+from imc.ir.hardware import Hardware
+from imc.transforms.pipeline import Remark, run_pipeline
 
 PIPELINE = "builtin.module(imc-map-to-crossbars)"
 VIEW_OPS = {"linalg.transpose", "tensor.expand_shape", "tensor.collapse_shape", "tensor.extract_slice"}

@@ -4,7 +4,6 @@ decodes, and setters that keep the IR and the view in step."""
 import pytest
 from torch_mlir import ir
 
-from imc.context import make_context
 from imc.dialects.imc_ops import (
     VIEWS,
     AccumulateView,
@@ -16,6 +15,7 @@ from imc.dialects.imc_ops import (
     SpadAllocView,
     view_of,
 )
+from imc.ir.context import make_context
 
 SOURCE = """
 func.func @f(%w: tensor<64x128xf32>, %x: tensor<1x128xf32>, %img: tensor<1x16x10x10xf32>, %dram: memref<64x64xf32>) {

@@ -4,7 +4,7 @@ let a stream of calls overlap on the timeline, at the same traffic and values.""
 import numpy as np
 
 import imc
-from imc import models
+from imc.frontend import models
 
 PIPELINE = (
     "builtin.module(imc-tile-rows{{rows=4}}, imc-map-contractions, imc-tile, imc-place-crossbars{{duplicate=true}}, cse, "

@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import imc
-from imc import models
-from imc.hardware import Hardware
-from imc.ir_utils import find_function
-from imc.placement import Stage, StagedProgram, StoredTensor, Unplaceable, capacity_bound, plan_homes, stage_program
+from imc.frontend import models
+from imc.ir.hardware import Hardware
+from imc.ir.utils import find_function
+from imc.transforms.placement import Stage, StagedProgram, StoredTensor, Unplaceable, capacity_bound, plan_homes, stage_program
 
 DEFAULT = Hardware.preset("default")
 
@@ -186,7 +186,7 @@ def test_transfers_count_the_same_stepped_dma_by_dma():
     # imc-place-buffers moves LeNet-5's spilled tensors by imc.transfer_in /
     # transfer_out: untraced, one copy each; traced, DMA by DMA (as
     # imc-lower-transfers writes them). Outputs and every counter agree.
-    from imc.runtime import Runner
+    from imc.sim.runtime import Runner
 
     hw = DEFAULT.replace(spad_bytes=2048)
     model, inputs = models.create("lenet5").eval(), models.example_inputs("lenet5")

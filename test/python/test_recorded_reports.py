@@ -7,7 +7,7 @@ I/O lower bounds and the passes' remarks are compared (no timings). Paths of
 the zoo's source files are written relative to `imc/models`, so the recording
 does not depend on where the repository is checked out.
 
-The small models run on every preset in `imc/presets`; ResNet-18 (the main
+The small models run on every preset in `imc/ir/presets`; ResNet-18 (the main
 job, 224x224: the only size where placement spills to DRAM through many
 scratchpad buffers) runs on `default` and is marked `slow` (it still runs by
 default; `-m "not slow"` skips it).
@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 
 import imc
-from imc import models
+from imc.frontend import models
 
 REPORTS = Path(__file__).parent / "reports"
-PRESETS = sorted(p.stem for p in (Path(imc.__file__).parent / "presets").glob("*.toml"))
+PRESETS = sorted(p.stem for p in (Path(imc.__file__).parent / "ir" / "presets").glob("*.toml"))
 SMALL = ["mlp", "lenet5", "gpt2_block", "bert_encoder"]
 CASES = [pytest.param(m, p, {}, id=f"{m}-{p}") for m in SMALL for p in PRESETS] + [
     pytest.param("resnet18", "default", {"size": 224}, id="resnet18-default", marks=pytest.mark.slow)

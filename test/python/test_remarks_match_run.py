@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import imc
-from imc.hardware import Hardware
+from imc.ir.hardware import Hardware
 
 _REMARK = re.compile(
     r"reprogramming (\d+) cells per call \((\d+) programming events; the first call programs (\d+) cells\)"

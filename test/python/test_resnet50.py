@@ -1,12 +1,12 @@
-"""ResNet-50 (`imc.models.resnet50`, outside the ZOO): torchvision's size and
+"""ResNet-50 (`imc.frontend.models.resnet50`, outside the ZOO): torchvision's size and
 layout, and its Bottleneck block compiles to PyTorch's outputs."""
 
 import torch
 from torch import nn
 
 import imc
-from imc import models
-from imc.models.resnet import Bottleneck, conv1x1
+from imc.frontend import models
+from imc.frontend.models.resnet import Bottleneck, conv1x1
 
 
 def test_parameter_count_is_torchvisions():

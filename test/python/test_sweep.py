@@ -1,4 +1,4 @@
-"""imc.sweep: sweep files, proposals, the resumable results file, Ray runs,
+"""imc.driver.sweep: sweep files, proposals, the resumable results file, Ray runs,
 the Pareto report and imc-sweep."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import textwrap
 
 import pytest
 
-from imc.hardware import Hardware
-from imc.sweep import COLUMNS, SweepError, load_results, pareto, parse_spec, run_sweep
-from imc.sweep.engine import ResultsFile, propose
-from imc.sweep.point import Point
+from imc.driver.sweep import COLUMNS, SweepError, load_results, pareto, parse_spec, run_sweep
+from imc.driver.sweep.engine import ResultsFile, propose
+from imc.driver.sweep.point import Point
+from imc.ir.hardware import Hardware
 from imc.tools.imc_sweep import main as imc_sweep
 
 # MLP and LeNet x 2 crossbar sizes x 2 scratchpads = 8 points; the 16-byte
@@ -102,7 +102,7 @@ def test_point_keys_follow_what_changes_the_result():
 
 
 def test_float_reference_saves_the_ideal_run_and_agrees_with_it():
-    from imc.sweep import evaluate
+    from imc.driver.sweep import evaluate
 
     text = SMALL.replace("seed = 3", "seed = 3\nreference = 'float'")
     fast, slow = _spec(text), _spec()
@@ -123,9 +123,9 @@ def test_a_process_imports_each_model_once(monkeypatch):
     """The second point of a model in a process parses the first one's
     import (its bytecode) instead of importing again, with the same results
     as a fresh import."""
-    import imc.frontend
-    from imc.sweep import evaluate
-    from imc.sweep import point as point_module
+    import imc.frontend.importer
+    from imc.driver.sweep import evaluate
+    from imc.driver.sweep import point as point_module
 
     spec = _spec()
     combo = {"crossbar.rows": 64, "memory.scratchpad_bytes": 65536, "pipeline": "imc-default", "precision": "quantized"}
@@ -140,7 +140,7 @@ def test_a_process_imports_each_model_once(monkeypatch):
     def no_import(*args, **kwargs):
         raise AssertionError("imported again")
 
-    monkeypatch.setattr(imc.frontend, "import_torch", no_import)
+    monkeypatch.setattr(imc.frontend.importer, "import_torch", no_import)
     cached = evaluate(second)
     assert cached["status"] == "ok", cached["error"]
     assert [cached[c] for c in _RESULT_COLUMNS] == [fresh[c] for c in _RESULT_COLUMNS]
@@ -251,7 +251,7 @@ def test_point_totals_equal_a_direct_compile(swept, model):
     import torch
 
     import imc
-    from imc import models
+    from imc.frontend import models
 
     spec, out, *_ = swept
     row = next(r for r in load_results(out) if r["model"] == model and r["status"] == "ok"

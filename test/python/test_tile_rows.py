@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import imc
-from imc.hardware import Hardware
+from imc.ir.hardware import Hardware
 
 # Stage by stage: line buffers (a conv fused into its producer's loop) are
 # tested in test_line_buffer.py.
@@ -199,8 +199,8 @@ def test_tiled_stages_keep_their_conv_layer():
     """Each tiling loop is its conv's stage: two loops whose roots share a
     ReLU module stay two stages with a stored tensor between them (they
     were merged into one, hiding that tensor from placement)."""
-    from imc.ir_utils import find_entry
-    from imc.placement import stage_program
+    from imc.ir.utils import find_entry
+    from imc.transforms.placement import stage_program
 
     model, x = SharedReluBlock().eval(), torch.randn(1, 8, 16, 16)
     tiled = _compile(model, x, TILED, 4096)

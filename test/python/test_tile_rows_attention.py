@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 import imc
-from imc import models
-from imc.hardware import Hardware
+from imc.frontend import models
+from imc.ir.hardware import Hardware
 
 TILED = (
     "builtin.module(imc-tile-rows{{attention={attention}}}, imc-map-contractions, imc-tile, "

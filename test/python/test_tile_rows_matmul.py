@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import imc
-from imc.hardware import Hardware
+from imc.ir.hardware import Hardware
 from test_tile_rows import _loops_with_mvms  # (test/python is on the path)
 
 M, D, H = 32, 64, 256  # tokens, model width, hidden width

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from torch_mlir import ir
 
-from imc.context import make_context
-from imc.pipeline import run_pipeline
+from imc.ir.context import make_context
+from imc.transforms.pipeline import run_pipeline
 
 MAX_PROGRAMS = 600  # keeps one example well under a second
 

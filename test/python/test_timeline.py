@@ -1,4 +1,4 @@
-"""The timeline of an executed program (`imc.timeline`): a traced run counts
+"""The timeline of an executed program (`imc.sim.timeline`): a traced run counts
 what an untraced run counts, steps wait for their data and their resources,
 and no timeline is ever shorter than the latency bound of its own events.
 Hand-computed timelines of small programs are in test/Tools/run/timeline.mlir."""
@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import imc
-from imc import models
-from imc.hardware import Hardware
-from imc.runtime import Runner
-from imc.timeline import measure
+from imc.frontend import models
+from imc.ir.hardware import Hardware
+from imc.sim.runtime import Runner
+from imc.sim.timeline import measure
 from test_line_buffer import Stem  # conv, BN, ReLU, max pool
 from test_tile_rows import ConvBlock  # conv-BN-ReLU, conv-BN, residual add, ReLU
 
@@ -272,8 +272,8 @@ def _run_test_functions(path):
     it inside the loop that uses them)."""
     from torch_mlir import ir
 
-    from imc.context import make_context
-    from imc.ir_utils import find_function
+    from imc.ir.context import make_context
+    from imc.ir.utils import find_function
 
     with make_context(), ir.Location.unknown():
         module = ir.Module.parse(path.read_text())
@@ -289,7 +289,7 @@ def _run_test_functions(path):
 def test_the_run_tests_programs_are_never_below_their_bound(path):
     """Every function of the imc-run lit tests that runs (the error cases
     raise and are skipped) has a timeline at or above its bound."""
-    from imc.interpreter import InterpreterError
+    from imc.sim.interpreter import InterpreterError
 
     ran = 0
     for module, hw, entry, inputs in _run_test_functions(path):
@@ -316,7 +316,7 @@ def test_a_replayed_stream_is_the_executed_stream_on_the_run_tests(path):
     """The run tests' DMA loops, line buffers and reused scratchpad buffers:
     buffers that live across calls keep their times, each call's own values
     are new arrays in the next call."""
-    from imc.interpreter import InterpreterError
+    from imc.sim.interpreter import InterpreterError
 
     for module, hw, entry, inputs in _run_test_functions(path):
         try:

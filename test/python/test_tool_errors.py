@@ -241,7 +241,7 @@ def test_every_integer_pass_option_declares_its_range():
 
 def test_pass_option_range_is_checked_on_construction():
     from imc.passes.imc_tile import ImcTile
-    from imc.pipeline import PipelineError
+    from imc.transforms.pipeline import PipelineError
 
     assert ImcTile(rows=128).rows == 128
     with pytest.raises(PipelineError, match=r"option 'cell-bits' of pass 'imc-tile' = 9 is out of range \[1, 8\]"):

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, strategies as st
 from torch_mlir import ir
 
-from imc.context import make_context
 from imc.dialects.imc import transfer_groups
-from imc.hardware import Hardware
-from imc.pipeline import run_pipeline
-from imc.runtime import Runner
+from imc.ir.context import make_context
+from imc.ir.hardware import Hardware
+from imc.sim.runtime import Runner
+from imc.transforms.pipeline import run_pipeline
 
 SPAD_1K = Path(__file__).parents[1] / "Inputs" / "spad-1k.toml"
 

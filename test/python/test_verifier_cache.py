@@ -7,7 +7,7 @@ import pytest
 from torch_mlir import ir
 
 import imc.dialects.imc as dialect
-from imc.context import make_context
+from imc.ir.context import make_context
 
 SOURCE = """
 func.func @f(%w: tensor<64x128xf32>, %x: tensor<1x128xf32>, %y: tensor<1x200xf32>) -> tensor<1x64xf32> {

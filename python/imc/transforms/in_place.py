@@ -1,0 +1,295 @@
+"""Stored tensors written over the tensor they replace (used by `imc-place-buffers`).
+
+A residual block's output `Y = relu(bn(conv2(...)) + X)` has its input
+`X`'s shape. When the block's stage is `X`'s last reader, `Y` can take
+`X`'s scratchpad bytes: each element of `Y` is written where the same
+element of `X` was, once nothing reads that element of `X` any more. The
+stage then needs one tensor's bytes, not two (ResNet-18's 56 x 56 blocks
+at 8 bits: 200,704 B instead of 401,408 B).
+
+`in_place_pairs(program, slabs)` finds the pairs `(X, Y)` (indices into
+`program.tensors`) for which that is safe in both readings of the program:
+the IR's (every read of `X` executes before `Y` is stored) and the chip's,
+where the stage streams rows (a row of `Y` is written as soon as it is
+computed). The conditions:
+
+* `Y` is produced in the stage `k` that reads `X` last; `X` is not a model
+  output; both have one type (shape and element type) and stored width;
+* `Y` comes out of the stage's *epilogue*: the elementwise ops (all-parallel,
+  identity indexing maps) that lead to `Y` inside the stage; or `Y` is
+  the result of the stage's tiled loop itself (its epilogue moved into
+  the loop, `imc.transforms.row_epilogue`);
+* every op of stage `k` that reads `X` is either an epilogue op reading it
+  at the same position (the residual add), or a tiled loop (`scf.for`)
+  whose result the epilogue reads (or that makes `Y` itself) and that reads `X` only in row
+  windows (`imc.transforms.row_slabs`), where no trip reads a row of `X` that an
+  earlier trip has produced the same row of `Y` for: the trips' index
+  arithmetic is evaluated for every trip (`_rows_read_ahead`);
+* no op of stage `k` reads `X` through a view (a reshape or slice outside a
+  loop): positions seen through a view are not followed, so such a pair
+  stays apart.
+"""
+
+from __future__ import annotations
+
+from torch_mlir import ir
+
+from imc.ir.utils import (
+    TENSOR_VIEW_OPS,
+    constant_int,
+    indexing_maps,
+    insert_root,
+    is_identity_map,
+    is_inside,
+    top_level,
+)
+from imc.transforms.placement import StagedProgram, is_elementwise
+from imc.transforms.row_slabs import find_row_slabs
+
+__all__ = ["in_place_pairs"]
+
+_DYN = ir.ShapedType.get_dynamic_size()
+
+
+def in_place_pairs(program: StagedProgram, slabs=None) -> list[tuple[int, int]]:
+    """The `(X, Y)` pairs of `program.tensors` where `Y` may overwrite `X`
+    (module docstring); a tensor is overwritten by at most one and overwrites
+    at most one (pairs may chain: X -> Y -> Z share one home). `slabs`: the
+    row-window reads of the tiled loops (`find_row_slabs`) when the caller
+    has them; a loop without is walked here."""
+    by_loop = _SlabsByLoop()
+    for slab in slabs or ():
+        by_loop.setdefault(slab.loop, []).append(slab)
+    pairs, overwritten, overwriting = [], set(), set()
+    by_last: dict[int, list[int]] = {}
+    for i, t in enumerate(program.tensors):
+        if not t.output:
+            by_last.setdefault(t.last, []).append(i)
+    for j, y in enumerate(program.tensors):
+        for i in by_last.get(y.producer, []):
+            x = program.tensors[i]
+            if i in overwritten or j in overwriting or x.producer >= y.producer:
+                continue
+            if x.value.type != y.value.type or x.elem != y.elem:
+                continue
+            if _safe(program, x.value, y.value, y.producer, by_loop):
+                pairs.append((i, j))
+                overwritten.add(i)
+                overwriting.add(j)
+                break
+    return pairs
+
+
+class _SlabsByLoop(dict):
+    """loop -> its row-window reads; a loop not given is walked on first use."""
+
+    def __missing__(self, loop):
+        self[loop] = find_row_slabs(loop)
+        return self[loop]
+
+
+def _safe(program: StagedProgram, x: ir.Value, y: ir.Value, stage: int, slabs_of) -> bool:
+    epilogue = _epilogue(program, y, stage)
+    # The stage's loops whose rows make `Y`: the one that assembles `Y` itself
+    # (its epilogue inside), or those the epilogue reads.
+    loops = {op for v in [y, *(v for op in epilogue for v in op.operands)] if (op := _loop_of(v)) is not None}
+    loops = {op for op in loops if program.stage_of.get(op) == stage}
+    if not epilogue and _loop_of(y) not in loops:
+        return False
+    block = x.owner.operation.block  # X's producer sits in the function's block
+    for user, operand, direct in _uses_through_views(x):
+        reader = top_level(user, block)
+        if program.stage_of.get(reader) != stage:
+            continue
+        if not direct:
+            return False  # read through a reshape or slice: its positions are not checked
+        if reader in epilogue:
+            if not _reads_in_place(reader, operand):
+                return False
+        elif reader not in loops or not _rows_read_ahead(reader, x, slabs_of[reader]):
+            return False
+    return True
+
+
+def _uses_through_views(value, direct=True):
+    """(op, operand number, direct) for every use of `value`, following view
+    ops (`TENSOR_VIEW_OPS`) outside loops to their users (then not direct)."""
+    for use in value.uses:
+        op = use.owner.operation
+        if op.name in TENSOR_VIEW_OPS and op.operands[0] == value and op.parent.name == "func.func":
+            yield op, use.operand_number, False
+            yield from _uses_through_views(op.results[0], False)
+        else:
+            yield op, use.operand_number, direct
+
+
+def _epilogue(program: StagedProgram, y: ir.Value, stage: int) -> set:
+    """The elementwise ops of `stage` with identity maps that `y` is computed by (walking its operands back)."""
+    out, todo = set(), [y]
+    while todo:
+        v = todo.pop()
+        owner = v.owner
+        if isinstance(owner, ir.Block):
+            continue
+        op = owner.operation
+        if op in out or program.stage_of.get(op) != stage or not is_elementwise(op) or not _identity_out(op):
+            continue
+        out.add(op)
+        todo.extend(op.operands)
+    return out
+
+
+def _identity_out(op) -> bool:
+    maps = indexing_maps(op)
+    return maps is None or is_identity_map(maps[-1])
+
+
+def _reads_in_place(op, operand: int) -> bool:
+    """`op` (an epilogue op) reads its operand `operand` at the position it writes."""
+    maps = indexing_maps(op)
+    return maps is None or (operand < len(maps) and is_identity_map(maps[operand]))
+
+
+def _loop_of(value):
+    """The top-level `scf.for` whose result `value` is, else None."""
+    owner = value.owner
+    if isinstance(owner, ir.Block) or owner.operation.name != "scf.for":
+        return None
+    return owner.operation
+
+
+def _rows_read_ahead(loop, x: ir.Value, slabs) -> bool:
+    """No trip of `loop` reads a row of `x` that an earlier trip wrote the
+    same row of the loop's result for."""
+    slabs = [s for s in slabs if s.source == x]
+    reads = {s.read for s in slabs}
+    if sum(1 for u in x.uses if u.owner.operation == loop or is_inside(u.owner.operation, loop)) != len(reads):
+        return False  # read otherwise than in row windows
+    trips = _trips(loop)
+    if trips is None:
+        return False
+    body = loop.regions[0].blocks[0]
+    inserts = []
+
+    def visit(op):
+        if op.name == "tensor.insert_slice" and len(op.operands) >= 2 and _iteration_argument(insert_root(op.operands[1]), body):
+            inserts.append(op)
+        return ir.WalkResult.ADVANCE
+
+    loop.walk(visit)
+    if not inserts:
+        return False
+    read_rows, written_rows = [], []
+    for iv in trips:
+        values = {body.arguments[0]: iv}
+        got = [_rows(s.read, values) for s in slabs]
+        put = [_rows(op, values) for op in inserts if _executes(op, loop, values)]
+        if any(r is None for r in got + put):
+            return False
+        read_rows.append(got)
+        written_rows.append(put)
+    for t, reads in enumerate(read_rows):
+        for earlier in written_rows[:t]:
+            if any(lo < b and hi > a for lo, hi in reads for a, b in earlier):
+                return False
+    return True
+
+
+def _iteration_argument(value, body) -> bool:
+    """`value` is one of the loop body's iteration arguments (not the induction variable)."""
+    return isinstance(value.owner, ir.Block) and value.owner == body and value != body.arguments[0]
+
+
+def _trips(loop) -> list[int] | None:
+    """The induction variable's values, when the bounds are constants."""
+    lo, hi, step = (constant_int(v) for v in list(loop.operands)[:3])
+    if lo is None or hi is None or not step or step < 0 or (hi - lo) // step > 4096:
+        return None
+    return list(range(lo, hi, step))
+
+
+def _rows(op, values) -> tuple[int, int] | None:
+    """Rows [lo, hi) of dimension 2 that an `extract_slice` reads or an `insert_slice` writes."""
+    offsets, sizes = (list(ir.DenseI64ArrayAttr(op.attributes[k])) for k in ("static_offsets", "static_sizes"))
+    if len(offsets) != 4:
+        return None
+    dynamic = list(op.operands)[1 if op.name == "tensor.extract_slice" else 2 :]
+    k = 0
+    got = []
+    for static in (offsets, sizes):
+        row = None
+        for d, s in enumerate(static):
+            if s == _DYN:
+                v = _evaluate(dynamic[k], values) if k < len(dynamic) else None
+                k += 1
+                if d == 2:
+                    row = v
+            elif d == 2:
+                row = s
+        if row is None:
+            return None
+        got.append(row)
+    lo, n = got
+    return lo, lo + n
+
+
+def _executes(op, loop, values) -> bool | None:
+    """Whether `op` runs in the trip `values` describes: every `scf.if` around it (up to `loop`) takes its branch."""
+    child, parent = op, op.parent
+    while parent is not None and parent != loop:
+        if parent.name == "scf.if":
+            cond = _evaluate(parent.operands[0], values)
+            if cond is None:
+                return None
+            in_then = child.parent == parent and _in_region(child, parent.regions[0])
+            if bool(cond) != in_then:
+                return False
+        child, parent = parent, parent.parent
+    return True
+
+
+def _in_region(op, region) -> bool:
+    return any(o == op for block in region.blocks for o in block.operations)
+
+
+_BINARY = {
+    "arith.addi": lambda a, b: a + b,
+    "arith.subi": lambda a, b: a - b,
+    "arith.muli": lambda a, b: a * b,
+    "arith.maxsi": max,
+    "arith.minsi": min,
+    "arith.divsi": lambda a, b: int(a / b) if b else None,
+    "arith.divui": lambda a, b: a // b if b else None,
+    "arith.floordivsi": lambda a, b: a // b if b else None,
+    "arith.ceildivsi": lambda a, b: -(-a // b) if b else None,
+    "arith.remsi": lambda a, b: a - b * int(a / b) if b else None,
+}
+_PREDICATES = {0: lambda a, b: a == b, 1: lambda a, b: a != b, 2: lambda a, b: a < b, 3: lambda a, b: a <= b, 4: lambda a, b: a > b, 5: lambda a, b: a >= b}
+
+
+def _evaluate(value, values: dict):
+    """The integer `value` takes in one trip (`values`: the induction variable's), or None."""
+    if value in values:
+        return values[value]
+    owner = value.owner
+    if isinstance(owner, ir.Block):
+        return None
+    op = owner.operation
+    name = op.name
+    result = None
+    if name == "arith.constant":
+        result = constant_int(value)
+    elif name in _BINARY:
+        a, b = (_evaluate(v, values) for v in op.operands)
+        result = None if a is None or b is None else _BINARY[name](a, b)
+    elif name == "arith.cmpi":
+        a, b = (_evaluate(v, values) for v in op.operands)
+        pred = ir.IntegerAttr(op.attributes["predicate"]).value
+        result = None if a is None or b is None or pred not in _PREDICATES else int(_PREDICATES[pred](a, b))
+    elif name == "arith.select":
+        c = _evaluate(op.operands[0], values)
+        result = None if c is None else _evaluate(op.operands[1 if c else 2], values)
+    elif name == "arith.index_cast":
+        result = _evaluate(op.operands[0], values)
+    values[value] = result
+    return result
