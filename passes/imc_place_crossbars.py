@@ -6,7 +6,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import MvmOp, ProgramOp, XbarType, build, shaped_bytes
 from imc.dialects.imc_ops import MvmView, ProgramView
-from imc.ir.cost_events import event_rates, mvm_events, resource_ns, shares_periphery
+from imc.ir.cost_events import event_rates, mvm_events, mvm_steps, resource_ns, shares_periphery
 from imc.ir.utils import WEIGHT_VIEW_OPS, walk_ops
 from imc.transforms.pass_base import ImcPass
 
@@ -347,7 +347,7 @@ def _slot_times(views, packed, slots: int, latency) -> tuple[list[float], list[f
         cells[slot] += rows * cols
         for mvm in _mvm_users(view.op):
             key = (slot, mvm.operands[1])
-            ns = _rows_of(mvm) * MvmView(mvm).cycles * _executions(mvm) * latency.mvm
+            ns = mvm_steps(MvmView(mvm), _rows_of(mvm)) * _executions(mvm) * latency.mvm
             reads[key] = max(reads.get(key, 0.0), ns)
     for (slot, _), ns in reads.items():
         busy[slot] += ns

@@ -6,7 +6,8 @@ of the other ops (`imc.sim.runtime`) add them to the report; the timeline
 (`imc.sim.timeline`) places each step from the events its op added, timed by
 `event_rates`; the report's latency bound (`imc.sim.report.resource_times`)
 divides their totals by the same rates; and `imc-place-crossbars` estimates
-a layer's MVM time from `mvm_events` of its MVMs' static shapes. The traffic
+a layer's and a rotating crossbar's MVM time from `mvm_events` and
+`mvm_steps` of its MVMs' static shapes. The traffic
 lower bound (`imc.sim.analysis`) does not count events: it bounds every schedule
 from the IR (docs/analysis.md).
 
@@ -23,6 +24,7 @@ __all__ = [
     "resource_ns",
     "shares_periphery",
     "program_events",
+    "mvm_steps",
     "mvm_events",
     "accumulate_events",
     "accumulate_events_for",
@@ -80,6 +82,12 @@ def program_events(view, rows: int, *, broadcast: bool = False) -> dict:
     }
 
 
+def mvm_steps(view, batch: int) -> int:
+    """MVM steps of one `imc.mvm` (`view`: its `MvmView`) of `batch` input
+    rows: one per input row and input cycle, each `latency.mvm` long."""
+    return batch * view.cycles
+
+
 def mvm_events(
     view, batch: int, rows: int, cols: int, x_nbytes: int, y_nbytes: int, *, shares_periphery: bool = False
 ) -> tuple[int, dict]:
@@ -92,7 +100,7 @@ def mvm_events(
     column results are shifted and added into slice 0's in the periphery, so
     it adds no DAC conversions and no scratchpad bytes (its ADCs still
     convert)."""
-    n_mvm = batch * view.cycles
+    n_mvm = mvm_steps(view, batch)
     return n_mvm, {
         "mvm": n_mvm,
         "dac": 0 if shares_periphery else n_mvm * rows,
