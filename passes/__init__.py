@@ -29,8 +29,8 @@ PIPELINES: dict[str, tuple[str, str]] = {
         "imc-map-to-crossbars, imc-quantize-activations, imc-place-buffers, imc-check-buffers, imc-group-contractions",
     ),
     "imc-tiled": (
-        "imc-default after tiling convolution stages over output rows (their working sets on chip; a following pooling or conv, and a 1x1 conv after it, fused through a line buffer) and running two linears in a row (a feed-forward block) and a self-attention (over query rows, its keys and values kept on chip) in one row loop each when they do not fit, with layers copied onto spare crossbars where that shortens the layers' summed time (imc-place-crossbars{duplicate=true objective=latency}: layers mostly run one after another) and buffers at bytes of their own where that moves no more DRAM bytes, so that calls overlap (imc-place-buffers{overlap-calls=true}); imc.compile's default",
-        "imc-tile-rows, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true objective=latency}, cse, "
+        "imc-default after tiling convolution stages over output rows (their working sets on chip, stages that fit in tiles of at most 4 rows so that layers overlap; a following pooling or conv, and a 1x1 conv after it, fused through a line buffer) and running two linears in a row (a feed-forward block) and a self-attention (over query rows, its keys and values kept on chip) in one row loop each when they do not fit, with layers copied onto spare crossbars where that shortens the layers' summed time (imc-place-crossbars{duplicate=true objective=latency}: layers mostly run one after another) and buffers at bytes of their own where that moves no more DRAM bytes, so that calls overlap (imc-place-buffers{overlap-calls=true}); imc.compile's default",
+        "imc-tile-rows{fit-rows=4}, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true objective=latency}, cse, "
         "imc-quantize-activations, imc-place-buffers{overlap-calls=true}, imc-check-buffers, imc-group-contractions",
     ),
     "imc-pipelined": (

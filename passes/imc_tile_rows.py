@@ -124,6 +124,16 @@ class ImcTileRows(ImcPass):
     leaves) is left untiled, with a remark: its slabs and the staging buffer
     could not both fit.
 
+    With `fit-rows=N` (`imc-tiled`: 4) and without `rows`, a stage whose
+    input and output fit the scratchpad together is tiled too, in tiles of
+    at most `N` rows (for a conv stage the most that divide its rows, and no
+    more than the rule above gives a fused stage), so that on the chip's
+    timeline a layer starts on the first rows of the one before instead of
+    waiting for its whole output; the same holds for the matmul stages,
+    chains and attentions below. A stage that does not fit keeps the rows
+    the capacity gives it, as without the option: the DRAM bytes are those
+    of the capacity's choice.
+
     With the option `matmuls`, a *matmul stage* is a stage without a conv
     and with exactly one 2-D `linalg.matmul` whose B is a weight (or its
     transpose: a torch Linear):
@@ -230,6 +240,13 @@ class ImcTileRows(ImcPass):
         default=0,
         metadata={
             "help": "output rows per tile, at most (the most that divide a stage's rows into equal tiles; every conv stage is then tiled, also one whose tensors fit: layers overlap row by row; 0: only stages that do not fit, with the most rows whose slab and output fit beside the tensors live across the stage)",
+            "range": (0, 1 << 31),
+        },
+    )
+    fit_rows: int = field(
+        default=0,
+        metadata={
+            "help": "without rows: output rows per tile, at most, of a stage whose tensors fit the scratchpad (tiled so that layers overlap row by row; stages that do not fit take the most rows that fit; 0: a stage that fits is not tiled)",
             "range": (0, 1 << 31),
         },
     )
@@ -393,6 +410,12 @@ class ImcTileRows(ImcPass):
             stage.window = plan_window_fusion(chain[-1].results[0])
         return stage
 
+    def _most_rows(self, fits: bool) -> int:
+        """The most rows per tile for a stage whose tensors `fits` the
+        scratchpad or not: the option `rows`, else `fit-rows` for a stage that
+        fits; 0 leaves the choice to the capacity."""
+        return self.rows or (self.fit_rows if fits else 0)
+
     def _choose_rows(self, stage: _Stage, capacity: int, hw) -> tuple[int, int, int]:
         """(rows, slab bytes, output tile bytes) for this stage."""
         n, _, oh, ow = _shape(stage.out)
@@ -403,12 +426,17 @@ class ImcTileRows(ImcPass):
         def cost(r):
             return stage.slab_rows(r) * per_in_row, r * per_out_row
 
-        if self.rows:  # the most rows up to `rows` that divide the output into equal tiles
-            r = max(d for d in range(1, min(self.rows, oh) + 1) if oh % d == 0)
+        def most(limit):  # the most rows up to `limit` that divide the output into equal tiles
+            return max(d for d in range(1, min(limit, oh) + 1) if oh % d == 0)
+
+        if self.rows:
+            r = most(self.rows)
             return (r, *cost(r))
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.out.type, hw)
-        if whole_in + whole_out <= capacity and stage.window is None:
-            return (oh, whole_in, whole_out)
+        fits = whole_in + whole_out <= capacity
+        if fits and stage.window is None:
+            r = most(self.fit_rows) if self.fit_rows else oh
+            return (oh, whole_in, whole_out) if r == oh else (r, *cost(r))
         best = 1
         # What the tensors live across the stage and a staging buffer leave,
         # and at least a quarter of the scratchpad.
@@ -416,6 +444,8 @@ class ImcTileRows(ImcPass):
         for r in range(1, oh + 1):
             if oh % r == 0 and sum(cost(r)) <= budget:
                 best = r
+        if fits and self.fit_rows:
+            best = most(min(best, self.fit_rows))
         return (best, *cost(best))
 
     def _plan_matmul(self, stage: _Stage, capacity: int, state) -> bool:
@@ -428,12 +458,13 @@ class ImcTileRows(ImcPass):
         hw = state.hardware
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
         hidden = tensor_bytes(stage.hidden.type, hw) if stage.hidden is not None else 0
-        if not self.rows and whole_in + hidden + whole_out <= capacity:
+        most = self._most_rows(whole_in + hidden + whole_out <= capacity)
+        if not most and whole_in + hidden + whole_out <= capacity:
             return False
         per_in, per_hidden, per_out = whole_in // m, hidden // m, whole_out // m
         per_row = per_in + per_hidden + per_out
-        if self.rows:
-            rows = min(self.rows, m)
+        if most:
+            rows = min(most, m)
         else:
             budget = capacity // 4  # the rest: tensors that live across the stage
             rows = max([r for r in range(1, m + 1) if m % r == 0 and r * per_row <= budget], default=1)
@@ -469,13 +500,14 @@ class ImcTileRows(ImcPass):
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
         # Per query row: its queries and context, its scores and probabilities.
         hidden = 2 * tensor_bytes(a.scores.type, hw) + 2 * whole_in
-        if not self.rows and whole_in + whole + hidden + whole_out <= capacity:
+        most = self._most_rows(whole_in + whole + hidden + whole_out <= capacity)
+        if not most and whole_in + whole + hidden + whole_out <= capacity:
             return False
         per_in, per_hidden, per_out = whole_in // m, hidden // m, whole_out // m
         per_row = per_in + per_hidden + per_out
         room = capacity - capacity // 16 - whole - a.across
-        if self.rows:
-            rows = min(self.rows, m)
+        if most:
+            rows = min(most, m)
         else:
             rows = max([r for r in range(1, m + 1) if m % r == 0 and r * per_row <= min(room, capacity // 4)], default=0)
         if rows == 0 or rows * per_row > room:

@@ -1,6 +1,7 @@
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows)' | FileCheck %s
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{rows=4})' | FileCheck %s --check-prefix=ROWS4
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{fit-rows=1})' | FileCheck %s --check-prefix=FIT
 
 // A scratchpad of 1 KiB (test/Inputs/spad-1k.toml). The conv + ReLU stage
 // reads 1,024 B and writes 1,024 B: it does not fit. A tile takes the most
@@ -25,6 +26,10 @@
 // REMARK: "conv": remark: [imc-tile-rows] tiled over output rows: 4 tiles of 2 rows; input slab 640 B (4 rows, halo 2), output tile 256 B
 // ROWS4: scf.for %{{.*}} = %c0 to %c8 step %c4
 // ROWS4: linalg.conv_2d_nchw_fchw {{.*}} -> tensor<1x4x4x8xf32>
+// With fit-rows=1 a stage that does not fit keeps the rows the capacity
+// gives it (2, not 1).
+// FIT-LABEL: func.func @conv_relu
+// FIT: scf.for %{{.*}} = %c0 to %c8 step %c2
 #map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 #conv = loc("conv")
 #relu = loc("relu")
@@ -116,10 +121,14 @@ func.func @two_stages(%x: tensor<1x4x12x12xf32>, %skip: tensor<1x4x8x8xf32>) -> 
 
 // -----
 
-// Fits (256 B in, 256 B out): left alone.
+// Fits (256 B in, 256 B out): left alone; with fit-rows=1, tiled in tiles
+// of one row all the same (the layers around it could overlap with it).
 // CHECK-LABEL: func.func @fits
 // CHECK-NOT: scf.for
 // CHECK: linalg.conv_2d_nchw_fchw
+// FIT-LABEL: func.func @fits
+// FIT: scf.for %{{.*}} = %c0 to %c2 step %c1
+// FIT: linalg.conv_2d_nchw_fchw {{.*}} -> tensor<1x4x1x2xf32>
 func.func @fits(%x: tensor<1x4x4x4xf32>) -> tensor<1x4x2x2xf32> {
   %zero = arith.constant 0.0 : f32
   %w = arith.constant dense<1.0> : tensor<4x4x3x3xf32>

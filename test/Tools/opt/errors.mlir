@@ -27,7 +27,7 @@
 
 // A named pipeline takes no options (they were dropped before).
 // RUN: not imc-opt %s -p 'builtin.module(imc-tiled{double-buffer=true})' 2>&1 | FileCheck %s --check-prefix=PIPELINE
-// PIPELINE: imc-opt: error: pipeline 'imc-tiled' takes no options (in 'imc-tiled{double-buffer=true}'): spell out its passes, imc-tile-rows, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true objective=latency}, cse, imc-quantize-activations, imc-place-buffers{overlap-calls=true}, imc-check-buffers, imc-group-contractions, and give the options to the pass they belong to
+// PIPELINE: imc-opt: error: pipeline 'imc-tiled' takes no options (in 'imc-tiled{double-buffer=true}'): spell out its passes, imc-tile-rows{fit-rows=4}, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true objective=latency}, cse, imc-quantize-activations, imc-place-buffers{overlap-calls=true}, imc-check-buffers, imc-group-contractions, and give the options to the pass they belong to
 
 // RUN: not imc-opt %s --no-such-flag 2>&1 | FileCheck %s --check-prefix=FLAG
 // FLAG: imc-opt: error: unrecognized arguments: --no-such-flag
