@@ -4,12 +4,13 @@ latency bound and the old serialized figure.
 For ResNet-18 (3x224x224) and BERT-base (sequence 128), and with
 `--models resnet50` ResNet-50 (3x224x224), batch 1, on the
 `default`, `isaac` and `metis` presets and the pipelines `imc-tiled` (the
-default: row tiles, line buffers, layers copied onto spare crossbars by
+default: row tiles, at most 4 rows in the stages that fit, line buffers,
+layers copied onto spare crossbars by
 `imc-place-crossbars{duplicate=true objective=latency}`), `no-copies`
-(`imc-tiled` without the copies), `imc-default` (one layer at a time, no
-copies), `duplicate` (`imc-default` with the copies) and `imc-pipelined`
-(`imc-tiled` with tiles of at most 4 rows on every conv stage, also the
-ones that fit: layers overlap row by row): compiles with `imc.compile`,
+(`imc-tiled`'s tiling without the copies), `imc-default` (one layer at a
+time, no copies), `duplicate` (`imc-default` with the copies) and
+`imc-pipelined` (tiles of at most 4 rows on every stage, also the ones
+that do not fit, and copies for the bottleneck): compiles with `imc.compile`,
 runs a cold and a warm call for the serialized latency (`latency_ns`: one
 layer after another), then the traced timeline (`CompiledModel.timeline`,
 docs/interpreter.md, "Timeline"): a cold and a warm call on an idle chip and
@@ -40,7 +41,7 @@ _DUPLICATE = (
 )
 PIPELINES = {
     "imc-tiled": "builtin.module(imc-tiled)",
-    "no-copies": "builtin.module(imc-tile-rows, imc-default)",
+    "no-copies": "builtin.module(imc-tile-rows{fit-rows=4}, imc-default)",
     "imc-default": "builtin.module(imc-default)",
     "duplicate": f"builtin.module({_DUPLICATE})",
     "imc-pipelined": "builtin.module(imc-pipelined)",

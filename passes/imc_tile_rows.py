@@ -410,11 +410,21 @@ class ImcTileRows(ImcPass):
             stage.window = plan_window_fusion(chain[-1].results[0])
         return stage
 
-    def _most_rows(self, fits: bool) -> int:
-        """The most rows per tile for a stage whose tensors `fits` the
-        scratchpad or not: the option `rows`, else `fit-rows` for a stage that
-        fits; 0 leaves the choice to the capacity."""
-        return self.rows or (self.fit_rows if fits else 0)
+    def _most_rows(self, stage: _Stage, fits: bool, hw) -> int:
+        """The most rows per tile for a matmul stage whose tensors `fits`
+        the scratchpad or not: the option `rows`, else `fit-rows` for a stage
+        that fits (`_fit_rows`); 0 leaves the choice to the capacity."""
+        return self.rows or (self._fit_rows(stage, hw) if fits else 0)
+
+    def _fit_rows(self, stage: _Stage, hw) -> int:
+        """`fit-rows`, or 0 when the crossbar tiles of the stage's
+        contractions need more crossbars than `hw` has: a loop over its rows
+        would program them again on every trip, reading their weights from
+        DRAM each time, for a stage that runs whole without it."""
+        if not self.fit_rows:
+            return 0
+        tiles = sum(_crossbar_tiles(op, hw) for op in _contractions(stage))
+        return self.fit_rows if tiles <= hw.total_crossbars else 0
 
     def _choose_rows(self, stage: _Stage, capacity: int, hw) -> tuple[int, int, int]:
         """(rows, slab bytes, output tile bytes) for this stage."""
@@ -434,8 +444,9 @@ class ImcTileRows(ImcPass):
             return (r, *cost(r))
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.out.type, hw)
         fits = whole_in + whole_out <= capacity
+        fit_rows = self._fit_rows(stage, hw) if fits else 0
         if fits and stage.window is None:
-            r = most(self.fit_rows) if self.fit_rows else oh
+            r = most(fit_rows) if fit_rows else oh
             return (oh, whole_in, whole_out) if r == oh else (r, *cost(r))
         best = 1
         # What the tensors live across the stage and a staging buffer leave,
@@ -444,8 +455,8 @@ class ImcTileRows(ImcPass):
         for r in range(1, oh + 1):
             if oh % r == 0 and sum(cost(r)) <= budget:
                 best = r
-        if fits and self.fit_rows:
-            best = most(min(best, self.fit_rows))
+        if fit_rows:
+            best = most(min(best, fit_rows))
         return (best, *cost(best))
 
     def _plan_matmul(self, stage: _Stage, capacity: int, state) -> bool:
@@ -458,7 +469,7 @@ class ImcTileRows(ImcPass):
         hw = state.hardware
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
         hidden = tensor_bytes(stage.hidden.type, hw) if stage.hidden is not None else 0
-        most = self._most_rows(whole_in + hidden + whole_out <= capacity)
+        most = self._most_rows(stage, whole_in + hidden + whole_out <= capacity, hw)
         if not most and whole_in + hidden + whole_out <= capacity:
             return False
         per_in, per_hidden, per_out = whole_in // m, hidden // m, whole_out // m
@@ -500,7 +511,7 @@ class ImcTileRows(ImcPass):
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
         # Per query row: its queries and context, its scores and probabilities.
         hidden = 2 * tensor_bytes(a.scores.type, hw) + 2 * whole_in
-        most = self._most_rows(whole_in + whole + hidden + whole_out <= capacity)
+        most = self._most_rows(stage, whole_in + whole + hidden + whole_out <= capacity, hw)
         if not most and whole_in + whole + hidden + whole_out <= capacity:
             return False
         per_in, per_hidden, per_out = whole_in // m, hidden // m, whole_out // m
@@ -782,11 +793,34 @@ def _chain_matmul_stages(stages: list[_Stage], keep_single: bool, hardware) -> l
     return [s for s in out if keep_single or s.hidden is not None or s.attention is not None or not s.matmul]
 
 
-def _crossbar_tiles(matmul, hw) -> int:
+def _crossbar_tiles(op, hw) -> int:
     """Crossbar tiles of a matmul's weight [K, N] on `hw`, as `imc-tile`
-    cuts it: row tiles x column tiles x bit slices."""
-    k, n = _shape(matmul.operands[1])
+    cuts it: row tiles x column tiles x bit slices; of a convolution's, its
+    im2col matrix (K = input channels x kernel rows x columns, N = output
+    channels; a grouped or depthwise one as its whole block-diagonal matrix,
+    at least what `imc-tile` cuts)."""
+    shape = _shape(op.operands[1])
+    if op.name == MATMUL:
+        k, n = shape
+    elif op.name == "linalg.depthwise_conv_2d_nchw_chw":  # [C, KH, KW]
+        k, n = shape[0] * shape[1] * shape[2], shape[0]
+    elif op.name == "linalg.conv_2d_ngchw_gfchw":  # [G, F, C, KH, KW]
+        k, n = shape[0] * shape[2] * shape[3] * shape[4], shape[0] * shape[1]
+    else:  # [F, C, KH, KW]
+        k, n = shape[1] * shape[2] * shape[3], shape[0]
     return -(-k // hw.xbar_rows) * -(-n // hw.xbar_cols) * hw.weight_slices
+
+
+def _contractions(stage: _Stage) -> list:
+    """The convolutions and matmuls a loop over the stage's rows runs: its
+    anchor, a fused window consumer that is a convolution, a chained 1x1
+    convolution or matmul, an attention's output projection."""
+    ops = [stage.anchor, stage.chain, stage.chained]
+    if stage.window is not None and stage.window.consumer.name in CONVS:
+        ops.append(stage.window.consumer)
+    if stage.attention is not None:
+        ops.append(stage.attention.output)
+    return [op for op in ops if op is not None]
 
 
 def _only_read_by(value, readers: set) -> bool:

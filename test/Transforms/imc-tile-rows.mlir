@@ -2,6 +2,7 @@
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows)' --imc-remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{rows=4})' | FileCheck %s --check-prefix=ROWS4
 // RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k.toml -p 'builtin.module(imc-tile-rows{fit-rows=1})' | FileCheck %s --check-prefix=FIT
+// RUN: imc-opt %s --split-input-file --hardware %S/../Inputs/spad-1k-one-crossbar.toml -p 'builtin.module(imc-tile-rows{fit-rows=1})' | FileCheck %s --check-prefix=FEW
 
 // A scratchpad of 1 KiB (test/Inputs/spad-1k.toml). The conv + ReLU stage
 // reads 1,024 B and writes 1,024 B: it does not fit. A tile takes the most
@@ -129,6 +130,11 @@ func.func @two_stages(%x: tensor<1x4x12x12xf32>, %skip: tensor<1x4x8x8xf32>) -> 
 // FIT-LABEL: func.func @fits
 // FIT: scf.for %{{.*}} = %c0 to %c2 step %c1
 // FIT: linalg.conv_2d_nchw_fchw {{.*}} -> tensor<1x4x1x2xf32>
+// On one crossbar its 4 weight tiles (bit slices) would be programmed again
+// on every trip: left alone.
+// FEW-LABEL: func.func @fits
+// FEW-NOT: scf.for
+// FEW: linalg.conv_2d_nchw_fchw {{.*}} -> tensor<1x4x2x2xf32>
 func.func @fits(%x: tensor<1x4x4x4xf32>) -> tensor<1x4x2x2xf32> {
   %zero = arith.constant 0.0 : f32
   %w = arith.constant dense<1.0> : tensor<4x4x3x3xf32>
