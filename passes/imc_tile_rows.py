@@ -132,7 +132,9 @@ class ImcTileRows(ImcPass):
     waiting for its whole output; the same holds for the matmul stages,
     chains and attentions below. A stage that does not fit keeps the rows
     the capacity gives it, as without the option: the DRAM bytes are those
-    of the capacity's choice.
+    of the capacity's choice. Nor is a stage tiled for overlap when the
+    crossbar tiles of its convolutions or matmuls need more crossbars than
+    the chip has: its loop would program them again on every trip.
 
     With the option `matmuls`, a *matmul stage* is a stage without a conv
     and with exactly one 2-D `linalg.matmul` whose B is a weight (or its
@@ -246,7 +248,7 @@ class ImcTileRows(ImcPass):
     fit_rows: int = field(
         default=0,
         metadata={
-            "help": "without rows: output rows per tile, at most, of a stage whose tensors fit the scratchpad (tiled so that layers overlap row by row; stages that do not fit take the most rows that fit; 0: a stage that fits is not tiled)",
+            "help": "without rows: output rows per tile, at most, of a stage whose tensors fit the scratchpad and whose weight tiles fit the crossbars (tiled so that layers overlap row by row; stages that do not fit take the most rows that fit; 0: a stage that fits is not tiled)",
             "range": (0, 1 << 31),
         },
     )
@@ -411,8 +413,8 @@ class ImcTileRows(ImcPass):
         return stage
 
     def _most_rows(self, stage: _Stage, fits: bool, hw) -> int:
-        """The most rows per tile for a matmul stage whose tensors `fits`
-        the scratchpad or not: the option `rows`, else `fit-rows` for a stage
+        """The most rows per tile for a matmul or attention stage whose
+        tensors `fits` the scratchpad or not: the option `rows`, else `fit-rows` for a stage
         that fits (`_fit_rows`); 0 leaves the choice to the capacity."""
         return self.rows or (self._fit_rows(stage, hw) if fits else 0)
 

@@ -17,7 +17,8 @@ __all__ = ["compile", "compile_graph", "CompiledModel", "DEFAULT_PIPELINE"]
 
 DEFAULT_PIPELINE = "builtin.module(imc-tiled)"
 """What `compile`, `compile_graph` (`torch.compile(backend="imc")`) and
-`imc-compile` run: convolution stages tiled over output rows, a pooling or
+`imc-compile` run: convolution stages tiled over output rows (those that fit
+the scratchpad in tiles of at most 4 rows, so that layers overlap), a pooling or
 conv fused into its producer's loop through a line buffer, residual outputs
 written over their inputs, layers copied onto spare crossbars where that
 shortens them.
