@@ -23,6 +23,7 @@ from imc.transforms.pass_base import ImcPass, PassFailure
 from imc.transforms.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
 from imc.transforms.row_attention import AttentionRows, attention_rows
 from imc.transforms.row_epilogue import fuse_epilogue, row_local_epilogue, row_operands, skip_branch
+from imc.transforms.row_prologue import RowPrologue, row_prologue, squeeze
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
 MATMUL = "linalg.matmul"
@@ -67,6 +68,7 @@ class _Stage:
     hidden: ir.Value | None = None  # a matmul chain's first result, read by its second matmul
     chained: ir.Operation | None = None  # a matmul chain's second matmul
     attention: AttentionRows | None = None  # the attention a query-row stage runs (keys and values whole)
+    prologue: RowPrologue | None = None  # a chain's row-local prologue (a LayerNorm), run on each trip's input rows
 
     @property
     def matmul(self) -> bool:
@@ -169,6 +171,17 @@ class ImcTileRows(ImcPass):
     crossbar tiles than the chip has (the loop would reprogram them on every
     trip); single matmul stages are tiled only with `matmuls`.
 
+    With `prologues` (the default, with `matmul-chains`), when only the
+    chain reads its input and a row-local stage computes it
+    (`imc.transforms.row_prologue`: BERT's LayerNorm after the attention,
+    per-row sums over the features and elementwise ops), the stage runs in
+    the chain's loop too: each trip reads its rows of the stage's input (the
+    attention loop's result) and normalises them, and the first matmul and
+    the residual add read those rows; the normalised tensor is never stored,
+    and a trip waits only for its own input rows. The trip's normalised rows
+    count in its bytes like the hidden rows (and in the whole tensors that
+    decide whether the chain is tiled).
+
     With `attention` (the default), a self-attention (`imc.transforms.row_attention`:
     a stage with a scores and a context batch matmul between a query
     projection and an output projection) runs in one loop over query rows,
@@ -235,7 +248,8 @@ class ImcTileRows(ImcPass):
     summary = (
         "Tile convolution stages that do not fit the scratchpad over output rows (with the halo; a pooling or conv "
         "reading one, and a 1x1 conv after it, run in its loop through a line buffer), two linears in a row in one loop "
-        "(matmul-chains), a self-attention over query rows (attention), and single matmul stages with matmuls=true"
+        "(matmul-chains) with the LayerNorm before them on each trip's rows (prologues), a self-attention over query "
+        "rows (attention), and single matmul stages with matmuls=true"
     )
 
     rows: int = field(
@@ -263,6 +277,10 @@ class ImcTileRows(ImcPass):
     attention: bool = field(
         default=True,
         metadata={"help": "run a self-attention with its query and output projections in one loop over query rows (keys and values computed before it and read whole by every trip: the queries, scores and context are never stored whole)"},
+    )
+    prologues: bool = field(
+        default=True,
+        metadata={"help": "with matmul-chains: also run the row-local stage that computes a chain's input (a LayerNorm: per-row sums over the features and elementwise ops) on each trip's rows, when only the chain reads its result (never stored whole; a trip waits only for its own input rows)"},
     )
     line_buffers: bool = field(
         default=True,
@@ -302,6 +320,8 @@ class ImcTileRows(ImcPass):
             stages = _attention_stages(stages, program)
         if self.matmul_chains:
             stages = _chain_matmul_stages(stages, keep_single=self.matmuls, hardware=state.hardware)
+            if self.prologues:
+                _with_prologues(stages, program)
         # A conv moved into its producer's loop is not tiled on its own (the
         # first of a chain of such convs keeps its window; the next is tiled).
         # A lagging fusion (A -> B) gives way when B's own reader C fuses
@@ -471,11 +491,12 @@ class ImcTileRows(ImcPass):
         hw = state.hardware
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
         hidden = tensor_bytes(stage.hidden.type, hw) if stage.hidden is not None else 0
-        most = self._most_rows(stage, whole_in + hidden + whole_out <= capacity, hw)
-        if not most and whole_in + hidden + whole_out <= capacity:
+        prologue = tensor_bytes(stage.prologue.output.type, hw) if stage.prologue is not None else 0
+        most = self._most_rows(stage, whole_in + prologue + hidden + whole_out <= capacity, hw)
+        if not most and whole_in + prologue + hidden + whole_out <= capacity:
             return False
-        per_in, per_hidden, per_out = whole_in // m, hidden // m, whole_out // m
-        per_row = per_in + per_hidden + per_out
+        per_in, per_prologue, per_hidden, per_out = whole_in // m, prologue // m, hidden // m, whole_out // m
+        per_row = per_in + per_prologue + per_hidden + per_out
         if most:
             rows = min(most, m)
         else:
@@ -493,6 +514,11 @@ class ImcTileRows(ImcPass):
             if stage.hidden is not None
             else ""
         )
+        if stage.prologue is not None:
+            chained += (
+                f"; the row-local '{stage.prologue.layer}' before it runs on each trip's input rows first, its "
+                f"{rows * per_prologue:,} B of rows (read by the linear and the rest of the trip) never stored whole"
+            )
         state.remark(
             stage.anchor.location,
             f"tiled over output rows: {-(-m // rows)} tiles of {rows} rows; input slab {slab:,} B "
@@ -554,7 +580,11 @@ class ImcTileRows(ImcPass):
                 stage.chain.attributes[CHAIN_ATTR] = ir.IntegerAttr.get(i64, k)
             cleanup = " {apply_cleanup}" if stage.matmul else ""
             body.append(_TILE.format(k=k, root=ROOT_ATTR, sizes=stage.tile_sizes(), cleanup=cleanup))
-            _fence_inputs(stage.ops + stage.fence, opaque=stage.matmul)
+            ops = stage.ops + stage.fence
+            if stage.prologue is not None:
+                prologue, views = squeeze(stage.prologue)
+                ops += prologue + views
+            _fence_inputs(ops, opaque=stage.matmul)
         script = ir.Module.parse(_SEQUENCE.format(body="".join(body)))
         module.attributes["transform.with_named_sequence"] = ir.UnitAttr.get()
         with ir.InsertionPoint(module.regions[0].blocks[0]):
@@ -793,6 +823,20 @@ def _chain_matmul_stages(stages: list[_Stage], keep_single: bool, hardware) -> l
             continue
         out.append(stage)
     return [s for s in out if keep_single or s.hidden is not None or s.attention is not None or not s.matmul]
+
+
+def _with_prologues(stages: list[_Stage], program) -> None:
+    """Gives each matmul chain whose input only the chain reads the
+    row-local stage of `program` that computes it
+    (`imc.transforms.row_prologue`: a LayerNorm), if any: the chain's input
+    becomes that stage's input, and its loop runs the stage on each trip's
+    rows (`_tile`)."""
+    for stage in stages:
+        if stage.hidden is None or not _only_read_by(stage.input, set(stage.ops) | set(stage.fence)):
+            continue
+        stage.prologue = row_prologue(stage.input, program)
+        if stage.prologue is not None:
+            stage.input = stage.prologue.input
 
 
 def _crossbar_tiles(op, hw) -> int:

@@ -32,6 +32,7 @@ __all__ = [
     "expand",
     "add",
     "transpose",
+    "squeezed",
     "walk_ops",
     "find_function",
     "find_nested",
@@ -306,6 +307,54 @@ def _value(built) -> ir.Value:
     if isinstance(built, ir.OpResultList):
         return built[0]
     return built.results[0]
+
+
+def squeezed(op):
+    """`op`, or the `linalg.generic` that replaces it when its one result keeps
+    reduced dimensions as unit dimensions (output map results that are the
+    constant 0): the new op computes the result without them (its init
+    collapsed) and a `tensor.expand_shape` restores them. (Tile-and-fuse
+    derives a producer's tile from its output map, which must be a projected
+    permutation: a softmax's or a LayerNorm's row sums, `1 x M x 1`, are
+    fused only once squeezed.)"""
+    if op.name != "linalg.generic" or len(op.results) != 1:
+        return op
+    maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    out_map, shape = maps[-1], list(ir.RankedTensorType(op.results[0].type).shape)
+    dropped = [i for i, e in enumerate(out_map.results) if _affine_constant(e) is not None]
+    if not dropped or any(_affine_constant(out_map.results[i]) != 0 or shape[i] != 1 for i in dropped):
+        return op
+    kept = [i for i in range(len(shape)) if i not in dropped]
+    if not kept:
+        return op
+    groups, pending = [], []  # each dropped dim joins the kept dim before it (or after, when it leads)
+    for i in range(len(shape)):
+        pending.append(i)
+        if i in kept:
+            groups.append(pending)
+            pending = []
+    groups[-1].extend(pending)
+    new_map = ir.AffineMap.get(out_map.n_dims, out_map.n_symbols, [out_map.results[i] for i in kept])
+    with ir.InsertionPoint(op), op.location:
+        init = collapse(op.operands[-1], groups)
+        new = linalg.GenericOp(
+            [init.type], list(op.operands)[:-1], [init],
+            ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in maps[:-1] + [new_map]]),
+            op.attributes["iterator_types"],
+        )
+        op.regions[0].blocks[0].append_to(new.regions[0])
+        restored = expand(new.result, shape, groups)
+    op.results[0].replace_all_uses_with(restored)
+    op.erase()
+    return new.operation
+
+
+def _affine_constant(expr) -> int | None:
+    """The value of a constant affine expression, else None."""
+    try:
+        return ir.AffineConstantExpr(expr).value
+    except ValueError:
+        return None
 
 
 def walk_ops(root, names: set[str]) -> list:

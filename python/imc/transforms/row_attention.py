@@ -31,7 +31,7 @@ soon as an attention is found:
   before, stores only the transposed keys and values;
 * a reduction whose result keeps the reduced dimension as a unit dimension
   (the softmax's row sum, `1 x H x M x 1`, an output map with a constant 0)
-  is computed without it and expanded back (`_squeezed`): tile-and-fuse
+  is computed without it and expanded back (`imc.ir.utils.squeezed`): tile-and-fuse
   derives a producer's tile from its output map, which must be a projected
   permutation for that.
 """
@@ -41,9 +41,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torch_mlir import ir
-from torch_mlir.dialects import linalg
 
-from imc.ir.utils import RESHAPE_OPS, collapse, defining_op, expand, single_user
+from imc.ir.utils import RESHAPE_OPS, defining_op, single_user, squeezed
 from imc.transforms.placement import is_elementwise
 
 __all__ = ["AttentionRows", "attention_rows"]
@@ -104,7 +103,7 @@ def attention_rows(proj, program, by_anchor: dict) -> AttentionRows | None:
     # move may clone their operands, and an op's hash follows its operands.
     kv = _producers_within(core, [scores.operands[1], context.operands[1]])
     chains = _chains(kv)
-    core = [_squeezed(op) if op not in kv else op for op in core]
+    core = [squeezed(op) if op not in kv else op for op in core]
     for chain in chains:
         _hoist(chain)
     kv = _producers_within(core, [scores.operands[1], context.operands[1]])
@@ -219,48 +218,3 @@ def _backward_within(root, allowed: set) -> list:
             found.add(op)
             todo.extend(op.operands)
     return list(found)
-
-
-def _squeezed(op):
-    """`op`, or the `linalg.generic` that replaces it when its one result keeps
-    reduced dimensions as unit dimensions (output map results that are the
-    constant 0): the new op computes the result without them (its init
-    collapsed) and a `tensor.expand_shape` restores them."""
-    if op.name != "linalg.generic" or len(op.results) != 1:
-        return op
-    maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
-    out_map, shape = maps[-1], list(ir.RankedTensorType(op.results[0].type).shape)
-    dropped = [i for i, e in enumerate(out_map.results) if _constant(e) is not None]
-    if not dropped or any(_constant(out_map.results[i]) != 0 or shape[i] != 1 for i in dropped):
-        return op
-    kept = [i for i in range(len(shape)) if i not in dropped]
-    if not kept:
-        return op
-    groups, pending = [], []  # each dropped dim joins the kept dim before it (or after, when it leads)
-    for i in range(len(shape)):
-        pending.append(i)
-        if i in kept:
-            groups.append(pending)
-            pending = []
-    groups[-1].extend(pending)
-    new_map = ir.AffineMap.get(out_map.n_dims, out_map.n_symbols, [out_map.results[i] for i in kept])
-    with ir.InsertionPoint(op), op.location:
-        init = collapse(op.operands[-1], groups)
-        new = linalg.GenericOp(
-            [init.type], list(op.operands)[:-1], [init],
-            ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in maps[:-1] + [new_map]]),
-            op.attributes["iterator_types"],
-        )
-        op.regions[0].blocks[0].append_to(new.regions[0])
-        restored = expand(new.result, shape, groups)
-    op.results[0].replace_all_uses_with(restored)
-    op.erase()
-    return new.operation
-
-
-def _constant(expr) -> int | None:
-    """The value of a constant affine expression, else None."""
-    try:
-        return ir.AffineConstantExpr(expr).value
-    except ValueError:
-        return None

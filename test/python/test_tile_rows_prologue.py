@@ -1,0 +1,104 @@
+"""`imc-tile-rows{prologues=true}` on a BERT encoder: the LayerNorm after each
+attention runs in the feed-forward loop, row tile by row tile
+(`imc.transforms.row_prologue`), the program still computes what PyTorch
+does, and the feed-forward block starts on the attention loop's first rows
+instead of waiting for its last trip."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import imc
+from imc.frontend import models
+from imc.ir.hardware import Hardware
+
+TILED = (
+    "builtin.module(imc-tile-rows{{prologues={prologues}}}, imc-map-contractions, imc-tile, "
+    "imc-place-crossbars{{duplicate=true objective=latency}}, cse, imc-quantize-activations, "
+    "imc-place-buffers{{overlap-calls=true}}, imc-check-buffers, imc-group-contractions)"
+)
+LAYERS = 2
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    """The zoo encoder (2 layers, 16 tokens of 64 features, 4 heads) and its inputs."""
+    return models.create("bert_encoder", layers=LAYERS), models.example_inputs("bert_encoder")
+
+
+def _compile(encoder, prologues: bool):
+    """`encoder` under imc-tiled's passes on the default chip with a 4 KiB
+    scratchpad: the attention and the feed-forward block of each layer run in
+    row loops (2 rows per trip)."""
+    model, inputs = encoder
+    hw = Hardware.preset("default").replace(spad_bytes=4096)
+    pipeline = TILED.format(prologues=str(prologues).lower())
+    return imc.compile(model, inputs, hardware=hw, pipeline=pipeline, precision="ideal")
+
+
+@pytest.fixture(scope="module")
+def fused(encoder):
+    return _compile(encoder, prologues=True)
+
+
+@pytest.fixture(scope="module")
+def apart(encoder):
+    return _compile(encoder, prologues=False)
+
+
+def _loop_bodies(mlir: str) -> list[str]:
+    bodies = []
+    for body in re.split(r"\n    (?:%\S+ = )?scf\.for ", mlir)[1:]:
+        bodies.append(body[: body.find("\n    }")])
+    return bodies
+
+
+def _mvm_span(timeline, layer: str) -> tuple[float, float]:
+    """When `layer`'s first crossbar step starts and its last one ends (ns)."""
+    steps = [(start, end) for name, resource, start, end in timeline.steps if name == layer and resource.startswith("xbar")]
+    return min(s for s, _ in steps), max(e for _, e in steps)
+
+
+def test_layernorm_runs_in_the_feed_forward_loop_and_matches_pytorch(encoder, fused):
+    model, inputs = encoder
+    remarks = [str(r) for r in fused.remarks if "the row-local" in str(r)]
+    assert len(remarks) == LAYERS
+    for i, r in enumerate(remarks):
+        assert f"the row-local 'encoder.layer.{i}.attention.output.LayerNorm' before it" in r and "8 tiles of 2 rows" in r
+    # Each feed-forward loop normalises its rows (the LayerNorm's rsqrt)
+    # before the GELU; no LayerNorm after an attention is left outside a loop.
+    ffn = [b for b in _loop_bodies(fused.mlir) if "math.erf" in b]
+    assert len(ffn) == LAYERS and all(b.index("math.rsqrt") < b.index("math.erf") for b in ffn)
+    assert fused.mlir.count("math.rsqrt") == 1 + 2 * LAYERS  # (embeddings, and each layer's output LayerNorm)
+    with torch.no_grad():
+        want = model(*inputs).numpy()
+    got = np.asarray(fused(*inputs))
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+def test_without_prologues_the_layernorm_stays_a_stage(apart):
+    assert not [r for r in apart.remarks if "the row-local" in str(r)]
+    assert not any("math.rsqrt" in b for b in _loop_bodies(apart.mlir))
+
+
+def test_feed_forward_trips_start_before_the_attention_loop_ends(encoder, fused, apart):
+    # Layer 0: with the LayerNorm in the feed-forward loop, the loop's first
+    # MVMs run while the attention loop still runs its last trips; as a stage
+    # of its own the LayerNorm waits for the attention loop's last trip, and
+    # the feed-forward loop for the LayerNorm.
+    _, inputs = encoder
+    spans = {}
+    for name, compiled in (("fused", fused), ("apart", apart)):
+        t = compiled.timeline(inputs, cold=False, chain=False)
+        spans[name] = (
+            _mvm_span(t, "encoder.layer.0.attention.output.dense")[1],
+            _mvm_span(t, "encoder.layer.0.intermediate.dense")[0],
+            t.warm_makespan_ns,
+        )
+    attention_end, ffn_start, warm = spans["fused"]
+    assert ffn_start < attention_end
+    attention_end, ffn_start, warm_apart = spans["apart"]
+    assert ffn_start > attention_end
+    assert warm < warm_apart
