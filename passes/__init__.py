@@ -34,7 +34,7 @@ PIPELINES: dict[str, tuple[str, str]] = {
         "imc-quantize-activations, imc-place-buffers{overlap-calls=true}, imc-check-buffers, imc-group-contractions",
     ),
     "imc-pipelined": (
-        "for latency and throughput: imc-tiled with tiles of at most 4 output rows on every convolution stage (layers overlap row by row even when their tensors fit the scratchpad) and copies for the pipeline's bottleneck (imc-place-crossbars{duplicate=true}, objective throughput)",
+        "for latency and throughput: imc-tiled with tiles of at most 4 output rows on every stage, also those that do not fit the scratchpad (which may move more DRAM bytes), and copies for the pipeline's bottleneck (imc-place-crossbars{duplicate=true}, objective throughput)",
         "imc-tile-rows{rows=4}, imc-map-contractions, imc-tile, imc-place-crossbars{duplicate=true}, cse, "
         "imc-quantize-activations, imc-place-buffers{overlap-calls=true}, imc-check-buffers, imc-group-contractions",
     ),

@@ -247,7 +247,8 @@ class ImcTileRows(ImcPass):
     name = "imc-tile-rows"
     summary = (
         "Tile convolution stages that do not fit the scratchpad over output rows (with the halo; a pooling or conv "
-        "reading one, and a 1x1 conv after it, run in its loop through a line buffer), two linears in a row in one loop "
+        "reading one, and a 1x1 conv after it, run in its loop through a line buffer; with fit-rows also those that fit, "
+        "so that layers overlap), two linears in a row in one loop "
         "(matmul-chains) with the LayerNorm before them on each trip's rows (prologues), a self-attention over query "
         "rows (attention), and single matmul stages with matmuls=true"
     )
