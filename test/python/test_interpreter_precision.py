@@ -67,7 +67,10 @@ def reference_mvm(interp, op, args):
         full = st.adc_full_scale or hw.adc_range * rows * (2 ** st.dac_bits - 1) * cell_max
         partial = _reference_adc(partial, st.adc_bits, full)
     weights = (2.0**shifts).astype(np.float32)
-    y = np.tensordot(weights, partial, axes=(0, 0)) * xscale
+    y = partial[0] * weights[0]  # the cycles added in order, each shifted by its place value
+    for c in range(1, cycles):
+        y = y + partial[c] * weights[c]
+    y = y * xscale
     if xb.scale is not None:
         y = y * xb.scale
     if y.dtype != np.float32:

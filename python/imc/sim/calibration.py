@@ -73,11 +73,22 @@ class Calibration:
             stat = max(float(partial.max()), -float(partial.min()))
         else:
             stat = float(np.percentile(np.abs(partial), self.percentile))
+        self.record_peak(op, stat, uncalibrated)
+
+    @property
+    def takes_peaks(self) -> bool:
+        """Whether the policy needs only each execution's largest |partial
+        sum| (`record_peak`), not the partial sums themselves."""
+        return self.percentile is None
+
+    def record_peak(self, op, peak: float, uncalibrated: float) -> None:
+        """One execution of MVM `op` whose statistic (policy "max": the
+        largest |partial sum|) is `peak`."""
         entry = self.ops.get(id(op))
         if entry is None:
-            self.ops[id(op)] = [op, stat, uncalibrated]
+            self.ops[id(op)] = [op, peak, uncalibrated]
         else:
-            entry[1] = max(entry[1], stat)
+            entry[1] = max(entry[1], peak)
 
     def record_range(self, op, x: np.ndarray) -> None:
         """One execution of `imc.quantize` `op` on the stored tensor `x`: its

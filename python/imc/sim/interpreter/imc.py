@@ -536,31 +536,79 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarr
     are separated exactly afterwards (`hi = rint(P / B)`, `lo = P - B hi`).
     The same values as one matmul per cycle, with half the multiply-adds."""
     c, batch, rows = inp.digits.shape
-    if isinstance(g, list):
-        lead, cols = (len(g),), g[0].shape[1]
-    else:
-        lead, cols = (), g.shape[1]
+    lead, cols = _stack_shape(g)
     if out is None:
         out = np.empty(lead + (c, batch, cols), dtype=np.float32)
-    if bound is not None and c > 1:
-        base = 1 << (2 * bound + 1).bit_length()  # a power of two > 2 * bound
-        if bound * (base + 1) < _F32_EXACT:
-            packed = inp.packed(base)
-            pc, half = packed.shape[0], c // 2
-            shape = lead + (pc * batch, cols)
-            prod = work.get("packed", shape) if work is not None else np.empty(shape, dtype=np.float32)
-            _matmul(packed.reshape(pc * batch, rows), g, prod)
-            both = prod.reshape(lead + (pc, batch, cols))
-            hi, lo = out[..., 1 : 2 * half : 2, :, :], out[..., 0 : 2 * half : 2, :, :]
-            np.multiply(both[..., :half, :, :], np.float32(1.0 / base), out=hi)  # exact: a power of two
-            np.rint(hi, out=hi)  # |lo| <= bound < B / 2
-            np.multiply(hi, np.float32(base), out=lo)
-            np.subtract(both[..., :half, :, :], lo, out=lo)
-            if c % 2:
-                out[..., -1, :, :] = both[..., -1, :, :]
-            return out
+    base = _packing_base(inp, bound)
+    if base:
+        both = _packed_products(inp, g, base, work)
+        half = c // 2
+        hi, lo = out[..., 1 : 2 * half : 2, :, :], out[..., 0 : 2 * half : 2, :, :]
+        np.multiply(both[..., :half, :, :], np.float32(1.0 / base), out=hi)  # exact: a power of two
+        np.rint(hi, out=hi)  # |lo| <= bound < B / 2
+        np.multiply(hi, np.float32(base), out=lo)
+        np.subtract(both[..., :half, :, :], lo, out=lo)
+        if c % 2:
+            out[..., -1, :, :] = both[..., -1, :, :]
+        return out
     _matmul(inp.digits.reshape(c * batch, rows), g, out.reshape(lead + (c * batch, cols)))
     return out
+
+
+def _stack_shape(g) -> tuple:
+    """((nm,) for a list of nm tiles, else (); the tiles' columns)."""
+    if isinstance(g, list):
+        return (len(g),), g[0].shape[1]
+    return (), g.shape[1]
+
+
+def _packing_base(inp: _InputCycles, bound: int | None) -> int:
+    """The power of two B that packs two cycles into one float32 exactly
+    (see `_partials`), or 0 if they cannot share one."""
+    c = inp.digits.shape[0]
+    if bound is None or c < 2:
+        return 0
+    base = 1 << (2 * bound + 1).bit_length()  # a power of two > 2 * bound
+    return base if bound * (base + 1) < _F32_EXACT else 0
+
+
+def _packed_products(inp: _InputCycles, g, base: int, work=None) -> np.ndarray:
+    """`packed(base) @ G`: (nm x) ceil(C/2) x batch x cols, plane k the
+    products of cycles 2k and 2k+1 packed as `d_2k + base d_2k+1`."""
+    packed = inp.packed(base)
+    pc, batch, rows = packed.shape
+    lead, cols = _stack_shape(g)
+    shape = lead + (pc * batch, cols)
+    prod = work.get("packed", shape) if work is not None else np.empty(shape, dtype=np.float32)
+    _matmul(packed.reshape(pc * batch, rows), g, prod)
+    return prod.reshape(lead + (pc, batch, cols))
+
+
+def _fused_outputs(inp: _InputCycles, g, bound: int | None, steps, adc_bits: int, db: int, scale, work=None, peaks=None, noise=None) -> np.ndarray:
+    """The outputs of MVMs on the conductances `g` (a tile, or a list of nm
+    tiles: then nm x batch x cols): the products as in `_partials`, then read
+    noise, converters, shift-and-add and scales in one pass
+    (`converters.shift_added`, the same values as `_partials`,
+    `_add_drawn_noise`, `_adc_inplace` and `_shift_added`). `steps`: the
+    tiles' ADC steps (nm, or one), None without ADC (or while calibrating:
+    `peaks`, nm zeros, then receives each tile's largest |partial sum|);
+    `noise`: (std, active cycles, standard normals) as `_add_drawn_noise`
+    takes them, or None."""
+    from .converters import shift_added
+
+    c, batch, rows = inp.digits.shape
+    lead, cols = _stack_shape(g)
+    base = _packing_base(inp, bound)
+    if base:
+        prod = _packed_products(inp, g, base, work)
+    else:
+        shape = lead + (c * batch, cols)
+        prod = work.get("partial", shape) if work is not None else np.empty(shape, dtype=np.float32)
+        _matmul(inp.digits.reshape(c * batch, rows), g, prod)
+        prod = prod.reshape(lead + (c, batch, cols))
+    stacked = prod if lead else prod[None]
+    y = shift_added(stacked, c, base, steps, adc_bits, db, inp.xscale, scale, peaks, noise)
+    return y if lead else y[0]
 
 
 def _matmul(a: np.ndarray, g, out: np.ndarray) -> None:
@@ -679,7 +727,24 @@ def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
     noisy = chip.precision == "noisy"
     column_max = xb.column_rows * (2 ** st.dac_bits - 1) * cell_max  # the largest possible column sum
     exact = not chip.draws_program_noise  # G holds integers
-    partial = _partials(inp, xb.conductance, column_max if exact else None)
+    bound = column_max if exact else None
+    calibration = chip.calibration
+    if calibration is None or calibration.takes_peaks:
+        noise = None
+        if noisy and hw.read_noise > 0:  # drawn as `_add_read_noise` draws it
+            std = hw.read_noise * cell_max * inp.norm
+            active = _read_noise_cycles(std)
+            if active.size:
+                shape = (active.size, inp.digits.shape[1], xb.conductance.shape[1])
+                noise = (std, active, chip.rng.standard_normal(shape, dtype=np.float32))
+        if calibration is not None:  # the partial sums pass unconverted; their peak is recorded
+            peaks = np.zeros(1, dtype=np.float32)
+            y = _fused_outputs(inp, xb.conductance, bound, None, 0, st.dac_bits, xb.scale, peaks=peaks, noise=noise)
+            calibration.record_peak(op, float(peaks[0]), hw.adc_range * column_max)
+            return y
+        step = _adc_step(st.adc_bits, st.adc_full_scale or hw.adc_range * column_max) if st.adc_bits > 0 else None
+        return _fused_outputs(inp, xb.conductance, bound, step, st.adc_bits, st.dac_bits, xb.scale, noise=noise)
+    partial = _partials(inp, xb.conductance, bound)
     if noisy and hw.read_noise > 0:
         _add_read_noise(chip.rng, partial, hw.read_noise * cell_max * inp.norm)
     if chip.calibration is not None:
@@ -691,13 +756,20 @@ def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
 
 def _shift_added(partial: np.ndarray, db: int, xscale: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
     """One MVM's output from its converted C x batch x cols partial sums:
-    `(sum_c 2**(c·db) · partial_c) · xs_b · scale_j` (one `tensordot` over
-    the cycles: every path calls it on one tile's contiguous block, so the
-    float sums are the same)."""
-    weights = (2.0 ** (np.arange(partial.shape[0]) * db)).astype(np.float32)
-    y = np.tensordot(weights, partial, axes=(0, 0)) * xscale
+    `(sum_c 2**(c·db) · partial_c) · xs_b · scale_j`, the cycles added in
+    order c = 0, 1, ... after scaling each in place by its power of two
+    (exact). Elementwise float32 arithmetic only, so a stack of tiles
+    (nm x C x batch x cols, `scale` nm x 1 x cols) gives each tile the
+    values of a call on that tile alone. `partial` is scaled in place."""
+    c = partial.shape[-3]
+    if c > 1:
+        partial[..., 1:, :, :] *= (2.0 ** (np.arange(1, c) * db)).astype(np.float32)[:, None, None]
+    y = partial[..., 0, :, :].copy()
+    for k in range(1, c):
+        y += partial[..., k, :, :]
+    y *= xscale
     if scale is not None:
-        y = y * scale
+        y *= scale
     return y
 
 
@@ -1276,6 +1348,9 @@ class _ConvertedRun:
     # operand whose MVMs read them on copies of its tile (`steps` is then,
     # per MVM, its blocks' [(b0, b1, ADC step)]); None if no MVM has blocks
     blocks: list = None
+    # the tiles' `scales` stacked (nm x 1 x cols; None: none has a scale),
+    # False if they do not stack (then one `_shift_added` per tile)
+    scale_stack: object = False
 
     @property
     def column_max(self) -> int:
@@ -1299,6 +1374,10 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
             run = pending[0][0]
             run.g = [p[1] for p in pending]
             run.scales = [p[2] for p in pending]
+            if all(scale is None for scale in run.scales):
+                run.scale_stack = None
+            elif all(scale is not None and scale.shape == (run.cols,) for scale in run.scales):
+                run.scale_stack = np.stack(run.scales)[:, None, :]
             run.ops = [p[4] for p in pending]
             blocks = [p[5] for p in pending]
             run.blocks = blocks if any(b is not None for b in blocks) else None
@@ -1347,9 +1426,22 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
     try:
         ys = []
         for i, (run, inp) in enumerate(zip(runs, inps)):
+            bound = run.column_max if run.exact else None
+            if run.blocks is None and run.scale_stack is not False and (calibration is None or calibration.takes_peaks):
+                drawn = None if noise is None or noise[i] is None else (*noise[i], draws.next())
+                if calibration is None:
+                    ys.extend(_fused_outputs(inp, run.g, bound, run.steps, run.adc, run.db, run.scale_stack, work, noise=drawn))
+                    continue
+                if calibration.takes_peaks:  # the partial sums pass unconverted; their peaks are recorded
+                    peaks = np.zeros(len(run.g), dtype=np.float32)
+                    ys.extend(_fused_outputs(inp, run.g, bound, None, 0, run.db, run.scale_stack, work, peaks, drawn))
+                    uncalibrated = hw.adc_range * run.column_max
+                    for op, peak in zip(run.ops, peaks.tolist()):
+                        calibration.record_peak(op, peak, uncalibrated)
+                    continue
             c, batch, _ = inp.digits.shape
             partial = work.get("partial", (len(run.scales), c, batch, run.cols))
-            _partials(inp, run.g, run.column_max if run.exact else None, out=partial, work=work)
+            _partials(inp, run.g, bound, out=partial, work=work)
             if noise is not None and noise[i] is not None:
                 if run.blocks is None:
                     _add_drawn_noise(partial, *noise[i], draws.next())
@@ -1371,6 +1463,9 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
                         _adc_inplace(partial[k][:, b0:b1], run.adc, 0.0, step=step)
             elif run.steps is not None:
                 _adc_inplace(partial, run.adc, 0.0, step=run.steps)
+            if run.blocks is None and run.scale_stack is not False:  # every tile at once
+                ys.extend(_shift_added(partial, run.db, inp.xscale, run.scale_stack))
+                continue
             for k, scale in enumerate(run.scales):
                 blocks = run.blocks[k] if run.blocks else None
                 if blocks is None:

@@ -1,0 +1,124 @@
+"""A `quantized` MVM stack's converters and shift-and-add in one pass.
+
+`imc.sim.interpreter.imc` computes a stack of MVMs that read one input
+(`_ConvertedRun`, or one op) as one matmul of the input's digit cycles by
+the tiles' conductances (`_partials`). What follows is elementwise over
+every cycle's partial sum: separate the two cycles a packed product holds,
+convert each through the ADC, add the cycles shifted by their place value,
+scale by the input's and the weights' scales. In NumPy each of these is a
+pass over memory: about ten passes over the C x batch x cols partials of
+every tile, which for ResNet-18 on 64-row crossbars are a billion elements
+per call. `shift_added` does them in one pass, compiled by Numba (imported
+on first use: runs in `ideal` never load it).
+
+The values are bit for bit those of the NumPy sequence it replaces
+(`imc.sim.interpreter.imc._partials`, `_adc_inplace`, `_shift_added`), which
+still computes the runs this does not take (calibration with a percentile,
+row blocks): the same float32 operations on each element in the same order (the
+products by powers of two are exact, so a fused multiply-add rounds them
+alike), checked against that sequence in `test_interpreter_converters.py`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["shift_added"]
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_cycle(prod, t, c, cycles, packed, base, z, std, drawn, step, adc, levels, weight, out, peaks, record):
+    """Adds cycle `c` of tile `t`, converted and shifted, to `out[t]` (the
+    first cycle sets it): read noise `z[t, drawn] * std[c]` first if the
+    cycle has draws (`drawn` >= 0); with `record`, raises `peaks[t]` to the
+    largest |partial sum| before conversion."""
+    _, _, batch, cols = prod.shape
+    plane = c // 2 if packed else c
+    whole = not packed or (cycles % 2 == 1 and c == cycles - 1)  # a plane of one cycle
+    high = c % 2 == 1
+    inv = np.float32(1.0) / base
+    for b in range(batch):
+        for j in range(cols):
+            p = prod[t, plane, b, j]
+            if not whole:  # (d_2k + base d_2k+1) @ G: hi = rint(P / base), lo = P - base hi
+                hi = np.rint(p * inv)
+                p = hi if high else p - hi * base
+            if drawn >= 0:
+                p += z[t, drawn, b, j] * std[c, b]
+            if record and abs(p) > peaks[t]:
+                peaks[t] = abs(p)
+            if adc:
+                p = np.rint(p / step)
+                p = min(max(p, -levels), levels) * step
+            if c == 0:
+                out[t, b, j] = p
+            else:
+                out[t, b, j] += p * weight
+
+
+@numba.njit(cache=True, nogil=True)
+def _shift_added(prod, cycles, packed, base, z, std, drawn, steps, adc, levels, weights, xscale, scale, out, peaks, record):
+    tiles, _, batch, cols = prod.shape
+    for t in range(tiles):
+        step = steps[t] if adc else np.float32(1.0)
+        for c in range(cycles):
+            _add_cycle(prod, t, c, cycles, packed, base, z, std, drawn[c], step, adc, levels, weights[c], out, peaks, record)
+        for b in range(batch):
+            xs = xscale[b]
+            for j in range(cols):
+                out[t, b, j] = (out[t, b, j] * xs) * scale[t, j]
+
+
+def shift_added(
+    prod: np.ndarray,
+    cycles: int,
+    base: int,
+    steps: np.ndarray | None,
+    adc_bits: int,
+    db: int,
+    xscale: np.ndarray,
+    scale: np.ndarray | None,
+    peaks: np.ndarray | None = None,
+    noise: tuple | None = None,
+) -> np.ndarray:
+    """The outputs (tiles x batch x cols float32) of a stack of MVMs from
+    their products `prod` (tiles x planes x batch x cols float32): with
+    `base` > 0, each plane k the packed product of cycles 2k and 2k+1
+    (`d_2k + base d_2k+1`, the last plane cycle C-1 alone when C is odd),
+    else plane c is cycle c. Each cycle's partial sum goes through the
+    tile's signed `adc_bits`-bit ADC of step `steps[t]` (none if
+    `adc_bits` is 0), is shifted by 2**(c·db) and added in cycle order;
+    the sum is scaled by the row's `xscale` (batch x 1) and the tile's
+    column `scale` (tiles x 1 x cols, or None). `peaks` (optional, tiles
+    float32, zeros to start with) receives each tile's largest |partial sum|
+    before conversion, what `imc.sim.calibration` records. `noise`
+    (optional) is read noise added before conversion: (std, active cycles,
+    z) as `imc.sim.interpreter.imc._add_drawn_noise` takes them (std C x
+    batch x 1; z tiles x len(active) x batch x cols, the draws of the
+    active cycles)."""
+    tiles, _, batch, cols = prod.shape
+    out = np.empty((tiles, batch, cols), dtype=np.float32)
+    if out.size == 0:
+        return out
+    adc = adc_bits > 0
+    levels = np.float32(2 ** (adc_bits - 1) - 1 if adc else 0)
+    weights = (2.0 ** (np.arange(cycles) * db)).astype(np.float32)
+    steps = np.ascontiguousarray(steps, dtype=np.float32).reshape(-1) if adc else np.ones(tiles, dtype=np.float32)
+    scale = np.ones((tiles, cols), dtype=np.float32) if scale is None else np.ascontiguousarray(scale, dtype=np.float32).reshape(-1, cols)
+    if scale.shape[0] == 1 and tiles > 1:
+        scale = np.ascontiguousarray(np.broadcast_to(scale, (tiles, cols)))
+    drawn = np.full(cycles, -1, dtype=np.int64)
+    if noise is None:
+        std, z = np.zeros((cycles, batch), dtype=np.float32), np.zeros((tiles, 0, batch, cols), dtype=np.float32)
+    else:
+        std, active, z = noise
+        drawn[active] = np.arange(len(active))
+        std = np.ascontiguousarray(std, dtype=np.float32).reshape(cycles, batch)
+        z = np.ascontiguousarray(z, dtype=np.float32).reshape(tiles, len(active), batch, cols)
+    _shift_added(
+        np.ascontiguousarray(prod), cycles, base > 0, np.float32(base or 1), z, std, drawn, steps, adc, levels, weights,
+        np.ascontiguousarray(xscale, dtype=np.float32).reshape(-1), scale, out,
+        peaks if peaks is not None else np.zeros(0, dtype=np.float32), peaks is not None,
+    )
+    return out
