@@ -28,11 +28,10 @@ __all__ = ["shift_added"]
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_cycle(prod, t, c, cycles, packed, base, z, std, drawn, step, adc, levels, weight, out, peaks, record):
-    """Adds cycle `c` of tile `t`, converted and shifted, to `out[t]` (the
-    first cycle sets it): read noise `z[t, drawn] * std[c]` first if the
-    cycle has draws (`drawn` >= 0); with `record`, raises `peaks[t]` to the
-    largest |partial sum| before conversion."""
+def _cycle_sums(prod, t, c, cycles, packed, base, z, std, drawn, sums):
+    """Cycle `c`'s partial sums of tile `t` before conversion, into `sums`
+    (batch x cols): its half of a packed product (hi = rint(P / base),
+    lo = P - base hi), plus its read noise if it has draws (`drawn` >= 0)."""
     _, _, batch, cols = prod.shape
     plane = c // 2 if packed else c
     whole = not packed or (cycles % 2 == 1 and c == cycles - 1)  # a plane of one cycle
@@ -41,29 +40,59 @@ def _add_cycle(prod, t, c, cycles, packed, base, z, std, drawn, step, adc, level
     for b in range(batch):
         for j in range(cols):
             p = prod[t, plane, b, j]
-            if not whole:  # (d_2k + base d_2k+1) @ G: hi = rint(P / base), lo = P - base hi
+            if not whole:
                 hi = np.rint(p * inv)
                 p = hi if high else p - hi * base
             if drawn >= 0:
                 p += z[t, drawn, b, j] * std[c, b]
-            if record and abs(p) > peaks[t]:
-                peaks[t] = abs(p)
+            sums[b, j] = p
+
+
+@numba.njit(cache=True, nogil=True)
+def _peak(sums, integral):
+    """max |sums| (`integral`: integers below 2**24, whose largest magnitude
+    an integer maximum finds, which vectorizes where a float maximum does
+    not)."""
+    batch, cols = sums.shape
+    int_peak = np.int32(0)
+    float_peak = np.float32(0.0)
+    for b in range(batch):
+        for j in range(cols):
+            if integral:
+                int_peak = max(int_peak, abs(np.int32(sums[b, j])))
+            else:
+                float_peak = max(float_peak, abs(sums[b, j]))
+    return np.float32(int_peak) if integral else float_peak
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_converted(sums, t, first, step, adc, levels, weight, out):
+    """Adds one cycle's partial sums `sums`, converted and shifted, to
+    `out[t]` (the `first` cycle sets it)."""
+    batch, cols = sums.shape
+    for b in range(batch):
+        for j in range(cols):
+            p = sums[b, j]
             if adc:
                 p = np.rint(p / step)
                 p = min(max(p, -levels), levels) * step
-            if c == 0:
+            if first:
                 out[t, b, j] = p
             else:
                 out[t, b, j] += p * weight
 
 
 @numba.njit(cache=True, nogil=True)
-def _shift_added(prod, cycles, packed, base, z, std, drawn, steps, adc, levels, weights, xscale, scale, out, peaks, record):
+def _shift_added(prod, cycles, packed, base, z, std, drawn, steps, adc, levels, weights, xscale, scale, out, peaks, record, integral):
     tiles, _, batch, cols = prod.shape
+    sums = np.empty((batch, cols), dtype=np.float32)
     for t in range(tiles):
         step = steps[t] if adc else np.float32(1.0)
         for c in range(cycles):
-            _add_cycle(prod, t, c, cycles, packed, base, z, std, drawn[c], step, adc, levels, weights[c], out, peaks, record)
+            _cycle_sums(prod, t, c, cycles, packed, base, z, std, drawn[c], sums)
+            if record:
+                peaks[t] = max(peaks[t], _peak(sums, integral))
+            _add_converted(sums, t, c == 0, step, adc, levels, weights[c], out)
         for b in range(batch):
             xs = xscale[b]
             for j in range(cols):
@@ -81,6 +110,7 @@ def shift_added(
     scale: np.ndarray | None,
     peaks: np.ndarray | None = None,
     noise: tuple | None = None,
+    integral: bool = False,
 ) -> np.ndarray:
     """The outputs (tiles x batch x cols float32) of a stack of MVMs from
     their products `prod` (tiles x planes x batch x cols float32): with
@@ -92,7 +122,9 @@ def shift_added(
     the sum is scaled by the row's `xscale` (batch x 1) and the tile's
     column `scale` (tiles x 1 x cols, or None). `peaks` (optional, tiles
     float32, zeros to start with) receives each tile's largest |partial sum|
-    before conversion, what `imc.sim.calibration` records. `noise`
+    before conversion, what `imc.sim.calibration` records (`integral`: the
+    partial sums are integers below 2**24: products of integer digits and
+    conductances without noise, as `_partials`' packing requires). `noise`
     (optional) is read noise added before conversion: (std, active cycles,
     z) as `imc.sim.interpreter.imc._add_drawn_noise` takes them (std C x
     batch x 1; z tiles x len(active) x batch x cols, the draws of the
@@ -119,6 +151,6 @@ def shift_added(
     _shift_added(
         np.ascontiguousarray(prod), cycles, base > 0, np.float32(base or 1), z, std, drawn, steps, adc, levels, weights,
         np.ascontiguousarray(xscale, dtype=np.float32).reshape(-1), scale, out,
-        peaks if peaks is not None else np.zeros(0, dtype=np.float32), peaks is not None,
+        peaks if peaks is not None else np.zeros(0, dtype=np.float32), peaks is not None, integral and noise is None,
     )
     return out

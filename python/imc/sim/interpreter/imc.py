@@ -607,7 +607,7 @@ def _fused_outputs(inp: _InputCycles, g, bound: int | None, steps, adc_bits: int
         _matmul(inp.digits.reshape(c * batch, rows), g, prod)
         prod = prod.reshape(lead + (c, batch, cols))
     stacked = prod if lead else prod[None]
-    y = shift_added(stacked, c, base, steps, adc_bits, db, inp.xscale, scale, peaks, noise)
+    y = shift_added(stacked, c, base, steps, adc_bits, db, inp.xscale, scale, peaks, noise, integral=bound is not None and bound < _F32_EXACT)
     return y if lead else y[0]
 
 
