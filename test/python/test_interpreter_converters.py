@@ -5,9 +5,11 @@ percentile calibration and row blocks), and record the peaks calibration's
 "max" policy records from the partial sums."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from imc.sim.interpreter.converters import digits
 from imc.sim.interpreter.imc import (
     _adc_inplace,
     _adc_step,
@@ -83,3 +85,31 @@ def test_one_tile_converts_as_its_place_in_a_stack(case):
         own = None if noise is None else (noise[0], noise[1], noise[2][k])
         alone = _fused_outputs(inp, tile, bound, None if steps is None else steps[k], adc_bits, db, None if scale is None else scale[k, 0], noise=own)
         np.testing.assert_array_equal(alone.view(np.uint32), stacked[k].view(np.uint32))
+
+
+@pytest.mark.parametrize("ib", [1, 2, 7, 8, 9, 16])
+@pytest.mark.parametrize("db", [1, 2, 3, 8])
+def test_digits_are_those_of_the_numpy_formula(ib, db):
+    """`converters.digits` against the NumPy formula `_InputCycles` used:
+    int8 arithmetic when |q| < 128 (a zero digit is +0), else float32
+    (a zero digit of a negative input is -0), bit for bit."""
+    rng = np.random.default_rng(ib * 10 + db)
+    qmax = 2 ** (ib - 1) - 1 if ib > 1 else 1
+    q = np.clip(np.rint(rng.standard_normal((6, 33)).astype(np.float32) * qmax), -qmax, qmax).astype(np.float32)
+    cycles, small = -(-ib // db), qmax < 128
+    itype = np.int8 if small else np.int64
+    shifts = (np.arange(cycles) * db).astype(itype)
+    d = (np.abs(q).astype(itype)[None] >> shifts[:, None, None]) & itype(min(2**db - 1, 127) if small else 2**db - 1)
+    if small:
+        expected = (d * np.sign(q).astype(np.int8)[None]).astype(np.float32)
+    else:
+        expected = d.astype(np.float32) * np.sign(q).astype(np.float32)[None]
+    np.testing.assert_array_equal(digits(q, cycles, db, small).view(np.uint32), expected.view(np.uint32))
+    # Packed in pairs as `_InputCycles.packed` packed them: d_2k+1 * base + d_2k, an odd C's last alone.
+    base, half = 1 << 12, cycles // 2
+    packed = np.empty((-(-cycles // 2),) + q.shape, dtype=np.float32)
+    np.multiply(expected[1 : 2 * half : 2], np.float32(base), out=packed[:half])
+    packed[:half] += expected[0 : 2 * half : 2]
+    if cycles % 2:
+        packed[half] = expected[-1]
+    np.testing.assert_array_equal(digits(q, cycles, db, small, base).view(np.uint32), packed.view(np.uint32))

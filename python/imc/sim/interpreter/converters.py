@@ -24,7 +24,43 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["shift_added"]
+__all__ = ["digits", "shift_added"]
+
+
+@numba.njit(cache=True, nogil=True)
+def _digits(q, cycles, db, small, base, out):
+    mask = np.int32((1 << db) - 1)
+    batch, rows = q.shape
+    planes = out.shape[0]
+    for k in range(planes):
+        c = 2 * k if base else k
+        pair = base and c + 1 < cycles  # (the last plane of an odd C holds one cycle)
+        for b in range(batch):
+            for r in range(rows):
+                v = q[b, r]
+                sign = np.int32(v > 0) - np.int32(v < 0)
+                m = np.int32(abs(v))  # (|q| < 2**31: inputs of at most 32 bits)
+                d = (m >> np.int32(c * db)) & mask
+                digit = np.float32(d * sign) if small else np.float32(d) * np.float32(sign)
+                if pair:
+                    d = (m >> np.int32((c + 1) * db)) & mask
+                    high = np.float32(d * sign) if small else np.float32(d) * np.float32(sign)
+                    digit = high * base + digit
+                out[k, b, r] = digit
+
+
+def digits(q: np.ndarray, cycles: int, db: int, small: bool, base: int = 0) -> np.ndarray:
+    """The signed `db`-bit digits of the quantized input `q` (batch x rows,
+    integer-valued float32): C x batch x rows float32, digit c of |q| times
+    sign(q). As `imc.sim.interpreter.imc._InputCycles` computed them in NumPy:
+    with `small` (|q| < 128) in int8, so a zero digit is +0, else in float32,
+    where a zero digit of a negative input is -0. With `base` > 0, packed
+    in pairs instead (ceil(C/2) x batch x rows): plane k is
+    `d_2k+1 * base + d_2k` (exact), the last one `d_C-1` alone when C is odd."""
+    planes = -(-cycles // 2) if base else cycles
+    out = np.empty((planes,) + q.shape, dtype=np.float32)
+    _digits(np.ascontiguousarray(q, dtype=np.float32), cycles, db, small, np.float32(base), out)
+    return out
 
 
 @numba.njit(cache=True, nogil=True)

@@ -435,7 +435,7 @@ class _InputCycles:
     in one float32, `d_2k + base * d_2k+1` (ceil(C/2) x batch x rows), for the
     exact packed matmul of `_partials`."""
 
-    __slots__ = ("x", "copy", "ib", "db", "cycles", "xscale", "digits", "_packed", "_norm", "nbytes")
+    __slots__ = ("x", "copy", "ib", "db", "cycles", "xscale", "q", "small", "_digits", "_packed", "_norm", "nbytes")
 
     def __init__(self, x: np.ndarray, ib: int, db: int):
         # (by weak reference: identity is compared, and a call's values are not
@@ -447,22 +447,28 @@ class _InputCycles:
         qmax = 2 ** (ib - 1) - 1 if ib > 1 else 1
         amax = np.max(np.abs(x), axis=1, keepdims=True)
         self.xscale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
-        q = np.clip(np.rint(x / self.xscale), -qmax, qmax)
-        # Digits are small integers: computed in int8 when they fit (the same
-        # values as in float32), converted once.
-        small = qmax < 128
-        itype = np.int8 if small else np.int64
-        mag = np.abs(q).astype(itype)
-        shifts = (np.arange(self.cycles) * db).astype(itype)
-        digits = (mag[None] >> shifts[:, None, None]) & itype(min(2**db - 1, 127) if small else 2**db - 1)
-        if small:
-            digits *= np.sign(q).astype(np.int8)[None]
-            self.digits = digits.astype(np.float32)
-        else:
-            self.digits = digits.astype(np.float32) * np.sign(q).astype(np.float32)[None]
+        self.q = np.clip(np.rint(x / self.xscale), -qmax, qmax)
+        self.small = qmax < 128
+        self._digits = None
         self._packed = {}
         self._norm = None
-        self.nbytes = self.copy.nbytes + self.digits.nbytes
+        self.nbytes = self.copy.nbytes + self.q.nbytes
+
+    @property
+    def digits(self) -> np.ndarray:
+        """C x batch x rows float32 (computed on first use: the packed
+        products need only `packed`)."""
+        if self._digits is None:
+            from .converters import digits
+
+            self._digits = digits(self.q, self.cycles, self.db, self.small)
+            self.nbytes += self._digits.nbytes
+        return self._digits
+
+    @property
+    def shape(self) -> tuple:
+        """(C, batch, rows): the shape of `digits`."""
+        return (self.cycles,) + self.q.shape
 
     def holds(self, x: np.ndarray, ib: int, db: int) -> bool:
         """True if `x` is the quantized input, unchanged since."""
@@ -471,14 +477,9 @@ class _InputCycles:
     def packed(self, base: int) -> np.ndarray:
         p = self._packed.get(base)
         if p is None:
-            d, c = self.digits, self.cycles
-            half = c // 2
-            p = np.empty((-(-c // 2),) + d.shape[1:], dtype=np.float32)
-            np.multiply(d[1 : 2 * half : 2], np.float32(base), out=p[:half])
-            p[:half] += d[0 : 2 * half : 2]
-            if c % 2:
-                p[half] = d[-1]
-            self._packed[base] = p
+            from .converters import digits
+
+            p = self._packed[base] = digits(self.q, self.cycles, self.db, self.small, base)
             self.nbytes += p.nbytes
         return p
 
@@ -535,7 +536,7 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarr
     integer below 2**24, exact in any summation order, and the two products
     are separated exactly afterwards (`hi = rint(P / B)`, `lo = P - B hi`).
     The same values as one matmul per cycle, with half the multiply-adds."""
-    c, batch, rows = inp.digits.shape
+    c, batch, rows = inp.shape
     lead, cols = _stack_shape(g)
     if out is None:
         out = np.empty(lead + (c, batch, cols), dtype=np.float32)
@@ -565,7 +566,7 @@ def _stack_shape(g) -> tuple:
 def _packing_base(inp: _InputCycles, bound: int | None) -> int:
     """The power of two B that packs two cycles into one float32 exactly
     (see `_partials`), or 0 if they cannot share one."""
-    c = inp.digits.shape[0]
+    c = inp.shape[0]
     if bound is None or c < 2:
         return 0
     base = 1 << (2 * bound + 1).bit_length()  # a power of two > 2 * bound
@@ -596,7 +597,7 @@ def _fused_outputs(inp: _InputCycles, g, bound: int | None, steps, adc_bits: int
     takes them, or None."""
     from .converters import shift_added
 
-    c, batch, rows = inp.digits.shape
+    c, batch, rows = inp.shape
     lead, cols = _stack_shape(g)
     base = _packing_base(inp, bound)
     if base:
@@ -735,7 +736,7 @@ def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
             std = hw.read_noise * cell_max * inp.norm
             active = _read_noise_cycles(std)
             if active.size:
-                shape = (active.size, inp.digits.shape[1], xb.conductance.shape[1])
+                shape = (active.size, inp.shape[1], xb.conductance.shape[1])
                 noise = (std, active, chip.rng.standard_normal(shape, dtype=np.float32))
         if calibration is not None:  # the partial sums pass unconverted; their peak is recorded
             peaks = np.zeros(1, dtype=np.float32)
@@ -1439,7 +1440,7 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
                     for op, peak in zip(run.ops, peaks.tolist()):
                         calibration.record_peak(op, peak, uncalibrated)
                     continue
-            c, batch, _ = inp.digits.shape
+            c, batch, _ = inp.shape
             partial = work.get("partial", (len(run.scales), c, batch, run.cols))
             _partials(inp, run.g, bound, out=partial, work=work)
             if noise is not None and noise[i] is not None:
@@ -1487,7 +1488,7 @@ def _read_noise_plan(runs: list, inps: list, read_noise: float) -> tuple[list, l
     noise, shapes = [], []
     for run, inp in zip(runs, inps):
         std = read_noise * run.cell_max * inp.norm
-        batch = inp.digits.shape[1]
+        batch = inp.shape[1]
         if run.blocks is None:
             active = _read_noise_cycles(std)
             noise.append((std, active) if active.size else None)
