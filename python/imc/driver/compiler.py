@@ -123,6 +123,7 @@ class CompiledModel:
         runner = Runner(self.module, self.hardware, precision="ideal", seed=self.seed, trace=True)
         with self.context:
             timeline = measure(runner, arrays, stream=stream, cold=cold, chain=chain)
+        runner.tracer.release()  # (its records freed now, not by the cyclic collector: sweep points)
         self.report.extra["timeline"] = timeline.to_dict()
         return timeline
 
