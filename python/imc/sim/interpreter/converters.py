@@ -1,22 +1,25 @@
-"""A `quantized` MVM stack's converters and shift-and-add in one pass.
+"""The elementwise work of a converting MVM stack in Numba: one pass each.
 
 `imc.sim.interpreter.imc` computes a stack of MVMs that read one input
 (`_ConvertedRun`, or one op) as one matmul of the input's digit cycles by
-the tiles' conductances (`_partials`). What follows is elementwise over
-every cycle's partial sum: separate the two cycles a packed product holds,
-convert each through the ADC, add the cycles shifted by their place value,
-scale by the input's and the weights' scales. In NumPy each of these is a
-pass over memory: about ten passes over the C x batch x cols partials of
-every tile, which for ResNet-18 on 64-row crossbars are a billion elements
-per call. `shift_added` does them in one pass, compiled by Numba (imported
-on first use: runs in `ideal` never load it).
+the tiles' conductances (`_partials`). Around that matmul the work is
+elementwise: split the quantized input into digits (or packed pairs of
+them) before; after, separate the two cycles a packed product holds, add
+the read noise, convert each cycle through the ADC, add the cycles shifted
+by their place value, scale by the input's and the weights' scales. In
+NumPy each step is a pass over memory, about ten over the C x batch x cols
+partial sums of every tile, which for ResNet-18 on 64-row crossbars are a
+billion elements per call. `digits` and `shift_added` do them in one pass
+each, compiled by Numba (imported on first use: runs in `ideal` never load
+it; compiled once per machine, cached next to this file).
 
-The values are bit for bit those of the NumPy sequence it replaces
-(`imc.sim.interpreter.imc._partials`, `_adc_inplace`, `_shift_added`), which
-still computes the runs this does not take (calibration with a percentile,
-row blocks): the same float32 operations on each element in the same order (the
-products by powers of two are exact, so a fused multiply-add rounds them
-alike), checked against that sequence in `test_interpreter_converters.py`.
+The values are bit for bit those of the NumPy sequence they replace
+(`imc.sim.interpreter.imc._partials`, `_add_drawn_noise`, `_adc_inplace`,
+`_shift_added`), which still computes the runs these do not take
+(calibration with a percentile, row blocks): the same float32 operations on
+each element in the same order (the products by powers of two are exact, so
+a fused multiply-add would round them alike), checked against that sequence
+in `test_interpreter_converters.py`.
 """
 
 from __future__ import annotations

@@ -1432,14 +1432,13 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
                 drawn = None if noise is None or noise[i] is None else (*noise[i], draws.next())
                 if calibration is None:
                     ys.extend(_fused_outputs(inp, run.g, bound, run.steps, run.adc, run.db, run.scale_stack, work, noise=drawn))
-                    continue
-                if calibration.takes_peaks:  # the partial sums pass unconverted; their peaks are recorded
+                else:  # the partial sums pass unconverted; their peaks are recorded
                     peaks = np.zeros(len(run.g), dtype=np.float32)
                     ys.extend(_fused_outputs(inp, run.g, bound, None, 0, run.db, run.scale_stack, work, peaks, drawn))
                     uncalibrated = hw.adc_range * run.column_max
                     for op, peak in zip(run.ops, peaks.tolist()):
                         calibration.record_peak(op, peak, uncalibrated)
-                    continue
+                continue
             c, batch, _ = inp.shape
             partial = work.get("partial", (len(run.scales), c, batch, run.cols))
             _partials(inp, run.g, bound, out=partial, work=work)
