@@ -493,8 +493,9 @@ class ImcTileRows(ImcPass):
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
         hidden = tensor_bytes(stage.hidden.type, hw) if stage.hidden is not None else 0
         prologue = tensor_bytes(stage.prologue.output.type, hw) if stage.prologue is not None else 0
-        most = self._most_rows(stage, whole_in + prologue + hidden + whole_out <= capacity, hw)
-        if not most and whole_in + prologue + hidden + whole_out <= capacity:
+        fits = whole_in + prologue + hidden + whole_out <= capacity
+        most = self._most_rows(stage, fits, hw)
+        if fits and not most:
             return False
         per_in, per_prologue, per_hidden, per_out = whole_in // m, prologue // m, hidden // m, whole_out // m
         per_row = per_in + per_prologue + per_hidden + per_out
@@ -540,8 +541,9 @@ class ImcTileRows(ImcPass):
         whole_in, whole_out = tensor_bytes(stage.input.type, hw), tensor_bytes(stage.root.results[0].type, hw)
         # Per query row: its queries and context, its scores and probabilities.
         hidden = 2 * tensor_bytes(a.scores.type, hw) + 2 * whole_in
-        most = self._most_rows(stage, whole_in + whole + hidden + whole_out <= capacity, hw)
-        if not most and whole_in + whole + hidden + whole_out <= capacity:
+        fits = whole_in + whole + hidden + whole_out <= capacity
+        most = self._most_rows(stage, fits, hw)
+        if fits and not most:
             return False
         per_in, per_hidden, per_out = whole_in // m, hidden // m, whole_out // m
         per_row = per_in + per_hidden + per_out

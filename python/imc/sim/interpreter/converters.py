@@ -177,8 +177,6 @@ def shift_added(
     weights = (2.0 ** (np.arange(cycles) * db)).astype(np.float32)
     steps = np.ascontiguousarray(steps, dtype=np.float32).reshape(-1) if adc else np.ones(tiles, dtype=np.float32)
     scale = np.ones((tiles, cols), dtype=np.float32) if scale is None else np.ascontiguousarray(scale, dtype=np.float32).reshape(-1, cols)
-    if scale.shape[0] == 1 and tiles > 1:
-        scale = np.ascontiguousarray(np.broadcast_to(scale, (tiles, cols)))
     drawn = np.full(cycles, -1, dtype=np.int64)
     if noise is None:
         std, z = np.zeros((cycles, batch), dtype=np.float32), np.zeros((tiles, 0, batch, cols), dtype=np.float32)

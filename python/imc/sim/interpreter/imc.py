@@ -536,7 +536,7 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarr
     integer below 2**24, exact in any summation order, and the two products
     are separated exactly afterwards (`hi = rint(P / B)`, `lo = P - B hi`).
     The same values as one matmul per cycle, with half the multiply-adds."""
-    c, batch, rows = inp.shape
+    c, batch, _ = inp.shape
     lead, cols = _stack_shape(g)
     if out is None:
         out = np.empty(lead + (c, batch, cols), dtype=np.float32)
@@ -552,8 +552,7 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarr
         if c % 2:
             out[..., -1, :, :] = both[..., -1, :, :]
         return out
-    _matmul(inp.digits.reshape(c * batch, rows), g, out.reshape(lead + (c * batch, cols)))
-    return out
+    return _cycle_products(inp, g, out)
 
 
 def _stack_shape(g) -> tuple:
@@ -571,6 +570,13 @@ def _packing_base(inp: _InputCycles, bound: int | None) -> int:
         return 0
     base = 1 << (2 * bound + 1).bit_length()  # a power of two > 2 * bound
     return base if bound * (base + 1) < _F32_EXACT else 0
+
+
+def _cycle_products(inp: _InputCycles, g, out: np.ndarray) -> np.ndarray:
+    """`d_c @ G` for every cycle c into `out` ((nm x) C x batch x cols)."""
+    c, batch, rows = inp.shape
+    _matmul(inp.digits.reshape(c * batch, rows), g, out.reshape(out.shape[:-3] + (c * batch, out.shape[-1])))
+    return out
 
 
 def _packed_products(inp: _InputCycles, g, base: int, work=None) -> np.ndarray:
@@ -597,16 +603,14 @@ def _fused_outputs(inp: _InputCycles, g, bound: int | None, steps, adc_bits: int
     takes them, or None."""
     from .converters import shift_added
 
-    c, batch, rows = inp.shape
+    c, batch, _ = inp.shape
     lead, cols = _stack_shape(g)
     base = _packing_base(inp, bound)
     if base:
         prod = _packed_products(inp, g, base, work)
     else:
-        shape = lead + (c * batch, cols)
-        prod = work.get("partial", shape) if work is not None else np.empty(shape, dtype=np.float32)
-        _matmul(inp.digits.reshape(c * batch, rows), g, prod)
-        prod = prod.reshape(lead + (c, batch, cols))
+        shape = lead + (c, batch, cols)
+        prod = _cycle_products(inp, g, work.get("partial", shape) if work is not None else np.empty(shape, dtype=np.float32))
     stacked = prod if lead else prod[None]
     y = shift_added(stacked, c, base, steps, adc_bits, db, inp.xscale, scale, peaks, noise, integral=bound is not None and bound < _F32_EXACT)
     return y if lead else y[0]
