@@ -420,17 +420,50 @@ def resource_class(resource: str) -> str:
 
 
 def _ready(memory: _Memory, reads, writes, not_before: float) -> float:
-    """When a step that reads and writes these may start, as far as data goes."""
+    """When a step that reads and writes these (`_Located`s and
+    `_CrossbarToken`s) may start, as far as data goes (`_Memory.ready_to_read`
+    and `ready_to_write` of each, inline: a call's hottest loop)."""
     ready = not_before
+    roots, crossbars = memory._roots, memory.crossbars
     for a in reads:
-        ready = max(ready, memory.ready_to_read(a))
+        if a.__class__ is _CrossbarToken:
+            t = crossbars.get(a.key, 0.0)
+        else:
+            times = roots.get(id(a.root))
+            if times is None:  # (never accessed: ready from 0)
+                continue
+            t = times.w
+            if t.__class__ is not float:
+                t = memory._latest(times, "w", a.where, a.whole)
+        if t > ready:
+            ready = t
     for a in writes:
-        ready = max(ready, memory.ready_to_write(a))
+        if a.__class__ is _CrossbarToken:
+            t = crossbars.get(a.key, 0.0)
+        else:
+            times = roots.get(id(a.root))
+            if times is None:
+                continue
+            w, r = times.w, times.r
+            if w.__class__ is float and r.__class__ is float and not times.pending:
+                t = w if w > r else r
+            else:
+                t = memory.ready_to_write(a)
+        if t > ready:
+            ready = t
     return ready
 
 
 def _commit(memory: _Memory, reads, writes, end: float) -> None:
+    roots = memory._roots
     for a in reads:
+        if a.__class__ is _CrossbarToken:
+            continue
+        times = roots.get(id(a.root))
+        if times is not None:
+            r = times.r
+            if r.__class__ is float and r >= end:  # (`_Memory.read`'s first test, inline)
+                continue
         memory.read(a, end)
     for a in writes:
         memory.write(a, end)
@@ -481,6 +514,7 @@ class Tracer:
         self._replays = 0
         self._kept: dict = {}  # the last replay's stand-ins for the recorded call's own arrays
         self._last_uses: tuple = (None, {})  # (a recording, `_last_uses` of it)
+        self._recent: dict[int, tuple] = {}  # `_located`'s last arrays: id -> (array, _Located)
 
     # -- state ----------------------------------------------------------------
     def idle(self) -> None:
@@ -504,6 +538,7 @@ class Tracer:
         cyclic garbage collector, which traverses each of them first."""
         self._last_uses = (None, {})
         self._kept = {}
+        self._recent = {}
         self.idle()
 
     def follow_chain(self, follow: bool) -> None:
@@ -532,7 +567,7 @@ class Tracer:
         last activation if that one read the same input and this step's data
         (its tile included) was ready when it started; else, or without
         `rides`, it keeps the array busy for its own steps."""
-        read = _Located(x)
+        read = self._located(x)
         if rides and array >= 0:
             self._ride = (array, steps, read)
             return
@@ -572,6 +607,7 @@ class Tracer:
         self._depth = 0
         self.events = None
         self._ride = self._activation = None
+        self._recent.clear()
 
     def end(self, op, args, results) -> None:
         self._depth -= 1
@@ -635,11 +671,14 @@ class Tracer:
         self.events = None
         self._depth = 0
         ride, self._ride = self._ride, None
+        if last:  # (the call's last step: the arrays `_located` kept go with the call's, see there)
+            self._recent.clear()
         resource_ns(events, self._rates, busy)
         if not busy and not reads and not writes and ride is None:
             return
-        reads = [a if isinstance(a, (_CrossbarToken, _Located)) else _Located(a) for a in reads]
-        writes = [a if isinstance(a, (_CrossbarToken, _Located)) else _Located(a) for a in writes]
+        located = self._located
+        reads = [a if isinstance(a, (_CrossbarToken, _Located)) else located(a) for a in reads]
+        writes = [a if isinstance(a, (_CrossbarToken, _Located)) else located(a) for a in writes]
         if self.recording is not None:
             self._record(layer, reads, writes, busy, ride, last)
         memory = self.memory
@@ -691,6 +730,24 @@ class Tracer:
         if busy or rides_until is not None:
             self.steps.append((layer, primary, start, end, busy))
         self._end_ns = max(self._end_ns, end)
+
+    def _located(self, a: np.ndarray) -> _Located:
+        """`_Located(a)`, the same one again for an array the last few steps
+        located: an MVM's input is located by its activation and by its
+        step, and read by the MVMs of the layer's other tiles (an array's
+        root, offset, shape and strides do not change while it lives). The
+        few arrays kept here live until the call's last step (`place(...,
+        last=True)`) at the latest: a replay tells the arrays a recorded call
+        left alive from those it dropped (`_Recorded`)."""
+        recent = self._recent
+        hit = recent.get(id(a))
+        if hit is not None and hit[0] is a:
+            return hit[1]
+        loc = _Located(a)
+        if len(recent) >= 16:
+            recent.clear()
+        recent[id(a)] = (a, loc)
+        return loc
 
     def _accesses(self, op, args, results) -> tuple[list, list]:
         """(arrays `op` read, arrays it wrote) in this execution."""

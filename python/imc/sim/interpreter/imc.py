@@ -161,7 +161,9 @@ class Chip:
         each product must be an array of its own (its readers wait for its
         MVM), without allocating its elements. `accumulate` skips both kinds
         (`_one_zero`)."""
-        return np.broadcast_to(np.zeros(1, dtype=np.float32), shape)
+        z = np.ndarray(shape, np.float32, np.zeros(1, dtype=np.float32), 0, (0,) * len(shape))
+        z.flags.writeable = False  # (as `np.broadcast_to`'s, five times faster)
+        return z
 
     # -- programming ------------------------------------------------------------
     def _quantized(self, tile: np.ndarray, wb: int) -> tuple:
