@@ -76,7 +76,7 @@ def main():
     for i in range(args.single + 1):
         point = Point.make(spec, model, combos[i % len(combos)])
         t = time.perf_counter()
-        row = evaluate(point)
+        row = evaluate(point, worker=True)  # (this process evaluates points only, as a sweep's worker)
         dt = time.perf_counter() - t
         tag = "warm-up" if i == 0 else f"point {i}"
         print(f"  {tag}: {dt:.1f} s (compile {row['compile_s'] or 0:.1f} s, runs {row['run_s'] or 0:.1f} s) "

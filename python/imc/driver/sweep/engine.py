@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any, Callable, Iterator
 
-from imc.driver.sweep.point import COLUMNS, Point, call_latency_ns, evaluate
+from imc.driver.sweep.point import COLUMNS, Point, call_latency_ns, evaluate_in_worker
 from imc.driver.sweep.spec import SweepSpec
 from imc.ir.hardware import HardwareError
 
@@ -315,7 +315,7 @@ def run_sweep(
                 continue
             if ray is None:
                 ray, started = _ray_init(workers, address)
-                task = ray.remote(num_cpus=1, max_retries=0)(evaluate)
+                task = ray.remote(num_cpus=1, max_retries=0)(evaluate_in_worker)
             running[task.remote(point)] = (point, proposer)
         return any_left or bool(running)
 
