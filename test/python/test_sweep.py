@@ -116,6 +116,28 @@ def test_float_reference_saves_the_ideal_run_and_agrees_with_it():
     assert ra["rel_l2_error"] == pytest.approx(rb["rel_l2_error"], rel=1e-3)
 
 
+def test_a_worker_freezes_what_survives_its_point_and_a_caller_does_not():
+    """A sweep's worker (`evaluate_in_worker`) moves what survives a point's
+    final collection to the permanent generation; `evaluate` in someone
+    else's process leaves the collector as it was."""
+    import gc
+
+    from imc.driver.sweep import evaluate
+    from imc.driver.sweep.point import evaluate_in_worker
+
+    spec = _spec()
+    combo = {"crossbar.rows": 64, "memory.scratchpad_bytes": 65536, "pipeline": "imc-default", "precision": "ideal"}
+    point = Point.make(spec, spec.models[0], combo)
+    frozen = gc.get_freeze_count()
+    try:
+        assert evaluate(point)["status"] == "ok"
+        assert gc.get_freeze_count() == frozen
+        assert evaluate_in_worker(point)["status"] == "ok"
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+
+
 _RESULT_COLUMNS = ("energy_pj", "latency_ns", "timeline_ns", "dram_bytes", "mvm_count", "adc_conversions", "rel_l2_error")
 
 
