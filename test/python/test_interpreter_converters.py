@@ -1,8 +1,9 @@
 """The one-pass converters of a `quantized` MVM stack (`imc.sim.interpreter.converters`)
 give bit for bit the values of the NumPy sequence they replace: `_partials`,
 `_add_drawn_noise`, `_adc_inplace` and `_shift_added` (which still run for
-percentile calibration and row blocks), and record the peaks calibration's
-"max" policy records from the partial sums."""
+percentile calibration and row blocks), with the input's cycles packed in
+pairs or the stack's tiles (`_slice_pairs`), and record the peaks
+calibration's "max" policy records from the partial sums."""
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from imc.sim.interpreter.imc import (
     _partials,
     _read_noise_cycles,
     _shift_added,
+    _slice_pairs,
 )
 
 
@@ -73,6 +75,15 @@ def test_a_stack_converts_as_the_numpy_sequence(case):
     got = _fused_outputs(inp, g, bound, None, 0, db, scale, peaks=peaks, noise=noise)
     np.testing.assert_array_equal(got.view(np.uint32), unconverted.view(np.uint32))
     assert peaks.tolist() == expected_peaks
+    # The tiles packed in pairs instead of the cycles: the same bits and peaks.
+    pairs = _slice_pairs(g, bound) if noise is None else None
+    if pairs is not None:
+        got = _fused_outputs(inp, g, bound, steps, adc_bits, db, scale, pairs=pairs)
+        np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+        peaks = np.zeros(len(g), dtype=np.float32)
+        got = _fused_outputs(inp, g, bound, None, 0, db, scale, peaks=peaks, pairs=pairs)
+        np.testing.assert_array_equal(got.view(np.uint32), unconverted.view(np.uint32))
+        assert peaks.tolist() == expected_peaks
 
 
 @settings(max_examples=60, deadline=None)

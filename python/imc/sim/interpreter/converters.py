@@ -27,7 +27,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["digits", "shift_added"]
+__all__ = ["digits", "shift_added", "pair_shift_added"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -70,7 +70,8 @@ def digits(q: np.ndarray, cycles: int, db: int, small: bool, base: int = 0) -> n
 def _cycle_sums(prod, t, c, cycles, packed, base, z, std, drawn, sums):
     """Cycle `c`'s partial sums of tile `t` before conversion, into `sums`
     (batch x cols): its half of a packed product (hi = rint(P / base),
-    lo = P - base hi), plus its read noise if it has draws (`drawn` >= 0)."""
+    lo = P - base hi), a zero as +0 (whatever the packing or the matmul
+    gave it), plus its read noise if it has draws (`drawn` >= 0)."""
     _, _, batch, cols = prod.shape
     plane = c // 2 if packed else c
     whole = not packed or (cycles % 2 == 1 and c == cycles - 1)  # a plane of one cycle
@@ -82,6 +83,7 @@ def _cycle_sums(prod, t, c, cycles, packed, base, z, std, drawn, sums):
             if not whole:
                 hi = np.rint(p * inv)
                 p = hi if high else p - hi * base
+            p += np.float32(0.0)  # (-0 + 0 is +0)
             if drawn >= 0:
                 p += z[t, drawn, b, j] * std[c, b]
             sums[b, j] = p
@@ -136,6 +138,75 @@ def _shift_added(prod, cycles, packed, base, z, std, drawn, steps, adc, levels, 
             xs = xscale[b]
             for j in range(cols):
                 out[t, b, j] = (out[t, b, j] * xs) * scale[t, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_shift_added(prod, tiles, base, steps, adc, levels, weights, xscale, scale, out, peaks, record):
+    pairs, cycles, batch, cols = prod.shape
+    lo = np.empty((batch, cols), dtype=np.float32)
+    hi = np.empty((batch, cols), dtype=np.float32)
+    inv = np.float32(1.0) / base
+    for k in range(pairs):
+        t = 2 * k
+        two = t + 1 < tiles
+        for c in range(cycles):
+            for b in range(batch):
+                for j in range(cols):
+                    p = prod[k, c, b, j]
+                    if two:
+                        h = np.rint(p * inv)
+                        lo[b, j] = (p - h * base) + np.float32(0.0)
+                        hi[b, j] = h + np.float32(0.0)
+                    else:
+                        lo[b, j] = p + np.float32(0.0)
+            if record:
+                peaks[t] = max(peaks[t], _peak(lo, True))
+            _add_converted(lo, t, c == 0, steps[t], adc, levels, weights[c], out)
+            if two:
+                if record:
+                    peaks[t + 1] = max(peaks[t + 1], _peak(hi, True))
+                _add_converted(hi, t + 1, c == 0, steps[t + 1], adc, levels, weights[c], out)
+    for t in range(tiles):
+        for b in range(batch):
+            xs = xscale[b]
+            for j in range(cols):
+                out[t, b, j] = (out[t, b, j] * xs) * scale[t, j]
+
+
+def pair_shift_added(
+    prod: np.ndarray,
+    tiles: int,
+    base: int,
+    steps: np.ndarray | None,
+    adc_bits: int,
+    db: int,
+    xscale: np.ndarray,
+    scale: np.ndarray | None,
+    peaks: np.ndarray | None = None,
+) -> np.ndarray:
+    """`shift_added` of a stack of `tiles` MVMs whose tiles were packed in
+    pairs instead of the input's cycles: `prod` (ceil(tiles/2) x C x batch
+    x cols float32), pair k the products of every cycle with `g_2k + base
+    g_2k+1` (the last alone when `tiles` is odd), integers below 2**24
+    (`imc.sim.interpreter.imc._slice_pairs`). Each tile's partial sums are
+    separated exactly as `shift_added` separates two cycles, a zero as +0,
+    and converted, shifted, added and scaled as there (no read noise: the
+    runs that draw it pack cycles): the same values."""
+    pairs, cycles, batch, cols = prod.shape
+    out = np.empty((tiles, batch, cols), dtype=np.float32)
+    if out.size == 0:
+        return out
+    adc = adc_bits > 0
+    levels = np.float32(2 ** (adc_bits - 1) - 1 if adc else 0)
+    weights = (2.0 ** (np.arange(cycles) * db)).astype(np.float32)
+    steps = np.ascontiguousarray(steps, dtype=np.float32).reshape(-1) if adc else np.ones(tiles, dtype=np.float32)
+    scale = np.ones((tiles, cols), dtype=np.float32) if scale is None else np.ascontiguousarray(scale, dtype=np.float32).reshape(-1, cols)
+    _pair_shift_added(
+        np.ascontiguousarray(prod), tiles, np.float32(base), steps, adc, levels, weights,
+        np.ascontiguousarray(xscale, dtype=np.float32).reshape(-1), scale, out,
+        peaks if peaks is not None else np.zeros(0, dtype=np.float32), peaks is not None,
+    )
+    return out
 
 
 def shift_added(

@@ -537,7 +537,10 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarr
     `bound * (B + 1) < 2**24`: every partial sum of the matmul is then an
     integer below 2**24, exact in any summation order, and the two products
     are separated exactly afterwards (`hi = rint(P / B)`, `lo = P - B hi`).
-    The same values as one matmul per cycle, with half the multiply-adds."""
+    The same values as one matmul per cycle, with half the multiply-adds.
+    A zero partial sum is +0, however the packing or the matmul signed it
+    (so a stack whose tiles are packed in pairs instead, `_slice_pairs`,
+    gives the same bits)."""
     c, batch, _ = inp.shape
     lead, cols = _stack_shape(g)
     if out is None:
@@ -553,8 +556,10 @@ def _partials(inp: _InputCycles, g: np.ndarray, bound: int | None, out: np.ndarr
         np.subtract(both[..., :half, :, :], lo, out=lo)
         if c % 2:
             out[..., -1, :, :] = both[..., -1, :, :]
-        return out
-    return _cycle_products(inp, g, out)
+    else:
+        _cycle_products(inp, g, out)
+    np.add(out, np.float32(0.0), out=out)  # (-0 + 0 is +0)
+    return out
 
 
 def _stack_shape(g) -> tuple:
@@ -567,11 +572,39 @@ def _stack_shape(g) -> tuple:
 def _packing_base(inp: _InputCycles, bound: int | None) -> int:
     """The power of two B that packs two cycles into one float32 exactly
     (see `_partials`), or 0 if they cannot share one."""
-    c = inp.shape[0]
-    if bound is None or c < 2:
+    if inp.shape[0] < 2:
+        return 0
+    return _pair_base(bound)
+
+
+def _pair_base(bound: int | None) -> int:
+    """The power of two B > 2 * bound with `bound * (B + 1) < 2**24`: two
+    integer products of magnitude <= bound packed as `p + B q` are exact in
+    float32 and separate exactly; 0 if there is none (or no bound)."""
+    if bound is None:
         return 0
     base = 1 << (2 * bound + 1).bit_length()  # a power of two > 2 * bound
     return base if bound * (base + 1) < _F32_EXACT else 0
+
+
+def _slice_pairs(g: list, bound: int | None):
+    """A stack's integer tiles `g` packed in pairs for `_fused_outputs`:
+    (B, [g_0 + B g_1, g_2 + B g_3, ...], the last tile alone when their
+    number is odd), B = `_pair_base(bound)`; None for fewer than two tiles
+    or no such B. Every product with an input cycle then holds two tiles'
+    partial sums exactly, as a packed input holds two cycles', so the
+    matmul reads half the conductances for the same multiply-adds: where
+    the tiles outweigh the input (a row tile's few input rows against a
+    layer's conductances, read again on every loop trip), that halves the
+    memory traffic that bounds it."""
+    base = _pair_base(bound)
+    if len(g) < 2 or not base:
+        return None
+    b = np.float32(base)
+    pairs = [g[k] + b * g[k + 1] for k in range(0, len(g) - 1, 2)]
+    if len(g) % 2:
+        pairs.append(g[-1])
+    return base, pairs
 
 
 def _cycle_products(inp: _InputCycles, g, out: np.ndarray) -> np.ndarray:
@@ -593,7 +626,7 @@ def _packed_products(inp: _InputCycles, g, base: int, work=None) -> np.ndarray:
     return prod.reshape(lead + (pc, batch, cols))
 
 
-def _fused_outputs(inp: _InputCycles, g, bound: int | None, steps, adc_bits: int, db: int, scale, work=None, peaks=None, noise=None) -> np.ndarray:
+def _fused_outputs(inp: _InputCycles, g, bound: int | None, steps, adc_bits: int, db: int, scale, work=None, peaks=None, noise=None, pairs=None) -> np.ndarray:
     """The outputs of MVMs on the conductances `g` (a tile, or a list of nm
     tiles: then nm x batch x cols): the products as in `_partials`, then read
     noise, converters, shift-and-add and scales in one pass
@@ -602,11 +635,19 @@ def _fused_outputs(inp: _InputCycles, g, bound: int | None, steps, adc_bits: int
     tiles' ADC steps (nm, or one), None without ADC (or while calibrating:
     `peaks`, nm zeros, then receives each tile's largest |partial sum|);
     `noise`: (std, active cycles, standard normals) as `_add_drawn_noise`
-    takes them, or None."""
-    from .converters import shift_added
+    takes them, or None. `pairs`: the tiles packed in pairs (`_slice_pairs`
+    of `g` and `bound`), to pack them instead of the input's cycles (not
+    with `noise`): the same values."""
+    from .converters import pair_shift_added, shift_added
 
     c, batch, _ = inp.shape
     lead, cols = _stack_shape(g)
+    if pairs is not None and noise is None:
+        base, tiles = pairs
+        shape = (len(tiles), c * batch, cols)
+        prod = work.get("pairs", shape) if work is not None else np.empty(shape, dtype=np.float32)
+        _matmul(inp.digits.reshape(c * batch, inp.shape[2]), tiles, prod)
+        return pair_shift_added(prod.reshape(len(tiles), c, batch, cols), len(g), base, steps, adc_bits, db, inp.xscale, scale, peaks)
     base = _packing_base(inp, bound)
     if base:
         prod = _packed_products(inp, g, base, work)
@@ -1358,6 +1399,8 @@ class _ConvertedRun:
     # the tiles' `scales` stacked (nm x 1 x cols; None: none has a scale),
     # False if they do not stack (then one `_shift_added` per tile)
     scale_stack: object = False
+    # `_slice_pairs` of `g` (None: none), made on first use (`pairs_for`)
+    pairs: object = _UNDECIDED
 
     @property
     def column_max(self) -> int:
@@ -1366,6 +1409,18 @@ class _ConvertedRun:
 
     def key(self) -> tuple:
         return (self.r0, self.rows, self.cols, self.column_rows, self.ib, self.db, self.adc, self.cell_max, self.exact)
+
+    def pairs_for(self, inp: "_InputCycles"):
+        """The tiles packed in pairs (`_slice_pairs`) when they pay on the
+        input `inp`: exact tiles whose conductances outweigh the input's
+        cycles (C x batch < tiles x cols; else packing the cycles moves
+        less); else None."""
+        c, batch, _ = inp.shape
+        if not self.exact or len(self.g) < 2 or c * batch >= len(self.g) * self.cols:
+            return None
+        if self.pairs is _UNDECIDED:
+            self.pairs = _slice_pairs(self.g, self.column_max)
+        return self.pairs
 
 
 def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
@@ -1436,11 +1491,12 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
             bound = run.column_max if run.exact else None
             if run.blocks is None and run.scale_stack is not False and (calibration is None or calibration.takes_peaks):
                 drawn = None if noise is None or noise[i] is None else (*noise[i], draws.next())
+                pairs = run.pairs_for(inp) if drawn is None else None
                 if calibration is None:
-                    ys.extend(_fused_outputs(inp, run.g, bound, run.steps, run.adc, run.db, run.scale_stack, work, noise=drawn))
+                    ys.extend(_fused_outputs(inp, run.g, bound, run.steps, run.adc, run.db, run.scale_stack, work, noise=drawn, pairs=pairs))
                 else:  # the partial sums pass unconverted; their peaks are recorded
                     peaks = np.zeros(len(run.g), dtype=np.float32)
-                    ys.extend(_fused_outputs(inp, run.g, bound, None, 0, run.db, run.scale_stack, work, peaks, drawn))
+                    ys.extend(_fused_outputs(inp, run.g, bound, None, 0, run.db, run.scale_stack, work, peaks, drawn, pairs))
                     uncalibrated = hw.adc_range * run.column_max
                     for op, peak in zip(run.ops, peaks.tolist()):
                         calibration.record_peak(op, peak, uncalibrated)
