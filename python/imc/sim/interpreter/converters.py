@@ -10,7 +10,8 @@ by their place value, scale by the input's and the weights' scales. In
 NumPy each step is a pass over memory, about ten over the C x batch x cols
 partial sums of every tile, which for ResNet-18 on 64-row crossbars are a
 billion elements per call. `digits` and `shift_added` do them in one pass
-each, compiled by Numba (imported on first use: runs in `ideal` never load
+each (`pair_shift_added` where the stack's tiles, not the input's cycles,
+were packed in pairs), compiled by Numba (imported on first use: runs in `ideal` never load
 it; compiled once per machine, cached next to this file).
 
 The values are bit for bit those of the NumPy sequence they replace
