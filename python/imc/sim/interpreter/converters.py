@@ -174,6 +174,18 @@ def _pair_shift_added(prod, tiles, base, steps, adc, levels, weights, xscale, sc
                 out[t, b, j] = (out[t, b, j] * xs) * scale[t, j]
 
 
+def _converters(tiles: int, cols: int, cycles: int, adc_bits: int, db: int, steps, scale) -> tuple:
+    """The kernels' arguments for the stack's converters: (whether there is
+    an ADC, its largest level, each cycle's place value, each tile's ADC
+    step (ones without ADC), each tile's column scales (ones if None))."""
+    adc = adc_bits > 0
+    levels = np.float32(2 ** (adc_bits - 1) - 1 if adc else 0)
+    weights = (2.0 ** (np.arange(cycles) * db)).astype(np.float32)
+    steps = np.ascontiguousarray(steps, dtype=np.float32).reshape(-1) if adc else np.ones(tiles, dtype=np.float32)
+    scale = np.ones((tiles, cols), dtype=np.float32) if scale is None else np.ascontiguousarray(scale, dtype=np.float32).reshape(-1, cols)
+    return adc, levels, weights, steps, scale
+
+
 def pair_shift_added(
     prod: np.ndarray,
     tiles: int,
@@ -197,11 +209,7 @@ def pair_shift_added(
     out = np.empty((tiles, batch, cols), dtype=np.float32)
     if out.size == 0:
         return out
-    adc = adc_bits > 0
-    levels = np.float32(2 ** (adc_bits - 1) - 1 if adc else 0)
-    weights = (2.0 ** (np.arange(cycles) * db)).astype(np.float32)
-    steps = np.ascontiguousarray(steps, dtype=np.float32).reshape(-1) if adc else np.ones(tiles, dtype=np.float32)
-    scale = np.ones((tiles, cols), dtype=np.float32) if scale is None else np.ascontiguousarray(scale, dtype=np.float32).reshape(-1, cols)
+    adc, levels, weights, steps, scale = _converters(tiles, cols, cycles, adc_bits, db, steps, scale)
     _pair_shift_added(
         np.ascontiguousarray(prod), tiles, np.float32(base), steps, adc, levels, weights,
         np.ascontiguousarray(xscale, dtype=np.float32).reshape(-1), scale, out,
@@ -244,11 +252,7 @@ def shift_added(
     out = np.empty((tiles, batch, cols), dtype=np.float32)
     if out.size == 0:
         return out
-    adc = adc_bits > 0
-    levels = np.float32(2 ** (adc_bits - 1) - 1 if adc else 0)
-    weights = (2.0 ** (np.arange(cycles) * db)).astype(np.float32)
-    steps = np.ascontiguousarray(steps, dtype=np.float32).reshape(-1) if adc else np.ones(tiles, dtype=np.float32)
-    scale = np.ones((tiles, cols), dtype=np.float32) if scale is None else np.ascontiguousarray(scale, dtype=np.float32).reshape(-1, cols)
+    adc, levels, weights, steps, scale = _converters(tiles, cols, cycles, adc_bits, db, steps, scale)
     drawn = np.full(cycles, -1, dtype=np.int64)
     if noise is None:
         std, z = np.zeros((cycles, batch), dtype=np.float32), np.zeros((tiles, 0, batch, cols), dtype=np.float32)
