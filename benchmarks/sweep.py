@@ -17,10 +17,14 @@
 `--points N` stops each grid run after N computed points (a reduced run on a
 loaded machine; with 2 workers the point still in flight is cancelled);
 `--size` is the input resolution; `--no-timeline` leaves out each point's
-timeline (`sweep.timeline`, on by default: a traced run of its own).
+timeline (`sweep.timeline`, on by default: a traced run of its own);
+`--breakdown` prints where each timed single point's time went (the passes,
+the calibration run, each interpreter call by precision, traced or not, the
+timeline stream's replays, the rest), timed by wrapping those functions.
 """
 
 import argparse
+import contextlib
 import os
 import shutil
 import tempfile
@@ -46,6 +50,48 @@ memory.scratchpad_bytes = [262144, 1048576]
 """
 
 
+@contextlib.contextmanager
+def breakdown(pieces: dict):
+    """Adds to `pieces` (name -> seconds) the time spent, inside the block, in
+    the passes, the ADC calibration (its own interpreter call included), each
+    other interpreter call (named by its precision, and "traced" when the
+    timeline traces it) and the timeline stream's replays."""
+    import imc.driver.compiler as compiler
+    from imc.sim.runtime import Runner
+
+    calibrating, patched = [], []
+
+    def wrap(owner, name, label):
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            if calibrating:
+                return original(*args, **kwargs)
+            key = label(*args) if callable(label) else label
+            if key == "calibration":
+                calibrating.append(key)
+            t = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                if key == "calibration":
+                    calibrating.clear()
+                pieces[key] = pieces.get(key, 0.0) + time.perf_counter() - t
+
+        setattr(owner, name, timed)
+        patched.append((owner, name, original))
+
+    wrap(compiler, "run_pipeline", "passes")
+    wrap(compiler.CompiledModel, "calibrate", "calibration")
+    wrap(Runner, "__call__", lambda runner, *_: f"{runner.chip.precision} call" + (" traced" if runner.tracer is not None else ""))
+    wrap(Runner, "replay", "stream replays")
+    try:
+        yield pieces
+    finally:
+        for owner, name, original in reversed(patched):
+            setattr(owner, name, original)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=24, help="points of the grid to run (default: all 24)")
@@ -57,6 +103,7 @@ def main():
     ap.add_argument("--skip-grid", action="store_true")
     ap.add_argument("--no-timeline", action="store_true", help="points without their timeline (sweep.timeline = false)")
     ap.add_argument("--out", default=None, help="keep the results here (default: a temporary directory)")
+    ap.add_argument("--breakdown", action="store_true", help="print where each timed single point's time went")
     args = ap.parse_args()
 
     from imc.driver.sweep import evaluate, parse_spec, pareto_table, run_sweep
@@ -75,12 +122,17 @@ def main():
     times = []
     for i in range(args.single + 1):
         point = Point.make(spec, model, combos[i % len(combos)])
-        t = time.perf_counter()
-        row = evaluate(point, worker=True)  # (this process evaluates points only, as a sweep's worker)
-        dt = time.perf_counter() - t
+        pieces = {}
+        with breakdown(pieces) if args.breakdown and i else contextlib.nullcontext():
+            t = time.perf_counter()
+            row = evaluate(point, worker=True)  # (this process evaluates points only, as a sweep's worker)
+            dt = time.perf_counter() - t
         tag = "warm-up" if i == 0 else f"point {i}"
         print(f"  {tag}: {dt:.1f} s (compile {row['compile_s'] or 0:.1f} s, runs {row['run_s'] or 0:.1f} s) "
               f"{dict(point.params)} {row['status']} {row['error'][:100]}")
+        if pieces:
+            pieces["rest"] = dt - sum(pieces.values())
+            print("    " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in pieces.items()))
         if i:
             times.append(dt)
     if times:
