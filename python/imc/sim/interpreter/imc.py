@@ -167,10 +167,10 @@ class Chip:
 
     # -- programming ------------------------------------------------------------
     def _quantized(self, tile: np.ndarray, wb: int) -> tuple:
-        """(per-column scale, |q| as int64, sign(q)) of a tile (rows x cols,
-        or G x rows x cols blocks: a scale per block column, G*cols in block
-        order) quantized to `wb` bits; the last read-only tile's are kept for
-        its other slices."""
+        """(per-column scale, |q| as uint8 (int64 beyond 8 bits), sign(q) as
+        int8) of a tile (rows x cols, or G x rows x cols blocks: a scale per
+        block column, G*cols in block order) quantized to `wb` bits; the
+        last read-only tile's are kept for its other slices."""
         # Read-only tiles are views of constants that live as long as the
         # module: the same window means the same data (as in `_same_tile`).
         key = None
@@ -183,7 +183,7 @@ class Chip:
         amax = np.max(np.abs(tile), axis=-2, keepdims=True)
         scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
         q = np.clip(np.rint(tile / scale), -qmax, qmax)
-        out = (scale.reshape(-1), np.abs(q).astype(np.int64), np.sign(q))
+        out = (scale.reshape(-1), np.abs(q).astype(np.uint8 if qmax < 256 else np.int64), np.sign(q).astype(np.int8))
         # (the tile is kept so that its memory is not reused while the key is)
         self._last_quantized = (key, tile, out) if key is not None else None
         return out
@@ -213,7 +213,9 @@ class Chip:
             return (block_diagonal(g) if blocks else g), None
         scale, mag, sign = self._quantized(tile, wb)
         digit = (mag >> (s * cb)) & (2**cb - 1)
-        g = (sign * digit).astype(np.float32)
+        # (small integers in float32, in one pass; a zero cell may be +0 or
+        # -0 as before, which no output sees: a zero partial sum is +0, `_partials`)
+        g = np.multiply(sign, digit, dtype=np.float32)
         if self.draws_program_noise:
             # Drawn over the weights' cells in row-major order of the rows x
             # (G*cols) matrix the blocks' columns make side by side.
@@ -601,7 +603,7 @@ def _slice_pairs(g: list, bound: int | None):
     if len(g) < 2 or not base:
         return None
     b = np.float32(base)
-    pairs = [g[k] + b * g[k + 1] for k in range(0, len(g) - 1, 2)]
+    pairs = [np.add(np.multiply(g[k + 1], b), g[k]) for k in range(0, len(g) - 1, 2)]
     if len(g) % 2:
         pairs.append(g[-1])
     return base, pairs
