@@ -172,6 +172,7 @@ def calibrate(module, hardware, inputs, *, policy: str = "max", seed: int = 0, e
     runner = Runner(module, hardware, precision="quantized", seed=seed, entry=entry)
     runner.chip.calibration = recorder
     runner(*inputs)
+    runner.release()  # (its memory back before the model's own run programs the chip)
     fractions = recorder.apply()
     stored = recorder.apply_ranges()
     return {

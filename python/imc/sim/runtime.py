@@ -368,6 +368,16 @@ class Runner:
         finally:
             self.tracer = self.report.tracer = self.interpreter.tracer = tracer
 
+    def release(self) -> None:
+        """Drops the program, the chip's crossbars and the caches of a runner
+        that will not run again. A runner sits in reference cycles (its
+        interpreter's hooks call back into it), so without this they wait
+        for the cyclic garbage collector, which a sweep point pauses: the
+        calibration run's conductances would stay beside the model's own
+        and every later allocation would take fresh pages."""
+        self.interpreter = None
+        self.chip.arrays.clear()
+
     def replay(self, recording: list) -> None:
         """A call placed on the timeline from a recorded one's steps
         (`imc.sim.timeline.Tracer.replay`), without executing it."""
