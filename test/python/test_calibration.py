@@ -149,3 +149,32 @@ def test_calibrating_after_a_run_is_an_error():
     compiled(*x)
     with pytest.raises(RuntimeError, match="before the first call"):
         compiled.calibrate(x)
+
+
+def test_a_released_runner_frees_its_crossbars_without_the_collector():
+    """`Runner.release` (what the calibration does with its own runner) lets
+    reference counting free the programmed conductances at once: a sweep
+    point pauses the cyclic collector, so they would otherwise stay beside
+    the model's own until the point ends."""
+    import gc
+    import weakref
+
+    from imc.sim.runtime import Runner
+
+    model, x, _ = _lenet()
+    compiled = imc.compile(model, x, precision="quantized", calibrate=False)
+    arrays = [t.numpy() for t in x]
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with compiled.context:
+            runner = Runner(compiled.module, compiled.hardware, precision="quantized")
+            runner(*arrays)
+            runner(*arrays)  # (a call on the fast path: its groups hold the conductances too)
+            refs = [weakref.ref(t._conductance[0]) for tiles in runner.chip.arrays.values() for t in tiles.values()]
+            assert refs
+            runner.release()
+            assert all(ref() is None for ref in refs)
+    finally:
+        if enabled:
+            gc.enable()
