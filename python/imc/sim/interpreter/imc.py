@@ -603,10 +603,17 @@ def _slice_pairs(g: list, bound: int | None):
     if len(g) < 2 or not base:
         return None
     b = np.float32(base)
-    pairs = [np.add(np.multiply(g[k + 1], b), g[k]) for k in range(0, len(g) - 1, 2)]
+    pairs = [_packed_pair(g[k], g[k + 1], b) for k in range(0, len(g) - 1, 2)]
     if len(g) % 2:
         pairs.append(g[-1])
     return base, pairs
+
+
+def _packed_pair(low: np.ndarray, high: np.ndarray, base: np.float32) -> np.ndarray:
+    """`low + base * high` in one new array (exact: small integers)."""
+    pair = np.multiply(high, base)
+    pair += low
+    return pair
 
 
 def _cycle_products(inp: _InputCycles, g, out: np.ndarray) -> np.ndarray:
