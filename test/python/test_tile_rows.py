@@ -47,6 +47,15 @@ def _compile(model, x, pipeline, spad):
     return imc.compile(model, (x,), hardware=hw, pipeline=pipeline)
 
 
+def _assert_int8_alike(a, b) -> None:
+    """Two int8 results of one model, whole-layer and row-tiled: the row
+    tiles sum each output in another order than the whole layer's matmul,
+    so a float sum at a rounding boundary of the int8 output may round one
+    step the other way (rarely: the inputs are random)."""
+    differ = (a.int() - b.int()).abs()
+    assert int(differ.max()) <= 1 and int((differ > 0).sum()) <= differ.numel() // 100
+
+
 def _loops_with_mvms(mlir: str) -> int:
     """Top-level loops whose body runs `imc.mvm`s."""
     count = 0
@@ -81,7 +90,7 @@ def test_tiled_matches_untiled(model, x, spad):
     assert len(remarks) == convs and all("tiles of" in r for r in remarks)
     a, b = plain(x), tiled(x)
     if x.dtype == torch.int8:
-        assert torch.equal(a, b)
+        _assert_int8_alike(a, b)
         assert (b.int() - ref.int()).abs().max() <= 1
     else:
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
@@ -143,7 +152,7 @@ def test_placed_tiled_stage_loads_each_input_byte_once(model, x, spad):
     assert "bufferization.to_buffer %arg0 read_only" in placed.mlir and '"imc.dma"' in placed.mlir
     a, b = plain(x), placed(x)
     if x.dtype == torch.int8:
-        assert torch.equal(a, b)
+        _assert_int8_alike(a, b)
     else:
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
     t = placed.report.totals
