@@ -653,10 +653,9 @@ def _fused_outputs(inp: _InputCycles, g, bound: int | None, steps, adc_bits: int
     lead, cols = _stack_shape(g)
     if pairs is not None and noise is None:
         base, tiles = pairs
-        shape = (len(tiles), c * batch, cols)
-        prod = work.get("pairs", shape) if work is not None else np.empty(shape, dtype=np.float32)
-        _matmul(inp.digits.reshape(c * batch, inp.shape[2]), tiles, prod)
-        return pair_shift_added(prod.reshape(len(tiles), c, batch, cols), len(g), base, steps, adc_bits, db, inp.xscale, scale, peaks)
+        shape = (len(tiles), c, batch, cols)
+        prod = _cycle_products(inp, tiles, work.get("pairs", shape) if work is not None else np.empty(shape, dtype=np.float32))
+        return pair_shift_added(prod, len(g), base, steps, adc_bits, db, inp.xscale, scale, peaks)
     base = _packing_base(inp, bound)
     if base:
         prod = _packed_products(inp, g, base, work)
@@ -697,14 +696,16 @@ def _add_drawn_noise(partial: np.ndarray, std: np.ndarray, active: np.ndarray, z
         partial[..., active, :, :] += z
 
 
-def _add_read_noise(rng, partial: np.ndarray, std: np.ndarray) -> None:
-    """partial[c, b, :] += N(0, 1) * std[c, b], with float32 standard normals
-    drawn in one call in (cycle, row, column) order, for the cycles of
-    `_read_noise_cycles`."""
+def _draw_read_noise(rng, std: np.ndarray, cols: int) -> tuple | None:
+    """The read noise of one MVM whose partial sums have `cols` columns:
+    (std, active cycles, z), z the float32 standard normals drawn in one call
+    in (cycle, row, column) order for the cycles of `_read_noise_cycles`, as
+    `_add_drawn_noise` and `converters.shift_added` take them; None if no
+    cycle draws."""
     active = _read_noise_cycles(std)
-    if active.size:
-        z = rng.standard_normal((active.size,) + partial.shape[-2:], dtype=np.float32)
-        _add_drawn_noise(partial, std, active, z)
+    if not active.size:
+        return None
+    return std, active, rng.standard_normal((active.size, std.shape[1], cols), dtype=np.float32)
 
 
 _THREADED_DRAWS = 1 << 20  # normals per fused call from which a worker thread draws ahead
@@ -786,14 +787,10 @@ def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
     exact = not chip.draws_program_noise  # G holds integers
     bound = column_max if exact else None
     calibration = chip.calibration
+    noise = None
+    if noisy and hw.read_noise > 0:
+        noise = _draw_read_noise(chip.rng, hw.read_noise * cell_max * inp.norm, xb.conductance.shape[1])
     if calibration is None or calibration.takes_peaks:
-        noise = None
-        if noisy and hw.read_noise > 0:  # drawn as `_add_read_noise` draws it
-            std = hw.read_noise * cell_max * inp.norm
-            active = _read_noise_cycles(std)
-            if active.size:
-                shape = (active.size, inp.shape[1], xb.conductance.shape[1])
-                noise = (std, active, chip.rng.standard_normal(shape, dtype=np.float32))
         if calibration is not None:  # the partial sums pass unconverted; their peak is recorded
             peaks = np.zeros(1, dtype=np.float32)
             y = _fused_outputs(inp, xb.conductance, bound, None, 0, st.dac_bits, xb.scale, peaks=peaks, noise=noise)
@@ -802,8 +799,8 @@ def _mvm_converted(ex, op, st, xb, x) -> np.ndarray:
         step = _adc_step(st.adc_bits, st.adc_full_scale or hw.adc_range * column_max) if st.adc_bits > 0 else None
         return _fused_outputs(inp, xb.conductance, bound, step, st.adc_bits, st.dac_bits, xb.scale, noise=noise)
     partial = _partials(inp, xb.conductance, bound)
-    if noisy and hw.read_noise > 0:
-        _add_read_noise(chip.rng, partial, hw.read_noise * cell_max * inp.norm)
+    if noise is not None:
+        _add_drawn_noise(partial, *noise)
     if chip.calibration is not None:
         chip.calibration.record(op, partial, hw.adc_range * column_max)
     elif st.adc_bits > 0:
