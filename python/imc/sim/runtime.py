@@ -96,7 +96,6 @@ class _Counter:
             return p
         name = op.name
         o = op.ir.operation
-        nested = not _counted_nesting(o)
         if name in _TRANSFERS:
             # Loads and stores of stored tensors (imc-place-buffers): DRAM
             # traffic when the buffer is in DRAM, a checked access otherwise.
@@ -117,8 +116,8 @@ class _Counter:
             name in _UNCOUNTED_OPS
             or name.startswith("imc.")
             or name.startswith("interp.")  # fused interpreter steps (e.g. inside linalg bodies)
-            or nested
             or name.startswith("scf.")
+            or not _counted_nesting(o)
             or (not o.results and not name.startswith("linalg.") and name != "memref.copy")
         ):
             p = _Plan(None, True)
@@ -336,6 +335,7 @@ class Runner:
         self.chip = Chip(hardware, precision, seed)
         self.report = Report(hardware, precision)
         self._rows: dict[int, object] = {}
+        self._rows_at: dict = {}  # location attribute -> its row
         # Called as hook(layer row, array) with every tensor stored between
         # layers (`imc.sim.accuracy` compares them across precisions).
         self.stored_tensor_hook = None
@@ -385,10 +385,16 @@ class Runner:
             self.tracer.replay(recording)
 
     def row_for(self, op):
+        """The report row of compiled op `op`'s layer. Ops of one layer share
+        their location (an attribute, uniqued): it is printed and named once."""
         row = self._rows.get(id(op))
         if row is None:
-            loc = op.location
-            row = self._rows[id(op)] = self.report.row(layer_name(loc), loc)
+            loc = op.ir.location.attr
+            row = self._rows_at.get(loc)
+            if row is None:
+                text = op.location
+                row = self._rows_at[loc] = self.report.row(layer_name(text), text)
+            self._rows[id(op)] = row
         return row
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:

@@ -38,6 +38,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import (
     TRANSFER_OPS,
+    XbarType,
     spad_capacity_error,
     spad_double_free_error,
     spad_overlap_error,
@@ -873,13 +874,25 @@ def mvm_unchecked(interp, op, args) -> list:
     shared = shares_periphery(chip.hardware, xb.s)
     n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=shared)
     row = ex.layer_of(op)
-    rides = st.shares_activation
+    rides = _rides(st, xb)
     if not rides:
         row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
     ex.report.add(row, **events)
     if tracer is not None:
         tracer.activation(xb.array, n_mvm, x, rides=rides)
     return [y]
+
+
+def _rides(st, tile) -> bool:
+    """`st.shares_activation` (an `MvmView`) of an MVM whose tile occupies
+    `tile` (an `_Xbar`, or its (rows, cols)) of the crossbar: at once False
+    for a tile on all the crossbar's rows or all its columns (most tiles),
+    as the property decides after decoding the tile's program."""
+    rows, cols = (tile.rows, tile.cols) if isinstance(tile, _Xbar) else tile
+    xbar_rows, xbar_cols = XbarType(st.xbar.type).geometry
+    if rows >= xbar_rows or cols >= xbar_cols:
+        return False
+    return st.shares_activation
 
 
 def _one_zero(p: np.ndarray) -> bool:
@@ -2167,7 +2180,7 @@ class ContractionGroup:
                     _static(mvm_op), m, rows, ncols, m * rows * itemsize, m * ncols * 4, shares_periphery=shared
                 )
                 add(mvm_op, ev)
-                if not _static(mvm_op).shares_activation:
+                if not _rides(_static(mvm_op), (rows, ncols)):
                     busy = bucket(mvm_op)[2]
                     busy[array] = busy.get(array, 0) + n_mvm
             shifts = _static(acc_op).shifts
