@@ -178,3 +178,45 @@ def test_a_released_runner_frees_its_crossbars_without_the_collector():
     finally:
         if enabled:
             gc.enable()
+
+
+def _layer_counts(compiled) -> dict:
+    return {name: (dict(row.events), dict(row.busy)) for name, row in compiled.report.layers.items()}
+
+
+@pytest.mark.parametrize("pipeline", ["imc-tiled", "imc-pipelined", "imc-default"])
+@pytest.mark.parametrize("policy", ["max", "p99.9"])
+def test_calibrating_on_the_models_runner_equals_a_runner_of_its_own(pipeline, policy):
+    """A quantized model's calibration runs its call on the model's own
+    runner, which then forgets it (`Runner.calibrated`): its fast paths,
+    worked out in that call, take the calibrated ranges. The IR, the outputs
+    and every counter of the next calls are those of a calibration on a
+    runner of its own."""
+    from imc.sim.calibration import calibrate
+    from imc.sim.interpreter.imc import ContractionGroup
+
+    model, x, _ = _lenet()
+    arrays = [t.numpy() for t in x]
+    shared = imc.compile(model, x, precision="quantized", calibrate=False, pipeline=f"builtin.module({pipeline})")
+    apart = imc.compile(model, x, precision="quantized", calibrate=False, pipeline=f"builtin.module({pipeline})")
+    summary = shared.calibrate(x, policy)
+    with apart.context:
+        assert calibrate(apart.module, apart.hardware, arrays, policy=policy, seed=apart.seed) == summary
+    assert shared.report.calls == 0 and not shared.chip.arrays
+    groups = [op.static for op in shared._runner.interpreter.compiled_ops() if isinstance(op.static, ContractionGroup)]
+    assert any(g.converted for g in groups)  # (worked out in the calibration's call, kept)
+    assert shared.mlir == apart.mlir
+    for _ in range(2):
+        assert torch.equal(shared(*x), apart(*x))
+        assert _layer_counts(shared) == _layer_counts(apart)
+    assert shared.report.calls == 2
+
+
+def test_a_runner_that_has_run_does_not_calibrate():
+    from imc.sim.calibration import calibrate
+
+    model, x, _ = _lenet()
+    compiled = imc.compile(model, x, precision="quantized", calibrate=False)
+    compiled(*x)
+    with compiled.context, pytest.raises(ValueError, match="has not run"):
+        calibrate(compiled.module, compiled.hardware, [t.numpy() for t in x], runner=compiled._runner)

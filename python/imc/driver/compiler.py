@@ -60,8 +60,11 @@ class CompiledModel:
             raise RuntimeError("CompiledModel.calibrate: the model has already run; calibrate before the first call")
         policy = policy or self._calibration_policy or "max"
         arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
+        # (a quantized model's runner runs the calibration's call itself; a
+        # noisy one's draws noise, so a runner of the calibration's own does)
+        runner = self._runner if self.report.precision == "quantized" else None
         with self.context:
-            summary = calibrate(self.module, self.hardware, arrays, policy=policy, seed=self.seed)
+            summary = calibrate(self.module, self.hardware, arrays, policy=policy, seed=self.seed, runner=runner)
         self._calibration_policy = None
         self._mlir = None
         self.report.extra["adc_calibration"] = summary

@@ -161,20 +161,37 @@ def _stored_into(op):
     return None
 
 
-def calibrate(module, hardware, inputs, *, policy: str = "max", seed: int = 0, entry: str = "main") -> dict:
+def calibrate(module, hardware, inputs, *, policy: str = "max", seed: int = 0, entry: str = "main", runner=None) -> dict:
     """Calibrates the ADC range of every `imc.mvm` in `module` (in place) on
     `inputs` (NumPy arrays, one call). Returns the summary the report keeps:
     policy, number of calibrated MVM ops and, per layer, the mean calibrated
-    range as a fraction of the uncalibrated one."""
+    range as a fraction of the uncalibrated one.
+
+    `runner`: the model's own `imc.sim.runtime.Runner` of `module` in
+    `quantized` precision that has not run yet; the calibration's call runs
+    on it, which then forgets that call (`Runner.calibrated`), so the
+    model's first call finds the program compiled and its fast paths worked
+    out (the same values and counters as on a fresh runner). Else a runner
+    of its own runs it."""
     from imc.sim.runtime import Runner
 
     recorder = Calibration(policy)
-    runner = Runner(module, hardware, precision="quantized", seed=seed, entry=entry)
+    own = runner is None
+    if own:
+        runner = Runner(module, hardware, precision="quantized", seed=seed, entry=entry)
+    elif runner.chip.precision != "quantized" or runner.report.calls or runner.tracer is not None:
+        raise ValueError("calibrate: runner= takes an untraced quantized Runner that has not run")
     runner.chip.calibration = recorder
-    runner(*inputs)
-    runner.release()  # (its memory back before the model's own run programs the chip)
+    try:
+        runner(*inputs)
+    finally:
+        runner.chip.calibration = None
     fractions = recorder.apply()
     stored = recorder.apply_ranges()
+    if own:
+        runner.release()  # (its memory back before the model's own run programs the chip)
+    else:
+        runner.calibrated()
     return {
         "policy": policy,
         "mvm_ops": sum(len(v) for v in fractions.values()),

@@ -118,6 +118,13 @@ class LayerRow:
     def counters(self) -> Counters:
         return price(self.events, self._hardware, [self.busy])
 
+    def reset(self) -> None:
+        """Zero counts (`Report.reset`)."""
+        for kind in self.events:
+            self.events[kind] = 0
+        self._busy.clear()
+        self._pending.clear()
+
 
 def price(events: dict, hardware, busy: list[dict] = ()) -> Counters:
     """Counters with energy and latency from the hardware cost table.
@@ -240,6 +247,12 @@ class Report:
             counts[kind] += n
         if self.tracer is not None:
             self.tracer.add(events)
+
+    def reset(self) -> None:
+        """Zero counts and no calls, the layers kept (in their order)."""
+        for row in self.layers.values():
+            row.reset()
+        self.calls = 0
 
     # -- reading --------------------------------------------------------------
     @property

@@ -38,6 +38,7 @@ from imc.sim.interpreter.imc import (
     check_spad_read,
     holds_stored_tensor,
     mark_spad_written,
+    reread_ranges,
     stored_nbytes,
 )
 from imc.sim.report import Report
@@ -195,7 +196,7 @@ class _Counter:
         if p.in_loop and p.constant_ins:
             # A tiled stage reads its digital-unit constants (batch-norm
             # vectors, biases) once per call and keeps them for later trips.
-            calls = self.runner.report.calls
+            calls = self.runner.calls_run
             if p.last_call == calls:
                 for i in p.constant_ins:
                     nbytes[i] = 0
@@ -336,6 +337,8 @@ class Runner:
         self.report = Report(hardware, precision)
         self._rows: dict[int, object] = {}
         self._rows_at: dict = {}  # location attribute -> its row
+        self._reread_ranges = False  # `calibrated`: read the IR's ranges when the next call begins
+        self.calls_run = 0  # calls run to the end (`report.calls`, but never reset): tells one call's ops from the next's
         # Called as hook(layer row, array) with every tensor stored between
         # layers (`imc.sim.accuracy` compares them across precisions).
         self.stored_tensor_hook = None
@@ -349,7 +352,8 @@ class Runner:
 
             self.tracer = self.report.tracer = self.interpreter.tracer = Tracer(self.chip, self.row_for)
             counter.tracing = True
-        attach(self.interpreter, ImcExecution(self.chip, self.report, self.row_for))
+        self._execution = ImcExecution(self.chip, self.report, self.row_for)
+        attach(self.interpreter, self._execution)
         self._io_row = self.report.row("<inputs/outputs>", "")
         func = find_function(module, entry)
         self._weight_args = _weight_arg_mask(func)
@@ -378,6 +382,20 @@ class Runner:
         self.interpreter = None
         self.chip.arrays.clear()
 
+    def calibrated(self) -> None:
+        """Forgets the calls so far, which were a calibration's
+        (`imc.sim.calibration.calibrate(..., runner=self)`): their counters
+        and the chip's crossbars (the next call programs them again, as a
+        first call does), and reads the ranges the calibration wrote into the
+        IR (`imc.sim.interpreter.imc.reread_ranges`, when the next call
+        begins: ranges set by hand after the calibration count too). The
+        compiled program and what its first call worked out stay: the next
+        call runs as a later call does."""
+        self.chip.arrays.clear()
+        self._execution.last_written = None
+        self.report.reset()
+        self._reread_ranges = True
+
     def replay(self, recording: list) -> None:
         """A call placed on the timeline from a recorded one's steps
         (`imc.sim.timeline.Tracer.replay`), without executing it."""
@@ -404,6 +422,9 @@ class Runner:
             for i, x in enumerate(inputs)
             if not self._weight_args.get(i, False) and self._tensor_args.get(i, True)
         ]
+        if self._reread_ranges:
+            reread_ranges(self.interpreter, self.hardware)
+            self._reread_ranges = False
         tracer = self.tracer
         if tracer is not None:  # the inputs arrive before anything reads them
             tracer.begin()
@@ -413,6 +434,7 @@ class Runner:
         with gc_paused():
             outputs = self.interpreter.run(self.entry, list(inputs))
         self.report.calls += 1
+        self.calls_run += 1
         results = [o for i, o in enumerate(outputs) if self._tensor_results.get(i, True)]
         if tracer is not None:
             tracer.begin()

@@ -443,6 +443,16 @@ class Interpreter:
         results = self._call_compiled(cf, args)
         return [np.array(r, order="C") for r in results]
 
+    def compiled_ops(self):
+        """Every compiled op of the functions compiled so far (those of
+        nested regions too), each once: for state kept with them (`op.static`)."""
+        stack = [cf.body for cf in self._compiled.values()]  # (blocks)
+        while stack:
+            for _, op, _, _ in stack.pop().steps:
+                yield op
+                for region in op.regions:
+                    stack.extend(region.blocks)
+
     def call(self, name: str, args: list) -> list:
         """Call function ``name`` with already-converted values (used by func.call)."""
         return self._call_compiled(self._get_compiled(name), list(args))

@@ -266,6 +266,22 @@ def attach(interp, execution: ImcExecution) -> None:
     interp.set_data(EXECUTION, execution)
 
 
+def reread_ranges(interp, hardware) -> None:
+    """After `imc.sim.calibration` wrote the ADC full scales and the stored
+    tensors' ranges into the IR of a program `interp` has run: its compiled
+    `imc.mvm` and `imc.quantize` ops decode their attributes again, and the
+    fast paths' ADC steps are those of the new full scales."""
+    groups = []
+    for op in interp.compiled_ops():
+        if op.name in ("imc.mvm", "imc.quantize"):
+            op.static = None
+        elif op.name == "imc.tiled_contract" and isinstance(op.static, ContractionGroup):
+            groups.append(op.static)
+    for group in groups:
+        for run in group.converted or ():
+            run.set_steps(hardware)
+
+
 class _Workspace:
     """Named float32 scratch buffers reused across calls (a fresh large array
     costs a page fault per 4 KiB on first touch, more than the arithmetic on
@@ -887,10 +903,15 @@ def _rides(st, tile) -> bool:
     """`st.shares_activation` (an `MvmView`) of an MVM whose tile occupies
     `tile` (an `_Xbar`, or its (rows, cols)) of the crossbar: at once False
     for a tile on all the crossbar's rows or all its columns (most tiles),
-    as the property decides after decoding the tile's program."""
+    as the property decides after decoding the tile's program; kept as the
+    property's value (a view's cached properties live in its `__dict__`)."""
+    known = st.__dict__.get("shares_activation")
+    if known is not None:
+        return known
     rows, cols = (tile.rows, tile.cols) if isinstance(tile, _Xbar) else tile
     xbar_rows, xbar_cols = XbarType(st.xbar.type).geometry
     if rows >= xbar_rows or cols >= xbar_cols:
+        st.__dict__["shares_activation"] = False
         return False
     return st.shares_activation
 
@@ -1429,6 +1450,29 @@ class _ConvertedRun:
     def key(self) -> tuple:
         return (self.r0, self.rows, self.cols, self.column_rows, self.ib, self.db, self.adc, self.cell_max, self.exact)
 
+    def set_steps(self, hw) -> None:
+        """`steps` from the MVMs' ADC full scales as their ops hold them now
+        (0: uncalibrated, the ADC spans `hw.adc_range` times the largest
+        column sum); with `blocks`, per MVM its row blocks' (b0, b1, step),
+        each block converted with its own op's (and the blocks' full scales
+        read again). No ADC: `steps` stays None."""
+        if self.adc <= 0:
+            return
+        uncalibrated = hw.adc_range * self.column_max
+        if self.blocks is None:
+            steps = [_adc_step(self.adc, _static(op).adc_full_scale or uncalibrated) for op in self.ops]
+            self.steps = np.array(steps, dtype=np.float32).reshape(-1, 1, 1, 1)
+            return
+        self.blocks = [
+            None if blocks is None else [(op, _static(op).adc_full_scale, b0, b1) for op, _, b0, b1 in blocks]
+            for blocks in self.blocks
+        ]
+        batch = next(b[-1][3] for b in self.blocks if b)
+        self.steps = [
+            [(b0, b1, _adc_step(self.adc, fs or uncalibrated)) for _, fs, b0, b1 in blocks or [(op, _static(op).adc_full_scale, 0, batch)]]
+            for op, blocks in zip(self.ops, self.blocks)
+        ]
+
     def pairs_for(self, inp: "_InputCycles"):
         """The tiles packed in pairs (`_slice_pairs`) when they pay on the
         input `inp`: exact tiles whose conductances outweigh the input's
@@ -1459,20 +1503,10 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
                 run.scale_stack = None
             elif all(scale is not None and scale.shape == (run.cols,) for scale in run.scales):
                 run.scale_stack = np.stack(run.scales)[:, None, :]
-            run.ops = [p[4] for p in pending]
-            blocks = [p[5] for p in pending]
+            run.ops = [p[3] for p in pending]
+            blocks = [p[4] for p in pending]
             run.blocks = blocks if any(b is not None for b in blocks) else None
-            if run.adc > 0:
-                uncalibrated = hw.adc_range * run.column_max
-                if run.blocks is None:
-                    steps = [_adc_step(run.adc, p[3] or uncalibrated) for p in pending]
-                    run.steps = np.array(steps, dtype=np.float32).reshape(-1, 1, 1, 1)
-                else:  # per MVM, its row blocks' (b0, b1, step): each block's op converts with its own
-                    batch = next(b[-1][3] for b in blocks if b)
-                    run.steps = [
-                        [(b0, b1, _adc_step(run.adc, fs or uncalibrated)) for _, fs, b0, b1 in p[5] or [(None, p[3], 0, batch)]]
-                        for p in pending
-                    ]
+            run.set_steps(hw)
             runs.append(run)
             pending.clear()
 
@@ -1480,7 +1514,7 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
         run = _ConvertedRun(r0, xb.rows, xb.cols, xb.column_rows, st.input_bits, st.dac_bits, st.adc_bits, 2**xb.cb - 1, None, None, None, exact)
         if pending and pending[0][0].key() != run.key():
             close()
-        pending.append((run, xb.conductance, xb.scale, st.adc_full_scale, op, blocks))
+        pending.append((run, xb.conductance, xb.scale, op, blocks))
     close()
     return runs
 
