@@ -1126,7 +1126,7 @@ class TiledContractOp(Imc.Operation, name="tiled_contract"):
         op = self.operation
         # (the body ends with a terminator, and every terminator but `imc.yield`
         # is verified to have another parent before this runs)
-        yielded = list(list(op.regions[0].blocks[0].operations)[-1].operation.operands)
+        yielded = list(op.regions[0].blocks[0].operations[-1].operation.operands)
         if len(yielded) != 1 or yielded[0].type != op.results[0].type:
             return _fail(self, f"body must yield one value of the result type {op.results[0].type}")
         owner = yielded[0].owner

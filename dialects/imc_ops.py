@@ -623,7 +623,7 @@ class TiledContractView(TypedView):
     @cached_property
     def yielded(self) -> ir.Value:
         """The value its `imc.yield` yields: the op's result."""
-        return list(self.body.operations)[-1].operation.operands[0]
+        return self.body.operations[-1].operation.operands[0]  # (the terminator, without a view of every op)
 
     @cached_property
     def joined(self) -> ir.Operation | None:

@@ -1025,7 +1025,7 @@ def _drop_stored_accumulator(store: _RowStore) -> None:
     so no earlier trip wrote those rows."""
     loop, insert = store.loop, store.insert
     body = loop.regions[0].blocks[0]
-    terminator = list(body.operations)[-1]
+    terminator = body.operations[-1]
     index = next((i for i, v in enumerate(terminator.operands) if v == insert.results[0]), None)
     if index is None or any(True for _ in loop.results[index].uses):
         return

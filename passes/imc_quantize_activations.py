@@ -99,14 +99,14 @@ def _row_tile_inserts(loop, value) -> list:
     index = list(loop.results).index(value)
     body = loop.regions[0].blocks[0]
     acc = body.arguments[index + 1]
-    yielded = list(body.operations)[-1].operands[index]
+    yielded = body.operations[-1].operands[index]
     owner = yielded.owner
     if isinstance(owner, ir.Block) or owner.operation.name != "scf.if":
         return []
     inserts = accumulator_inserts(loop, index)
     # Every branch of the `scf.if` must yield an insert chain over `acc`.
     for region in owner.operation.regions:
-        y = list(region.blocks[0].operations)[-1].operands[yielded.result_number]
+        y = region.blocks[0].operations[-1].operands[yielded.result_number]
         if insert_root(y) != acc:
             return []
     return inserts

@@ -498,7 +498,7 @@ def row_tile_insert(loop, value):
         return None
     index = list(loop.results).index(value)
     body = loop.regions[0].blocks[0]
-    yielded = list(body.operations)[-1].operands[index]
+    yielded = body.operations[-1].operands[index]
     if isinstance(yielded.owner, ir.Block):
         return None
     insert = yielded.owner.operation

@@ -155,7 +155,7 @@ def fuse_window(loop, fusion: WindowFusion) -> ir.Operation:
     computes the last `lag` rows from the carried rows and the bottom
     padding."""
     body = loop.regions[0].blocks[0]
-    old_yield = list(body.operations)[-1]
+    old_yield = body.operations[-1]
     insert = old_yield.operands[0].owner.operation
     tile = insert.operands[0]
     n, c, rows, width = ir.RankedTensorType(tile.type).shape
@@ -347,7 +347,7 @@ def splat(shape, et, value) -> ir.Value:
 def _pad_value(pad) -> ir.Attribute | None:
     """The constant a `tensor.pad` yields, or None."""
     block = pad.regions[0].blocks[0]
-    yielded = list(block.operations)[-1].operands[0]
+    yielded = block.operations[-1].operands[0]
     owner = yielded.owner
     if isinstance(owner, ir.Block) or owner.operation.name != "arith.constant":
         return None
@@ -459,7 +459,7 @@ def _fuse_row_local(loop, chain) -> None:
     for insert in inserts:
         insert.results[0].set_type(new_t)
 
-    yielded = list(body.operations)[-1].operands[0]  # the last trip's `scf.if`, when lagging
+    yielded = body.operations[-1].operands[0]  # the last trip's `scf.if`, when lagging
     if not isinstance(yielded.owner, ir.Block) and yielded.owner.operation.name == "scf.if":
         yielded.set_type(new_t)
     last.results[0].replace_all_uses_with(view)

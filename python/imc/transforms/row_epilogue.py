@@ -156,7 +156,7 @@ def fuse_epilogue(loop, chain, lag: int) -> bool:
                 own = _on_rows(branch, rows_of_b, step)
                 rows_of_x = tensor.concat(tensor_type([n, c, lag + step, w], et), 2, [body.arguments[-1], own])
                 kept = extract_slice(own, [0, 0, step - lag, 0], [n, c, lag, w])
-            terminator = list(body.operations)[-1]
+            terminator = body.operations[-1]
             terminator.operands[len(terminator.operands) - 1] = kept
         else:  # a row window of its own
             with ir.InsertionPoint.at_block_begin(body):
@@ -250,7 +250,7 @@ def _with_iter_arg(loop, init):
     the body moves into the new loop, `loop`'s results are replaced by the
     new loop's, and `loop` is left dead with an empty body (for canonicalize)."""
     body = loop.regions[0].blocks[0]
-    old_yield = list(body.operations)[-1]
+    old_yield = body.operations[-1]
     with ir.InsertionPoint(loop), loop.location:
         new = scf.ForOp(loop.operands[0], loop.operands[1], loop.operands[2], [*list(loop.operands)[3:], init])
     new_body = new.regions[0].blocks[0]
