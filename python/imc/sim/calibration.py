@@ -186,12 +186,12 @@ def calibrate(module, hardware, inputs, *, policy: str = "max", seed: int = 0, e
         runner(*inputs)
     finally:
         runner.chip.calibration = None
+        if own:
+            runner.release()  # (its memory back before the model's own run programs the chip)
+        else:
+            runner.calibrated()  # (also after a failed call: the model's runner keeps none of it)
     fractions = recorder.apply()
     stored = recorder.apply_ranges()
-    if own:
-        runner.release()  # (its memory back before the model's own run programs the chip)
-    else:
-        runner.calibrated()
     return {
         "policy": policy,
         "mvm_ops": sum(len(v) for v in fractions.values()),

@@ -395,6 +395,7 @@ class Runner:
         self._execution.last_written = None
         self.report.reset()
         self._reread_ranges = True
+        self.calls_run += 1  # (a call that failed ends here too: the next one is another)
 
     def replay(self, recording: list) -> None:
         """A call placed on the timeline from a recorded one's steps
