@@ -89,17 +89,21 @@ def _ints(attr) -> tuple[int, ...]:
     return tuple(ir.DenseI64ArrayAttr(attr))
 
 
-def _placed_tile(xbar: ir.Value):
-    """(array, first row, first col, rows, cols) of the tile of a crossbar
-    value programmed by an `imc.program` on a placed crossbar, else None."""
+def _program_of(xbar: ir.Value) -> "ProgramView | None":
+    """The `imc.program` that produces a crossbar value, else None."""
     owner = xbar.owner
     if not isinstance(owner, (ir.Operation, ir.OpView)):
         return None  # (a block argument)
     owner = owner.operation
-    if owner.name != ProgramOp.OPERATION_NAME:
-        return None
-    view = ProgramView(owner)
-    if "array" not in owner.attributes or view.array < 0:
+    return ProgramView(owner) if owner.name == ProgramOp.OPERATION_NAME else None
+
+
+def _placed_tile(xbar: ir.Value, view: "ProgramView | None" = None):
+    """(array, first row, first col, rows, cols) of the tile of a crossbar
+    value programmed by an `imc.program` (`view`, if known) on a placed
+    crossbar, else None."""
+    view = view or _program_of(xbar)
+    if view is None or "array" not in view.op.attributes or view.array < 0:
         return None
     (r0, c0), (rows, cols) = view.offset, view.tile_shape
     return view.array, r0, c0, rows, cols
@@ -279,12 +283,16 @@ class MvmView(TypedView):
         converts all their columns in one read, so this MVM takes no time
         of its own on the crossbar (its DAC and ADC conversions still count)
         when its tile is in place by then, which the timeline checks."""
-        mine = _placed_tile(self.xbar)
-        if mine is None:
+        program = _program_of(self.xbar)
+        if program is None:
             return False
         rows, cols = XbarType(self.xbar.type).geometry
-        if mine[3] >= rows or mine[4] >= cols:
+        tile_rows, tile_cols = program.tile_shape
+        if tile_rows >= rows or tile_cols >= cols:
             return False  # (a tile on all rows or all columns shares them with any other: most tiles, decided at once)
+        mine = _placed_tile(self.xbar, program)
+        if mine is None:
+            return False
         block = self.op.block
         for use in self.input.uses:
             other = use.owner

@@ -38,7 +38,6 @@ from torch_mlir import ir
 
 from imc.dialects.imc import (
     TRANSFER_OPS,
-    XbarType,
     spad_capacity_error,
     spad_double_free_error,
     spad_overlap_error,
@@ -890,30 +889,13 @@ def mvm_unchecked(interp, op, args) -> list:
     shared = shares_periphery(chip.hardware, xb.s)
     n_mvm, events = mvm_events(st, batch, rows, xb.cols, x.nbytes, y.nbytes, shares_periphery=shared)
     row = ex.layer_of(op)
-    rides = _rides(st, xb)
+    rides = st.shares_activation
     if not rides:
         row.busy[xb.array] = row.busy.get(xb.array, 0) + n_mvm
     ex.report.add(row, **events)
     if tracer is not None:
         tracer.activation(xb.array, n_mvm, x, rides=rides)
     return [y]
-
-
-def _rides(st, tile) -> bool:
-    """`st.shares_activation` (an `MvmView`) of an MVM whose tile occupies
-    `tile` (an `_Xbar`, or its (rows, cols)) of the crossbar: at once False
-    for a tile on all the crossbar's rows or all its columns (most tiles),
-    as the property decides after decoding the tile's program; kept as the
-    property's value (a view's cached properties live in its `__dict__`)."""
-    known = st.__dict__.get("shares_activation")
-    if known is not None:
-        return known
-    rows, cols = (tile.rows, tile.cols) if isinstance(tile, _Xbar) else tile
-    xbar_rows, xbar_cols = XbarType(st.xbar.type).geometry
-    if rows >= xbar_rows or cols >= xbar_cols:
-        st.__dict__["shares_activation"] = False
-        return False
-    return st.shares_activation
 
 
 def _one_zero(p: np.ndarray) -> bool:
@@ -1432,7 +1414,7 @@ class _ConvertedRun:
     scales: list
     exact: bool  # G holds integers (no programming noise): packed matmul
     ops: list = None  # the MVM ops (what `chip.calibration` records)
-    # per MVM: None, or the row blocks [(op, ADC full scale, b0, b1)] of an
+    # per MVM: None, or the row blocks [(op, b0, b1)] of an
     # operand whose MVMs read them on copies of its tile (`steps` is then,
     # per MVM, its blocks' [(b0, b1, ADC step)]); None if no MVM has blocks
     blocks: list = None
@@ -1454,22 +1436,20 @@ class _ConvertedRun:
         """`steps` from the MVMs' ADC full scales as their ops hold them now
         (0: uncalibrated, the ADC spans `hw.adc_range` times the largest
         column sum); with `blocks`, per MVM its row blocks' (b0, b1, step),
-        each block converted with its own op's (and the blocks' full scales
-        read again). No ADC: `steps` stays None."""
+        each block converted with its own op's. No ADC: `steps` stays None."""
         if self.adc <= 0:
             return
         uncalibrated = hw.adc_range * self.column_max
+
+        def step(op):
+            return _adc_step(self.adc, _static(op).adc_full_scale or uncalibrated)
+
         if self.blocks is None:
-            steps = [_adc_step(self.adc, _static(op).adc_full_scale or uncalibrated) for op in self.ops]
-            self.steps = np.array(steps, dtype=np.float32).reshape(-1, 1, 1, 1)
+            self.steps = np.array([step(op) for op in self.ops], dtype=np.float32).reshape(-1, 1, 1, 1)
             return
-        self.blocks = [
-            None if blocks is None else [(op, _static(op).adc_full_scale, b0, b1) for op, _, b0, b1 in blocks]
-            for blocks in self.blocks
-        ]
-        batch = next(b[-1][3] for b in self.blocks if b)
+        batch = next(b[-1][2] for b in self.blocks if b)
         self.steps = [
-            [(b0, b1, _adc_step(self.adc, fs or uncalibrated)) for _, fs, b0, b1 in blocks or [(op, _static(op).adc_full_scale, 0, batch)]]
+            [(b0, b1, step(block_op)) for block_op, b0, b1 in blocks or [(op, 0, batch)]]
             for op, blocks in zip(self.ops, self.blocks)
         ]
 
@@ -1488,7 +1468,7 @@ class _ConvertedRun:
 
 def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
     """Groups `mvms` — (r0, xbar, static attributes, op, row blocks) in
-    execution order, the row blocks None or [(op, ADC full scale, b0, b1)] —
+    execution order, the row blocks None or [(op, b0, b1)] —
     into `_ConvertedRun`s of consecutive MVMs."""
     hw = chip.hardware
     exact = not chip.draws_program_noise
@@ -1570,7 +1550,7 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
                     if blocks is None:
                         calibration.record(op, partial[k], uncalibrated)
                         continue
-                    for op_b, _, b0, b1 in blocks:
+                    for op_b, b0, b1 in blocks:
                         calibration.record(op_b, partial[k][:, b0:b1], uncalibrated)
             elif run.blocks is not None and run.steps is not None:
                 for k, spans in enumerate(run.steps):  # (a scalar step per block: the fastest broadcast)
@@ -1611,7 +1591,7 @@ def _read_noise_plan(runs: list, inps: list, read_noise: float) -> tuple[list, l
             continue
         draws = []
         for k, blocks in enumerate(run.blocks):
-            for b0, b1 in [(b[2], b[3]) for b in blocks] if blocks else [(0, batch)]:
+            for b0, b1 in [(b[1], b[2]) for b in blocks] if blocks else [(0, batch)]:
                 block_std = std[:, b0:b1]
                 active = _read_noise_cycles(block_std)
                 if active.size:
@@ -1914,11 +1894,11 @@ class ContractionGroup:
             elif block is None or not _converts_alike(mvms[order[key]], xb, st):
                 return
             if block is not None:
-                mvms[order[key]][4].append((op, st.adc_full_scale, block[1], block[2]))
+                mvms[order[key]][4].append((op, block[1], block[2]))
             executed.append((order[key], 0 if block is None else block[1]))
         for *_, blocks in mvms:
             if blocks is not None:
-                blocks.sort(key=lambda b: b[2])  # (joined in row order, as the concat joins them)
+                blocks.sort(key=lambda b: b[1])  # (joined in row order, as the concat joins them)
         if self.row_blocked and chip.precision == "noisy" and executed != sorted(executed):
             return  # the ops draw read noise in another order than `_run_converted` would
         self.acc_terms = [
@@ -2214,7 +2194,7 @@ class ContractionGroup:
                     _static(mvm_op), m, rows, ncols, m * rows * itemsize, m * ncols * 4, shares_periphery=shared
                 )
                 add(mvm_op, ev)
-                if not _rides(_static(mvm_op), (rows, ncols)):
+                if not _static(mvm_op).shares_activation:
                     busy = bucket(mvm_op)[2]
                     busy[array] = busy.get(array, 0) + n_mvm
             shifts = _static(acc_op).shifts
