@@ -20,8 +20,12 @@ bound of the same events (no schedule on the chip is faster), their ratio,
 the resource that sets the bound, the interval between calls of a stream and
 its throughput, and the cold call's latency. "bound" is the resource bound
 (the busiest resource's work: no schedule of these events is faster),
-"chain" the program's longest dependency chain (every resource unlimited);
-"/bound" divides the timeline by the first, "/both" by the larger of the two.
+"chain" the program's longest dependency chain (every resource unlimited),
+"h-b-t" the head-body-tail bound (for each resource, the chain before its
+first step, its work and the chain after its last; the largest over the
+resources: `imc.sim.timeline_bound`), "on" the resource that sets it;
+"/bound" divides the timeline by the first, "/all" by the largest of the
+three (`Timeline.latency_bound_ns`).
 
     python benchmarks/latency.py [--models resnet18 resnet50 bert] [--hardware default isaac metis]
                                  [--pipelines imc-tiled no-copies imc-default duplicate imc-pipelined]
@@ -68,9 +72,11 @@ def warm_call(compiled, inputs):
 
 def _print_row(name: str, hw: str, label: str, c, timeline) -> None:
     t = timeline
+    joined = t.schedule_bound
     print(
         f"{name:<24} {hw:<8} {label:<12} {c.latency_ns / 1e6:>14.3f} {t.warm_makespan_ns / 1e6:>12.3f} "
         f"{t.bound_ns / 1e6:>10.3f} {t.bounding_resource:<11} {t.chain_ns / 1e6:>9.3f} "
+        f"{joined.bound_ns / 1e6:>9.3f} {joined.resource:<10} "
         f"{t.warm_makespan_ns / t.bound_ns:>8.2f} {t.warm_makespan_ns / t.latency_bound_ns:>8.2f} "
         f"{t.interval_ns / 1e6:>12.3f} {t.throughput_per_s:>14,.1f} {t.cold_makespan_ns / 1e6:>10.3f}",
         flush=True,
@@ -95,7 +101,7 @@ def main(argv=None) -> int:
         todo.append(bert_base())
     print(
         f"{'model':<24} {'chip':<8} {'pipeline':<12} {'serialized ms':>14} {'timeline ms':>12} {'bound ms':>10} "
-        f"{'bound by':<11} {'chain ms':>9} {'/bound':>8} {'/both':>8} {'interval ms':>12} {'inferences/s':>14} {'cold ms':>10}"
+        f"{'bound by':<11} {'chain ms':>9} {'h-b-t ms':>9} {'on':<10} {'/bound':>8} {'/all':>8} {'interval ms':>12} {'inferences/s':>14} {'cold ms':>10}"
     )
     for name, model, inputs in todo:
         for hw in args.hardware:

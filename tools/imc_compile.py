@@ -292,10 +292,13 @@ def _timeline_panel(ax, timeline) -> None:
     ax.invert_yaxis()
     ax.axvline(timeline.bound_ns / 1e3, color="tab:red", linestyle="--", label=f"resource bound ({timeline.bounding_resource})")
     ax.axvline(timeline.chain_ns / 1e3, color="tab:green", linestyle=":", label="longest dependency chain")
+    joined = timeline.schedule_bound
+    if joined is not None:
+        ax.axvline(joined.bound_ns / 1e3, color="tab:purple", linestyle="-.", label=f"head-body-tail bound ({joined.resource})")
     ax.set_xlabel("us")
     ax.set_title(
         f"timeline of a warm call: {timeline.warm_makespan_ns / 1e3:,.1f} us "
-        f"({timeline.warm_makespan_ns / timeline.latency_bound_ns:.2f}x the larger bound); a call every "
+        f"({timeline.warm_makespan_ns / timeline.latency_bound_ns:.2f}x the largest bound); a call every "
         f"{timeline.interval_ns / 1e3:,.1f} us in a stream"
     )
     ax.legend(loc="lower right")

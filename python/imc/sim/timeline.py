@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import bisect
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,6 +47,9 @@ from imc.ir.utils import TIMELINE_VIEW_OPS as VIEW_OPS, linalg_input_count  # op
 from imc.sim.interpreter.imc import dma_window
 from imc.sim.interpreter.tensor import concat_dim, insert_slice_index, pad_region
 from imc.sim.report import EVENTS, resource_times
+
+if TYPE_CHECKING:
+    from imc.sim.timeline_bound import HeadBodyTail
 
 __all__ = ["Tracer", "Timeline", "LayerSpan"]
 
@@ -352,13 +356,17 @@ class Timeline:
     busy_ns: dict  # resource class -> its work in the warm call
     steps: list  # of the warm call: (layer, resource, start, end)
     resource_ns: dict = field(default_factory=dict)  # the warm call's time on each resource (`resource_times`)
+    # The warm call's head-body-tail bound (`imc.sim.timeline_bound`; None: the chain or the replay was off).
+    schedule_bound: HeadBodyTail | None = None
     outputs: list = field(default_factory=list, repr=False, compare=False)  # the cold call's results (NumPy)
 
     @property
     def latency_bound_ns(self) -> float:
         """No schedule of this program's steps is faster: neither the chip's
-        busiest resource nor its longest dependency chain allows it."""
-        return max(self.bound_ns, self.chain_ns or 0.0)
+        busiest resource, nor its longest dependency chain, nor any resource
+        with the chains before its first step and after its last allows it."""
+        joined = self.schedule_bound.bound_ns if self.schedule_bound is not None else 0.0
+        return max(self.bound_ns, self.chain_ns or 0.0, joined)
 
     @property
     def throughput_per_s(self) -> float:
@@ -373,6 +381,8 @@ class Timeline:
             "bound_ns": self.bound_ns,
             "bounding_resource": self.bounding_resource,
             "chain_ns": self.chain_ns,
+            "head_body_tail": None if self.schedule_bound is None else asdict(self.schedule_bound),
+            "latency_bound_ns": self.latency_bound_ns,
             "busy_ns": dict(self.busy_ns),
             "resource_ns": dict(self.resource_ns),
             "layers": [
@@ -387,10 +397,19 @@ class Timeline:
             f"timeline: a warm call takes {self.warm_makespan_ns / 1e3:,.3f} us on an idle chip "
             f"({ratio(self.bound_ns)} its resource bound {self.bound_ns / 1e3:,.3f} us, {self.bounding_resource}-bound"
             + (f"; {ratio(self.chain_ns)} its longest dependency chain {self.chain_ns / 1e3:,.3f} us" if self.chain_ns is not None else "")
+            + (self._head_body_tail() if self.schedule_bound is not None else "")
             + "), "
             + (f"a cold call {self.cold_makespan_ns / 1e3:,.3f} us; " if self.cold_makespan_ns is not None else "")
             + "calls in a stream end every "
             f"{self.interval_ns / 1e3:,.3f} us ({self.throughput_per_s:,.1f} inferences/s)"
+        )
+
+    def _head_body_tail(self) -> str:
+        b = self.schedule_bound
+        return (
+            f"; {self.warm_makespan_ns / b.bound_ns:.2f}x its head-body-tail bound {b.bound_ns / 1e3:,.3f} us "
+            f"({b.resource}: {b.head_ns / 1e3:,.3f} before its first step, {b.work_ns / 1e3:,.3f} busy, "
+            f"{b.tail_ns / 1e3:,.3f} after its last)"
         )
 
     def table(self) -> str:
@@ -509,8 +528,11 @@ class Tracer:
         self._activations: dict[int, tuple] = {}
         self._ride = None  # of the open step: (array, its own MVM steps, what it reads)
         self._activation = None  # of the open step: (array, ns, what it reads)
-        # The steps of the call being recorded (`replay`), else None.
+        # The steps of the call being recorded (`replay`), else None; with
+        # the chain followed, `bound_log` holds per recorded entry (head, took,
+        # busy) of its placed step, or None (`imc.sim.timeline_bound`).
         self.recording: list | None = None
+        self.bound_log: list | None = None
         self._replays = 0
         self._kept: dict = {}  # the last replay's stand-ins for the recorded call's own arrays
         self._last_uses: tuple = (None, {})  # (a recording, `_last_uses` of it)
@@ -661,6 +683,8 @@ class Tracer:
             placed = recording[mark] if len(recording) > mark else None
             del recording[mark:]
             recording.append((_MOVE, _Recorded.of(dest), [_Recorded.of(a) for a in sources], assemble, placed))
+            if placed is None and self.bound_log is not None:
+                self.bound_log.append(None)
 
     def place(self, layer: str, reads, writes, *, last: bool = False) -> None:
         """Ends the open step (of `layer`, reading and writing these arrays)
@@ -696,9 +720,12 @@ class Tracer:
         chain = self.chain
         if chain is not None:
             took = max(max(busy.values(), default=0.0), ride_ns)
-            chain_end = _ready(chain, reads, writes, self.chain_ns if last else 0.0) + took
+            head = _ready(chain, reads, writes, self.chain_ns if last else 0.0)
+            chain_end = head + took
             _commit(chain, reads, writes, chain_end)
             self.chain_ns = max(self.chain_ns, chain_end)
+            if self.bound_log is not None:
+                self.bound_log.append((head, took, dict(busy)))
         resources = self.resources
         used = []
         for name, ns in busy.items():
@@ -1110,18 +1137,26 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool 
             outputs = runner(*inputs)
         cold_ns = None
     tracer.idle()
-    tracer.recording = [] if replay else None
+    tracer.recording = [] if replay or chain else None  # (the head-body-tail bound reads it backwards)
+    tracer.bound_log = [] if chain else None
     try:
         runner(*inputs)
-        recording = tracer.recording
+        recording, log = tracer.recording, tracer.bound_log
     finally:
-        tracer.recording = None
+        tracer.recording = tracer.bound_log = None
     warm = tracer.end_ns
     events = dict.fromkeys(EVENTS, 0)
     events.update(tracer.totals)
     bounds = resource_times(events, runner.hardware, [tracer.mvm_steps])
     bounding, bound = max(bounds.items(), key=lambda kv: kv[1])
     chain_ns = tracer.chain_ns if chain else None
+    schedule_bound = None
+    if log is not None:
+        from imc.sim.runtime import gc_paused
+        from imc.sim.timeline_bound import head_body_tail
+
+        with gc_paused():  # (as a replay is)
+            schedule_bound = head_body_tail(recording, log)
     layers, busy = tracer.layer_spans()
     steps = [(layer, resource, start, end) for layer, resource, start, end, _ in tracer.steps]
     ends = [warm]
@@ -1136,4 +1171,7 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool 
     finally:
         tracer.follow_chain(True)
     interval = (ends[-1] - ends[0]) / (len(ends) - 1)
-    return Timeline(cold_ns, warm, interval, bound, bounding, chain_ns, layers, busy, steps, resource_ns=bounds, outputs=outputs)
+    return Timeline(
+        cold_ns, warm, interval, bound, bounding, chain_ns, layers, busy, steps,
+        resource_ns=bounds, schedule_bound=schedule_bound, outputs=outputs,
+    )

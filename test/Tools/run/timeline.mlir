@@ -10,9 +10,12 @@
 // times (4 us). The longest dependency chain is one row's a, b and the
 // result (2.032 us). A stream of calls: the next call's a waits for array 0 only,
 // so a call ends every 4 us. Cold: the two 1 B weight reads from DRAM come
-// first (the first a starts at 1 ns): 5.033 us.
+// first (the first a starts at 1 ns): 5.033 us. Head-body-tail bound
+// (imc.sim.timeline_bound): array 1's first b cannot start before a row's a
+// (1 us), it reads 4 us, and the result leaves after its last (32 ns):
+// 5.032 us, this schedule (array 0: 0 + 4 + 1.032 us, the same).
 // RUN: imc-run %s --entry pipeline --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=PIPE
-// PIPE: timeline: a warm call takes 5.032 us on an idle chip (1.26x its resource bound 4.000 us, crossbars-bound; 2.48x its longest dependency chain 2.032 us), a cold call 5.033 us; calls in a stream end every 4.000 us
+// PIPE: timeline: a warm call takes 5.032 us on an idle chip (1.26x its resource bound 4.000 us, crossbars-bound; 2.48x its longest dependency chain 2.032 us; 1.00x its head-body-tail bound 5.032 us (xbar1: 1.000 before its first step, 4.000 busy, 0.032 after its last)), a cold call 5.033 us; calls in a stream end every 4.000 us
 // PIPE: layer_a {{ +}}0.000 {{ +}}4.000 {{ +}}4.000
 // PIPE: layer_b {{ +}}1.000 {{ +}}5.000 {{ +}}4.000
 func.func @pipeline() -> tensor<4x2xf32> {
@@ -41,10 +44,13 @@ func.func @pipeline() -> tensor<4x2xf32> {
 // other: b runs in [1,3], [2,4], [3,5], [4,6] us: 6.032 us; bound 4 us
 // (arrays 0, 1 and 2 each read 4 us), a call every 4 us. Either way the
 // longest dependency chain is one row's a and b and the result (3.032 us).
+// Head-body-tail bound: on one array, 1 + 8 + 0.032 us (array 1), the
+// makespan; duplicated, array 0's last a still has a b (2 us) and the result
+// after it: 0 + 4 + 2.032 us, the makespan again.
 // RUN: imc-run %s --entry bottleneck --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=ONE
-// ONE: timeline: a warm call takes 9.032 us on an idle chip (1.13x its resource bound 8.000 us, crossbars-bound; 2.98x its longest dependency chain 3.032 us), a cold call 9.033 us; calls in a stream end every 8.000 us
+// ONE: timeline: a warm call takes 9.032 us on an idle chip (1.13x its resource bound 8.000 us, crossbars-bound; 2.98x its longest dependency chain 3.032 us; 1.00x its head-body-tail bound 9.032 us (xbar1: 1.000 before its first step, 8.000 busy, 0.032 after its last)), a cold call 9.033 us; calls in a stream end every 8.000 us
 // RUN: imc-run %s --entry duplicated --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=TWO
-// TWO: timeline: a warm call takes 6.032 us on an idle chip (1.51x its resource bound 4.000 us, crossbars-bound; 1.99x its longest dependency chain 3.032 us), a cold call 6.033 us; calls in a stream end every 4.000 us
+// TWO: timeline: a warm call takes 6.032 us on an idle chip (1.51x its resource bound 4.000 us, crossbars-bound; 1.99x its longest dependency chain 3.032 us; 1.00x its head-body-tail bound 6.032 us (xbar0: 0.000 before its first step, 4.000 busy, 2.032 after its last)), a cold call 6.033 us; calls in a stream end every 4.000 us
 func.func @bottleneck() -> tensor<4x2xf32> {
   %w = arith.constant dense<1.0> : tensor<2x2xf32>
   %x = arith.constant dense<1.0> : tensor<4x2xf32>
@@ -97,9 +103,10 @@ func.func @duplicated() -> tensor<4x2xf32> {
 
 // A digital-bound layer: 100 elements through a body of 50 ops on the one
 // digital unit (5,000 ns), between the 400 B input arriving and the 400 B
-// result leaving (400 ns each): 5.800 us; bound 5 us (digital).
+// result leaving (400 ns each): 5.800 us; bound 5 us (digital), with the
+// input before and the result after it 5.800 us (head-body-tail).
 // RUN: imc-run %s --entry digital --random-inputs --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=DIGITAL
-// DIGITAL: timeline: a warm call takes 5.800 us on an idle chip (1.16x its resource bound 5.000 us, digital-bound; 1.00x its longest dependency chain 5.800 us)
+// DIGITAL: timeline: a warm call takes 5.800 us on an idle chip (1.16x its resource bound 5.000 us, digital-bound; 1.00x its longest dependency chain 5.800 us; 1.00x its head-body-tail bound 5.800 us (digital: 0.400 before its first step, 5.000 busy, 0.400 after its last))
 #id = affine_map<(d0, d1) -> (d0, d1)>
 func.func @digital(%x: tensor<1x100xf32>) -> tensor<1x100xf32> {
   %e = tensor.empty() : tensor<1x100xf32>
@@ -165,14 +172,16 @@ func.func @digital(%x: tensor<1x100xf32>) -> tensor<1x100xf32> {
 // incremented there (64 digital ops) and stored: each row's load waits for
 // the previous row's store to have read the buffer, so a row takes
 // 256 + 64 + 256 ns: 2.304 us against the DRAM bound of 8 x 256 ns; the
-// buffer makes the four rows one dependency chain (2.304 us).
+// buffer makes the four rows one dependency chain (2.304 us); the
+// head-body-tail bound is the channel's 2.048 us (its first load needs
+// nothing before it, its last store leaves nothing after it).
 // RUN: imc-run %s --entry single_buffer --random-inputs --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=SINGLE
-// SINGLE: timeline: a warm call takes 2.304 us on an idle chip (1.12x its resource bound 2.048 us, dram-bound; 1.00x its longest dependency chain 2.304 us)
+// SINGLE: timeline: a warm call takes 2.304 us on an idle chip (1.12x its resource bound 2.048 us, dram-bound; 1.00x its longest dependency chain 2.304 us; 1.12x its head-body-tail bound 2.048 us (dram: 0.000 before its first step, 2.048 busy, 0.000 after its last))
 // Double buffering: rows alternate between two buffers, so the next row's
 // load overlaps this row's add and the channel never waits: 2.048 us; the
 // longest chain is two rows through one buffer (2 x 576 ns).
 // RUN: imc-run %s --entry double_buffer --random-inputs --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=DOUBLE
-// DOUBLE: timeline: a warm call takes 2.048 us on an idle chip (1.00x its resource bound 2.048 us, dram-bound; 1.78x its longest dependency chain 1.152 us)
+// DOUBLE: timeline: a warm call takes 2.048 us on an idle chip (1.00x its resource bound 2.048 us, dram-bound; 1.78x its longest dependency chain 1.152 us; 1.00x its head-body-tail bound 2.048 us (dram: 0.000 before its first step, 2.048 busy, 0.000 after its last))
 func.func @single_buffer(%in: memref<4x64xf32>, %out: memref<4x64xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -224,9 +233,9 @@ func.func @double_buffer(%in: memref<4x64xf32>, %out: memref<4x64xf32>) {
 // reads on its own: a [0.001, 1.001], b and c after it, 3.017 us. When b
 // reads another input (@apart), the array reads three times, warm or cold.
 // RUN: imc-run %s --entry shared --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=SHARED
-// SHARED: timeline: a warm call takes 2.016 us on an idle chip (1.01x its resource bound 2.000 us, crossbars-bound; 1.00x its longest dependency chain 2.016 us), a cold call 3.017 us; calls in a stream end every 2.000 us
+// SHARED: timeline: a warm call takes 2.016 us on an idle chip (1.01x its resource bound 2.000 us, crossbars-bound; 1.00x its longest dependency chain 2.016 us; 1.00x its head-body-tail bound 2.016 us (xbar0: 0.000 before its first step, 2.000 busy, 0.016 after its last)), a cold call 3.017 us; calls in a stream end every 2.000 us
 // RUN: imc-run %s --entry apart --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=APART
-// APART: timeline: a warm call takes 3.016 us on an idle chip (1.01x its resource bound 3.000 us, crossbars-bound; 1.50x its longest dependency chain 2.016 us), a cold call 3.017 us; calls in a stream end every 3.000 us
+// APART: timeline: a warm call takes 3.016 us on an idle chip (1.01x its resource bound 3.000 us, crossbars-bound; 1.50x its longest dependency chain 2.016 us; 1.00x its head-body-tail bound 3.016 us (xbar0: 0.000 before its first step, 3.000 busy, 0.016 after its last)), a cold call 3.017 us; calls in a stream end every 3.000 us
 func.func @shared() -> (tensor<1x2xf32>, tensor<1x2xf32>) {
   %w = arith.constant dense<1.0> : tensor<2x2xf32>
   %x = arith.constant dense<1.0> : tensor<1x2xf32>
