@@ -124,7 +124,7 @@ class CompiledModel:
 
         arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
         runner = Runner(self.module, self.hardware, precision="ideal", seed=self.seed, trace=True)
-        with self.context:
+        with self.context, gc_paused():  # (its calls pause it anyway; the head-body-tail bound's backward pass too)
             timeline = measure(runner, arrays, stream=stream, cold=cold, chain=chain)
         runner.tracer.release()  # (its records freed now, not by the cyclic collector: sweep points)
         self.report.extra["timeline"] = timeline.to_dict()

@@ -15,7 +15,7 @@
 // (1 us), it reads 4 us, and the result leaves after its last (32 ns):
 // 5.032 us, this schedule (array 0: 0 + 4 + 1.032 us, the same).
 // RUN: imc-run %s --entry pipeline --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=PIPE
-// PIPE: timeline: a warm call takes 5.032 us on an idle chip (1.26x its resource bound 4.000 us, crossbars-bound; 2.48x its longest dependency chain 2.032 us; 1.00x its head-body-tail bound 5.032 us (xbar1: 1.000 before its first step, 4.000 busy, 0.032 after its last)), a cold call 5.033 us; calls in a stream end every 4.000 us
+// PIPE: timeline: a warm call takes 5.032 us on an idle chip (1.26x its resource bound 4.000 us, crossbars-bound; 2.48x its longest dependency chain 2.032 us; 1.00x its head-body-tail bound 5.032 us (xbar1: 1.000 before, 4.000 busy, 0.032 after)), a cold call 5.033 us; calls in a stream end every 4.000 us
 // PIPE: layer_a {{ +}}0.000 {{ +}}4.000 {{ +}}4.000
 // PIPE: layer_b {{ +}}1.000 {{ +}}5.000 {{ +}}4.000
 func.func @pipeline() -> tensor<4x2xf32> {
@@ -48,9 +48,9 @@ func.func @pipeline() -> tensor<4x2xf32> {
 // makespan; duplicated, array 0's last a still has a b (2 us) and the result
 // after it: 0 + 4 + 2.032 us, the makespan again.
 // RUN: imc-run %s --entry bottleneck --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=ONE
-// ONE: timeline: a warm call takes 9.032 us on an idle chip (1.13x its resource bound 8.000 us, crossbars-bound; 2.98x its longest dependency chain 3.032 us; 1.00x its head-body-tail bound 9.032 us (xbar1: 1.000 before its first step, 8.000 busy, 0.032 after its last)), a cold call 9.033 us; calls in a stream end every 8.000 us
+// ONE: timeline: a warm call takes 9.032 us on an idle chip (1.13x its resource bound 8.000 us, crossbars-bound; 2.98x its longest dependency chain 3.032 us; 1.00x its head-body-tail bound 9.032 us (xbar1: 1.000 before, 8.000 busy, 0.032 after)), a cold call 9.033 us; calls in a stream end every 8.000 us
 // RUN: imc-run %s --entry duplicated --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=TWO
-// TWO: timeline: a warm call takes 6.032 us on an idle chip (1.51x its resource bound 4.000 us, crossbars-bound; 1.99x its longest dependency chain 3.032 us; 1.00x its head-body-tail bound 6.032 us (xbar0: 0.000 before its first step, 4.000 busy, 2.032 after its last)), a cold call 6.033 us; calls in a stream end every 4.000 us
+// TWO: timeline: a warm call takes 6.032 us on an idle chip (1.51x its resource bound 4.000 us, crossbars-bound; 1.99x its longest dependency chain 3.032 us; 1.00x its head-body-tail bound 6.032 us (xbar0: 0.000 before, 4.000 busy, 2.032 after)), a cold call 6.033 us; calls in a stream end every 4.000 us
 func.func @bottleneck() -> tensor<4x2xf32> {
   %w = arith.constant dense<1.0> : tensor<2x2xf32>
   %x = arith.constant dense<1.0> : tensor<4x2xf32>
@@ -106,7 +106,7 @@ func.func @duplicated() -> tensor<4x2xf32> {
 // result leaving (400 ns each): 5.800 us; bound 5 us (digital), with the
 // input before and the result after it 5.800 us (head-body-tail).
 // RUN: imc-run %s --entry digital --random-inputs --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=DIGITAL
-// DIGITAL: timeline: a warm call takes 5.800 us on an idle chip (1.16x its resource bound 5.000 us, digital-bound; 1.00x its longest dependency chain 5.800 us; 1.00x its head-body-tail bound 5.800 us (digital: 0.400 before its first step, 5.000 busy, 0.400 after its last))
+// DIGITAL: timeline: a warm call takes 5.800 us on an idle chip (1.16x its resource bound 5.000 us, digital-bound; 1.00x its longest dependency chain 5.800 us; 1.00x its head-body-tail bound 5.800 us (digital: 0.400 before, 5.000 busy, 0.400 after))
 #id = affine_map<(d0, d1) -> (d0, d1)>
 func.func @digital(%x: tensor<1x100xf32>) -> tensor<1x100xf32> {
   %e = tensor.empty() : tensor<1x100xf32>
@@ -172,16 +172,17 @@ func.func @digital(%x: tensor<1x100xf32>) -> tensor<1x100xf32> {
 // incremented there (64 digital ops) and stored: each row's load waits for
 // the previous row's store to have read the buffer, so a row takes
 // 256 + 64 + 256 ns: 2.304 us against the DRAM bound of 8 x 256 ns; the
-// buffer makes the four rows one dependency chain (2.304 us); the
-// head-body-tail bound is the channel's 2.048 us (its first load needs
-// nothing before it, its last store leaves nothing after it).
+// buffer makes the four rows one dependency chain (2.304 us). Head-body-tail
+// bound: over all the channel's steps 0 + 2.048 + 0 us, but over its last
+// store alone (a subset bounds the call too) 2.048 + 0.256 + 0 us: three rows
+// and the last row's load and add come before it (3 x 576 + 256 + 64 ns).
 // RUN: imc-run %s --entry single_buffer --random-inputs --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=SINGLE
-// SINGLE: timeline: a warm call takes 2.304 us on an idle chip (1.12x its resource bound 2.048 us, dram-bound; 1.00x its longest dependency chain 2.304 us; 1.12x its head-body-tail bound 2.048 us (dram: 0.000 before its first step, 2.048 busy, 0.000 after its last))
+// SINGLE: timeline: a warm call takes 2.304 us on an idle chip (1.12x its resource bound 2.048 us, dram-bound; 1.00x its longest dependency chain 2.304 us; 1.00x its head-body-tail bound 2.304 us (dram: 2.048 before, 0.256 busy, 0.000 after))
 // Double buffering: rows alternate between two buffers, so the next row's
 // load overlaps this row's add and the channel never waits: 2.048 us; the
 // longest chain is two rows through one buffer (2 x 576 ns).
 // RUN: imc-run %s --entry double_buffer --random-inputs --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=DOUBLE
-// DOUBLE: timeline: a warm call takes 2.048 us on an idle chip (1.00x its resource bound 2.048 us, dram-bound; 1.78x its longest dependency chain 1.152 us; 1.00x its head-body-tail bound 2.048 us (dram: 0.000 before its first step, 2.048 busy, 0.000 after its last))
+// DOUBLE: timeline: a warm call takes 2.048 us on an idle chip (1.00x its resource bound 2.048 us, dram-bound; 1.78x its longest dependency chain 1.152 us; 1.00x its head-body-tail bound 2.048 us (dram: 0.000 before, 2.048 busy, 0.000 after))
 func.func @single_buffer(%in: memref<4x64xf32>, %out: memref<4x64xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -233,9 +234,9 @@ func.func @double_buffer(%in: memref<4x64xf32>, %out: memref<4x64xf32>) {
 // reads on its own: a [0.001, 1.001], b and c after it, 3.017 us. When b
 // reads another input (@apart), the array reads three times, warm or cold.
 // RUN: imc-run %s --entry shared --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=SHARED
-// SHARED: timeline: a warm call takes 2.016 us on an idle chip (1.01x its resource bound 2.000 us, crossbars-bound; 1.00x its longest dependency chain 2.016 us; 1.00x its head-body-tail bound 2.016 us (xbar0: 0.000 before its first step, 2.000 busy, 0.016 after its last)), a cold call 3.017 us; calls in a stream end every 2.000 us
+// SHARED: timeline: a warm call takes 2.016 us on an idle chip (1.01x its resource bound 2.000 us, crossbars-bound; 1.00x its longest dependency chain 2.016 us; 1.00x its head-body-tail bound 2.016 us (xbar0: 0.000 before, 2.000 busy, 0.016 after)), a cold call 3.017 us; calls in a stream end every 2.000 us
 // RUN: imc-run %s --entry apart --hardware %S/../../Inputs/timeline.toml --timeline | FileCheck %s --check-prefix=APART
-// APART: timeline: a warm call takes 3.016 us on an idle chip (1.01x its resource bound 3.000 us, crossbars-bound; 1.50x its longest dependency chain 2.016 us; 1.00x its head-body-tail bound 3.016 us (xbar0: 0.000 before its first step, 3.000 busy, 0.016 after its last)), a cold call 3.017 us; calls in a stream end every 3.000 us
+// APART: timeline: a warm call takes 3.016 us on an idle chip (1.01x its resource bound 3.000 us, crossbars-bound; 1.50x its longest dependency chain 2.016 us; 1.00x its head-body-tail bound 3.016 us (xbar0: 0.000 before, 3.000 busy, 0.016 after)), a cold call 3.017 us; calls in a stream end every 3.000 us
 func.func @shared() -> (tensor<1x2xf32>, tensor<1x2xf32>) {
   %w = arith.constant dense<1.0> : tensor<2x2xf32>
   %x = arith.constant dense<1.0> : tensor<1x2xf32>
