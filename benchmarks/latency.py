@@ -72,7 +72,7 @@ def warm_call(compiled, inputs):
 
 def _print_row(name: str, hw: str, label: str, c, timeline) -> None:
     t = timeline
-    joined = t.schedule_bound
+    joined = t.head_body_tail
     print(
         f"{name:<24} {hw:<8} {label:<12} {c.latency_ns / 1e6:>14.3f} {t.warm_makespan_ns / 1e6:>12.3f} "
         f"{t.bound_ns / 1e6:>10.3f} {t.bounding_resource:<11} {t.chain_ns / 1e6:>9.3f} "

@@ -292,7 +292,7 @@ def _timeline_panel(ax, timeline) -> None:
     ax.invert_yaxis()
     ax.axvline(timeline.bound_ns / 1e3, color="tab:red", linestyle="--", label=f"resource bound ({timeline.bounding_resource})")
     ax.axvline(timeline.chain_ns / 1e3, color="tab:green", linestyle=":", label="longest dependency chain")
-    joined = timeline.schedule_bound
+    joined = timeline.head_body_tail
     if joined is not None:
         ax.axvline(joined.bound_ns / 1e3, color="tab:purple", linestyle="-.", label=f"head-body-tail bound ({joined.resource})")
     ax.set_xlabel("us")

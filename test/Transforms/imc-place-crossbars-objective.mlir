@@ -13,7 +13,7 @@
 // LATENCY: remark: [imc-place-crossbars] layer at loc("B"): 2 copies on spare crossbars; its MVM time divides by 2
 // LATENCY-NOT: loc("A"): {{.*}} copies
 // ENERGY: remark: [imc-place-crossbars] duplicate: objective=energy makes no copies (each would cost its programming)
-// BAD: error: 'builtin.module' op objective = 'speed' is not one of throughput, latency, energy
+// BAD: error: 'builtin.module' op objective = 'speed' is not one of throughput, latency, pipeline, energy
 func.func @two_layers(%w: tensor<8x6xf32>, %w1: tensor<8x6xf32>, %wb: tensor<8x6xf32>, %x: tensor<4x8xf32>, %v: tensor<2x8xf32>) -> (tensor<4x6xf32>, tensor<4x6xf32>, tensor<2x6xf32>) {
   %a0 = "imc.program"(%w) {offset = array<i64: 0, 0>, array = -1 : i64, cell_bits = 8 : i64, slice = 0 : i64, transpose = false, weight_bits = 8 : i64} : (tensor<8x6xf32>) -> !imc.xbar<16 : i64, 16 : i64> loc("A")
   %ya0 = "imc.mvm"(%a0, %x) {adc_bits = 8 : i64, adc_full_scale = 0.0 : f32, dac_bits = 1 : i64, input_bits = 8 : i64} : (!imc.xbar<16 : i64, 16 : i64>, tensor<4x8xf32>) -> tensor<4x6xf32> loc("A")

@@ -40,7 +40,7 @@ def _check_bound(timeline) -> None:
     its last calls, whose overlap with the calls before it is not counted) not by more than 1 %."""
     assert timeline.warm_makespan_ns >= timeline.bound_ns * (1 - 1e-9), timeline.summary()
     assert timeline.warm_makespan_ns >= timeline.chain_ns * (1 - 1e-9), timeline.summary()
-    joined = timeline.schedule_bound
+    joined = timeline.head_body_tail
     assert joined is not None and joined.head_ns >= 0 and joined.tail_ns >= 0, timeline.summary()
     assert timeline.warm_makespan_ns >= joined.bound_ns * (1 - 1e-9), timeline.summary()
     assert timeline.latency_bound_ns == max(timeline.bound_ns, timeline.chain_ns, joined.bound_ns)
@@ -201,7 +201,7 @@ def test_a_timeline_without_its_chain_is_the_same_timeline():
     compiled = imc.compile(model, inputs, hardware="default")
     full, lean = compiled.timeline(inputs, cold=False), compiled.timeline(inputs, cold=False, chain=False)
     assert full.chain_ns > 0 and lean.chain_ns is None
-    assert full.schedule_bound is not None and lean.schedule_bound is None  # (its heads are the chain's)
+    assert full.head_body_tail is not None and lean.head_body_tail is None  # (its heads are the chain's)
     unfollowed = {"chain_ns": 0, "head_body_tail": 0, "latency_bound_ns": 0}
     assert lean.to_dict() | unfollowed == full.to_dict() | unfollowed
     assert lean.steps == full.steps

@@ -153,7 +153,7 @@ class Timeline:
     steps: list  # of the warm call: (layer, resource, start, end)
     resource_ns: dict = field(default_factory=dict)  # the warm call's time on each resource (`resource_times`)
     # The warm call's head-body-tail bound (`imc.sim.timeline_bound`; None: the chain or the replay was off).
-    schedule_bound: HeadBodyTail | None = None
+    head_body_tail: HeadBodyTail | None = None
     outputs: list = field(default_factory=list, repr=False, compare=False)  # the cold call's results (NumPy)
 
     @property
@@ -161,7 +161,7 @@ class Timeline:
         """No schedule of this program's steps is faster: neither the chip's
         busiest resource, nor its longest dependency chain, nor any resource
         with the chains before its first step and after its last allows it."""
-        joined = self.schedule_bound.bound_ns if self.schedule_bound is not None else 0.0
+        joined = self.head_body_tail.bound_ns if self.head_body_tail is not None else 0.0
         return max(self.bound_ns, self.chain_ns or 0.0, joined)
 
     @property
@@ -177,7 +177,7 @@ class Timeline:
             "bound_ns": self.bound_ns,
             "bounding_resource": self.bounding_resource,
             "chain_ns": self.chain_ns,
-            "head_body_tail": None if self.schedule_bound is None else asdict(self.schedule_bound),
+            "head_body_tail": None if self.head_body_tail is None else asdict(self.head_body_tail),
             "latency_bound_ns": self.latency_bound_ns,
             "busy_ns": dict(self.busy_ns),
             "resource_ns": dict(self.resource_ns),
@@ -193,15 +193,15 @@ class Timeline:
             f"timeline: a warm call takes {self.warm_makespan_ns / 1e3:,.3f} us on an idle chip "
             f"({ratio(self.bound_ns)} its resource bound {self.bound_ns / 1e3:,.3f} us, {self.bounding_resource}-bound"
             + (f"; {ratio(self.chain_ns)} its longest dependency chain {self.chain_ns / 1e3:,.3f} us" if self.chain_ns is not None else "")
-            + (self._head_body_tail() if self.schedule_bound is not None else "")
+            + (self._joined_bound() if self.head_body_tail is not None else "")
             + "), "
             + (f"a cold call {self.cold_makespan_ns / 1e3:,.3f} us; " if self.cold_makespan_ns is not None else "")
             + "calls in a stream end every "
             f"{self.interval_ns / 1e3:,.3f} us ({self.throughput_per_s:,.1f} inferences/s)"
         )
 
-    def _head_body_tail(self) -> str:
-        b = self.schedule_bound
+    def _joined_bound(self) -> str:
+        b = self.head_body_tail
         return (
             f"; {self.warm_makespan_ns / b.bound_ns:.2f}x its head-body-tail bound {b.bound_ns / 1e3:,.3f} us "
             f"({b.resource}: {b.head_ns / 1e3:,.3f} before, {b.work_ns / 1e3:,.3f} busy, {b.tail_ns / 1e3:,.3f} after)"
@@ -768,9 +768,9 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool 
     bounds = resource_times(events, runner.hardware, [tracer.mvm_steps])
     bounding, bound = max(bounds.items(), key=lambda kv: kv[1])
     chain_ns = tracer.chain_ns if chain else None
-    schedule_bound = None
+    joined = None
     if log is not None:
-        schedule_bound = head_body_tail(recording, log)
+        joined = head_body_tail(recording, log)
     layers, busy = tracer.layer_spans()
     steps = [(layer, resource, start, end) for layer, resource, start, end, _ in tracer.steps]
     ends = [warm]
@@ -787,5 +787,5 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool 
     interval = (ends[-1] - ends[0]) / (len(ends) - 1)
     return Timeline(
         cold_ns, warm, interval, bound, bounding, chain_ns, layers, busy, steps,
-        resource_ns=bounds, schedule_bound=schedule_bound, outputs=outputs,
+        resource_ns=bounds, head_body_tail=joined, outputs=outputs,
     )
