@@ -36,15 +36,12 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from imc.dialects.imc import TRANSFER_OPS
 from imc.ir.cost_events import event_rates, resource_ns
 from imc.ir.utils import TIMELINE_VIEW_OPS as VIEW_OPS, linalg_input_count  # ops with no work and no access
-from imc.sim.interpreter.imc import dma_window
-from imc.sim.interpreter.tensor import concat_dim, insert_slice_index, pad_region
 from imc.sim.access_times import (
     _MOVE,
     _PLACE,
@@ -60,11 +57,10 @@ from imc.sim.access_times import (
     _ready,
     _root,
 )
+from imc.sim.interpreter.imc import dma_window
+from imc.sim.interpreter.tensor import concat_dim, insert_slice_index, pad_region
 from imc.sim.report import EVENTS, resource_times
-from imc.sim.timeline_bound import head_body_tail
-
-if TYPE_CHECKING:
-    from imc.sim.timeline_bound import HeadBodyTail
+from imc.sim.timeline_bound import HeadBodyTail, head_body_tail
 
 __all__ = ["Tracer", "Timeline", "LayerSpan"]
 
