@@ -204,6 +204,27 @@ class _Memory:
             return np.full(loc.shape, float(times.w.max(initial=0.0)))
         return self._view(times, "w", where).copy()
 
+    def accessed(self, loc: _Located) -> np.ndarray:
+        """When each element of an array (`loc`) was last written or read
+        (an array shaped like it; `written` with the reads)."""
+        times, where, _ = self._locate(loc)
+        times.settle_reads()
+        if where is None:
+            return np.full(loc.shape, max(float(np.max(times.w, initial=0.0)), float(np.max(times.r, initial=0.0))))
+        w = np.full(loc.shape, times.w) if isinstance(times.w, float) else self._view(times, "w", where).copy()
+        return np.maximum(w, times.r if isinstance(times.r, float) else self._view(times, "r", where))
+
+    def read_each(self, loc: _Located, ends: np.ndarray) -> None:
+        """`read` of each element of an array (`loc`) by a step ending at its
+        own time (`ends`, shaped like it)."""
+        times, where, _ = self._locate(loc)
+        times.settle_reads()
+        if where is None:  # (the whole memory stands for the array)
+            times.r = np.maximum(times.array("r"), float(np.max(ends, initial=0.0)))
+            return
+        view = self._view(times, "r", where)
+        np.maximum(view, ends.reshape(view.shape), out=view)
+
     def copy_into(self, loc: _Located, written: np.ndarray) -> None:
         """An array's elements (`loc`) become copies of elements written at
         `written` (a free copy: each element is ready when its source is, and

@@ -51,7 +51,6 @@ from imc.sim.access_times import (
     _Reshaped,
     _commit,
     _ready,
-    _strided,
 )
 
 
@@ -90,22 +89,17 @@ def head_body_tail(recording: list, log: list) -> HeadBodyTail | None:
             return
         head, took, busy = logged
         _, _, reads, writes, _, _, _, last = entry
-        reads = [located(a) for a in reads]
-        writes = [located(a) for a in writes]
-        tail = _ready(memory, [a for a in reads if a.__class__ is not _CrossbarToken],
-                      [a for a in writes if a.__class__ is not _CrossbarToken], after_last)
-        for a in writes:  # an `imc.program`: before the MVMs that read its tile and the next program of it
-            if a.__class__ is _CrossbarToken:
-                tail = max(tail, programs.get(a.key, 0.0), readers.get(a.key, 0.0))
+        reads, tiles_read = _split(located(a) for a in reads)
+        writes, tiles_written = _split(located(a) for a in writes)
+        tail = _ready(memory, reads, writes, after_last)
+        for a in tiles_written:  # an `imc.program`: before the MVMs that read its tile and the next program of it
+            tail = max(tail, programs.get(a.key, 0.0), readers.get(a.key, 0.0))
         end = tail + took
-        _commit(memory, [a for a in reads if a.__class__ is not _CrossbarToken],
-                [a for a in writes if a.__class__ is not _CrossbarToken], end)
-        for a in reads:
-            if a.__class__ is _CrossbarToken:
-                readers[a.key] = max(readers.get(a.key, 0.0), end)
-        for a in writes:
-            if a.__class__ is _CrossbarToken:
-                programs[a.key], readers[a.key] = end, 0.0
+        _commit(memory, reads, writes, end)
+        for a in tiles_read:
+            readers[a.key] = max(readers.get(a.key, 0.0), end)
+        for a in tiles_written:
+            programs[a.key], readers[a.key] = end, 0.0
         if last:
             after_last = max(after_last, end)
         for resource, ns in busy.items():
@@ -125,10 +119,10 @@ def head_body_tail(recording: list, log: list) -> HeadBodyTail | None:
         _, dest, sources, assemble, placed = entry
         dest = located(dest)
         sources = [located(a) for a in sources]
-        need = _need(memory, dest)
+        need = memory.accessed(dest)  # (what the readers and writers after the move need of it)
         memory.copy_into(dest, need)  # earlier accesses of the destination come before the move
         for src, part in zip(sources, _sources_need(assemble, need, sources)):
-            _read_at(memory, src, part)
+            memory.read_each(src, part)
         if placed is not None:
             step(placed, logged)
     if not terms:
@@ -168,27 +162,12 @@ def _best_subset(heads, works, tails) -> tuple[float, float, float]:
     return best
 
 
-def _need(memory: _Memory, loc) -> np.ndarray:
-    """Per element of `loc`: the least time the steps after a write of it
-    need (their reads, and later writes of it), shaped like it."""
-    times, where, _ = memory._locate(loc)
-    times.settle_reads()
-    w, r = times.w, times.r
-    if where is None:
-        return np.full(loc.shape, max(float(np.max(w, initial=0.0)), float(np.max(r, initial=0.0))))
-    need = np.full(loc.shape, w) if isinstance(w, float) else _strided(w, where).copy()
-    return np.maximum(need, r if isinstance(r, float) else _strided(r, where))
-
-
-def _read_at(memory: _Memory, loc, need: np.ndarray) -> None:
-    """`loc`'s elements are read by steps that need them `need` before the end."""
-    times, where, _ = memory._locate(loc)
-    times.settle_reads()
-    if where is None:
-        times.r = np.maximum(times.array("r"), float(np.max(need, initial=0.0)))  # the whole memory stands for it
-        return
-    view = _strided(times.array("r"), where)
-    np.maximum(view, need.reshape(view.shape), out=view)
+def _split(accesses) -> tuple[list, list]:
+    """(arrays, crossbar tiles) of a step's accesses."""
+    arrays, tiles = [], []
+    for a in accesses:
+        (tiles if a.__class__ is _CrossbarToken else arrays).append(a)
+    return arrays, tiles
 
 
 def _sources_need(assemble, need: np.ndarray, sources: list) -> list:
