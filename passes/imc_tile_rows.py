@@ -69,10 +69,16 @@ class _Stage:
     chained: ir.Operation | None = None  # a matmul chain's second matmul
     attention: AttentionRows | None = None  # the attention a query-row stage runs (keys and values whole)
     prologue: RowPrologue | None = None  # a chain's row-local prologue (a LayerNorm), run on each trip's input rows
+    feeds: "_Stage | None" = None  # the attention whose keys or values (or their input) this stage computes
 
     @property
     def matmul(self) -> bool:
         return self.anchor.name == MATMUL
+
+    @property
+    def row_local(self) -> bool:
+        """A row-local stage tiled alone (a LayerNorm: no convolution or matmul)."""
+        return self.anchor.name not in CONVS and not self.matmul
 
     @property
     def out(self) -> ir.Value:
@@ -199,6 +205,20 @@ class ImcTileRows(ImcPass):
     `rows`); the attention is left as it is when all its tensors fit the
     scratchpad, or, with a remark, when not even one row fits.
 
+    With `key-value-rows` (the default, with `attention`), when the
+    attention's input comes row by row from a loop, its key and value
+    projections and the row-local stage before them (the previous layer's
+    output LayerNorm, `imc.transforms.row_prologue`, which the projections
+    and the attention's loop read) run over the attention's query-row tiles
+    too, each in a loop of its own: the stage's loop normalises the rows
+    the loop before it has written, and the projections' loops project them,
+    so that on the chip's timeline they follow the layer before row by row
+    instead of waiting for its last trip (the attention still waits for
+    their last rows). Their tensors are stored as before. When the input
+    exists whole (a model input, a stage run whole), they run whole: their
+    rows can then be split between copies on spare crossbars, which a loop's
+    few rows per trip cannot.
+
     With `line-buffers` (the default), an NCHW pooling or convolution
     (`imc.transforms.line_buffer.WINDOW_OPS`: e.g. ResNet's max pooling, a MobileNet
     stride-2 depthwise conv) that alone reads a tiled conv stage's root
@@ -250,7 +270,8 @@ class ImcTileRows(ImcPass):
         "reading one, and a 1x1 conv after it, run in its loop through a line buffer; with fit-rows also those that fit, "
         "so that layers overlap), two linears in a row in one loop "
         "(matmul-chains) with the LayerNorm before them on each trip's rows (prologues), a self-attention over query "
-        "rows (attention), and single matmul stages with matmuls=true"
+        "rows (attention) with its key and value projections and the LayerNorm before them over the same rows when "
+        "their input comes row by row (key-value-rows), and single matmul stages with matmuls=true"
     )
 
     rows: int = field(
@@ -278,6 +299,10 @@ class ImcTileRows(ImcPass):
     attention: bool = field(
         default=True,
         metadata={"help": "run a self-attention with its query and output projections in one loop over query rows (keys and values computed before it and read whole by every trip: the queries, scores and context are never stored whole)"},
+    )
+    key_value_rows: bool = field(
+        default=True,
+        metadata={"help": "with attention: also tile a self-attention's key and value projections over its query-row tiles, and the row-local stage before them (a LayerNorm), each in a loop of its own, so that they follow the stage before row by row (the attention still waits for all keys and values)"},
     )
     prologues: bool = field(
         default=True,
@@ -317,8 +342,11 @@ class ImcTileRows(ImcPass):
                 stage = _matmul_stage(st.ops)
                 if stage is not None:
                     stages.append(stage)
+        feeders = []
         if self.attention:
             stages = _attention_stages(stages, program)
+            if self.key_value_rows:
+                stages, feeders = _attention_feeders(stages, program)
         if self.matmul_chains:
             stages = _chain_matmul_stages(stages, keep_single=self.matmuls, hardware=state.hardware)
             if self.prologues:
@@ -406,6 +434,14 @@ class ImcTileRows(ImcPass):
                 f"tiled over output rows: {oh // rows} tiles of {rows} rows; input slab {slab:,} B "
                 f"({stage.slab_rows(rows)} rows, halo {max(halo, 0)}), output tile {out:,} B{fits}{pooled}",
             )
+        # A feeder runs over rows only when its input comes row by row, from
+        # a loop: else its rows all exist at once, and run whole it can be
+        # copied onto spare crossbars (its rows split between the copies).
+        streamed = {s.out for s in tiled}
+        for feeder in feeders:  # (a LayerNorm first, then the projections that read it)
+            if feeder.feeds in tiled and feeder.input in streamed and self._plan_feeder(feeder, state):
+                tiled.append(feeder)
+                streamed.add(feeder.out)
         if tiled:
             self._tile(module, tiled)
 
@@ -570,6 +606,25 @@ class ImcTileRows(ImcPass):
         )
         return True
 
+    def _plan_feeder(self, stage: _Stage, state) -> bool:
+        """Tiles a stage that feeds a tiled attention (`_attention_feeders`)
+        over the attention's query rows and remarks on it; False when it is
+        a projection whose crossbar tiles need more crossbars than the chip
+        has (its loop would program them again on every trip)."""
+        hw = state.hardware
+        if stage.matmul and _crossbar_tiles(stage.anchor, hw) > hw.total_crossbars:
+            return False
+        m = _shape(stage.root.results[0])[stage.row_dim]
+        stage.rows = rows = stage.feeds.rows
+        what = f"the row-local '{stage.prologue.layer}' before its projections" if stage.row_local else "a key or value projection"
+        state.remark(
+            stage.anchor.location,
+            f"tiled over output rows: {-(-m // rows)} tiles of {rows} rows, in a loop of its own, like the query rows "
+            f"of the attention it feeds ('{layer_name(stage.feeds.anchor.location)}'; {what}): each trip runs as soon "
+            "as its input rows exist (the attention still waits for all its keys and values)",
+        )
+        return True
+
     # -- rewriting ----------------------------------------------------------------
     def _tile(self, module, stages: list[_Stage]) -> None:
         """Tags each stage's root, fences its inputs, applies one transform script."""
@@ -581,13 +636,13 @@ class ImcTileRows(ImcPass):
                 stage.window.consumer.attributes[WINDOW_ATTR] = ir.IntegerAttr.get(i64, k)
             if stage.chain is not None:
                 stage.chain.attributes[CHAIN_ATTR] = ir.IntegerAttr.get(i64, k)
-            cleanup = " {apply_cleanup}" if stage.matmul else ""
+            cleanup = " {apply_cleanup}" if stage.anchor.name not in CONVS else ""
             body.append(_TILE.format(k=k, root=ROOT_ATTR, sizes=stage.tile_sizes(), cleanup=cleanup))
             ops = stage.ops + stage.fence
             if stage.prologue is not None:
                 prologue, views = squeeze(stage.prologue)
                 ops += prologue + views
-            _fence_inputs(ops, opaque=stage.matmul)
+            _fence_inputs(ops, opaque=stage.anchor.name not in CONVS)
         script = ir.Module.parse(_SEQUENCE.format(body="".join(body)))
         module.attributes["transform.with_named_sequence"] = ir.UnitAttr.get()
         with ir.InsertionPoint(module.regions[0].blocks[0]):
@@ -885,6 +940,29 @@ def _only_read_by(value, readers: set) -> bool:
 
 
 # -- attention stages ---------------------------------------------------------------
+
+
+def _attention_feeders(stages: list[_Stage], program) -> tuple[list[_Stage], list[_Stage]]:
+    """(`stages` without the feeders, the feeders): for each attention
+    stage, the single matmul stages that read the attention's input (its key
+    and value projections) and the row-local stage of `program` that
+    computes that input, if any (`imc.transforms.row_prologue.row_prologue`:
+    a LayerNorm, which the projections and the attention read row by row),
+    each with `feeds` set to the attention."""
+    feeders = []
+    for attention in [s for s in stages if s.attention is not None]:
+        found = row_prologue(attention.input, program)
+        if found is not None:
+            root = defining_op(attention.input)
+            rank = len(_shape(attention.input))
+            feeders.append(_Stage(root, [], root, found.input, row_dim=rank - 2, prologue=found, feeds=attention))
+        for stage in stages:
+            if stage.matmul and stage.attention is None and stage.hidden is None and stage.input == attention.input:
+                stage.feeds = attention
+                feeders.append(stage)
+    taken = {id(s) for s in feeders}
+    return [s for s in stages if id(s) not in taken], feeders
+
 
 
 def _attention_stages(stages: list[_Stage], program) -> list[_Stage]:

@@ -15,7 +15,7 @@ from imc.frontend import models
 from imc.ir.hardware import Hardware
 
 TILED = (
-    "builtin.module(imc-tile-rows{{prologues={prologues}}}, imc-map-contractions, imc-tile, "
+    "builtin.module(imc-tile-rows{{{options}}}, imc-map-contractions, imc-tile, "
     "imc-place-crossbars{{duplicate=true objective=latency}}, cse, imc-quantize-activations, "
     "imc-place-buffers{{overlap-calls=true}}, imc-check-buffers, imc-group-contractions)"
 )
@@ -28,24 +28,28 @@ def encoder():
     return models.create("bert_encoder", layers=LAYERS), models.example_inputs("bert_encoder")
 
 
-def _compile(encoder, prologues: bool):
-    """`encoder` under imc-tiled's passes on the default chip with a 4 KiB
-    scratchpad: the attention and the feed-forward block of each layer run in
-    row loops (2 rows per trip)."""
+def _compile(encoder, options: str):
+    """`encoder` under imc-tiled's passes, with imc-tile-rows' `options`, on
+    the default chip with a 4 KiB scratchpad: the attention and the
+    feed-forward block of each layer run in row loops (2 rows per trip)."""
     model, inputs = encoder
     hw = Hardware.preset("default").replace(spad_bytes=4096)
-    pipeline = TILED.format(prologues=str(prologues).lower())
-    return imc.compile(model, inputs, hardware=hw, pipeline=pipeline, precision="ideal")
+    return imc.compile(model, inputs, hardware=hw, pipeline=TILED.format(options=options), precision="ideal")
 
 
 @pytest.fixture(scope="module")
 def fused(encoder):
-    return _compile(encoder, prologues=True)
+    return _compile(encoder, "")
 
 
 @pytest.fixture(scope="module")
 def apart(encoder):
-    return _compile(encoder, prologues=False)
+    return _compile(encoder, "prologues=false")
+
+
+@pytest.fixture(scope="module")
+def whole_keys(encoder):
+    return _compile(encoder, "key-value-rows=false")
 
 
 def _loop_bodies(mlir: str) -> list[str]:
@@ -63,7 +67,7 @@ def _mvm_span(timeline, layer: str) -> tuple[float, float]:
 
 def test_layernorm_runs_in_the_feed_forward_loop_and_matches_pytorch(encoder, fused):
     model, inputs = encoder
-    remarks = [str(r) for r in fused.remarks if "the row-local" in str(r)]
+    remarks = [str(r) for r in fused.remarks if "the row-local" in str(r) and "before it runs" in str(r)]
     assert len(remarks) == LAYERS
     for i, r in enumerate(remarks):
         assert f"the row-local 'encoder.layer.{i}.attention.output.LayerNorm' before it" in r and "8 tiles of 2 rows" in r
@@ -79,8 +83,8 @@ def test_layernorm_runs_in_the_feed_forward_loop_and_matches_pytorch(encoder, fu
 
 
 def test_without_prologues_the_layernorm_stays_a_stage(apart):
-    assert not [r for r in apart.remarks if "the row-local" in str(r)]
-    assert not any("math.rsqrt" in b for b in _loop_bodies(apart.mlir))
+    assert not [r for r in apart.remarks if "before it runs" in str(r)]
+    assert not any("math.rsqrt" in b and "math.erf" in b for b in _loop_bodies(apart.mlir))
 
 
 def test_feed_forward_trips_start_before_the_attention_loop_ends(encoder, fused, apart):
@@ -102,3 +106,34 @@ def test_feed_forward_trips_start_before_the_attention_loop_ends(encoder, fused,
     attention_end, ffn_start, warm_apart = spans["apart"]
     assert ffn_start > attention_end
     assert warm < warm_apart
+
+
+def test_the_next_layers_keys_and_values_follow_the_feed_forward_loop(encoder, fused, whole_keys):
+    # Layer 0's output LayerNorm reads the feed-forward loop's rows, so it
+    # runs over rows in a loop of its own, and so do layer 1's key and value
+    # projections, which read its rows (key-value-rows): their first MVMs run
+    # while layer 0's feed-forward loop still runs. Layer 0's own key and
+    # value projections read the embeddings' LayerNorm, which runs whole:
+    # they run whole too. Run whole, layer 1's projections wait for the
+    # feed-forward loop's last trip.
+    model, inputs = encoder
+    feeders = [str(r) for r in fused.remarks if "like the query rows of the attention it feeds" in str(r)]
+    assert len(feeders) == 3
+    assert "'encoder.layer.1.attention.self.query'; the row-local 'encoder.layer.0.output.LayerNorm'" in feeders[0]
+    assert all("'encoder.layer.1.attention.self.query'; a key or value projection" in r for r in feeders[1:])
+    assert not [r for r in whole_keys.remarks if "like the query rows" in str(r)]
+    starts = {}
+    for name, compiled in (("rows", fused), ("whole", whole_keys)):
+        t = compiled.timeline(inputs, cold=False, chain=False)
+        starts[name] = (
+            _mvm_span(t, "encoder.layer.1.attention.self.key")[0],
+            _mvm_span(t, "encoder.layer.1.attention.self.value")[0],
+            _mvm_span(t, "encoder.layer.0.output.dense")[1],
+        )
+    key, value, ffn_end = starts["rows"]
+    assert key < ffn_end and value < ffn_end
+    key, value, ffn_end = starts["whole"]
+    assert key > ffn_end and value > ffn_end
+    with torch.no_grad():
+        want = model(*inputs).numpy()
+    assert np.abs(np.asarray(fused(*inputs)) - want).max() <= 1e-4 * np.abs(want).max()
