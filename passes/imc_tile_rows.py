@@ -302,7 +302,7 @@ class ImcTileRows(ImcPass):
     )
     key_value_rows: bool = field(
         default=True,
-        metadata={"help": "with attention: also tile a self-attention's key and value projections over its query-row tiles, and the row-local stage before them (a LayerNorm), each in a loop of its own, so that they follow the stage before row by row (the attention still waits for all keys and values)"},
+        metadata={"help": "with attention: when a tiled self-attention's input comes row by row from a loop, also tile its key and value projections over its query-row tiles, and the row-local stage before them (a LayerNorm), each in a loop of its own, so that they follow that loop row by row (the attention still waits for all keys and values)"},
     )
     prologues: bool = field(
         default=True,
