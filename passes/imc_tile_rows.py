@@ -437,11 +437,15 @@ class ImcTileRows(ImcPass):
         # A feeder runs over rows only when its input comes row by row, from
         # a loop: else its rows all exist at once, and run whole it can be
         # copied onto spare crossbars (its rows split between the copies).
+        # With `matmuls` a projection not run over the attention's rows is
+        # tiled as any single matmul stage.
         streamed = {s.out for s in tiled}
         for feeder in feeders:  # (a LayerNorm first, then the projections that read it)
             if feeder.feeds in tiled and feeder.input in streamed and self._plan_feeder(feeder, state):
                 tiled.append(feeder)
                 streamed.add(feeder.out)
+            elif self.matmuls and feeder.matmul and self._plan_matmul(feeder, capacity, state):
+                tiled.append(feeder)
         if tiled:
             self._tile(module, tiled)
 
@@ -636,13 +640,13 @@ class ImcTileRows(ImcPass):
                 stage.window.consumer.attributes[WINDOW_ATTR] = ir.IntegerAttr.get(i64, k)
             if stage.chain is not None:
                 stage.chain.attributes[CHAIN_ATTR] = ir.IntegerAttr.get(i64, k)
-            cleanup = " {apply_cleanup}" if stage.anchor.name not in CONVS else ""
-            body.append(_TILE.format(k=k, root=ROOT_ATTR, sizes=stage.tile_sizes(), cleanup=cleanup))
+            cleanup = stage.anchor.name not in CONVS  # (matmul and row-local stages fuse through reshapes)
+            body.append(_TILE.format(k=k, root=ROOT_ATTR, sizes=stage.tile_sizes(), cleanup=" {apply_cleanup}" if cleanup else ""))
             ops = stage.ops + stage.fence
             if stage.prologue is not None:
                 prologue, views = squeeze(stage.prologue)
                 ops += prologue + views
-            _fence_inputs(ops, opaque=stage.anchor.name not in CONVS)
+            _fence_inputs(ops, opaque=cleanup)
         script = ir.Module.parse(_SEQUENCE.format(body="".join(body)))
         module.attributes["transform.with_named_sequence"] = ir.UnitAttr.get()
         with ir.InsertionPoint(module.regions[0].blocks[0]):
@@ -962,7 +966,6 @@ def _attention_feeders(stages: list[_Stage], program) -> tuple[list[_Stage], lis
                 feeders.append(stage)
     taken = {id(s) for s in feeders}
     return [s for s in stages if id(s) not in taken], feeders
-
 
 
 def _attention_stages(stages: list[_Stage], program) -> list[_Stage]:

@@ -62,6 +62,10 @@
 // CHECK-NEXT: }
 // CHECK-NEXT: return
 // REMARK: "attn.query": remark: [imc-tile-rows] attention over query rows: 8 tiles of 1 rows, from the query projection to the output projection ('attn.out'); its keys and values (512 B) stay on chip, read whole by every trip; each trip's 192 B of queries, scores and context are never stored whole
+// With matmuls=true the projections run over rows all the same, as any
+// single matmul stage (their own rows: not in the attention's remark form).
+// STREAM-REMARK: "attn.key": remark: [imc-tile-rows] tiled over output rows: 8 tiles of 1 rows; input slab 32 B (1 rows, no halo), output tile 32 B
+// STREAM-REMARK: "attn.value": remark: [imc-tile-rows] tiled over output rows: 8 tiles of 1 rows; input slab 32 B (1 rows, no halo), output tile 32 B
 // OFF-LABEL: func.func @attention
 // OFF-NOT: scf.for
 // OFF: linalg.batch_matmul
