@@ -166,7 +166,9 @@ class ImcPlaceBuffers(ImcPass):
         default=False,
         metadata={
             "help": "give every stored tensor's chunks and every tiled stage's slabs bytes of their own when that moves no "
-            "more DRAM bytes, so that the next call's first stages can run while this call's last ones still read theirs"
+            "more DRAM bytes, so that the next call's first stages can run while this call's last ones still read theirs; "
+            "else place none in bytes freed within the last stages (as many as move no more DRAM bytes), so that a "
+            "stage's first writes need not wait for the last reads of the tensors that died just before it"
         },
     )
     in_place: bool = field(
@@ -259,7 +261,13 @@ class ImcPlaceBuffers(ImcPass):
                 "can run while the call before still reads its last ones"
                 if plan.disjoint
                 else "overlap-calls: stored tensors and row slabs share bytes (at bytes of their own they would not fit "
-                "or would move more DRAM bytes), so a call's first stages wait for the call before to free them",
+                "or would move more DRAM bytes), so a call's first stages wait for the call before to free them"
+                + (
+                    f"; none takes bytes freed within {plan.linger} stage(s) before it (more would move more DRAM bytes), "
+                    "so a stage's first writes need not wait for the last reads of the tensors that died just before it"
+                    if plan.linger
+                    else ""
+                ),
             )
 
 

@@ -32,14 +32,18 @@ func.func @fits_apart(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
 // -----
 
 // Four 256-byte tensors do not fit side by side in 768 B: apart, one would
-// go to DRAM, so they share bytes as without the option (%t reuses %y's).
+// go to DRAM, so they share bytes. Without the option %v takes the bytes %y
+// freed at m2, right before it (imc-place-buffers.mlir), so on the timeline
+// m3's first write waits for m2's last read of %y; with it no tensor takes
+// bytes freed within the stage before it (linger 1; linger 2 and 4 would
+// need a fourth 256-byte slot): %v goes to 512 and %t takes %y's bytes.
 // CHECK-LABEL: func.func @shares_bytes
 // CHECK: "imc.spad_alloc"() {offset = 0 : i64, size = 256 : i64}
 // CHECK: "imc.spad_alloc"() {offset = 256 : i64, size = 256 : i64}
+// CHECK: "imc.spad_alloc"() {offset = 512 : i64, size = 256 : i64}
 // CHECK: "imc.spad_alloc"() {offset = 0 : i64, size = 256 : i64}
-// CHECK: "imc.spad_alloc"() {offset = 256 : i64, size = 256 : i64}
 // CHECK-NOT: imc.dma
-// REMARK: remark: [imc-place-buffers] overlap-calls: stored tensors and row slabs share bytes
+// REMARK: remark: [imc-place-buffers] overlap-calls: stored tensors and row slabs share bytes (at bytes of their own they would not fit or would move more DRAM bytes), so a call's first stages wait for the call before to free them; none takes bytes freed within 1 stage(s) before it (more would move more DRAM bytes), so a stage's first writes need not wait for the last reads of the tensors that died just before it
 #m1 = loc("m1")
 #m2 = loc("m2")
 #m3 = loc("m3")

@@ -62,6 +62,30 @@ def test_whole_call_does_not_reuse_freed_space():
     assert (p.offsets["a"], p.offsets["b"]) == (0, 100) and p.spilled == ["c"]  # the reserved bytes are taken too
 
 
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(buffers, st.integers(64, 2048), st.sampled_from([1, 8, 64]), st.integers(1, 6))
+def test_lingering_buffers_take_no_recently_freed_byte(bufs, capacity, alignment, linger):
+    """With `linger`, two placed buffers whose lives come within `linger`
+    program points of each other share no byte."""
+    p = best_fit(bufs, capacity, alignment, linger=linger)
+    by_name = {b.name: b for b in bufs}
+    placed = [(by_name[n], o) for n, o in p.offsets.items()]
+    for i, (a, oa) in enumerate(placed):
+        for b, ob in placed[i + 1 :]:
+            if a.start <= b.end + linger and b.start <= a.end + linger:
+                assert not _overlap((oa, oa + p.kept[a.name]), (ob, ob + p.kept[b.name])), (a, oa, b, ob)
+    assert set(p.offsets) | set(p.spilled) == set(by_name)
+
+
+def test_linger_waits_before_reusing_freed_space():
+    # a dies at 1 and a region reserved at 0..1 ends then; b starts at 2 and
+    # c at 3: linger 1 keeps b off both (it takes the last 100 B), not c.
+    bufs = [Buffer("a", 0, 1, 200), Buffer("b", 2, 2, 100), Buffer("c", 3, 3, 100)]
+    reserved = [(0, 1, 200, 100)]
+    assert best_fit(bufs, capacity=400, reserved=reserved).offsets == {"a": 0, "b": 0, "c": 0}
+    assert best_fit(bufs, capacity=400, reserved=reserved, linger=1).offsets == {"a": 0, "b": 300, "c": 0}
+
+
 def test_best_fit_picks_the_smallest_gap():
     # z [0,150), y [150,270) dies at 0, x [270,370): at t=1 the gaps are
     # [150,270) (120 B) and [370,500) (130 B); w (90 B) takes the smaller one.

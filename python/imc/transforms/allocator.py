@@ -50,7 +50,14 @@ def _align(value: int, alignment: int) -> int:
 
 
 def best_fit(
-    buffers: list[Buffer], capacity: int, alignment: int = 1, *, key=None, reserved=(), whole_call: bool = False
+    buffers: list[Buffer],
+    capacity: int,
+    alignment: int = 1,
+    *,
+    key=None,
+    reserved=(),
+    whole_call: bool = False,
+    linger: int = 0,
 ) -> Placement:
     """Places buffers in order of their start (ties: larger first, or `key`,
     which must order by start first) at the smallest free gap that holds
@@ -65,6 +72,11 @@ def best_fit(
     (a call's first buffers can then be written while the call before still
     reads its last ones).
 
+    `linger`: every buffer and reserved region is taken as live for `linger`
+    more program points after its end, so a buffer takes no byte freed in
+    the last `linger` points (its first writes then need not wait for the
+    last reads of a tensor that has just died).
+
     Invariants (tested): buffers whose live ranges intersect get disjoint byte
     ranges; every range lies in [0, capacity); offsets are multiples of
     `alignment`; a buffer is spilled only if no gap could hold it (or a
@@ -77,10 +89,12 @@ def best_fit(
     order = sorted(buffers, key=key or (lambda b: (b.start, -b.size, b.name)))
     for buf in order:
         if not whole_call:
-            live = [entry for entry in live if entry[0] >= buf.start]
+            live = [entry for entry in live if entry[0] + linger >= buf.start]
         kept = buf.size
         occupied = [(offset, offset + sz) for _, offset, sz, _ in live]
-        occupied += [(o, o + sz) for lo, hi, o, sz in reserved if whole_call or (lo <= buf.end and buf.start <= hi)]
+        occupied += [
+            (o, o + sz) for lo, hi, o, sz in reserved if whole_call or (lo <= buf.end + linger and buf.start <= hi + linger)
+        ]
         best, widest = gaps(occupied, _align(kept, alignment), capacity, alignment)
         if best is None and buf.granule > 0:
             kept, best = widest[0] // buf.granule * buf.granule, widest
@@ -94,7 +108,6 @@ def best_fit(
         live.append((buf.end, offset, size, buf.name))
         placement.peak_bytes = max(placement.peak_bytes, max(o + s for _, o, s, _ in live))
     return placement
-
 
 
 def gaps(occupied, size: int, capacity: int, alignment: int = 1):

@@ -461,6 +461,7 @@ class HomePlan:
     reserved: dict[int, int] = field(default_factory=dict)  # stage -> offset of its reserved bytes
     in_place: list = field(default_factory=list)  # (X, Y) pairs kept: Y takes X's chunk
     disjoint: bool = False  # no two chunks or reservations share a byte (`plan_homes(disjoint=True)`)
+    linger: int = 0  # else: no chunk takes bytes freed in the last `linger` stages (`plan_homes(disjoint=True)`)
 
     def dram_traffic(self, program: StagedProgram) -> int:
         """Planned DRAM traffic of the stored tensors."""
@@ -519,7 +520,15 @@ def plan_homes(
     top); that plan is taken when it moves no more DRAM bytes than the one
     that reuses bytes. The next call's first stages then need not wait for
     this call's last ones to read the bytes they write (a chain of in-place
-    pairs still shares its chunks: that is one buffer).
+    pairs still shares its chunks: that is one buffer). When that plan moves
+    more DRAM bytes, chunks are placed so that none takes the bytes of a
+    chunk or reservation that died in the last `linger` stages
+    (`best_fit(linger=...)`), with the most stages of the powers of two
+    below the stage count whose plan moves no more DRAM bytes than the one
+    that reuses bytes at once: within a call, a stage's first writes then
+    need not wait for the last reads of the tensors that died just before
+    it (on the timeline, reused bytes order the writer after every earlier
+    reader of them).
     """
     if in_place:
         shared = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place), pinned, disjoint)
@@ -531,7 +540,15 @@ def plan_homes(
     if not disjoint or sum(reserve.values()) >= spad_bytes:  # (side by side, the reservations would not fit)
         return reusing
     apart = _place_chunks(program, wanted, spad_bytes, alignment, reserve, pinned, whole_call=True)
-    return apart if apart.dram_traffic(program) <= reusing.dram_traffic(program) else reusing
+    most = reusing.dram_traffic(program)
+    if apart.dram_traffic(program) <= most:
+        return apart
+    linger = 1 << max(len(program.stages) - 1, 1).bit_length()
+    while (linger := linger // 2) > 0:
+        lingering = _place_chunks(program, wanted, spad_bytes, alignment, reserve, pinned, whole_call=False, linger=linger)
+        if lingering.dram_traffic(program) <= most:
+            return lingering
+    return reusing
 
 
 def _wanted_bytes(program: StagedProgram, spad_bytes: int, reserve: dict, pinned) -> list[list[int]]:
@@ -551,10 +568,11 @@ def _wanted_bytes(program: StagedProgram, spad_bytes: int, reserve: dict, pinned
 
 
 def _place_chunks(
-    program: StagedProgram, wanted: list, spad_bytes: int, alignment: int, reserve: dict, pinned, *, whole_call: bool
+    program: StagedProgram, wanted: list, spad_bytes: int, alignment: int, reserve: dict, pinned, *, whole_call: bool,
+    linger: int = 0,
 ) -> HomePlan:
     """The homes of `wanted` (`_wanted_bytes`): the chunks' offsets by
-    `best_fit` (`whole_call` as there), and the reservations' offsets."""
+    `best_fit` (`whole_call` and `linger` as there), and the reservations' offsets."""
     tensors = program.tensors
     # Chunks: tensor i's bytes [below, r) live from its producer to read j,
     # placed by producer, then longer lives first.
@@ -579,9 +597,13 @@ def _place_chunks(
     held = {i for i, t in enumerate(tensors) if any((t.value, k) in pinned for k in t.consumers)}
     first = [b for b in chunks_of if int(b.name.split(":")[0]) in held]
     others = [b for b in chunks_of if int(b.name.split(":")[0]) not in held]
-    placement = best_fit(first, spad_bytes, alignment, key=_chunk_order, reserved=reserved, whole_call=whole_call)
+    placement = best_fit(
+        first, spad_bytes, alignment, key=_chunk_order, reserved=reserved, whole_call=whole_call, linger=linger
+    )
     fixed = [(b.start, b.end, placement.offsets[b.name], placement.kept[b.name]) for b in first if b.name in placement.offsets]
-    rest = best_fit(others, spad_bytes, alignment, key=_chunk_order, reserved=reserved + fixed, whole_call=whole_call)
+    rest = best_fit(
+        others, spad_bytes, alignment, key=_chunk_order, reserved=reserved + fixed, whole_call=whole_call, linger=linger
+    )
     placement.offsets.update(rest.offsets)
     placement.kept.update(rest.kept)
     placement.spilled += rest.spilled
@@ -603,7 +625,7 @@ def _place_chunks(
         # A byte not on chip for every read is in DRAM from production on.
         dram_start = min(resident) if resident else t.size
         homes.append(Home(chunks, dram_start, resident))
-    return HomePlan(homes, placement.peak_bytes, offsets, disjoint=whole_call)
+    return HomePlan(homes, placement.peak_bytes, offsets, disjoint=whole_call, linger=linger)
 
 
 def _chunk_order(chunk):
@@ -660,7 +682,7 @@ def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozen
             ]
             homes[i] = Home(chunks, min(resident) if last else t.size, resident)
             first += n
-    return HomePlan(homes, plan.peak_bytes, plan.reserved, pairs, plan.disjoint)
+    return HomePlan(homes, plan.peak_bytes, plan.reserved, pairs, plan.disjoint, plan.linger)
 
 
 def _elem_bytes(t, hardware=None) -> int:
