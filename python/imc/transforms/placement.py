@@ -523,9 +523,9 @@ def plan_homes(
     pairs still shares its chunks: that is one buffer). When that plan moves
     more DRAM bytes, chunks are placed so that none takes the bytes of a
     chunk or reservation that died in the last `linger` stages
-    (`best_fit(linger=...)`), with the most stages of the powers of two
-    below the stage count whose plan moves no more DRAM bytes than the one
-    that reuses bytes at once: within a call, a stage's first writes then
+    (`best_fit(linger=...)`), `linger` the largest power of two below the
+    stage count whose plan moves no more DRAM bytes than the one that
+    reuses bytes at once (else that one is kept): within a call, a stage's first writes then
     need not wait for the last reads of the tensors that died just before
     it (on the timeline, reused bytes order the writer after every earlier
     reader of them).
