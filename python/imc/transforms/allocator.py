@@ -9,6 +9,7 @@ that find no gap are returned as spilled (their home is DRAM).
     placement.offsets["a"], placement.peak_bytes, placement.spilled
 """
 
+import math
 from dataclasses import dataclass, field
 
 __all__ = ["Buffer", "Placement", "best_fit", "gaps"]
@@ -75,7 +76,8 @@ def best_fit(
     `linger`: every buffer and reserved region is taken as live for `linger`
     more program points after its end, so a buffer takes no byte freed in
     the last `linger` points (its first writes then need not wait for the
-    last reads of a tensor that has just died).
+    last reads of a tensor that has just died); `whole_call` is an endless
+    linger.
 
     Invariants (tested): buffers whose live ranges intersect get disjoint byte
     ranges; every range lies in [0, capacity); offsets are multiples of
@@ -85,15 +87,16 @@ def best_fit(
     if capacity <= 0 or alignment <= 0:
         raise ValueError(f"capacity {capacity} and alignment {alignment} must be positive")
     placement = Placement()
+    if whole_call:
+        linger = math.inf
     live: list[tuple[int, int, int, str]] = []  # (end, offset, size, name)
     order = sorted(buffers, key=key or (lambda b: (b.start, -b.size, b.name)))
     for buf in order:
-        if not whole_call:
-            live = [entry for entry in live if entry[0] + linger >= buf.start]
+        live = [entry for entry in live if entry[0] + linger >= buf.start]
         kept = buf.size
         occupied = [(offset, offset + sz) for _, offset, sz, _ in live]
         occupied += [
-            (o, o + sz) for lo, hi, o, sz in reserved if whole_call or (lo <= buf.end + linger and buf.start <= hi + linger)
+            (o, o + sz) for lo, hi, o, sz in reserved if lo <= buf.end + linger and buf.start <= hi + linger
         ]
         best, widest = gaps(occupied, _align(kept, alignment), capacity, alignment)
         if best is None and buf.granule > 0:
