@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from torch_mlir import ir
 
+from imc.ir.trip_values import evaluate
 from imc.ir.utils import (
     TENSOR_VIEW_OPS,
     constant_int,
@@ -220,7 +221,7 @@ def _rows(op, values) -> tuple[int, int] | None:
         row = None
         for d, s in enumerate(static):
             if s == _DYN:
-                v = _evaluate(dynamic[k], values) if k < len(dynamic) else None
+                v = evaluate(dynamic[k], values) if k < len(dynamic) else None
                 k += 1
                 if d == 2:
                     row = v
@@ -238,7 +239,7 @@ def _executes(op, loop, values) -> bool | None:
     child, parent = op, op.parent
     while parent is not None and parent != loop:
         if parent.name == "scf.if":
-            cond = _evaluate(parent.operands[0], values)
+            cond = evaluate(parent.operands[0], values)
             if cond is None:
                 return None
             in_then = child.parent == parent and _in_region(child, parent.regions[0])
@@ -250,46 +251,3 @@ def _executes(op, loop, values) -> bool | None:
 
 def _in_region(op, region) -> bool:
     return any(o == op for block in region.blocks for o in block.operations)
-
-
-_BINARY = {
-    "arith.addi": lambda a, b: a + b,
-    "arith.subi": lambda a, b: a - b,
-    "arith.muli": lambda a, b: a * b,
-    "arith.maxsi": max,
-    "arith.minsi": min,
-    "arith.divsi": lambda a, b: int(a / b) if b else None,
-    "arith.divui": lambda a, b: a // b if b else None,
-    "arith.floordivsi": lambda a, b: a // b if b else None,
-    "arith.ceildivsi": lambda a, b: -(-a // b) if b else None,
-    "arith.remsi": lambda a, b: a - b * int(a / b) if b else None,
-}
-_PREDICATES = {0: lambda a, b: a == b, 1: lambda a, b: a != b, 2: lambda a, b: a < b, 3: lambda a, b: a <= b, 4: lambda a, b: a > b, 5: lambda a, b: a >= b}
-
-
-def _evaluate(value, values: dict):
-    """The integer `value` takes in one trip (`values`: the induction variable's), or None."""
-    if value in values:
-        return values[value]
-    owner = value.owner
-    if isinstance(owner, ir.Block):
-        return None
-    op = owner.operation
-    name = op.name
-    result = None
-    if name == "arith.constant":
-        result = constant_int(value)
-    elif name in _BINARY:
-        a, b = (_evaluate(v, values) for v in op.operands)
-        result = None if a is None or b is None else _BINARY[name](a, b)
-    elif name == "arith.cmpi":
-        a, b = (_evaluate(v, values) for v in op.operands)
-        pred = ir.IntegerAttr(op.attributes["predicate"]).value
-        result = None if a is None or b is None or pred not in _PREDICATES else int(_PREDICATES[pred](a, b))
-    elif name == "arith.select":
-        c = _evaluate(op.operands[0], values)
-        result = None if c is None else _evaluate(op.operands[1 if c else 2], values)
-    elif name == "arith.index_cast":
-        result = _evaluate(op.operands[0], values)
-    values[value] = result
-    return result
