@@ -15,9 +15,12 @@ class ImcCheckBuffers(ImcPass):
     buffer fits the hardware scratchpad (`offset + size <= spad_bytes`,
     aligned offset) and (3) every scratchpad read is preceded on every path by
     an `imc.dma` or op writing those bytes, and no buffer is used after its
-    `imc.spad_free`. `imc.transforms.buffer_check` documents the conservative rules
-    (loops run 0..n times, `scf.if` writes count only when both branches
-    write, unknown views read everything and write nothing).
+    `imc.spad_free`. `imc.transforms.buffer_check` documents the rules: a
+    loop with known bounds is followed trip by trip (its row views resolved
+    in each trip, so a halo kept in a slab and a tensor stored row tile by
+    row tile are proved); other loops run 0..n times, `scf.if` writes count
+    only when both branches write (unless the followed trip decides the
+    condition), unknown views read everything and write nothing.
 
     Each violation is an error at its op naming the buffer and byte range;
     on success a remark gives the buffer count and the peak live bytes.

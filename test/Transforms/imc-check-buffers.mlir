@@ -142,16 +142,131 @@ func.func @loop(%a: memref<16xf32>, %out: memref<16xf32>, %n: index) {
 // -----
 
 // A buffer allocated in a loop body and not freed there overlaps itself in
-// the next iteration.
+// the next iteration: certainly when the trips are followed (constant
+// bounds), possibly when the trip count is unknown.
 func.func @loop_leak(%a: memref<16xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c3 = arith.constant 3 : index
   scf.for %i = %c0 to %c3 step %c1 {
+    // expected-error @+1 {{scratchpad buffer %0 [0, 64) is allocated again while its allocation from an earlier loop iteration is still live (not freed on every path)}}
+    %x = "imc.spad_alloc"() {offset = 0 : i64, size = 64 : i64} : () -> memref<16xf32, 1>
+    "imc.dma"(%a, %x) {offsets = array<i64: 0>, sizes = array<i64: 16>, strides = array<i64: 1>} : (memref<16xf32>, memref<16xf32, 1>) -> ()
+  }
+  return
+}
+
+// -----
+
+func.func @loop_leak_unknown_trips(%a: memref<16xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %n step %c1 {
     // expected-error @+1 {{scratchpad buffer %0 [0, 64) is allocated again while its allocation from an earlier loop iteration may be still live (not freed on every path)}}
     %x = "imc.spad_alloc"() {offset = 0 : i64, size = 64 : i64} : () -> memref<16xf32, 1>
     "imc.dma"(%a, %x) {offsets = array<i64: 0>, sizes = array<i64: 16>, strides = array<i64: 1>} : (memref<16xf32>, memref<16xf32, 1>) -> ()
   }
+  return
+}
+
+// -----
+
+// Followed trips: a tensor stored row tile by row tile (two rows per trip,
+// through a view at the trip's row) is written whole after the loop, and a
+// halo slab is valid: each trip moves the previous trip's last row to the
+// top (a trip's reads are covered by the trip before it) and loads the next
+// rows below it. The first trip, which keeps nothing, is told apart by an
+// scf.if on the induction variable.
+// expected-remark @+1 {{2 scratchpad buffers, peak 384 bytes of 262144: placement verified}}
+module {
+func.func @rows(%a: memref<8x8xf32>, %out: memref<8x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c8 = arith.constant 8 : index
+  %y = "imc.spad_alloc"() {offset = 0 : i64, size = 256 : i64} : () -> memref<8x8xf32, 1>
+  %slab = "imc.spad_alloc"() {offset = 256 : i64, size = 128 : i64} : () -> memref<4x8xf32, 1>
+  scf.for %i = %c0 to %c8 step %c2 {
+    %first = arith.cmpi eq, %i, %c0 : index
+    scf.if %first {
+      %top = memref.subview %slab[0, 0] [3, 8] [1, 1] : memref<4x8xf32, 1> to memref<3x8xf32, strided<[8, 1]>, 1>
+      "imc.dma"(%a, %top) {offsets = array<i64: 0, 0>, sizes = array<i64: 3, 8>, strides = array<i64: 1, 1>} : (memref<8x8xf32>, memref<3x8xf32, strided<[8, 1]>, 1>) -> ()
+    } else {
+      %last = memref.subview %slab[2, 0] [1, 8] [1, 1] : memref<4x8xf32, 1> to memref<1x8xf32, strided<[8, 1], offset: 16>, 1>
+      %top = memref.subview %slab[0, 0] [1, 8] [1, 1] : memref<4x8xf32, 1> to memref<1x8xf32, strided<[8, 1]>, 1>
+      memref.copy %last, %top : memref<1x8xf32, strided<[8, 1], offset: 16>, 1> to memref<1x8xf32, strided<[8, 1]>, 1>
+      %below = memref.subview %slab[1, 0] [2, 8] [1, 1] : memref<4x8xf32, 1> to memref<2x8xf32, strided<[8, 1], offset: 8>, 1>
+      %next = arith.addi %i, %c1 : index
+      %src = memref.subview %a[%next, 0] [2, 8] [1, 1] : memref<8x8xf32> to memref<2x8xf32, strided<[8, 1], offset: ?>>
+      memref.copy %src, %below : memref<2x8xf32, strided<[8, 1], offset: ?>> to memref<2x8xf32, strided<[8, 1], offset: 8>, 1>
+    }
+    %window = memref.subview %slab[0, 0] [3, 8] [1, 1] : memref<4x8xf32, 1> to memref<3x8xf32, strided<[8, 1]>, 1>
+    %tile = memref.subview %y[%i, 0] [2, 8] [1, 1] : memref<8x8xf32, 1> to memref<2x8xf32, strided<[8, 1], offset: ?>, 1>
+    %rows = memref.subview %window[0, 0] [2, 8] [1, 1] : memref<3x8xf32, strided<[8, 1]>, 1> to memref<2x8xf32, strided<[8, 1]>, 1>
+    memref.copy %rows, %tile : memref<2x8xf32, strided<[8, 1]>, 1> to memref<2x8xf32, strided<[8, 1], offset: ?>, 1>
+  }
+  memref.copy %y, %out : memref<8x8xf32, 1> to memref<8x8xf32>
+  "imc.spad_free"(%slab) : (memref<4x8xf32, 1>) -> ()
+  "imc.spad_free"(%y) : (memref<8x8xf32, 1>) -> ()
+  return
+}
+}
+
+// -----
+
+// Followed trips that store rows [0, 6) of 8: reading the whole buffer
+// after the loop misses rows 6 and 7.
+func.func @rows_missed(%a: memref<2x8xf32>, %out: memref<8x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c2 = arith.constant 2 : index
+  %c6 = arith.constant 6 : index
+  %y = "imc.spad_alloc"() {offset = 0 : i64, size = 256 : i64} : () -> memref<8x8xf32, 1>
+  scf.for %i = %c0 to %c6 step %c2 {
+    %tile = memref.subview %y[%i, 0] [2, 8] [1, 1] : memref<8x8xf32, 1> to memref<2x8xf32, strided<[8, 1], offset: ?>, 1>
+    "imc.dma"(%a, %tile) {offsets = array<i64: 0, 0>, sizes = array<i64: 2, 8>, strides = array<i64: 1, 1>} : (memref<2x8xf32>, memref<2x8xf32, strided<[8, 1], offset: ?>, 1>) -> ()
+  }
+  // expected-error @+1 {{reads bytes [48, 64) of scratchpad buffer %0 [0, 256) that no imc.dma or op writes before it on every path}}
+  memref.copy %y, %out : memref<8x8xf32, 1> to memref<8x8xf32>
+  "imc.spad_free"(%y) : (memref<8x8xf32, 1>) -> ()
+  return
+}
+
+// -----
+
+// A trip that reads rows no earlier trip wrote: the first trip reads the
+// row "kept" from a trip before it.
+func.func @halo_unwritten(%a: memref<8x8xf32>, %out: memref<1x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %slab = "imc.spad_alloc"() {offset = 0 : i64, size = 64 : i64} : () -> memref<2x8xf32, 1>
+  scf.for %i = %c0 to %c4 step %c1 {
+    %top = memref.subview %slab[0, 0] [1, 8] [1, 1] : memref<2x8xf32, 1> to memref<1x8xf32, strided<[8, 1]>, 1>
+    %bottom = memref.subview %slab[1, 0] [1, 8] [1, 1] : memref<2x8xf32, 1> to memref<1x8xf32, strided<[8, 1], offset: 8>, 1>
+    // expected-error @+1 {{reads bytes [8, 16) of scratchpad buffer %0 [0, 64) that no imc.dma or op writes before it on every path}}
+    memref.copy %bottom, %top : memref<1x8xf32, strided<[8, 1], offset: 8>, 1> to memref<1x8xf32, strided<[8, 1]>, 1>
+    %src = memref.subview %a[%i, 0] [1, 8] [1, 1] : memref<8x8xf32> to memref<1x8xf32, strided<[8, 1], offset: ?>>
+    memref.copy %src, %bottom : memref<1x8xf32, strided<[8, 1], offset: ?>> to memref<1x8xf32, strided<[8, 1], offset: 8>, 1>
+  }
+  "imc.spad_free"(%slab) : (memref<2x8xf32, 1>) -> ()
+  return
+}
+
+// -----
+
+// A trip whose view leaves its buffer: rows [%i, %i + 3) of 8 in the trip
+// at row 6.
+func.func @trip_out_of_bounds(%a: memref<3x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c2 = arith.constant 2 : index
+  %c8 = arith.constant 8 : index
+  %y = "imc.spad_alloc"() {offset = 0 : i64, size = 256 : i64} : () -> memref<8x8xf32, 1>
+  scf.for %i = %c0 to %c8 step %c2 {
+    // expected-error @+1 {{view of scratchpad buffer %0 [0, 256) takes [6, 9) of a dimension of 8 in a trip of its loop}}
+    %tile = memref.subview %y[%i, 0] [3, 8] [1, 1] : memref<8x8xf32, 1> to memref<3x8xf32, strided<[8, 1], offset: ?>, 1>
+    "imc.dma"(%a, %tile) {offsets = array<i64: 0, 0>, sizes = array<i64: 3, 8>, strides = array<i64: 1, 1>} : (memref<3x8xf32>, memref<3x8xf32, strided<[8, 1], offset: ?>, 1>) -> ()
+  }
+  "imc.spad_free"(%y) : (memref<8x8xf32, 1>) -> ()
   return
 }
 

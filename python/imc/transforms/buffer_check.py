@@ -23,8 +23,11 @@ reports, it never hides a real error):
   resolved through their result type's strided layout, which MLIR defines
   relative to the allocation: the exact set of elements a static view
   addresses. A view with a dynamic layout (a `memref.cast` to `?`) keeps its
-  source's set; any other dynamic view is *unknown*: reading it reads the
-  whole buffer, writing it writes nothing.
+  source's set. Inside a loop trip that is followed (below), a
+  `memref.subview` with dynamic offsets or sizes is resolved from the
+  integers its index operands take in that trip (`imc.ir.trip_values`), and
+  so are reshapes of it; any other dynamic view is *unknown*:
+  reading it reads the whole buffer, writing it writes nothing.
 * Coverage is tracked per element of the buffer (all views of a buffer share
   its element type, so an element is a fixed run of `element_bytes` bytes);
   messages give absolute scratchpad byte ranges.
@@ -35,17 +38,25 @@ reports, it never hides a real error):
   accumulates into `C`). A linalg op whose ins/outs split is unknown reads
   every operand and writes nothing. Any other op that takes a scratchpad
   memref reads all of it.
-* `scf.if`: a write counts after the `if` only if both branches make it; a
-  buffer freed in one branch is *maybe freed* after it (a use is an error),
-  one allocated in one branch is *maybe live* (it must not overlap later
-  buffers).
-* `scf.for`: the body runs 0..n times; the state at the head of an iteration
-  is the fixpoint of `join(before the loop, after the body)`, so reads in the
-  body must be covered before the loop or earlier in the same iteration,
-  and a buffer allocated in the body but not freed there overlaps itself in
-  the next iteration. Writes in the body count after the loop only when the
-  trip count is a constant >= 1; a loop with constant trip count 0 is
-  skipped, one with trip count 1 is straight-line code.
+* `scf.if` whose condition is known (a constant, or computed from the
+  induction variables of followed trips): only the branch taken runs.
+  Otherwise a write counts after the `if` only if both branches
+  make it; a buffer freed in one branch is *maybe freed* after it (a use is
+  an error), one allocated in one branch is *maybe live* (it must not
+  overlap later buffers).
+* `scf.for` whose bounds are known integers (constants, or index values of
+  an enclosing followed trip) and whose trips, with those of the loops
+  followed around it, number at most `MAX_FOLLOWED_TRIPS`: its trips are
+  *followed*, the body checked once per trip in order with its induction
+  variable's value, so a trip's reads are covered by what earlier trips
+  wrote (a halo kept in a slab) and the rows each trip writes add up after
+  the loop (a tensor stored row tile by row tile). Any other `scf.for`: the
+  body runs 0..n times; the state at the head of an iteration is the
+  fixpoint of `join(before the loop, after the body)`, so reads in the body
+  must be covered before the loop or earlier in the same iteration, and a
+  buffer allocated in the body but not freed there overlaps itself in the
+  next iteration. Its writes count after the loop only when the trip count
+  is a constant >= 1; a loop with constant trip count 0 is skipped.
   `scf.execute_region` runs its region once.
 * `func.call`: each function is checked from an empty scratchpad; at a call,
   every buffer the callee may allocate (transitively) must not overlap a
@@ -66,6 +77,7 @@ reports, it never hides a real error):
 from __future__ import annotations
 
 import math
+from collections import ChainMap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,9 +96,10 @@ from imc.dialects.imc import (
     stored_element_bytes,
 )
 from imc.dialects.imc_ops import SpadAllocView, TransferView
+from imc.ir.trip_values import evaluate
 from imc.ir.utils import MEMREF_VIEW_OPS, find_nested, linalg_input_count
 
-__all__ = ["Violation", "BufferCheck", "check_buffers", "analyze_buffers", "VIOLATION_KINDS"]
+__all__ = ["Violation", "BufferCheck", "check_buffers", "analyze_buffers", "VIOLATION_KINDS", "MAX_FOLLOWED_TRIPS"]
 
 VIOLATION_KINDS = (
     "overlap",
@@ -111,6 +124,9 @@ _DYNAMIC = ir.ShapedType.get_dynamic_stride_or_offset()
 
 _NONE, _LIVE, _FREED = "unallocated", "live", "freed"
 _MAX_FIXPOINT = 32
+MAX_FOLLOWED_TRIPS = 1 << 16
+"""The most trips of one loop nest that are followed one by one (a loop of
+more, or nested in followed loops to more in all, is checked by fixpoint)."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +244,17 @@ _UNKNOWN = "unknown"  # a view whose elements are not known statically
 
 
 @dataclass
+class _Trip:
+    """One trip of the followed loops around the op being checked: the
+    integers index values take in it (`values`, memoized), the views resolved
+    from them (`views`) and how many trips the followed loop nest has."""
+
+    values: ChainMap
+    views: ChainMap
+    nest: int
+
+
+@dataclass
 class _View:
     """A scratchpad memref value: its buffer and the buffer elements it addresses.
 
@@ -325,16 +352,6 @@ def _op_of(value):
     return owner.operation if hasattr(owner, "operation") else owner
 
 
-def _const_int(value) -> int | None:
-    op = _op_of(value)
-    if op is None or op.name != "arith.constant":
-        return None
-    try:
-        return ir.IntegerAttr(op.attributes["value"]).value
-    except (ValueError, KeyError):
-        return None
-
-
 def _byte_ranges(buffer: _Buffer, elements: np.ndarray) -> list[tuple[int, int]]:
     """Sorted maximal absolute byte ranges covered by the given buffer elements."""
     e = np.unique(elements)
@@ -380,6 +397,8 @@ class _Analyzer:
         self.func_buffers: dict[str, list[_Buffer]] = {}
         self._checked: set[_Buffer] = set()
         self.out_of_bounds: dict[ir.Operation, tuple[str, _Buffer]] = {}
+        self.trip: _Trip | None = None  # the followed trip being checked
+        self._plans: dict = {}  # block -> its ops that `_op` has work for
 
     # -- driver -----------------------------------------------------------------
     def run(self) -> BufferCheck:
@@ -508,31 +527,128 @@ class _Analyzer:
         """The buffer and elements a scratchpad memref value addresses; None if untraceable."""
         if value in self.views:
             return self.views[value]
-        op = _op_of(value)
-        view = None
-        if op is not None and op.name == _ALLOC:
-            view = _View(self.buffers[op], _WHOLE)
-        elif op is not None and op.name in _VIEW_OPS:
-            src = self._view(op.operands[0])
-            if src is not None:
-                elements = _layout_elements(value.type)
-                if elements is None:
-                    elements = src.elements if op.name == "memref.cast" else _UNKNOWN
-                elif elements.size and (elements.min() < 0 or elements.max() >= src.buffer.elements):
-                    self.out_of_bounds[op] = (
-                        f"view of scratchpad buffer {src.buffer.describe()} addresses elements "
-                        f"[{int(elements.min())}, {int(elements.max()) + 1}) outside its {src.buffer.elements} elements",
-                        src.buffer,
-                    )
-                    elements = _UNKNOWN
-                view = _View(src.buffer, elements)
-        self.views[value] = view
+        trip = self.trip
+        if trip is not None and value in trip.views:
+            return trip.views[value]
+        view, per_trip = self._resolve(value)
+        if not per_trip:
+            self.views[value] = view
+        elif trip is not None:
+            trip.views[value] = view
         return view
+
+    def _resolve(self, value) -> tuple[_View | None, bool]:
+        """(`_view` of `value`, whether it depends on the trip: a view with a
+        dynamic layout)."""
+        op = _op_of(value)
+        if op is not None and op.name == _ALLOC:
+            return _View(self.buffers[op], _WHOLE), False
+        if op is None or op.name not in _VIEW_OPS:
+            return None, False
+        src = self._view(op.operands[0])
+        if src is None:
+            return None, False
+        elements = _layout_elements(value.type)
+        if elements is None:
+            if op.name == "memref.cast":
+                return _View(src.buffer, src.elements), op.operands[0] not in self.views
+            found = self._trip_elements(op, src) if self.trip is not None else None
+            return _View(src.buffer, _UNKNOWN if found is None else found), True
+        if elements.size and (elements.min() < 0 or elements.max() >= src.buffer.elements):
+            self.out_of_bounds[op] = (
+                f"view of scratchpad buffer {src.buffer.describe()} addresses elements "
+                f"[{int(elements.min())}, {int(elements.max()) + 1}) outside its {src.buffer.elements} elements",
+                src.buffer,
+            )
+            elements = _UNKNOWN
+        return _View(src.buffer, elements), False
+
+    def _trip_elements(self, op, src: _View) -> np.ndarray | None:
+        """The elements the dynamic view `op` of `src` addresses in the
+        followed trip (a `memref.subview`, or a `collapse_shape` /
+        `expand_shape` of one), shaped like the view; None if not known."""
+        if src.elements is _UNKNOWN:
+            return None
+        if src.elements is _WHOLE:
+            shape = ir.MemRefType(src.buffer.op.results[0].type).shape
+            base = np.arange(src.buffer.elements, dtype=np.int64).reshape(shape)
+        else:
+            base = src.elements
+        name = op.name
+        if name == "memref.collapse_shape":
+            groups = [list(ir.ArrayAttr(g)) for g in ir.ArrayAttr(op.attributes["reassociation"])]
+            return base.reshape([math.prod(base.shape[ir.IntegerAttr(d).value] for d in g) for g in groups])
+        if name == "memref.expand_shape":
+            view = op.opview
+            shape = self._mixed(view.static_output_shape, view.output_shape)
+            return None if shape is None or math.prod(shape) != base.size else base.reshape(shape)
+        if name != "memref.subview":
+            return None
+        view = op.opview
+        offsets = self._mixed(view.static_offsets, view.offsets)
+        sizes = self._mixed(view.static_sizes, view.sizes)
+        strides = self._mixed(view.static_strides, view.strides)
+        if None in (offsets, sizes, strides) or len(offsets) != base.ndim:
+            return None
+        index = []
+        for o, n, st, dim in zip(offsets, sizes, strides, base.shape):
+            if o < 0 or n < 0 or st <= 0 or (n and o + (n - 1) * st >= dim):
+                self._report(
+                    "out-of-bounds", op,
+                    f"view of scratchpad buffer {src.buffer.describe()} takes [{o}, {o + max(n - 1, 0) * st + 1}) "
+                    f"of a dimension of {dim} in a trip of its loop",
+                    src.buffer,
+                )
+                return None
+            index.append(slice(o, o + (n - 1) * st + 1, st) if n else slice(o, o))
+        elements = base[tuple(index)]
+        rank = ir.MemRefType(op.results[0].type).rank
+        if rank != elements.ndim:  # rank-reduced: the dropped dimensions are units
+            kept = [n for n in sizes if n != 1]
+            elements = elements.reshape(kept if len(kept) == rank else [-1])
+        return elements
+
+    def _mixed(self, static, dynamic) -> list[int] | None:
+        """A view's static list with its dynamic entries (the `dynamic`
+        operands, in order) evaluated in the followed trip; None if one is
+        not known."""
+        dynamic = iter(dynamic)
+        out = []
+        for x in static:
+            if x == _DYNAMIC:
+                x = self._int(next(dynamic))
+                if x is None:
+                    return None
+            out.append(x)
+        return out
+
+    def _indices(self, values) -> tuple[int, ...] | None:
+        out = tuple(self._int(v) for v in values)
+        return None if None in out else out
+
+    def _int(self, value) -> int | None:
+        """The integer an index value takes (in the followed trip), or None."""
+        return evaluate(value, self.trip.values if self.trip is not None else {})
 
     # -- walking ---------------------------------------------------------------
     def _block(self, block, state: _State) -> None:
-        for op in block.operations:
-            self._op(op.operation, state)
+        plan = self._plans.get(block)
+        if plan is None:
+            plan = self._plans[block] = [op for op in (o.operation for o in block.operations) if self._has_work(op)]
+        for op in plan:
+            self._op(op, state)
+
+    def _has_work(self, op) -> bool:
+        """Whether `_op` does anything for `op` (decided once per op: a
+        followed loop checks its body once per trip)."""
+        name = op.name
+        if name in (_ALLOC, _FREE, "scf.for", "scf.if", "scf.execute_region", "func.call") or name in TRANSFER_OPS:
+            return True
+        if name in _VIEW_OPS:
+            return True
+        if len(op.regions) and not name.startswith("linalg.") and _touches_spad(op):
+            return True
+        return _may_take_spad(op) and any(_is_spad_memref(v) for v in op.operands)
 
     def _op(self, op, state: _State) -> None:
         name = op.name
@@ -629,9 +745,9 @@ class _Analyzer:
 
     def _effects(self, op):
         """(reads, writes): lists of (operand number, element set or None=whole view, index or None)."""
-        name = op.name
-        if name in _TENSOR_OPERANDS_ONLY or name.startswith("tensor."):  # no memref operands by definition
+        if not _may_take_spad(op):
             return [], []
+        name = op.name
         operands = list(op.operands)
         spad = [i for i, v in enumerate(operands) if _is_spad_memref(v)]
         if not spad:
@@ -643,10 +759,10 @@ class _Analyzer:
         if name == "bufferization.materialize_in_destination":
             return [], [(1, None)] if 1 in spad else []
         if name == "memref.load":
-            return [(0, _indices(operands[1:]))], []
+            return [(0, self._indices(operands[1:]))], []
         if name == "memref.store":
             reads = [(i, None) for i in spad if i != 1]
-            return reads, [(1, _indices(operands[2:]))] if 1 in spad else []
+            return reads, [(1, self._indices(operands[2:]))] if 1 in spad else []
         if name.startswith("linalg."):
             n_ins = linalg_input_count(op)
             if n_ins is None:
@@ -732,6 +848,12 @@ class _Analyzer:
 
     # -- control flow ----------------------------------------------------------
     def _if(self, op, state: _State) -> None:
+        cond = self._int(op.operands[0])
+        if cond is not None:  # the branch taken
+            region = op.regions[0] if cond else (op.regions[1] if len(op.regions) > 1 else None)
+            if region is not None and region.blocks:
+                self._block(region.blocks[0], state)
+            return
         then = state.copy()
         self._block(op.regions[0].blocks[0], then)
         other = state.copy()
@@ -741,15 +863,17 @@ class _Analyzer:
         state.status, state.written = joined.status, joined.written
 
     def _for(self, op, state: _State) -> None:
-        lb, ub, step = (_const_int(v) for v in list(op.operands)[:3])
+        lb, ub, step = (self._int(v) for v in list(op.operands)[:3])
         trip = None
         if None not in (lb, ub, step) and step > 0:
             trip = max(0, -(-(ub - lb) // step))
         body = op.regions[0].blocks[0]
         if trip == 0:
             return
-        if trip == 1:
-            self._block(body, state)
+        outer = self.trip
+        nest = (outer.nest if outer is not None else 1) * (trip or 0)
+        if trip is not None and nest <= MAX_FOLLOWED_TRIPS:
+            self._follow(body, state, lb, step, trip, nest)
             return
         reporting, self.reporting = self.reporting, False
         head = state.copy()
@@ -767,6 +891,20 @@ class _Analyzer:
         self._block(body, out)
         exit_state = out if trip is not None else state.join(out)
         state.status, state.written = exit_state.status, exit_state.written
+
+    def _follow(self, body, state: _State, lb: int, step: int, trip: int, nest: int) -> None:
+        """Checks the loop body once per trip, in order, its induction
+        variable bound to the trip's value."""
+        outer = self.trip
+        values = outer.values if outer is not None else {}
+        views = outer.views if outer is not None else {}
+        iv = body.arguments[0]
+        try:
+            for k in range(trip):
+                self.trip = _Trip(ChainMap({iv: lb + k * step}, values), ChainMap({}, views), nest)
+                self._block(body, state)
+        finally:
+            self.trip = outer
 
     def _call(self, op, state: _State) -> None:
         callee = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
@@ -790,9 +928,9 @@ class _Analyzer:
             state.status[b] = state.get(b) | {_LIVE}
 
 
-def _indices(values) -> tuple[int, ...] | None:
-    out = tuple(_const_int(v) for v in values)
-    return None if None in out else out
+def _may_take_spad(op) -> bool:
+    """False for ops whose operands are tensors (or crossbars) by definition."""
+    return op.name not in _TENSOR_OPERANDS_ONLY and not op.name.startswith("tensor.")
 
 
 def _has_uses(value) -> bool:
