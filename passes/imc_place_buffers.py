@@ -47,7 +47,6 @@ from imc.transforms.row_slabs import (
     stream_rows,
     view_along,
     view_rows,
-    zero_fill,
 )
 
 
@@ -118,7 +117,6 @@ class ImcPlaceBuffers(ImcPass):
     picks the part: a row view of the chunk (stored into, or read in
     place), or DRAM through the staging buffer (one `imc.dma` per tile of
     `tile-bytes`, within the trip); no slab is reserved for such a tensor.
-    The chunks are zero-filled before the producer's loop, as above.
 
     With `in-place` (the default), a stored tensor Y may be *written over*
     the tensor X it replaces (`imc.transforms.in_place`: Y made in X's last reader,
@@ -127,7 +125,7 @@ class ImcPlaceBuffers(ImcPass):
     convolutions run through a line buffer): the plan treats the chain X,
     Y, ... as one tensor (`plan_homes(in_place=...)`), X keeps all its bytes
     on chip, and Y's producer writes into X's chunks (no new
-    `imc.spad_alloc`, no zero fill; X's chunks are freed by Y). The plan is
+    `imc.spad_alloc`; X's chunks are freed by Y). The plan is
     kept only when it moves no more DRAM bytes than the plan without; a
     remark names each pair.
 
@@ -594,8 +592,7 @@ class _Placement:
         staging buffer, as many planes' rows per `imc.dma` as it holds (or,
         when one plane's rows do not fit it, through an output slab reserved
         at the stage, one DMA per trip). Returns (chunk buffers, DRAM buffer
-        or None), allocated before the loop. The chunks are zero-filled first
-        (`imc-check-buffers` does not follow loop trips)."""
+        or None), allocated before the loop."""
         rtype = ir.RankedTensorType(t.value.type)
         _, c, h, w = _plane_shape(t.value)
         et, elem = rtype.element_type, t.elem
@@ -609,7 +606,6 @@ class _Placement:
                     buf = reuse[ch.start]
                 else:
                     buf = _chunk_buffer(ch, et, elem)
-                    zero_fill(buf)
                 views.append((ch.start // elem // plane, _as_planes(buf, h, w)))
                 chunk_bufs.append((ch, buf))
             dram = out = None
@@ -724,8 +720,7 @@ class _Placement:
         the chunk that holds them (an `scf.if` chain on the trip's first
         row) and, when at or past the DRAM part's first row, to DRAM through
         the staging buffer (`_move_rows`). Returns (chunk buffers, DRAM
-        buffer or None), allocated before the loop; the chunks are
-        zero-filled first (`imc-check-buffers` does not follow loop trips)."""
+        buffer or None), allocated before the loop."""
         rtype = ir.RankedTensorType(t.value.type)
         _, m, k = rtype.shape
         et, elem = rtype.element_type, t.elem
@@ -735,7 +730,6 @@ class _Placement:
         with ir.InsertionPoint(store.loop), loc:
             for ch in home.chunks:
                 buf = _chunk_buffer(ch, et, elem)
-                zero_fill(buf)
                 chunk_bufs.append((ch, buf))
             chunk_bufs.sort(key=lambda cb: cb[0].start)
             views = _row_chunks(chunk_bufs, row, k)

@@ -15,8 +15,8 @@ DRAM, by a scratchpad *slab* buffer updated in place each trip:
 
 So every input byte is loaded from DRAM once. The previous trip's window is
 the same index arithmetic evaluated at `iv - step` (cloned from the loop
-body); the first trip keeps nothing. The slab is zero-filled before the loop
-(so `imc-check-buffers`, which cannot follow the trips, sees it written).
+body); the first trip keeps nothing. Every row a trip reads is one it or an
+earlier trip wrote, which `imc-check-buffers` proves by following the trips.
 
 A rank-3 [1, M, K] source (the rows of a matmul stage, `imc-tile-rows`),
 read as `tensor.extract_slice %x[0, %lo, 0] [1, n, K]`, is one *plane*:
@@ -35,12 +35,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torch_mlir import ir
-from torch_mlir.dialects import arith, bufferization, linalg, memref, scf, tensor
+from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, stored_element_bytes
 from imc.ir.utils import defining_op, i64_array, i64_attr, index_constant, is_inside, reassociation
 
-__all__ = ["RowSlab", "as_plane", "expand_buffer", "find_row_slabs", "load_rows", "plane_shape", "row_view", "stream_rows", "view_along", "view_rows", "zero_fill"]
+__all__ = ["RowSlab", "as_plane", "expand_buffer", "find_row_slabs", "load_rows", "plane_shape", "row_view", "stream_rows", "view_along", "view_rows"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 _NO_DATA = ("tensor.empty", "arith.constant", "linalg.fill")  # init operands carry no input rows
@@ -229,15 +229,6 @@ def row_view(buf, row, count) -> ir.Value:
     return view_along(buf, 2, row, count)
 
 
-def zero_fill(buf) -> None:
-    """Fills the scratchpad buffer `buf` with zeros (what `imc-check-buffers`,
-    which does not follow loop trips, needs to see written before a loop
-    writes or reads it in row windows)."""
-    et = ir.MemRefType(buf.type).element_type
-    zero = arith.ConstantOp(et, 0.0 if isinstance(et, ir.FloatType) else 0).result
-    linalg.fill(zero, outs=[buf])
-
-
 def _window(read, rows: int):
     """(first row, row count, whether the count is dynamic) of a row read."""
     lo = read.operands[1]
@@ -295,7 +286,6 @@ def _load_rows(slab: RowSlab, dram: ir.Value, offset: int) -> ir.Value:
     lb, step = fl[0], fl[2]
     with ir.InsertionPoint(loop):
         buf = SpadAllocOp(i64_attr(offset), i64_attr(nbytes), slab_t).result
-        zero_fill(buf)
     with ir.InsertionPoint.after(loop):
         SpadFreeOp(buf)
     iv = ir.Value(loop.regions[0].blocks[0].arguments[0])
