@@ -346,6 +346,30 @@ def test_a_replayed_stream_is_the_executed_stream(pipeline, precision):
         _stream_replayed_and_executed(lambda: Runner(compiled.module, compiled.hardware, precision=precision, trace=True), _arrays((x,)))
 
 
+@pytest.mark.parametrize("pipeline", [LAYER_AT_A_TIME, TILED, "builtin.module(imc-pipelined)"])
+def test_a_warm_call_without_products_is_the_same_timeline(pipeline):
+    """`measure` traces its warm call without computing crossbar products
+    (its values are not read): every step, time and bound is the one of a
+    warm call that computes them, and the outputs are the cold call's."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(Stem(cin=3, cout=8), ConvBlock(8), ConvBlock(8)).eval()
+    x = torch.randn(1, 3, 32, 32)
+    compiled = imc.compile(model, (x,), hardware=Hardware.preset("default").replace(spad_bytes=16384), pipeline=pipeline)
+
+    def timeline(products):
+        runner = Runner(compiled.module, compiled.hardware, trace=True)
+        with compiled.context:
+            return measure(runner, _arrays((x,)), products=products), runner
+
+    (computed, _), (skipped, runner) = timeline(True), timeline(False)
+    assert skipped.to_dict() == computed.to_dict()
+    assert skipped.steps == computed.steps
+    np.testing.assert_array_equal(skipped.outputs[0], computed.outputs[0])
+    assert runner.chip.computes_products  # (back on after the warm call)
+    with torch.no_grad():
+        np.testing.assert_allclose(skipped.outputs[0], model(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_a_tensor_reshaped_by_a_copy_keeps_its_producers_time():
     """A reshape of a strided array copies it (NumPy): the copy's elements
     are ready when the source's are. MobileNetV2 without BatchNorm folding

@@ -372,6 +372,20 @@ class Runner:
         finally:
             self.tracer = self.report.tracer = self.interpreter.tracer = tracer
 
+    @contextlib.contextmanager
+    def without_products(self):
+        """Calls inside the block compute no crossbar products in `ideal`:
+        each MVM run op by op (as a traced call runs them) gives zeros of its
+        product's shape, an array of its own (`Chip.zero_product` when
+        traced), and counts and is placed as before. For a traced call whose
+        values are not read (`imc.sim.timeline.measure`'s warm call): an op's
+        events and times depend on shapes, not values."""
+        self.chip.computes_products = False
+        try:
+            yield
+        finally:
+            self.chip.computes_products = True
+
     def release(self) -> None:
         """Drops the program, the chip's crossbars and the caches of a runner
         that will not run again. A runner sits in reference cycles (its

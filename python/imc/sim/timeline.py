@@ -35,6 +35,7 @@ instead of executing the program again.
 from __future__ import annotations
 
 import bisect
+import contextlib
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -726,7 +727,9 @@ def _dma_accesses(op, args, spad) -> tuple[list, list]:
     return [src], [dst[window]]
 
 
-def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool = True, chain: bool = True) -> Timeline:
+def measure(
+    runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool = True, chain: bool = True, products: bool = False
+) -> Timeline:
     """Runs a tracing `imc.sim.runtime.Runner` (`trace=True`, fresh): a cold call
     and a warm call, each on an idle chip, then `stream` - 1 more warm calls
     issued right after the warm one. Returns their `Timeline`. Without
@@ -736,7 +739,9 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool 
     placed again (`Tracer.replay`: the same ops on the same chip, without
     executing them again; the same timeline, faster). Without `chain`, the
     longest dependency chain is not followed (`chain_ns` None; a third
-    faster)."""
+    faster). The warm call's values are not read, so it computes no
+    crossbar products (`Runner.without_products`: the same steps and times)
+    unless `products`."""
     tracer = runner.tracer
     if tracer is None or runner.report.calls:
         raise ValueError("measure needs a fresh Runner(..., trace=True)")
@@ -754,7 +759,8 @@ def measure(runner, inputs, *, stream: int = 3, cold: bool = True, replay: bool 
     tracer.recording = [] if replay or chain else None  # (the head-body-tail bound reads it backwards)
     tracer.bound_log = [] if chain else None
     try:
-        runner(*inputs)
+        with contextlib.nullcontext() if products else runner.without_products():
+            runner(*inputs)
         recording, log = tracer.recording, tracer.bound_log
     finally:
         tracer.recording = tracer.bound_log = None

@@ -127,6 +127,9 @@ class Chip:
         self._last_quantized = None  # (key, read-only tile, Chip._quantized(tile))
         self.spad = None  # Scratchpad, created by the first imc.spad_alloc
         self.calibration = None  # an `imc.sim.calibration` recorder while calibrating
+        # False: `ideal` MVMs run op by op (a traced call's) return zeros of
+        # the product's shape instead of computing it (`Runner.without_products`).
+        self.computes_products = True
 
     @property
     def draws_program_noise(self) -> bool:
@@ -875,7 +878,7 @@ def mvm_unchecked(interp, op, args) -> list:
     tracer = ex.report.tracer
     if chip.precision == "ideal":
         # Slice 0 holds the tile, higher slices zeros (see the module docstring).
-        if xb.conductance is None:
+        if xb.conductance is None or not chip.computes_products:
             # Traced, the product is an array of its own: the crossbar still
             # computes it, and its readers wait for it (a shared constant
             # would be ready from the first such MVM on).
