@@ -291,6 +291,26 @@ func.func @branches(%c: i1, %a: memref<16xf32>, %out: memref<16xf32>) {
 
 // -----
 
+// scf.if on a constant condition: only the branch taken runs (the write in
+// `then` counts after it; the free in `else` never happens).
+// expected-remark @+1 {{1 scratchpad buffers, peak 64 bytes of 262144: placement verified}}
+module {
+func.func @constant_branch(%a: memref<16xf32>, %out: memref<16xf32>) {
+  %true = arith.constant true
+  %x = "imc.spad_alloc"() {offset = 0 : i64, size = 64 : i64} : () -> memref<16xf32, 1>
+  scf.if %true {
+    "imc.dma"(%a, %x) {offsets = array<i64: 0>, sizes = array<i64: 16>, strides = array<i64: 1>} : (memref<16xf32>, memref<16xf32, 1>) -> ()
+  } else {
+    "imc.spad_free"(%x) : (memref<16xf32, 1>) -> ()
+  }
+  linalg.copy ins(%x : memref<16xf32, 1>) outs(%out : memref<16xf32>)
+  "imc.spad_free"(%x) : (memref<16xf32, 1>) -> ()
+  return
+}
+}
+
+// -----
+
 // linalg.matmul accumulates into its out: reading it before a write is an
 // error (linalg.fill first would make it valid).
 func.func @accumulate(%a: memref<4x4xf32>) {
