@@ -23,7 +23,8 @@ class ImcCheckBuffers(ImcPass):
     condition), unknown views read everything and write nothing.
 
     Each violation is an error at its op naming the buffer and byte range;
-    on success a remark gives the buffer count and the peak live bytes.
+    on success a remark gives the buffer count, the peak live bytes and the
+    loop trips followed one by one.
 
     Docs: docs/analysis.md ("Buffer placement"); the rules in `imc.transforms.buffer_check`.
     """
@@ -37,8 +38,9 @@ class ImcCheckBuffers(ImcPass):
             state.error(v.op, v.message)
         if result.violations:
             raise PassFailure()
+        followed = f" ({result.followed_trips:,} loop trips followed one by one)" if result.followed_trips else ""
         state.remark(
             module,
             f"{result.buffers} scratchpad buffers, peak {result.peak_bytes} bytes of {result.capacity}: "
-            "placement verified",
+            f"placement verified{followed}",
         )

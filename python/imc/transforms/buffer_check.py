@@ -156,13 +156,15 @@ class BufferCheck:
 
     `buffers`: number of `imc.spad_alloc` ops; `peak_bytes`: the most bytes
     of buffers that may be live at once (over all program points, callees
-    included); `capacity`: the hardware's scratchpad bytes.
+    included); `capacity`: the hardware's scratchpad bytes; `followed_trips`:
+    the loop trips checked one by one.
     """
 
     violations: list[Violation]
     buffers: int
     peak_bytes: int
     capacity: int
+    followed_trips: int = 0
 
     @property
     def ok(self) -> bool:
@@ -398,6 +400,7 @@ class _Analyzer:
         self._checked: set[_Buffer] = set()
         self.out_of_bounds: dict[ir.Operation, tuple[str, _Buffer]] = {}
         self.trip: _Trip | None = None  # the followed trip being checked
+        self.followed_trips = 0  # trips followed while reporting (not in a fixpoint's rounds)
         self._plans: dict = {}  # block -> its ops that `_op` has work for
 
     # -- driver -----------------------------------------------------------------
@@ -420,7 +423,7 @@ class _Analyzer:
         for b in self.buffers.values():  # allocations in loops that never run
             self._check_static(b)
         count = sum(b.allocations for b in self.buffers.values())
-        return BufferCheck(self.violations, count, peak, self.capacity)
+        return BufferCheck(self.violations, count, peak, self.capacity, self.followed_trips)
 
     def _collect_buffers(self, func) -> list[_Buffer]:
         allocs = []
@@ -899,6 +902,8 @@ class _Analyzer:
         values = outer.values if outer is not None else {}
         views = outer.views if outer is not None else {}
         iv = body.arguments[0]
+        if self.reporting:
+            self.followed_trips += trip
         try:
             for k in range(trip):
                 self.trip = _Trip(ChainMap({iv: lb + k * step}, values), ChainMap({}, views), nest)
