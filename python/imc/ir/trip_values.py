@@ -7,7 +7,7 @@ trip (`values`, usually an `scf.for` induction variable's). It memoizes what
 it computes in `values`, so a trip's dict (or a `collections.ChainMap` over
 an enclosing trip's) is evaluated once per value. Used by `in_place` (which
 enumerates a loop's trips to prove writes do not clobber later reads) and by
-`buffer_check` (which follows a loop's trips when its bounds are constants).
+`buffer_check` (which follows a loop's trips when their bounds are known).
 """
 
 from __future__ import annotations
