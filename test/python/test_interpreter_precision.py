@@ -306,3 +306,52 @@ def test_fused_converting_path_matches_op_by_op(name, mode, multiplexed, monkeyp
         assert not any(hits)
     else:
         assert hits and all(hits)  # every warm call of every group took the fused path
+
+
+# -- consecutive runs of one shape as one batch --------------------------------
+
+
+@pytest.mark.parametrize("calibrate", [False, "max"], ids=["uncalibrated", "calibrated"])
+def test_run_batches_give_the_values_of_the_runs_one_by_one(calibrate, monkeypatch):
+    """A linear whose 300 input rows make four full 64-row tiles and a
+    partial one, each row tile one run of its column tiles' bit slices:
+    the four full ones run as one `RunBatch` (one stacked matmul, one
+    kernel call), with the outputs, ADC ranges and counters of the same
+    program with every run alone, and of the ops one by one."""
+    from imc.sim.interpreter import imc as interp_imc
+    from imc.sim.interpreter.run_batches import RunBatch
+
+    torch.manual_seed(3)
+    model, x = nn.Linear(300, 40).eval(), torch.randn(2, 300)
+    hw = Hardware.preset("default").replace(xbar_rows=64)
+    batched = []
+    real_outputs = RunBatch.outputs
+
+    def outputs(self, *args, **kwargs):
+        batched.append(len(self.runs))
+        return real_outputs(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunBatch, "outputs", outputs)
+    real_batches = interp_imc._run_batches
+    results = []
+    for batches, fast in ((True, True), (False, True), (False, False)):
+        monkeypatch.setattr(interp_imc, "_run_batches", real_batches if batches else (lambda runs: {}))
+        real_init = Runner.__init__
+
+        def init(self, *args, _fast=fast, **kwargs):
+            real_init(self, *args, **kwargs)
+            self.interpreter.fast_paths = _fast
+
+        monkeypatch.setattr(Runner, "__init__", init)
+        compiled = imc.compile(model, (x,), hardware=hw, precision="quantized", calibrate=calibrate,
+                               pipeline="builtin.module(imc-default)")
+        ys = [compiled(x).numpy() for _ in range(2)]
+        monkeypatch.setattr(Runner, "__init__", real_init)
+        results.append((ys, _counters(compiled.report), compiled.mlir.count("adc_full_scale = 0.0"), len(batched)))
+    (ys, counters, uncalibrated, n_batched), *others = results
+    assert n_batched >= 2 and set(batched) == {4}  # (the batched compile: its two calls, and its calibration's)
+    for other_ys, other_counters, other_uncalibrated, n in others:
+        assert n == n_batched  # no batch outside the first compile
+        for a, b in zip(ys, other_ys):
+            np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+        assert counters == other_counters and uncalibrated == other_uncalibrated

@@ -28,29 +28,31 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["digits", "shift_added", "pair_shift_added"]
+__all__ = ["digits", "stacked_digits", "shift_added", "pair_shift_added"]
 
 
 @numba.njit(cache=True, nogil=True)
 def _digits(q, cycles, db, small, base, out):
+    """q: inputs x batch x rows; out: inputs x planes x batch x rows."""
     mask = np.int32((1 << db) - 1)
-    batch, rows = q.shape
-    planes = out.shape[0]
-    for k in range(planes):
-        c = 2 * k if base else k
-        pair = base and c + 1 < cycles  # (the last plane of an odd C holds one cycle)
-        for b in range(batch):
-            for r in range(rows):
-                v = q[b, r]
-                sign = np.int32(v > 0) - np.int32(v < 0)
-                m = np.int32(abs(v))  # (|q| < 2**31: inputs of at most 32 bits)
-                d = (m >> np.int32(c * db)) & mask
-                digit = np.float32(d * sign) if small else np.float32(d) * np.float32(sign)
-                if pair:
-                    d = (m >> np.int32((c + 1) * db)) & mask
-                    high = np.float32(d * sign) if small else np.float32(d) * np.float32(sign)
-                    digit = high * base + digit
-                out[k, b, r] = digit
+    inputs, batch, rows = q.shape
+    planes = out.shape[1]
+    for i in range(inputs):
+        for k in range(planes):
+            c = 2 * k if base else k
+            pair = base and c + 1 < cycles  # (the last plane of an odd C holds one cycle)
+            for b in range(batch):
+                for r in range(rows):
+                    v = q[i, b, r]
+                    sign = np.int32(v > 0) - np.int32(v < 0)
+                    m = np.int32(abs(v))  # (|q| < 2**31: inputs of at most 32 bits)
+                    d = (m >> np.int32(c * db)) & mask
+                    digit = np.float32(d * sign) if small else np.float32(d) * np.float32(sign)
+                    if pair:
+                        d = (m >> np.int32((c + 1) * db)) & mask
+                        high = np.float32(d * sign) if small else np.float32(d) * np.float32(sign)
+                        digit = high * base + digit
+                    out[i, k, b, r] = digit
 
 
 def digits(q: np.ndarray, cycles: int, db: int, small: bool, base: int = 0) -> np.ndarray:
@@ -61,8 +63,14 @@ def digits(q: np.ndarray, cycles: int, db: int, small: bool, base: int = 0) -> n
     where a zero digit of a negative input is -0. With `base` > 0, packed
     in pairs instead (ceil(C/2) x batch x rows): plane k is
     `d_2k+1 * base + d_2k` (exact), the last one `d_C-1` alone when C is odd."""
+    return stacked_digits(q[None], cycles, db, small, base)[0]
+
+
+def stacked_digits(q: np.ndarray, cycles: int, db: int, small: bool, base: int = 0) -> np.ndarray:
+    """`digits` of several quantized inputs of one shape at once: `q` is
+    inputs x batch x rows, the result inputs x C (or ceil(C/2)) x batch x rows."""
     planes = -(-cycles // 2) if base else cycles
-    out = np.empty((planes,) + q.shape, dtype=np.float32)
+    out = np.empty((q.shape[0], planes) + q.shape[1:], dtype=np.float32)
     _digits(np.ascontiguousarray(q, dtype=np.float32), cycles, db, small, np.float32(base), out)
     return out
 
@@ -142,14 +150,19 @@ def _shift_added(prod, cycles, packed, base, z, std, drawn, steps, adc, levels, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair_shift_added(prod, tiles, base, steps, adc, levels, weights, xscale, scale, out, peaks, record):
+def _pair_shift_added(prod, tiles, per, base, steps, adc, levels, weights, xscale, scale, out, peaks, record):
+    """Stacks of `per` tiles each (`tiles` in all), stack s's pairs the
+    ceil(per/2) planes of `prod` from s * ceil(per/2) on, its input's
+    scales `xscale[s]`."""
     pairs, cycles, batch, cols = prod.shape
     lo = np.empty((batch, cols), dtype=np.float32)
     hi = np.empty((batch, cols), dtype=np.float32)
     inv = np.float32(1.0) / base
+    per_pairs = (per + 1) // 2
     for k in range(pairs):
-        t = 2 * k
-        two = t + 1 < tiles
+        first = 2 * (k % per_pairs)  # (the pair's first tile within its stack)
+        t = (k // per_pairs) * per + first
+        two = first + 1 < per
         for c in range(cycles):
             for b in range(batch):
                 for j in range(cols):
@@ -169,7 +182,7 @@ def _pair_shift_added(prod, tiles, base, steps, adc, levels, weights, xscale, sc
                 _add_converted(hi, t + 1, c == 0, steps[t + 1], adc, levels, weights[c], out)
     for t in range(tiles):
         for b in range(batch):
-            xs = xscale[b]
+            xs = xscale[t // per, b]
             for j in range(cols):
                 out[t, b, j] = (out[t, b, j] * xs) * scale[t, j]
 
@@ -196,6 +209,7 @@ def pair_shift_added(
     xscale: np.ndarray,
     scale: np.ndarray | None,
     peaks: np.ndarray | None = None,
+    stacks: int = 1,
 ) -> np.ndarray:
     """`shift_added` of a stack of `tiles` MVMs whose tiles were packed in
     pairs instead of the input's cycles: `prod` (ceil(tiles/2) x C x batch
@@ -204,15 +218,21 @@ def pair_shift_added(
     (`imc.sim.interpreter.imc._slice_pairs`). Each tile's partial sums are
     separated exactly as `shift_added` separates two cycles, a zero as +0,
     and converted, shifted, added and scaled as there (no read noise: the
-    runs that draw it pack cycles): the same values."""
+    runs that draw it pack cycles): the same values.
+
+    With `stacks` > 1, `prod` holds that many such stacks of `tiles /
+    stacks` tiles one after the other (each its ceil(tiles / stacks / 2)
+    pairs; `imc.sim.interpreter.run_batches`), each on an input of its own:
+    `xscale` is then stacks x batch; `steps`, `scale` and `peaks` run over
+    all tiles in order."""
     pairs, cycles, batch, cols = prod.shape
     out = np.empty((tiles, batch, cols), dtype=np.float32)
     if out.size == 0:
         return out
     adc, levels, weights, steps, scale = _converters(tiles, cols, cycles, adc_bits, db, steps, scale)
     _pair_shift_added(
-        np.ascontiguousarray(prod), tiles, np.float32(base), steps, adc, levels, weights,
-        np.ascontiguousarray(xscale, dtype=np.float32).reshape(-1), scale, out,
+        np.ascontiguousarray(prod), tiles, tiles // stacks, np.float32(base), steps, adc, levels, weights,
+        np.ascontiguousarray(xscale, dtype=np.float32).reshape(stacks, batch), scale, out,
         peaks if peaks is not None else np.zeros(0, dtype=np.float32), peaks is not None,
     )
     return out

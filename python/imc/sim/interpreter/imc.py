@@ -1502,15 +1502,39 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
     return runs
 
 
-def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Workspace) -> list[np.ndarray]:
+def _run_batches(runs: list[_ConvertedRun]) -> dict:
+    """{index of its first run: `run_batches.RunBatch`} for each sequence of
+    two or more consecutive runs that one batch computes."""
+    from .run_batches import RunBatch
+
+    def batchable(run):
+        return run.exact and run.blocks is None and run.scale_stack is not False and len(run.g) >= 2 and _pair_base(run.column_max)
+
+    batches, i = {}, 0
+    while i < len(runs):
+        j = i + 1
+        if batchable(runs[i]):
+            while j < len(runs) and batchable(runs[j]) and RunBatch.joins(runs[i], runs[j]):
+                j += 1
+        if j - i >= 2:
+            batches[i] = RunBatch(runs[i:j], _pair_base(runs[i].column_max))
+        i = j
+    return batches
+
+
+def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Workspace, batches: dict | None = None) -> list[np.ndarray]:
     """The outputs of the MVMs of `runs` (in execution order) on input `x`
     (batch x K float32), in `chip`'s precision (`quantized` or `noisy`):
     the values `_mvm_converted` gives one op at a time, with read noise drawn
     in the same order from `chip.rng` (one draw per run, `_ReadNoiseDraws`);
     while `chip.calibration` records, each op's partial sums are recorded and
-    pass the ADC unconverted, as the op does."""
+    pass the ADC unconverted, as the op does. `batches` (`_run_batches` of
+    `runs`) computes sequences of runs together where no read noise is drawn
+    and the runs pack their tiles in pairs: the same values."""
     hw = chip.hardware
     calibration = chip.calibration
+    if batches and not (chip.precision == "noisy" and hw.read_noise > 0) and (calibration is None or calibration.takes_peaks):
+        return _run_batched(runs, x, chip, work, batches)
     inputs: dict[tuple, _InputCycles] = {}
     for run in runs:
         key = (run.r0, run.rows, run.ib, run.db)
@@ -1575,6 +1599,34 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
     finally:
         if draws is not None:
             draws.close()
+
+
+def _run_batched(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Workspace, batches: dict) -> list[np.ndarray]:
+    """`_run_converted` without read noise (nor a percentile calibration),
+    the sequences of runs in `batches` each as one batch."""
+    calibration = chip.calibration
+    ys, i, alone = [], 0, 0  # (runs[alone:i] wait to run one at a time)
+    while i < len(runs):
+        batch = batches.get(i)
+        if batch is None or not batch.takes(x.shape[0]):
+            i += 1
+            continue
+        if alone < i:
+            ys.extend(_run_converted(runs[alone:i], x, chip, work))
+        if calibration is None:
+            ys.extend(batch.outputs(x, work))
+        else:
+            peaks = np.zeros((len(batch.runs), batch.tiles), dtype=np.float32)
+            ys.extend(batch.outputs(x, work, peaks))
+            for run, run_peaks in zip(batch.runs, peaks.tolist()):
+                uncalibrated = chip.hardware.adc_range * run.column_max
+                for op, peak in zip(run.ops, run_peaks):
+                    calibration.record_peak(op, peak, uncalibrated)
+        i += len(batch.runs)
+        alone = i
+    if alone < len(runs):
+        ys.extend(_run_converted(runs[alone:], x, chip, work))
+    return ys
 
 
 def _read_noise_plan(runs: list, inps: list, read_noise: float) -> tuple[list, list]:
@@ -1679,6 +1731,7 @@ class ContractionGroup:
         self.weff = None
         self.col_splits = None
         self.converted = None  # quantized / noisy: [_ConvertedRun] in execution order
+        self.batches = None  # of `converted`: `_run_batches` (made on first use)
         self.acc_terms = None  # per accumulate: [(MVM index in execution order, shift)]
         self.x_cols = self.x_rows = None
         self.events: dict = {}
@@ -1909,6 +1962,7 @@ class ContractionGroup:
             for a, acc in enumerate(self.accs)
         ]  # (per accumulate, its operands in order; a KeyError: a shape not covered, the ops run)
         self.converted = _converted_runs(mvms, chip)
+        self.batches = None
         self.x_cols, self.x_rows = x.shape[1], x.shape[0]
         self.chip = chip
 
@@ -2133,7 +2187,9 @@ class ContractionGroup:
     def _converted_products(self, ex, cols) -> list:
         """The accumulates' results on the group's input `cols` (batch x K),
         the MVMs executed as `_run_converted` stacks."""
-        ys = _run_converted(self.converted, cols, ex.chip, ex.work)
+        if self.batches is None:
+            self.batches = _run_batches(self.converted)
+        ys = _run_converted(self.converted, cols, ex.chip, ex.work, self.batches)
         return [_accumulated(ys, terms) for terms in self.acc_terms]
 
     def _holds_conductances(self, chip) -> bool:
