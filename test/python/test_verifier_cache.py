@@ -92,3 +92,19 @@ def test_a_failing_op_reports_every_time(module):
     assert not _verifies(m, errors)
     assert not _verifies(m, errors)
     assert sum("does not fit" in e for e in errors) == 2
+
+
+def test_a_pipeline_without_verify_each_verifies_its_result(module):
+    """`run_pipeline(..., verify_each=False)` (what a sweep's points use)
+    verifies once, after the pipeline: invalid IR is still a `PipelineError`
+    naming the op's problem, and valid IR passes. (Here no pass changes the
+    IR, after which MLIR's verification after each pass would not run.)"""
+    from imc.transforms.pipeline import PipelineError, run_pipeline
+
+    m, _ = module
+    assert run_pipeline(m, "builtin.module(cse)", verify_each=False) == []
+    _, program, _, _ = _ops(m)
+    program.attributes["offset"] = ir.DenseI64ArrayAttr.get([100, 0])
+    with pytest.raises(PipelineError) as err:
+        run_pipeline(m, "builtin.module(cse)", verify_each=False)
+    assert any("does not fit" in d.message for d in err.value.diagnostics)

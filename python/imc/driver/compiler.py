@@ -167,6 +167,7 @@ def compile(
     progress=None,
     calibrate: bool | str | None = None,
     fold_batchnorm: bool = True,
+    verify_each: bool = True,
 ) -> CompiledModel:
     """Imports `model` with `example_inputs`, maps it to crossbars, places it.
 
@@ -178,7 +179,10 @@ def compile(
     `progress(stage)` is called as stages start. `fold_batchnorm`: fold
     each convolution's following per-channel affine ops (an inference
     BatchNorm) into its weights and bias (`imc.frontend.affine_folding`), as a
-    deployment flow does; False keeps them as digital ops.
+    deployment flow does; False keeps them as digital ops. `verify_each`:
+    verify the IR after every pass (the default); False verifies it once,
+    after the whole pipeline (mlir-opt's `-verify-each=0`: what a sweep's
+    points do, `imc.driver.sweep.point`).
     Raises `imc.transforms.pipeline.CompileError` (a `PipelineError`) when the model uses
     what imc cannot compile (dynamic or empty shapes, complex dtypes, ops the
     interpreter cannot execute; the diagnostics name the op and its source
@@ -196,6 +200,7 @@ def compile(
         pipeline=pipeline,
         progress=progress,
         calibrate=calibrate,
+        verify_each=verify_each,
     )
 
 
@@ -270,7 +275,7 @@ def _calibration_policy(calibrate, precision: str) -> str | None:
     return policy
 
 
-def _build(importer, *, hardware, precision, seed, pipeline, progress=None, calibrate=None) -> CompiledModel:
+def _build(importer, *, hardware, precision, seed, pipeline, progress=None, calibrate=None, verify_each=True) -> CompiledModel:
     """Imports (`importer(context)`), runs `pipeline` and prepares the
     interpreter, with the garbage collector paused (`gc_paused`)."""
     with gc_paused():
@@ -286,7 +291,7 @@ def _build(importer, *, hardware, precision, seed, pipeline, progress=None, cali
             timings["import"] = t1 - t0
             if progress:
                 progress("map")
-            remarks = run_pipeline(module, pipeline, hardware=hw)
+            remarks = run_pipeline(module, pipeline, hardware=hw, verify_each=verify_each)
             timings["map"] = time.perf_counter() - t1
         return CompiledModel(module, context, hw, remarks, timings, precision=precision, seed=seed, calibrate=calibrate)
 
