@@ -31,6 +31,7 @@ from imc.ir.utils import (
     read_only_as_buffer,
 )
 from imc.sim.interpreter import Interpreter
+from imc.sim.interpreter.core import default_fast_paths
 from imc.sim.interpreter.imc import (
     Chip,
     ImcExecution,
@@ -343,9 +344,14 @@ class Runner:
         # layers (`imc.sim.accuracy` compares them across precisions).
         self.stored_tensor_hook = None
         # trace: every op runs as itself (no fast paths) and is placed on the
-        # chip's timeline (`self.tracer`, an `imc.sim.timeline.Tracer`).
+        # chip's timeline (`self.tracer`, an `imc.sim.timeline.Tracer`); the
+        # calls run `untraced()` take the fast paths that fall back to the
+        # ops under a tracer (the fused contractions: a cold call that only
+        # programs the chip, `imc.sim.timeline.measure(cold=False)`).
         counter = _Counter(self)
         self.interpreter = Interpreter(module, hooks=counter, fast_paths=False if trace else None)
+        if trace:
+            self.interpreter.untraced_fast_paths = default_fast_paths()
         self.tracer = None
         if trace:
             from imc.sim.timeline import Tracer

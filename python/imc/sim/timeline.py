@@ -733,8 +733,9 @@ def measure(
     """Runs a tracing `imc.sim.runtime.Runner` (`trace=True`, fresh): a cold call
     and a warm call, each on an idle chip, then `stream` - 1 more warm calls
     issued right after the warm one. Returns their `Timeline`. Without
-    `cold`, the cold call only programs the chip, untraced (faster; no
-    `cold_makespan_ns`): the warm call starts on an idle chip either way.
+    `cold`, the cold call only programs the chip, untraced (faster: the
+    fused contractions take their fast paths; no `cold_makespan_ns`): the
+    warm call starts on an idle chip either way.
     With `replay`, the stream's calls are the warm call's recorded steps
     placed again (`Tracer.replay`: the same ops on the same chip, without
     executing them again; the same timeline, faster). Without `chain`, the

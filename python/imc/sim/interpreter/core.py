@@ -49,11 +49,20 @@ __all__ = [
     "register_block_rewriter",
     "slot_uses",
     "FAST_PATHS_ENV",
+    "default_fast_paths",
 ]
 
 # Environment variable: "0" disables the fast paths (block rewriters) for
 # interpreters created without an explicit ``fast_paths`` keyword.
 FAST_PATHS_ENV = "IMC_INTERPRETER_FAST_PATHS"
+
+
+def default_fast_paths() -> bool:
+    """Whether interpreters take their fast paths unless told (true unless
+    the environment variable `FAST_PATHS_ENV` is "0")."""
+    import os
+
+    return os.environ.get(FAST_PATHS_ENV, "1") != "0"
 
 ImplFn = Callable[["Interpreter", "CompiledOp", list], Sequence[Any]]
 
@@ -354,6 +363,11 @@ class Interpreter:
     Fused steps are reported to hooks as one op (the ops they replace are
     reported only when the fused step falls back to executing them).  It is
     read when a function is compiled (its first call).
+
+    ``untraced_fast_paths`` (off unless set) turns on, with ``fast_paths``
+    off, the fast paths that run their ops one by one while a tracer is
+    attached (``imc.tiled_contract``'s fused contractions): a tracing
+    runner's untraced calls take them (`imc.sim.runtime.Runner`).
     """
 
     def __init__(
@@ -365,10 +379,9 @@ class Interpreter:
         fast_paths: bool | None = None,
     ):
         if fast_paths is None:
-            import os
-
-            fast_paths = os.environ.get(FAST_PATHS_ENV, "1") != "0"
+            fast_paths = default_fast_paths()
         self.fast_paths = bool(fast_paths)
+        self.untraced_fast_paths = False
         # An `imc.sim.timeline.Tracer` (with `fast_paths` off): every op's execution is placed on a timeline.
         self.tracer = None
         self.module = module
