@@ -343,15 +343,15 @@ class Runner:
         # Called as hook(layer row, array) with every tensor stored between
         # layers (`imc.sim.accuracy` compares them across precisions).
         self.stored_tensor_hook = None
-        # trace: every op runs as itself (no fast paths) and is placed on the
-        # chip's timeline (`self.tracer`, an `imc.sim.timeline.Tracer`); the
-        # calls run `untraced()` take the fast paths that fall back to the
-        # ops under a tracer (the fused contractions: a cold call that only
-        # programs the chip, `imc.sim.timeline.measure(cold=False)`).
+        # trace: every op runs as itself and is placed on the chip's timeline
+        # (`self.tracer`, an `imc.sim.timeline.Tracer`): no fast paths but
+        # the fused contractions, which run their ops when traced, for the
+        # calls run `untraced()` (a cold call that only programs the chip,
+        # `imc.sim.timeline.measure(cold=False)`).
         counter = _Counter(self)
         self.interpreter = Interpreter(module, hooks=counter, fast_paths=False if trace else None)
         if trace:
-            self.interpreter.untraced_fast_paths = default_fast_paths()
+            self.interpreter.trace_safe_fast_paths = default_fast_paths()
         self.tracer = None
         if trace:
             from imc.sim.timeline import Tracer

@@ -364,10 +364,11 @@ class Interpreter:
     reported only when the fused step falls back to executing them).  It is
     read when a function is compiled (its first call).
 
-    ``untraced_fast_paths`` (off unless set) turns on, with ``fast_paths``
-    off, the fast paths that run their ops one by one while a tracer is
-    attached (``imc.tiled_contract``'s fused contractions): a tracing
-    runner's untraced calls take them (`imc.sim.runtime.Runner`).
+    ``trace_safe_fast_paths`` (off unless set) turns on, with ``fast_paths``
+    off, the fast paths that leave a traced call's steps as they are:
+    ``imc.tiled_contract``'s fused contractions, which run their ops one by
+    one while a tracer is attached (so a tracing runner's untraced calls
+    take them: `imc.sim.runtime.Runner`).
     """
 
     def __init__(
@@ -381,7 +382,7 @@ class Interpreter:
         if fast_paths is None:
             fast_paths = default_fast_paths()
         self.fast_paths = bool(fast_paths)
-        self.untraced_fast_paths = False
+        self.trace_safe_fast_paths = False
         # An `imc.sim.timeline.Tracer` (with `fast_paths` off): every op's execution is placed on a timeline.
         self.tracer = None
         self.module = module

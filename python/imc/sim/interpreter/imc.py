@@ -2396,7 +2396,7 @@ def _plan_tiled_contract(interp, op) -> "ContractionGroup | bool":
     the fast paths, or for a body its typed view does not decode: False)."""
     steps = op.regions[0].block.steps
     view = TiledContractView(op.ir)
-    decoded = view.accumulates if interp.fast_paths or interp.untraced_fast_paths else None
+    decoded = view.accumulates if interp.fast_paths or interp.trace_safe_fast_paths else None
     if not decoded:
         return False
     compiled, slot, producer = {}, {}, {}
