@@ -461,3 +461,43 @@ def test_spilled_planes_of_a_fused_block_go_to_dram_band_by_band(monkeypatch):
     fast, slow = banded.timeline((x,)), whole.timeline((x,))
     _check_bound(fast)
     assert fast.warm_makespan_ns < slow.warm_makespan_ns
+
+
+@pytest.mark.parametrize("chip", ["default", "time-multiplexed"])
+@pytest.mark.parametrize("cold", [True, False], ids=["traced-cold", "untraced-cold"])
+def test_trips_placed_from_a_template_are_the_trips_run_op_by_op(chip, cold, monkeypatch):
+    """A warm call's later trips of a row-tiled contraction are placed from
+    the steps of its first (`imc.sim.trip_templates`): the same timeline,
+    step for step, with the chain and its head-body-tail bound, the same
+    replayed stream and the same counters as every trip run op by op. On the
+    default chip the layers' copies join row blocks (copy steps); with 16
+    crossbars the warm call programs tiles again (programming steps)."""
+    import imc.sim.timeline as timeline
+    import imc.sim.trip_templates as templates
+
+    hw = Hardware.preset("default")
+    if chip == "time-multiplexed":
+        hw = hw.override("chip.cores=1", "chip.crossbars_per_core=16", source="test")
+    model = models.create("lenet5")
+    inputs = models.example_inputs("lenet5")
+    compiled = imc.compile(model, inputs, hardware=hw, pipeline=TILED)
+    placed = []
+    real_place = templates._place
+
+    def counted(*args):
+        placed.append(1)
+        return real_place(*args)
+
+    monkeypatch.setattr(templates, "_place", counted)
+    results = []
+    for with_templates in (True, False):
+        if not with_templates:
+            monkeypatch.setattr(timeline, "traced_trip", lambda *args: None)
+        runner = Runner(compiled.module, compiled.hardware, trace=True)
+        with compiled.context:
+            t = measure(runner, _arrays(inputs), cold=cold)
+        results.append((t.to_dict(), t.steps, runner.report.to_dict()["totals"], len(placed)))
+    (with_t, steps, totals, n_placed), (without_t, op_steps, op_totals, n_after) = results
+    assert n_placed > 0 and n_after == n_placed
+    assert with_t == without_t and steps == op_steps and totals == op_totals
+    assert with_t["head_body_tail"] is not None

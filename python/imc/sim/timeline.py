@@ -62,6 +62,7 @@ from imc.sim.interpreter.imc import dma_window
 from imc.sim.interpreter.tensor import concat_dim, insert_slice_index, pad_region
 from imc.sim.report import EVENTS, resource_times
 from imc.sim.timeline_bound import HeadBodyTail, head_body_tail
+from imc.sim.trip_templates import traced_trip
 
 __all__ = ["Tracer", "Timeline", "LayerSpan"]
 
@@ -269,7 +270,7 @@ class Tracer:
         # Per crossbar, its last MVM activation: (start, end, what it read).
         self._activations: dict[int, tuple] = {}
         self._ride = None  # of the open step: (array, its own MVM steps, what it reads)
-        self._activation = None  # of the open step: (array, ns, what it reads)
+        self._activation = None  # of the open step: (array, ns, what it reads, MVM steps)
         # The steps of the call being recorded (`replay`), else None; with
         # the chain followed, `bound_log` holds per recorded entry (head, took,
         # busy) of its placed step, or None (`imc.sim.timeline_bound`).
@@ -342,7 +343,7 @@ class Tracer:
         ns = steps * self._mvm_ns
         self._occupy(array, ns)
         if array >= 0:
-            self._activation = (array, ns, read)
+            self._activation = (array, ns, read, steps)
 
     def programmed(self, array: int, rows: int) -> None:
         self._occupy(array, rows * self._program_ns)
@@ -569,7 +570,7 @@ class Tracer:
             [_Recorded.of(a) for a in writes],
             dict(busy),
             None if ride is None else (ride[0], ride[1], _Recorded.of(ride[2])),
-            None if activation is None else (activation[0], activation[1], _Recorded.of(activation[2])),
+            None if activation is None else (activation[0], activation[1], _Recorded.of(activation[2]), activation[3]),
             last,
         ))
 
@@ -591,22 +592,15 @@ class Tracer:
         def located(a):
             return a if isinstance(a, _CrossbarToken) else a.located(call, fresh)
 
-        def place(entry) -> None:
-            _, layer, reads, writes, busy, ride, activation, last = entry
-            self.events, self.busy, self._depth = {}, dict(busy), 0
-            self._ride = None if ride is None else (ride[0], ride[1], located(ride[2]))
-            self._activation = None if activation is None else (activation[0], activation[1], located(activation[2]))
-            self.place(layer, [located(a) for a in reads], [located(a) for a in writes], last=last)
-
         for i, entry in enumerate(recording):
             if entry[0] is _PLACE:
-                place(entry)
+                self.place_recorded(entry, located)
             else:
                 _, dest, sources, assemble, placed = entry
                 sources = [located(a) for a in sources]
                 times = [assemble.times(m, sources) for m in memories]
                 if placed is not None:
-                    place(placed)
+                    self.place_recorded(placed, located)
                 dest = located(dest)
                 for memory, written in zip(memories, times):
                     memory.copy_into(dest, written)
@@ -618,6 +612,21 @@ class Tracer:
         # (the stand-ins themselves are kept until the next replay: their ids
         # stay their own while activations are keyed by them)
         self._kept = fresh
+
+    def contraction_trip(self, interp, group, body, ex) -> list | None:
+        """One traced trip of a fused contraction (`imc.tiled_contract`):
+        its steps placed from an earlier trip's (`imc.sim.trip_templates`),
+        or its ops run and recorded; None when its ops must run as usual."""
+        return traced_trip(interp, group, body, ex)
+
+    def place_recorded(self, entry, located) -> None:
+        """Places a recorded step (a `_PLACE` entry of a recording) again,
+        each access `located(a)` (a `_CrossbarToken` as it is)."""
+        _, layer, reads, writes, busy, ride, activation, last = entry
+        self.events, self.busy, self._depth = {}, dict(busy), 0
+        self._ride = None if ride is None else (ride[0], ride[1], located(ride[2]))
+        self._activation = None if activation is None else (activation[0], activation[1], located(activation[2]), activation[3])
+        self.place(layer, [located(a) for a in reads], [located(a) for a in writes], last=last)
 
     # -- summaries --------------------------------------------------------------
     def layer_spans(self) -> tuple[list[LayerSpan], dict]:

@@ -2380,8 +2380,12 @@ def tiled_contract(interp, op, args):
     if group is None:
         group = op.static = _plan_tiled_contract(interp, op)
     body = op.regions[0].block
-    if group is False or interp.tracer is not None:
+    if group is False:
         return interp.run_block(body, [])
+    if interp.tracer is not None:  # (each op a step of its own: placed from an earlier trip's, or run)
+        ex = interp.get_data(EXECUTION)
+        yielded = interp.tracer.contraction_trip(interp, group, body, ex) if ex is not None else None
+        return interp.run_block(body, []) if yielded is None else yielded
     env = interp.env
     outs = _run_fused_contraction(interp, group, [env[group.in_slot]] + [env[s] for s in group.root_slots])
     for s, v in zip(group.out_slots, outs):
