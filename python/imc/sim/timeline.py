@@ -1,7 +1,9 @@
 """The timeline of an executed program on the chip's parallel resources.
 
 While the interpreter runs with a `Tracer` (`imc.sim.runtime.Runner(trace=True)`,
-fast paths off, so every op of the IR executes as itself), each executed op
+fast paths off, so every op of the IR executes as itself; in a call that
+computes no products, the later trips of a row-tiled fused contraction are
+placed from its first trip's steps instead, `imc.sim.trip_templates`), each executed op
 that does work — one tile's MVM or programming, one DMA, one elementwise
 op, one loop trip's slice of a layer — is a *step*, placed as early as its
 data and the chip's resources allow (docs/interpreter.md, "Timeline"):

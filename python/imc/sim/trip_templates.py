@@ -99,7 +99,7 @@ def traced_trip(interp, group, body, ex) -> list | None:
         if x_loc.where is None:
             return None
         ex.last_written = None  # (as the programs of held tiles leave it)
-        outs = _place(tracer, template, x_loc)
+        outs = _place(tracer, template, x_loc, x.itemsize)
         group._add_events(ex, template.events)
         for s, v in zip(group.out_slots, outs):
             env[s] = v
@@ -219,9 +219,10 @@ def _template(group, ex, x, cols, outs, entries, key) -> TripTemplate:
     )
 
 
-def _place(tracer, template: TripTemplate, x_loc: _Located) -> list:
-    """Places the template's steps for a trip on the input `x_loc` (located);
-    returns the trip's outputs (zeros: no products)."""
+def _place(tracer, template: TripTemplate, x_loc: _Located, itemsize: int) -> list:
+    """Places the template's steps for a trip on the input `x_loc` (located;
+    its elements of `itemsize` bytes); returns the trip's outputs (zeros:
+    no products, as the accumulates of zero products give)."""
     x_root, shift = x_loc.root, x_loc.where[0] - template.x_start
     outs = [np.zeros(shape, dtype) for shape, dtype in template.outs]
     stand_ins = [_Fresh(size) for size in template.fresh_sizes]
@@ -233,7 +234,8 @@ def _place(tracer, template: TripTemplate, x_loc: _Located) -> list:
         if kind == _X:
             (start, shape, strides), _, contiguous = a[1], a[2], a[3]
             start += shift
-            whole = start == 0 and math.prod(shape) == x_root.size and all(strides)
+            n = math.prod(shape)  # (`_Located.whole`: all of the root)
+            whole = start == 0 and ((x_root.size == 1 and n > 0) or (n * itemsize == x_root.nbytes and all(strides)))
             return _located_at(x_root, (start, shape, strides), whole, a[2], contiguous)
         if kind == _OUT:
             return _located_at(outs[a[1]], a[2], a[3], a[4], a[5])
