@@ -39,6 +39,7 @@ would.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,25 +50,23 @@ __all__ = ["traced_trip", "TripTemplate"]
 _X, _OUT, _FRESH = range(3)  # how a template access is located in a trip
 
 
+@dataclass(slots=True)
 class TripTemplate:
     """The recorded steps of a group's traced trip (see the module docstring)."""
 
-    __slots__ = ("key", "entries", "x_start", "outs", "fresh_sizes", "events", "mvm_steps")
-
-    def __init__(self, key, entries, x_start, outs, fresh_sizes, events, mvm_steps):
-        self.key = key
-        # [(_PLACE, layer, reads, writes, busy, ride, activation)] (a `Tracer.recording`
-        # entry's fields) or [(_MOVE, layer, dest, sources, assemble, busy, reads)],
-        # the accesses as `_template` classifies them
-        self.entries = entries
-        self.x_start = x_start
-        self.outs = outs  # per group output: (shape, dtype)
-        self.fresh_sizes = fresh_sizes
-        self.events = events  # `ContractionGroup._events` of the trip
-        self.mvm_steps = mvm_steps  # crossbar -> MVM steps of the activations
+    key: tuple | None  # (the group's validated programs, the input's shape, strides and dtype)
+    # [(_PLACE, layer, reads, writes, busy, ride, activation)] (a `Tracer.recording`
+    # entry's fields) or [(_MOVE, layer, dest, sources, assemble, busy, reads)],
+    # the accesses as `_template` classifies them
+    entries: list | None = None
+    x_start: int = 0  # the recorded input's first element in its root
+    outs: list | None = None  # per group output: (shape, dtype)
+    fresh_sizes: list | None = None  # per array the trip makes and drops: its root's size
+    events: list | None = None  # `ContractionGroup._events` of the trip
+    mvm_steps: dict | None = None  # crossbar -> MVM steps of the activations
 
 
-_UNRECORDABLE = TripTemplate(None, None, None, None, None, None, None)
+_UNRECORDABLE = TripTemplate(None)
 """A group whose trips run as ops (a copy step, an access that cannot be re-located)."""
 
 
