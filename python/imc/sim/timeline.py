@@ -282,6 +282,7 @@ class Tracer:
         self._kept: dict = {}  # the last replay's stand-ins for the recorded call's own arrays
         self._last_uses: tuple = (None, {})  # (a recording, `_last_uses` of it)
         self._recent: dict[int, tuple] = {}  # `_located`'s last arrays: id -> (array, _Located)
+        self._recorded: dict = {}  # `_recorded_of`'s records of the call being recorded
 
     # -- state ----------------------------------------------------------------
     def idle(self) -> None:
@@ -296,6 +297,7 @@ class Tracer:
         self.totals = {}
         self.mvm_steps = {}
         self._activations.clear()
+        self._recorded = {}
 
     def release(self) -> None:
         """Drops what the tracer keeps of its calls (their steps, access
@@ -427,7 +429,8 @@ class Tracer:
         if recording is not None:  # one entry: the step's times come before its place
             placed = recording[mark] if len(recording) > mark else None
             del recording[mark:]
-            recording.append((_MOVE, _Recorded.of(dest), [_Recorded.of(a) for a in sources], assemble, placed))
+            of = self._recorded_of
+            recording.append((_MOVE, of(dest), [of(a) for a in sources], assemble, placed))
             if placed is None and self.bound_log is not None:
                 self.bound_log.append(None)
 
@@ -565,16 +568,31 @@ class Tracer:
     # -- replay -------------------------------------------------------------------
     def _record(self, layer, reads, writes, busy, ride, last) -> None:
         activation = self._activation
+        of = self._recorded_of
         self.recording.append((
             _PLACE,
             layer,
-            [_Recorded.of(a) for a in reads],
-            [_Recorded.of(a) for a in writes],
+            [of(a) for a in reads],
+            [of(a) for a in writes],
             dict(busy),
-            None if ride is None else (ride[0], ride[1], _Recorded.of(ride[2])),
-            None if activation is None else (activation[0], activation[1], _Recorded.of(activation[2]), activation[3]),
+            None if ride is None else (ride[0], ride[1], of(ride[2])),
+            None if activation is None else (activation[0], activation[1], of(activation[2]), activation[3]),
             last,
         ))
+
+    def _recorded_of(self, a):
+        """`_Recorded.of(a)`, the same one for every recorded access to the
+        same elements of the same array (an MVM's input row tile is read by
+        its activation and the MVMs that ride it): a replay then locates it
+        once per call. Kept by the array's identity and checked through the
+        weak reference, so no array is kept alive."""
+        if isinstance(a, _CrossbarToken):
+            return a
+        key = (id(a.root), a.where, a.whole, a.shape, a.contiguous)
+        r = self._recorded.get(key)
+        if r is None or r.ref() is not a.root:
+            r = self._recorded[key] = _Recorded.of(a)
+        return r
 
     def replay(self, recording: list) -> None:
         """Places the steps of a recorded call (`recording`, filled while
