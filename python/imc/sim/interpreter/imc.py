@@ -1735,6 +1735,7 @@ class ContractionGroup:
         self.acc_terms = None  # per accumulate: [(MVM index in execution order, shift)]
         self.x_cols = self.x_rows = None
         self.events: dict = {}
+        self.contraction_events: dict = {}  # `_contraction_events` by (input rows, itemsize)
         self.group_arrays = ()  # the crossbars the programs write, in first-use order
         self.replays: list[_Replay] = []  # most recent first
         self._placed = []  # program index -> the _Array it places (reused)
@@ -2221,7 +2222,23 @@ class ContractionGroup:
 
     def _events(self, ex, x, cols, im2col: bool = True):
         """[(row, events, busy)]: what the replaced ops add per execution
-        (without the im2col's if not `im2col`)."""
+        (without the im2col's if not `im2col`). The MVMs' and accumulates'
+        part is worked out once per input height (`_contraction_events`)."""
+        key = (cols.shape[0], cols.dtype.itemsize)
+        events = self.contraction_events.get(key)
+        if events is None:
+            events = self.contraction_events[key] = self._contraction_events(ex, cols)
+        if self.im2col_op is None or not im2col:
+            return events
+        row = ex.layer_of(self.im2col_op)
+        moved = {"spad_read_bytes": x.nbytes, "spad_write_bytes": cols.nbytes}
+        joined = [(r, ({k: ev.get(k, 0) + moved.get(k, 0) for k in ev | moved} if r is row else ev), busy) for r, ev, busy in events]
+        if all(r is not row for r, _, _ in events):
+            joined.append((row, moved, {}))
+        return joined
+
+    def _contraction_events(self, ex, cols):
+        """`_events` of the MVMs and accumulates, for an input `cols`."""
         per_row: dict[int, tuple] = {}
 
         def bucket(op):
@@ -2238,8 +2255,6 @@ class ContractionGroup:
 
         batch = cols.shape[0]
         itemsize = cols.dtype.itemsize
-        if self.im2col_op is not None and im2col:
-            add(self.im2col_op, {"spad_read_bytes": x.nbytes, "spad_write_bytes": cols.nbytes})
         chip = ex.chip
         for acc_op, _, mvms in self.accs:
             out_cols = None
