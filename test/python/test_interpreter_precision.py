@@ -319,7 +319,7 @@ def test_run_batches_give_the_values_of_the_runs_one_by_one(calibrate, monkeypat
     kernel call), with the outputs, ADC ranges and counters of the same
     program with every run alone, and of the ops one by one."""
     from imc.sim.interpreter import imc as interp_imc
-    from imc.sim.interpreter.run_batches import RunBatch
+    from imc.sim.interpreter.imc_run_batches import RunBatch
 
     torch.manual_seed(3)
     model, x = nn.Linear(300, 40).eval(), torch.randn(2, 300)

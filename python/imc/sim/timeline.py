@@ -648,6 +648,13 @@ class Tracer:
         self._activation = None if activation is None else (activation[0], activation[1], located(activation[2]), activation[3])
         self.place(layer, [located(a) for a in reads], [located(a) for a in writes], last=last)
 
+    def move_recorded(self, layer: str, busy: dict, reads: int, dest: _Located, sources: list, assemble) -> None:
+        """Places a recorded copy step again, as `end` makes one
+        (`_copy_step`): `dest` and `sources` located, the first `reads`
+        sources read, its resources' times `busy`."""
+        self.events, self.busy, self._depth, self._ride, self._activation = {}, dict(busy), 0, None, None
+        self._copy_step(layer, dest, sources, reads, assemble)
+
     # -- summaries --------------------------------------------------------------
     def layer_spans(self) -> tuple[list[LayerSpan], dict]:
         spans: dict[str, LayerSpan] = {}

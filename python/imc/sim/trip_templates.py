@@ -89,7 +89,7 @@ def traced_trip(interp, group, body, ex) -> list | None:
     args = [env[group.in_slot]] + [env[s] for s in group.root_slots]
     if group.programs is None or group.chip is not chip:  # not validated (a traced cold call ran it)
         return _record(interp, group, body, ex, args, None)
-    if not group.ready(chip, args) or not _holds_tiles(group, chip):
+    if not group.ready(chip, args) or not group.holds_tiles(chip):
         return None  # (a trip that programs a tile runs as ops)
     x = args[0]
     key = (id(group.programs), _key(x))
@@ -107,20 +107,6 @@ def traced_trip(interp, group, body, ex) -> list | None:
         return [env[s] for s in body.yield_slots]
     # (a first trip, or another input's: recorded, the template from now on)
     return _record(interp, group, body, ex, args, key)
-
-
-def _holds_tiles(group, chip) -> bool:
-    """Whether the chip holds the tile of every `imc.program` of the group
-    (each op then writes nothing and is no step), as the op decides it."""
-    from imc.sim.interpreter.imc import _same_tile
-
-    arrays = chip.arrays
-    for array, offset, meta, tile, *_ in group.programs:
-        tiles = arrays.get(array) if array >= 0 else None
-        h = tiles.get(offset) if tiles else None
-        if h is None or h._meta != meta or not (h._source is tile or _same_tile(h, tile)):
-            return False
-    return True
 
 
 def _record(interp, group, body, ex, args, key) -> list:
@@ -245,8 +231,7 @@ def _place(tracer, template: TripTemplate, x_loc: _Located, itemsize: int) -> li
             tracer.place_recorded(entry + (False,), located)
         else:  # a copy step, as `Tracer.end` makes it
             _, layer, dest, sources, assemble, busy, reads = entry
-            tracer.events, tracer.busy, tracer._depth, tracer._ride, tracer._activation = {}, dict(busy), 0, None, None
-            tracer._copy_step(layer, located(dest), [located(a) for a in sources], reads, assemble)
+            tracer.move_recorded(layer, busy, reads, located(dest), [located(a) for a in sources], assemble)
     mvm_steps = tracer.mvm_steps
     for array, n in template.mvm_steps.items():
         mvm_steps[array] = mvm_steps.get(array, 0) + n

@@ -222,7 +222,7 @@ def pair_shift_added(
 
     With `stacks` > 1, `prod` holds that many such stacks of `tiles /
     stacks` tiles one after the other (each its ceil(tiles / stacks / 2)
-    pairs; `imc.sim.interpreter.run_batches`), each on an input of its own:
+    pairs; `imc.sim.interpreter.imc_run_batches`), each on an input of its own:
     `xscale` is then stacks x batch; `steps`, `scale` and `peaks` run over
     all tiles in order."""
     pairs, cycles, batch, cols = prod.shape

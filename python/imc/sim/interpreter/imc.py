@@ -50,6 +50,7 @@ from imc.ir.cost_events import accumulate_events_for, mvm_events, program_events
 from imc.ir.utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS
 
 from .core import InterpreterError, impl
+from .imc_packing import packed_pair, quantized_rows
 from .row_blocks import RowBlockedWeights, StackedTiles, Term, same_values
 
 PRECISIONS = ("ideal", "quantized", "noisy")
@@ -380,9 +381,8 @@ def program(interp, op, args):
     chip = ex.chip
     meta = (st.cell_bits, st.weight_bits, st.slice)
     array_id, offset = st.array, st.offset
-    tiles = chip.arrays.get(array_id) if array_id >= 0 else None
-    held = tiles.get(offset) if tiles else None
-    if held is not None and held.meta == meta and _same_tile(held, tile):
+    held = _held_tile(chip.arrays, array_id, offset, meta, tile)
+    if held is not None:
         ex.last_written = None
         return [_Xbar(array_id, held.generation, held.conductance[0], held.conductance[1], st.cell_bits, st.slice, held.source, st.weight_bits, offset)]
     g, scale = chip.conductance(tile, st.slice, st.cell_bits, st.weight_bits)
@@ -397,6 +397,16 @@ def program(interp, op, args):
     if tracer is not None:
         tracer.programmed(array_id, rows)
     return [_Xbar(array_id, chip.generation, g, scale, st.cell_bits, st.slice, tile, st.weight_bits, offset)]
+
+
+def _held_tile(arrays: dict, array: int, offset, meta, tile):
+    """The `_Array` crossbar `array` holds at `offset` when it holds `tile`
+    with `meta` (an `imc.program` of it then writes nothing), else None."""
+    tiles = arrays.get(array) if array >= 0 else None
+    held = tiles.get(offset) if tiles else None
+    if held is not None and held._meta == meta and (held._source is tile or _same_tile(held, tile)):
+        return held
+    return None
 
 
 def copy_of(op):
@@ -467,10 +477,7 @@ class _InputCycles:
         self.copy = np.array(x, dtype=x.dtype)  # its contents when quantized
         self.ib, self.db = ib, db
         self.cycles = -(-ib // db)
-        qmax = 2 ** (ib - 1) - 1 if ib > 1 else 1
-        amax = np.max(np.abs(x), axis=1, keepdims=True)
-        self.xscale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
-        self.q = np.clip(np.rint(x / self.xscale), -qmax, qmax)
+        self.xscale, self.q, qmax = quantized_rows(x, ib)
         self.small = qmax < 128
         self._digits = None
         self._packed = {}
@@ -622,17 +629,10 @@ def _slice_pairs(g: list, bound: int | None):
     if len(g) < 2 or not base:
         return None
     b = np.float32(base)
-    pairs = [_packed_pair(g[k], g[k + 1], b) for k in range(0, len(g) - 1, 2)]
+    pairs = [packed_pair(g[k], g[k + 1], b) for k in range(0, len(g) - 1, 2)]
     if len(g) % 2:
         pairs.append(g[-1])
     return base, pairs
-
-
-def _packed_pair(low: np.ndarray, high: np.ndarray, base: np.float32) -> np.ndarray:
-    """`low + base * high` in one new array (exact: small integers)."""
-    pair = np.multiply(high, base)
-    pair += low
-    return pair
 
 
 def _cycle_products(inp: _InputCycles, g, out: np.ndarray) -> np.ndarray:
@@ -1456,13 +1456,26 @@ class _ConvertedRun:
             for op, blocks in zip(self.ops, self.blocks)
         ]
 
+    def record_peaks(self, calibration, hw, peaks: list) -> None:
+        """Records each MVM's largest |partial sum| (`peaks`, in `ops` order)
+        with `calibration`."""
+        uncalibrated = hw.adc_range * self.column_max
+        for op, peak in zip(self.ops, peaks):
+            calibration.record_peak(op, peak, uncalibrated)
+
+    def tiles_outweigh(self, cycles: int, batch: int) -> bool:
+        """Whether the tiles' conductances outweigh an input of `batch` rows
+        in `cycles` cycles (C x batch < tiles x cols): packing the tiles in
+        pairs then reads less than packing the cycles."""
+        return cycles * batch < len(self.g) * self.cols
+
     def pairs_for(self, inp: "_InputCycles"):
         """The tiles packed in pairs (`_slice_pairs`) when they pay on the
         input `inp`: exact tiles whose conductances outweigh the input's
         cycles (C x batch < tiles x cols; else packing the cycles moves
         less); else None."""
         c, batch, _ = inp.shape
-        if not self.exact or len(self.g) < 2 or c * batch >= len(self.g) * self.cols:
+        if not self.exact or len(self.g) < 2 or not self.tiles_outweigh(c, batch):
             return None
         if self.pairs is _UNDECIDED:
             self.pairs = _slice_pairs(self.g, self.column_max)
@@ -1503,9 +1516,9 @@ def _converted_runs(mvms: list, chip) -> list[_ConvertedRun]:
 
 
 def _run_batches(runs: list[_ConvertedRun]) -> dict:
-    """{index of its first run: `run_batches.RunBatch`} for each sequence of
+    """{index of its first run: `imc_run_batches.RunBatch`} for each sequence of
     two or more consecutive runs that one batch computes."""
-    from .run_batches import RunBatch
+    from .imc_run_batches import RunBatch
 
     def batchable(run):
         return run.exact and run.blocks is None and run.scale_stack is not False and len(run.g) >= 2 and _pair_base(run.column_max)
@@ -1557,9 +1570,7 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
                 else:  # the partial sums pass unconverted; their peaks are recorded
                     peaks = np.zeros(len(run.g), dtype=np.float32)
                     ys.extend(_fused_outputs(inp, run.g, bound, None, 0, run.db, run.scale_stack, work, peaks, drawn, pairs))
-                    uncalibrated = hw.adc_range * run.column_max
-                    for op, peak in zip(run.ops, peaks.tolist()):
-                        calibration.record_peak(op, peak, uncalibrated)
+                    run.record_peaks(calibration, hw, peaks.tolist())
                 continue
             c, batch, _ = inp.shape
             partial = work.get("partial", (len(run.scales), c, batch, run.cols))
@@ -1619,9 +1630,7 @@ def _run_batched(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Workspac
             peaks = np.zeros((len(batch.runs), batch.tiles), dtype=np.float32)
             ys.extend(batch.outputs(x, work, peaks))
             for run, run_peaks in zip(batch.runs, peaks.tolist()):
-                uncalibrated = chip.hardware.adc_range * run.column_max
-                for op, peak in zip(run.ops, run_peaks):
-                    calibration.record_peak(op, peak, uncalibrated)
+                run.record_peaks(calibration, chip.hardware, run_peaks)
         i += len(batch.runs)
         alone = i
     if alone < len(runs):
@@ -2063,9 +2072,7 @@ class ContractionGroup:
         done = []
         for k, (array, offset, meta, tile, conductance, _, _) in enumerate(self.programs):
             if array >= 0:
-                tiles = arrays.get(array)
-                held = tiles.get(offset) if tiles else None
-                if held is not None and held._meta == meta and (held._source is tile or _same_tile(held, tile)):
+                if _held_tile(arrays, array, offset, meta, tile) is not None:
                     continue
                 chip.generation += 1
                 # The group's own (reused) object for program k: a replay places
@@ -2198,13 +2205,17 @@ class ContractionGroup:
         conductances of the validated run (so replaying them writes nothing)."""
         arrays = chip.arrays
         for array, offset, meta, tile, conductance, _, _ in self.programs:
-            tiles = arrays.get(array) if array >= 0 else None
-            held = tiles.get(offset) if tiles else None
-            if held is None or held._meta != meta or held._conductance[0] is not conductance[0]:
-                return False
-            if held._source is not tile and not _same_tile(held, tile):
+            held = _held_tile(arrays, array, offset, meta, tile)
+            if held is None or held._conductance[0] is not conductance[0]:
                 return False
         return True
+
+    def holds_tiles(self, chip) -> bool:
+        """True if the chip holds the tile of every program of the group
+        (each `imc.program` then writes nothing and is no step of a
+        timeline), as the op decides it."""
+        arrays = chip.arrays
+        return all(_held_tile(arrays, array, offset, meta, tile) is not None for array, offset, meta, tile, *_ in self.programs)
 
     def _count(self, ex, key, x, cols):
         """Adds the counters of the replaced MVMs, accumulates and im2col."""

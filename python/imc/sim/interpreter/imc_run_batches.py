@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .converters import pair_shift_added, stacked_digits
+from .imc_packing import packed_pair, quantized_rows
 
 __all__ = ["RunBatch"]
 
@@ -47,7 +48,6 @@ class RunBatch:
         self.rows, self.cols = first.rows, first.cols
         self.ib, self.db, self.adc = first.ib, first.db, first.adc
         self.cycles = -(-first.ib // first.db)
-        self.qmax = 2 ** (first.ib - 1) - 1 if first.ib > 1 else 1
         r0s = [run.r0 for run in runs]
         # Row tiles side by side: a view of the input; else gathered.
         self.r0 = r0s[0] if r0s == list(range(r0s[0], r0s[0] + len(runs) * self.rows, self.rows)) else None
@@ -71,7 +71,7 @@ class RunBatch:
     def takes(self, batch: int) -> bool:
         """Whether the runs pack their tiles (not their input's cycles) on an
         input of `batch` rows (`_ConvertedRun.pairs_for`)."""
-        return self.cycles * batch < self.tiles * self.cols
+        return self.runs[0].tiles_outweigh(self.cycles, batch)
 
     def pairs(self) -> np.ndarray:
         """The runs' tiles packed in pairs: runs x ceil(tiles / 2) x rows x cols."""
@@ -81,8 +81,7 @@ class RunBatch:
             for r, run in enumerate(self.runs):
                 g = run.g
                 for k in range(0, self.tiles - 1, 2):
-                    np.multiply(g[k + 1], b, out=stack[r, k // 2])
-                    stack[r, k // 2] += g[k]
+                    packed_pair(g[k], g[k + 1], b, out=stack[r, k // 2])
                 if self.tiles % 2:
                     stack[r, -1] = g[-1]
             self._pairs = stack
@@ -100,11 +99,8 @@ class RunBatch:
         x tiles) x batch x cols. `peaks` (runs x tiles zeros) receives each
         MVM's largest |partial sum|, its products then passing no ADC (a
         calibration run), as `_fused_outputs` does."""
-        xs = self.inputs(x)
-        amax = np.max(np.abs(xs), axis=2, keepdims=True)
-        xscale = np.where(amax > 0, amax / self.qmax, 1.0).astype(np.float32)
-        q = np.clip(np.rint(xs / xscale), -self.qmax, self.qmax)
-        d = stacked_digits(q, self.cycles, self.db, self.qmax < 128)  # runs x C x batch x rows
+        xscale, q, qmax = quantized_rows(self.inputs(x), self.ib)
+        d = stacked_digits(q, self.cycles, self.db, qmax < 128)  # runs x C x batch x rows
         runs, c, batch, rows = d.shape
         pairs = self.pairs()
         shape = (runs, pairs.shape[1], c * batch, self.cols)
