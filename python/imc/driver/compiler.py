@@ -126,7 +126,6 @@ class CompiledModel:
         runner = Runner(self.module, self.hardware, precision="ideal", seed=self.seed, trace=True)
         with self.context, gc_paused():  # (its calls pause it anyway; the head-body-tail bound's backward pass too)
             timeline = measure(runner, arrays, stream=stream, cold=cold, chain=chain)
-        runner.tracer.release()  # (its records freed now, not by the cyclic collector: sweep points)
         self.report.extra["timeline"] = timeline.to_dict()
         return timeline
 

@@ -103,6 +103,24 @@ def _located_at(root, where, whole: bool, shape, contiguous: bool) -> _Located:
     return loc
 
 
+class _Forget:
+    """A weak reference's callback: forgets an array's access times in a
+    `_Memory` when the array is freed. It holds the memory weakly: the memory
+    holds the times, which hold the reference, which holds this, and a
+    strong reference back would leave every array's times to the cyclic
+    garbage collector."""
+
+    __slots__ = ("memory", "key")
+
+    def __init__(self, memory: "_Memory", key: int):
+        self.memory, self.key = weakref.ref(memory), key
+
+    def __call__(self, _):
+        memory = self.memory()
+        if memory is not None:
+            memory._roots.pop(self.key, None)
+
+
 class _Memory:
     """Element-wise access times of every host array (keyed by the array that
     owns the memory; forgotten when it is freed)."""
@@ -130,8 +148,7 @@ class _Memory:
         times = self._roots.get(key)
         if times is None:
             times = self._roots[key] = _Times(loc.root.size)
-            roots = self._roots
-            times.ref = weakref.ref(loc.root, lambda _, k=key: roots.pop(k, None))
+            times.ref = weakref.ref(loc.root, _Forget(self, key))
         return times, loc.where, loc.whole
 
     @staticmethod

@@ -12,6 +12,7 @@ result of a compute op is a scratchpad read or write.
 
 import contextlib
 import gc
+import weakref
 
 import numpy as np
 from torch_mlir import ir
@@ -85,10 +86,15 @@ class _Plan:
 
 
 class _Counter:
-    """Interpreter hooks: counts digital ops and traffic of non-imc ops."""
+    """Interpreter hooks: counts digital ops and traffic of non-imc ops.
+
+    It holds its runner through a weak proxy: the runner holds the
+    interpreter, which holds these hooks, and a strong reference back would
+    close a cycle that keeps the whole compiled program for the cyclic
+    garbage collector (`Runner`)."""
 
     def __init__(self, runner: "Runner"):
-        self.runner = runner
+        self.runner = weakref.proxy(runner)
         self.plans: dict[int, _Plan] = {}
         self.tracing = False  # every event goes through `Report.add` to the tracer
 
@@ -321,11 +327,44 @@ def gc_paused():
             gc.enable()
 
 
+class _LayerRows:
+    """The report row of each compiled op's layer. Ops of one layer share
+    their location (an attribute, uniqued): it is printed and named once.
+    The report is held weakly (it is read only for an op's first row): the
+    tracer and the imc execution call `row_for`, and the report holds the
+    tracer."""
+
+    __slots__ = ("_report", "_rows", "_rows_at")
+
+    def __init__(self, report: Report):
+        self._report = weakref.ref(report)
+        self._rows: dict[int, object] = {}
+        self._rows_at: dict = {}  # location attribute -> its row
+
+    def row_for(self, op):
+        row = self._rows.get(id(op))
+        if row is None:
+            loc = op.ir.location.attr
+            row = self._rows_at.get(loc)
+            if row is None:
+                text = op.location
+                row = self._rows_at[loc] = self._report().row(layer_name(text), text)
+            self._rows[id(op)] = row
+        return row
+
+
 class Runner:
     """Executes a module repeatedly on one chip; the report accumulates across calls.
 
     The chip keeps its crossbar contents between calls, so weights that stay
     resident are programmed once.
+
+    A runner is in no reference cycle (the objects that call back into it,
+    its interpreter's hooks and the rows of its layers, hold it or its
+    report weakly): when the last reference to it goes, its compiled program
+    goes at once, not at the cyclic garbage collector's next full pass
+    (which a sweep point paid for: 0.6 s to find 800,000 objects of a
+    ResNet-18 point's two runners unreachable).
     """
 
     def __init__(
@@ -336,8 +375,7 @@ class Runner:
         self.entry = entry
         self.chip = Chip(hardware, precision, seed)
         self.report = Report(hardware, precision)
-        self._rows: dict[int, object] = {}
-        self._rows_at: dict = {}  # location attribute -> its row
+        self._layers = _LayerRows(self.report)
         self._reread_ranges = False  # `calibrated`: read the IR's ranges when the next call begins
         self.calls_run = 0  # calls run to the end (`report.calls`, but never reset): tells one call's ops from the next's
         # Called as hook(layer row, array) with every tensor stored between
@@ -356,9 +394,9 @@ class Runner:
         if trace:
             from imc.sim.timeline import Tracer
 
-            self.tracer = self.report.tracer = self.interpreter.tracer = Tracer(self.chip, self.row_for)
+            self.tracer = self.report.tracer = self.interpreter.tracer = Tracer(self.chip, self._layers.row_for)
             counter.tracing = True
-        self._execution = ImcExecution(self.chip, self.report, self.row_for)
+        self._execution = ImcExecution(self.chip, self.report, self._layers.row_for)
         attach(self.interpreter, self._execution)
         self._io_row = self.report.row("<inputs/outputs>", "")
         func = find_function(module, entry)
@@ -394,11 +432,9 @@ class Runner:
 
     def release(self) -> None:
         """Drops the program, the chip's crossbars and the caches of a runner
-        that will not run again. A runner sits in reference cycles (its
-        interpreter's hooks call back into it), so without this they wait
-        for the cyclic garbage collector, which a sweep point pauses: the
-        calibration run's conductances would stay beside the model's own
-        and every later allocation would take fresh pages."""
+        that will not run again, while references to it remain (the
+        calibration's own runner: its conductances go before the model's own
+        run programs the chip)."""
         self.interpreter = None
         self.chip.arrays.clear()
 
@@ -424,17 +460,8 @@ class Runner:
             self.tracer.replay(recording)
 
     def row_for(self, op):
-        """The report row of compiled op `op`'s layer. Ops of one layer share
-        their location (an attribute, uniqued): it is printed and named once."""
-        row = self._rows.get(id(op))
-        if row is None:
-            loc = op.ir.location.attr
-            row = self._rows_at.get(loc)
-            if row is None:
-                text = op.location
-                row = self._rows_at[loc] = self.report.row(layer_name(text), text)
-            self._rows[id(op)] = row
-        return row
+        """The report row of compiled op `op`'s layer (`_LayerRows.row_for`)."""
+        return self._layers.row_for(op)
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         # Weights passed as arguments are read when crossbars are programmed.

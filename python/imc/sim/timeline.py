@@ -299,17 +299,6 @@ class Tracer:
         self._activations.clear()
         self._recorded = {}
 
-    def release(self) -> None:
-        """Drops what the tracer keeps of its calls (their steps, access
-        times, the last replay's recording and stand-ins) for a runner that
-        is done: a tracer sits in reference cycles with its runner, so
-        without this its hundreds of thousands of records wait for the
-        cyclic garbage collector, which traverses each of them first."""
-        self._last_uses = (None, {})
-        self._kept = {}
-        self._recent = {}
-        self.idle()
-
     def follow_chain(self, follow: bool) -> None:
         """Whether to follow the longest dependency chain (`chain_ns`; half
         the tracer's bookkeeping). Turned back on, it starts afresh."""
