@@ -639,16 +639,19 @@ class TiledContractView(TypedView):
         op = defining_op(self.yielded)
         return op if op is not None and op.name == "tensor.concat" else None
 
-    @cached_property
-    def accumulates(self) -> tuple[AccumulateTerms, ...] | None:
+    def accumulates(self, producer=None) -> tuple[AccumulateTerms, ...] | None:
         """The column tiles' accumulates decoded (`accumulate_terms`), in
         column order; None if one does not decode or they read different
-        inputs."""
-        mine = {op.operation for op in self.body.operations}
+        inputs. `producer(value)`: the op of the body that defines a value,
+        else None (by default any op of the body; a caller that knows the
+        body's ops of the kinds a decode reads, mvm, program, accumulate,
+        extract_slice and concat, may name only those)."""
+        if producer is None:
+            mine = {op.operation for op in self.body.operations}
 
-        def producer(value):
-            op = defining_op(value)
-            return op if op in mine else None
+            def producer(value):
+                op = defining_op(value)
+                return op if op in mine else None
 
         joined = self.joined
         tiles = joined.operands if joined is not None else [self.yielded]

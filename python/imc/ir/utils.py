@@ -80,11 +80,12 @@ def tensor_type(shape, element_type) -> ir.RankedTensorType:
 
 
 def defining_op(value: ir.Value):
-    """The operation that defines `value`, None for a block argument."""
-    if isinstance(value, ir.BlockArgument) or isinstance(value.owner, ir.Block):
-        return None
+    """The operation that defines `value`, None for a block argument (whose
+    owner is its block)."""
     owner = value.owner
-    return owner.operation if hasattr(owner, "operation") else owner
+    if isinstance(owner, ir.Block):
+        return None
+    return owner.operation if isinstance(owner, ir.OpView) else owner
 
 
 _op_of = defining_op

@@ -47,7 +47,7 @@ from imc.dialects.imc import (
 )
 from imc.dialects.imc_ops import DmaView, SpadAllocView, TiledContractView, TransferView, view_of
 from imc.ir.cost_events import accumulate_events_for, mvm_events, program_events, shares_periphery
-from imc.ir.utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS
+from imc.ir.utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, defining_op
 
 from .core import InterpreterError, impl
 from .imc_packing import packed_pair, quantized_rows
@@ -2421,42 +2421,53 @@ def tiled_contract(interp, op, args):
     return [env[s] for s in body.yield_slots]
 
 
+_DECODED_OPS = frozenset({"imc.mvm", "imc.program", "imc.accumulate", "tensor.extract_slice", "tensor.concat"})
+"""The ops a fused contraction's decode reads (`TiledContractView.accumulates`)."""
+
+
 def _plan_tiled_contract(interp, op) -> "ContractionGroup | bool":
     """The fast path's `ContractionGroup` for an `imc.tiled_contract` (off
-    the fast paths, or for a body its typed view does not decode: False)."""
+    the fast paths, or for a body its typed view does not decode: False).
+    The decode reads the IR; each value it names is found through the
+    compiled step of its op (the steps of the kinds it reads, by op), not
+    through a map of every step's operands (which the bindings would build
+    value by value)."""
+    if not (interp.fast_paths or interp.trace_safe_fast_paths):
+        return False
     steps = op.regions[0].block.steps
+    decoding = {step[1].ir.operation: step for step in steps if step[1].name in _DECODED_OPS}
+
+    def producer(value):
+        o = defining_op(value)
+        return o if o in decoding else None
+
     view = TiledContractView(op.ir)
-    decoded = view.accumulates if interp.fast_paths or interp.trace_safe_fast_paths else None
+    decoded = view.accumulates(producer)
     if not decoded:
         return False
-    compiled, slot, producer = {}, {}, {}
-    for k, (_, sub, ins, outs) in enumerate(steps):
-        compiled[sub.ir.operation] = sub
-        for v, s in zip(sub.ir.operands, ins):
-            slot[v] = s
-        for r, s in zip(sub.ir.results, outs):
-            slot[r] = s
-            producer[s] = k
-    joined = view.joined
-    sub_steps, tail = [], []
-    for step in steps:
-        (tail if joined is not None and step[1].ir.operation == joined else sub_steps).append(step)
-    x_slot = slot[decoded[0].x]
+    producer_of = {s: k for k, step in enumerate(steps) for s in step[3]}  # slot -> the step that writes it
+    joined = decoding.get(view.joined) if view.joined is not None else None
+    sub_steps = [step for step in steps if step is not joined]
+    tail = [joined] if joined is not None else []
+    first = decoded[0].terms[0]  # (every MVM reads x, through its slices)
+    x_slot = decoding[first.slices[-1]][2][0] if first.slices else decoding[first.mvm][2][1]
     in_slot, im2col_op = x_slot, None
-    k = producer.get(x_slot)
+    k = producer_of.get(x_slot)
     if k is not None and steps[k][1].name == "imc.im2col":
         in_slot, im2col_op = steps[k][2][0], steps[k][1]
     accs, programs, roots = [], [], []
     for acc in decoded:
         mvms = []
         for t in acc.terms:
-            mvms.append((compiled[t.mvm], slot[t.program.results[0]], t.col_offset, t.shift, t.block))
-            programs.append(slot[t.program.results[0]])
-            s = slot[t.program.operands[0]]
-            while (k := producer.get(s)) is not None and steps[k][1].name in WEIGHT_VIEW_OPS and len(steps[k][2]) == 1:
+            _, _, weight, crossbar = decoding[t.program]
+            mvms.append((decoding[t.mvm][1], crossbar[0], t.col_offset, t.shift, t.block))
+            programs.append(crossbar[0])
+            s = weight[0]
+            while (k := producer_of.get(s)) is not None and steps[k][1].name in WEIGHT_VIEW_OPS and len(steps[k][2]) == 1:
                 s = steps[k][2][0]
             roots.append(s)
-        accs.append((compiled[acc.accumulate], slot[acc.accumulate.results[0]], mvms))
+        _, acc_op, _, result = decoding[acc.accumulate]
+        accs.append((acc_op, result[0], mvms))
     group = ContractionGroup(
         sub_steps, in_slot, x_slot, im2col_op, accs, list(dict.fromkeys(programs)), list(dict.fromkeys(roots))
     )
