@@ -466,12 +466,15 @@ def test_spilled_planes_of_a_fused_block_go_to_dram_band_by_band(monkeypatch):
 @pytest.mark.parametrize("chip", ["default", "time-multiplexed"])
 @pytest.mark.parametrize("cold", [True, False], ids=["traced-cold", "untraced-cold"])
 def test_trips_placed_from_a_template_are_the_trips_run_op_by_op(chip, cold, monkeypatch):
-    """A warm call's later trips of a row-tiled contraction are placed from
+    """A traced call's later trips of a row-tiled contraction are placed from
     the steps of its first (`imc.sim.trip_templates`): the same timeline,
     step for step, with the chain and its head-body-tail bound, the same
     replayed stream and the same counters as every trip run op by op. On the
     default chip the layers' copies join row blocks (copy steps); with 16
-    crossbars the warm call programs tiles again (programming steps)."""
+    crossbars the warm call programs tiles again (programming steps). A
+    traced cold call computes its products: placed from templates too, its
+    outputs are an untraced call's to the bit (the fused contractions' fast
+    paths), and the ops' within rounding."""
     import imc.sim.timeline as timeline
     import imc.sim.trip_templates as templates
 
@@ -496,8 +499,12 @@ def test_trips_placed_from_a_template_are_the_trips_run_op_by_op(chip, cold, mon
         runner = Runner(compiled.module, compiled.hardware, trace=True)
         with compiled.context:
             t = measure(runner, _arrays(inputs), cold=cold)
-        results.append((t.to_dict(), t.steps, runner.report.to_dict()["totals"], len(placed)))
-    (with_t, steps, totals, n_placed), (without_t, op_steps, op_totals, n_after) = results
+        results.append((t.to_dict(), t.steps, runner.report.to_dict()["totals"], len(placed), t.outputs[0]))
+    (with_t, steps, totals, n_placed, out), (without_t, op_steps, op_totals, n_after, op_out) = results
     assert n_placed > 0 and n_after == n_placed
     assert with_t == without_t and steps == op_steps and totals == op_totals
+    with compiled.context:
+        untraced = Runner(compiled.module, compiled.hardware)(*_arrays(inputs))[0]
+    np.testing.assert_array_equal(out, untraced)
+    np.testing.assert_allclose(out, op_out, rtol=1e-5, atol=1e-6)
     assert with_t["head_body_tail"] is not None

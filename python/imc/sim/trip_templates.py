@@ -4,13 +4,18 @@ Under a tracer (`imc.sim.timeline`) an `imc.tiled_contract` runs its body op
 by op, so that each MVM, accumulate and im2col is a step of its own. A row
 tile loop runs the same body on every trip, with the same tiles held on the
 same crossbars, on an input of the same shape one row tile further: the
-same steps, reading and writing other arrays. In a call that computes no
-crossbar products (`imc.sim.runtime.Runner.without_products`: the warm call
-of `imc.sim.timeline.measure`, whose values nothing reads), a `TripTemplate`
-recorded from the group's first traced trip places the later trips' steps
-directly, without executing the ops again (the warm call of a 64-row
-ResNet-18, nearly all of whose 47,000 steps are such trips' MVMs, took
-1.39-1.59 s instead of 2.49-2.73 s, four of each alternating):
+same steps, reading and writing other arrays. In an `ideal` traced call, a
+`TripTemplate` recorded from the group's first traced trip places the later
+trips' steps directly, without executing the ops again (the warm call of a
+64-row ResNet-18, nearly all of whose 47,000 steps are such trips' MVMs,
+took 1.39-1.59 s instead of 2.49-2.73 s, four of each alternating). A call
+that computes no crossbar products (`imc.sim.runtime.Runner.without_products`:
+the warm call of `imc.sim.timeline.measure`, whose values nothing reads)
+gives zeros as the placed trips' outputs; one that computes them (a traced
+cold call) gives the group's fast-path values, and writes them over the
+recorded trip's own, so that its outputs are an untraced call's to the bit
+(ResNet-18 224x224 on the default chip: `CompiledModel.timeline` with its
+traced cold call 4.31-4.62 s instead of 5.14-5.23 s, the same timeline):
 
 * each recorded access is re-located: the group's input one row tile
   further (the same offsets from the input's first element, in this trip's
@@ -30,8 +35,8 @@ crossbars computed) are placed as `Tracer.end` places them.
 A trip is placed from the template only when it is the recorded trip again:
 a validated group (`ContractionGroup.ready`) whose every tile the chip holds
 (no programming step), on an input of the recorded shape and strides, in
-`ideal` without products; otherwise the ops run (a trip on another input
-shape is recorded again). A group's first trip in a traced call that runs
+`ideal` (with products: one the fast path takes); otherwise the ops run (a
+trip on another input shape is recorded again). A group's first trip in a traced call that runs
 it before any untraced call validates the group as its first untraced run
 would.
 """
@@ -80,7 +85,7 @@ def traced_trip(interp, group, body, ex) -> list | None:
     must run without a template (the caller runs them)."""
     tracer = interp.tracer
     chip = ex.chip
-    if chip.precision != "ideal" or chip.computes_products:
+    if chip.precision != "ideal":
         return None
     template = getattr(group, "trip_template", None)
     if template is _UNRECORDABLE:
@@ -97,9 +102,16 @@ def traced_trip(interp, group, body, ex) -> list | None:
         x_loc = _Located(x)
         if x_loc.where is None:
             return None
+        outs = None
+        if chip.computes_products:  # (the values of the group's fast path, as an untraced call's)
+            outs = _products(group, chip, x, template)
+            if outs is None:
+                return None
         ex.last_written = None  # (as the programs of held tiles leave it)
-        outs = _place(tracer, template, x_loc, x.itemsize)
+        outs = _place(tracer, template, x_loc, x.itemsize, outs)
+        tracer.events = {}  # (the counters belong to the steps just placed, whose times were recorded with them)
         group._add_events(ex, template.events)
+        tracer.events = None
         for s, v in zip(group.out_slots, outs):
             env[s] = v
         if group.tail:
@@ -132,6 +144,15 @@ def _record(interp, group, body, ex, args, key) -> list:
     else:
         outs = [env[s] for s in group.out_slots]
         group.trip_template = _template(group, ex, args[0], env[group.x_slot], outs, entries, key)
+    if ex.chip.computes_products and group.trip_template is not _UNRECORDABLE:
+        # The fast path's values over the ops' (in their arrays, which keep
+        # their access times): what the trips placed from the template and
+        # an untraced call give.
+        fast = _products(group, ex.chip, args[0], None)
+        outs = [env[s] for s in group.out_slots]
+        if fast is not None and all(isinstance(o, np.ndarray) and o.flags.writeable and o.shape == f.shape for o, f in zip(outs, fast)):
+            for o, f in zip(outs, fast):
+                o[...] = f
     if group.tail:
         interp.exec_steps(group.tail)
     return [env[s] for s in body.yield_slots]
@@ -204,12 +225,31 @@ def _template(group, ex, x, cols, outs, entries, key) -> TripTemplate:
     )
 
 
-def _place(tracer, template: TripTemplate, x_loc: _Located, itemsize: int) -> list:
+def _products(group, chip, x: np.ndarray, template: TripTemplate | None) -> list | None:
+    """The group's `ideal` fast-path outputs on a trip's input `x`, each a
+    writeable array of its own, as an op's result is (a read-only one would
+    be taken for a constant: its writes would not be placed); of the
+    template's shapes and dtypes, if a template is given. None when the
+    fast path does not take `x` on `chip`."""
+    if group.chip is not chip or not group.ready(chip, [x] + list(group.roots)):
+        return None
+    outs, _ = group._ideal_products(x)
+    if outs is None:
+        return None
+    outs = [o if _root(o) is o and o.flags.writeable else o.copy() for o in outs]
+    if template is not None and [(o.shape, o.dtype) for o in outs] != template.outs:
+        return None
+    return outs
+
+
+def _place(tracer, template: TripTemplate, x_loc: _Located, itemsize: int, outs: list | None = None) -> list:
     """Places the template's steps for a trip on the input `x_loc` (located;
-    its elements of `itemsize` bytes); returns the trip's outputs (zeros:
-    no products, as the accumulates of zero products give)."""
+    its elements of `itemsize` bytes); returns the trip's outputs: `outs`,
+    the products' values (`_products`), or else zeros (no products, as the
+    accumulates of zero products give)."""
     x_root, shift = x_loc.root, x_loc.where[0] - template.x_start
-    outs = [np.zeros(shape, dtype) for shape, dtype in template.outs]
+    if outs is None:
+        outs = [np.zeros(shape, dtype) for shape, dtype in template.outs]
     stand_ins = [_Fresh(size) for size in template.fresh_sizes]
 
     def located(a):
