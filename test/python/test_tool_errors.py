@@ -387,8 +387,14 @@ def test_native_crash_is_reported(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the supervisor needs fork")
 def test_native_crash_in_a_pass_names_the_pipeline(tmp_path):
+    # The pad's size overflows: what canonicalize then does depends on memory
+    # it did not initialize, and once in a while it prints a garbage shape
+    # instead of crashing. The first of a few runs that crashes is checked.
     mlir = _file(tmp_path, "pad.mlir", SEGFAULT_IN_PASS)
-    proc = subprocess.run([_script("imc-opt"), mlir, "-p", "canonicalize"], capture_output=True, text=True, timeout=300)
+    for _ in range(5):
+        proc = subprocess.run([_script("imc-opt"), mlir, "-p", "canonicalize"], capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            break
     assert proc.returncode == EXIT_INTERNAL, proc.stderr
     (line,) = proc.stderr.splitlines()
     assert line.startswith(
