@@ -1,9 +1,9 @@
 """The timeline of an executed program on the chip's parallel resources.
 
 While the interpreter runs with a `Tracer` (`imc.sim.runtime.Runner(trace=True)`,
-fast paths off, so every op of the IR executes as itself; in a call that
-computes no products, the later trips of a row-tiled fused contraction are
-placed from its first trip's steps instead, `imc.sim.trip_templates`), each executed op
+fast paths off, so every op of the IR executes as itself; in `ideal`, the
+later trips of a row-tiled fused contraction are placed from its first
+trip's steps instead, `imc.sim.trip_templates`), each executed op
 that does work — one tile's MVM or programming, one DMA, one elementwise
 op, one loop trip's slice of a layer — is a *step*, placed as early as its
 data and the chip's resources allow (docs/interpreter.md, "Timeline"):
@@ -636,6 +636,17 @@ class Tracer:
         self._ride = None if ride is None else (ride[0], ride[1], located(ride[2]))
         self._activation = None if activation is None else (activation[0], activation[1], located(activation[2]), activation[3])
         self.place(layer, [located(a) for a in reads], [located(a) for a in writes], last=last)
+
+    @contextlib.contextmanager
+    def placed_events(self):
+        """Events added inside the block belong to steps already placed
+        (a trip placed from its template, whose steps' times were recorded
+        with them): counted in `totals`, not as `unattributed`."""
+        self.events = {}
+        try:
+            yield
+        finally:
+            self.events = None
 
     def move_recorded(self, layer: str, busy: dict, reads: int, dest: _Located, sources: list, assemble) -> None:
         """Places a recorded copy step again, as `end` makes one

@@ -109,9 +109,8 @@ def traced_trip(interp, group, body, ex) -> list | None:
                 return None
         ex.last_written = None  # (as the programs of held tiles leave it)
         outs = _place(tracer, template, x_loc, x.itemsize, outs)
-        tracer.events = {}  # (the counters belong to the steps just placed, whose times were recorded with them)
-        group._add_events(ex, template.events)
-        tracer.events = None
+        with tracer.placed_events():
+            group._add_events(ex, template.events)
         for s, v in zip(group.out_slots, outs):
             env[s] = v
         if group.tail:
@@ -148,7 +147,7 @@ def _record(interp, group, body, ex, args, key) -> list:
         # The fast path's values over the ops' (in their arrays, which keep
         # their access times): what the trips placed from the template and
         # an untraced call give.
-        fast = _products(group, ex.chip, args[0], None)
+        fast = _fast_values(group, ex.chip, args[0])
         outs = [env[s] for s in group.out_slots]
         if fast is not None and all(isinstance(o, np.ndarray) and o.flags.writeable and o.shape == f.shape for o, f in zip(outs, fast)):
             for o, f in zip(outs, fast):
@@ -225,21 +224,24 @@ def _template(group, ex, x, cols, outs, entries, key) -> TripTemplate:
     )
 
 
-def _products(group, chip, x: np.ndarray, template: TripTemplate | None) -> list | None:
-    """The group's `ideal` fast-path outputs on a trip's input `x`, each a
-    writeable array of its own, as an op's result is (a read-only one would
-    be taken for a constant: its writes would not be placed); of the
-    template's shapes and dtypes, if a template is given. None when the
-    fast path does not take `x` on `chip`."""
+def _fast_values(group, chip, x: np.ndarray) -> list | None:
+    """The group's `ideal` fast-path outputs on a trip's input `x` (None when
+    the fast path does not take `x` on `chip`)."""
     if group.chip is not chip or not group.ready(chip, [x] + list(group.roots)):
         return None
-    outs, _ = group._ideal_products(x)
+    return group._ideal_products(x)[0]
+
+
+def _products(group, chip, x: np.ndarray, template: TripTemplate) -> list | None:
+    """`_fast_values` as a placed trip's outputs: each a writeable array of
+    its own, as an op's result is (a read-only one would be taken for a
+    constant: its writes would not be placed), of the template's shapes and
+    dtypes; else None."""
+    outs = _fast_values(group, chip, x)
     if outs is None:
         return None
     outs = [o if _root(o) is o and o.flags.writeable else o.copy() for o in outs]
-    if template is not None and [(o.shape, o.dtype) for o in outs] != template.outs:
-        return None
-    return outs
+    return outs if [(o.shape, o.dtype) for o in outs] == template.outs else None
 
 
 def _place(tracer, template: TripTemplate, x_loc: _Located, itemsize: int, outs: list | None = None) -> list:
