@@ -41,11 +41,15 @@ from imc.transforms.placement import Unplaceable, capacity_bound, plan_homes, st
 from imc.transforms.row_slabs import (
     expand_buffer,
     find_row_slabs,
+    frame_view,
+    load_frame_rows,
     load_rows,
     plane_shape,
     row_view,
+    store_frame_rows,
     stream_rows,
     view_along,
+    view_frame_rows,
     view_rows,
 )
 
@@ -194,7 +198,8 @@ class ImcPlaceBuffers(ImcPass):
             {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(layout.bound.bytes)}
         )
         placement = _Placement(hw, hw.spad_bytes - staging, tile, self.double_buffer, layout.slab_at)
-        planned, reasons = placement.place_tensors(program, layout.plan, users, rows, state)
+        frames = _frames(program, layout.plan.in_place)
+        planned, reasons = placement.place_tensors(program, layout.plan, users, rows, frames, state)
         _remark_stages(program, planned, reasons, shares, state)
         for store in rows.stores.values():
             _drop_stored_accumulator(store)
@@ -240,7 +245,8 @@ class ImcPlaceBuffers(ImcPass):
             state.remark(
                 program.stages[y.producer].location,
                 f"{y.describe()} written over {x.describe()} (its last reader; no row of it is read after the same "
-                f"row is written): {sum(c.end - c.start for c in plan.homes[j].chunks):,} B of it in the same scratchpad bytes",
+                f"row is written): {min(y.size, sum(c.end - c.start for c in plan.homes[j].chunks)):,} B of it in the same "
+                f"scratchpad bytes" + ("" if x.value.type == y.value.type else " (its row r in the bytes of row r of the other)"),
             )
         hw = state.hardware
         state.remark(
@@ -319,6 +325,20 @@ def _find_row_access(program, func, hw, users, in_place: bool) -> _RowAccess:
     if in_place:
         pairs = [(i, j) for i, j in in_place_pairs(program, slabs) if i not in prefix_rows and j not in prefix_rows]
     return _RowAccess(slabs, streamed, rowwise, stores, prefix_rows, slab_reads, pairs)
+
+
+def _frames(program, pairs) -> dict:
+    """Tensor index -> its frame, for each tensor of a chain of in-place
+    `pairs` X -> Y -> ... whose shape is not the chain's first tensor's (a
+    stride-2 block's output written over its input, `in_place.rows_alike`):
+    (C, H, W) of the first, whose row r holds its row r (seen through
+    `row_slabs.frame_view`)."""
+    frames = {}
+    for i, j in sorted(pairs, key=lambda p: program.tensors[p[1]].producer):
+        head = frames.get(i) or tuple(_plane_shape(program.tensors[i].value)[1:])
+        if tuple(_plane_shape(program.tensors[j].value)[1:]) != head:
+            frames[j] = head
+    return frames
 
 
 @dataclass
@@ -446,9 +466,10 @@ class _Placement:
         self.double_buffer = double_buffer
         self.slab_at = slab_at
 
-    def place_tensors(self, program, plan, users, rows: _RowAccess, state) -> tuple[dict, dict]:
-        """Rewrites every stored tensor to live in its home; returns the DRAM
-        bytes planned per layer and the reasons, for the stage remarks."""
+    def place_tensors(self, program, plan, users, rows: _RowAccess, frames: dict, state) -> tuple[dict, dict]:
+        """Rewrites every stored tensor to live in its home (`frames`: of the
+        tensors written over one of another shape, `_frames`); returns the
+        DRAM bytes planned per layer and the reasons, for the stage remarks."""
         planned: dict[str, int] = {}
         reasons: dict[str, list[str]] = {}
         over = {j: i for i, j in plan.in_place}  # Y -> the X it is written over
@@ -457,7 +478,7 @@ class _Placement:
             try:
                 buffers[i] = self._place(
                     program, t, home, uses, rows.of_tensor(i), rows.stores.get(i), state, rows.prefix_rows.get(i, 0),
-                    reuse=buffers.get(over.get(i)),
+                    reuse=buffers.get(over.get(i)), frame=frames.get(i),
                 )
             except _Unsupported as e:
                 state.error(e.op, str(e))
@@ -499,15 +520,17 @@ class _Placement:
             )
 
     # -- rewriting one tensor -------------------------------------------------------
-    def _place(self, program, t, home, users, rows, store, state, prefix_rows=0, reuse=None):
+    def _place(self, program, t, home, users, rows, store, state, prefix_rows=0, reuse=None, frame=None):
         """Rewrites `t` to live in `home`; `rows` maps a consumer stage that
         reads `t` only in row windows to those reads; `store` (a `_RowStore`)
         when its tiled producer stores it row tile by row tile. `prefix_rows`
         > 0: `t` is a [1, M, K] tensor whose home is a prefix of rows (a
         multiple of `prefix_rows`) on chip, the rest in DRAM. `reuse`: the
         buffers of the chunks it takes over from the tensor it is written
-        over (by first byte); a chunk `handed_over` is not freed. Returns its
-        chunks' buffers by first byte."""
+        over (by first byte); a chunk `handed_over` is not freed. `frame`:
+        (C, H, W) of the chain's first tensor when `t` is written over one of
+        another shape (whole on chip, its rows in the first's rows:
+        `row_slabs.frame_view`). Returns its chunks' buffers by first byte."""
         value = t.value
         rtype = ir.RankedTensorType(value.type)
         if rtype.rank == 0:
@@ -523,7 +546,12 @@ class _Placement:
         if store is not None and prefix_rows:
             chunk_bufs, dram = self._store_prefix_rows(t, home, store, loc, state)
         elif store is not None:
-            chunk_bufs, dram = self._store_rows(t, home, store, loc, state, reuse)
+            chunk_bufs, dram = self._store_rows(t, home, store, loc, state, reuse, frame)
+        elif frame is not None:  # whole on chip, its rows in the rows of the chain's first tensor
+            with ir.InsertionPoint.after(producer), loc:
+                chunk_bufs = [(c, reuse[c.start]) for c in home.chunks]
+                for first, view in _frame_views(chunk_bufs, frame, rtype.shape[3], elem):
+                    store_frame_rows(value, view, first, 0, loc=loc)
         else:
             with ir.InsertionPoint.after(producer), loc:
                 flat = collapse(value, [list(range(rtype.rank))], loc=loc) if rtype.rank != 1 else value
@@ -554,8 +582,18 @@ class _Placement:
             first = program.stages[s].ops[0]
             sloc = program.stages[s].location
             if s in rows:
-                read_rows = self._read_prefix_rows if prefix_rows else self._read_rows
-                read_rows(t, home, j, chunk_bufs, dram, rows[s], first, sloc, state)
+                if prefix_rows:
+                    self._read_prefix_rows(t, home, j, chunk_bufs, dram, rows[s], first, sloc, state)
+                else:
+                    self._read_rows(t, home, j, chunk_bufs, dram, rows[s], first, sloc, state, frame)
+                continue
+            if frame is not None:  # whole on chip (`plan_homes`)
+                with ir.InsertionPoint(first), sloc:
+                    held = [cb for cb in chunk_bufs if cb[0].until >= j]
+                    whole = _join([load_frame_rows(v, 0, rtype.shape[2]) for _, v in _frame_views(held, frame, rtype.shape[3], elem)], 1)
+                    clones: dict = {}
+                    for op, index, chain in users.get(s, []):
+                        op.operands[index] = _replay(chain, whole, clones, first)
                 continue
             with ir.InsertionPoint(first), sloc:
                 loaded = [
@@ -586,18 +624,19 @@ class _Placement:
         return {c.start: buf for c, buf in chunk_bufs}
 
 
-    def _store_rows(self, t, home, store, loc, state, reuse=None):
+    def _store_rows(self, t, home, store, loc, state, reuse=None, frame=None):
         """`t`'s tiled producer stores each trip's row tile to `home`: its
         on-chip planes into views of the chunks, its DRAM planes through the
         staging buffer, as many planes' rows per `imc.dma` as it holds (or,
         when one plane's rows do not fit it, through an output slab reserved
-        at the stage, one DMA per trip). Returns (chunk buffers, DRAM buffer
-        or None), allocated before the loop."""
+        at the stage, one DMA per trip). With a `frame` (`_place`), whole on
+        chip: into the rows of the chunks' `frame_view`s. Returns (chunk
+        buffers, DRAM buffer or None), allocated before the loop."""
         rtype = ir.RankedTensorType(t.value.type)
         _, c, h, w = _plane_shape(t.value)
         et, elem = rtype.element_type, t.elem
         plane = h * w
-        on_chip = home.dram_start // elem // plane  # planes [0, on_chip) are in chunks
+        on_chip = min(c, home.dram_start // elem // plane)  # planes [0, on_chip) are in chunks
         rows = store.rows
         chunk_bufs, views = [], []
         with ir.InsertionPoint(store.loop), loc:
@@ -606,8 +645,11 @@ class _Placement:
                     buf = reuse[ch.start]
                 else:
                     buf = _chunk_buffer(ch, et, elem)
-                views.append((ch.start // elem // plane, _as_planes(buf, h, w)))
+                if frame is None:
+                    views.append((ch.start // elem // plane, _as_planes(buf, h, w)))
                 chunk_bufs.append((ch, buf))
+            if frame is not None:
+                views = _frame_views(chunk_bufs, frame, w, elem)
             dram = out = None
             if on_chip < c:
                 k = c - on_chip
@@ -629,6 +671,9 @@ class _Placement:
             if staged:  # the staging buffer, within the trip
                 out = SpadAllocOp(i64_attr(offset), i64_attr(per * rows * w * elem), out_t).result
             for first, view in views:
+                if frame is not None:
+                    store_frame_rows(tile, view, first, lo, loc=loc)
+                    continue
                 k = ir.MemRefType(view.type).shape[1]
                 piece = extract_slice(tile, [0, first, 0, 0], [1, k, rows, w], loc=loc)
                 bufferization.MaterializeInDestinationOp(None, piece, row_view(view, lo, rows), writable=True)
@@ -674,10 +719,11 @@ class _Placement:
             _rows_to_dram(tile, first, out, dview, index_constant(r0), loc)
             SpadFreeOp(out)
 
-    def _read_rows(self, t, home, j, chunk_bufs, dram, reads, first, loc, state) -> None:
+    def _read_rows(self, t, home, j, chunk_bufs, dram, reads, first, loc, state, frame=None) -> None:
         """Read j of `t` by a tiled stage, in row windows (`reads`): the planes
         (rows of one channel) still on chip are read in place from their
-        chunks, the others are loaded into a slab that keeps the halo
+        chunks (with a `frame`, `_place`: from their `frame_view`s), the
+        others are loaded into a slab that keeps the halo
         (`imc.transforms.row_slabs`); the parts are joined along the channels. The new
         ops are at the stage's location `loc` (its traffic is the stage's)."""
         rtype = ir.RankedTensorType(t.value.type)
@@ -685,16 +731,23 @@ class _Placement:
         et, elem = rtype.element_type, t.elem
         plane = h * w  # elements
         planes = n * c
-        on_chip = home.resident[j] // elem // plane
+        on_chip = min(planes, home.resident[j] // elem // plane)
         in_dram = home.dram_start // elem // plane
         with ir.InsertionPoint(first), loc:
-            views = [_as_planes(buf, h, w) for ch, buf in chunk_bufs if ch.until >= j]
+            held = [(ch, buf) for ch, buf in chunk_bufs if ch.until >= j]
+            if frame is None:
+                views = [_as_planes(buf, h, w) for _, buf in held]
+            else:
+                views = [view for _, view in _frame_views(held, frame, w, elem)]
             dview = None
             if on_chip < planes:
                 # The DRAM buffer holds planes [in_dram, planes); this read takes [on_chip, planes).
                 dview = _planes(_as_planes(dram, h, w), on_chip - in_dram, planes - on_chip)
         for slab in reads:
-            pieces = [view_rows(slab, v, loc=loc) for v in views]
+            if frame is None:
+                pieces = [view_rows(slab, v, loc=loc) for v in views]
+            else:
+                pieces = [view_frame_rows(slab, v, loc=loc) for v in views]
             how = f"{on_chip} of {planes} planes (rows of one channel) read in place from the scratchpad"
             if dview is not None:
                 offset = self.slab_at[slab.read]
@@ -932,6 +985,15 @@ def _chunk_buffer(chunk, et, elem: int) -> ir.Value:
 def _plane_shape(value) -> list[int]:
     """The tensor `value`'s shape as planes (`row_slabs.plane_shape`)."""
     return plane_shape(ir.RankedTensorType(value.type).shape)
+
+
+def _frame_views(chunk_bufs, frame, w: int, elem: int) -> list[tuple[int, ir.Value]]:
+    """(first plane, view) per (chunk, 1-D buffer) of a chain's first
+    tensor, of planes `frame` (C, H, W): the chunk's `row_slabs.frame_view`
+    for a tensor of width `w` written over it (its channels from
+    first plane * W / w), `elem` bytes per element."""
+    _, h, fw = frame
+    return [(ch.start // elem // (h * fw), frame_view(buf, h, w, fw // w)) for ch, buf in chunk_bufs]
 
 
 def _as_planes(buf, h: int, w: int) -> ir.Value:

@@ -106,7 +106,14 @@ TENSOR_VIEW_OPS = frozenset(
 )
 """Ops whose result aliases (a window of) their first operand: no bytes, no work."""
 MEMREF_VIEW_OPS = frozenset(
-    {"memref.subview", "memref.collapse_shape", "memref.expand_shape", "memref.cast", "memref.reinterpret_cast"}
+    {
+        "memref.subview",
+        "memref.collapse_shape",
+        "memref.expand_shape",
+        "memref.transpose",
+        "memref.cast",
+        "memref.reinterpret_cast",
+    }
 )
 """Ops whose result memref views (a window of) the buffer of their first operand."""
 VIEW_OPS = TENSOR_VIEW_OPS | MEMREF_VIEW_OPS

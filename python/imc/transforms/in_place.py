@@ -14,7 +14,10 @@ where the stage streams rows (a row of `Y` is written as soon as it is
 computed). The conditions:
 
 * `Y` is produced in the stage `k` that reads `X` last; `X` is not a model
-  output; both have one type (shape and element type) and stored width;
+  output; both have one type (shape and element type) and stored width, or
+  `Y`'s rows are `X`'s rows' size (`rows_alike`: a stride-2 block that
+  doubles the channels; row `r` of `Y` is then written in the bytes of row
+  `r` of `X`, `imc.transforms.row_slabs.frame_view`);
 * `Y` comes out of the stage's *epilogue*: the elementwise ops (all-parallel,
   identity indexing maps) that lead to `Y` inside the stage; or `Y` is
   the result of the stage's tiled loop itself (its epilogue moved into
@@ -47,7 +50,7 @@ from imc.ir.utils import (
 from imc.transforms.placement import StagedProgram, is_elementwise
 from imc.transforms.row_slabs import find_row_slabs
 
-__all__ = ["in_place_pairs"]
+__all__ = ["in_place_pairs", "rows_alike"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 
@@ -71,7 +74,7 @@ def in_place_pairs(program: StagedProgram, slabs=None) -> list[tuple[int, int]]:
             x = program.tensors[i]
             if i in overwritten or j in overwriting or x.producer >= y.producer:
                 continue
-            if x.value.type != y.value.type or x.elem != y.elem:
+            if x.elem != y.elem or not rows_alike(x.value.type, y.value.type):
                 continue
             if _safe(program, x.value, y.value, y.producer, by_loop):
                 pairs.append((i, j))
@@ -79,6 +82,23 @@ def in_place_pairs(program: StagedProgram, slabs=None) -> list[tuple[int, int]]:
                 overwriting.add(j)
                 break
     return pairs
+
+
+def rows_alike(x_type, y_type) -> bool:
+    """Whether a tensor of `y_type` can be written over one of `x_type` row
+    by row: the same type, or [1, C_y, H_y, W_y] over [1, C_x, H_x, W_x]
+    with C_y = k * C_x, W_x = k * W_y (rows of equal size) and H_y <= H_x
+    (a stride-2 block that doubles the channels: k = 2). Row r of Y then
+    takes the bytes of row r of X (`row_slabs.frame_view`)."""
+    if x_type == y_type:
+        return True
+    x, y = ir.RankedTensorType(x_type), ir.RankedTensorType(y_type)
+    if x.element_type != y.element_type or x.rank != 4 or y.rank != 4:
+        return False
+    if not (x.has_static_shape and y.has_static_shape) or x.shape[0] != 1 or y.shape[0] != 1:
+        return False
+    (_, cx, hx, wx), (_, cy, hy, wy) = x.shape, y.shape
+    return cy % cx == 0 and cy * wy == cx * wx and hy <= hx
 
 
 class _SlabsByLoop(dict):

@@ -404,7 +404,11 @@ def capacity_bound(program: StagedProgram, spad_bytes: int, in_place=()) -> Capa
 
     With `in_place` pairs (`imc.transforms.in_place`), a tensor and the one written
     over it count as one (`merge_in_place`): the bound is the merged
-    program's (kept in `CapacityBound.program` for `layer_shares`).
+    program's (kept in `CapacityBound.program` for `layer_shares`). A pair of
+    two shapes (`in_place.rows_alike`: Y's rows in X's rows, Y smaller) is
+    not merged: only at the stage that makes Y, Y's bytes are X's (merged,
+    Y would count at X's size until its last read, which no schedule that
+    writes it apart pays: the bound would not be one).
 
     While stage k runs, every stored tensor produced at or before k and read at
     or after k is live (a stage reads its stored inputs and writes its stored
@@ -417,10 +421,15 @@ def capacity_bound(program: StagedProgram, spad_bytes: int, in_place=()) -> Capa
     real numbers gives a linear program whose optimum (HiGHS through
     `scipy.optimize.linprog`) is the bound (docs/analysis.md).
     """
+    shared: dict[int, int] = {}  # stage -> bytes two tensors share there (as a negative reservation)
     if in_place:
-        program, _ = merge_in_place(program, in_place)
-    y, w, opt = _solve(program, spad_bytes, monotone=False)
-    return CapacityBound(y, w, _excess(program, spad_bytes), _whole(opt), program)
+        tensors = program.tensors
+        same = [(i, j) for i, j in in_place if tensors[j].value is None or tensors[i].value.type == tensors[j].value.type]
+        for i, j in set(in_place) - set(same):
+            shared[tensors[j].producer] = shared.get(tensors[j].producer, 0) - tensors[j].size
+        program, _ = merge_in_place(program, same)
+    y, w, opt = _solve(program, spad_bytes, monotone=False, reserve=shared)
+    return CapacityBound(y, w, _excess(program, spad_bytes, shared), _whole(opt), program)
 
 
 # --------------------------------------------------------------------------- #
@@ -483,7 +492,8 @@ def plan_homes(
     `in_place`: pairs (X, Y) of tensor indices where Y may be written over X
     (`imc.transforms.in_place`). Each chain X -> Y -> ... is planned as one tensor
     (`merge_in_place`); a pair is kept when the tensors of the chain but the
-    last stay whole on chip for all their reads, else the chain's last pair
+    last (and any of another shape than the first: its rows lie in the
+    first's rows) stay whole on chip for all their reads, else the chain's last pair
     is dropped and the plan made again. Each tensor of a kept chain gets the
     chunks live at its reads; those still live after its last read are
     `handed_over` to the next (its producer writes into them); the last may
@@ -667,10 +677,15 @@ def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozen
     for chain, home, t in zip(groups, plan.homes, merged.tensors):
         first = 0  # the merged tensor's read index of this member's first read
         for k, i in enumerate(chain):
-            n = len(program.tensors[i].consumers)
+            member = program.tensors[i]
+            n = len(member.consumers)
             resident = home.resident[first : first + n]
             last = k == len(chain) - 1
-            if not last and min(resident) < t.size:  # not whole on chip: drop the chain's last pair, plan again
+            # A member of another shape than the chain's first (its rows in
+            # the first's rows: `in_place.rows_alike`) must be whole on chip too.
+            head = program.tensors[chain[0]]
+            reshaped = member.value is not None and member.value.type != head.value.type
+            if (not last or reshaped) and min(resident) < t.size:  # not whole on chip: drop the chain's last pair, plan again
                 rest = [p for p in pairs if p != (chain[-2], chain[-1])]
                 if not rest:
                     return plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned, disjoint=disjoint)
@@ -680,7 +695,8 @@ def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozen
                 for c in home.chunks
                 if c.until >= first
             ]
-            homes[i] = Home(chunks, min(resident) if last else t.size, resident)
+            own = member.size  # (a reshaped member's rows fill only part of the chunks' bytes)
+            homes[i] = Home(chunks, min(min(resident) if last else t.size, own), [min(r, own) for r in resident])
             first += n
     return HomePlan(homes, plan.peak_bytes, plan.reserved, pairs, plan.disjoint, plan.linger)
 

@@ -38,13 +38,29 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, stored_element_bytes
-from imc.ir.utils import defining_op, i64_array, i64_attr, index_constant, is_inside, reassociation
+from imc.ir.utils import defining_op, extract_slice, i64_array, i64_attr, index_constant, is_inside, reassociation
 
-__all__ = ["RowSlab", "as_plane", "expand_buffer", "find_row_slabs", "load_rows", "plane_shape", "row_view", "stream_rows", "view_along", "view_rows"]
+__all__ = [
+    "RowSlab",
+    "as_plane",
+    "expand_buffer",
+    "find_row_slabs",
+    "frame_view",
+    "load_frame_rows",
+    "load_rows",
+    "plane_shape",
+    "row_view",
+    "stream_rows",
+    "store_frame_rows",
+    "view_along",
+    "view_frame_rows",
+    "view_rows",
+]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 _NO_DATA = ("tensor.empty", "arith.constant", "linalg.fill")  # init operands carry no input rows
 _PLANE_GROUPS = ([0, 1], [2], [3])  # [1, M, K] <-> the plane [1, 1, M, K]
+_FRAME_GROUPS = ([0], [1, 2], [3], [4])  # [1, P * k, n, w] <-> [1, P, k, n, w] (`frame_view`)
 
 
 @dataclass
@@ -261,6 +277,59 @@ def view_rows(slab: RowSlab, buf: ir.Value, *, loc) -> ir.Value:
         shape = ir.MemRefType(buf.type).shape
         rows = bufferization.ToTensorOp(_rows_type(slab.read, shape), view, restrict=True).result
         return _as_rows(rows, slab.read)
+
+
+def frame_view(buf: ir.Value, h: int, w: int, k: int) -> ir.Value:
+    """The contiguous 1-D buffer `buf`, which holds planes [1, P, h, k * w]
+    of a tensor X, viewed as the tensor Y written over X row by row with k
+    times its channels and 1/k of its width (`imc.transforms.in_place`):
+    [1, P, k, h, w], where Y's channel p * k + g, row r, column c is X's
+    plane p, row r, column g * w + c. Row r of Y takes the bytes of row r of
+    X. A `memref.transpose` of `buf` as [1, P, h, k, w]; `buf` itself as
+    [1, P, h, w] when k = 1."""
+    t = ir.MemRefType(buf.type)
+    p = t.shape[0] // (h * k * w)
+    if k == 1:
+        return expand_buffer(buf, [1, p, h, w], [[0, 1, 2, 3]])
+    rows = expand_buffer(buf, [1, p, h, k, w], [[0, 1, 2, 3, 4]])
+    strides = [p * h * k * w, h * k * w, w, k * w, 1]
+    rt = ir.MemRefType.get([1, p, k, h, w], t.element_type, layout=ir.StridedLayoutAttr.get(0, strides), memory_space=t.memory_space)
+    return memref.TransposeOp(rt, rows, ir.AffineMapAttr.get(ir.AffineMap.get_permutation([0, 1, 3, 2, 4]))).result
+
+
+def view_frame_rows(slab: RowSlab, view: ir.Value, *, loc) -> ir.Value:
+    """The rows `slab.read` reads, taken in place from a `frame_view`
+    [1, P, k, h, w] of the scratchpad: the [1, P * k, n, w] of Y's channels
+    the view holds, inserted before the read."""
+    with loc, ir.InsertionPoint(slab.read):
+        lo, count, _ = _window(slab.read, slab.rows)
+        return load_frame_rows(view, lo, count)
+
+
+def load_frame_rows(view: ir.Value, lo, count) -> ir.Value:
+    """Rows [lo, lo + count) (ints or index values) of the Y channels a
+    `frame_view` [1, P, k, h, w] holds, as the tensor [1, P * k, count, w]
+    (at the insertion point)."""
+    rows = view_along(view, 3, lo, count)
+    _, p, k, n, w = ir.MemRefType(rows.type).shape
+    et = ir.MemRefType(view.type).element_type
+    split = bufferization.ToTensorOp(ir.RankedTensorType.get([1, p, k, n, w], et), rows, restrict=True).result
+    return tensor.CollapseShapeOp(ir.RankedTensorType.get([1, p * k, n, w], et), split, reassociation(_FRAME_GROUPS)).result
+
+
+def store_frame_rows(tile: ir.Value, view: ir.Value, first: int, lo, *, loc) -> None:
+    """Stores Y's channels [first * k, (first + P) * k) of the row tile
+    `tile` ([1, C, R, w]: rows [lo, lo + R) of Y; `lo` an int or index value) into
+    the `frame_view` [1, P, k, h, w] `view`, in place."""
+    _, p, k, _, w = ir.MemRefType(view.type).shape
+    rows = ir.RankedTensorType(tile.type).shape[2]
+    with loc:
+        piece = extract_slice(tile, [0, first * k, 0, 0], [1, p * k, rows, w])
+        split = tensor.ExpandShapeOp(
+            ir.RankedTensorType.get([1, p, k, rows, w], ir.RankedTensorType(tile.type).element_type),
+            piece, reassociation(_FRAME_GROUPS), [], [1, p, k, rows, w],
+        ).result
+        bufferization.MaterializeInDestinationOp(None, split, view_along(view, 3, lo, rows), writable=True)
 
 
 def load_rows(slab: RowSlab, dram: ir.Value, offset: int, *, loc) -> ir.Value:

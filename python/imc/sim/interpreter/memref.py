@@ -1,6 +1,6 @@
 """``memref`` dialect: buffers are writable NumPy arrays; views share memory.
 
-``memref.subview``, ``expand_shape``/``collapse_shape`` and ``cast`` return
+``memref.subview``, ``expand_shape``/``collapse_shape``, ``transpose`` and ``cast`` return
 NumPy views of the source buffer (an InterpreterError is raised when a
 reshape would need a copy), so writes through a view reach the buffer.
 """
@@ -53,6 +53,14 @@ def _view_reshape(op, x, shape):
     except AttributeError:
         raise op.error(f"reshaping a view of shape {x.shape} to {tuple(shape)} would need a copy") from None
     return v
+
+
+@impl("memref.transpose")
+def transpose(interp, op, args):
+    if op.static is None:  # the permutation, decoded once: result dim i is source dim perm[i]
+        m = ir.AffineMapAttr(op.ir.attributes["permutation"]).value
+        op.static = tuple(ir.AffineDimExpr(e).position for e in m.results)
+    return (args[0].transpose(op.static),)
 
 
 @impl("memref.copy")
