@@ -280,6 +280,34 @@ def test_memref_linalg_writes_into_buffers():
     np.testing.assert_array_equal(rows, np.maximum(a[:, 1:].max(axis=1), 0.0))
 
 
+def test_memref_transpose_is_a_view_that_writes_reach():
+    # Rows of a [1, 2, 4, 2, 3] buffer seen as [1, 2, 2, 4, 3]: written
+    # through the transposed view, read back through the buffer.
+    module = _parse(
+        """
+        func.func @main(%v: tensor<1x2x2x1x3xf32>) -> tensor<48xf32> {
+          %buf = memref.alloc() : memref<48xf32>
+          %zero = arith.constant 0.0 : f32
+          linalg.fill ins(%zero : f32) outs(%buf : memref<48xf32>)
+          %split = memref.expand_shape %buf [[0, 1, 2, 3, 4]] output_shape [1, 2, 4, 2, 3] : memref<48xf32> into memref<1x2x4x2x3xf32>
+          %t = memref.transpose %split (d0, d1, d2, d3, d4) -> (d0, d1, d3, d2, d4)
+              : memref<1x2x4x2x3xf32> to memref<1x2x2x4x3xf32, strided<[48, 24, 3, 6, 1]>>
+          %row = memref.subview %t[0, 0, 0, 2, 0] [1, 2, 2, 1, 3] [1, 1, 1, 1, 1]
+              : memref<1x2x2x4x3xf32, strided<[48, 24, 3, 6, 1]>> to memref<1x2x2x1x3xf32, strided<[48, 24, 3, 6, 1], offset: 12>>
+          bufferization.materialize_in_destination %v in writable %row
+              : (tensor<1x2x2x1x3xf32>, memref<1x2x2x1x3xf32, strided<[48, 24, 3, 6, 1], offset: 12>>) -> ()
+          %out = bufferization.to_tensor %buf restrict : memref<48xf32> to tensor<48xf32>
+          return %out : tensor<48xf32>
+        }
+        """
+    )
+    v = np.arange(1, 13, dtype=np.float32).reshape(1, 2, 2, 1, 3)
+    (out,) = Interpreter(module).run("main", [v])
+    expect = np.zeros((1, 2, 4, 2, 3), np.float32)
+    expect[:, :, 2:3] = v.transpose(0, 1, 3, 2, 4)  # view [p, g, r, c] is buffer [p, r, g, c]
+    np.testing.assert_array_equal(out, expect.reshape(-1))
+
+
 def test_hooks_and_registered_impls():
     module = _parse(
         """
