@@ -121,7 +121,9 @@ class ImcTileRows(ImcPass):
     inputs keep other stages out; canonicalize removes them), so each trip
     reads the input rows its output rows need: `(rows - 1) * stride +
     (kernel - 1) * dilation + 1` rows, the tile plus the (K-1)-row halo
-    (padding rows at the borders are produced inside the loop). `rows` is the
+    (padding rows at the borders are produced inside the loop), at the
+    input's whole width (a strided conv that leaves the last columns unread
+    still reads whole rows: a row window, `imc.transforms.row_slabs`). `rows` is the
     largest divisor of the output height whose slab plus output rows fit
     what the stored tensors live across the stage (`imc.transforms.placement`, before
     tiling) and a staging buffer of 1/16 of the scratchpad leave, and at
@@ -661,7 +663,48 @@ class ImcTileRows(ImcPass):
         for op in ops_with_attribute(module, ROOT_ATTR):
             del op.attributes[ROOT_ATTR]
         _name_loops(module)
+        _whole_width_windows(module)
         _fuse_windows(module, self.epilogues)
+
+
+_DYN = ir.ShapedType.get_dynamic_size()
+
+
+def _whole_width_windows(module) -> None:
+    """A tiled conv without padding whose stride leaves the input's last
+    columns unread (a 1x1 stride-2 conv on 24 columns reads 23) reads its
+    trip's rows at the input's whole width: the tiling slices the columns it
+    reads, which is not a row window (`imc.transforms.row_slabs`), so the
+    stage would read its input whole on every trip. The conv computes the
+    same columns from the wider rows."""
+
+    def visit(op):
+        if op.name != "linalg.conv_2d_nchw_fchw" or op.parent.name != "scf.for":
+            return ir.WalkResult.ADVANCE
+        window = op.operands[0].owner
+        if isinstance(window, ir.Block) or window.operation.name != "tensor.extract_slice":
+            return ir.WalkResult.ADVANCE
+        window = window.operation
+        source_t, window_t = ir.RankedTensorType(window.operands[0].type), ir.RankedTensorType(window.results[0].type)
+        offsets, sizes, strides = (list(ir.DenseI64ArrayAttr(window.attributes[k])) for k in ("static_offsets", "static_sizes", "static_strides"))
+        if source_t.rank != 4 or not source_t.has_static_shape or len(list(window.results[0].uses)) != 1:
+            return ir.WalkResult.ADVANCE
+        full = list(source_t.shape)
+        if offsets[3] != 0 or strides != [1, 1, 1, 1] or sizes[3] >= full[3] or sizes[:2] != full[:2]:
+            return ir.WalkResult.ADVANCE
+        shape = [*window_t.shape[:3], full[3]]
+        dynamic = list(window.operands)[1:]
+        n_offsets = sum(1 for o in offsets if o == _DYN)
+        with ir.InsertionPoint(window), window.location:
+            wide = tensor.ExtractSliceOp(
+                ir.RankedTensorType.get(shape, window_t.element_type), window.operands[0], dynamic[:n_offsets],
+                dynamic[n_offsets:], [], offsets, [*sizes[:3], full[3]], strides,
+            ).result
+        op.operands[0] = wide
+        window.erase()
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
 
 
 def _name_loops(module) -> None:

@@ -144,3 +144,23 @@ func.func @fits(%x: tensor<1x4x4x4xf32>) -> tensor<1x4x2x2xf32> {
       ins(%x, %w : tensor<1x4x4x4xf32>, tensor<4x4x3x3xf32>) outs(%f : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
   return %y : tensor<1x4x2x2xf32>
 }
+
+// -----
+
+// A 1x1 stride-2 conv reads columns 0, 2, ..., 14 of 16: the tiling slices
+// 15, but the trip reads its rows at the whole width (a row window: the
+// input can stay on chip in planes and be read in place, or stream through
+// a slab), and the conv computes the same 8 columns from them.
+// ROWS4-LABEL: func.func @strided_1x1
+// ROWS4: scf.for %[[I:.*]] = %c0 to %c8 step %c4
+// ROWS4: tensor.extract_slice %arg0[0, 0, %{{.*}}, 0] [1, 4, 7, 16] [1, 1, 1, 1] : tensor<1x4x16x16xf32> to tensor<1x4x7x16xf32>
+// ROWS4: linalg.conv_2d_nchw_fchw {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x4x7x16xf32>, tensor<4x4x1x1xf32>) {{.*}} -> tensor<1x4x4x8xf32>
+func.func @strided_1x1(%x: tensor<1x4x16x16xf32>) -> tensor<1x4x8x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<1.0> : tensor<4x4x1x1xf32>
+  %e = tensor.empty() : tensor<1x4x8x8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>}
+      ins(%x, %w : tensor<1x4x16x16xf32>, tensor<4x4x1x1xf32>) outs(%f : tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  return %y : tensor<1x4x8x8xf32>
+}

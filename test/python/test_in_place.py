@@ -188,6 +188,32 @@ def test_random_residual_stacks_are_placed_proved_and_exact(channels, size, bloc
     assert any("placement verified" in str(r) for r in compiled.remarks)
 
 
+def test_a_chain_keeps_its_pairs_after_one_that_cannot_stay_whole():
+    # Every block's output could be written over its input: one chain from
+    # the stem's output to the last block's. In 8 KB the 8 x 32 x 32
+    # tensors (8 KB each) cannot stay whole, so their pairs are dropped,
+    # but the two blocks after the downsampling one still write over their
+    # inputs (4 KB each).
+    from imc.passes import PIPELINES
+
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), ConvBlock(8), DownBlock(8), ConvBlock(16), ConvBlock(16), torch.nn.Conv2d(16, 4, 1)
+    ).eval()
+    x = torch.randn(1, 3, 32, 32)
+    hw = DEFAULT.replace(spad_bytes=8192)
+    tiled = PIPELINES["imc-tiled"][1]
+    assert tiled.count("imc-place-buffers{overlap-calls=true}") == 1
+    apart = tiled.replace("imc-place-buffers{overlap-calls=true}", "imc-place-buffers{overlap-calls=true in-place=false}")
+    compiled = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
+    separate = imc.compile(model, (x,), hardware=hw, pipeline=f"builtin.module({apart})")
+    for c in (compiled, separate):
+        torch.testing.assert_close(c(x), model(x), rtol=1e-4, atol=1e-5)
+        assert any("placement verified" in str(r) for r in c.remarks)
+    assert _written_over(compiled) == 2 and _written_over(separate) == 0
+    assert _dram(compiled) < _dram(separate)
+
+
 @settings(max_examples=60, deadline=None)
 @given(programs(), st.sampled_from([256, 512, 1024]), st.data())
 def test_in_place_plans_share_bytes_only_between_pairs(case, capacity, data):

@@ -493,8 +493,8 @@ def plan_homes(
     (`imc.transforms.in_place`). Each chain X -> Y -> ... is planned as one tensor
     (`merge_in_place`); a pair is kept when the tensors of the chain but the
     last (and any of another shape than the first: its rows lie in the
-    first's rows) stay whole on chip for all their reads, else the chain's last pair
-    is dropped and the plan made again. Each tensor of a kept chain gets the
+    first's rows) stay whole on chip for all their reads, else the pair that
+    needs the first such tensor whole is dropped and the plan made again. Each tensor of a kept chain gets the
     chunks live at its reads; those still live after its last read are
     `handed_over` to the next (its producer writes into them); the last may
     have a DRAM part, written by its own producer. The plan is kept when it
@@ -685,8 +685,12 @@ def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozen
             # the first's rows: `in_place.rows_alike`) must be whole on chip too.
             head = program.tensors[chain[0]]
             reshaped = member.value is not None and member.value.type != head.value.type
-            if (not last or reshaped) and min(resident) < t.size:  # not whole on chip: drop the chain's last pair, plan again
-                rest = [p for p in pairs if p != (chain[-2], chain[-1])]
+            if (not last or reshaped) and min(resident) < t.size:
+                # Not whole on chip: drop the pair that needs it whole (the one
+                # written over it; for a reshaped member, the one it is written
+                # over) and plan again; the chain's other pairs stay.
+                drop = (chain[k - 1], i) if reshaped else (i, chain[k + 1])
+                rest = [p for p in pairs if p != drop]
                 if not rest:
                     return plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned, disjoint=disjoint)
                 return _plan_in_place(program, spad_bytes, alignment, reserve, rest, pinned, disjoint)
