@@ -35,7 +35,7 @@ from imc.ir.utils import (
     row_tile_insert,
     top_level,
 )
-from imc.transforms.in_place import in_place_pairs
+from imc.transforms.in_place import fits_frame, in_place_pairs
 from imc.transforms.pass_base import ImcPass, PassFailure
 from imc.transforms.placement import Unplaceable, capacity_bound, plan_homes, stage_program
 from imc.transforms.row_slabs import (
@@ -324,7 +324,26 @@ def _find_row_access(program, func, hw, users, in_place: bool) -> _RowAccess:
     pairs = []
     if in_place:
         pairs = [(i, j) for i, j in in_place_pairs(program, slabs) if i not in prefix_rows and j not in prefix_rows]
+        pairs = _framed(program, pairs)
     return _RowAccess(slabs, streamed, rowwise, stores, prefix_rows, slab_reads, pairs)
+
+
+def _framed(program, pairs) -> list:
+    """The in-place `pairs` whose tensors of another shape than their
+    chain's first fit its planes (`in_place.fits_frame`; each pair alone
+    does, a chain may not: then that pair is dropped and the chain starts
+    again at its tensor)."""
+    kept, heads = [], {}  # heads: tensor -> its chain's first tensor's planes, when of another shape
+    for i, j in sorted(pairs, key=lambda p: program.tensors[p[1]].producer):
+        x, y = program.tensors[i].value, program.tensors[j].value
+        if i not in heads and x.type == y.type:
+            kept.append((i, j))
+            continue
+        head = heads.get(i) or tuple(_plane_shape(x)[1:])
+        if fits_frame(head, tuple(_plane_shape(y)[1:])):
+            heads[j] = head
+            kept.append((i, j))
+    return kept
 
 
 def _frames(program, pairs) -> dict:
@@ -550,7 +569,7 @@ class _Placement:
         elif frame is not None:  # whole on chip, its rows in the rows of the chain's first tensor
             with ir.InsertionPoint.after(producer), loc:
                 chunk_bufs = [(c, reuse[c.start]) for c in home.chunks]
-                for first, view in _frame_views(chunk_bufs, frame, rtype.shape[3], elem):
+                for first, view in _frame_views(chunk_bufs, frame, rtype.shape, elem):
                     store_frame_rows(value, view, first, 0, loc=loc)
         else:
             with ir.InsertionPoint.after(producer), loc:
@@ -590,7 +609,7 @@ class _Placement:
             if frame is not None:  # whole on chip (`plan_homes`)
                 with ir.InsertionPoint(first), sloc:
                     held = [cb for cb in chunk_bufs if cb[0].until >= j]
-                    whole = _join([load_frame_rows(v, 0, rtype.shape[2]) for _, v in _frame_views(held, frame, rtype.shape[3], elem)], 1)
+                    whole = _join([load_frame_rows(v, 0, rtype.shape[2]) for _, v in _frame_views(held, frame, rtype.shape, elem)], 1)
                     clones: dict = {}
                     for op, index, chain in users.get(s, []):
                         op.operands[index] = _replay(chain, whole, clones, first)
@@ -649,7 +668,7 @@ class _Placement:
                     views.append((ch.start // elem // plane, _as_planes(buf, h, w)))
                 chunk_bufs.append((ch, buf))
             if frame is not None:
-                views = _frame_views(chunk_bufs, frame, w, elem)
+                views = _frame_views(chunk_bufs, frame, rtype.shape, elem)
             dram = out = None
             if on_chip < c:
                 k = c - on_chip
@@ -738,7 +757,7 @@ class _Placement:
             if frame is None:
                 views = [_as_planes(buf, h, w) for _, buf in held]
             else:
-                views = [view for _, view in _frame_views(held, frame, w, elem)]
+                views = [view for _, view in _frame_views(held, frame, rtype.shape, elem)]
             dview = None
             if on_chip < planes:
                 # The DRAM buffer holds planes [in_dram, planes); this read takes [on_chip, planes).
@@ -987,13 +1006,25 @@ def _plane_shape(value) -> list[int]:
     return plane_shape(ir.RankedTensorType(value.type).shape)
 
 
-def _frame_views(chunk_bufs, frame, w: int, elem: int) -> list[tuple[int, ir.Value]]:
+def _frame_views(chunk_bufs, frame, shape, elem: int) -> list[tuple[int, ir.Value]]:
     """(first plane, view) per (chunk, 1-D buffer) of a chain's first
-    tensor, of planes `frame` (C, H, W): the chunk's `row_slabs.frame_view`
-    for a tensor of width `w` written over it (its channels from
-    first plane * W / w), `elem` bytes per element."""
+    tensor, of planes `frame` (C0, H, W0), that holds planes of a tensor of
+    `shape` [1, C, H', w] written over it: the chunk's `row_slabs.frame_view`
+    (its channels from first plane * k, k = W0 / w) limited to the first
+    C / k planes of the frame; `elem` bytes per element."""
     _, h, fw = frame
-    return [(ch.start // elem // (h * fw), frame_view(buf, h, w, fw // w)) for ch, buf in chunk_bufs]
+    c, w = shape[1], shape[3]
+    k = fw // w
+    used = c // k  # the frame's planes [0, used) hold the tensor's rows
+    views = []
+    for ch, buf in chunk_bufs:
+        first = ch.start // elem // (h * fw)
+        if first >= used:
+            continue
+        view = frame_view(buf, h, w, k)
+        planes = ir.MemRefType(view.type).shape[1]
+        views.append((first, view if first + planes <= used else view_along(view, 1, 0, used - first)))
+    return views
 
 
 def _as_planes(buf, h: int, w: int) -> ir.Value:

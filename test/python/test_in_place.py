@@ -188,6 +188,26 @@ def test_random_residual_stacks_are_placed_proved_and_exact(channels, size, bloc
     assert any("placement verified" in str(r) for r in compiled.remarks)
 
 
+def test_a_stride_2_conv_with_fewer_channels_writes_over_part_of_its_input():
+    # 8 x 32 x 32 in, 12 x 16 x 16 out (MobileNetV2's stride-2 blocks have
+    # such ratios, 16 -> 24 channels): the output's row r takes row r of the
+    # input's first 6 planes, 384 of its 512 bytes, in 14 KB of scratchpad.
+    torch.manual_seed(5)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), ConvBlock(8),
+        torch.nn.Conv2d(8, 12, 3, stride=2, padding=1), torch.nn.BatchNorm2d(12), torch.nn.ReLU(),
+        ConvBlock(12), torch.nn.Conv2d(12, 4, 1),
+    ).eval()
+    x = torch.randn(1, 3, 32, 32)
+    hw = DEFAULT.replace(spad_bytes=14336)
+    compiled = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
+    torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+    assert any("placement verified" in str(r) for r in compiled.remarks)
+    reshaped = [str(r) for r in compiled.remarks if "(its row r in the bytes of row r of the other)" in str(r)]
+    assert len(reshaped) == 1 and "1x12x16x16xf32 (3,072 B) written over 1x8x32x32xf32 (8,192 B)" in reshaped[0]
+
+
 def test_a_chain_keeps_its_pairs_after_one_that_cannot_stay_whole():
     # Every block's output could be written over its input: one chain from
     # the stem's output to the last block's. In 8 KB the 8 x 32 x 32

@@ -15,9 +15,9 @@ computed). The conditions:
 
 * `Y` is produced in the stage `k` that reads `X` last; `X` is not a model
   output; both have one type (shape and element type) and stored width, or
-  `Y`'s rows are `X`'s rows' size (`rows_alike`: a stride-2 block that
-  doubles the channels; row `r` of `Y` is then written in the bytes of row
-  `r` of `X`, `imc.transforms.row_slabs.frame_view`);
+  `Y`'s rows fit `X`'s rows (`rows_alike`: a stride-2 block; row `r` of
+  `Y` is then written in the bytes of row `r` of `X`,
+  `imc.transforms.row_slabs.frame_view`);
 * `Y` comes out of the stage's *epilogue*: the elementwise ops (all-parallel,
   identity indexing maps) that lead to `Y` inside the stage; or `Y` is
   the result of the stage's tiled loop itself (its epilogue moved into
@@ -50,7 +50,7 @@ from imc.ir.utils import (
 from imc.transforms.placement import StagedProgram, is_elementwise
 from imc.transforms.row_slabs import find_row_slabs
 
-__all__ = ["in_place_pairs", "rows_alike"]
+__all__ = ["fits_frame", "in_place_pairs", "rows_alike"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 
@@ -87,9 +87,10 @@ def in_place_pairs(program: StagedProgram, slabs=None) -> list[tuple[int, int]]:
 def rows_alike(x_type, y_type) -> bool:
     """Whether a tensor of `y_type` can be written over one of `x_type` row
     by row: the same type, or [1, C_y, H_y, W_y] over [1, C_x, H_x, W_x]
-    with C_y = k * C_x, W_x = k * W_y (rows of equal size) and H_y <= H_x
-    (a stride-2 block that doubles the channels: k = 2). Row r of Y then
-    takes the bytes of row r of X (`row_slabs.frame_view`)."""
+    with W_x = k * W_y, C_y a multiple of k, C_y / k <= C_x and H_y <= H_x
+    (a stride-2 block: k = 2; ResNet's double the channels, C_y / k = C_x).
+    Row r of Y then takes the bytes of row r of the first C_y / k planes of
+    X (`row_slabs.frame_view`)."""
     if x_type == y_type:
         return True
     x, y = ir.RankedTensorType(x_type), ir.RankedTensorType(y_type)
@@ -97,8 +98,15 @@ def rows_alike(x_type, y_type) -> bool:
         return False
     if not (x.has_static_shape and y.has_static_shape) or x.shape[0] != 1 or y.shape[0] != 1:
         return False
-    (_, cx, hx, wx), (_, cy, hy, wy) = x.shape, y.shape
-    return cy % cx == 0 and cy * wy == cx * wx and hy <= hx
+    return fits_frame(x.shape[1:], y.shape[1:])
+
+
+def fits_frame(frame, shape) -> bool:
+    """Whether a tensor of planes `shape` (C, H, W) can lie in the rows of
+    the planes `frame` (C0, H0, W0), its row r in the first C / k planes'
+    row r, k = W0 / W (`rows_alike`)."""
+    (c0, h0, w0), (c, h, w) = frame, shape
+    return w0 % w == 0 and c % (w0 // w) == 0 and c // (w0 // w) <= c0 and h <= h0
 
 
 class _SlabsByLoop(dict):

@@ -281,12 +281,13 @@ def view_rows(slab: RowSlab, buf: ir.Value, *, loc) -> ir.Value:
 
 def frame_view(buf: ir.Value, h: int, w: int, k: int) -> ir.Value:
     """The contiguous 1-D buffer `buf`, which holds planes [1, P, h, k * w]
-    of a tensor X, viewed as the tensor Y written over X row by row with k
-    times its channels and 1/k of its width (`imc.transforms.in_place`):
-    [1, P, k, h, w], where Y's channel p * k + g, row r, column c is X's
-    plane p, row r, column g * w + c. Row r of Y takes the bytes of row r of
-    X. A `memref.transpose` of `buf` as [1, P, h, k, w]; `buf` itself as
-    [1, P, h, w] when k = 1."""
+    of a tensor X, viewed as the tensor Y written over X row by row with
+    1/k of its width and up to k times its channels
+    (`imc.transforms.in_place.rows_alike`): [1, P, k, h, w], where Y's
+    channel p * k + g, row r, column c is X's plane p, row r, column
+    g * w + c (a Y of fewer channels takes the first planes of the view).
+    Row r of Y takes the bytes of row r of X. A `memref.transpose` of `buf`
+    as [1, P, h, k, w]; `buf` itself as [1, P, h, w] when k = 1."""
     t = ir.MemRefType(buf.type)
     p = t.shape[0] // (h * k * w)
     if k == 1:
