@@ -166,14 +166,23 @@ def test_a_stride_2_block_writes_its_output_over_its_input_row_by_row():
     blocks=st.integers(1, 3),
     spad=st.sampled_from([2048, 8192, 65536]),
     epilogues=st.booleans(),
-    down=st.booleans(),
+    down=st.sampled_from(["none", "block", "conv"]),
 )
 def test_random_residual_stacks_are_placed_proved_and_exact(channels, size, blocks, spad, epilogues, down):
     """Also with the blocks' adds after their loops (epilogues=false; the
     default moves them in: lit imc-tiled-residual.mlir checks the loop), and
-    with a downsampling block and one more block after them (`down`)."""
+    with a downsampling block (`down`: a ResNet block of twice the channels,
+    or a stride-2 conv of 1.5x the channels) and one more block after it."""
     torch.manual_seed(channels + size + blocks)
-    tail = [DownBlock(channels), ConvBlock(2 * channels)] if down else []
+    wider = channels * 3 // 2
+    tail = {
+        "none": [],
+        "block": [DownBlock(channels), ConvBlock(2 * channels)],
+        "conv": [
+            torch.nn.Conv2d(channels, wider, 3, stride=2, padding=1), torch.nn.BatchNorm2d(wider), torch.nn.ReLU(),
+            ConvBlock(wider),
+        ],
+    }[down]
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, channels, 3, padding=1), *[ConvBlock(channels) for _ in range(blocks)], *tail
     ).eval()

@@ -494,10 +494,11 @@ def plan_homes(
     (`merge_in_place`); a pair is kept when the tensors of the chain but the
     last (and any of another shape than the first: its rows lie in the
     first's rows) stay whole on chip for all their reads, else the pair that
-    needs the first such tensor whole is dropped and the plan made again. Each tensor of a kept chain gets the
-    chunks live at its reads; those still live after its last read are
-    `handed_over` to the next (its producer writes into them); the last may
-    have a DRAM part, written by its own producer. The plan is kept when it
+    needs the first such tensor whole is dropped and the plan made again.
+    Each tensor of a kept chain gets the chunks live at its reads; those
+    still live after its last read are `handed_over` to the next (its
+    producer writes into them); the last may have a DRAM part, written by
+    its own producer. The plan is kept when it
     moves no more DRAM bytes than the plan without pairs (both are
     heuristic: best fit after the linear program), else that one is.
 
