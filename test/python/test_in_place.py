@@ -195,6 +195,10 @@ def test_random_residual_stacks_are_placed_proved_and_exact(channels, size, bloc
     torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)  # a warm call too
     assert any("placement verified" in str(r) for r in compiled.remarks)
+    # The bounds of the two calls: none above what they moved, the floor below both.
+    b = compiled.lower_bounds()
+    floor, bound, layer_bound = b.floor_for_calls(2), b.schedule_bound_for_calls(2), b.bytes_for_calls(2)
+    assert floor <= bound <= _dram(compiled) and layer_bound <= _dram(compiled)
 
 
 def test_a_stride_2_conv_with_fewer_channels_writes_over_part_of_its_input():
