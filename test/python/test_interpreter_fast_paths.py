@@ -246,8 +246,8 @@ def test_grouped_contractions_take_a_fast_path_of_their_own(separable, precision
     weights = [op.static.weff for op in _fused_steps(fast)]
     if precision == "ideal":
         assert sum(isinstance(w, _GroupedWeights) for w in weights) == 2
-        # (the pointwise conv: 25 input rows, the ops' own products, `StackedTiles`)
-        assert sum(isinstance(w, StackedTiles) for w in weights) == 1
+        # (the pointwise conv: one matmul by its combined weights)
+        assert sum(isinstance(w, np.ndarray) for w in weights) == 1
 
 
 _LOOP_INSERT = """
@@ -393,13 +393,15 @@ def _stacked_groups(runner):
 
 
 @pytest.mark.parametrize("chip", ["default", "small"])
-def test_contractions_of_a_few_rows_give_the_ops_products_bit_for_bit(wide_convs, chip):
-    """`imc-pipelined` row tiles multiply a few input rows per loop trip: such
-    unsplit contractions compute the ops' own products (`StackedTiles`,
-    one gemm per tile, the accumulates' sums in operand order), so over a
-    cold, a validating and two fast calls the outputs equal the op-by-op
-    run's bit for bit, and so do the counters. On a chip too small for the
-    weights the crossbars are reprogrammed between trips and calls: the
+def test_contractions_of_a_few_rows_over_copies_give_the_ops_products_bit_for_bit(wide_convs, chip):
+    """`imc-pipelined` row tiles multiply a few input rows per loop trip,
+    split over copies of the crossbars: such contractions compute the ops'
+    own products (`StackedTiles`, one gemm per tile and row block, the
+    accumulates' sums in operand order), so over a cold, a validating and
+    two fast calls the outputs equal the op-by-op run's bit for bit, and so
+    do the counters. On a chip too small for copies (and for the weights)
+    the contractions are unsplit and take one matmul each (close to the
+    ops'), and the crossbars are reprogrammed between trips and calls: the
     replayed programs count it as the ops do."""
     from imc.ir.hardware import Hardware
 
@@ -414,10 +416,16 @@ def test_contractions_of_a_few_rows_give_the_ops_products_bit_for_bit(wide_convs
         for _ in range(4):
             xs = [rng.standard_normal(x[0].shape).astype(np.float32)]
             for a, b in zip(slow(*xs), fast(*xs)):
-                np.testing.assert_array_equal(b, a)
+                if chip == "default":
+                    np.testing.assert_array_equal(b, a)
+                else:
+                    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6 * float(np.abs(a).max()))
     assert _layers(fast.report) == _layers(slow.report)
     stacked = _stacked_groups(fast)
-    assert stacked and all(g.weff.batch <= STACKED_BATCH_ROWS for g in stacked)
+    if chip == "default":
+        assert stacked and all(g.row_blocked and g.weff.batch <= STACKED_BATCH_ROWS for g in stacked)
+    else:
+        assert not stacked and any(isinstance(g.weff, np.ndarray) for g in _fused_groups(fast))
     if chip == "small":
         first = _runner(compiled, False)
         with compiled.context:
@@ -425,16 +433,14 @@ def test_contractions_of_a_few_rows_give_the_ops_products_bit_for_bit(wide_convs
         assert fast.report.totals.xbar_program_events > 3 * first.report.totals.xbar_program_events
 
 
-def test_stacked_group_reprograms_a_crossbar_overwritten_between_calls(lenet, monkeypatch):
+def test_stacked_group_reprograms_a_crossbar_overwritten_between_calls(wide_convs):
     """Other weights landing on a crossbar of a stacked group between calls
     (new generation, other data): the group's recorded replay no longer
     applies, its program reprograms the tile and counts it, and its stacked
     products stay the ops' bit for bit (the tile holds the group's weights
     again). (Every group stacks here, so the whole output is the ops'.)"""
-    import imc.sim.interpreter.imc as interpreter_imc
-
-    monkeypatch.setattr(interpreter_imc, "STACKED_BATCH_ROWS", 1 << 30)
-    compiled, inputs = lenet
+    model, x = wide_convs
+    compiled, inputs = imc.compile(model, x, pipeline="builtin.module(imc-pipelined)"), [t.numpy() for t in x]
     runners = [_runner(compiled, False), _runner(compiled, True)]
     for r in runners:
         r(*inputs)

@@ -51,7 +51,7 @@ from imc.ir.utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, defining_op
 
 from .core import InterpreterError, impl
 from .imc_packing import packed_pair, quantized_rows
-from .row_blocks import RowBlockedWeights, StackedTiles, Term, same_values
+from .row_blocks import RowBlockedWeights, StackedTiles, same_values
 
 PRECISIONS = ("ideal", "quantized", "noisy")
 
@@ -1362,13 +1362,14 @@ def holds_stored_tensor(value) -> bool:
 
 _MAX_REPLAYS = 4  # recorded replays kept per group (e.g. models sharing a chip)
 
-# An unsplit `ideal` contraction of at most this many input rows (a loop trip
-# of `imc-pipelined`) computes its products as its ops do (`StackedTiles`)
-# instead of as one matmul by the combined weight matrix: BLAS packs all of
-# W_eff anew on every call, which for a few rows costs more than the
-# products (ResNet-18's layer4 trips: 7 x 4608 by 4608 x 512, 1.8x faster
-# stacked with two BLAS threads, 3.5x with one). From about 32 rows on, one
-# matmul is faster again with two threads (49 rows: 1.3x).
+# A contraction whose MVMs split the input rows over copies of its crossbars
+# (`row_blocks`), of at most this many input rows (a loop trip of
+# `imc-pipelined`), computes its products as its ops do (`StackedTiles`):
+# bit for bit the ops'. With more rows the copies' products are those of
+# the unsplit contraction: one matmul by the combined weight matrix, as for
+# every unsplit contraction, also of a few rows (faster than stacking with
+# NumPy's OpenBLAS here: ResNet-18's layer4 trips, 7 x 4608 by 4608 x 512,
+# 0.50 ms against 0.82 ms stacked; docs/interpreter.md).
 STACKED_BATCH_ROWS = 32
 
 # `ideal` weights whose products are the ops' own arithmetic, bit for bit.
@@ -1856,11 +1857,6 @@ class ContractionGroup:
                 self.col_splits = self.weff.splits if len(self.weff.splits) > 1 else None
                 self.chip = ex.chip
             return
-        if x.shape[0] <= STACKED_BATCH_ROWS and (self.im2col_op is None or self._im2col_kernel(args, k) is not None):
-            self.weff = self._stacked_tiles(env, k, x.shape[0])
-            if self.weff is not None:
-                self.chip = ex.chip
-                return
         blocks, splits, start = [], [], 0
         for _, _, mvms in accs:
             cols = env[mvms[0][1]].cols
@@ -1891,28 +1887,6 @@ class ContractionGroup:
         self.weff = np.asfortranarray(weff)
         self.col_splits = splits if len(splits) > 1 else None
         self.chip = ex.chip
-
-    def _stacked_tiles(self, env, k: int, batch: int) -> StackedTiles | None:
-        """The ops' own products of an unsplit contraction (one row block of
-        all `batch` input rows per MVM) as `StackedTiles`, or None unless
-        they stack (e.g. accumulates over different row tiles). An
-        accumulate skips the zero products of the higher `ideal` slices and
-        returns its one live unshifted product itself, as the op does."""
-        accs = []
-        for _, _, mvms in self.accs:
-            terms = []
-            for _, prog_slot, r0, shift, _ in mvms:
-                xb = env[prog_slot]
-                g = xb.conductance
-                if g is None:  # a higher ideal slice: zeros, skipped by the accumulate
-                    continue
-                if g.dtype != np.float32 or g.shape != (xb.rows, xb.cols) or r0 + xb.rows > k:
-                    return None
-                terms.append(Term(r0, xb.rows, g, shift, [(0, batch)]))
-            if not terms:
-                return None
-            accs.append((terms, len(terms) == 1 and terms[0].shift == 0))
-        return StackedTiles.of(accs, k, batch)
 
     def _im2col_kernel(self, args, k: int):
         """The im2col's kernel if its columns are the `k` the MVMs read

@@ -27,9 +27,6 @@ in the same operand order): per tile height one batched matmul over (row
 tile, accumulate, row block), each gemm still one block of one tile's input
 columns (the same C-contiguous matrix the op multiplies) times one
 conductance, then the sums in operand order over all accumulates at once.
-It also serves unsplit contractions of a few input rows (a loop trip of
-`imc-pipelined`: one block of all rows), where it replaces one matmul by the
-whole combined weight matrix, which BLAS packs anew on every call.
 """
 
 from __future__ import annotations
