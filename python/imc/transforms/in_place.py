@@ -87,8 +87,9 @@ def in_place_pairs(program: StagedProgram, slabs=None) -> list[tuple[int, int]]:
 def rows_alike(x_type, y_type) -> bool:
     """Whether a tensor of `y_type` can be written over one of `x_type` row
     by row: the same type, or [1, C_y, H_y, W_y] over [1, C_x, H_x, W_x]
-    with W_x = k * W_y, C_y a multiple of k, C_y / k <= C_x and H_y <= H_x
-    (a stride-2 block: k = 2; ResNet's double the channels, C_y / k = C_x).
+    with W_x = k * W_y (k >= 2), C_y a multiple of k, C_y / k <= C_x and
+    H_y <= H_x (a stride-2 block: k = 2; ResNet's double the channels,
+    C_y / k = C_x).
     Row r of Y then takes the bytes of row r of the first C_y / k planes of
     X (`row_slabs.frame_view`)."""
     if x_type == y_type:
@@ -104,9 +105,9 @@ def rows_alike(x_type, y_type) -> bool:
 def fits_frame(frame, shape) -> bool:
     """Whether a tensor of planes `shape` (C, H, W) can lie in the rows of
     the planes `frame` (C0, H0, W0), its row r in the first C / k planes'
-    row r, k = W0 / W (`rows_alike`)."""
+    row r, k = W0 / W >= 2 (`rows_alike`)."""
     (c0, h0, w0), (c, h, w) = frame, shape
-    return w0 % w == 0 and c % (w0 // w) == 0 and c // (w0 // w) <= c0 and h <= h0
+    return w < w0 and w0 % w == 0 and c % (w0 // w) == 0 and c // (w0 // w) <= c0 and h <= h0
 
 
 class _SlabsByLoop(dict):

@@ -287,11 +287,9 @@ def frame_view(buf: ir.Value, h: int, w: int, k: int) -> ir.Value:
     channel p * k + g, row r, column c is X's plane p, row r, column
     g * w + c (a Y of fewer channels takes the first planes of the view).
     Row r of Y takes the bytes of row r of X. A `memref.transpose` of `buf`
-    as [1, P, h, k, w]; `buf` itself as [1, P, h, w] when k = 1."""
+    as [1, P, h, k, w]."""
     t = ir.MemRefType(buf.type)
     p = t.shape[0] // (h * k * w)
-    if k == 1:
-        return expand_buffer(buf, [1, p, h, w], [[0, 1, 2, 3]])
     rows = expand_buffer(buf, [1, p, h, k, w], [[0, 1, 2, 3, 4]])
     strides = [p * h * k * w, h * k * w, w, k * w, 1]
     rt = ir.MemRefType.get([1, p, k, h, w], t.element_type, layout=ir.StridedLayoutAttr.get(0, strides), memory_space=t.memory_space)
