@@ -1276,7 +1276,7 @@ def _whole_reads_error(program, whole: dict, plan, state) -> None:
             loop,
             f"this tiled stage reads {t.describe()} whole on every trip, but the scratchpad cannot hold it whole "
             f"beside the other tensors live at this stage and the staging buffers{kept}; run the stage untiled "
-            "(imc-tile-rows{attention=false})",
+            "(a self-attention: imc-tile-rows{attention=false})",
         )
         raise PassFailure()
 

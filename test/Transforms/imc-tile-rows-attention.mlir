@@ -85,7 +85,7 @@
 // The loop built for 1 KiB placed on the 512 B chip: imc-place-buffers
 // cannot keep the keys whole on chip for every trip, and says so (it never
 // lets a trip read a tensor whole from DRAM once and count it once).
-// UNPLACEABLE: "attn.query": error: 'scf.for' op this tiled stage reads 1x2x4x8xf32 (256 B) whole on every trip, but the scratchpad cannot hold it whole beside the other tensors live at this stage and the staging buffers; run the stage untiled (imc-tile-rows{attention=false})
+// UNPLACEABLE: "attn.query": error: 'scf.for' op this tiled stage reads 1x2x4x8xf32 (256 B) whole on every trip, but the scratchpad cannot hold it whole beside the other tensors live at this stage and the staging buffers; run the stage untiled (a self-attention: imc-tile-rows{attention=false})
 #m2 = affine_map<(d0, d1) -> (d0, d1)>
 #m3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 #m4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
