@@ -198,7 +198,7 @@ class ImcPlaceBuffers(ImcPass):
             {**{k: i64_attr(v) for k, v in shares.items()}, "total": i64_attr(layout.bound.bytes)}
         )
         placement = _Placement(hw, hw.spad_bytes - staging, tile, self.double_buffer, layout.slab_at)
-        frames = _frames(program, layout.plan.in_place)
+        _, frames = _frames(program, layout.plan.in_place)  # (the plan may keep fewer pairs)
         planned, reasons = placement.place_tensors(program, layout.plan, users, rows, frames, state)
         _remark_stages(program, planned, reasons, shares, state)
         for store in rows.stores.values():
@@ -324,40 +324,29 @@ def _find_row_access(program, func, hw, users, in_place: bool) -> _RowAccess:
     pairs = []
     if in_place:
         pairs = [(i, j) for i, j in in_place_pairs(program, slabs) if i not in prefix_rows and j not in prefix_rows]
-        pairs = _framed(program, pairs)
+        pairs, _ = _frames(program, pairs)
     return _RowAccess(slabs, streamed, rowwise, stores, prefix_rows, slab_reads, pairs)
 
 
-def _framed(program, pairs) -> list:
-    """The in-place `pairs` whose tensors of another shape than their
-    chain's first fit its planes (`in_place.fits_frame`; each pair alone
-    does, a chain may not: then that pair is dropped and the chain starts
-    again at its tensor)."""
-    kept, heads = [], {}  # heads: tensor -> its chain's first tensor's planes, when of another shape
+def _frames(program, pairs) -> tuple[list, dict]:
+    """The in-place `pairs` kept, and tensor index -> its frame for each
+    tensor of a chain X -> Y -> ... whose shape is not the chain's first
+    tensor's (a stride-2 block's output written over its input,
+    `in_place.rows_alike`): (C, H, W) of the first, whose row r holds its
+    row r (seen through `row_slabs.frame_view`). Each pair alone fits; a
+    tensor that does not fit its chain's first (`in_place.fits_frame`)
+    drops its pair, and its chain starts again at it."""
+    kept, frames = [], {}
     for i, j in sorted(pairs, key=lambda p: program.tensors[p[1]].producer):
         x, y = program.tensors[i].value, program.tensors[j].value
-        if i not in heads and x.type == y.type:
+        if i not in frames and x.type == y.type:
             kept.append((i, j))
             continue
-        head = heads.get(i) or tuple(_plane_shape(x)[1:])
+        head = frames.get(i) or tuple(_plane_shape(x)[1:])
         if fits_frame(head, tuple(_plane_shape(y)[1:])):
-            heads[j] = head
-            kept.append((i, j))
-    return kept
-
-
-def _frames(program, pairs) -> dict:
-    """Tensor index -> its frame, for each tensor of a chain of in-place
-    `pairs` X -> Y -> ... whose shape is not the chain's first tensor's (a
-    stride-2 block's output written over its input, `in_place.rows_alike`):
-    (C, H, W) of the first, whose row r holds its row r (seen through
-    `row_slabs.frame_view`)."""
-    frames = {}
-    for i, j in sorted(pairs, key=lambda p: program.tensors[p[1]].producer):
-        head = frames.get(i) or tuple(_plane_shape(program.tensors[i].value)[1:])
-        if tuple(_plane_shape(program.tensors[j].value)[1:]) != head:
             frames[j] = head
-    return frames
+            kept.append((i, j))
+    return kept, frames
 
 
 @dataclass
@@ -606,26 +595,22 @@ class _Placement:
                 else:
                     self._read_rows(t, home, j, chunk_bufs, dram, rows[s], first, sloc, state, frame)
                 continue
-            if frame is not None:  # whole on chip (`plan_homes`)
-                with ir.InsertionPoint(first), sloc:
-                    held = [cb for cb in chunk_bufs if cb[0].until >= j]
-                    whole = _join([load_frame_rows(v, 0, rtype.shape[2]) for _, v in _frame_views(held, frame, rtype.shape, elem)], 1)
-                    clones: dict = {}
-                    for op, index, chain in users.get(s, []):
-                        op.operands[index] = _replay(chain, whole, clones, first)
-                continue
             with ir.InsertionPoint(first), sloc:
-                loaded = [
-                    bufferization.ToTensorOp(ir.RankedTensorType.get([(c.end - c.start) // elem], et), buf).result
-                    for c, buf in chunk_bufs
-                    if c.until >= j
-                ]
-                resident = home.resident[j] // elem
-                if resident < n:
-                    lo = resident - home.dram_start // elem
-                    loaded.append(self._stream(None, dram, lo, n - resident, elem))
-                joined = _join(loaded, 0)
-                whole = expand(joined, list(rtype.shape), [list(range(rtype.rank))], loc=sloc) if rtype.rank != 1 else joined
+                held = [(c, buf) for c, buf in chunk_bufs if c.until >= j]
+                if frame is not None:  # whole on chip (`plan_homes`), in the rows of the chain's first tensor
+                    views = _frame_views(held, frame, rtype.shape, elem)
+                    whole = _join([load_frame_rows(view, 0, rtype.shape[2]) for _, view in views], 1)
+                else:
+                    loaded = [
+                        bufferization.ToTensorOp(ir.RankedTensorType.get([(c.end - c.start) // elem], et), buf).result
+                        for c, buf in held
+                    ]
+                    resident = home.resident[j] // elem
+                    if resident < n:
+                        lo = resident - home.dram_start // elem
+                        loaded.append(self._stream(None, dram, lo, n - resident, elem))
+                    joined = _join(loaded, 0)
+                    whole = expand(joined, list(rtype.shape), [list(range(rtype.rank))], loc=sloc) if rtype.rank != 1 else joined
                 clones: dict = {}
                 for op, index, chain in users.get(s, []):
                     op.operands[index] = _replay(chain, whole, clones, first)

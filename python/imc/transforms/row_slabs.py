@@ -38,7 +38,17 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith, bufferization, memref, scf, tensor
 
 from imc.dialects.imc import DmaOp, SpadAllocOp, SpadFreeOp, stored_element_bytes
-from imc.ir.utils import defining_op, extract_slice, i64_array, i64_attr, index_constant, is_inside, reassociation
+from imc.ir.utils import (
+    collapse,
+    defining_op,
+    expand,
+    extract_slice,
+    i64_array,
+    i64_attr,
+    index_constant,
+    is_inside,
+    reassociation,
+)
 
 __all__ = [
     "RowSlab",
@@ -60,7 +70,7 @@ __all__ = [
 _DYN = ir.ShapedType.get_dynamic_size()
 _NO_DATA = ("tensor.empty", "arith.constant", "linalg.fill")  # init operands carry no input rows
 _PLANE_GROUPS = ([0, 1], [2], [3])  # [1, M, K] <-> the plane [1, 1, M, K]
-_FRAME_GROUPS = ([0], [1, 2], [3], [4])  # [1, P * k, n, w] <-> [1, P, k, n, w] (`frame_view`)
+_FRAME_GROUPS = [[0], [1, 2], [3], [4]]  # [1, P * k, n, w] <-> [1, P, k, n, w] (`frame_view`)
 
 
 @dataclass
@@ -313,7 +323,7 @@ def load_frame_rows(view: ir.Value, lo, count) -> ir.Value:
     _, p, k, n, w = ir.MemRefType(rows.type).shape
     et = ir.MemRefType(view.type).element_type
     split = bufferization.ToTensorOp(ir.RankedTensorType.get([1, p, k, n, w], et), rows, restrict=True).result
-    return tensor.CollapseShapeOp(ir.RankedTensorType.get([1, p * k, n, w], et), split, reassociation(_FRAME_GROUPS)).result
+    return collapse(split, _FRAME_GROUPS)
 
 
 def store_frame_rows(tile: ir.Value, view: ir.Value, first: int, lo, *, loc) -> None:
@@ -324,10 +334,7 @@ def store_frame_rows(tile: ir.Value, view: ir.Value, first: int, lo, *, loc) -> 
     rows = ir.RankedTensorType(tile.type).shape[2]
     with loc:
         piece = extract_slice(tile, [0, first * k, 0, 0], [1, p * k, rows, w])
-        split = tensor.ExpandShapeOp(
-            ir.RankedTensorType.get([1, p, k, rows, w], ir.RankedTensorType(tile.type).element_type),
-            piece, reassociation(_FRAME_GROUPS), [], [1, p, k, rows, w],
-        ).result
+        split = expand(piece, [1, p, k, rows, w], _FRAME_GROUPS)
         bufferization.MaterializeInDestinationOp(None, split, view_along(view, 3, lo, rows), writable=True)
 
 
