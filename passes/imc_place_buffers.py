@@ -128,10 +128,12 @@ class ImcPlaceBuffers(ImcPass):
     no later than the rows of Y already made, as in a residual block whose
     convolutions run through a line buffer): the plan treats the chain X,
     Y, ... as one tensor (`plan_homes(in_place=...)`), X keeps all its bytes
-    on chip, and Y's producer writes into X's chunks (no new
+    on chip or, when the chain has no tensor of another shape before it,
+    some of its planes (Y then keeps at most those planes on chip, and
+    writes its others to DRAM), and Y's producer writes into X's chunks (no new
     `imc.spad_alloc`; X's chunks are freed by Y). The plan is
-    kept only when it moves no more DRAM bytes than the plan without; a
-    remark names each pair.
+    kept only when it moves fewer DRAM bytes than the plan without; a
+    remark names each pair and the bytes it shares.
 
     A stored tensor that a tiled stage's loop reads other than in row
     windows (an attention's keys and values, `imc-tile-rows{attention}`) is

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import imc
 from imc.ir.hardware import Hardware
+from imc.passes import PIPELINES
 from imc.ir.utils import find_entry
 from imc.transforms.in_place import in_place_pairs
 from imc.transforms.placement import capacity_bound, plan_homes, stage_program
@@ -224,11 +225,11 @@ def test_a_stride_2_conv_with_fewer_channels_writes_over_part_of_its_input():
 def test_a_chain_keeps_its_pairs_after_one_that_cannot_stay_whole():
     # Every block's output could be written over its input: one chain from
     # the stem's output to the last block's. In 8 KB the 8 x 32 x 32
-    # tensors (8 KB each) cannot stay whole, so their pairs are dropped,
-    # but the two blocks after the downsampling one still write over their
-    # inputs (4 KB each).
-    from imc.passes import PIPELINES
-
+    # tensors (8 KB each) cannot stay whole, so the downsampling block's
+    # output (whole on chip in its input's rows) cannot be written over
+    # them: that pair is dropped. The two blocks after it still write over
+    # their inputs (4 KB each), and the first block over the stem's output
+    # in the planes the two keep on chip (2 KB; the rest in DRAM).
     torch.manual_seed(4)
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 8, 3, padding=1), ConvBlock(8), DownBlock(8), ConvBlock(16), ConvBlock(16), torch.nn.Conv2d(16, 4, 1)
@@ -243,8 +244,38 @@ def test_a_chain_keeps_its_pairs_after_one_that_cannot_stay_whole():
     for c in (compiled, separate):
         torch.testing.assert_close(c(x), model(x), rtol=1e-4, atol=1e-5)
         assert any("placement verified" in str(r) for r in c.remarks)
-    assert _written_over(compiled) == 2 and _written_over(separate) == 0
+    assert _written_over(compiled) == 3 and _written_over(separate) == 0
     assert _dram(compiled) < _dram(separate)
+    assert sorted(_shared_bytes(compiled)) == [2048, 4096, 4096]
+
+
+def _shared_bytes(compiled) -> list[int]:
+    """Per pair written over: the bytes it shares with the tensor it is written over (the remarks')."""
+    return [int(m.group(1).replace(",", "")) for r in compiled.remarks if (m := re.search(r"([\d,]+) B of it in the same scratchpad bytes", str(r)))]
+
+
+def test_blocks_whose_tensors_cannot_stay_whole_share_the_planes_they_keep():
+    # 8 KB tensors in 6 KB: none stays whole, and each block's output is
+    # written over its input in the planes the two keep on chip (5 KB);
+    # their other planes go to DRAM, each written by its own producer. The
+    # pairs move fewer DRAM bytes than the tensors apart (79,480 B apart in
+    # the plan that dropped such pairs, 67,192 B shared: ad-hoc runs).
+    torch.manual_seed(0)
+    model, x = Blocks().eval(), torch.randn(1, 3, 32, 32)
+    hw = DEFAULT.replace(spad_bytes=6144)
+    fused = imc.compile(model, (x,), hardware=hw, pipeline=TILED)
+    tiled = PIPELINES["imc-tiled"][1]
+    assert tiled.count("imc-place-buffers{overlap-calls=true}") == 1
+    without = tiled.replace("imc-place-buffers{overlap-calls=true}", "imc-place-buffers{overlap-calls=true in-place=false}")
+    apart = imc.compile(model, (x,), hardware=hw, pipeline=f"builtin.module({without})")
+    ref = model(x)
+    for c in (fused, apart):
+        torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)
+        assert any("placement verified" in str(r) for r in c.remarks)
+        torch.testing.assert_close(c(x), ref, rtol=1e-4, atol=1e-5)  # a warm call: the planes written over are written again
+    shared = _shared_bytes(fused)
+    assert len(shared) == 2 and all(0 < b < 8192 for b in shared)
+    assert _dram(fused) < _dram(apart)
 
 
 @settings(max_examples=60, deadline=None)

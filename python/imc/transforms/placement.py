@@ -491,16 +491,23 @@ def plan_homes(
 
     `in_place`: pairs (X, Y) of tensor indices where Y may be written over X
     (`imc.transforms.in_place`). Each chain X -> Y -> ... is planned as one tensor
-    (`merge_in_place`); a pair is kept when the tensors of the chain but the
-    last (and any of another shape than the first: its rows lie in the
-    first's rows) stay whole on chip for all their reads, else the pair that
-    needs the first such tensor whole is dropped and the plan made again.
-    Each tensor of a kept chain gets the chunks live at its reads; those
-    still live after its last read are `handed_over` to the next (its
-    producer writes into them); the last may have a DRAM part, written by
-    its own producer. The plan is kept when it
-    moves no more DRAM bytes than the plan without pairs (both are
-    heuristic: best fit after the linear program), else that one is.
+    (`merge_in_place`). Two plans are made. In the strict one, a pair is
+    kept when the tensors of the chain but the last (and any of another
+    shape than the first: its rows lie in the first's rows) stay whole on
+    chip for all their reads, else the pair that needs the first such
+    tensor whole is dropped and the plan made again. In the other, only
+    the chain's tensors from its first one of another shape on (the frame)
+    must: before that, a tensor may keep part of its planes on chip, in the
+    bytes of the same planes of the tensor it is written over, and its
+    other planes go to DRAM (ResNet-18's `layer1` at 64 KiB: 16 of 64
+    planes); a tensor the frame needs whole that is not drops the pair that
+    starts the frame. Each tensor of a kept chain gets the chunks live at
+    its reads; those still live after its last read are `handed_over` to
+    the next (its producer writes into them); each writes its own DRAM
+    part. The plan kept is the one of these and the plan without pairs
+    that moves the fewest DRAM bytes (the strict one, then the one without
+    pairs, on a tie; all three are heuristic: best fit after the linear
+    program, which counts a chain's DRAM writes once).
 
     Solves the capacity bound's linear program with one more constraint, that
     bytes leave the chip but never come back (y_ij <= y_i,j+1), so a tensor's
@@ -542,9 +549,11 @@ def plan_homes(
     reader of them).
     """
     if in_place:
-        shared = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place), pinned, disjoint)
+        shared = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place), pinned, disjoint, strict=True)
         apart = plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned, disjoint=disjoint)
-        return shared if shared.dram_traffic(program) <= apart.dram_traffic(program) else apart
+        best = shared if shared.dram_traffic(program) <= apart.dram_traffic(program) else apart
+        partial = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place), pinned, disjoint, strict=False)
+        return partial if partial.dram_traffic(program) < best.dram_traffic(program) else best
     reserve = {k: -(-b // alignment) * alignment for k, b in (reserve or {}).items() if b > 0}
     wanted = _wanted_bytes(program, spad_bytes, reserve, pinned)
     reusing = _place_chunks(program, wanted, spad_bytes, alignment, reserve, pinned, whole_call=False)
@@ -670,40 +679,61 @@ def merge_in_place(program: StagedProgram, pairs) -> tuple[StagedProgram, list[l
     return StagedProgram(program.stages, [tensors[g] for g in order], program.stage_of), [groups[g] for g in order]
 
 
-def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozenset(), disjoint=False) -> HomePlan:
-    """`plan_homes` with in-place pairs (see there)."""
+def _plan_in_place(program, spad_bytes, alignment, reserve, pairs, pinned=frozenset(), disjoint=False, *, strict: bool) -> HomePlan:
+    """`plan_homes` with in-place pairs (see there); `strict`: every chain
+    is framed from its first member (its members but the last whole on chip)."""
     merged, groups = merge_in_place(program, pairs)
     plan = plan_homes(merged, spad_bytes, alignment, reserve=reserve, pinned=pinned, disjoint=disjoint)
     homes = [None] * len(program.tensors)
     for chain, home, t in zip(groups, plan.homes, merged.tensors):
         first = 0  # the merged tensor's read index of this member's first read
+        head = program.tensors[chain[0]]
+        frame_at = 0 if strict else _frame_start(program, chain)
         for k, i in enumerate(chain):
             member = program.tensors[i]
             n = len(member.consumers)
             resident = home.resident[first : first + n]
             last = k == len(chain) - 1
-            # A member of another shape than the chain's first (its rows in
-            # the first's rows: `in_place.rows_alike`) must be whole on chip too.
-            head = program.tensors[chain[0]]
             reshaped = member.value is not None and member.value.type != head.value.type
-            if (not last or reshaped) and min(resident) < t.size:
-                # Not whole on chip: drop the pair that needs it whole (the one
-                # written over it; for a reshaped member, the one it is written
-                # over) and plan again; the chain's other pairs stay.
-                drop = (chain[k - 1], i) if reshaped else (i, chain[k + 1])
+            if frame_at is not None and (not last or reshaped) and min(resident) < t.size:
+                # Not whole on chip: drop the pair that needs it whole and
+                # plan again; the chain's other pairs stay. Before the frame,
+                # that is the pair that starts it (the members before may
+                # then stay partly on chip); for a reshaped member, the one
+                # it is written over; else the one written over it.
+                if k < frame_at:
+                    drop = (chain[frame_at - 1], chain[frame_at])
+                else:
+                    drop = (chain[k - 1], i) if reshaped else (i, chain[k + 1])
                 rest = [p for p in pairs if p != drop]
                 if not rest:
                     return plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned, disjoint=disjoint)
-                return _plan_in_place(program, spad_bytes, alignment, reserve, rest, pinned, disjoint)
+                return _plan_in_place(program, spad_bytes, alignment, reserve, rest, pinned, disjoint, strict=strict)
             chunks = [
                 Chunk(c.start, c.end, c.offset, min(c.until - first, n - 1), handed_over=c.until >= first + n)
                 for c in home.chunks
                 if c.until >= first
             ]
             own = member.size  # (a reshaped member's rows fill only part of the chunks' bytes)
-            homes[i] = Home(chunks, min(min(resident) if last else t.size, own), [min(r, own) for r in resident])
+            homes[i] = Home(chunks, min(min(resident), own), [min(r, own) for r in resident])
             first += n
     return HomePlan(homes, plan.peak_bytes, plan.reserved, pairs, plan.disjoint, plan.linger)
+
+
+def _frame_start(program, chain) -> int | None:
+    """Where `chain` becomes framed: its first member of another shape than
+    its first (its rows in the first's rows, `in_place.rows_alike`), or None.
+    From there on, the members but the last, and every member of another
+    shape, must be whole on chip, and so (bytes never come back) must the
+    members before. Before that, a member's planes on chip are the same
+    planes of the tensor before it, and its other planes are in DRAM,
+    written by its own producer."""
+    head = program.tensors[chain[0]].value
+    for k, i in enumerate(chain):
+        value = program.tensors[i].value
+        if value is not None and value.type != head.type:
+            return k
+    return None
 
 
 def _elem_bytes(t, hardware=None) -> int:
