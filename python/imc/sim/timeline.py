@@ -36,7 +36,6 @@ instead of executing the program again.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 from dataclasses import asdict, dataclass, field
 
@@ -63,6 +62,7 @@ from imc.sim.access_times import (
 from imc.sim.interpreter.imc import dma_window
 from imc.sim.interpreter.tensor import concat_dim, insert_slice_index, pad_region
 from imc.sim.report import EVENTS, resource_times
+from imc.sim.busy_intervals import BusyIntervals
 from imc.sim.timeline_bound import HeadBodyTail, head_body_tail
 from imc.sim.trip_templates import traced_trip
 
@@ -86,41 +86,6 @@ SELF_TRACED_OPS = TRANSFER_OPS
 # Ops without results that write operands from this index on (and linalg ops
 # on buffers: their outs).
 _WRITES_OPERAND = {"memref.copy": 1, "bufferization.materialize_in_destination": 1}
-
-
-class _Resource:
-    """One resource's busy intervals (sorted, disjoint, touching ones merged)."""
-
-    __slots__ = ("starts", "ends")
-
-    def __init__(self):
-        self.starts: list[float] = []
-        self.ends: list[float] = []
-
-    def earliest(self, t: float, ns: float) -> float:
-        """The earliest start >= t of a gap of `ns`."""
-        ends, starts = self.ends, self.starts
-        if not ends or t >= ends[-1]:
-            return t
-        i = bisect.bisect_right(ends, t)
-        while i < len(starts) and t + ns > starts[i]:
-            t = max(t, ends[i])
-            i += 1
-        return t
-
-    def reserve(self, start: float, ns: float) -> None:
-        end = start + ns
-        starts, ends = self.starts, self.ends
-        i = bisect.bisect_right(starts, start)
-        if i and ends[i - 1] >= start:  # touches the interval before
-            i -= 1
-            ends[i] = max(ends[i], end)
-        else:
-            starts.insert(i, start)
-            ends.insert(i, end)
-        while i + 1 < len(starts) and starts[i + 1] <= ends[i]:  # touches the next
-            ends[i] = max(ends[i], ends.pop(i + 1))
-            starts.pop(i + 1)
 
 
 @dataclass
@@ -259,7 +224,7 @@ class Tracer:
         self.chain: _Memory | None = _Memory()
         self.chain_ns = 0.0
         self._end_ns = 0.0
-        self.resources: dict[str, _Resource] = {}
+        self.resources: dict[str, BusyIntervals] = {}
         self.steps: list[tuple] = []  # (layer, resource, start, end, {resource: ns})
         self.unattributed: dict[str, int] = {}  # events added outside any step
         # Since the chip was last idle: every event, and MVM steps per array.
@@ -468,7 +433,7 @@ class Tracer:
         for name, ns in busy.items():
             r = resources.get(name)
             if r is None:
-                r = resources[name] = _Resource()
+                r = resources[name] = BusyIntervals()
             used.append((r, ns))
         start = ready
         moved = True
