@@ -103,7 +103,7 @@ class CompiledModel:
         from imc.sim.analysis import IO_LAYER, lower_bounds
 
         if self._bounds is None:
-            with self.context:
+            with self.context, gc_paused():  # (it walks the IR, as a compile does)
                 self._bounds = lower_bounds(self.module, self.hardware)
         self._bounds.annotate(self.report, io_row=IO_LAYER)
         return self._bounds
