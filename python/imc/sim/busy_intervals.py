@@ -30,7 +30,7 @@ class BusyIntervals:
         self._ends: list[list[float]] = []  # per block, its intervals' ends
         self._firsts: list[float] = []  # per block, its first start
         self._lasts: list[float] = []  # per block, its last end
-        self._gaps: list[float] = []  # per block, its largest gap between two of its intervals (0 for one)
+        self._gaps: list[float] = []  # per block, at least its widest gap between two of its intervals (exact after a split or a scan)
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._starts)
