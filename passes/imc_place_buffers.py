@@ -132,8 +132,9 @@ class ImcPlaceBuffers(ImcPass):
     some of its planes (Y then keeps at most those planes on chip, and
     writes its others to DRAM), and Y's producer writes into X's chunks (no new
     `imc.spad_alloc`; X's chunks are freed by Y). The plan is
-    kept only when it moves fewer DRAM bytes than the plan without; a
-    remark names each pair and the bytes it shares.
+    kept only when it moves no more DRAM bytes than the plan without (with
+    tensors partly on chip: fewer); a remark names each pair and the bytes
+    it shares.
 
     A stored tensor that a tiled stage's loop reads other than in row
     windows (an attention's keys and values, `imc-tile-rows{attention}`) is

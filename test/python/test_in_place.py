@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import imc
 from imc.ir.hardware import Hardware
-from imc.passes import PIPELINES
 from imc.ir.utils import find_entry
+from imc.passes import PIPELINES
 from imc.transforms.in_place import in_place_pairs
 from imc.transforms.placement import capacity_bound, plan_homes, stage_program
 from test_placement import _program, programs

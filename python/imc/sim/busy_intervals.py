@@ -95,11 +95,7 @@ class BusyIntervals:
             return
         b = max(0, bisect.bisect_right(firsts, start) - 1)
         starts, ends = self._starts[b], self._ends[b]
-        i = bisect.bisect_right(starts, start)
-        if i == 0 and b > 0 and self._lasts[b - 1] >= start:  # touches the previous block's last interval
-            b -= 1
-            starts, ends = self._starts[b], self._ends[b]
-            i = len(starts)
+        i = bisect.bisect_right(starts, start)  # (0 only in the first block: a later one starts at or before `start`)
         if i and ends[i - 1] >= start:  # touches the interval before (the gap after it narrows)
             i -= 1
             if end > ends[i]:

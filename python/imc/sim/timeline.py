@@ -59,10 +59,10 @@ from imc.sim.access_times import (
     _ready,
     _root,
 )
+from imc.sim.busy_intervals import BusyIntervals
 from imc.sim.interpreter.imc import dma_window
 from imc.sim.interpreter.tensor import concat_dim, insert_slice_index, pad_region
 from imc.sim.report import EVENTS, resource_times
-from imc.sim.busy_intervals import BusyIntervals
 from imc.sim.timeline_bound import HeadBodyTail, head_body_tail
 from imc.sim.trip_templates import traced_trip
 
