@@ -552,6 +552,8 @@ def plan_homes(
         shared = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place), pinned, disjoint, strict=True)
         apart = plan_homes(program, spad_bytes, alignment, reserve=reserve, pinned=pinned, disjoint=disjoint)
         best = shared if shared.dram_traffic(program) <= apart.dram_traffic(program) else apart
+        if len(shared.in_place) == len(in_place):  # no pair dropped: the other plan would be this one
+            return best
         partial = _plan_in_place(program, spad_bytes, alignment, reserve, list(in_place), pinned, disjoint, strict=False)
         return partial if partial.dram_traffic(program) < best.dram_traffic(program) else best
     reserve = {k: -(-b // alignment) * alignment for k, b in (reserve or {}).items() if b > 0}
