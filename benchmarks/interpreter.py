@@ -15,11 +15,13 @@ warm-up call: weights decoded, crossbars programmed) of:
 with the ratios to eager, to `imc-default` (ideal) and to `ideal` on the same
 program, and the relative error max|y - eager| / max|eager|.  With
 ``--general`` it also times the `imc-default` program with the interpreter's
-fast paths off (one step per op).
+fast paths off (one step per op); with ``--trips-in-order``, each pipeline
+with its loops run trip by trip (`Interpreter.distribute_loops` off; the
+"vs ideal" column is then the ratio to the same program run distributed).
 
     python benchmarks/interpreter.py [--repeat N] [--only resnet18|bert]
         [--pipelines imc-default,imc-tiled,imc-pipelined] [--precisions ideal,quantized,noisy]
-        [--no-linalg] [--general]
+        [--no-linalg] [--general] [--trips-in-order]
 
 The full run takes several minutes (`noisy` ResNet-18 calls take seconds
 each); select a subset with the options.
@@ -88,6 +90,12 @@ def bench(name, model, inputs, args):
             t, y = _best(lambda: runner(*arrays), args.repeat)
         t_ideal[pipeline] = t
         rows.append((f"{pipeline} ideal", t, err(y), None))
+        if args.trips_in_order:
+            runner = Runner(compiled.module, compiled.hardware, precision="ideal")
+            runner.interpreter.distribute_loops = False
+            with compiled.context:
+                t_in_order, y = _best(lambda: runner(*arrays), args.repeat)
+            rows.append((f"{pipeline} ideal, trips in order", t_in_order, err(y), t_in_order / t))
         if pipeline == "imc-default":
             default = compiled
     if default is not None and args.general:
@@ -127,6 +135,11 @@ def main(argv=None):
     )
     p.add_argument("--no-linalg", dest="linalg", action="store_false", help="skip the linalg-on-tensors row")
     p.add_argument("--general", action="store_true", help="also time imc-default with the fast paths off")
+    p.add_argument(
+        "--trips-in-order",
+        action="store_true",
+        help="also time each pipeline with its loops' trips run in order (not distributed)",
+    )
     args = p.parse_args(argv)
     args.pipelines = [s for s in args.pipelines.split(",") if s]
     args.precisions = [s for s in args.precisions.split(",") if s]

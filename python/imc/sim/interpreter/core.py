@@ -383,6 +383,8 @@ class Interpreter:
             fast_paths = default_fast_paths()
         self.fast_paths = bool(fast_paths)
         self.trace_safe_fast_paths = False
+        # On the fast paths: loops whose bodies allow it run their trips op by op (`loop_distribution`).
+        self.distribute_loops = True
         # An `imc.sim.timeline.Tracer` (with `fast_paths` off): every op's execution is placed on a timeline.
         self.tracer = None
         self.module = module

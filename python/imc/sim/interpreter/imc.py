@@ -2140,6 +2140,28 @@ class ContractionGroup:
         self._count(ex, key, x, cols)
         return out
 
+    def fast_trips(self, ex, xs, counted: int = 0) -> list | None:
+        """`fast` on the inputs `xs` of several trips of a loop (run
+        distributed: `loop_distribution`): their products in one call on the
+        stacked rows, the programs and counters of each trip but the first
+        `counted` ones (already run as the op) in trip order; None if the
+        fast path does not take them all (or computes the ops' own products,
+        which depend on a trip's height)."""
+        if isinstance(self.weff, _OPS_ARITHMETIC):
+            return None
+        cols = [self._columns(x) for x in xs]
+        if not all(self._takes(c) for c, _ in cols):
+            return None
+        whole = self._products(np.concatenate([c for c, _ in cols]))
+        outs, row = [], 0
+        for t, (x, (c, key)) in enumerate(zip(xs, cols)):
+            if t >= counted:
+                self.program(ex)
+                self._count(ex, key, x, c)
+            outs.append([y[row : row + len(c)] for y in whole])
+            row += len(c)
+        return outs
+
     def fast_converted(self, ex, x):
         """The fast path in `quantized` / `noisy`: the programs replayed as in
         `fast`, the MVMs by `_run_converted` (the values and read-noise draws
@@ -2395,6 +2417,95 @@ def tiled_contract(interp, op, args):
     return [env[s] for s in body.yield_slots]
 
 
+def _programs_commute(interp, steps) -> bool:
+    """Commute check (`loop_distribution`): the `imc.program`s of a loop
+    body (`steps`: its crossbar ops, those of its tiled contractions
+    included) put one tile, always the same (a read-only constant: the same
+    memory window), on each crossbar they program. Then none undoes another,
+    so in any order they leave the same tiles and write each one as often
+    (once if not held already)."""
+    env = interp.env
+    placed: dict[int, dict] = {}  # crossbar -> {offset: (tile key, footprint)}
+    programs = [sub for step in steps if step[1].name == "imc.tiled_contract" for sub in step[1].regions[0].block.steps]
+    programs += steps
+    for _, sub, ins, _ in programs:
+        if sub.name != "imc.program":
+            continue
+        st, tile = _static(sub), env[ins[0]]
+        if not isinstance(tile, np.ndarray) or tile.flags.writeable:
+            return False
+        key = (st.transpose, st.cell_bits, st.weight_bits, st.slice, tile.__array_interface__["data"][0], tile.shape, tile.strides, tile.dtype)
+        rows, cols = footprint(tile.swapaxes(-1, -2) if st.transpose else tile)
+        tiles = placed.setdefault(st.array, {})
+        if st.offset in tiles:
+            if tiles[st.offset][0] != key:
+                return False
+            continue
+        (r, c) = st.offset
+        for (r2, c2), (_, (rows2, cols2)) in tiles.items():
+            if r < r2 + rows2 and r2 < r + rows and c < c2 + cols2 and c2 < c + cols:
+                return False  # (overlapping tiles: one drops the other)
+        tiles[st.offset] = (key, (rows, cols))
+    return True
+
+
+def _ideal_run(interp, op) -> bool:
+    """Trip batcher check (`loop_distribution`) of the crossbar ops: an
+    `ideal` run (no noise drawn in op order), where, given
+    `_programs_commute`, their values do not depend on the order of other
+    crossbar ops."""
+    ex = interp.get_data(EXECUTION)
+    return ex is not None and ex.chip.precision == "ideal"
+
+
+def _contract_in_any_order(interp, op) -> bool:
+    """`_ideal_run`, for a tiled contraction with a fast path."""
+    return isinstance(op.static, ContractionGroup) and _ideal_run(interp, op)
+
+
+def _contract_trips(interp, op, load, trips: int) -> list | None:
+    """Trip batcher (`loop_distribution`): the `imc.tiled_contract` of
+    `trips` trips (`load(t)` puts trip t's values in the frame) as one
+    `ContractionGroup.fast_trips`. A group without a validated fast path
+    runs its first trip as the op (which validates it), and its products
+    are then computed with the others' (so that a first call gives the
+    values of later ones); if a trip cannot take the fast path, the trips
+    run as the op."""
+    group, ex, env = op.static, interp.get_data(EXECUTION), interp.env
+    yields = op.regions[0].block.yield_slots
+
+    def inputs(t):
+        load(t)
+        return [env[group.in_slot]] + [env[s] for s in group.root_slots]
+
+    first = None
+    if not group.ready(ex.chip, inputs(0)):
+        first = tiled_contract(interp, op, [])
+    xs = []
+    for t in range(trips):
+        args = inputs(t)
+        if not group.ready(ex.chip, args):
+            break
+        xs.append(args[0])
+    outs = group.fast_trips(ex, xs, counted=int(first is not None)) if len(xs) == trips else None
+    if outs is None:
+        if first is None:
+            return None
+        rest = []
+        for t in range(1, trips):
+            load(t)
+            rest.append(tiled_contract(interp, op, []))
+        return [first] + rest
+    results = []
+    for out in outs:
+        for s, v in zip(group.out_slots, out):
+            env[s] = v
+        if group.tail:
+            interp.exec_steps(group.tail)
+        results.append([env[s] for s in yields])
+    return results
+
+
 _DECODED_OPS = frozenset({"imc.mvm", "imc.program", "imc.accumulate", "tensor.extract_slice", "tensor.concat"})
 """The ops a fused contraction's decode reads (`TiledContractView.accumulates`)."""
 
@@ -2460,6 +2571,13 @@ def plan_tiled_contracts(interp, steps, yield_slots, arg_slots=()):
 
 
 from .core import register_block_rewriter  # noqa: E402
+from .loop_distribution import register_commute_check, register_pure_op, register_trip_batcher  # noqa: E402
 
 register_block_rewriter(plan_tiled_contracts)
+register_trip_batcher("imc.tiled_contract", _contract_in_any_order, _contract_trips)
+for _name in ("imc.program", "imc.mvm", "imc.accumulate"):
+    register_trip_batcher(_name, _ideal_run)
+register_commute_check(_programs_commute)
+register_pure_op("imc.im2col")
+register_pure_op("imc.quantize")
 

@@ -9,16 +9,27 @@ from __future__ import annotations
 import numpy as np
 
 from .core import impl
+from .loop_distribution import MIN_TRIPS, distribution_plan, run_distributed
 
 
 @impl("scf.for")
 def for_(interp, op, args):
+    """The trips in order; on the fast path, distributed when the body
+    allows it (`loop_distribution`)."""
     lb, ub, step = int(args[0]), int(args[1]), int(args[2])
     if step <= 0:
         raise op.error(f"non-positive step {step}")
     carried = list(args[3:])
     block = op.regions[0].block
-    for iv in range(lb, ub, step):
+    trips = range(lb, ub, step)
+    plan = op.static
+    if plan is None:
+        plan = op.static = (interp.fast_paths and distribution_plan(interp, block)) or False
+    if plan and len(trips) >= MIN_TRIPS and interp.distribute_loops and interp.tracer is None:
+        out = run_distributed(interp, plan, block, list(trips), carried)
+        if out is not None:
+            return out
+    for iv in trips:
         carried = interp.run_block(block, [iv, *carried])
     return carried
 

@@ -1,0 +1,370 @@
+"""Fast path of ``scf.for``: a loop's trips run op by op, so that an op whose
+trips are independent runs all of them in one batched call.
+
+A tiled stage (`imc-tile-rows`) is a loop over row tiles: each trip computes a
+few rows of each of its contractions, so each trip's matmul reads all of a
+layer's weights for a few rows. Run one trip after the other, the interpreter
+pays that weight read once per trip. Run *distributed*, each op of the body
+runs for every trip before the next op runs, and an op that a registered
+*trip batcher* can take (`register_trip_batcher`: `imc.tiled_contract`)
+computes all its trips at once.
+
+Which order is legal. The body's ops form a graph: an edge from the op that
+defines a value to each op that reads it, and from the op that defines a
+yielded value to each op that reads the iter_arg it becomes in the next trip.
+Its strongly connected components (a line buffer's concatenation and the
+slice of it carried to the next trip, an output tensor inserted into trip by
+trip) run trip by trip, one component after the other in an order that puts
+every edge forward; each op of a component sees the values of its own trip.
+That computes the values of the trips in order whenever only values carry
+dependences, which the plan (made once per loop) requires of every op of the
+body and of its nested regions: it writes no memory (`PURE_OPS`, `linalg`
+ops on tensors, views and reads of memrefs), or writes buffers that no other
+op of the body reads or writes (`WRITES`: a row stored into a tensor); or it
+has a batcher entry, and the body's such ops pass every
+`register_commute_check` (the crossbar programs put one tile on each place:
+in any order they leave the same tiles and write as often). When the loop
+starts, each such op's `safe` check must pass too (an `ideal` run: nothing
+drawn or rounded in op order), else the trips run in order.
+
+Counters, checks and chip state are those of the trips in order (each op's
+trips run in trip order). A batched matmul rounds as one matmul over the
+stacked rows (BLAS may sum a row in another order than the matmul of its
+trip's rows alone: differences in the last bits of float32). Under a tracer,
+and with `Interpreter.distribute_loops` false, loops run trip by trip.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch_mlir import ir
+
+from imc.ir.utils import MEMREF_VIEW_OPS, defining_op
+
+from .core import _reads_within
+
+__all__ = [
+    "PURE_OPS", "WRITES", "register_pure_op", "register_trip_batcher", "register_commute_check", "distribution_plan",
+    "run_distributed",
+]
+
+# Ops (by name) that neither write memory nor change chip state: running them
+# in another order than the trips' gives the same values.
+PURE_OPS = {
+    "tensor.extract_slice", "tensor.insert_slice", "tensor.concat", "tensor.pad", "tensor.generate",
+    "tensor.collapse_shape", "tensor.expand_shape", "tensor.empty", "tensor.cast", "tensor.extract",
+    "tensor.from_elements", "tensor.splat", "tensor.reshape", "tensor.dim", "tensor.yield",
+    "bufferization.to_tensor", "memref.subview", "memref.expand_shape", "memref.collapse_shape",
+    "memref.transpose", "memref.cast", "memref.reinterpret_cast",
+    "scf.if", "scf.yield", "scf.execute_region", "scf.for", "linalg.yield", "linalg.index",
+}
+_PURE_PREFIXES = ("arith.", "math.", "interp.")
+
+# Ops that write memory: name -> (the operand written, the operand read or None).
+# A body may have them if no op of the body reads or writes (through any
+# view) the buffers they write: then the order of their trips among the
+# other ops' changes nothing.
+WRITES = {"bufferization.materialize_in_destination": (1, None), "memref.copy": (1, 0)}
+
+# op name -> (safe(interp, op) -> bool, batch(interp, op, load, trips) -> per-trip results or None; or None)
+_BATCHERS: dict[str, tuple[Callable, Callable | None]] = {}
+# fn(interp, steps) -> bool, asked with the steps of a body's ops that have a batcher entry
+_COMMUTE_CHECKS: list[Callable] = []
+
+MIN_TRIPS = 2  # (a loop of one trip has nothing to batch)
+
+
+def register_pure_op(name: str) -> None:
+    """Declares that ops named `name` write no memory and no chip state."""
+    PURE_OPS.add(name)
+
+
+def register_trip_batcher(name: str, safe: Callable, batch: Callable | None = None) -> None:
+    """Registers an op that changes state other than memory (e.g. a chip's
+    crossbars), so that loops with it may run distributed.
+
+    * `safe(interp, op)`: whether the op may run out of trip order now
+      (asked for each such op of the body, nested ones too, when a loop
+      starts);
+    * `batch(interp, op, load, trips)`, if given, runs the op for trips
+      0..trips-1 (`load(t)` puts trip t's values in the frame) and returns
+      each trip's results; or None, having run nothing, to have them run one
+      by one.
+
+    Such ops must also pass every `register_commute_check`."""
+    _BATCHERS[name] = (safe, batch)
+
+
+def register_commute_check(check: Callable) -> None:
+    """Registers `check(interp, steps)`: whether the ops of the steps of a
+    loop body that have a `register_trip_batcher` entry (nested ones too)
+    may run in any order among themselves (asked once, when the loop is
+    planned)."""
+    if check not in _COMMUTE_CHECKS:
+        _COMMUTE_CHECKS.append(check)
+
+
+class _Unit:
+    """Steps of the body (indices, in program order) that run together, trip
+    by trip; `batch`: a batcher for a lone step with no dependence on itself."""
+
+    __slots__ = ("steps", "batch")
+
+    def __init__(self, steps, batch):
+        self.steps = steps
+        self.batch = batch
+
+
+class _Plan:
+    __slots__ = ("units", "checked", "reads", "carried", "frees")
+
+    def __init__(self, units, checked, reads, carried, frees):
+        self.units = units
+        self.checked = checked  # steps whose op's batcher entry's `safe` must pass
+        self.reads = reads  # step index -> [(slot, source)]: source k >= 0 a step's value, -1 the iv, -2 - k iter_arg k
+        self.carried = carried  # iter_arg k -> (the slot yielded into it, whether the body defines it)
+        self.frees = frees  # unit index -> slots whose trip values no later unit reads
+
+
+def _root(value):
+    """The buffer `value` is a view of (through memref view ops)."""
+    while (op := defining_op(value)) is not None and op.name in MEMREF_VIEW_OPS:
+        value = op.operands[0]
+    return value
+
+
+class _Effects:
+    """What a loop body does besides computing values: the steps of ops a
+    batcher entry must clear (`checked`), and the buffers it reads and writes."""
+
+    def __init__(self):
+        self.checked, self.reads, self.writes = [], [], []
+
+    def allowed(self, step) -> bool:
+        """Whether the op of `step` (and its nested ops) may run out of trip
+        order, as far as the op itself can tell; records its effects."""
+        op = step[1]
+        name = op.name
+        if name in _BATCHERS:
+            self.checked.append(step)
+            return True
+        if name in WRITES:
+            written, read = WRITES[name]
+            operands = op.ir.operands
+            self.writes.append(_root(operands[written]))
+            if read is not None:
+                self.reads.append(_root(operands[read]))
+            return True
+        if name == "bufferization.to_tensor":
+            self.reads.append(_root(op.ir.operands[0]))
+        elif name.startswith("linalg."):
+            if any(isinstance(v.type, ir.MemRefType) for v in op.ir.operands):
+                return False
+        elif name not in PURE_OPS and not name.startswith(_PURE_PREFIXES):
+            return False
+        return all(self.allowed(sub) for region in op.regions for block in region.blocks for sub in block.steps)
+
+    def independent(self) -> bool:
+        """No buffer written by one op of the body is read or written by another."""
+        writes = self.writes
+        for k, w in enumerate(writes):
+            if any(w == r for r in self.reads) or any(w == other for other in writes[k + 1 :]):
+                return False
+        return True
+
+
+def distribution_plan(interp, block) -> _Plan | None:
+    """The order in which `block` (an `scf.for` body) runs distributed, or
+    None if it may not (an op that writes memory, or chip state in an order
+    that matters) or would gain nothing (no op to batch)."""
+    steps, args, yields = block.steps, block.arg_slots, block.yield_slots
+    if len(args) != len(yields) + 1:
+        return None
+    effects = _Effects()
+    if not all(effects.allowed(step) for step in steps) or not effects.independent():
+        return None
+    checked = effects.checked
+    if not all(check(interp, checked) for check in _COMMUTE_CHECKS):
+        return None
+    defined = {s: i for i, (_, _, _, outs) in enumerate(steps) for s in outs}
+    arg_index = {s: k for k, s in enumerate(args)}
+    carried = []  # iter_arg k -> (the slot yielded into it, whether a step of the body defines it)
+    for s in yields:
+        if s in arg_index:
+            return None  # an iter_arg yielded as another: rare, not handled
+        carried.append((s, s in defined))
+    reads, edges = {}, [set() for _ in steps]
+    for i, (_, op, ins, _) in enumerate(steps):
+        mine = []
+        for s in set(ins).union(_reads_within(op)):
+            if s in defined:
+                mine.append((s, defined[s]))
+                edges[defined[s]].add(i)
+            elif s in arg_index:
+                k = arg_index[s]
+                mine.append((s, -1 if k == 0 else -1 - k))
+                if k and carried[k - 1][1]:
+                    edges[defined[carried[k - 1][0]]].add(i)  # trip t's yield, read in trip t + 1
+        reads[i] = mine
+    units = []
+    for comp in _components(edges):
+        name = steps[comp[0]][1].name
+        alone = len(comp) == 1 and comp[0] not in edges[comp[0]]
+        units.append(_Unit(comp, _BATCHERS[name][1] if alone and name in _BATCHERS else None))
+    if not any(u.batch is not None for u in units):
+        return None
+    last_unit = {}
+    for u, unit in enumerate(units):
+        for i in unit.steps:
+            for s, _ in reads[i]:
+                last_unit[s] = u
+    for s, inside in carried:
+        if inside:
+            last_unit[s] = len(units)  # (kept to the end: the loop's results)
+    frees = {}
+    for s, u in last_unit.items():
+        if s in defined and u < len(units):
+            frees.setdefault(u, []).append(s)
+    return _Plan(units, checked, reads, carried, frees)
+
+
+def _components(edges: list[set]) -> list[list[int]]:
+    """Strongly connected components of the graph (Tarjan, iterative), in an
+    order where every edge between components goes forward; among components
+    free to go first, the one with the earliest step (program order)."""
+    n = len(edges)
+    index, low, on_stack, stack, comp_of = [-1] * n, [0] * n, [False] * n, [], [-1] * n
+    comps: list[list[int]] = []
+    counter = 0
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if index[w] < 0:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    work.append((w, iter(sorted(edges[w]))))
+                elif on_stack[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack[w] = False
+                    comp_of[w] = len(comps)
+                    comp.append(w)
+                    if w == v:
+                        break
+                comps.append(sorted(comp))
+    # Kahn over the condensation, earliest first step first.
+    import heapq
+
+    succ = [set() for _ in comps]
+    indeg = [0] * len(comps)
+    for v in range(n):
+        for w in edges[v]:
+            a, b = comp_of[v], comp_of[w]
+            if a != b and b not in succ[a]:
+                succ[a].add(b)
+                indeg[b] += 1
+    ready = [(comps[c][0], c) for c in range(len(comps)) if indeg[c] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, c = heapq.heappop(ready)
+        order.append(comps[c])
+        for d in succ[c]:
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                heapq.heappush(ready, (comps[d][0], d))
+    return order
+
+
+def run_distributed(interp, plan: _Plan, block, ivs: list, carried: list) -> list | None:
+    """Runs the trips `ivs` of `block` distributed (see the module doc);
+    None, having run nothing, if a batcher's `safe` check fails."""
+    for _, op, _, _ in plan.checked:
+        if not _BATCHERS[op.name][0](interp, op):
+            return None
+    steps = block.steps
+    env = interp.env
+    n = len(ivs)
+    iv_slot = block.arg_slots[0]
+    on_op = interp._on_op
+    values: dict[int, list] = {}  # slot -> its value in each trip
+    # iter_arg k -> its value in each trip, and after the last (the loop's results)
+    args = [[c] + [env[s] if not inside else None] * n for c, (s, inside) in zip(carried, plan.carried)]
+    yielded: dict[int, list] = {}  # slot -> the iter_args' trip lists it fills (shifted by one trip)
+    for k, (s, inside) in enumerate(plan.carried):
+        if inside:
+            yielded.setdefault(s, []).append(args[k])
+
+    def sources(i):
+        """(slot, its per-trip list) for what step i reads."""
+        found = [(iv_slot, ivs)]
+        for s, src in plan.reads[i]:
+            found.append((s, values[s] if src >= 0 else ivs if src == -1 else args[-2 - src]))
+        return found
+
+    def store(outs, t, res):
+        for s, r in zip(outs, res):
+            values[s][t] = r
+            for trips in yielded.get(s, ()):
+                trips[t + 1] = r
+
+    def hooked(op):
+        return on_op is not None and (op.hooked if op.hooked is not None else interp.hooks_want(op))
+
+    for u, unit in enumerate(plan.units):
+        for i in unit.steps:
+            for s in steps[i][3]:
+                values[s] = [None] * n
+        results = None
+        if unit.batch is not None:
+            fn, op, ins, outs = steps[unit.steps[0]]
+            reads = sources(unit.steps[0])
+
+            def load(t):
+                for s, trips in reads:
+                    env[s] = trips[t]
+
+            results = unit.batch(interp, op, load, n)
+            if results is not None:
+                report = hooked(op)
+                for t, res in enumerate(results):
+                    store(outs, t, res)
+                    if report:
+                        load(t)
+                        on_op(op, [env[s] for s in ins], res)
+        if results is None:
+            runs = [(steps[i], sources(i), hooked(steps[i][1])) for i in unit.steps]
+            for t in range(n):
+                for (fn, op, ins, outs), reads, report in runs:
+                    for s, trips in reads:
+                        env[s] = trips[t]
+                    op_args = [env[s] for s in ins]
+                    try:
+                        res = fn(interp, op, op_args)
+                    except Exception as e:
+                        raise op.failure(e)
+                    store(outs, t, res)
+                    if report:
+                        on_op(op, op_args, res)
+        for s in plan.frees.get(u, ()):
+            del values[s]
+    return [trips[n] for trips in args]
