@@ -12,7 +12,7 @@ import torch
 import imc
 from imc.ir.hardware import Hardware
 from imc.sim.interpreter.imc import ContractionGroup
-from imc.sim.interpreter.loop_distribution import _components
+from imc.sim.interpreter.loop_distribution import DistributionPlan, _components
 from imc.sim.runtime import Runner
 
 
@@ -73,7 +73,7 @@ def batched_trips(monkeypatch):
 
 
 def _distributed_loops(runner):
-    return [op for op in runner.interpreter.compiled_ops() if op.name == "scf.for" and op.static]
+    return [op for op in runner.interpreter.compiled_ops() if op.name == "scf.for" and isinstance(op.static, DistributionPlan)]
 
 
 def test_distributed_loops_count_what_the_trips_in_order_count(batched_trips):

@@ -1273,6 +1273,29 @@ def dma(interp, op, args):
     return []
 
 
+def _dma_rows(interp, op, src, dst, trips):
+    """`imc.dma` of `trips` views at once (`transfer_loops`): the same
+    checks and counters as the DMAs one by one."""
+    ex = _exec(interp)
+    spad = _spad(ex, interp)
+    window = (slice(None), *dma_window(op))
+    first, last = dst[0], dst[trips - 1]
+    if spad.owns(first):
+        held = spad.buffer_of(first)
+        if held is None or spad.buffer_of(last) != held:
+            raise op.error(spad.not_live_error(first if held is None else last))
+        dst[...] = src[window]
+        spad.valid_view(dst)[...] = True
+        for t in range(trips):
+            ex.count_dma(op, dst[t], load=True)
+    else:
+        for t in range(trips):
+            check_spad_read(interp, op, src[t])
+        dst[window] = src
+        for t in range(trips):
+            ex.count_dma(op, src[t], load=False)
+
+
 def dma_window(op) -> tuple:
     """The slices of an `imc.dma`'s DRAM side that it moves."""
     return _dma_static(op).window
@@ -2572,12 +2595,14 @@ def plan_tiled_contracts(interp, steps, yield_slots, arg_slots=()):
 
 from .core import register_block_rewriter  # noqa: E402
 from .loop_distribution import register_commute_check, register_pure_op, register_trip_batcher  # noqa: E402
+from .transfer_loops import register_block_move  # noqa: E402
 
 register_block_rewriter(plan_tiled_contracts)
 register_trip_batcher("imc.tiled_contract", _contract_in_any_order, _contract_trips)
 for _name in ("imc.program", "imc.mvm", "imc.accumulate"):
     register_trip_batcher(_name, _ideal_run)
 register_commute_check(_programs_commute)
+register_block_move("imc.dma", _dma_rows)
 register_pure_op("imc.im2col")
 register_pure_op("imc.quantize")
 

@@ -45,8 +45,8 @@ from imc.ir.utils import MEMREF_VIEW_OPS, defining_op
 from .core import _reads_within
 
 __all__ = [
-    "PURE_OPS", "WRITES", "register_pure_op", "register_trip_batcher", "register_commute_check", "distribution_plan",
-    "run_distributed",
+    "DistributionPlan", "PURE_OPS", "WRITES", "register_pure_op", "register_trip_batcher", "register_commute_check",
+    "distribution_plan", "run_distributed",
 ]
 
 # Ops (by name) that neither write memory nor change chip state: running them
@@ -116,7 +116,9 @@ class _Unit:
         self.batch = batch
 
 
-class _Plan:
+class DistributionPlan:
+    """How a loop body runs distributed (`distribution_plan`)."""
+
     __slots__ = ("units", "checked", "reads", "carried", "frees")
 
     def __init__(self, units, checked, reads, carried, frees):
@@ -174,7 +176,7 @@ class _Effects:
         return True
 
 
-def distribution_plan(interp, block) -> _Plan | None:
+def distribution_plan(interp, block) -> DistributionPlan | None:
     """The order in which `block` (an `scf.for` body) runs distributed, or
     None if it may not (an op that writes memory, or chip state in an order
     that matters) or would gain nothing (no op to batch)."""
@@ -226,7 +228,7 @@ def distribution_plan(interp, block) -> _Plan | None:
     for s, u in last_unit.items():
         if s in defined and u < len(units):
             frees.setdefault(u, []).append(s)
-    return _Plan(units, checked, reads, carried, frees)
+    return DistributionPlan(units, checked, reads, carried, frees)
 
 
 def _components(edges: list[set]) -> list[list[int]]:
@@ -295,7 +297,7 @@ def _components(edges: list[set]) -> list[list[int]]:
     return order
 
 
-def run_distributed(interp, plan: _Plan, block, ivs: list, carried: list) -> list | None:
+def run_distributed(interp, plan: DistributionPlan, block, ivs: list, carried: list) -> list | None:
     """Runs the trips `ivs` of `block` distributed (see the module doc);
     None, having run nothing, if a batcher's `safe` check fails."""
     for _, op, _, _ in plan.checked:

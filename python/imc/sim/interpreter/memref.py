@@ -13,6 +13,7 @@ from torch_mlir import ir
 
 from .core import DYNAMIC, check_index, element_dtype, impl
 from .tensor import _index, _reduced_shape, _slice_static, _slices, mixed_values, static_shape
+from .transfer_loops import register_block_move
 
 
 def _alloc(interp, op, args):
@@ -70,6 +71,16 @@ def copy(interp, op, args):
         raise op.error(f"copy between shapes {np.shape(src)} and {np.shape(dst)}")
     dst[...] = src
     return ()
+
+
+def _copy_rows(interp, op, src, dst, trips):
+    """`memref.copy` of `trips` views at once (`transfer_loops`)."""
+    if src.shape != dst.shape:
+        raise op.error(f"copy between shapes {src.shape[1:]} and {dst.shape[1:]}")
+    dst[...] = src
+
+
+register_block_move("memref.copy", _copy_rows)
 
 
 @impl("memref.load")

@@ -10,12 +10,14 @@ import numpy as np
 
 from .core import impl
 from .loop_distribution import MIN_TRIPS, distribution_plan, run_distributed
+from .transfer_loops import TransferPlan, run_block_move, transfer_plan
 
 
 @impl("scf.for")
 def for_(interp, op, args):
-    """The trips in order; on the fast path, distributed when the body
-    allows it (`loop_distribution`)."""
+    """The trips in order; on the fast paths, a loop of row moves as one
+    move (`transfer_loops`), or distributed when the body allows it
+    (`loop_distribution`)."""
     lb, ub, step = int(args[0]), int(args[1]), int(args[2])
     if step <= 0:
         raise op.error(f"non-positive step {step}")
@@ -24,11 +26,15 @@ def for_(interp, op, args):
     trips = range(lb, ub, step)
     plan = op.static
     if plan is None:
-        plan = op.static = (interp.fast_paths and distribution_plan(interp, block)) or False
-    if plan and len(trips) >= MIN_TRIPS and interp.distribute_loops and interp.tracer is None:
-        out = run_distributed(interp, plan, block, list(trips), carried)
-        if out is not None:
-            return out
+        plan = op.static = (interp.fast_paths and (transfer_plan(block) or distribution_plan(interp, block))) or False
+    if plan and len(trips) >= MIN_TRIPS and interp.tracer is None:
+        if isinstance(plan, TransferPlan):
+            if run_block_move(interp, plan, block, list(trips)):
+                return carried
+        elif interp.distribute_loops:
+            out = run_distributed(interp, plan, block, list(trips), carried)
+            if out is not None:
+                return out
     for iv in trips:
         carried = interp.run_block(block, [iv, *carried])
     return carried
