@@ -1282,8 +1282,9 @@ def _dma_rows(interp, op, src, dst, trips):
     first, last = dst[0], dst[trips - 1]
     if spad.owns(first):
         held = spad.buffer_of(first)
-        if held is None or spad.buffer_of(last) != held:
-            raise op.error(spad.not_live_error(first if held is None else last))
+        if held is None or spad.buffer_of(last) != held:  # (the trips between are in the buffer of both)
+            outside = next(t for t in range(trips) if spad.buffer_of(dst[t]) != held or held is None)
+            raise op.error(spad.not_live_error(dst[outside]))
         dst[...] = src[window]
         spad.valid_view(dst)[...] = True
         for t in range(trips):

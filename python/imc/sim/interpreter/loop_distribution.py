@@ -316,18 +316,9 @@ def run_distributed(interp, plan: DistributionPlan, block, ivs: list, carried: l
         if inside:
             yielded.setdefault(s, []).append(args[k])
 
-    def sources(i):
-        """(slot, its per-trip list) for what step i reads."""
-        found = [(iv_slot, ivs)]
-        for s, src in plan.reads[i]:
-            found.append((s, values[s] if src >= 0 else ivs if src == -1 else args[-2 - src]))
-        return found
-
-    def store(outs, t, res):
-        for s, r in zip(outs, res):
-            values[s][t] = r
-            for trips in yielded.get(s, ()):
-                trips[t + 1] = r
+    def trips_of(s, src):
+        """The per-trip list of a slot read from `src` (see `DistributionPlan.reads`)."""
+        return values[s] if src >= 0 else ivs if src == -1 else args[-2 - src]
 
     def hooked(op):
         return on_op is not None and (op.hooked if op.hooked is not None else interp.hooks_want(op))
@@ -339,9 +330,10 @@ def run_distributed(interp, plan: DistributionPlan, block, ivs: list, carried: l
         results = None
         if unit.batch is not None:
             fn, op, ins, outs = steps[unit.steps[0]]
-            reads = sources(unit.steps[0])
+            reads = [(s, trips_of(s, src)) for s, src in plan.reads[unit.steps[0]]]
 
             def load(t):
+                env[iv_slot] = ivs[t]
                 for s, trips in reads:
                     env[s] = trips[t]
 
@@ -349,22 +341,36 @@ def run_distributed(interp, plan: DistributionPlan, block, ivs: list, carried: l
             if results is not None:
                 report = hooked(op)
                 for t, res in enumerate(results):
-                    store(outs, t, res)
+                    for s, r in zip(outs, res):
+                        values[s][t] = r
+                        for trips in yielded.get(s, ()):
+                            trips[t + 1] = r
                     if report:
                         load(t)
                         on_op(op, [env[s] for s in ins], res)
         if results is None:
-            runs = [(steps[i], sources(i), hooked(steps[i][1])) for i in unit.steps]
+            runs = []
+            for i in unit.steps:
+                fn, op, ins, outs = steps[i]
+                read = dict(plan.reads[i])
+                operands = [(s, trips_of(s, read[s]) if s in read else None) for s in ins]
+                captured = [(s, trips_of(s, src)) for s, src in read.items() if s not in ins]  # (read by nested ops)
+                targets = [(values[s], yielded.get(s, ())) for s in outs]
+                runs.append((fn, op, operands, captured, targets, hooked(op)))
             for t in range(n):
-                for (fn, op, ins, outs), reads, report in runs:
-                    for s, trips in reads:
+                env[iv_slot] = ivs[t]
+                for fn, op, operands, captured, targets, report in runs:
+                    for s, trips in captured:
                         env[s] = trips[t]
-                    op_args = [env[s] for s in ins]
+                    op_args = [env[s] if trips is None else trips[t] for s, trips in operands]
                     try:
                         res = fn(interp, op, op_args)
                     except Exception as e:
                         raise op.failure(e)
-                    store(outs, t, res)
+                    for (trips, shifted), r in zip(targets, res):
+                        trips[t] = r
+                        for later in shifted:
+                            later[t + 1] = r
                     if report:
                         on_op(op, op_args, res)
         for s in plan.frees.get(u, ()):
