@@ -5,14 +5,21 @@ the trips run in order, the outputs those up to float32 rounding (one matmul
 over the stacked rows sums in its own order), and a loop whose body reads what
 it writes runs its trips in order."""
 
+import contextlib
+import logging
+import re
+
 import numpy as np
 import pytest
 import torch
+from torch_mlir import ir
 
 import imc
+from imc.ir.context import make_context
 from imc.ir.hardware import Hardware
+from imc.sim.interpreter import Interpreter
 from imc.sim.interpreter.imc import ContractionGroup
-from imc.sim.interpreter.loop_distribution import DistributionPlan, _components
+from imc.sim.interpreter.loop_distribution import DistributionPlan, _components, log
 from imc.sim.runtime import Runner
 
 
@@ -91,14 +98,76 @@ def test_distributed_loops_count_what_the_trips_in_order_count(batched_trips):
     np.testing.assert_array_equal(outs[1], outs[0])
 
 
-def test_a_loop_that_reads_the_buffer_it_writes_runs_its_trips_in_order(batched_trips):
-    compiled, x = _compiled(16 * 1024)  # rows stored into buffers the same loops read
-    runner, outs, reports = _calls(compiled, x, distribute=True)
+class _Lines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _debug_log():
+    """The lines `loop_distribution` logs at DEBUG meanwhile."""
+    logger, said = logging.getLogger(log.name), _Lines()
+    level = logger.level
+    logger.addHandler(said)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield said.lines
+    finally:
+        logger.removeHandler(said)
+        logger.setLevel(level)
+
+
+def test_a_loop_that_moves_rows_through_a_slab_runs_its_trips_in_order(batched_trips):
+    compiled, x = _compiled(16 * 1024)  # each block loads its input rows into a slab its loop reads
+    with _debug_log() as said:
+        runner, outs, reports = _calls(compiled, x, distribute=True)
     assert not _distributed_loops(runner) and not batched_trips
+    # The debug log says why, naming the op.
+    why = r"scf.for at loc\(\"b1.c1\".*\) runs trip by trip: 'imc.dma' at loc\(.*\) may write memory or state"
+    assert any(re.match(why, line) for line in said), said
     _, ref, ref_reports = _calls(compiled, x, distribute=False)
     assert reports == ref_reports
     for got, want in zip(outs, ref):
         np.testing.assert_array_equal(got, want)
+
+
+# Each trip reads row %i of %buf and stores it, doubled, into row %i + 1: a
+# later trip reads what an earlier one wrote.
+_READS_WHAT_IT_WRITES = """
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%buf: memref<4x3xf32>) -> memref<4x3xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  scf.for %i = %c0 to %c3 step %c1 {
+    %row = memref.subview %buf[%i, 0] [1, 3] [1, 1] : memref<4x3xf32> to memref<1x3xf32, strided<[3, 1], offset: ?>>
+    %t = bufferization.to_tensor %row : memref<1x3xf32, strided<[3, 1], offset: ?>> to tensor<1x3xf32>
+    %e = tensor.empty() : tensor<1x3xf32>
+    %d = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%t : tensor<1x3xf32>) outs(%e : tensor<1x3xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %s = arith.addf %a, %a : f32
+      linalg.yield %s : f32
+    } -> tensor<1x3xf32>
+    %j = arith.addi %i, %c1 : index
+    %next = memref.subview %buf[%j, 0] [1, 3] [1, 1] : memref<4x3xf32> to memref<1x3xf32, strided<[3, 1], offset: ?>>
+    bufferization.materialize_in_destination %d in writable %next : (tensor<1x3xf32>, memref<1x3xf32, strided<[3, 1], offset: ?>>) -> ()
+  }
+  return %buf : memref<4x3xf32>
+}
+"""
+
+
+def test_a_loop_that_reads_what_it_wrote_runs_its_trips_in_order():
+    buf = np.ones((4, 3), dtype=np.float32)
+    with _debug_log() as said, make_context() as ctx:
+        (out,) = Interpreter(ir.Module.parse(_READS_WHAT_IT_WRITES, context=ctx)).run("main", [buf])
+    np.testing.assert_array_equal(out[:, 0], [1, 2, 4, 8])
+    why = r"scf.for at .* runs trip by trip: the body reads or writes the buffer 'bufferization.materialize_in_destination' at"
+    assert any(re.match(why, line) for line in said), said
 
 
 def test_quantized_runs_keep_the_trips_in_order(batched_trips):

@@ -36,6 +36,7 @@ and with `Interpreter.distribute_loops` false, loops run trip by trip.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from torch_mlir import ir
@@ -73,6 +74,10 @@ _BATCHERS: dict[str, tuple[Callable, Callable | None]] = {}
 _COMMUTE_CHECKS: list[Callable] = []
 
 MIN_TRIPS = 2  # (a loop of one trip has nothing to batch)
+
+# Why a loop runs trip by trip, at DEBUG level (once per loop; e.g.
+# `logging.basicConfig(level=logging.DEBUG)`).
+log = logging.getLogger(__name__)
 
 
 def register_pure_op(name: str) -> None:
@@ -119,9 +124,10 @@ class _Unit:
 class DistributionPlan:
     """How a loop body runs distributed (`distribution_plan`)."""
 
-    __slots__ = ("units", "checked", "reads", "carried", "frees")
+    __slots__ = ("units", "checked", "reads", "carried", "frees", "told")
 
     def __init__(self, units, checked, reads, carried, frees):
+        self.told = False  # (whether a `safe` failure was logged)
         self.units = units
         self.checked = checked  # steps whose op's batcher entry's `safe` must pass
         self.reads = reads  # step index -> [(slot, source)]: source k >= 0 a step's value, -1 the iv, -2 - k iter_arg k
@@ -142,10 +148,12 @@ class _Effects:
 
     def __init__(self):
         self.checked, self.reads, self.writes = [], [], []
+        self.blocker = None
 
     def allowed(self, step) -> bool:
         """Whether the op of `step` (and its nested ops) may run out of trip
-        order, as far as the op itself can tell; records its effects."""
+        order, as far as the op itself can tell; records its effects (and
+        the op that may not, in `blocker`)."""
         op = step[1]
         name = op.name
         if name in _BATCHERS:
@@ -154,24 +162,28 @@ class _Effects:
         if name in WRITES:
             written, read = WRITES[name]
             operands = op.ir.operands
-            self.writes.append(_root(operands[written]))
+            self.writes.append((_root(operands[written]), op))
             if read is not None:
                 self.reads.append(_root(operands[read]))
             return True
         if name == "bufferization.to_tensor":
             self.reads.append(_root(op.ir.operands[0]))
-        elif name.startswith("linalg."):
-            if any(isinstance(v.type, ir.MemRefType) for v in op.ir.operands):
-                return False
-        elif name not in PURE_OPS and not name.startswith(_PURE_PREFIXES):
+        elif (
+            any(isinstance(v.type, ir.MemRefType) for v in op.ir.operands)
+            if name.startswith("linalg.")
+            else name not in PURE_OPS and not name.startswith(_PURE_PREFIXES)
+        ):
+            self.blocker = op
             return False
         return all(self.allowed(sub) for region in op.regions for block in region.blocks for sub in block.steps)
 
     def independent(self) -> bool:
-        """No buffer written by one op of the body is read or written by another."""
+        """No buffer written by one op of the body is read or written by
+        another (else the writer is the `blocker`)."""
         writes = self.writes
-        for k, w in enumerate(writes):
-            if any(w == r for r in self.reads) or any(w == other for other in writes[k + 1 :]):
+        for k, (w, op) in enumerate(writes):
+            if any(w == r for r in self.reads) or any(w == other for other, _ in writes[k + 1 :]):
+                self.blocker = op
                 return False
         return True
 
@@ -184,11 +196,14 @@ def distribution_plan(interp, block) -> DistributionPlan | None:
     if len(args) != len(yields) + 1:
         return None
     effects = _Effects()
-    if not all(effects.allowed(step) for step in steps) or not effects.independent():
-        return None
+    if not all(effects.allowed(step) for step in steps):
+        return _trip_by_trip(block, f"'{effects.blocker.name}' at {effects.blocker.location} may write memory or state")
+    if not effects.independent():
+        op = effects.blocker
+        return _trip_by_trip(block, f"the body reads or writes the buffer '{op.name}' at {op.location} writes")
     checked = effects.checked
     if not all(check(interp, checked) for check in _COMMUTE_CHECKS):
-        return None
+        return _trip_by_trip(block, "its crossbar ops do not commute (a place of a crossbar takes two tiles)")
     defined = {s: i for i, (_, _, _, outs) in enumerate(steps) for s in outs}
     arg_index = {s: k for k, s in enumerate(args)}
     carried = []  # iter_arg k -> (the slot yielded into it, whether a step of the body defines it)
@@ -215,7 +230,7 @@ def distribution_plan(interp, block) -> DistributionPlan | None:
         alone = len(comp) == 1 and comp[0] not in edges[comp[0]]
         units.append(_Unit(comp, _BATCHERS[name][1] if alone and name in _BATCHERS else None))
     if not any(u.batch is not None for u in units):
-        return None
+        return _trip_by_trip(block, "no op of the body batches its trips")
     last_unit = {}
     for u, unit in enumerate(units):
         for i in unit.steps:
@@ -229,6 +244,14 @@ def distribution_plan(interp, block) -> DistributionPlan | None:
         if s in defined and u < len(units):
             frees.setdefault(u, []).append(s)
     return DistributionPlan(units, checked, reads, carried, frees)
+
+
+def _trip_by_trip(block, why: str) -> None:
+    """Logs (DEBUG) why the loop of `block` runs trip by trip."""
+    if log.isEnabledFor(logging.DEBUG) and block.steps:
+        loop = block.steps[0][1].ir.operation.parent
+        log.debug("scf.for at %s runs trip by trip: %s", loop.location if loop is not None else "?", why)
+    return None
 
 
 def _components(edges: list[set]) -> list[list[int]]:
@@ -302,6 +325,9 @@ def run_distributed(interp, plan: DistributionPlan, block, ivs: list, carried: l
     None, having run nothing, if a batcher's `safe` check fails."""
     for _, op, _, _ in plan.checked:
         if not _BATCHERS[op.name][0](interp, op):
+            if not plan.told:
+                plan.told = True
+                _trip_by_trip(block, f"'{op.name}' at {op.location} may not run out of trip order in this run")
             return None
     steps = block.steps
     env = interp.env
