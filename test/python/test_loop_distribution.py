@@ -170,16 +170,19 @@ def test_a_loop_that_reads_what_it_wrote_runs_its_trips_in_order():
     assert any(re.match(why, line) for line in said), said
 
 
-def test_quantized_runs_keep_the_trips_in_order(batched_trips):
-    """A converter run draws nothing in op order in `quantized`, but its
-    crossbar ops only have an `ideal` fast path across trips: the calls
-    match the trips in order bit for bit."""
+@pytest.mark.parametrize("precision, batched", [("quantized", True), ("noisy", False)])
+def test_converting_runs_match_the_trips_in_order_bit_for_bit(batched_trips, precision, batched):
+    """`quantized` converts each input row with its own scale and every
+    column sum with a fixed ADC step, so its trips batch and give the values
+    of the trips in order bit for bit (integer partial sums); `noisy` draws
+    its read noise in op order, so its trips run in order."""
     compiled, x = _compiled(256 * 1024)
-    _, outs, reports = _calls(compiled, x, distribute=True, precision="quantized", calls=1)
-    assert not batched_trips
-    _, ref, ref_reports = _calls(compiled, x, distribute=False, precision="quantized", calls=1)
+    _, outs, reports = _calls(compiled, x, distribute=True, precision=precision)
+    assert bool(batched_trips) == batched
+    _, ref, ref_reports = _calls(compiled, x, distribute=False, precision=precision)
     assert reports == ref_reports
-    np.testing.assert_array_equal(outs[0], ref[0])
+    for got, want in zip(outs, ref):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_components_run_cycles_together_and_keep_program_order():

@@ -1451,6 +1451,8 @@ class _ConvertedRun:
     scale_stack: object = False
     # `_slice_pairs` of `g` (None: none), made on first use (`pairs_for`)
     pairs: object = _UNDECIDED
+    # (the `steps` list it was made from, `row_steps` of it)
+    _row_steps: tuple = (None, None)
 
     @property
     def column_max(self) -> int:
@@ -1480,6 +1482,24 @@ class _ConvertedRun:
             [(b0, b1, step(block_op)) for block_op, b0, b1 in blocks or [(op, 0, batch)]]
             for op, blocks in zip(self.ops, self.blocks)
         ]
+
+    def row_steps(self, batch: int) -> np.ndarray | None:
+        """With `blocks`, `steps` as one array: each MVM's ADC step on each
+        input row (nm x 1 x batch x 1), converting every block at once as
+        its op does (the same step per element); None if some MVM's blocks
+        do not cover the rows in order."""
+        made_from, found = self._row_steps
+        if made_from is self.steps and (found is None or found.shape[2] == batch):
+            return found
+        found = np.empty((len(self.steps), 1, batch, 1), dtype=np.float32)
+        for k, spans in enumerate(self.steps):
+            if not _rows_in_order(((b0, b1) for b0, b1, _ in spans), batch):
+                found = None
+                break
+            for b0, b1, step in spans:
+                found[k, 0, b0:b1, 0] = step
+        self._row_steps = (self.steps, found)
+        return found
 
     def record_peaks(self, calibration, hw, peaks: list) -> None:
         """Records each MVM's largest |partial sum| (`peaks`, in `ops` order)
@@ -1616,9 +1636,13 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
                     for op_b, b0, b1 in blocks:
                         calibration.record(op_b, partial[k][:, b0:b1], uncalibrated)
             elif run.blocks is not None and run.steps is not None:
-                for k, spans in enumerate(run.steps):  # (a scalar step per block: the fastest broadcast)
-                    for b0, b1, step in spans:
-                        _adc_inplace(partial[k][:, b0:b1], run.adc, 0.0, step=step)
+                row_steps = run.row_steps(batch)
+                if row_steps is not None:  # (every block at once: each element divided by its block's step)
+                    _adc_inplace(partial, run.adc, 0.0, step=row_steps)
+                else:
+                    for k, spans in enumerate(run.steps):  # (a scalar step per block: the fastest broadcast)
+                        for b0, b1, step in spans:
+                            _adc_inplace(partial[k][:, b0:b1], run.adc, 0.0, step=step)
             elif run.steps is not None:
                 _adc_inplace(partial, run.adc, 0.0, step=run.steps)
             if run.blocks is None and run.scale_stack is not False:  # every tile at once
@@ -1626,7 +1650,7 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
                 continue
             for k, scale in enumerate(run.scales):
                 blocks = run.blocks[k] if run.blocks else None
-                if blocks is None:
+                if blocks is None or _rows_in_order(((b0, b1) for _, b0, b1 in blocks), batch):  # (elementwise: joined blocks)
                     ys.append(_shift_added(partial[k], run.db, inp.xscale, scale))
                 else:  # each block as its op converts it, joined as the concat joins them
                     parts = [_shift_added(partial[k][:, b0:b1], run.db, inp.xscale[b0:b1], scale) for *_, b0, b1 in blocks]
@@ -1635,6 +1659,16 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
     finally:
         if draws is not None:
             draws.close()
+
+
+def _rows_in_order(spans, batch: int) -> bool:
+    """Whether the row blocks `spans` ((b0, b1) pairs) are rows [0, batch) in order."""
+    at = 0
+    for b0, b1 in spans:
+        if b0 != at:
+            return False
+        at = b1
+    return at == batch
 
 
 def _run_batched(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Workspace, batches: dict) -> list[np.ndarray]:
@@ -2165,18 +2199,27 @@ class ContractionGroup:
         return out
 
     def fast_trips(self, ex, xs, counted: int = 0) -> list | None:
-        """`fast` on the inputs `xs` of several trips of a loop (run
-        distributed: `loop_distribution`): their products in one call on the
-        stacked rows, the programs and counters of each trip but the first
-        `counted` ones (already run as the op) in trip order; None if the
-        fast path does not take them all (or computes the ops' own products,
-        which depend on a trip's height)."""
-        if isinstance(self.weff, _OPS_ARITHMETIC):
-            return None
-        cols = [self._columns(x) for x in xs]
-        if not all(self._takes(c) for c, _ in cols):
-            return None
-        whole = self._products(np.concatenate([c for c, _ in cols]))
+        """`fast` (`fast_converted` in `quantized`) on the inputs `xs` of
+        several trips of a loop (run distributed: `loop_distribution`): their
+        products in one call on the stacked rows, the programs and counters
+        of each trip but the first `counted` ones (already run as the op) in
+        trip order; None if the fast path does not take them all, or
+        computes a trip's products as a whole (the ops' own products, which
+        depend on a trip's height; rows split over crossbar copies)."""
+        if ex.chip.precision == "ideal":
+            if isinstance(self.weff, _OPS_ARITHMETIC):
+                return None
+            cols = [self._columns(x) for x in xs]
+            if not all(self._takes(c) for c, _ in cols):
+                return None
+            whole = self._products(np.concatenate([c for c, _ in cols]))
+        else:  # (each row's input digits and converters are its own: `quantized_rows`, static ADC ranges)
+            if self.row_blocked:
+                return None
+            cols = [self._converted_columns(x) for x in xs]
+            if not all(self._takes_converted(c) for c, _ in cols):
+                return None
+            whole = self._converted_products(ex, np.concatenate([c for c, _ in cols]))
         outs, row = [], 0
         for t, (x, (c, key)) in enumerate(zip(xs, cols)):
             if t >= counted:
@@ -2194,18 +2237,22 @@ class ContractionGroup:
         chip = ex.chip
         if chip.draws_program_noise and not self._holds_conductances(chip):
             return None  # a (re)programming draws fresh programming noise: the ops do it
-        if self.im2col_op is not None:
-            st = _static(self.im2col_op)
-            cols = im2col_array(x, st.kernel, st.strides, st.dilations)  # the op's (c, k...) order
-            key = (x.shape, cols.shape)
-        else:
-            cols, key = x, x.shape
+        cols, key = self._converted_columns(x)
         if not self._takes_converted(cols):
             return None
         self.program(ex)
         out = self._converted_products(ex, cols)
         self._count(ex, key, x, cols)
         return out
+
+    def _converted_columns(self, x):
+        """The converting MVMs' input (x, or its im2col in the op's (c, k...)
+        order) and a cache key."""
+        if self.im2col_op is None:
+            return x, x.shape
+        st = _static(self.im2col_op)
+        cols = im2col_array(x, st.kernel, st.strides, st.dilations)
+        return cols, (x.shape, cols.shape)
 
     def _takes_converted(self, cols) -> bool:
         """Whether the validated `quantized` / `noisy` runs take the input
@@ -2473,18 +2520,19 @@ def _programs_commute(interp, steps) -> bool:
     return True
 
 
-def _ideal_run(interp, op) -> bool:
+def _run_in_any_order(interp, op) -> bool:
     """Trip batcher check (`loop_distribution`) of the crossbar ops: an
-    `ideal` run (no noise drawn in op order), where, given
+    `ideal` or `quantized` run that draws no noise (in op order) and does
+    not calibrate (which records each call's sums), where, given
     `_programs_commute`, their values do not depend on the order of other
     crossbar ops."""
     ex = interp.get_data(EXECUTION)
-    return ex is not None and ex.chip.precision == "ideal"
+    return ex is not None and ex.chip.precision in ("ideal", "quantized") and ex.chip.calibration is None
 
 
 def _contract_in_any_order(interp, op) -> bool:
-    """`_ideal_run`, for a tiled contraction with a fast path."""
-    return isinstance(op.static, ContractionGroup) and _ideal_run(interp, op)
+    """`_run_in_any_order`, for a tiled contraction with a fast path."""
+    return isinstance(op.static, ContractionGroup) and _run_in_any_order(interp, op)
 
 
 def _contract_trips(interp, op, load, trips: int) -> list | None:
@@ -2601,7 +2649,7 @@ from .transfer_loops import register_block_move  # noqa: E402
 register_block_rewriter(plan_tiled_contracts)
 register_trip_batcher("imc.tiled_contract", _contract_in_any_order, _contract_trips)
 for _name in ("imc.program", "imc.mvm", "imc.accumulate"):
-    register_trip_batcher(_name, _ideal_run)
+    register_trip_batcher(_name, _run_in_any_order)
 register_commute_check(_programs_commute)
 register_block_move("imc.dma", _dma_rows)
 register_pure_op("imc.im2col")
