@@ -1483,6 +1483,10 @@ class _ConvertedRun:
             for op, blocks in zip(self.ops, self.blocks)
         ]
 
+    def blocks_in_order(self, batch: int) -> bool:
+        """Whether every MVM's row blocks (`blocks`) cover rows [0, batch) in order."""
+        return all(b is None or _rows_in_order(((b0, b1) for _, b0, b1 in b), batch) for b in self.blocks)
+
     def row_steps(self, batch: int) -> np.ndarray | None:
         """With `blocks`, `steps` as one array: each MVM's ADC step on each
         input row (nm x 1 x batch x 1), converting every block at once as
@@ -1645,12 +1649,13 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
                             _adc_inplace(partial[k][:, b0:b1], run.adc, 0.0, step=step)
             elif run.steps is not None:
                 _adc_inplace(partial, run.adc, 0.0, step=run.steps)
-            if run.blocks is None and run.scale_stack is not False:  # every tile at once
+            in_order = run.blocks is None or run.blocks_in_order(batch)
+            if in_order and run.scale_stack is not False:  # every tile at once (its blocks joined)
                 ys.extend(_shift_added(partial, run.db, inp.xscale, run.scale_stack))
                 continue
             for k, scale in enumerate(run.scales):
                 blocks = run.blocks[k] if run.blocks else None
-                if blocks is None or _rows_in_order(((b0, b1) for _, b0, b1 in blocks), batch):  # (elementwise: joined blocks)
+                if blocks is None or in_order:  # (elementwise: the joined blocks' values)
                     ys.append(_shift_added(partial[k], run.db, inp.xscale, scale))
                 else:  # each block as its op converts it, joined as the concat joins them
                     parts = [_shift_added(partial[k][:, b0:b1], run.db, inp.xscale[b0:b1], scale) for *_, b0, b1 in blocks]
