@@ -61,10 +61,15 @@ def test_a_row_shift_moves_as_one_only_if_no_trip_reads_an_earlier_trips_row(blo
     assert block_moves == [as_block]
 
 
-def test_a_row_shift_out_of_bounds_names_the_subview(block_moves):
-    buf = np.zeros((8, 4), dtype=np.float32)
-    with make_context() as ctx, pytest.raises(Exception, match="memref.subview.*slice out of bounds"):
-        Interpreter(ir.Module.parse(_SHIFT, context=ctx)).run("main", [buf, 0, 6, 3])
+def test_a_row_shift_out_of_bounds_fails_at_its_first_trip_out_of_bounds(block_moves):
+    """Trips 0..4 read rows 3..7; trip 5 reads row 8: the error names the
+    subview and that trip's offset, after the rows before it moved."""
+    buf = np.arange(32, dtype=np.float32).reshape(8, 4)
+    moved = buf.copy()
+    with make_context() as ctx, pytest.raises(Exception, match="'memref.subview' op slice out of bounds on dim 0: offset 8,"):
+        Interpreter(ir.Module.parse(_SHIFT, context=ctx)).run("main", [moved, 0, 7, 3])
+    np.testing.assert_array_equal(moved, _in_order(buf, 0, 5, 3))
+    assert block_moves == [False]
 
 
 class _Stem(torch.nn.Module):

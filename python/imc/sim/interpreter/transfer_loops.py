@@ -21,6 +21,7 @@ the trips run in order.
 
 from __future__ import annotations
 
+import operator
 from typing import Callable
 
 import numpy as np
@@ -88,7 +89,7 @@ def _affine(plan, iv_slot, ivs, env) -> dict | None:
 
     def line(s):
         found = lines.get(s)
-        return found if found is not None else (0, int(env[s]))
+        return found if found is not None else (0, operator.index(env[s]))
 
     for _, op, ins, outs in plan.affine:
         name = op.name
@@ -142,7 +143,10 @@ def run_block_move(interp, plan: TransferPlan, block, ivs: list) -> bool:
     ):
         return False
     env = interp.env
-    lines = _affine(plan, block.arg_slots[0], ivs, env)
+    try:
+        lines = _affine(plan, block.arg_slots[0], ivs, env)
+    except TypeError:  # (an offset from outside that is not an integer: the trips say what is wrong)
+        return False
     if lines is None:
         return False
     moving = [_moving_dim(side, lines) for side in plan.sides]
@@ -153,13 +157,13 @@ def run_block_move(interp, plan: TransferPlan, block, ivs: list) -> bool:
         for s, (a, b) in lines.items():
             env[s] = a * t + b
         for fn, op, ins, outs in plan.subviews:
-            try:
-                (env[outs[0]],) = fn(interp, op, [env[s] for s in ins])
-            except Exception as e:
-                raise op.failure(e)
+            (env[outs[0]],) = fn(interp, op, [env[s] for s in ins])
         return [env[s] for s in plan.move[2]]
 
-    first, second, last = views(0), views(1), views(n - 1)
+    try:
+        first, second, last = views(0), views(1), views(n - 1)
+    except Exception:  # (a view out of bounds: the trips in order raise at the first one, as it is)
+        return False
     blocks = []
     for v0, v1, vl in zip(first, second, last):
         delta = _address(v1) - _address(v0)
