@@ -1254,28 +1254,15 @@ def spad_free(interp, op, args):
 
 @impl("imc.dma")
 def dma(interp, op, args):
-    ex = _exec(interp)
-    spad = _spad(ex, interp)
     src, dst = args
-    window = dma_window(op)
-    load = spad.owns(dst)
-    if load:
-        for a in (dst,):
-            if spad.buffer_of(a) is None:
-                raise op.error(spad.not_live_error(a))
-        dst[...] = src[window]
-        spad.valid_view(dst)[...] = True  # (mark_spad_written, known to be a scratchpad view)
-        ex.count_dma(op, dst, load=True)
-    else:
-        check_spad_read(interp, op, src)
-        dst[window] = src
-        ex.count_dma(op, src, load=False)
+    _dma_rows(interp, op, src[None], dst[None], 1)
     return []
 
 
 def _dma_rows(interp, op, src, dst, trips):
-    """`imc.dma` of `trips` views at once (`transfer_loops`): the same
-    checks and counters as the DMAs one by one."""
+    """`imc.dma` of `trips` views at once (the planes of `src` and `dst`;
+    one for the op itself, many for `transfer_loops`): the checks and
+    counters of the DMAs one by one."""
     ex = _exec(interp)
     spad = _spad(ex, interp)
     window = (slice(None), *dma_window(op))
@@ -1283,10 +1270,10 @@ def _dma_rows(interp, op, src, dst, trips):
     if spad.owns(first):
         held = spad.buffer_of(first)
         if held is None or spad.buffer_of(last) != held:  # (the trips between are in the buffer of both)
-            outside = next(t for t in range(trips) if spad.buffer_of(dst[t]) != held or held is None)
+            outside = 0 if held is None else next(t for t in range(trips) if spad.buffer_of(dst[t]) != held)
             raise op.error(spad.not_live_error(dst[outside]))
         dst[...] = src[window]
-        spad.valid_view(dst)[...] = True
+        spad.valid_view(dst)[...] = True  # (mark_spad_written, known to be a scratchpad view)
         for t in range(trips):
             ex.count_dma(op, dst[t], load=True)
     else:
@@ -1453,6 +1440,8 @@ class _ConvertedRun:
     pairs: object = _UNDECIDED
     # (the `steps` list it was made from, `row_steps` of it)
     _row_steps: tuple = (None, None)
+    # (batch, `blocks_in_order` of it)
+    _in_order: tuple = (None, None)
 
     @property
     def column_max(self) -> int:
@@ -1485,7 +1474,9 @@ class _ConvertedRun:
 
     def blocks_in_order(self, batch: int) -> bool:
         """Whether every MVM's row blocks (`blocks`) cover rows [0, batch) in order."""
-        return all(b is None or _rows_in_order(((b0, b1) for _, b0, b1 in b), batch) for b in self.blocks)
+        if self._in_order[0] != batch:
+            self._in_order = (batch, all(b is None or _rows_in_order(b, batch) for b in self.blocks))
+        return self._in_order[1]
 
     def row_steps(self, batch: int) -> np.ndarray | None:
         """With `blocks`, `steps` as one array: each MVM's ADC step on each
@@ -1495,13 +1486,12 @@ class _ConvertedRun:
         made_from, found = self._row_steps
         if made_from is self.steps and (found is None or found.shape[2] == batch):
             return found
-        found = np.empty((len(self.steps), 1, batch, 1), dtype=np.float32)
-        for k, spans in enumerate(self.steps):
-            if not _rows_in_order(((b0, b1) for b0, b1, _ in spans), batch):
-                found = None
-                break
-            for b0, b1, step in spans:
-                found[k, 0, b0:b1, 0] = step
+        found = None
+        if self.blocks_in_order(batch):  # (`steps` holds each MVM's blocks, or the whole rows)
+            found = np.empty((len(self.steps), 1, batch, 1), dtype=np.float32)
+            for k, spans in enumerate(self.steps):
+                for b0, b1, step in spans:
+                    found[k, 0, b0:b1, 0] = step
         self._row_steps = (self.steps, found)
         return found
 
@@ -1666,10 +1656,10 @@ def _run_converted(runs: list[_ConvertedRun], x: np.ndarray, chip, work: _Worksp
             draws.close()
 
 
-def _rows_in_order(spans, batch: int) -> bool:
-    """Whether the row blocks `spans` ((b0, b1) pairs) are rows [0, batch) in order."""
+def _rows_in_order(blocks, batch: int) -> bool:
+    """Whether the row blocks `blocks` ((op, b0, b1)) are rows [0, batch) in order."""
     at = 0
-    for b0, b1 in spans:
+    for _, b0, b1 in blocks:
         if b0 != at:
             return False
         at = b1
@@ -2219,7 +2209,7 @@ class ContractionGroup:
                 return None
             whole = self._products(np.concatenate([c for c, _ in cols]))
         else:  # (each row's input digits and converters are its own: `quantized_rows`, static ADC ranges)
-            if self.row_blocked:
+            if self.row_blocked:  # (its runs' row blocks tile a trip's rows, not the stack's)
                 return None
             cols = [self._converted_columns(x) for x in xs]
             if not all(self._takes_converted(c) for c, _ in cols):
@@ -2501,7 +2491,7 @@ def _programs_commute(interp, steps) -> bool:
     so in any order they leave the same tiles and write each one as often
     (once if not held already)."""
     env = interp.env
-    placed: dict[int, dict] = {}  # crossbar -> {offset: (tile key, footprint)}
+    placed: dict[int, list] = {}  # crossbar -> the `_Array`s the programs put on it
     programs = [sub for step in steps if step[1].name == "imc.tiled_contract" for sub in step[1].regions[0].block.steps]
     programs += steps
     for _, sub, ins, _ in programs:
@@ -2510,18 +2500,15 @@ def _programs_commute(interp, steps) -> bool:
         st, tile = _static(sub), env[ins[0]]
         if not isinstance(tile, np.ndarray) or tile.flags.writeable:
             return False
-        key = (st.transpose, st.cell_bits, st.weight_bits, st.slice, tile.__array_interface__["data"][0], tile.shape, tile.strides, tile.dtype)
-        rows, cols = footprint(tile.swapaxes(-1, -2) if st.transpose else tile)
-        tiles = placed.setdefault(st.array, {})
-        if st.offset in tiles:
-            if tiles[st.offset][0] != key:
-                return False
+        tile = tile.swapaxes(-1, -2) if st.transpose else tile
+        meta = (st.cell_bits, st.weight_bits, st.slice)
+        held = placed.setdefault(st.array, [])
+        same = [h for h in held if h.offset == st.offset and h.meta == meta and _same_view(h.source, tile)]
+        if same:
             continue
-        (r, c) = st.offset
-        for (r2, c2), (_, (rows2, cols2)) in tiles.items():
-            if r < r2 + rows2 and r2 < r + rows and c < c2 + cols2 and c2 < c + cols:
-                return False  # (overlapping tiles: one drops the other)
-        tiles[st.offset] = (key, (rows, cols))
+        if any(h.overlaps(st.offset, footprint(tile)) for h in held):
+            return False  # (another tile on the same place: one drops the other)
+        held.append(_Array(tile, meta, None, 0, st.offset))
     return True
 
 
@@ -2556,11 +2543,11 @@ def _contract_trips(interp, op, load, trips: int) -> list | None:
         return [env[group.in_slot]] + [env[s] for s in group.root_slots]
 
     first = None
-    if not group.ready(ex.chip, inputs(0)):
-        first = tiled_contract(interp, op, [])
     xs = []
     for t in range(trips):
         args = inputs(t)
+        if t == 0 and not group.ready(ex.chip, args):
+            first = tiled_contract(interp, op, [])
         if not group.ready(ex.chip, args):
             break
         xs.append(args[0])

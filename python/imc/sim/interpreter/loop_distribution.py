@@ -124,13 +124,15 @@ class _Unit:
 class DistributionPlan:
     """How a loop body runs distributed (`distribution_plan`)."""
 
-    __slots__ = ("units", "checked", "reads", "carried", "frees", "told")
+    __slots__ = ("units", "checked", "reads", "operands", "captured", "carried", "frees", "told")
 
     def __init__(self, units, checked, reads, carried, frees):
         self.told = False  # (whether a `safe` failure was logged)
         self.units = units
         self.checked = checked  # steps whose op's batcher entry's `safe` must pass
         self.reads = reads  # step index -> [(slot, source)]: source k >= 0 a step's value, -1 the iv, -2 - k iter_arg k
+        # per step: its operands as (slot, source or None: from outside the loop); the reads of its nested ops
+        self.operands, self.captured = {}, {}
         self.carried = carried  # iter_arg k -> (the slot yielded into it, whether the body defines it)
         self.frees = frees  # unit index -> slots whose trip values no later unit reads
 
@@ -243,7 +245,12 @@ def distribution_plan(interp, block) -> DistributionPlan | None:
     for s, u in last_unit.items():
         if s in defined and u < len(units):
             frees.setdefault(u, []).append(s)
-    return DistributionPlan(units, checked, reads, carried, frees)
+    plan = DistributionPlan(units, checked, reads, carried, frees)
+    for i, (_, _, ins, _) in enumerate(steps):
+        read = dict(reads[i])
+        plan.operands[i] = [(s, read.get(s)) for s in ins]
+        plan.captured[i] = [(s, src) for s, src in reads[i] if s not in ins]
+    return plan
 
 
 def _trip_by_trip(block, why: str) -> None:
@@ -378,9 +385,8 @@ def run_distributed(interp, plan: DistributionPlan, block, ivs: list, carried: l
             runs = []
             for i in unit.steps:
                 fn, op, ins, outs = steps[i]
-                read = dict(plan.reads[i])
-                operands = [(s, trips_of(s, read[s]) if s in read else None) for s in ins]
-                captured = [(s, trips_of(s, src)) for s, src in read.items() if s not in ins]  # (read by nested ops)
+                operands = [(s, None if src is None else trips_of(s, src)) for s, src in plan.operands[i]]
+                captured = [(s, trips_of(s, src)) for s, src in plan.captured[i]]
                 targets = [(values[s], yielded.get(s, ())) for s in outs]
                 runs.append((fn, op, operands, captured, targets, hooked(op)))
             for t in range(n):
