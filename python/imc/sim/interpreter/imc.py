@@ -2204,10 +2204,17 @@ class ContractionGroup:
         if ex.chip.precision == "ideal":
             if isinstance(self.weff, _OPS_ARITHMETIC):
                 return None
-            cols = [self._columns(x) for x in xs]
+            if self.im2col_op is not None:  # (gathered into the stack at once)
+                st = _static(self.im2col_op)
+                stack, rows = _stacked_im2col(xs, st.kernel, st.strides, st.dilations)
+                splits = np.cumsum(rows[:-1])
+                cols = [(c, (x.shape, c.shape)) for x, c in zip(xs, np.split(stack, splits))]
+            else:
+                cols = [self._columns(x) for x in xs]
+                stack = None
             if not all(self._takes(c) for c, _ in cols):
                 return None
-            whole = self._products(np.concatenate([c for c, _ in cols]))
+            whole = self._products(np.concatenate([c for c, _ in cols]) if stack is None else stack)
         else:  # (each row's input digits and converters are its own: `quantized_rows`, static ADC ranges)
             if self.row_blocked:  # (its runs' row blocks tile a trip's rows, not the stack's)
                 return None
@@ -2431,6 +2438,26 @@ def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarr
     a time (several times faster than the (c, k...) order of `im2col_array`,
     and than a gather by index, `_gathered_im2col`).
     """
+    windows = _channels_last_windows(x, kernel, strides, dilations)
+    return windows.reshape(math.prod(windows.shape[: 1 + len(kernel)]), -1)
+
+
+def _stacked_im2col(xs: list, kernel, strides, dilations) -> tuple[np.ndarray, list]:
+    """The `_im2col_channels_last` of each of `xs`, stacked (rows of the
+    first, then of the second...) and gathered straight into one array (no
+    copy of each then of the stack); also each one's row count."""
+    windows = [_channels_last_windows(x, kernel, strides, dilations) for x in xs]
+    rows = [math.prod(w.shape[: 1 + len(kernel)]) for w in windows]
+    out = np.empty((sum(rows), math.prod(windows[0].shape[1 + len(kernel) :])), xs[0].dtype)
+    start = 0
+    for w, r in zip(windows, rows):
+        out[start : start + r].reshape(w.shape)[...] = w
+        start += r
+    return out, rows
+
+
+def _channels_last_windows(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
+    """The im2col windows of `x` as a strided view: N, out..., k..., C."""
     spatial = len(kernel)
     perm = [0] + list(range(2, 2 + spatial)) + [1]
     xl = np.ascontiguousarray(x.transpose(perm))  # N, spatial..., C
@@ -2440,11 +2467,8 @@ def _im2col_channels_last(x: np.ndarray, kernel, strides, dilations) -> np.ndarr
     index = (slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
     index += tuple(slice(None, None, d) for d in dilations)
     windows = windows[index]
-    out_dims = windows.shape[1 : 1 + spatial]
-    c = x.shape[1]
     order = [0] + list(range(1, 1 + spatial)) + list(range(2 + spatial, 2 + 2 * spatial)) + [1 + spatial]
-    n = x.shape[0]
-    return windows.transpose(order).reshape(n * math.prod(out_dims), math.prod(kernel) * c)
+    return windows.transpose(order)
 
 
 def _run_fused_contraction(interp, group: "ContractionGroup", args):
@@ -2634,8 +2658,25 @@ def plan_tiled_contracts(interp, steps, yield_slots, arg_slots=()):
     return steps
 
 
+def _allocation(buffer, frees: bool) -> list:
+    """What allocating or freeing the scratchpad buffer `buffer` writes
+    (`loop_distribution.Allocation`)."""
+    if not isinstance(buffer, ir.OpResult) or buffer.owner.name != "imc.spad_alloc":
+        return [ANY]
+    alloc = SpadAllocView(buffer.owner)
+    return [buffer, Allocation(alloc.offset, alloc.offset + alloc.size, buffer, frees)]
+
+
 from .core import register_block_rewriter  # noqa: E402
-from .loop_distribution import register_commute_check, register_pure_op, register_trip_batcher  # noqa: E402
+from .loop_distribution import (  # noqa: E402
+    ANY,
+    Allocation,
+    buffer_root,
+    register_commute_check,
+    register_memory_effects,
+    register_pure_op,
+    register_trip_batcher,
+)
 from .transfer_loops import register_block_move  # noqa: E402
 
 register_block_rewriter(plan_tiled_contracts)
@@ -2644,6 +2685,10 @@ for _name in ("imc.program", "imc.mvm", "imc.accumulate"):
     register_trip_batcher(_name, _run_in_any_order)
 register_commute_check(_programs_commute)
 register_block_move("imc.dma", _dma_rows)
+register_memory_effects("imc.dma", lambda op: ([buffer_root(op.operands[0])], [buffer_root(op.operands[1])]))
+register_memory_effects("imc.spad_alloc", lambda op: ([], _allocation(op.results[0], frees=False)))
+register_memory_effects("imc.spad_free", lambda op: ([], _allocation(buffer_root(op.operands[0]), frees=True)))
 register_pure_op("imc.im2col")
+register_pure_op("imc.join")
 register_pure_op("imc.quantize")
 

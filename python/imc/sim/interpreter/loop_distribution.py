@@ -12,20 +12,28 @@ computes all its trips at once.
 Which order is legal. The body's ops form a graph: an edge from the op that
 defines a value to each op that reads it, and from the op that defines a
 yielded value to each op that reads the iter_arg it becomes in the next trip.
-Its strongly connected components (a line buffer's concatenation and the
-slice of it carried to the next trip, an output tensor inserted into trip by
-trip) run trip by trip, one component after the other in an order that puts
-every edge forward; each op of a component sees the values of its own trip.
-That computes the values of the trips in order whenever only values carry
-dependences, which the plan (made once per loop) requires of every op of the
-body and of its nested regions: it writes no memory (`PURE_OPS`, `linalg`
-ops on tensors, views and reads of memrefs), or writes buffers that no other
-op of the body reads or writes (`WRITES`: a row stored into a tensor); or it
-has a batcher entry, and the body's such ops pass every
+Memory adds edges both ways between two ops (top-level steps, with what their
+nested ops do) whose accesses conflict: one writes a buffer (through any
+view) that the other reads or writes (`MEMORY_EFFECTS`: a scratchpad slab
+that a DMA loads and a halo read reads, in every trip), or both allocate or
+free common scratchpad bytes while the other's buffer is live (`Allocation`:
+a loop's load and store staging buffers, on the same bytes but one freed
+before the other is allocated, do not conflict); an op the plan knows nothing
+about conflicts with every access (`ANY`). The graph's strongly connected
+components (a line buffer's concatenation and the slice of it carried to the
+next trip, an output tensor inserted into trip by trip, a slab's loads and
+reads) run trip by trip, one component after the other in an order that puts
+every edge forward; each op of a component sees the values of its own trip,
+and the arrays a component hands to later ones are copied after each trip
+(`_Unit.snapshots`: a view of a buffer that the next trip writes again).
+That computes the values of the trips in order. Ops with a batcher entry
+change chip state: the body's such ops must pass every
 `register_commute_check` (the crossbar programs put one tile on each place:
-in any order they leave the same tiles and write as often). When the loop
-starts, each such op's `safe` check must pass too (an `ideal` run: nothing
-drawn or rounded in op order), else the trips run in order.
+in any order they leave the same tiles and write as often), and when the loop
+starts, each one's `safe` check (an `ideal` run: nothing drawn or rounded in
+op order), else the trips run in order. Integer index arithmetic on the
+induction variable (a tile's offsets) runs once per loop and trip range, not
+once per call (`_Unit.memo`).
 
 Counters, checks and chip state are those of the trips in order (each op's
 trips run in trip order). A batched matmul rounds as one matmul over the
@@ -37,8 +45,10 @@ and with `Interpreter.distribute_loops` false, loops run trip by trip.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+import math
+from typing import Callable, NamedTuple
 
+import numpy as np
 from torch_mlir import ir
 
 from imc.ir.utils import MEMREF_VIEW_OPS, defining_op
@@ -46,8 +56,9 @@ from imc.ir.utils import MEMREF_VIEW_OPS, defining_op
 from .core import _reads_within
 
 __all__ = [
-    "DistributionPlan", "PURE_OPS", "WRITES", "register_pure_op", "register_trip_batcher", "register_commute_check",
-    "distribution_plan", "run_distributed",
+    "ANY", "Allocation", "DistributionPlan", "MEMORY_EFFECTS", "PURE_OPS", "buffer_root", "distribution_plan",
+    "register_commute_check", "register_memory_effects", "register_pure_op", "register_trip_batcher",
+    "run_distributed",
 ]
 
 # Ops (by name) that neither write memory nor change chip state: running them
@@ -62,11 +73,35 @@ PURE_OPS = {
 }
 _PURE_PREFIXES = ("arith.", "math.", "interp.")
 
-# Ops that write memory: name -> (the operand written, the operand read or None).
-# A body may have them if no op of the body reads or writes (through any
-# view) the buffers they write: then the order of their trips among the
-# other ops' changes nothing.
-WRITES = {"bufferization.materialize_in_destination": (1, None), "memref.copy": (1, 0)}
+# What an op that touches memory reads and writes: name -> fn(op) -> (reads,
+# writes), each a list of buffers (the memref a view was made from:
+# `buffer_root`), `Allocation`s, or `ANY` (everything; what an op not named
+# here nor pure is taken to write). The steps of a body whose accesses
+# conflict (one writes what the other reads or writes) run in trip order
+# together; the others, distributed.
+ANY = "all memory and state"
+
+
+class Allocation(NamedTuple):
+    """What an allocation (`frees` False) or a free writes besides its buffer:
+    the bytes [start, end) of a memory as `buffer`'s. Two buffers of the
+    body on common bytes conflict only if their lifetimes in the body
+    overlap: one freed before the other is allocated (the staging buffers of
+    a loop's loads and stores, on the same bytes) run in any order, trip by
+    trip each, and see the bytes as the trips in order do."""
+
+    start: int
+    end: int
+    buffer: object
+    frees: bool
+
+
+_CHIP = "the chip's state"  # (what a batched op reads: its crossbars)
+MEMORY_EFFECTS: dict[str, Callable] = {
+    "bufferization.materialize_in_destination": lambda op: ([], [buffer_root(op.operands[1])]),
+    "memref.copy": lambda op: ([buffer_root(op.operands[0])], [buffer_root(op.operands[1])]),
+    "bufferization.to_tensor": lambda op: ([buffer_root(op.operands[0])], []),
+}
 
 # op name -> (safe(interp, op) -> bool, batch(interp, op, load, trips) -> per-trip results or None; or None)
 _BATCHERS: dict[str, tuple[Callable, Callable | None]] = {}
@@ -74,6 +109,7 @@ _BATCHERS: dict[str, tuple[Callable, Callable | None]] = {}
 _COMMUTE_CHECKS: list[Callable] = []
 
 MIN_TRIPS = 2  # (a loop of one trip has nothing to batch)
+_MEMO_CALLS = 4  # (trips, outside values) keys an index unit keeps values for
 
 # Why a loop runs trip by trip, at DEBUG level (once per loop; e.g.
 # `logging.basicConfig(level=logging.DEBUG)`).
@@ -83,6 +119,12 @@ log = logging.getLogger(__name__)
 def register_pure_op(name: str) -> None:
     """Declares that ops named `name` write no memory and no chip state."""
     PURE_OPS.add(name)
+
+
+def register_memory_effects(name: str, effects: Callable) -> None:
+    """Declares what ops named `name` read and write: `effects(op)` ->
+    (reads, writes) (see `MEMORY_EFFECTS`)."""
+    MEMORY_EFFECTS[name] = effects
 
 
 def register_trip_batcher(name: str, safe: Callable, batch: Callable | None = None) -> None:
@@ -112,19 +154,29 @@ def register_commute_check(check: Callable) -> None:
 
 class _Unit:
     """Steps of the body (indices, in program order) that run together, trip
-    by trip; `batch`: a batcher for a lone step with no dependence on itself."""
+    by trip; `batch`: a batcher for a lone step with no dependence on itself.
 
-    __slots__ = ("steps", "batch")
+    `memo`, for an index unit (integer arithmetic on the induction variable,
+    outside values and earlier index units' values: a tile's row offsets and
+    sizes): its values per (trips, outside values) of earlier calls, which
+    are the same in every call; None for other units."""
+
+    __slots__ = ("steps", "batch", "memo", "snapshots")
 
     def __init__(self, steps, batch):
         self.steps = steps
         self.batch = batch
+        self.memo = None
+        # for a unit with steps in trip order (`_Effects.ordered`): the slots
+        # its steps define that later units read, copied after each trip (a
+        # buffer's contents as the trip left it: later trips write it again)
+        self.snapshots = ()
 
 
 class DistributionPlan:
     """How a loop body runs distributed (`distribution_plan`)."""
 
-    __slots__ = ("units", "checked", "reads", "operands", "captured", "carried", "frees", "told")
+    __slots__ = ("units", "checked", "reads", "operands", "captured", "carried", "frees", "told", "index_outside")
 
     def __init__(self, units, checked, reads, carried, frees):
         self.told = False  # (whether a `safe` failure was logged)
@@ -133,11 +185,12 @@ class DistributionPlan:
         self.reads = reads  # step index -> [(slot, source)]: source k >= 0 a step's value, -1 the iv, -2 - k iter_arg k
         # per step: its operands as (slot, source or None: from outside the loop); the reads of its nested ops
         self.operands, self.captured = {}, {}
-        self.carried = carried  # iter_arg k -> (the slot yielded into it, whether the body defines it)
+        self.carried = carried  # iter_arg k -> (the slot yielded into it, whether the body defines it or None: itself)
         self.frees = frees  # unit index -> slots whose trip values no later unit reads
+        self.index_outside: list[int] = []  # outside slots the index units (`_Unit.memo`) read
 
 
-def _root(value):
+def buffer_root(value):
     """The buffer `value` is a view of (through memref view ops)."""
     while (op := defining_op(value)) is not None and op.name in MEMREF_VIEW_OPS:
         value = op.operands[0]
@@ -146,48 +199,70 @@ def _root(value):
 
 class _Effects:
     """What a loop body does besides computing values: the steps of ops a
-    batcher entry must clear (`checked`), and the buffers it reads and writes."""
+    batcher entry must clear (`checked`), the buffers each step reads and
+    writes (its nested ops' too), and the steps whose accesses conflict with
+    another step's (`ordered`: they run in trip order)."""
 
-    def __init__(self):
-        self.checked, self.reads, self.writes = [], [], []
-        self.blocker = None
+    def __init__(self, steps):
+        self.checked = []
+        self.reads: dict[int, list] = {}  # step -> what it reads (buffer roots)
+        self.writes: dict[int, list] = {}  # step -> what it writes (roots, `Allocation`s, ANY)
+        for i, step in enumerate(steps):
+            self._step = i
+            self._record(step)
+        self.lifetime: dict[object, tuple[float, float]] = {}  # buffer -> (its allocation's step, its free's)
+        for i, writes in self.writes.items():
+            for w in writes:
+                if isinstance(w, Allocation):
+                    first, last = self.lifetime.get(w.buffer, (-math.inf, math.inf))
+                    self.lifetime[w.buffer] = (first, i) if w.frees else (i, last)
+        accessing = sorted(set(self.reads) | set(self.writes))
+        self.conflicts = [(i, j) for i in accessing for j in accessing if i < j and self._conflict(i, j)]
+        self.ordered = sorted({k for pair in self.conflicts for k in pair})
 
-    def allowed(self, step) -> bool:
-        """Whether the op of `step` (and its nested ops) may run out of trip
-        order, as far as the op itself can tell; records its effects (and
-        the op that may not, in `blocker`)."""
+    def _conflict(self, i: int, j: int) -> bool:
+        """Whether steps i and j access a buffer (or state) that one of them writes."""
+        wi, wj = self.writes.get(i, ()), self.writes.get(j, ())
+        ri, rj = self.reads.get(i, ()), self.reads.get(j, ())
+        if (ANY in wi and (wj or rj)) or (ANY in wj and (wi or ri)):
+            return True
+        if any(self._overlap(a, b) for a in wi if isinstance(a, Allocation) for b in wj if isinstance(b, Allocation)):
+            return True
+        return any(w == x for w in wi for x in [*wj, *rj]) or any(w == x for w in wj for x in ri)
+
+    def _overlap(self, a: Allocation, b: Allocation) -> bool:
+        """Whether two buffers' bytes and lifetimes overlap."""
+        if a.buffer == b.buffer or a.end <= b.start or b.end <= a.start:
+            return False
+        (a0, a1), (b0, b1) = self.lifetime[a.buffer], self.lifetime[b.buffer]
+        return not (a1 < b0 or b1 < a0)
+
+    def _record(self, step) -> None:
         op = step[1]
         name = op.name
-        if name in _BATCHERS:
+        if name in _BATCHERS:  # (its chip state: see `register_commute_check`; ANY conflicts with it)
             self.checked.append(step)
-            return True
-        if name in WRITES:
-            written, read = WRITES[name]
-            operands = op.ir.operands
-            self.writes.append((_root(operands[written]), op))
-            if read is not None:
-                self.reads.append(_root(operands[read]))
-            return True
-        if name == "bufferization.to_tensor":
-            self.reads.append(_root(op.ir.operands[0]))
-        elif (
+            self.reads.setdefault(self._step, []).append(_CHIP)
+            return
+        effects = MEMORY_EFFECTS.get(name)
+        if effects is None and (
             any(isinstance(v.type, ir.MemRefType) for v in op.ir.operands)
             if name.startswith("linalg.")
             else name not in PURE_OPS and not name.startswith(_PURE_PREFIXES)
         ):
-            self.blocker = op
-            return False
-        return all(self.allowed(sub) for region in op.regions for block in region.blocks for sub in block.steps)
+            effects = _unknown_effects
+        if effects is not None:
+            reads, writes = effects(op.ir)
+            self.reads.setdefault(self._step, []).extend(reads)
+            self.writes.setdefault(self._step, []).extend(writes)
+        for region in op.regions:
+            for block in region.blocks:
+                for sub in block.steps:
+                    self._record(sub)
 
-    def independent(self) -> bool:
-        """No buffer written by one op of the body is read or written by
-        another (else the writer is the `blocker`)."""
-        writes = self.writes
-        for k, (w, op) in enumerate(writes):
-            if any(w == r for r in self.reads) or any(w == other for other, _ in writes[k + 1 :]):
-                self.blocker = op
-                return False
-        return True
+
+def _unknown_effects(op):
+    return [], [ANY]
 
 
 def distribution_plan(interp, block) -> DistributionPlan | None:
@@ -197,21 +272,22 @@ def distribution_plan(interp, block) -> DistributionPlan | None:
     steps, args, yields = block.steps, block.arg_slots, block.yield_slots
     if len(args) != len(yields) + 1:
         return None
-    effects = _Effects()
-    if not all(effects.allowed(step) for step in steps):
-        return _trip_by_trip(block, f"'{effects.blocker.name}' at {effects.blocker.location} may write memory or state")
-    if not effects.independent():
-        op = effects.blocker
-        return _trip_by_trip(block, f"the body reads or writes the buffer '{op.name}' at {op.location} writes")
+    effects = _Effects(steps)
+    ordered = effects.ordered
     checked = effects.checked
     if not all(check(interp, checked) for check in _COMMUTE_CHECKS):
         return _trip_by_trip(block, "its crossbar ops do not commute (a place of a crossbar takes two tiles)")
     defined = {s: i for i, (_, _, _, outs) in enumerate(steps) for s in outs}
     arg_index = {s: k for k, s in enumerate(args)}
-    carried = []  # iter_arg k -> (the slot yielded into it, whether a step of the body defines it)
-    for s in yields:
+    # iter_arg k -> (the slot yielded into it, whether a step of the body
+    # defines it: True, False (an outside value), None (the iter_arg itself))
+    carried = []
+    for k, s in enumerate(yields):
         if s in arg_index:
-            return None  # an iter_arg yielded as another: rare, not handled
+            if arg_index[s] != k + 1:
+                return None  # an iter_arg yielded as another: rare, not handled
+            carried.append((s, None))  # (e.g. a tensor whose rows the body stores to memory)
+            continue
         carried.append((s, s in defined))
     reads, edges = {}, [set() for _ in steps]
     for i, (_, op, ins, _) in enumerate(steps):
@@ -226,13 +302,35 @@ def distribution_plan(interp, block) -> DistributionPlan | None:
                 if k and carried[k - 1][1]:
                     edges[defined[carried[k - 1][0]]].add(i)  # trip t's yield, read in trip t + 1
         reads[i] = mine
+    for i, j in effects.conflicts:
+        edges[i].add(j)  # (i's trip t before j's trip t, and j's before i's trip t + 1: one component)
+        edges[j].add(i)
     units = []
     for comp in _components(edges):
         name = steps[comp[0]][1].name
         alone = len(comp) == 1 and comp[0] not in edges[comp[0]]
         units.append(_Unit(comp, _BATCHERS[name][1] if alone and name in _BATCHERS else None))
     if not any(u.batch is not None for u in units):
+        batched = {i for i, (_, op, _, _) in enumerate(steps) if _CHIP in effects.reads.get(i, ())}
+        for unit in units:
+            pair = next((p for p in effects.conflicts if set(p) <= set(unit.steps)), None)
+            if pair is not None and batched.intersection(unit.steps):
+                a, b = (steps[i][1] for i in pair)
+                return _trip_by_trip(
+                    block,
+                    f"'{a.name}' at {a.location} and '{b.name}' at {b.location} access a buffer that one of "
+                    "them writes, and its batched ops lie on the cycle between them",
+                )
         return _trip_by_trip(block, "no op of the body batches its trips")
+    unit_of = {i: u for u, unit in enumerate(units) for i in unit.steps}
+    in_order = set(ordered)
+    for u, unit in enumerate(units):
+        if in_order.intersection(unit.steps):
+            mine = {s for i in unit.steps for s in steps[i][3]}
+            unit.snapshots = sorted(
+                {s for i, read in reads.items() if unit_of[i] != u for s, _ in read if s in mine}
+                | {s for s, inside in carried if inside and s in mine}
+            )
     last_unit = {}
     for u, unit in enumerate(units):
         for i in unit.steps:
@@ -250,7 +348,37 @@ def distribution_plan(interp, block) -> DistributionPlan | None:
         read = dict(reads[i])
         plan.operands[i] = [(s, read.get(s)) for s in ins]
         plan.captured[i] = [(s, src) for s, src in reads[i] if s not in ins]
+    _mark_index_units(plan, steps, {s for s, inside in carried if inside})
     return plan
+
+
+def _is_index_op(op) -> bool:
+    """Integer arithmetic (no regions): its values are those of its operands'."""
+    return (
+        op.name.startswith("arith.")
+        and not op.regions
+        and all(isinstance(r.type, (ir.IndexType, ir.IntegerType)) for r in op.ir.results)
+    )
+
+
+def _mark_index_units(plan: DistributionPlan, steps: list, yielded: set) -> None:
+    """Gives `_Unit.memo` to the units of index ops whose operands are the
+    induction variable, outside values or earlier index units' values
+    (none yielded), and `plan.index_outside` the outside slots they read."""
+    index_steps: set[int] = set()
+    outside: list[int] = []
+    for unit in plan.units:
+        if not all(_is_index_op(steps[i][1]) for i in unit.steps):
+            continue
+        if any(s in yielded for i in unit.steps for s in steps[i][3]):
+            continue
+        sources = [(s, src) for i in unit.steps for s, src in plan.operands[i]]
+        if any(src is not None and src != -1 and src not in index_steps for _, src in sources):
+            continue  # (an iter_arg, or a value of another kind of op)
+        unit.memo = {}
+        index_steps.update(unit.steps)
+        outside.extend(s for s, src in sources if src is None and s not in outside)
+    plan.index_outside = outside
 
 
 def _trip_by_trip(block, why: str) -> None:
@@ -343,7 +471,10 @@ def run_distributed(interp, plan: DistributionPlan, block, ivs: list, carried: l
     on_op = interp._on_op
     values: dict[int, list] = {}  # slot -> its value in each trip
     # iter_arg k -> its value in each trip, and after the last (the loop's results)
-    args = [[c] + [env[s] if not inside else None] * n for c, (s, inside) in zip(carried, plan.carried)]
+    args = [
+        [c] * (n + 1) if inside is None else [c] + [None if inside else env[s]] * n
+        for c, (s, inside) in zip(carried, plan.carried)
+    ]
     yielded: dict[int, list] = {}  # slot -> the iter_args' trip lists it fills (shifted by one trip)
     for k, (s, inside) in enumerate(plan.carried):
         if inside:
@@ -356,7 +487,24 @@ def run_distributed(interp, plan: DistributionPlan, block, ivs: list, carried: l
     def hooked(op):
         return on_op is not None and (op.hooked if op.hooked is not None else interp.hooks_want(op))
 
+    index_key = None  # (trips, outside values): what the index units' values depend on
     for u, unit in enumerate(plan.units):
+        memo = unit.memo
+        if memo is not None:
+            if any(hooked(steps[i][1]) for i in unit.steps):
+                memo = None
+            else:
+                if index_key is None:
+                    index_key = (tuple(ivs), tuple(env[s] for s in plan.index_outside))
+                try:
+                    known = memo.get(index_key)
+                except TypeError:  # (an outside value that is not a number)
+                    known = memo = None
+                if known is not None:
+                    values.update(known)
+                    for s in plan.frees.get(u, ()):
+                        del values[s]
+                    continue
         for i in unit.steps:
             for s in steps[i][3]:
                 values[s] = [None] * n
@@ -389,6 +537,7 @@ def run_distributed(interp, plan: DistributionPlan, block, ivs: list, carried: l
                 captured = [(s, trips_of(s, src)) for s, src in plan.captured[i]]
                 targets = [(values[s], yielded.get(s, ())) for s in outs]
                 runs.append((fn, op, operands, captured, targets, hooked(op)))
+            snapshots = [(values[s], yielded.get(s, ())) for s in unit.snapshots]
             for t in range(n):
                 env[iv_slot] = ivs[t]
                 for fn, op, operands, captured, targets, report in runs:
@@ -405,6 +554,15 @@ def run_distributed(interp, plan: DistributionPlan, block, ivs: list, carried: l
                             later[t + 1] = r
                     if report:
                         on_op(op, op_args, res)
+                for trips, shifted in snapshots:
+                    if isinstance(trips[t], np.ndarray):
+                        trips[t] = trips[t].copy()
+                        for later in shifted:
+                            later[t + 1] = trips[t]
+        if memo is not None:
+            if len(memo) >= _MEMO_CALLS:
+                memo.pop(next(iter(memo)))
+            memo[index_key] = {s: values[s] for i in unit.steps for s in steps[i][3]}
         for s in plan.frees.get(u, ()):
             del values[s]
     return [trips[n] for trips in args]
