@@ -2198,13 +2198,12 @@ class ContractionGroup:
         several trips of a loop (run distributed: `loop_distribution`): their
         products in one call on the stacked rows, the programs and counters
         of each trip but the first `counted` ones (already run as the op) in
-        trip order; None if the fast path does not take them all, or
-        computes a trip's products as a whole (the ops' own products, which
-        depend on a trip's height; rows split over crossbar copies)."""
+        trip order; None if the fast path does not take them all. The ops'
+        own products (rows split over crossbar copies: `row_blocks`) take
+        trips of the validated height only, each trip's row blocks
+        multiplied as its ops multiply them."""
         if ex.chip.precision == "ideal":
-            if isinstance(self.weff, _OPS_ARITHMETIC):
-                return None
-            if self.im2col_op is not None:  # (gathered into the stack at once)
+            if self.im2col_op is not None and not isinstance(self.weff, _OPS_ARITHMETIC):  # (gathered into the stack)
                 st = _static(self.im2col_op)
                 stack, rows = _stacked_im2col(xs, st.kernel, st.strides, st.dilations)
                 splits = np.cumsum(rows[:-1])

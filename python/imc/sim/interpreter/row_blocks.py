@@ -19,7 +19,9 @@ otherwise):
   all-zero slice is skipped: adding +0 to a sum that started at +0 changes
   no bit), or the partial itself when it is the only, unshifted, operand.
 
-`quantized` and `noisy` run these groups as ops.
+`quantized` and `noisy` run these groups as ops. A loop's trips run
+distributed (`loop_distribution`) stack their inputs (each of the validated
+height): each trip's row blocks are multiplied as its ops multiply them.
 
 `StackedTiles` computes the same products faster when every accumulate of
 the group reads the same row tiles (offsets, heights, shifts and row blocks,
@@ -48,14 +50,16 @@ class Term:
         # Equal blocks: one batched matmul; else one matmul per block.
         self.block_rows = sizes.pop() if len(sizes) == 1 else None
 
-    def product(self, cols: np.ndarray) -> np.ndarray:
+    def product(self, cols: np.ndarray, batch: int) -> np.ndarray:
+        """On `cols` of one or more runs' `batch` input rows, stacked."""
         x = np.ascontiguousarray(cols[:, self.r0 : self.r0 + self.rows])
         m, n = x.shape[0], self.g.shape[1]
         if self.block_rows is not None:
             return np.matmul(x.reshape(m // self.block_rows, self.block_rows, self.rows), self.g).reshape(m, n)
         y = np.empty((m, n), dtype=np.float32)
-        for b0, b1 in self.blocks:
-            y[b0:b1] = x[b0:b1] @ self.g
+        for t in range(0, m, batch):
+            for b0, b1 in self.blocks:
+                y[t + b0 : t + b1] = x[t + b0 : t + b1] @ self.g
         return y
 
 
@@ -117,15 +121,16 @@ class RowBlockedWeights:
         return cols.ndim == 2 and cols.shape == (self.batch, self.shape[0]) and cols.dtype == np.float32
 
     def products(self, cols: np.ndarray) -> list:
-        """The accumulates' results on the group's input `cols` (batch x K)."""
+        """The accumulates' results on the group's input `cols` (batch x K,
+        or several such inputs stacked: the trips of a loop)."""
         outs = []
         for terms, single in self.accs:
             if single:
-                outs.append(terms[0].product(cols))
+                outs.append(terms[0].product(cols, self.batch))
                 continue
             out = np.zeros((cols.shape[0], terms[0].g.shape[1]), dtype=np.float32)
             for term in terms:
-                p = term.product(cols)
+                p = term.product(cols, self.batch)
                 if term.shift:
                     out += p * np.float32(2.0**term.shift)
                 else:
@@ -180,7 +185,8 @@ class StackedTiles:
         return cols.ndim == 2 and cols.shape == (self.batch, self.shape[0]) and cols.dtype == np.float32
 
     def products(self, cols: np.ndarray) -> list:
-        """The accumulates' results on the group's input `cols` (batch x K)."""
+        """The accumulates' results on the group's input `cols` (batch x K,
+        or several such inputs stacked)."""
         if len(self.parts) == 1:
             return self.parts[0][1].products(cols)
         outs = [None] * self.n_accs
