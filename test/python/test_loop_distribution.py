@@ -2,7 +2,8 @@
 a row loop's body runs for every trip before the next op, and a tiled
 contraction computes all its trips in one matmul. The counters are those of
 the trips run in order, the outputs those up to float32 rounding (one matmul
-over the stacked rows sums in its own order); ops whose memory accesses
+over the stacked rows sums in its own order), or bit for bit with each trip's
+rows multiplied on their own (`exact_trips`); ops whose memory accesses
 conflict run their trips in order together."""
 
 import contextlib
@@ -55,9 +56,10 @@ def _compiled(spad_bytes):
     return imc.compile(_Net().eval(), (x,), hardware=hw, pipeline="builtin.module(imc-tiled)"), x.numpy()
 
 
-def _calls(compiled, x, distribute, precision="ideal", calls=2):
+def _calls(compiled, x, distribute, precision="ideal", calls=2, exact=False):
     runner = Runner(compiled.module, compiled.hardware, precision=precision)
     runner.interpreter.distribute_loops = distribute
+    runner.interpreter.exact_trips = exact
     outs, reports = [], []
     with compiled.context:
         for _ in range(calls):
@@ -72,9 +74,9 @@ def batched_trips(monkeypatch):
     seen = []
     original = ContractionGroup.fast_trips
 
-    def spy(self, ex, xs, counted=0):
+    def spy(self, ex, xs, counted=0, exact=False):
         seen.append(len(xs))
-        return original(self, ex, xs, counted)
+        return original(self, ex, xs, counted, exact)
 
     monkeypatch.setattr(ContractionGroup, "fast_trips", spy)
     return seen
@@ -100,6 +102,11 @@ def test_distributed_loops_count_what_the_trips_in_order_count(batched_trips):
         assert err < 1e-6, err
     # A first call computes its products as later calls do.
     np.testing.assert_array_equal(outs[1], outs[0])
+    # Each trip's rows multiplied on their own: the trips in order's outputs bit for bit.
+    _, exact, exact_reports = _calls(compiled, x, distribute=True, exact=True)
+    assert exact_reports == ref_reports
+    for got, want in zip(exact, ref):
+        np.testing.assert_array_equal(got, want)
 
 
 class _Lines(logging.Handler):
@@ -127,7 +134,7 @@ def _debug_log():
 
 def test_a_loop_that_stores_rows_through_a_staging_buffer_runs_the_rest_distributed(batched_trips):
     compiled, x = _compiled(16 * 1024)  # the stem stores its output rows to DRAM through a staging buffer
-    runner, outs, reports = _calls(compiled, x, distribute=True)
+    runner, outs, reports = _calls(compiled, x, distribute=True, exact=True)
     loops = _distributed_loops(runner)
     assert len(loops) == 3 and batched_trips
     # The staging buffer's allocation, stores and free run in trip order together.
@@ -138,7 +145,7 @@ def test_a_loop_that_stores_rows_through_a_staging_buffer_runs_the_rest_distribu
     _, ref, ref_reports = _calls(compiled, x, distribute=False)
     assert reports == ref_reports
     for got, want in zip(outs, ref):
-        assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
+        np.testing.assert_array_equal(got, want)
 
 
 def test_staged_loads_are_copied_before_the_next_trip_loads_again():
@@ -150,13 +157,13 @@ def test_staged_loads_are_copied_before_the_next_trip_loads_again():
     hw = Hardware.preset("default").replace(spad_bytes=2048)
     compiled = imc.compile(model, x, hardware=hw, pipeline="builtin.module(imc-tiled)")
     inputs = x[0].numpy()
-    runner, outs, reports = _calls(compiled, inputs, distribute=True)
+    runner, outs, reports = _calls(compiled, inputs, distribute=True, exact=True)
     (loop,) = _distributed_loops(runner)
     assert any(unit.snapshots for unit in loop.static.units)
     _, ref, ref_reports = _calls(compiled, inputs, distribute=False)
     assert reports == ref_reports
     for got, want in zip(outs, ref):
-        assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
+        np.testing.assert_array_equal(got, want)
     # Without the copies the later ops would read the last trip's rows.
     for unit in loop.static.units:
         unit.snapshots = ()

@@ -474,8 +474,9 @@ def test_trips_placed_from_a_template_are_the_trips_run_op_by_op(chip, cold, mon
     crossbars the warm call programs tiles again (programming steps). A
     traced cold call computes its products: placed from templates too, its
     outputs are an untraced call's with the trips in order to the bit (the
-    fused contractions' fast paths), and the ops' and a distributed call's
-    (`loop_distribution`) within rounding."""
+    fused contractions' fast paths) and a distributed call's with each trip's
+    rows multiplied on their own (`exact_trips`), and the ops' and a
+    distributed call's (`loop_distribution`) within rounding."""
     import imc.sim.timeline as timeline
     import imc.sim.trip_templates as templates
 
@@ -509,7 +510,11 @@ def test_trips_placed_from_a_template_are_the_trips_run_op_by_op(chip, cold, mon
         in_order.interpreter.distribute_loops = False
         untraced = in_order(*_arrays(inputs))[0]
         distributed = Runner(compiled.module, compiled.hardware)(*_arrays(inputs))[0]
+        exact = Runner(compiled.module, compiled.hardware)
+        exact.interpreter.exact_trips = True
+        exactly_distributed = exact(*_arrays(inputs))[0]
     np.testing.assert_array_equal(out, untraced)
+    np.testing.assert_array_equal(out, exactly_distributed)
     np.testing.assert_allclose(out, distributed, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out, op_out, rtol=1e-5, atol=1e-6)
     assert with_t["head_body_tail"] is not None

@@ -385,6 +385,9 @@ class Interpreter:
         self.trace_safe_fast_paths = False
         # On the fast paths: loops whose bodies allow it run their trips op by op (`loop_distribution`).
         self.distribute_loops = True
+        # ... with each trip's rows of a batched contraction multiplied on their own, as in the trips in
+        # order: the same outputs bit for bit in `ideal` too (slower: each trip reads the weights again).
+        self.exact_trips = False
         # An `imc.sim.timeline.Tracer` (with `fast_paths` off): every op's execution is placed on a timeline.
         self.tracer = None
         self.module = module

@@ -2175,10 +2175,24 @@ class ContractionGroup:
         # strides need a copy.
         return (x if x.flags.c_contiguous or x.flags.f_contiguous else np.ascontiguousarray(x)), x.shape
 
-    def _products(self, cols) -> list:
+    def _products(self, cols, trips=None) -> list:
+        """The products of `cols`; `trips`: the row offsets of the trips
+        stacked in `cols` (and its height), each multiplied on its own, as
+        its own call would (BLAS may sum a row of a taller matmul in
+        another order)."""
         if isinstance(self.weff, _OPS_ARITHMETIC):
             return self.weff.products(cols)
-        y = self.weff.products(cols) if isinstance(self.weff, _GroupedWeights) else cols @ self.weff
+        grouped = isinstance(self.weff, _GroupedWeights)
+        if trips is not None and not (grouped and self.weff.depthwise is not None):
+            w = self.weff.w if grouped else self.weff
+            y = np.empty((cols.shape[0], w.shape[0] * w.shape[2] if grouped else w.shape[1]), dtype=np.float32)
+            for r0, r1 in zip(trips, trips[1:]):
+                if grouped:
+                    y[r0:r1] = self.weff.products(cols[r0:r1])
+                else:
+                    np.matmul(cols[r0:r1], self.weff, out=y[r0:r1])
+        else:
+            y = self.weff.products(cols) if grouped else cols @ self.weff
         y.flags.writeable = False  # its column views may be joined by tensor.concat
         if self.col_splits is None:
             return [y]
@@ -2193,7 +2207,7 @@ class ContractionGroup:
         self._count(ex, key, x, cols)
         return out
 
-    def fast_trips(self, ex, xs, counted: int = 0) -> list | None:
+    def fast_trips(self, ex, xs, counted: int = 0, exact: bool = False) -> list | None:
         """`fast` (`fast_converted` in `quantized`) on the inputs `xs` of
         several trips of a loop (run distributed: `loop_distribution`): their
         products in one call on the stacked rows, the programs and counters
@@ -2201,7 +2215,10 @@ class ContractionGroup:
         trip order; None if the fast path does not take them all. The ops'
         own products (rows split over crossbar copies: `row_blocks`) take
         trips of the validated height only, each trip's row blocks
-        multiplied as its ops multiply them."""
+        multiplied as its ops multiply them. `exact` (`ideal`): each trip's
+        rows multiplied on their own, as the trips in order multiply them
+        (one matmul over all rows reads the weights once, but BLAS may sum
+        a row of it in another order)."""
         if ex.chip.precision == "ideal":
             if self.im2col_op is not None and not isinstance(self.weff, _OPS_ARITHMETIC):  # (gathered into the stack)
                 st = _static(self.im2col_op)
@@ -2213,7 +2230,8 @@ class ContractionGroup:
                 stack = None
             if not all(self._takes(c) for c, _ in cols):
                 return None
-            whole = self._products(np.concatenate([c for c, _ in cols]) if stack is None else stack)
+            trips = np.cumsum([0] + [len(c) for c, _ in cols]).tolist() if exact else None
+            whole = self._products(np.concatenate([c for c, _ in cols]) if stack is None else stack, trips)
         else:  # (each row's input digits and converters are its own: `quantized_rows`, static ADC ranges)
             if self.row_blocked:  # (its runs' row blocks tile a trip's rows, not the stack's)
                 return None
@@ -2574,7 +2592,7 @@ def _contract_trips(interp, op, load, trips: int) -> list | None:
         if not group.ready(ex.chip, args):
             break
         xs.append(args[0])
-    outs = group.fast_trips(ex, xs, counted=int(first is not None)) if len(xs) == trips else None
+    outs = group.fast_trips(ex, xs, counted=int(first is not None), exact=interp.exact_trips) if len(xs) == trips else None
     if outs is None:
         if first is None:
             return None
