@@ -278,3 +278,39 @@ def test_components_run_cycles_together_and_keep_program_order():
     assert _components([set(), {0}]) == [[1], [0]]
     # independent steps keep their order
     assert _components([set(), set(), set()]) == [[0], [1], [2]]
+
+
+_ZOO = [
+    ("lenet5", {}, {}),
+    ("mobilenet_v2", {"width_mult": 0.5}, {"size": 32}),
+    ("resnet18", {}, {"size": 32}),
+    ("bert_encoder", {}, {"seq": 32}),
+    ("gpt2_block", {}, {"seq": 32}),
+]
+
+
+@pytest.mark.parametrize("pipeline", ["imc-tiled", "imc-pipelined"])
+@pytest.mark.parametrize("name, options, input_options", _ZOO, ids=[case[0] for case in _ZOO])
+def test_zoo_programs_run_distributed_as_their_trips_in_order(name, options, input_options, pipeline):
+    """The zoo's tiled programs at a 16 KiB scratchpad (slabs, staging
+    buffers, line buffers): run distributed with each trip's rows multiplied
+    on their own, two calls give the outputs and counters of the trips run
+    in order, bit for bit."""
+    model, x = models.create(name, **options), models.example_inputs(name, **input_options)
+    hw = Hardware.preset("default").replace(spad_bytes=16 * 1024)
+    compiled = imc.compile(model, x, hardware=hw, pipeline=f"builtin.module({pipeline})")
+    inputs = [t.numpy() for t in x]
+    runs = []
+    for distribute in (True, False):
+        runner = Runner(compiled.module, compiled.hardware)
+        runner.interpreter.distribute_loops = distribute
+        runner.interpreter.exact_trips = True
+        with compiled.context:
+            outs = [runner(*inputs) for _ in range(2)]
+        runs.append((outs, runner.report.to_dict(), runner))
+    (outs, report, runner), (ref, ref_report, _) = runs
+    assert _distributed_loops(runner)
+    assert report == ref_report
+    for call, ref_call in zip(outs, ref):
+        for got, want in zip(call, ref_call):
+            np.testing.assert_array_equal(got, want)
