@@ -35,14 +35,15 @@ op order), else the trips run in order. Integer index arithmetic on the
 induction variable (a tile's offsets) runs once per loop and trip range, not
 once per call (`_Unit.memo`).
 
-Counters, checks and chip state are those of the trips in order (each op's
-trips run in trip order). A batched matmul rounds as one matmul over the
-stacked rows (BLAS may sum a row in another order than the matmul of its
-trip's rows alone: differences in the last bits of float32), unless
-`Interpreter.exact_trips` has each trip's rows multiplied on their own (the
-trips in order's values bit for bit, each trip reading the weights again).
-Under a tracer, and with `Interpreter.distribute_loops` false, loops run
-trip by trip.
+Counters and chip state are those of the trips in order, and each op runs
+its checks on its trips in trip order (where several ops of a loop would fail
+a check, the first to fail may be another than in the trips in order). A
+batched matmul rounds as one matmul over the stacked rows (BLAS may sum a row
+in another order than the matmul of its trip's rows alone: differences in the
+last bits of float32), unless `Interpreter.exact_trips` has each trip's rows
+multiplied on their own (the trips in order's values bit for bit, each trip
+reading the weights again). Under a tracer, and with
+`Interpreter.distribute_loops` false, loops run trip by trip.
 """
 
 from __future__ import annotations
