@@ -17,11 +17,14 @@ program, and the relative error max|y - eager| / max|eager|.  With
 ``--general`` it also times the `imc-default` program with the interpreter's
 fast paths off (one step per op); with ``--trips-in-order``, each pipeline
 with its loops run trip by trip (`Interpreter.distribute_loops` off; the
-"vs ideal" column is then the ratio to the same program run distributed).
+"vs ideal" column is then the ratio to the same program run distributed);
+with ``--exact-trips``, each pipeline run distributed with each trip's rows
+of a batched contraction multiplied on their own (`Interpreter.exact_trips`:
+the trips in order's outputs bit for bit; the same ratio).
 
     python benchmarks/interpreter.py [--repeat N] [--only resnet18|bert]
         [--pipelines imc-default,imc-tiled,imc-pipelined] [--precisions ideal,quantized,noisy]
-        [--no-linalg] [--general] [--trips-in-order]
+        [--no-linalg] [--general] [--trips-in-order] [--exact-trips]
 
 The full run takes several minutes (`noisy` ResNet-18 calls take seconds
 each); select a subset with the options.
@@ -96,6 +99,12 @@ def bench(name, model, inputs, args):
             with compiled.context:
                 t_in_order, y = _best(lambda: runner(*arrays), args.repeat)
             rows.append((f"{pipeline} ideal, trips in order", t_in_order, err(y), t_in_order / t))
+        if args.exact_trips:
+            runner = Runner(compiled.module, compiled.hardware, precision="ideal")
+            runner.interpreter.exact_trips = True
+            with compiled.context:
+                t_exact, y = _best(lambda: runner(*arrays), args.repeat)
+            rows.append((f"{pipeline} ideal, exact trips", t_exact, err(y), t_exact / t))
         if pipeline == "imc-default":
             default = compiled
     if default is not None and args.general:
@@ -139,6 +148,11 @@ def main(argv=None):
         "--trips-in-order",
         action="store_true",
         help="also time each pipeline with its loops' trips run in order (not distributed)",
+    )
+    p.add_argument(
+        "--exact-trips",
+        action="store_true",
+        help="also time each pipeline distributed with each trip's rows multiplied on their own",
     )
     args = p.parse_args(argv)
     args.pipelines = [s for s in args.pipelines.split(",") if s]
