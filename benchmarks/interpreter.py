@@ -93,18 +93,14 @@ def bench(name, model, inputs, args):
             t, y = _best(lambda: runner(*arrays), args.repeat)
         t_ideal[pipeline] = t
         rows.append((f"{pipeline} ideal", t, err(y), None))
-        if args.trips_in_order:
+        variants = [("trips in order", "distribute_loops", False)] if args.trips_in_order else []
+        variants += [("exact trips", "exact_trips", True)] if args.exact_trips else []
+        for label, setting, value in variants:  # (the same program, one interpreter setting changed)
             runner = Runner(compiled.module, compiled.hardware, precision="ideal")
-            runner.interpreter.distribute_loops = False
+            setattr(runner.interpreter, setting, value)
             with compiled.context:
-                t_in_order, y = _best(lambda: runner(*arrays), args.repeat)
-            rows.append((f"{pipeline} ideal, trips in order", t_in_order, err(y), t_in_order / t))
-        if args.exact_trips:
-            runner = Runner(compiled.module, compiled.hardware, precision="ideal")
-            runner.interpreter.exact_trips = True
-            with compiled.context:
-                t_exact, y = _best(lambda: runner(*arrays), args.repeat)
-            rows.append((f"{pipeline} ideal, exact trips", t_exact, err(y), t_exact / t))
+                t_variant, y = _best(lambda: runner(*arrays), args.repeat)
+            rows.append((f"{pipeline} ideal, {label}", t_variant, err(y), t_variant / t))
         if pipeline == "imc-default":
             default = compiled
     if default is not None and args.general:

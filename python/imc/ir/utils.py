@@ -20,6 +20,7 @@ __all__ = [
     "PLACEMENT_ATTR",
     "TENSOR_VIEW_OPS",
     "MEMREF_VIEW_OPS",
+    "buffer_root",
     "VIEW_OPS",
     "ALLOCATION_OPS",
     "TIMELINE_VIEW_OPS",
@@ -483,6 +484,14 @@ def constant_int(value):
         return ir.IntegerAttr(owner.operation.attributes["value"]).value
     except ValueError:
         return None
+
+
+def buffer_root(value):
+    """The memref a chain of memref views (`MEMREF_VIEW_OPS`) ends in: the
+    buffer `value` is a window of (`value` itself when it is no view)."""
+    while (op := defining_op(value)) is not None and op.name in MEMREF_VIEW_OPS:
+        value = op.operands[0]
+    return value
 
 
 def insert_root(value):

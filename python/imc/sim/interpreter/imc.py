@@ -47,7 +47,7 @@ from imc.dialects.imc import (
 )
 from imc.dialects.imc_ops import DmaView, SpadAllocView, TiledContractView, TransferView, view_of
 from imc.ir.cost_events import accumulate_events_for, mvm_events, program_events, shares_periphery
-from imc.ir.utils import MEMREF_VIEW_OPS, WEIGHT_VIEW_OPS, defining_op
+from imc.ir.utils import WEIGHT_VIEW_OPS, buffer_root, defining_op
 
 from .core import InterpreterError, impl
 from .imc_packing import packed_pair, quantized_rows
@@ -1314,15 +1314,11 @@ def holds_stored_tensor(value) -> bool:
     stored tensor (`memref.alloc`, not returned: stored at the hardware's
     `activation_bits`), rather than a model input or output, or a constant
     (at their host dtype)."""
-    while not isinstance(value.owner, ir.Block):
-        o = value.owner.operation
-        if o.name in MEMREF_VIEW_OPS:
-            value = o.operands[0]
-            continue
-        if o.name != "memref.alloc":
-            return False
-        return not any(u.owner.operation.name == "func.return" for u in value.uses)
-    return False  # a memref argument
+    value = buffer_root(value)
+    o = defining_op(value)
+    if o is None or o.name != "memref.alloc":  # (a memref argument, or no program buffer)
+        return False
+    return not any(u.owner.operation.name == "func.return" for u in value.uses)
 
 
 # ---------------------------------------------------------------------------
@@ -2688,7 +2684,6 @@ from .core import register_block_rewriter  # noqa: E402
 from .loop_distribution import (  # noqa: E402
     ANY,
     Allocation,
-    buffer_root,
     register_commute_check,
     register_memory_effects,
     register_pure_op,

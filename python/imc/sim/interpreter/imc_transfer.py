@@ -27,7 +27,7 @@ from torch_mlir import ir
 
 from imc.dialects.imc import spad_capacity_error, spad_overlap_error, stored_element_bytes
 from imc.dialects.imc_ops import TransferView
-from imc.ir.utils import MEMREF_VIEW_OPS
+from imc.ir.utils import MEMREF_VIEW_OPS, buffer_root
 
 from .core import impl
 from .tensor import concat_dim
@@ -179,9 +179,7 @@ def _views_safely(op, dram) -> bool:
     its block (an op nested in an earlier loop or branch counts as that op).
     Ops that only read it (loads, DMAs out of it, its dealloc) may be
     anywhere."""
-    base = dram
-    while not isinstance(base.owner, ir.Block) and base.owner.operation.name in MEMREF_VIEW_OPS:
-        base = base.owner.operation.operands[0]
+    base = buffer_root(dram)
     if isinstance(base.owner, ir.Block) or base.owner.operation.name != "memref.alloc":
         return False
     values = [base]

@@ -55,12 +55,12 @@ from typing import Callable, NamedTuple
 import numpy as np
 from torch_mlir import ir
 
-from imc.ir.utils import MEMREF_VIEW_OPS, defining_op
+from imc.ir.utils import buffer_root
 
 from .core import _reads_within
 
 __all__ = [
-    "ANY", "Allocation", "DistributionPlan", "MEMORY_EFFECTS", "PURE_OPS", "buffer_root", "distribution_plan",
+    "ANY", "Allocation", "DistributionPlan", "MEMORY_EFFECTS", "PURE_OPS", "distribution_plan",
     "register_commute_check", "register_memory_effects", "register_pure_op", "register_trip_batcher",
     "run_distributed",
 ]
@@ -194,13 +194,6 @@ class DistributionPlan:
         self.index_outside: list[int] = []  # outside slots the index units (`_Unit.memo`) read
 
 
-def buffer_root(value):
-    """The buffer `value` is a view of (through memref view ops)."""
-    while (op := defining_op(value)) is not None and op.name in MEMREF_VIEW_OPS:
-        value = op.operands[0]
-    return value
-
-
 class _Effects:
     """What a loop body does besides computing values: the steps of ops a
     batcher entry must clear (`checked`), the buffers each step reads and
@@ -315,7 +308,7 @@ def distribution_plan(interp, block) -> DistributionPlan | None:
         alone = len(comp) == 1 and comp[0] not in edges[comp[0]]
         units.append(_Unit(comp, _BATCHERS[name][1] if alone and name in _BATCHERS else None))
     if not any(u.batch is not None for u in units):
-        batched = {i for i, (_, op, _, _) in enumerate(steps) if _CHIP in effects.reads.get(i, ())}
+        batched = {i for i, reads_of in effects.reads.items() if _CHIP in reads_of}
         for unit in units:
             pair = next((p for p in effects.conflicts if set(p) <= set(unit.steps)), None)
             if pair is not None and batched.intersection(unit.steps):
