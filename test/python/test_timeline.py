@@ -518,3 +518,45 @@ def test_trips_placed_from_a_template_are_the_trips_run_op_by_op(chip, cold, mon
     np.testing.assert_allclose(out, distributed, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out, op_out, rtol=1e-5, atol=1e-6)
     assert with_t["head_body_tail"] is not None
+
+
+def test_a_template_is_placed_only_on_an_input_located_as_the_recorded_one(monkeypatch):
+    """A trip template's accesses to its input are offsets in the memory that
+    holds the input (`imc.sim.trip_templates`). In a small BERT at a 16 KiB
+    scratchpad the second layer's value projection reads its rows from the
+    scratchpad's bytes on its first trip and from an array of their own on
+    a later one, of the same shape, strides and dtype: the template of the
+    first must not place the later trip (its offsets counted in bytes, not
+    elements, fell outside the array: a wrong timeline, or a crash in NumPy
+    on BERT-base). Placed from templates where they apply, the timeline is
+    the trips run op by op, step for step."""
+    transformers = pytest.importorskip("transformers")
+    import imc.sim.timeline as timeline
+    import imc.sim.trip_templates as templates
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        hidden_size=192, num_hidden_layers=2, num_attention_heads=3, intermediate_size=768, vocab_size=1000, max_position_embeddings=64
+    )
+    model = transformers.BertModel(config).eval()
+    inputs = (torch.randint(0, 1000, (1, 32), generator=torch.Generator().manual_seed(0)),)
+    hw = Hardware.preset("default").override("memory.scratchpad_bytes=16384", source="test")
+    compiled = imc.compile(model, inputs, hardware=hw, pipeline=TILED)
+    placed = []
+    real_place = templates._place
+
+    def checked(tracer, template, x_loc, itemsize, outs=None):
+        placed.append(x_loc.root.itemsize)
+        return real_place(tracer, template, x_loc, itemsize, outs)
+
+    monkeypatch.setattr(templates, "_place", checked)
+    results = []
+    for with_templates in (True, False):
+        if not with_templates:
+            monkeypatch.setattr(timeline, "traced_trip", lambda *args: None)
+        runner = Runner(compiled.module, compiled.hardware, trace=True)
+        with compiled.context:
+            t = measure(runner, _arrays(inputs), cold=False)
+        results.append((t.to_dict(), t.steps))
+    assert placed, "no trip placed from a template"
+    assert results[0] == results[1]

@@ -34,7 +34,8 @@ crossbars computed) are placed as `Tracer.end` places them.
 
 A trip is placed from the template only when it is the recorded trip again:
 a validated group (`ContractionGroup.ready`) whose every tile the chip holds
-(no programming step), on an input of the recorded shape and strides, in
+(no programming step), on an input of the recorded shape and strides held
+in memory of the recorded element size (`_key`), in
 `ideal` (with products: one the fast path takes); otherwise the ops run (a
 trip on another input shape is recorded again). A group's first trip in a traced call that runs
 it before any untraced call validates the group as its first untraced run
@@ -59,7 +60,7 @@ _X, _OUT, _FRESH = range(3)  # how a template access is located in a trip
 class TripTemplate:
     """The recorded steps of a group's traced trip (see the module docstring)."""
 
-    key: tuple | None  # (the group's validated programs, the input's shape, strides and dtype)
+    key: tuple | None  # (the group's validated programs, `_key` of the input)
     # [(_PLACE, layer, reads, writes, busy, ride, activation)] (a `Tracer.recording`
     # entry's fields) or [(_MOVE, layer, dest, sources, assemble, busy, reads)],
     # the accesses as `_template` classifies them
@@ -76,7 +77,12 @@ _UNRECORDABLE = TripTemplate(None)
 
 
 def _key(x: np.ndarray) -> tuple:
-    return (x.shape, x.strides, x.dtype)
+    """What a trip's input must share with the recorded one for the recorded
+    offsets to locate its elements: shape, strides, dtype and the element
+    size of the memory holding it (the recorded offsets count the elements
+    of that memory: a trip whose rows sit in the scratchpad's bytes and one
+    whose rows are an array of their own differ)."""
+    return (x.shape, x.strides, x.dtype, _root(x).itemsize)
 
 
 def traced_trip(interp, group, body, ex) -> list | None:
