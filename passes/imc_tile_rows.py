@@ -18,6 +18,7 @@ from imc.ir.utils import (
     single_user,
     weight_of,
 )
+from imc.transforms.loop_chain import chain_loops, plan_chain
 from imc.transforms.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
 from imc.transforms.pass_base import ImcPass, PassFailure
 from imc.transforms.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
@@ -256,6 +257,15 @@ class ImcTileRows(ImcPass):
     consumer's elementwise ops and that convolution to the consumer's rows,
     and yields the convolution's rows. Longer chains are not built.
 
+    With `chain-loops` (default on), two fused loops of one row per trip,
+    the second reading the first's output only in its padded row windows
+    (stride 1, "same" padding: a ResNet block after a block of its shape),
+    run as one when that output is larger than the scratchpad
+    (`imc.transforms.loop_chain`): the second's trips a few trips behind the
+    first's, fed by a line buffer of the output's last rows, which is never
+    stored whole; the second reads the first's input rows of its own slab
+    again, so an output that fits stays apart.
+
     Output: the same computation; affine index arithmetic is lowered to
     `arith`, and each loop carries its conv's (matmul's) location (the stage
     keeps that layer's name). Each tiled stage gets a remark: tiles, slab bytes and
@@ -263,7 +273,7 @@ class ImcTileRows(ImcPass):
     input again; `imc-place-buffers` streams the rows from DRAM through a
     slab that keeps them on chip.
 
-    Docs: docs/analysis.md ("Buffer placement": `imc-tile-rows`, line buffers).
+    Docs: docs/analysis.md ("Buffer placement": `imc-tile-rows`, line buffers, two fused loops in a row).
     """
 
     name = "imc-tile-rows"
@@ -317,6 +327,10 @@ class ImcTileRows(ImcPass):
     epilogues: bool = field(
         default=True,
         metadata={"help": "with line-buffers: also move a residual block's epilogue after a fused loop (batch norm, the add of the skip branch, ReLU) into it, row tile by row tile, and a 1x1 downsample branch with it"},
+    )
+    chain_loops: bool = field(
+        default=True,
+        metadata={"help": "run the next one-row loop that reads a one-row loop's output in padded row windows inside that loop, a few trips behind, through a line buffer of its rows (imc.transforms.loop_chain: the output is never stored whole)"},
     )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 
@@ -449,7 +463,7 @@ class ImcTileRows(ImcPass):
             elif self.matmuls and feeder.matmul and self._plan_matmul(feeder, capacity, state):
                 tiled.append(feeder)
         if tiled:
-            self._tile(module, tiled)
+            self._tile(module, tiled, state.hardware)
 
     # -- stage discovery --------------------------------------------------------
     def _stage(self, conv, ops) -> _Stage | None:
@@ -632,7 +646,7 @@ class ImcTileRows(ImcPass):
         return True
 
     # -- rewriting ----------------------------------------------------------------
-    def _tile(self, module, stages: list[_Stage]) -> None:
+    def _tile(self, module, stages: list[_Stage], hardware) -> None:
         """Tags each stage's root, fences its inputs, applies one transform script."""
         i64 = ir.IntegerType.get_signless(64)
         body = []
@@ -665,6 +679,8 @@ class ImcTileRows(ImcPass):
         _name_loops(module)
         _whole_width_windows(module)
         _fuse_windows(module, self.epilogues)
+        if self.chain_loops:
+            _chain_loops(module, hardware)
 
 
 _DYN = ir.ShapedType.get_dynamic_size()
@@ -752,6 +768,30 @@ def _fuse_windows(module, epilogues: bool) -> None:
         del op.attributes[CHAIN_ATTR]
     if consumers:  # erase the replaced loops, pads and consumers
         passmanager.PassManager.parse("builtin.module(canonicalize)").run(module)
+
+
+def _chain_loops(module, hardware) -> None:
+    """Chains each pair of loops `imc.transforms.loop_chain` takes (the first
+    loop of a pair not already chained) whose first loop's output is larger
+    than the scratchpad: stored whole, some of it would go to DRAM and back,
+    and chained only the `K - 1` rows of the first loop's input that its
+    second loop reads again (its own slab) may."""
+    chained = False
+    for func in module.regions[0].blocks[0].operations:
+        for region in func.operation.regions:
+            for block in region.blocks:
+                loops = [op.operation for op in block.operations if op.operation.name == "scf.for"]
+                i = 0
+                while i + 1 < len(loops):
+                    plan = plan_chain(loops[i], loops[i + 1])
+                    if plan is None or tensor_bytes(plan.l1.results[0].type, hardware) <= hardware.spad_bytes:
+                        i += 1
+                        continue
+                    chain_loops(plan)
+                    chained = True
+                    i += 2
+    if chained:
+        passmanager.PassManager.parse("builtin.module(canonicalize,cse)").run(module)
 
 
 def _without_absorbed_skips(stages: list[_Stage]) -> tuple[list[_Stage], dict]:

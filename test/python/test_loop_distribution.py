@@ -136,7 +136,7 @@ def test_a_loop_that_stores_rows_through_a_staging_buffer_runs_the_rest_distribu
     compiled, x = _compiled(16 * 1024)  # the stem stores its output rows to DRAM through a staging buffer
     runner, outs, reports = _calls(compiled, x, distribute=True, exact=True)
     loops = _distributed_loops(runner)
-    assert len(loops) == 3 and batched_trips
+    assert len(loops) == 4 and batched_trips  # the stem's, and the blocks' chained into three (imc.transforms.loop_chain)
     # The staging buffer's allocation, stores and free run in trip order together.
     stem = loops[0]
     body = stem.regions[0].blocks[0].steps

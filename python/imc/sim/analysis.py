@@ -828,7 +828,16 @@ def _slice_region(op, root: _Value, region, t, e_bits: int):
     if _DYNAMIC in offsets or _DYNAMIC in sizes or any(s != 1 for s in strides) or region is not None:
         # Its own group: only its own bytes are known to be read.
         return (("opaque", id(op)), [0] * len(t.shape), list(t.shape), e_bits)
-    return (("src", op.operands[0]), offsets, sizes, e_bits)
+    # Boxes of one source compare in its coordinates: the source named by its
+    # data (the root, the region of it and the shape it is viewed at), so that
+    # copies of a loop body (imc.transforms.loop_chain) slicing their own
+    # reshape of one weight name the same tiles.
+    source = (root.key, _frozen(region), tuple(ir.RankedTensorType(op.operands[0].type).shape))
+    return (("src", source), offsets, sizes, e_bits)
+
+
+def _frozen(region):
+    return region if region is None else tuple(_frozen(r) if isinstance(r, (list, tuple)) else r for r in region)
 
 
 def _program_info(op, pos: int, lname: str, alias: dict) -> "_ProgramInfo":
