@@ -330,7 +330,7 @@ class ImcTileRows(ImcPass):
     )
     chain_loops: bool = field(
         default=True,
-        metadata={"help": "run the next one-row loop that reads a one-row loop's output in padded row windows inside that loop, a few trips behind, through a line buffer of its rows (imc.transforms.loop_chain: the output is never stored whole)"},
+        metadata={"help": "when a one-row loop's output is larger than the scratchpad and the next one-row loop reads it only in padded row windows (a ResNet block after a block of its shape), run that loop's trips inside the first's, a few trips behind, through a line buffer of the output's last rows (imc.transforms.loop_chain: the output is never stored whole)"},
     )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 
