@@ -477,32 +477,15 @@ def test_trips_placed_from_a_template_are_the_trips_run_op_by_op(chip, cold, mon
     fused contractions' fast paths) and a distributed call's with each trip's
     rows multiplied on their own (`exact_trips`), and the ops' and a
     distributed call's (`loop_distribution`) within rounding."""
-    import imc.sim.timeline as timeline
-    import imc.sim.trip_templates as templates
-
     hw = Hardware.preset("default")
     if chip == "time-multiplexed":
         hw = hw.override("chip.cores=1", "chip.crossbars_per_core=16", source="test")
     model = models.create("lenet5")
     inputs = models.example_inputs("lenet5")
     compiled = imc.compile(model, inputs, hardware=hw, pipeline=TILED)
-    placed = []
-    real_place = templates._place
-
-    def counted(*args):
-        placed.append(1)
-        return real_place(*args)
-
-    monkeypatch.setattr(templates, "_place", counted)
-    results = []
-    for with_templates in (True, False):
-        if not with_templates:
-            monkeypatch.setattr(timeline, "traced_trip", lambda *args: None)
-        runner = Runner(compiled.module, compiled.hardware, trace=True)
-        with compiled.context:
-            t = measure(runner, _arrays(inputs), cold=cold)
-        results.append((t.to_dict(), t.steps, runner.report.to_dict()["totals"], len(placed), t.outputs[0]))
-    (with_t, steps, totals, n_placed, out), (without_t, op_steps, op_totals, n_after, op_out) = results
+    (with_t, steps, totals, n_placed, out), (without_t, op_steps, op_totals, n_after, op_out) = _traced_both_ways(
+        compiled, inputs, monkeypatch, cold
+    )
     assert n_placed > 0 and n_after == n_placed
     assert with_t == without_t and steps == op_steps and totals == op_totals
     with compiled.context:
@@ -531,9 +514,6 @@ def test_a_template_is_placed_only_on_an_input_located_as_the_recorded_one(monke
     on BERT-base). Placed from templates where they apply, the timeline is
     the trips run op by op, step for step."""
     transformers = pytest.importorskip("transformers")
-    import imc.sim.timeline as timeline
-    import imc.sim.trip_templates as templates
-
     torch.manual_seed(0)
     config = transformers.BertConfig(
         hidden_size=192, num_hidden_layers=2, num_attention_heads=3, intermediate_size=768, vocab_size=1000, max_position_embeddings=64
@@ -542,21 +522,34 @@ def test_a_template_is_placed_only_on_an_input_located_as_the_recorded_one(monke
     inputs = (torch.randint(0, 1000, (1, 32), generator=torch.Generator().manual_seed(0)),)
     hw = Hardware.preset("default").override("memory.scratchpad_bytes=16384", source="test")
     compiled = imc.compile(model, inputs, hardware=hw, pipeline=TILED)
+    (with_t, steps, totals, n_placed, _), (without_t, op_steps, op_totals, _, _) = _traced_both_ways(
+        compiled, inputs, monkeypatch, cold=False
+    )
+    assert n_placed > 0, "no trip placed from a template"
+    assert (with_t, steps, totals) == (without_t, op_steps, op_totals)
+
+
+def _traced_both_ways(compiled, inputs, monkeypatch, cold: bool) -> list:
+    """A traced call with trips placed from templates where they apply, then
+    one with every trip run as ops: per call (timeline, its steps, the
+    counters' totals, trips placed from templates so far, the output)."""
+    import imc.sim.timeline as timeline
+    import imc.sim.trip_templates as templates
+
     placed = []
     real_place = templates._place
 
-    def checked(tracer, template, x_loc, itemsize, outs=None):
-        placed.append(x_loc.root.itemsize)
-        return real_place(tracer, template, x_loc, itemsize, outs)
+    def counted(*args):
+        placed.append(1)
+        return real_place(*args)
 
-    monkeypatch.setattr(templates, "_place", checked)
+    monkeypatch.setattr(templates, "_place", counted)
     results = []
     for with_templates in (True, False):
         if not with_templates:
             monkeypatch.setattr(timeline, "traced_trip", lambda *args: None)
         runner = Runner(compiled.module, compiled.hardware, trace=True)
         with compiled.context:
-            t = measure(runner, _arrays(inputs), cold=False)
-        results.append((t.to_dict(), t.steps))
-    assert placed, "no trip placed from a template"
-    assert results[0] == results[1]
+            t = measure(runner, _arrays(inputs), cold=cold)
+        results.append((t.to_dict(), t.steps, runner.report.to_dict()["totals"], len(placed), t.outputs[0]))
+    return results
