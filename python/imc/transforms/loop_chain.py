@@ -125,6 +125,8 @@ def plan_chain(l1, l2) -> ChainPlan | None:
     kernel = w_t.shape[2]
     if kernel % 2 != 1 or w_t.shape[3] != y_t.shape[3] + low[3] + high[3] or w_t.shape[:2] != y_t.shape[:2]:
         return None
+    if low[2] != _DYN or not _padding_above(pad.operands[1], body2.arguments[0], (kernel - 1) // 2):
+        return None  # (a window that does not start `(K - 1) / 2` rows above its trip's row)
     # L1: its row insert into its accumulator and the last trip's `scf.if`.
     body1 = l1.regions[0].blocks[0]
     acc = body1.arguments[1]
@@ -162,6 +164,19 @@ def plan_chain(l1, l2) -> ChainPlan | None:
     if height <= plan.skew:
         return None
     return plan
+
+
+def _padding_above(value, iv, p: int) -> bool:
+    """`value` is `max(p - iv, 0)`: the zero rows above a window of rows
+    `[iv - p, iv - p + K)` (what tiling a "same" convolution's pad gives)."""
+    op = value.owner
+    if isinstance(op, ir.Block) or op.operation.name != "arith.maxsi":
+        return False
+    a, b = op.operation.operands
+    if constant_int(b) != 0 or isinstance(a.owner, ir.Block) or a.owner.operation.name != "arith.subi":
+        return False
+    lhs, rhs = a.owner.operation.operands
+    return constant_int(lhs) == p and rhs == iv
 
 
 def _clone_into(ops, mapping: dict, ip) -> None:
