@@ -263,8 +263,9 @@ class ImcTileRows(ImcPass):
     run as one when that output is larger than the scratchpad
     (`imc.transforms.loop_chain`): the second's trips a few trips behind the
     first's, fed by a line buffer of the output's last rows, which is never
-    stored whole; the second reads the first's input rows of its own slab
-    again, so an output that fits stays apart.
+    stored whole; the loop of both reads the halo of the first's input
+    again after the loop of its first trips, so an output that fits stays
+    apart.
 
     Output: the same computation; affine index arithmetic is lowered to
     `arith`, and each loop carries its conv's (matmul's) location (the stage
