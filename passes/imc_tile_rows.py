@@ -775,8 +775,8 @@ def _chain_loops(module, hardware) -> None:
     """Chains each pair of loops `imc.transforms.loop_chain` takes (the first
     loop of a pair not already chained) whose first loop's output is larger
     than the scratchpad: stored whole, some of it would go to DRAM and back,
-    and chained only the `K - 1` rows of the first loop's input that its
-    second loop reads again (its own slab) may."""
+    where chained only the halo of the first loop's input (`K - 1` rows) is
+    read again."""
     chained = False
     for func in module.regions[0].blocks[0].operations:
         for region in func.operation.regions:
