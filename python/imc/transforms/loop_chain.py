@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, scf, tensor
 
-from imc.ir.utils import constant_int, index_constant, tensor_type
+from imc.ir.utils import constant_int, index_constant, row_tile_insert, tensor_type
 from imc.transforms.line_buffer import splat
 
 __all__ = ["ChainPlan", "plan_chain", "chain_loops"]
@@ -94,7 +94,10 @@ def plan_chain(l1, l2) -> ChainPlan | None:
     if b1 is None or b1 != b2 or b1[0] != 0 or b1[2] != 1:
         return None
     height = b1[1]
-    if len(l1.results) < 1:
+    if len(l1.results) < 1 or not l2.results or row_tile_insert(l2, l2.results[0]) is not None:
+        # (an output the second loop assembles by a plain insert per trip,
+        # `imc-place-buffers` stores row tile by row tile in the loop that
+        # yields it: chained, its rows would come from two loops)
         return None
     y = l1.results[0]
     y_t = ir.RankedTensorType(y.type)
