@@ -164,8 +164,8 @@ def plan_chain(l1, l2) -> ChainPlan | None:
     if drain_insert is not None and ir.RankedTensorType(drain_insert.operands[0].type).shape[2] != lag:
         return None
     plan = ChainPlan(l1, l2, window_if, insert, trim, drain_if, drain_insert, kernel, low[3], high[3], lag, height)
-    if height <= plan.skew:
-        return None
+    if plan.skew < 2 or height <= plan.skew:
+        return None  # (canonicalize would inline a P or E of one trip, whose rows `imc-place-buffers` then would not follow)
     return plan
 
 
