@@ -31,6 +31,7 @@ from imc.ir.utils import (
     i64_attr,
     index_constant,
     is_tiled_stage,
+    loop_bounds,
     reassociation,
     row_tile_insert,
     top_level,
@@ -1052,7 +1053,7 @@ def _row_bands(value, producer, first_element: int, staged_elements: int):
     _, c, h, w = t.shape
     if first_element % (h * w):
         return None
-    lb, ub, step = (constant_int(v) for v in list(producer.operands)[:3])
+    lb, ub, step = loop_bounds(producer)
     if lb != 0 or ub != h or step is None or not 0 < step < h or step * w > staged_elements:
         return None
     return first_element // (h * w), step

@@ -729,18 +729,25 @@ def _name_loops(module) -> None:
     location, so that the stage is reported (and kept apart from its
     neighbours) under the conv's or linear's layer, as untiled, and not under
     its root's (often a ReLU or GELU module shared by several layers)."""
+    for block in _function_blocks(module):
+        for op in _loops(block):
+            conv = find_nested(op, lambda o: o.name in CONVS)
+            if conv is None:
+                conv = find_nested(op, lambda o: o.name == MATMUL)
+            if conv is not None:
+                op.location = conv.location
+
+
+def _function_blocks(module):
+    """The blocks of the module's functions (where tiling loops sit)."""
     for func in module.regions[0].blocks[0].operations:
         for region in func.operation.regions:
-            for block in region.blocks:
-                for op in block.operations:
-                    op = op.operation
-                    if op.name != "scf.for":
-                        continue
-                    conv = find_nested(op, lambda o: o.name in CONVS)
-                    if conv is None:
-                        conv = find_nested(op, lambda o: o.name == MATMUL)
-                    if conv is not None:
-                        op.location = conv.location
+            yield from region.blocks
+
+
+def _loops(block) -> list:
+    """The `scf.for` ops of `block`."""
+    return [op.operation for op in block.operations if op.operation.name == "scf.for"]
 
 
 def _fuse_windows(module, epilogues: bool) -> None:
@@ -778,19 +785,17 @@ def _chain_loops(module, hardware) -> None:
     where chained only the halo of the first loop's input (`K - 1` rows) is
     read again."""
     chained = False
-    for func in module.regions[0].blocks[0].operations:
-        for region in func.operation.regions:
-            for block in region.blocks:
-                loops = [op.operation for op in block.operations if op.operation.name == "scf.for"]
-                i = 0
-                while i + 1 < len(loops):
-                    plan = plan_chain(loops[i], loops[i + 1])
-                    if plan is None or tensor_bytes(plan.l1.results[0].type, hardware) <= hardware.spad_bytes:
-                        i += 1
-                        continue
-                    chain_loops(plan)
-                    chained = True
-                    i += 2
+    for block in _function_blocks(module):
+        loops = _loops(block)
+        i = 0
+        while i + 1 < len(loops):
+            plan = plan_chain(loops[i], loops[i + 1])
+            if plan is None or tensor_bytes(plan.l1.results[0].type, hardware) <= hardware.spad_bytes:
+                i += 1
+                continue
+            chain_loops(plan)
+            chained = True
+            i += 2
     if chained:
         passmanager.PassManager.parse("builtin.module(canonicalize,cse)").run(module)
 

@@ -21,6 +21,7 @@ __all__ = [
     "TENSOR_VIEW_OPS",
     "MEMREF_VIEW_OPS",
     "buffer_root",
+    "loop_bounds",
     "VIEW_OPS",
     "ALLOCATION_OPS",
     "TIMELINE_VIEW_OPS",
@@ -484,6 +485,12 @@ def constant_int(value):
         return ir.IntegerAttr(owner.operation.attributes["value"]).value
     except ValueError:
         return None
+
+
+def loop_bounds(loop) -> tuple:
+    """An `scf.for`'s lower bound, upper bound and step, each its constant
+    integer or None."""
+    return tuple(constant_int(v) for v in list(loop.operands)[:3])
 
 
 def buffer_root(value):

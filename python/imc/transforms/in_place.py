@@ -40,11 +40,11 @@ from torch_mlir import ir
 from imc.ir.trip_values import evaluate
 from imc.ir.utils import (
     TENSOR_VIEW_OPS,
-    constant_int,
     indexing_maps,
     insert_root,
     is_identity_map,
     is_inside,
+    loop_bounds,
     top_level,
 )
 from imc.transforms.placement import StagedProgram, is_elementwise
@@ -232,7 +232,7 @@ def _iteration_argument(value, body) -> bool:
 
 def _trips(loop) -> list[int] | None:
     """The induction variable's values, when the bounds are constants."""
-    lo, hi, step = (constant_int(v) for v in list(loop.operands)[:3])
+    lo, hi, step = loop_bounds(loop)
     if lo is None or hi is None or not step or step < 0 or (hi - lo) // step > 4096:
         return None
     return list(range(lo, hi, step))

@@ -59,7 +59,7 @@ from imc.ir.utils import (
 )
 from imc.transforms.placement import is_elementwise
 
-__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local", "row_local_elementwise", "accumulator_inserts", "hoist_before", "splat", "trimmed_tile"]
+__all__ = ["WindowFusion", "plan_window_fusion", "fuse_window", "row_local_chain", "fuse_row_local", "row_local_elementwise", "accumulator_inserts", "pad_columns", "hoist_before", "splat", "trimmed_tile"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 
@@ -234,15 +234,9 @@ def _consume(fusion: WindowFusion, window, row, count: int, init) -> ir.Value:
     value's columns): `count` rows, their init rows `[row, row + count)` of
     `init`, or `init` (a `constant_init` op) built for them."""
     consumer = fusion.consumer
-    n, c, h, width = ir.RankedTensorType(window.type).shape
+    n, c, _, _ = ir.RankedTensorType(window.type).shape
     et = ir.RankedTensorType(window.type).element_type
-    if fusion.left or fusion.right:
-        parts = [window]
-        if fusion.left:
-            parts.insert(0, splat([n, c, h, fusion.left], et, fusion.value))
-        if fusion.right:
-            parts.append(splat([n, c, h, fusion.right], et, fusion.value))
-        window = tensor.concat(tensor_type([n, c, h, width + fusion.left + fusion.right], et), 3, parts)
+    window = pad_columns(window, fusion.left, fusion.right, fusion.value)
     out_t = ir.RankedTensorType(consumer.results[0].type)
     shape = [n, out_t.shape[1], count, out_t.shape[3]]
     strides = [1, 1, 1, 1]
@@ -337,6 +331,21 @@ def _drop_accumulator(acc: ir.Value) -> None:
                 empty = tensor.EmptyOp(list(t.shape), t.element_type).result
             op.results[0].replace_all_uses_with(empty)
             op.erase()
+
+
+def pad_columns(rows, left: int, right: int, value) -> ir.Value:
+    """`rows` (N x C x H x W) with `left` and `right` columns of the padding
+    `value` (a float attribute) at its sides."""
+    if not left and not right:
+        return rows
+    t = ir.RankedTensorType(rows.type)
+    n, c, h, w = t.shape
+    parts = [rows]
+    if left:
+        parts.insert(0, splat([n, c, h, left], t.element_type, value))
+    if right:
+        parts.append(splat([n, c, h, right], t.element_type, value))
+    return tensor.concat(tensor_type([n, c, h, w + left + right], t.element_type), 3, parts)
 
 
 def splat(shape, et, value) -> ir.Value:

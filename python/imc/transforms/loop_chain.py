@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, scf, tensor
 
-from imc.ir.utils import constant_int, index_constant, row_tile_insert, tensor_type
-from imc.transforms.line_buffer import splat
+from imc.ir.utils import constant_int, extract_slice, index_constant, loop_bounds, row_tile_insert, tensor_type, top_level
+from imc.transforms.line_buffer import pad_columns, splat
 
 __all__ = ["ChainPlan", "plan_chain", "chain_loops"]
 
@@ -68,30 +68,13 @@ class ChainPlan:
         return (self.kernel - 1) // 2 + self.lag
 
 
-def _bounds(loop) -> tuple | None:
-    lb, ub, step = (constant_int(v) for v in list(loop.operands)[:3])
-    return None if None in (lb, ub, step) else (lb, ub, step)
-
-
-def _top_level(op, block):
-    """The op of `block` that holds `op` (itself, or an ancestor), else None."""
-    while op is not None:
-        parent = op.parent
-        if parent is None:
-            return None
-        if op.block == block:
-            return op
-        op = parent
-    return None
-
-
 def plan_chain(l1, l2) -> ChainPlan | None:
     """The chaining of `l2` into `l1` (module doc), or None when they are not
     two such loops."""
     if l1.name != "scf.for" or l2.name != "scf.for" or l1.block != l2.block:
         return None
-    b1, b2 = _bounds(l1), _bounds(l2)
-    if b1 is None or b1 != b2 or b1[0] != 0 or b1[2] != 1:
+    b1, b2 = loop_bounds(l1), loop_bounds(l2)
+    if None in b1 or b1 != b2 or b1[0] != 0 or b1[2] != 1:
         return None
     height = b1[1]
     if len(l1.results) < 1 or not l2.results or row_tile_insert(l2, l2.results[0]) is not None:
@@ -110,7 +93,7 @@ def plan_chain(l1, l2) -> ChainPlan | None:
     body2 = l2.regions[0].blocks[0]
     if read.name != "tensor.extract_slice":
         return None
-    window_if = _top_level(read, body2)
+    window_if = top_level(read, body2)
     if window_if is None or window_if.name != "scf.if" or len(window_if.results) != 1:
         return None
     pad = next((u.owner.operation for u in read.results[0].uses), None)
@@ -206,23 +189,7 @@ def _push(buffer, row):
     n, c, k1, w = t.shape
     et = t.element_type
     rows = tensor.concat(tensor_type([n, c, k1 + 1, w], et), 2, [buffer, row])
-    kept = tensor.extract_slice(tensor_type([n, c, k1, w], et), rows, [], [], [], [0, 0, 1, 0], [n, c, k1, w], [1] * 4)
-    return rows, kept
-
-
-def _padded(plan: ChainPlan, rows):
-    t = ir.RankedTensorType(rows.type)
-    n, c, k, w = t.shape
-    et = t.element_type
-    parts = [rows]
-    zero = ir.FloatAttr.get(et, 0.0)
-    if plan.left:
-        parts.insert(0, splat([n, c, k, plan.left], et, zero))
-    if plan.right:
-        parts.append(splat([n, c, k, plan.right], et, zero))
-    if len(parts) == 1:
-        return rows
-    return tensor.concat(tensor_type([n, c, k, w + plan.left + plan.right], et), 3, parts)
+    return rows, extract_slice(rows, [0, 0, 1, 0], [n, c, k1, w])
 
 
 def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
@@ -290,8 +257,7 @@ def chain_loops(plan: ChainPlan) -> ir.Operation:
         p = scf.ForOp(c0, c_d, c1, [*inits1, buffer0])
         with ir.InsertionPoint(p.body):
             mapping = {body1.arguments[0]: p.induction_variable}
-            for a, v in zip(list(body1.arguments)[2:], p.inner_iter_args):
-                mapping[a] = v
+            mapping.update(zip(list(body1.arguments)[2:], p.inner_iter_args))
             yields, row, _ = _l1_trip(plan, mapping, ir.InsertionPoint(p.body))
             _, kept = _push(p.inner_iter_args[-1], row)
             scf.YieldOp([*yields, kept])
@@ -303,17 +269,15 @@ def chain_loops(plan: ChainPlan) -> ir.Operation:
         with ir.InsertionPoint(f.body):
             args = list(f.inner_iter_args)
             mapping = {body1.arguments[0]: f.induction_variable}
-            for a, v in zip(list(body1.arguments)[2:], args[:m1]):
-                mapping[a] = v
+            mapping.update(zip(list(body1.arguments)[2:], args[:m1]))
             drained = args[m1 + 1] if drain0 is not None else None
             yields, row, last = _l1_trip(plan, mapping, ir.InsertionPoint(f.body), drained)
             rows, kept = _push(args[m1], row)
             j = arith.SubIOp(f.induction_variable, c_d).result
             rest = args[m1 + 1 + (drain0 is not None):]
             mapping2 = {body2.arguments[0]: j}
-            for a, v in zip(list(body2.arguments)[1:], rest):
-                mapping2[a] = v
-            yields2 = _l2_trip(plan, mapping2, ir.InsertionPoint(f.body), _padded(plan, rows))
+            mapping2.update(zip(list(body2.arguments)[1:], rest))
+            yields2 = _l2_trip(plan, mapping2, ir.InsertionPoint(f.body), pad_columns(rows, plan.left, plan.right, zero))
             scf.YieldOp([*yields, kept, *([last] if last is not None else []), *yields2])
         # E: trips [H - d, H) of L2: L1's last rows, then zero rows.
         f_res = list(f.results)
@@ -322,13 +286,12 @@ def chain_loops(plan: ChainPlan) -> ir.Operation:
         with ir.InsertionPoint(e.body):
             args = list(e.inner_iter_args)
             pending = args[1]
-            row = tensor.extract_slice(tensor_type([n, c, 1, w], et), pending, [], [], [], [0, 0, 0, 0], [n, c, 1, w], [1] * 4)
+            row = extract_slice(pending, [0, 0, 0, 0], [n, c, 1, w])
             rows, kept = _push(args[0], row)
             below = _push(pending, zero_row)[1]  # (the rows still to push, then a zero row)
             mapping2 = {body2.arguments[0]: e.induction_variable}
-            for a, v in zip(list(body2.arguments)[1:], args[2:]):
-                mapping2[a] = v
-            yields2 = _l2_trip(plan, mapping2, ir.InsertionPoint(e.body), _padded(plan, rows))
+            mapping2.update(zip(list(body2.arguments)[1:], args[2:]))
+            yields2 = _l2_trip(plan, mapping2, ir.InsertionPoint(e.body), pad_columns(rows, plan.left, plan.right, zero))
             scf.YieldOp([kept, below, *yields2])
     for old, new in zip(l2.results, list(e.results)[2:]):
         old.replace_all_uses_with(new)

@@ -58,6 +58,7 @@ from imc.ir.utils import (
     dense_i64s,
     extract_slice,
     index_constant,
+    loop_bounds,
     rebuild_init,
     single_user,
     tensor_type,
@@ -104,7 +105,7 @@ def fuse_epilogue(loop, chain, lag: int) -> bool:
     inserts = accumulator_inserts(loop)
     entries = [trimmed_tile(op) for op in inserts]
     skips = row_operands(chain, view)
-    lb, ub, step = (constant_int(v) for v in list(loop.operands)[:3])
+    lb, ub, step = loop_bounds(loop)
     height = ir.RankedTensorType(view.type).shape[2]
     if not inserts or not lag or len(skips) != 1:
         return False
