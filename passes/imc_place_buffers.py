@@ -1086,7 +1086,7 @@ def _row_store(value, loops, elem: int):
     if t.rank not in (3, 4) or not t.has_static_shape or t.shape[0] != 1:
         return None
     insert = row_tile_insert(loop, value)
-    if insert is None:
+    if insert is None or _carried_from_loop(loop, value):
         return None
     offsets, sizes, strides = (list(ir.DenseI64ArrayAttr(insert.attributes[k])) for k in ("static_offsets", "static_sizes", "static_strides"))
     if t.rank == 3:  # one plane: the same checks on [1, 1, R, K]
@@ -1098,6 +1098,15 @@ def _row_store(value, loops, elem: int):
     if sizes[0] != 1 or sizes[1] != c or sizes[3] != w or sizes[2] == dyn:
         return None
     return _RowStore(loop, insert, sizes[2], c, c * sizes[2] * w * elem)
+
+
+def _carried_from_loop(loop, value) -> bool:
+    """Whether `loop` assembles `value` in an accumulator that an earlier
+    loop began (its initial value is that loop's result: the last trips of a
+    chained loop, `imc.transforms.loop_chain`): the earlier loop's rows would
+    not be stored here, so the tensor is stored whole after `loop`."""
+    init = loop.operands[3 + list(loop.results).index(value)]
+    return not isinstance(init.owner, ir.Block) and init.owner.operation.name == "scf.for"
 
 
 def _drop_stored_accumulator(store: _RowStore) -> None:

@@ -257,15 +257,16 @@ class ImcTileRows(ImcPass):
     consumer's elementwise ops and that convolution to the consumer's rows,
     and yields the convolution's rows. Longer chains are not built.
 
-    With `chain-loops` (default on), two fused loops of one row per trip,
-    the second reading the first's output only in its padded row windows
-    (stride 1, "same" padding: a ResNet block after a block of its shape),
-    run as one when that output is larger than the scratchpad
-    (`imc.transforms.loop_chain`): the second's trips a few trips behind the
-    first's, fed by a line buffer of the output's last rows, which is never
-    stored whole; the loop of both reads the halo of the first's input
-    again after the loop of its first trips, so an output that fits stays
-    apart.
+    With `chain-loops` (default on), two fused loops of one step, the
+    second reading the first's output only in its padded windows of one row
+    per trip (stride 1, "same" padding: a ResNet block after a block of its
+    shape) or in plain slices of the rows its trip stands for (a MobileNet
+    block after the stem's loop, two rows per trip), run as one when that
+    output is larger than the scratchpad (`imc.transforms.loop_chain`): the
+    second's trips a few trips behind the first's, fed by a line buffer of
+    the output's last rows, which is never stored whole; the loop of both
+    reads the halo of the first's input again after the loop of its first
+    trips, so an output that fits stays apart.
 
     Output: the same computation; affine index arithmetic is lowered to
     `arith`, and each loop carries its conv's (matmul's) location (the stage
@@ -331,7 +332,7 @@ class ImcTileRows(ImcPass):
     )
     chain_loops: bool = field(
         default=True,
-        metadata={"help": "when a one-row loop's output is larger than the scratchpad and the next one-row loop reads it only in padded row windows (a ResNet block after a block of its shape), run that loop's trips inside the first's, a few trips behind, through a line buffer of the output's last rows (imc.transforms.loop_chain: the output is never stored whole)"},
+        metadata={"help": "when a row loop's output is larger than the scratchpad and the next loop of its step reads it only in padded windows of one row per trip (a ResNet block after a block of its shape) or in plain slices of its trips' rows (a MobileNet block after the stem), run that loop's trips inside the first's, a few trips behind, through a line buffer of the output's last rows (imc.transforms.loop_chain: the output is never stored whole)"},
     )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 

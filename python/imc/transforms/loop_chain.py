@@ -2,31 +2,47 @@
 
 `imc-tile-rows` builds one row loop per fused group (a ResNet block: its two
 convolutions through a line buffer, the skip add and ReLU on each row tile).
-The next group's loop reads the first's output `Y` in padded row windows, so
-`Y` is stored whole between them. `chain_loops` runs the second loop's trips
+The next group's loop reads the first's output `Y` in row windows, so `Y` is
+stored whole between them. `chain_loops` runs the second loop's trips
 inside the first's, `d` trips behind, and feeds each of its windows from a
 line buffer of `Y`'s last rows (an iteration argument), so `Y` is never
 stored whole.
 
-Built for loops of one output row per trip (step 1, from 0 to `H`): the first
-(`L1`) inserts row `i - lag` of `Y` at trip `i` (`lag` 0 or 1; with 1, the
-first trip's row is above the output and trimmed off, and the last trip
-also inserts row `H - 1` in an `scf.if`); the second (`L2`) reads `Y` only
-in its padded window of `K` rows (stride 1, "same" padding: rows `[j - p, j
-- p + K)` of trip `j`, `p = (K - 1) / 2`, zero rows outside `Y`). Trip `j`
-of `L2` needs rows up to `j + p`, which trip `j + p + lag` of `L1` makes:
-`d = p + lag`. The chained loops:
+Built for two loops over the `H` rows of `Y` with one step `R` (rows per
+trip, trip `i` at row `R i`). The first (`L1`) inserts rows `[R i - lag,
+R i - lag + R)` of `Y` at trip `i` (`lag` rows behind its own rows, `0 <=
+lag <= R`; with `lag > 0`, the first trip's rows above the output are
+trimmed off and the last trip also inserts the last `lag` rows in an
+`scf.if`). The second (`L2`) reads `Y` only in its window of trip `j`, one
+of two kinds:
+
+* *padded* (`R = 1`; stride 1, "same" padding: a ResNet block after a block
+  of its shape): rows `[j - p, j - p + K)`, `p = (K - 1) / 2`, zero rows
+  outside `Y`, in an `scf.if` of zeros or `Y`'s rows padded. Trip `j` needs
+  rows up to `j + p`, which trip `j + p + lag` of `L1` makes: `d = p + lag`;
+* *plain*: a slice of `W <= R` rows at `R j` (a MobileNet block whose trips
+  read the rows of the stem's they stand for). Trip `j` needs rows up to
+  `R j + W - 1`, made by trip `ceil((W + lag) / R) - 1` trips later; `d` is
+  that, and at least 2.
+
+A `d` of 1 is not built (a first or last loop of one trip would be inlined
+by canonicalize). The chained loops:
 
 * `P`, trips `[0, d)`: `L1`'s body;
-* `F`, trips `[d, H)`: `L1`'s body, then `L2`'s at `j = i - d`;
-* `E`, trips `[H - d, H)` of `L2`: `L2`'s body, its windows completed by the
-  last rows `L1` made on its last trip and the bottom padding.
+* `F`, trips `[d, H / R)`: `L1`'s body, then `L2`'s at `j = i - d`;
+* `E`, trips `[H / R - d, H / R)` of `L2`: `L2`'s body, its windows
+  completed by the last rows `L1` made on its last trip and zero rows
+  (the bottom padding).
 
-Each trip of `P` and `F` pushes the row it makes onto the line buffer (a
-zero row for a row above the output), which holds `K - 1` rows; `L2`'s window
-is the buffer and the pushed row, padded with zero columns. `L1`'s last
-`scf.if` yields its last rows instead of inserting them; `E` pushes them,
-then zero rows. `L1`'s accumulator is gone: `Y` is never assembled.
+Each trip of `P` and `F` pushes the `R` rows it makes onto the line buffer
+(zero rows for rows above the output), which keeps the rows from the first
+row of `L2`'s next window on: `K - 1` rows (padded), `R d - lag` (plain).
+`L2`'s window is the first rows of the buffer and the pushed rows (padded
+with zero columns). `L1`'s last `scf.if` yields its last rows instead of
+inserting them; `E` pushes them, then zero rows. `L1`'s accumulator is gone:
+`Y` is never assembled. `L2`'s output, assembled in `F` and then `E`, is
+stored whole after `E` (`imc-place-buffers` stores row by row only an output
+one loop assembles).
 """
 
 from __future__ import annotations
@@ -36,7 +52,7 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, scf, tensor
 
-from imc.ir.utils import constant_int, extract_slice, index_constant, loop_bounds, row_tile_insert, tensor_type, top_level
+from imc.ir.utils import constant_int, extract_slice, index_constant, loop_bounds, tensor_type, top_level
 from imc.transforms.line_buffer import pad_columns, splat
 
 __all__ = ["ChainPlan", "plan_chain", "chain_loops"]
@@ -50,22 +66,26 @@ class ChainPlan:
 
     l1: ir.Operation
     l2: ir.Operation
-    window_if: ir.Operation  # L2's padded window of Y (an scf.if: zeros, or Y's rows padded)
-    insert: ir.Operation  # L1's insert of its row into its accumulator
-    trim: ir.Operation | None  # the trimmed row it inserts (with lag)
+    window_op: ir.Operation  # the op of L2 whose result is its window of Y (module doc)
+    padded: bool  # the window is an scf.if of zeros or Y's rows padded (else a plain slice of Y)
+    insert: ir.Operation  # L1's insert of its rows into its accumulator
+    trim: ir.Operation | None  # the trimmed rows it inserts (with lag)
     drain_if: ir.Operation | None  # L1's last-trip scf.if (with lag)
     drain_insert: ir.Operation | None  # its insert of L1's last rows
-    kernel: int  # window rows K
+    window: int  # rows of L2's window (`K` padded)
     left: int  # zero columns before and after a window's rows
     right: int
-    lag: int
-    height: int  # trips, Y's rows
+    lag: int  # rows L1's trip makes behind its own rows
+    height: int  # Y's rows
+    rows: int  # rows per trip (both loops' step)
+    skew: int  # trips L2 runs behind L1
 
     @property
-    def skew(self) -> int:
-        """Trips L2 runs behind L1: its window reaches `(K - 1) / 2` rows below
-        its output row, which L1 makes `lag` trips after its own row."""
-        return (self.kernel - 1) // 2 + self.lag
+    def buffer_rows(self) -> int:
+        """Rows of Y the line buffer keeps between trips: from the first row
+        of L2's next window to the last row L1 has made."""
+        above = (self.window - 1) // 2 if self.padded else 0
+        return self.rows * self.skew + above - self.lag
 
 
 def plan_chain(l1, l2) -> ChainPlan | None:
@@ -74,13 +94,10 @@ def plan_chain(l1, l2) -> ChainPlan | None:
     if l1.name != "scf.for" or l2.name != "scf.for" or l1.block != l2.block:
         return None
     b1, b2 = loop_bounds(l1), loop_bounds(l2)
-    if None in b1 or b1 != b2 or b1[0] != 0 or b1[2] != 1:
+    if None in b1 or b1 != b2 or b1[0] != 0 or b1[1] % b1[2]:
         return None
-    height = b1[1]
-    if len(l1.results) < 1 or not l2.results or row_tile_insert(l2, l2.results[0]) is not None:
-        # (an output the second loop assembles by a plain insert per trip,
-        # `imc-place-buffers` stores row tile by row tile in the loop that
-        # yields it: chained, its rows would come from two loops)
+    height, rows = b1[1], b1[2]
+    if len(l1.results) < 1 or not l2.results:
         return None
     y = l1.results[0]
     y_t = ir.RankedTensorType(y.type)
@@ -93,6 +110,31 @@ def plan_chain(l1, l2) -> ChainPlan | None:
     body2 = l2.regions[0].blocks[0]
     if read.name != "tensor.extract_slice":
         return None
+    window = _padded_window(read, body2, y_t) if rows == 1 else None
+    padded = window is not None
+    if window is None:
+        window = _plain_window(read, body2, y_t, rows)
+        if window is None:
+            return None
+    window_op, kernel, left, right = window
+    l1_rows = _l1_rows(l1, y_t, rows)
+    if l1_rows is None:
+        return None
+    insert, trim, drain_if, drain_insert, lag = l1_rows
+    if padded:  # (L2's trip j reads rows up to j + (K - 1) / 2, made lag trips later)
+        skew = (kernel - 1) // 2 + lag
+    else:  # (the first trip whose rows reach the window's last row, and at least 2)
+        skew = max(-(-(kernel + lag) // rows) - 1, 2)
+    plan = ChainPlan(l1, l2, window_op, padded, insert, trim, drain_if, drain_insert, kernel, left, right, lag, height, rows, skew)
+    if plan.skew < 2 or height // rows <= plan.skew:
+        return None  # (canonicalize would inline a P or E of one trip, whose rows `imc-place-buffers` then would not follow)
+    return plan
+
+
+def _padded_window(read, body2, y_t):
+    """(window op, K, zero columns left, right) when L2 reads Y only through
+    `read` in its padded window of `K` rows, `(K - 1) / 2` above its trip's
+    row (an scf.if: zeros, or Y's rows padded with zeros), else None."""
     window_if = top_level(read, body2)
     if window_if is None or window_if.name != "scf.if" or len(window_if.results) != 1:
         return None
@@ -113,11 +155,30 @@ def plan_chain(l1, l2) -> ChainPlan | None:
         return None
     if low[2] != _DYN or not _padding_above(pad.operands[1], body2.arguments[0], (kernel - 1) // 2):
         return None  # (a window that does not start `(K - 1) / 2` rows above its trip's row)
-    # L1: its row insert into its accumulator and the last trip's `scf.if`.
+    return window_if, kernel, low[3], high[3]
+
+
+def _plain_window(read, body2, y_t, rows: int):
+    """(window op, W, 0, 0) when L2 reads Y only through `read`, a slice of
+    `W <= rows` whole rows at its induction variable (a loop whose trips read
+    the rows they stand for: a MobileNet block after its stem), else None."""
+    if top_level(read, body2) != read or len(read.operands) != 2 or read.operands[1] != body2.arguments[0]:
+        return None
+    offsets, sizes, strides = (list(ir.DenseI64ArrayAttr(read.attributes[k])) for k in ("static_offsets", "static_sizes", "static_strides"))
+    n, c, _, w = y_t.shape
+    if offsets != [0, 0, _DYN, 0] or strides != [1, 1, 1, 1] or sizes[:2] != [n, c] or sizes[3] != w or not 0 < sizes[2] <= rows:
+        return None
+    return read, sizes[2], 0, 0
+
+
+def _l1_rows(l1, y_t, rows: int):
+    """(insert, trim, drain `scf.if`, its insert, lag) of L1: its insert of
+    each trip's `rows` rows into its accumulator, those rows trimmed (with
+    `lag`: the first trip's rows above the output) and its last trip's
+    `scf.if` inserting the last `lag` rows; None when L1 is not such a loop."""
     body1 = l1.regions[0].blocks[0]
     acc = body1.arguments[1]
-    yield1 = body1.operations[-1]
-    last = yield1.operands[0]
+    last = body1.operations[-1].operands[0]
     drain_if = drain_insert = None
     if not isinstance(last.owner, ir.Block) and last.owner.operation.name == "scf.if":
         drain_if = last.owner.operation
@@ -138,18 +199,15 @@ def plan_chain(l1, l2) -> ChainPlan | None:
         trim = src.owner.operation
         if trim.name != "tensor.extract_slice" or drain_if is None:
             return None
-        lag = 1
-    elif ir.RankedTensorType(src.type).shape[2] != 1 or drain_if is not None:
+        lag = ir.RankedTensorType(drain_insert.operands[0].type).shape[2]
+        if not 0 < lag <= rows:
+            return None
+    elif ir.RankedTensorType(src.type).shape[2] != rows or drain_if is not None:
         return None
     tile = trim.operands[0] if trim is not None else src
-    if ir.RankedTensorType(tile.type).shape != [y_t.shape[0], y_t.shape[1], 1, y_t.shape[3]]:
+    if ir.RankedTensorType(tile.type).shape != [y_t.shape[0], y_t.shape[1], rows, y_t.shape[3]]:
         return None
-    if drain_insert is not None and ir.RankedTensorType(drain_insert.operands[0].type).shape[2] != lag:
-        return None
-    plan = ChainPlan(l1, l2, window_if, insert, trim, drain_if, drain_insert, kernel, low[3], high[3], lag, height)
-    if plan.skew < 2 or height <= plan.skew:
-        return None  # (canonicalize would inline a P or E of one trip, whose rows `imc-place-buffers` then would not follow)
-    return plan
+    return insert, trim, drain_if, drain_insert, lag
 
 
 def _padding_above(value, iv, p: int) -> bool:
@@ -182,19 +240,21 @@ def _clone_into(ops, mapping: dict, ip) -> None:
             mapping[old] = new
 
 
-def _push(buffer, row):
-    """(`buffer`'s rows and `row` below them, those rows but the first): a
-    line buffer's window and the buffer it leaves for the next trip."""
+def _push(buffer, new):
+    """(`buffer`'s rows and `new` below them, those rows but the first
+    `new` has): a line buffer's rows of this trip and the buffer it leaves
+    for the next."""
     t = ir.RankedTensorType(buffer.type)
-    n, c, k1, w = t.shape
+    n, c, kept, w = t.shape
+    r = ir.RankedTensorType(new.type).shape[2]
     et = t.element_type
-    rows = tensor.concat(tensor_type([n, c, k1 + 1, w], et), 2, [buffer, row])
-    return rows, extract_slice(rows, [0, 0, 1, 0], [n, c, k1, w])
+    rows = tensor.concat(tensor_type([n, c, kept + r, w], et), 2, [buffer, new])
+    return rows, extract_slice(rows, [0, 0, r, 0], [n, c, kept, w])
 
 
 def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
     """L1's body at `ip` (its iv and iter_args already in `mapping`), without
-    its accumulator: returns (its yields but the accumulator's, the row it
+    its accumulator: returns (its yields but the accumulator's, the rows it
     makes: zeros above the output, the last-trip `scf.if`'s rows or
     `drained`)."""
     body1 = plan.l1.regions[0].blocks[0]
@@ -202,14 +262,19 @@ def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
     _clone_into([op for op in body1.operations if op not in skip], mapping, ip)
     et = ir.RankedTensorType(plan.l1.results[0].type).element_type
     n, c, _, w = ir.RankedTensorType(plan.l1.results[0].type).shape
+    r = plan.rows
     with ip:
         if plan.trim is None:
-            row = mapping[plan.insert.operands[0]]
-        else:  # the trimmed row (none on the first trip) over a zero row
+            new = mapping[plan.insert.operands[0]]
+        else:  # the trimmed rows (fewer on the first trip) below zero rows
             kept = mapping[plan.trim.results[0]]
             count = tensor.dim(kept, index_constant(2))
-            zeros = splat([n, c, 1, w], et, ir.FloatAttr.get(et, 0.0))
-            row = tensor.InsertSliceOp(kept, zeros, [], [count], [], [0, 0, 0, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
+            zeros = splat([n, c, r, w], et, ir.FloatAttr.get(et, 0.0))
+            if r == 1:  # (none or the row)
+                new = tensor.InsertSliceOp(kept, zeros, [], [count], [], [0, 0, 0, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
+            else:
+                first = arith.SubIOp(index_constant(r), count).result
+                new = tensor.InsertSliceOp(kept, zeros, [first], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
         last = None
         if plan.drain_if is not None and drained is not None:
             cond = mapping[plan.drain_if.operands[0]]
@@ -224,14 +289,22 @@ def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
                 scf.YieldOp([drained])
             last = branch.results[0]
     yields = [mapping[v] for v in list(body1.operations[-1].operands)[1:]]
-    return yields, row, last
+    return yields, new, last
 
 
-def _l2_trip(plan: ChainPlan, mapping: dict, ip, window) -> list:
-    """L2's body at `ip` with `window` for its padded window of Y: its yields."""
+def _l2_trip(plan: ChainPlan, mapping: dict, ip, rows, zero) -> list:
+    """L2's body at `ip`, its window of Y the first rows of `rows` (the line
+    buffer's rows of this trip; padded with zero columns): its yields."""
     body2 = plan.l2.regions[0].blocks[0]
-    mapping[plan.window_if.results[0]] = window
-    _clone_into([op for op in body2.operations if op not in (plan.window_if, body2.operations[-1])], mapping, ip)
+    with ip:
+        if plan.padded:
+            window = pad_columns(rows, plan.left, plan.right, zero)
+        else:
+            t = ir.RankedTensorType(rows.type)
+            n, c, have, w = t.shape
+            window = rows if have == plan.window else extract_slice(rows, [0, 0, 0, 0], [n, c, plan.window, w])
+    mapping[plan.window_op.results[0]] = window
+    _clone_into([op for op in body2.operations if op not in (plan.window_op, body2.operations[-1])], mapping, ip)
     return [mapping[v] for v in body2.operations[-1].operands]
 
 
@@ -243,55 +316,56 @@ def chain_loops(plan: ChainPlan) -> ir.Operation:
     y_t = ir.RankedTensorType(l1.results[0].type)
     n, c, _, w = y_t.shape
     et = y_t.element_type
-    d, height, k = plan.skew, plan.height, plan.kernel
+    r, height = plan.rows, plan.height
+    behind = plan.skew * r  # (L2's induction variable is L1's minus this)
     inits1 = list(l1.operands)[4:]  # (its accumulator's init, operand 3, is dropped)
     inits2 = list(l2.operands)[3:]
     loc = l1.location
     with ir.InsertionPoint(l2), loc:
         zero = ir.FloatAttr.get(et, 0.0)
-        c0, c1, c_d, c_h, c_hd = (index_constant(v) for v in (0, 1, d, height, height - d))
-        buffer0 = splat([n, c, k - 1, w], et, zero)
-        zero_row = splat([n, c, 1, w], et, zero)
+        c0, step, c_d, c_h, c_hd = (index_constant(v) for v in (0, r, behind, height, height - behind))
+        buffer0 = splat([n, c, plan.buffer_rows, w], et, zero)
+        zero_rows = splat([n, c, r, w], et, zero)
         drain0 = splat([n, c, plan.lag, w], et, zero) if plan.lag else None
         # P: trips [0, d) of L1.
-        p = scf.ForOp(c0, c_d, c1, [*inits1, buffer0])
+        p = scf.ForOp(c0, c_d, step, [*inits1, buffer0])
         with ir.InsertionPoint(p.body):
             mapping = {body1.arguments[0]: p.induction_variable}
             mapping.update(zip(list(body1.arguments)[2:], p.inner_iter_args))
-            yields, row, _ = _l1_trip(plan, mapping, ir.InsertionPoint(p.body))
-            _, kept = _push(p.inner_iter_args[-1], row)
+            yields, new, _ = _l1_trip(plan, mapping, ir.InsertionPoint(p.body))
+            _, kept = _push(p.inner_iter_args[-1], new)
             scf.YieldOp([*yields, kept])
-        # F: trips [d, H) of L1, each with trip i - d of L2.
+        # F: trips [d, H / R) of L1, each with trip i - d of L2.
         carried1 = list(p.results)[:-1]
         f_inits = [*carried1, p.results[-1], *([drain0] if drain0 is not None else []), *inits2]
-        f = scf.ForOp(c_d, c_h, c1, f_inits)
+        f = scf.ForOp(c_d, c_h, step, f_inits)
         m1 = len(carried1)
         with ir.InsertionPoint(f.body):
             args = list(f.inner_iter_args)
             mapping = {body1.arguments[0]: f.induction_variable}
             mapping.update(zip(list(body1.arguments)[2:], args[:m1]))
             drained = args[m1 + 1] if drain0 is not None else None
-            yields, row, last = _l1_trip(plan, mapping, ir.InsertionPoint(f.body), drained)
-            rows, kept = _push(args[m1], row)
+            yields, new, last = _l1_trip(plan, mapping, ir.InsertionPoint(f.body), drained)
+            rows, kept = _push(args[m1], new)
             j = arith.SubIOp(f.induction_variable, c_d).result
             rest = args[m1 + 1 + (drain0 is not None):]
             mapping2 = {body2.arguments[0]: j}
             mapping2.update(zip(list(body2.arguments)[1:], rest))
-            yields2 = _l2_trip(plan, mapping2, ir.InsertionPoint(f.body), pad_columns(rows, plan.left, plan.right, zero))
+            yields2 = _l2_trip(plan, mapping2, ir.InsertionPoint(f.body), rows, zero)
             scf.YieldOp([*yields, kept, *([last] if last is not None else []), *yields2])
-        # E: trips [H - d, H) of L2: L1's last rows, then zero rows.
+        # E: trips [H / R - d, H / R) of L2: L1's last rows, then zero rows.
         f_res = list(f.results)
-        pending0 = f_res[m1 + 1] if drain0 is not None else zero_row
-        e = scf.ForOp(c_hd, c_h, c1, [f_res[m1], _rows_of(plan, pending0), *f_res[m1 + 1 + (drain0 is not None):]])
+        pending0 = f_res[m1 + 1] if drain0 is not None else zero_rows
+        e = scf.ForOp(c_hd, c_h, step, [f_res[m1], _rows_of(plan, pending0), *f_res[m1 + 1 + (drain0 is not None):]])
         with ir.InsertionPoint(e.body):
             args = list(e.inner_iter_args)
             pending = args[1]
-            row = extract_slice(pending, [0, 0, 0, 0], [n, c, 1, w])
-            rows, kept = _push(args[0], row)
-            below = _push(pending, zero_row)[1]  # (the rows still to push, then a zero row)
+            new = extract_slice(pending, [0, 0, 0, 0], [n, c, r, w])
+            rows, kept = _push(args[0], new)
+            below = _push(pending, zero_rows)[1]  # (the rows still to push, then zero rows)
             mapping2 = {body2.arguments[0]: e.induction_variable}
             mapping2.update(zip(list(body2.arguments)[1:], args[2:]))
-            yields2 = _l2_trip(plan, mapping2, ir.InsertionPoint(e.body), pad_columns(rows, plan.left, plan.right, zero))
+            yields2 = _l2_trip(plan, mapping2, ir.InsertionPoint(e.body), rows, zero)
             scf.YieldOp([kept, below, *yields2])
     for old, new in zip(l2.results, list(e.results)[2:]):
         old.replace_all_uses_with(new)
@@ -303,11 +377,11 @@ def chain_loops(plan: ChainPlan) -> ir.Operation:
 
 
 def _rows_of(plan: ChainPlan, pending0):
-    """The `d` rows E pushes: L1's last `lag` rows (`pending0`), then zero rows."""
+    """The `d * R` rows E pushes: L1's last `lag` rows (`pending0`), then zero rows."""
     t = ir.RankedTensorType(pending0.type)
-    n, c, r, w = t.shape
-    d = plan.skew
-    if r == d:
+    n, c, have, w = t.shape
+    need = plan.skew * plan.rows
+    if have == need:
         return pending0
-    zeros = splat([n, c, d - r, w], t.element_type, ir.FloatAttr.get(t.element_type, 0.0))
-    return tensor.concat(tensor_type([n, c, d, w], t.element_type), 2, [pending0, zeros])
+    zeros = splat([n, c, need - have, w], t.element_type, ir.FloatAttr.get(t.element_type, 0.0))
+    return tensor.concat(tensor_type([n, c, need, w], t.element_type), 2, [pending0, zeros])
