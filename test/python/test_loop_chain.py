@@ -33,11 +33,19 @@ class _Block(torch.nn.Module):
 
 def _model(c=8, blocks=2):
     torch.manual_seed(0)
-    model = torch.nn.Sequential(*(_Block(c) for _ in range(blocks))).eval()
+    return _random_batch_norms(torch.nn.Sequential(*(_Block(c) for _ in range(blocks)))).eval()
+
+
+def _random_batch_norms(model, affine: bool = False):
+    """`model` with random running statistics (and `affine` parameters:
+    batch norms that fold to non-zero biases)."""
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 1.5)
+            if affine:
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.2, 0.2)
     return model
 
 
@@ -148,14 +156,7 @@ def test_random_residual_chains_are_placed_proved_and_exact(c, size, strides, sp
     for s in [1, 1, *strides]:  # (two blocks of one shape first: a pair that chains when its tensors do not fit)
         blocks.append(_Block(ch) if s == 1 else _StridedBlock(ch, 2 * ch))
         ch = ch if s == 1 else 2 * ch
-    model = torch.nn.Sequential(*blocks)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    model.eval()
+    model = _random_batch_norms(torch.nn.Sequential(*blocks), affine=True).eval()
     x = torch.randn(1, c, size, size)
     hw = Hardware.preset("default").replace(spad_bytes=spad, activation_bits=bits)
     pipeline = "builtin.module(imc-tiled)" if rows == 0 else f"builtin.module(imc-tile-rows{{rows=1}}, {REST})"
@@ -182,11 +183,7 @@ def _mobilenet_start():
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(Conv2dNormActivation(3, 32, stride=2), InvertedResidual(32, 16, 1, 1), InvertedResidual(16, 24, 2, 6))
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-    return model.eval()
+    return _random_batch_norms(model).eval()
 
 
 def test_loops_of_two_rows_chain_through_plain_row_windows():
