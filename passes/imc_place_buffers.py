@@ -111,6 +111,10 @@ class ImcPlaceBuffers(ImcPass):
       through the staging buffer (or an output slab when one plane's rows do
       not fit it), and not after the loop; the loop then stops assembling
       it (the insert is erased, the iteration argument passes through).
+      Not when the loop's accumulator begins as another loop's result (the
+      last trips of chained loops, `imc.transforms.loop_chain`: the rows the
+      earlier loop inserted would not be stored): it is stored whole after
+      the loop.
 
     A rank-3 [1, M, K] tensor of matmul stages (`imc-tile-rows{matmuls=true}`)
     whose row tiles all start at their loop's induction variable, counted
