@@ -5,9 +5,12 @@ computes its windows with (constants, the binary integer ops, `cmpi`,
 `select`, `index_cast`) given the integers some block arguments take in one
 trip (`values`, usually an `scf.for` induction variable's). It memoizes what
 it computes in `values`, so a trip's dict (or a `collections.ChainMap` over
-an enclosing trip's) is evaluated once per value. Used by `in_place` (which
-enumerates a loop's trips to prove writes do not clobber later reads) and by
-`buffer_check` (which follows a loop's trips when their bounds are known).
+an enclosing trip's) is evaluated once per value. `slice_rows(op, values)`:
+the rows a row slice or row insert touches in such a trip. Used by
+`in_place` (which enumerates a loop's trips to prove writes do not clobber
+later reads), `loop_chain` (which checks, trip by trip, the rows a loop
+inserts) and `buffer_check` (which follows a loop's trips when their bounds
+are known).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from torch_mlir import ir
 
 from imc.ir.utils import constant_int
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "slice_rows"]
+
+_DYN = ir.ShapedType.get_dynamic_size()
 
 _BINARY = {
     "arith.addi": lambda a, b: a + b,
@@ -73,3 +78,29 @@ def evaluate(value, values) -> int | None:
         result = evaluate(op.operands[0], values)
     values[value] = result
     return result
+
+
+def slice_rows(op, values) -> tuple[int, int] | None:
+    """Rows [lo, hi) of dimension 2 that a rank-4 `tensor.extract_slice` reads or
+    `tensor.insert_slice` writes in the trip `values` describes, or None."""
+    offsets, sizes = (list(ir.DenseI64ArrayAttr(op.attributes[k])) for k in ("static_offsets", "static_sizes"))
+    if len(offsets) != 4:
+        return None
+    dynamic = list(op.operands)[1 if op.name == "tensor.extract_slice" else 2 :]
+    k = 0
+    got = []
+    for static in (offsets, sizes):
+        row = None
+        for d, s in enumerate(static):
+            if s == _DYN:
+                v = evaluate(dynamic[k], values) if k < len(dynamic) else None
+                k += 1
+                if d == 2:
+                    row = v
+            elif d == 2:
+                row = s
+        if row is None:
+            return None
+        got.append(row)
+    lo, n = got
+    return lo, lo + n

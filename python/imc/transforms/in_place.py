@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from torch_mlir import ir
 
-from imc.ir.trip_values import evaluate
+from imc.ir.trip_values import evaluate, slice_rows
 from imc.ir.utils import (
     TENSOR_VIEW_OPS,
     indexing_maps,
@@ -51,9 +51,6 @@ from imc.transforms.placement import StagedProgram, is_elementwise
 from imc.transforms.row_slabs import find_row_slabs
 
 __all__ = ["fits_frame", "in_place_pairs", "rows_alike"]
-
-_DYN = ir.ShapedType.get_dynamic_size()
-
 
 def in_place_pairs(program: StagedProgram, slabs=None) -> list[tuple[int, int]]:
     """The `(X, Y)` pairs of `program.tensors` where `Y` may overwrite `X`
@@ -212,8 +209,8 @@ def _rows_read_ahead(loop, x: ir.Value, slabs) -> bool:
     read_rows, written_rows = [], []
     for iv in trips:
         values = {body.arguments[0]: iv}
-        got = [_rows(s.read, values) for s in slabs]
-        put = [_rows(op, values) for op in inserts if _executes(op, loop, values)]
+        got = [slice_rows(s.read, values) for s in slabs]
+        put = [slice_rows(op, values) for op in inserts if _executes(op, loop, values)]
         if any(r is None for r in got + put):
             return False
         read_rows.append(got)
@@ -236,31 +233,6 @@ def _trips(loop) -> list[int] | None:
     if lo is None or hi is None or not step or step < 0 or (hi - lo) // step > 4096:
         return None
     return list(range(lo, hi, step))
-
-
-def _rows(op, values) -> tuple[int, int] | None:
-    """Rows [lo, hi) of dimension 2 that an `extract_slice` reads or an `insert_slice` writes."""
-    offsets, sizes = (list(ir.DenseI64ArrayAttr(op.attributes[k])) for k in ("static_offsets", "static_sizes"))
-    if len(offsets) != 4:
-        return None
-    dynamic = list(op.operands)[1 if op.name == "tensor.extract_slice" else 2 :]
-    k = 0
-    got = []
-    for static in (offsets, sizes):
-        row = None
-        for d, s in enumerate(static):
-            if s == _DYN:
-                v = evaluate(dynamic[k], values) if k < len(dynamic) else None
-                k += 1
-                if d == 2:
-                    row = v
-            elif d == 2:
-                row = s
-        if row is None:
-            return None
-        got.append(row)
-    lo, n = got
-    return lo, lo + n
 
 
 def _executes(op, loop, values) -> bool | None:

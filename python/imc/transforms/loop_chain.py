@@ -13,8 +13,8 @@ trip, trip `i` at row `R i`). The first (`L1`) inserts rows `[R i - lag,
 R i - lag + R)` of `Y` at trip `i` (`lag` rows behind its own rows, `0 <=
 lag <= R`; with `lag > 0`, the first trip's rows above the output are
 trimmed off and the last trip also inserts the last `lag` rows in an
-`scf.if`). The second (`L2`) reads `Y` only in its window of trip `j`, one
-of two kinds:
+`scf.if`; checked trip by trip, `imc.ir.trip_values.slice_rows`). The
+second (`L2`) reads `Y` only in its window of trip `j`, one of two kinds:
 
 * *padded* (`R = 1`; stride 1, "same" padding: a ResNet block after a block
   of its shape): rows `[j - p, j - p + K)`, `p = (K - 1) / 2`, zero rows
@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, scf, tensor
 
+from imc.ir.trip_values import slice_rows
 from imc.ir.utils import constant_int, extract_slice, index_constant, loop_bounds, tensor_type, top_level
 from imc.transforms.line_buffer import pad_columns, splat
 
@@ -121,6 +122,8 @@ def plan_chain(l1, l2) -> ChainPlan | None:
     if l1_rows is None:
         return None
     insert, trim, drain_if, drain_insert, lag = l1_rows
+    if not _inserts_rows_behind(l1, (insert, trim, drain_insert), height, rows, lag):
+        return None
     if padded:  # (L2's trip j reads rows up to j + (K - 1) / 2, made lag trips later)
         skew = (kernel - 1) // 2 + lag
     else:  # (the first trip whose rows reach the window's last row, and at least 2)
@@ -208,6 +211,23 @@ def _l1_rows(l1, y_t, rows: int):
     if ir.RankedTensorType(tile.type).shape != [y_t.shape[0], y_t.shape[1], rows, y_t.shape[3]]:
         return None
     return insert, trim, drain_if, drain_insert, lag
+
+
+def _inserts_rows_behind(l1, inserts, height: int, rows: int, lag: int) -> bool:
+    """Whether trip `i` of `l1` inserts rows `[R i - lag, R i - lag + R)` of
+    `Y` clipped to `[0, H)` (the rows of its tile that the trim keeps: its
+    last ones), and its last trip's `scf.if` the last `lag` rows, checked
+    trip by trip (`slice_rows`)."""
+    insert, trim, drain_insert = inserts
+    iv = l1.regions[0].blocks[0].arguments[0]
+    for start in range(0, height, rows):
+        values = {iv: start}
+        first = max(start - lag, 0)
+        if slice_rows(insert, values) != (first, start - lag + rows):
+            return False
+        if trim is not None and slice_rows(trim, values) != (rows - (start - lag + rows - first), rows):
+            return False
+    return drain_insert is None or slice_rows(drain_insert, {iv: height - rows}) == (height - lag, height)
 
 
 def _padding_above(value, iv, p: int) -> bool:
