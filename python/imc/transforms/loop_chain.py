@@ -261,9 +261,9 @@ def _clone_into(ops, mapping: dict, ip) -> None:
 
 
 def _push(buffer, new):
-    """(`buffer`'s rows and `new` below them, those rows but the first
-    `new` has): a line buffer's rows of this trip and the buffer it leaves
-    for the next."""
+    """(`buffer`'s rows and `new` below them; those rows without their first
+    as many as `new` has): a line buffer's rows of this trip and the buffer
+    it leaves for the next."""
     t = ir.RankedTensorType(buffer.type)
     n, c, kept, w = t.shape
     r = ir.RankedTensorType(new.type).shape[2]
