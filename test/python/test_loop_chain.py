@@ -174,16 +174,32 @@ def test_random_residual_chains_are_placed_proved_and_exact(c, size, strides, sp
     assert warm >= bounds.schedule_bound_for_calls(2) - bounds.schedule_bound_for_calls(1) >= bounds.floor_for_calls(2) - bounds.floor_for_calls(1)
 
 
-def _mobilenet_start():
+def _mobilenet_start(out=24, affine=False, seed=0):
     """MobileNetV2's first stages, small: the stem (3x3 conv of stride 2), a
     block of expansion 1 (depthwise conv, 1x1 projection to 16 channels),
     a block of stride 2 (1x1 expansion, depthwise conv of stride 2, 1x1
-    projection)."""
+    projection to `out` channels)."""
     from imc.frontend.models.mobilenet import Conv2dNormActivation, InvertedResidual
 
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(Conv2dNormActivation(3, 32, stride=2), InvertedResidual(32, 16, 1, 1), InvertedResidual(16, 24, 2, 6))
-    return _random_batch_norms(model).eval()
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(Conv2dNormActivation(3, 32, stride=2), InvertedResidual(32, 16, 1, 1), InvertedResidual(16, out, 2, 6))
+    return _random_batch_norms(model, affine).eval()
+
+
+def _row_loops(model, x, hw, pipeline: str) -> list:
+    """(lower bound, upper bound, step, result types) of each row loop
+    `imc-tile-rows` builds for `model` (`pipeline`: its invocation)."""
+    from imc.frontend.importer import import_torch
+    from imc.ir.context import make_context
+    from imc.transforms.pipeline import run_pipeline
+
+    context = make_context()
+    with context:
+        module = import_torch(model, (x,), context=context)
+        run_pipeline(module, f"builtin.module({pipeline})", hardware=hw)
+        text = str(module)
+    loops = re.findall(r"scf\.for %\S+ = %c(\d+) to %c(\d+) step %c(\d+) iter_args\(.*?\) -> \((.*)\) \{", text)
+    return [(int(lo), int(hi), int(step), types) for lo, hi, step, types in loops]
 
 
 def test_loops_of_two_rows_chain_through_plain_row_windows():
@@ -212,17 +228,33 @@ def test_loops_of_two_rows_chain_through_plain_row_windows():
         assert any("placement verified" in str(r) for r in c.remarks)
     assert moved["true"] < moved["false"]
     assert _stored(compiled["true"]) == _stored(compiled["false"]) - 1
-
-    from imc.frontend.importer import import_torch
-    from imc.ir.context import make_context
-    from imc.transforms.pipeline import run_pipeline
-
-    context = make_context()
-    with context:
-        module = import_torch(model, (x,), context=context)
-        run_pipeline(module, f"builtin.module({tile.format('true')})", hardware=hw)
-        text = str(module)
-    loops = re.findall(r"scf\.for %\S+ = %c(\d+) to %c(\d+) step %c(\d+) iter_args\(.*?\) -> \((.*)\) \{", text)
-    bounds = [tuple(int(v) for v in loop[:3]) for loop in loops]
-    assert bounds == [(0, 4, 2), (4, 48, 2), (44, 48, 2)]
+    loops = _row_loops(model, x, hw, tile.format("true"))
+    assert [loop[:3] for loop in loops] == [(0, 4, 2), (4, 48, 2), (44, 48, 2)]
     assert "tensor<1x16x3x48xf32>" in loops[0][3]  # the line buffer: three rows of the stem's output
+
+
+@settings(max_examples=4, deadline=None)
+@given(
+    out=st.sampled_from([16, 24, 32]),
+    size_spad=st.sampled_from([(64, 12 * 1024), (96, 20 * 1024), (96, 24 * 1024), (128, 32 * 1024)]),
+    seed=st.integers(0, 3),
+)
+def test_random_plain_window_chains_are_placed_proved_and_exact(out, size_spad, seed):
+    """MobileNetV2's first stages with trained batch norms, other widths of
+    the stride-2 block and other input and scratchpad sizes, each where the
+    stem's output does not fit and its loop chains with the next block's
+    (the first loop of the chain runs its first two trips): `imc-tiled`
+    matches PyTorch, its placement is proved, and its warm call moves at
+    least the bound over all schedules."""
+    size, spad = size_spad
+    model, x = _mobilenet_start(out, affine=True, seed=seed), torch.randn(1, 3, size, size)
+    hw = Hardware.preset("default").replace(spad_bytes=spad)
+    assert _row_loops(model, x, hw, "imc-tile-rows{fit-rows=4}")[0][:3] == (0, 4, 2)  # (chained)
+    compiled = imc.compile(model, (x,), hardware=hw, pipeline="builtin.module(imc-tiled)")
+    with torch.no_grad():
+        ref = model(x).numpy()
+    y, warm = _warm_dram(compiled, x)
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
+    assert any("placement verified" in str(r) for r in compiled.remarks)
+    bounds = compiled.lower_bounds()
+    assert warm >= bounds.schedule_bound_for_calls(2) - bounds.schedule_bound_for_calls(1)
