@@ -52,6 +52,7 @@ from imc.transforms.row_slabs import find_row_slabs
 
 __all__ = ["fits_frame", "in_place_pairs", "rows_alike"]
 
+
 def in_place_pairs(program: StagedProgram, slabs=None) -> list[tuple[int, int]]:
     """The `(X, Y)` pairs of `program.tensors` where `Y` may overwrite `X`
     (module docstring); a tensor is overwritten by at most one and overwrites

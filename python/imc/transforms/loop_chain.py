@@ -111,27 +111,25 @@ def plan_chain(l1, l2) -> ChainPlan | None:
     body2 = l2.regions[0].blocks[0]
     if read.name != "tensor.extract_slice":
         return None
-    window = _padded_window(read, body2, y_t) if rows == 1 else None
-    padded = window is not None
-    if window is None:
-        window = _plain_window(read, body2, y_t, rows)
-        if window is None:
+    found = _padded_window(read, body2, y_t) if rows == 1 else None
+    padded = found is not None
+    if found is None:
+        found = _plain_window(read, body2, y_t, rows)
+        if found is None:
             return None
-    window_op, kernel, left, right = window
+    window_op, window, left, right = found
     l1_rows = _l1_rows(l1, y_t, rows)
     if l1_rows is None:
         return None
     insert, trim, drain_if, drain_insert, lag = l1_rows
-    if not _inserts_rows_behind(l1, (insert, trim, drain_insert), height, rows, lag):
-        return None
     if padded:  # (L2's trip j reads rows up to j + (K - 1) / 2, made lag trips later)
-        skew = (kernel - 1) // 2 + lag
+        skew = (window - 1) // 2 + lag
     else:  # (the first trip whose rows reach the window's last row, and at least 2)
-        skew = max(-(-(kernel + lag) // rows) - 1, 2)
-    plan = ChainPlan(l1, l2, window_op, padded, insert, trim, drain_if, drain_insert, kernel, left, right, lag, height, rows, skew)
+        skew = max(-(-(window + lag) // rows) - 1, 2)
+    plan = ChainPlan(l1, l2, window_op, padded, insert, trim, drain_if, drain_insert, window, left, right, lag, height, rows, skew)
     if plan.skew < 2 or height // rows <= plan.skew:
         return None  # (canonicalize would inline a P or E of one trip, whose rows `imc-place-buffers` then would not follow)
-    return plan
+    return plan if _inserts_rows_behind(plan) else None
 
 
 def _padded_window(read, body2, y_t):
@@ -213,21 +211,21 @@ def _l1_rows(l1, y_t, rows: int):
     return insert, trim, drain_if, drain_insert, lag
 
 
-def _inserts_rows_behind(l1, inserts, height: int, rows: int, lag: int) -> bool:
-    """Whether trip `i` of `l1` inserts rows `[R i - lag, R i - lag + R)` of
+def _inserts_rows_behind(plan: ChainPlan) -> bool:
+    """Whether trip `i` of L1 inserts rows `[R i - lag, R i - lag + R)` of
     `Y` clipped to `[0, H)` (the rows of its tile that the trim keeps: its
     last ones), and its last trip's `scf.if` the last `lag` rows, checked
     trip by trip (`slice_rows`)."""
-    insert, trim, drain_insert = inserts
-    iv = l1.regions[0].blocks[0].arguments[0]
-    for start in range(0, height, rows):
+    r, lag, height = plan.rows, plan.lag, plan.height
+    iv = plan.l1.regions[0].blocks[0].arguments[0]
+    for start in range(0, height, r):
         values = {iv: start}
         first = max(start - lag, 0)
-        if slice_rows(insert, values) != (first, start - lag + rows):
+        if slice_rows(plan.insert, values) != (first, start - lag + r):
             return False
-        if trim is not None and slice_rows(trim, values) != (rows - (start - lag + rows - first), rows):
+        if plan.trim is not None and slice_rows(plan.trim, values) != (r - (start - lag + r - first), r):
             return False
-    return drain_insert is None or slice_rows(drain_insert, {iv: height - rows}) == (height - lag, height)
+    return plan.drain_insert is None or slice_rows(plan.drain_insert, {iv: height - r}) == (height - lag, height)
 
 
 def _padding_above(value, iv, p: int) -> bool:
@@ -290,11 +288,8 @@ def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
             kept = mapping[plan.trim.results[0]]
             count = tensor.dim(kept, index_constant(2))
             zeros = splat([n, c, r, w], et, ir.FloatAttr.get(et, 0.0))
-            if r == 1:  # (none or the row)
-                new = tensor.InsertSliceOp(kept, zeros, [], [count], [], [0, 0, 0, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
-            else:
-                first = arith.SubIOp(index_constant(r), count).result
-                new = tensor.InsertSliceOp(kept, zeros, [first], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
+            first = arith.SubIOp(index_constant(r), count).result
+            new = tensor.InsertSliceOp(kept, zeros, [first], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
         last = None
         if plan.drain_if is not None and drained is not None:
             cond = mapping[plan.drain_if.operands[0]]
