@@ -531,6 +531,23 @@ def row_tile_insert(loop, value):
     return insert
 
 
+def clone_into(ops, mapping: dict, ip) -> None:
+    """Clones `ops` at `ip`, their operands (and their nested ops') through
+    `mapping`, which gains their results."""
+    for op in ops:
+        clone = op.clone(ip=ip)
+
+        def remap(nested):
+            for k, v in enumerate(nested.operands):
+                if v in mapping:
+                    nested.operands[k] = mapping[v]
+            return ir.WalkResult.ADVANCE
+
+        clone.walk(remap)
+        for old, new in zip(op.results, clone.results):
+            mapping[old] = new
+
+
 def ops_with_attribute(root, name: str) -> list:
     """The ops in `root` (any depth, `root` included) that carry attribute `name`."""
     found = []

@@ -53,7 +53,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith, scf, tensor
 
 from imc.ir.trip_values import slice_rows
-from imc.ir.utils import constant_int, extract_slice, index_constant, loop_bounds, tensor_type, top_level
+from imc.ir.utils import clone_into, constant_int, extract_slice, index_constant, loop_bounds, tensor_type, top_level
 from imc.transforms.line_buffer import pad_columns, splat
 
 __all__ = ["ChainPlan", "plan_chain", "chain_loops"]
@@ -241,23 +241,6 @@ def _padding_above(value, iv, p: int) -> bool:
     return constant_int(lhs) == p and rhs == iv
 
 
-def _clone_into(ops, mapping: dict, ip) -> None:
-    """Clones `ops` at `ip`, their operands (and their nested ops') through
-    `mapping`, which gains their results."""
-    for op in ops:
-        clone = op.clone(ip=ip)
-
-        def remap(nested):
-            for k, v in enumerate(nested.operands):
-                if v in mapping:
-                    nested.operands[k] = mapping[v]
-            return ir.WalkResult.ADVANCE
-
-        clone.walk(remap)
-        for old, new in zip(op.results, clone.results):
-            mapping[old] = new
-
-
 def _push(buffer, new):
     """(`buffer`'s rows and `new` below them; those rows without their first
     as many as `new` has): a line buffer's rows of this trip and the buffer
@@ -277,7 +260,7 @@ def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
     `drained`)."""
     body1 = plan.l1.regions[0].blocks[0]
     skip = {plan.insert, plan.drain_if, body1.operations[-1]}
-    _clone_into([op for op in body1.operations if op not in skip], mapping, ip)
+    clone_into([op for op in body1.operations if op not in skip], mapping, ip)
     et = ir.RankedTensorType(plan.l1.results[0].type).element_type
     n, c, _, w = ir.RankedTensorType(plan.l1.results[0].type).shape
     r = plan.rows
@@ -298,7 +281,7 @@ def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
             then_block = plan.drain_if.regions[0].blocks[0]
             with ir.InsertionPoint(branch.then_block):
                 inner = ir.InsertionPoint(branch.then_block)
-                _clone_into([op for op in then_block.operations if op not in (plan.drain_insert, then_block.operations[-1])], mapping, inner)
+                clone_into([op for op in then_block.operations if op not in (plan.drain_insert, then_block.operations[-1])], mapping, inner)
                 scf.YieldOp([mapping[plan.drain_insert.operands[0]]])
             with ir.InsertionPoint(branch.else_block):
                 scf.YieldOp([drained])
@@ -319,7 +302,7 @@ def _l2_trip(plan: ChainPlan, mapping: dict, ip, rows, zero) -> list:
             n, c, have, w = t.shape
             window = rows if have == plan.window else extract_slice(rows, [0, 0, 0, 0], [n, c, plan.window, w])
     mapping[plan.window_op.results[0]] = window
-    _clone_into([op for op in body2.operations if op not in (plan.window_op, body2.operations[-1])], mapping, ip)
+    clone_into([op for op in body2.operations if op not in (plan.window_op, body2.operations[-1])], mapping, ip)
     return [mapping[v] for v in body2.operations[-1].operands]
 
 
