@@ -19,6 +19,7 @@ from imc.ir.utils import (
     weight_of,
 )
 from imc.transforms.loop_chain import chain_loops, plan_chain
+from imc.transforms.row_reduction import fold_reduction, plan_reduction
 from imc.transforms.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
 from imc.transforms.pass_base import ImcPass, PassFailure
 from imc.transforms.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
@@ -48,6 +49,11 @@ _TILE = """    %op{k} = transform.structured.match attributes{{{root} = {k} : i6
     %tiled{k}, %loop{k} = transform.structured.fuse %op{k} tile_sizes [{sizes}]{cleanup}
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
 """
+
+
+def _dims(t) -> str:
+    """A shaped type's shape as `1x4x16x16`."""
+    return "x".join(map(str, t.shape))
 
 
 def _shape(value) -> list[int]:
@@ -268,6 +274,14 @@ class ImcTileRows(ImcPass):
     reads the halo of the first's input again after the loop of its first
     trips, so an output that fits stays apart.
 
+    With `fold-pooling` (default on), a row loop whose output only a global
+    pooling reads (a sum over its rows and columns into N x C x 1 x 1, as
+    torch's adaptive average pooling imports, or a maximum) carries the
+    pooled value instead (`imc.transforms.row_reduction`): each trip reduces
+    its own rows into it, so the output is never assembled or stored
+    (MobileNetV2's last 1x1 convolution). Loops whose rows lag (a last-trip
+    `scf.if`) are not folded.
+
     Output: the same computation; affine index arithmetic is lowered to
     `arith`, and each loop carries its conv's (matmul's) location (the stage
     keeps that layer's name). Each tiled stage gets a remark: tiles, slab bytes and
@@ -285,7 +299,8 @@ class ImcTileRows(ImcPass):
         "so that layers overlap), two linears in a row in one loop "
         "(matmul-chains) with the LayerNorm before them on each trip's rows (prologues), a self-attention over query "
         "rows (attention) with its key and value projections and the LayerNorm before them over the same rows when "
-        "their input comes row by row (key-value-rows), and single matmul stages with matmuls=true"
+        "their input comes row by row (key-value-rows), a global pooling reduced trip by trip in the loop of the stage "
+        "it reads (fold-pooling), and single matmul stages with matmuls=true"
     )
 
     rows: int = field(
@@ -333,6 +348,10 @@ class ImcTileRows(ImcPass):
     chain_loops: bool = field(
         default=True,
         metadata={"help": "when a row loop's output is larger than the scratchpad and the next loop of its step reads it only in padded windows of one row per trip (a ResNet block after a block of its shape) or in plain slices of its trips' rows (a MobileNet block after the stem), run that loop's trips inside the first's, a few trips behind, through a line buffer of the output's last rows (imc.transforms.loop_chain: the output is never stored whole)"},
+    )
+    fold_pooling: bool = field(
+        default=True,
+        metadata={"help": "when the only reader of a row loop's output is a global pooling (a sum or max over all its rows and columns), reduce each trip's rows into a value the loop carries (imc.transforms.row_reduction: the output is never assembled or stored)"},
     )
     entry: str = field(default="", metadata={"help": "function to tile (default: @main, else the only function)"})
 
@@ -465,7 +484,7 @@ class ImcTileRows(ImcPass):
             elif self.matmuls and feeder.matmul and self._plan_matmul(feeder, capacity, state):
                 tiled.append(feeder)
         if tiled:
-            self._tile(module, tiled, state.hardware)
+            self._tile(module, tiled, state)
 
     # -- stage discovery --------------------------------------------------------
     def _stage(self, conv, ops) -> _Stage | None:
@@ -648,7 +667,7 @@ class ImcTileRows(ImcPass):
         return True
 
     # -- rewriting ----------------------------------------------------------------
-    def _tile(self, module, stages: list[_Stage], hardware) -> None:
+    def _tile(self, module, stages: list[_Stage], state) -> None:
         """Tags each stage's root, fences its inputs, applies one transform script."""
         i64 = ir.IntegerType.get_signless(64)
         body = []
@@ -682,7 +701,9 @@ class ImcTileRows(ImcPass):
         _whole_width_windows(module)
         _fuse_windows(module, self.epilogues)
         if self.chain_loops:
-            _chain_loops(module, hardware)
+            _chain_loops(module, state.hardware)
+        if self.fold_pooling:
+            _fold_pooling(module, state)
 
 
 _DYN = ir.ShapedType.get_dynamic_size()
@@ -798,6 +819,23 @@ def _chain_loops(module, hardware) -> None:
             chained = True
             i += 2
     if chained:
+        passmanager.PassManager.parse("builtin.module(canonicalize,cse)").run(module)
+
+
+def _fold_pooling(module, state) -> None:
+    """Folds each global pooling of a row loop's output into the loop
+    (`imc.transforms.row_reduction`), with a remark at the pooling."""
+    plans = [plan for block in _function_blocks(module) for loop in _loops(block) if (plan := plan_reduction(loop)) is not None]
+    for plan in plans:
+        rows_t, pooled_t = (ir.RankedTensorType(op.results[0].type) for op in (plan.loop, plan.reduction))
+        state.remark(
+            plan.reduction.location,
+            f"global pooling folded into the row loop of '{layer_name(plan.loop.location)}': each trip reduces its rows "
+            f"into the {_dims(pooled_t)} result the loop carries ({tensor_bytes(pooled_t, state.hardware):,} B); the "
+            f"{_dims(rows_t)} input ({tensor_bytes(rows_t, state.hardware):,} B) is never assembled or stored",
+        )
+        fold_reduction(plan)
+    if plans:
         passmanager.PassManager.parse("builtin.module(canonicalize,cse)").run(module)
 
 
