@@ -278,9 +278,9 @@ class ImcTileRows(ImcPass):
     pooling reads (a sum over its rows and columns into N x C x 1 x 1, as
     torch's adaptive average pooling imports, or a maximum) carries the
     pooled value instead (`imc.transforms.row_reduction`): each trip reduces
-    its own rows into it, so the output is never assembled or stored
-    (MobileNetV2's last 1x1 convolution). Loops whose rows lag (a last-trip
-    `scf.if`) are not folded.
+    the rows it makes into it (a lagging loop's last trip also its last
+    rows), so the output is never assembled or stored (MobileNetV2's last
+    1x1 convolution, ResNet's last block).
 
     Output: the same computation; affine index arithmetic is lowered to
     `arith`, and each loop carries its conv's (matmul's) location (the stage

@@ -13,7 +13,7 @@ trip, trip `i` at row `R i`). The first (`L1`) inserts rows `[R i - lag,
 R i - lag + R)` of `Y` at trip `i` (`lag` rows behind its own rows, `0 <=
 lag <= R`; with `lag > 0`, the first trip's rows above the output are
 trimmed off and the last trip also inserts the last `lag` rows in an
-`scf.if`; checked trip by trip, `imc.ir.trip_values.slice_rows`). The
+`scf.if`; `imc.transforms.row_inserts`, checked trip by trip). The
 second (`L2`) reads `Y` only in its window of trip `j`, one of two kinds:
 
 * *padded* (`R = 1`; stride 1, "same" padding: a ResNet block after a block
@@ -52,9 +52,9 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, scf, tensor
 
-from imc.ir.trip_values import slice_rows
 from imc.ir.utils import clone_into, constant_int, extract_slice, index_constant, loop_bounds, tensor_type, top_level
 from imc.transforms.line_buffer import pad_columns, splat
+from imc.transforms.row_inserts import RowInserts, row_inserts
 
 __all__ = ["ChainPlan", "plan_chain", "chain_loops"]
 
@@ -69,17 +69,18 @@ class ChainPlan:
     l2: ir.Operation
     window_op: ir.Operation  # the op of L2 whose result is its window of Y (module doc)
     padded: bool  # the window is an scf.if of zeros or Y's rows padded (else a plain slice of Y)
-    insert: ir.Operation  # L1's insert of its rows into its accumulator
-    trim: ir.Operation | None  # the trimmed rows it inserts (with lag)
-    drain_if: ir.Operation | None  # L1's last-trip scf.if (with lag)
-    drain_insert: ir.Operation | None  # its insert of L1's last rows
+    inserts: RowInserts  # how L1 inserts its rows (and drains its last `lag` rows)
     window: int  # rows of L2's window (`K` padded)
     left: int  # zero columns before and after a window's rows
     right: int
-    lag: int  # rows L1's trip makes behind its own rows
     height: int  # Y's rows
     rows: int  # rows per trip (both loops' step)
     skew: int  # trips L2 runs behind L1
+
+    @property
+    def lag(self) -> int:
+        """Rows L1's trip makes behind its own rows."""
+        return self.inserts.lag
 
     @property
     def buffer_rows(self) -> int:
@@ -118,18 +119,18 @@ def plan_chain(l1, l2) -> ChainPlan | None:
         if found is None:
             return None
     window_op, window, left, right = found
-    l1_rows = _l1_rows(l1, y_t, rows)
-    if l1_rows is None:
-        return None
-    insert, trim, drain_if, drain_insert, lag = l1_rows
+    inserts = row_inserts(l1)
+    if inserts is None or len(list(l1.regions[0].blocks[0].arguments[1].uses)) != 1:
+        return None  # (L1's accumulator must only assemble Y: chained, Y is never assembled)
+    lag = inserts.lag
     if padded:  # (L2's trip j reads rows up to j + (K - 1) / 2, made lag trips later)
         skew = (window - 1) // 2 + lag
     else:  # (the first trip whose rows reach the window's last row, and at least 2)
         skew = max(-(-(window + lag) // rows) - 1, 2)
-    plan = ChainPlan(l1, l2, window_op, padded, insert, trim, drain_if, drain_insert, window, left, right, lag, height, rows, skew)
+    plan = ChainPlan(l1, l2, window_op, padded, inserts, window, left, right, height, rows, skew)
     if plan.skew < 2 or height // rows <= plan.skew:
         return None  # (canonicalize would inline a P or E of one trip, whose rows `imc-place-buffers` then would not follow)
-    return plan if _inserts_rows_behind(plan) else None
+    return plan
 
 
 def _padded_window(read, body2, y_t):
@@ -172,62 +173,6 @@ def _plain_window(read, body2, y_t, rows: int):
     return read, sizes[2], 0, 0
 
 
-def _l1_rows(l1, y_t, rows: int):
-    """(insert, trim, drain `scf.if`, its insert, lag) of L1: its insert of
-    each trip's `rows` rows into its accumulator, those rows trimmed (with
-    `lag`: the first trip's rows above the output) and its last trip's
-    `scf.if` inserting the last `lag` rows; None when L1 is not such a loop."""
-    body1 = l1.regions[0].blocks[0]
-    acc = body1.arguments[1]
-    last = body1.operations[-1].operands[0]
-    drain_if = drain_insert = None
-    if not isinstance(last.owner, ir.Block) and last.owner.operation.name == "scf.if":
-        drain_if = last.owner.operation
-        then_yield = drain_if.regions[0].blocks[0].operations[-1]
-        drain_insert = then_yield.operands[0].owner.operation
-        if drain_insert.name != "tensor.insert_slice" or len(drain_if.results) != 1:
-            return None
-        last = drain_if.regions[1].blocks[0].operations[-1].operands[0]
-    if isinstance(last.owner, ir.Block) or last.owner.operation.name != "tensor.insert_slice":
-        return None
-    insert = last.owner.operation
-    if insert.operands[1] != acc or len(list(acc.uses)) != 1:
-        return None
-    src = insert.operands[0]
-    trim = None
-    lag = 0
-    if not ir.RankedTensorType(src.type).has_static_shape:
-        trim = src.owner.operation
-        if trim.name != "tensor.extract_slice" or drain_if is None:
-            return None
-        lag = ir.RankedTensorType(drain_insert.operands[0].type).shape[2]
-        if not 0 < lag <= rows:
-            return None
-    elif ir.RankedTensorType(src.type).shape[2] != rows or drain_if is not None:
-        return None
-    tile = trim.operands[0] if trim is not None else src
-    if ir.RankedTensorType(tile.type).shape != [y_t.shape[0], y_t.shape[1], rows, y_t.shape[3]]:
-        return None
-    return insert, trim, drain_if, drain_insert, lag
-
-
-def _inserts_rows_behind(plan: ChainPlan) -> bool:
-    """Whether trip `i` of L1 inserts rows `[R i - lag, R i - lag + R)` of
-    `Y` clipped to `[0, H)` (the rows of its tile that the trim keeps: its
-    last ones), and its last trip's `scf.if` the last `lag` rows, checked
-    trip by trip (`slice_rows`)."""
-    r, lag, height = plan.rows, plan.lag, plan.height
-    iv = plan.l1.regions[0].blocks[0].arguments[0]
-    for start in range(0, height, r):
-        values = {iv: start}
-        first = max(start - lag, 0)
-        if slice_rows(plan.insert, values) != (first, start - lag + r):
-            return False
-        if plan.trim is not None and slice_rows(plan.trim, values) != (r - (start - lag + r - first), r):
-            return False
-    return plan.drain_insert is None or slice_rows(plan.drain_insert, {iv: height - r}) == (height - lag, height)
-
-
 def _padding_above(value, iv, p: int) -> bool:
     """`value` is `max(p - iv, 0)`: the zero rows above a window of rows
     `[iv - p, iv - p + K)` (what tiling a "same" convolution's pad gives)."""
@@ -259,30 +204,30 @@ def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
     makes: zeros above the output, the last-trip `scf.if`'s rows or
     `drained`)."""
     body1 = plan.l1.regions[0].blocks[0]
-    skip = {plan.insert, plan.drain_if, body1.operations[-1]}
+    skip = {plan.inserts.insert, plan.inserts.drain_if, body1.operations[-1]}
     clone_into([op for op in body1.operations if op not in skip], mapping, ip)
     et = ir.RankedTensorType(plan.l1.results[0].type).element_type
     n, c, _, w = ir.RankedTensorType(plan.l1.results[0].type).shape
     r = plan.rows
     with ip:
-        if plan.trim is None:
-            new = mapping[plan.insert.operands[0]]
+        if plan.inserts.trim is None:
+            new = mapping[plan.inserts.insert.operands[0]]
         else:  # the trimmed rows (fewer on the first trip) below zero rows
-            kept = mapping[plan.trim.results[0]]
+            kept = mapping[plan.inserts.trim.results[0]]
             count = tensor.dim(kept, index_constant(2))
             zeros = splat([n, c, r, w], et, ir.FloatAttr.get(et, 0.0))
             first = arith.SubIOp(index_constant(r), count).result
             new = tensor.InsertSliceOp(kept, zeros, [first], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
         last = None
-        if plan.drain_if is not None and drained is not None:
-            cond = mapping[plan.drain_if.operands[0]]
-            drain_t = plan.drain_insert.operands[0].type
+        if plan.inserts.drain_if is not None and drained is not None:
+            cond = mapping[plan.inserts.drain_if.operands[0]]
+            drain_t = plan.inserts.drain_insert.operands[0].type
             branch = scf.IfOp(cond, [drain_t], has_else=True)
-            then_block = plan.drain_if.regions[0].blocks[0]
+            then_block = plan.inserts.drain_if.regions[0].blocks[0]
             with ir.InsertionPoint(branch.then_block):
                 inner = ir.InsertionPoint(branch.then_block)
-                clone_into([op for op in then_block.operations if op not in (plan.drain_insert, then_block.operations[-1])], mapping, inner)
-                scf.YieldOp([mapping[plan.drain_insert.operands[0]]])
+                clone_into([op for op in then_block.operations if op not in (plan.inserts.drain_insert, then_block.operations[-1])], mapping, inner)
+                scf.YieldOp([mapping[plan.inserts.drain_insert.operands[0]]])
             with ir.InsertionPoint(branch.else_block):
                 scf.YieldOp([drained])
             last = branch.results[0]

@@ -1,23 +1,22 @@
 """A global pooling of a row loop's output, folded into the loop.
 
-`imc-tile-rows` builds a row loop whose trip `i` makes rows `[R i, R i + R)`
-of its output `Y` and inserts them into an accumulator that assembles `Y`
-(MobileNetV2's last 1x1 convolution, its batch norm and ReLU6). When the only
-reader of `Y` is a reduction over its rows and columns into `N x C x 1 x 1`
-(the sum of a global average pooling, or a global max pooling: a
-`linalg.generic` whose body combines its input and output with `addf`,
-`maximumf`, `minimumf`, `maxnumf` or `minnumf`), `fold_reduction` makes the
-loop carry that reduction instead: each trip reduces its own rows into it
-(the same `linalg.generic` on the trip's rows, its output the carried value),
-so `Y` is never assembled and never stored; a trip's rows live for the trip.
+`imc-tile-rows` builds row loops that assemble their output `Y` (N x C x H x
+W) trip by trip (`imc.transforms.row_inserts`: trip `i` inserts rows
+`[R i - lag, R i - lag + R)`, a lagging loop's last trip its last `lag`
+rows too; MobileNetV2's last 1x1 convolution, its batch norm and ReLU6, or
+ResNet's last block). When the only reader of `Y` is a reduction over its
+rows and columns into `N x C x 1 x 1` (the sum of a global average pooling,
+or a global max pooling: a `linalg.generic` whose body combines its input
+and output with `addf`, `maximumf`, `minimumf`, `maxnumf` or `minnumf`),
+`fold_reduction` makes the loop carry that reduction instead: where the
+loop inserted rows of `Y`, it reduces them into the carried value (the same
+`linalg.generic` on those rows, its output the carried value), so `Y` is
+never assembled and never stored; a trip's rows live for the trip.
 
-Built for a loop over the `H` rows of `Y` in trips of `R` rows (bounds `0,
-H, R`, `R` dividing `H`), whose trip inserts rows `[R i, R i + R)` of `Y`
-(checked trip by trip, `imc.ir.trip_values.slice_rows`) and does not lag
-(no last-trip `scf.if`). The loop body may read its accumulator only for
-that insert and as the destination of ops that do not read it (a
-`linalg.generic`'s `outs` whose block argument its body does not use): that
-destination becomes a `tensor.empty`.
+The loop body may read its accumulator only for the insert and as the
+destination of ops that do not read it (a `linalg.generic`'s `outs` whose
+block argument its body does not use): that destination becomes a
+`tensor.empty`.
 
 The sum's order changes (each trip's rows are summed, then added to the
 carried sum), so a folded average pooling can differ from the whole
@@ -31,8 +30,8 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import scf, tensor
 
-from imc.ir.trip_values import slice_rows
-from imc.ir.utils import clone_into, indexing_maps, is_identity_map, linalg_input_count, loop_bounds
+from imc.ir.utils import clone_into, indexing_maps, is_identity_map, linalg_input_count
+from imc.transforms.row_inserts import RowInserts, row_inserts
 
 __all__ = ["ReductionPlan", "plan_reduction", "fold_reduction"]
 
@@ -48,7 +47,7 @@ class ReductionPlan:
 
     loop: ir.Operation
     reduction: ir.Operation  # the linalg.generic that reduces Y over its rows and columns
-    insert: ir.Operation  # the loop's insert of its trip's rows into Y's accumulator
+    inserts: RowInserts  # how the loop inserts the rows of Y
     destinations: list  # extract_slices of the accumulator, only written over (become tensor.empty)
 
 
@@ -57,36 +56,25 @@ def plan_reduction(loop) -> ReductionPlan | None:
     doc), or None when they are not such a loop and reduction."""
     if loop.name != "scf.for" or not loop.results:
         return None
-    lower, height, rows = loop_bounds(loop)
-    if lower != 0 or None in (height, rows) or rows <= 0 or height % rows:
-        return None
     y = loop.results[0]
-    y_t = ir.RankedTensorType(y.type)
-    if y_t.rank != 4 or not y_t.has_static_shape or y_t.shape[2] != height:
-        return None
     uses = list(y.uses)
     if len(uses) != 1 or any(len(list(r.uses)) for r in list(loop.results)[1:]):
         return None  # (the loop moves to the reduction: only it may read the loop)
     reduction = uses[0].owner.operation
     if not _is_pooling(reduction, y):
         return None
-    body = loop.regions[0].blocks[0]
-    acc = body.arguments[1]
-    yielded = body.operations[-1].operands[0]
-    if isinstance(yielded.owner, ir.Block) or yielded.owner.operation.name != "tensor.insert_slice":
-        return None  # (a lagging loop's last trip inserts its last rows in an scf.if: not folded)
-    insert = yielded.owner.operation
-    if insert.operands[1] != acc or not _inserts_trip_rows(loop, insert, y_t, rows):
+    inserts = row_inserts(loop)  # (checked trip by trip: last)
+    if inserts is None:
         return None
     destinations = []
-    for use in acc.uses:
+    for use in loop.regions[0].blocks[0].arguments[1].uses:
         user = use.owner.operation
-        if user == insert:
+        if user == inserts.insert:
             continue
         if user.name != "tensor.extract_slice" or not _only_written_over(user.results[0]):
             return None
         destinations.append(user)
-    return ReductionPlan(loop, reduction, insert, destinations)
+    return ReductionPlan(loop, reduction, inserts, destinations)
 
 
 def _is_pooling(op, y) -> bool:
@@ -108,17 +96,6 @@ def _is_pooling(op, y) -> bool:
     return set(combine.operands) == set(payload.arguments) and ops[1].operands[0] == combine.results[0]
 
 
-def _inserts_trip_rows(loop, insert, y_t, rows: int) -> bool:
-    """Whether `insert` writes whole rows of Y, rows `[R i, R i + R)` on trip `i`."""
-    sizes, strides = (list(ir.DenseI64ArrayAttr(insert.attributes[k])) for k in ("static_sizes", "static_strides"))
-    offsets = list(ir.DenseI64ArrayAttr(insert.attributes["static_offsets"]))
-    n, c, height, w = y_t.shape
-    if sizes != [n, c, rows, w] or strides != [1, 1, 1, 1] or offsets[0] != 0 or offsets[1] != 0 or offsets[3] != 0:
-        return False
-    iv = loop.regions[0].blocks[0].arguments[0]
-    return all(slice_rows(insert, {iv: start}) == (start, start + rows) for start in range(0, height, rows))
-
-
 def _only_written_over(value) -> bool:
     """Every use of `value` is a linalg op's `outs` whose block argument its body does not read."""
     uses = list(value.uses)
@@ -138,25 +115,40 @@ def _only_written_over(value) -> bool:
 def fold_reduction(plan: ReductionPlan) -> ir.Operation:
     """Rewrites `plan.loop` to carry the reduction of its output (module
     doc); returns the new loop. The old loop and the reduction are erased."""
-    loop, reduction = plan.loop, plan.reduction
+    loop, reduction, inserts = plan.loop, plan.reduction, plan.inserts
     body = loop.regions[0].blocks[0]
-    init = reduction.operands[1]
-    skip = {plan.insert, body.operations[-1], *plan.destinations}
     with ir.InsertionPoint(reduction), loop.location:  # (after the reduction's init)
-        new = scf.ForOp(*list(loop.operands)[:3], [init, *list(loop.operands)[4:]])
+        new = scf.ForOp(*list(loop.operands)[:3], [reduction.operands[1], *list(loop.operands)[4:]])
     mapping = {body.arguments[0]: new.induction_variable}
     mapping.update(zip(list(body.arguments)[2:], list(new.inner_iter_args)[1:]))
-    with ir.InsertionPoint(new.body), loop.location:
+    ip = ir.InsertionPoint(new.body)
+    with ip, loop.location:
         for dest in plan.destinations:
             t = ir.RankedTensorType(dest.results[0].type)
             mapping[dest.results[0]] = tensor.EmptyOp(t.shape, t.element_type, loc=dest.location).result
-        clone_into([op for op in body.operations if op not in skip], mapping, ir.InsertionPoint(new.body))
-        reduced = reduction.clone()
-        reduced.operands[0] = mapping[plan.insert.operands[0]]
-        reduced.operands[1] = new.inner_iter_args[0]
-        scf.YieldOp([reduced.results[0], *(mapping.get(v, v) for v in list(body.operations[-1].operands)[1:])])
+        skip = {inserts.insert, inserts.drain_if, body.operations[-1], *plan.destinations}
+        clone_into([op for op in body.operations if op not in skip], mapping, ip)
+        pooled = _reduce(reduction, mapping[inserts.insert.operands[0]], new.inner_iter_args[0])
+        if inserts.drain_if is not None:  # (the last trip also reduces the last `lag` rows)
+            drain = scf.IfOp(mapping[inserts.drain_if.operands[0]], [pooled.type], has_else=True)
+            then_block = inserts.drain_if.regions[0].blocks[0]
+            with ir.InsertionPoint(drain.then_block):
+                inner = ir.InsertionPoint(drain.then_block)
+                clone_into([op for op in then_block.operations if op not in (inserts.drain_insert, then_block.operations[-1])], mapping, inner)
+                scf.YieldOp([_reduce(reduction, mapping[inserts.drain_insert.operands[0]], pooled)])
+            with ir.InsertionPoint(drain.else_block):
+                scf.YieldOp([pooled])
+            pooled = drain.results[0]
+        scf.YieldOp([pooled, *(mapping.get(v, v) for v in list(body.operations[-1].operands)[1:])])
     reduction.results[0].replace_all_uses_with(new.results[0])
     reduction.erase()
     loop.erase()
     return new.operation
 
+
+def _reduce(reduction, rows, into) -> ir.Value:
+    """A copy of `reduction` (at the current insertion point) reducing `rows` into `into`."""
+    reduced = reduction.clone()
+    reduced.operands[0] = rows
+    reduced.operands[1] = into
+    return reduced.results[0]
