@@ -19,13 +19,13 @@ from imc.ir.utils import (
     weight_of,
 )
 from imc.transforms.loop_chain import chain_loops, plan_chain
-from imc.transforms.row_reduction import fold_reduction, plan_reduction
 from imc.transforms.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
 from imc.transforms.pass_base import ImcPass, PassFailure
 from imc.transforms.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
 from imc.transforms.row_attention import AttentionRows, attention_rows
 from imc.transforms.row_epilogue import fuse_epilogue, row_local_epilogue, row_operands, skip_branch
 from imc.transforms.row_prologue import RowPrologue, row_prologue, squeeze
+from imc.transforms.row_reduction import fold_reduction, plan_reduction
 
 CONVS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw")
 MATMUL = "linalg.matmul"
