@@ -143,19 +143,24 @@ class _StridedBlock(torch.nn.Module):
     spad=st.sampled_from([1024, 2048, 16384]),
     bits=st.sampled_from([8, 8, 32]),
     rows=st.sampled_from([0, 1]),
+    pool=st.booleans(),
 )
-def test_random_residual_chains_are_placed_proved_and_exact(c, size, strides, spad, bits, rows):
+def test_random_residual_chains_are_placed_proved_and_exact(c, size, strides, spad, bits, rows, pool):
     """Random chains of residual blocks (stride 1, or 2 with a downsample
-    branch) at random scratchpad sizes, through `imc-tiled` (`rows=0`) or
-    one-row tiles (`rows=1`, where loops chain whenever a block's output
-    does not fit): each program matches PyTorch, its placement is proved,
-    and its warm call moves no fewer DRAM bytes than the floor and the bound
-    over all schedules."""
+    branch), with a global average pooling after them or not, at random
+    scratchpad sizes, through `imc-tiled` (`rows=0`) or one-row tiles
+    (`rows=1`, where loops chain whenever a block's output does not fit; the
+    pooling folds into the last block's loop when that loop is its own):
+    each program matches PyTorch, its placement is proved, and its warm call
+    moves no fewer DRAM bytes than the floor and the bound over all
+    schedules."""
     torch.manual_seed(c + size + spad + len(strides))
     blocks, ch = [], c
     for s in [1, 1, *strides]:  # (two blocks of one shape first: a pair that chains when its tensors do not fit)
         blocks.append(_Block(ch) if s == 1 else _StridedBlock(ch, 2 * ch))
         ch = ch if s == 1 else 2 * ch
+    if pool:
+        blocks.append(torch.nn.AdaptiveAvgPool2d(1))
     model = _random_batch_norms(torch.nn.Sequential(*blocks), affine=True).eval()
     x = torch.randn(1, c, size, size)
     hw = Hardware.preset("default").replace(spad_bytes=spad, activation_bits=bits)
