@@ -700,10 +700,10 @@ class ImcTileRows(ImcPass):
         _name_loops(module)
         _whole_width_windows(module)
         _fuse_windows(module, self.epilogues)
-        if self.chain_loops:
-            _chain_loops(module, state.hardware)
-        if self.fold_pooling:
-            _fold_pooling(module, state)
+        rewritten = self.chain_loops and _chain_loops(module, state.hardware)
+        rewritten = (self.fold_pooling and _fold_pooling(module, state)) or rewritten
+        if rewritten:  # (one clean-up for both)
+            passmanager.PassManager.parse("builtin.module(canonicalize,cse)").run(module)
 
 
 _DYN = ir.ShapedType.get_dynamic_size()
@@ -800,12 +800,13 @@ def _fuse_windows(module, epilogues: bool) -> None:
         passmanager.PassManager.parse("builtin.module(canonicalize)").run(module)
 
 
-def _chain_loops(module, hardware) -> None:
+def _chain_loops(module, hardware) -> bool:
     """Chains each pair of loops `imc.transforms.loop_chain` takes (the first
     loop of a pair not already chained) whose first loop's output is larger
     than the scratchpad: stored whole, some of it would go to DRAM and back,
     where chained only the halo of the first loop's input (`K - 1` rows) is
-    read again."""
+    read again. Returns whether it chained any (the module then needs a
+    clean-up: canonicalize, cse)."""
     chained = False
     for block in _function_blocks(module):
         loops = _loops(block)
@@ -818,13 +819,13 @@ def _chain_loops(module, hardware) -> None:
             chain_loops(plan)
             chained = True
             i += 2
-    if chained:
-        passmanager.PassManager.parse("builtin.module(canonicalize,cse)").run(module)
+    return chained
 
 
-def _fold_pooling(module, state) -> None:
+def _fold_pooling(module, state) -> bool:
     """Folds each global pooling of a row loop's output into the loop
-    (`imc.transforms.row_reduction`), with a remark at the pooling."""
+    (`imc.transforms.row_reduction`), with a remark at the pooling. Returns
+    whether it folded any (the module then needs a clean-up)."""
     plans = [plan for block in _function_blocks(module) for loop in _loops(block) if (plan := plan_reduction(loop)) is not None]
     for plan in plans:
         rows_t, pooled_t = (ir.RankedTensorType(op.results[0].type) for op in (plan.loop, plan.reduction))
@@ -835,8 +836,7 @@ def _fold_pooling(module, state) -> None:
             f"{_dims(rows_t)} input ({tensor_bytes(rows_t, state.hardware):,} B) is never assembled or stored",
         )
         fold_reduction(plan)
-    if plans:
-        passmanager.PassManager.parse("builtin.module(canonicalize,cse)").run(module)
+    return bool(plans)
 
 
 def _without_absorbed_skips(stages: list[_Stage]) -> tuple[list[_Stage], dict]:

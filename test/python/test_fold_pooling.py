@@ -10,8 +10,7 @@ import torch
 
 import imc
 from imc.ir.hardware import Hardware
-
-REST = "imc-map-to-crossbars, imc-quantize-activations, imc-place-buffers, imc-check-buffers, imc-group-contractions"
+from test_loop_chain import REST, _warm_dram  # (test/python is on the path)
 
 
 class _Head(torch.nn.Module):
@@ -51,19 +50,6 @@ def _compile(model, x, fold: bool):
     return imc.compile(model, (x,), hardware=hw, pipeline=pipeline)
 
 
-def _warm_call(compiled, x):
-    """(output, DRAM bytes) of the second call."""
-
-    def moved():
-        totals = compiled.report.totals  # (a snapshot)
-        return totals.dram_read_bytes + totals.dram_write_bytes
-
-    compiled(x)
-    cold = moved()
-    out = np.asarray(compiled(x))
-    return out, moved() - cold
-
-
 @pytest.mark.parametrize("pool", ["avg", "mean"])
 def test_global_pooling_folds_into_the_row_loop(pool):
     model = _model(pool)
@@ -74,8 +60,8 @@ def test_global_pooling_folds_into_the_row_loop(pool):
     remarks = [str(r) for r in folded.remarks if "global pooling folded" in str(r)]
     assert len(remarks) == 1 and "the 1x64x16x16 input (65,536 B) is never assembled or stored" in remarks[0]
     assert not any("global pooling folded" in str(r) for r in apart.remarks)
-    out, warm = _warm_call(folded, x)
-    out_apart, warm_apart = _warm_call(apart, x)
+    out, warm = _warm_dram(folded, x)
+    out_apart, warm_apart = _warm_dram(apart, x)
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out_apart, ref, rtol=1e-4, atol=1e-4)
     assert any("placement verified" in str(r) for r in folded.remarks)
@@ -118,6 +104,6 @@ def test_global_pooling_folds_into_a_lagging_loop(rows):
     compiled = imc.compile(model, (x,), hardware=hw, pipeline=f"builtin.module(imc-tile-rows{{rows={rows}}}, {REST})")
     assert any("global pooling folded into the row loop" in str(r) and "behind" not in str(r) for r in compiled.remarks)
     assert any("rows behind" in str(r) for r in compiled.remarks)  # (the loop lags)
-    out, _ = _warm_call(compiled, x)
+    out, _ = _warm_dram(compiled, x)
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
     assert any("placement verified" in str(r) for r in compiled.remarks)

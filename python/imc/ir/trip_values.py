@@ -8,7 +8,7 @@ it computes in `values`, so a trip's dict (or a `collections.ChainMap` over
 an enclosing trip's) is evaluated once per value. `slice_rows(op, values)`:
 the rows a row slice or row insert touches in such a trip. Used by
 `in_place` (which enumerates a loop's trips to prove writes do not clobber
-later reads), `loop_chain` (which checks, trip by trip, the rows a loop
+later reads), `row_inserts` (which checks, trip by trip, the rows a loop
 inserts) and `buffer_check` (which follows a loop's trips when their bounds
 are known).
 """
