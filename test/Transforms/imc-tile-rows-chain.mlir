@@ -9,23 +9,33 @@
 // depthwise rows go through the ReLU and the projection in the same loop:
 // the loop's accumulator has the projection's 4 channels (the first trip's
 // row above the output is trimmed off), the expanded and
-// depthwise tensors are never assembled, and only the residual add is left
-// after the loop.
+// depthwise tensors are never assembled. The residual add runs in the loop
+// too: the projection's row `i - 1` plus the input row before the one the
+// expansion reads (kept from the trip before: an iteration argument, zeros
+// at first), so the input is read once, one row per trip.
 // CHECK-LABEL: func.func @block
-// CHECK: %[[LOOP:.*]]:2 = scf.for %{{.*}} = %c0 to %c8 step %c1 iter_args(%[[ACC:.*]] = %{{.*}}, %{{.*}} = %{{.*}}) -> (tensor<1x4x8x8xf32>, tensor<1x8x2x8xf32>)
-// CHECK: linalg.conv_2d_nchw_fchw {{.*}} -> tensor<1x8x1x8xf32>
+// CHECK: %[[LOOP:.*]]:3 = scf.for %[[IV:.*]] = %c0 to %c8 step %c1 iter_args(%[[ACC:.*]] = %{{.*}}, %{{.*}} = %{{.*}}, %[[ABOVE:.*]] = %{{.*}}) -> (tensor<1x4x8x8xf32>, tensor<1x8x2x8xf32>, tensor<1x4x1x8xf32>)
+// CHECK: %[[ROW:.*]] = tensor.extract_slice %arg0[0, 0, %[[IV]], 0] [1, 4, 1, 8]
+// CHECK: %[[X:.*]] = tensor.concat dim(2) %[[ABOVE]], %[[ROW]]
+// CHECK: linalg.conv_2d_nchw_fchw {{.*}} ins(%[[ROW]], {{.*}} -> tensor<1x8x1x8xf32>
 // CHECK: %[[DW:.*]] = linalg.depthwise_conv_2d_nchw_chw {{.*}} -> tensor<1x8x1x8xf32>
 // CHECK: %[[R:.*]] = linalg.generic {{.*}} ins(%[[DW]] : tensor<1x8x1x8xf32>)
 // CHECK: %[[P:.*]] = linalg.conv_2d_nchw_fchw {{.*}} ins(%[[R]], %{{.*}} : tensor<1x8x1x8xf32>, tensor<4x8x1x1xf32>) {{.*}} -> tensor<1x4x1x8xf32>
-// CHECK: %[[KEPT:.*]] = tensor.extract_slice %[[P]][0, 0, %{{.*}}, 0] [1, 4, %{{.*}}, 8]
+// CHECK: %[[SKIP:.*]] = tensor.extract_slice %[[X]][0, 0, 0, 0] [1, 4, 1, 8]
+// CHECK: %[[SUM:.*]] = linalg.add ins(%[[P]], %[[SKIP]]
+// CHECK: %[[KEPT:.*]] = tensor.extract_slice %[[SUM]][0, 0, %{{.*}}, 0] [1, 4, %{{.*}}, 8]
 // CHECK: tensor.insert_slice %[[KEPT]] into %[[ACC]][0, 0, %{{.*}}, 0] [1, 4, %{{.*}}, 8]
 // CHECK: scf.if
 // CHECK: linalg.depthwise_conv_2d_nchw_chw
-// CHECK: linalg.conv_2d_nchw_fchw {{.*}} -> tensor<1x4x1x8xf32>
+// CHECK: %[[LAST:.*]] = linalg.conv_2d_nchw_fchw {{.*}} -> tensor<1x4x1x8xf32>
+// CHECK: %[[LAST_SKIP:.*]] = tensor.extract_slice %[[X]][0, 0, 1, 0] [1, 4, 1, 8]
+// CHECK: linalg.add ins(%[[LAST]], %[[LAST_SKIP]]
 // CHECK: tensor.insert_slice {{.*}} [1, 4, 1, 8]
+// CHECK: scf.yield %{{.*}}, %{{.*}}, %[[ROW]] :
 // CHECK-NOT: linalg.conv_2d_nchw_fchw
 // CHECK-NOT: linalg.depthwise_conv_2d_nchw_chw
-// CHECK: linalg.add ins(%[[LOOP]]#0, %arg0
+// CHECK-NOT: linalg.add
+// CHECK: return %[[LOOP]]#0
 // REMARK: "expand": remark: [imc-tile-rows] tiled over output rows: 8 tiles of 1 rows; {{.*}}'linalg.depthwise_conv_2d_nchw_chw' fused: 1 rows per tile, read with the 2 rows before them kept in a 512 B line buffer, 1 rows behind {{.*}}; then the 1x1 convolution that reads it (and the elementwise ops between) on each trip's rows, its input never stored either
 // PLACED: 0 stored tensors over
 // PLACED: placement verified

@@ -262,3 +262,43 @@ def test_random_plain_window_chains_are_placed_proved_and_exact(out, size_spad, 
     hw = Hardware.preset("default").replace(spad_bytes=spad)
     assert _row_loops(model, x, hw, "imc-tile-rows{fit-rows=4}")[0][:3] == (0, 4, 2)  # (chained)
     _exact_proved_and_bounded(imc.compile(model, (x,), hardware=hw, pipeline="builtin.module(imc-tiled)"), model, x)
+
+
+def _inverted_residuals(size, seed=0):
+    """MobileNetV2's `features.3` and `features.4`, narrower: a block of
+    stride 1 (1x1 expansion x6, depthwise 3x3, 1x1 projection, plus its
+    input), then one of stride 2 reading its output."""
+    from imc.frontend.models.mobilenet import InvertedResidual
+
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(InvertedResidual(16, 16, 1, 6), InvertedResidual(16, 24, 2, 6))
+    return _random_batch_norms(model, affine=True).eval(), torch.randn(1, 16, size, size)
+
+
+@settings(max_examples=4, deadline=None)
+@given(size_spad=st.sampled_from([(32, 8), (32, 12), (56, 20), (64, 24)]), seed=st.integers(0, 3))
+def test_loops_of_different_steps_chain_with_several_trips_per_trip(size_spad, seed):
+    """The stride-1 block's loop makes one row per trip (its residual add
+    in the loop, the input row before its trip's kept for it); the stride-2
+    block's loop reads two of those rows per trip, where they do not fit the
+    scratchpad (8-bit, 16 x size x size). Chained, each trip runs two trips
+    of the first loop, then one of the second, two trips behind: the first
+    block's output is never stored (one tensor fewer, fewer DRAM bytes), the
+    values are PyTorch's and the placement is proved."""
+    size, spad = size_spad
+    model, x = _inverted_residuals(size, seed)
+    hw = Hardware.preset("default").replace(spad_bytes=spad * 1024)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    tile = "imc-tile-rows{{chain-loops={}}}"
+    assert [loop[:3] for loop in _row_loops(model, x, hw, tile.format("false"))] == [(0, size, 1), (0, size, 2)]
+    assert [loop[:3] for loop in _row_loops(model, x, hw, tile.format("true"))] == [(0, 4, 2), (4, size, 2), (size - 4, size, 2)]
+    moved, stored = {}, {}
+    for chain in ("false", "true"):
+        compiled = imc.compile(model, (x,), hardware=hw, pipeline=f"builtin.module({tile.format(chain)}, {REST})")
+        out, moved[chain] = _warm_dram(compiled, x)
+        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+        assert any("placement verified" in str(r) for r in compiled.remarks)
+        stored[chain] = _stored(compiled)
+    assert moved["true"] < moved["false"]
+    assert stored["true"] == stored["false"] - 1

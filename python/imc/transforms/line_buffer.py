@@ -429,9 +429,11 @@ def fuse_row_local(loop, chain) -> None:
     first iteration argument: each inserted tile (`trimmed_tile`) goes
     through the chain first, the iteration argument takes the chain's result
     type (its rows as before), and the chain's result is replaced by the
-    loop's. The chain is left dead."""
+    loop's. The chain, dead, is erased (its first op read the loop's result)."""
     with loop.location:
         _fuse_row_local(loop, chain)
+    for op in reversed(chain):
+        op.erase()
 
 
 def _fuse_row_local(loop, chain) -> None:

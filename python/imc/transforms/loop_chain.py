@@ -8,12 +8,16 @@ inside the first's, `d` trips behind, and feeds each of its windows from a
 line buffer of `Y`'s last rows (an iteration argument), so `Y` is never
 stored whole.
 
-Built for two loops over the `H` rows of `Y` with one step `R` (rows per
-trip, trip `i` at row `R i`). The first (`L1`) inserts rows `[R i - lag,
-R i - lag + R)` of `Y` at trip `i` (`lag` rows behind its own rows, `0 <=
-lag <= R`; with `lag > 0`, the first trip's rows above the output are
-trimmed off and the last trip also inserts the last `lag` rows in an
-`scf.if`; `imc.transforms.row_inserts`, checked trip by trip). The
+Built for two loops over the `H` rows of `Y`, the second's step `R` (rows
+per trip, trip `j` at row `R j`) a multiple `k R1` of the first's `R1`.
+The first (`L1`) inserts rows `[R1 t - lag, R1 t - lag + R1)` of `Y` at
+its trip `t` (`lag` rows behind its own rows, `0 <= lag <= R1`; with
+`lag > 0`, the first trip's rows above the output are trimmed off and the
+last trip also inserts the last `lag` rows in an `scf.if`;
+`imc.transforms.row_inserts`, checked trip by trip). A chained trip `i`
+runs `k` trips of `L1` one after the other (its body cloned `k` times, at
+`R i`, `R i + R1`, ...: a MobileNet block of one row per trip before a
+stride-2 block of four), so it makes rows up to `R i + R - 1 - lag`. The
 second (`L2`) reads `Y` only in its window of trip `j`, one of two kinds:
 
 * *padded* (`R = 1`; stride 1, "same" padding: a ResNet block after a block
@@ -28,8 +32,8 @@ second (`L2`) reads `Y` only in its window of trip `j`, one of two kinds:
 A `d` of 1 is not built (a first or last loop of one trip would be inlined
 by canonicalize). The chained loops:
 
-* `P`, trips `[0, d)`: `L1`'s body;
-* `F`, trips `[d, H / R)`: `L1`'s body, then `L2`'s at `j = i - d`;
+* `P`, trips `[0, d)`: `L1`'s body (`k` times);
+* `F`, trips `[d, H / R)`: `L1`'s body (`k` times), then `L2`'s at `j = i - d`;
 * `E`, trips `[H / R - d, H / R)` of `L2`: `L2`'s body, its windows
   completed by the last rows `L1` made on its last trip and zero rows
   (the bottom padding).
@@ -74,8 +78,13 @@ class ChainPlan:
     left: int  # zero columns before and after a window's rows
     right: int
     height: int  # Y's rows
-    rows: int  # rows per trip (both loops' step)
-    skew: int  # trips L2 runs behind L1
+    rows: int  # rows per chained trip (L2's step)
+    skew: int  # trips L2 runs behind L1 (chained trips)
+
+    @property
+    def unroll(self) -> int:
+        """Trips of L1 per chained trip."""
+        return self.rows // self.inserts.rows
 
     @property
     def lag(self) -> int:
@@ -96,9 +105,9 @@ def plan_chain(l1, l2) -> ChainPlan | None:
     if l1.name != "scf.for" or l2.name != "scf.for" or l1.block != l2.block:
         return None
     b1, b2 = loop_bounds(l1), loop_bounds(l2)
-    if None in b1 or b1 != b2 or b1[0] != 0 or b1[1] % b1[2]:
+    if None in b1 or None in b2 or b1[:2] != b2[:2] or b1[0] != 0 or b2[1] % b2[2] or b2[2] % b1[2]:
         return None
-    height, rows = b1[1], b1[2]
+    height, rows = b2[1], b2[2]
     if len(l1.results) < 1 or not l2.results:
         return None
     y = l1.results[0]
@@ -198,6 +207,30 @@ def _push(buffer, new):
     return rows, extract_slice(rows, [0, 0, r, 0], [n, c, kept, w])
 
 
+def _l1_trips(plan: ChainPlan, iv, carried: list, ip, drained=None):
+    """L1's trips of the chained trip at `iv` (`plan.unroll` of them, at `iv`,
+    `iv + R1`, ...) at `ip`, from its iteration arguments `carried` but the
+    accumulator: returns (their yields but the accumulator's, the `R` rows
+    they make, the last-trip `scf.if`'s rows or `drained`)."""
+    body1 = plan.l1.regions[0].blocks[0]
+    made, last = [], drained
+    for u in range(plan.unroll):
+        with ip:
+            trip = iv if u == 0 else arith.AddIOp(iv, index_constant(u * plan.inserts.rows)).result
+        mapping = {body1.arguments[0]: trip}
+        mapping.update(zip(list(body1.arguments)[2:], carried))
+        carried, new, last_u = _l1_trip(plan, mapping, ip, last)
+        last = last_u if last_u is not None else last
+        made.append(new)
+    if len(made) == 1:
+        return carried, made[0], last
+    t = ir.RankedTensorType(made[0].type)
+    n, c, _, w = t.shape
+    with ip:
+        rows = tensor.concat(tensor_type([n, c, plan.rows, w], t.element_type), 2, made)
+    return carried, rows, last
+
+
 def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
     """L1's body at `ip` (its iv and iter_args already in `mapping`), without
     its accumulator: returns (its yields but the accumulator's, the rows it
@@ -208,7 +241,7 @@ def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
     clone_into([op for op in body1.operations if op not in skip], mapping, ip)
     et = ir.RankedTensorType(plan.l1.results[0].type).element_type
     n, c, _, w = ir.RankedTensorType(plan.l1.results[0].type).shape
-    r = plan.rows
+    r = plan.inserts.rows
     with ip:
         if plan.inserts.trim is None:
             new = mapping[plan.inserts.insert.operands[0]]
@@ -273,9 +306,7 @@ def chain_loops(plan: ChainPlan) -> ir.Operation:
         # P: trips [0, d) of L1.
         p = scf.ForOp(c0, c_d, step, [*inits1, buffer0])
         with ir.InsertionPoint(p.body):
-            mapping = {body1.arguments[0]: p.induction_variable}
-            mapping.update(zip(list(body1.arguments)[2:], p.inner_iter_args))
-            yields, new, _ = _l1_trip(plan, mapping, ir.InsertionPoint(p.body))
+            yields, new, _ = _l1_trips(plan, p.induction_variable, list(p.inner_iter_args)[:-1], ir.InsertionPoint(p.body))
             _, kept = _push(p.inner_iter_args[-1], new)
             scf.YieldOp([*yields, kept])
         # F: trips [d, H / R) of L1, each with trip i - d of L2.
@@ -285,10 +316,8 @@ def chain_loops(plan: ChainPlan) -> ir.Operation:
         m1 = len(carried1)
         with ir.InsertionPoint(f.body):
             args = list(f.inner_iter_args)
-            mapping = {body1.arguments[0]: f.induction_variable}
-            mapping.update(zip(list(body1.arguments)[2:], args[:m1]))
             drained = args[m1 + 1] if drain0 is not None else None
-            yields, new, last = _l1_trip(plan, mapping, ir.InsertionPoint(f.body), drained)
+            yields, new, last = _l1_trips(plan, f.induction_variable, args[:m1], ir.InsertionPoint(f.body), drained)
             rows, kept = _push(args[m1], new)
             j = arith.SubIOp(f.induction_variable, c_d).result
             rest = args[m1 + 1 + (drain0 is not None):]

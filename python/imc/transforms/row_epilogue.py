@@ -28,6 +28,13 @@ operand's rows `[i - lag, i + R)`:
   convolution (the identity skip), they are rows of the padded window that
   convolution reads already (a zero row above row 0 on the first trip):
   no second read;
+* when the row operand is the input of the loop's 1x1 convolution (the
+  identity skip of a MobileNetV2 block, whose expansion reads the trip's
+  own rows `[i, i + R)` only), the trip keeps the last `lag` of those rows
+  for the next trip in a line buffer (an iteration argument, zeros before
+  the first trip: the rows above the output, trimmed off): its rows
+  `[i - lag, i + R)` are the carried rows and its own, each input row read
+  once;
 * when the row operand is a downsample branch (`skip_branch`: a 1x1
   convolution without padding, of stride `s`, of the input `B` of the
   loop's first convolution, itself of stride `s`, and elementwise ops after
@@ -113,16 +120,19 @@ def fuse_epilogue(loop, chain, lag: int) -> bool:
     if lb != 0 or not step or step < lag or ub != height or ub % step:
         return False
     window = _input_window(loop, x, step)
+    own_rows = None  # the trip's rows of `x`, read by its 1x1 convolution
     if window is not None and window[1] < lag:
+        if window[1] == 0 and ir.RankedTensorType(window[0].type).shape[2] == step:
+            own_rows = window
         window = None
     branch = source_window = None
-    if window is None and (branch := skip_branch(x, loop)) is not None:
+    if window is None and own_rows is None and (branch := skip_branch(x, loop)) is not None:
         strides = dense_i64s(branch[0], "strides", 1, 2)
         source_window = _input_window(loop, branch[0].operands[0], step, strides[0])
         columns = strides[1] * (ir.RankedTensorType(x.type).shape[3] - 1) + 1  # of the source, read by the branch
         if strides[0] != strides[1] or source_window is None or source_window[2] + columns > ir.RankedTensorType(source_window[0].type).shape[3]:
             branch = None
-    if window is None and branch is None and ub // step < 2:
+    if window is None and branch is None and own_rows is None and ub // step < 2:
         return False  # (a row window of `x` of `step + lag` rows would not fit it)
     starts = []  # per insert: its tile's first row in the trip's rows of `x`
     for (enters, _), insert in zip(entries, inserts):
@@ -144,17 +154,20 @@ def fuse_epilogue(loop, chain, lag: int) -> bool:
             source, top, left = window
             with ir.InsertionPoint.after(source.owner):
                 rows_of_x = extract_slice(source, [0, 0, top - lag, left], [n, c, step + lag, w])
-        elif branch is not None:  # computed from them, behind the rows the last trip kept
+        elif branch is not None or own_rows is not None:  # the trip's own rows, behind the rows the last trip kept
             et = ir.RankedTensorType(x.type).element_type
             with ir.InsertionPoint(loop):
                 above = splat([n, c, lag, w], et, ir.FloatAttr.get(et, 0.0))  # (rows above the output: trimmed off)
             loop = _with_iter_arg(loop, above)
             view, body = loop.results[0], loop.regions[0].blocks[0]
-            source, top, left = source_window
-            b_t = ir.RankedTensorType(branch[0].operands[0].type)
+            source, top, left = source_window if branch is not None else own_rows
             with ir.InsertionPoint.after(source.owner):
-                rows_of_b = extract_slice(source, [0, 0, top, left], [b_t.shape[0], b_t.shape[1], strides[0] * (step - 1) + 1, columns])
-                own = _on_rows(branch, rows_of_b, step)
+                if branch is not None:  # computed from the rows of its source the trip reads
+                    b_t = ir.RankedTensorType(branch[0].operands[0].type)
+                    rows_of_b = extract_slice(source, [0, 0, top, left], [b_t.shape[0], b_t.shape[1], strides[0] * (step - 1) + 1, columns])
+                    own = _on_rows(branch, rows_of_b, step)
+                else:
+                    own = extract_slice(source, [0, 0, 0, left], [n, c, step, w])
                 rows_of_x = tensor.concat(tensor_type([n, c, lag + step, w], et), 2, [body.arguments[-1], own])
                 kept = extract_slice(own, [0, 0, step - lag, 0], [n, c, lag, w])
             terminator = body.operations[-1]
