@@ -288,7 +288,7 @@ def chain_loops(plan: ChainPlan) -> ir.Operation:
     """Rewrites `plan.l1` and `plan.l2` into the loops P, F and E (module
     doc); returns E. The old loops are erased."""
     l1, l2 = plan.l1, plan.l2
-    body1, body2 = l1.regions[0].blocks[0], l2.regions[0].blocks[0]
+    body2 = l2.regions[0].blocks[0]
     y_t = ir.RankedTensorType(l1.results[0].type)
     n, c, _, w = y_t.shape
     et = y_t.element_type
