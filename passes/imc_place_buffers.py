@@ -439,10 +439,10 @@ def _plan_layout_pinned(program, hw, rows, tile, staging, state, pinned, pairs, 
             most = max(reserve.values(), default=0)
     slab_at = {}
     for k, group in by_stage.items():
-        at = plan.reserved[k]
-        for _, key, nbytes in group:
-            slab_at[key] = at
-            at += -(-nbytes // align) * align
+        at: dict = {}  # loop -> its next slab's offset (each loop's slabs from the stage's first byte)
+        for loop, key, nbytes in group:
+            slab_at[key] = at.get(loop, plan.reserved[k])
+            at[loop] = slab_at[key] + -(-nbytes // align) * align
     return _Layout(bound, plan, reserve, most, slab_at)
 
 
@@ -1241,8 +1241,17 @@ def _slab_needs(program, streamed, rowwise, slab_stores, plan) -> dict:
 
 
 def _reserve(by_stage, align) -> dict[int, int]:
-    """Stage -> the aligned bytes of its slabs (`_slab_needs`)."""
-    return {k: sum(-(-b // align) * align for _, _, b in group) for k, group in by_stage.items() if group}
+    """Stage -> the aligned bytes of its slabs (`_slab_needs`): of the loop
+    whose slabs take the most (the loops of a stage run one after the other,
+    and a slab holds rows of its loop's trips only, so they share bytes)."""
+    out = {}
+    for k, group in by_stage.items():
+        per_loop: dict = {}
+        for loop, _, b in group:
+            per_loop[loop] = per_loop.get(loop, 0) + -(-b // align) * align
+        if per_loop:
+            out[k] = max(per_loop.values())
+    return out
 
 
 def _row_reads(program, users, slabs) -> dict:

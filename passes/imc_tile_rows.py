@@ -18,7 +18,7 @@ from imc.ir.utils import (
     single_user,
     weight_of,
 )
-from imc.transforms.loop_chain import chain_loops, plan_chain
+from imc.transforms.loop_chain import chain_loops, plan_chain, plan_edge
 from imc.transforms.line_buffer import WindowFusion, fuse_row_local, fuse_window, plan_window_fusion, row_local_chain
 from imc.transforms.pass_base import ImcPass, PassFailure
 from imc.transforms.placement import is_elementwise, live_bytes, stage_program, tensor_bytes
@@ -801,24 +801,34 @@ def _fuse_windows(module, epilogues: bool) -> None:
 
 
 def _chain_loops(module, hardware) -> bool:
-    """Chains each pair of loops `imc.transforms.loop_chain` takes (the first
-    loop of a pair not already chained) whose first loop's output is larger
-    than the scratchpad: stored whole, some of it would go to DRAM and back,
-    where chained only the halo of the first loop's input (`K - 1` rows) is
-    read again. Returns whether it chained any (the module then needs a
-    clean-up: canonicalize, cse)."""
+    """Chains each longest run of loops that `imc.transforms.loop_chain`
+    takes (each loop the next one's reader, no loop already chained) whose
+    outputs but the last are larger than the scratchpad: stored whole, some
+    of each would go to DRAM and back, where chained only the halo of the
+    first loop's input (`K - 1` rows) is read again. A run whose ticks do
+    not come out whole loses its last loops until they do. Returns whether
+    it chained any (the module then needs a clean-up: canonicalize, cse)."""
     chained = False
     for block in _function_blocks(module):
         loops = _loops(block)
         i = 0
         while i + 1 < len(loops):
-            plan = plan_chain(loops[i], loops[i + 1])
-            if plan is None or tensor_bytes(plan.l1.results[0].type, hardware) <= hardware.spad_bytes:
+            edges = []
+            while i + len(edges) + 1 < len(loops):
+                l1 = loops[i + len(edges)]
+                edge = plan_edge(l1, loops[i + len(edges) + 1])
+                if edge is None or tensor_bytes(l1.results[0].type, hardware) <= hardware.spad_bytes:
+                    break
+                edges.append(edge)
+            plan = None
+            while edges and (plan := plan_chain(edges)) is None:
+                edges.pop()
+            if plan is None:
                 i += 1
                 continue
             chain_loops(plan)
             chained = True
-            i += 2
+            i += len(edges) + 1
     return chained
 
 

@@ -65,9 +65,9 @@ def _warm_dram(compiled, x):
 @pytest.mark.parametrize("blocks", [2, 3])
 def test_chained_blocks_compute_the_model_and_move_fewer_bytes(blocks):
     """8 x 16 x 16 f32 tensors (8 KiB) in a 6 KiB scratchpad: apart, some
-    of each block's output goes to DRAM and back; chained, the first two
-    blocks' loops become one (a third block stays a loop of its own, reading
-    the chained pair's output)."""
+    of each block's output goes to DRAM and back; chained, the blocks' loops
+    become one pipeline (a third block too, two trips behind the second),
+    and no block's output but the last is stored."""
     model = _model(blocks=blocks)
     x = torch.randn(1, 8, 16, 16)
     with torch.no_grad():
@@ -78,7 +78,7 @@ def test_chained_blocks_compute_the_model_and_move_fewer_bytes(blocks):
     np.testing.assert_allclose(out_apart, ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out_chained, ref, rtol=1e-4, atol=1e-4)
     assert bytes_chained < bytes_apart
-    assert _stored(chained) == _stored(apart) - 1  # (the first block's output)
+    assert _stored(chained) == _stored(apart) - (blocks - 1)
     assert any("placement verified" in str(r) for r in chained.remarks)
 
 
@@ -108,16 +108,36 @@ def test_chained_loops_count_and_compute_as_their_trips_in_order():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("spad, rows", [(6 * 1024, 2), (10 * 1024, 1)], ids=["two-row-tiles", "output-fits"])
-def test_loops_stay_apart_unless_chaining_pays(spad, rows):
-    """Two-row tiles are not chained (not built); nor are loops whose first
-    output (8 KiB) fits the scratchpad: stored whole it need not leave the
-    chip, and chained the second loop would read the first's input rows
-    again. The program is then the one without chaining."""
+def test_loops_stay_apart_unless_chaining_pays():
+    """Loops whose first output (8 KiB) fits the scratchpad are not chained:
+    stored whole it need not leave the chip, and chained the second loop
+    would read the first's input rows again. The program is then the one
+    without chaining."""
     model = _model()
     x = torch.randn(1, 8, 16, 16)
-    a, b = (_compile(model, x, spad, chain, rows=rows) for chain in (False, True))
+    a, b = (_compile(model, x, 10 * 1024, chain) for chain in (False, True))
     assert str(a.module) == str(b.module)
+
+
+def test_loops_of_two_row_tiles_chain_through_padded_windows():
+    """Two rows per trip: the second block's trip reads a padded window of
+    four rows of the first's output (rows `[j - 1, j + 3)`); it runs two
+    trips behind (its last row is made one trip later, and a loop of one
+    trip would be inlined), through a line buffer of that output's rows."""
+    model = _model()
+    x = torch.randn(1, 8, 16, 16)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    moved = {}
+    for chain in (False, True):
+        compiled = _compile(model, x, 6 * 1024, chain, rows=2)
+        out, moved[chain] = _warm_dram(compiled, x)
+        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+        assert any("placement verified" in str(r) for r in compiled.remarks)
+    assert moved[True] < moved[False]
+    hw = Hardware.preset("default").replace(spad_bytes=6 * 1024, activation_bits=32)
+    loops = _row_loops(model, x, hw, "imc-tile-rows{rows=2 chain-loops=true}")
+    assert [loop[:3] for loop in loops] == [(0, 4, 2), (4, 16, 2), (12, 16, 2)]
 
 
 class _StridedBlock(torch.nn.Module):

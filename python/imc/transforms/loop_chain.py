@@ -1,359 +1,553 @@
-"""Two fused row loops in a row, the second fed by the first through a line buffer.
+"""Fused row loops in a row, each fed by the one before through a line buffer.
 
 `imc-tile-rows` builds one row loop per fused group (a ResNet block: its two
 convolutions through a line buffer, the skip add and ReLU on each row tile).
 The next group's loop reads the first's output `Y` in row windows, so `Y` is
-stored whole between them. `chain_loops` runs the second loop's trips
-inside the first's, `d` trips behind, and feeds each of its windows from a
-line buffer of `Y`'s last rows (an iteration argument), so `Y` is never
-stored whole.
+stored whole between them. `chain_loops` runs a run of such loops `L1, ...,
+LN` as one software pipeline: each loop's trips run inside the loop of the
+first's, a few trips behind the loop before, each window fed from a line
+buffer of the last rows of the `Y` it reads (an iteration argument), so no
+`Y` but the last loop's output is stored whole.
 
-Built for two loops over the `H` rows of `Y`, the second's step `R` (rows
-per trip, trip `j` at row `R j`) a multiple `k R1` of the first's `R1`.
-The first (`L1`) inserts rows `[R1 t - lag, R1 t - lag + R1)` of `Y` at
-its trip `t` (`lag` rows behind its own rows, `0 <= lag <= R1`; with
-`lag > 0`, the first trip's rows above the output are trimmed off and the
-last trip also inserts the last `lag` rows in an `scf.if`;
-`imc.transforms.row_inserts`, checked trip by trip). A chained trip `i`
-runs `k` trips of `L1` one after the other (its body cloned `k` times, at
-`R i`, `R i + R1`, ...: a MobileNet block of one row per trip before a
-stride-2 block of four), so it makes rows up to `R i + R - 1 - lag`. The
-second (`L2`) reads `Y` only in its window of trip `j`, one of two kinds:
+**Edges.** Loop `Lk` (k < N) makes `Yk` of `H` rows: over `[0, s H)` in
+steps of `s m` (`s = 1`: a loop over its output rows; `s = 2`: a stride-2
+block's loop over the rows it reads), trip `t` inserts rows `[m t - lag,
+m t - lag + m)` (`lag` rows behind its own, `0 <= lag <= m`; with `lag > 0`
+the first trip's rows above the output are trimmed off and the last trip
+also inserts the last `lag` rows in an `scf.if`; `imc.transforms.row_inserts`,
+checked trip by trip). `L(k+1)` runs over the `H` rows of `Yk` and reads it
+only in its window of trip `j`, one of two kinds:
 
-* *padded* (`R = 1`; stride 1, "same" padding: a ResNet block after a block
-  of its shape): rows `[j - p, j - p + K)`, `p = (K - 1) / 2`, zero rows
-  outside `Y`, in an `scf.if` of zeros or `Y`'s rows padded. Trip `j` needs
-  rows up to `j + p`, which trip `j + p + lag` of `L1` makes: `d = p + lag`;
-* *plain*: a slice of `W <= R` rows at `R j` (a MobileNet block whose trips
-  read the rows of the stem's they stand for). Trip `j` needs rows up to
-  `R j + W - 1`, made by trip `ceil((W + lag) / R) - 1` trips later; `d` is
-  that, and at least 2.
+* *padded* (one row per trip; stride 1, "same" padding: a ResNet block
+  after a block of its shape): rows `[j - p, j - p + K)`, `p = (K - 1) / 2`,
+  zero rows outside `Yk`, in an `scf.if` of zeros or `Yk`'s rows padded;
+* *plain*: a slice of `W <= a` rows at `a j`, `a` its step (a MobileNet
+  block whose trips read the rows they stand for).
 
-A `d` of 1 is not built (a first or last loop of one trip would be inlined
-by canonicalize). The chained loops:
+**Ticks.** A trip of the pipeline (a *tick*) runs `u_k` trips of each `Lk`,
+one after the other (its body cloned `u_k` times), `u_N = 1` and the others
+such that every loop has `T` ticks (`Lk`'s trips / `u_k`: a MobileNet block
+of one row per trip before a stride-2 block of four runs four trips a
+tick). A tick of `Lk` makes `M = u_k m` rows of `Yk`, which `L(k+1)` reads
+in its tick. `L(k+1)` runs `d` ticks behind `Lk`: its tick needs rows up to
+`M (t + 1) - 1 + p` (padded) or `M (t + 1) - a + W - 1` (plain), which
+`Lk` makes `d = ceil((p + lag) / M)` or `ceil((W - a + lag) / M)` ticks
+later; a plain `d` is at least 2 and a padded `d` of 1 is not built (a
+loop of one trip would be inlined by canonicalize, out of
+`imc-place-buffers`' sight). `Lk`'s line buffer keeps `M d - lag (+ p)`
+rows of `Yk`, from the first row of `L(k+1)`'s next window on; each tick
+pushes the `M` rows `Lk` makes (zero rows above the output), and
+`L(k+1)`'s trips read their windows from the first rows of the buffer and
+the pushed rows (padded with zero columns). `Lk`'s last `scf.if` yields
+its last rows instead of inserting them; in the `d` ticks after `Lk`'s
+last, its buffer gets them, then zero rows (the bottom padding).
 
-* `P`, trips `[0, d)`: `L1`'s body (`k` times);
-* `F`, trips `[d, H / R)`: `L1`'s body (`k` times), then `L2`'s at `j = i - d`;
-* `E`, trips `[H / R - d, H / R)` of `L2`: `L2`'s body, its windows
-  completed by the last rows `L1` made on its last trip and zero rows
-  (the bottom padding).
-
-Each trip of `P` and `F` pushes the `R` rows it makes onto the line buffer
-(zero rows for rows above the output), which keeps the rows from the first
-row of `L2`'s next window on: `K - 1` rows (padded), `R d - lag` (plain).
-`L2`'s window is the first rows of the buffer and the pushed rows (padded
-with zero columns). `L1`'s last `scf.if` yields its last rows instead of
-inserting them; `E` pushes them, then zero rows. `L1`'s accumulator is gone:
-`Y` is never assembled. `L2`'s output, assembled in `F` and then `E`, is
-stored whole after `E` (`imc-place-buffers` stores row by row only an output
-one loop assembles).
+**Phases.** `Lk` runs on ticks `[D_k, D_k + T)`, `D_1 = 0`, `D_(k+1) = D_k +
+d_k`: one `scf.for` per phase between consecutive bounds, each running the
+loops active in it (`N = 2`: `P` = `L1` alone, `F` = both, `E` = `L2`
+alone). A phase's induction variable is that of the first loop it runs;
+the others' are computed from it. Every phase has at least two ticks
+(`T >= D_N + 2`). The accumulators of `L1, ..., L(N-1)` are gone: their
+outputs are never assembled. `LN`'s output, assembled over its phases, is
+stored whole after the last (`imc-place-buffers` stores row by row only an
+output one loop assembles).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from torch_mlir import ir
 from torch_mlir.dialects import arith, scf, tensor
 
-from imc.ir.utils import clone_into, constant_int, extract_slice, index_constant, loop_bounds, tensor_type, top_level
+from imc.ir.trip_values import evaluate, slice_rows
+from imc.ir.utils import clone_into, defining_op, extract_slice, index_constant, is_inside, loop_bounds, tensor_type, top_level
 from imc.transforms.line_buffer import pad_columns, splat
 from imc.transforms.row_inserts import RowInserts, row_inserts
 
-__all__ = ["ChainPlan", "plan_chain", "chain_loops"]
+__all__ = ["Edge", "ChainPlan", "plan_edge", "plan_chain", "chain_loops"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
 
 
 @dataclass
-class ChainPlan:
-    """What `chain_loops` needs of two loops (see `plan_chain`)."""
+class RowWindow:
+    """A loop's padded window of a tensor `x` defined before it: an `scf.if`
+    of zero rows or `x`'s rows `[s i + a0, s i + a0 + rows)` (`i` the loop's
+    induction variable) padded with zero rows outside `x` and `left` /
+    `right` zero columns (`_row_window`, checked trip by trip)."""
+
+    op: ir.Operation
+    x: ir.Value
+    scale: int
+    a0: int
+    rows: int
+    left: int
+    right: int
+
+
+@dataclass
+class Edge:
+    """How loop `l2` reads the output `Y` of loop `l1` (module doc): its trip
+    `j` reads rows `[advance j + a0, advance j + a0 + window)`."""
 
     l1: ir.Operation
     l2: ir.Operation
-    window_op: ir.Operation  # the op of L2 whose result is its window of Y (module doc)
-    padded: bool  # the window is an scf.if of zeros or Y's rows padded (else a plain slice of Y)
-    inserts: RowInserts  # how L1 inserts its rows (and drains its last `lag` rows)
-    window: int  # rows of L2's window (`K` padded)
+    window_op: ir.Operation  # the op of l2 whose result is its window of Y
+    inserts: RowInserts  # how l1 inserts Y's rows (and drains its last `lag` rows)
+    window: int  # rows of l2's window (`K` padded, `W` plain)
     left: int  # zero columns before and after a window's rows
     right: int
-    height: int  # Y's rows
-    rows: int  # rows per chained trip (L2's step)
-    skew: int  # trips L2 runs behind L1 (chained trips)
-
-    @property
-    def unroll(self) -> int:
-        """Trips of L1 per chained trip."""
-        return self.rows // self.inserts.rows
+    advance: int  # rows of Y between l2's windows
+    a0: int  # the first window's first row (`-p` padded, 0 plain)
 
     @property
     def lag(self) -> int:
-        """Rows L1's trip makes behind its own rows."""
         return self.inserts.lag
 
-    @property
-    def buffer_rows(self) -> int:
-        """Rows of Y the line buffer keeps between trips: from the first row
-        of L2's next window to the last row L1 has made."""
-        above = (self.window - 1) // 2 if self.padded else 0
-        return self.rows * self.skew + above - self.lag
+
+@dataclass
+class ChainPlan:
+    """What `chain_loops` needs of a run of loops (see `plan_chain`)."""
+
+    loops: list  # L1, ..., LN
+    edges: list  # edges[k]: from loops[k] to loops[k + 1]
+    copies: list[int]  # u_k: trips of loops[k] per tick
+    skews: list[int]  # skews[k]: ticks loops[k + 1] runs behind loops[k]
+    ticks: int  # T
+    input_window: RowWindow | None = None  # read once per tick for all the first loop's trips
+
+    def made(self, k: int) -> int:
+        """Rows of Y_k each tick of loops[k] makes (`M`)."""
+        return self.copies[k] * self.edges[k].inserts.rows
+
+    def buffer_rows(self, k: int) -> int:
+        """Rows of Y_k the line buffer keeps between ticks: from the first row
+        of loops[k + 1]'s next window to the last row loops[k] has made."""
+        edge = self.edges[k]
+        return self.made(k) * self.skews[k] - edge.a0 - edge.lag
+
+    def starts(self) -> list[int]:
+        """`D_k`: the first tick of each loop."""
+        out = [0]
+        for d in self.skews:
+            out.append(out[-1] + d)
+        return out
 
 
-def plan_chain(l1, l2) -> ChainPlan | None:
-    """The chaining of `l2` into `l1` (module doc), or None when they are not
-    two such loops."""
-    if l1.name != "scf.for" or l2.name != "scf.for" or l1.block != l2.block:
+def plan_edge(l1, l2) -> Edge | None:
+    """How `l2` reads `l1`'s output, when the two can chain (module doc), else None."""
+    if l1.name != "scf.for" or l2.name != "scf.for" or l1.block != l2.block or not l1.results or not l2.results:
         return None
-    b1, b2 = loop_bounds(l1), loop_bounds(l2)
-    if None in b1 or None in b2 or b1[:2] != b2[:2] or b1[0] != 0 or b2[1] % b2[2] or b2[2] % b1[2]:
-        return None
-    height, rows = b2[1], b2[2]
-    if len(l1.results) < 1 or not l2.results:
+    lower, upper, step = loop_bounds(l2)
+    if lower != 0 or None in (upper, step) or upper % step:
         return None
     y = l1.results[0]
     y_t = ir.RankedTensorType(y.type)
-    if y_t.rank != 4 or y_t.shape[2] != height:
+    if y_t.rank != 4 or not y_t.has_static_shape:
         return None
     uses = list(y.uses)
-    if len(uses) != 1:
-        return None
+    if len(uses) != 1 or any(len(list(r.uses)) for r in list(l1.results)[1:]):
+        return None  # (l1's other results, its line buffers, are not read after it)
     read = uses[0].owner.operation
     body2 = l2.regions[0].blocks[0]
     if read.name != "tensor.extract_slice":
         return None
-    found = _padded_window(read, body2, y_t) if rows == 1 else None
-    padded = found is not None
-    if found is None:
-        found = _plain_window(read, body2, y_t, rows)
+    window_if = top_level(read, body2)
+    if window_if is not None and window_if.name == "scf.if":
+        padded = _row_window(window_if, l2)
+        if padded is None or padded.x != y:
+            return None
+        found = (window_if, padded.rows, padded.left, padded.right, padded.scale * step, padded.a0)
+    else:
+        found = _plain_window(read, body2, y_t, step)
         if found is None:
             return None
-    window_op, window, left, right = found
-    inserts = row_inserts(l1)
+    inserts = row_inserts(l1, scaled=True)
     if inserts is None or len(list(l1.regions[0].blocks[0].arguments[1].uses)) != 1:
-        return None  # (L1's accumulator must only assemble Y: chained, Y is never assembled)
-    lag = inserts.lag
-    if padded:  # (L2's trip j reads rows up to j + (K - 1) / 2, made lag trips later)
-        skew = (window - 1) // 2 + lag
-    else:  # (the first trip whose rows reach the window's last row, and at least 2)
-        skew = max(-(-(window + lag) // rows) - 1, 2)
-    plan = ChainPlan(l1, l2, window_op, padded, inserts, window, left, right, height, rows, skew)
-    if plan.skew < 2 or height // rows <= plan.skew:
-        return None  # (canonicalize would inline a P or E of one trip, whose rows `imc-place-buffers` then would not follow)
+        return None  # (l1's accumulator must only assemble Y: chained, Y is never assembled)
+    if y_t.shape[2] != upper // step * found[4]:
+        return None  # (l2's windows do not step over Y's rows)
+    return Edge(l1, l2, found[0], inserts, *found[1:])
+
+
+def plan_chain(edges: list[Edge]) -> ChainPlan | None:
+    """The pipeline of the loops that `edges` (consecutive: each edge's `l2`
+    the next one's `l1`) connect (module doc), or None when a phase would
+    have fewer than two ticks."""
+    loops = [edges[0].l1] + [e.l2 for e in edges]
+    trips = []
+    for loop in loops:
+        lower, upper, step = loop_bounds(loop)
+        trips.append(upper // step)
+    ticks = math.gcd(*trips)
+    copies = [t // ticks for t in trips]
+    skews = []
+    for k, edge in enumerate(edges):
+        # (its tick reads rows up to M (t + 1) - advance + a0 + K - 1; made M d - 1 - lag later)
+        d = -(-(edge.window + edge.a0 - edge.advance + edge.lag) // (copies[k] * edge.inserts.rows))
+        skews.append(max(d, 2))
+    plan = ChainPlan(loops, edges, copies, skews, ticks)
+    if ticks < plan.starts()[-1] + 2:
+        return None
+    if copies[0] > 1:
+        plan.input_window = _input_window(loops[0])
     return plan
 
 
-def _padded_window(read, body2, y_t):
-    """(window op, K, zero columns left, right) when L2 reads Y only through
-    `read` in its padded window of `K` rows, `(K - 1) / 2` above its trip's
-    row (an scf.if: zeros, or Y's rows padded with zeros), else None."""
-    window_if = top_level(read, body2)
-    if window_if is None or window_if.name != "scf.if" or len(window_if.results) != 1:
+def _input_window(loop) -> RowWindow | None:
+    """The first padded row window (`RowWindow`) of a tensor defined before
+    `loop` that its body reads at its top level, else None. Each trip of a
+    chained loop's tick would read it again (its rows shared with the copies
+    before and after it, its slab of its own): the tick reads the union of
+    its trips' windows once (`_Builder.merged_window`)."""
+    for op in loop.regions[0].blocks[0].operations:
+        if op.operation.name == "scf.if" and (found := _row_window(op.operation, loop)) is not None:
+            return found
+    return None
+
+
+def _row_window(op, loop) -> RowWindow | None:
+    """`op` as a `RowWindow` of `loop` (an `scf.if` of zeros or a padded row
+    slice of a tensor defined before `loop`, `_zero_or_padded`), its rows
+    checked trip by trip, else None."""
+    if len(op.results) != 1:
         return None
-    pad = next((u.owner.operation for u in read.results[0].uses), None)
-    if pad is None or pad.name != "tensor.pad" or len(list(read.results[0].uses)) != 1:
+    found = _zero_or_padded(op, loop)
+    if found is None:
+        return None
+    pad, read = found
+    iv = loop.regions[0].blocks[0].arguments[0]
+    lower, upper, step = loop_bounds(loop)
+    if None in (lower, upper, step) or step <= 0:
+        return None
+    rows = ir.RankedTensorType(op.results[0].type).shape[2]
+    x = read.operands[0]
+    height = ir.RankedTensorType(x.type).shape[2]
+    starts = []
+    for i in range(lower, upper, step):
+        values = {iv: i}
+        low, read_rows, empty = evaluate(pad.operands[1], values), slice_rows(read, values), evaluate(op.operands[0], values)
+        if None in (low, read_rows, empty):
+            return None
+        first = read_rows[0] - low
+        if bool(empty) != (read_rows[1] <= read_rows[0]) or read_rows != (min(max(first, 0), height), min(max(first + rows, 0), height)):
+            return None
+        starts.append(first)
+    if len(starts) < 2 or (starts[1] - starts[0]) % step:
+        return None
+    scale = (starts[1] - starts[0]) // step
+    if any(a != scale * i + starts[0] - scale * lower for a, i in zip(starts, range(lower, upper, step))):
         return None
     low, high = (list(ir.DenseI64ArrayAttr(pad.attributes[k])) for k in ("static_low", "static_high"))
-    if low[:2] != [0, 0] or high[:2] != [0, 0] or _DYN in (low[3], high[3]):
+    return RowWindow(op, x, scale, starts[0] - scale * lower, rows, low[3], high[3])
+
+
+def _zero_or_padded(op, loop):
+    """(the pad, the read) when the `scf.if` `op` yields zeros (a
+    `tensor.generate` of 0.0) or a `tensor.pad` with zeros, of whole rows, of
+    a row slice of a tensor defined before `loop`, else None."""
+    then_v, else_v = (r.blocks[0].operations[-1].operands[0] for r in op.regions)
+    generate, pad = defining_op(then_v), defining_op(else_v)
+    if generate is None or pad is None or generate.name != "tensor.generate" or pad.name != "tensor.pad":
         return None
-    yielded = pad.regions[0].blocks[0].operations[-1].operands[0]
-    if isinstance(yielded.owner, ir.Block) or yielded.owner.operation.name != "arith.constant":
+    if any(_yielded_zero(o) is False for o in (generate, pad)):
         return None
-    if ir.FloatAttr(yielded.owner.operation.attributes["value"]).value != 0.0:
+    read = defining_op(pad.operands[0])
+    if read is None or read.name != "tensor.extract_slice":
         return None
-    w_t = ir.RankedTensorType(window_if.results[0].type)
-    kernel = w_t.shape[2]
-    if kernel % 2 != 1 or w_t.shape[3] != y_t.shape[3] + low[3] + high[3] or w_t.shape[:2] != y_t.shape[:2]:
+    x = read.operands[0]
+    owner = defining_op(x)
+    if owner is not None and (owner == loop or is_inside(owner, loop)):
         return None
-    if low[2] != _DYN or not _padding_above(pad.operands[1], body2.arguments[0], (kernel - 1) // 2):
-        return None  # (a window that does not start `(K - 1) / 2` rows above its trip's row)
-    return window_if, kernel, low[3], high[3]
+    offsets, sizes, strides = (list(ir.DenseI64ArrayAttr(read.attributes[k])) for k in ("static_offsets", "static_sizes", "static_strides"))
+    x_shape = list(ir.RankedTensorType(x.type).shape)
+    if len(x_shape) != 4 or offsets != [0, 0, _DYN, 0] or strides != [1, 1, 1, 1] or [sizes[0], sizes[1], sizes[3]] != [x_shape[0], x_shape[1], x_shape[3]]:
+        return None
+    low, high = (list(ir.DenseI64ArrayAttr(pad.attributes[k])) for k in ("static_low", "static_high"))
+    if low[:2] != [0, 0] or high[:2] != [0, 0] or low[2] != _DYN or _DYN in (low[3], high[3]):
+        return None
+    return pad, read
+
+
+def _yielded_zero(op) -> bool:
+    """Whether the region of `op` (a `tensor.generate` or `tensor.pad`) yields the constant 0.0."""
+    v = op.regions[0].blocks[0].operations[-1].operands[0]
+    c = defining_op(v)
+    return c is not None and c.name == "arith.constant" and ir.FloatAttr(c.attributes["value"]).value == 0.0
 
 
 def _plain_window(read, body2, y_t, rows: int):
-    """(window op, W, 0, 0) when L2 reads Y only through `read`, a slice of
-    `W <= rows` whole rows at its induction variable (a loop whose trips read
-    the rows they stand for: a MobileNet block after its stem), else None."""
+    """(window op, W, 0, 0, rows, 0) when L2 reads Y only through `read`, a
+    slice of `W <= rows` whole rows at its induction variable (a loop whose
+    trips read the rows they stand for: a MobileNet block after its stem),
+    else None."""
     if top_level(read, body2) != read or len(read.operands) != 2 or read.operands[1] != body2.arguments[0]:
         return None
     offsets, sizes, strides = (list(ir.DenseI64ArrayAttr(read.attributes[k])) for k in ("static_offsets", "static_sizes", "static_strides"))
     n, c, _, w = y_t.shape
     if offsets != [0, 0, _DYN, 0] or strides != [1, 1, 1, 1] or sizes[:2] != [n, c] or sizes[3] != w or not 0 < sizes[2] <= rows:
         return None
-    return read, sizes[2], 0, 0
+    return read, sizes[2], 0, 0, rows, 0
 
 
-def _padding_above(value, iv, p: int) -> bool:
-    """`value` is `max(p - iv, 0)`: the zero rows above a window of rows
-    `[iv - p, iv - p + K)` (what tiling a "same" convolution's pad gives)."""
-    op = value.owner
-    if isinstance(op, ir.Block) or op.operation.name != "arith.maxsi":
-        return False
-    a, b = op.operation.operands
-    if constant_int(b) != 0 or isinstance(a.owner, ir.Block) or a.owner.operation.name != "arith.subi":
-        return False
-    lhs, rhs = a.owner.operation.operands
-    return constant_int(lhs) == p and rhs == iv
-
-
-def _push(buffer, new):
-    """(`buffer`'s rows and `new` below them; those rows without their first
-    as many as `new` has): a line buffer's rows of this trip and the buffer
-    it leaves for the next."""
-    t = ir.RankedTensorType(buffer.type)
-    n, c, kept, w = t.shape
-    r = ir.RankedTensorType(new.type).shape[2]
-    et = t.element_type
-    rows = tensor.concat(tensor_type([n, c, kept + r, w], et), 2, [buffer, new])
-    return rows, extract_slice(rows, [0, 0, r, 0], [n, c, kept, w])
-
-
-def _l1_trips(plan: ChainPlan, iv, carried: list, ip, drained=None):
-    """L1's trips of the chained trip at `iv` (`plan.unroll` of them, at `iv`,
-    `iv + R1`, ...) at `ip`, from its iteration arguments `carried` but the
-    accumulator: returns (their yields but the accumulator's, the `R` rows
-    they make, the last-trip `scf.if`'s rows or `drained`)."""
-    body1 = plan.l1.regions[0].blocks[0]
-    made, last = [], drained
-    for u in range(plan.unroll):
-        with ip:
-            trip = iv if u == 0 else arith.AddIOp(iv, index_constant(u * plan.inserts.rows)).result
-        mapping = {body1.arguments[0]: trip}
-        mapping.update(zip(list(body1.arguments)[2:], carried))
-        carried, new, last_u = _l1_trip(plan, mapping, ip, last)
-        last = last_u if last_u is not None else last
-        made.append(new)
-    if len(made) == 1:
-        return carried, made[0], last
-    t = ir.RankedTensorType(made[0].type)
+def _rows_type(like, rows: int) -> ir.RankedTensorType:
+    """`like`'s N x C x _ x W tensor type with `rows` rows."""
+    t = ir.RankedTensorType(like.type)
     n, c, _, w = t.shape
-    with ip:
-        rows = tensor.concat(tensor_type([n, c, plan.rows, w], t.element_type), 2, made)
-    return carried, rows, last
+    return tensor_type([n, c, rows, w], t.element_type)
 
 
-def _l1_trip(plan: ChainPlan, mapping: dict, ip, drained=None):
-    """L1's body at `ip` (its iv and iter_args already in `mapping`), without
-    its accumulator: returns (its yields but the accumulator's, the rows it
-    makes: zeros above the output, the last-trip `scf.if`'s rows or
-    `drained`)."""
-    body1 = plan.l1.regions[0].blocks[0]
-    skip = {plan.inserts.insert, plan.inserts.drain_if, body1.operations[-1]}
-    clone_into([op for op in body1.operations if op not in skip], mapping, ip)
-    et = ir.RankedTensorType(plan.l1.results[0].type).element_type
-    n, c, _, w = ir.RankedTensorType(plan.l1.results[0].type).shape
-    r = plan.inserts.rows
-    with ip:
-        if plan.inserts.trim is None:
-            new = mapping[plan.inserts.insert.operands[0]]
-        else:  # the trimmed rows (fewer on the first trip) below zero rows
-            kept = mapping[plan.inserts.trim.results[0]]
-            count = tensor.dim(kept, index_constant(2))
-            zeros = splat([n, c, r, w], et, ir.FloatAttr.get(et, 0.0))
-            first = arith.SubIOp(index_constant(r), count).result
-            new = tensor.InsertSliceOp(kept, zeros, [first], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
-        last = None
-        if plan.inserts.drain_if is not None and drained is not None:
-            cond = mapping[plan.inserts.drain_if.operands[0]]
-            drain_t = plan.inserts.drain_insert.operands[0].type
-            branch = scf.IfOp(cond, [drain_t], has_else=True)
-            then_block = plan.inserts.drain_if.regions[0].blocks[0]
-            with ir.InsertionPoint(branch.then_block):
-                inner = ir.InsertionPoint(branch.then_block)
-                clone_into([op for op in then_block.operations if op not in (plan.inserts.drain_insert, then_block.operations[-1])], mapping, inner)
-                scf.YieldOp([mapping[plan.inserts.drain_insert.operands[0]]])
-            with ir.InsertionPoint(branch.else_block):
-                scf.YieldOp([drained])
-            last = branch.results[0]
-    yields = [mapping[v] for v in list(body1.operations[-1].operands)[1:]]
-    return yields, new, last
+def _zeros(like, rows: int) -> ir.Value:
+    t = _rows_type(like, rows)
+    return splat(list(t.shape), t.element_type, ir.FloatAttr.get(t.element_type, 0.0))
 
 
-def _l2_trip(plan: ChainPlan, mapping: dict, ip, rows, zero) -> list:
-    """L2's body at `ip`, its window of Y the first rows of `rows` (the line
-    buffer's rows of this trip; padded with zero columns): its yields."""
-    body2 = plan.l2.regions[0].blocks[0]
-    with ip:
-        if plan.padded:
-            window = pad_columns(rows, plan.left, plan.right, zero)
+def _rows(value, first: int, count: int) -> ir.Value:
+    """Rows `[first, first + count)` of `value` (N x C x H x W)."""
+    n, c, _, w = ir.RankedTensorType(value.type).shape
+    return extract_slice(value, [0, 0, first, 0], [n, c, count, w])
+
+
+def _concat(parts: list) -> ir.Value:
+    """`parts` (N x C x _ x W) one below the other."""
+    if len(parts) == 1:
+        return parts[0]
+    rows = sum(ir.RankedTensorType(p.type).shape[2] for p in parts)
+    return tensor.concat(_rows_type(parts[0], rows), 2, parts)
+
+
+class _Builder:
+    """Builds the phases of a `ChainPlan` (module doc) before its last loop."""
+
+    def __init__(self, plan: ChainPlan):
+        self.plan = plan
+        self.n = len(plan.loops)
+        self.starts = plan.starts()
+        self.state: dict = {}  # key -> its value between phases (module doc)
+
+    def layout(self, a: int, b: int) -> tuple[list, list]:
+        """(the loops active in the phase of ticks [a, b), its iteration
+        arguments: per loop its own, then its line buffer's rows, the rows
+        its writer's last trip drains (in the phase of that trip) and, once
+        its writer has ended, the rows still to push)."""
+        plan, starts = self.plan, self.starts
+        active = [k for k in range(self.n) if starts[k] <= a and b <= starts[k] + plan.ticks]
+        keys = []
+        for k in range(self.n):
+            if k in active:
+                keys += [("carried", k, i) for i in range(len(self.carried_inits(k)))]
+            if k == self.n - 1:
+                break
+            if k in active or k + 1 in active:
+                keys.append(("buffer", k))
+            if k in active and self.plan.edges[k].lag and b == starts[k] + plan.ticks:
+                keys.append(("drained", k))
+            if k not in active and k + 1 in active:
+                keys.append(("pending", k))
+        return active, keys
+
+    def carried_inits(self, k: int) -> list:
+        """The iteration arguments loops[k] keeps (all but its accumulator, but the last's)."""
+        loop = self.plan.loops[k]
+        return list(loop.operands)[3:] if k == self.n - 1 else list(loop.operands)[4:]
+
+    def init(self) -> None:
+        plan = self.plan
+        for k in range(self.n):
+            for i, v in enumerate(self.carried_inits(k)):
+                self.state[("carried", k, i)] = v
+        for k, edge in enumerate(plan.edges):
+            y = edge.l1.results[0]
+            self.state[("buffer", k)] = _zeros(y, plan.buffer_rows(k))
+            if edge.lag:
+                self.state[("drained", k)] = _zeros(y, edge.lag)
+
+    def phase(self, a: int, b: int) -> None:
+        """The loop of ticks [a, b)."""
+        plan, starts = self.plan, self.starts
+        active, keys = self.layout(a, b)
+        for k in range(self.n - 1):  # a loop that ended before: its line buffer gets its last rows, then zeros
+            if ("pending", k) in keys and ("pending", k) not in self.state:
+                y = plan.edges[k].l1.results[0]
+                lag, need = plan.edges[k].lag, plan.skews[k] * plan.made(k)
+                parts = [self.state[("drained", k)]] if lag else []
+                self.state[("pending", k)] = _concat(parts + [_zeros(y, need - lag)])
+        first = active[0]
+        step = plan.copies[first] * loop_bounds(plan.loops[first])[2]
+        lo, hi = (a - starts[first]) * step, (b - starts[first]) * step
+        loop = scf.ForOp(index_constant(lo), index_constant(hi), index_constant(step), [self.state[key] for key in keys])
+        with ir.InsertionPoint(loop.body):
+            args = dict(zip(keys, loop.inner_iter_args))
+            yields = self.tick(loop.induction_variable, step, first, active, args)
+            scf.YieldOp([yields[key] for key in keys])
+        for key, result in zip(keys, loop.results):
+            self.state[key] = result
+
+    def stage_iv(self, iv, step: int, first: int, k: int, copy: int) -> ir.Value:
+        """loops[k]'s induction variable for its `copy`-th trip of the tick at
+        `iv` (the first active loop's)."""
+        plan = self.plan
+        own = loop_bounds(plan.loops[k])[2]
+        per_tick = plan.copies[k] * own
+        if per_tick == step:
+            x = iv
+        elif per_tick % step == 0:
+            x = arith.MulIOp(iv, index_constant(per_tick // step)).result
         else:
-            t = ir.RankedTensorType(rows.type)
-            n, c, have, w = t.shape
-            window = rows if have == plan.window else extract_slice(rows, [0, 0, 0, 0], [n, c, plan.window, w])
-    mapping[plan.window_op.results[0]] = window
-    clone_into([op for op in body2.operations if op not in (plan.window_op, body2.operations[-1])], mapping, ip)
-    return [mapping[v] for v in body2.operations[-1].operands]
+            x = arith.MulIOp(arith.DivUIOp(iv, index_constant(step)).result, index_constant(per_tick)).result
+        const = (self.starts[first] - self.starts[k]) * per_tick + copy * own
+        if const < 0:  # (a later loop: behind the first active one)
+            return arith.SubIOp(x, index_constant(-const)).result
+        return x if const == 0 else arith.AddIOp(x, index_constant(const)).result
+
+    def tick(self, iv, step: int, first: int, active: list, args: dict) -> dict:
+        """One tick's ops at the current insertion point: returns the value
+        each key yields."""
+        plan = self.plan
+        out = dict(args)
+        rows_in = None  # the rows the current loop's windows read (the buffer and the rows pushed)
+        for k in range(self.n):
+            made = self.run(k, iv, step, first, args, out, rows_in) if k in active else None
+            if k == self.n - 1 or ("buffer", k) not in args:
+                rows_in = None
+                continue
+            m = plan.made(k)
+            if made is None:  # (loops[k] has ended: its last rows, then zero rows)
+                pending = args[("pending", k)]
+                made = _rows(pending, 0, m)
+                out[("pending", k)] = _concat([_rows(pending, m, (plan.skews[k] - 1) * m), _zeros(pending, m)])
+            rows_in = _concat([args[("buffer", k)], made])
+            kept = plan.buffer_rows(k)
+            out[("buffer", k)] = _rows(rows_in, m, kept)
+        return out
+
+    def run(self, k: int, iv, step: int, first: int, args: dict, out: dict, rows_in):
+        """loops[k]'s trips of the tick; returns the rows of its output they
+        make (None for the last loop)."""
+        plan = self.plan
+        loop = plan.loops[k]
+        body = loop.regions[0].blocks[0]
+        last = k == self.n - 1
+        carried = [args[("carried", k, i)] for i in range(len(self.carried_inits(k)))]
+        drained = args.get(("drained", k))
+        made = []
+        ip = ir.InsertionPoint.current
+        merged = self.merged_window(iv, step, first) if k == 0 and plan.input_window is not None else None
+        for copy in range(plan.copies[k]):
+            mapping = {body.arguments[0]: self.stage_iv(iv, step, first, k, copy)}
+            skip = {body.operations[-1]}
+            if merged is not None:
+                w = plan.input_window
+                mapping[w.op.results[0]] = _rows(merged, w.scale * copy * loop_bounds(loop)[2], w.rows)
+                skip.add(w.op)
+            if k > 0:
+                mapping[plan.edges[k - 1].window_op.results[0]] = self.window(k - 1, rows_in, copy)
+                skip.add(plan.edges[k - 1].window_op)
+            if last:
+                mapping.update(zip(list(body.arguments)[1:], carried))
+                clone_into([op for op in body.operations if op not in skip], mapping, ip)
+                carried = [mapping.get(v, v) for v in body.operations[-1].operands]
+                continue
+            mapping.update(zip(list(body.arguments)[2:], carried))
+            inserts = plan.edges[k].inserts
+            skip |= {inserts.insert, inserts.drain_if}
+            clone_into([op for op in body.operations if op not in skip], mapping, ip)
+            made.append(self.new_rows(k, mapping))
+            if inserts.drain_if is not None and drained is not None:
+                drained = self.drain(k, mapping, drained)
+            carried = [mapping.get(v, v) for v in list(body.operations[-1].operands)[1:]]
+        for i, v in enumerate(carried):
+            out[("carried", k, i)] = v
+        if drained is not None and ("drained", k) in out:
+            out[("drained", k)] = drained
+        return None if last else _concat(made)
+
+    def merged_window(self, iv, step: int, first: int) -> ir.Value:
+        """The first loop's input window (`RowWindow`) of all its trips in
+        the tick: rows `[a, a + s R (u - 1) + rows)` of `x`, `a` its first
+        trip's, zero rows outside `x`; an `scf.if` of zeros or the rows read
+        and padded, as tiling builds a window (so that `imc-place-buffers`
+        streams it through a slab that keeps the rows the next tick reads
+        again)."""
+        w = self.plan.input_window
+        trip = loop_bounds(self.plan.loops[0])[2]
+        rows = w.scale * trip * (self.plan.copies[0] - 1) + w.rows
+        x_t = ir.RankedTensorType(w.x.type)
+        n, c, height, width = x_t.shape
+        et = x_t.element_type
+        a = arith.AddIOp(arith.MulIOp(self.stage_iv(iv, step, first, 0, 0), index_constant(w.scale)).result, index_constant(w.a0)).result
+        c0, c_h = index_constant(0), index_constant(height)
+        lo = arith.MinSIOp(arith.MaxSIOp(a, c0).result, c_h).result
+        hi = arith.MinSIOp(arith.MaxSIOp(arith.AddIOp(a, index_constant(rows)).result, c0).result, c_h).result
+        count = arith.SubIOp(hi, lo).result
+        above = arith.SubIOp(lo, a).result
+        below = arith.SubIOp(arith.SubIOp(index_constant(rows), above).result, count).result
+        out_t = tensor_type([n, c, rows, width + w.left + w.right], et)
+        branch = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.eq, count, c0).result, [out_t], has_else=True)
+        with ir.InsertionPoint(branch.then_block):
+            scf.YieldOp([splat(list(out_t.shape), et, ir.FloatAttr.get(et, 0.0))])
+        with ir.InsertionPoint(branch.else_block):
+            read = tensor.ExtractSliceOp(tensor_type([n, c, _DYN, width], et), w.x, [lo], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, width], [1, 1, 1, 1]).result
+            pad = tensor.PadOp(out_t, read, [above], [below], [0, 0, _DYN, w.left], [0, 0, _DYN, w.right])
+            block = pad.regions[0].blocks.append(*[ir.IndexType.get()] * 4)
+            with ir.InsertionPoint(block):
+                tensor.YieldOp(arith.ConstantOp(et, ir.FloatAttr.get(et, 0.0)).result)
+            scf.YieldOp([pad.result])
+        return branch.results[0]
+
+    def window(self, k: int, rows_in, copy: int) -> ir.Value:
+        """The window of edges[k]'s reader's `copy`-th trip: rows of `rows_in`
+        (padded with zero columns)."""
+        edge = self.plan.edges[k]
+        rows = _rows(rows_in, copy * edge.advance, edge.window)
+        et = ir.RankedTensorType(rows.type).element_type
+        return pad_columns(rows, edge.left, edge.right, ir.FloatAttr.get(et, 0.0))
+
+    def new_rows(self, k: int, mapping: dict) -> ir.Value:
+        """The `m` rows of Y_k a trip of loops[k] makes: its tile, zeros above
+        the output where the first trip's are trimmed."""
+        inserts = self.plan.edges[k].inserts
+        if inserts.trim is None:
+            return mapping[inserts.insert.operands[0]]
+        y = self.plan.edges[k].l1.results[0]
+        n, c, _, w = ir.RankedTensorType(y.type).shape
+        r = inserts.rows
+        kept = mapping[inserts.trim.results[0]]
+        count = tensor.dim(kept, index_constant(2))
+        first = arith.SubIOp(index_constant(r), count).result
+        return tensor.InsertSliceOp(kept, _zeros(y, r), [first], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, w], [1, 1, 1, 1]).result
+
+    def drain(self, k: int, mapping: dict, drained) -> ir.Value:
+        """The last trip's `scf.if` yielding the last `lag` rows (else `drained`)."""
+        inserts = self.plan.edges[k].inserts
+        cond = mapping[inserts.drain_if.operands[0]]
+        branch = scf.IfOp(cond, [inserts.drain_insert.operands[0].type], has_else=True)
+        then_block = inserts.drain_if.regions[0].blocks[0]
+        with ir.InsertionPoint(branch.then_block):
+            inner = ir.InsertionPoint(branch.then_block)
+            clone_into([op for op in then_block.operations if op not in (inserts.drain_insert, then_block.operations[-1])], mapping, inner)
+            scf.YieldOp([mapping[inserts.drain_insert.operands[0]]])
+        with ir.InsertionPoint(branch.else_block):
+            scf.YieldOp([drained])
+        return branch.results[0]
 
 
-def chain_loops(plan: ChainPlan) -> ir.Operation:
-    """Rewrites `plan.l1` and `plan.l2` into the loops P, F and E (module
-    doc); returns E. The old loops are erased."""
-    l1, l2 = plan.l1, plan.l2
-    body2 = l2.regions[0].blocks[0]
-    y_t = ir.RankedTensorType(l1.results[0].type)
-    n, c, _, w = y_t.shape
-    et = y_t.element_type
-    r, height = plan.rows, plan.height
-    behind = plan.skew * r  # (L2's induction variable is L1's minus this)
-    inits1 = list(l1.operands)[4:]  # (its accumulator's init, operand 3, is dropped)
-    inits2 = list(l2.operands)[3:]
-    loc = l1.location
-    with ir.InsertionPoint(l2), loc:
-        zero = ir.FloatAttr.get(et, 0.0)
-        c0, step, c_d, c_h, c_hd = (index_constant(v) for v in (0, r, behind, height, height - behind))
-        buffer0 = splat([n, c, plan.buffer_rows, w], et, zero)
-        zero_rows = splat([n, c, r, w], et, zero)
-        drain0 = splat([n, c, plan.lag, w], et, zero) if plan.lag else None
-        # P: trips [0, d) of L1.
-        p = scf.ForOp(c0, c_d, step, [*inits1, buffer0])
-        with ir.InsertionPoint(p.body):
-            yields, new, _ = _l1_trips(plan, p.induction_variable, list(p.inner_iter_args)[:-1], ir.InsertionPoint(p.body))
-            _, kept = _push(p.inner_iter_args[-1], new)
-            scf.YieldOp([*yields, kept])
-        # F: trips [d, H / R) of L1, each with trip i - d of L2.
-        carried1 = list(p.results)[:-1]
-        f_inits = [*carried1, p.results[-1], *([drain0] if drain0 is not None else []), *inits2]
-        f = scf.ForOp(c_d, c_h, step, f_inits)
-        m1 = len(carried1)
-        with ir.InsertionPoint(f.body):
-            args = list(f.inner_iter_args)
-            drained = args[m1 + 1] if drain0 is not None else None
-            yields, new, last = _l1_trips(plan, f.induction_variable, args[:m1], ir.InsertionPoint(f.body), drained)
-            rows, kept = _push(args[m1], new)
-            j = arith.SubIOp(f.induction_variable, c_d).result
-            rest = args[m1 + 1 + (drain0 is not None):]
-            mapping2 = {body2.arguments[0]: j}
-            mapping2.update(zip(list(body2.arguments)[1:], rest))
-            yields2 = _l2_trip(plan, mapping2, ir.InsertionPoint(f.body), rows, zero)
-            scf.YieldOp([*yields, kept, *([last] if last is not None else []), *yields2])
-        # E: trips [H / R - d, H / R) of L2: L1's last rows, then zero rows.
-        f_res = list(f.results)
-        pending0 = f_res[m1 + 1] if drain0 is not None else zero_rows
-        e = scf.ForOp(c_hd, c_h, step, [f_res[m1], _rows_of(plan, pending0), *f_res[m1 + 1 + (drain0 is not None):]])
-        with ir.InsertionPoint(e.body):
-            args = list(e.inner_iter_args)
-            pending = args[1]
-            new = extract_slice(pending, [0, 0, 0, 0], [n, c, r, w])
-            rows, kept = _push(args[0], new)
-            below = _push(pending, zero_rows)[1]  # (the rows still to push, then zero rows)
-            mapping2 = {body2.arguments[0]: e.induction_variable}
-            mapping2.update(zip(list(body2.arguments)[1:], args[2:]))
-            yields2 = _l2_trip(plan, mapping2, ir.InsertionPoint(e.body), rows, zero)
-            scf.YieldOp([kept, below, *yields2])
-    for old, new in zip(l2.results, list(e.results)[2:]):
-        old.replace_all_uses_with(new)
-    for old, new in zip(list(l1.results)[1:], f_res[:m1]):
-        old.replace_all_uses_with(new)
-    l2.erase()
-    l1.erase()
-    return e.operation
-
-
-def _rows_of(plan: ChainPlan, pending0):
-    """The `d * R` rows E pushes: L1's last `lag` rows (`pending0`), then zero rows."""
-    t = ir.RankedTensorType(pending0.type)
-    n, c, have, w = t.shape
-    need = plan.skew * plan.rows
-    if have == need:
-        return pending0
-    zeros = splat([n, c, need - have, w], t.element_type, ir.FloatAttr.get(t.element_type, 0.0))
-    return tensor.concat(tensor_type([n, c, need, w], t.element_type), 2, [pending0, zeros])
+def chain_loops(plan: ChainPlan) -> None:
+    """Rewrites `plan.loops` into the phases of their pipeline (module doc).
+    The old loops are erased."""
+    builder = _Builder(plan)
+    last = plan.loops[-1]
+    with ir.InsertionPoint(last), last.location:
+        builder.init()
+        bounds = sorted({*builder.starts, *(s + plan.ticks for s in builder.starts)})
+        for a, b in zip(bounds, bounds[1:]):
+            builder.phase(a, b)
+    state = builder.state
+    for k, loop in enumerate(plan.loops):
+        results = list(loop.results) if k == len(plan.loops) - 1 else list(loop.results)[1:]
+        for i, old in enumerate(results):
+            old.replace_all_uses_with(state[("carried", k, i)])
+    for loop in reversed(plan.loops):
+        loop.erase()

@@ -13,6 +13,10 @@ the last `lag` rows, in an `scf.if` that yields the accumulator either way.
 once, in order: what `imc.transforms.loop_chain` (which feeds the rows to
 the next loop instead) and `imc.transforms.row_reduction` (which reduces
 them instead) rely on.
+
+With `scaled`, the loop may also run over `s H` rows of its input in steps
+of `R = s m` (a stride-2 block's loop over the rows it reads, `s = 2`):
+trip `i` inserts rows `[i / s - lag, i / s - lag + m)` of `Y`.
 """
 
 from __future__ import annotations
@@ -36,21 +40,27 @@ class RowInserts:
     drain_if: ir.Operation | None  # the last trip's scf.if (with lag)
     drain_insert: ir.Operation | None  # its insert of the last `lag` rows
     lag: int  # rows each trip makes behind its own rows
-    rows: int  # rows per trip (the loop's step)
+    rows: int  # rows of Y per trip (the loop's step / scale)
+    scale: int = 1  # the loop's rows per row of Y
 
 
-def row_inserts(loop) -> RowInserts | None:
+def row_inserts(loop, scaled: bool = False) -> RowInserts | None:
     """How `loop` (an `scf.for` over `[0, H)` in steps of `R`, its first
-    result `Y` of `H` rows) inserts the rows of `Y` (module doc), checked trip
-    by trip; None when it is not such a loop."""
+    result `Y` of `H` rows; with `scaled`, over `[0, s H)` in steps of `s R`)
+    inserts the rows of `Y` (module doc), checked trip by trip; None when it
+    is not such a loop."""
     if loop.name != "scf.for" or not loop.results:
         return None
-    lower, height, rows = loop_bounds(loop)
-    if lower != 0 or None in (height, rows) or rows <= 0 or height % rows:
+    lower, upper, step = loop_bounds(loop)
+    if lower != 0 or None in (upper, step) or step <= 0 or upper % step:
         return None
     y_t = ir.RankedTensorType(loop.results[0].type)
-    if y_t.rank != 4 or not y_t.has_static_shape or y_t.shape[2] != height:
+    if y_t.rank != 4 or not y_t.has_static_shape or upper % y_t.shape[2]:
         return None
+    height, scale = y_t.shape[2], upper // y_t.shape[2]
+    if (scale != 1 and not scaled) or step % scale:
+        return None
+    rows = step // scale
     body = loop.regions[0].blocks[0]
     acc = body.arguments[1]
     last = body.operations[-1].operands[0]
@@ -84,21 +94,21 @@ def row_inserts(loop) -> RowInserts | None:
     tile = trim.operands[0] if trim is not None else src
     if ir.RankedTensorType(tile.type).shape != [y_t.shape[0], y_t.shape[1], rows, y_t.shape[3]]:
         return None
-    found = RowInserts(insert, trim, drain_if, drain_insert, lag, rows)
+    found = RowInserts(insert, trim, drain_if, drain_insert, lag, rows, scale)
     return found if _inserts_rows_behind(found, body.arguments[0], height) else None
 
 
 def _inserts_rows_behind(found: RowInserts, iv, height: int) -> bool:
-    """Whether trip `i` inserts rows `[R i - lag, R i - lag + R)` of `Y`
-    clipped to `[0, H)` (the rows of its tile that the trim keeps: its last
-    ones), and the last trip's `scf.if` the last `lag` rows, checked trip by
-    trip (`slice_rows`)."""
-    r, lag = found.rows, found.lag
+    """Whether the trip of rows `[r, r + R)` of `Y` (at `s r`) inserts rows
+    `[r - lag, r - lag + R)` of `Y` clipped to `[0, H)` (the rows of its tile
+    that the trim keeps: its last ones), and the last trip's `scf.if` the
+    last `lag` rows, checked trip by trip (`slice_rows`)."""
+    r, lag, s = found.rows, found.lag, found.scale
     for start in range(0, height, r):
-        values = {iv: start}
+        values = {iv: s * start}
         first = max(start - lag, 0)
         if slice_rows(found.insert, values) != (first, start - lag + r):
             return False
         if found.trim is not None and slice_rows(found.trim, values) != (r - (start - lag + r - first), r):
             return False
-    return found.drain_insert is None or slice_rows(found.drain_insert, {iv: height - r}) == (height - lag, height)
+    return found.drain_insert is None or slice_rows(found.drain_insert, {iv: s * (height - r)}) == (height - lag, height)
