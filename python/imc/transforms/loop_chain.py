@@ -292,6 +292,33 @@ def _plain_window(read, body2, y_t, rows: int):
     return read, sizes[2], 0, 0, rows, 0
 
 
+def _padded_rows(w: RowWindow, a, count: int) -> ir.Value:
+    """Rows `[a, a + count)` of `w.x` (`a` an index value), zero rows
+    outside it, `w.left` / `w.right` zero columns: an `scf.if` of zeros or
+    the rows read and padded, as tiling builds a window."""
+    x_t = ir.RankedTensorType(w.x.type)
+    n, c, height, width = x_t.shape
+    et = x_t.element_type
+    c0, c_h = index_constant(0), index_constant(height)
+    lo = arith.MinSIOp(arith.MaxSIOp(a, c0).result, c_h).result
+    hi = arith.MinSIOp(arith.MaxSIOp(arith.AddIOp(a, index_constant(count)).result, c0).result, c_h).result
+    present = arith.SubIOp(hi, lo).result
+    above = arith.SubIOp(lo, a).result
+    below = arith.SubIOp(arith.SubIOp(index_constant(count), above).result, present).result
+    out_t = tensor_type([n, c, count, width + w.left + w.right], et)
+    branch = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.eq, present, c0).result, [out_t], has_else=True)
+    with ir.InsertionPoint(branch.then_block):
+        scf.YieldOp([splat(list(out_t.shape), et, ir.FloatAttr.get(et, 0.0))])
+    with ir.InsertionPoint(branch.else_block):
+        read = tensor.ExtractSliceOp(tensor_type([n, c, _DYN, width], et), w.x, [lo], [present], [], [0, 0, _DYN, 0], [n, c, _DYN, width], [1, 1, 1, 1]).result
+        pad = tensor.PadOp(out_t, read, [above], [below], [0, 0, _DYN, w.left], [0, 0, _DYN, w.right])
+        block = pad.regions[0].blocks.append(*[ir.IndexType.get()] * 4)
+        with ir.InsertionPoint(block):
+            tensor.YieldOp(arith.ConstantOp(et, ir.FloatAttr.get(et, 0.0)).result)
+        scf.YieldOp([pad.result])
+    return branch.results[0]
+
+
 def _rows_type(like, rows: int) -> ir.RankedTensorType:
     """`like`'s N x C x _ x W tensor type with `rows` rows."""
     t = ir.RankedTensorType(like.type)
@@ -334,7 +361,7 @@ class _Builder:
         its writer has ended, the rows still to push)."""
         plan, starts = self.plan, self.starts
         active = [k for k in range(self.n) if starts[k] <= a and b <= starts[k] + plan.ticks]
-        keys = []
+        keys = [("input",)] if 0 in active and plan.input_window is not None else []
         for k in range(self.n):
             if k in active:
                 keys += [("carried", k, i) for i in range(len(self.carried_inits(k)))]
@@ -355,6 +382,12 @@ class _Builder:
 
     def init(self) -> None:
         plan = self.plan
+        if plan.input_window is not None:  # (the first phase reads its windows whole: never read)
+            w = plan.input_window
+            union, advance = self.input_rows()
+            n, c, _, width = ir.RankedTensorType(w.x.type).shape
+            et = ir.RankedTensorType(w.x.type).element_type
+            self.state[("input",)] = splat([n, c, union - advance, width + w.left + w.right], et, ir.FloatAttr.get(et, 0.0))
         for k in range(self.n):
             for i, v in enumerate(self.carried_inits(k)):
                 self.state[("carried", k, i)] = v
@@ -375,6 +408,7 @@ class _Builder:
                 parts = [self.state[("drained", k)]] if lag else []
                 self.state[("pending", k)] = _concat(parts + [_zeros(y, need - lag)])
         first = active[0]
+        self.phase_start = a
         step = plan.copies[first] * loop_bounds(plan.loops[first])[2]
         lo, hi = (a - starts[first]) * step, (b - starts[first]) * step
         loop = scf.ForOp(index_constant(lo), index_constant(hi), index_constant(step), [self.state[key] for key in keys])
@@ -434,7 +468,9 @@ class _Builder:
         drained = args.get(("drained", k))
         made = []
         ip = ir.InsertionPoint.current
-        merged = self.merged_window(iv, step, first) if k == 0 and plan.input_window is not None else None
+        merged = None
+        if k == 0 and plan.input_window is not None:
+            merged, out[("input",)] = self.merged_window(iv, step, first, args[("input",)], self.starts[0] == self.phase_start)
         for copy in range(plan.copies[k]):
             mapping = {body.arguments[0]: self.stage_iv(iv, step, first, k, copy)}
             skip = {body.operations[-1]}
@@ -464,38 +500,32 @@ class _Builder:
             out[("drained", k)] = drained
         return None if last else _concat(made)
 
-    def merged_window(self, iv, step: int, first: int) -> ir.Value:
-        """The first loop's input window (`RowWindow`) of all its trips in
-        the tick: rows `[a, a + s R (u - 1) + rows)` of `x`, `a` its first
-        trip's, zero rows outside `x`; an `scf.if` of zeros or the rows read
-        and padded, as tiling builds a window (so that `imc-place-buffers`
-        streams it through a slab that keeps the rows the next tick reads
-        again)."""
+    def input_rows(self) -> tuple[int, int]:
+        """(rows of the first loop's input window of a tick: its trips'
+        windows' union, rows it advances by per tick)."""
         w = self.plan.input_window
         trip = loop_bounds(self.plan.loops[0])[2]
-        rows = w.scale * trip * (self.plan.copies[0] - 1) + w.rows
-        x_t = ir.RankedTensorType(w.x.type)
-        n, c, height, width = x_t.shape
-        et = x_t.element_type
+        per_tick = w.scale * trip * self.plan.copies[0]
+        return per_tick - w.scale * trip + w.rows, per_tick
+
+    def merged_window(self, iv, step: int, first: int, kept, whole: bool) -> tuple:
+        """The first loop's input window (`RowWindow`) of all its trips in
+        the tick: rows `[a, a + U)` of `x` (`input_rows`), `a` its first
+        trip's, zero rows outside `x`. In the first phase read whole (an
+        `scf.if` of zeros or the rows read and padded, as tiling builds a
+        window: `imc-place-buffers` streams it through a slab that keeps the
+        rows the next trip reads again); after it, the rows kept from the
+        tick before (`kept`, an iteration argument across the phases: no row
+        read again where a phase begins) and the `A` rows below them, read
+        so. Returns (the window, the rows the next tick keeps)."""
+        w = self.plan.input_window
+        union, advance = self.input_rows()
         a = arith.AddIOp(arith.MulIOp(self.stage_iv(iv, step, first, 0, 0), index_constant(w.scale)).result, index_constant(w.a0)).result
-        c0, c_h = index_constant(0), index_constant(height)
-        lo = arith.MinSIOp(arith.MaxSIOp(a, c0).result, c_h).result
-        hi = arith.MinSIOp(arith.MaxSIOp(arith.AddIOp(a, index_constant(rows)).result, c0).result, c_h).result
-        count = arith.SubIOp(hi, lo).result
-        above = arith.SubIOp(lo, a).result
-        below = arith.SubIOp(arith.SubIOp(index_constant(rows), above).result, count).result
-        out_t = tensor_type([n, c, rows, width + w.left + w.right], et)
-        branch = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.eq, count, c0).result, [out_t], has_else=True)
-        with ir.InsertionPoint(branch.then_block):
-            scf.YieldOp([splat(list(out_t.shape), et, ir.FloatAttr.get(et, 0.0))])
-        with ir.InsertionPoint(branch.else_block):
-            read = tensor.ExtractSliceOp(tensor_type([n, c, _DYN, width], et), w.x, [lo], [count], [], [0, 0, _DYN, 0], [n, c, _DYN, width], [1, 1, 1, 1]).result
-            pad = tensor.PadOp(out_t, read, [above], [below], [0, 0, _DYN, w.left], [0, 0, _DYN, w.right])
-            block = pad.regions[0].blocks.append(*[ir.IndexType.get()] * 4)
-            with ir.InsertionPoint(block):
-                tensor.YieldOp(arith.ConstantOp(et, ir.FloatAttr.get(et, 0.0)).result)
-            scf.YieldOp([pad.result])
-        return branch.results[0]
+        if whole:
+            rows = _padded_rows(w, a, union)
+        else:
+            rows = _concat([kept, _padded_rows(w, arith.AddIOp(a, index_constant(union - advance)).result, advance)])
+        return rows, _rows(rows, advance, union - advance)
 
     def window(self, k: int, rows_in, copy: int) -> ir.Value:
         """The window of edges[k]'s reader's `copy`-th trip: rows of `rows_in`
