@@ -322,3 +322,34 @@ def test_loops_of_different_steps_chain_with_several_trips_per_trip(size_spad, s
         stored[chain] = _stored(compiled)
     assert moved["true"] < moved["false"]
     assert stored["true"] == stored["false"] - 1
+
+
+@pytest.mark.parametrize("size, spad", [(16, 6), (24, 8), (32, 12)])
+def test_a_block_chains_into_a_stride_two_block_at_two_trips_per_tick(size, spad):
+    """A block of stride 1, then one of stride 2 (its loop over half the
+    rows, reading rows `[2 j - 1, 2 j + 2)` of the first's output): chained,
+    each trip runs two of the first block's trips, then one of the second's.
+    The first block's windows of the model input (3 rows each, one shared
+    with the next) are read once per trip for both (4 rows, through a slab
+    that keeps the row the next trip reads again) in the loop of the first
+    trips, then only the 2 rows below the rows kept from the trip before,
+    which the loops pass on: each input row is loaded once. PyTorch's values,
+    the placement proved, the first block's output never stored, fewer DRAM
+    bytes."""
+    torch.manual_seed(size)
+    model = _random_batch_norms(torch.nn.Sequential(_Block(8), _StridedBlock(8, 16)), affine=True).eval()
+    x = torch.randn(1, 8, size, size)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    moved = {}
+    for chain in (False, True):
+        compiled = _compile(model, x, spad * 1024, chain)
+        out, moved[chain] = _warm_dram(compiled, x)
+        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+        assert any("placement verified" in str(r) for r in compiled.remarks)
+    assert moved[True] < moved[False]
+    slabs = sorted(int(m) for m in re.findall(r"model input streamed in rows through a [\d,]+ B slab \((\d+) rows\)", " ".join(map(str, compiled.remarks))))
+    assert slabs == [2, 4]
+    hw = Hardware.preset("default").replace(spad_bytes=spad * 1024, activation_bits=32)
+    loops = _row_loops(model, x, hw, "imc-tile-rows{rows=1 chain-loops=true}")
+    assert [loop[:3] for loop in loops] == [(0, 4, 2), (4, size, 2), (size // 2 - 2, size // 2, 1)]
