@@ -151,7 +151,10 @@ class ImcPlaceBuffers(ImcPass):
     trip).
 
     A stage's slabs lie side by side in bytes the plan reserves at that
-    stage (`plan_homes(reserve=...)`: taken off the capacity there, below the
+    stage, each loop's from the first of them (the loops of a stage, such as
+    the phases of chained loops, run one after the other, and a slab holds
+    rows of its own loop's trips only) (`plan_homes(reserve=...)`: the
+    bytes of the loop whose slabs take the most, taken off the capacity there, below the
     staging buffers): first every slab at full size (all channels), then, in
     a second plan kept when no slab grows, a stored tensor's slabs for the
     planes the first plan leaves in DRAM. A stage whose full-size slabs and

@@ -263,16 +263,20 @@ class ImcTileRows(ImcPass):
     consumer's elementwise ops and that convolution to the consumer's rows,
     and yields the convolution's rows. Longer chains are not built.
 
-    With `chain-loops` (default on), two fused loops of one step, the
-    second reading the first's output only in its padded windows of one row
-    per trip (stride 1, "same" padding: a ResNet block after a block of its
-    shape) or in plain slices of the rows its trip stands for (a MobileNet
-    block after the stem's loop, two rows per trip), run as one when that
-    output is larger than the scratchpad (`imc.transforms.loop_chain`): the
-    second's trips a few trips behind the first's, fed by a line buffer of
-    the output's last rows, which is never stored whole; the loop of both
-    reads the halo of the first's input again after the loop of its first
-    trips, so an output that fits stays apart.
+    With `chain-loops` (default on), a run of fused loops, each reading the
+    output of the one before only in its row windows (padded, as tiling a
+    "same" convolution builds them: a ResNet block after a block of its
+    shape or of stride 2; or plain slices of the rows its trip stands for:
+    a MobileNet block after the stem's loop), runs as one software pipeline
+    while those outputs are larger than the scratchpad
+    (`imc.transforms.loop_chain`): each loop's trips a few trips behind the
+    loop before, fed by a line buffer of its output's last rows, which is
+    never stored whole, several trips of a loop per trip of the pipeline
+    where the loops' trip counts differ. A run that cannot be built loses
+    its last loops until it can; where a phase of the pipeline begins, the
+    first loop's input window is not read again (its rows are passed on),
+    while each of the other phases loads the halo of a loop of its own, so
+    an output that fits stays apart.
 
     With `fold-pooling` (default on), a row loop whose output only a global
     pooling reads (a sum over its rows and columns into N x C x 1 x 1, as
@@ -347,7 +351,7 @@ class ImcTileRows(ImcPass):
     )
     chain_loops: bool = field(
         default=True,
-        metadata={"help": "when a row loop's output is larger than the scratchpad and the next loop of its step reads it only in padded windows of one row per trip (a ResNet block after a block of its shape) or in plain slices of its trips' rows (a MobileNet block after the stem), run that loop's trips inside the first's, a few trips behind, through a line buffer of the output's last rows (imc.transforms.loop_chain: the output is never stored whole)"},
+        metadata={"help": "while row loops' outputs are larger than the scratchpad and the next loop reads each only in padded row windows (a ResNet block after a block of its shape or of stride 2) or in plain slices of its trips' rows (a MobileNet block after the stem), run the loops as one software pipeline, each a few trips behind the one before, through line buffers of the outputs' last rows (imc.transforms.loop_chain: those outputs are never stored whole)"},
     )
     fold_pooling: bool = field(
         default=True,

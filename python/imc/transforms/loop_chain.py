@@ -15,32 +15,43 @@ block's loop over the rows it reads), trip `t` inserts rows `[m t - lag,
 m t - lag + m)` (`lag` rows behind its own, `0 <= lag <= m`; with `lag > 0`
 the first trip's rows above the output are trimmed off and the last trip
 also inserts the last `lag` rows in an `scf.if`; `imc.transforms.row_inserts`,
-checked trip by trip). `L(k+1)` runs over the `H` rows of `Yk` and reads it
-only in its window of trip `j`, one of two kinds:
+checked trip by trip). `L(k+1)` reads `Yk` only in its window of trip `j`,
+rows `[a j + a0, a j + a0 + K)`, one of two kinds:
 
-* *padded* (one row per trip; stride 1, "same" padding: a ResNet block
-  after a block of its shape): rows `[j - p, j - p + K)`, `p = (K - 1) / 2`,
-  zero rows outside `Yk`, in an `scf.if` of zeros or `Yk`'s rows padded;
-* *plain*: a slice of `W <= a` rows at `a j`, `a` its step (a MobileNet
-  block whose trips read the rows they stand for).
+* *padded*: an `scf.if` of zero rows or `Yk`'s rows padded with zero rows
+  outside `Yk` (and zero columns), as tiling a convolution's padding
+  builds it, its rows found trip by trip (`imc.transforms.row_windows`): a ResNet block
+  after a block of its shape (`a = 1`, `a0 = -1`, `K = 3` for one row per
+  trip) or of stride 2 (`a = 2`);
+* *plain*: a slice of `K <= a` rows at `a j`, `a` its step, `a0 = 0` (a
+  MobileNet block whose trips read the rows they stand for).
+
+`a` times `L(k+1)`'s trips is `H`.
 
 **Ticks.** A trip of the pipeline (a *tick*) runs `u_k` trips of each `Lk`,
-one after the other (its body cloned `u_k` times), `u_N = 1` and the others
-such that every loop has `T` ticks (`Lk`'s trips / `u_k`: a MobileNet block
-of one row per trip before a stride-2 block of four runs four trips a
-tick). A tick of `Lk` makes `M = u_k m` rows of `Yk`, which `L(k+1)` reads
-in its tick. `L(k+1)` runs `d` ticks behind `Lk`: its tick needs rows up to
-`M (t + 1) - 1 + p` (padded) or `M (t + 1) - a + W - 1` (plain), which
-`Lk` makes `d = ceil((p + lag) / M)` or `ceil((W - a + lag) / M)` ticks
-later; a plain `d` is at least 2 and a padded `d` of 1 is not built (a
-loop of one trip would be inlined by canonicalize, out of
-`imc-place-buffers`' sight). `Lk`'s line buffer keeps `M d - lag (+ p)`
-rows of `Yk`, from the first row of `L(k+1)`'s next window on; each tick
-pushes the `M` rows `Lk` makes (zero rows above the output), and
-`L(k+1)`'s trips read their windows from the first rows of the buffer and
-the pushed rows (padded with zero columns). `Lk`'s last `scf.if` yields
-its last rows instead of inserting them; in the `d` ticks after `Lk`'s
-last, its buffer gets them, then zero rows (the bottom padding).
+one after the other (its body cloned `u_k` times), the loops' `T` ticks the
+greatest common divisor of their trip counts (a MobileNet block of one row
+per trip before a stride-2 block of four runs four trips a tick). A tick of
+`Lk` makes `M = u_k m` rows of `Yk`, which `L(k+1)` reads in its tick.
+`L(k+1)` runs `d` ticks behind `Lk`: its tick needs rows up to `M (t + 1) -
+a + a0 + K - 1`, which `Lk` makes `d = ceil((K + a0 - a + lag) / M)` ticks
+later; `d` is at least 2 (a phase of one tick would be inlined by
+canonicalize, out of `imc-place-buffers`' sight). `Lk`'s line buffer keeps
+`M d - a0 - lag` rows of `Yk`, from the first row of `L(k+1)`'s next window
+on; each tick pushes the `M` rows `Lk` makes (zero rows above the output),
+and `L(k+1)`'s trips read their windows from the buffer and the pushed rows
+(padded with zero columns). `Lk`'s last `scf.if` yields its last rows
+instead of inserting them; in the `d` ticks after `Lk`'s last, its buffer
+gets them, then zero rows (the bottom padding).
+
+**The first loop's input.** With `u_1 > 1`, the windows of `L1`'s trips of
+a tick in a padded window of a tensor read before the loops (the model
+input) overlap (a 3x3 convolution's trips share a row); read trip by trip,
+each would have a slab of its own and load the shared rows again. The tick
+reads their union once instead (`_Builder.merged_window`): whole in the
+first phase (its slab keeps the rows the next tick reads again), and after
+it only the rows below those the tick before kept, which the phases pass
+on as an iteration argument (a slab starts empty in each loop).
 
 **Phases.** `Lk` runs on ticks `[D_k, D_k + T)`, `D_1 = 0`, `D_(k+1) = D_k +
 d_k`: one `scf.for` per phase between consecutive bounds, each running the
@@ -61,30 +72,14 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, scf, tensor
 
-from imc.ir.trip_values import evaluate, slice_rows
-from imc.ir.utils import clone_into, defining_op, extract_slice, index_constant, is_inside, loop_bounds, tensor_type, top_level
+from imc.ir.utils import clone_into, extract_slice, index_constant, loop_bounds, tensor_type, top_level
 from imc.transforms.line_buffer import pad_columns, splat
 from imc.transforms.row_inserts import RowInserts, row_inserts
+from imc.transforms.row_windows import RowWindow, padded_rows, row_window
 
 __all__ = ["Edge", "ChainPlan", "plan_edge", "plan_chain", "chain_loops"]
 
 _DYN = ir.ShapedType.get_dynamic_size()
-
-
-@dataclass
-class RowWindow:
-    """A loop's padded window of a tensor `x` defined before it: an `scf.if`
-    of zero rows or `x`'s rows `[s i + a0, s i + a0 + rows)` (`i` the loop's
-    induction variable) padded with zero rows outside `x` and `left` /
-    `right` zero columns (`_row_window`, checked trip by trip)."""
-
-    op: ir.Operation
-    x: ir.Value
-    scale: int
-    a0: int
-    rows: int
-    left: int
-    right: int
 
 
 @dataclass
@@ -156,7 +151,7 @@ def plan_edge(l1, l2) -> Edge | None:
         return None
     window_if = top_level(read, body2)
     if window_if is not None and window_if.name == "scf.if":
-        padded = _row_window(window_if, l2)
+        padded = row_window(window_if, l2)
         if padded is None or padded.x != y:
             return None
         found = (window_if, padded.rows, padded.left, padded.right, padded.scale * step, padded.a0)
@@ -203,79 +198,9 @@ def _input_window(loop) -> RowWindow | None:
     before and after it, its slab of its own): the tick reads the union of
     its trips' windows once (`_Builder.merged_window`)."""
     for op in loop.regions[0].blocks[0].operations:
-        if op.operation.name == "scf.if" and (found := _row_window(op.operation, loop)) is not None:
+        if op.operation.name == "scf.if" and (found := row_window(op.operation, loop)) is not None:
             return found
     return None
-
-
-def _row_window(op, loop) -> RowWindow | None:
-    """`op` as a `RowWindow` of `loop` (an `scf.if` of zeros or a padded row
-    slice of a tensor defined before `loop`, `_zero_or_padded`), its rows
-    checked trip by trip, else None."""
-    if len(op.results) != 1:
-        return None
-    found = _zero_or_padded(op, loop)
-    if found is None:
-        return None
-    pad, read = found
-    iv = loop.regions[0].blocks[0].arguments[0]
-    lower, upper, step = loop_bounds(loop)
-    if None in (lower, upper, step) or step <= 0:
-        return None
-    rows = ir.RankedTensorType(op.results[0].type).shape[2]
-    x = read.operands[0]
-    height = ir.RankedTensorType(x.type).shape[2]
-    starts = []
-    for i in range(lower, upper, step):
-        values = {iv: i}
-        low, read_rows, empty = evaluate(pad.operands[1], values), slice_rows(read, values), evaluate(op.operands[0], values)
-        if None in (low, read_rows, empty):
-            return None
-        first = read_rows[0] - low
-        if bool(empty) != (read_rows[1] <= read_rows[0]) or read_rows != (min(max(first, 0), height), min(max(first + rows, 0), height)):
-            return None
-        starts.append(first)
-    if len(starts) < 2 or (starts[1] - starts[0]) % step:
-        return None
-    scale = (starts[1] - starts[0]) // step
-    if any(a != scale * i + starts[0] - scale * lower for a, i in zip(starts, range(lower, upper, step))):
-        return None
-    low, high = (list(ir.DenseI64ArrayAttr(pad.attributes[k])) for k in ("static_low", "static_high"))
-    return RowWindow(op, x, scale, starts[0] - scale * lower, rows, low[3], high[3])
-
-
-def _zero_or_padded(op, loop):
-    """(the pad, the read) when the `scf.if` `op` yields zeros (a
-    `tensor.generate` of 0.0) or a `tensor.pad` with zeros, of whole rows, of
-    a row slice of a tensor defined before `loop`, else None."""
-    then_v, else_v = (r.blocks[0].operations[-1].operands[0] for r in op.regions)
-    generate, pad = defining_op(then_v), defining_op(else_v)
-    if generate is None or pad is None or generate.name != "tensor.generate" or pad.name != "tensor.pad":
-        return None
-    if any(_yielded_zero(o) is False for o in (generate, pad)):
-        return None
-    read = defining_op(pad.operands[0])
-    if read is None or read.name != "tensor.extract_slice":
-        return None
-    x = read.operands[0]
-    owner = defining_op(x)
-    if owner is not None and (owner == loop or is_inside(owner, loop)):
-        return None
-    offsets, sizes, strides = (list(ir.DenseI64ArrayAttr(read.attributes[k])) for k in ("static_offsets", "static_sizes", "static_strides"))
-    x_shape = list(ir.RankedTensorType(x.type).shape)
-    if len(x_shape) != 4 or offsets != [0, 0, _DYN, 0] or strides != [1, 1, 1, 1] or [sizes[0], sizes[1], sizes[3]] != [x_shape[0], x_shape[1], x_shape[3]]:
-        return None
-    low, high = (list(ir.DenseI64ArrayAttr(pad.attributes[k])) for k in ("static_low", "static_high"))
-    if low[:2] != [0, 0] or high[:2] != [0, 0] or low[2] != _DYN or _DYN in (low[3], high[3]):
-        return None
-    return pad, read
-
-
-def _yielded_zero(op) -> bool:
-    """Whether the region of `op` (a `tensor.generate` or `tensor.pad`) yields the constant 0.0."""
-    v = op.regions[0].blocks[0].operations[-1].operands[0]
-    c = defining_op(v)
-    return c is not None and c.name == "arith.constant" and ir.FloatAttr(c.attributes["value"]).value == 0.0
 
 
 def _plain_window(read, body2, y_t, rows: int):
@@ -290,33 +215,6 @@ def _plain_window(read, body2, y_t, rows: int):
     if offsets != [0, 0, _DYN, 0] or strides != [1, 1, 1, 1] or sizes[:2] != [n, c] or sizes[3] != w or not 0 < sizes[2] <= rows:
         return None
     return read, sizes[2], 0, 0, rows, 0
-
-
-def _padded_rows(w: RowWindow, a, count: int) -> ir.Value:
-    """Rows `[a, a + count)` of `w.x` (`a` an index value), zero rows
-    outside it, `w.left` / `w.right` zero columns: an `scf.if` of zeros or
-    the rows read and padded, as tiling builds a window."""
-    x_t = ir.RankedTensorType(w.x.type)
-    n, c, height, width = x_t.shape
-    et = x_t.element_type
-    c0, c_h = index_constant(0), index_constant(height)
-    lo = arith.MinSIOp(arith.MaxSIOp(a, c0).result, c_h).result
-    hi = arith.MinSIOp(arith.MaxSIOp(arith.AddIOp(a, index_constant(count)).result, c0).result, c_h).result
-    present = arith.SubIOp(hi, lo).result
-    above = arith.SubIOp(lo, a).result
-    below = arith.SubIOp(arith.SubIOp(index_constant(count), above).result, present).result
-    out_t = tensor_type([n, c, count, width + w.left + w.right], et)
-    branch = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.eq, present, c0).result, [out_t], has_else=True)
-    with ir.InsertionPoint(branch.then_block):
-        scf.YieldOp([splat(list(out_t.shape), et, ir.FloatAttr.get(et, 0.0))])
-    with ir.InsertionPoint(branch.else_block):
-        read = tensor.ExtractSliceOp(tensor_type([n, c, _DYN, width], et), w.x, [lo], [present], [], [0, 0, _DYN, 0], [n, c, _DYN, width], [1, 1, 1, 1]).result
-        pad = tensor.PadOp(out_t, read, [above], [below], [0, 0, _DYN, w.left], [0, 0, _DYN, w.right])
-        block = pad.regions[0].blocks.append(*[ir.IndexType.get()] * 4)
-        with ir.InsertionPoint(block):
-            tensor.YieldOp(arith.ConstantOp(et, ir.FloatAttr.get(et, 0.0)).result)
-        scf.YieldOp([pad.result])
-    return branch.results[0]
 
 
 def _rows_type(like, rows: int) -> ir.RankedTensorType:
@@ -522,9 +420,9 @@ class _Builder:
         union, advance = self.input_rows()
         a = arith.AddIOp(arith.MulIOp(self.stage_iv(iv, step, first, 0, 0), index_constant(w.scale)).result, index_constant(w.a0)).result
         if whole:
-            rows = _padded_rows(w, a, union)
+            rows = padded_rows(w, a, union)
         else:
-            rows = _concat([kept, _padded_rows(w, arith.AddIOp(a, index_constant(union - advance)).result, advance)])
+            rows = _concat([kept, padded_rows(w, arith.AddIOp(a, index_constant(union - advance)).result, advance)])
         return rows, _rows(rows, advance, union - advance)
 
     def window(self, k: int, rows_in, copy: int) -> ir.Value:
