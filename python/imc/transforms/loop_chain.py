@@ -152,8 +152,8 @@ def plan_edge(l1, l2) -> Edge | None:
     window_if = top_level(read, body2)
     if window_if is not None and window_if.name == "scf.if":
         padded = row_window(window_if, l2)
-        if padded is None or padded.x != y:
-            return None
+        if padded is None or padded.x != y or padded.a0 > 0:
+            return None  # (a window below its trip's first row is not built)
         found = (window_if, padded.rows, padded.left, padded.right, padded.scale * step, padded.a0)
     else:
         found = _plain_window(read, body2, y_t, step)

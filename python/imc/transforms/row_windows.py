@@ -87,7 +87,7 @@ def _zero_or_padded(op, loop):
     generate, pad = defining_op(then_v), defining_op(else_v)
     if generate is None or pad is None or generate.name != "tensor.generate" or pad.name != "tensor.pad":
         return None
-    if any(_yielded_zero(o) is False for o in (generate, pad)):
+    if not (_yielded_zero(generate) and _yielded_zero(pad)):
         return None
     read = defining_op(pad.operands[0])
     if read is None or read.name != "tensor.extract_slice":
