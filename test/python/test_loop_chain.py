@@ -1,9 +1,11 @@
-"""Two residual blocks' row loops chained (`imc-tile-rows{chain-loops}`,
-`imc.transforms.loop_chain`): the second block runs inside the first's loop,
-fed by a line buffer of the first's output rows, which is never stored
-whole. Same values as PyTorch and as the loops apart, the placement proved,
-fewer DRAM bytes when that output does not fit the scratchpad; the chained
-loops run distributed with the counters of their trips in order."""
+"""Blocks' row loops chained into one pipeline (`imc-tile-rows{chain-loops}`,
+`imc.transforms.loop_chain`): each block runs a few trips behind the one
+before, fed by a line buffer of that block's output rows, which is never
+stored whole; several trips of a block per trip where the blocks' steps
+differ (stride-2 blocks, loops of several rows). Same values as PyTorch and
+as the loops apart, the placement proved, fewer DRAM bytes when the outputs
+do not fit the scratchpad; the chained loops run distributed with the
+counters of their trips in order."""
 
 import re
 
