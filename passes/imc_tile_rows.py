@@ -273,10 +273,10 @@ class ImcTileRows(ImcPass):
     loop before, fed by a line buffer of its output's last rows, which is
     never stored whole, several trips of a loop per trip of the pipeline
     where the loops' trip counts differ. A run that cannot be built loses
-    its last loops until it can; where a phase of the pipeline begins, the
-    first loop's input window is not read again (its rows are passed on),
-    while each of the other phases loads the halo of a loop of its own, so
-    an output that fits stays apart.
+    its last loops until it can. The first loop's input rows pass from
+    phase to phase (none is loaded twice); an output that fits stays apart
+    (stored whole it need not leave the chip, and chained it would add line
+    buffers and copies of the loops' bodies).
 
     With `fold-pooling` (default on), a row loop whose output only a global
     pooling reads (a sum over its rows and columns into N x C x 1 x 1, as

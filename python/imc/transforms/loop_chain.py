@@ -44,14 +44,14 @@ and `L(k+1)`'s trips read their windows from the buffer and the pushed rows
 instead of inserting them; in the `d` ticks after `Lk`'s last, its buffer
 gets them, then zero rows (the bottom padding).
 
-**The first loop's input.** With `u_1 > 1`, the windows of `L1`'s trips of
-a tick in a padded window of a tensor read before the loops (the model
-input) overlap (a 3x3 convolution's trips share a row); read trip by trip,
-each would have a slab of its own and load the shared rows again. The tick
-reads their union once instead (`_Builder.merged_window`): whole in the
-first phase (its slab keeps the rows the next tick reads again), and after
-it only the rows below those the tick before kept, which the phases pass
-on as an iteration argument (a slab starts empty in each loop).
+**The first loop's input.** When `L1` reads a padded window of a tensor
+defined before the loops (the model input), its trips' windows overlap (a
+3x3 convolution's trips share two rows). The tick reads their union once
+(`_Builder.merged_window`): whole in the first phase (its slab keeps the
+rows the next tick reads again), and after it only the rows below those the
+tick before kept, which the phases pass on as an iteration argument (a
+slab starts empty in each loop: read whole, each phase would load the
+overlap again).
 
 **Phases.** `Lk` runs on ticks `[D_k, D_k + T)`, `D_1 = 0`, `D_(k+1) = D_k +
 d_k`: one `scf.for` per phase between consecutive bounds, each running the
@@ -186,17 +186,15 @@ def plan_chain(edges: list[Edge]) -> ChainPlan | None:
     plan = ChainPlan(loops, edges, copies, skews, ticks)
     if ticks < plan.starts()[-1] + 2:
         return None
-    if copies[0] > 1:
-        plan.input_window = _input_window(loops[0])
+    plan.input_window = _input_window(loops[0])
     return plan
 
 
 def _input_window(loop) -> RowWindow | None:
     """The first padded row window (`RowWindow`) of a tensor defined before
-    `loop` that its body reads at its top level, else None. Each trip of a
-    chained loop's tick would read it again (its rows shared with the copies
-    before and after it, its slab of its own): the tick reads the union of
-    its trips' windows once (`_Builder.merged_window`)."""
+    `loop` that its body reads at its top level, else None: the tick reads
+    the union of its trips' windows once, then passes the rows it keeps on
+    from phase to phase (`_Builder.merged_window`)."""
     for op in loop.regions[0].blocks[0].operations:
         if op.operation.name == "scf.if" and (found := row_window(op.operation, loop)) is not None:
             return found
