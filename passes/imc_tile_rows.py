@@ -808,10 +808,10 @@ def _chain_loops(module, hardware) -> bool:
     """Chains each longest run of loops that `imc.transforms.loop_chain`
     takes (each loop the next one's reader, no loop already chained) whose
     outputs but the last are larger than the scratchpad: stored whole, some
-    of each would go to DRAM and back, where chained only the halo of the
-    first loop's input (`K - 1` rows) is read again. A run whose ticks do
-    not come out whole loses its last loops until they do. Returns whether
-    it chained any (the module then needs a clean-up: canonicalize, cse)."""
+    of each would go to DRAM and back, where chained none leaves the chip.
+    A run with a phase shorter than two ticks (`plan_chain`) loses its last
+    loops until it has none. Returns whether it chained any (the module then
+    needs a clean-up: canonicalize, cse)."""
     chained = False
     for block in _function_blocks(module):
         loops = _loops(block)
