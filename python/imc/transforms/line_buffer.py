@@ -124,7 +124,7 @@ def plan_window_fusion(producer_result: ir.Value) -> WindowFusion | None:
         if _DYN in low + high or low[:2] != [0, 0] or high[:2] != [0, 0]:
             return None
         top, left, bottom, right = low[2], low[3], high[2], high[3]
-        value = _pad_value(pad)
+        value = yielded_constant(pad)
         if value is None:
             return None
     height = ir.RankedTensorType(producer_result.type).shape[2]
@@ -353,9 +353,9 @@ def splat(shape, et, value) -> ir.Value:
     return arith.ConstantOp(tensor_type(shape, et), attr).result
 
 
-def _pad_value(pad) -> ir.Attribute | None:
-    """The constant a `tensor.pad` yields, or None."""
-    block = pad.regions[0].blocks[0]
+def yielded_constant(op) -> ir.Attribute | None:
+    """The constant the region of `op` (a `tensor.pad` or `tensor.generate`) yields, or None."""
+    block = op.regions[0].blocks[0]
     yielded = block.operations[-1].operands[0]
     owner = yielded.owner
     if isinstance(owner, ir.Block) or owner.operation.name != "arith.constant":

@@ -154,17 +154,18 @@ def plan_edge(l1, l2) -> Edge | None:
         padded = row_window(window_if, l2)
         if padded is None or padded.x != y or padded.a0 > 0:
             return None  # (a window below its trip's first row is not built)
-        found = (window_if, padded.rows, padded.left, padded.right, padded.scale * step, padded.a0)
+        window_op, window, left, right, advance, a0 = window_if, padded.rows, padded.left, padded.right, padded.scale * step, padded.a0
     else:
-        found = _plain_window(read, body2, y_t, step)
-        if found is None:
+        window = _plain_window(read, body2, y_t, step)
+        if window is None:
             return None
+        window_op, left, right, advance, a0 = read, 0, 0, step, 0
+    if y_t.shape[2] != upper // step * advance:
+        return None  # (l2's windows do not step over Y's rows)
     inserts = row_inserts(l1, scaled=True)
     if inserts is None or len(list(l1.regions[0].blocks[0].arguments[1].uses)) != 1:
         return None  # (l1's accumulator must only assemble Y: chained, Y is never assembled)
-    if y_t.shape[2] != upper // step * found[4]:
-        return None  # (l2's windows do not step over Y's rows)
-    return Edge(l1, l2, found[0], inserts, *found[1:])
+    return Edge(l1, l2, window_op, inserts, window, left, right, advance, a0)
 
 
 def plan_chain(edges: list[Edge]) -> ChainPlan | None:
@@ -201,18 +202,17 @@ def _input_window(loop) -> RowWindow | None:
     return None
 
 
-def _plain_window(read, body2, y_t, rows: int):
-    """(window op, W, 0, 0, rows, 0) when L2 reads Y only through `read`, a
-    slice of `W <= rows` whole rows at its induction variable (a loop whose
-    trips read the rows they stand for: a MobileNet block after its stem),
-    else None."""
+def _plain_window(read, body2, y_t, rows: int) -> int | None:
+    """`W` when L2 reads Y only through `read`, a slice of `W <= rows` whole
+    rows at its induction variable (a loop whose trips read the rows they
+    stand for: a MobileNet block after its stem), else None."""
     if top_level(read, body2) != read or len(read.operands) != 2 or read.operands[1] != body2.arguments[0]:
         return None
     offsets, sizes, strides = (list(ir.DenseI64ArrayAttr(read.attributes[k])) for k in ("static_offsets", "static_sizes", "static_strides"))
     n, c, _, w = y_t.shape
     if offsets != [0, 0, _DYN, 0] or strides != [1, 1, 1, 1] or sizes[:2] != [n, c] or sizes[3] != w or not 0 < sizes[2] <= rows:
         return None
-    return read, sizes[2], 0, 0, rows, 0
+    return sizes[2]
 
 
 def _rows_type(like, rows: int) -> ir.RankedTensorType:
@@ -304,13 +304,12 @@ class _Builder:
                 parts = [self.state[("drained", k)]] if lag else []
                 self.state[("pending", k)] = _concat(parts + [_zeros(y, need - lag)])
         first = active[0]
-        self.phase_start = a
         step = plan.copies[first] * loop_bounds(plan.loops[first])[2]
         lo, hi = (a - starts[first]) * step, (b - starts[first]) * step
         loop = scf.ForOp(index_constant(lo), index_constant(hi), index_constant(step), [self.state[key] for key in keys])
         with ir.InsertionPoint(loop.body):
             args = dict(zip(keys, loop.inner_iter_args))
-            yields = self.tick(loop.induction_variable, step, first, active, args)
+            yields = self.tick(loop.induction_variable, step, first, active, args, a == 0)
             scf.YieldOp([yields[key] for key in keys])
         for key, result in zip(keys, loop.results):
             self.state[key] = result
@@ -332,14 +331,17 @@ class _Builder:
             return arith.SubIOp(x, index_constant(-const)).result
         return x if const == 0 else arith.AddIOp(x, index_constant(const)).result
 
-    def tick(self, iv, step: int, first: int, active: list, args: dict) -> dict:
+    def tick(self, iv, step: int, first: int, active: list, args: dict, first_phase: bool) -> dict:
         """One tick's ops at the current insertion point: returns the value
         each key yields."""
         plan = self.plan
         out = dict(args)
+        merged = None  # the first loop's input window of the tick
+        if ("input",) in args:
+            merged, out[("input",)] = self.merged_window(iv, step, first, args[("input",)], first_phase)
         rows_in = None  # the rows the current loop's windows read (the buffer and the rows pushed)
         for k in range(self.n):
-            made = self.run(k, iv, step, first, args, out, rows_in) if k in active else None
+            made = self.run(k, iv, step, first, args, out, merged if k == 0 else rows_in) if k in active else None
             if k == self.n - 1 or ("buffer", k) not in args:
                 rows_in = None
                 continue
@@ -354,8 +356,9 @@ class _Builder:
         return out
 
     def run(self, k: int, iv, step: int, first: int, args: dict, out: dict, rows_in):
-        """loops[k]'s trips of the tick; returns the rows of its output they
-        make (None for the last loop)."""
+        """loops[k]'s trips of the tick, their windows in `rows_in` (the first
+        loop's: its merged input window, or None); returns the rows of its
+        output they make (None for the last loop)."""
         plan = self.plan
         loop = plan.loops[k]
         body = loop.regions[0].blocks[0]
@@ -364,15 +367,12 @@ class _Builder:
         drained = args.get(("drained", k))
         made = []
         ip = ir.InsertionPoint.current
-        merged = None
-        if k == 0 and plan.input_window is not None:
-            merged, out[("input",)] = self.merged_window(iv, step, first, args[("input",)], self.starts[0] == self.phase_start)
         for copy in range(plan.copies[k]):
             mapping = {body.arguments[0]: self.stage_iv(iv, step, first, k, copy)}
             skip = {body.operations[-1]}
-            if merged is not None:
+            if k == 0 and rows_in is not None:
                 w = plan.input_window
-                mapping[w.op.results[0]] = _rows(merged, w.scale * copy * loop_bounds(loop)[2], w.rows)
+                mapping[w.op.results[0]] = _rows(rows_in, w.scale * copy * loop_bounds(loop)[2], w.rows)
                 skip.add(w.op)
             if k > 0:
                 mapping[plan.edges[k - 1].window_op.results[0]] = self.window(k - 1, rows_in, copy)

@@ -20,7 +20,7 @@ from torch_mlir.dialects import arith, scf, tensor
 
 from imc.ir.trip_values import evaluate, slice_rows
 from imc.ir.utils import defining_op, index_constant, is_inside, loop_bounds, tensor_type
-from imc.transforms.line_buffer import splat
+from imc.transforms.line_buffer import splat, yielded_constant
 
 __all__ = ["RowWindow", "row_window", "padded_rows"]
 
@@ -87,7 +87,7 @@ def _zero_or_padded(op, loop):
     generate, pad = defining_op(then_v), defining_op(else_v)
     if generate is None or pad is None or generate.name != "tensor.generate" or pad.name != "tensor.pad":
         return None
-    if not (_yielded_zero(generate) and _yielded_zero(pad)):
+    if any(_float(yielded_constant(o)) != 0.0 for o in (generate, pad)):
         return None
     read = defining_op(pad.operands[0])
     if read is None or read.name != "tensor.extract_slice":
@@ -106,11 +106,14 @@ def _zero_or_padded(op, loop):
     return pad, read
 
 
-def _yielded_zero(op) -> bool:
-    """Whether the region of `op` (a `tensor.generate` or `tensor.pad`) yields the constant 0.0."""
-    v = op.regions[0].blocks[0].operations[-1].operands[0]
-    c = defining_op(v)
-    return c is not None and c.name == "arith.constant" and ir.FloatAttr(c.attributes["value"]).value == 0.0
+def _float(attr) -> float | None:
+    """`attr`'s value when it is a float attribute, else None."""
+    if attr is None:
+        return None
+    try:
+        return ir.FloatAttr(attr).value
+    except ValueError:
+        return None
 
 
 def padded_rows(w: RowWindow, a, count: int) -> ir.Value:
